@@ -1,0 +1,46 @@
+//! AlterConfigs (key 33): replaces a topic's whole set of overrides. Broker configs
+//! are static in Weir (set them in weir.toml or with --set).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
+use kafka_protocol::ResponseError;
+
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::{blocking, str_bytes, RequestContext};
+
+pub const BROKER_STATIC: &str =
+    "Broker configs are static in Weir: set them in weir.toml or with `weir serve --set KEY=VALUE`";
+
+pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for r in req.resources {
+        let base = AlterConfigsResourceResponse::default()
+            .with_resource_type(r.resource_type)
+            .with_resource_name(r.resource_name.clone());
+        let result = match r.resource_type {
+            RESOURCE_TOPIC => {
+                let configs: BTreeMap<String, String> = r
+                    .configs
+                    .iter()
+                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .collect();
+                let s = Arc::clone(&ctx.shared);
+                let name = r.resource_name.to_string();
+                let validate_only = req.validate_only;
+                blocking(move || s.set_topic_configs(&name, configs, validate_only))
+                    .await
+                    .map_err(|e| (e.kafka_error(), e.to_string()))
+            }
+            RESOURCE_BROKER => Err((ResponseError::InvalidConfig, BROKER_STATIC.to_string())),
+            other => Err((ResponseError::InvalidRequest, format!("Config resource type {other} is not supported"))),
+        };
+        responses.push(match result {
+            Ok(()) => base,
+            Err((code, msg)) => base.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
+        });
+    }
+    AlterConfigsResponse::default().with_responses(responses)
+}

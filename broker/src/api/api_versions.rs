@@ -1,0 +1,25 @@
+//! ApiVersions (key 18): the API table clients negotiate versions from.
+
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+
+use super::{RequestContext, SERVED};
+
+/// The response, built from the same table that routes requests.
+pub fn response(error_code: i16) -> ApiVersionsResponse {
+    let mut api_keys: Vec<ApiVersion> = SERVED
+        .iter()
+        .map(|key| {
+            let range = key.valid_versions();
+            ApiVersion::default().with_api_key(*key as i16).with_min_version(range.min).with_max_version(range.max)
+        })
+        .collect();
+    api_keys.sort_by_key(|a| a.api_key);
+    // No feature levels: finalized_features_epoch stays -1 so the tagged fields are
+    // omitted (old librdkafka rejects responses that carry them).
+    ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys).with_finalized_features_epoch(-1)
+}
+
+pub fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    response(0)
+}

@@ -1,0 +1,43 @@
+//! DeleteRecords (key 21): moves the log start offset; -1 means the high watermark.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
+use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+use kafka_protocol::ResponseError;
+
+use super::{blocking, RequestContext};
+use crate::error::storage_error;
+
+pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let mut parts = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let base =
+                DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
+            let Some(log) = ctx.shared.partition(&name, p.partition_index) else {
+                parts.push(base.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
+                continue;
+            };
+            let l = Arc::clone(&log);
+            let offset = p.offset;
+            let r = blocking(move || {
+                let target = if offset == -1 { l.log_end_offset() } else { offset };
+                if target < 0 {
+                    return Err(None);
+                }
+                l.delete_records_before(target).map_err(Some)
+            })
+            .await;
+            parts.push(match r {
+                Ok(low) => base.with_low_watermark(low),
+                Err(None) => base.with_error_code(ResponseError::OffsetOutOfRange.code()),
+                Err(Some(e)) => base.with_error_code(storage_error(&e).code()),
+            });
+        }
+        topics.push(DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(parts));
+    }
+    DeleteRecordsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,29 @@
+//! DescribeCluster (key 60).
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::ResponseError;
+
+use super::metadata::AUTHORIZED_OPS_OMITTED;
+use super::{str_bytes, RequestContext};
+
+const ENDPOINT_BROKERS: i8 = 1;
+
+pub fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
+    let shared = &ctx.shared;
+    let resp = DescribeClusterResponse::default()
+        .with_cluster_id(str_bytes(shared.meta.cluster_id()))
+        .with_controller_id(BrokerId(shared.node_id))
+        .with_endpoint_type(ENDPOINT_BROKERS)
+        .with_cluster_authorized_operations(AUTHORIZED_OPS_OMITTED);
+    if ctx.version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
+        return resp
+            .with_endpoint_type(req.endpoint_type)
+            .with_error_code(ResponseError::UnsupportedEndpointType.code())
+            .with_error_message(Some(str_bytes("Only broker endpoints are served")));
+    }
+    resp.with_brokers(vec![DescribeClusterBroker::default()
+        .with_broker_id(BrokerId(shared.node_id))
+        .with_host(str_bytes(shared.advertised_host.clone()))
+        .with_port(shared.advertised_port)])
+}

@@ -1,0 +1,58 @@
+//! DescribeLogDirs (key 35): the one data directory, its partitions and sizes.
+
+use kafka_protocol::messages::describe_log_dirs_response::{
+    DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
+};
+use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
+
+use super::{str_bytes, RequestContext};
+
+fn disk_space(path: &std::path::Path) -> (i64, i64) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return (-1, -1) };
+    // SAFETY: statvfs writes into the zeroed struct; `c` is a valid C string.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return (-1, -1);
+    }
+    let frsize = st.f_frsize as i64;
+    (st.f_blocks as i64 * frsize, st.f_bavail as i64 * frsize)
+}
+
+pub fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    let shared = &ctx.shared;
+    let wanted: Option<Vec<(String, Vec<i32>)>> =
+        req.topics.map(|ts| ts.into_iter().map(|t| (t.topic.0.to_string(), t.partitions)).collect());
+    let mut topics = Vec::new();
+    for t in shared.meta.topics() {
+        let parts: Vec<i32> = match &wanted {
+            None => (0..t.partitions).collect(),
+            Some(w) => match w.iter().find(|(n, _)| *n == t.name) {
+                Some((_, ps)) => ps.iter().copied().filter(|p| *p < t.partitions).collect(),
+                None => continue,
+            },
+        };
+        let partitions = parts
+            .into_iter()
+            .filter_map(|p| {
+                let log = shared.partition(&t.name, p)?;
+                Some(
+                    DescribeLogDirsPartition::default()
+                        .with_partition_index(p)
+                        .with_partition_size(log.size_bytes() as i64),
+                )
+            })
+            .collect();
+        topics.push(
+            DescribeLogDirsTopic::default().with_name(TopicName(str_bytes(t.name.clone()))).with_partitions(partitions),
+        );
+    }
+    let dir = std::fs::canonicalize(&shared.data_dir).unwrap_or_else(|_| shared.data_dir.clone());
+    let (total, usable) = disk_space(&dir);
+    let result = DescribeLogDirsResult::default()
+        .with_log_dir(str_bytes(dir.display().to_string()))
+        .with_topics(topics)
+        .with_total_bytes(total)
+        .with_usable_bytes(usable);
+    DescribeLogDirsResponse::default().with_results(vec![result])
+}

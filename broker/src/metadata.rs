@@ -1,0 +1,237 @@
+//! Cluster metadata: topics, topic ids, partition counts and topic config overrides.
+//!
+//! Format: the metadata log is an ordinary partition log, `__cluster_metadata-0` in the
+//! data directory. Each change is one RecordBatch holding one record whose value is a
+//! JSON [`Event`]. Invariants: an event is appended and fsynced before it is applied
+//! to the in-memory state, so the state after a restart (replaying the log from its
+//! start) equals the state every client saw; events are applied under one writer lock
+//! so the log order is the apply order. A later multi-node version replicates exactly
+//! this log.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use weir_storage::{Log, LogConfig, LogManager, TopicPartition};
+
+use crate::error::{BrokerError, Result};
+
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicMeta {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: i32,
+    /// Topic-level overrides only; the rest resolves through the broker config.
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+#[serde(tag = "type")]
+pub enum Event {
+    ClusterCreated { cluster_id: String },
+    TopicCreated { name: String, id: Uuid, partitions: i32, configs: BTreeMap<String, String> },
+    TopicDeleted { name: String, id: Uuid },
+    PartitionsCreated { name: String, id: Uuid, total: i32 },
+    TopicConfigsReplaced { name: String, id: Uuid, configs: BTreeMap<String, String> },
+}
+
+#[derive(Default)]
+struct State {
+    cluster_id: String,
+    topics: BTreeMap<String, Arc<TopicMeta>>,
+    by_id: HashMap<Uuid, String>,
+}
+
+impl State {
+    fn apply(&mut self, ev: Event) {
+        match ev {
+            Event::ClusterCreated { cluster_id } => self.cluster_id = cluster_id,
+            Event::TopicCreated { name, id, partitions, configs } => {
+                self.by_id.insert(id, name.clone());
+                self.topics.insert(name.clone(), Arc::new(TopicMeta { name, id, partitions, configs }));
+            }
+            Event::TopicDeleted { name, id } => {
+                self.by_id.remove(&id);
+                self.topics.remove(&name);
+            }
+            Event::PartitionsCreated { name, total, .. } => {
+                if let Some(t) = self.topics.get_mut(&name) {
+                    Arc::make_mut(t).partitions = total;
+                }
+            }
+            Event::TopicConfigsReplaced { name, configs, .. } => {
+                if let Some(t) = self.topics.get_mut(&name) {
+                    Arc::make_mut(t).configs = configs;
+                }
+            }
+        }
+    }
+}
+
+pub struct MetadataStore {
+    log: Arc<Log>,
+    state: RwLock<State>,
+    writer: Mutex<()>,
+}
+
+impl MetadataStore {
+    /// Opens (or creates) the metadata log and replays it.
+    pub fn open(logs: &LogManager) -> Result<MetadataStore> {
+        let config = LogConfig {
+            retention_ms: -1,
+            retention_bytes: -1,
+            segment_bytes: 64 * 1024 * 1024,
+            ..LogConfig::default()
+        };
+        let tp = TopicPartition { topic: METADATA_TOPIC.to_string(), partition: 0 };
+        let log = logs.get_or_create(&tp, config)?;
+        let mut state = State::default();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let read = log.read(offset, 1 << 20, true)?;
+            if read.records.is_empty() {
+                break;
+            }
+            let mut buf = read.records.clone();
+            let sets = RecordBatchDecoder::decode_all(&mut buf)
+                .map_err(|e| BrokerError::Metadata(format!("undecodable batch at offset {offset}: {e}")))?;
+            for set in sets {
+                for rec in set.records {
+                    offset = rec.offset + 1;
+                    let value = rec.value.unwrap_or_default();
+                    let ev: Event = serde_json::from_slice(&value)
+                        .map_err(|e| BrokerError::Metadata(format!("bad event at offset {}: {e}", rec.offset)))?;
+                    state.apply(ev);
+                }
+            }
+        }
+        let store = MetadataStore { log, state: RwLock::new(state), writer: Mutex::new(()) };
+        if store.state.read().cluster_id.is_empty() {
+            let id = Uuid::new_v4();
+            // Kafka cluster ids are 22-character url-safe base64 of 16 random bytes.
+            let cluster_id = base64_url(id.as_bytes());
+            store.commit(Event::ClusterCreated { cluster_id })?;
+        }
+        Ok(store)
+    }
+
+    /// Appends an event durably, then applies it.
+    pub fn commit(&self, ev: Event) -> Result<()> {
+        let _w = self.writer.lock();
+        self.commit_locked(ev)
+    }
+
+    /// Runs `f` with the writer lock held, so a check-then-commit sequence is atomic.
+    pub fn with_writer<T>(&self, f: impl FnOnce(&WriterView<'_>) -> Result<T>) -> Result<T> {
+        let _w = self.writer.lock();
+        f(&WriterView { store: self })
+    }
+
+    pub fn cluster_id(&self) -> String {
+        self.state.read().cluster_id.clone()
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
+        self.state.read().topics.get(name).cloned()
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<Arc<TopicMeta>> {
+        let s = self.state.read();
+        s.by_id.get(id).and_then(|n| s.topics.get(n)).cloned()
+    }
+
+    pub fn topics(&self) -> Vec<Arc<TopicMeta>> {
+        self.state.read().topics.values().cloned().collect()
+    }
+
+    pub fn close(&self) -> Result<()> {
+        self.log.flush()?;
+        Ok(())
+    }
+}
+
+/// Access for a caller holding the writer lock (see [`MetadataStore::with_writer`]).
+pub struct WriterView<'a> {
+    store: &'a MetadataStore,
+}
+
+impl WriterView<'_> {
+    pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
+        self.store.topic(name)
+    }
+    pub fn topics(&self) -> Vec<Arc<TopicMeta>> {
+        self.store.topics()
+    }
+    /// Appends and applies; the caller already holds the writer lock.
+    pub fn commit(&self, ev: Event) -> Result<()> {
+        self.store.commit_locked(ev)
+    }
+}
+
+impl MetadataStore {
+    fn commit_locked(&self, ev: Event) -> Result<()> {
+        let value = serde_json::to_vec(&ev).map_err(|e| BrokerError::Metadata(e.to_string()))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let buf = encode_event_batch(value, now)?;
+        let info = self.log.append(&buf)?;
+        self.log.flush_to(info.last_offset + 1)?;
+        self.state.write().apply(ev);
+        Ok(())
+    }
+}
+
+fn encode_event_batch(value: Vec<u8>, now: i64) -> Result<BytesMut> {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: now,
+        key: None,
+        value: Some(Bytes::from(value)),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        std::iter::once(&record),
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .map_err(|e| BrokerError::Metadata(e.to_string()))?;
+    Ok(buf)
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        acc = (acc << 8) | b as u32;
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}

@@ -1,0 +1,145 @@
+//! The Kafka listener: accepts connections and runs each one.
+//!
+//! Framing: every request and response is a 4-byte big-endian size followed by that
+//! many bytes. Requests of one connection are handled one after another, as Kafka
+//! does, so their effects (appends, topic changes) happen in the order they were
+//! sent. A handler may hand back a deferred remainder (acks=all waiting for fsync);
+//! that runs as its own task so pipelined produces (max.in.flight > 1) share one
+//! fsync, and a per-connection queue keeps responses in request order.
+//! A frame above `socket.request.max.bytes`, a malformed request, or an unknown API
+//! key closes that connection only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::api::{self, Outcome};
+use crate::Shared;
+
+/// Responses of one connection that may wait to be written (deferred produces).
+const MAX_IN_FLIGHT: usize = 64;
+/// How long shutdown waits for connections to finish in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum Queued {
+    Ready(Outcome),
+    Task(JoinHandle<Outcome>),
+}
+
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    metrics::counter!("weir_kafka_connections_total").increment(1);
+                    conns.spawn(connection(shared.clone(), stream, peer));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(open = conns.len(), "connections still busy after drain timeout; closing them");
+        conns.abort_all();
+    }
+}
+
+async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Queued>(MAX_IN_FLIGHT);
+    let max_frame = shared.config.get_i64("socket.request.max.bytes").max(0) as usize;
+
+    let mut writer = tokio::spawn(async move {
+        while let Some(queued) = rx.recv().await {
+            let outcome = match queued {
+                Queued::Ready(o) => Ok(o),
+                Queued::Task(t) => t.await,
+            };
+            match outcome {
+                Ok(Outcome::Respond(buf)) => {
+                    if let Err(e) = wr.write_all(&buf).await {
+                        tracing::debug!(%peer, error = %e, "client went away before its response");
+                        return;
+                    }
+                }
+                Ok(Outcome::Silent) => {}
+                Ok(Outcome::Deferred(_)) => unreachable!("deferred outcomes are queued as tasks"),
+                Ok(Outcome::Close(reason)) => {
+                    tracing::warn!(%peer, %reason, "closing connection");
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(%peer, error = %e, "request handler failed; closing connection");
+                    return;
+                }
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut writer_done = false;
+    loop {
+        if *shutdown.borrow_and_update() {
+            break;
+        }
+        let mut size = [0u8; 4];
+        tokio::select! {
+            r = rd.read_exact(&mut size) => {
+                if r.is_err() {
+                    break; // EOF or reset: a normal disconnect.
+                }
+            }
+            // The writer stops when a request must close the connection.
+            _ = &mut writer => { writer_done = true; break; }
+            _ = shutdown.changed() => break,
+        }
+        let len = i32::from_be_bytes(size);
+        if len < 0 {
+            tracing::warn!(%peer, size = len, "negative request frame size; closing connection");
+            break;
+        }
+        if len as usize > max_frame {
+            tracing::warn!(%peer, size = len, max = max_frame, "request frame exceeds socket.request.max.bytes; closing connection");
+            break;
+        }
+        let mut frame = BytesMut::zeroed(len as usize);
+        if rd.read_exact(&mut frame).await.is_err() {
+            tracing::debug!(%peer, "connection closed mid-frame");
+            break;
+        }
+        let queued = match api::dispatch(shared.clone(), frame.freeze()).await {
+            Outcome::Deferred(rest) => Queued::Task(tokio::spawn(rest)),
+            Outcome::Close(reason) => {
+                // Answer what came before, then close.
+                let _ = tx.send(Queued::Ready(Outcome::Close(reason))).await;
+                break;
+            }
+            other => Queued::Ready(other),
+        };
+        if tx.send(queued).await.is_err() {
+            break; // the writer stopped (closed connection)
+        }
+    }
+    drop(tx);
+    if !writer_done {
+        let _ = writer.await;
+    }
+}

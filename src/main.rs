@@ -1,0 +1,184 @@
+//! `weir`: the command line that composes the crates (see ARCHITECTURE.md for the
+//! contract scripts rely on: flags, `WEIR_*` variables, the `weir ready` line, exit 0
+//! after SIGTERM/SIGINT).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use weir_broker::{Broker, BrokerConfig, BrokerOptions};
+
+#[derive(Parser)]
+#[command(name = "weir", version, about = "Kafka-compatible streaming platform in one binary")]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `weir` with no subcommand is `weir serve`.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform: Kafka broker (schema registry and console are not built yet).
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// Config file (TOML); see weir.toml in the repository for every key.
+    #[arg(long, env = "WEIR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data]
+    #[arg(long, env = "WEIR_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Kafka listener; also the advertised address unless advertised.listeners is set
+    /// [default: 127.0.0.1:9092]
+    #[arg(long, env = "WEIR_KAFKA_ADDR", value_name = "HOST:PORT")]
+    kafka_addr: Option<String>,
+    /// Schema registry listener [default: 127.0.0.1:8081] (not served yet)
+    #[arg(long, env = "WEIR_REGISTRY_ADDR", value_name = "HOST:PORT")]
+    registry_addr: Option<String>,
+    /// Console and admin listener [default: 127.0.0.1:8080] (not served yet)
+    #[arg(long, env = "WEIR_CONSOLE_ADDR", value_name = "HOST:PORT")]
+    console_addr: Option<String>,
+    /// Any broker config key with Kafka's name, e.g. --set auto.create.topics.enable=false
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+/// The parts of weir.toml this binary reads. `[broker]` holds Kafka broker keys;
+/// dotted keys may be written bare (`log.retention.hours = 24`) because nested tables
+/// are flattened back into dotted names.
+#[derive(Default)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    kafka_addr: Option<String>,
+    broker: BTreeMap<String, String>,
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        toml::Value::Array(items) => {
+            let joined: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.insert(prefix.to_string(), joined.join(","));
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let table: toml::Table = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
+    let mut fc = FileConfig::default();
+    for (key, value) in &table {
+        match (key.as_str(), value) {
+            ("data_dir", toml::Value::String(s)) => fc.data_dir = Some(PathBuf::from(s)),
+            ("kafka_addr", toml::Value::String(s)) => fc.kafka_addr = Some(s.clone()),
+            // Accepted so one file serves every release; these surfaces are not built yet.
+            ("registry_addr", toml::Value::String(_)) | ("console_addr", toml::Value::String(_)) => {}
+            ("broker", toml::Value::Table(_)) => flatten("", value, &mut fc.broker),
+            _ => bail!("{}: unknown or mistyped key '{key}'", path.display()),
+        }
+    }
+    Ok(fc)
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let file = match &args.config {
+        Some(p) => read_config_file(p)?,
+        None => FileConfig::default(),
+    };
+    let mut config = BrokerConfig::default();
+    for (k, v) in &file.broker {
+        config.set(k, v).with_context(|| "in the [broker] table of the config file")?;
+    }
+    for kv in &args.set {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--set expects KEY=VALUE, got '{kv}'");
+        };
+        config.set(k, v)?;
+    }
+    let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
+    let kafka_addr = args.kafka_addr.or(file.kafka_addr).or_else(|| {
+        // The `listeners` key applies only when no address was given explicitly.
+        if config.set.contains_key("listeners") {
+            None
+        } else {
+            Some("127.0.0.1:9092".to_string())
+        }
+    });
+    let broker = Broker::start(BrokerOptions { data_dir, kafka_addr, config }).await?;
+    let addr = broker.local_addr();
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "weir ready kafka={addr} registry=off console=off")?;
+        out.flush()?;
+    }
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    broker.shutdown().await?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(a)) => a,
+        None => cli.serve,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("weir: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,567 @@
+//! One partition log: an ordered map of segments plus offsets, flushing and retention.
+
+use std::collections::BTreeMap;
+use std::io::IoSlice;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::batch::{self, BatchHeader, ATTRIBUTES_OFFSET, HEADER_LEN};
+use crate::clock::Clock;
+use crate::config::{FlushPolicy, LogConfig, TimestampType};
+use crate::error::{Result, StorageError};
+use crate::segment::{BatchInfo, Segment};
+
+/// Result of a successful append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// -1 unless the log uses LogAppendTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    pub max_timestamp: i64,
+    pub record_count: i64,
+    pub bytes: usize,
+}
+
+/// Result of a read: whole batches, zero-copy from the segment mapping.
+#[derive(Clone, Debug)]
+pub struct ReadInfo {
+    pub records: Bytes,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// A (timestamp, offset) pair for ListOffsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimestampOffset {
+    pub timestamp: i64,
+    pub offset: i64,
+}
+
+#[derive(Default)]
+struct FlushState {
+    flushed: i64,
+    in_progress: bool,
+    /// An fdatasync failed: the page cache may have dropped dirty pages, so nothing
+    /// may be reported durable any more (the log must be reopened).
+    failed: bool,
+}
+
+/// One partition. All methods take `&self`; appends (and other structural changes)
+/// are serialised by an internal mutex, reads only take a brief shared lock.
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) clock: Arc<dyn Clock>,
+    config: RwLock<LogConfig>,
+    /// Serialises appends, rolls, truncation, retention and segment swaps.
+    pub(crate) write_lock: Mutex<()>,
+    pub(crate) segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
+    pub(crate) log_start: AtomicI64,
+    log_end: AtomicI64,
+    flush: Mutex<FlushState>,
+    flush_cv: Condvar,
+    last_flush_ms: AtomicI64,
+    dir_dirty: AtomicBool,
+    closed: AtomicBool,
+}
+
+pub(crate) const LOG_START_FILE: &str = "log-start-offset";
+
+impl Log {
+    /// Opens (creating if needed) the log in `dir`. With `recover` (no clean shutdown)
+    /// the tail is CRC-checked and truncated at the first bad batch.
+    pub fn open(
+        dir: PathBuf,
+        config: LogConfig,
+        clock: Arc<dyn Clock>,
+        recover: bool,
+    ) -> Result<Log> {
+        let checkpoint = crate::recovery::read_offset_file(&dir.join(LOG_START_FILE))?;
+        let segments =
+            crate::recovery::load_segments(&dir, &config, recover, checkpoint.unwrap_or(0))?;
+        let first = *segments.keys().next().expect("at least one segment");
+        let active = segments
+            .values()
+            .next_back()
+            .expect("active segment")
+            .clone();
+        let log_end = active.next_offset().max(active.base_offset);
+        let log_start = checkpoint.unwrap_or(first).max(first).min(log_end);
+        let now = clock.now_ms();
+        if active.size() > 0 {
+            active.meta.lock().rolling_ts.get_or_insert(now);
+        }
+        let log = Log {
+            dir,
+            clock,
+            config: RwLock::new(config),
+            write_lock: Mutex::new(()),
+            segments: RwLock::new(segments),
+            log_start: AtomicI64::new(log_start),
+            log_end: AtomicI64::new(log_end),
+            flush: Mutex::new(FlushState {
+                flushed: log_end,
+                ..Default::default()
+            }),
+            flush_cv: Condvar::new(),
+            last_flush_ms: AtomicI64::new(now),
+            dir_dirty: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        };
+        if recover {
+            // Whatever survived recovery was fsynced by it or is unknown; be safe.
+            log.flush.lock().flushed = log.log_start.load(Ordering::Acquire).min(log_end);
+            log.flush()?;
+        }
+        Ok(log)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn config(&self) -> LogConfig {
+        self.config.read().clone()
+    }
+    pub fn update_config(&self, config: LogConfig) {
+        *self.config.write() = config;
+    }
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StorageError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn active(&self) -> Arc<Segment> {
+        self.segments
+            .read()
+            .values()
+            .next_back()
+            .expect("active segment")
+            .clone()
+    }
+
+    /// Appends one or more concatenated RecordBatch v2. Everything is validated before
+    /// anything is written; on error the log is unchanged.
+    pub fn append(&self, records: &[u8]) -> Result<AppendInfo> {
+        if records.is_empty() {
+            return Err(StorageError::InvalidRecord {
+                reason: "empty record set".into(),
+            });
+        }
+        let cfg = self.config.read().clone();
+        let mut parsed: Vec<(BatchHeader, usize)> = Vec::with_capacity(1);
+        let mut pos = 0usize;
+        while pos < records.len() {
+            let rest = &records[pos..];
+            let h = BatchHeader::parse(rest).map_err(|e| match e {
+                StorageError::CorruptBatch { reason, .. } => StorageError::corrupt(pos, reason),
+                other => other,
+            })?;
+            let len = h.total_len();
+            if len > rest.len() {
+                return Err(StorageError::corrupt(
+                    pos,
+                    format!("batch of {len} bytes but only {} left", rest.len()),
+                ));
+            }
+            if len as u64 > cfg.max_message_bytes {
+                return Err(StorageError::MessageTooLarge {
+                    size: len,
+                    max: cfg.max_message_bytes,
+                });
+            }
+            // One CRC pass; no record decoding.
+            let crc = crc32c::crc32c(&rest[ATTRIBUTES_OFFSET..len]);
+            if crc != h.crc {
+                return Err(StorageError::corrupt(
+                    pos,
+                    format!("CRC mismatch: stored {:#010x}, computed {crc:#010x}", h.crc),
+                ));
+            }
+            if h.record_count <= 0 || h.last_offset_delta < h.record_count - 1 {
+                return Err(StorageError::InvalidRecord {
+                    reason: format!(
+                        "record count {} / last offset delta {}",
+                        h.record_count, h.last_offset_delta
+                    ),
+                });
+            }
+            parsed.push((h, pos));
+            pos += len;
+        }
+
+        let _w = self.write_lock.lock();
+        self.check_open()?;
+        self.check_failed()?;
+        let now = self.clock.now_ms();
+        let lat = cfg.message_timestamp_type == TimestampType::LogAppendTime;
+        let first_offset = self.log_end.load(Ordering::Acquire);
+        let mut next = first_offset;
+        let mut headers: Vec<[u8; HEADER_LEN]> = Vec::with_capacity(parsed.len());
+        let mut infos = Vec::with_capacity(parsed.len());
+        let mut max_ts = -1i64;
+        let mut record_count = 0i64;
+        for (h, p) in &parsed {
+            let mut hdr: [u8; HEADER_LEN] = records[*p..*p + HEADER_LEN].try_into().unwrap();
+            batch::set_base_offset(&mut hdr, next);
+            let ts = if lat {
+                batch::set_log_append_time(&mut hdr, now);
+                let body = &records[p + HEADER_LEN..p + h.total_len()];
+                let crc = crc32c::crc32c_append(crc32c::crc32c(&hdr[ATTRIBUTES_OFFSET..]), body);
+                batch::set_crc(&mut hdr, crc);
+                now
+            } else {
+                h.max_timestamp
+            };
+            max_ts = max_ts.max(ts);
+            record_count += h.record_count as i64;
+            infos.push(BatchInfo {
+                base_offset: next,
+                last_offset: next + h.last_offset_delta as i64,
+                max_ts: ts,
+                len: h.total_len(),
+            });
+            headers.push(hdr);
+            next += h.last_offset_delta as i64 + 1;
+        }
+        let mut iov = Vec::with_capacity(parsed.len() * 2);
+        for ((h, p), hdr) in parsed.iter().zip(&headers) {
+            iov.push(IoSlice::new(hdr));
+            iov.push(IoSlice::new(&records[p + HEADER_LEN..p + h.total_len()]));
+        }
+
+        let mut active = self.active();
+        if self.should_roll(&active, &cfg, records.len() as u64, next - 1, now) {
+            self.roll_locked(&cfg)?;
+            active = self.active();
+        }
+        active.append(&iov, &infos, cfg.index_interval_bytes, now)?;
+        self.log_end.store(next, Ordering::Release);
+        let info = AppendInfo {
+            first_offset,
+            last_offset: next - 1,
+            log_append_time: if lat { now } else { -1 },
+            log_start_offset: self.log_start.load(Ordering::Acquire),
+            max_timestamp: max_ts,
+            record_count,
+            bytes: records.len(),
+        };
+        drop(_w);
+        if let FlushPolicy::Interval { messages, .. } = cfg.flush {
+            if next - self.flushed_offset() >= messages.max(1) {
+                self.flush()?;
+            }
+        }
+        Ok(info)
+    }
+
+    fn should_roll(
+        &self,
+        seg: &Segment,
+        cfg: &LogConfig,
+        bytes: u64,
+        last_offset: i64,
+        now: i64,
+    ) -> bool {
+        let size = seg.size();
+        if size == 0 {
+            return false;
+        }
+        size + bytes > cfg.segment_bytes
+            || seg.index_full()
+            || last_offset - seg.base_offset > i32::MAX as i64
+            || seg
+                .meta()
+                .rolling_ts
+                .is_some_and(|t| now - t > cfg.segment_ms)
+    }
+
+    /// Seals the active segment and starts a new one at the log end. Caller holds
+    /// the write lock.
+    pub(crate) fn roll_locked(&self, cfg: &LogConfig) -> Result<()> {
+        let active = self.active();
+        if active.size() == 0 {
+            return Ok(());
+        }
+        let base = self.log_end.load(Ordering::Acquire);
+        let seg = Segment::create(
+            &self.dir,
+            base,
+            (cfg.offset_index_entries(), cfg.time_index_entries()),
+        )?;
+        active.seal()?;
+        self.segments.write().insert(base, Arc::new(seg));
+        self.dir_dirty.store(true, Ordering::Release);
+        tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
+        Ok(())
+    }
+
+    /// Rolls the active segment now (no-op when it is empty).
+    pub fn roll(&self) -> Result<()> {
+        let _w = self.write_lock.lock();
+        self.check_open()?;
+        let cfg = self.config();
+        self.roll_locked(&cfg)
+    }
+
+    /// Rolls if the active segment is older than `segment.ms` (background thread).
+    pub fn maybe_roll_by_time(&self) -> Result<bool> {
+        let _w = self.write_lock.lock();
+        self.check_open()?;
+        let cfg = self.config();
+        let active = self.active();
+        let now = self.clock.now_ms();
+        if active.size() > 0
+            && active
+                .meta()
+                .rolling_ts
+                .is_some_and(|t| now - t > cfg.segment_ms)
+        {
+            self.roll_locked(&cfg)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Whole batches from the one containing `offset`, bounded by `max_bytes` (the
+    /// first batch whole when `min_one`). Zero-copy.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo> {
+        let log_end = self.log_end.load(Ordering::Acquire);
+        let log_start = self.log_start.load(Ordering::Acquire);
+        if offset < log_start || offset > log_end {
+            return Err(StorageError::OffsetOutOfRange {
+                offset,
+                log_start,
+                log_end,
+            });
+        }
+        let mut info = ReadInfo {
+            records: Bytes::new(),
+            log_start_offset: log_start,
+            log_end_offset: log_end,
+        };
+        if offset == log_end {
+            return Ok(info);
+        }
+        let mut key = {
+            let segs = self.segments.read();
+            segs.range(..=offset)
+                .next_back()
+                .or_else(|| segs.iter().next())
+                .map(|(k, _)| *k)
+        };
+        while let Some(k) = key {
+            let (seg, next) = {
+                let segs = self.segments.read();
+                let mut it = segs.range(k..);
+                let seg = it.next().map(|(_, s)| s.clone());
+                (seg, it.next().map(|(k, _)| *k))
+            };
+            let Some(seg) = seg else { break };
+            if let Some(b) = seg.read(offset, max_bytes, min_one)? {
+                info.records = b;
+                return Ok(info);
+            }
+            key = next;
+        }
+        Ok(info)
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn segment_list(&self) -> Vec<Arc<Segment>> {
+        self.segments.read().values().cloned().collect()
+    }
+
+    /// First offset (>= log start) whose record timestamp >= `ts`.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<TimestampOffset>> {
+        let start = self.log_start_offset();
+        for seg in self.segment_list() {
+            if seg.next_offset() <= start || seg.max_timestamp() < ts {
+                continue;
+            }
+            if let Some(r) = seg.find_offset_by_timestamp(ts, start)? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp (ListOffsets MAX_TIMESTAMP).
+    pub fn max_timestamp(&self) -> Option<TimestampOffset> {
+        let mut best: Option<(i64, Arc<Segment>)> = None;
+        for seg in self.segment_list() {
+            let m = seg.meta();
+            if m.max_ts_offset >= 0 && best.as_ref().is_none_or(|(t, _)| *t < m.max_ts) {
+                best = Some((m.max_ts, seg));
+            }
+        }
+        best.and_then(|(_, s)| s.max_timestamp_record().ok().flatten())
+    }
+
+    fn check_failed(&self) -> Result<()> {
+        if self.flush.lock().failed {
+            return Err(StorageError::Io {
+                op: "fdatasync failed earlier; log must be reopened",
+                path: self.dir.clone(),
+                source: std::io::Error::other("earlier fdatasync failure"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Blocks until everything below `offset` is fdatasync'ed. Concurrent callers
+    /// share one fdatasync (group commit): a caller arriving while a sync runs waits
+    /// for it and syncs again only if its offset is still not covered.
+    pub fn flush_to(&self, offset: i64) -> Result<()> {
+        let offset = offset.min(self.log_end_offset());
+        let mut st = self.flush.lock();
+        loop {
+            if st.failed {
+                drop(st);
+                return self.check_failed();
+            }
+            if st.flushed >= offset {
+                return Ok(());
+            }
+            if st.in_progress {
+                self.flush_cv.wait(&mut st);
+                continue;
+            }
+            st.in_progress = true;
+            let from = st.flushed;
+            drop(st);
+            let target = self.log_end_offset();
+            let res = self.sync_range(from);
+            st = self.flush.lock();
+            st.in_progress = false;
+            match res {
+                Ok(()) => {
+                    st.flushed = st.flushed.max(target);
+                    self.last_flush_ms
+                        .store(self.clock.now_ms(), Ordering::Release);
+                }
+                Err(e) => {
+                    st.failed = true;
+                    self.flush_cv.notify_all();
+                    return Err(e);
+                }
+            }
+            self.flush_cv.notify_all();
+        }
+    }
+
+    fn sync_range(&self, from: i64) -> Result<()> {
+        if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = crate::recovery::fsync_dir(&self.dir) {
+                self.dir_dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        let segs: Vec<_> = self
+            .segments
+            .read()
+            .values()
+            .filter(|s| s.next_offset() > from || s.is_active())
+            .cloned()
+            .collect();
+        for s in segs {
+            s.sync()?;
+        }
+        Ok(())
+    }
+
+    /// flush_to(log_end_offset).
+    pub fn flush(&self) -> Result<()> {
+        self.flush_to(self.log_end_offset())
+    }
+
+    /// Offset below which everything is durable.
+    pub fn flushed_offset(&self) -> i64 {
+        self.flush.lock().flushed
+    }
+
+    /// Interval policy check (background thread): flush when too many messages are
+    /// unflushed or the last flush is too old.
+    pub fn maybe_flush_interval(&self) -> Result<bool> {
+        let FlushPolicy::Interval { messages, ms } = self.config.read().flush else {
+            return Ok(false);
+        };
+        let unflushed = self.log_end_offset() - self.flushed_offset();
+        if unflushed <= 0 {
+            return Ok(false);
+        }
+        let age = self.clock.now_ms() - self.last_flush_ms.load(Ordering::Acquire);
+        if unflushed >= messages.max(1) || age >= ms {
+            self.flush()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Removes every batch with last offset >= `offset` (batch granularity). Below
+    /// the log start offset the log is emptied and restarted at `offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<()> {
+        let _w = self.write_lock.lock();
+        self.check_open()?;
+        crate::recovery::truncate_log_locked(self, offset)
+    }
+
+    pub(crate) fn set_offsets_after_truncate(&self, log_start: i64, log_end: i64) -> Result<()> {
+        if log_start != self.log_start_offset() {
+            self.set_log_start(log_start)?;
+        }
+        self.log_end.store(log_end, Ordering::Release);
+        let mut st = self.flush.lock();
+        st.flushed = st.flushed.min(log_end);
+        self.dir_dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().values().map(|s| s.size()).sum()
+    }
+    pub fn segment_count(&self) -> usize {
+        self.segments.read().len()
+    }
+    /// Base offsets of all segments (for tests and tooling).
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.read().keys().copied().collect()
+    }
+
+    /// Flushes, trims the indexes and marks the log closed.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.flush()?;
+        let _w = self.write_lock.lock();
+        for s in self.segment_list() {
+            s.seal()?;
+            s.sync_indexes()?;
+        }
+        crate::recovery::fsync_dir(&self.dir)?;
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+#[path = "log_tests.rs"]
+mod tests;

@@ -1,0 +1,301 @@
+//! All partition logs of a broker under one data directory, plus the background
+//! thread (retention, interval flushes, segment.ms rolls, delayed deletes) and the
+//! log cleaner thread (compaction).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::clock::Clock;
+use crate::config::LogConfig;
+use crate::error::{IoContext, Result};
+use crate::log::Log;
+use crate::recovery::fsync_dir;
+
+/// Marker written by a clean shutdown; its absence at startup triggers recovery.
+pub const CLEAN_SHUTDOWN_MARKER: &str = ".weir_clean_shutdown";
+const DELETE_SUFFIX: &str = ".delete";
+
+/// A topic partition; its log lives in `<data-dir>/<topic>-<partition>/`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+    /// Directory name: `<topic>-<partition>`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+#[derive(Default)]
+struct Stop {
+    stopped: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Stop {
+    /// Sleeps up to `d`; returns true when stopping.
+    fn sleep(&self, d: Duration) -> bool {
+        let mut s = self.stopped.lock();
+        if !*s {
+            self.cv.wait_for(&mut s, d);
+        }
+        *s
+    }
+}
+
+/// Owner of every partition log.
+pub struct LogManager {
+    data_dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    had_clean_shutdown: bool,
+    logs: Mutex<BTreeMap<TopicPartition, Arc<Log>>>,
+    pending_deletes: Mutex<Vec<(PathBuf, i64)>>,
+    stop: Arc<Stop>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl LogManager {
+    /// Reads and removes the clean-shutdown marker (`.weir_clean_shutdown`) to decide
+    /// whether logs opened later need recovery. Creates data_dir if missing, and
+    /// removes directories left over from deletions (`*.delete`).
+    pub fn open(data_dir: &Path, clock: Arc<dyn Clock>) -> Result<LogManager> {
+        std::fs::create_dir_all(data_dir).ctx("create data dir", data_dir)?;
+        let marker = data_dir.join(CLEAN_SHUTDOWN_MARKER);
+        let had_clean_shutdown = marker.exists();
+        if had_clean_shutdown {
+            std::fs::remove_file(&marker).ctx("remove clean shutdown marker", &marker)?;
+        }
+        for e in std::fs::read_dir(data_dir).ctx("list data dir", data_dir)? {
+            let e = e.ctx("list data dir", data_dir)?;
+            if e.file_name().to_string_lossy().ends_with(DELETE_SUFFIX) {
+                std::fs::remove_dir_all(e.path()).ctx("remove deleted log", &e.path())?;
+            }
+        }
+        fsync_dir(data_dir)?;
+        Ok(LogManager {
+            data_dir: data_dir.to_path_buf(),
+            clock,
+            had_clean_shutdown,
+            logs: Mutex::new(BTreeMap::new()),
+            pending_deletes: Mutex::new(Vec::new()),
+            stop: Arc::new(Stop::default()),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+    pub fn had_clean_shutdown(&self) -> bool {
+        self.had_clean_shutdown
+    }
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Opens (recovering if the last shutdown was unclean) or creates <topic>-<partition>.
+    /// An already open log keeps its config (use `Log::update_config`).
+    pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Log>> {
+        let mut logs = self.logs.lock();
+        if let Some(l) = logs.get(tp) {
+            return Ok(l.clone());
+        }
+        let dir = self.data_dir.join(tp.dir_name());
+        let existed = dir.exists();
+        let log = Arc::new(Log::open(
+            dir,
+            config,
+            self.clock.clone(),
+            existed && !self.had_clean_shutdown,
+        )?);
+        if !existed {
+            fsync_dir(&self.data_dir)?;
+        }
+        logs.insert(tp.clone(), log.clone());
+        Ok(log)
+    }
+
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
+        self.logs.lock().get(tp).cloned()
+    }
+
+    pub fn logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
+        self.logs
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Removes from the map and deletes the directory: it is renamed to
+    /// `<topic>-<partition>.<unique>.delete` at once and removed after
+    /// `file.delete.delay.ms` by the background thread (or at the next startup).
+    pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
+        let log = self.logs.lock().remove(tp);
+        let dir = self.data_dir.join(tp.dir_name());
+        let delay = match &log {
+            Some(l) => {
+                let _ = l.close();
+                l.config().file_delete_delay_ms
+            }
+            None => LogConfig::default().file_delete_delay_ms,
+        };
+        if !dir.exists() {
+            return Ok(());
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let to = self
+            .data_dir
+            .join(format!("{}.{nanos:x}{DELETE_SUFFIX}", tp.dir_name()));
+        std::fs::rename(&dir, &to).ctx("rename deleted log", &dir)?;
+        fsync_dir(&self.data_dir)?;
+        if delay <= 0 {
+            std::fs::remove_dir_all(&to).ctx("remove deleted log", &to)?;
+        } else {
+            self.pending_deletes
+                .lock()
+                .push((to, self.clock.now_ms() + delay));
+        }
+        Ok(())
+    }
+
+    fn run_pending_deletes(&self, force: bool) {
+        let now = self.clock.now_ms();
+        let due: Vec<PathBuf> = {
+            let mut p = self.pending_deletes.lock();
+            let (due, keep): (Vec<_>, Vec<_>) = p.drain(..).partition(|(_, t)| force || *t <= now);
+            *p = keep;
+            due.into_iter().map(|(d, _)| d).collect()
+        };
+        for d in due {
+            if let Err(e) = std::fs::remove_dir_all(&d) {
+                tracing::warn!(dir = %d.display(), error = %e, "failed to remove deleted log");
+            }
+        }
+    }
+
+    /// One pass of the periodic work: segment.ms rolls and retention on every log.
+    pub fn run_retention(&self) -> usize {
+        let mut deleted = 0;
+        for (tp, log) in self.logs() {
+            if let Err(e) = log.maybe_roll_by_time() {
+                tracing::warn!(%tp, error = %e, "segment.ms roll failed");
+            }
+            match log.apply_retention() {
+                Ok(n) => deleted += n,
+                Err(e) => tracing::warn!(%tp, error = %e, "retention failed"),
+            }
+        }
+        deleted
+    }
+
+    /// One pass of the interval flush policy over every log.
+    pub fn run_interval_flushes(&self) {
+        for (tp, log) in self.logs() {
+            if let Err(e) = log.maybe_flush_interval() {
+                tracing::error!(%tp, error = %e, "interval flush failed");
+            }
+        }
+    }
+
+    /// One pass of the log cleaner over compacted logs. Returns logs cleaned.
+    pub fn run_cleaner(&self) -> usize {
+        let mut n = 0;
+        for (tp, log) in self.logs() {
+            match crate::cleaner::maybe_clean(&log) {
+                Ok(true) => n += 1,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(%tp, error = %e, "log cleaning failed"),
+            }
+        }
+        n
+    }
+
+    /// Background threads: retention every `retention_check_interval_ms`, Interval
+    /// flushes, segment.ms rolls, delayed directory deletes; and the log cleaner.
+    /// They stop on shutdown.
+    pub fn start_background(self: &Arc<Self>, retention_check_interval_ms: u64) {
+        let interval = Duration::from_millis(retention_check_interval_ms.max(1));
+        let tick = interval.min(Duration::from_millis(50));
+        let weak: Weak<LogManager> = Arc::downgrade(self);
+        let stop = self.stop.clone();
+        let bg = std::thread::Builder::new()
+            .name("weir-log-bg".into())
+            .spawn(move || {
+                let mut last = Instant::now();
+                while !stop.sleep(tick) {
+                    let Some(m) = weak.upgrade() else { return };
+                    m.run_interval_flushes();
+                    if last.elapsed() >= interval {
+                        last = Instant::now();
+                        m.run_retention();
+                    }
+                    m.run_pending_deletes(false);
+                }
+            })
+            .expect("spawn background thread");
+        let weak: Weak<LogManager> = Arc::downgrade(self);
+        let stop = self.stop.clone();
+        let cleaner = std::thread::Builder::new()
+            .name("weir-log-cleaner".into())
+            .spawn(move || {
+                while !stop.sleep(interval) {
+                    let Some(m) = weak.upgrade() else { return };
+                    m.run_cleaner();
+                }
+            })
+            .expect("spawn cleaner thread");
+        self.threads.lock().extend([bg, cleaner]);
+    }
+
+    /// Stops background work, flushes and closes all logs, writes the clean-shutdown
+    /// marker (only if every log closed cleanly).
+    pub fn shutdown(&self) -> Result<()> {
+        *self.stop.stopped.lock() = true;
+        self.stop.cv.notify_all();
+        let threads: Vec<_> = self.threads.lock().drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        let mut first_err = None;
+        for (tp, log) in self.logs() {
+            if let Err(e) = log.close() {
+                tracing::error!(%tp, error = %e, "closing log failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        self.run_pending_deletes(true);
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let marker = self.data_dir.join(CLEAN_SHUTDOWN_MARKER);
+        std::fs::File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .ctx("write clean shutdown marker", &marker)?;
+        fsync_dir(&self.data_dir)
+    }
+}

@@ -1,0 +1,64 @@
+//! The command-line contract: flags, config file, errors at start-up.
+
+mod common;
+
+use std::process::Command;
+
+use common::Weir;
+
+#[test]
+fn every_key_in_the_shipped_weir_toml_is_accepted() {
+    // Uncomment every `key = value` line of the example (keeping addresses local and
+    // the listener on a free port), and start with it.
+    let example = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/weir.toml")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut uncommented = Vec::new();
+    let mut keys = 0;
+    for line in example.lines() {
+        let body = line.trim_start_matches('#').trim_start();
+        let is_setting = line.starts_with("# ") && body.split_whitespace().nth(1) == Some("=");
+        let skip = ["data_dir", "kafka_addr", "advertised.listeners", "listeners"];
+        if is_setting && !skip.contains(&body.split_whitespace().next().unwrap()) {
+            uncommented.push(body.split(" # ").next().unwrap().trim().to_string());
+            keys += 1;
+        } else {
+            uncommented.push(line.to_string());
+        }
+    }
+    assert!(keys > 25, "found {keys} keys in weir.toml");
+    let path = tmp.path().join("weir.toml");
+    std::fs::write(&path, uncommented.join("\n")).unwrap();
+    let mut weir = Weir::start_with(&["--config", path.to_str().unwrap()]);
+    assert_eq!(weir.stop().code(), Some(0));
+}
+
+#[test]
+fn bad_settings_stop_start_up_with_a_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, expect) in [
+        (vec!["--set", "no.such.key=1"], "unknown broker config key 'no.such.key'"),
+        (vec!["--set", "log.retention.ms=-9"], "log.retention.ms"),
+        (vec!["--set", "auto.create.topics.enable"], "KEY=VALUE"),
+    ] {
+        let out = Command::new(common::bin())
+            .args(["serve", "--kafka-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expect), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn help_lists_the_contract_flags() {
+    let out = Command::new(common::bin()).args(["serve", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for flag in
+        ["--config", "--data-dir", "--kafka-addr", "--registry-addr", "--console-addr", "--set", "WEIR_DATA_DIR"]
+    {
+        assert!(text.contains(flag), "missing {flag} in:\n{text}");
+    }
+}

@@ -1,0 +1,81 @@
+//! Raw Kafka wire helpers (kafka-protocol types over a blocking socket).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+use super::Weir;
+
+pub fn connect(weir: &Weir) -> TcpStream {
+    let s = TcpStream::connect(&weir.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+pub fn frame<R: Encodable>(key: ApiKey, version: i16, corr: i32, body: &R) -> BytesMut {
+    let header = RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(corr)
+        .with_client_id(Some(StrBytes::from_static_str("bad-input-test")));
+    let mut payload = BytesMut::new();
+    header.encode(&mut payload, key.request_header_version(version)).unwrap();
+    body.encode(&mut payload, version).unwrap();
+    let mut out = BytesMut::new();
+    out.put_i32(payload.len() as i32);
+    out.extend_from_slice(&payload);
+    out
+}
+
+pub fn read_frame(s: &mut TcpStream) -> Option<Bytes> {
+    let mut size = [0u8; 4];
+    s.read_exact(&mut size).ok()?;
+    let mut buf = vec![0u8; i32::from_be_bytes(size) as usize];
+    s.read_exact(&mut buf).ok()?;
+    Some(Bytes::from(buf))
+}
+
+pub fn call<Req: Encodable, Resp: Decodable>(s: &mut TcpStream, key: ApiKey, version: i16, req: &Req) -> Resp {
+    s.write_all(&frame(key, version, 7, req)).unwrap();
+    let mut resp = read_frame(s).expect("a response");
+    let header = ResponseHeader::decode(&mut resp, key.response_header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, 7);
+    Resp::decode(&mut resp, version).unwrap()
+}
+
+pub fn batch(values: &[&[u8]]) -> BytesMut {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .unwrap();
+    buf
+}

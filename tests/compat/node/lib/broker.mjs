@@ -1,0 +1,148 @@
+// Start and stop a `weir serve` process for the kafkajs compatibility tests.
+//
+// Environment (same as the Python suite):
+//   COMPAT_BOOTSTRAP      host:port of an already running broker: start nothing
+//   WEIR_BIN              binary to run (default: <repo>/target/release/weir)
+//   COMPAT_WEIR_ARGS      extra arguments for `weir serve` (split on whitespace)
+//   COMPAT_START_TIMEOUT  seconds to wait for the `weir ready` line (default 60)
+//   COMPAT_LOG_DIR        where to keep the broker log (default: the temp dir)
+//   COMPAT_KEEP_DATA=1    keep the temporary data directory
+
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import readline from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..')
+const READY_RE = /weir ready kafka=(\S+)/
+// eslint-disable-next-line no-control-regex
+const ANSI_RE = /\x1b\[[0-9;]*[A-Za-z]/g
+
+/** Distinct free loopback ports, held open together so none repeats. */
+export async function reservePorts (n) {
+  const servers = []
+  try {
+    for (let i = 0; i < n; i++) {
+      const server = net.createServer()
+      await new Promise((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, '127.0.0.1', resolve)
+      })
+      servers.push(server)
+    }
+    return servers.map(s => s.address().port)
+  } finally {
+    await Promise.all(servers.map(s => new Promise(resolve => s.close(resolve))))
+  }
+}
+
+
+/**
+ * Returns { bootstrap, logPath, stop() }. stop() resolves to the exit code
+ * (0 expected after SIGTERM), a string if it had to be killed, or null for an
+ * external broker.
+ */
+export async function startBroker () {
+  const external = (process.env.COMPAT_BOOTSTRAP || '').trim()
+  if (external) {
+    return { bootstrap: external, logPath: null, stop: async () => null, tail: () => '' }
+  }
+  const bin = process.env.WEIR_BIN || path.join(REPO_ROOT, 'target', 'release', 'weir')
+  try {
+    fs.accessSync(bin, fs.constants.X_OK)
+  } catch {
+    throw new Error(`weir binary not found or not executable: ${bin} (build it with ` +
+      '`cargo build --release`, set WEIR_BIN, or point COMPAT_BOOTSTRAP at a running broker)')
+  }
+  const timeoutS = Number(process.env.COMPAT_START_TIMEOUT || '60')
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-compat-node-'))
+  const logDir = process.env.COMPAT_LOG_DIR || dataDir
+  fs.mkdirSync(logDir, { recursive: true })
+  const logPath = path.join(logDir, 'weir-node-suite.log')
+  const [kafka, registry, console_] = await reservePorts(3)
+  const args = [
+    'serve',
+    '--data-dir', path.join(dataDir, 'data'),
+    '--kafka-addr', `127.0.0.1:${kafka}`,
+    '--registry-addr', `127.0.0.1:${registry}`,
+    '--console-addr', `127.0.0.1:${console_}`,
+    ...(process.env.COMPAT_WEIR_ARGS || '').split(/\s+/).filter(Boolean),
+  ]
+  const log = fs.createWriteStream(logPath)
+  const recent = [] // the last lines, for error messages (the file may lag behind)
+  const record = line => {
+    log.write(line + '\n')
+    recent.push(line)
+    if (recent.length > 60) recent.shift()
+  }
+  const tail = () => recent.join('\n')
+  record(`$ ${bin} ${args.join(' ')}`)
+  const child = spawn(bin, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
+    detached: true, // own process group, so that everything it started can be killed
+  })
+  const killGroup = () => {
+    try { process.kill(-child.pid, 'SIGKILL') } catch {}
+  }
+  // Backstop: never leave a broker behind, whatever happens to this process.
+  const killOnExit = () => killGroup()
+  process.on('exit', killOnExit)
+
+  const exited = new Promise(resolve => child.once('exit', (code, signal) => resolve(code ?? `signal ${signal}`)))
+  const closed = new Promise(resolve => child.once('close', resolve))
+  const bootstrap = await new Promise((resolve, reject) => {
+    let done = false
+    const finish = (err, value) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      err ? reject(err) : resolve(value)
+    }
+    for (const stream of [child.stdout, child.stderr]) {
+      readline.createInterface({ input: stream }).on('line', line => {
+        record(line)
+        const m = READY_RE.exec(line.replace(ANSI_RE, ''))
+        if (m) finish(null, m[1])
+      })
+    }
+    const timer = setTimeout(() => {
+      killGroup()
+      finish(new Error(`no \`weir ready\` line within ${timeoutS}s; log ${logPath}:\n${tail()}`))
+    }, timeoutS * 1000)
+    child.once('error', err => finish(err))
+    exited.then(code => closed.then(() =>
+      finish(new Error(`weir exited with ${code} before it was ready; log ${logPath}:\n${tail()}`))))
+  })
+
+  async function stop (timeoutMs = 20000) {
+    let code
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM')
+      let timer
+      const killed = new Promise(resolve => {
+        timer = setTimeout(() => {
+          killGroup()
+          resolve(`killed: no exit within ${timeoutMs / 1000}s of SIGTERM`)
+        }, timeoutMs)
+      })
+      code = await Promise.race([exited, killed])
+      clearTimeout(timer)
+    } else {
+      code = await exited
+    }
+    killGroup()
+    await closed
+    await new Promise(resolve => log.end(resolve))
+    process.off('exit', killOnExit)
+    if (code === 0 && process.env.COMPAT_KEEP_DATA !== '1') {
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+    return code
+  }
+
+  return { bootstrap, logPath, stop, tail }
+}

@@ -1,0 +1,173 @@
+"""Start and stop a `weir serve` process for the compatibility tests.
+
+Environment:
+  WEIR_BIN               binary to run (default: <repo>/target/release/weir)
+  COMPAT_WEIR_ARGS       extra arguments for `weir serve` (shell-quoted)
+  COMPAT_START_TIMEOUT   seconds to wait for the `weir ready` line (default 60)
+  COMPAT_LOG_DIR         where to keep the broker log (default: the temp dir)
+  COMPAT_KEEP_DATA=1     keep the temporary data directory after the run
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# tests/compat/python/compat_broker.py -> repo root
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent.parent
+READY_RE = re.compile(r"weir ready kafka=(\S+)")
+ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def reserve_ports(n: int) -> list[int]:
+    """Distinct free loopback ports (held open together so none repeats)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _die_with_parent():
+    # Backstop: if the test process dies hard, the kernel kills weir too.
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+@dataclass
+class BrokerHandle:
+    bootstrap: str
+    proc: subprocess.Popen | None = None
+    data_dir: str | None = None
+    log_path: str | None = None
+    _threads: list = field(default_factory=list)
+    _log: object = None
+
+    def log_tail(self, lines: int = 60) -> str:
+        if not self.log_path or not os.path.exists(self.log_path):
+            return "(no broker log)"
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def kill_group(self):
+        """SIGKILL whatever is left in the broker's process group."""
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, wait, SIGKILL if needed. Returns the exit code (None if external)."""
+        if self.proc is None:
+            return None
+        code = self.proc.poll()
+        if code is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                code = f"killed: no exit within {timeout:.0f}s of SIGTERM"
+        self.kill_group()
+        for t in self._threads:
+            t.join(timeout=5)
+        if self._log is not None:
+            self._log.close()
+        if code == 0 and self.data_dir and os.environ.get("COMPAT_KEEP_DATA") != "1":
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        return code
+
+
+def _pump(stream, log, lock, ready, found):
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace")
+        with lock:
+            log.write(line)
+            log.flush()
+        if not ready.is_set():
+            m = READY_RE.search(ANSI_RE.sub("", line))
+            if m:
+                found.append(m.group(1))
+                ready.set()
+    stream.close()
+
+
+def start_broker() -> BrokerHandle:
+    binary = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise RuntimeError(
+            f"weir binary not found or not executable: {binary} "
+            "(build it with `cargo build --release`, set WEIR_BIN, or point "
+            "COMPAT_BOOTSTRAP at a running broker)"
+        )
+    timeout = float(os.environ.get("COMPAT_START_TIMEOUT", "60"))
+    data_dir = tempfile.mkdtemp(prefix="weir-compat-py-")
+    log_dir = os.environ.get("COMPAT_LOG_DIR") or data_dir
+    os.makedirs(log_dir, exist_ok=True)
+    log_path = os.path.join(log_dir, "weir-python-suite.log")
+    kafka, registry, console = reserve_ports(3)
+    cmd = [
+        binary, "serve",
+        "--data-dir", os.path.join(data_dir, "data"),
+        "--kafka-addr", f"127.0.0.1:{kafka}",
+        "--registry-addr", f"127.0.0.1:{registry}",
+        "--console-addr", f"127.0.0.1:{console}",
+    ] + shlex.split(os.environ.get("COMPAT_WEIR_ARGS", ""))
+
+    log = open(log_path, "w", encoding="utf-8")
+    log.write("$ " + shlex.join(cmd) + "\n")
+    log.flush()
+    env = dict(os.environ, NO_COLOR="1")
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env, preexec_fn=_die_with_parent,
+        start_new_session=True,  # own process group: stop() can clean up all of it
+    )
+    lock, ready, found = threading.Lock(), threading.Event(), []
+    threads = [
+        threading.Thread(target=_pump, args=(s, log, lock, ready, found), daemon=True)
+        for s in (proc.stdout, proc.stderr)
+    ]
+    for t in threads:
+        t.start()
+    handle = BrokerHandle(bootstrap="", proc=proc, data_dir=data_dir,
+                          log_path=log_path, _threads=threads, _log=log)
+    atexit.register(handle.kill_group)
+
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.1):
+        if proc.poll() is not None:
+            for t in threads:
+                t.join(timeout=5)
+            raise RuntimeError(
+                f"weir exited with {proc.returncode} before it was ready; log {log_path}:\n"
+                + handle.log_tail())
+        if time.monotonic() > deadline:
+            handle.stop(timeout=5)
+            raise RuntimeError(
+                f"no `weir ready` line within {timeout:.0f}s; log {log_path}:\n"
+                + handle.log_tail())
+    handle.bootstrap = found[0]
+    return handle

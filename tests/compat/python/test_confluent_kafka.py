@@ -1,0 +1,311 @@
+"""confluent-kafka (librdkafka) against the broker: admin, produce, consume by
+assignment, offsets by timestamp, configs, delete records, delete topic.
+
+No consumer groups yet: consumers use assign() with explicit partitions and
+never commit (librdkafka still requires a group.id in its configuration).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_CREATE_TIME,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+    OffsetSpec,
+    ResourceType,
+)
+
+from compat_util import BASE_TS, DEADLINE, unique_topic, wait_until
+
+PARTITIONS = 3
+T = 30  # seconds, per admin request
+
+
+# ---------------------------------------------------------------- helpers
+
+@pytest.fixture(scope="module")
+def admin(bootstrap):
+    return AdminClient({"bootstrap.servers": bootstrap, "client.id": "compat-ck-admin"})
+
+
+def topic_names(admin) -> set[str]:
+    # All-topics metadata: asking for one topic by name could auto-create it.
+    return set(admin.list_topics(timeout=T).topics)
+
+
+def create_topic(admin, prefix: str, config: dict | None = None) -> str:
+    name = unique_topic(f"ck-{prefix}")
+    fs = admin.create_topics(
+        [NewTopic(name, num_partitions=PARTITIONS, replication_factor=1, config=config or {})],
+        operation_timeout=T, request_timeout=T,
+    )
+    fs[name].result(timeout=DEADLINE)
+
+    def ready():
+        md = admin.list_topics(timeout=T).topics.get(name)
+        return (md is not None and md.error is None and len(md.partitions) == PARTITIONS
+                and all(p.leader >= 0 for p in md.partitions.values()))
+
+    wait_until(ready, f"topic {name} with {PARTITIONS} led partitions in metadata")
+    return name
+
+
+def produce(bootstrap, topic, records, **conf) -> dict:
+    """Produce ``records`` (dicts for Producer.produce); return
+    {(partition, offset): record} from the delivery reports."""
+    producer = Producer({
+        "bootstrap.servers": bootstrap,
+        "client.id": "compat-ck-producer",
+        "acks": "all",
+        # librdkafka's default, stated because the broker has no InitProducerId yet.
+        "enable.idempotence": False,
+        "linger.ms": 5,
+        **conf,
+    })
+    delivered, errors = {}, []
+
+    def on_delivery(record, err, msg):
+        if err is not None:
+            errors.append(err)
+            return
+        # Delivery reports carry no headers: expect what was sent.
+        ts_type, ts = msg.timestamp()
+        if "timestamp" in record:
+            assert ts == record["timestamp"]
+        delivered[(msg.partition(), msg.offset())] = {
+            "key": record.get("key"), "value": record.get("value"),
+            "headers": record.get("headers", []), "timestamp": ts, "timestamp_type": ts_type}
+
+    for r in records:
+        producer.produce(topic, on_delivery=functools.partial(on_delivery, r), **r)
+        producer.poll(0)
+    remaining = producer.flush(DEADLINE)
+    assert remaining == 0, f"{remaining} records not delivered within {DEADLINE}s"
+    assert not errors, f"delivery errors: {errors}"
+    assert len(delivered) == len(records), "duplicate or missing (partition, offset) in delivery reports"
+    return delivered
+
+
+def msg_record(msg) -> dict:
+    ts_type, ts = msg.timestamp()
+    return {"key": msg.key(), "value": msg.value(), "headers": msg.headers() or [],
+            "timestamp": ts, "timestamp_type": ts_type}
+
+
+def new_consumer(bootstrap):
+    return Consumer({
+        "bootstrap.servers": bootstrap,
+        "client.id": "compat-ck-consumer",
+        "group.id": "compat-ck-unused",  # required by config; no group API is used
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "fetch.wait.max.ms": 200,
+    })
+
+
+def consume_assigned(bootstrap, assignment: list[TopicPartition], count: int) -> dict:
+    """assign() (no subscribe) and read ``count`` records: {(partition, offset): record}."""
+    consumer = new_consumer(bootstrap)
+    try:
+        consumer.assign(assignment)
+        got = {}
+
+        def poll_some():
+            for msg in consumer.consume(num_messages=500, timeout=0.5):
+                if msg.error():
+                    raise KafkaException(msg.error())
+                got[(msg.partition(), msg.offset())] = msg_record(msg)
+            return len(got) >= count
+
+        wait_until(poll_some, f"{count} records (have {len(got)})")
+        # Nothing beyond what was expected shows up.
+        extra = consumer.consume(num_messages=10, timeout=0.5)
+        assert [m for m in extra if not m.error()] == [], "more records than produced"
+        return got
+    finally:
+        consumer.close()
+
+
+def records_for(codec: str, n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        out.append({
+            "key": f"key-{i % 7}".encode(),
+            # Compressible values; one null value (a tombstone) in the middle.
+            "value": None if i == n // 2 else (f"value-{i}-" + codec * 20).encode(),
+            "headers": [("h-index", str(i).encode()), ("h-codec", codec.encode()),
+                        ("dup", b"first"), ("dup", b"second")],
+            "timestamp": BASE_TS + i * 10,
+        })
+    return out
+
+
+def offsets(admin, topic, spec) -> dict[int, int]:
+    fs = admin.list_offsets({TopicPartition(topic, p): spec for p in range(PARTITIONS)},
+                            request_timeout=T)
+    return {tp.partition: f.result(timeout=DEADLINE).offset for tp, f in fs.items()}
+
+
+def source(entry: ConfigEntry) -> ConfigSource:
+    # ConfigEntry.source is a plain int in some versions, a ConfigSource in others.
+    return ConfigSource(entry.source)
+
+
+def describe_topic_configs(admin, topic) -> dict:
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    return admin.describe_configs([res], request_timeout=T)[res].result(timeout=DEADLINE)
+
+
+# ---------------------------------------------------------------- tests
+
+def test_create_topic_and_metadata(admin):
+    name = create_topic(admin, "create")
+    md = admin.list_topics(timeout=T).topics[name]
+    assert sorted(md.partitions) == [0, 1, 2]
+    # Creating it again is TOPIC_ALREADY_EXISTS.
+    fs = admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)],
+                             request_timeout=T)
+    with pytest.raises(KafkaException) as info:
+        fs[name].result(timeout=DEADLINE)
+    assert info.value.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_produce_and_consume_by_assignment(admin, bootstrap, codec):
+    topic = create_topic(admin, f"roundtrip-{codec}")
+    records = records_for(codec, 120)
+    delivered = produce(bootstrap, topic, records, **{"compression.type": codec})
+    assert {p for p, _ in delivered} <= set(range(PARTITIONS))
+    assert len({p for p, _ in delivered}) > 1, "keys should spread over partitions"
+
+    got = consume_assigned(
+        bootstrap, [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)],
+        len(records))
+    assert got == delivered
+    for (p, off), rec in got.items():
+        assert rec["timestamp_type"] == TIMESTAMP_CREATE_TIME
+    # Offsets per partition are dense from 0, and watermarks agree.
+    consumer = new_consumer(bootstrap)
+    try:
+        for p in range(PARTITIONS):
+            offs = sorted(o for q, o in got if q == p)
+            assert offs == list(range(len(offs)))
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=T, cached=False)
+            assert (low, high) == (0, len(offs))
+    finally:
+        consumer.close()
+
+
+def test_list_offsets_and_offsets_for_times(admin, bootstrap):
+    topic = create_topic(admin, "times")
+    n = 30
+    # Record i goes to partition i % 3 with timestamp BASE_TS + i seconds.
+    records = [{"key": f"k{i}".encode(), "value": f"v{i}".encode(), "partition": i % PARTITIONS,
+                "timestamp": BASE_TS + i * 1000} for i in range(n)]
+    delivered = produce(bootstrap, topic, records)
+    per_partition = {p: sorted((o, r["timestamp"]) for (q, o), r in delivered.items() if q == p)
+                     for p in range(PARTITIONS)}
+
+    assert offsets(admin, topic, OffsetSpec.earliest()) == {p: 0 for p in range(PARTITIONS)}
+    assert offsets(admin, topic, OffsetSpec.latest()) == {p: n // PARTITIONS for p in range(PARTITIONS)}
+    assert offsets(admin, topic, OffsetSpec.max_timestamp()) == {
+        p: max(per_partition[p], key=lambda ot: ot[1])[0] for p in range(PARTITIONS)}
+
+    target = BASE_TS + 14_500  # between record 14 and 15
+    expected = {p: next(o for o, ts in per_partition[p] if ts >= target) for p in range(PARTITIONS)}
+    assert offsets(admin, topic, OffsetSpec.for_timestamp(target)) == expected
+
+    consumer = new_consumer(bootstrap)
+    try:
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, p, target) for p in range(PARTITIONS)], timeout=T)
+        assert {tp.partition: tp.offset for tp in found} == expected
+        # After the newest record: no offset (-1, "end").
+        later = consumer.offsets_for_times(
+            [TopicPartition(topic, 0, BASE_TS + 3_600_000)], timeout=T)
+        assert later[0].offset == -1
+    finally:
+        consumer.close()
+
+    # Consume from the timestamp's offsets: exactly the records with ts >= target.
+    want = {k: r for k, r in delivered.items() if r["timestamp"] >= target}
+    got = consume_assigned(bootstrap, found, len(want))
+    assert got == want
+
+
+def test_describe_and_alter_topic_configs(admin):
+    topic = create_topic(admin, "configs", config={"max.message.bytes": "200000"})
+    before = describe_topic_configs(admin, topic)
+    assert before["max.message.bytes"].value == "200000"
+    assert source(before["max.message.bytes"]) == ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert "retention.ms" in before
+    assert source(before["retention.ms"]) != ConfigSource.DYNAMIC_TOPIC_CONFIG
+
+    # IncrementalAlterConfigs SET.
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([res], request_timeout=T)[res].result(timeout=DEADLINE)
+    after = describe_topic_configs(admin, topic)
+    assert after["retention.ms"].value == "3600000"
+    assert source(after["retention.ms"]) == ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert after["max.message.bytes"].value == "200000"  # untouched
+
+    # IncrementalAlterConfigs DELETE: back to the default.
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE)])
+    admin.incremental_alter_configs([res], request_timeout=T)[res].result(timeout=DEADLINE)
+    reset = describe_topic_configs(admin, topic)
+    assert reset["retention.ms"].value == before["retention.ms"].value
+    assert source(reset["retention.ms"]) == source(before["retention.ms"])
+
+    # Legacy AlterConfigs replaces the whole set of dynamic topic configs.
+    res = ConfigResource(ResourceType.TOPIC, topic, set_config={"retention.ms": "7200000"})
+    admin.alter_configs([res], request_timeout=T)[res].result(timeout=DEADLINE)
+    legacy = describe_topic_configs(admin, topic)
+    assert legacy["retention.ms"].value == "7200000"
+    assert source(legacy["retention.ms"]) == ConfigSource.DYNAMIC_TOPIC_CONFIG
+    assert source(legacy["max.message.bytes"]) != ConfigSource.DYNAMIC_TOPIC_CONFIG
+
+
+def test_delete_records(admin, bootstrap):
+    topic = create_topic(admin, "delrec")
+    records = [{"key": b"k", "value": f"v{i}".encode(), "partition": 1} for i in range(10)]
+    produce(bootstrap, topic, records)
+    tp = TopicPartition(topic, 1, 4)
+    result = admin.delete_records([tp], request_timeout=T, operation_timeout=T)
+    deleted = next(iter(result.values())).result(timeout=DEADLINE)
+    assert deleted.low_watermark == 4
+    assert offsets(admin, topic, OffsetSpec.earliest())[1] == 4
+    assert offsets(admin, topic, OffsetSpec.latest())[1] == 10
+
+    # Consuming from the beginning now starts at offset 4.
+    got = consume_assigned(bootstrap, [TopicPartition(topic, 1, OFFSET_BEGINNING)], 6)
+    assert sorted(o for _, o in got) == list(range(4, 10))
+    assert got[(1, 4)]["value"] == b"v4"
+
+
+def test_delete_topic(admin, bootstrap):
+    topic = create_topic(admin, "deltopic")
+    produce(bootstrap, topic, [{"key": b"k", "value": b"v"}])
+    admin.delete_topics([topic], operation_timeout=T, request_timeout=T)[topic].result(timeout=DEADLINE)
+    wait_until(lambda: topic not in topic_names(admin), f"{topic} gone from metadata")
+    # Deleting it again: UNKNOWN_TOPIC_OR_PART.
+    with pytest.raises(KafkaException) as info:
+        admin.delete_topics([topic], request_timeout=T)[topic].result(timeout=DEADLINE)
+    assert info.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
