@@ -156,6 +156,24 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "Largest request frame; larger frames close the connection.",
     ),
     ("log.retention.check.interval.ms", "300000", ConfigType::Long, "How often retention runs."),
+    ("offsets.topic.num.partitions", "50", ConfigType::Int, "Partitions of __consumer_offsets (fixed once created)."),
+    ("offsets.topic.segment.bytes", "104857600", ConfigType::Int, "Segment size of __consumer_offsets."),
+    (
+        "offsets.retention.minutes",
+        "10080",
+        ConfigType::Int,
+        "Committed offsets of a group that has been empty this long are deleted.",
+    ),
+    ("offset.metadata.max.bytes", "4096", ConfigType::Int, "Largest metadata string of a committed offset."),
+    ("group.min.session.timeout.ms", "6000", ConfigType::Int, "Smallest session timeout a consumer may ask for."),
+    ("group.max.session.timeout.ms", "1800000", ConfigType::Int, "Largest session timeout a consumer may ask for."),
+    (
+        "group.initial.rebalance.delay.ms",
+        "3000",
+        ConfigType::Int,
+        "How long the first rebalance of an empty group waits for more members.",
+    ),
+    ("group.max.size", "2147483647", ConfigType::Int, "Largest number of members in a group."),
 ];
 
 /// Every key the broker accepts, with its default (if any).

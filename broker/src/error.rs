@@ -65,9 +65,10 @@ impl BrokerError {
 /// Storage failures as Kafka reports them per partition.
 pub fn storage_error(e: &StorageError) -> ResponseError {
     match e {
-        StorageError::Io { .. } | StorageError::DiskFull { .. } | StorageError::Closed => {
-            ResponseError::KafkaStorageError
-        }
+        StorageError::Io { .. } | StorageError::DiskFull { .. } => ResponseError::KafkaStorageError,
+        // The log is closing (shutdown, topic deletion): clients refresh metadata and
+        // retry, which is what a restart needs.
+        StorageError::Closed => ResponseError::NotLeaderOrFollower,
         StorageError::CorruptBatch { .. } | StorageError::InvalidRecord { .. } => ResponseError::CorruptMessage,
         StorageError::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod group;
 mod lock;
 pub mod metadata;
 mod server;
@@ -45,6 +46,8 @@ pub struct Shared {
     /// Bumped after every append; parked fetches wait for a change.
     pub data_version: watch::Sender<u64>,
     pub shutdown: watch::Sender<bool>,
+    /// Set once at start-up, before the listener serves.
+    groups: std::sync::OnceLock<Arc<group::Coordinator>>,
     _lock: lock::DirLock,
 }
 
@@ -55,6 +58,10 @@ impl Shared {
 
     pub fn notify_data(&self) {
         self.data_version.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub fn groups(&self) -> &Arc<group::Coordinator> {
+        self.groups.get().expect("group coordinator is opened before serving")
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -115,8 +122,15 @@ impl Broker {
             meta,
             data_version,
             shutdown,
+            groups: std::sync::OnceLock::new(),
             _lock: lock,
         });
+        let s = shared.clone();
+        let coordinator = tokio::task::spawn_blocking(move || group::Coordinator::open(&s))
+            .await
+            .map_err(|e| BrokerError::Metadata(format!("group coordinator start-up panicked: {e}")))??;
+        let _ = shared.groups.set(coordinator.clone());
+        tokio::spawn(coordinator.run_timers(shared.clone()));
         tracing::info!(
             cluster.id = %shared.meta.cluster_id(),
             node.id = shared.node_id,

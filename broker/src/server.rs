@@ -125,7 +125,7 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             tracing::debug!(%peer, "connection closed mid-frame");
             break;
         }
-        let queued = match api::dispatch(shared.clone(), frame.freeze()).await {
+        let queued = match api::dispatch(shared.clone(), frame.freeze(), peer).await {
             Outcome::Deferred(rest) => Queued::Task(tokio::spawn(rest)),
             Outcome::Close(reason) => {
                 // Answer what came before, then close.

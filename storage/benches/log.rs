@@ -26,11 +26,7 @@ fn batch_16k() -> Vec<u8> {
 }
 
 fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 1 << 30,
-        retention_ms: -1,
-        ..Default::default()
-    }
+    LogConfig { segment_bytes: 1 << 30, retention_ms: -1, ..Default::default() }
 }
 
 fn append(c: &mut Criterion) {
@@ -129,10 +125,7 @@ fn read(c: &mut Criterion) {
 }
 
 fn short() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(30)
 }
 
 criterion_group! { name = benches; config = short(); targets = append, read }

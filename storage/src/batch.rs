@@ -80,14 +80,9 @@ impl BatchHeader {
     pub fn parse(buf: &[u8]) -> Result<BatchHeader> {
         if buf.len() < HEADER_LEN {
             if buf.len() > MAGIC_OFFSET && buf[MAGIC_OFFSET] as i8 != 2 {
-                return Err(StorageError::UnsupportedMagic {
-                    magic: buf[MAGIC_OFFSET] as i8,
-                });
+                return Err(StorageError::UnsupportedMagic { magic: buf[MAGIC_OFFSET] as i8 });
             }
-            return Err(StorageError::corrupt(
-                0,
-                format!("truncated batch header ({} bytes)", buf.len()),
-            ));
+            return Err(StorageError::corrupt(0, format!("truncated batch header ({} bytes)", buf.len())));
         }
         let magic = buf[MAGIC_OFFSET] as i8;
         if magic != 2 {
@@ -95,10 +90,7 @@ impl BatchHeader {
         }
         let batch_length = be_i32(buf, 8);
         if (batch_length as i64) < (HEADER_LEN - LOG_OVERHEAD) as i64 {
-            return Err(StorageError::corrupt(
-                0,
-                format!("batch length {batch_length} too small"),
-            ));
+            return Err(StorageError::corrupt(0, format!("batch length {batch_length} too small")));
         }
         Ok(BatchHeader {
             base_offset: be_i64(buf, 0),
@@ -152,11 +144,7 @@ pub(crate) fn peek_offsets(buf: &[u8]) -> (i64, usize, i64) {
     let base = be_i64(buf, 0);
     let len = be_i32(buf, 8);
     let delta = be_i32(buf, LAST_OFFSET_DELTA_OFFSET);
-    (
-        base,
-        (len.max(0) as usize) + LOG_OVERHEAD,
-        base + delta as i64,
-    )
+    (base, (len.max(0) as usize) + LOG_OVERHEAD, base + delta as i64)
 }
 
 /// Computes the CRC-32C a batch should carry (over attributes..end).
@@ -235,10 +223,7 @@ mod tests {
     use crate::testutil::{BatchBuilder, Record};
 
     fn sample() -> Vec<u8> {
-        BatchBuilder::new(5)
-            .record(Record::kv("k", "v").ts(1000))
-            .record(Record::kv("k2", "v2").ts(2000))
-            .build()
+        BatchBuilder::new(5).record(Record::kv("k", "v").ts(1000)).record(Record::kv("k2", "v2").ts(2000)).build()
     }
 
     #[test]
@@ -259,19 +244,13 @@ mod tests {
         let mut b = sample();
         let n = b.len();
         b[n - 1] ^= 0xff;
-        assert!(matches!(
-            validate_batch(&b, 7),
-            Err(StorageError::CorruptBatch { position: 7, .. })
-        ));
+        assert!(matches!(validate_batch(&b, 7), Err(StorageError::CorruptBatch { position: 7, .. })));
         let b = sample();
         assert!(validate_batch(&b[..b.len() - 1], 0).is_err());
         assert!(validate_batch(&b[..30], 0).is_err());
         let mut m = sample();
         m[MAGIC_OFFSET] = 1;
-        assert!(matches!(
-            validate_batch(&m, 0),
-            Err(StorageError::UnsupportedMagic { magic: 1 })
-        ));
+        assert!(matches!(validate_batch(&m, 0), Err(StorageError::UnsupportedMagic { magic: 1 })));
     }
 
     #[test]

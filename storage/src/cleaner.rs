@@ -1,9 +1,293 @@
-//! Log compaction (stub; see below).
+//! Log compaction (`cleanup.policy=compact` / `compact,delete`).
+//!
+//! A pass over one log:
+//! 1. The cleanable range is every closed segment up to the first one that is
+//!    younger than `min.compaction.lag.ms` (the active segment is never touched).
+//!    The `cleaner-offset-checkpoint` file holds the first dirty offset; the pass
+//!    runs only when dirty bytes / (clean + dirty bytes) >= `min.cleanable.dirty.ratio`.
+//! 2. An offset map `key -> latest offset` is built from the dirty segments.
+//! 3. All segments from the log start to the end of the dirty range are rewritten in
+//!    groups (at most `segment.bytes` each) keeping, per key, only the latest record;
+//!    records without a key and control batches are kept. A tombstone (null value) that
+//!    is the latest for its key is dropped once its segment's max timestamp is older
+//!    than `delete.retention.ms`. Batches whose records all survive are copied
+//!    verbatim; others are decoded and re-encoded with the same codec (gzip, snappy,
+//!    lz4, zstd), base offset, last offset delta and producer fields, so offsets are
+//!    preserved (gaps appear). Aborted transactional data is not treated specially.
+//! 4. Swap: the group is written to `cleaner.tmp/` and fsynced; then, under the log's
+//!    write lock and only if the group's segments are unchanged, the new `.log` is
+//!    renamed to `<base>.log.swap` in the partition dir and the directory fsynced
+//!    (commit point), the old segments' files are deleted, the indexes and then the
+//!    log are renamed into place and the segment list is updated. After a crash,
+//!    `cleaner.tmp/` is discarded and a `.log.swap` replaces the segments its offset
+//!    range covers (see recovery), so nothing is lost either way.
 
-use crate::error::Result;
+use std::collections::HashMap;
+use std::io::IoSlice;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::batch::{self, BatchHeader};
+use crate::error::{IoContext, Result, StorageError};
 use crate::log::Log;
+use crate::record::{decode_records, encode_batch, BatchTemplate};
+use crate::recovery::{fsync_dir, read_offset_file, remove_segment_files, write_offset_file};
+use crate::segment::{segment_path, BatchInfo, Segment};
+
+/// Temporary directory (inside the partition dir) for cleaner output.
+pub(crate) const CLEANER_TMP_DIR: &str = "cleaner.tmp";
+const CHECKPOINT: &str = "cleaner-offset-checkpoint";
+/// Bound on the offset map (sum of key lengths); larger dirty ranges are cleaned in
+/// several passes.
+const MAX_MAP_KEY_BYTES: usize = 256 << 20;
+
+const FAIL_BEFORE_COMMIT: u8 = 1;
+const FAIL_AFTER_COMMIT: u8 = 2;
+
+#[cfg(test)]
+thread_local! {
+    /// Test failpoint: make the next swap on this thread fail at a given step.
+    pub(crate) static FAIL_AT: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+fn failpoint(_at: u8) -> Result<()> {
+    #[cfg(test)]
+    if FAIL_AT.with(|f| f.get()) == _at {
+        return Err(StorageError::Closed);
+    }
+    Ok(())
+}
+
+/// Statistics of one cleaning pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CleanStats {
+    pub segments_in: usize,
+    pub segments_out: usize,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub records_dropped: u64,
+}
 
 /// Compacts `log` if its policy and dirty ratio call for it.
-pub(crate) fn maybe_clean(_log: &Log) -> Result<bool> {
-    Ok(false)
+pub(crate) fn maybe_clean(log: &Log) -> Result<bool> {
+    Ok(clean(log, false)?.is_some())
 }
+
+/// Runs a cleaning pass (`force` ignores the dirty ratio). Returns None if there was
+/// nothing to do.
+pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
+    let cfg = log.config();
+    if !cfg.cleanup_policy.compact || log.is_closed() {
+        return Ok(None);
+    }
+    let _c = log.cleaner_lock.lock();
+    let now = log.clock.now_ms();
+    let segs = log.segment_list();
+    let closed = &segs[..segs.len() - 1];
+    // Cleanable: closed segments older than the compaction lag, as a prefix.
+    let lag_ok = |s: &Segment| cfg.min_compaction_lag_ms <= 0 || s.max_timestamp() <= now - cfg.min_compaction_lag_ms;
+    let cleanable = closed.iter().take_while(|s| lag_ok(s)).count();
+    let cleanable = &closed[..cleanable];
+    if cleanable.is_empty() {
+        return Ok(None);
+    }
+    let first_dirty = read_offset_file(&log.dir().join(CHECKPOINT))?.unwrap_or(i64::MIN);
+    let clean_bytes: u64 = cleanable.iter().filter(|s| s.next_offset() <= first_dirty).map(|s| s.size()).sum();
+    let dirty: Vec<&Arc<Segment>> = cleanable.iter().filter(|s| s.next_offset() > first_dirty).collect();
+    let dirty_bytes: u64 = dirty.iter().map(|s| s.size()).sum();
+    if dirty.is_empty() || dirty_bytes == 0 {
+        return Ok(None);
+    }
+    let ratio = dirty_bytes as f64 / (clean_bytes + dirty_bytes) as f64;
+    if !force && ratio < cfg.min_cleanable_dirty_ratio {
+        return Ok(None);
+    }
+
+    // Offset map over the dirty segments (possibly only a prefix of them).
+    let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
+    let mut key_bytes = 0usize;
+    let mut end = dirty[0].base_offset;
+    for s in &dirty {
+        if key_bytes > MAX_MAP_KEY_BYTES {
+            break;
+        }
+        for_each_batch(s, |h, bytes| {
+            if h.is_control() {
+                return Ok(());
+            }
+            for r in decode_records(bytes)? {
+                if let Some(k) = r.key {
+                    key_bytes += k.len();
+                    map.insert(k, r.offset);
+                }
+            }
+            Ok(())
+        })?;
+        // First offset after this (closed) segment: the next segment's base.
+        end = segs.iter().map(|x| x.base_offset).find(|b| *b > s.base_offset).expect("closed segment has a successor");
+    }
+    let horizon = now - cfg.delete_retention_ms;
+    let to_clean: Vec<Arc<Segment>> = cleanable.iter().filter(|s| s.base_offset < end).cloned().collect();
+
+    let tmp = log.dir().join(CLEANER_TMP_DIR);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).ctx("remove cleaner temp dir", &tmp)?;
+    }
+    std::fs::create_dir_all(&tmp).ctx("create cleaner temp dir", &tmp)?;
+    let mut stats = CleanStats::default();
+    let mut complete = true;
+    let mut i = 0;
+    while i < to_clean.len() {
+        // Group consecutive segments within segment.bytes and a u32 offset span.
+        let mut j = i + 1;
+        let mut size = to_clean[i].size();
+        while j < to_clean.len()
+            && size + to_clean[j].size() <= cfg.segment_bytes
+            && to_clean[j].next_offset() - to_clean[i].base_offset < i32::MAX as i64
+        {
+            size += to_clean[j].size();
+            j += 1;
+        }
+        let group = &to_clean[i..j];
+        let out = write_cleaned(log, &tmp, group, &map, horizon, now, &mut stats)?;
+        complete &= swap_in(log, group, out)?;
+        stats.segments_in += group.len();
+        stats.segments_out += 1;
+        i = j;
+    }
+    std::fs::remove_dir_all(&tmp).ctx("remove cleaner temp dir", &tmp)?;
+    if complete {
+        write_offset_file(log.dir(), CHECKPOINT, end)?;
+    }
+    tracing::info!(dir = %log.dir().display(), ?stats, "cleaned log");
+    Ok(Some(stats))
+}
+
+fn for_each_batch(s: &Segment, mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<()>) -> Result<()> {
+    let size = s.size();
+    if size == 0 {
+        return Ok(());
+    }
+    let map = s.map(size)?;
+    for b in batch::batches(&map[..size as usize]) {
+        let (h, bytes) = b?;
+        f(&h, bytes)?;
+    }
+    Ok(())
+}
+
+/// Writes the cleaned version of `group` to `tmp/<base>.*` and returns the segment.
+fn write_cleaned(
+    log: &Log,
+    tmp: &Path,
+    group: &[Arc<Segment>],
+    map: &HashMap<Vec<u8>, i64>,
+    horizon: i64,
+    now: i64,
+    stats: &mut CleanStats,
+) -> Result<Segment> {
+    let cfg = log.config();
+    let base = group[0].base_offset;
+    let out = Segment::create(tmp, base, (cfg.offset_index_entries(), cfg.time_index_entries()))?;
+    for s in group {
+        stats.bytes_in += s.size();
+        let drop_tombstones = s.max_timestamp() < horizon;
+        for_each_batch(s, |h, bytes| {
+            let kept_bytes;
+            let write: &[u8] = if h.is_control() {
+                bytes
+            } else {
+                let recs = decode_records(bytes)?;
+                let n = recs.len();
+                let kept: Vec<_> = recs
+                    .into_iter()
+                    .filter(|r| match &r.key {
+                        None => true,
+                        Some(k) => match map.get(k) {
+                            Some(&latest) if latest > r.offset => false,
+                            _ => !(r.value.is_none() && drop_tombstones),
+                        },
+                    })
+                    .collect();
+                stats.records_dropped += (n - kept.len()) as u64;
+                if kept.is_empty() {
+                    return Ok(());
+                }
+                if kept.len() == n {
+                    bytes
+                } else {
+                    let mut t = BatchTemplate::from_header(h);
+                    if !h.is_log_append_time() {
+                        t.max_timestamp = None;
+                    }
+                    kept_bytes = encode_batch(&t, &kept)?;
+                    &kept_bytes
+                }
+            };
+            let nh = BatchHeader::parse(write)?;
+            let info = BatchInfo {
+                base_offset: nh.base_offset,
+                last_offset: nh.last_offset(),
+                max_ts: nh.max_timestamp,
+                len: write.len(),
+            };
+            out.append(&[IoSlice::new(write)], &[info], cfg.index_interval_bytes, now)
+        })?;
+    }
+    out.seal()?;
+    out.sync()?;
+    out.sync_indexes()?;
+    stats.bytes_out += out.size();
+    Ok(out)
+}
+
+/// Atomically replaces `group` by the cleaned segment (see the module doc).
+/// Returns false if the log changed meanwhile and the output was discarded.
+fn swap_in(log: &Log, group: &[Arc<Segment>], cleaned: Segment) -> Result<bool> {
+    let dir = log.dir().to_path_buf();
+    let tmp = dir.join(CLEANER_TMP_DIR);
+    let base = cleaned.base_offset;
+    drop(cleaned);
+    failpoint(FAIL_BEFORE_COMMIT)?;
+    let _w = log.write_lock.lock();
+    log.check_open()?;
+    {
+        let map = log.segments.read();
+        let unchanged = group.iter().all(|s| map.get(&s.base_offset).is_some_and(|m| Arc::ptr_eq(m, s)))
+            && map.keys().next_back().is_some_and(|last| *last > group[group.len() - 1].base_offset);
+        if !unchanged {
+            tracing::info!(dir = %dir.display(), base, "log changed during cleaning; discarding");
+            return Ok(false);
+        }
+    }
+    let swap = segment_path(&dir, base, ".log.swap");
+    std::fs::rename(segment_path(&tmp, base, ".log"), &swap).ctx("rename cleaned segment", &swap)?;
+    fsync_dir(&dir)?; // commit point
+    failpoint(FAIL_AFTER_COMMIT)?;
+    for s in group {
+        remove_segment_files(&dir, s.base_offset)?;
+    }
+    for sfx in [".index", ".timeindex"] {
+        let to = segment_path(&dir, base, sfx);
+        std::fs::rename(segment_path(&tmp, base, sfx), &to).ctx("rename cleaned index", &to)?;
+    }
+    let dst = segment_path(&dir, base, ".log");
+    std::fs::rename(&swap, &dst).ctx("rename swapped segment", &dst)?;
+    fsync_dir(&dir)?;
+    let cfg = log.config();
+    let seg = Segment::open_files(&dir, base, (cfg.offset_index_entries(), cfg.time_index_entries()), false)?;
+    let scan = seg.load(cfg.index_interval_bytes, false, false)?;
+    if let Some((p, reason)) = scan.error {
+        return Err(StorageError::corrupt(p as usize, reason));
+    }
+    let mut map = log.segments.write();
+    for s in group {
+        map.remove(&s.base_offset);
+    }
+    map.insert(base, Arc::new(seg));
+    Ok(true)
+}
+
+#[cfg(test)]
+#[path = "cleaner_tests.rs"]
+mod tests;

@@ -9,20 +9,14 @@ pub struct CleanupPolicy {
 
 impl Default for CleanupPolicy {
     fn default() -> Self {
-        CleanupPolicy {
-            delete: true,
-            compact: false,
-        }
+        CleanupPolicy { delete: true, compact: false }
     }
 }
 
 impl CleanupPolicy {
     /// Parses Kafka's comma separated list (`delete`, `compact`, `compact,delete`).
     pub fn parse(s: &str) -> Option<CleanupPolicy> {
-        let mut p = CleanupPolicy {
-            delete: false,
-            compact: false,
-        };
+        let mut p = CleanupPolicy { delete: false, compact: false };
         for part in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
             match part {
                 "delete" => p.delete = true,
@@ -126,13 +120,7 @@ mod tests {
 
     #[test]
     fn parse_cleanup_policy() {
-        assert_eq!(
-            CleanupPolicy::parse("compact,delete"),
-            Some(CleanupPolicy {
-                delete: true,
-                compact: true
-            })
-        );
+        assert_eq!(CleanupPolicy::parse("compact,delete"), Some(CleanupPolicy { delete: true, compact: true }));
         assert!(!CleanupPolicy::parse("compact").unwrap().delete);
         assert_eq!(CleanupPolicy::parse("bogus"), None);
         let d = LogConfig::default();

@@ -33,11 +33,7 @@ pub enum StorageError {
     MessageTooLarge { size: usize, max: u64 },
     /// The requested offset is outside `[log_start, log_end]` (OFFSET_OUT_OF_RANGE).
     #[error("offset {offset} out of range [{log_start}, {log_end}]")]
-    OffsetOutOfRange {
-        offset: i64,
-        log_start: i64,
-        log_end: i64,
-    },
+    OffsetOutOfRange { offset: i64, log_start: i64, log_end: i64 },
     /// Only RecordBatch v2 (magic 2) is stored.
     #[error("unsupported record batch magic {magic}")]
     UnsupportedMagic { magic: i8 },
@@ -50,22 +46,13 @@ impl StorageError {
     /// Wraps an I/O error, mapping ENOSPC/EDQUOT to [`StorageError::DiskFull`].
     pub fn io(op: &'static str, path: &Path, source: std::io::Error) -> StorageError {
         match source.raw_os_error() {
-            Some(libc::ENOSPC) | Some(libc::EDQUOT) => StorageError::DiskFull {
-                path: path.to_path_buf(),
-            },
-            _ => StorageError::Io {
-                op,
-                path: path.to_path_buf(),
-                source,
-            },
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => StorageError::DiskFull { path: path.to_path_buf() },
+            _ => StorageError::Io { op, path: path.to_path_buf(), source },
         }
     }
 
     pub(crate) fn corrupt(position: usize, reason: impl Into<String>) -> StorageError {
-        StorageError::CorruptBatch {
-            position,
-            reason: reason.into(),
-        }
+        StorageError::CorruptBatch { position, reason: reason.into() }
     }
 }
 
@@ -86,17 +73,9 @@ mod tests {
 
     #[test]
     fn enospc_maps_to_disk_full() {
-        let e = StorageError::io(
-            "write",
-            Path::new("/x"),
-            std::io::Error::from_raw_os_error(libc::ENOSPC),
-        );
+        let e = StorageError::io("write", Path::new("/x"), std::io::Error::from_raw_os_error(libc::ENOSPC));
         assert!(matches!(e, StorageError::DiskFull { .. }));
-        let e = StorageError::io(
-            "write",
-            Path::new("/x"),
-            std::io::Error::from_raw_os_error(libc::EIO),
-        );
+        let e = StorageError::io("write", Path::new("/x"), std::io::Error::from_raw_os_error(libc::EIO));
         assert!(matches!(e, StorageError::Io { .. }));
     }
 }

@@ -25,7 +25,9 @@ use crate::error::{IoContext, Result};
 #[derive(Debug)]
 struct IndexFile {
     path: PathBuf,
-    file: File,
+    /// Open only while the index can still change size (active segment); closed
+    /// segments keep just the mapping, so they hold no file descriptor.
+    file: Option<File>,
     mmap: Option<MmapMut>,
     entries: usize,
     max_entries: usize,
@@ -38,12 +40,7 @@ struct IndexFile {
 impl IndexFile {
     /// Opens or creates; entries = file length / entry size. When `preallocate`,
     /// the file is extended to `max_entries` (the caller then sets `entries`).
-    fn open(
-        path: &Path,
-        entry_size: usize,
-        max_entries: usize,
-        preallocate: bool,
-    ) -> Result<IndexFile> {
+    fn open(path: &Path, entry_size: usize, max_entries: usize, preallocate: bool) -> Result<IndexFile> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -56,7 +53,7 @@ impl IndexFile {
         let untrimmed = preallocate && len > 0 && len >= max_entries * entry_size;
         let mut idx = IndexFile {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             mmap: None,
             entries,
             max_entries: max_entries.max(entries),
@@ -70,17 +67,28 @@ impl IndexFile {
             idx.resize(idx.max_entries * entry_size)?;
         } else {
             idx.remap()?;
+            idx.file = None;
         }
         Ok(idx)
     }
 
+    fn handle(&mut self) -> Result<&File> {
+        if self.file.is_none() {
+            let f = OpenOptions::new().read(true).write(true).open(&self.path).ctx("reopen index", &self.path)?;
+            self.file = Some(f);
+        }
+        Ok(self.file.as_ref().expect("index file open"))
+    }
+
     fn remap(&mut self) -> Result<()> {
         self.mmap = None;
-        let len = self.file.metadata().ctx("stat index", &self.path)?.len();
+        let path = self.path.clone();
+        let file = self.handle()?;
+        let len = file.metadata().ctx("stat index", &path)?.len();
         if len > 0 {
             // SAFETY: index files are private to this process; only this struct
             // writes them, through this mapping.
-            let m = unsafe { MmapMut::map_mut(&self.file) }.ctx("mmap index", &self.path)?;
+            let m = unsafe { MmapMut::map_mut(file) }.ctx("mmap index", &path)?;
             self.mmap = Some(m);
         }
         Ok(())
@@ -90,9 +98,8 @@ impl IndexFile {
         if let Some(m) = self.mmap.take() {
             m.flush_async().ctx("msync index", &self.path)?;
         }
-        self.file
-            .set_len(len as u64)
-            .ctx("resize index", &self.path)?;
+        let path = self.path.clone();
+        self.handle()?.set_len(len as u64).ctx("resize index", &path)?;
         self.remap()
     }
 
@@ -119,14 +126,14 @@ impl IndexFile {
         Ok(true)
     }
 
-    /// Trims the file to its entries and flushes it.
+    /// Trims the file to its entries, makes it durable and closes the descriptor.
     fn trim(&mut self) -> Result<()> {
-        if self.is_preallocated()
-            || self.file.metadata().ctx("stat index", &self.path)?.len() as usize
-                != self.entries * self.entry_size
-        {
-            self.resize(self.entries * self.entry_size)?;
+        if self.file.is_none() && !self.is_preallocated() {
+            return Ok(()); // already trimmed
         }
+        self.resize(self.entries * self.entry_size)?;
+        self.sync()?;
+        self.file = None;
         Ok(())
     }
 
@@ -134,7 +141,10 @@ impl IndexFile {
         if let Some(m) = &self.mmap {
             m.flush().ctx("msync index", &self.path)?;
         }
-        self.file.sync_all().ctx("fsync index", &self.path)
+        if let Some(f) = &self.file {
+            f.sync_all().ctx("fsync index", &self.path)?;
+        }
+        Ok(())
     }
 }
 
@@ -164,10 +174,7 @@ impl OffsetIndex {
     }
     pub fn entry(&self, i: usize) -> (u32, u32) {
         let e = self.f.entry(i);
-        (
-            u32::from_be_bytes(e[0..4].try_into().unwrap()),
-            u32::from_be_bytes(e[4..8].try_into().unwrap()),
-        )
+        (u32::from_be_bytes(e[0..4].try_into().unwrap()), u32::from_be_bytes(e[4..8].try_into().unwrap()))
     }
     pub fn last(&self) -> Option<(u32, u32)> {
         self.len().checked_sub(1).map(|i| self.entry(i))
@@ -256,10 +263,7 @@ impl TimeIndex {
     }
     pub fn entry(&self, i: usize) -> (i64, u32) {
         let e = self.f.entry(i);
-        (
-            i64::from_be_bytes(e[0..8].try_into().unwrap()),
-            u32::from_be_bytes(e[8..12].try_into().unwrap()),
-        )
+        (i64::from_be_bytes(e[0..8].try_into().unwrap()), u32::from_be_bytes(e[8..12].try_into().unwrap()))
     }
     pub fn last(&self) -> Option<(i64, u32)> {
         self.len().checked_sub(1).map(|i| self.entry(i))

@@ -28,9 +28,11 @@
 //!   and retention), decimal text, replaced atomically (temp file, fsync, rename,
 //!   fsync dir).
 //! * `cleaner-offset-checkpoint` — first dirty offset for compaction (same format).
-//! * Transient names: `*.cleaned` (compaction output being written, deleted at
-//!   startup), `*.log.swap` (complete compaction output; at startup it replaces the
-//!   segments it covers), `*.truncating` (copy-on-truncate temp), `*.tmp`.
+//! * Transient names: `cleaner.tmp/` (compaction output being written; removed at
+//!   startup), `<base>.log.swap` (complete, fsynced compaction output; at startup it
+//!   replaces every segment whose base offset lies in its offset range and the
+//!   indexes are rebuilt), `*.truncating` (copy-on-truncate temp), `*.tmp`
+//!   (checkpoint temp), `*.cleaned` / `*.deleted` (removed at startup).
 //!
 //! `<data-dir>/.weir_clean_shutdown` is written by [`LogManager::shutdown`] after all
 //! logs were flushed and closed; [`LogManager::open`] removes it. Deleted partitions
@@ -79,6 +81,7 @@ mod retention;
 mod segment;
 pub mod testutil;
 
+pub use cleaner::CleanStats;
 pub use clock::{Clock, MockClock, SystemClock};
 pub use config::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};

@@ -68,6 +68,8 @@ pub struct Log {
     last_flush_ms: AtomicI64,
     dir_dirty: AtomicBool,
     closed: AtomicBool,
+    /// Held by the log cleaner while it compacts this log.
+    pub(crate) cleaner_lock: Mutex<()>,
 }
 
 pub(crate) const LOG_START_FILE: &str = "log-start-offset";
@@ -75,21 +77,11 @@ pub(crate) const LOG_START_FILE: &str = "log-start-offset";
 impl Log {
     /// Opens (creating if needed) the log in `dir`. With `recover` (no clean shutdown)
     /// the tail is CRC-checked and truncated at the first bad batch.
-    pub fn open(
-        dir: PathBuf,
-        config: LogConfig,
-        clock: Arc<dyn Clock>,
-        recover: bool,
-    ) -> Result<Log> {
+    pub fn open(dir: PathBuf, config: LogConfig, clock: Arc<dyn Clock>, recover: bool) -> Result<Log> {
         let checkpoint = crate::recovery::read_offset_file(&dir.join(LOG_START_FILE))?;
-        let segments =
-            crate::recovery::load_segments(&dir, &config, recover, checkpoint.unwrap_or(0))?;
+        let segments = crate::recovery::load_segments(&dir, &config, recover, checkpoint.unwrap_or(0))?;
         let first = *segments.keys().next().expect("at least one segment");
-        let active = segments
-            .values()
-            .next_back()
-            .expect("active segment")
-            .clone();
+        let active = segments.values().next_back().expect("active segment").clone();
         let log_end = active.next_offset().max(active.base_offset);
         let log_start = checkpoint.unwrap_or(first).max(first).min(log_end);
         let now = clock.now_ms();
@@ -104,14 +96,12 @@ impl Log {
             segments: RwLock::new(segments),
             log_start: AtomicI64::new(log_start),
             log_end: AtomicI64::new(log_end),
-            flush: Mutex::new(FlushState {
-                flushed: log_end,
-                ..Default::default()
-            }),
+            flush: Mutex::new(FlushState { flushed: log_end, ..Default::default() }),
             flush_cv: Condvar::new(),
             last_flush_ms: AtomicI64::new(now),
             dir_dirty: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            cleaner_lock: Mutex::new(()),
         };
         if recover {
             // Whatever survived recovery was fsynced by it or is unknown; be safe.
@@ -139,21 +129,14 @@ impl Log {
     }
 
     pub(crate) fn active(&self) -> Arc<Segment> {
-        self.segments
-            .read()
-            .values()
-            .next_back()
-            .expect("active segment")
-            .clone()
+        self.segments.read().values().next_back().expect("active segment").clone()
     }
 
     /// Appends one or more concatenated RecordBatch v2. Everything is validated before
     /// anything is written; on error the log is unchanged.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo> {
         if records.is_empty() {
-            return Err(StorageError::InvalidRecord {
-                reason: "empty record set".into(),
-            });
+            return Err(StorageError::InvalidRecord { reason: "empty record set".into() });
         }
         let cfg = self.config.read().clone();
         let mut parsed: Vec<(BatchHeader, usize)> = Vec::with_capacity(1);
@@ -166,16 +149,10 @@ impl Log {
             })?;
             let len = h.total_len();
             if len > rest.len() {
-                return Err(StorageError::corrupt(
-                    pos,
-                    format!("batch of {len} bytes but only {} left", rest.len()),
-                ));
+                return Err(StorageError::corrupt(pos, format!("batch of {len} bytes but only {} left", rest.len())));
             }
             if len as u64 > cfg.max_message_bytes {
-                return Err(StorageError::MessageTooLarge {
-                    size: len,
-                    max: cfg.max_message_bytes,
-                });
+                return Err(StorageError::MessageTooLarge { size: len, max: cfg.max_message_bytes });
             }
             // One CRC pass; no record decoding.
             let crc = crc32c::crc32c(&rest[ATTRIBUTES_OFFSET..len]);
@@ -187,10 +164,7 @@ impl Log {
             }
             if h.record_count <= 0 || h.last_offset_delta < h.record_count - 1 {
                 return Err(StorageError::InvalidRecord {
-                    reason: format!(
-                        "record count {} / last offset delta {}",
-                        h.record_count, h.last_offset_delta
-                    ),
+                    reason: format!("record count {} / last offset delta {}", h.record_count, h.last_offset_delta),
                 });
             }
             parsed.push((h, pos));
@@ -262,14 +236,7 @@ impl Log {
         Ok(info)
     }
 
-    fn should_roll(
-        &self,
-        seg: &Segment,
-        cfg: &LogConfig,
-        bytes: u64,
-        last_offset: i64,
-        now: i64,
-    ) -> bool {
+    fn should_roll(&self, seg: &Segment, cfg: &LogConfig, bytes: u64, last_offset: i64, now: i64) -> bool {
         let size = seg.size();
         if size == 0 {
             return false;
@@ -277,10 +244,7 @@ impl Log {
         size + bytes > cfg.segment_bytes
             || seg.index_full()
             || last_offset - seg.base_offset > i32::MAX as i64
-            || seg
-                .meta()
-                .rolling_ts
-                .is_some_and(|t| now - t > cfg.segment_ms)
+            || seg.meta().rolling_ts.is_some_and(|t| now - t > cfg.segment_ms)
     }
 
     /// Seals the active segment and starts a new one at the log end. Caller holds
@@ -291,11 +255,7 @@ impl Log {
             return Ok(());
         }
         let base = self.log_end.load(Ordering::Acquire);
-        let seg = Segment::create(
-            &self.dir,
-            base,
-            (cfg.offset_index_entries(), cfg.time_index_entries()),
-        )?;
+        let seg = Segment::create(&self.dir, base, (cfg.offset_index_entries(), cfg.time_index_entries()))?;
         active.seal()?;
         self.segments.write().insert(base, Arc::new(seg));
         self.dir_dirty.store(true, Ordering::Release);
@@ -318,12 +278,7 @@ impl Log {
         let cfg = self.config();
         let active = self.active();
         let now = self.clock.now_ms();
-        if active.size() > 0
-            && active
-                .meta()
-                .rolling_ts
-                .is_some_and(|t| now - t > cfg.segment_ms)
-        {
+        if active.size() > 0 && active.meta().rolling_ts.is_some_and(|t| now - t > cfg.segment_ms) {
             self.roll_locked(&cfg)?;
             return Ok(true);
         }
@@ -336,26 +291,15 @@ impl Log {
         let log_end = self.log_end.load(Ordering::Acquire);
         let log_start = self.log_start.load(Ordering::Acquire);
         if offset < log_start || offset > log_end {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start,
-                log_end,
-            });
+            return Err(StorageError::OffsetOutOfRange { offset, log_start, log_end });
         }
-        let mut info = ReadInfo {
-            records: Bytes::new(),
-            log_start_offset: log_start,
-            log_end_offset: log_end,
-        };
+        let mut info = ReadInfo { records: Bytes::new(), log_start_offset: log_start, log_end_offset: log_end };
         if offset == log_end {
             return Ok(info);
         }
         let mut key = {
             let segs = self.segments.read();
-            segs.range(..=offset)
-                .next_back()
-                .or_else(|| segs.iter().next())
-                .map(|(k, _)| *k)
+            segs.range(..=offset).next_back().or_else(|| segs.iter().next()).map(|(k, _)| *k)
         };
         while let Some(k) = key {
             let (seg, next) = {
@@ -450,8 +394,7 @@ impl Log {
             match res {
                 Ok(()) => {
                     st.flushed = st.flushed.max(target);
-                    self.last_flush_ms
-                        .store(self.clock.now_ms(), Ordering::Release);
+                    self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
                 }
                 Err(e) => {
                     st.failed = true;
@@ -470,13 +413,8 @@ impl Log {
                 return Err(e);
             }
         }
-        let segs: Vec<_> = self
-            .segments
-            .read()
-            .values()
-            .filter(|s| s.next_offset() > from || s.is_active())
-            .cloned()
-            .collect();
+        let segs: Vec<_> =
+            self.segments.read().values().filter(|s| s.next_offset() > from || s.is_active()).cloned().collect();
         for s in segs {
             s.sync()?;
         }
@@ -555,6 +493,13 @@ impl Log {
         crate::recovery::fsync_dir(&self.dir)?;
         self.closed.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// Runs a compaction pass now, ignoring `min.cleanable.dirty.ratio` (the
+    /// background cleaner honours it). None when the policy is not `compact` or
+    /// there is nothing to clean.
+    pub fn compact(&self) -> Result<Option<crate::cleaner::CleanStats>> {
+        crate::cleaner::clean(self, true)
     }
 
     pub fn is_closed(&self) -> bool {

@@ -17,11 +17,7 @@ impl T {
     fn new() -> T {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("topic-0");
-        T {
-            _dir: d,
-            path,
-            clock: Arc::new(MockClock::new(1_000_000)),
-        }
+        T { _dir: d, path, clock: Arc::new(MockClock::new(1_000_000)) }
     }
     fn open(&self, cfg: LogConfig) -> Log {
         Log::open(self.path.clone(), cfg, self.clock.clone(), false).unwrap()
@@ -63,45 +59,24 @@ fn append_assigns_offsets_and_reads_back() {
     let mut two = simple_batch(2, 10, 6);
     two.extend(simple_batch(4, 10, 7));
     let i = log.append(&two).unwrap();
-    assert_eq!(
-        (
-            i.first_offset,
-            i.last_offset,
-            i.record_count,
-            i.max_timestamp
-        ),
-        (3, 8, 6, 7)
-    );
+    assert_eq!((i.first_offset, i.last_offset, i.record_count, i.max_timestamp), (3, 8, 6, 7));
     assert_eq!(log.log_end_offset(), 9);
     let r = log.read(0, 1 << 20, true).unwrap();
     assert_eq!(base_offsets(&r.records), vec![0, 3, 5]);
     assert_eq!(&r.records[8..b.len()], &b[8..]); // bytes as sent, bar the base offset
-    assert_eq!(
-        base_offsets(&log.read(4, 1 << 20, true).unwrap().records),
-        vec![3, 5]
-    );
+    assert_eq!(base_offsets(&log.read(4, 1 << 20, true).unwrap().records), vec![3, 5]);
     assert!(log.read(9, 100, true).unwrap().records.is_empty());
     assert!(matches!(
         log.read(10, 100, true),
-        Err(StorageError::OffsetOutOfRange {
-            offset: 10,
-            log_start: 0,
-            log_end: 9
-        })
+        Err(StorageError::OffsetOutOfRange { offset: 10, log_start: 0, log_end: 9 })
     ));
-    assert!(matches!(
-        log.read(-1, 100, true),
-        Err(StorageError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.read(-1, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
 }
 
 #[test]
 fn failed_appends_leave_log_unchanged() {
     let t = T::new();
-    let log = t.open(LogConfig {
-        max_message_bytes: 2000,
-        ..Default::default()
-    });
+    let log = t.open(LogConfig { max_message_bytes: 2000, ..Default::default() });
     log.append(&simple_batch(2, 10, 0)).unwrap();
     let size = log.size_bytes();
     let good = simple_batch(1, 10, 0);
@@ -142,10 +117,7 @@ fn failed_appends_leave_log_unchanged() {
 #[test]
 fn log_append_time_sets_timestamp_and_crc() {
     let t = T::new();
-    let log = t.open(LogConfig {
-        message_timestamp_type: TimestampType::LogAppendTime,
-        ..Default::default()
-    });
+    let log = t.open(LogConfig { message_timestamp_type: TimestampType::LogAppendTime, ..Default::default() });
     let i = log.append(&simple_batch(3, 10, 5)).unwrap();
     assert_eq!(i.log_append_time, 1_000_000);
     let r = log.read(0, 1 << 20, true).unwrap();
@@ -161,10 +133,7 @@ fn log_append_time_sets_timestamp_and_crc() {
 fn rolls_on_segment_bytes() {
     let t = T::new();
     let b = simple_batch(1, 100, 0);
-    let log = t.open(LogConfig {
-        segment_bytes: (b.len() * 3) as u64,
-        ..Default::default()
-    });
+    let log = t.open(LogConfig { segment_bytes: (b.len() * 3) as u64, ..Default::default() });
     for _ in 0..10 {
         log.append(&b).unwrap();
     }
@@ -179,10 +148,7 @@ fn rolls_on_segment_bytes() {
 #[test]
 fn rolls_on_segment_ms_with_mock_clock() {
     let t = T::new();
-    let log = t.open(LogConfig {
-        segment_ms: 1000,
-        ..Default::default()
-    });
+    let log = t.open(LogConfig { segment_ms: 1000, ..Default::default() });
     let now = t.clock.now_ms();
     log.append(&simple_batch(1, 10, now)).unwrap();
     t.clock.advance(1000);
@@ -222,11 +188,7 @@ fn retention_by_time_and_size_never_deletes_active() {
     let t = T::new();
     let b = simple_batch(1, 100, 0);
     let now = t.clock.now_ms();
-    let cfg = LogConfig {
-        segment_bytes: b.len() as u64 * 2,
-        retention_ms: 10_000,
-        ..Default::default()
-    };
+    let cfg = LogConfig { segment_bytes: b.len() as u64 * 2, retention_ms: 10_000, ..Default::default() };
     let log = t.open(cfg.clone());
     for i in 0..10 {
         log.append(&simple_batch(1, 100, now + i * 1000)).unwrap();
@@ -239,10 +201,7 @@ fn retention_by_time_and_size_never_deletes_active() {
     assert_eq!(log.apply_retention().unwrap(), 2);
     assert_eq!(log.log_start_offset(), 4);
     assert_eq!(&held[..], &held_copy[..], "reader bytes survive deletion");
-    assert!(matches!(
-        log.read(0, 100, true),
-        Err(StorageError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.read(0, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
     t.clock.advance(1_000_000);
     assert_eq!(log.apply_retention().unwrap(), 2);
     assert_eq!(log.segment_count(), 1, "active segment stays");
@@ -250,11 +209,7 @@ fn retention_by_time_and_size_never_deletes_active() {
     assert_eq!(all_offsets(&log), vec![8, 9]);
     // Size retention.
     let t2 = T::new();
-    let log = t2.open(LogConfig {
-        retention_ms: -1,
-        retention_bytes: b.len() as i64 * 4,
-        ..cfg.clone()
-    });
+    let log = t2.open(LogConfig { retention_ms: -1, retention_bytes: b.len() as i64 * 4, ..cfg.clone() });
     for _ in 0..10 {
         log.append(&b).unwrap();
     }
@@ -265,10 +220,7 @@ fn retention_by_time_and_size_never_deletes_active() {
     let t3 = T::new();
     let log = t3.open(LogConfig {
         retention_bytes: 0,
-        cleanup_policy: CleanupPolicy {
-            delete: false,
-            compact: true,
-        },
+        cleanup_policy: CleanupPolicy { delete: false, compact: true },
         ..cfg
     });
     for _ in 0..10 {
@@ -281,27 +233,18 @@ fn retention_by_time_and_size_never_deletes_active() {
 fn delete_records_moves_start_persistently() {
     let t = T::new();
     let b = simple_batch(2, 100, 0);
-    let cfg = LogConfig {
-        segment_bytes: b.len() as u64 * 2,
-        ..Default::default()
-    };
+    let cfg = LogConfig { segment_bytes: b.len() as u64 * 2, ..Default::default() };
     let log = t.open(cfg.clone());
     for _ in 0..5 {
         log.append(&b).unwrap();
     }
     assert_eq!(log.segment_base_offsets(), vec![0, 4, 8]);
-    assert!(matches!(
-        log.delete_records_before(11),
-        Err(StorageError::OffsetOutOfRange { .. })
-    ));
+    assert!(matches!(log.delete_records_before(11), Err(StorageError::OffsetOutOfRange { .. })));
     assert_eq!(log.delete_records_before(5).unwrap(), 5);
     assert_eq!(log.segment_base_offsets(), vec![4, 8]);
     assert_eq!(log.delete_records_before(3).unwrap(), 5);
     // Read inside the first batch (4..5) returns it whole.
-    assert_eq!(
-        base_offsets(&log.read(5, 1 << 20, true).unwrap().records)[0],
-        4
-    );
+    assert_eq!(base_offsets(&log.read(5, 1 << 20, true).unwrap().records)[0], 4);
     assert!(log.read(4, 100, true).is_err());
     log.close().unwrap();
     let log = t.reopen(cfg.clone(), false);
@@ -317,11 +260,7 @@ fn delete_records_moves_start_persistently() {
 fn truncate_to_across_segments_and_reopen() {
     let t = T::new();
     let b = simple_batch(2, 100, 0);
-    let cfg = LogConfig {
-        segment_bytes: b.len() as u64 * 2,
-        index_interval_bytes: 1,
-        ..Default::default()
-    };
+    let cfg = LogConfig { segment_bytes: b.len() as u64 * 2, index_interval_bytes: 1, ..Default::default() };
     let log = t.open(cfg.clone());
     for _ in 0..6 {
         log.append(&b).unwrap();
@@ -357,11 +296,7 @@ fn truncate_to_across_segments_and_reopen() {
 #[test]
 fn timestamp_lookups_across_segments() {
     let t = T::new();
-    let log = t.open(LogConfig {
-        segment_bytes: 300,
-        index_interval_bytes: 1,
-        ..Default::default()
-    });
+    let log = t.open(LogConfig { segment_bytes: 300, index_interval_bytes: 1, ..Default::default() });
     assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
     assert_eq!(log.max_timestamp(), None);
     let ts = [50, 10, 20, 80, 30, 90, 40, 60];
@@ -374,32 +309,13 @@ fn timestamp_lookups_across_segments() {
             .iter()
             .enumerate()
             .find(|(_, t)| **t >= target)
-            .map(|(i, t)| TimestampOffset {
-                timestamp: *t,
-                offset: i as i64,
-            });
-        assert_eq!(
-            log.offset_for_timestamp(target).unwrap(),
-            want,
-            "ts {target}"
-        );
+            .map(|(i, t)| TimestampOffset { timestamp: *t, offset: i as i64 });
+        assert_eq!(log.offset_for_timestamp(target).unwrap(), want, "ts {target}");
     }
-    assert_eq!(
-        log.max_timestamp(),
-        Some(TimestampOffset {
-            timestamp: 90,
-            offset: 5
-        })
-    );
+    assert_eq!(log.max_timestamp(), Some(TimestampOffset { timestamp: 90, offset: 5 }));
     log.close().unwrap();
     let log = t.reopen(LogConfig::default(), false);
-    assert_eq!(
-        log.max_timestamp(),
-        Some(TimestampOffset {
-            timestamp: 90,
-            offset: 5
-        })
-    );
+    assert_eq!(log.max_timestamp(), Some(TimestampOffset { timestamp: 90, offset: 5 }));
     assert_eq!(log.offset_for_timestamp(81).unwrap().unwrap().offset, 5);
     log.delete_records_before(6).unwrap();
     assert_eq!(log.offset_for_timestamp(0).unwrap().unwrap().offset, 6);
@@ -408,11 +324,7 @@ fn timestamp_lookups_across_segments() {
 #[test]
 fn reopen_clean_and_after_crash_keeps_everything() {
     let t = T::new();
-    let cfg = LogConfig {
-        segment_bytes: 4096,
-        index_interval_bytes: 256,
-        ..Default::default()
-    };
+    let cfg = LogConfig { segment_bytes: 4096, index_interval_bytes: 256, ..Default::default() };
     let log = t.open(cfg.clone());
     let mut sent = Vec::new();
     for i in 0..100 {
@@ -448,9 +360,7 @@ fn reopen_clean_and_after_crash_keeps_everything() {
     // Indexes deleted: rebuilt on a clean open too.
     for e in std::fs::read_dir(&t.path).unwrap() {
         let p = e.unwrap().path();
-        if p.extension()
-            .is_some_and(|x| x == "index" || x == "timeindex")
-        {
+        if p.extension().is_some_and(|x| x == "index" || x == "timeindex") {
             std::fs::remove_file(p).unwrap();
         }
     }
@@ -484,13 +394,7 @@ fn group_commit_shares_fsyncs() {
 #[test]
 fn interval_flush_policy() {
     let t = T::new();
-    let log = t.open(LogConfig {
-        flush: FlushPolicy::Interval {
-            messages: 5,
-            ms: 1000,
-        },
-        ..Default::default()
-    });
+    let log = t.open(LogConfig { flush: FlushPolicy::Interval { messages: 5, ms: 1000 }, ..Default::default() });
     for _ in 0..4 {
         log.append(&simple_batch(1, 10, 0)).unwrap();
     }
@@ -502,12 +406,7 @@ fn interval_flush_policy() {
     t.clock.advance(1000);
     assert!(log.maybe_flush_interval().unwrap());
     assert_eq!(log.flushed_offset(), 6);
-    let never = t.open(LogConfig {
-        flush: FlushPolicy::Interval {
-            messages: i64::MAX,
-            ms: i64::MAX,
-        },
-        ..Default::default()
-    });
+    let never =
+        t.open(LogConfig { flush: FlushPolicy::Interval { messages: i64::MAX, ms: i64::MAX }, ..Default::default() });
     drop(never);
 }

@@ -30,10 +30,7 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
+        TopicPartition { topic: topic.into(), partition }
     }
     /// Directory name: `<topic>-<partition>`.
     pub fn dir_name(&self) -> String {
@@ -123,12 +120,7 @@ impl LogManager {
         }
         let dir = self.data_dir.join(tp.dir_name());
         let existed = dir.exists();
-        let log = Arc::new(Log::open(
-            dir,
-            config,
-            self.clock.clone(),
-            existed && !self.had_clean_shutdown,
-        )?);
+        let log = Arc::new(Log::open(dir, config, self.clock.clone(), existed && !self.had_clean_shutdown)?);
         if !existed {
             fsync_dir(&self.data_dir)?;
         }
@@ -141,11 +133,7 @@ impl LogManager {
     }
 
     pub fn logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
-        self.logs
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.logs.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Removes from the map and deletes the directory: it is renamed to
@@ -164,21 +152,15 @@ impl LogManager {
         if !dir.exists() {
             return Ok(());
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let to = self
-            .data_dir
-            .join(format!("{}.{nanos:x}{DELETE_SUFFIX}", tp.dir_name()));
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let to = self.data_dir.join(format!("{}.{nanos:x}{DELETE_SUFFIX}", tp.dir_name()));
         std::fs::rename(&dir, &to).ctx("rename deleted log", &dir)?;
         fsync_dir(&self.data_dir)?;
         if delay <= 0 {
             std::fs::remove_dir_all(&to).ctx("remove deleted log", &to)?;
         } else {
-            self.pending_deletes
-                .lock()
-                .push((to, self.clock.now_ms() + delay));
+            self.pending_deletes.lock().push((to, self.clock.now_ms() + delay));
         }
         Ok(())
     }
@@ -293,9 +275,83 @@ impl LogManager {
             return Err(e);
         }
         let marker = self.data_dir.join(CLEAN_SHUTDOWN_MARKER);
-        std::fs::File::create(&marker)
-            .and_then(|f| f.sync_all())
-            .ctx("write clean shutdown marker", &marker)?;
+        std::fs::File::create(&marker).and_then(|f| f.sync_all()).ctx("write clean shutdown marker", &marker)?;
         fsync_dir(&self.data_dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::MockClock;
+    use crate::config::{CleanupPolicy, FlushPolicy};
+    use crate::testutil::{simple_batch, BatchBuilder, Record};
+
+    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !f() {
+            assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn background_retention_flush_roll_and_cleaning() {
+        let d = tempfile::tempdir().unwrap();
+        let clock = Arc::new(MockClock::new(1_000_000));
+        let m = Arc::new(LogManager::open(d.path(), clock.clone()).unwrap());
+        let b = simple_batch(1, 100, 1_000_000);
+        let retained = m
+            .get_or_create(
+                &TopicPartition::new("r", 0),
+                LogConfig {
+                    segment_bytes: b.len() as u64 * 2,
+                    segment_ms: 5_000,
+                    retention_ms: 10_000,
+                    flush: FlushPolicy::Interval { messages: i64::MAX, ms: 1_000 },
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        for _ in 0..6 {
+            retained.append(&b).unwrap();
+        }
+        let compacted = m
+            .get_or_create(
+                &TopicPartition::new("c", 0),
+                LogConfig {
+                    segment_bytes: 4096,
+                    cleanup_policy: CleanupPolicy { delete: false, compact: true },
+                    delete_retention_ms: 0,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        for i in 0..200 {
+            let b = BatchBuilder::new(0)
+                .timestamp(1_000_000)
+                .records((0..10).map(|j| Record::kv(format!("k{j}"), format!("v{i}"))))
+                .build();
+            compacted.append(&b).unwrap();
+        }
+        compacted.roll().unwrap();
+        let before = compacted.size_bytes();
+        assert_eq!(retained.flushed_offset(), 0);
+        m.start_background(20);
+        clock.advance(1_000);
+        wait_for("interval flush", || retained.flushed_offset() == 6);
+        wait_for("compaction", || compacted.size_bytes() < before / 10);
+        clock.advance(20_000);
+        wait_for("segment.ms roll + retention", || retained.log_start_offset() == 6);
+        assert_eq!(retained.segment_count(), 1);
+        // Deleting a partition: renamed at once, removed after file.delete.delay.ms.
+        m.delete(&TopicPartition::new("r", 0)).unwrap();
+        assert!(retained.append(&b).is_err());
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 2);
+        clock.advance(60_000);
+        wait_for("delayed delete", || std::fs::read_dir(d.path()).unwrap().count() == 1);
+        m.shutdown().unwrap();
+        assert!(d.path().join(CLEAN_SHUTDOWN_MARKER).exists());
+        assert!(compacted.is_closed());
     }
 }

@@ -53,10 +53,7 @@ fn read_bytes(buf: &[u8], pos: &mut usize) -> Result<Option<Vec<u8>>> {
     if len < 0 {
         return Ok(None);
     }
-    let end = pos
-        .checked_add(len as usize)
-        .filter(|e| *e <= buf.len())
-        .ok_or_else(|| bad("truncated record field"))?;
+    let end = pos.checked_add(len as usize).filter(|e| *e <= buf.len()).ok_or_else(|| bad("truncated record field"))?;
     let v = buf[*pos..end].to_vec();
     *pos = end;
     Ok(Some(v))
@@ -80,9 +77,7 @@ pub fn decompress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
     match codec {
         batch::COMPRESSION_NONE => out.extend_from_slice(data),
         batch::COMPRESSION_GZIP => {
-            flate2::read::MultiGzDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(err)?;
+            flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).map_err(err)?;
         }
         batch::COMPRESSION_SNAPPY => {
             const XERIAL: &[u8] = b"\x82SNAPPY\x00";
@@ -94,30 +89,21 @@ pub fn decompress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
                     }
                     let n = batch::be_i32(data, pos) as usize;
                     pos += 4;
-                    let block = data
-                        .get(pos..pos + n)
-                        .ok_or_else(|| bad("truncated xerial snappy block"))?;
-                    let d = snap::raw::Decoder::new()
-                        .decompress_vec(block)
-                        .map_err(|e| bad(&format!("snappy: {e}")))?;
+                    let block = data.get(pos..pos + n).ok_or_else(|| bad("truncated xerial snappy block"))?;
+                    let d =
+                        snap::raw::Decoder::new().decompress_vec(block).map_err(|e| bad(&format!("snappy: {e}")))?;
                     out.extend_from_slice(&d);
                     pos += n;
                 }
             } else {
-                out = snap::raw::Decoder::new()
-                    .decompress_vec(data)
-                    .map_err(|e| bad(&format!("snappy: {e}")))?;
+                out = snap::raw::Decoder::new().decompress_vec(data).map_err(|e| bad(&format!("snappy: {e}")))?;
             }
         }
         batch::COMPRESSION_LZ4 => {
-            lz4_flex::frame::FrameDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(err)?;
+            lz4_flex::frame::FrameDecoder::new(data).read_to_end(&mut out).map_err(err)?;
         }
         batch::COMPRESSION_ZSTD => {
-            zstd::stream::read::Decoder::new(data)
-                .and_then(|mut d| d.read_to_end(&mut out))
-                .map_err(err)?;
+            zstd::stream::read::Decoder::new(data).and_then(|mut d| d.read_to_end(&mut out)).map_err(err)?;
         }
         c => return Err(bad(&format!("unknown compression codec {c}"))),
     }
@@ -141,17 +127,14 @@ pub fn compress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
             out.extend_from_slice(&1i32.to_be_bytes());
             let mut enc = snap::raw::Encoder::new();
             for chunk in data.chunks(32 * 1024) {
-                let c = enc
-                    .compress_vec(chunk)
-                    .map_err(|e| bad(&format!("snappy: {e}")))?;
+                let c = enc.compress_vec(chunk).map_err(|e| bad(&format!("snappy: {e}")))?;
                 out.extend_from_slice(&(c.len() as i32).to_be_bytes());
                 out.extend_from_slice(&c);
             }
             out
         }
         batch::COMPRESSION_LZ4 => {
-            let info = lz4_flex::frame::FrameInfo::new()
-                .block_mode(lz4_flex::frame::BlockMode::Independent);
+            let info = lz4_flex::frame::FrameInfo::new().block_mode(lz4_flex::frame::BlockMode::Independent);
             let mut e = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::new());
             e.write_all(data).map_err(io)?;
             e.finish().map_err(|e| bad(&format!("lz4: {e}")))?
@@ -177,10 +160,8 @@ pub fn decode_records(batch_bytes: &[u8]) -> Result<Vec<DecodedRecord>> {
     let mut out = Vec::with_capacity(h.record_count.max(0) as usize);
     for _ in 0..h.record_count.max(0) {
         let len = read_varlong(buf, &mut pos)?;
-        let end = pos
-            .checked_add(len.max(0) as usize)
-            .filter(|e| *e <= buf.len())
-            .ok_or_else(|| bad("truncated record"))?;
+        let end =
+            pos.checked_add(len.max(0) as usize).filter(|e| *e <= buf.len()).ok_or_else(|| bad("truncated record"))?;
         let rec = &buf[..end];
         pos += 1; // attributes
         let ts_delta = read_varlong(rec, &mut pos)?;
@@ -197,11 +178,7 @@ pub fn decode_records(batch_bytes: &[u8]) -> Result<Vec<DecodedRecord>> {
         pos = end;
         out.push(DecodedRecord {
             offset: h.base_offset + off_delta,
-            timestamp: if h.is_log_append_time() {
-                h.max_timestamp
-            } else {
-                h.base_timestamp + ts_delta
-            },
+            timestamp: if h.is_log_append_time() { h.max_timestamp } else { h.base_timestamp + ts_delta },
             key,
             value,
             headers,
@@ -263,10 +240,7 @@ impl BatchTemplate {
 /// Encodes records (absolute offsets/timestamps) into one RecordBatch v2 with a
 /// valid CRC, compressing with the template's codec.
 pub fn encode_batch(t: &BatchTemplate, records: &[DecodedRecord]) -> Result<Vec<u8>> {
-    let base_ts = t
-        .base_timestamp
-        .or_else(|| records.first().map(|r| r.timestamp))
-        .unwrap_or(-1);
+    let base_ts = t.base_timestamp.or_else(|| records.first().map(|r| r.timestamp)).unwrap_or(-1);
     let mut body = Vec::with_capacity(records.len() * 32);
     let mut rec = Vec::new();
     for r in records {
@@ -285,20 +259,10 @@ pub fn encode_batch(t: &BatchTemplate, records: &[DecodedRecord]) -> Result<Vec<
         body.extend_from_slice(&rec);
     }
     let codec = (t.attributes & 0x7) as u8;
-    let body = if codec == batch::COMPRESSION_NONE {
-        body
-    } else {
-        compress(codec, &body)?
-    };
-    let last_delta = t.last_offset_delta.unwrap_or_else(|| {
-        records
-            .last()
-            .map(|r| (r.offset - t.base_offset) as i32)
-            .unwrap_or(0)
-    });
-    let max_ts = t
-        .max_timestamp
-        .unwrap_or_else(|| records.iter().map(|r| r.timestamp).max().unwrap_or(base_ts));
+    let body = if codec == batch::COMPRESSION_NONE { body } else { compress(codec, &body)? };
+    let last_delta =
+        t.last_offset_delta.unwrap_or_else(|| records.last().map(|r| (r.offset - t.base_offset) as i32).unwrap_or(0));
+    let max_ts = t.max_timestamp.unwrap_or_else(|| records.iter().map(|r| r.timestamp).max().unwrap_or(base_ts));
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&t.base_offset.to_be_bytes());
     out.extend_from_slice(&((HEADER_LEN - batch::LOG_OVERHEAD + body.len()) as i32).to_be_bytes());
@@ -328,16 +292,8 @@ mod tests {
             .map(|i| DecodedRecord {
                 offset: 10 + i,
                 timestamp: 1000 + i * 3,
-                key: if i % 7 == 0 {
-                    None
-                } else {
-                    Some(format!("key{i}").into_bytes())
-                },
-                value: if i % 5 == 0 {
-                    None
-                } else {
-                    Some(vec![i as u8; i as usize * 10])
-                },
+                key: if i % 7 == 0 { None } else { Some(format!("key{i}").into_bytes()) },
+                value: if i % 5 == 0 { None } else { Some(vec![i as u8; i as usize * 10]) },
                 headers: vec![(b"h".to_vec(), Some(b"x".to_vec())), (b"n".to_vec(), None)],
             })
             .collect()
@@ -345,19 +301,7 @@ mod tests {
 
     #[test]
     fn varint_roundtrip() {
-        for v in [
-            0i64,
-            1,
-            -1,
-            63,
-            -64,
-            64,
-            300,
-            -300,
-            i64::MAX,
-            i64::MIN,
-            i32::MIN as i64,
-        ] {
+        for v in [0i64, 1, -1, 63, -64, 64, 300, -300, i64::MAX, i64::MIN, i32::MIN as i64] {
             let mut b = Vec::new();
             write_varlong(&mut b, v);
             let mut p = 0;
@@ -384,9 +328,6 @@ mod tests {
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
         assert_eq!(decompress(batch::COMPRESSION_SNAPPY, &raw).unwrap(), data);
         let framed = compress(batch::COMPRESSION_SNAPPY, &data).unwrap();
-        assert_eq!(
-            decompress(batch::COMPRESSION_SNAPPY, &framed).unwrap(),
-            data
-        );
+        assert_eq!(decompress(batch::COMPRESSION_SNAPPY, &framed).unwrap(), data);
     }
 }

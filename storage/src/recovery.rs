@@ -22,16 +22,8 @@ impl Segment {
     /// be truncated to `from`) and updating size/next offset/max timestamp. With
     /// `validate` each batch's CRC is checked and the scan stops at the first bad one.
     pub fn scan_from(&self, from: u64, validate: bool, index_interval: u64) -> Result<Scan> {
-        let file_len = self
-            .file
-            .metadata()
-            .ctx("stat segment", &self.log_path)?
-            .len();
-        let map = if file_len > 0 {
-            Some(self.map(file_len)?)
-        } else {
-            None
-        };
+        let file_len = self.file.metadata().ctx("stat segment", &self.log_path)?.len();
+        let map = if file_len > 0 { Some(self.map(file_len)?) } else { None };
         let data: &[u8] = map.as_ref().map_or(&[], |m| &m[..file_len as usize]);
         let mut pos = from as usize;
         let mut error = None;
@@ -57,10 +49,7 @@ impl Segment {
                         || h.last_offset_delta < 0
                         || h.last_offset() - self.base_offset > u32::MAX as i64 =>
                 {
-                    error = Some((
-                        pos as u64,
-                        format!("offset {} not after {next}", h.base_offset),
-                    ));
+                    error = Some((pos as u64, format!("offset {} not after {next}", h.base_offset)));
                     break;
                 }
                 Ok(h) => h,
@@ -83,10 +72,7 @@ impl Segment {
         drop(ix);
         self.size.store(pos as u64, Ordering::Release);
         self.next_offset.store(next, Ordering::Release);
-        Ok(Scan {
-            valid_end: pos as u64,
-            error,
-        })
+        Ok(Scan { valid_end: pos as u64, error })
     }
 
     /// Loads bookkeeping for an opened segment: trusts the indexes if they look
@@ -122,8 +108,7 @@ impl Segment {
             }
             match ix.offset.last() {
                 Some((r, p)) => {
-                    self.next_offset
-                        .store(self.base_offset + r as i64, Ordering::Release);
+                    self.next_offset.store(self.base_offset + r as i64, Ordering::Release);
                     p as u64
                 }
                 None => 0,
@@ -141,9 +126,7 @@ impl Segment {
     /// Cuts the file to `len` bytes (recovery) and fsyncs it.
     pub fn truncate_file(&self, len: u64) -> Result<()> {
         self.map.lock().current = None;
-        self.file
-            .set_len(len)
-            .ctx("truncate segment", &self.log_path)?;
+        self.file.set_len(len).ctx("truncate segment", &self.log_path)?;
         self.file.sync_all().ctx("fsync segment", &self.log_path)?;
         self.size.store(len, Ordering::Release);
         Ok(())
@@ -153,12 +136,7 @@ impl Segment {
         let mut ix = self.ix.write();
         ix.offset.truncate_to(0);
         ix.time.truncate_to(0);
-        *self.meta.lock() = SegMeta {
-            bytes_since_index: 0,
-            max_ts: -1,
-            max_ts_offset: -1,
-            rolling_ts: None,
-        };
+        *self.meta.lock() = SegMeta { bytes_since_index: 0, max_ts: -1, max_ts_offset: -1, rolling_ts: None };
         self.next_offset.store(self.base_offset, Ordering::Release);
         Ok(())
     }
@@ -166,11 +144,7 @@ impl Segment {
     /// Full validating scan used by recovery: re-indexes everything and truncates the
     /// file at the first torn/corrupt batch. Returns the number of bytes cut.
     pub fn recover(&self, index_interval: u64) -> Result<u64> {
-        let file_len = self
-            .file
-            .metadata()
-            .ctx("stat segment", &self.log_path)?
-            .len();
+        let file_len = self.file.metadata().ctx("stat segment", &self.log_path)?.len();
         let scan = self.load(index_interval, true, true)?;
         if scan.valid_end < file_len {
             if let Some((pos, reason)) = &scan.error {
@@ -184,17 +158,17 @@ impl Segment {
 
 /// fsyncs a directory so renames/creations/unlinks in it are durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .ctx("fsync dir", dir)
+    File::open(dir).and_then(|f| f.sync_all()).ctx("fsync dir", dir)
 }
 
 /// Reads a decimal offset checkpoint; None if absent.
 pub(crate) fn read_offset_file(path: &Path) -> Result<Option<i64>> {
     match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse().map(Some).map_err(|_| {
-            StorageError::corrupt(0, format!("bad checkpoint file {}", path.display()))
-        }),
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| StorageError::corrupt(0, format!("bad checkpoint file {}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StorageError::io("read checkpoint", path, e)),
     }
@@ -205,8 +179,7 @@ pub(crate) fn write_offset_file(dir: &Path, name: &str, offset: i64) -> Result<(
     let tmp = dir.join(format!("{name}.tmp"));
     let dst = dir.join(name);
     let mut f = File::create(&tmp).ctx("create checkpoint", &tmp)?;
-    f.write_all(format!("{offset}\n").as_bytes())
-        .ctx("write checkpoint", &tmp)?;
+    f.write_all(format!("{offset}\n").as_bytes()).ctx("write checkpoint", &tmp)?;
     f.sync_all().ctx("fsync checkpoint", &tmp)?;
     std::fs::rename(&tmp, &dst).ctx("rename checkpoint", &dst)?;
     fsync_dir(dir)
@@ -238,10 +211,7 @@ pub(crate) fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
 
 /// Offset after the last complete batch of a file (headers only), or None if empty.
 fn file_end_offset(path: &Path) -> Result<Option<i64>> {
-    let f = OpenOptions::new()
-        .read(true)
-        .open(path)
-        .ctx("open swap", path)?;
+    let f = OpenOptions::new().read(true).open(path).ctx("open swap", path)?;
     let len = f.metadata().ctx("stat swap", path)?.len();
     let mut pos = 0u64;
     let mut end = None;
@@ -293,10 +263,9 @@ pub(crate) fn load_segments(
         let entry = entry.ctx("list log dir", dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if [".cleaned", ".deleted", ".truncating", ".tmp"]
-            .iter()
-            .any(|s| name.ends_with(s))
-        {
+        if name == crate::cleaner::CLEANER_TMP_DIR {
+            std::fs::remove_dir_all(&path).ctx("remove cleaner temp dir", &path)?;
+        } else if [".cleaned", ".deleted", ".truncating", ".tmp"].iter().any(|s| name.ends_with(s)) {
             remove_if_exists(&path)?;
         } else if let Some(b) = parse_base(&name, ".log.swap") {
             swaps.push(b);
@@ -304,9 +273,7 @@ pub(crate) fn load_segments(
             remove_if_exists(&path)?; // index swaps: indexes are rebuilt
         } else if let Some(b) = parse_base(&name, ".log") {
             logs.insert(b);
-        } else if let Some(b) =
-            parse_base(&name, ".index").or_else(|| parse_base(&name, ".timeindex"))
-        {
+        } else if let Some(b) = parse_base(&name, ".index").or_else(|| parse_base(&name, ".timeindex")) {
             indexes.insert(b);
         }
     }
@@ -322,8 +289,7 @@ pub(crate) fn load_segments(
     let mut segs = BTreeMap::new();
     for (i, &base) in bases.iter().enumerate() {
         let last = i + 1 == bases.len();
-        let missing = !segment_path(dir, base, ".index").exists()
-            || !segment_path(dir, base, ".timeindex").exists();
+        let missing = !segment_path(dir, base, ".index").exists() || !segment_path(dir, base, ".timeindex").exists();
         let seg = Segment::open_files(dir, base, entries, last)?;
         if recover && last {
             let cut = seg.recover(interval)?;
@@ -336,10 +302,7 @@ pub(crate) fn load_segments(
         let scan = seg.load(interval, missing, recover)?;
         if let Some((pos, reason)) = scan.error {
             if !recover {
-                return Err(StorageError::corrupt(
-                    pos as usize,
-                    format!("{}: {reason}", seg.log_path().display()),
-                ));
+                return Err(StorageError::corrupt(pos as usize, format!("{}: {reason}", seg.log_path().display())));
             }
             // Corruption in a closed segment: it becomes the last one, cut at the
             // last good batch, and everything after it is dropped.
@@ -358,10 +321,7 @@ pub(crate) fn load_segments(
         segs.insert(base, Arc::new(seg));
     }
     if segs.is_empty() {
-        segs.insert(
-            start_hint,
-            Arc::new(Segment::create(dir, start_hint, entries)?),
-        );
+        segs.insert(start_hint, Arc::new(Segment::create(dir, start_hint, entries)?));
         fsync_dir(dir)?;
     }
     Ok(segs)
@@ -378,11 +338,8 @@ pub(crate) fn truncate_log_locked(log: &Log, offset: i64) -> Result<()> {
     let entries = (cfg.offset_index_entries(), cfg.time_index_entries());
     let start = log.log_start_offset();
     let all: Vec<Arc<Segment>> = log.segments.read().values().cloned().collect();
-    let (keep, doomed): (Vec<_>, Vec<_>) = if offset < start {
-        (Vec::new(), all)
-    } else {
-        all.into_iter().partition(|s| s.base_offset < offset)
-    };
+    let (keep, doomed): (Vec<_>, Vec<_>) =
+        if offset < start { (Vec::new(), all) } else { all.into_iter().partition(|s| s.base_offset < offset) };
     {
         let mut map = log.segments.write();
         for s in &doomed {
@@ -400,8 +357,7 @@ pub(crate) fn truncate_log_locked(log: &Log, offset: i64) -> Result<()> {
     match last.truncate_to(offset, cfg.index_interval_bytes)? {
         Cut::Nothing | Cut::InPlace => {}
         Cut::Copied(tmp) => {
-            std::fs::rename(&tmp, last.log_path())
-                .ctx("rename truncated segment", last.log_path())?;
+            std::fs::rename(&tmp, last.log_path()).ctx("rename truncated segment", last.log_path())?;
             let seg = Segment::open_files(&dir, last.base_offset, entries, true)?;
             let scan = seg.load(cfg.index_interval_bytes, true, false)?;
             if let Some((p, reason)) = scan.error {

@@ -21,11 +21,7 @@ impl Log {
         self.check_open()?;
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if offset > end || offset < 0 {
-            return Err(StorageError::OffsetOutOfRange {
-                offset,
-                log_start: start,
-                log_end: end,
-            });
+            return Err(StorageError::OffsetOutOfRange { offset, log_start: start, log_end: end });
         }
         if offset > start {
             self.set_log_start(offset)?;
@@ -37,10 +33,7 @@ impl Log {
     /// Deletes the longest prefix of closed segments for which `expired(segment,
     /// bytes remaining in the log)` holds or which lie wholly below the log start
     /// offset; then moves the log start offset to the first remaining segment.
-    fn delete_prefix_locked(
-        &self,
-        mut expired: impl FnMut(&Segment, u64) -> bool,
-    ) -> Result<usize> {
+    fn delete_prefix_locked(&self, mut expired: impl FnMut(&Segment, u64) -> bool) -> Result<usize> {
         let start = self.log_start_offset();
         let segs = self.segment_list();
         let mut remaining: u64 = segs.iter().map(|s| s.size()).sum();

@@ -120,12 +120,7 @@ impl Segment {
     }
 
     /// Opens files without looking at the contents (next offset = base, size = len).
-    pub fn open_files(
-        dir: &Path,
-        base: i64,
-        entries: (usize, usize),
-        active: bool,
-    ) -> Result<Segment> {
+    pub fn open_files(dir: &Path, base: i64, entries: (usize, usize), active: bool) -> Result<Segment> {
         let log_path = segment_path(dir, base, ".log");
         let file = OpenOptions::new()
             .read(true)
@@ -145,12 +140,7 @@ impl Segment {
             size: AtomicU64::new(size),
             next_offset: AtomicI64::new(base),
             ix: RwLock::new(Indexes { offset, time }),
-            meta: Mutex::new(SegMeta {
-                bytes_since_index: 0,
-                max_ts: -1,
-                max_ts_offset: -1,
-                rolling_ts: None,
-            }),
+            meta: Mutex::new(SegMeta { bytes_since_index: 0, max_ts: -1, max_ts_offset: -1, rolling_ts: None }),
             map: Mutex::new(MapState::default()),
             active: AtomicBool::new(active),
             guard: RwLock::new(()),
@@ -203,8 +193,7 @@ impl Segment {
         };
         // SAFETY: bytes below the committed size are never modified in place; the file
         // only shrinks (truncate_to) after checking no mapping is still referenced.
-        let m = unsafe { MmapOptions::new().len(len as usize).map(&self.file) }
-            .ctx("mmap segment", &self.log_path)?;
+        let m = unsafe { MmapOptions::new().len(len as usize).map(&self.file) }.ctx("mmap segment", &self.log_path)?;
         let m = Arc::new(m);
         st.handed_out.retain(|w| w.strong_count() > 0);
         st.handed_out.push(Arc::downgrade(&m));
@@ -224,22 +213,12 @@ impl Segment {
         if start == end {
             return Bytes::new();
         }
-        Bytes::from_owner(MapSlice {
-            map: map.clone(),
-            start: start as usize,
-            end: end as usize,
-        })
+        Bytes::from_owner(MapSlice { map: map.clone(), start: start as usize, end: end as usize })
     }
 
     /// Writes batches (already offset-assigned) at the end of the file, then indexes
     /// them and publishes the new size. On a write error the file is cut back.
-    pub fn append(
-        &self,
-        bufs: &[IoSlice<'_>],
-        batches: &[BatchInfo],
-        index_interval: u64,
-        now: i64,
-    ) -> Result<()> {
+    pub fn append(&self, bufs: &[IoSlice<'_>], batches: &[BatchInfo], index_interval: u64, now: i64) -> Result<()> {
         let start = self.size();
         let total: usize = batches.iter().map(|b| b.len).sum();
         if let Err(e) = write_all_vectored_at(&self.file, bufs, start) {
@@ -248,6 +227,7 @@ impl Segment {
         }
         let mut ix = self.ix.write();
         let mut meta = self.meta.lock();
+        let saved = *meta;
         if meta.rolling_ts.is_none() {
             meta.rolling_ts = Some(now);
         }
@@ -259,16 +239,21 @@ impl Segment {
             }
             pos += b.len as u64;
         }
-        drop(meta);
-        drop(ix);
         if let Err(e) = res {
+            // Leave everything exactly as before.
+            if let Some(first) = batches.first() {
+                ix.offset.truncate_to(first.base_offset - self.base_offset);
+                ix.time.truncate_to(first.base_offset - self.base_offset);
+            }
+            *meta = saved;
             let _ = self.file.set_len(start);
             return Err(e);
         }
+        drop(meta);
+        drop(ix);
         self.size.store(start + total as u64, Ordering::Release);
         if let Some(last) = batches.last() {
-            self.next_offset
-                .store(last.last_offset + 1, Ordering::Release);
+            self.next_offset.store(last.last_offset + 1, Ordering::Release);
         }
         Ok(())
     }
@@ -286,10 +271,8 @@ impl Segment {
             meta.max_ts_offset = b.last_offset;
         }
         if meta.bytes_since_index > interval {
-            ix.offset
-                .append((b.base_offset - self.base_offset) as u32, pos as u32)?;
-            ix.time
-                .maybe_append(meta.max_ts, (meta.max_ts_offset - self.base_offset) as u32)?;
+            ix.offset.append((b.base_offset - self.base_offset) as u32, pos as u32)?;
+            ix.time.maybe_append(meta.max_ts, (meta.max_ts_offset - self.base_offset) as u32)?;
             meta.bytes_since_index = 0;
         }
         meta.bytes_since_index += b.len as u64;
@@ -340,11 +323,7 @@ impl Segment {
     }
 
     /// First record with timestamp >= `ts` in this segment.
-    pub fn find_offset_by_timestamp(
-        &self,
-        ts: i64,
-        min_offset: i64,
-    ) -> Result<Option<TimestampOffset>> {
+    pub fn find_offset_by_timestamp(&self, ts: i64, min_offset: i64) -> Result<Option<TimestampOffset>> {
         let _g = self.guard.read();
         let limit = self.size();
         if limit == 0 || self.max_timestamp() < ts {
@@ -365,10 +344,7 @@ impl Segment {
             if h.max_timestamp >= ts && h.last_offset() >= min_offset {
                 for r in crate::record::decode_records(&b[..h.total_len()])? {
                     if r.timestamp >= ts && r.offset >= min_offset {
-                        return Ok(Some(TimestampOffset {
-                            timestamp: r.timestamp,
-                            offset: r.offset,
-                        }));
+                        return Ok(Some(TimestampOffset { timestamp: r.timestamp, offset: r.offset }));
                     }
                 }
             }
@@ -386,24 +362,17 @@ impl Segment {
         let _g = self.guard.read();
         let limit = self.size();
         let map = self.map(limit)?;
-        let fallback = TimestampOffset {
-            timestamp: meta.max_ts,
-            offset: meta.max_ts_offset,
-        };
+        let fallback = TimestampOffset { timestamp: meta.max_ts, offset: meta.max_ts_offset };
         let Some(pos) = self.locate(&map, meta.max_ts_offset, limit) else {
             return Ok(Some(fallback));
         };
         let b = &map[pos as usize..limit as usize];
         let h = BatchHeader::parse(b)?;
-        let recs =
-            crate::record::decode_records(&b[..h.total_len().min(b.len())]).unwrap_or_default();
+        let recs = crate::record::decode_records(&b[..h.total_len().min(b.len())]).unwrap_or_default();
         Ok(Some(
             recs.iter()
                 .find(|r| r.timestamp == meta.max_ts)
-                .map(|r| TimestampOffset {
-                    timestamp: r.timestamp,
-                    offset: r.offset,
-                })
+                .map(|r| TimestampOffset { timestamp: r.timestamp, offset: r.offset })
                 .unwrap_or(fallback),
         ))
     }
@@ -417,11 +386,7 @@ impl Segment {
         if offset >= self.next_offset() {
             return Ok(Cut::Nothing);
         }
-        let map = if limit > 0 {
-            Some(self.map(limit)?)
-        } else {
-            None
-        };
+        let map = if limit > 0 { Some(self.map(limit)?) } else { None };
         let (pos, cut_base) = match &map {
             None => (0, self.base_offset),
             Some(m) => match self.locate(m, offset, limit) {
@@ -438,16 +403,9 @@ impl Segment {
             ix.offset.truncate_to(cut_base - self.base_offset);
             ix.time.truncate_to(cut_base - self.base_offset);
         }
-        self.file
-            .set_len(pos)
-            .ctx("truncate segment", &self.log_path)?;
+        self.file.set_len(pos).ctx("truncate segment", &self.log_path)?;
         self.size.store(pos, Ordering::Release);
-        *self.meta.lock() = SegMeta {
-            bytes_since_index: 0,
-            max_ts: -1,
-            max_ts_offset: -1,
-            rolling_ts: None,
-        };
+        *self.meta.lock() = SegMeta { bytes_since_index: 0, max_ts: -1, max_ts_offset: -1, rolling_ts: None };
         self.next_offset.store(self.base_offset, Ordering::Release);
         self.active.store(true, Ordering::Release);
         let scan = self.load(index_interval, false, false)?;
@@ -474,9 +432,7 @@ impl Segment {
         let mut ix = self.ix.write();
         let meta = self.meta();
         if meta.max_ts_offset >= 0 {
-            let _ = ix
-                .time
-                .maybe_append(meta.max_ts, (meta.max_ts_offset - self.base_offset) as u32)?;
+            let _ = ix.time.maybe_append(meta.max_ts, (meta.max_ts_offset - self.base_offset) as u32)?;
         }
         ix.offset.trim()?;
         ix.time.trim()?;
@@ -489,11 +445,7 @@ impl Segment {
     pub fn sync(&self) -> Result<()> {
         let r = unsafe { libc::fdatasync(self.file.as_raw_fd()) };
         if r != 0 {
-            return Err(StorageError::io(
-                "fdatasync",
-                &self.log_path,
-                std::io::Error::last_os_error(),
-            ));
+            return Err(StorageError::io("fdatasync", &self.log_path, std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -530,20 +482,10 @@ fn write_all_vectored_at(file: &File, bufs: &[IoSlice<'_>], mut pos: u64) -> std
         let mut iov: Vec<libc::iovec> = Vec::with_capacity((bufs.len() - idx).min(1024));
         for (i, b) in bufs[idx..].iter().take(1024).enumerate() {
             let s = if i == 0 { &b[skip..] } else { &b[..] };
-            iov.push(libc::iovec {
-                iov_base: s.as_ptr() as *mut libc::c_void,
-                iov_len: s.len(),
-            });
+            iov.push(libc::iovec { iov_base: s.as_ptr() as *mut libc::c_void, iov_len: s.len() });
         }
         // SAFETY: iovecs point into live slices for the duration of the call.
-        let n = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                iov.as_ptr(),
-                iov.len() as libc::c_int,
-                pos as libc::off_t,
-            )
-        };
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), iov.as_ptr(), iov.len() as libc::c_int, pos as libc::off_t) };
         if n < 0 {
             let e = std::io::Error::last_os_error();
             if e.kind() == std::io::ErrorKind::Interrupted {

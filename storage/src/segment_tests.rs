@@ -16,19 +16,12 @@ fn add(s: &Segment, base: i64, n: usize, ts: i64, interval: u64) {
         .build();
     batch::set_base_offset(&mut b, base);
     let h = validate_batch(&b, 0).unwrap();
-    let info = BatchInfo {
-        base_offset: base,
-        last_offset: h.last_offset(),
-        max_ts: h.max_timestamp,
-        len: b.len(),
-    };
+    let info = BatchInfo { base_offset: base, last_offset: h.last_offset(), max_ts: h.max_timestamp, len: b.len() };
     s.append(&[IoSlice::new(&b)], &[info], interval, 0).unwrap();
 }
 
 fn offsets(b: &[u8]) -> Vec<i64> {
-    batch::batches(b)
-        .map(|r| r.unwrap().0.base_offset)
-        .collect()
+    batch::batches(b).map(|r| r.unwrap().0.base_offset).collect()
 }
 
 #[test]
@@ -67,22 +60,10 @@ fn read_from_gap_and_middle_of_batch() {
     add(&s, 50, 2, 10, 0);
     add(&s, 60, 2, 10, 0);
     add(&s, 70, 5, 10, 0);
-    assert_eq!(
-        offsets(&s.read(55, 10_000, true).unwrap().unwrap()),
-        vec![60, 70]
-    );
-    assert_eq!(
-        offsets(&s.read(61, 10_000, true).unwrap().unwrap()),
-        vec![60, 70]
-    );
-    assert_eq!(
-        offsets(&s.read(73, 10_000, true).unwrap().unwrap()),
-        vec![70]
-    );
-    assert_eq!(
-        offsets(&s.read(0, 10_000, true).unwrap().unwrap()),
-        vec![50, 60, 70]
-    );
+    assert_eq!(offsets(&s.read(55, 10_000, true).unwrap().unwrap()), vec![60, 70]);
+    assert_eq!(offsets(&s.read(61, 10_000, true).unwrap().unwrap()), vec![60, 70]);
+    assert_eq!(offsets(&s.read(73, 10_000, true).unwrap().unwrap()), vec![70]);
+    assert_eq!(offsets(&s.read(0, 10_000, true).unwrap().unwrap()), vec![50, 60, 70]);
 }
 
 #[test]
@@ -93,14 +74,8 @@ fn max_bytes_returns_whole_batches_and_min_one() {
     add(&s, 2, 2, 10, 0);
     let one = s.read(0, 1_000_000, true).unwrap().unwrap().len() / 2;
     assert_eq!(offsets(&s.read(0, one, true).unwrap().unwrap()), vec![0]);
-    assert_eq!(
-        offsets(&s.read(0, one + 5, true).unwrap().unwrap()),
-        vec![0]
-    );
-    assert_eq!(
-        offsets(&s.read(0, 2 * one, true).unwrap().unwrap()),
-        vec![0, 2]
-    );
+    assert_eq!(offsets(&s.read(0, one + 5, true).unwrap().unwrap()), vec![0]);
+    assert_eq!(offsets(&s.read(0, 2 * one, true).unwrap().unwrap()), vec![0, 2]);
     // First batch larger than the budget: whole with min_one, nothing without.
     assert_eq!(offsets(&s.read(0, 1, true).unwrap().unwrap()), vec![0]);
     assert!(s.read(0, 1, false).unwrap().unwrap().is_empty());
@@ -117,10 +92,7 @@ fn truncate_then_append_and_full_truncate() {
     assert!(matches!(s.truncate_to(61, 1).unwrap(), Cut::InPlace));
     // Batch [60, 61] is removed whole.
     assert_eq!(s.next_offset(), 60);
-    assert_eq!(
-        offsets(&s.read(0, 1 << 20, true).unwrap().unwrap()).last(),
-        Some(&58)
-    );
+    assert_eq!(offsets(&s.read(0, 1 << 20, true).unwrap().unwrap()).last(), Some(&58));
     assert!(s.ix.read().offset.last().unwrap().0 < 20);
     assert_eq!(s.max_timestamp(), 109);
     add(&s, 60, 1, 5, 1);
@@ -159,11 +131,7 @@ fn time_lookups() {
     for (i, ts) in [100, 300, 200, 400].iter().enumerate() {
         add(&s, i as i64 * 2, 2, *ts, 0);
     }
-    let at = |t| {
-        s.find_offset_by_timestamp(t, 0)
-            .unwrap()
-            .map(|x| (x.timestamp, x.offset))
-    };
+    let at = |t| s.find_offset_by_timestamp(t, 0).unwrap().map(|x| (x.timestamp, x.offset));
     assert_eq!(at(0), Some((100, 0)));
     assert_eq!(at(100), Some((100, 0)));
     assert_eq!(at(101), Some((300, 2)));
@@ -183,12 +151,7 @@ fn record_level_time_lookup_inside_batch() {
         .compression(crate::batch::COMPRESSION_LZ4)
         .records((0..10).map(|i| Record::value("x").ts(1000 + i * 10)))
         .build();
-    let info = BatchInfo {
-        base_offset: 0,
-        last_offset: 9,
-        max_ts: 1090,
-        len: b.len(),
-    };
+    let info = BatchInfo { base_offset: 0, last_offset: 9, max_ts: 1090, len: b.len() };
     s.append(&[IoSlice::new(&b)], &[info], 4096, 0).unwrap();
     let r = s.find_offset_by_timestamp(1041, 0).unwrap().unwrap();
     assert_eq!((r.timestamp, r.offset), (1050, 5));
@@ -203,9 +166,7 @@ fn index_rebuild_after_deleting_index_file() {
     for i in 0..50 {
         add(&s, i, 1, i * 10, 1);
     }
-    let before: Vec<_> = (0..s.ix.read().offset.len())
-        .map(|i| s.ix.read().offset.entry(i))
-        .collect();
+    let before: Vec<_> = (0..s.ix.read().offset.len()).map(|i| s.ix.read().offset.entry(i)).collect();
     assert!(before.len() > 20);
     s.seal().unwrap();
     drop(s);
@@ -213,9 +174,7 @@ fn index_rebuild_after_deleting_index_file() {
     let s = Segment::open_files(d.path(), 0, (1000, 1000), false).unwrap();
     let scan = s.load(1, true, false).unwrap();
     assert!(scan.error.is_none());
-    let after: Vec<_> = (0..s.ix.read().offset.len())
-        .map(|i| s.ix.read().offset.entry(i))
-        .collect();
+    let after: Vec<_> = (0..s.ix.read().offset.len()).map(|i| s.ix.read().offset.entry(i)).collect();
     assert_eq!(before, after);
     assert_eq!(s.next_offset(), 50);
     assert_eq!(s.max_timestamp(), 490);
@@ -262,9 +221,7 @@ fn recover_truncates_garbage() {
 fn vectored_write_handles_many_slices() {
     let d = tempfile::tempdir().unwrap();
     let f = File::create(d.path().join("x")).unwrap();
-    let chunks: Vec<Vec<u8>> = (0..3000)
-        .map(|i| vec![(i % 251) as u8; i % 7 + 1])
-        .collect();
+    let chunks: Vec<Vec<u8>> = (0..3000).map(|i| vec![(i % 251) as u8; i % 7 + 1]).collect();
     let iov: Vec<IoSlice> = chunks.iter().map(|c| IoSlice::new(c)).collect();
     write_all_vectored_at(&f, &iov, 10).unwrap();
     let data = std::fs::read(d.path().join("x")).unwrap();

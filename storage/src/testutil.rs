@@ -18,33 +18,22 @@ pub struct Record {
 impl Record {
     /// A record with key and value.
     pub fn kv(key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Record {
-        Record {
-            key: Some(key.as_ref().to_vec()),
-            value: Some(value.as_ref().to_vec()),
-            ..Default::default()
-        }
+        Record { key: Some(key.as_ref().to_vec()), value: Some(value.as_ref().to_vec()), ..Default::default() }
     }
     /// A record with only a value.
     pub fn value(value: impl AsRef<[u8]>) -> Record {
-        Record {
-            value: Some(value.as_ref().to_vec()),
-            ..Default::default()
-        }
+        Record { value: Some(value.as_ref().to_vec()), ..Default::default() }
     }
     /// A tombstone (null value) for `key`.
     pub fn tombstone(key: impl AsRef<[u8]>) -> Record {
-        Record {
-            key: Some(key.as_ref().to_vec()),
-            ..Default::default()
-        }
+        Record { key: Some(key.as_ref().to_vec()), ..Default::default() }
     }
     pub fn ts(mut self, ts: i64) -> Record {
         self.timestamp = Some(ts);
         self
     }
     pub fn header(mut self, k: impl AsRef<[u8]>, v: Option<&[u8]>) -> Record {
-        self.headers
-            .push((k.as_ref().to_vec(), v.map(<[u8]>::to_vec)));
+        self.headers.push((k.as_ref().to_vec(), v.map(<[u8]>::to_vec)));
         self
     }
 }
@@ -59,11 +48,7 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     pub fn new(base_offset: i64) -> BatchBuilder {
-        BatchBuilder {
-            template: BatchTemplate::new(base_offset, 0),
-            default_ts: 0,
-            records: Vec::new(),
-        }
+        BatchBuilder { template: BatchTemplate::new(base_offset, 0), default_ts: 0, records: Vec::new() }
     }
     /// Compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
     pub fn compression(mut self, codec: u8) -> BatchBuilder {

@@ -17,11 +17,7 @@ use weir_storage::{Log, LogConfig, LogManager, SystemClock, TopicPartition};
 const CHILD_ENV: &str = "WEIR_CRASH_CHILD";
 
 fn config() -> LogConfig {
-    LogConfig {
-        segment_bytes: 64 * 1024,
-        index_interval_bytes: 1024,
-        ..Default::default()
-    }
+    LogConfig { segment_bytes: 16 * 1024, index_interval_bytes: 1024, ..Default::default() }
 }
 
 /// Deterministic batch for (thread, sequence number).
@@ -31,10 +27,7 @@ fn make_batch(thread: u64, seq: u64) -> Vec<u8> {
         .compression((seq % 5) as u8)
         .timestamp(seq as i64)
         .records((0..n).map(|i| {
-            Record::kv(
-                format!("t{thread}-{seq}-{i}"),
-                vec![(seq + i as u64) as u8; 50 + (seq % 300) as usize],
-            )
+            Record::kv(format!("t{thread}-{seq}-{i}"), vec![(seq + i as u64) as u8; 50 + (seq % 300) as usize])
         }))
         .build()
 }
@@ -45,8 +38,7 @@ fn crash_child_process_entry() {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return;
     };
-    let log =
-        Arc::new(Log::open(PathBuf::from(dir), config(), Arc::new(SystemClock), true).unwrap());
+    let log = Arc::new(Log::open(PathBuf::from(dir), config(), Arc::new(SystemClock), true).unwrap());
     let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
@@ -83,12 +75,7 @@ fn crash_kill9_loses_no_durable_append() {
     let mut reported: Vec<(i64, u64, u64)> = Vec::new();
     for round in 0..3 {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "crash_child_process_entry",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["--exact", "crash_child_process_entry", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, &path)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -114,10 +101,7 @@ fn crash_kill9_loses_no_durable_append() {
                 reported.push(x);
                 got += 1;
             }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "child made no progress"
-            );
+            assert!(start.elapsed() < Duration::from_secs(60), "child made no progress");
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
@@ -129,11 +113,7 @@ fn crash_kill9_loses_no_durable_append() {
         for &(offset, t, seq) in &reported {
             let mut want = make_batch(t, seq);
             set_base_offset(&mut want, offset);
-            assert_eq!(
-                read_batch_at(&log, offset),
-                want,
-                "round {round} offset {offset}"
-            );
+            assert_eq!(read_batch_at(&log, offset), want, "round {round} offset {offset}");
         }
         // The log is contiguous and every batch is intact.
         let mut next = 0;
@@ -213,13 +193,7 @@ fn torn_tail_half_batch_is_truncated_exactly() {
         let good = std::fs::metadata(&f).unwrap().len();
         let half = make_batch(0, 999);
         append_bytes(&f, &half[..half.len() / 2]);
-        let log = Log::open(
-            d.path().to_path_buf(),
-            config(),
-            Arc::new(SystemClock),
-            true,
-        )
-        .unwrap();
+        let log = Log::open(d.path().to_path_buf(), config(), Arc::new(SystemClock), true).unwrap();
         assert_eq!(std::fs::metadata(&f).unwrap().len(), good);
         drop(log);
         check_exact(d.path(), &stored, stored.len());
@@ -228,23 +202,13 @@ fn torn_tail_half_batch_is_truncated_exactly() {
 
 #[test]
 fn torn_tail_garbage_is_truncated_exactly() {
-    for garbage in [
-        vec![0u8; 5000],
-        vec![0xA5; 37],
-        (0..3000u32).map(|i| (i * 7919) as u8).collect(),
-    ] {
+    for garbage in [vec![0u8; 5000], vec![0xA5; 37], (0..3000u32).map(|i| (i * 7919) as u8).collect()] {
         let d = tempfile::tempdir().unwrap();
         let stored = build(d.path(), true);
         let f = active_log_file(d.path());
         let good = std::fs::metadata(&f).unwrap().len();
         append_bytes(&f, &garbage);
-        let log = Log::open(
-            d.path().to_path_buf(),
-            config(),
-            Arc::new(SystemClock),
-            true,
-        )
-        .unwrap();
+        let log = Log::open(d.path().to_path_buf(), config(), Arc::new(SystemClock), true).unwrap();
         assert_eq!(std::fs::metadata(&f).unwrap().len(), good);
         drop(log);
         check_exact(d.path(), &stored, stored.len());
@@ -306,10 +270,58 @@ fn clean_shutdown_marker_drives_recovery() {
     assert!(!d.path().join("orders-3").exists());
     m.shutdown().unwrap();
     let m = LogManager::open(d.path(), Arc::new(SystemClock)).unwrap();
-    assert_eq!(
-        std::fs::read_dir(d.path()).unwrap().count(),
-        0,
-        "deleted dir removed"
-    );
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0, "deleted dir removed");
     drop(m);
+}
+
+const FSIZE_CHILD_ENV: &str = "WEIR_FSIZE_CHILD";
+
+/// Child body for `failed_write_leaves_log_unchanged`: a file size limit
+/// (RLIMIT_FSIZE, SIGXFSZ ignored) makes a write fail part way, like a full disk.
+#[test]
+fn fsize_child_process_entry() {
+    let Ok(dir) = std::env::var(FSIZE_CHILD_ENV) else { return };
+    let cfg = LogConfig { segment_bytes: 1 << 30, ..config() };
+    let log = Log::open(PathBuf::from(dir), cfg.clone(), Arc::new(SystemClock), false).unwrap();
+    for seq in 0..20 {
+        log.append(&make_batch(0, seq)).unwrap();
+    }
+    let (end, size) = (log.log_end_offset(), log.size_bytes());
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+        let lim = libc::rlimit { rlim_cur: size + 100, rlim_max: libc::RLIM_INFINITY };
+        assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
+    }
+    let big = make_batch(0, 299); // > 100 bytes: partially written, then EFBIG
+    let err = log.append(&big).unwrap_err();
+    assert!(matches!(err, weir_storage::StorageError::Io { .. }), "{err:?}");
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (end, size));
+    let seg = active_log_file(log.dir());
+    assert_eq!(std::fs::metadata(seg).unwrap().len(), size, "partial write cut back");
+    unsafe {
+        let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+    }
+    let info = log.append(&big).unwrap();
+    assert_eq!(info.first_offset, end);
+    log.close().unwrap();
+    let log = Log::open(log.dir().to_path_buf(), cfg, Arc::new(SystemClock), true).unwrap();
+    assert_eq!(log.log_end_offset(), info.last_offset + 1);
+    println!("FSIZE-CHILD-OK");
+}
+
+#[test]
+fn failed_write_leaves_log_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fsize_child_process_entry", "--nocapture", "--test-threads=1"])
+        .env(FSIZE_CHILD_ENV, dir.path().join("fsize-0"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("FSIZE-CHILD-OK"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

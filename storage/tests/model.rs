@@ -11,27 +11,13 @@ use weir_storage::{Clock, Log, LogConfig, MockClock, StorageError};
 
 #[derive(Clone, Debug)]
 enum Op {
-    Append {
-        batches: Vec<(u8, u16, u8)>,
-    }, // (records, value len, codec)
-    Read {
-        at: u16,
-        max_bytes: u16,
-        min_one: bool,
-    },
+    Append { batches: Vec<(u8, u16, u8)> }, // (records, value len, codec)
+    Read { at: u16, max_bytes: u16, min_one: bool },
     Roll,
-    Retention {
-        advance_ms: u16,
-    },
-    DeleteRecords {
-        at: u16,
-    },
-    Truncate {
-        at: u16,
-    },
-    Reopen {
-        clean: bool,
-    },
+    Retention { advance_ms: u16 },
+    DeleteRecords { at: u16 },
+    Truncate { at: u16 },
+    Reopen { clean: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -55,20 +41,14 @@ struct Cfg {
 }
 
 fn cfg() -> impl Strategy<Value = Cfg> {
-    (
-        300u64..4000,
-        0u64..600,
-        12u64..240,
-        prop_oneof![Just(-1i64), 500i64..5000],
+    (300u64..4000, 0u64..600, 12u64..240, prop_oneof![Just(-1i64), 500i64..5000]).prop_map(
+        |(segment_bytes, index_interval, index_bytes, retention_bytes)| Cfg {
+            segment_bytes,
+            index_interval,
+            index_bytes,
+            retention_bytes,
+        },
     )
-        .prop_map(
-            |(segment_bytes, index_interval, index_bytes, retention_bytes)| Cfg {
-                segment_bytes,
-                index_interval,
-                index_bytes,
-                retention_bytes,
-            },
-        )
 }
 
 struct Model {
@@ -115,11 +95,7 @@ fn run(cfg: Cfg, ops: Vec<Op>) {
     };
     let open = |recover| Log::open(path.clone(), config.clone(), clock.clone(), recover).unwrap();
     let mut log = open(false);
-    let mut m = Model {
-        batches: Vec::new(),
-        start: 0,
-        end: 0,
-    };
+    let mut m = Model { batches: Vec::new(), start: 0, end: 0 };
     let mut serial = 0u64;
     for op in ops {
         match op {
@@ -132,9 +108,9 @@ fn run(cfg: Cfg, ops: Vec<Op>) {
                     let mut b = BatchBuilder::new(0)
                         .compression(codec)
                         .timestamp(clock.now_ms())
-                        .records((0..n).map(|i| {
-                            Record::kv(format!("k{serial}-{i}"), vec![serial as u8; vlen as usize])
-                        }))
+                        .records(
+                            (0..n).map(|i| Record::kv(format!("k{serial}-{i}"), vec![serial as u8; vlen as usize])),
+                        )
                         .build();
                     buf.extend_from_slice(&b);
                     set_base_offset(&mut b, next);
@@ -147,18 +123,11 @@ fn run(cfg: Cfg, ops: Vec<Op>) {
                 m.batches.extend(made);
                 m.end = next;
             }
-            Op::Read {
-                at,
-                max_bytes,
-                min_one,
-            } => {
+            Op::Read { at, max_bytes, min_one } => {
                 let off = pick(at, m.start, m.end);
                 let r = log.read(off, max_bytes as usize, min_one);
                 if off < m.start || off > m.end {
-                    assert!(
-                        matches!(r, Err(StorageError::OffsetOutOfRange { .. })),
-                        "{off} {r:?}"
-                    );
+                    assert!(matches!(r, Err(StorageError::OffsetOutOfRange { .. })), "{off} {r:?}");
                     continue;
                 }
                 let r = r.unwrap();
@@ -234,10 +203,7 @@ fn run(cfg: Cfg, ops: Vec<Op>) {
     log.close().unwrap();
     drop(log);
     let log = open(true);
-    assert_eq!(
-        (log.log_start_offset(), log.log_end_offset()),
-        (m.start, m.end)
-    );
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (m.start, m.end));
     check_range(&log, &m, m.start);
 }
 

@@ -30,7 +30,7 @@ pub const BASE_TS: i64 = 1_700_000_000_000;
 pub fn record(i: usize) -> TestRecord {
     let key = if i % 50 == 49 { None } else { Some(format!("key-{}", i % 1000).into_bytes()) };
     let value = if i % 10 == 7 { None } else { Some(format!("value-{i}-{}", "x".repeat(i % 97)).into_bytes()) };
-    let headers = if i % 3 == 0 {
+    let headers = if i.is_multiple_of(3) {
         vec![("h1".to_string(), Some(format!("hv{i}").into_bytes())), ("h-null".to_string(), None)]
     } else {
         vec![]
@@ -59,8 +59,10 @@ pub fn from_message<M: Message>(m: &M) -> TestRecord {
 }
 
 /// Delivery reports: (record number, Ok(offset) or Err(description)).
+type Reports = Vec<(usize, Result<i64, String>)>;
+
 #[derive(Clone, Default)]
-pub struct Deliveries(pub Arc<Mutex<Vec<(usize, Result<i64, String>)>>>);
+pub struct Deliveries(pub Arc<Mutex<Reports>>);
 
 impl ClientContext for Deliveries {}
 

@@ -3,14 +3,14 @@
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::{RequestContext, SERVED};
+use super::{served_versions, RequestContext, SERVED};
 
 /// The response, built from the same table that routes requests.
 pub fn response(error_code: i16) -> ApiVersionsResponse {
     let mut api_keys: Vec<ApiVersion> = SERVED
         .iter()
         .map(|key| {
-            let range = key.valid_versions();
+            let range = served_versions(*key).expect("served");
             ApiVersion::default().with_api_key(*key as i16).with_min_version(range.min).with_max_version(range.max)
         })
         .collect();

@@ -18,18 +18,29 @@ pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 /// APIs this broker serves.
 pub static SERVED: &[ApiKey] = &[
@@ -49,10 +60,33 @@ pub static SERVED: &[ApiKey] = &[
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeCluster,
     ApiKey::DescribeTopicPartitions,
+    ApiKey::FindCoordinator,
+    ApiKey::JoinGroup,
+    ApiKey::SyncGroup,
+    ApiKey::Heartbeat,
+    ApiKey::LeaveGroup,
+    ApiKey::OffsetCommit,
+    ApiKey::OffsetFetch,
+    ApiKey::ListGroups,
+    ApiKey::DescribeGroups,
+    ApiKey::DeleteGroups,
+    ApiKey::OffsetDelete,
 ];
 
 pub fn served_versions(key: ApiKey) -> Option<VersionRange> {
-    SERVED.contains(&key).then(|| key.valid_versions())
+    use kafka_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
+    use kafka_protocol::protocol::Message;
+    if !SERVED.contains(&key) {
+        return None;
+    }
+    let r = key.valid_versions();
+    // A few keys list a newer version than the crate can decode a request for.
+    let decodable = match key {
+        ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS.max,
+        ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS.max,
+        _ => r.max,
+    };
+    Some(VersionRange { min: r.min, max: r.max.min(decodable) })
 }
 
 /// What the connection does with a request.
@@ -73,6 +107,7 @@ pub struct RequestContext {
     pub shared: Arc<Shared>,
     pub version: i16,
     pub client_id: Option<String>,
+    pub peer: std::net::SocketAddr,
 }
 
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
@@ -102,6 +137,17 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
         ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
         _ => "Other",
     }
 }
@@ -133,7 +179,7 @@ fn decode<T: Decodable>(body: &mut Bytes, key: ApiKey, version: i16) -> Result<T
 }
 
 /// Parses one request frame (without its size prefix) and runs its handler.
-pub async fn dispatch(shared: Arc<Shared>, mut frame: Bytes) -> Outcome {
+pub async fn dispatch(shared: Arc<Shared>, mut frame: Bytes, peer: std::net::SocketAddr) -> Outcome {
     if frame.len() < 8 {
         return Outcome::Close(format!("request frame of {} bytes is shorter than a request header", frame.len()));
     }
@@ -161,7 +207,7 @@ pub async fn dispatch(shared: Arc<Shared>, mut frame: Bytes) -> Outcome {
         Ok(h) => h,
         Err(e) => return Outcome::Close(format!("malformed request header: {e}")),
     };
-    let ctx = RequestContext { shared, version, client_id: header.client_id.as_ref().map(|c| c.to_string()) };
+    let ctx = RequestContext { shared, version, client_id: header.client_id.as_ref().map(|c| c.to_string()), peer };
     let name = api_name(key);
     let started = Instant::now();
     metrics::counter!("weir_kafka_requests_total", "api" => name).increment(1);
@@ -250,6 +296,17 @@ async fn route(ctx: &RequestContext, key: ApiKey, body: &mut Bytes, corr: i32) -
         ApiKey::DescribeTopicPartitions => {
             handle!(ctx, key, body, corr, describe_topic_partitions, DescribeTopicPartitionsRequest)
         }
+        ApiKey::FindCoordinator => handle!(ctx, key, body, corr, find_coordinator, FindCoordinatorRequest),
+        ApiKey::JoinGroup => handle!(ctx, key, body, corr, join_group, JoinGroupRequest, async),
+        ApiKey::SyncGroup => handle!(ctx, key, body, corr, sync_group, SyncGroupRequest, async),
+        ApiKey::Heartbeat => handle!(ctx, key, body, corr, heartbeat, HeartbeatRequest),
+        ApiKey::LeaveGroup => handle!(ctx, key, body, corr, leave_group, LeaveGroupRequest, async),
+        ApiKey::OffsetCommit => handle!(ctx, key, body, corr, offset_commit, OffsetCommitRequest, async),
+        ApiKey::OffsetFetch => handle!(ctx, key, body, corr, offset_fetch, OffsetFetchRequest),
+        ApiKey::ListGroups => handle!(ctx, key, body, corr, list_groups, ListGroupsRequest),
+        ApiKey::DescribeGroups => handle!(ctx, key, body, corr, describe_groups, DescribeGroupsRequest),
+        ApiKey::DeleteGroups => handle!(ctx, key, body, corr, delete_groups, DeleteGroupsRequest, async),
+        ApiKey::OffsetDelete => handle!(ctx, key, body, corr, offset_delete, OffsetDeleteRequest, async),
         _ => Outcome::Close(format!("API {key:?} is not served by this broker")),
     }
 }

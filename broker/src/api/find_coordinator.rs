@@ -1,0 +1,41 @@
+//! FindCoordinator (key 10): this broker coordinates every group and transactional id.
+//! v4+ batches keys.
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::ResponseError;
+
+use super::{str_bytes, RequestContext};
+
+const KEY_GROUP: i8 = 0;
+const KEY_TRANSACTION: i8 = 1;
+
+pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let s = &ctx.shared;
+    let supported = matches!(req.key_type, KEY_GROUP | KEY_TRANSACTION);
+    let error = if supported { 0 } else { ResponseError::InvalidRequest.code() };
+    if ctx.version >= 4 {
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let c = Coordinator::default().with_key(key).with_error_code(error);
+                if supported {
+                    c.with_node_id(BrokerId(s.node_id))
+                        .with_host(str_bytes(s.advertised_host.clone()))
+                        .with_port(s.advertised_port)
+                } else {
+                    c.with_node_id(BrokerId(-1)).with_port(-1).with_error_message(Some(str_bytes("unknown key type")))
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    if !supported {
+        return FindCoordinatorResponse::default().with_error_code(error).with_node_id(BrokerId(-1)).with_port(-1);
+    }
+    FindCoordinatorResponse::default()
+        .with_node_id(BrokerId(s.node_id))
+        .with_host(str_bytes(s.advertised_host.clone()))
+        .with_port(s.advertised_port)
+}

@@ -1,0 +1,52 @@
+//! JoinGroup (key 11).
+
+use std::time::Duration;
+
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
+
+use super::{str_bytes, RequestContext};
+use crate::group::JoinRequest;
+
+pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
+    let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+    // v0 has no rebalance timeout: it is the session timeout.
+    let rebalance =
+        if ctx.version >= 1 { Duration::from_millis(req.rebalance_timeout_ms.max(0) as u64) } else { session };
+    let join = JoinRequest {
+        group: req.group_id.0.to_string(),
+        member_id: req.member_id.to_string(),
+        instance_id: req.group_instance_id.map(|s| s.to_string()),
+        client_id: ctx.client_id.clone().unwrap_or_default(),
+        client_host: format!("/{}", ctx.peer.ip()),
+        session_timeout: session,
+        rebalance_timeout: rebalance,
+        protocol_type: req.protocol_type.to_string(),
+        protocols: req.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
+        require_known_member_id: ctx.version >= 4,
+    };
+    let r = ctx.shared.groups().join(join).await;
+    let mut resp = JoinGroupResponse::default()
+        .with_error_code(r.error)
+        .with_generation_id(r.generation)
+        .with_leader(str_bytes(r.leader))
+        .with_member_id(str_bytes(r.member_id))
+        .with_protocol_name(Some(str_bytes(r.protocol.unwrap_or_default())))
+        .with_members(
+            r.members
+                .into_iter()
+                .map(|(id, inst, meta)| {
+                    let m = JoinGroupResponseMember::default().with_member_id(str_bytes(id)).with_metadata(meta);
+                    if ctx.version >= 5 {
+                        m.with_group_instance_id(inst.map(str_bytes))
+                    } else {
+                        m
+                    }
+                })
+                .collect(),
+        );
+    if ctx.version >= 7 {
+        resp = resp.with_protocol_type(r.protocol_type.map(str_bytes));
+    }
+    resp
+}

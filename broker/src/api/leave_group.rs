@@ -1,0 +1,33 @@
+//! LeaveGroup (key 13): one member (v0-2) or a batch with instance ids (v3+).
+
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use super::RequestContext;
+
+pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
+    let members: Vec<(String, Option<String>)> = if ctx.version >= 3 {
+        req.members
+            .iter()
+            .map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|s| s.to_string())))
+            .collect()
+    } else {
+        vec![(req.member_id.to_string(), None)]
+    };
+    let (top, errors) = ctx.shared.groups().leave(req.group_id.0.as_str(), members).await;
+    if ctx.version < 3 {
+        return LeaveGroupResponse::default().with_error_code(if top != 0 { top } else { errors[0] });
+    }
+    let members = req
+        .members
+        .into_iter()
+        .zip(errors)
+        .map(|(m, e)| {
+            MemberResponse::default()
+                .with_member_id(m.member_id)
+                .with_group_instance_id(m.group_instance_id)
+                .with_error_code(e)
+        })
+        .collect();
+    LeaveGroupResponse::default().with_error_code(top).with_members(members)
+}

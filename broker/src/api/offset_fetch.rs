@@ -1,0 +1,78 @@
+//! OffsetFetch (key 9): one group (v1-7) or several (v8+); null topics mean every
+//! partition the group committed.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+
+use super::{str_bytes, RequestContext};
+use crate::group::records::OffsetValue;
+
+fn parts(v: Option<OffsetValue>) -> (i64, i32, String) {
+    match v {
+        Some(v) => (v.offset, v.leader_epoch, v.metadata),
+        None => (-1, -1, String::new()),
+    }
+}
+
+pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let groups = ctx.shared.groups();
+    if ctx.version >= 8 {
+        let out = req
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics =
+                    g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+                let found = groups.fetch_offsets(g.group_id.0.as_str(), topics);
+                let topics = found
+                    .into_iter()
+                    .map(|(t, ps)| {
+                        let partitions = ps
+                            .into_iter()
+                            .map(|(p, v)| {
+                                let (offset, epoch, meta) = parts(v);
+                                OffsetFetchResponsePartitions::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(offset)
+                                    .with_committed_leader_epoch(epoch)
+                                    .with_metadata(Some(str_bytes(meta)))
+                            })
+                            .collect();
+                        OffsetFetchResponseTopics::default()
+                            .with_name(TopicName(str_bytes(t)))
+                            .with_partitions(partitions)
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(out);
+    }
+    let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+    let found = groups.fetch_offsets(req.group_id.0.as_str(), topics);
+    let topics = found
+        .into_iter()
+        .map(|(t, ps)| {
+            let partitions = ps
+                .into_iter()
+                .map(|(p, v)| {
+                    let (offset, epoch, meta) = parts(v);
+                    let r = OffsetFetchResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(offset)
+                        .with_metadata(Some(str_bytes(meta)));
+                    if ctx.version >= 5 {
+                        r.with_committed_leader_epoch(epoch)
+                    } else {
+                        r
+                    }
+                })
+                .collect();
+            OffsetFetchResponseTopic::default().with_name(TopicName(str_bytes(t))).with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}

@@ -1,0 +1,209 @@
+//! Compaction: latest value per key, offsets preserved, tombstones, crash safety.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::*;
+use crate::batch::batches;
+use crate::clock::{Clock, MockClock};
+use crate::config::{CleanupPolicy, LogConfig};
+use crate::testutil::{BatchBuilder, Record};
+
+type Expected = BTreeMap<Vec<u8>, (i64, Option<Vec<u8>>)>;
+
+fn config(delete_retention_ms: i64) -> LogConfig {
+    LogConfig {
+        segment_bytes: 64 * 1024,
+        cleanup_policy: CleanupPolicy { delete: false, compact: true },
+        delete_retention_ms,
+        ..Default::default()
+    }
+}
+
+/// Appends `n` records over 1000 keys (some tombstones) from `start`; updates `exp`.
+fn fill(log: &Log, clock: &MockClock, start: u64, n: u64, exp: &mut Expected) {
+    let mut i = start;
+    let mut batch_no = start / 100;
+    while i < start + n {
+        let mut recs = Vec::new();
+        for j in i..(i + 100).min(start + n) {
+            let k = format!("key-{:04}", (j * 7919) % 1000).into_bytes();
+            let tomb = (j / 1000) % 10 == 9 && ((j * 7919) % 1000) % 7 == 0;
+            let v = (!tomb).then(|| format!("value-{j}").into_bytes());
+            recs.push(Record { key: Some(k), value: v, timestamp: Some(clock.now_ms()), ..Default::default() });
+        }
+        let count = recs.len() as u64;
+        let b = BatchBuilder::new(0).compression((batch_no % 5) as u8).records(recs.clone()).build();
+        let info = log.append(&b).unwrap();
+        for (o, r) in (info.first_offset..).zip(recs) {
+            exp.insert(r.key.unwrap(), (o, r.value));
+        }
+        i += count;
+        batch_no += 1;
+    }
+}
+
+/// Every record in the log: key -> (offset, value); asserts keys are unique.
+fn contents(log: &Log) -> Expected {
+    let mut out = Expected::new();
+    let mut next = log.log_start_offset();
+    let mut last = -1;
+    while next < log.log_end_offset() {
+        let r = log.read(next, 1 << 20, true).unwrap();
+        assert!(!r.records.is_empty());
+        for b in batches(&r.records) {
+            let (h, bytes) = b.unwrap();
+            for rec in decode_records(bytes).unwrap() {
+                assert!(rec.offset > last, "offsets increase");
+                last = rec.offset;
+                let k = rec.key.unwrap();
+                assert!(out.insert(k.clone(), (rec.offset, rec.value)).is_none(), "duplicate key {k:?}");
+            }
+            next = h.next_offset();
+        }
+    }
+    out
+}
+
+fn live(exp: &Expected, drop_tombstones: bool) -> Expected {
+    exp.iter().filter(|(_, (_, v))| !(drop_tombstones && v.is_none())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn open(path: &Path, clock: &Arc<MockClock>, cfg: LogConfig, recover: bool) -> Log {
+    Log::open(path.to_path_buf(), cfg, clock.clone(), recover).unwrap()
+}
+
+#[test]
+fn compacts_100k_records_over_1k_keys_across_reopen() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("compacted-0");
+    let clock = Arc::new(MockClock::new(1_000_000));
+    let log = open(&path, &clock, config(0), false);
+    let mut exp = Expected::new();
+    fill(&log, &clock, 0, 100_000, &mut exp);
+    log.roll().unwrap();
+    let (segments, size) = (log.segment_count(), log.size_bytes());
+    assert!(segments > 10, "{segments}");
+    clock.advance(10); // tombstones are older than delete.retention.ms = 0
+    let stats = log.compact().unwrap().unwrap();
+    assert!(stats.records_dropped > 98_000, "{stats:?}");
+    assert!(
+        log.segment_count() <= segments && log.size_bytes() < size / 20,
+        "{segments} {size} {} {} {stats:?}",
+        log.segment_count(),
+        log.size_bytes()
+    );
+    let want = live(&exp, true);
+    assert!(want.len() < 1000 && want.len() > 800);
+    assert_eq!(contents(&log), want);
+    assert_eq!(log.log_end_offset(), 100_000);
+    // Nothing dirty: the background path does nothing.
+    assert!(!maybe_clean(&log).unwrap());
+    log.close().unwrap();
+    drop(log);
+
+    let log = open(&path, &clock, config(0), false);
+    assert_eq!(contents(&log), want);
+    // More updates, then compact again (clean + dirty sections).
+    fill(&log, &clock, 100_000, 20_000, &mut exp);
+    log.roll().unwrap();
+    clock.advance(10);
+    assert!(maybe_clean(&log).unwrap(), "dirty ratio is high");
+    let want = live(&exp, true);
+    assert_eq!(contents(&log), want);
+    drop(log);
+    let log = open(&path, &clock, config(0), true);
+    assert_eq!(contents(&log), want);
+    assert_eq!(log.log_end_offset(), 120_000);
+    // Second passes merge the small cleaned segments.
+    assert!(log.segment_count() < segments / 2, "{}", log.segment_count());
+}
+
+#[test]
+fn tombstones_kept_within_delete_retention() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("t-0");
+    let clock = Arc::new(MockClock::new(1_000_000));
+    let log = open(&path, &clock, config(60_000), false);
+    let mut exp = Expected::new();
+    fill(&log, &clock, 0, 20_000, &mut exp);
+    log.roll().unwrap();
+    log.compact().unwrap().unwrap();
+    assert_eq!(contents(&log), live(&exp, false));
+    clock.advance(60_001);
+    log.compact().unwrap(); // already clean: nothing dirty
+    fill(&log, &clock, 20_000, 100, &mut exp);
+    log.roll().unwrap();
+    log.compact().unwrap().unwrap();
+    // Old tombstones are gone now, fresh ones stay.
+    let got = contents(&log);
+    for (k, (o, v)) in &exp {
+        match got.get(k) {
+            Some(g) => assert_eq!(g, &(*o, v.clone())),
+            None => assert!(v.is_none() && *o < 20_000),
+        }
+    }
+}
+
+#[test]
+fn crash_mid_clean_loses_nothing() {
+    for fail in [FAIL_BEFORE_COMMIT, FAIL_AFTER_COMMIT] {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("c-0");
+        let clock = Arc::new(MockClock::new(1_000_000));
+        let log = open(&path, &clock, config(0), false);
+        let mut exp = Expected::new();
+        fill(&log, &clock, 0, 30_000, &mut exp);
+        log.roll().unwrap();
+        let before: Vec<u8> = {
+            let mut v = Vec::new();
+            let mut next = 0;
+            while next < log.log_end_offset() {
+                let r = log.read(next, 1 << 20, true).unwrap();
+                next = batches(&r.records).last().unwrap().unwrap().0.next_offset();
+                v.extend_from_slice(&r.records);
+            }
+            v
+        };
+        clock.advance(10);
+        FAIL_AT.with(|f| f.set(fail));
+        assert!(log.compact().is_err());
+        FAIL_AT.with(|f| f.set(0));
+        drop(log); // crash
+        let log = open(&path, &clock, config(0), true);
+        assert_eq!(log.log_end_offset(), 30_000);
+        assert!(!path.join(CLEANER_TMP_DIR).exists());
+        if fail == FAIL_BEFORE_COMMIT {
+            let mut v = Vec::new();
+            let mut next = 0;
+            while next < log.log_end_offset() {
+                let r = log.read(next, 1 << 20, true).unwrap();
+                next = batches(&r.records).last().unwrap().unwrap().0.next_offset();
+                v.extend_from_slice(&r.records);
+            }
+            assert_eq!(v, before, "uncommitted clean leaves the log untouched");
+        } else {
+            // The committed swap of the first group was completed; later groups are
+            // uncleaned, so keys may repeat: the latest occurrence must be right.
+            let mut latest = Expected::new();
+            let mut next = 0;
+            while next < log.log_end_offset() {
+                let r = log.read(next, 1 << 20, true).unwrap();
+                for b in batches(&r.records) {
+                    let (h, bytes) = b.unwrap();
+                    for rec in decode_records(bytes).unwrap() {
+                        latest.insert(rec.key.unwrap(), (rec.offset, rec.value));
+                    }
+                    next = h.next_offset();
+                }
+            }
+            let want = live(&exp, true);
+            for (k, v) in &want {
+                assert_eq!(latest.get(k), Some(v));
+            }
+        }
+        // A later pass finishes the job.
+        log.compact().unwrap();
+        assert_eq!(contents(&log), live(&exp, true));
+    }
+}
