@@ -174,6 +174,12 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "How long the first rebalance of an empty group waits for more members.",
     ),
     ("group.max.size", "2147483647", ConfigType::Int, "Largest number of members in a group."),
+    (
+        "producer.id.expiration.ms",
+        "86400000",
+        ConfigType::Int,
+        "Idempotent producers idle this long are forgotten by each partition.",
+    ),
 ];
 
 /// Every key the broker accepts, with its default (if any).
@@ -296,6 +302,7 @@ impl BrokerConfig {
         c.min_compaction_lag_ms = num("min.compaction.lag.ms", c.min_compaction_lag_ms);
         c.max_message_bytes = num("max.message.bytes", c.max_message_bytes as i64) as u64;
         c.file_delete_delay_ms = num("file.delete.delay.ms", c.file_delete_delay_ms);
+        c.producer_id_expiration_ms = self.get_i64("producer.id.expiration.ms");
         if let Some(r) = get("min.cleanable.dirty.ratio").and_then(|v| v.trim().parse().ok()) {
             c.min_cleanable_dirty_ratio = r;
         }

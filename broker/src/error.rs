@@ -73,6 +73,8 @@ pub fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
         #[allow(unreachable_patterns)]
         _ => ResponseError::UnknownServerError,
     }

@@ -36,16 +36,40 @@ pub struct TopicMeta {
 #[derive(Serialize, Deserialize, Debug, Clone)]
 #[serde(tag = "type")]
 pub enum Event {
-    ClusterCreated { cluster_id: String },
-    TopicCreated { name: String, id: Uuid, partitions: i32, configs: BTreeMap<String, String> },
-    TopicDeleted { name: String, id: Uuid },
-    PartitionsCreated { name: String, id: Uuid, total: i32 },
-    TopicConfigsReplaced { name: String, id: Uuid, configs: BTreeMap<String, String> },
+    ClusterCreated {
+        cluster_id: String,
+    },
+    TopicCreated {
+        name: String,
+        id: Uuid,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    },
+    TopicDeleted {
+        name: String,
+        id: Uuid,
+    },
+    PartitionsCreated {
+        name: String,
+        id: Uuid,
+        total: i32,
+    },
+    TopicConfigsReplaced {
+        name: String,
+        id: Uuid,
+        configs: BTreeMap<String, String>,
+    },
+    /// Producer ids below `next` have been handed out (allocated in blocks).
+    ProducerIdsAllocated {
+        next: i64,
+    },
 }
 
 #[derive(Default)]
 struct State {
     cluster_id: String,
+    /// End of the last allocated block of producer ids.
+    producer_ids_end: i64,
     topics: BTreeMap<String, Arc<TopicMeta>>,
     by_id: HashMap<Uuid, String>,
 }
@@ -67,6 +91,7 @@ impl State {
                     Arc::make_mut(t).partitions = total;
                 }
             }
+            Event::ProducerIdsAllocated { next } => self.producer_ids_end = self.producer_ids_end.max(next),
             Event::TopicConfigsReplaced { name, configs, .. } => {
                 if let Some(t) = self.topics.get_mut(&name) {
                     Arc::make_mut(t).configs = configs;
@@ -80,7 +105,13 @@ pub struct MetadataStore {
     log: Arc<Log>,
     state: RwLock<State>,
     writer: Mutex<()>,
+    /// Next producer id to hand out, and the end of the block it comes from.
+    producer_ids: Mutex<(i64, i64)>,
 }
+
+/// Producer ids are reserved in the metadata log in blocks, so allocating one rarely
+/// costs an fsync and a restart never hands out an id twice.
+const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl MetadataStore {
     /// Opens (or creates) the metadata log and replays it.
@@ -113,7 +144,13 @@ impl MetadataStore {
                 }
             }
         }
-        let store = MetadataStore { log, state: RwLock::new(state), writer: Mutex::new(()) };
+        let end = state.producer_ids_end;
+        let store = MetadataStore {
+            log,
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+            producer_ids: Mutex::new((end, end)),
+        };
         if store.state.read().cluster_id.is_empty() {
             let id = Uuid::new_v4();
             // Kafka cluster ids are 22-character url-safe base64 of 16 random bytes.
@@ -133,6 +170,19 @@ impl MetadataStore {
     pub fn with_writer<T>(&self, f: impl FnOnce(&WriterView<'_>) -> Result<T>) -> Result<T> {
         let _w = self.writer.lock();
         f(&WriterView { store: self })
+    }
+
+    /// A producer id never handed out before, on this node.
+    pub fn allocate_producer_id(&self) -> Result<i64> {
+        let mut ids = self.producer_ids.lock();
+        if ids.0 >= ids.1 {
+            let next = ids.1 + PRODUCER_ID_BLOCK;
+            self.commit(Event::ProducerIdsAllocated { next })?;
+            ids.1 = next;
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
     }
 
     pub fn cluster_id(&self) -> String {

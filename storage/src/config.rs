@@ -76,6 +76,9 @@ pub struct LogConfig {
     pub max_message_bytes: u64,
     /// `message.timestamp.type`.
     pub message_timestamp_type: TimestampType,
+    /// `producer.id.expiration.ms`: idle idempotent producers are forgotten after this
+    /// long, default 1 day.
+    pub producer_id_expiration_ms: i64,
     /// Flush policy, default [`FlushPolicy::Durable`].
     pub flush: FlushPolicy,
     /// `file.delete.delay.ms`, default 60000.
@@ -85,6 +88,7 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
+            producer_id_expiration_ms: 86_400_000,
             segment_bytes: 1 << 30,
             segment_ms: 7 * 24 * 3600 * 1000,
             segment_index_bytes: 10 * 1024 * 1024,

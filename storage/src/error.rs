@@ -40,6 +40,14 @@ pub enum StorageError {
     /// The log was closed (or deleted).
     #[error("log is closed")]
     Closed,
+
+    /// An idempotent producer's batch does not follow its previous one.
+    #[error("producer {producer_id}: expected sequence {expected}, got {got}")]
+    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+
+    /// A batch from an older epoch of a producer that has since been re-initialised.
+    #[error("producer {producer_id}: epoch {epoch} is older than the current epoch {current}")]
+    InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
 }
 
 impl StorageError {

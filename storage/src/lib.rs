@@ -75,6 +75,7 @@ mod error;
 mod index;
 mod log;
 mod manager;
+mod producer;
 pub mod record;
 mod recovery;
 mod retention;

@@ -13,6 +13,7 @@ use crate::batch::{self, BatchHeader, ATTRIBUTES_OFFSET, HEADER_LEN};
 use crate::clock::Clock;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
+use crate::producer::{Check, ProducerState};
 use crate::segment::{BatchInfo, Segment};
 
 /// Result of a successful append.
@@ -26,6 +27,9 @@ pub struct AppendInfo {
     pub max_timestamp: i64,
     pub record_count: i64,
     pub bytes: usize,
+    /// An idempotent producer's retry of a batch already in the log: nothing was
+    /// appended and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// Result of a read: whole batches, zero-copy from the segment mapping.
@@ -50,6 +54,10 @@ struct FlushState {
     /// An fdatasync failed: the page cache may have dropped dirty pages, so nothing
     /// may be reported durable any more (the log must be reopened).
     failed: bool,
+    /// Bumped by every truncation. A sync that overlapped a truncation must not
+    /// publish its target: that target may lie above the new log end, and offsets
+    /// re-appended there would then be reported durable without an fdatasync.
+    generation: u64,
 }
 
 /// One partition. All methods take `&self`; appends (and other structural changes)
@@ -70,6 +78,8 @@ pub struct Log {
     closed: AtomicBool,
     /// Held by the log cleaner while it compacts this log.
     pub(crate) cleaner_lock: Mutex<()>,
+    /// Idempotent-producer state; changed only with `write_lock` held.
+    producers: Mutex<ProducerState>,
 }
 
 pub(crate) const LOG_START_FILE: &str = "log-start-offset";
@@ -102,7 +112,9 @@ impl Log {
             dir_dirty: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             cleaner_lock: Mutex::new(()),
+            producers: Mutex::new(ProducerState::default()),
         };
+        log.load_producer_state()?;
         if recover {
             // Whatever survived recovery was fsynced by it or is unknown; be safe.
             log.flush.lock().flushed = log.log_start.load(Ordering::Acquire).min(log_end);
@@ -175,6 +187,25 @@ impl Log {
         self.check_open()?;
         self.check_failed()?;
         let now = self.clock.now_ms();
+        if parsed.iter().any(|(h, _)| ProducerState::is_idempotent(h)) {
+            if parsed.len() > 1 {
+                return Err(StorageError::InvalidRecord {
+                    reason: "an idempotent producer's request must hold one batch per partition".into(),
+                });
+            }
+            if let Check::Duplicate { first_offset, last_offset } = self.producers.lock().check(&parsed[0].0)? {
+                return Ok(AppendInfo {
+                    first_offset,
+                    last_offset,
+                    log_append_time: -1,
+                    log_start_offset: self.log_start.load(Ordering::Acquire),
+                    max_timestamp: parsed[0].0.max_timestamp,
+                    record_count: parsed[0].0.record_count as i64,
+                    bytes: 0,
+                    duplicate: true,
+                });
+            }
+        }
         let lat = cfg.message_timestamp_type == TimestampType::LogAppendTime;
         let first_offset = self.log_end.load(Ordering::Acquire);
         let mut next = first_offset;
@@ -218,6 +249,12 @@ impl Log {
         }
         active.append(&iov, &infos, cfg.index_interval_bytes, now)?;
         self.log_end.store(next, Ordering::Release);
+        {
+            let mut producers = self.producers.lock();
+            for ((h, _), info) in parsed.iter().zip(&infos) {
+                producers.update(h, info.base_offset, info.max_ts.max(now));
+            }
+        }
         let info = AppendInfo {
             first_offset,
             last_offset: next - 1,
@@ -226,6 +263,7 @@ impl Log {
             max_timestamp: max_ts,
             record_count,
             bytes: records.len(),
+            duplicate: false,
         };
         drop(_w);
         if let FlushPolicy::Interval { messages, .. } = cfg.flush {
@@ -255,6 +293,7 @@ impl Log {
             return Ok(());
         }
         let base = self.log_end.load(Ordering::Acquire);
+        self.snapshot_producers(cfg, base)?;
         let seg = Segment::create(&self.dir, base, (cfg.offset_index_entries(), cfg.time_index_entries()))?;
         active.seal()?;
         self.segments.write().insert(base, Arc::new(seg));
@@ -370,14 +409,15 @@ impl Log {
     /// share one fdatasync (group commit): a caller arriving while a sync runs waits
     /// for it and syncs again only if its offset is still not covered.
     pub fn flush_to(&self, offset: i64) -> Result<()> {
-        let offset = offset.min(self.log_end_offset());
         let mut st = self.flush.lock();
         loop {
             if st.failed {
                 drop(st);
                 return self.check_failed();
             }
-            if st.flushed >= offset {
+            // Clamp on every pass: a truncation may have lowered the log end below
+            // `offset`, which would otherwise never be reached (endless fdatasyncs).
+            if st.flushed >= offset.min(self.log_end_offset()) {
                 return Ok(());
             }
             if st.in_progress {
@@ -386,12 +426,16 @@ impl Log {
             }
             st.in_progress = true;
             let from = st.flushed;
+            let generation = st.generation;
             drop(st);
             let target = self.log_end_offset();
             let res = self.sync_range(from);
             st = self.flush.lock();
             st.in_progress = false;
             match res {
+                Ok(()) if st.generation != generation => {
+                    // Truncated meanwhile: publish nothing; waiters sync again.
+                }
                 Ok(()) => {
                     st.flushed = st.flushed.max(target);
                     self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
@@ -462,10 +506,14 @@ impl Log {
             self.set_log_start(log_start)?;
         }
         self.log_end.store(log_end, Ordering::Release);
-        let mut st = self.flush.lock();
-        st.flushed = st.flushed.min(log_end);
+        {
+            let mut st = self.flush.lock();
+            st.flushed = st.flushed.min(log_end);
+            st.generation = st.generation.wrapping_add(1);
+        }
         self.dir_dirty.store(true, Ordering::Release);
-        Ok(())
+        // Truncated batches may have been producers' latest: rebuild from the log.
+        self.load_producer_state()
     }
 
     pub fn size_bytes(&self) -> u64 {
@@ -486,6 +534,8 @@ impl Log {
         }
         self.flush()?;
         let _w = self.write_lock.lock();
+        let cfg = self.config();
+        self.snapshot_producers(&cfg, self.log_end.load(Ordering::Acquire))?;
         for s in self.segment_list() {
             s.seal()?;
             s.sync_indexes()?;
@@ -504,6 +554,66 @@ impl Log {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Number of idempotent producers this partition remembers.
+    pub fn producer_count(&self) -> usize {
+        self.producers.lock().len()
+    }
+
+    fn snapshot_producers(&self, cfg: &LogConfig, offset: i64) -> Result<()> {
+        let mut p = self.producers.lock();
+        p.expire(self.clock.now_ms(), cfg.producer_id_expiration_ms);
+        p.write_snapshot(&self.dir, offset)
+    }
+
+    /// Loads the producer snapshot and replays batch headers after it (or the whole
+    /// log when there is no usable snapshot).
+    pub(crate) fn load_producer_state(&self) -> Result<()> {
+        let end = self.log_end.load(Ordering::Acquire);
+        let first = self.segments.read().keys().next().copied().unwrap_or(0);
+        let (mut state, from) = match ProducerState::read_snapshot(&self.dir) {
+            Some((s, offset)) if offset <= end => (s, offset.max(first)),
+            _ => (ProducerState::default(), first),
+        };
+        let mut offset = from;
+        while offset < end {
+            let chunk = match self.read_unchecked(offset, 1 << 20) {
+                Some(b) if !b.is_empty() => b,
+                _ => break,
+            };
+            let mut pos = 0;
+            let before = offset;
+            while pos + crate::batch::HEADER_LEN <= chunk.len() {
+                let Ok(h) = BatchHeader::parse(&chunk[pos..]) else { break };
+                if h.last_offset() >= offset {
+                    state.update(&h, h.base_offset, h.max_timestamp);
+                }
+                offset = offset.max(h.next_offset());
+                pos += h.total_len();
+            }
+            if offset == before {
+                break;
+            }
+        }
+        *self.producers.lock() = state;
+        Ok(())
+    }
+
+    /// `read` without the log-start check (replay may start below it).
+    fn read_unchecked(&self, offset: i64, max_bytes: usize) -> Option<Bytes> {
+        let seg = {
+            let segs = self.segments.read();
+            segs.range(..=offset).next_back().map(|(_, s)| s.clone())
+        }?;
+        match seg.read(offset, max_bytes, true) {
+            Ok(Some(b)) if !b.is_empty() => Some(b),
+            _ => {
+                // Past this segment's end: continue in the next one.
+                let next = self.segments.read().range(offset + 1..).next().map(|(_, s)| s.clone())?;
+                next.read(next.base_offset, max_bytes, true).ok().flatten()
+            }
+        }
     }
 }
 

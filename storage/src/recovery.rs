@@ -358,6 +358,12 @@ pub(crate) fn truncate_log_locked(log: &Log, offset: i64) -> Result<()> {
         Cut::Nothing | Cut::InPlace => {}
         Cut::Copied(tmp) => {
             std::fs::rename(&tmp, last.log_path()).ctx("rename truncated segment", last.log_path())?;
+            // The old segment (still used by in-flight readers) keeps its index
+            // mappings: give the new one fresh index inodes, so trimming them later
+            // (roll/close) cannot shrink a file a stale reader still maps (SIGBUS).
+            for sfx in [".index", ".timeindex"] {
+                remove_if_exists(&segment_path(&dir, last.base_offset, sfx))?;
+            }
             let seg = Segment::open_files(&dir, last.base_offset, entries, true)?;
             let scan = seg.load(cfg.index_interval_bytes, true, false)?;
             if let Some((p, reason)) = scan.error {

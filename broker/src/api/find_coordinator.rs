@@ -1,5 +1,6 @@
-//! FindCoordinator (key 10): this broker coordinates every group and transactional id.
-//! v4+ batches keys.
+//! FindCoordinator (key 10): this broker coordinates every group. Transactional ids
+//! get INVALID_REQUEST until transactions exist, so clients fail at once instead of
+//! retrying. v4+ batches keys.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -12,8 +13,9 @@ const KEY_TRANSACTION: i8 = 1;
 
 pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let s = &ctx.shared;
-    let supported = matches!(req.key_type, KEY_GROUP | KEY_TRANSACTION);
+    let supported = req.key_type == KEY_GROUP;
     let error = if supported { 0 } else { ResponseError::InvalidRequest.code() };
+    let why = if req.key_type == KEY_TRANSACTION { "transactions are not supported yet" } else { "unknown key type" };
     if ctx.version >= 4 {
         let coordinators = req
             .coordinator_keys
@@ -25,14 +27,15 @@ pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordina
                         .with_host(str_bytes(s.advertised_host.clone()))
                         .with_port(s.advertised_port)
                 } else {
-                    c.with_node_id(BrokerId(-1)).with_port(-1).with_error_message(Some(str_bytes("unknown key type")))
+                    c.with_node_id(BrokerId(-1)).with_port(-1).with_error_message(Some(str_bytes(why)))
                 }
             })
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
     if !supported {
-        return FindCoordinatorResponse::default().with_error_code(error).with_node_id(BrokerId(-1)).with_port(-1);
+        let r = FindCoordinatorResponse::default().with_error_code(error).with_node_id(BrokerId(-1)).with_port(-1);
+        return if ctx.version >= 1 { r.with_error_message(Some(str_bytes(why))) } else { r };
     }
     FindCoordinatorResponse::default()
         .with_node_id(BrokerId(s.node_id))

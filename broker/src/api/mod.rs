@@ -30,6 +30,7 @@ pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -71,6 +72,7 @@ pub static SERVED: &[ApiKey] = &[
     ApiKey::DescribeGroups,
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
+    ApiKey::InitProducerId,
 ];
 
 pub fn served_versions(key: ApiKey) -> Option<VersionRange> {
@@ -83,6 +85,7 @@ pub fn served_versions(key: ApiKey) -> Option<VersionRange> {
     // A few keys list a newer version than the crate can decode a request for.
     let decodable = match key {
         ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS.max,
+        ApiKey::InitProducerId => kafka_protocol::messages::InitProducerIdRequest::VERSIONS.max,
         ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS.max,
         _ => r.max,
     };
@@ -148,6 +151,7 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::DeleteGroups => "DeleteGroups",
         ApiKey::OffsetDelete => "OffsetDelete",
+        ApiKey::InitProducerId => "InitProducerId",
         _ => "Other",
     }
 }
@@ -307,6 +311,7 @@ async fn route(ctx: &RequestContext, key: ApiKey, body: &mut Bytes, corr: i32) -
         ApiKey::DescribeGroups => handle!(ctx, key, body, corr, describe_groups, DescribeGroupsRequest),
         ApiKey::DeleteGroups => handle!(ctx, key, body, corr, delete_groups, DeleteGroupsRequest, async),
         ApiKey::OffsetDelete => handle!(ctx, key, body, corr, offset_delete, OffsetDeleteRequest, async),
+        ApiKey::InitProducerId => handle!(ctx, key, body, corr, init_producer_id, InitProducerIdRequest, async),
         _ => Outcome::Close(format!("API {key:?} is not served by this broker")),
     }
 }

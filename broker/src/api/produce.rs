@@ -104,9 +104,20 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                 ));
                 continue;
             }
+            if storage_has_transactional(&records) {
+                parts.push(failed(
+                    p.index,
+                    ResponseError::InvalidTxnState,
+                    Some("transactions are not supported by this broker yet".into()),
+                ));
+                continue;
+            }
             match log.append(&records) {
                 Ok(info) => {
-                    appended = true;
+                    appended |= !info.duplicate;
+                    if info.duplicate {
+                        tracing::debug!(topic = %meta.name, partition = p.index, base_offset = info.first_offset, "retried batch of an idempotent producer is already in the log");
+                    }
                     metrics::counter!("weir_partition_bytes_in_total", "topic" => meta.name.clone())
                         .increment(records.len() as u64);
                     metrics::counter!("weir_partition_records_in_total", "topic" => meta.name.clone())
@@ -186,4 +197,19 @@ pub async fn finish(staged: Staged) -> ProduceResponse {
         }
     }
     ProduceResponse::default().with_responses(responses)
+}
+
+/// Whether any batch is transactional (attributes bit 4).
+fn storage_has_transactional(records: &[u8]) -> bool {
+    let mut pos = 0;
+    while let Ok(h) = weir_storage::batch::BatchHeader::parse(&records[pos..]) {
+        if h.is_transactional() {
+            return true;
+        }
+        pos += h.total_len();
+        if pos >= records.len() {
+            break;
+        }
+    }
+    false
 }

@@ -195,7 +195,7 @@ impl Coordinator {
         }
     }
 
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::result_large_err)]
     fn join_locked(
         &self,
         groups: &mut std::collections::HashMap<String, Group>,
@@ -217,6 +217,9 @@ impl Coordinator {
         }
         let (tx, rx) = oneshot::channel();
         let mut member = req.member_id.clone();
+        // A member added by this request always makes the group rebalance: only known
+        // members with unchanged protocols get the current generation back.
+        let mut is_new = false;
         if member.is_empty() {
             if let Some(inst) = &req.instance_id {
                 if let Some(old) = g.static_members.get(inst).cloned() {
@@ -259,6 +262,7 @@ impl Coordinator {
                     member = member_id(inst);
                     g.static_members.insert(inst.clone(), member.clone());
                     g.members.insert(member.clone(), new_member(&req, member.clone(), now));
+                    is_new = true;
                 }
             } else {
                 member = member_id(&req.client_id);
@@ -267,12 +271,14 @@ impl Coordinator {
                     return Ok(JoinResult::error(&member, code(E::MemberIdRequired)));
                 }
                 g.members.insert(member.clone(), new_member(&req, member.clone(), now));
+                is_new = true;
             }
         } else if g.pending.remove(&member).is_some() {
             if g.members.len() >= self.cfg.max_size {
                 return Ok(JoinResult::error(&member, code(E::GroupMaxSizeReached)));
             }
             g.members.insert(member.clone(), new_member(&req, member.clone(), now));
+            is_new = true;
         } else if !g.members.contains_key(&member) {
             return Ok(JoinResult::error(&member, code(E::UnknownMemberId)));
         } else if let Some(inst) = &req.instance_id {
@@ -284,7 +290,7 @@ impl Coordinator {
             g.protocol_type = Some(req.protocol_type.clone());
         }
         let m = g.members.get_mut(&member).expect("member present");
-        let changed = m.protocols != req.protocols;
+        let changed = is_new || m.protocols != req.protocols;
         m.protocols = req.protocols.clone();
         m.session_timeout = req.session_timeout;
         m.rebalance_timeout = req.rebalance_timeout;
@@ -331,6 +337,11 @@ impl Coordinator {
             if generation != g.generation {
                 return err(E::IllegalGeneration);
             }
+            // SyncGroup counts as a heartbeat (as in Kafka): the session restarts now,
+            // not at the end of the join phase, however long the leader took to assign.
+            let now = Instant::now();
+            g.members.get_mut(member).expect("member").last_heartbeat = now;
+            let m = &g.members[member];
             match g.state {
                 GroupState::PreparingRebalance => return err(E::RebalanceInProgress),
                 GroupState::Stable => {
@@ -351,6 +362,7 @@ impl Coordinator {
                 let mut given: BTreeMap<String, Bytes> = assignments.into_iter().collect();
                 for m in g.members.values_mut() {
                     m.assignment = given.remove(&m.id).unwrap_or_default();
+                    m.last_heartbeat = now;
                 }
                 g.set_state(GroupState::Stable, now_ms());
                 tracing::info!(group = %g.id, generation = g.generation, "rebalance complete: group is stable");
@@ -564,6 +576,7 @@ impl Coordinator {
     }
 
     /// Committed offsets; `topics` None means every committed partition of the group.
+    #[allow(clippy::type_complexity)]
     pub fn fetch_offsets(
         &self,
         group: &str,

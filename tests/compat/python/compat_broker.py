@@ -2,7 +2,8 @@
 
 Environment:
   WEIR_BIN               binary to run (default: <repo>/target/release/weir)
-  COMPAT_WEIR_ARGS       extra arguments for `weir serve` (shell-quoted)
+  COMPAT_WEIR_ARGS       extra arguments for `weir serve` (shell-quoted); they come
+                         after the suite's defaults (DEFAULT_WEIR_ARGS), so they win
   COMPAT_START_TIMEOUT   seconds to wait for the `weir ready` line (default 60)
   COMPAT_LOG_DIR         where to keep the broker log (default: the temp dir)
   COMPAT_KEEP_DATA=1     keep the temporary data directory after the run
@@ -27,6 +28,9 @@ from pathlib import Path
 # tests/compat/python/compat_broker.py -> repo root
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent.parent
 READY_RE = re.compile(r"weir ready kafka=(\S+)")
+# Consumer groups complete their first rebalance at once instead of waiting 3 s for
+# more members (Kafka's default delay is for production, not for tests).
+DEFAULT_WEIR_ARGS = ["--set", "group.initial.rebalance.delay.ms=0"]
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -62,6 +66,18 @@ class BrokerHandle:
     log_path: str | None = None
     _threads: list = field(default_factory=list)
     _log: object = None
+    cmd: list | None = None
+
+    def restart(self, timeout: float | None = None):
+        """SIGTERM (expecting exit 0), then start the same command again: same port,
+        same data directory. Clients reconnect to the same address."""
+        assert self.proc is not None, "an external broker (COMPAT_BOOTSTRAP) cannot be restarted"
+        code = self._terminate()
+        assert code == 0, f"weir exited with {code} on SIGTERM before a restart; log {self.log_path}"
+        self._log.write("---- restart ----\n")
+        self._log.flush()
+        bootstrap = _launch(self, timeout)
+        assert bootstrap == self.bootstrap, f"restarted on {bootstrap}, expected {self.bootstrap}"
 
     def log_tail(self, lines: int = 60) -> str:
         if not self.log_path or not os.path.exists(self.log_path):
@@ -77,10 +93,7 @@ class BrokerHandle:
             except (ProcessLookupError, PermissionError):
                 pass
 
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM, wait, SIGKILL if needed. Returns the exit code (None if external)."""
-        if self.proc is None:
-            return None
+    def _terminate(self, timeout: float = 20.0):
         code = self.proc.poll()
         if code is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -93,6 +106,13 @@ class BrokerHandle:
         self.kill_group()
         for t in self._threads:
             t.join(timeout=5)
+        return code
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, wait, SIGKILL if needed. Returns the exit code (None if external)."""
+        if self.proc is None:
+            return None
+        code = self._terminate(timeout)
         if self._log is not None:
             self._log.close()
         if code == 0 and self.data_dir and os.environ.get("COMPAT_KEEP_DATA") != "1":
@@ -134,9 +154,20 @@ def start_broker() -> BrokerHandle:
         "--kafka-addr", f"127.0.0.1:{kafka}",
         "--registry-addr", f"127.0.0.1:{registry}",
         "--console-addr", f"127.0.0.1:{console}",
-    ] + shlex.split(os.environ.get("COMPAT_WEIR_ARGS", ""))
+    ]
 
     log = open(log_path, "w", encoding="utf-8")
+    handle = BrokerHandle(bootstrap="", data_dir=data_dir, log_path=log_path, _log=log,
+                          cmd=cmd + DEFAULT_WEIR_ARGS + shlex.split(os.environ.get("COMPAT_WEIR_ARGS", "")))
+    handle.bootstrap = _launch(handle, timeout)
+    return handle
+
+
+def _launch(handle: BrokerHandle, timeout: float | None) -> str:
+    """Start ``handle.cmd``; wait for its ready line; return the Kafka address."""
+    if timeout is None:
+        timeout = float(os.environ.get("COMPAT_START_TIMEOUT", "60"))
+    cmd, log, log_path = handle.cmd, handle._log, handle.log_path
     log.write("$ " + shlex.join(cmd) + "\n")
     log.flush()
     env = dict(os.environ, NO_COLOR="1")
@@ -152,8 +183,7 @@ def start_broker() -> BrokerHandle:
     ]
     for t in threads:
         t.start()
-    handle = BrokerHandle(bootstrap="", proc=proc, data_dir=data_dir,
-                          log_path=log_path, _threads=threads, _log=log)
+    handle.proc, handle._threads = proc, threads
     atexit.register(handle.kill_group)
 
     deadline = time.monotonic() + timeout
@@ -169,5 +199,4 @@ def start_broker() -> BrokerHandle:
             raise RuntimeError(
                 f"no `weir ready` line within {timeout:.0f}s; log {log_path}:\n"
                 + handle.log_tail())
-    handle.bootstrap = found[0]
-    return handle
+    return found[0]

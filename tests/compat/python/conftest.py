@@ -53,6 +53,15 @@ def bootstrap(broker) -> str:
     return broker.bootstrap
 
 
+@pytest.fixture
+def restart_broker(broker):
+    """A function that restarts the broker on the same port and data directory
+    (SIGTERM, exit 0, start again). Skips the test against an external broker."""
+    if broker.proc is None:
+        pytest.skip("needs a broker this suite started (not COMPAT_BOOTSTRAP)")
+    return broker.restart
+
+
 def pytest_report_header(config):
     external = os.environ.get("COMPAT_BOOTSTRAP", "").strip()
     if external:

@@ -1,8 +1,10 @@
 """confluent-kafka (librdkafka) against the broker: admin, produce, consume by
-assignment, offsets by timestamp, configs, delete records, delete topic.
+assignment, offsets by timestamp, configs, delete records, delete topic, and
+consumer groups: subscribe, commit, the admin group APIs, and resuming from
+committed offsets after a broker restart.
 
-No consumer groups yet: consumers use assign() with explicit partitions and
-never commit (librdkafka still requires a group.id in its configuration).
+The by-assignment tests use assign() and never commit (librdkafka still requires
+a group.id in its configuration).
 """
 
 from __future__ import annotations
@@ -309,3 +311,141 @@ def test_delete_topic(admin, bootstrap):
     with pytest.raises(KafkaException) as info:
         admin.delete_topics([topic], request_timeout=T)[topic].result(timeout=DEADLINE)
     assert info.value.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+
+
+# ---------------------------------------------------------------- consumer groups
+
+def group_consumer(bootstrap, group: str, **conf) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": bootstrap,
+        "client.id": "compat-ck-group",
+        "group.id": group,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 500,
+        "fetch.wait.max.ms": 200,
+        **conf,
+    })
+
+
+def plain_records(n: int, start: int = 0) -> list[dict]:
+    """``n`` records spread round-robin over the partitions."""
+    return [{"key": f"k{i}".encode(), "value": f"v{i}".encode(), "partition": i % PARTITIONS,
+             "timestamp": BASE_TS + i} for i in range(start, start + n)]
+
+
+def consume_subscribed(consumers, count: int, start: dict[int, int] | None = None) -> dict:
+    """Poll ``consumers`` (subscribed) until ``count`` records arrived in total:
+    {(partition, offset): value}. No record may arrive twice, and each partition
+    continues from ``start`` (or 0) without gaps."""
+    got, nxt = {}, dict(start or {})
+
+    def poll_some():
+        for c in consumers:
+            for msg in c.consume(num_messages=500, timeout=0.2):
+                if msg.error():
+                    raise KafkaException(msg.error())
+                key = (msg.partition(), msg.offset())
+                assert key not in got, f"record {key} delivered twice"
+                assert msg.offset() == nxt.get(msg.partition(), 0), \
+                    f"partition {msg.partition()}: offset {msg.offset()}, expected {nxt.get(msg.partition(), 0)}"
+                nxt[msg.partition()] = msg.offset() + 1
+                got[key] = msg.value()
+        return len(got) >= count
+
+    wait_until(poll_some, f"{count} records through the group (have {len(got)})")
+    return got
+
+
+def committed(consumer, topic) -> dict[int, int]:
+    tps = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=T)
+    return {tp.partition: tp.offset for tp in tps if tp.offset >= 0}
+
+
+def test_subscribe_with_a_group_commit_and_admin_group_apis(admin, bootstrap):
+    from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions
+
+    topic = create_topic(admin, "group")
+    group = unique_topic("ck-group")
+    assigned = {0: set(), 1: set()}
+
+    def tracker(i):
+        def on_assign(_c, parts):
+            assigned[i] = {p.partition for p in parts}
+
+        def on_revoke(_c, parts):
+            assigned[i] = set()
+        return {"on_assign": on_assign, "on_revoke": on_revoke}
+
+    consumers = [group_consumer(bootstrap, group), group_consumer(bootstrap, group)]
+    try:
+        for i, c in enumerate(consumers):
+            c.subscribe([topic], **tracker(i))
+
+        def shared():
+            for c in consumers:
+                c.poll(0.1)
+            a, b = assigned[0], assigned[1]
+            return a and b and not (a & b) and (a | b) == set(range(PARTITIONS))
+
+        wait_until(shared, "two members sharing the 3 partitions")
+        produce(bootstrap, topic, plain_records(60))
+        got = consume_subscribed(consumers, 60)
+        assert sorted(got) == sorted((p, o) for p in range(PARTITIONS) for o in range(20))
+        for c in consumers:
+            c.commit(asynchronous=False)
+        assert committed(consumers[0], topic) == {p: 20 for p in range(PARTITIONS)}
+
+        # ListGroups / DescribeGroups through the admin client while both are in.
+        listed = admin.list_consumer_groups(request_timeout=T).result(timeout=DEADLINE)
+        mine = [g for g in listed.valid if g.group_id == group]
+        assert len(mine) == 1 and mine[0].state == ConsumerGroupState.STABLE, listed.valid
+        desc = admin.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=DEADLINE)
+        assert desc.state == ConsumerGroupState.STABLE
+        assert len(desc.members) == 2
+        parts = sorted(tp.partition for m in desc.members for tp in m.assignment.topic_partitions)
+        assert parts == list(range(PARTITIONS))
+    finally:
+        for c in consumers:
+            c.close()  # LeaveGroup
+
+    offsets = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], request_timeout=T)[group].result(timeout=DEADLINE)
+    assert {tp.partition: tp.offset for tp in offsets.topic_partitions if tp.topic == topic} == \
+        {p: 20 for p in range(PARTITIONS)}
+    desc = admin.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=DEADLINE)
+    assert desc.state == ConsumerGroupState.EMPTY and not desc.members
+    admin.delete_consumer_groups([group], request_timeout=T)[group].result(timeout=DEADLINE)
+    listed = admin.list_consumer_groups(request_timeout=T).result(timeout=DEADLINE)
+    assert group not in {g.group_id for g in listed.valid}
+
+
+def test_committed_offsets_survive_a_restart_and_the_group_resumes(admin, bootstrap, restart_broker):
+    topic = create_topic(admin, "resume")
+    group = unique_topic("ck-resume")
+    produce(bootstrap, topic, plain_records(30))  # 10 per partition
+    c = group_consumer(bootstrap, group)
+    try:
+        c.subscribe([topic])
+        consume_subscribed([c], 30)
+        commit = {0: 4, 1: 7, 2: 10}
+        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in commit.items()], asynchronous=False)
+        assert committed(c, topic) == commit
+    finally:
+        c.close()
+
+    restart_broker()
+    produce(bootstrap, topic, plain_records(30, start=30))  # offsets 10..19
+    c = group_consumer(bootstrap, group)
+    try:
+        assert committed(c, topic) == commit, "committed offsets after the restart"
+        c.subscribe([topic])
+        want = sum(20 - o for o in commit.values())
+        got = consume_subscribed([c], want, start=commit)
+        assert sorted(got) == sorted((p, o) for p in range(PARTITIONS) for o in range(commit[p], 20))
+        assert [m for m in c.consume(num_messages=10, timeout=0.5) if not m.error()] == []
+        c.commit(asynchronous=False)
+        assert committed(c, topic) == {p: 20 for p in range(PARTITIONS)}
+    finally:
+        c.close()

@@ -1,8 +1,10 @@
 """kafka-python against the broker: admin, produce, consume by assignment,
 offsets by timestamp, configs, delete records, delete topic, and the default
-(idempotent) producer failing clearly while InitProducerId is not served.
+(idempotent) producer failing clearly while InitProducerId is not served, and
+consumer groups: subscribe, commit, and resuming from committed offsets after a
+broker restart.
 
-No consumer groups yet: consumers have group_id=None and use assign().
+The by-assignment tests use group_id=None and assign().
 """
 
 from __future__ import annotations
@@ -258,3 +260,115 @@ def test_default_producer_fails_clearly_without_init_producer_id(admin, bootstra
     assert elapsed < deadline_s, f"failure took {elapsed:.1f}s"
     assert "InitProducerId" in str(info.value) or isinstance(
         info.value, (Errors.IncompatibleBrokerVersion, Errors.UnsupportedVersionError)), info.value
+
+
+# ---------------------------------------------------------------- consumer groups
+
+def group_consumer(bootstrap, group: str, topic: str) -> KafkaConsumer:
+    return KafkaConsumer(topic, bootstrap_servers=bootstrap, client_id="compat-kp-group",
+                         group_id=group, enable_auto_commit=False,
+                         auto_offset_reset="earliest", fetch_max_wait_ms=200,
+                         session_timeout_ms=10_000, heartbeat_interval_ms=500,
+                         request_timeout_ms=T_MS)
+
+
+def plain_records(n: int, start: int = 0) -> list[dict]:
+    """``n`` records spread round-robin over the partitions."""
+    return [{"key": f"k{i}".encode(), "value": f"v{i}".encode(), "partition": i % PARTITIONS,
+             "timestamp_ms": BASE_TS + i} for i in range(start, start + n)]
+
+
+def produce_plain(bootstrap, topic, n: int, start: int = 0):
+    # TODO(idempotence): use the default (idempotent) KafkaProducer here once the
+    # broker serves InitProducerId; new_producer() sets enable_idempotence=False.
+    producer = new_producer(bootstrap)
+    try:
+        produce(producer, topic, plain_records(n, start))
+    finally:
+        producer.close(timeout=10)
+
+
+def consume_subscribed(consumer, count: int, start: dict[int, int] | None = None) -> dict:
+    """Poll until ``count`` records arrived: {(partition, offset): value}. No record
+    twice; each partition continues from ``start`` (or 0) without gaps."""
+    got, nxt = {}, dict(start or {})
+
+    def poll_some():
+        for tp, recs in consumer.poll(timeout_ms=500).items():
+            for rec in recs:
+                key = (rec.partition, rec.offset)
+                assert key not in got, f"record {key} delivered twice"
+                assert rec.offset == nxt.get(rec.partition, 0), \
+                    f"partition {rec.partition}: offset {rec.offset}, expected {nxt.get(rec.partition, 0)}"
+                nxt[rec.partition] = rec.offset + 1
+                got[key] = rec.value
+        return len(got) >= count
+
+    wait_until(poll_some, f"{count} records through the group (have {len(got)})")
+    return got
+
+
+def committed(consumer, topic) -> dict[int, int]:
+    out = {}
+    for p in range(PARTITIONS):
+        o = consumer.committed(TopicPartition(topic, p))
+        if o is not None:
+            out[p] = o
+    return out
+
+
+def test_subscribe_with_a_group_and_commit(admin, bootstrap):
+    topic = create_topic(admin, "group")
+    group = unique_topic("kp-group")
+    produce_plain(bootstrap, topic, 60)
+    consumer = group_consumer(bootstrap, group, topic)
+    try:
+        got = consume_subscribed(consumer, 60)
+        assert sorted(got) == sorted((p, o) for p in range(PARTITIONS) for o in range(20))
+        assert consumer.assignment() == {TopicPartition(topic, p) for p in range(PARTITIONS)}
+        consumer.commit()
+        assert committed(consumer, topic) == {p: 20 for p in range(PARTITIONS)}
+        listed = {g["group_id"]: g for g in admin.list_groups()}
+        assert listed[group]["protocol_type"] == "consumer", listed
+        assert listed[group]["group_state"] == "Stable", listed
+        desc = admin.describe_groups([group])[group]
+        assert desc["group_state"] == "Stable" and len(desc["members"]) == 1, desc
+        assigned = desc["members"][0]["member_assignment"]["assigned_partitions"]
+        assert assigned == [{"topic": topic, "partitions": list(range(PARTITIONS))}], assigned
+    finally:
+        consumer.close()  # LeaveGroup
+    offsets = admin.list_group_offsets({group: None})[group]
+    assert {tp.partition: om.offset for tp, om in offsets.items() if tp.topic == topic} == \
+        {p: 20 for p in range(PARTITIONS)}
+    desc = admin.describe_groups([group])[group]
+    assert desc["group_state"] == "Empty" and not desc["members"], desc
+    assert admin.delete_groups([group]) == {group: "OK"}
+    assert group not in {g["group_id"] for g in admin.list_groups()}
+
+
+def test_committed_offsets_survive_a_restart_and_the_group_resumes(admin, bootstrap, restart_broker):
+    topic = create_topic(admin, "resume")
+    group = unique_topic("kp-resume")
+    produce_plain(bootstrap, topic, 30)  # 10 per partition
+    consumer = group_consumer(bootstrap, group, topic)
+    commit = {0: 3, 1: 8, 2: 10}
+    try:
+        consume_subscribed(consumer, 30)
+        from kafka.structs import OffsetAndMetadata
+        consumer.commit({TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in commit.items()})
+        assert committed(consumer, topic) == commit
+    finally:
+        consumer.close()
+
+    restart_broker()
+    produce_plain(bootstrap, topic, 30, start=30)  # offsets 10..19
+    consumer = group_consumer(bootstrap, group, topic)
+    try:
+        want = sum(20 - o for o in commit.values())
+        got = consume_subscribed(consumer, want, start=commit)
+        assert sorted(got) == sorted((p, o) for p in range(PARTITIONS) for o in range(commit[p], 20))
+        assert not any(consumer.poll(timeout_ms=500).values()), "nothing beyond the end"
+        consumer.commit()
+        assert committed(consumer, topic) == {p: 20 for p in range(PARTITIONS)}
+    finally:
+        consumer.close()

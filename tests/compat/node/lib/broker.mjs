@@ -3,7 +3,8 @@
 // Environment (same as the Python suite):
 //   COMPAT_BOOTSTRAP      host:port of an already running broker: start nothing
 //   WEIR_BIN              binary to run (default: <repo>/target/release/weir)
-//   COMPAT_WEIR_ARGS      extra arguments for `weir serve` (split on whitespace)
+//   COMPAT_WEIR_ARGS      extra arguments for `weir serve` (split on whitespace),
+//                         after the suite's defaults
 //   COMPAT_START_TIMEOUT  seconds to wait for the `weir ready` line (default 60)
 //   COMPAT_LOG_DIR        where to keep the broker log (default: the temp dir)
 //   COMPAT_KEEP_DATA=1    keep the temporary data directory
@@ -48,7 +49,7 @@ export async function reservePorts (n) {
 export async function startBroker () {
   const external = (process.env.COMPAT_BOOTSTRAP || '').trim()
   if (external) {
-    return { bootstrap: external, logPath: null, stop: async () => null, tail: () => '' }
+    return { bootstrap: external, logPath: null, stop: async () => null, restart: null, tail: () => '' }
   }
   const bin = process.env.WEIR_BIN || path.join(REPO_ROOT, 'target', 'release', 'weir')
   try {
@@ -69,6 +70,9 @@ export async function startBroker () {
     '--kafka-addr', `127.0.0.1:${kafka}`,
     '--registry-addr', `127.0.0.1:${registry}`,
     '--console-addr', `127.0.0.1:${console_}`,
+    // Consumer groups complete their first rebalance at once instead of waiting 3 s
+    // for more members; COMPAT_WEIR_ARGS come after, so they win.
+    '--set', 'group.initial.rebalance.delay.ms=0',
     ...(process.env.COMPAT_WEIR_ARGS || '').split(/\s+/).filter(Boolean),
   ]
   const log = fs.createWriteStream(logPath)
@@ -79,46 +83,54 @@ export async function startBroker () {
     if (recent.length > 60) recent.shift()
   }
   const tail = () => recent.join('\n')
-  record(`$ ${bin} ${args.join(' ')}`)
-  const child = spawn(bin, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NO_COLOR: '1' },
-    detached: true, // own process group, so that everything it started can be killed
-  })
-  const killGroup = () => {
-    try { process.kill(-child.pid, 'SIGKILL') } catch {}
+  let child, exited, closed, killGroup
+  const killOnExit = () => killGroup?.()
+
+  /** Spawns `bin args` and resolves to the address of its ready line. */
+  async function launch () {
+    record(`$ ${bin} ${args.join(' ')}`)
+    child = spawn(bin, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+      detached: true, // own process group, so that everything it started can be killed
+    })
+    const proc = child
+    killGroup = () => {
+      try { process.kill(-proc.pid, 'SIGKILL') } catch {}
+    }
+    // Backstop: never leave a broker behind, whatever happens to this process.
+    process.off('exit', killOnExit)
+    process.on('exit', killOnExit)
+
+    exited = new Promise(resolve => proc.once('exit', (code, signal) => resolve(code ?? `signal ${signal}`)))
+    closed = new Promise(resolve => proc.once('close', resolve))
+    return new Promise((resolve, reject) => {
+      let done = false
+      const finish = (err, value) => {
+        if (done) return
+        done = true
+        clearTimeout(timer)
+        err ? reject(err) : resolve(value)
+      }
+      for (const stream of [proc.stdout, proc.stderr]) {
+        readline.createInterface({ input: stream }).on('line', line => {
+          record(line)
+          const m = READY_RE.exec(line.replace(ANSI_RE, ''))
+          if (m) finish(null, m[1])
+        })
+      }
+      const timer = setTimeout(() => {
+        killGroup()
+        finish(new Error(`no \`weir ready\` line within ${timeoutS}s; log ${logPath}:\n${tail()}`))
+      }, timeoutS * 1000)
+      proc.once('error', err => finish(err))
+      exited.then(code => closed.then(() =>
+        finish(new Error(`weir exited with ${code} before it was ready; log ${logPath}:\n${tail()}`))))
+    })
   }
-  // Backstop: never leave a broker behind, whatever happens to this process.
-  const killOnExit = () => killGroup()
-  process.on('exit', killOnExit)
 
-  const exited = new Promise(resolve => child.once('exit', (code, signal) => resolve(code ?? `signal ${signal}`)))
-  const closed = new Promise(resolve => child.once('close', resolve))
-  const bootstrap = await new Promise((resolve, reject) => {
-    let done = false
-    const finish = (err, value) => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      err ? reject(err) : resolve(value)
-    }
-    for (const stream of [child.stdout, child.stderr]) {
-      readline.createInterface({ input: stream }).on('line', line => {
-        record(line)
-        const m = READY_RE.exec(line.replace(ANSI_RE, ''))
-        if (m) finish(null, m[1])
-      })
-    }
-    const timer = setTimeout(() => {
-      killGroup()
-      finish(new Error(`no \`weir ready\` line within ${timeoutS}s; log ${logPath}:\n${tail()}`))
-    }, timeoutS * 1000)
-    child.once('error', err => finish(err))
-    exited.then(code => closed.then(() =>
-      finish(new Error(`weir exited with ${code} before it was ready; log ${logPath}:\n${tail()}`))))
-  })
-
-  async function stop (timeoutMs = 20000) {
+  /** SIGTERM and wait (SIGKILL after `timeoutMs`); resolves to the exit code. */
+  async function terminate (timeoutMs = 20000) {
     let code
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM')
@@ -136,6 +148,13 @@ export async function startBroker () {
     }
     killGroup()
     await closed
+    return code
+  }
+
+  const bootstrap = await launch()
+
+  async function stop (timeoutMs = 20000) {
+    const code = await terminate(timeoutMs)
     await new Promise(resolve => log.end(resolve))
     process.off('exit', killOnExit)
     if (code === 0 && process.env.COMPAT_KEEP_DATA !== '1') {
@@ -144,5 +163,15 @@ export async function startBroker () {
     return code
   }
 
-  return { bootstrap, logPath, stop, tail }
+  /** Clean stop (exit 0 expected), then the same command again: same port, same
+   *  data directory, so clients reconnect to the same address. */
+  async function restart () {
+    const code = await terminate()
+    if (code !== 0) throw new Error(`weir exited with ${code} on SIGTERM before a restart; log ${logPath}`)
+    record('---- restart ----')
+    const again = await launch()
+    if (again !== bootstrap) throw new Error(`restarted on ${again}, expected ${bootstrap}`)
+  }
+
+  return { bootstrap, logPath, stop, restart, tail }
 }

@@ -1,6 +1,7 @@
 // kafkajs against the broker: admin, produce, consume by assignment (low-level
 // Fetch, see ../lib/fetch.mjs), offsets by timestamp, configs, delete records,
-// delete topic. Run with: node --test test/kafkajs.test.mjs
+// delete topic, and consumer groups (consumer.run, commits, admin group APIs,
+// resuming after a broker restart). Run with: node --test test/kafkajs.test.mjs
 
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -271,6 +272,130 @@ test('deleteTopics removes the topic from metadata', { timeout: TEST_TIMEOUT_MS 
   await waitUntil(async () => !(await admin.listTopics()).includes(topic), `${topic} gone from metadata`)
 })
 
-test.todo('consumer.subscribe + consumer.run: kafkajs\' consumer always joins a consumer group ' +
-  '(FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit), which Weir does not serve yet; ' +
-  'consumption is covered above by assignment through kafkajs\' own Fetch.')
+// ------------------------------------------------------------ consumer groups
+
+function groupConsumer (groupId, extra = {}) {
+  return kafka.consumer({
+    groupId,
+    sessionTimeout: 10000,
+    heartbeatInterval: 500,
+    rebalanceTimeout: 30000,
+    maxWaitTimeInMs: 200,
+    retry: { retries: 10 },
+    ...extra,
+  })
+}
+
+/** Runs `consumer` on `topic`, recording every record as "partition:offset" in
+ *  `seen` (a record delivered twice fails the test) and checking each partition
+ *  continues from `start[p]` (or 0) without gaps. */
+async function runCollecting (consumer, topic, seen, start = {}, runOpts = {}) {
+  const next = { ...start }
+  await consumer.connect()
+  await consumer.subscribe({ topics: [topic], fromBeginning: true })
+  await consumer.run({
+    ...runOpts,
+    eachMessage: async ({ partition, message }) => {
+      const key = `${partition}:${message.offset}`
+      assert.ok(!seen.has(key), `record ${key} delivered twice`)
+      assert.equal(Number(message.offset), next[partition] ?? 0, `partition ${partition} continues without gaps`)
+      next[partition] = Number(message.offset) + 1
+      seen.set(key, message.value.toString())
+    },
+  })
+}
+
+function plainMessages (n, start = 0) {
+  return Array.from({ length: n }, (_, k) => {
+    const i = start + k
+    return { partition: i % PARTITIONS, key: `k${i}`, value: `v${i}`, timestamp: String(BASE_TS + i) }
+  })
+}
+
+async function committedOffsets (groupId, topic) {
+  const [t] = await admin.fetchOffsets({ groupId, topics: [topic] })
+  return Object.fromEntries(t.partitions.map(p => [p.partition, Number(p.offset)]))
+}
+
+test('consumer.run in a group of two: every record once, offsets committed, admin group APIs',
+  { timeout: TEST_TIMEOUT_MS }, async () => {
+    const topic = await createTopic('group')
+    const groupId = uniqueTopic('group')
+    const assigned = [[], []]
+    const consumers = [groupConsumer(groupId), groupConsumer(groupId)]
+    consumers.forEach((c, i) => c.on(c.events.GROUP_JOIN, e => {
+      assigned[i] = e.payload.memberAssignment[topic] || []
+    }))
+    const seen = new Map()
+    try {
+      for (const c of consumers) await runCollecting(c, topic, seen)
+      await waitUntil(() => {
+        const [a, b] = assigned.map(x => new Set(x))
+        return a.size > 0 && b.size > 0 && [...a].every(p => !b.has(p)) && a.size + b.size === PARTITIONS
+      }, 'two members sharing the 3 partitions')
+      await withProducer(p => produceExplicit(p, topic, plainMessages(60)))
+      await waitUntil(() => seen.size >= 60, `60 records through the group (have ${seen.size})`)
+      const expected = []
+      for (let p = 0; p < PARTITIONS; p++) for (let o = 0; o < 20; o++) expected.push(`${p}:${o}`)
+      assert.deepEqual([...seen.keys()].sort(), expected.sort())
+
+      const { groups } = await admin.describeGroups([groupId])
+      assert.equal(groups[0].state, 'Stable')
+      assert.equal(groups[0].members.length, 2)
+      // kafkajs commits after each batch: wait for the last one.
+      await waitUntil(async () => Object.values(await committedOffsets(groupId, topic)).every(o => o === 20),
+        'offsets 20 committed on every partition')
+    } finally {
+      for (const c of consumers) await c.disconnect() // LeaveGroup
+    }
+    const { groups } = await admin.describeGroups([groupId])
+    assert.equal(groups[0].state, 'Empty')
+    assert.equal(groups[0].members.length, 0)
+    const listed = await admin.listGroups()
+    assert.ok(listed.groups.some(g => g.groupId === groupId && g.protocolType === 'consumer'))
+    assert.deepEqual(await committedOffsets(groupId, topic), { 0: 20, 1: 20, 2: 20 })
+    await admin.deleteGroups([groupId])
+    assert.ok(!(await admin.listGroups()).groups.some(g => g.groupId === groupId))
+  })
+
+// Last: it restarts the broker under the shared admin and cluster clients.
+test('committed offsets survive a broker restart and the group resumes after them',
+  { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (!broker.restart) return t.skip('needs a broker this suite started (not COMPAT_BOOTSTRAP)')
+    const topic = await createTopic('resume')
+    const groupId = uniqueTopic('resume')
+    await withProducer(p => produceExplicit(p, topic, plainMessages(30))) // 10 per partition
+    const commit = { 0: 4, 1: 7, 2: 10 }
+    let consumer = groupConsumer(groupId)
+    let seen = new Map()
+    try {
+      await runCollecting(consumer, topic, seen, {}, { autoCommit: false })
+      await waitUntil(() => seen.size >= 30, `30 records (have ${seen.size})`)
+      await consumer.commitOffsets(Object.entries(commit).map(([partition, o]) =>
+        ({ topic, partition: Number(partition), offset: String(o) })))
+    } finally {
+      await consumer.disconnect()
+    }
+    assert.deepEqual(await committedOffsets(groupId, topic), commit)
+
+    await broker.restart()
+    await withProducer(p => produceExplicit(p, topic, plainMessages(30, 30))) // offsets 10..19
+    await waitUntil(async () => {
+      const c = await committedOffsets(groupId, topic)
+      return JSON.stringify(c) === JSON.stringify(commit)
+    }, 'committed offsets after the restart')
+    consumer = groupConsumer(groupId)
+    seen = new Map()
+    const want = Object.values(commit).reduce((n, o) => n + 20 - o, 0)
+    try {
+      await runCollecting(consumer, topic, seen, commit)
+      await waitUntil(() => seen.size >= want, `${want} records after the restart (have ${seen.size})`)
+      const expected = []
+      for (let p = 0; p < PARTITIONS; p++) for (let o = commit[p]; o < 20; o++) expected.push(`${p}:${o}`)
+      assert.deepEqual([...seen.keys()].sort(), expected.sort())
+      await waitUntil(async () => Object.values(await committedOffsets(groupId, topic)).every(o => o === 20),
+        'offsets 20 committed on every partition')
+    } finally {
+      await consumer.disconnect()
+    }
+  })
