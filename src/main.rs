@@ -106,6 +106,9 @@ fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
 }
 
 async fn serve(args: ServeArgs) -> Result<()> {
+    // Installed before anything else: a SIGTERM that arrives right after the ready
+    // line must still shut down cleanly, not kill the process.
+    let signals = Signals::install()?;
     let file = match &args.config {
         Some(p) => read_config_file(p)?,
         None => FileConfig::default(),
@@ -136,21 +139,32 @@ async fn serve(args: ServeArgs) -> Result<()> {
         writeln!(out, "weir ready kafka={addr} registry=off console=off")?;
         out.flush()?;
     }
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down");
     broker.shutdown().await?;
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -62,3 +62,13 @@ fn help_lists_the_contract_flags() {
         assert!(text.contains(flag), "missing {flag} in:\n{text}");
     }
 }
+
+#[test]
+fn sigterm_right_after_the_ready_line_still_exits_zero() {
+    // The signal handlers exist before the ready line is printed, so a supervisor
+    // that stops weir as soon as it is ready gets a clean shutdown every time.
+    for _ in 0..10 {
+        let mut weir = Weir::start();
+        assert_eq!(weir.stop().code(), Some(0));
+    }
+}

@@ -175,6 +175,25 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
     ),
     ("group.max.size", "2147483647", ConfigType::Int, "Largest number of members in a group."),
     (
+        "group.consumer.session.timeout.ms",
+        "45000",
+        ConfigType::Int,
+        "KIP-848 consumer groups: a member that sends no heartbeat for this long is removed.",
+    ),
+    (
+        "group.consumer.heartbeat.interval.ms",
+        "5000",
+        ConfigType::Int,
+        "KIP-848 consumer groups: how often members are told to heartbeat.",
+    ),
+    ("group.consumer.max.size", "2147483647", ConfigType::Int, "Largest number of members in a consumer group."),
+    (
+        "group.consumer.assignors",
+        "uniform,range",
+        ConfigType::List,
+        "Server-side assignors of consumer groups; the first is the default.",
+    ),
+    (
         "producer.id.expiration.ms",
         "86400000",
         ConfigType::Int,
@@ -237,6 +256,16 @@ impl BrokerConfig {
                     if value.parse::<i64>().is_err() =>
                 {
                     return Err(BrokerError::Config(format!("{key}: '{value}' is not a number")));
+                }
+                _ if key == "group.consumer.assignors" => {
+                    let known = crate::group::assignor::ASSIGNORS;
+                    let names: Vec<&str> = value.split(',').map(str::trim).collect();
+                    if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
+                        return Err(BrokerError::Config(format!(
+                            "{key}: unknown assignor '{bad}' (known: {})",
+                            known.join(", ")
+                        )));
+                    }
                 }
                 _ => {}
             }
@@ -340,6 +369,22 @@ pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shipped_weir_toml_documents_every_broker_key() {
+        let example = include_str!("../../weir.toml");
+        let documented =
+            |k: &str| example.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{k} =")));
+        for (key, ..) in BROKER_KEYS {
+            assert!(documented(key), "weir.toml does not document broker key {key}");
+        }
+        for def in TOPIC_CONFIGS {
+            let (first, _) = def.synonyms[0];
+            assert!(documented(first), "weir.toml does not document {first} (topic key {})", def.name);
+        }
+        assert!(BrokerConfig::default().set("group.consumer.assignors", "range,uniform").is_ok());
+        assert!(BrokerConfig::default().set("group.consumer.assignors", "sticky").is_err());
+    }
 
     #[test]
     fn synonyms_convert_units_and_follow_precedence() {

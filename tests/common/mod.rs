@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod clients;
+pub mod groups;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};

@@ -15,6 +15,15 @@ pub fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroup
         .map(|id| {
             let base =
                 DescribedGroup::default().with_group_id(id.clone()).with_authorized_operations(AUTHORIZED_OPS_OMITTED);
+            if coordinator.is_consumer_group(id.0.as_str()) {
+                // As Kafka does: admin clients then ask ConsumerGroupDescribe.
+                let msg =
+                    (ctx.version >= 6).then(|| str_bytes(format!("Group {} is not a classic group.", id.0.as_str())));
+                return base
+                    .with_error_code(ResponseError::GroupIdNotFound.code())
+                    .with_error_message(msg)
+                    .with_group_state(str_bytes("Dead"));
+            }
             match coordinator.describe(id.0.as_str()) {
                 None if ctx.version >= 6 => base
                     .with_error_code(ResponseError::GroupIdNotFound.code())

@@ -5,9 +5,6 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::{str_bytes, RequestContext};
 
-/// Every group here speaks the classic protocol.
-const GROUP_TYPE: &str = "classic";
-
 pub fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
@@ -16,13 +13,13 @@ pub fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRespons
         .groups()
         .list()
         .into_iter()
-        .filter(|(_, _, st)| states.is_empty() || states.contains(&st.name().to_lowercase()))
-        .filter(|_| types.is_empty() || types.iter().any(|t| t == GROUP_TYPE))
-        .map(|(id, ptype, st)| {
+        .filter(|(_, _, st, _)| states.is_empty() || states.contains(&st.to_lowercase()))
+        .filter(|(.., ty)| types.is_empty() || types.iter().any(|t| t == ty))
+        .map(|(id, ptype, st, ty)| {
             let g = ListedGroup::default().with_group_id(GroupId(str_bytes(id))).with_protocol_type(str_bytes(ptype));
-            let g = if ctx.version >= 4 { g.with_group_state(str_bytes(st.name())) } else { g };
+            let g = if ctx.version >= 4 { g.with_group_state(str_bytes(st)) } else { g };
             if ctx.version >= 5 {
-                g.with_group_type(str_bytes(GROUP_TYPE))
+                g.with_group_type(str_bytes(ty))
             } else {
                 g
             }

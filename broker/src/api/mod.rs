@@ -16,6 +16,8 @@ use crate::Shared;
 
 pub mod alter_configs;
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -73,6 +75,8 @@ pub static SERVED: &[ApiKey] = &[
     ApiKey::DeleteGroups,
     ApiKey::OffsetDelete,
     ApiKey::InitProducerId,
+    ApiKey::ConsumerGroupHeartbeat,
+    ApiKey::ConsumerGroupDescribe,
 ];
 
 pub fn served_versions(key: ApiKey) -> Option<VersionRange> {
@@ -152,6 +156,8 @@ fn api_name(key: ApiKey) -> &'static str {
         ApiKey::DeleteGroups => "DeleteGroups",
         ApiKey::OffsetDelete => "OffsetDelete",
         ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
+        ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
         _ => "Other",
     }
 }
@@ -312,6 +318,12 @@ async fn route(ctx: &RequestContext, key: ApiKey, body: &mut Bytes, corr: i32) -
         ApiKey::DeleteGroups => handle!(ctx, key, body, corr, delete_groups, DeleteGroupsRequest, async),
         ApiKey::OffsetDelete => handle!(ctx, key, body, corr, offset_delete, OffsetDeleteRequest, async),
         ApiKey::InitProducerId => handle!(ctx, key, body, corr, init_producer_id, InitProducerIdRequest, async),
+        ApiKey::ConsumerGroupHeartbeat => {
+            handle!(ctx, key, body, corr, consumer_group_heartbeat, ConsumerGroupHeartbeatRequest)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            handle!(ctx, key, body, corr, consumer_group_describe, ConsumerGroupDescribeRequest)
+        }
         _ => Outcome::Close(format!("API {key:?} is not served by this broker")),
     }
 }

@@ -23,6 +23,7 @@ pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCom
         }
     }
     let commit = CommitRequest {
+        version: ctx.version,
         group: req.group_id.0.to_string(),
         generation: req.generation_id_or_member_epoch,
         member_id: req.member_id.to_string(),

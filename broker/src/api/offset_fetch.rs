@@ -1,5 +1,6 @@
 //! OffsetFetch (key 9): one group (v1-7) or several (v8+); null topics mean every
-//! partition the group committed.
+//! partition the group committed. From v9 a consumer-group member names itself and
+//! its epoch, which must be current (STALE_MEMBER_EPOCH otherwise).
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
@@ -24,6 +25,12 @@ pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespo
             .groups
             .into_iter()
             .map(|g| {
+                if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty()) {
+                    if let Err(code) = groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch)
+                    {
+                        return OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_error_code(code);
+                    }
+                }
                 let topics =
                     g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
                 let found = groups.fetch_offsets(g.group_id.0.as_str(), topics);

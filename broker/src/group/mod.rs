@@ -7,10 +7,13 @@
 //! and group metadata are made durable in `__consumer_offsets` before they are
 //! applied in memory or acknowledged.
 
+pub mod assignor;
+pub mod consumer;
 pub mod records;
 pub mod state;
 pub mod store;
 
+mod consumer_ops;
 mod ops;
 
 use std::collections::HashMap;
@@ -22,6 +25,9 @@ use parking_lot::Mutex;
 use crate::config::BrokerConfig;
 use crate::error::Result;
 use crate::Shared;
+pub use consumer_ops::{
+    ConsumerConfig, ConsumerGroupDescription, ConsumerHeartbeat, ConsumerMemberDescription, HeartbeatAnswer,
+};
 pub use ops::{CommitRequest, Description, JoinRequest, MemberDescription};
 use state::{Group, GroupState, Member};
 use store::{now_ms, OffsetStore};
@@ -54,6 +60,7 @@ pub struct Coordinator {
     groups: Mutex<HashMap<String, Group>>,
     store: OffsetStore,
     cfg: GroupConfig,
+    consumer_cfg: ConsumerConfig,
     /// Serialises writes per `__consumer_offsets` partition so the log order is the
     /// order in which commits are applied in memory.
     write_locks: Vec<Mutex<()>>,
@@ -86,6 +93,7 @@ impl Coordinator {
             groups: Mutex::new(groups),
             store,
             cfg: GroupConfig::from(&shared.config),
+            consumer_cfg: ConsumerConfig::from(&shared.config),
             write_locks: (0..partitions).map(|_| Mutex::new(())).collect(),
         }))
     }
@@ -118,6 +126,19 @@ impl Coordinator {
 
     pub fn group_state(&self, group: &str) -> Option<GroupState> {
         self.groups.lock().get(group).map(|g| g.state)
+    }
+}
+
+impl ConsumerConfig {
+    pub fn from(c: &BrokerConfig) -> ConsumerConfig {
+        let ms = |k: &str| Duration::from_millis(c.get_i64(k).max(1) as u64);
+        let assignors = c.get("group.consumer.assignors").unwrap_or_default();
+        ConsumerConfig {
+            session_timeout: ms("group.consumer.session.timeout.ms"),
+            heartbeat_interval: ms("group.consumer.heartbeat.interval.ms"),
+            max_size: c.get_i64("group.consumer.max.size").max(1) as usize,
+            default_assignor: assignors.split(',').next().unwrap_or(assignor::UNIFORM).trim().to_string(),
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub struct JoinRequest {
 }
 
 pub struct CommitRequest {
+    /// OffsetCommit request version (decides which error a stale member gets).
+    pub version: i16,
     pub group: String,
     pub generation: i32,
     pub member_id: String,
@@ -212,6 +214,16 @@ impl Coordinator {
             return Ok(JoinResult::error(&req.member_id, code(E::UnknownMemberId)));
         }
         let g = groups.entry(req.group.clone()).or_insert_with(|| Group::new(&req.group, now_ms()));
+        if let Some(cg) = &g.consumer {
+            if !cg.members.is_empty() {
+                return Ok(JoinResult::error(&req.member_id, code(E::InconsistentGroupProtocol)));
+            }
+            // An empty consumer group becomes a classic one; generations continue
+            // from its epoch.
+            g.generation = g.generation.max(cg.epoch);
+            g.consumer = None;
+            g.protocol_type = None;
+        }
         if !g.supports(&req.protocol_type, &req.protocols) {
             return Ok(JoinResult::error(&req.member_id, code(E::InconsistentGroupProtocol)));
         }
@@ -453,6 +465,7 @@ impl Coordinator {
         let mut out = Vec::new();
         let mut groups = self.groups.lock();
         for g in groups.values_mut() {
+            self.tick_consumer(g, now);
             g.pending.retain(|_, deadline| *deadline > now);
             let expired: Vec<String> = g
                 .members
@@ -516,7 +529,11 @@ impl Coordinator {
             let mut groups = self.groups.lock();
             let g = groups.entry(req.group.clone()).or_insert_with(|| Group::new(&req.group, now_ts));
             let simple = req.generation < 0 && req.member_id.is_empty();
-            if !(simple && g.members.is_empty()) {
+            if let Some(cg) = &g.consumer {
+                if !(simple && cg.members.is_empty()) {
+                    super::consumer_ops::check_member_epoch(cg, &req.member_id, req.generation, req.version)?;
+                }
+            } else if !(simple && g.members.is_empty()) {
                 if g.state == GroupState::CompletingRebalance {
                     return Err(code(E::RebalanceInProgress));
                 }
@@ -575,6 +592,20 @@ impl Coordinator {
         }
     }
 
+    /// OffsetFetch v9+ from a consumer-group member: it must be in the group at the
+    /// epoch it names. Other callers (admin tools, classic members) pass no member.
+    pub fn check_fetch_member(&self, group: &str, member_id: &str, epoch: i32) -> Result<(), i16> {
+        let groups = self.groups.lock();
+        match groups.get(group).and_then(|g| g.consumer.as_ref()) {
+            Some(cg) => super::consumer_ops::check_member_epoch(cg, member_id, epoch, 9),
+            None => Ok(()),
+        }
+    }
+
+    pub fn is_consumer_group(&self, group: &str) -> bool {
+        self.groups.lock().get(group).is_some_and(|g| g.consumer.is_some())
+    }
+
     /// Committed offsets; `topics` None means every committed partition of the group.
     #[allow(clippy::type_complexity)]
     pub fn fetch_offsets(
@@ -603,20 +634,22 @@ impl Coordinator {
         }
     }
 
-    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+    /// Every live group: (id, protocol type, state name, group type).
+    pub fn list(&self) -> Vec<(String, String, &'static str, &'static str)> {
         let groups = self.groups.lock();
         let mut out: Vec<_> = groups
             .values()
             .filter(|g| g.state != GroupState::Dead)
-            .map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state))
+            .map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state_name(), g.group_type()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
+    /// A classic group's description; None for unknown and for consumer groups.
     pub fn describe(&self, group: &str) -> Option<Description> {
         let groups = self.groups.lock();
-        let g = groups.get(group)?;
+        let g = groups.get(group).filter(|g| g.consumer.is_none())?;
         let stable = g.state == GroupState::Stable;
         let protocol = g.protocol.clone().unwrap_or_default();
         Some(Description {
@@ -643,7 +676,7 @@ impl Coordinator {
         let keys: Vec<Key> = {
             let groups = self.groups.lock();
             let Some(g) = groups.get(group) else { return code(E::GroupIdNotFound) };
-            if !g.members.is_empty() {
+            if g.has_members() {
                 return code(E::NonEmptyGroup);
             }
             let mut keys: Vec<Key> = g
@@ -680,10 +713,19 @@ impl Coordinator {
             let Some(g) = groups.get(group) else { return Err(code(E::GroupIdNotFound)) };
             let protocol = g.protocol.clone().unwrap_or_default();
             let active = g.state != GroupState::Empty && g.protocol_type.as_deref() == Some("consumer");
+            let consumer_subscribed = |t: &str| {
+                g.consumer.as_ref().is_some_and(|cg| {
+                    cg.members.values().any(|m| {
+                        m.topic_names.iter().any(|n| n == t) || m.compiled.as_ref().is_some_and(|re| re.is_match(t))
+                    })
+                })
+            };
             let mut errors = Vec::new();
             let mut keys = Vec::new();
             for (t, p) in &partitions {
-                if active && g.members.values().any(|m| subscribed(&m.metadata_for(&protocol), t)) {
+                if consumer_subscribed(t)
+                    || active && g.members.values().any(|m| subscribed(&m.metadata_for(&protocol), t))
+                {
                     errors.push(code(E::GroupSubscribedToTopic));
                 } else {
                     errors.push(0);
@@ -718,7 +760,7 @@ impl Coordinator {
             let groups = self.groups.lock();
             groups
                 .values()
-                .filter(|g| g.state == GroupState::Empty && g.state_timestamp + retention <= now)
+                .filter(|g| g.state == GroupState::Empty && !g.has_members() && g.state_timestamp + retention <= now)
                 .map(|g| {
                     let mut keys: Vec<Key> = g
                         .offsets

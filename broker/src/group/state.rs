@@ -110,6 +110,8 @@ pub struct Group {
     pub initial_delay_until: Option<Instant>,
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
     pub state_timestamp: i64,
+    /// Set when this is a KIP-848 consumer group; the classic fields then stay empty.
+    pub consumer: Option<Box<super::consumer::ConsumerGroup>>,
 }
 
 impl Group {
@@ -128,7 +130,30 @@ impl Group {
             initial_delay_until: None,
             offsets: BTreeMap::new(),
             state_timestamp: now_ms,
+            consumer: None,
         }
+    }
+
+    /// `classic` or `consumer`, as ListGroups v5 names them.
+    pub fn group_type(&self) -> &'static str {
+        if self.consumer.is_some() {
+            "consumer"
+        } else {
+            "classic"
+        }
+    }
+
+    /// The state as ListGroups reports it, for either kind of group.
+    pub fn state_name(&self) -> &'static str {
+        match &self.consumer {
+            Some(cg) => cg.state_name(),
+            None => self.state.name(),
+        }
+    }
+
+    /// Whether any member (of either protocol) is in the group.
+    pub fn has_members(&self) -> bool {
+        !self.members.is_empty() || self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
     }
 
     pub fn set_state(&mut self, state: GroupState, now_ms: i64) {

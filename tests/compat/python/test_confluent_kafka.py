@@ -1,7 +1,8 @@
 """confluent-kafka (librdkafka) against the broker: admin, produce, consume by
-assignment, offsets by timestamp, configs, delete records, delete topic, and
-consumer groups: subscribe, commit, the admin group APIs, and resuming from
-committed offsets after a broker restart.
+assignment, offsets by timestamp, configs, delete records, delete topic,
+consumer groups (classic and KIP-848 `group.protocol=consumer`): subscribe,
+commit, the admin group APIs, resuming from committed offsets after a broker
+restart, and an idempotent producer that keeps producing through a restart.
 
 The by-assignment tests use assign() and never commit (librdkafka still requires
 a group.id in its configuration).
@@ -74,7 +75,7 @@ def produce(bootstrap, topic, records, **conf) -> dict:
         "bootstrap.servers": bootstrap,
         "client.id": "compat-ck-producer",
         "acks": "all",
-        # librdkafka's default, stated because the broker has no InitProducerId yet.
+        # librdkafka's default; the idempotent producer has its own test.
         "enable.idempotence": False,
         "linger.ms": 5,
         **conf,
@@ -449,3 +450,123 @@ def test_committed_offsets_survive_a_restart_and_the_group_resumes(admin, bootst
         assert committed(c, topic) == {p: 20 for p in range(PARTITIONS)}
     finally:
         c.close()
+
+
+def test_consumer_group_protocol_kip848(admin, bootstrap):
+    """group.protocol=consumer: the broker assigns (uniform), members reconcile
+    incrementally; the admin client describes the group with ConsumerGroupDescribe."""
+    from confluent_kafka import ConsumerGroupState, ConsumerGroupType
+
+    topic = create_topic(admin, "kip848")
+    group = unique_topic("ck-kip848")
+    assigned = {0: set(), 1: set()}
+
+    def tracker(i):
+        # Incremental: on_assign adds partitions, on_revoke takes them away.
+        def on_assign(_c, parts):
+            assigned[i] |= {p.partition for p in parts}
+
+        def on_revoke(_c, parts):
+            assigned[i] -= {p.partition for p in parts}
+        return {"on_assign": on_assign, "on_revoke": on_revoke}
+
+    def member():
+        return Consumer({"bootstrap.servers": bootstrap, "client.id": "compat-ck-kip848",
+                         "group.id": group, "group.protocol": "consumer",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "fetch.wait.max.ms": 200})
+
+    consumers = [member(), member()]
+    try:
+        for i, c in enumerate(consumers):
+            c.subscribe([topic], **tracker(i))
+
+        def shared():
+            for c in consumers:
+                c.poll(0.1)
+            a, b = assigned[0], assigned[1]
+            return a and b and not (a & b) and (a | b) == set(range(PARTITIONS))
+
+        wait_until(shared, "two members sharing the 3 partitions")
+        produce(bootstrap, topic, plain_records(60))
+        got = consume_subscribed(consumers, 60)
+        assert sorted(got) == sorted((p, o) for p in range(PARTITIONS) for o in range(20))
+        for c in consumers:
+            c.commit(asynchronous=False)
+        assert committed(consumers[0], topic) == {p: 20 for p in range(PARTITIONS)}
+
+        desc = admin.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=DEADLINE)
+        assert desc.type == ConsumerGroupType.CONSUMER
+        assert desc.state == ConsumerGroupState.STABLE
+        assert desc.partition_assignor == "uniform"
+        assert len(desc.members) == 2
+        parts = sorted(tp.partition for m in desc.members for tp in m.assignment.topic_partitions)
+        assert parts == list(range(PARTITIONS))
+        listed = admin.list_consumer_groups(types={ConsumerGroupType.CONSUMER},
+                                            request_timeout=T).result(timeout=DEADLINE)
+        assert group in {g.group_id for g in listed.valid}
+        listed = admin.list_consumer_groups(types={ConsumerGroupType.CLASSIC},
+                                            request_timeout=T).result(timeout=DEADLINE)
+        assert group not in {g.group_id for g in listed.valid}
+    finally:
+        for c in consumers:
+            c.close()  # ConsumerGroupHeartbeat with epoch -1
+
+    desc = admin.describe_consumer_groups([group], request_timeout=T)[group].result(timeout=DEADLINE)
+    assert desc.state == ConsumerGroupState.EMPTY and not desc.members
+    # A new member resumes from the committed offsets.
+    produce(bootstrap, topic, plain_records(30, start=60))
+    c = member()
+    try:
+        c.subscribe([topic])
+        got = consume_subscribed([c], 30, start={p: 20 for p in range(PARTITIONS)})
+        assert sorted(got) == sorted((p, o) for p in range(PARTITIONS) for o in range(20, 30))
+    finally:
+        c.close()
+    admin.delete_consumer_groups([group], request_timeout=T)[group].result(timeout=DEADLINE)
+
+
+def test_idempotent_producer_keeps_each_record_once_through_a_restart(admin, bootstrap, restart_broker):
+    """enable.idempotence=true: the producer keeps producing while the broker
+    restarts; retried batches are recognised, so the topic holds each record once,
+    in order."""
+    import threading
+
+    topic = create_topic(admin, "idem")
+    total = 20_000
+    producer = Producer({"bootstrap.servers": bootstrap, "client.id": "compat-ck-idem",
+                         "enable.idempotence": True, "linger.ms": 5, "batch.num.messages": 200})
+    delivered, errors = [0], []
+
+    def on_delivery(err, _msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            delivered[0] += 1
+
+    def run():
+        for i in range(total):
+            while True:
+                try:
+                    producer.produce(topic, key=b"k", value=str(i).encode(), partition=i % PARTITIONS,
+                                     on_delivery=on_delivery)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            producer.poll(0)
+        assert producer.flush(DEADLINE) == 0
+
+    t = threading.Thread(target=run)
+    t.start()
+    wait_until(lambda: delivered[0] >= total // 4, "a quarter of the records delivered before the restart")
+    restart_broker()
+    t.join(DEADLINE)
+    assert not t.is_alive()
+    assert not errors, errors[:3]
+    assert delivered[0] == total
+    got = consume_assigned(bootstrap, [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)], total)
+    per_partition: dict[int, list[int]] = {}
+    for (p, o) in sorted(got):
+        per_partition.setdefault(p, []).append(int(got[(p, o)]["value"]))
+    for p, values in per_partition.items():
+        assert values == list(range(p, total, PARTITIONS)), f"partition {p}: each record once, in order"

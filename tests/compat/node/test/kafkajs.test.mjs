@@ -1,7 +1,8 @@
 // kafkajs against the broker: admin, produce, consume by assignment (low-level
 // Fetch, see ../lib/fetch.mjs), offsets by timestamp, configs, delete records,
 // delete topic, and consumer groups (consumer.run, commits, admin group APIs,
-// resuming after a broker restart). Run with: node --test test/kafkajs.test.mjs
+// resuming after a broker restart), and an idempotent producer through a broker
+// restart. Run with: node --test test/kafkajs.test.mjs
 
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -397,5 +398,56 @@ test('committed offsets survive a broker restart and the group resumes after the
         'offsets 20 committed on every partition')
     } finally {
       await consumer.disconnect()
+    }
+  })
+
+test('an idempotent producer keeps producing through a broker restart: each record once, in order',
+  { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (!broker.restart) return t.skip('needs a broker this suite started (not COMPAT_BOOTSTRAP)')
+    const topic = await createTopic('idem')
+    // kafkajs requires one request in flight for idempotence.
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      retry: { retries: 30, initialRetryTime: 100, maxRetryTime: 2000 },
+      createPartitioner: Partitioners.DefaultPartitioner,
+    })
+    await producer.connect()
+    const total = 3000
+    const batch = 50
+    let sent = 0
+    let restarted = false
+    try {
+      const producing = (async () => {
+        while (sent < total) {
+          const messages = Array.from({ length: batch }, (_, k) => {
+            const i = sent + k
+            return { partition: i % PARTITIONS, value: String(i) }
+          })
+          await producer.send({ topic, acks: -1, timeout: 30000, messages })
+          sent += batch
+        }
+      })()
+      await waitUntil(() => sent >= total / 4, 'a quarter of the records acknowledged before the restart')
+      await broker.restart()
+      restarted = true
+      await producing
+    } finally {
+      await producer.disconnect()
+    }
+    assert.ok(restarted)
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] })
+    assert.equal(topics[0].partitions.length, PARTITIONS)
+    const offs = await offsetsByPartition(topic)
+    for (let p = 0; p < PARTITIONS; p++) {
+      assert.equal(Number(offs[p].high), total / PARTITIONS, `partition ${p} holds each record once`)
+    }
+    const fetched = await fetchAssigned(cluster, topic, { 0: 0, 1: 0, 2: 0 }, total)
+    for (let p = 0; p < PARTITIONS; p++) {
+      const values = [...fetched].filter(([k]) => k.startsWith(`${p}:`))
+        .sort(([a], [b]) => Number(a.split(':')[1]) - Number(b.split(':')[1]))
+        .map(([, r]) => Number(r.value.toString()))
+      const want = Array.from({ length: total / PARTITIONS }, (_, k) => p + k * PARTITIONS)
+      assert.deepEqual(values, want, `partition ${p}: in order`)
     }
   })

@@ -1,0 +1,51 @@
+//! ConsumerGroupHeartbeat (key 68): KIP-848 consumer groups. Joining, leaving and
+//! every heartbeat in between; the answer carries the member epoch and, when it
+//! changed or the member is out of step, the partitions it should own now.
+
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+
+use super::{str_bytes, RequestContext};
+use crate::group::assignor;
+use crate::group::ConsumerHeartbeat;
+
+pub fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse {
+    let owned = req.topic_partitions.map(|tps| {
+        let mut a = assignor::Assignment::new();
+        for tp in tps {
+            a.entry(tp.topic_id).or_default().extend(tp.partitions);
+        }
+        a
+    });
+    let hb = ConsumerHeartbeat {
+        group: req.group_id.0.to_string(),
+        member_id: req.member_id.to_string(),
+        epoch: req.member_epoch,
+        instance_id: req.instance_id.map(|s| s.to_string()),
+        rack_id: req.rack_id.map(|s| s.to_string()),
+        rebalance_timeout_ms: req.rebalance_timeout_ms,
+        topic_names: req.subscribed_topic_names.map(|ts| ts.into_iter().map(|t| t.0.to_string()).collect()),
+        regex: req.subscribed_topic_regex.map(|s| s.to_string()),
+        assignor: req.server_assignor.map(|s| s.to_string()),
+        owned,
+        client_id: ctx.client_id.clone().unwrap_or_default(),
+        client_host: format!("/{}", ctx.peer.ip()),
+        version: ctx.version,
+    };
+    let a = ctx.shared.groups().consumer_heartbeat(hb, &ctx.shared.meta);
+    let resp = ConsumerGroupHeartbeatResponse::default()
+        .with_error_code(a.error)
+        .with_error_message(a.message.map(str_bytes))
+        .with_heartbeat_interval_ms(a.interval_ms)
+        .with_member_epoch(a.epoch)
+        .with_member_id(Some(str_bytes(a.member_id)).filter(|m| !m.is_empty()));
+    let assignment = a.assignment.map(|parts| {
+        let topic_partitions = parts
+            .into_iter()
+            .filter(|(_, ps)| !ps.is_empty())
+            .map(|(id, ps)| TopicPartitions::default().with_topic_id(id).with_partitions(ps.into_iter().collect()))
+            .collect();
+        Assignment::default().with_topic_partitions(topic_partitions)
+    });
+    resp.with_assignment(assignment)
+}
