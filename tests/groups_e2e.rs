@@ -402,3 +402,38 @@ fn get_str(b: &mut Bytes) -> String {
 fn store_now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+#[test]
+fn find_coordinator_names_this_broker_for_groups_and_transactional_ids() {
+    let weir = Weir::start();
+    let mut s = wire::connect(&weir);
+    let port: i32 = weir.addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    for key_type in [0i8, 1] {
+        // v4+: batched keys.
+        let req =
+            FindCoordinatorRequest::default().with_key_type(key_type).with_coordinator_keys(vec![sb("a"), sb("b")]);
+        let r: FindCoordinatorResponse = wire::call(&mut s, ApiKey::FindCoordinator, 4, &req);
+        assert_eq!(r.coordinators.len(), 2);
+        for c in &r.coordinators {
+            assert_eq!((c.error_code, c.node_id.0, c.port), (0, 1, port), "key type {key_type}");
+        }
+        let req = FindCoordinatorRequest::default().with_key_type(key_type).with_key(sb("a"));
+        let r: FindCoordinatorResponse = wire::call(&mut s, ApiKey::FindCoordinator, 3, &req);
+        assert_eq!((r.error_code, r.node_id.0, r.port), (0, 1, port));
+    }
+    let req = FindCoordinatorRequest::default().with_key_type(7).with_key(sb("a"));
+    let r: FindCoordinatorResponse = wire::call(&mut s, ApiKey::FindCoordinator, 3, &req);
+    assert_eq!(r.error_code, 42, "INVALID_REQUEST for an unknown key type");
+    // Transactions are not served yet: a transactional id is refused, an
+    // idempotent producer gets a fresh id each time.
+    let req = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(sb("t"))))
+        .with_transaction_timeout_ms(60_000);
+    let r: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);
+    assert_eq!(r.error_code, 42);
+    let req = InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(-1);
+    let a: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);
+    let b: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);
+    assert_eq!((a.error_code, b.error_code, a.producer_epoch), (0, 0, 0));
+    assert!(a.producer_id.0 >= 0 && b.producer_id.0 > a.producer_id.0);
+}

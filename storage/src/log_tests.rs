@@ -410,3 +410,96 @@ fn interval_flush_policy() {
         t.open(LogConfig { flush: FlushPolicy::Interval { messages: i64::MAX, ms: i64::MAX }, ..Default::default() });
     drop(never);
 }
+
+// ------------------------------------------------------------ idempotent producers
+
+fn idem(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
+    BatchBuilder::new(0)
+        .producer(pid, epoch, seq)
+        .records((0..n).map(|i| Record::value(format!("p{pid}-s{}", seq as usize + i))))
+        .build()
+}
+
+#[test]
+fn idempotent_retries_gaps_and_old_epochs() {
+    let t = T::new();
+    let log = t.open(LogConfig::default());
+    log.append(&simple_batch(2, 10, 0)).unwrap();
+    let a = log.append(&idem(7, 0, 0, 3)).unwrap();
+    assert_eq!((a.first_offset, a.last_offset, a.duplicate), (2, 4, false));
+    let b = log.append(&idem(7, 0, 3, 2)).unwrap();
+    assert_eq!((b.first_offset, b.last_offset), (5, 6));
+    // A retry of either batch: success with the original offsets, nothing appended.
+    let end = log.log_end_offset();
+    let r = log.append(&idem(7, 0, 0, 3)).unwrap();
+    assert_eq!((r.first_offset, r.last_offset, r.duplicate), (2, 4, true));
+    assert_eq!(log.log_end_offset(), end);
+    // A gap and an old epoch are refused and leave the log as it was.
+    assert!(matches!(log.append(&idem(7, 0, 9, 1)), Err(StorageError::OutOfOrderSequence { expected: 5, got: 9, .. })));
+    log.append(&idem(7, 1, 0, 1)).unwrap(); // epoch bump (KIP-360) starts at 0
+    assert!(matches!(log.append(&idem(7, 0, 5, 1)), Err(StorageError::InvalidProducerEpoch { .. })));
+    assert_eq!(log.log_end_offset(), end + 1);
+    // Two batches of one idempotent producer in one request are refused.
+    let mut two = idem(8, 0, 0, 1);
+    two.extend_from_slice(&idem(8, 0, 1, 1));
+    assert!(log.append(&two).is_err());
+    assert_eq!(log.log_end_offset(), end + 1);
+}
+
+#[test]
+fn producer_state_survives_a_clean_reopen_and_a_crash() {
+    let t = T::new();
+    let cfg = LogConfig::default();
+    {
+        let log = t.open(cfg.clone());
+        log.append(&idem(3, 0, 0, 2)).unwrap();
+        log.close().unwrap(); // writes the snapshot
+    }
+    {
+        let log = t.reopen(cfg.clone(), false);
+        assert!(log.append(&idem(3, 0, 0, 2)).unwrap().duplicate, "from the snapshot");
+        log.append(&idem(3, 0, 2, 2)).unwrap();
+        log.flush().unwrap();
+        // A crash: no close, so the snapshot is older than the log.
+    }
+    let log = t.reopen(cfg.clone(), true);
+    let r = log.append(&idem(3, 0, 2, 2)).unwrap();
+    assert!(r.duplicate, "rebuilt from the batch headers after the snapshot");
+    assert_eq!((r.first_offset, r.last_offset), (2, 3));
+    drop(log);
+    // No snapshot at all: the whole log is replayed.
+    std::fs::remove_file(t.path.join(crate::producer::SNAPSHOT_FILE)).unwrap();
+    let log = t.reopen(cfg, true);
+    assert!(log.append(&idem(3, 0, 0, 2)).unwrap().duplicate);
+    assert!(matches!(log.append(&idem(3, 0, 7, 1)), Err(StorageError::OutOfOrderSequence { expected: 4, .. })));
+}
+
+#[test]
+fn truncation_forgets_the_truncated_batches_of_producers() {
+    let t = T::new();
+    let log = t.open(LogConfig::default());
+    log.append(&idem(5, 0, 0, 1)).unwrap();
+    log.append(&idem(5, 0, 1, 1)).unwrap();
+    log.truncate_to(1).unwrap();
+    // Sequence 1 is gone with its batch: its retry is appended again, not a duplicate.
+    let r = log.append(&idem(5, 0, 1, 1)).unwrap();
+    assert_eq!((r.first_offset, r.duplicate), (1, false));
+}
+
+#[test]
+fn idle_producers_expire_after_producer_id_expiration_ms() {
+    let t = T::new();
+    let cfg = LogConfig { producer_id_expiration_ms: 60_000, ..Default::default() };
+    let log = t.open(cfg);
+    log.append(&BatchBuilder::new(0).producer(1, 0, 0).timestamp(t.clock.now_ms()).record(Record::value("a")).build())
+        .unwrap();
+    t.clock.advance(30_000);
+    log.append(&BatchBuilder::new(0).producer(2, 0, 0).timestamp(t.clock.now_ms()).record(Record::value("b")).build())
+        .unwrap();
+    assert_eq!(log.producer_count(), 2);
+    t.clock.advance(40_000); // producer 1 idle 70 s, producer 2 idle 40 s
+    log.roll().unwrap();
+    assert_eq!(log.producer_count(), 1);
+    // Forgotten: any sequence starts it again.
+    assert!(!log.append(&idem(1, 0, 9, 1)).unwrap().duplicate);
+}

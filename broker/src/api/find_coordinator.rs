@@ -1,6 +1,6 @@
-//! FindCoordinator (key 10): this broker coordinates every group. Transactional ids
-//! get INVALID_REQUEST until transactions exist, so clients fail at once instead of
-//! retrying. v4+ batches keys.
+//! FindCoordinator (key 10): this broker coordinates every group and transactional
+//! id (key types 0 and 1). v4+ batches keys. Until transactions exist, it is
+//! InitProducerId that refuses transactional ids.
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -13,9 +13,9 @@ const KEY_TRANSACTION: i8 = 1;
 
 pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let s = &ctx.shared;
-    let supported = req.key_type == KEY_GROUP;
+    let supported = matches!(req.key_type, KEY_GROUP | KEY_TRANSACTION);
     let error = if supported { 0 } else { ResponseError::InvalidRequest.code() };
-    let why = if req.key_type == KEY_TRANSACTION { "transactions are not supported yet" } else { "unknown key type" };
+    let why = "unknown key type";
     if ctx.version >= 4 {
         let coordinators = req
             .coordinator_keys

@@ -9,6 +9,7 @@
 
 pub mod assignor;
 pub mod consumer;
+pub mod overview;
 pub mod records;
 pub mod state;
 pub mod store;
