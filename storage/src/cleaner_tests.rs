@@ -207,3 +207,61 @@ fn crash_mid_clean_loses_nothing() {
         assert_eq!(contents(&log), live(&exp, true));
     }
 }
+
+#[test]
+fn rewritten_batches_keep_their_codec() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("codecs-0");
+    let clock = Arc::new(MockClock::new(1_000_000));
+    let log = open(&path, &clock, config(0), false);
+    let mut exp = Expected::new();
+    // Batch b holds offsets [100 b, 100 b + 100) and uses codec b % 5.
+    fill(&log, &clock, 0, 20_000, &mut exp);
+    log.roll().unwrap();
+    clock.advance(10);
+    log.compact().unwrap().unwrap();
+    let mut seen_codecs = std::collections::BTreeSet::new();
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        let r = log.read(next, 1 << 20, true).unwrap();
+        for b in batches(&r.records) {
+            let (h, bytes) = b.unwrap();
+            let recs = decode_records(bytes).unwrap();
+            let origin = recs[0].offset / 100;
+            assert!(recs.iter().all(|r| r.offset / 100 == origin), "records of one original batch per batch");
+            let codec = (h.attributes & 0x7) as i64;
+            assert_eq!(codec, origin % 5, "batch at {} keeps codec {}", h.base_offset, origin % 5);
+            seen_codecs.insert(codec);
+            next = h.next_offset();
+        }
+    }
+    assert_eq!(seen_codecs.len(), 5, "none, gzip, snappy, lz4 and zstd batches were all rewritten");
+    assert_eq!(contents(&log), live(&exp, true));
+}
+
+#[test]
+fn min_cleanable_dirty_ratio_decides_when_to_clean() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("ratio-0");
+    let clock = Arc::new(MockClock::new(1_000_000));
+    let cfg = LogConfig { min_cleanable_dirty_ratio: 0.5, ..config(0) };
+    let log = open(&path, &clock, cfg, false);
+    let mut exp = Expected::new();
+    fill(&log, &clock, 0, 30_000, &mut exp);
+    log.roll().unwrap();
+    clock.advance(10);
+    assert!(maybe_clean(&log).unwrap(), "everything is dirty at first");
+    let clean = log.size_bytes();
+    // A little new data: dirty / (clean + dirty) stays below 0.5.
+    fill(&log, &clock, 30_000, 200, &mut exp);
+    log.roll().unwrap();
+    clock.advance(10);
+    assert!(log.size_bytes() - clean < clean, "test set-up: the dirty part is the smaller one");
+    assert!(!maybe_clean(&log).unwrap(), "below min.cleanable.dirty.ratio: not cleaned");
+    // Enough new data to pass the ratio.
+    fill(&log, &clock, 30_200, 20_000, &mut exp);
+    log.roll().unwrap();
+    clock.advance(10);
+    assert!(maybe_clean(&log).unwrap(), "above min.cleanable.dirty.ratio: cleaned");
+    assert_eq!(contents(&log), live(&exp, true));
+}

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
 
-use crate::error::{IoContext, Result};
+use crate::error::{IoContext, Result, StorageError};
 
 /// Common machinery of the two index kinds: a file, its mapping and an entry count.
 #[derive(Debug)]
@@ -64,7 +64,16 @@ impl IndexFile {
             idx.entries = 0;
         }
         if preallocate {
-            idx.resize(idx.max_entries * entry_size)?;
+            match idx.resize(idx.max_entries * entry_size) {
+                Ok(()) => {}
+                // Opening must work on a full disk, so that what is stored can still
+                // be read; the first append that needs an index entry then fails.
+                Err(StorageError::DiskFull { .. }) => {
+                    tracing::warn!(path = %path.display(), "disk full: index not preallocated");
+                    idx.remap()?;
+                }
+                Err(e) => return Err(e),
+            }
         } else {
             idx.remap()?;
             idx.file = None;
@@ -99,7 +108,16 @@ impl IndexFile {
             m.flush_async().ctx("msync index", &self.path)?;
         }
         let path = self.path.clone();
-        self.handle()?.set_len(len as u64).ctx("resize index", &path)?;
+        let file = self.handle()?;
+        let current = file.metadata().ctx("stat index", &path)?.len();
+        if len as u64 > current {
+            // Reserve the blocks now: a sparse file written through the mapping
+            // would meet a full disk as SIGBUS in the middle of an append, not as
+            // an error this append can report.
+            allocate(file, len as u64).ctx("preallocate index", &path)?;
+        } else {
+            file.set_len(len as u64).ctx("resize index", &path)?;
+        }
         self.remap()
     }
 
@@ -324,6 +342,19 @@ impl TimeIndex {
     }
     pub fn sync(&self) -> Result<()> {
         self.f.sync()
+    }
+}
+
+/// Grows `file` to `len` bytes with the blocks allocated (posix_fallocate; glibc
+/// falls back to writing zeros where the filesystem cannot allocate).
+fn allocate(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a valid open descriptor; the call only changes the file's size and blocks.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len as libc::off_t) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::from_raw_os_error(rc))
     }
 }
 

@@ -94,6 +94,9 @@ impl Segment {
                 rebuild = true;
             }
         }
+        if !rebuild && !self.index_points_at_batches(size)? {
+            rebuild = true;
+        }
         let from = if rebuild {
             self.reset_indexes()?;
             0
@@ -121,6 +124,30 @@ impl Segment {
             return self.scan_from(0, validate, index_interval);
         }
         Ok(scan)
+    }
+
+    /// Spot-checks the offset index against the log: its first, middle and last
+    /// entries must each point at a batch whose base offset is the one recorded.
+    /// Ordering and bounds checks cannot see an index of another log, or one whose
+    /// entries were shifted.
+    fn index_points_at_batches(&self, size: u64) -> Result<bool> {
+        let ix = self.ix.read();
+        let n = ix.offset.len();
+        if n == 0 || size == 0 {
+            return Ok(true);
+        }
+        let map = self.map(size)?;
+        let data: &[u8] = &map[..size as usize];
+        for i in [0, n / 2, n - 1] {
+            let (rel, pos) = ix.offset.entry(i);
+            let ok =
+                BatchHeader::parse(&data[pos as usize..]).is_ok_and(|h| h.base_offset == self.base_offset + rel as i64);
+            if !ok {
+                tracing::warn!(segment = %self.log_path.display(), entry = i, "offset index disagrees with the log; rebuilding it");
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Cuts the file to `len` bytes (recovery) and fsyncs it.
