@@ -72,3 +72,54 @@ fn sigterm_right_after_the_ready_line_still_exits_zero() {
         assert_eq!(weir.stop().code(), Some(0));
     }
 }
+
+/// Runs `weir` with `args` and `env`, waits for the ready line, SIGTERMs it and
+/// returns the ready line and the exit code.
+fn run_until_ready(args: &[&str], env: &[(&str, String)]) -> (String, Option<i32>) {
+    use std::io::{BufRead, BufReader};
+    let mut cmd = Command::new(common::bin());
+    cmd.args(args).stdout(std::process::Stdio::piped()).env("RUST_LOG", "warn");
+    for k in ["WEIR_CONFIG", "WEIR_DATA_DIR", "WEIR_KAFKA_ADDR", "WEIR_REGISTRY_ADDR", "WEIR_CONSOLE_ADDR"] {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().expect("a line").unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    (ready, child.wait().unwrap().code())
+}
+
+#[test]
+fn bare_weir_serves_and_takes_its_settings_from_weir_variables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("from-env");
+    let port = common::free_port();
+    let env = [("WEIR_DATA_DIR", data.display().to_string()), ("WEIR_KAFKA_ADDR", format!("127.0.0.1:{port}"))];
+    let (ready, code) = run_until_ready(&[], &env);
+    assert!(ready.starts_with(&format!("weir ready kafka=127.0.0.1:{port} ")), "{ready}");
+    assert_eq!(code, Some(0));
+    assert!(data.join("__cluster_metadata-0").is_dir(), "the data directory came from WEIR_DATA_DIR");
+
+    // Flags win over variables.
+    let other = tmp.path().join("from-flag");
+    let (ready, code) =
+        run_until_ready(&["serve", "--data-dir", other.to_str().unwrap(), "--kafka-addr", "127.0.0.1:0"], &env);
+    assert!(!ready.contains(&format!(":{port} ")), "{ready}");
+    assert_eq!(code, Some(0));
+    assert!(other.join("__cluster_metadata-0").is_dir());
+
+    // A config file named by WEIR_CONFIG.
+    let cfg = tmp.path().join("weir.toml");
+    std::fs::write(
+        &cfg,
+        format!("data_dir = \"{}\"\n[broker]\nnum.partitions = 2\n", tmp.path().join("from-file").display()),
+    )
+    .unwrap();
+    let (_, code) = run_until_ready(&["--kafka-addr", "127.0.0.1:0"], &[("WEIR_CONFIG", cfg.display().to_string())]);
+    assert_eq!(code, Some(0));
+    assert!(tmp.path().join("from-file").join("__cluster_metadata-0").is_dir());
+}

@@ -435,6 +435,21 @@ async fn heartbeat_errors_epochs_assignors_regex_and_offsets() {
     assert_eq!(cg_describe(&weir, classic).error_code, 69);
     assert_eq!(cg_describe(&weir, "no-such-group").error_code, 69);
 
+    // v0: the coordinator picks the member id.
+    let mut s0 = wire::connect(&weir);
+    let req = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(sb("rules-v0")))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![TopicName(sb("other"))]))
+        .with_topic_partitions(Some(vec![]));
+    let r: ConsumerGroupHeartbeatResponse = wire::call(&mut s0, ApiKey::ConsumerGroupHeartbeat, 0, &req);
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let id = r.member_id.clone().expect("a member id from the coordinator");
+    assert!(!id.is_empty() && r.member_epoch > 0);
+    let n: usize = r.assignment.iter().flat_map(|a| &a.topic_partitions).map(|t| t.partitions.len()).sum();
+    assert_eq!(n, 2, "both partitions of `other`");
+
     // Leaving empties the group; it keeps its offsets.
     let r = m.leave();
     assert_eq!((r.error_code, r.member_epoch), (0, -1));

@@ -232,23 +232,31 @@ impl Shared {
 
     /// Replaces a topic's overrides and applies them to its open logs.
     pub fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<()> {
-        validate_topic_configs(&configs)?;
-        if validate_only {
-            return match self.meta.topic(name) {
-                Some(_) => Ok(()),
-                None => Err(BrokerError::api(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("Topic {name} does not exist"),
-                )),
-            };
-        }
-        let topic = self.meta.with_writer(|w| {
+        self.update_topic_configs(name, |_| Ok(configs), validate_only)
+    }
+
+    /// Computes a topic's new overrides from its current ones and applies them, all
+    /// under the metadata writer lock (read-modify-write without lost updates).
+    pub fn update_topic_configs(
+        &self,
+        name: &str,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>>,
+        validate_only: bool,
+    ) -> Result<()> {
+        let (topic, configs) = self.meta.with_writer(|w| {
             let t = w.topic(name).ok_or_else(|| {
                 BrokerError::api(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist"))
             })?;
-            w.commit(Event::TopicConfigsReplaced { name: name.to_string(), id: t.id, configs: configs.clone() })?;
-            Ok(t)
+            let configs = change(&t.configs)?;
+            validate_topic_configs(&configs)?;
+            if !validate_only {
+                w.commit(Event::TopicConfigsReplaced { name: name.to_string(), id: t.id, configs: configs.clone() })?;
+            }
+            Ok((t, configs))
         })?;
+        if validate_only {
+            return Ok(());
+        }
         let lc = self.config.log_config(&configs);
         for p in 0..topic.partitions {
             if let Some(log) = self.partition(name, p) {
