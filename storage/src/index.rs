@@ -98,6 +98,11 @@ impl IndexFile {
             // SAFETY: index files are private to this process; only this struct
             // writes them, through this mapping.
             let m = unsafe { MmapMut::map_mut(file) }.ctx("mmap index", &path)?;
+            // Entries are written one at a time at the end and looked up by binary
+            // search: readahead would fault in (and zero, and dirty) large folios of a
+            // mostly empty file on every first touch, stalling appends in writeback
+            // throttling when many partitions are active.
+            let _ = m.advise(memmap2::Advice::Random);
             self.mmap = Some(m);
         }
         Ok(())

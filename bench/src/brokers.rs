@@ -1,0 +1,201 @@
+//! Starting the brokers under test, one at a time, on 127.0.0.1, pinned to CPU 0
+//! (the client runs on CPU 1), in their own process group so that stopping one
+//! stops everything it started; and reading their memory use from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+#[derive(Clone, Debug)]
+pub enum Kind {
+    /// `durable`: Weir's default (fdatasync before acks=-1 answers, group commit);
+    /// otherwise Kafka's page-cache behaviour (`log.flush.interval.messages=MAX`).
+    Weir { bin: PathBuf, durable: bool },
+    /// Tansu with its in-memory storage engine (`memory://`).
+    Tansu { bin: PathBuf },
+    /// noida-db's Kafka service.
+    Noida { bin: PathBuf },
+}
+
+impl Kind {
+    pub fn name(&self) -> String {
+        match self {
+            Kind::Weir { durable: false, .. } => "weir (page cache)".into(),
+            Kind::Weir { durable: true, .. } => "weir (durable)".into(),
+            Kind::Tansu { .. } => "tansu".into(),
+            Kind::Noida { .. } => "noida-db".into(),
+        }
+    }
+
+    pub fn is_weir(&self) -> bool {
+        matches!(self, Kind::Weir { .. })
+    }
+
+    /// The settings the report prints for this broker.
+    pub fn settings(&self) -> String {
+        match self {
+            Kind::Weir { durable: false, .. } => {
+                "`weir serve --set log.flush.interval.messages=9223372036854775807` (page cache, as Kafka runs)".into()
+            }
+            Kind::Weir { durable: true, .. } => {
+                "`weir serve` (defaults: fdatasync before acks=-1 is answered, group commit)".into()
+            }
+            Kind::Tansu { .. } => "`tansu broker --storage-engine memory://tansu/` (in memory, nothing on disk)".into(),
+            Kind::Noida { .. } => "`noida-db start --only kafka` (its defaults)".into(),
+        }
+    }
+}
+
+pub struct Running {
+    pub addr: String,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Pins the calling thread (and threads it creates later) to `cpu`.
+pub fn pin_to(cpu: usize) -> bool {
+    // SAFETY: a zeroed cpu_set_t is valid; CPU_SET stays in bounds for cpu < 1024.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
+    }
+}
+
+/// CPUs online (not the affinity mask: this process pins itself).
+pub fn cpus() -> usize {
+    // SAFETY: sysconf only reads.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    n.max(1) as usize
+}
+
+impl Running {
+    pub fn start(kind: &Kind, data_root: &std::path::Path) -> Result<Running> {
+        let data = tempfile::tempdir_in(data_root).context("data dir")?;
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = match kind {
+            Kind::Weir { bin, durable } => {
+                let mut c = Command::new(bin);
+                c.arg("serve").arg("--data-dir").arg(data.path()).arg("--kafka-addr").arg(&addr);
+                if !durable {
+                    c.args(["--set", "log.flush.interval.messages=9223372036854775807"]);
+                }
+                c.env("RUST_LOG", "warn");
+                c
+            }
+            Kind::Tansu { bin } => {
+                let mut c = Command::new(bin);
+                c.arg("broker")
+                    .arg("--listener-url")
+                    .arg(format!("tcp://{addr}"))
+                    .arg("--advertised-listener-url")
+                    .arg(format!("tcp://{addr}"))
+                    .arg("--storage-engine")
+                    .arg("memory://tansu/");
+                c
+            }
+            Kind::Noida { bin } => {
+                let mut c = Command::new(bin);
+                c.args(["start", "--only", "kafka", "--host", "127.0.0.1", "--kafka-port", &port.to_string()])
+                    .arg("--data-dir")
+                    .arg(data.path());
+                c
+            }
+        };
+        let log = std::fs::File::create(data_root.join(format!("{}.log", kind.name().replace([' ', '(', ')'], "_"))))?;
+        cmd.stdout(Stdio::piped()).stderr(log).process_group(0);
+        let many = cpus() > 1;
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if many {
+                    let mut set: libc::cpu_set_t = std::mem::zeroed();
+                    libc::CPU_SET(0, &mut set);
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().with_context(|| format!("start {}", kind.name()))?;
+        let stdout = child.stdout.take().unwrap();
+        // Keep draining stdout so the broker never blocks on a full pipe.
+        std::thread::spawn(move || for _ in BufReader::new(stdout).lines().map_while(Result::ok) {});
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            if let Some(status) = child.try_wait()? {
+                bail!("{} exited at start: {status}", kind.name());
+            }
+            if Instant::now() > deadline {
+                bail!("{} did not listen on {addr}", kind.name());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Running { addr, child, _data: data })
+    }
+
+    /// Every process in the broker's process group.
+    fn pids(&self) -> Vec<i32> {
+        let pgid = self.child.id() as i32;
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            // SAFETY: getpgid only reads.
+            if unsafe { libc::getpgid(pid) } == pgid {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    fn status_kib(pid: i32, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+
+    /// (peak resident, resident now, anonymous resident now) in MiB, summed over
+    /// the broker's processes. Peaks count since the last `reset_peak`.
+    pub fn memory_mib(&self) -> (f64, f64, f64) {
+        let pids = self.pids();
+        let sum = |f: &str| pids.iter().map(|p| Self::status_kib(*p, f)).sum::<u64>() as f64 / 1024.0;
+        (sum("VmHWM:"), sum("VmRSS:"), sum("RssAnon:"))
+    }
+
+    pub fn reset_peak(&self) {
+        for p in self.pids() {
+            // Writing 5 resets VmHWM to the current resident size.
+            let _ = std::fs::write(format!("/proc/{p}/clear_refs"), "5");
+        }
+    }
+
+    pub fn stop(mut self) -> Result<()> {
+        let pgid = self.child.id() as i32;
+        // SAFETY: signalling our own child's process group.
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                // SAFETY: as above.
+                unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                self.child.wait()?;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+}

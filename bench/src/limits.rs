@@ -1,0 +1,88 @@
+//! The machine's limits, measured in the same run as the brokers: loopback TCP
+//! between two processes, sequential write + fdatasync to the data directory's
+//! disk, and (in main) the client's own ceiling against librdkafka's mock cluster.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The other end of the loopback test: accepts one connection, reads it to the
+/// end, and writes back the byte count.
+pub fn tcp_sink(port: u16) -> Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port))?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    let (mut s, _) = listener.accept()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    s.write_all(&total.to_be_bytes())?;
+    Ok(())
+}
+
+/// MB/s of `bytes` sent over loopback to a sink process pinned to CPU 0.
+pub fn loopback_tcp(bytes: u64) -> Result<f64> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["tcp-sink", "--port", &port.to_string()]).stdout(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(0, &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let mut line = [0u8; 6];
+    child.stdout.as_mut().unwrap().read_exact(&mut line).context("sink start")?;
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    let buf = vec![7u8; 1 << 20];
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while sent < bytes {
+        s.write_all(&buf)?;
+        sent += buf.len() as u64;
+    }
+    s.shutdown(std::net::Shutdown::Write)?;
+    let mut echo = [0u8; 8];
+    s.read_exact(&mut echo)?;
+    let secs = started.elapsed().as_secs_f64();
+    child.wait()?;
+    if u64::from_be_bytes(echo) != sent {
+        bail!("sink counted {} of {sent} bytes", u64::from_be_bytes(echo));
+    }
+    Ok(sent as f64 / secs / 1e6)
+}
+
+/// MB/s of sequential `chunk`-byte writes, each followed by fdatasync, for `secs`,
+/// to a file in `dir` (the disk the brokers' data directories are on).
+pub fn fdatasync_write(dir: &Path, chunk: usize, secs: f64) -> Result<f64> {
+    let path = dir.join("fdatasync-probe");
+    let f = std::fs::File::create(&path)?;
+    let buf = vec![0x5au8; chunk];
+    let started = Instant::now();
+    let mut off = 0u64;
+    while started.elapsed() < Duration::from_secs_f64(secs) {
+        f.write_all_at(&buf, off)?;
+        f.sync_data()?;
+        off += chunk as u64;
+    }
+    let rate = off as f64 / started.elapsed().as_secs_f64() / 1e6;
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok(rate)
+}

@@ -1,0 +1,291 @@
+//! OpenMessaging-style workloads, all on the same librdkafka client settings:
+//! produce throughput, end-to-end latency at a fixed rate (measured from the
+//! intended send time, so a stalled producer cannot hide latency: no coordinated
+//! omission), catch-up consume throughput, and scale (1,000 partitions; 100
+//! producer connections). Every workload checks its own result: every record
+//! acknowledged, every record consumed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::client::{self, ProducerSettings, Target};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Throughput {
+    pub records: u64,
+    pub bytes: u64,
+    pub secs: f64,
+}
+
+impl Throughput {
+    pub fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / self.secs / 1e6
+    }
+    pub fn records_per_sec(&self) -> f64 {
+        self.records as f64 / self.secs
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    pub rate_mb: f64,
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProduceSpec {
+    pub record_size: usize,
+    pub partitions: i32,
+    pub acks: &'static str,
+    pub compression: &'static str,
+    pub records: u64,
+}
+
+impl ProduceSpec {
+    pub fn label(&self) -> String {
+        format!("{} B, {} part, acks={}, {}", self.record_size, self.partitions, self.acks, self.compression)
+    }
+}
+
+static TOPIC_SEQ: AtomicU64 = AtomicU64::new(0);
+
+pub fn unique_topic(prefix: &str) -> String {
+    format!("{prefix}-{}-{}", std::process::id(), TOPIC_SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A payload of `size` bytes, compressible about 2:1 (text-like), the same for every
+/// broker and run.
+pub fn payload(size: usize) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..size)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if i % 4 == 3 {
+                b' '
+            } else {
+                b'a' + (x % 16) as u8
+            }
+        })
+        .collect()
+}
+
+/// Produces `spec.records` records round-robin over the partitions of a new topic;
+/// the time runs from the first send to the last acknowledgement. Returns the topic.
+pub fn produce(target: &Target, spec: &ProduceSpec) -> Result<(String, Throughput)> {
+    let topic = unique_topic("bench-produce");
+    client::create_topic(target, &topic, spec.partitions)?;
+    let settings = ProducerSettings { acks: spec.acks, compression: spec.compression, linger_ms: 5 };
+    let (p, d) = client::producer(target, &settings)?;
+    let data = payload(spec.record_size);
+    let started = Instant::now();
+    for i in 0..spec.records {
+        client::send(&p, &topic, (i % spec.partitions as u64) as i32, &data);
+        if i % 1024 == 0 {
+            p.poll(Duration::ZERO);
+        }
+    }
+    client::finish(&p, &d, spec.records).with_context(|| spec.label())?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok((topic, Throughput { records: spec.records, bytes: spec.records * spec.record_size as u64, secs }))
+}
+
+fn consumer(target: &Target) -> Result<BaseConsumer> {
+    let mut cfg = ClientConfig::new();
+    target.apply(&mut cfg);
+    cfg.set("group.id", "weir-bench")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .set("queued.max.messages.kbytes", "1048576")
+        .set("fetch.message.max.bytes", "10485760");
+    cfg.create().context("create consumer")
+}
+
+fn assign_from_start(c: &BaseConsumer, topic: &str, partitions: i32) -> Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)?;
+    }
+    c.assign(&tpl)?;
+    Ok(())
+}
+
+/// Reads a pre-filled topic from the beginning until `records` arrived.
+pub fn consume(target: &Target, topic: &str, partitions: i32, records: u64) -> Result<Throughput> {
+    let c = consumer(target)?;
+    assign_from_start(&c, topic, partitions)?;
+    let (mut n, mut bytes) = (0u64, 0u64);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut started = None;
+    while n < records {
+        match c.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                started.get_or_insert_with(Instant::now);
+                n += 1;
+                bytes += m.payload_len() as u64;
+            }
+            Some(Err(e)) => bail!("consume: {e}"),
+            None if Instant::now() > deadline => bail!("consumed {n} of {records}"),
+            None => {}
+        }
+    }
+    // From the first record: connection set-up is not the broker's read speed.
+    let secs = started.expect("records").elapsed().as_secs_f64();
+    Ok(Throughput { records: n, bytes, secs })
+}
+
+fn bench_epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ns() -> u64 {
+    bench_epoch().elapsed().as_nanos() as u64
+}
+
+fn percentile(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1e6
+}
+
+/// A producer at `rate_mb` MB/s of 1 KiB records (acks=-1, linger.ms=1) and a
+/// consumer of the same partition, together for `secs`. Each record carries the
+/// time it was meant to be sent; latency is consume time minus that. The first
+/// second is warm-up and not counted.
+pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
+    const SIZE: usize = 1024;
+    let topic = unique_topic("bench-latency");
+    client::create_topic(target, &topic, 1)?;
+    let total = (rate_mb * 1e6 / SIZE as f64 * secs) as u64;
+    let interval_ns = SIZE as f64 / (rate_mb * 1e6) * 1e9;
+    let warmup_ns = 1_000_000_000u64;
+
+    let c = consumer(target)?;
+    assign_from_start(&c, &topic, 1)?;
+    let received = Arc::new(AtomicU64::new(0));
+    let reader = {
+        let received = received.clone();
+        std::thread::spawn(move || -> Result<Vec<u64>> {
+            let mut lat = Vec::with_capacity(total as usize);
+            let deadline = Instant::now() + Duration::from_secs_f64(secs + 120.0);
+            let mut first_intended = None;
+            while received.load(Ordering::Relaxed) < total {
+                match c.poll(Duration::from_millis(50)) {
+                    Some(Ok(m)) => {
+                        let now = now_ns();
+                        let p = m.payload().unwrap_or_default();
+                        let intended = u64::from_le_bytes(p[..8].try_into().unwrap());
+                        let start = *first_intended.get_or_insert(intended);
+                        if intended >= start + warmup_ns {
+                            lat.push(now.saturating_sub(intended));
+                        }
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(Err(e)) => bail!("latency consumer: {e}"),
+                    None if Instant::now() > deadline => {
+                        bail!("received {} of {total}", received.load(Ordering::Relaxed))
+                    }
+                    None => {}
+                }
+            }
+            Ok(lat)
+        })
+    };
+
+    let settings = ProducerSettings { acks: "-1", compression: "none", linger_ms: 1 };
+    let (p, d) = client::producer(target, &settings)?;
+    let mut buf = payload(SIZE);
+    let start = now_ns() + 50_000_000;
+    for i in 0..total {
+        let intended = start + (i as f64 * interval_ns) as u64;
+        loop {
+            let now = now_ns();
+            if now >= intended {
+                break;
+            }
+            let wait = intended - now;
+            if wait > 200_000 {
+                std::thread::sleep(Duration::from_nanos(wait - 100_000));
+            } else {
+                p.poll(Duration::ZERO);
+                std::hint::spin_loop();
+            }
+        }
+        buf[..8].copy_from_slice(&intended.to_le_bytes());
+        client::send(&p, &topic, 0, &buf);
+        if i % 64 == 0 {
+            p.poll(Duration::ZERO);
+        }
+    }
+    client::finish(&p, &d, total)?;
+    let mut lat = reader.join().expect("reader thread")?;
+    lat.sort_unstable();
+    Ok(Latency {
+        rate_mb,
+        samples: lat.len(),
+        p50_ms: percentile(&lat, 0.50),
+        p99_ms: percentile(&lat, 0.99),
+        p999_ms: percentile(&lat, 0.999),
+        max_ms: lat.last().map_or(f64::NAN, |m| *m as f64 / 1e6),
+    })
+}
+
+/// 1 KiB records round-robin over the partitions of a topic with `partitions`
+/// partitions (acks=-1): many partitions make small batches and many logs.
+pub fn many_partitions(target: &Target, partitions: i32, records: u64) -> Result<Throughput> {
+    let spec = ProduceSpec { record_size: 1024, partitions, acks: "-1", compression: "none", records };
+    produce(target, &spec).map(|(_, t)| t)
+}
+
+/// `connections` producers (one client, so one connection, each), on their own
+/// threads, share `records` 1 KiB records to a 16-partition topic (acks=-1).
+pub fn many_producers(target: &Target, connections: usize, records: u64) -> Result<Throughput> {
+    let topic = unique_topic("bench-conns");
+    client::create_topic(target, &topic, 16)?;
+    let per = records / connections as u64;
+    let data = Arc::new(payload(1024));
+    let producers: Vec<_> = (0..connections)
+        .map(|_| client::producer(target, &ProducerSettings { acks: "-1", compression: "none", linger_ms: 5 }))
+        .collect::<Result<_>>()?;
+    let started = Instant::now();
+    let threads: Vec<_> = producers
+        .into_iter()
+        .enumerate()
+        .map(|(k, (p, d))| {
+            let (topic, data) = (topic.clone(), data.clone());
+            std::thread::spawn(move || -> Result<()> {
+                for i in 0..per {
+                    client::send(&p, &topic, ((i + k as u64) % 16) as i32, &data);
+                    if i % 256 == 0 {
+                        p.poll(Duration::ZERO);
+                    }
+                }
+                client::finish(&p, &d, per)
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("producer thread")?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = per * connections as u64;
+    Ok(Throughput { records: n, bytes: n * 1024, secs })
+}
