@@ -56,7 +56,7 @@ enum Cmd {
         bootstrap: String,
         #[arg(long)]
         quick: bool,
-        /// Only these workloads (comma-separated): produce, latency, partitions, producers.
+        /// Only these workloads (comma-separated): produce, consume, latency, partitions, producers.
         #[arg(long)]
         only: Option<String>,
     },
@@ -139,6 +139,26 @@ fn run_workloads(
         }
         results.produce.push((spec.label(), r.map(|(_, t)| t).map_err(|e| e.to_string())));
     }
+    if !want("produce") && want("consume") {
+        // Catch-up reads alone (for profiling the fetch path): fill, then read.
+        for partitions in [1, 16] {
+            let spec = ProduceSpec {
+                record_size: 1024,
+                partitions,
+                acks: "1",
+                compression: "none",
+                records: scale.kib_records,
+            };
+            let filled = workloads::produce(target, &spec);
+            if let Ok((topic, _)) = &filled {
+                eprintln!("  filled {topic}; consuming in 2 s");
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                let c = workloads::consume(target, topic, partitions, spec.records);
+                eprintln!("  consume {partitions} partition(s): {}", report::show(&c));
+                results.consume.insert(partitions, c.map_err(|e| e.to_string()));
+            }
+        }
+    }
     for rate in [20.0, 50.0].into_iter().filter(|_| want("latency")) {
         let r = workloads::latency(target, rate, scale.latency_secs);
         eprintln!("  latency at {rate} MB/s: {r:?}");
@@ -217,7 +237,16 @@ fn suite(
     report.limits.fdatasync_mb = limits::fdatasync_write(root.path(), 1 << 20, if quick { 1.0 } else { 3.0 }).ok();
     report.limits.fdatasync_small_mb =
         limits::fdatasync_write(root.path(), 64 << 10, if quick { 1.0 } else { 3.0 }).ok();
-    match client::Mock::new() {
+    // The mock cluster's threads start on CPU 0, where the brokers run, so the
+    // ceiling is the client's alone (its threads inherit this affinity).
+    if pinned {
+        brokers::pin_to(0);
+    }
+    let mock = client::Mock::new();
+    if pinned {
+        brokers::pin_to(1);
+    }
+    match mock {
         Ok(mock) => {
             let mock = Target::Mock(std::sync::Arc::new(mock));
             for partitions in [1, 16] {

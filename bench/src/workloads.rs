@@ -216,18 +216,12 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
     let start = now_ns() + 50_000_000;
     for i in 0..total {
         let intended = start + (i as f64 * interval_ns) as u64;
-        loop {
-            let now = now_ns();
-            if now >= intended {
-                break;
-            }
-            let wait = intended - now;
-            if wait > 200_000 {
-                std::thread::sleep(Duration::from_nanos(wait - 100_000));
-            } else {
-                p.poll(Duration::ZERO);
-                std::hint::spin_loop();
-            }
+        // Sleep, never spin: the client's threads share one CPU, and a spinning
+        // producer would delay the consumer thread by whole scheduler slices. Waking
+        // late only makes the measured latency larger (it counts from `intended`).
+        let now = now_ns();
+        if now < intended {
+            std::thread::sleep(Duration::from_nanos(intended - now));
         }
         buf[..8].copy_from_slice(&intended.to_le_bytes());
         client::send(&p, &topic, 0, &buf);

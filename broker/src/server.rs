@@ -60,6 +60,42 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
+/// Writes `parts` in order with vectored writes (as few syscalls as the socket
+/// buffer allows, no copying into one buffer first).
+async fn write_parts(wr: &mut tokio::net::tcp::OwnedWriteHalf, parts: Vec<bytes::Bytes>) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    let mut idx = 0;
+    let mut off = 0;
+    while idx < parts.len() {
+        let n = {
+            let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity((parts.len() - idx).min(64));
+            slices.push(IoSlice::new(&parts[idx][off..]));
+            slices.extend(parts[idx + 1..].iter().take(63).map(|p| IoSlice::new(p)));
+            wr.write_vectored(&slices).await?
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut left = n;
+        while left > 0 {
+            let rest = parts[idx].len() - off;
+            if left >= rest {
+                left -= rest;
+                idx += 1;
+                off = 0;
+            } else {
+                off += left;
+                left = 0;
+            }
+        }
+        while idx < parts.len() && parts[idx].len() == off {
+            idx += 1;
+            off = 0;
+        }
+    }
+    Ok(())
+}
+
 async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
@@ -75,6 +111,12 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             match outcome {
                 Ok(Outcome::Respond(buf)) => {
                     if let Err(e) = wr.write_all(&buf).await {
+                        tracing::debug!(%peer, error = %e, "client went away before its response");
+                        return;
+                    }
+                }
+                Ok(Outcome::RespondParts(parts)) => {
+                    if let Err(e) = write_parts(&mut wr, parts).await {
                         tracing::debug!(%peer, error = %e, "client went away before its response");
                         return;
                     }

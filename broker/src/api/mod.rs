@@ -29,6 +29,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_topic_partitions;
 pub mod fetch;
+pub mod fetch_encode;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod incremental_alter_configs;
@@ -100,6 +101,9 @@ pub fn served_versions(key: ApiKey) -> Option<VersionRange> {
 pub enum Outcome {
     /// A complete response frame, size prefix included.
     Respond(BytesMut),
+    /// A response frame in parts (size prefix in the first), written in order with
+    /// vectored writes: record sets stay zero-copy slices of the segments.
+    RespondParts(Vec<Bytes>),
     /// acks=0 produce: nothing is sent back.
     Silent,
     /// The request cannot be answered in the protocol; Kafka closes the connection.
@@ -230,6 +234,13 @@ pub async fn dispatch(shared: Arc<Shared>, mut frame: Bytes, peer: std::net::Soc
             metrics::counter!("weir_kafka_response_bytes_total", "api" => name).increment(buf.len() as u64);
             Outcome::Respond(buf)
         }
+        Outcome::RespondParts(parts) => {
+            metrics::histogram!("weir_kafka_request_latency_seconds", "api" => name)
+                .record(started.elapsed().as_secs_f64());
+            let len: usize = parts.iter().map(Bytes::len).sum();
+            metrics::counter!("weir_kafka_response_bytes_total", "api" => name).increment(len as u64);
+            Outcome::RespondParts(parts)
+        }
         Outcome::Deferred(fut) => Outcome::Deferred(Box::pin(async move {
             let out = fut.await;
             metrics::histogram!("weir_kafka_request_latency_seconds", "api" => name)
@@ -285,7 +296,13 @@ async fn route(ctx: &RequestContext, key: ApiKey, body: &mut Bytes, corr: i32) -
             },
             Err(e) => Outcome::Close(e),
         },
-        ApiKey::Fetch => handle!(ctx, key, body, corr, fetch, FetchRequest, async),
+        ApiKey::Fetch => match decode::<FetchRequest>(body, key, ctx.version) {
+            Ok(req) => match fetch_encode::encode(&fetch::handle(ctx, req).await, ctx.version, corr) {
+                Ok(parts) => Outcome::RespondParts(parts),
+                Err(e) => Outcome::Close(e),
+            },
+            Err(e) => Outcome::Close(e),
+        },
         ApiKey::ListOffsets => handle!(ctx, key, body, corr, list_offsets, ListOffsetsRequest),
         ApiKey::Metadata => handle!(ctx, key, body, corr, metadata, MetadataRequest, async),
         ApiKey::ApiVersions => handle!(ctx, key, body, corr, api_versions, ApiVersionsRequest),
