@@ -176,3 +176,21 @@ pub fn create_topic(target: &Target, name: &str, partitions: i32) -> Result<()> 
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Deletes a topic (peers that keep data in memory need the room back).
+pub fn delete_topic(target: &Target, name: &str) -> Result<()> {
+    if let Target::Mock(_) = target {
+        return Ok(());
+    }
+    let mut cfg = ClientConfig::new();
+    target.apply(&mut cfg);
+    let admin: AdminClient<DefaultClientContext> = cfg.create().context("admin client")?;
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
+    let res = runtime().block_on(admin.delete_topics(&[name], &opts)).context("DeleteTopics")?;
+    for r in res {
+        if let Err((t, e)) = r {
+            bail!("deleting {t}: {e}");
+        }
+    }
+    Ok(())
+}

@@ -75,6 +75,8 @@ enum Cmd {
 
 /// Record counts and durations of a suite run.
 struct Scale {
+    /// Runs of each produce/consume workload; the median is reported.
+    repeats: usize,
     kib_records: u64,
     small_records: u64,
     latency_secs: f64,
@@ -86,6 +88,7 @@ impl Scale {
     fn new(quick: bool) -> Scale {
         if quick {
             Scale {
+                repeats: 1,
                 kib_records: 50_000,
                 small_records: 200_000,
                 latency_secs: 3.0,
@@ -94,6 +97,7 @@ impl Scale {
             }
         } else {
             Scale {
+                repeats: 3,
                 kib_records: 400_000,
                 small_records: 2_000_000,
                 latency_secs: 10.0,
@@ -118,6 +122,13 @@ impl Scale {
     }
 }
 
+/// Every workload starts from the same state: what earlier workloads left dirty in
+/// the page cache is written out first, so no broker pays for another's writeback.
+fn settle() {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+}
+
 fn run_workloads(
     target: &Target,
     scale: &Scale,
@@ -126,18 +137,44 @@ fn run_workloads(
     only: Option<&str>,
 ) {
     let want = |w: &str| only.is_none_or(|o| o.split(',').any(|x| x.trim() == w));
+    // Warm-up, not measured: connections, first segments, the client's buffers.
+    let warm = ProduceSpec {
+        record_size: 1024,
+        partitions: 16,
+        acks: "1",
+        compression: "none",
+        records: scale.kib_records / 4,
+    };
+    if let Err(e) = workloads::produce(target, &warm) {
+        eprintln!("  warm-up failed: {e:#}");
+    }
     for spec in scale.produce_specs().into_iter().filter(|_| want("produce")) {
-        let r = workloads::produce(target, &spec);
-        eprintln!("  produce {}: {}", spec.label(), report::show(&r.as_ref().map(|(_, t)| t.clone())));
-        // Catch-up consume of the headline topics (1 KiB, acks=-1, uncompressed).
-        if let Ok((topic, _)) = &r {
-            if spec.record_size == 1024 && spec.acks == "-1" && spec.compression == "none" {
-                let c = workloads::consume(target, topic, spec.partitions, spec.records);
-                eprintln!("  consume {} partition(s): {}", spec.partitions, report::show(&c));
-                results.consume.insert(spec.partitions, c.map_err(|e| e.to_string()));
+        let headline = spec.record_size == 1024 && spec.acks == "-1" && spec.compression == "none";
+        let (mut produced, mut consumed) = (Vec::new(), Vec::new());
+        for _ in 0..scale.repeats {
+            settle();
+            let r = workloads::produce(target, &spec);
+            eprintln!("  produce {}: {}", spec.label(), report::show(&r.as_ref().map(|(_, t)| t.clone())));
+            match r {
+                Ok((topic, t)) => {
+                    produced.push(Ok(t));
+                    // Catch-up consume of the headline topics (1 KiB, acks=-1, uncompressed).
+                    if headline {
+                        let c = workloads::consume(target, &topic, spec.partitions, spec.records);
+                        eprintln!("  consume {} partition(s): {}", spec.partitions, report::show(&c));
+                        consumed.push(c.map_err(|e| format!("{e:#}")));
+                    }
+                    if let Err(e) = client::delete_topic(target, &topic) {
+                        eprintln!("  delete {topic}: {e:#}");
+                    }
+                }
+                Err(e) => produced.push(Err(format!("{e:#}"))),
             }
         }
-        results.produce.push((spec.label(), r.map(|(_, t)| t).map_err(|e| e.to_string())));
+        if headline {
+            results.consume.insert(spec.partitions, report::median(consumed));
+        }
+        results.produce.push((spec.label(), report::median(produced)));
     }
     if !want("produce") && want("consume") {
         // Catch-up reads alone (for profiling the fetch path): fill, then read.
@@ -160,11 +197,13 @@ fn run_workloads(
         }
     }
     for rate in [20.0, 50.0].into_iter().filter(|_| want("latency")) {
+        settle();
         let r = workloads::latency(target, rate, scale.latency_secs);
         eprintln!("  latency at {rate} MB/s: {r:?}");
         results.latency.push((rate, r.map_err(|e| e.to_string())));
     }
     if want("partitions") {
+        settle();
         if let Some(b) = broker {
             b.reset_peak();
         }
@@ -174,6 +213,7 @@ fn run_workloads(
         results.scale.push(("1,000 partitions".into(), r.map_err(|e| e.to_string()), mem));
     }
     if want("producers") {
+        settle();
         if let Some(b) = broker {
             b.reset_peak();
         }

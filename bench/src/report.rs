@@ -16,6 +16,19 @@ pub fn show<E: std::fmt::Display>(r: &Result<Throughput, E>) -> String {
     }
 }
 
+/// The median run by throughput; the first error if any run failed.
+pub fn median(runs: Vec<Result<Throughput, String>>) -> Result<Throughput, String> {
+    let mut ok = Vec::with_capacity(runs.len());
+    for r in runs {
+        ok.push(r?);
+    }
+    if ok.is_empty() {
+        return Err("no runs".into());
+    }
+    ok.sort_by(|a, b| a.mb_per_sec().total_cmp(&b.mb_per_sec()));
+    Ok(ok.swap_remove(ok.len() / 2))
+}
+
 #[derive(Debug, Default)]
 pub struct Limits {
     pub loopback_mb: Option<f64>,

@@ -83,6 +83,8 @@ pub struct Log {
 }
 
 pub(crate) const LOG_START_FILE: &str = "log-start-offset";
+/// Page-cache mode starts writeback after this many appended bytes per segment.
+const WRITEBACK_EVERY: u64 = 4 << 20;
 
 impl Log {
     /// Opens (creating if needed) the log in `dir`. With `recover` (no clean shutdown)
@@ -269,6 +271,8 @@ impl Log {
         if let FlushPolicy::Interval { messages, .. } = cfg.flush {
             if next - self.flushed_offset() >= messages.max(1) {
                 self.flush()?;
+            } else {
+                active.start_writeback(WRITEBACK_EVERY);
             }
         }
         Ok(info)
