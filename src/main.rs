@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the platform: Kafka broker (schema registry and console are not built yet).
+    /// Run the platform: Kafka broker and schema registry (the console is not built yet).
     Serve(ServeArgs),
 }
 
@@ -40,7 +40,7 @@ struct ServeArgs {
     /// [default: 127.0.0.1:9092]
     #[arg(long, env = "WEIR_KAFKA_ADDR", value_name = "HOST:PORT")]
     kafka_addr: Option<String>,
-    /// Schema registry listener [default: 127.0.0.1:8081] (not served yet)
+    /// Schema registry listener (Confluent REST API) [default: 127.0.0.1:8081]
     #[arg(long, env = "WEIR_REGISTRY_ADDR", value_name = "HOST:PORT")]
     registry_addr: Option<String>,
     /// Console and admin listener [default: 127.0.0.1:8080] (not served yet)
@@ -58,6 +58,7 @@ struct ServeArgs {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     kafka_addr: Option<String>,
+    registry_addr: Option<String>,
     broker: BTreeMap<String, String>,
 }
 
@@ -96,8 +97,9 @@ fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
         match (key.as_str(), value) {
             ("data_dir", toml::Value::String(s)) => fc.data_dir = Some(PathBuf::from(s)),
             ("kafka_addr", toml::Value::String(s)) => fc.kafka_addr = Some(s.clone()),
-            // Accepted so one file serves every release; these surfaces are not built yet.
-            ("registry_addr", toml::Value::String(_)) | ("console_addr", toml::Value::String(_)) => {}
+            ("registry_addr", toml::Value::String(s)) => fc.registry_addr = Some(s.clone()),
+            // Accepted so one file serves every release; the console is not built yet.
+            ("console_addr", toml::Value::String(_)) => {}
             ("broker", toml::Value::Table(_)) => flatten("", value, &mut fc.broker),
             _ => bail!("{}: unknown or mistyped key '{key}'", path.display()),
         }
@@ -132,15 +134,25 @@ async fn serve(args: ServeArgs) -> Result<()> {
             Some("127.0.0.1:9092".to_string())
         }
     });
+    let registry_addr = args.registry_addr.or(file.registry_addr).unwrap_or_else(|| "127.0.0.1:8081".to_string());
     let broker = Broker::start(BrokerOptions { data_dir, kafka_addr, config }).await?;
     let addr = broker.local_addr();
+    let registry = match weir_registry::Registry::start(broker.shared().clone(), &registry_addr).await {
+        Ok(r) => r,
+        Err(e) => {
+            // The broker is up: stop it cleanly before reporting.
+            broker.shutdown().await?;
+            return Err(e.into());
+        }
+    };
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "weir ready kafka={addr} registry=off console=off")?;
+        writeln!(out, "weir ready kafka={addr} registry={} console=off", registry.local_addr())?;
         out.flush()?;
     }
     signals.wait().await;
     tracing::info!("shutting down");
+    registry.shutdown().await;
     broker.shutdown().await?;
     Ok(())
 }

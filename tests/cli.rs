@@ -17,7 +17,7 @@ fn every_key_in_the_shipped_weir_toml_is_accepted() {
     for line in example.lines() {
         let body = line.trim_start_matches('#').trim_start();
         let is_setting = line.starts_with("# ") && body.split_whitespace().nth(1) == Some("=");
-        let skip = ["data_dir", "kafka_addr", "advertised.listeners", "listeners"];
+        let skip = ["data_dir", "kafka_addr", "registry_addr", "console_addr", "advertised.listeners", "listeners"];
         if is_setting && !skip.contains(&body.split_whitespace().next().unwrap()) {
             uncommented.push(body.split(" # ").next().unwrap().trim().to_string());
             keys += 1;
@@ -98,7 +98,11 @@ fn bare_weir_serves_and_takes_its_settings_from_weir_variables() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("from-env");
     let port = common::free_port();
-    let env = [("WEIR_DATA_DIR", data.display().to_string()), ("WEIR_KAFKA_ADDR", format!("127.0.0.1:{port}"))];
+    let env = [
+        ("WEIR_DATA_DIR", data.display().to_string()),
+        ("WEIR_KAFKA_ADDR", format!("127.0.0.1:{port}")),
+        ("WEIR_REGISTRY_ADDR", "127.0.0.1:0".to_string()),
+    ];
     let (ready, code) = run_until_ready(&[], &env);
     assert!(ready.starts_with(&format!("weir ready kafka=127.0.0.1:{port} ")), "{ready}");
     assert_eq!(code, Some(0));

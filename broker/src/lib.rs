@@ -9,6 +9,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod group;
+pub mod internal;
 mod lock;
 pub mod metadata;
 mod server;

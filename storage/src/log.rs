@@ -83,7 +83,8 @@ pub struct Log {
 }
 
 pub(crate) const LOG_START_FILE: &str = "log-start-offset";
-/// Page-cache mode starts writeback after this many appended bytes per segment.
+/// Page-cache mode: the background thread starts writeback of a segment once this
+/// many bytes were appended since it last did.
 const WRITEBACK_EVERY: u64 = 4 << 20;
 
 impl Log {
@@ -271,8 +272,6 @@ impl Log {
         if let FlushPolicy::Interval { messages, .. } = cfg.flush {
             if next - self.flushed_offset() >= messages.max(1) {
                 self.flush()?;
-            } else {
-                active.start_writeback(WRITEBACK_EVERY);
             }
         }
         Ok(info)
@@ -494,6 +493,9 @@ impl Log {
             self.flush()?;
             return Ok(true);
         }
+        // Here, on the background thread, not on the append path: starting
+        // writeback can block while the device queue is full.
+        self.active().start_writeback(WRITEBACK_EVERY);
         Ok(false)
     }
 

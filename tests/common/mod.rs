@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod groups;
+pub mod http;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};
@@ -19,6 +20,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Weir {
     child: Option<Child>,
     pub addr: String,
+    /// The schema registry's address (HOST:PORT).
+    pub registry: String,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub extra: Vec<String>,
@@ -33,13 +36,15 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn spawn(data_dir: &Path, addr: &str, extra: &[String]) -> (Child, String) {
+fn spawn(data_dir: &Path, addr: &str, registry: &str, extra: &[String]) -> (Child, String, String) {
     let mut cmd = Command::new(bin());
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--kafka-addr")
         .arg(addr)
+        .arg("--registry-addr")
+        .arg(registry)
         .args(extra)
         .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
@@ -50,14 +55,15 @@ fn spawn(data_dir: &Path, addr: &str, extra: &[String]) -> (Child, String) {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("weir ready ") {
-                let kafka =
-                    rest.split_whitespace().find_map(|kv| kv.strip_prefix("kafka=")).unwrap_or_default().to_string();
-                let _ = tx.send(kafka);
+                let field = |name: &str| {
+                    rest.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap_or_default().to_string()
+                };
+                let _ = tx.send((field("kafka="), field("registry=")));
             }
         }
     });
     match rx.recv_timeout(READY_TIMEOUT) {
-        Ok(addr) => (child, addr),
+        Ok((addr, registry)) => (child, addr, registry),
         Err(_) => {
             let _ = child.kill();
             let status = child.wait();
@@ -75,8 +81,8 @@ impl Weir {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr) = spawn(&data_dir, "127.0.0.1:0", &extra);
-        Weir { child: Some(child), addr, data_dir, _tmp: Some(tmp), extra }
+        let (child, addr, registry) = spawn(&data_dir, "127.0.0.1:0", "127.0.0.1:0", &extra);
+        Weir { child: Some(child), addr, registry, data_dir, _tmp: Some(tmp), extra }
     }
 
     /// SIGTERM, and the exit status.
@@ -98,8 +104,9 @@ impl Weir {
     /// Starts again on the same data directory and address.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill first");
-        let (child, addr) = spawn(&self.data_dir, &self.addr, &self.extra);
+        let (child, addr, registry) = spawn(&self.data_dir, &self.addr, &self.registry, &self.extra);
         assert_eq!(addr, self.addr);
+        self.registry = registry;
         self.child = Some(child);
     }
 

@@ -1,0 +1,74 @@
+//! weir-registry: the schema registry served by `weir serve` (default port 8081).
+//!
+//! One model, stored in the broker's compacted `_schemas` topic (see `state` for
+//! the record format and `store` for how writes become records), served through
+//! the Confluent Schema Registry REST API (`confluent`), also mounted under
+//! `/api/v1/confluent` where Cloudera's registry serves its Confluent-compatible
+//! subset. Compatibility checks for Avro, JSON Schema and Protobuf live in
+//! `compat`. The registry uses the broker only through its in-process handle
+//! ([`weir_broker::Shared`]).
+
+pub mod compat;
+pub mod confluent;
+pub mod error;
+pub mod schema;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use weir_broker::Shared;
+
+pub use error::{ApiError, RegistryError};
+use store::Store;
+
+/// A running registry.
+pub struct Registry {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Registry {
+    /// Opens the store (creating `_schemas` if needed) and serves on `addr`.
+    pub async fn start(shared: Arc<Shared>, addr: &str) -> Result<Registry, RegistryError> {
+        let store = tokio::task::spawn_blocking(move || Store::open(shared))
+            .await
+            .map_err(|e| RegistryError::Startup(format!("store open panicked: {e}")))??;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
+        let app = Arc::new(store);
+        let router = confluent::router(app.clone()).nest("/api/v1/confluent", confluent::router(app));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "schema registry listener failed");
+            }
+        });
+        tracing::info!(listener = %local_addr, "schema registry started");
+        Ok(Registry { local_addr, stop: Some(stop), task: Some(task) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting and lets in-flight requests finish.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}

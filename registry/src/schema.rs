@@ -1,0 +1,95 @@
+//! Schema types and their parsing: what a schema string must be to be registered,
+//! and the canonical text two registrations are compared by (so that the same
+//! schema gets the same id whatever its whitespace).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::compat::avro::AvroSchema;
+use crate::compat::protobuf::ProtoFile;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SchemaType {
+    #[serde(rename = "AVRO")]
+    Avro,
+    #[serde(rename = "JSON")]
+    Json,
+    #[serde(rename = "PROTOBUF")]
+    Protobuf,
+}
+
+impl SchemaType {
+    pub fn parse(s: Option<&str>) -> Result<SchemaType, String> {
+        match s.map(str::to_ascii_uppercase).as_deref() {
+            None | Some("AVRO") | Some("") => Ok(SchemaType::Avro),
+            Some("JSON") => Ok(SchemaType::Json),
+            Some("PROTOBUF") => Ok(SchemaType::Protobuf),
+            Some(other) => Err(format!("Invalid schema type {other}")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaType::Avro => "AVRO",
+            SchemaType::Json => "JSON",
+            SchemaType::Protobuf => "PROTOBUF",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Reference {
+    pub name: String,
+    pub subject: String,
+    pub version: i32,
+}
+
+/// A schema parsed for compatibility checks.
+#[derive(Clone, Debug)]
+pub enum Parsed {
+    Avro(AvroSchema),
+    Json(Value),
+    Protobuf(ProtoFile),
+}
+
+/// Compact JSON text: whitespace-insensitive identity for JSON-based schemas.
+fn compact(v: &Value) -> String {
+    serde_json::to_string(v).expect("JSON values serialize")
+}
+
+/// Validates `text` as a schema of type `ty` (its references' texts given, in
+/// order) and returns its canonical text and parsed form.
+pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) -> Result<(String, Parsed), String> {
+    match ty {
+        SchemaType::Avro => {
+            let json: Value = serde_json::from_str(text).map_err(|e| format!("Invalid schema: {e}"))?;
+            let mut ref_json = Vec::new();
+            let mut ref_texts = Vec::new();
+            for (rt, r) in references {
+                if *rt != SchemaType::Avro {
+                    return Err("Invalid schema: an Avro schema can only reference Avro schemas".into());
+                }
+                ref_json.push(serde_json::from_str::<Value>(r).map_err(|e| format!("Invalid referenced schema: {e}"))?);
+                ref_texts.push(r.as_str());
+            }
+            // apache-avro is the judge of what a valid Avro schema is.
+            let mut all = ref_texts.clone();
+            all.push(text);
+            apache_avro::Schema::parse_list(&all).map_err(|e| format!("Invalid schema: {e}"))?;
+            let model = AvroSchema::parse(&json, &ref_json).map_err(|e| format!("Invalid schema: {e}"))?;
+            Ok((compact(&json), Parsed::Avro(model)))
+        }
+        SchemaType::Json => {
+            let json: Value = serde_json::from_str(text).map_err(|e| format!("Invalid schema: {e}"))?;
+            if !json.is_object() && !json.is_boolean() {
+                return Err("Invalid schema: a JSON Schema is an object or a boolean".into());
+            }
+            Ok((compact(&json), Parsed::Json(json)))
+        }
+        SchemaType::Protobuf => {
+            let file = ProtoFile::parse(text).map_err(|e| format!("Invalid schema: {e}"))?;
+            let canonical = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_string();
+            Ok((canonical, Parsed::Protobuf(file)))
+        }
+    }
+}

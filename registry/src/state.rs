@@ -1,0 +1,306 @@
+//! The registry's state: a fold over the `_schemas` topic. Every change is a
+//! record there first (see `store`), and `apply` is the only way the state
+//! changes, so a restart (replay) and a live registry agree, and records that other
+//! tools write in Confluent's format are served like our own.
+//!
+//! Keys and values are Confluent's JSON:
+//!
+//! ```text
+//! {"keytype":"SCHEMA","subject":"s","version":1,"magic":1}
+//!     {"subject":"s","version":1,"id":7,"schemaType":"JSON","schema":"...","references":[...],"deleted":false}
+//!     null value: the version is deleted permanently
+//! {"keytype":"CONFIG","subject":"s"|null,"magic":0}     {"compatibilityLevel":"FULL"} | null
+//! {"keytype":"MODE","subject":"s"|null,"magic":0}       {"mode":"READONLY"} | null
+//! {"keytype":"DELETE_SUBJECT","subject":"s","magic":0}  {"subject":"s","version":3}
+//! {"keytype":"CLEAR_SUBJECT","subject":"s","magic":0}   {"subject":"s"}
+//! {"keytype":"NOOP","magic":0}                           null
+//! ```
+//!
+//! Invariant: every schema id maps to exactly one (type, canonical text,
+//! references); `by_content` is its inverse, so the same schema gets the same id in
+//! every subject.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::schema::{Reference, SchemaType};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "keytype")]
+pub enum Key {
+    #[serde(rename = "SCHEMA")]
+    Schema {
+        subject: String,
+        version: i32,
+        #[serde(default = "one")]
+        magic: i32,
+    },
+    #[serde(rename = "CONFIG")]
+    Config {
+        #[serde(default)]
+        subject: Option<String>,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "MODE")]
+    Mode {
+        #[serde(default)]
+        subject: Option<String>,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "DELETE_SUBJECT")]
+    DeleteSubject {
+        subject: String,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "CLEAR_SUBJECT")]
+    ClearSubject {
+        subject: String,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "NOOP")]
+    Noop {
+        #[serde(default)]
+        magic: i32,
+    },
+}
+
+fn one() -> i32 {
+    1
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchemaValue {
+    pub subject: String,
+    pub version: i32,
+    pub id: i32,
+    #[serde(rename = "schemaType", default, skip_serializing_if = "Option::is_none")]
+    pub schema_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Reference>,
+    pub schema: String,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+    #[serde(rename = "ruleSet", default, skip_serializing_if = "Option::is_none")]
+    pub rule_set: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConfigValue {
+    #[serde(rename = "compatibilityLevel", default, skip_serializing_if = "Option::is_none")]
+    pub compatibility_level: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
+    /// Fields we do not interpret (kept so they round-trip).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModeValue {
+    pub mode: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeleteSubjectValue {
+    pub subject: String,
+    #[serde(default)]
+    pub version: Option<i32>,
+}
+
+/// One version of a subject.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Version {
+    pub subject: String,
+    pub version: i32,
+    pub id: i32,
+    pub schema_type: SchemaType,
+    pub schema: String,
+    pub references: Vec<Reference>,
+    pub deleted: bool,
+    pub metadata: Option<Value>,
+    pub rule_set: Option<Value>,
+}
+
+/// A schema's content, as ids identify it.
+pub type Content = (SchemaType, String, Vec<Reference>);
+
+#[derive(Default, Debug)]
+pub struct State {
+    pub subjects: BTreeMap<String, BTreeMap<i32, Version>>,
+    pub by_id: BTreeMap<i32, Content>,
+    pub by_content: HashMap<Content, i32>,
+    pub global_config: Option<ConfigValue>,
+    pub subject_config: BTreeMap<String, ConfigValue>,
+    pub global_mode: Option<String>,
+    pub subject_mode: BTreeMap<String, String>,
+    /// The next `_schemas` offset to apply.
+    pub next_offset: i64,
+}
+
+impl State {
+    /// Applies one record; undecodable ones are skipped (and reported).
+    pub fn apply(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), String> {
+        let key: Key = serde_json::from_slice(key).map_err(|e| format!("key: {e}"))?;
+        let parse = |v: &[u8]| serde_json::from_slice::<Value>(v).map_err(|e| format!("value: {e}"));
+        match key {
+            Key::Schema { subject, version, .. } => match value {
+                None => {
+                    if let Some(vs) = self.subjects.get_mut(&subject) {
+                        vs.remove(&version);
+                        if vs.is_empty() {
+                            self.subjects.remove(&subject);
+                        }
+                    }
+                }
+                Some(v) => {
+                    let v: SchemaValue = serde_json::from_value(parse(v)?).map_err(|e| format!("schema value: {e}"))?;
+                    let ty = SchemaType::parse(v.schema_type.as_deref())?;
+                    let content: Content = (ty, v.schema.clone(), v.references.clone());
+                    self.by_id.entry(v.id).or_insert_with(|| content.clone());
+                    self.by_content.entry(content).or_insert(v.id);
+                    self.subjects.entry(subject.clone()).or_default().insert(
+                        version,
+                        Version {
+                            subject,
+                            version,
+                            id: v.id,
+                            schema_type: ty,
+                            schema: v.schema,
+                            references: v.references,
+                            deleted: v.deleted,
+                            metadata: v.metadata,
+                            rule_set: v.rule_set,
+                        },
+                    );
+                }
+            },
+            Key::Config { subject, .. } => {
+                let c = value
+                    .map(|v| serde_json::from_value::<ConfigValue>(parse(v)?).map_err(|e| format!("config: {e}")))
+                    .transpose()?;
+                match (subject, c) {
+                    (None, c) => self.global_config = c,
+                    (Some(s), Some(c)) => {
+                        self.subject_config.insert(s, c);
+                    }
+                    (Some(s), None) => {
+                        self.subject_config.remove(&s);
+                    }
+                }
+            }
+            Key::Mode { subject, .. } => {
+                let m = value
+                    .map(|v| serde_json::from_value::<ModeValue>(parse(v)?).map_err(|e| format!("mode: {e}")))
+                    .transpose()?;
+                match (subject, m) {
+                    (None, m) => self.global_mode = m.map(|m| m.mode),
+                    (Some(s), Some(m)) => {
+                        self.subject_mode.insert(s, m.mode);
+                    }
+                    (Some(s), None) => {
+                        self.subject_mode.remove(&s);
+                    }
+                }
+            }
+            Key::DeleteSubject { subject, .. } => {
+                let upto = value
+                    .map(|v| {
+                        serde_json::from_value::<DeleteSubjectValue>(parse(v)?).map_err(|e| format!("delete: {e}"))
+                    })
+                    .transpose()?
+                    .and_then(|d| d.version);
+                if let Some(vs) = self.subjects.get_mut(&subject) {
+                    for (n, v) in vs.iter_mut() {
+                        if upto.is_none_or(|u| *n <= u) {
+                            v.deleted = true;
+                        }
+                    }
+                }
+            }
+            Key::ClearSubject { subject, .. } => {
+                self.subjects.remove(&subject);
+            }
+            Key::Noop { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Next id for a new schema content: one above every id ever seen.
+    pub fn next_id(&self) -> i32 {
+        self.by_id.keys().next_back().map_or(1, |m| m + 1)
+    }
+
+    /// Whether any live (not permanently deleted) version uses `id`.
+    pub fn id_in_use(&self, id: i32) -> bool {
+        self.subjects.values().flat_map(|vs| vs.values()).any(|v| v.id == id)
+    }
+
+    pub fn versions(&self, subject: &str) -> Option<&BTreeMap<i32, Version>> {
+        self.subjects.get(subject)
+    }
+
+    /// Live versions of a subject (soft-deleted ones only with `deleted`).
+    pub fn live(&self, subject: &str, deleted: bool) -> Vec<&Version> {
+        self.subjects.get(subject).map(|vs| vs.values().filter(|v| deleted || !v.deleted).collect()).unwrap_or_default()
+    }
+
+    /// Versions of other subjects whose references point at (subject, version).
+    pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<&Version> {
+        self.subjects
+            .values()
+            .flat_map(|vs| vs.values())
+            .filter(|v| !v.deleted && v.references.iter().any(|r| r.subject == subject && r.version == version))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn applies_confluent_records() {
+        use serde_json::json;
+        let mut s = State::default();
+        let schema = json!({"subject": "a", "version": 1, "id": 3, "schema": "\"string\"", "deleted": false});
+        s.apply(&k(json!({"keytype": "SCHEMA", "subject": "a", "version": 1, "magic": 1})), Some(&k(schema))).unwrap();
+        let json_schema = json!({"subject": "b", "version": 1, "id": 4, "schemaType": "JSON", "schema": "{}"});
+        s.apply(&k(json!({"keytype": "SCHEMA", "subject": "b", "version": 1, "magic": 1})), Some(&k(json_schema)))
+            .unwrap();
+        assert_eq!(s.next_id(), 5);
+        assert_eq!(s.by_id[&4].0, SchemaType::Json);
+        s.apply(
+            &k(json!({"keytype": "CONFIG", "subject": null, "magic": 0})),
+            Some(&k(json!({"compatibilityLevel": "FULL"}))),
+        )
+        .unwrap();
+        assert_eq!(s.global_config.as_ref().unwrap().compatibility_level.as_deref(), Some("FULL"));
+        s.apply(&k(json!({"keytype": "MODE", "subject": "a", "magic": 0})), Some(&k(json!({"mode": "READONLY"}))))
+            .unwrap();
+        assert_eq!(s.subject_mode["a"], "READONLY");
+        s.apply(
+            &k(json!({"keytype": "DELETE_SUBJECT", "subject": "a", "magic": 0})),
+            Some(&k(json!({"subject": "a", "version": 1}))),
+        )
+        .unwrap();
+        assert!(s.live("a", false).is_empty() && s.live("a", true).len() == 1);
+        s.apply(&k(json!({"keytype": "SCHEMA", "subject": "a", "version": 1, "magic": 1})), None).unwrap();
+        assert!(s.versions("a").is_none());
+        assert!(!s.id_in_use(3) && s.id_in_use(4));
+        s.apply(&k(json!({"keytype": "NOOP", "magic": 0})), None).unwrap();
+        assert!(s.apply(b"not json", None).is_err());
+        assert!(s.apply(&k(json!({"keytype": "SOMETHING_NEW"})), None).is_err());
+    }
+}

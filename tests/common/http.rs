@@ -1,0 +1,81 @@
+//! A minimal HTTP/1.1 client for the REST tests (one request per connection), so
+//! the tests see exactly the status, headers and body the server sends.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    /// Confluent's error code, or 0 for a success.
+    pub fn error_code(&self) -> i64 {
+        if self.status < 300 {
+            return 0;
+        }
+        self.json()["error_code"].as_i64().unwrap_or(-1)
+    }
+}
+
+/// Sends one request; `body` is sent as JSON.
+pub fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nAccept: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("a complete response");
+    let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string())
+        })
+    };
+    let body = if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        let mut out = String::new();
+        let mut rest = rest;
+        loop {
+            let (len, tail) = rest.split_once("\r\n").unwrap();
+            let n = usize::from_str_radix(len.trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            rest = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_string()
+    };
+    Reply { status, content_type: header("content-type").unwrap_or_default(), body }
+}
+
+pub fn get(addr: &str, path: &str) -> Reply {
+    request(addr, "GET", path, None)
+}
+pub fn post(addr: &str, path: &str, body: &Value) -> Reply {
+    request(addr, "POST", path, Some(body))
+}
+pub fn put(addr: &str, path: &str, body: &Value) -> Reply {
+    request(addr, "PUT", path, Some(body))
+}
+pub fn delete(addr: &str, path: &str) -> Reply {
+    request(addr, "DELETE", path, None)
+}
