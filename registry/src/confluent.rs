@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State as AxState};
+use axum::extract::{FromRequestParts, Path, Query, State as AxState};
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -22,6 +23,32 @@ use crate::state::{ConfigValue, Key, ModeValue, SchemaValue, State, Version};
 use crate::store::{Change, Store};
 
 pub type App = Arc<Store>;
+
+/// `Query`, with malformed query strings answered in Confluent's error shape.
+struct Q<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Q(t))
+            .map_err(|e| ApiError::new(400, 400, e.body_text()))
+    }
+}
+
+/// `Path`, likewise (e.g. a schema id that is not a number).
+struct P<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for P<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| P(t))
+            .map_err(|e| ApiError::new(404, 404, e.body_text()))
+    }
+}
 
 const DEFAULT_LEVEL: Level = Level::Backward;
 const MODES: &[&str] = &["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT"];
@@ -55,17 +82,17 @@ fn body<T: for<'de> Deserialize<'de>>(b: &Bytes) -> Result<T, ApiError> {
 
 #[derive(Deserialize, Default)]
 struct ListQ {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     deleted: bool,
-    #[serde(default, rename = "deletedOnly")]
+    #[serde(default, rename = "deletedOnly", deserialize_with = "lenient_bool")]
     deleted_only: bool,
     #[serde(default, rename = "subjectPrefix")]
     subject_prefix: Option<String>,
-    #[serde(default, rename = "latestOnly")]
+    #[serde(default, rename = "latestOnly", deserialize_with = "lenient_bool")]
     latest_only: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_usize")]
     offset: usize,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_opt_usize")]
     limit: Option<usize>,
     #[serde(default)]
     subject: Option<String>,
@@ -73,21 +100,21 @@ struct ListQ {
 
 #[derive(Deserialize, Default)]
 struct DeleteQ {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     permanent: bool,
 }
 
 #[derive(Deserialize, Default)]
 struct VerboseQ {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     verbose: bool,
 }
 
 #[derive(Deserialize, Default)]
 struct ConfigQ {
-    #[serde(default, rename = "defaultToGlobal")]
+    #[serde(default, rename = "defaultToGlobal", deserialize_with = "lenient_bool")]
     default_to_global: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     force: bool,
 }
 
@@ -106,6 +133,36 @@ struct SchemaBody {
     metadata: Option<Value>,
     #[serde(default, rename = "ruleSet")]
     rule_set: Option<Value>,
+}
+
+/// Query flags as clients send them: `true`, `True`, `1`, ... (Python's client
+/// sends `verbose=False`).
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let s = String::deserialize(d)?;
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(serde::de::Error::custom(format!("'{other}' is not a boolean"))),
+    }
+}
+
+fn lenient_usize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let s = String::deserialize(d)?;
+    let n: i64 = s.trim().parse().map_err(|_| serde::de::Error::custom(format!("'{s}' is not a number")))?;
+    Ok(n.max(0) as usize)
+}
+
+/// `limit`: a negative value (clients send -1) means no limit.
+fn lenient_opt_usize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let s = String::deserialize(d)?;
+    let n: i64 = s.trim().parse().map_err(|_| serde::de::Error::custom(format!("'{s}' is not a number")))?;
+    Ok((n > 0).then_some(n as usize))
+}
+
+impl ListQ {
+    fn page<T>(&self, items: Vec<T>) -> Vec<T> {
+        items.into_iter().skip(self.offset).take(self.limit.unwrap_or(usize::MAX)).collect()
+    }
 }
 
 /// `latest`, `-1` or a positive version number.
@@ -236,7 +293,7 @@ async fn schema_types() -> Response {
     ok(json!(["JSON", "PROTOBUF", "AVRO"]))
 }
 
-async fn list_subjects(AxState(app): AxState<App>, Query(q): Query<ListQ>) -> Response {
+async fn list_subjects(AxState(app): AxState<App>, Q(q): Q<ListQ>) -> Response {
     result(app.read(|st| {
         let out: Vec<&String> = st
             .subjects
@@ -252,11 +309,11 @@ async fn list_subjects(AxState(app): AxState<App>, Query(q): Query<ListQ>) -> Re
             })
             .map(|(s, _)| s)
             .collect();
-        Ok(json!(out))
+        Ok(json!(q.page(out)))
     }))
 }
 
-async fn list_versions(AxState(app): AxState<App>, Path(subject): Path<String>, Query(q): Query<ListQ>) -> Response {
+async fn list_versions(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<ListQ>) -> Response {
     result(app.read(|st| {
         let vs = st.versions(&subject).ok_or_else(|| ApiError::subject_not_found(&subject))?;
         let out: Vec<i32> = vs
@@ -267,22 +324,22 @@ async fn list_versions(AxState(app): AxState<App>, Path(subject): Path<String>, 
         if out.is_empty() && !q.deleted_only {
             return Err(ApiError::subject_not_found(&subject));
         }
-        Ok(json!(out))
+        Ok(json!(q.page(out)))
     }))
 }
 
 async fn get_version(
     AxState(app): AxState<App>,
-    Path((subject, version)): Path<(String, String)>,
-    Query(q): Query<ListQ>,
+    P((subject, version)): P<(String, String)>,
+    Q(q): Q<ListQ>,
 ) -> Response {
     result(app.read(|st| find_version(st, &subject, &version, q.deleted).map(version_json)))
 }
 
 async fn get_version_schema(
     AxState(app): AxState<App>,
-    Path((subject, version)): Path<(String, String)>,
-    Query(q): Query<ListQ>,
+    P((subject, version)): P<(String, String)>,
+    Q(q): Q<ListQ>,
 ) -> Response {
     match app.read(|st| find_version(st, &subject, &version, q.deleted).map(|v| v.schema.clone())) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
@@ -290,7 +347,7 @@ async fn get_version_schema(
     }
 }
 
-async fn referenced_by(AxState(app): AxState<App>, Path((subject, version)): Path<(String, String)>) -> Response {
+async fn referenced_by(AxState(app): AxState<App>, P((subject, version)): P<(String, String)>) -> Response {
     result(app.read(|st| {
         let v = find_version(st, &subject, &version, true)?;
         let ids: BTreeSet<i32> = st.referenced_by(&subject, v.version).into_iter().map(|r| r.id).collect();
@@ -298,7 +355,7 @@ async fn referenced_by(AxState(app): AxState<App>, Path((subject, version)): Pat
     }))
 }
 
-async fn register(AxState(app): AxState<App>, Path(subject): Path<String>, raw: Bytes) -> Response {
+async fn register(AxState(app): AxState<App>, P(subject): P<String>, raw: Bytes) -> Response {
     let b: SchemaBody = match body(&raw) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -372,12 +429,7 @@ async fn register(AxState(app): AxState<App>, Path(subject): Path<String>, raw: 
     )
 }
 
-async fn lookup(
-    AxState(app): AxState<App>,
-    Path(subject): Path<String>,
-    Query(q): Query<ListQ>,
-    raw: Bytes,
-) -> Response {
+async fn lookup(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<ListQ>, raw: Bytes) -> Response {
     let b: SchemaBody = match body(&raw) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -396,7 +448,7 @@ async fn lookup(
     }))
 }
 
-async fn delete_subject(AxState(app): AxState<App>, Path(subject): Path<String>, Query(q): Query<DeleteQ>) -> Response {
+async fn delete_subject(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<DeleteQ>) -> Response {
     result(
         write(&app, move |st| {
             let vs = st.versions(&subject).ok_or_else(|| ApiError::subject_not_found(&subject))?;
@@ -484,8 +536,8 @@ fn stored_value(v: &Version) -> SchemaValue {
 
 async fn delete_version(
     AxState(app): AxState<App>,
-    Path((subject, version)): Path<(String, String)>,
-    Query(q): Query<DeleteQ>,
+    P((subject, version)): P<(String, String)>,
+    Q(q): Q<DeleteQ>,
 ) -> Response {
     result(
         write(&app, move |st| {
@@ -545,7 +597,7 @@ fn id_content(st: &State, id: i32) -> Result<&crate::state::Content, ApiError> {
     st.by_id.get(&id).ok_or_else(ApiError::schema_not_found)
 }
 
-async fn schema_by_id(AxState(app): AxState<App>, Path(id): Path<i32>, Query(q): Query<ListQ>) -> Response {
+async fn schema_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
     result(app.read(|st| {
         let (ty, text, refs) = id_content(st, id)?;
         if let Some(s) = &q.subject {
@@ -564,14 +616,14 @@ async fn schema_by_id(AxState(app): AxState<App>, Path(id): Path<i32>, Query(q):
     }))
 }
 
-async fn schema_text_by_id(AxState(app): AxState<App>, Path(id): Path<i32>) -> Response {
+async fn schema_text_by_id(AxState(app): AxState<App>, P(id): P<i32>) -> Response {
     match app.read(|st| id_content(st, id).map(|c| c.1.clone())) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-async fn subjects_by_id(AxState(app): AxState<App>, Path(id): Path<i32>, Query(q): Query<ListQ>) -> Response {
+async fn subjects_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
     result(app.read(|st| {
         id_content(st, id)?;
         let subjects: BTreeSet<&String> = st
@@ -585,7 +637,7 @@ async fn subjects_by_id(AxState(app): AxState<App>, Path(id): Path<i32>, Query(q
     }))
 }
 
-async fn versions_by_id(AxState(app): AxState<App>, Path(id): Path<i32>, Query(q): Query<ListQ>) -> Response {
+async fn versions_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
     result(app.read(|st| {
         id_content(st, id)?;
         let out: Vec<Value> = st
@@ -599,7 +651,7 @@ async fn versions_by_id(AxState(app): AxState<App>, Path(id): Path<i32>, Query(q
     }))
 }
 
-async fn list_schemas(AxState(app): AxState<App>, Query(q): Query<ListQ>) -> Response {
+async fn list_schemas(AxState(app): AxState<App>, Q(q): Q<ListQ>) -> Response {
     result(app.read(|st| {
         let mut out = Vec::new();
         for (s, vs) in &st.subjects {
@@ -654,19 +706,14 @@ async fn compatibility(app: App, subject: String, version: Option<String>, verbo
 
 async fn compat_version(
     AxState(app): AxState<App>,
-    Path((subject, version)): Path<(String, String)>,
-    Query(q): Query<VerboseQ>,
+    P((subject, version)): P<(String, String)>,
+    Q(q): Q<VerboseQ>,
     raw: Bytes,
 ) -> Response {
     compatibility(app, subject, Some(version), q.verbose, raw).await
 }
 
-async fn compat_all(
-    AxState(app): AxState<App>,
-    Path(subject): Path<String>,
-    Query(q): Query<VerboseQ>,
-    raw: Bytes,
-) -> Response {
+async fn compat_all(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<VerboseQ>, raw: Bytes) -> Response {
     compatibility(app, subject, None, q.verbose, raw).await
 }
 
@@ -693,11 +740,7 @@ async fn get_config(AxState(app): AxState<App>) -> Response {
     result(app.read(|st| Ok(config_json(&st.global_config.clone().unwrap_or_default(), DEFAULT_LEVEL))))
 }
 
-async fn get_subject_config(
-    AxState(app): AxState<App>,
-    Path(subject): Path<String>,
-    Query(q): Query<ConfigQ>,
-) -> Response {
+async fn get_subject_config(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<ConfigQ>) -> Response {
     result(app.read(|st| match st.subject_config.get(&subject) {
         Some(c) => Ok(config_json(c, level_of(st, None))),
         None if q.default_to_global => Ok(config_json(&st.global_config.clone().unwrap_or_default(), DEFAULT_LEVEL)),
@@ -733,7 +776,7 @@ async fn put_config(AxState(app): AxState<App>, raw: Bytes) -> Response {
     put_config_for(app, None, raw).await
 }
 
-async fn put_subject_config(AxState(app): AxState<App>, Path(subject): Path<String>, raw: Bytes) -> Response {
+async fn put_subject_config(AxState(app): AxState<App>, P(subject): P<String>, raw: Bytes) -> Response {
     if let Err(e) = check_subject(&subject) {
         return e.into_response();
     }
@@ -750,7 +793,7 @@ async fn delete_config(AxState(app): AxState<App>) -> Response {
     )
 }
 
-async fn delete_subject_config(AxState(app): AxState<App>, Path(subject): Path<String>) -> Response {
+async fn delete_subject_config(AxState(app): AxState<App>, P(subject): P<String>) -> Response {
     result(
         write(&app, move |st| {
             let c = st.subject_config.get(&subject).ok_or_else(|| {
@@ -776,11 +819,7 @@ async fn get_mode(AxState(app): AxState<App>) -> Response {
     result(app.read(|st| Ok(json!({"mode": st.global_mode.clone().unwrap_or_else(|| "READWRITE".into())}))))
 }
 
-async fn get_subject_mode(
-    AxState(app): AxState<App>,
-    Path(subject): Path<String>,
-    Query(q): Query<ConfigQ>,
-) -> Response {
+async fn get_subject_mode(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<ConfigQ>) -> Response {
     result(app.read(|st| match st.subject_mode.get(&subject) {
         Some(m) => Ok(json!({"mode": m})),
         None if q.default_to_global => {
@@ -823,20 +862,15 @@ async fn put_mode_for(app: App, subject: Option<String>, force: bool, raw: Bytes
     )
 }
 
-async fn put_mode(AxState(app): AxState<App>, Query(q): Query<ConfigQ>, raw: Bytes) -> Response {
+async fn put_mode(AxState(app): AxState<App>, Q(q): Q<ConfigQ>, raw: Bytes) -> Response {
     put_mode_for(app, None, q.force, raw).await
 }
 
-async fn put_subject_mode(
-    AxState(app): AxState<App>,
-    Path(subject): Path<String>,
-    Query(q): Query<ConfigQ>,
-    raw: Bytes,
-) -> Response {
+async fn put_subject_mode(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<ConfigQ>, raw: Bytes) -> Response {
     put_mode_for(app, Some(subject), q.force, raw).await
 }
 
-async fn delete_subject_mode(AxState(app): AxState<App>, Path(subject): Path<String>) -> Response {
+async fn delete_subject_mode(AxState(app): AxState<App>, P(subject): P<String>) -> Response {
     result(
         write(&app, move |st| {
             let m = st.subject_mode.get(&subject).cloned().ok_or_else(|| {

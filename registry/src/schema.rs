@@ -86,10 +86,21 @@ pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) ->
             }
             Ok((compact(&json), Parsed::Json(json)))
         }
-        SchemaType::Protobuf => {
-            let file = ProtoFile::parse(text).map_err(|e| format!("Invalid schema: {e}"))?;
-            let canonical = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_string();
-            Ok((canonical, Parsed::Protobuf(file)))
-        }
+        SchemaType::Protobuf => match ProtoFile::parse(text) {
+            Ok(file) => {
+                let canonical = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_string();
+                Ok((canonical, Parsed::Protobuf(file)))
+            }
+            // Some serializers send a base64 FileDescriptorProto instead of .proto text.
+            Err(text_error) => match crate::compat::descriptor::base64_decode(text) {
+                Some(bytes) => {
+                    let file = crate::compat::descriptor::decode_file(&bytes).map_err(|e| {
+                        format!("Invalid schema: not .proto text ({text_error}) nor a FileDescriptorProto ({e})")
+                    })?;
+                    Ok((file.render().trim().to_string(), Parsed::Protobuf(file)))
+                }
+                None => Err(format!("Invalid schema: {text_error}")),
+            },
+        },
     }
 }

@@ -31,7 +31,7 @@ def broker():
     global _HANDLE
     external = os.environ.get("COMPAT_BOOTSTRAP", "").strip()
     if external:
-        yield BrokerHandle(bootstrap=external)
+        yield BrokerHandle(bootstrap=external, registry_url=os.environ.get("COMPAT_REGISTRY_URL") or None)
         return
     handle = start_broker()
     _HANDLE = handle
@@ -51,6 +51,14 @@ def broker():
 @pytest.fixture(scope="session")
 def bootstrap(broker) -> str:
     return broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def registry_url(broker) -> str:
+    """The schema registry's base URL (COMPAT_REGISTRY_URL with an external broker)."""
+    if not broker.registry_url:
+        pytest.skip("no schema registry (set COMPAT_REGISTRY_URL with COMPAT_BOOTSTRAP)")
+    return broker.registry_url
 
 
 @pytest.fixture

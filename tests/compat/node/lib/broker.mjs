@@ -49,7 +49,14 @@ export async function reservePorts (n) {
 export async function startBroker () {
   const external = (process.env.COMPAT_BOOTSTRAP || '').trim()
   if (external) {
-    return { bootstrap: external, logPath: null, stop: async () => null, restart: null, tail: () => '' }
+    return {
+      bootstrap: external,
+      registryUrl: process.env.COMPAT_REGISTRY_URL || null,
+      logPath: null,
+      stop: async () => null,
+      restart: null,
+      tail: () => '',
+    }
   }
   const bin = process.env.WEIR_BIN || path.join(REPO_ROOT, 'target', 'release', 'weir')
   try {
@@ -62,7 +69,7 @@ export async function startBroker () {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'weir-compat-node-'))
   const logDir = process.env.COMPAT_LOG_DIR || dataDir
   fs.mkdirSync(logDir, { recursive: true })
-  const logPath = path.join(logDir, 'weir-node-suite.log')
+  const logPath = path.join(logDir, `weir-node-${path.basename(process.argv[1] || 'suite')}.log`)
   const [kafka, registry, console_] = await reservePorts(3)
   const args = [
     'serve',
@@ -174,5 +181,5 @@ export async function startBroker () {
     if (again !== bootstrap) throw new Error(`restarted on ${again}, expected ${bootstrap}`)
   }
 
-  return { bootstrap, logPath, stop, restart, tail }
+  return { bootstrap, registryUrl: `http://127.0.0.1:${registry}`, logPath, stop, restart, tail }
 }
