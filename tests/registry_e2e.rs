@@ -354,3 +354,54 @@ fn read_raw(addr: &str, topic: &str, n: usize) -> Vec<Raw> {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_refuses_records_without_a_registered_schema_id_on_validating_topics() {
+    let weir = Weir::start();
+    let r = &weir.registry;
+    create_topic(&weir.addr, "validated", 1, &[("confluent.value.schema.validation", "true")]).await;
+    create_topic(&weir.addr, "free", 1, &[]).await;
+    let id = post(
+        r,
+        "/subjects/validated-value/versions",
+        &json!({"schema": avro(json!([{"name": "id", "type": "long"}]))}),
+    )
+    .json()["id"]
+        .as_i64()
+        .unwrap() as i32;
+    let framed = |id: i32, body: &[u8]| {
+        let mut v = vec![0u8];
+        v.extend_from_slice(&id.to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    };
+    let send_one = |topic: &str, value: Vec<u8>| -> Result<(), rdkafka::types::RDKafkaErrorCode> {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let p: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &weir.addr)
+            .set("message.timeout.ms", "20000")
+            .create()
+            .unwrap();
+        let rec = FutureRecord::<(), Vec<u8>>::to(topic).partition(0).payload(&value);
+        futures_lite_block_on(p.send(rec, Duration::from_secs(20)))
+            .map(|_| ())
+            .map_err(|(e, _)| e.rdkafka_error_code().unwrap())
+    };
+    assert_eq!(send_one("validated", framed(id, b"\x02")), Ok(()));
+    assert_eq!(send_one("validated", b"no schema id".to_vec()), Err(rdkafka::types::RDKafkaErrorCode::InvalidRecord));
+    assert_eq!(send_one("validated", framed(id + 1000, b"\x02")), Err(rdkafka::types::RDKafkaErrorCode::InvalidRecord));
+    assert_eq!(send_one("free", b"anything goes".to_vec()), Ok(()));
+    let end = consumer(&weir.addr).fetch_watermarks("validated", 0, DEADLINE).unwrap().1;
+    assert_eq!(end, 1, "the refused records were not written");
+    // A schema registered now is accepted at once.
+    let id2 = post(r, "/subjects/later/versions", &json!({"schema": avro(json!([{"name": "z", "type": "string"}]))}))
+        .json()["id"]
+        .as_i64()
+        .unwrap() as i32;
+    assert_eq!(send_one("validated", framed(id2, b"\x00")), Ok(()));
+}
+
+/// Drives a future to completion on this thread (the producer's futures need no runtime).
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}

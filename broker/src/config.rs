@@ -106,7 +106,16 @@ fn check_compression(v: &str) -> std::result::Result<(), String> {
     }
 }
 
+fn check_bool(v: &str) -> std::result::Result<(), String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "false" => Ok(()),
+        _ => Err(format!("'{v}' is not true or false")),
+    }
+}
+
 pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
+    TopicConfigDef { name: "confluent.key.schema.validation", synonyms: &[], default: Some("false"), ty: ConfigType::Boolean, doc: "Produced keys must carry a schema id registered in the schema registry (INVALID_RECORD otherwise).", check: check_bool },
+    TopicConfigDef { name: "confluent.value.schema.validation", synonyms: &[], default: Some("false"), ty: ConfigType::Boolean, doc: "Produced values must carry a schema id registered in the schema registry (INVALID_RECORD otherwise).", check: check_bool },
     TopicConfigDef { name: "cleanup.policy", synonyms: &[("log.cleanup.policy", 1)], default: Some("delete"), ty: ConfigType::List, doc: "'delete' removes old segments by retention.ms/retention.bytes; 'compact' keeps the latest record per key.", check: check_cleanup },
     TopicConfigDef { name: "compression.type", synonyms: &[("compression.type", 1)], default: Some("producer"), ty: ConfigType::String, doc: "Batches are stored as the producer compressed them.", check: check_compression },
     TopicConfigDef { name: "delete.retention.ms", synonyms: &[("log.cleaner.delete.retention.ms", 1)], default: Some("86400000"), ty: ConfigType::Long, doc: "How long tombstones are kept on compacted topics.", check: check_ms },
@@ -379,7 +388,7 @@ mod tests {
             assert!(documented(key), "weir.toml does not document broker key {key}");
         }
         for def in TOPIC_CONFIGS {
-            let (first, _) = def.synonyms[0];
+            let Some((first, _)) = def.synonyms.first() else { continue }; // topic-only keys
             assert!(documented(first), "weir.toml does not document {first} (topic key {})", def.name);
         }
         assert!(BrokerConfig::default().set("group.consumer.assignors", "range,uniform").is_ok());

@@ -12,6 +12,7 @@ pub mod group;
 pub mod internal;
 mod lock;
 pub mod metadata;
+pub mod schema_validation;
 mod server;
 pub mod topics;
 
@@ -49,6 +50,8 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     /// Set once at start-up, before the listener serves.
     groups: std::sync::OnceLock<Arc<group::Coordinator>>,
+    /// The schema registry, once it runs (broker-side schema validation).
+    schema_lookup: std::sync::OnceLock<Arc<dyn schema_validation::SchemaIdLookup>>,
     _lock: lock::DirLock,
 }
 
@@ -63,6 +66,16 @@ impl Shared {
 
     pub fn groups(&self) -> &Arc<group::Coordinator> {
         self.groups.get().expect("group coordinator is opened before serving")
+    }
+
+    /// Plugs in the schema registry for topics that validate schema ids. The first
+    /// call wins.
+    pub fn set_schema_lookup(&self, lookup: Arc<dyn schema_validation::SchemaIdLookup>) {
+        let _ = self.schema_lookup.set(lookup);
+    }
+
+    pub fn schema_lookup(&self) -> Option<&dyn schema_validation::SchemaIdLookup> {
+        self.schema_lookup.get().map(|l| l.as_ref())
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -124,6 +137,7 @@ impl Broker {
             data_version,
             shutdown,
             groups: std::sync::OnceLock::new(),
+            schema_lookup: std::sync::OnceLock::new(),
             _lock: lock,
         });
         let s = shared.clone();

@@ -35,6 +35,7 @@ pub struct Registry {
 impl Registry {
     /// Opens the store (creating `_schemas` if needed) and serves on `addr`.
     pub async fn start(shared: Arc<Shared>, addr: &str) -> Result<Registry, RegistryError> {
+        let shared_for_lookup = shared.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(shared))
             .await
             .map_err(|e| RegistryError::Startup(format!("store open panicked: {e}")))??;
@@ -44,6 +45,7 @@ impl Registry {
         let local_addr =
             listener.local_addr().map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
         let app = Arc::new(store);
+        shared_for_lookup.set_schema_lookup(app.clone());
         let router = confluent::router(app.clone()).nest("/api/v1/confluent", confluent::router(app));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -143,6 +143,8 @@ pub struct State {
     pub subject_mode: BTreeMap<String, String>,
     /// The next `_schemas` offset to apply.
     pub next_offset: i64,
+    /// How many versions (soft-deleted ones included) use each id.
+    live_ids: HashMap<i32, u32>,
 }
 
 impl State {
@@ -154,7 +156,9 @@ impl State {
             Key::Schema { subject, version, .. } => match value {
                 None => {
                     if let Some(vs) = self.subjects.get_mut(&subject) {
-                        vs.remove(&version);
+                        if let Some(old) = vs.remove(&version) {
+                            Self::release(&mut self.live_ids, old.id);
+                        }
                         if vs.is_empty() {
                             self.subjects.remove(&subject);
                         }
@@ -166,7 +170,8 @@ impl State {
                     let content: Content = (ty, v.schema.clone(), v.references.clone());
                     self.by_id.entry(v.id).or_insert_with(|| content.clone());
                     self.by_content.entry(content).or_insert(v.id);
-                    self.subjects.entry(subject.clone()).or_default().insert(
+                    *self.live_ids.entry(v.id).or_default() += 1;
+                    let replaced = self.subjects.entry(subject.clone()).or_default().insert(
                         version,
                         Version {
                             subject,
@@ -180,6 +185,9 @@ impl State {
                             rule_set: v.rule_set,
                         },
                     );
+                    if let Some(old) = replaced {
+                        Self::release(&mut self.live_ids, old.id);
+                    }
                 }
             },
             Key::Config { subject, .. } => {
@@ -226,7 +234,9 @@ impl State {
                 }
             }
             Key::ClearSubject { subject, .. } => {
-                self.subjects.remove(&subject);
+                for v in self.subjects.remove(&subject).into_iter().flat_map(|vs| vs.into_values()) {
+                    Self::release(&mut self.live_ids, v.id);
+                }
             }
             Key::Noop { .. } => {}
         }
@@ -238,9 +248,18 @@ impl State {
         self.by_id.keys().next_back().map_or(1, |m| m + 1)
     }
 
-    /// Whether any live (not permanently deleted) version uses `id`.
+    fn release(live: &mut HashMap<i32, u32>, id: i32) {
+        if let Some(n) = live.get_mut(&id) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&id);
+            }
+        }
+    }
+
+    /// Whether any version not permanently deleted uses `id`.
     pub fn id_in_use(&self, id: i32) -> bool {
-        self.subjects.values().flat_map(|vs| vs.values()).any(|v| v.id == id)
+        self.live_ids.contains_key(&id)
     }
 
     pub fn versions(&self, subject: &str) -> Option<&BTreeMap<i32, Version>> {

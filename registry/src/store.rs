@@ -95,3 +95,18 @@ impl Store {
         Ok(out)
     }
 }
+
+impl weir_broker::schema_validation::SchemaIdLookup for Store {
+    /// Cheap when the id is known; otherwise catches up first (a schema registered
+    /// a moment ago is found).
+    fn is_registered(&self, id: i32) -> bool {
+        let mut st = self.state.lock();
+        if st.id_in_use(id) {
+            return true;
+        }
+        if let Err(e) = self.catch_up(&mut st) {
+            tracing::warn!(error = %e.message, "schema registry could not catch up for validation");
+        }
+        st.id_in_use(id)
+    }
+}

@@ -37,7 +37,8 @@ fn topic_entries(shared: &Shared, overrides: &std::collections::BTreeMap<String,
             }
         }
         if let Some(d) = def.default {
-            synonyms.push((def.synonyms[0].0.to_string(), Some(d.to_string()), source::DEFAULT_CONFIG));
+            let name = def.synonyms.first().map_or(def.name, |s| s.0);
+            synonyms.push((name.to_string(), Some(d.to_string()), source::DEFAULT_CONFIG));
         }
         let (value, src) = match overrides.get(def.name) {
             Some(v) => (v.clone(), source::DYNAMIC_TOPIC_CONFIG),

@@ -104,6 +104,13 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                 ));
                 continue;
             }
+            if crate::schema_validation::active(&meta.configs) {
+                if let Err(why) = crate::schema_validation::validate(&meta.configs, &records, shared.schema_lookup()) {
+                    tracing::debug!(topic = %meta.name, partition = p.index, reason = %why, "produce refused by schema validation");
+                    parts.push(failed(p.index, ResponseError::InvalidRecord, Some(why)));
+                    continue;
+                }
+            }
             if storage_has_transactional(&records) {
                 parts.push(failed(
                     p.index,

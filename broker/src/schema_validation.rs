@@ -1,0 +1,129 @@
+//! Broker-side schema validation (Confluent's `confluent.key.schema.validation` /
+//! `confluent.value.schema.validation` topic configs): on such a topic every
+//! produced record's key (or value) must start with the Confluent wire format,
+//! magic byte 0 and a 4-byte schema id, and the id must be registered in the
+//! schema registry. Otherwise the partition's batches get INVALID_RECORD and
+//! nothing of them is written.
+//!
+//! This is the one place the produce path looks inside records, and only for
+//! topics that turned validation on. The registry plugs itself in through
+//! [`SchemaIdLookup`], so the broker does not depend on it. A null value (a
+//! tombstone) is always allowed; a null key is not when keys are validated.
+
+use std::collections::BTreeMap;
+
+use weir_storage::batch::batches;
+use weir_storage::record::decode_records;
+
+pub const KEY_VALIDATION: &str = "confluent.key.schema.validation";
+pub const VALUE_VALIDATION: &str = "confluent.value.schema.validation";
+
+/// Answers whether a schema id is registered (implemented by the registry).
+pub trait SchemaIdLookup: Send + Sync {
+    fn is_registered(&self, id: i32) -> bool;
+}
+
+fn enabled(configs: &BTreeMap<String, String>, key: &str) -> bool {
+    configs.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+/// Whether the topic validates anything (so the caller can skip all work).
+pub fn active(configs: &BTreeMap<String, String>) -> bool {
+    enabled(configs, KEY_VALIDATION) || enabled(configs, VALUE_VALIDATION)
+}
+
+fn check_field(
+    what: &str,
+    bytes: Option<&[u8]>,
+    offset_delta: usize,
+    lookup: Option<&dyn SchemaIdLookup>,
+) -> Result<(), String> {
+    let Some(b) = bytes else {
+        return if what == "value" { Ok(()) } else { Err(format!("record {offset_delta}: the {what} is null")) };
+    };
+    if b.len() < 5 || b[0] != 0 {
+        return Err(format!(
+            "record {offset_delta}: the {what} does not start with a schema id (magic byte 0 and 4 bytes)"
+        ));
+    }
+    let id = i32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+    match lookup {
+        Some(l) if l.is_registered(id) => Ok(()),
+        Some(_) => Err(format!("record {offset_delta}: the {what} names schema id {id}, which is not registered")),
+        None => {
+            Err(format!("record {offset_delta}: schema id {id} cannot be checked: the schema registry is not running"))
+        }
+    }
+}
+
+/// Checks every record of `records` (one or more RecordBatches).
+pub fn validate(
+    configs: &BTreeMap<String, String>,
+    records: &[u8],
+    lookup: Option<&dyn SchemaIdLookup>,
+) -> Result<(), String> {
+    let (keys, values) = (enabled(configs, KEY_VALIDATION), enabled(configs, VALUE_VALIDATION));
+    if !keys && !values {
+        return Ok(());
+    }
+    let mut n = 0;
+    for b in batches(records) {
+        let (h, bytes) = b.map_err(|e| format!("malformed batch: {e}"))?;
+        if h.is_control() {
+            continue;
+        }
+        for r in decode_records(bytes).map_err(|e| format!("undecodable records: {e}"))? {
+            if keys {
+                check_field("key", r.key.as_deref(), n, lookup)?;
+            }
+            if values {
+                check_field("value", r.value.as_deref(), n, lookup)?;
+            }
+            n += 1;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_storage::testutil::{BatchBuilder, Record};
+
+    struct Known;
+    impl SchemaIdLookup for Known {
+        fn is_registered(&self, id: i32) -> bool {
+            id == 7
+        }
+    }
+
+    fn framed(id: i32, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![0];
+        v.extend_from_slice(&id.to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn keys_values_tombstones_and_compressed_batches() {
+        let mut cfg = BTreeMap::new();
+        let ok = BatchBuilder::new(0)
+            .compression(3)
+            .record(Record::kv("k", framed(7, b"x")))
+            .record(Record::tombstone("k2"))
+            .build();
+        let bad = BatchBuilder::new(0).record(Record::kv("k", b"plain")).build();
+        let unknown = BatchBuilder::new(0).record(Record::kv("k", framed(8, b"x"))).build();
+        assert!(!active(&cfg));
+        assert!(validate(&cfg, &bad, None).is_ok(), "off by default");
+        cfg.insert(VALUE_VALIDATION.into(), "true".into());
+        assert!(validate(&cfg, &ok, Some(&Known)).is_ok());
+        assert!(validate(&cfg, &bad, Some(&Known)).unwrap_err().contains("does not start with a schema id"));
+        assert!(validate(&cfg, &unknown, Some(&Known)).unwrap_err().contains("schema id 8"));
+        assert!(validate(&cfg, &ok, None).unwrap_err().contains("not running"));
+        cfg.insert(KEY_VALIDATION.into(), "true".into());
+        assert!(validate(&cfg, &ok, Some(&Known)).unwrap_err().contains("key"), "plain keys fail key validation");
+        let both = BatchBuilder::new(0).record(Record::kv(framed(7, b"k"), framed(7, b"v"))).build();
+        assert!(validate(&cfg, &both, Some(&Known)).is_ok());
+    }
+}
