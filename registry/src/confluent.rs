@@ -50,7 +50,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> 
     }
 }
 
-const DEFAULT_LEVEL: Level = Level::Backward;
+pub(crate) const DEFAULT_LEVEL: Level = Level::Backward;
 const MODES: &[&str] = &["READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT"];
 
 fn ok(v: Value) -> Response {
@@ -65,7 +65,7 @@ fn result(r: Result<Value, ApiError>) -> Response {
 }
 
 /// Runs a write on a blocking thread (it fsyncs).
-async fn write<T: Send + 'static>(
+pub(crate) async fn write<T: Send + 'static>(
     app: &App,
     f: impl FnOnce(&State) -> Result<(Vec<Change>, T), ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -137,7 +137,7 @@ struct SchemaBody {
 
 /// Query flags as clients send them: `true`, `True`, `1`, ... (Python's client
 /// sends `verbose=False`).
-fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+pub(crate) fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     let s = String::deserialize(d)?;
     match s.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "" => Ok(true),
@@ -213,7 +213,7 @@ fn version_json(v: &Version) -> Value {
     o
 }
 
-fn level_of(st: &State, subject: Option<&str>) -> Level {
+pub(crate) fn level_of(st: &State, subject: Option<&str>) -> Level {
     subject
         .and_then(|s| st.subject_config.get(s))
         .or(st.global_config.as_ref())
@@ -222,7 +222,7 @@ fn level_of(st: &State, subject: Option<&str>) -> Level {
         .unwrap_or(DEFAULT_LEVEL)
 }
 
-fn mode_of(st: &State, subject: &str) -> String {
+pub(crate) fn mode_of(st: &State, subject: &str) -> String {
     st.subject_mode.get(subject).or(st.global_mode.as_ref()).cloned().unwrap_or_else(|| "READWRITE".into())
 }
 
@@ -254,7 +254,12 @@ fn resolve_references(
 }
 
 /// Parses a schema (with its references) into canonical text and model.
-fn parse_schema(st: &State, ty: SchemaType, text: &str, refs: &[Reference]) -> Result<(String, Parsed), ApiError> {
+pub(crate) fn parse_schema(
+    st: &State,
+    ty: SchemaType,
+    text: &str,
+    refs: &[Reference],
+) -> Result<(String, Parsed), ApiError> {
     let mut resolved = Vec::new();
     resolve_references(st, refs, &mut resolved, &mut BTreeSet::new(), 0)?;
     schema::parse(ty, text, &resolved).map_err(ApiError::invalid_schema)
@@ -274,7 +279,7 @@ fn previous(st: &State, subject: &str) -> Result<Vec<(i32, Parsed, String)>, Api
         .collect()
 }
 
-fn check_compat(level: Level, new: &Parsed, prev: &[(i32, Parsed, String)]) -> Vec<String> {
+pub(crate) fn check_compat(level: Level, new: &Parsed, prev: &[(i32, Parsed, String)]) -> Vec<String> {
     let refs: Vec<Previous<'_>> = prev.iter().map(|(v, p, t)| Previous { version: *v, parsed: p, text: t }).collect();
     compat::check(level, new, &refs)
 }
@@ -392,7 +397,7 @@ async fn register(AxState(app): AxState<App>, P(subject): P<String>, raw: Bytes)
                     ));
                 }
             }
-            let id = match (b.id, st.by_content.get(&content)) {
+            let id = match (b.id, st.content_id(&content)) {
                 (Some(id), _) => {
                     if let Some(c) = st.by_id.get(&id) {
                         if *c != content {
@@ -401,14 +406,14 @@ async fn register(AxState(app): AxState<App>, P(subject): P<String>, raw: Bytes)
                     }
                     id
                 }
-                (None, Some(id)) => *id,
+                (None, Some(id)) => id,
                 (None, None) => st.next_id(),
             };
-            let max = st.versions(&subject).and_then(|vs| vs.keys().next_back().copied()).unwrap_or(0);
+            let next = st.next_version(&subject);
             let version = match b.version {
                 Some(v) if importing && v >= 1 => v,
                 Some(v) if importing => return Err(ApiError::invalid_version(&v.to_string())),
-                _ => max + 1,
+                _ => next,
             };
             let value = SchemaValue {
                 subject: subject.clone(),

@@ -4,14 +4,18 @@
 //! the record format and `store` for how writes become records), served through
 //! the Confluent Schema Registry REST API (`confluent`), also mounted under
 //! `/api/v1/confluent` where Cloudera's registry serves its Confluent-compatible
-//! subset. Compatibility checks for Avro, JSON Schema and Protobuf live in
+//! subset, and Cloudera's schema-metadata API with branches and version states
+//! under `/api/v1/schemaregistry` (`schemaregistry`, model in `metadata`).
+//! Compatibility checks for Avro, JSON Schema and Protobuf live in
 //! `compat`. The registry uses the broker only through its in-process handle
 //! ([`weir_broker::Shared`]).
 
 pub mod compat;
 pub mod confluent;
 pub mod error;
+pub mod metadata;
 pub mod schema;
+pub mod schemaregistry;
 pub mod state;
 pub mod store;
 
@@ -46,7 +50,9 @@ impl Registry {
             listener.local_addr().map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
         let app = Arc::new(store);
         shared_for_lookup.set_schema_lookup(app.clone());
-        let router = confluent::router(app.clone()).nest("/api/v1/confluent", confluent::router(app));
+        let router = confluent::router(app.clone())
+            .nest("/api/v1/confluent", confluent::router(app.clone()))
+            .nest("/api/v1/schemaregistry", schemaregistry::router(app));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, router).with_graceful_shutdown(async {

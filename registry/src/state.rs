@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::metadata::MetaState;
 use crate::schema::{Reference, SchemaType};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,6 +66,47 @@ pub enum Key {
     },
     #[serde(rename = "NOOP")]
     Noop {
+        #[serde(default)]
+        magic: i32,
+    },
+    // Schema-metadata keytypes (see `metadata`).
+    #[serde(rename = "SCHEMA_METADATA")]
+    SchemaMetadata {
+        name: String,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "SCHEMA_VERSION_INFO")]
+    SchemaVersionInfo {
+        name: String,
+        version: i32,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "SCHEMA_BRANCH")]
+    SchemaBranch {
+        name: String,
+        branch: String,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "SERDES")]
+    Serdes {
+        id: i64,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "SERDES_MAPPING")]
+    SerdesMapping {
+        name: String,
+        #[serde(rename = "serdesId")]
+        serdes_id: i64,
+        #[serde(default)]
+        magic: i32,
+    },
+    #[serde(rename = "FILE")]
+    File {
+        id: String,
         #[serde(default)]
         magic: i32,
     },
@@ -145,6 +187,27 @@ pub struct State {
     pub next_offset: i64,
     /// How many versions (soft-deleted ones included) use each id.
     live_ids: HashMap<i32, u32>,
+    /// Schema metadata, branches, version states, serdes and files.
+    pub meta: MetaState,
+}
+
+/// Decodes a value into `T` (None: tombstone) and stores or removes it under `k`.
+fn put<K: Ord, T: serde::de::DeserializeOwned>(
+    map: &mut BTreeMap<K, T>,
+    k: K,
+    value: Option<&[u8]>,
+    what: &str,
+) -> Result<(), String> {
+    match value {
+        None => {
+            map.remove(&k);
+        }
+        Some(v) => {
+            let t = serde_json::from_slice(v).map_err(|e| format!("{what}: {e}"))?;
+            map.insert(k, t);
+        }
+    }
+    Ok(())
 }
 
 impl State {
@@ -239,13 +302,60 @@ impl State {
                 }
             }
             Key::Noop { .. } => {}
+            Key::SchemaMetadata { name, .. } => put(&mut self.meta.schemas, name, value, "schema metadata")?,
+            Key::SchemaVersionInfo { name, version, .. } => {
+                put(&mut self.meta.versions, (name, version), value, "version info")?
+            }
+            Key::SchemaBranch { name, branch, .. } => put(&mut self.meta.branches, (name, branch), value, "branch")?,
+            Key::Serdes { id, .. } => put(&mut self.meta.serdes, id, value, "serdes")?,
+            Key::SerdesMapping { name, serdes_id, .. } => {
+                if value.is_some() {
+                    self.meta.mappings.insert((name, serdes_id));
+                } else {
+                    self.meta.mappings.remove(&(name, serdes_id));
+                }
+            }
+            Key::File { id, .. } => put(&mut self.meta.files, id, value, "file")?,
         }
         Ok(())
     }
 
     /// Next id for a new schema content: one above every id ever seen.
     pub fn next_id(&self) -> i32 {
-        self.by_id.keys().next_back().map_or(1, |m| m + 1)
+        let confluent = self.by_id.keys().next_back().copied().unwrap_or(0);
+        let branches = self.meta.versions.values().filter_map(|v| v.schema_id).max().unwrap_or(0);
+        confluent.max(branches) + 1
+    }
+
+    /// The id a schema content already has: registered, or on a branch version.
+    pub fn content_id(&self, content: &Content) -> Option<i32> {
+        self.by_content.get(content).copied().or_else(|| {
+            self.meta.versions.values().find_map(|v| {
+                let same = v.schema_text.as_deref() == Some(content.1.as_str())
+                    && SchemaType::parse(v.schema_type.as_deref()).ok() == Some(content.0)
+                    && content.2.is_empty();
+                if same {
+                    v.schema_id
+                } else {
+                    None
+                }
+            })
+        })
+    }
+
+    /// The number the next version of `subject` gets: above every version on any
+    /// branch.
+    pub fn next_version(&self, subject: &str) -> i32 {
+        let confluent = self.subjects.get(subject).and_then(|vs| vs.keys().next_back().copied()).unwrap_or(0);
+        let branches = self
+            .meta
+            .versions
+            .range((subject.to_string(), i32::MIN)..)
+            .take_while(|((n, _), _)| n == subject)
+            .map(|((_, v), _)| *v)
+            .max()
+            .unwrap_or(0);
+        confluent.max(branches) + 1
     }
 
     fn release(live: &mut HashMap<i32, u32>, id: i32) {

@@ -39,6 +39,10 @@ impl Store {
             store.catch_up(&mut st).map_err(|e| RegistryError::Startup(e.message))?;
             tracing::info!(subjects = st.subjects.len(), schemas = st.by_id.len(), "schema registry loaded");
         }
+        {
+            let _w = store.writer.lock();
+            store.adopt().map_err(|e| RegistryError::Startup(e.message))?;
+        }
         Ok(store)
     }
 
@@ -78,22 +82,111 @@ impl Store {
         };
         let (records, out) = changes;
         if !records.is_empty() {
-            let encoded: Vec<(Option<Bytes>, Option<Bytes>)> = records
-                .iter()
-                .map(|(k, v)| {
-                    let key = serde_json::to_vec(k).expect("keys serialize");
-                    (
-                        Some(Bytes::from(key)),
-                        v.as_ref().map(|v| Bytes::from(serde_json::to_vec(v).expect("values serialize"))),
-                    )
-                })
-                .collect();
-            self.shared.append_key_values(TOPIC, 0, encoded).map_err(ApiError::store)?;
-            let mut st = self.state.lock();
-            self.catch_up(&mut st)?;
+            self.append(&records)?;
         }
+        self.adopt()?;
         Ok(out)
     }
+
+    fn append(&self, records: &[Change]) -> Result<(), ApiError> {
+        let encoded: Vec<(Option<Bytes>, Option<Bytes>)> = records
+            .iter()
+            .map(|(k, v)| {
+                let key = serde_json::to_vec(k).expect("keys serialize");
+                (
+                    Some(Bytes::from(key)),
+                    v.as_ref().map(|v| Bytes::from(serde_json::to_vec(v).expect("values serialize"))),
+                )
+            })
+            .collect();
+        self.shared.append_key_values(TOPIC, 0, encoded).map_err(ApiError::store)?;
+        let mut st = self.state.lock();
+        self.catch_up(&mut st)
+    }
+
+    /// Gives subjects and versions that came through the Confluent API (ours or
+    /// another tool's) their schema-metadata records: metadata, a MASTER branch,
+    /// a version id and state. Also drops the info of MASTER versions deleted
+    /// permanently. Called with the writer lock held.
+    fn adopt(&self) -> Result<(), ApiError> {
+        let changes = {
+            let mut st = self.state.lock();
+            self.catch_up(&mut st)?;
+            adoption(&st, now_ms())
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.append(&changes)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The records that give Confluent-side subjects and versions their metadata.
+pub fn adoption(st: &State, now: i64) -> Vec<Change> {
+    use crate::metadata::{BranchValue, MetadataValue, VersionInfoValue, ENABLED, MASTER};
+    let mut out: Vec<Change> = Vec::new();
+    let (mut schema_id, mut branch_id, mut version_id) =
+        (st.meta.next_schema_id(), st.meta.next_branch_id(), st.meta.next_version_id());
+    for (subject, vs) in &st.subjects {
+        if !st.meta.schemas.contains_key(subject) {
+            let ty = vs.values().next_back().map_or("avro".to_string(), |v| v.schema_type.name().to_ascii_lowercase());
+            let m = MetadataValue {
+                id: schema_id,
+                schema_type: ty,
+                schema_group: "Kafka".into(),
+                description: String::new(),
+                evolve: true,
+                validation_level: "ALL".into(),
+                timestamp: now,
+            };
+            schema_id += 1;
+            out.push((
+                Key::SchemaMetadata { name: subject.clone(), magic: 0 },
+                Some(serde_json::to_value(m).expect("serializes")),
+            ));
+        }
+        if !st.meta.branches.contains_key(&(subject.clone(), MASTER.to_string())) {
+            let b =
+                BranchValue { id: branch_id, description: "MASTER branch".into(), timestamp: now, root_version: None };
+            branch_id += 1;
+            out.push((
+                Key::SchemaBranch { name: subject.clone(), branch: MASTER.into(), magic: 0 },
+                Some(serde_json::to_value(b).expect("serializes")),
+            ));
+        }
+        for v in vs.values() {
+            if st.meta.versions.contains_key(&(subject.clone(), v.version)) {
+                continue;
+            }
+            let info = VersionInfoValue {
+                id: version_id,
+                branch: MASTER.into(),
+                state_id: ENABLED,
+                description: String::new(),
+                timestamp: now,
+                schema_id: None,
+                schema_text: None,
+                schema_type: None,
+                merge_info: None,
+            };
+            version_id += 1;
+            out.push((
+                Key::SchemaVersionInfo { name: subject.clone(), version: v.version, magic: 0 },
+                Some(serde_json::to_value(info).expect("serializes")),
+            ));
+        }
+    }
+    for ((name, version), info) in &st.meta.versions {
+        let gone = st.subjects.get(name).is_none_or(|vs| !vs.contains_key(version));
+        if info.branch == MASTER && gone {
+            out.push((Key::SchemaVersionInfo { name: name.clone(), version: *version, magic: 0 }, None));
+        }
+    }
+    out
 }
 
 impl weir_broker::schema_validation::SchemaIdLookup for Store {

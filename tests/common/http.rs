@@ -30,14 +30,20 @@ impl Reply {
 
 /// Sends one request; `body` is sent as JSON.
 pub fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    request_raw(addr, method, path, "application/vnd.schemaregistry.v1+json", payload.as_bytes())
+}
+
+/// Sends one request with a body of any content type.
+pub fn request_raw(addr: &str, method: &str, path: &str, content_type: &str, payload: &[u8]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/vnd.schemaregistry.v1+json\r\nAccept: application/vnd.schemaregistry.v1+json\r\nContent-Length: {}\r\n\r\n{payload}",
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nAccept: application/vnd.schemaregistry.v1+json, application/json\r\nContent-Length: {}\r\n\r\n",
         payload.len()
     );
-    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(payload).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let text = String::from_utf8(raw).unwrap();

@@ -1,0 +1,272 @@
+//! End-to-end: the schema-metadata API (Cloudera/Hortonworks style, under
+//! `/api/v1/schemaregistry`) over HTTP against a real `weir serve`: schema
+//! metadata, versions, a branch merged into MASTER, lifecycle states, search,
+//! files and serdes, the error shape, the agreement with the Confluent API, and
+//! persistence across a restart.
+
+mod common;
+
+use common::http::{delete, get, post, request_raw, Reply};
+use common::Weir;
+use serde_json::{json, Value};
+
+const API: &str = "/api/v1/schemaregistry";
+
+fn avro(fields: Value) -> String {
+    json!({"type": "record", "name": "Truck", "namespace": "com.example", "fields": fields}).to_string()
+}
+
+fn hw_get(weir: &Weir, path: &str) -> Reply {
+    get(&weir.registry, &format!("{API}{path}"))
+}
+
+fn hw_post(weir: &Weir, path: &str, body: &Value) -> Reply {
+    post(&weir.registry, &format!("{API}{path}"), body)
+}
+
+/// The error code of a Cloudera-style error body.
+fn code(r: &Reply) -> i64 {
+    r.json()["responseCode"].as_i64().unwrap_or_else(|| panic!("no responseCode in {}", r.body))
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["entities"].as_array().unwrap().iter().map(|e| e["schemaMetadata"]["name"].as_str().unwrap().into()).collect()
+}
+
+#[test]
+fn schema_metadata_versions_branches_and_states() {
+    let mut weir = Weir::start();
+
+    // Metadata.
+    let meta = json!({"type": "avro", "schemaGroup": "Kafka", "name": "trucks", "description": "truck events",
+                      "compatibility": "BACKWARD", "validationLevel": "ALL", "evolve": true});
+    let created = hw_post(&weir, "/schemas", &meta);
+    assert_eq!(created.status, 201, "{}", created.body);
+    let meta_id = created.json().as_i64().unwrap();
+    assert_eq!(hw_post(&weir, "/schemas", &meta).json().as_i64(), Some(meta_id), "creating again answers the id");
+    let dup = hw_post(&weir, "/schemas?_throwErrorIfExists=true", &meta);
+    assert_eq!((dup.status, code(&dup)), (409, 1108));
+    let info = hw_get(&weir, "/schemas/trucks").json();
+    assert_eq!(info["id"], json!(meta_id));
+    assert_eq!(info["schemaMetadata"]["compatibility"], "BACKWARD");
+    assert_eq!(info["schemaMetadata"]["validationLevel"], "ALL");
+    assert_eq!(info["schemaMetadata"]["schemaGroup"], "Kafka");
+    // The compatibility is the Confluent subject's level.
+    assert_eq!(get(&weir.registry, "/config/trucks").json()["compatibilityLevel"], "BACKWARD_TRANSITIVE");
+    let missing = hw_get(&weir, "/schemas/nope");
+    assert_eq!((missing.status, code(&missing)), (404, 1101));
+    assert!(missing.json()["responseMessage"].as_str().unwrap().contains("nope"));
+    let bad_type = hw_post(&weir, "/schemas", &json!({"type": "xml", "name": "x"}));
+    assert_eq!(bad_type.status, 400);
+    let no_name = hw_post(&weir, "/schemas", &json!({"type": "avro"}));
+    assert_eq!((no_name.status, code(&no_name)), (400, 1103));
+
+    // Versions on MASTER.
+    let v1 = avro(json!([{"name": "id", "type": "long"}]));
+    let add =
+        hw_post(&weir, "/schemas/trucks/versions?branch=MASTER", &json!({"schemaText": v1, "description": "first"}));
+    assert_eq!(add.status, 201, "{}", add.body);
+    assert_eq!(add.json(), json!(1));
+    assert_eq!(hw_post(&weir, "/schemas/trucks/versions", &json!({"schemaText": v1})).json(), json!(1), "same text");
+    let latest = hw_get(&weir, "/schemas/trucks/versions/latest?branch=MASTER").json();
+    assert_eq!((latest["version"].clone(), latest["stateId"].clone()), (json!(1), json!(5)));
+    assert_eq!(latest["schemaMetadataId"], json!(meta_id));
+    assert_eq!(latest["description"], "first");
+    let v1_id = latest["id"].as_i64().unwrap();
+    assert_eq!(hw_get(&weir, &format!("/schemas/versionsById/{v1_id}")).json(), latest);
+    // The same version through the Confluent API.
+    let confluent = get(&weir.registry, "/subjects/trucks/versions/1").json();
+    assert_eq!(
+        serde_json::from_str::<Value>(confluent["schema"].as_str().unwrap()).unwrap(),
+        serde_json::from_str::<Value>(&v1).unwrap()
+    );
+
+    let bad = hw_post(&weir, "/schemas/trucks/versions", &json!({"schemaText": "{not avro"}));
+    assert_eq!((bad.status, code(&bad)), (400, 1107));
+    let incompatible = avro(json!([{"name": "id", "type": "long"}, {"name": "speed", "type": "int"}]));
+    let r = hw_post(&weir, "/schemas/trucks/versions", &json!({"schemaText": incompatible}));
+    assert_eq!((r.status, code(&r)), (400, 1106));
+    assert!(r.json()["responseMessage"].as_str().unwrap().contains("speed"), "says which field: {}", r.body);
+    let compat = request_raw(
+        &weir.registry,
+        "POST",
+        &format!("{API}/schemas/trucks/compatibility"),
+        "application/json",
+        incompatible.as_bytes(),
+    )
+    .json();
+    assert_eq!(compat["compatible"], false);
+    assert!(compat["errorMessage"].as_str().unwrap().contains("speed"));
+    let v2 = avro(json!([{"name": "id", "type": "long"}, {"name": "speed", "type": "int", "default": 0}]));
+    let compat = request_raw(
+        &weir.registry,
+        "POST",
+        &format!("{API}/schemas/trucks/compatibility"),
+        "application/json",
+        v2.as_bytes(),
+    )
+    .json();
+    assert_eq!(compat["compatible"], true);
+    assert_eq!(hw_post(&weir, "/schemas/trucks/versions", &json!({"schemaText": v2})).json(), json!(2));
+
+    // A branch from version 1, a version on it, merged into MASTER.
+    let branch = hw_post(
+        &weir,
+        &format!("/schemas/versionsById/{v1_id}/branch"),
+        &json!({"name": "experiment", "description": "try"}),
+    );
+    assert_eq!(branch.status, 201, "{}", branch.body);
+    let branch = branch.json();
+    assert_eq!((branch["name"].clone(), branch["schemaMetadataName"].clone()), (json!("experiment"), json!("trucks")));
+    let again = hw_post(&weir, &format!("/schemas/versionsById/{v1_id}/branch"), &json!({"name": "experiment"}));
+    assert_eq!((again.status, code(&again)), (409, 1108));
+    let branches: Vec<Value> = hw_get(&weir, "/schemas/trucks/branches").json()["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].clone())
+        .collect();
+    assert_eq!(branches, vec![json!("MASTER"), json!("experiment")]);
+    let v3 = avro(json!([{"name": "id", "type": "long"}, {"name": "driver", "type": "string", "default": ""}]));
+    let on_branch = hw_post(
+        &weir,
+        "/schemas/trucks/versions?branch=experiment",
+        &json!({"schemaText": v3, "description": "with driver"}),
+    );
+    assert_eq!(on_branch.json(), json!(3), "version numbers are unique across branches");
+    let branch_versions = hw_get(&weir, "/schemas/trucks/versions?branch=experiment").json();
+    let listed: Vec<i64> =
+        branch_versions["entities"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(listed, vec![1, 3], "the root version and the branch's own");
+    let b3 = hw_get(&weir, "/schemas/trucks/versions/latest?branch=experiment").json();
+    assert_eq!((b3["version"].clone(), b3["stateId"].clone()), (json!(3), json!(1)), "branch versions start INITIATED");
+    assert_eq!(
+        get(&weir.registry, "/subjects/trucks/versions").json(),
+        json!([1, 2]),
+        "branch versions are not Confluent versions"
+    );
+    let master_only: Vec<i64> = hw_get(&weir, "/schemas/trucks/versions").json()["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(master_only, vec![1, 2]);
+    let merged = hw_post(&weir, &format!("/schemas/{}/merge", b3["id"]), &json!({}));
+    assert_eq!(merged.status, 200, "{}", merged.body);
+    let merged = merged.json();
+    assert_eq!(merged["schemaIdVersion"]["version"], json!(4));
+    let m4 = hw_get(&weir, "/schemas/trucks/versions/latest").json();
+    assert_eq!(m4["version"], json!(4));
+    assert_eq!(m4["mergeInfo"]["schemaBranchName"], "experiment");
+    assert_eq!(m4["mergeInfo"]["schemaVersionId"], b3["id"]);
+    assert_eq!(get(&weir.registry, "/subjects/trucks/versions").json(), json!([1, 2, 4]));
+    // The branch's schema and the merged one share the content-addressed id.
+    let by_text = post(&weir.registry, "/subjects/trucks", &json!({"schema": v3})).json();
+    assert_eq!(by_text["version"], json!(4));
+    // Fingerprint lookup finds a version with the same text.
+    let fp = sha256_hex(get(&weir.registry, "/subjects/trucks/versions/4/schema").body.as_bytes());
+    let found = hw_get(&weir, &format!("/schemas/versionsByFingerprint/{fp}"));
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.json()["version"] == json!(3) || found.json()["version"] == json!(4));
+
+    // Lifecycle states.
+    let machine = hw_get(&weir, "/schemas/versions/statemachine").json();
+    assert_eq!(machine["states"].as_array().unwrap().len(), 8);
+    assert!(machine["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["sourceStateId"] == 5 && t["targetStateId"] == 6));
+    let b3_id = b3["id"].as_i64().unwrap();
+    let bad_move = hw_post(&weir, &format!("/schemas/versions/{b3_id}/state/disable"), &json!({}));
+    assert_eq!(bad_move.status, 400, "INITIATED cannot be disabled");
+    for (action, state) in [("startReview", 2), ("reviewed", 4), ("enable", 5), ("disable", 6)] {
+        let r = hw_post(&weir, &format!("/schemas/versions/{b3_id}/state/{action}"), &json!("{}"));
+        assert_eq!(r.status, 200, "{action}: {}", r.body);
+        assert_eq!(hw_get(&weir, &format!("/schemas/versionsById/{b3_id}")).json()["stateId"], json!(state));
+    }
+    let enabled_only = hw_get(&weir, "/schemas/trucks/versions?branch=experiment&states=5").json();
+    assert_eq!(enabled_only["entities"].as_array().unwrap().len(), 1, "only version 1 is ENABLED there");
+    // DELETED on MASTER is a soft delete in the Confluent API.
+    let v2_id = hw_get(&weir, "/schemas/trucks/versions/2").json()["id"].as_i64().unwrap();
+    for action in ["disable", "delete"] {
+        assert_eq!(hw_post(&weir, &format!("/schemas/versions/{v2_id}/state/{action}"), &json!({})).status, 200);
+    }
+    assert_eq!(get(&weir.registry, "/subjects/trucks/versions").json(), json!([1, 4]));
+
+    // Search and aggregated views.
+    hw_post(
+        &weir,
+        "/schemas",
+        &json!({"type": "avro", "name": "cars", "schemaGroup": "fleet", "description": "car events"}),
+    );
+    assert_eq!(names(&hw_get(&weir, "/search/schemas?name=ruck").json()), vec!["trucks"]);
+    assert_eq!(
+        names(&hw_get(&weir, "/search/schemas?description=events&_orderByFields=name,d").json()),
+        vec!["trucks", "cars"]
+    );
+    assert_eq!(names(&hw_get(&weir, "/schemas?schemaGroup=fleet").json()), vec!["cars"]);
+    let agg = hw_get(&weir, "/schemas/trucks/aggregated").json();
+    assert_eq!(agg["schemaBranches"].as_array().unwrap().len(), 2);
+
+    // Files and serdes.
+    let boundary = "XyZ";
+    let form = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"serde.jar\"\r\nContent-Type: application/octet-stream\r\n\r\nPK-not-really-a-jar\r\n--{boundary}--\r\n");
+    let up = request_raw(
+        &weir.registry,
+        "POST",
+        &format!("{API}/files"),
+        &format!("multipart/form-data; boundary={boundary}"),
+        form.as_bytes(),
+    );
+    assert_eq!(up.status, 200, "{}", up.body);
+    let file_id = up.body.trim().to_string();
+    assert_eq!(hw_get(&weir, &format!("/files/download/{file_id}")).body, "PK-not-really-a-jar");
+    let serdes = json!({"name": "avro", "description": "d", "fileId": file_id, "serializerClassName": "a.S", "deserializerClassName": "a.D"});
+    let serdes_id = hw_post(&weir, "/serdes", &serdes).json().as_i64().unwrap();
+    assert_eq!(hw_get(&weir, &format!("/serdes/{serdes_id}")).json()["serDesPair"]["serializerClassName"], "a.S");
+    let no_file = hw_post(
+        &weir,
+        "/serdes",
+        &json!({"name": "x", "fileId": "999", "serializerClassName": "a", "deserializerClassName": "b"}),
+    );
+    assert_eq!((no_file.status, code(&no_file)), (404, 1101));
+    assert_eq!(hw_post(&weir, &format!("/schemas/trucks/mapping/{serdes_id}"), &json!({})).status, 200);
+    assert_eq!(hw_get(&weir, "/schemas/trucks/serdes").json()["entities"][0]["id"], json!(serdes_id));
+
+    // A subject registered through the Confluent API is schema metadata too.
+    let c = post(
+        &weir.registry,
+        "/subjects/orders-value/versions",
+        &json!({"schema": avro(json!([{"name": "n", "type": "int"}]))}),
+    );
+    assert_eq!(c.status, 200);
+    let orders = hw_get(&weir, "/schemas/orders-value/versions/latest").json();
+    assert_eq!((orders["version"].clone(), orders["stateId"].clone()), (json!(1), json!(5)));
+
+    // Everything survives a restart.
+    let before = hw_get(&weir, "/schemas/trucks/aggregated").json();
+    weir.stop();
+    weir.restart();
+    assert_eq!(hw_get(&weir, "/schemas/trucks/aggregated").json(), before);
+    assert_eq!(hw_get(&weir, &format!("/files/download/{file_id}")).body, "PK-not-really-a-jar");
+
+    // Deleting a branch, then the schema with everything of it.
+    let exp_id = branch["id"].as_i64().unwrap();
+    assert_eq!(delete(&weir.registry, &format!("{API}/schemas/branch/{exp_id}")).status, 200);
+    assert_eq!(hw_get(&weir, "/schemas/trucks/branches").json()["entities"].as_array().unwrap().len(), 1);
+    let gone = hw_get(&weir, &format!("/schemas/versionsById/{b3_id}"));
+    assert_eq!((gone.status, code(&gone)), (404, 1101));
+    assert_eq!(delete(&weir.registry, &format!("{API}/schemas/trucks")).status, 200);
+    assert_eq!(hw_get(&weir, "/schemas/trucks").status, 404);
+    assert_eq!(get(&weir.registry, "/subjects/trucks/versions").status, 404);
+    let unknown = hw_get(&weir, "/no/such/endpoint");
+    assert_eq!((unknown.status, code(&unknown)), (404, 1101));
+}
+
+/// Hex SHA-256, the fingerprint the registry publishes.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
