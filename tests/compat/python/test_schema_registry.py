@@ -154,3 +154,36 @@ def test_protobuf_serializer_round_trip(client, bootstrap):
     assert latest.schema.schema_type == "PROTOBUF"
     # The registry stores .proto text, whatever form the serializer sent.
     assert "message Order" in latest.schema.schema_str and "int64 id = 1;" in latest.schema.schema_str
+
+
+def test_broker_side_schema_validation(client, bootstrap):
+    """A topic with confluent.value.schema.validation=true takes records that the
+    AvroSerializer framed with a registered id and refuses plain bytes with
+    INVALID_RECORD, writing nothing of them."""
+    from confluent_kafka import KafkaError
+
+    name = unique_topic("sr-validated")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topic = NewTopic(name, 1, config={"confluent.value.schema.validation": "true"})
+    admin.create_topics([topic], operation_timeout=T)[name].result(timeout=DEADLINE)
+    ser = AvroSerializer(client, USER_V1)
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "retries": 0})
+    outcomes = []
+
+    def report(err, msg):
+        outcomes.append(err.code() if err else None)
+
+    p.produce(name, value=ser({"id": 1, "name": "a"}, SerializationContext(name, MessageField.VALUE)),
+              partition=0, on_delivery=report)
+    assert p.flush(DEADLINE) == 0
+    p.produce(name, value=b"not framed", partition=0, on_delivery=report)
+    assert p.flush(DEADLINE) == 0
+    p.produce(name, value=b"\x00\x7f\xff\xff\xf0 unknown id", partition=0, on_delivery=report)
+    assert p.flush(DEADLINE) == 0
+    assert outcomes == [None, KafkaError.INVALID_RECORD, KafkaError.INVALID_RECORD]
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "sr-unused"})
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(name, 0), timeout=T)
+    finally:
+        c.close()
+    assert (low, high) == (0, 1)
