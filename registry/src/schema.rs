@@ -72,9 +72,22 @@ pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) ->
                 ref_json.push(serde_json::from_str::<Value>(r).map_err(|e| format!("Invalid referenced schema: {e}"))?);
                 ref_texts.push(r.as_str());
             }
-            // apache-avro is the judge of what a valid Avro schema is.
+            // apache-avro is the judge of what a valid Avro schema is. Its list parser
+            // (which resolves the references' names) takes named schemas only, so a
+            // primitive, array, map or union is checked as the field of a record.
+            let named = json
+                .as_object()
+                .and_then(|o| o.get("type"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| matches!(t, "record" | "error" | "enum" | "fixed"));
+            let wrapped;
             let mut all = ref_texts.clone();
-            all.push(text);
+            if named {
+                all.push(text);
+            } else {
+                wrapped = serde_json::json!({"type": "record", "name": "weir_registry_wrapper_", "fields": [{"name": "value", "type": json}]}).to_string();
+                all.push(&wrapped);
+            }
             apache_avro::Schema::parse_list(&all).map_err(|e| format!("Invalid schema: {e}"))?;
             let model = AvroSchema::parse(&json, &ref_json).map_err(|e| format!("Invalid schema: {e}"))?;
             Ok((compact(&json), Parsed::Avro(model)))
@@ -102,5 +115,38 @@ pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) ->
                 None => Err(format!("Invalid schema: {text_error}")),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn avro_schemas_of_every_shape_parse() {
+        for text in [
+            r#""string""#,
+            r#"{"type": "string"}"#,
+            r#"["null", "string"]"#,
+            r#"{"type": "array", "items": "int"}"#,
+            r#"{"type": "map", "values": {"type": "enum", "name": "E", "symbols": ["A"]}}"#,
+            r#"{"type": "fixed", "name": "F", "size": 4}"#,
+            r#"{"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]}"#,
+        ] {
+            assert!(
+                parse(SchemaType::Avro, text, &[]).is_ok(),
+                "{text}: {:?}",
+                parse(SchemaType::Avro, text, &[]).err()
+            );
+        }
+        for bad in [r#""strin""#, r#"{"type": "array"}"#, r#"{"type": "record", "fields": []}"#, "[1]"] {
+            assert!(parse(SchemaType::Avro, bad, &[]).is_err(), "{bad}");
+        }
+        // A union of referenced records (Confluent's pattern for several event types).
+        let a = r#"{"type": "record", "name": "A", "namespace": "x", "fields": []}"#.to_string();
+        let b = r#"{"type": "record", "name": "B", "namespace": "x", "fields": []}"#.to_string();
+        let refs = [(SchemaType::Avro, a), (SchemaType::Avro, b)];
+        assert!(parse(SchemaType::Avro, r#"["x.A", "x.B"]"#, &refs).is_ok());
+        assert!(parse(SchemaType::Avro, r#"["x.A", "x.C"]"#, &refs).is_err(), "x.C is not defined");
     }
 }
