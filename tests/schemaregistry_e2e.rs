@@ -45,7 +45,7 @@ fn schema_metadata_versions_branches_and_states() {
     let meta_id = created.json().as_i64().unwrap();
     assert_eq!(hw_post(&weir, "/schemas", &meta).json().as_i64(), Some(meta_id), "creating again answers the id");
     let dup = hw_post(&weir, "/schemas?_throwErrorIfExists=true", &meta);
-    assert_eq!((dup.status, code(&dup)), (409, 1108));
+    assert_eq!((dup.status, code(&dup)), (400, 1111));
     let info = hw_get(&weir, "/schemas/trucks").json();
     assert_eq!(info["id"], json!(meta_id));
     assert_eq!(info["schemaMetadata"]["compatibility"], "BACKWARD");
@@ -115,11 +115,13 @@ fn schema_metadata_versions_branches_and_states() {
         &format!("/schemas/versionsById/{v1_id}/branch"),
         &json!({"name": "experiment", "description": "try"}),
     );
-    assert_eq!(branch.status, 201, "{}", branch.body);
+    assert_eq!(branch.status, 200, "{}", branch.body);
     let branch = branch.json();
     assert_eq!((branch["name"].clone(), branch["schemaMetadataName"].clone()), (json!("experiment"), json!("trucks")));
     let again = hw_post(&weir, &format!("/schemas/versionsById/{v1_id}/branch"), &json!({"name": "experiment"}));
-    assert_eq!((again.status, code(&again)), (409, 1108));
+    assert_eq!((again.status, code(&again)), (409, 1111));
+    let unknown_root = hw_post(&weir, "/schemas/versionsById/9999/branch", &json!({"name": "x"}));
+    assert_eq!((unknown_root.status, code(&unknown_root)), (400, 1101));
     let branches: Vec<Value> = hw_get(&weir, "/schemas/trucks/branches").json()["entities"]
         .as_array()
         .unwrap()
@@ -137,8 +139,10 @@ fn schema_metadata_versions_branches_and_states() {
     let branch_versions = hw_get(&weir, "/schemas/trucks/versions?branch=experiment").json();
     let listed: Vec<i64> =
         branch_versions["entities"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
-    assert_eq!(listed, vec![1, 3], "the root version and the branch's own");
-    let b3 = hw_get(&weir, "/schemas/trucks/versions/latest?branch=experiment").json();
+    assert_eq!(listed, vec![3, 1], "the branch's own and its root, newest first");
+    let b3 = hw_get(&weir, "/schemas/trucks/versions/3").json();
+    let latest_enabled = hw_get(&weir, "/schemas/trucks/versions/latest?branch=experiment").json();
+    assert_eq!(latest_enabled["version"], json!(1), "latest is the newest Enabled version");
     assert_eq!((b3["version"].clone(), b3["stateId"].clone()), (json!(3), json!(1)), "branch versions start INITIATED");
     assert_eq!(
         get(&weir.registry, "/subjects/trucks/versions").json(),
@@ -151,7 +155,7 @@ fn schema_metadata_versions_branches_and_states() {
         .iter()
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
-    assert_eq!(master_only, vec![1, 2]);
+    assert_eq!(master_only, vec![2, 1]);
     let merged = hw_post(&weir, &format!("/schemas/{}/merge", b3["id"]), &json!({}));
     assert_eq!(merged.status, 200, "{}", merged.body);
     let merged = merged.json();
@@ -165,14 +169,14 @@ fn schema_metadata_versions_branches_and_states() {
     let by_text = post(&weir.registry, "/subjects/trucks", &json!({"schema": v3})).json();
     assert_eq!(by_text["version"], json!(4));
     // Fingerprint lookup finds a version with the same text.
-    let fp = sha256_hex(get(&weir.registry, "/subjects/trucks/versions/4/schema").body.as_bytes());
+    let fp = fingerprint(&get(&weir.registry, "/subjects/trucks/versions/4/schema").body);
     let found = hw_get(&weir, &format!("/schemas/versionsByFingerprint/{fp}"));
     assert_eq!(found.status, 200, "{}", found.body);
     assert!(found.json()["version"] == json!(3) || found.json()["version"] == json!(4));
 
     // Lifecycle states.
     let machine = hw_get(&weir, "/schemas/versions/statemachine").json();
-    assert_eq!(machine["states"].as_array().unwrap().len(), 8);
+    assert_eq!(machine["states"].as_array().unwrap().len(), 9, "eight states and InReview");
     assert!(machine["transitions"]
         .as_array()
         .unwrap()
@@ -181,19 +185,32 @@ fn schema_metadata_versions_branches_and_states() {
     let b3_id = b3["id"].as_i64().unwrap();
     let bad_move = hw_post(&weir, &format!("/schemas/versions/{b3_id}/state/disable"), &json!({}));
     assert_eq!(bad_move.status, 400, "INITIATED cannot be disabled");
-    for (action, state) in [("startReview", 2), ("reviewed", 4), ("enable", 5), ("disable", 6)] {
+    for (action, state) in [("startReview", 32), ("4", 4), ("enable", 5), ("disable", 6)] {
         let r = hw_post(&weir, &format!("/schemas/versions/{b3_id}/state/{action}"), &json!("{}"));
         assert_eq!(r.status, 200, "{action}: {}", r.body);
         assert_eq!(hw_get(&weir, &format!("/schemas/versionsById/{b3_id}")).json()["stateId"], json!(state));
     }
     let enabled_only = hw_get(&weir, "/schemas/trucks/versions?branch=experiment&states=5").json();
     assert_eq!(enabled_only["entities"].as_array().unwrap().len(), 1, "only version 1 is ENABLED there");
-    // DELETED on MASTER is a soft delete in the Confluent API.
+    // Deleting a MASTER version (archived first) removes it from the Confluent API too.
     let v2_id = hw_get(&weir, "/schemas/trucks/versions/2").json()["id"].as_i64().unwrap();
-    for action in ["disable", "delete"] {
+    let early = hw_post(&weir, &format!("/schemas/versions/{v2_id}/state/delete"), &json!({}));
+    assert_eq!((early.status, code(&early)), (400, 1112), "an Enabled version is not deleted");
+    for action in ["disable", "archive", "delete"] {
         assert_eq!(hw_post(&weir, &format!("/schemas/versions/{v2_id}/state/{action}"), &json!({})).status, 200);
     }
     assert_eq!(get(&weir.registry, "/subjects/trucks/versions").json(), json!([1, 4]));
+    assert_eq!(hw_get(&weir, &format!("/schemas/versionsById/{v2_id}")).status, 404);
+
+    let two_states = hw_get(&weir, "/schemas/trucks/versions?branch=experiment&states=5&states=6").json();
+    assert_eq!(two_states["entities"].as_array().unwrap().len(), 2, "states repeat");
+    assert_eq!(hw_get(&weir, "/schemas/trucks/versions/-1").json()["version"], json!(4), "-1: the newest");
+    assert_eq!(hw_get(&weir, &format!("/schemasById/{meta_id}")).json()["schemaMetadata"]["name"], "trucks");
+    assert_eq!(
+        hw_get(&weir, "/schemaproviders/").json()["entities"].as_array().unwrap().len(),
+        3,
+        "a trailing slash works"
+    );
 
     // Search and aggregated views.
     hw_post(
@@ -254,6 +271,9 @@ fn schema_metadata_versions_branches_and_states() {
 
     // Deleting a branch, then the schema with everything of it.
     let exp_id = branch["id"].as_i64().unwrap();
+    let in_use = delete(&weir.registry, &format!("{API}/schemas/branch/{exp_id}"));
+    assert_eq!((in_use.status, code(&in_use)), (400, 1112), "its version 3 is Disabled, not Archived");
+    assert_eq!(hw_post(&weir, &format!("/schemas/versions/{b3_id}/state/archive"), &json!({})).status, 200);
     assert_eq!(delete(&weir.registry, &format!("{API}/schemas/branch/{exp_id}")).status, 200);
     assert_eq!(hw_get(&weir, "/schemas/trucks/branches").json()["entities"].as_array().unwrap().len(), 1);
     let gone = hw_get(&weir, &format!("/schemas/versionsById/{b3_id}"));
@@ -265,8 +285,9 @@ fn schema_metadata_versions_branches_and_states() {
     assert_eq!((unknown.status, code(&unknown)), (404, 1101));
 }
 
-/// Hex SHA-256, the fingerprint the registry publishes.
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+/// Lowercase hex MD5 of the Avro Parsing Canonical Form: Cloudera's fingerprint.
+fn fingerprint(text: &str) -> String {
+    use md5::Digest;
+    let canonical = apache_avro::Schema::parse_str(text).unwrap().canonical_form();
+    md5::Md5::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -156,46 +156,66 @@ impl MetaState {
     }
 }
 
-/// Version lifecycle states: (id, name, description). Ids are Hortonworks' own.
+/// Version lifecycle states: (id, name, description). Ids and names are the
+/// ones Cloudera's clients know.
 pub const STATES: &[(u8, &str, &str)] = &[
-    (1, "INITIATED", "Schema version is initialized, it can either go to review or enabled states."),
-    (2, "StartReview", "Initiates the process for reviewing with the given custom state"),
-    (3, "ChangesRequired", "Requires changes to be done in this schema"),
-    (4, "Reviewed", "This schema version is successfully reviewed"),
-    (5, "ENABLED", "Schema version is enabled"),
-    (6, "DISABLED", "Schema version is disabled"),
-    (7, "ARCHIVED", "Schema version is archived, it is a terminal state"),
-    (8, "DELETED", "Schema version is deleted, it is a terminal state"),
+    (1, "INITIATED", "New; can be reviewed or enabled"),
+    (2, "StartReview", "Review requested"),
+    (3, "ChangesRequired", "Review asked for changes"),
+    (4, "Reviewed", "Review passed"),
+    (5, "Enabled", "In use: serializers may write with it"),
+    (6, "Disabled", "Not to be used for now"),
+    (7, "Archived", "Retired for good (terminal)"),
+    (8, "Deleted", "Removed (terminal)"),
+    (32, "InReview", "Being reviewed"),
 ];
 
 pub const INITIATED: u8 = 1;
+pub const CHANGES_REQUIRED: u8 = 3;
+pub const REVIEWED: u8 = 4;
 pub const ENABLED: u8 = 5;
 pub const DISABLED: u8 = 6;
 pub const ARCHIVED: u8 = 7;
 pub const DELETED: u8 = 8;
+pub const IN_REVIEW: u8 = 32;
 
-/// Allowed transitions: (from, to, action name).
+/// The transitions the state machine publishes (and `/state/{targetStateId}`
+/// follows): (from, to, name).
 pub const TRANSITIONS: &[(u8, u8, &str)] = &[
-    (1, 2, "startReview"),
-    (1, 5, "enable"),
-    (2, 3, "changesRequired"),
-    (2, 4, "reviewed"),
-    (3, 2, "startReview"),
-    (4, 5, "enable"),
-    (4, 7, "archive"),
-    (5, 6, "disable"),
-    (5, 7, "archive"),
-    (6, 5, "enable"),
-    (6, 7, "archive"),
-    (1, 8, "delete"),
-    (3, 8, "delete"),
-    (4, 8, "delete"),
-    (6, 8, "delete"),
+    (1, 2, "StartReview"),
+    (1, 7, "Archive"),
+    (1, 8, "Delete"),
+    (3, 2, "StartReview"),
+    (3, 8, "Delete"),
+    (4, 5, "Enable"),
+    (4, 7, "Archive"),
+    (5, 6, "Disable"),
+    (5, 7, "Archive"),
+    (6, 5, "Enable"),
+    (6, 7, "Archive"),
+    (32, 4, "FinishReview"),
+    (32, 3, "ChangesRequired"),
 ];
 
-/// The target of `action` from state `from`, if that transition is allowed.
+/// The named actions (`/state/enable`, ...): (name, allowed from, target). They
+/// differ from the table above as Cloudera's do: enable works from INITIATED, and
+/// a review goes straight to InReview.
+pub const ACTIONS: &[(&str, &[u8], u8)] = &[
+    ("enable", &[INITIATED, REVIEWED, DISABLED], ENABLED),
+    ("disable", &[ENABLED], DISABLED),
+    ("archive", &[REVIEWED, ENABLED, DISABLED], ARCHIVED),
+    ("delete", &[INITIATED, CHANGES_REQUIRED, ARCHIVED], DELETED),
+    ("startReview", &[INITIATED, 2, CHANGES_REQUIRED], IN_REVIEW),
+];
+
+/// The target of `action` (a name, or a target state id) from state `from`, if
+/// allowed. Reaching StartReview means being in review.
 pub fn transition(from: u8, action: &str) -> Option<u8> {
-    TRANSITIONS.iter().find(|(f, _, a)| *f == from && a.eq_ignore_ascii_case(action)).map(|t| t.1)
+    if let Ok(to) = action.parse::<u8>() {
+        let to = TRANSITIONS.iter().find(|t| t.0 == from && t.1 == to).map(|t| t.1)?;
+        return Some(if to == 2 { IN_REVIEW } else { to });
+    }
+    ACTIONS.iter().find(|(name, allowed, _)| name.eq_ignore_ascii_case(action) && allowed.contains(&from)).map(|a| a.2)
 }
 
 pub fn state_name(id: u8) -> &'static str {
@@ -216,12 +236,17 @@ mod tests {
     #[test]
     fn transitions_follow_the_lifecycle() {
         assert_eq!(transition(INITIATED, "enable"), Some(ENABLED));
-        assert_eq!(transition(INITIATED, "startReview"), Some(2));
+        assert_eq!(transition(INITIATED, "startReview"), Some(IN_REVIEW));
+        assert_eq!(transition(INITIATED, "2"), Some(IN_REVIEW), "StartReview by id lands in review too");
+        assert_eq!(transition(IN_REVIEW, "4"), Some(REVIEWED));
+        assert_eq!(transition(REVIEWED, "enable"), Some(ENABLED));
         assert_eq!(transition(ENABLED, "disable"), Some(DISABLED));
         assert_eq!(transition(DISABLED, "enable"), Some(ENABLED));
-        assert_eq!(transition(ENABLED, "delete"), None, "an enabled version is disabled before it is deleted");
-        assert_eq!(transition(ARCHIVED, "enable"), None, "archived is terminal");
-        assert_eq!(transition(DELETED, "enable"), None, "deleted is terminal");
+        assert_eq!(transition(ENABLED, "delete"), None, "an enabled version is archived before it is deleted");
+        assert_eq!(transition(ARCHIVED, "delete"), Some(DELETED));
+        assert_eq!(transition(ARCHIVED, "enable"), None, "archived is terminal for use");
+        assert_eq!(transition(INITIATED, "5"), None, "the published table has no INITIATED -> Enabled");
+        assert_eq!(transition(ENABLED, "bogus"), None);
         assert!(TRANSITIONS
             .iter()
             .all(|(f, t, _)| STATES.iter().any(|s| s.0 == *f) && STATES.iter().any(|s| s.0 == *t)));

@@ -14,9 +14,9 @@
 use std::collections::BTreeSet;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Multipart, Path, Query, State as AxState};
+use axum::extract::{FromRequestParts, Multipart, Path, Query, RawQuery, State as AxState};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
@@ -54,8 +54,18 @@ impl HwError {
     fn invalid_schema(why: impl Into<String>) -> HwError {
         HwError { status: 400, code: 1107, message: why.into() }
     }
-    fn conflict(why: impl Into<String>) -> HwError {
-        HwError { status: 409, code: 1108, message: why.into() }
+    fn conflict(status: u16, why: impl Into<String>) -> HwError {
+        HwError { status, code: 1111, message: why.into() }
+    }
+    fn unsupported_type(ty: &str) -> HwError {
+        HwError {
+            status: 400,
+            code: 1108,
+            message: format!("Schema type '{ty}' is not supported: avro, json or protobuf"),
+        }
+    }
+    fn refused(why: impl Into<String>) -> HwError {
+        HwError { status: 400, code: 1112, message: why.into() }
     }
 }
 
@@ -85,6 +95,11 @@ fn ok(v: Value) -> R {
 
 fn created(v: Value) -> R {
     Ok((StatusCode::CREATED, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response())
+}
+
+/// DELETE answers 200 with an empty body.
+fn done() -> R {
+    Ok(StatusCode::OK.into_response())
 }
 
 fn entities(v: Vec<Value>) -> R {
@@ -184,9 +199,7 @@ fn our_level(compat: &str, validation: &str) -> Result<Level, HwError> {
 }
 
 fn schema_type_of(m: &MetadataValue) -> Result<SchemaType, HwError> {
-    SchemaType::parse(Some(&m.schema_type)).map_err(|_| {
-        HwError::bad_request(format!("Unsupported schema type '{}': avro, json or protobuf", m.schema_type))
-    })
+    SchemaType::parse(Some(&m.schema_type)).map_err(|_| HwError::unsupported_type(&m.schema_type))
 }
 
 fn metadata_json(st: &State, name: &str, m: &MetadataValue) -> Value {
@@ -282,16 +295,29 @@ fn branch_versions(st: &State, name: &str, branch: &str) -> Result<Vec<MetaVersi
         .collect())
 }
 
+/// The same, newest first (how lists show them).
+fn newest_first(mut vs: Vec<MetaVersion>) -> Vec<MetaVersion> {
+    vs.reverse();
+    vs
+}
+
 fn version_by_id(st: &State, id: i64) -> Result<MetaVersion, HwError> {
     let ((name, version), info) = st.meta.version_by_id(id).ok_or_else(|| HwError::not_found(id))?;
     meta_version(st, name, *version, info).ok_or_else(|| HwError::not_found(id))
 }
 
-/// Hex SHA-256 of the schema's canonical text: equal for equal schemas.
+/// Lowercase hex MD5 of the schema's canonical form: equal for equal schemas.
 fn fingerprint(v: &MetaVersion) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(v.text.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    use md5::Digest;
+    // Avro: the Parsing Canonical Form, so formatting, docs and defaults do not
+    // count (what Cloudera's registry fingerprints); other types: the canonical text.
+    let text = match v.schema_type {
+        SchemaType::Avro => {
+            apache_avro::Schema::parse_str(&v.text).map(|s| s.canonical_form()).unwrap_or_else(|_| v.text.clone())
+        }
+        _ => v.text.clone(),
+    };
+    md5::Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn branch_json(name: &str, branch: &str, b: &BranchValue) -> Value {
@@ -313,8 +339,10 @@ fn aggregated_json(st: &State, name: &str, m: &MetadataValue) -> Value {
         .into_iter()
         .map(|(b, bv)| {
             let versions: Vec<Value> =
-                branch_versions(st, name, b).unwrap_or_default().iter().map(version_json).collect();
-            json!({"schemaBranch": branch_json(name, b, bv), "rootSchemaVersion": bv.root_version, "schemaVersionInfos": versions})
+                newest_first(branch_versions(st, name, b).unwrap_or_default()).iter().map(version_json).collect();
+            // The root is named by its version id.
+            let root = bv.root_version.and_then(|r| st.meta.versions.get(&(name.to_string(), r))).map(|i| i.id);
+            json!({"schemaBranch": branch_json(name, b, bv), "rootSchemaVersion": root, "schemaVersionInfos": versions})
         })
         .collect();
     o["schemaBranches"] = json!(branches);
@@ -338,8 +366,8 @@ fn parse_and_check(
     against: &[MetaVersion],
 ) -> Result<(String, Parsed, Vec<String>), HwError> {
     let (canonical, parsed) = parse_schema(st, ty, text, &[]).map_err(|e| HwError::invalid_schema(e.message))?;
-    let live: Vec<&MetaVersion> =
-        against.iter().filter(|v| !matches!(v.state_id, metadata::DELETED | metadata::ARCHIVED)).collect();
+    // Only enabled versions are what serializers use, so only they constrain.
+    let live: Vec<&MetaVersion> = against.iter().filter(|v| v.state_id == metadata::ENABLED).collect();
     let mut prev = Vec::new();
     for v in live {
         let (_, p) = parse_schema(st, v.schema_type, &v.text, &[]).map_err(HwError::from)?;
@@ -435,9 +463,7 @@ fn metadata_records(
         .or_else(|| existing.map(|e| e.schema_type.clone()))
         .ok_or_else(|| HwError::missing("type"))?
         .to_ascii_lowercase();
-    SchemaType::parse(Some(&schema_type)).map_err(|_| {
-        HwError::bad_request(format!("Unsupported schema type '{schema_type}': avro, json or protobuf"))
-    })?;
+    SchemaType::parse(Some(&schema_type)).map_err(|_| HwError::unsupported_type(&schema_type))?;
     if let Some(e) = existing {
         if e.schema_type != schema_type && st.subjects.contains_key(name) {
             return Err(HwError::bad_request("The type of a schema with versions cannot change"));
@@ -493,14 +519,20 @@ fn check_name(name: &str) -> Result<(), HwError> {
     Ok(())
 }
 
-async fn create_schema(AxState(app): AxState<App>, Q(q): Q<CreateQ>, raw: Bytes) -> R {
+async fn create_schema(AxState(app): AxState<App>, headers: HeaderMap, Q(q): Q<CreateQ>, raw: Bytes) -> R {
     let b: MetadataBody = body(&raw)?;
+    // Cloudera's clients send the flag as a header; a query parameter works too.
+    let throw_if_exists = q.throw_if_exists
+        || headers
+            .get("_throwErrorIfExists")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let name = b.name.clone().unwrap_or_default();
     check_name(&name)?;
     let id = write_hw(&app, move |st| {
         if let Some(m) = st.meta.schemas.get(&name) {
-            if q.throw_if_exists {
-                return Err(HwError::conflict(format!("Schema with name [{name}] already exists")));
+            if throw_if_exists {
+                return Err(HwError::conflict(400, format!("Schema with name [{name}] already exists")));
             }
             return Ok((vec![], m.id));
         }
@@ -528,21 +560,37 @@ struct FilterQ {
 }
 
 impl FilterQ {
-    /// `name` and `description` match as substrings (case-insensitive), like
-    /// Cloudera's search; `type` and `schemaGroup` exactly.
+    /// Listing: every given field matches exactly.
     fn matches(&self, name: &str, m: &MetadataValue) -> bool {
-        let has = |hay: &str, needle: &Option<String>| {
-            needle.as_ref().is_none_or(|n| hay.to_lowercase().contains(&n.to_lowercase()))
-        };
-        has(name, &self.name)
-            && has(&m.description, &self.description)
-            && self.schema_group.as_ref().is_none_or(|g| g == &m.schema_group)
+        let is = |have: &str, want: &Option<String>| want.as_ref().is_none_or(|w| w == have);
+        is(name, &self.name)
+            && is(&m.description, &self.description)
+            && is(&m.schema_group, &self.schema_group)
             && self.schema_type.as_ref().is_none_or(|t| t.eq_ignore_ascii_case(&m.schema_type))
+    }
+
+    /// Search: the name contains `name`, or the description contains
+    /// `description` (case-insensitive); neither given finds nothing.
+    fn found(&self, name: &str, m: &MetadataValue) -> bool {
+        let has = |hay: &str, needle: &Option<String>| {
+            needle
+                .as_ref()
+                .filter(|n| !n.trim().is_empty())
+                .is_some_and(|n| hay.to_lowercase().contains(&n.to_lowercase()))
+        };
+        has(name, &self.name) || has(&m.description, &self.description)
     }
 
     /// `_orderByFields=timestamp,d,name,a`: field/direction pairs.
     fn sort(&self, items: &mut [(String, &MetadataValue)]) {
-        let spec: Vec<&str> = self.order_by.as_deref().unwrap_or("name,a").split(',').map(str::trim).collect();
+        let spec: Vec<&str> = self
+            .order_by
+            .as_deref()
+            .filter(|o| !o.is_empty())
+            .unwrap_or("timestamp,d")
+            .split(',')
+            .map(str::trim)
+            .collect();
         for pair in spec.chunks(2).rev() {
             let desc = pair.get(1).is_some_and(|d| d.eq_ignore_ascii_case("d"));
             items.sort_by(|(an, a), (bn, b)| {
@@ -562,21 +610,34 @@ impl FilterQ {
     }
 }
 
-fn filtered<'a>(st: &'a State, q: &FilterQ) -> Vec<(String, &'a MetadataValue)> {
-    let mut items: Vec<(String, &MetadataValue)> =
-        st.meta.schemas.iter().filter(|(n, m)| q.matches(n, m)).map(|(n, m)| (n.clone(), m)).collect();
+fn filtered<'a>(st: &'a State, q: &FilterQ, search: bool) -> Vec<(String, &'a MetadataValue)> {
+    let mut items: Vec<(String, &MetadataValue)> = st
+        .meta
+        .schemas
+        .iter()
+        .filter(|(n, m)| if search { q.found(n, m) } else { q.matches(n, m) })
+        .map(|(n, m)| (n.clone(), m))
+        .collect();
     q.sort(&mut items);
     items
 }
 
 async fn list_schemas(AxState(app): AxState<App>, Q(q): Q<FilterQ>) -> R {
-    let out = read(&app, |st| Ok(filtered(st, &q).iter().map(|(n, m)| metadata_json(st, n, m)).collect()))?;
+    listing(&app, &q, false, false)
+}
+
+fn listing(app: &App, q: &FilterQ, search: bool, aggregated: bool) -> R {
+    let out = read(app, |st| {
+        Ok(filtered(st, q, search)
+            .iter()
+            .map(|(n, m)| if aggregated { aggregated_json(st, n, m) } else { metadata_json(st, n, m) })
+            .collect())
+    })?;
     entities(out)
 }
 
 async fn list_aggregated(AxState(app): AxState<App>, Q(q): Q<FilterQ>) -> R {
-    let out = read(&app, |st| Ok(filtered(st, &q).iter().map(|(n, m)| aggregated_json(st, n, m)).collect()))?;
-    entities(out)
+    listing(&app, &q, false, true)
 }
 
 async fn get_schema(AxState(app): AxState<App>, P(name): P<String>) -> R {
@@ -641,7 +702,7 @@ async fn delete_schema(AxState(app): AxState<App>, P(name): P<String>) -> R {
         Ok((out, ()))
     })
     .await?;
-    ok(json!({}))
+    done()
 }
 
 // ------------------------------------------------------------------ versions
@@ -652,15 +713,15 @@ struct VersionBody {
     schema_text: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    /// The state a MASTER version starts in (default Enabled).
+    #[serde(rename = "initialState", default)]
+    initial_state: Option<u8>,
 }
 
 #[derive(Deserialize, Default)]
 struct BranchQ {
     #[serde(default)]
     branch: Option<String>,
-    /// Comma-separated state ids.
-    #[serde(default)]
-    states: Option<String>,
 }
 
 impl BranchQ {
@@ -685,7 +746,7 @@ async fn add_version(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<Bra
             return Ok((vec![], same.version));
         }
         if !m.evolve && on_branch.iter().any(|v| v.state_id != metadata::DELETED) {
-            return Err(HwError::bad_request(format!("Schema {name} does not evolve: it has a version already")));
+            return Err(HwError::refused(format!("Schema {name} does not evolve: it has a version already")));
         }
         if !msgs.is_empty() {
             return Err(HwError::incompatible(format!(
@@ -693,7 +754,13 @@ async fn add_version(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<Bra
                 msgs.join(", ")
             )));
         }
-        let state = if branch == MASTER { metadata::ENABLED } else { metadata::INITIATED };
+        // Versions off MASTER always start INITIATED.
+        let state = match (branch == MASTER, b.initial_state) {
+            (false, _) => metadata::INITIATED,
+            (true, None) => metadata::ENABLED,
+            (true, Some(s)) if metadata::STATES.iter().any(|x| x.0 == s) => s,
+            (true, Some(s)) => return Err(HwError::bad_request(format!("{s} is not a state id"))),
+        };
         let (changes, version, _) =
             version_records(st, &name, &branch, ty, canonical, b.description.unwrap_or_default(), state, None);
         tracing::info!(schema = %name, %branch, version, "schema version added");
@@ -703,22 +770,24 @@ async fn add_version(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<Bra
     created(json!(version))
 }
 
-fn parse_states(s: &Option<String>) -> Result<Option<BTreeSet<u8>>, HwError> {
-    s.as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.split(',')
-                .map(|x| x.trim().parse::<u8>().map_err(|_| HwError::bad_request(format!("'{x}' is not a state id"))))
-                .collect()
-        })
-        .transpose()
+/// `states=5&states=6` or `states=5,6`.
+fn parse_states(raw: Option<&str>) -> Result<Option<BTreeSet<u8>>, HwError> {
+    let mut out = BTreeSet::new();
+    for pair in raw.unwrap_or("").split('&') {
+        let Some(("states", v)) = pair.split_once('=') else { continue };
+        let v = v.replace("%2C", ",").replace("%2c", ",");
+        for x in v.split([',', '+']).filter(|x| !x.is_empty()) {
+            out.insert(x.trim().parse::<u8>().map_err(|_| HwError::bad_request(format!("'{x}' is not a state id")))?);
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
 }
 
-async fn list_versions(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<BranchQ>) -> R {
-    let states = parse_states(&q.states)?;
+async fn list_versions(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<BranchQ>, RawQuery(raw): RawQuery) -> R {
+    let states = parse_states(raw.as_deref())?;
     let out = read(&app, |st| {
         find_meta(st, &name)?;
-        Ok(branch_versions(st, &name, q.branch())?
+        Ok(newest_first(branch_versions(st, &name, q.branch())?)
             .iter()
             .filter(|v| states.as_ref().is_none_or(|s| s.contains(&v.state_id)))
             .map(version_json)
@@ -732,25 +801,25 @@ fn live_on_branch(st: &State, name: &str, branch: &str) -> Result<Vec<MetaVersio
     Ok(branch_versions(st, name, branch)?.into_iter().filter(|v| v.state_id != metadata::DELETED).collect())
 }
 
+/// The newest Enabled version on the branch.
 async fn latest_version(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<BranchQ>) -> R {
     ok(read(&app, |st| {
         let vs = live_on_branch(st, &name, q.branch())?;
         vs.iter()
             .rev()
-            .find(|v| v.branch == q.branch())
-            .or(vs.last())
+            .find(|v| v.state_id == metadata::ENABLED)
             .map(version_json)
-            .ok_or_else(|| HwError::not_found(format!("{name}, latest version")))
+            .ok_or_else(|| HwError::not_found(format!("{name}, latest enabled version")))
     })?)
 }
 
+/// A version by number, on any branch; `-1`: the newest in any state.
 fn one_version(st: &State, name: &str, version: &str) -> Result<MetaVersion, HwError> {
     find_meta(st, name)?;
     let n: i32 = version.parse().map_err(|_| HwError::bad_request(format!("'{version}' is not a version number")))?;
-    all_versions(st, name)
-        .into_iter()
-        .find(|v| v.version == n)
-        .ok_or_else(|| HwError::not_found(format!("{name}, version {version}")))
+    let all = all_versions(st, name);
+    let found = if n == -1 { all.last().cloned() } else { all.into_iter().find(|v| v.version == n) };
+    found.ok_or_else(|| HwError::not_found(format!("{name}, version {version}")))
 }
 
 async fn get_version(AxState(app): AxState<App>, P((name, version)): P<(String, String)>) -> R {
@@ -769,7 +838,7 @@ fn removal(st: &State, v: &MetaVersion) -> Result<Vec<Change>, HwError> {
         }
     }
     if st.meta.branches.iter().any(|((n, _), b)| *n == v.name && b.root_version == Some(v.version)) {
-        return Err(HwError::bad_request(format!(
+        return Err(HwError::refused(format!(
             "Version {} of {} is the root of a branch; delete the branch first",
             v.version, v.name
         )));
@@ -787,7 +856,7 @@ async fn delete_version(AxState(app): AxState<App>, P((name, version)): P<(Strin
         Ok((removal(st, &v)?, ()))
     })
     .await?;
-    ok(json!({}))
+    done()
 }
 
 async fn version_by_id_handler(AxState(app): AxState<App>, P(id): P<i64>) -> R {
@@ -800,7 +869,7 @@ async fn delete_version_by_id(AxState(app): AxState<App>, P(id): P<i64>) -> R {
         Ok((removal(st, &v)?, ()))
     })
     .await?;
-    ok(json!({}))
+    done()
 }
 
 async fn version_by_fingerprint(AxState(app): AxState<App>, P(fp): P<String>) -> R {
@@ -851,9 +920,10 @@ async fn create_branch(AxState(app): AxState<App>, P(version_id): P<i64>, raw: B
         return Err(HwError::bad_request(format!("'{branch}' cannot be the name of a new branch")));
     }
     let out = write_hw(&app, move |st| {
-        let v = version_by_id(st, version_id)?;
+        // An unknown version is a bad request here, as Cloudera's clients expect.
+        let v = version_by_id(st, version_id).map_err(|e| HwError { status: 400, ..e })?;
         if st.meta.branches.contains_key(&(v.name.clone(), branch.clone())) {
-            return Err(HwError::conflict(format!("Schema {} already has a branch named {branch}", v.name)));
+            return Err(HwError::conflict(409, format!("Schema {} already has a branch named {branch}", v.name)));
         }
         if v.branch != MASTER {
             return Err(HwError::bad_request("A branch can only be forked from a version on MASTER"));
@@ -869,7 +939,7 @@ async fn create_branch(AxState(app): AxState<App>, P(version_id): P<i64>, raw: B
         Ok((vec![(Key::SchemaBranch { name: v.name.clone(), branch, magic: 0 }, val(&bv))], json))
     })
     .await?;
-    created(out)
+    ok(out)
 }
 
 /// Merges a branch version into MASTER: a new MASTER version with its schema
@@ -923,18 +993,26 @@ async fn delete_branch(AxState(app): AxState<App>, P(branch_id): P<i64>) -> R {
     write_hw(&app, move |st| {
         let ((name, branch), _) = st.meta.branch_by_id(branch_id).ok_or_else(|| HwError::not_found(branch_id))?;
         if branch == MASTER {
-            return Err(HwError::bad_request("The MASTER branch cannot be deleted"));
+            return Err(HwError::refused("The MASTER branch cannot be deleted"));
         }
-        let mut out: Vec<Change> = all_versions(st, name)
+        let own: Vec<MetaVersion> = all_versions(st, name).into_iter().filter(|v| &v.branch == branch).collect();
+        // Only versions nobody uses may go with their branch.
+        if let Some(v) = own.iter().find(|v| ![metadata::INITIATED, metadata::CHANGES_REQUIRED, metadata::ARCHIVED].contains(&v.state_id)) {
+            return Err(HwError::refused(format!(
+                "Version {} of branch {branch} is {}; a branch is deleted when its versions are INITIATED, ChangesRequired or Archived",
+                v.version,
+                metadata::state_name(v.state_id)
+            )));
+        }
+        let mut out: Vec<Change> = own
             .iter()
-            .filter(|v| &v.branch == branch)
             .map(|v| (Key::SchemaVersionInfo { name: name.clone(), version: v.version, magic: 0 }, None))
             .collect();
         out.push((Key::SchemaBranch { name: name.clone(), branch: branch.clone(), magic: 0 }, None));
         Ok((out, ()))
     })
     .await?;
-    ok(json!({}))
+    done()
 }
 
 // ------------------------------------------------------------------ states
@@ -957,39 +1035,41 @@ async fn state_machine() -> R {
 async fn change_state(AxState(app): AxState<App>, P((id, action)): P<(i64, String)>) -> R {
     write_hw(&app, move |st| {
         let v = version_by_id(st, id)?;
-        let target = match action.parse::<u8>() {
-            Ok(to) => metadata::TRANSITIONS.iter().find(|t| t.0 == v.state_id && t.1 == to).map(|t| t.1),
-            Err(_) => metadata::transition(v.state_id, &action),
-        }
-        .ok_or_else(|| {
-            HwError::bad_request(format!(
+        let target = metadata::transition(v.state_id, &action).ok_or_else(|| {
+            let why = format!(
                 "Version id {id} is {}; '{action}' is not a transition from there",
                 metadata::state_name(v.state_id)
-            ))
+            );
+            if action == "delete" {
+                HwError::refused(why)
+            } else {
+                HwError::bad_request(why)
+            }
         })?;
+        // Deleting removes the version (from MASTER: the subject's version too).
+        if target == metadata::DELETED {
+            tracing::info!(schema = %v.name, version = v.version, "schema version deleted");
+            return Ok((removal(st, &v)?, ()));
+        }
+        // Enabling makes it a version serializers use: it must fit the enabled ones.
+        if target == metadata::ENABLED {
+            let others: Vec<MetaVersion> =
+                branch_versions(st, &v.name, &v.branch)?.into_iter().filter(|o| o.id != v.id).collect();
+            let (_, _, msgs) = parse_and_check(st, &v.name, v.schema_type, &v.text, &others)?;
+            if !msgs.is_empty() {
+                return Err(HwError::incompatible(format!(
+                    "Version {} of {} cannot be enabled: [{}]",
+                    v.version,
+                    v.name,
+                    msgs.join(", ")
+                )));
+            }
+        }
         let ((name, version), info) = st.meta.version_by_id(id).expect("found above");
         let mut info = info.clone();
         info.state_id = target;
-        let mut out = vec![(Key::SchemaVersionInfo { name: name.clone(), version: *version, magic: 0 }, val(&info))];
-        // DELETED on MASTER is a soft delete for the Confluent API too.
-        if target == metadata::DELETED && v.branch == MASTER {
-            if let Some(sv) = st.subjects.get(name).and_then(|vs| vs.get(version)) {
-                let value = SchemaValue {
-                    subject: name.clone(),
-                    version: *version,
-                    id: sv.id,
-                    schema_type: (sv.schema_type != SchemaType::Avro).then(|| sv.schema_type.name().to_string()),
-                    references: sv.references.clone(),
-                    schema: sv.schema.clone(),
-                    deleted: true,
-                    metadata: sv.metadata.clone(),
-                    rule_set: sv.rule_set.clone(),
-                };
-                out.push((Key::Schema { subject: name.clone(), version: *version, magic: 1 }, val(&value)));
-            }
-        }
         tracing::info!(schema = %name, version, state = metadata::state_name(target), "schema version state changed");
-        Ok((out, ()))
+        Ok((vec![(Key::SchemaVersionInfo { name: name.clone(), version: *version, magic: 0 }, val(&info))], ()))
     })
     .await?;
     ok(json!(true))
@@ -1035,11 +1115,11 @@ async fn check_compatibility(AxState(app): AxState<App>, P(name): P<String>, Q(q
 }
 
 async fn search(AxState(app): AxState<App>, Q(q): Q<FilterQ>) -> R {
-    list_schemas(AxState(app), Q(q)).await
+    listing(&app, &q, true, false)
 }
 
 async fn search_aggregated(AxState(app): AxState<App>, Q(q): Q<FilterQ>) -> R {
-    list_aggregated(AxState(app), Q(q)).await
+    listing(&app, &q, true, true)
 }
 
 async fn schema_providers() -> R {
@@ -1146,7 +1226,7 @@ async fn add_serdes(AxState(app): AxState<App>, raw: Bytes) -> R {
         Ok((vec![(Key::Serdes { id, magic: 0 }, val(&value))], id))
     })
     .await?;
-    created(json!(id))
+    ok(json!(id))
 }
 
 async fn get_serdes(AxState(app): AxState<App>, P(id): P<i64>) -> R {
@@ -1195,6 +1275,21 @@ async fn schema_serdes(AxState(app): AxState<App>, P(name): P<String>) -> R {
     entities(out)
 }
 
+async fn schema_by_id(AxState(app): AxState<App>, P(id): P<i64>) -> R {
+    ok(read(&app, |st| {
+        st.meta
+            .schemas
+            .iter()
+            .find(|(_, m)| m.id == id)
+            .map(|(n, m)| metadata_json(st, n, m))
+            .ok_or_else(|| HwError::not_found(id))
+    })?)
+}
+
+async fn server_version() -> R {
+    ok(json!({"version": env!("CARGO_PKG_VERSION"), "revision": "weir", "timestamp": null}))
+}
+
 async fn not_found() -> R {
     Err(HwError { status: 404, code: 1101, message: "No such endpoint in the schema registry API".into() })
 }
@@ -1202,6 +1297,13 @@ async fn not_found() -> R {
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/schemaproviders", get(schema_providers))
+        .route("/version", get(server_version))
+        .route("/schemasById/{id}", get(schema_by_id))
+        // Cloudera's Java client sends these with a trailing slash.
+        .route("/schemaproviders/", get(schema_providers))
+        .route("/serdes/", get(list_serdes).post(add_serdes))
+        .route("/files/", post(upload_file))
+        .route("/schemas/{name}/serdes/", get(schema_serdes))
         .route("/schemas", get(list_schemas).post(create_schema))
         .route("/schemas/aggregated", get(list_aggregated))
         .route("/schemas/versions/statemachine", get(state_machine))

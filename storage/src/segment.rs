@@ -157,7 +157,10 @@ impl Segment {
     /// of writeback keeps dirty pages low instead. Durability is unchanged: no
     /// fsync, nothing is reported flushed.
     pub fn start_writeback(&self, every: u64) {
-        let end = self.size();
+        // Only whole pages: the partial last page is still being appended to, and a
+        // page under writeback can make the next write into it wait for the device
+        // (stable pages).
+        let end = self.size() & !4095;
         let from = self.writeback_from.load(Ordering::Acquire);
         if end < from.saturating_add(every) {
             return;

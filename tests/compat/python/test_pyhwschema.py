@@ -54,7 +54,7 @@ def test_pyhwschema_metadata_versions_and_a_branch(conn, registry_url):
     assert latest["version"] == 2 and latest["stateId"] == 5
     assert json.loads(hw.SchemaLatest(conn, name).get_string()) == json.loads(V2)
     versions = hw.SchemaGetVersions(conn, name).get_dict()
-    assert [v["version"] for v in versions] == [1, 2]
+    assert [v["version"] for v in versions] == [2, 1], "newest first"
     v1 = hw.SchemaGetVersion(conn, name, 1).get_dict()
     assert v1["description"] == "first" and "schemaText" not in v1
     assert hw.SchemaId(conn, str(v1["id"])).get_dict() == json.loads(V1)
@@ -72,7 +72,7 @@ def test_pyhwschema_metadata_versions_and_a_branch(conn, registry_url):
     assert hw.SchemaNew(conn, V3, schema_name=name, schema_branch="experiment").create() == 3
     on_branch = hw.SchemaLatest(conn, name, schema_branch="experiment").get()
     assert on_branch["version"] == 3 and on_branch["stateId"] == 5
-    assert [v["version"] for v in hw.SchemaGetVersions(conn, name, branch="experiment").get_dict()] == [1, 2, 3]
+    assert [v["version"] for v in hw.SchemaGetVersions(conn, name, branch="experiment").get_dict()] == [3, 2, 1]
     assert hw.SchemaLatest(conn, name).get()["version"] == 2, "MASTER is untouched"
 
     merged = requests.post(f"{conn}/schemas/{on_branch['id']}/merge")
@@ -88,7 +88,7 @@ def test_pyhwschema_metadata_versions_and_a_branch(conn, registry_url):
 
     # Dropping a version that roots a branch is refused; the schema goes whole.
     dropped = hw.SchemaDropVersion(conn, schema_name=name, schema_id="2").drop()
-    assert dropped["responseCode"] == 1110
+    assert dropped["responseCode"] == 1112
     assert hw.SchemaDelete(conn, name).delete() == 200
     gone = requests.get(f"{conn}/schemas/{name}")
     assert gone.status_code == 404 and gone.json()["responseCode"] == 1101
