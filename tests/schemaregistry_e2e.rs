@@ -87,6 +87,25 @@ fn schema_metadata_versions_branches_and_states() {
     let r = hw_post(&weir, "/schemas/trucks/versions", &json!({"schemaText": incompatible}));
     assert_eq!((r.status, code(&r)), (400, 1106));
     assert!(r.json()["responseMessage"].as_str().unwrap().contains("speed"), "says which field: {}", r.body);
+    let reserved = hw_post(&weir, "/schemas", &json!({"type": "avro", "name": "versions"}));
+    assert_eq!((reserved.status, code(&reserved)), (400, 1103));
+    // A version uploaded as a file (multipart), as Cloudera's Java client can.
+    let form = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v.avsc\"\r\n\r\n{v1}\r\n--B\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nagain\r\n--B--\r\n"
+    );
+    let uploaded = request_raw(
+        &weir.registry,
+        "POST",
+        &format!("{API}/schemas/trucks/versions/upload"),
+        "multipart/form-data; boundary=B",
+        form.as_bytes(),
+    );
+    assert_eq!(
+        (uploaded.status, uploaded.json()),
+        (201, json!(1)),
+        "the same text is version 1 again: {}",
+        uploaded.body
+    );
     let compat = request_raw(
         &weir.registry,
         "POST",

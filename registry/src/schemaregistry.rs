@@ -512,9 +512,15 @@ fn metadata_records(
     Ok(out)
 }
 
+/// Names that would be shadowed by the API's own paths are reserved.
+const RESERVED: &[&str] = &["aggregate", "aggregated", "versions", "compatibility"];
+
 fn check_name(name: &str) -> Result<(), HwError> {
     if name.trim().is_empty() || name.chars().any(char::is_control) {
         return Err(HwError::missing("name"));
+    }
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name.trim())) {
+        return Err(HwError { status: 400, code: 1103, message: format!("The schema name [{name}] is reserved") });
     }
     Ok(())
 }
@@ -732,9 +738,28 @@ impl BranchQ {
 
 async fn add_version(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<BranchQ>, raw: Bytes) -> R {
     let b: VersionBody = body(&raw)?;
+    add_version_to(&app, name, q.branch().to_string(), b).await
+}
+
+/// The same with the schema text uploaded as the multipart part `file` (and the
+/// description as the part `description`).
+async fn upload_version(AxState(app): AxState<App>, P(name): P<String>, Q(q): Q<BranchQ>, mut form: Multipart) -> R {
+    let mut b = VersionBody { schema_text: None, description: None, initial_state: None };
+    while let Some(field) = form.next_field().await.map_err(|e| HwError::bad_request(format!("Bad upload: {e}")))? {
+        let part = field.name().unwrap_or("").to_string();
+        let text = field.text().await.map_err(|e| HwError::bad_request(format!("Bad upload: {e}")))?;
+        match part.as_str() {
+            "file" => b.schema_text = Some(text),
+            "description" => b.description = Some(text),
+            _ => {}
+        }
+    }
+    add_version_to(&app, name, q.branch().to_string(), b).await
+}
+
+async fn add_version_to(app: &App, name: String, branch: String, b: VersionBody) -> R {
     let text = b.schema_text.filter(|t| !t.trim().is_empty()).ok_or_else(|| HwError::missing("schemaText"))?;
-    let branch = q.branch().to_string();
-    let version = write_hw(&app, move |st| {
+    let version = write_hw(app, move |st| {
         let m = find_meta(st, &name)?;
         let ty = schema_type_of(m)?;
         if branch == MASTER && mode_of(st, &name).starts_with("READONLY") {
@@ -1317,6 +1342,7 @@ pub fn router(app: App) -> Router {
         .route("/schemas/{name}/aggregated", get(get_aggregated))
         .route("/schemas/{name}/versions", get(list_versions).post(add_version))
         .route("/schemas/{name}/versions/latest", get(latest_version))
+        .route("/schemas/{name}/versions/upload", post(upload_version))
         .route("/schemas/{name}/versions/{version}", get(get_version).delete(delete_version))
         .route("/schemas/{name}/versions/{version}/schemaText", get(schema_text))
         .route("/schemas/{name}/branches", get(list_branches))
