@@ -243,6 +243,58 @@ fn schema_metadata_versions_branches_and_states() {
         vec!["trucks", "cars"]
     );
     assert_eq!(names(&hw_get(&weir, "/schemas?schemaGroup=fleet").json()), vec!["cars"]);
+    let everything = hw_get(&weir, "/schemas/aggregated?_orderByFields=name,a").json();
+    let agg_names: Vec<&str> = everything["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["schemaMetadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(agg_names, vec!["cars", "trucks"]);
+    let found = hw_get(&weir, "/search/schemas/aggregated?name=car").json();
+    assert_eq!(found["entities"][0]["schemaMetadata"]["name"], "cars");
+    assert!(found["entities"][0]["schemaBranches"].is_array());
+    assert_eq!(hw_get(&weir, "/search/schemas").json(), json!({"entities": []}), "nothing asked, nothing found");
+
+    // Updating metadata: the description and compatibility change, the id and timestamp stay.
+    let before = hw_get(&weir, "/schemas/cars").json();
+    let update = json!({"type": "avro", "name": "cars", "schemaGroup": "fleet", "description": "all cars",
+                        "compatibility": "BOTH", "validationLevel": "LATEST", "evolve": true});
+    let updated = hw_post(&weir, "/schemas/cars", &update);
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    let updated = updated.json();
+    assert_eq!(
+        (updated["id"].clone(), updated["timestamp"].clone()),
+        (before["id"].clone(), before["timestamp"].clone())
+    );
+    assert_eq!(updated["schemaMetadata"]["description"], "all cars");
+    assert_eq!(updated["schemaMetadata"]["compatibility"], "BOTH");
+    assert_eq!(get(&weir.registry, "/config/cars").json()["compatibilityLevel"], "FULL");
+    let renamed = hw_post(&weir, "/schemas/cars", &json!({"type": "avro", "name": "bikes"}));
+    assert_eq!(renamed.status, 400);
+    assert_eq!(hw_post(&weir, "/schemas/nothing", &update).status, 400, "the body names another schema");
+    let gone = hw_post(&weir, "/schemas/nothing", &json!({"type": "avro", "name": "nothing"}));
+    assert_eq!((gone.status, code(&gone)), (404, 1101));
+
+    // Versions of cars: text by number, deletes by number and by id.
+    let c1 = json!({"type": "record", "name": "Car", "fields": [{"name": "vin", "type": "string"}]}).to_string();
+    assert_eq!(hw_post(&weir, "/schemas/cars/versions", &json!({"schemaText": c1})).json(), json!(1));
+    let text = hw_get(&weir, "/schemas/cars/versions/1/schemaText");
+    assert_eq!(serde_json::from_str::<Value>(&text.body).unwrap(), serde_json::from_str::<Value>(&c1).unwrap());
+    let c2 = json!({"type": "record", "name": "Car", "fields": [{"name": "vin", "type": "string"},
+                    {"name": "seats", "type": "int", "default": 4}]})
+    .to_string();
+    assert_eq!(hw_post(&weir, "/schemas/cars/versions", &json!({"schemaText": c2})).json(), json!(2));
+    let c2_id = hw_get(&weir, "/schemas/cars/versions/2").json()["id"].as_i64().unwrap();
+    assert_eq!(delete(&weir.registry, &format!("{API}/schemas/versions/{c2_id}")).status, 200);
+    assert_eq!(delete(&weir.registry, &format!("{API}/schemas/cars/versions/1")).status, 200);
+    let none = hw_get(&weir, "/schemas/cars/versions/1");
+    assert_eq!((none.status, code(&none)), (404, 1101));
+    assert_eq!(hw_get(&weir, "/schemas/cars/versions").json(), json!({"entities": []}));
+    let unknown_compat =
+        request_raw(&weir.registry, "POST", &format!("{API}/schemas/none/compatibility"), "text/plain", c1.as_bytes());
+    assert_eq!((unknown_compat.status, code(&unknown_compat)), (404, 1101));
+
     let agg = hw_get(&weir, "/schemas/trucks/aggregated").json();
     assert_eq!(agg["schemaBranches"].as_array().unwrap().len(), 2);
 
@@ -270,6 +322,13 @@ fn schema_metadata_versions_branches_and_states() {
     assert_eq!((no_file.status, code(&no_file)), (404, 1101));
     assert_eq!(hw_post(&weir, &format!("/schemas/trucks/mapping/{serdes_id}"), &json!({})).status, 200);
     assert_eq!(hw_get(&weir, "/schemas/trucks/serdes").json()["entities"][0]["id"], json!(serdes_id));
+    assert_eq!(hw_get(&weir, "/serdes").json()["entities"].as_array().unwrap().len(), 1);
+    assert_eq!(hw_get(&weir, "/schemas/trucks/aggregated").json()["serDesInfos"][0]["id"], json!(serdes_id));
+    let unknown_serdes = hw_post(&weir, "/schemas/trucks/mapping/999", &json!({}));
+    assert_eq!((unknown_serdes.status, code(&unknown_serdes)), (404, 1101));
+    assert_eq!(hw_post(&weir, &format!("/schemas/cars/mapping/{serdes_id}"), &json!({})).status, 200);
+    assert_eq!(delete(&weir.registry, &format!("{API}/schemas/cars/mapping/{serdes_id}")).status, 200);
+    assert_eq!(hw_get(&weir, "/schemas/cars/serdes").json(), json!({"entities": []}));
 
     // A subject registered through the Confluent API is schema metadata too.
     let c = post(
