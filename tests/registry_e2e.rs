@@ -405,3 +405,27 @@ async fn the_broker_refuses_records_without_a_registered_schema_id_on_validating
 fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
+
+/// When the store itself fails (here: someone deleted `_schemas` under the
+/// registry), requests get Confluent's 50001 and the process keeps serving Kafka.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_store_answers_50001_and_the_broker_survives() {
+    use rdkafka::admin::AdminOptions;
+    let weir = Weir::start();
+    let r = weir.registry.clone();
+    let first = post(&r, "/subjects/a/versions", &json!({"schema": avro(json!([{"name": "x", "type": "int"}]))}));
+    assert_eq!(first.status, 200, "{}", first.body);
+    let deleted = admin(&weir.addr).delete_topics(&["_schemas"], &AdminOptions::new()).await.unwrap();
+    assert!(deleted.iter().all(|d| d.is_ok()), "{deleted:?}");
+    let r2 = r.clone();
+    let after = tokio::task::spawn_blocking(move || {
+        post(&r2, "/subjects/b/versions", &json!({"schema": avro(json!([{"name": "y", "type": "long"}]))}))
+    })
+    .await
+    .unwrap();
+    assert_eq!((after.status, after.error_code()), (500, 50001), "{}", after.body);
+    // Kafka keeps working.
+    create_topic(&weir.addr, "still-here", 1, &[]).await;
+    let md = consumer(&weir.addr).fetch_metadata(Some("still-here"), DEADLINE).unwrap();
+    assert_eq!(md.topics()[0].partitions().len(), 1);
+}
