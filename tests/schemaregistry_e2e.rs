@@ -255,6 +255,20 @@ fn schema_metadata_versions_branches_and_states() {
     assert_eq!(found["entities"][0]["schemaMetadata"]["name"], "cars");
     assert!(found["entities"][0]["schemaBranches"].is_array());
     assert_eq!(hw_get(&weir, "/search/schemas").json(), json!({"entities": []}), "nothing asked, nothing found");
+    // Field search: record fields by name, enclosing namespace and type.
+    let speed = hw_get(&weir, "/search/schemas/fields?name=driver&fieldNamespace=com.example&type=string").json();
+    let hits: Vec<(String, i64)> = speed["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["schemaName"].as_str().unwrap().to_string(), e["version"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        hits,
+        vec![("trucks".to_string(), 3), ("trucks".to_string(), 4)],
+        "the branch version and the merged one"
+    );
+    assert_eq!(hw_get(&weir, "/search/schemas/fields?name=driver&type=int").json(), json!({"entities": []}));
 
     // Updating metadata: the description and compatibility change, the id and timestamp stay.
     let before = hw_get(&weir, "/schemas/cars").json();

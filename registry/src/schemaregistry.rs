@@ -1147,6 +1147,73 @@ async fn search_aggregated(AxState(app): AxState<App>, Q(q): Q<FilterQ>) -> R {
     listing(&app, &q, true, true)
 }
 
+#[derive(Deserialize, Default)]
+struct FieldQ {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(rename = "fieldNamespace", default)]
+    field_namespace: Option<String>,
+    #[serde(rename = "type", default)]
+    field_type: Option<String>,
+}
+
+/// The fields of every record in an Avro schema: (name, enclosing namespace, type).
+fn avro_fields(v: &Value, namespace: &str, out: &mut Vec<(String, String, String)>) {
+    match v {
+        Value::Array(branches) => branches.iter().for_each(|b| avro_fields(b, namespace, out)),
+        Value::Object(o) => {
+            let ns = match (o.get("namespace").and_then(Value::as_str), o.get("name").and_then(Value::as_str)) {
+                (Some(ns), _) => ns.to_string(),
+                (None, Some(n)) if n.contains('.') => {
+                    n.rsplit_once('.').map(|(ns, _)| ns.to_string()).unwrap_or_default()
+                }
+                _ => namespace.to_string(),
+            };
+            for key in ["items", "values"] {
+                if let Some(inner) = o.get(key) {
+                    avro_fields(inner, &ns, out);
+                }
+            }
+            for f in o.get("fields").and_then(Value::as_array).into_iter().flatten() {
+                let Some(name) = f.get("name").and_then(Value::as_str) else { continue };
+                let ty = match f.get("type") {
+                    Some(Value::String(t)) => t.clone(),
+                    Some(Value::Object(t)) => t.get("type").and_then(Value::as_str).unwrap_or("").to_string(),
+                    Some(Value::Array(_)) => "union".to_string(),
+                    _ => String::new(),
+                };
+                out.push((name.to_string(), ns.clone(), ty));
+                if let Some(t) = f.get("type") {
+                    avro_fields(t, &ns, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Versions with a record field matching every given criterion, one entry per field.
+async fn search_fields(AxState(app): AxState<App>, Q(q): Q<FieldQ>) -> R {
+    let out = read(&app, |st| {
+        let mut out = Vec::new();
+        for name in st.meta.schemas.keys() {
+            for v in all_versions(st, name).iter().filter(|v| v.schema_type == SchemaType::Avro) {
+                let Ok(json) = serde_json::from_str::<Value>(&v.text) else { continue };
+                let mut fields = Vec::new();
+                avro_fields(&json, "", &mut fields);
+                for (field, ns, ty) in fields {
+                    let is = |have: &str, want: &Option<String>| want.as_ref().is_none_or(|w| w == have);
+                    if is(&field, &q.name) && is(&ns, &q.field_namespace) && is(&ty, &q.field_type) {
+                        out.push(json!({"schemaName": name, "version": v.version}));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    })?;
+    entities(out)
+}
+
 async fn schema_providers() -> R {
     entities(vec![
         json!({"name": "Avro schema provider", "description": "Avro schemas", "type": "avro",
@@ -1352,6 +1419,7 @@ pub fn router(app: App) -> Router {
         .route("/schemas/{name}/mapping/{serdes_id}", post(map_serdes).delete(unmap_serdes))
         .route("/search/schemas", get(search))
         .route("/search/schemas/aggregated", get(search_aggregated))
+        .route("/search/schemas/fields", get(search_fields))
         .route("/files", post(upload_file))
         .route("/files/download/{id}", get(download_file))
         .route("/serdes", get(list_serdes).post(add_serdes))
