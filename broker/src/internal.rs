@@ -27,6 +27,42 @@ pub struct KeyValue {
     pub timestamp: i64,
 }
 
+/// One uncompressed RecordBatch v2 of key/value records stamped `now`, offsets
+/// from 0 (the log assigns the base offset): what the broker writes to its own
+/// topics (`__consumer_offsets`, the metadata log, `_schemas`).
+pub(crate) fn encode_key_values(
+    records: impl IntoIterator<Item = (Option<Bytes>, Option<Bytes>)>,
+    now: i64,
+) -> Result<BytesMut> {
+    let recs: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now,
+            key,
+            value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        recs.iter(),
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .map_err(|e| BrokerError::Metadata(format!("encode records: {e}")))?;
+    Ok(buf)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -69,33 +105,7 @@ impl Shared {
         records: Vec<(Option<Bytes>, Option<Bytes>)>,
     ) -> Result<i64> {
         let log = self.log_of(topic, partition)?;
-        let now = now_ms();
-        let recs: Vec<Record> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, (key, value))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: now,
-                key,
-                value,
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            recs.iter(),
-            &RecordEncodeOptions { version: 2, compression: Compression::None },
-        )
-        .map_err(|e| BrokerError::Metadata(format!("encode records for {topic}: {e}")))?;
+        let buf = encode_key_values(records, now_ms())?;
         let info = log.append(&buf)?;
         log.flush_to(info.last_offset + 1)?;
         self.notify_data();

@@ -11,10 +11,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -233,38 +231,12 @@ impl MetadataStore {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        let buf = encode_event_batch(value, now)?;
+        let buf = crate::internal::encode_key_values([(None, Some(Bytes::from(value)))], now)?;
         let info = self.log.append(&buf)?;
         self.log.flush_to(info.last_offset + 1)?;
         self.state.write().apply(ev);
         Ok(())
     }
-}
-
-fn encode_event_batch(value: Vec<u8>, now: i64) -> Result<BytesMut> {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: now,
-        key: None,
-        value: Some(Bytes::from(value)),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        std::iter::once(&record),
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
-    )
-    .map_err(|e| BrokerError::Metadata(e.to_string()))?;
-    Ok(buf)
 }
 
 fn base64_url(bytes: &[u8]) -> String {

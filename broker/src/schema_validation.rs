@@ -32,14 +32,16 @@ pub fn active(configs: &BTreeMap<String, String>) -> bool {
     enabled(configs, KEY_VALIDATION) || enabled(configs, VALUE_VALIDATION)
 }
 
+/// `null_ok`: a null passes (values: tombstones); otherwise it is refused.
 fn check_field(
     what: &str,
+    null_ok: bool,
     bytes: Option<&[u8]>,
     offset_delta: usize,
     lookup: Option<&dyn SchemaIdLookup>,
 ) -> Result<(), String> {
     let Some(b) = bytes else {
-        return if what == "value" { Ok(()) } else { Err(format!("record {offset_delta}: the {what} is null")) };
+        return if null_ok { Ok(()) } else { Err(format!("record {offset_delta}: the {what} is null")) };
     };
     if b.len() < 5 || b[0] != 0 {
         return Err(format!(
@@ -74,10 +76,10 @@ pub fn validate(
         }
         for r in decode_records(bytes).map_err(|e| format!("undecodable records: {e}"))? {
             if keys {
-                check_field("key", r.key.as_deref(), n, lookup)?;
+                check_field("key", false, r.key.as_deref(), n, lookup)?;
             }
             if values {
-                check_field("value", r.value.as_deref(), n, lookup)?;
+                check_field("value", true, r.value.as_deref(), n, lookup)?;
             }
             n += 1;
         }

@@ -146,7 +146,7 @@ impl MetaState {
         next(self.serdes.keys())
     }
     pub fn next_file_id(&self) -> String {
-        next(self.files.keys().filter_map(|k| k.parse::<i64>().ok()).collect::<Vec<_>>().iter()).to_string()
+        self.files.keys().filter_map(|k| k.parse::<i64>().ok()).max().map_or(1, |m| m + 1).to_string()
     }
     pub fn version_by_id(&self, id: i64) -> Option<(&(String, i32), &VersionInfoValue)> {
         self.versions.iter().find(|(_, v)| v.id == id)

@@ -7,10 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
 
 use super::records::{partition_for, GroupValue, Key, OffsetValue};
 use crate::error::{BrokerError, Result};
@@ -126,33 +124,8 @@ impl OffsetStore {
                 format!("{OFFSETS_TOPIC}-{p} is not open"),
             )
         })?;
-        let now = now_ms();
-        let recs: Vec<Record> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, (k, v))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: now,
-                key: Some(k.encode()),
-                value: v,
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            recs.iter(),
-            &RecordEncodeOptions { version: 2, compression: Compression::None },
-        )
-        .map_err(|e| BrokerError::Metadata(e.to_string()))?;
+        let buf =
+            crate::internal::encode_key_values(records.into_iter().map(|(k, v)| (Some(k.encode()), v)), now_ms())?;
         let info = log.append(&buf)?;
         log.flush_to(info.last_offset + 1)?;
         Ok(())
