@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use crate::compat::Level;
 use crate::confluent::{check_compat, level_of, mode_of, parse_schema, write, App, DEFAULT_LEVEL};
 use crate::metadata::{self, BranchValue, FileValue, MetadataValue, SerdesValue, VersionInfoValue, MASTER};
-use crate::schema::{Parsed, SchemaType};
+use crate::schema::SchemaType;
 use crate::state::{ConfigValue, Key, SchemaValue, State};
 use crate::store::{now_ms, Change};
 
@@ -357,14 +357,15 @@ fn aggregated_json(st: &State, name: &str, m: &MetadataValue) -> Value {
     o
 }
 
-/// Parses `text` as a version of schema `name` and checks it against `against`.
+/// Parses `text` as a version of schema `name`: its canonical text, and why it
+/// does not fit the Enabled versions among `against` (empty: it fits).
 fn parse_and_check(
     st: &State,
     name: &str,
     ty: SchemaType,
     text: &str,
     against: &[MetaVersion],
-) -> Result<(String, Parsed, Vec<String>), HwError> {
+) -> Result<(String, Vec<String>), HwError> {
     let (canonical, parsed) = parse_schema(st, ty, text, &[]).map_err(|e| HwError::invalid_schema(e.message))?;
     // Only enabled versions are what serializers use, so only they constrain.
     let live: Vec<&MetaVersion> = against.iter().filter(|v| v.state_id == metadata::ENABLED).collect();
@@ -374,7 +375,7 @@ fn parse_and_check(
         prev.push((v.version, p, v.text.clone()));
     }
     let msgs = check_compat(level_of(st, Some(name)), &parsed, &prev);
-    Ok((canonical, parsed, msgs))
+    Ok((canonical, msgs))
 }
 
 /// The records that add version `version` of `name` on `branch`.
@@ -766,7 +767,7 @@ async fn add_version_to(app: &App, name: String, branch: String, b: VersionBody)
             return Err(HwError::bad_request(format!("Schema {name} is in read-only mode")));
         }
         let on_branch = branch_versions(st, &name, &branch)?;
-        let (canonical, _, msgs) = parse_and_check(st, &name, ty, &text, &on_branch)?;
+        let (canonical, msgs) = parse_and_check(st, &name, ty, &text, &on_branch)?;
         if let Some(same) = on_branch.iter().find(|v| v.text == canonical && v.state_id != metadata::DELETED) {
             return Ok((vec![], same.version));
         }
@@ -984,7 +985,7 @@ async fn merge(AxState(app): AxState<App>, P(version_id): P<i64>) -> R {
             });
             return Ok((vec![], res));
         }
-        let (_, _, msgs) = parse_and_check(st, &v.name, v.schema_type, &v.text, &master)?;
+        let (_, msgs) = parse_and_check(st, &v.name, v.schema_type, &v.text, &master)?;
         if !msgs.is_empty() {
             return Err(HwError::incompatible(format!(
                 "Version {} of {} is incompatible with MASTER: [{}]",
@@ -1080,7 +1081,7 @@ async fn change_state(AxState(app): AxState<App>, P((id, action)): P<(i64, Strin
         if target == metadata::ENABLED {
             let others: Vec<MetaVersion> =
                 branch_versions(st, &v.name, &v.branch)?.into_iter().filter(|o| o.id != v.id).collect();
-            let (_, _, msgs) = parse_and_check(st, &v.name, v.schema_type, &v.text, &others)?;
+            let (_, msgs) = parse_and_check(st, &v.name, v.schema_type, &v.text, &others)?;
             if !msgs.is_empty() {
                 return Err(HwError::incompatible(format!(
                     "Version {} of {} cannot be enabled: [{}]",
@@ -1128,7 +1129,7 @@ async fn check_compatibility(AxState(app): AxState<App>, P(name): P<String>, Q(q
         let m = find_meta(st, &name)?;
         let ty = schema_type_of(m)?;
         let on_branch = live_on_branch(st, &name, &branch)?;
-        let (_, _, msgs) = parse_and_check(st, &name, ty, &text, &on_branch)?;
+        let (_, msgs) = parse_and_check(st, &name, ty, &text, &on_branch)?;
         let mut o = json!({"compatible": msgs.is_empty(), "schema": text});
         if !msgs.is_empty() {
             o["errorMessage"] = json!(msgs.join(", "));
