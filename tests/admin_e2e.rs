@@ -272,3 +272,28 @@ fn produce_and_fetch_error_codes_and_long_polls() {
     assert_eq!(p.error_code, 0);
     assert!(p.records.as_ref().is_some_and(|r| !r.is_empty()), "the parked fetch got the new record");
 }
+
+/// The broker's fetch.max.bytes caps a response below what the client asks for, but
+/// a batch larger than the cap still comes back (alone), so no consumer is stuck.
+#[test]
+fn broker_fetch_max_bytes_caps_responses() {
+    let weir = Weir::start_with(&["--set", "fetch.max.bytes=3000"]);
+    let mut s = wire::connect(&weir);
+    create(&mut s, vec![topic_req("capped", 1, 1, &[])], false);
+    let value = vec![b'v'; 1000];
+    for i in 0..4 {
+        assert_eq!(produce(&mut s, "capped", 1, wire::batch(&[&value]).freeze()), (0, i));
+    }
+    let big = vec![b'b'; 5000];
+    assert_eq!(produce(&mut s, "capped", 1, wire::batch(&[&big]).freeze()), (0, 4));
+
+    // The client allows 1 MiB; the broker returns whole batches up to its 3,000 bytes.
+    let batch_len = wire::batch(&[&value]).len();
+    let p = fetch(&mut s, "capped", 0, 0);
+    let got = p.records.as_ref().map_or(0, |r| r.len());
+    assert_eq!(p.error_code, 0);
+    assert_eq!(got, 2 * batch_len, "two ~1 KiB batches fit in 3,000 bytes, a third does not");
+    // Past the cap on its own: the oversized batch is still delivered.
+    let p = fetch(&mut s, "capped", 4, 0);
+    assert_eq!(p.records.as_ref().map_or(0, |r| r.len()), wire::batch(&[&big]).len());
+}

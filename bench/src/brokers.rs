@@ -45,7 +45,7 @@ impl Kind {
                 "`weir serve` (defaults: fdatasync before acks=-1 is answered, group commit)".into()
             }
             Kind::Tansu { .. } => "`tansu broker --storage-engine memory://tansu/` (in memory, nothing on disk)".into(),
-            Kind::Noida { .. } => "`noida-db start --only kafka` (its defaults)".into(),
+            Kind::Noida { .. } => "`noida-db start --only kafka` (its defaults: the log is held in memory and saved to disk as it changes)".into(),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! ```text
 //! weir-bench suite --weir BIN [--tansu BIN] [--noida BIN] [--data-dir DIR] [--quick]
 //! weir-bench run --bootstrap HOST:PORT [--quick]     # the workloads against any broker
+//! weir-bench produce [--bootstrap HOST:PORT] [--size B --partitions N --acks A ...]
+//!                                                     # one produce workload, for profiling
 //! weir-bench smoke --weir BIN                         # a few seconds, correctness only
 //! ```
 
@@ -59,6 +61,40 @@ enum Cmd {
         /// Only these workloads (comma-separated): produce, consume, latency, partitions, producers.
         #[arg(long)]
         only: Option<String>,
+    },
+    /// One produce workload, repeated (for profiling): prints MB/s of each run.
+    Produce {
+        /// A running broker; without it, librdkafka's in-process mock cluster.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        #[arg(long, default_value = "-1")]
+        acks: String,
+        #[arg(long, default_value = "none")]
+        compression: String,
+        #[arg(long, default_value_t = 400_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+    /// Catch-up consume of a topic (for profiling): `--fill` creates and fills it
+    /// first (1 KiB records, acks=1) and prints its name.
+    Consume {
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long, default_value_t = 16)]
+        partitions: i32,
+        #[arg(long, default_value_t = 400_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long)]
+        fill: bool,
     },
     /// A short run against a fresh Weir that checks every workload end to end.
     Smoke {
@@ -396,6 +432,46 @@ fn main() -> Result<()> {
             let mut r = BrokerResults::external(&bootstrap);
             run_workloads(&Target::Bootstrap(bootstrap), &Scale::new(quick), None, &mut r, only.as_deref());
             println!("{}", serde_json::to_string_pretty(&r.json())?);
+            Ok(())
+        }
+        Cmd::Produce { bootstrap, size, partitions, acks, compression, records, repeats } => {
+            let target = match bootstrap {
+                Some(b) => Target::Bootstrap(b),
+                None => Target::Mock(std::sync::Arc::new(client::Mock::new()?)),
+            };
+            // The spec holds 'static strs (it is built from literals in the suite).
+            let spec = ProduceSpec {
+                record_size: size,
+                partitions,
+                acks: Box::leak(acks.into_boxed_str()),
+                compression: Box::leak(compression.into_boxed_str()),
+                records,
+            };
+            for _ in 0..repeats {
+                let (topic, t) = workloads::produce(&target, &spec)?;
+                println!("{}: {:.0} MB/s ({:.0} records/s)", spec.label(), t.mb_per_sec(), t.records_per_sec());
+                if let Target::Bootstrap(_) = target {
+                    client::delete_topic(&target, &topic)?;
+                }
+            }
+            Ok(())
+        }
+        Cmd::Consume { bootstrap, topic, partitions, records, repeats, fill } => {
+            let target = Target::Bootstrap(bootstrap);
+            let topic = match (topic, fill) {
+                (Some(t), false) => t,
+                (None, true) => {
+                    let spec = ProduceSpec { record_size: 1024, partitions, acks: "1", compression: "none", records };
+                    let (topic, _) = workloads::produce(&target, &spec)?;
+                    println!("filled {topic}");
+                    return Ok(());
+                }
+                _ => bail!("give either --topic or --fill"),
+            };
+            for _ in 0..repeats {
+                let t = workloads::consume(&target, &topic, partitions, records)?;
+                println!("consume {partitions} partition(s): {:.0} MB/s", t.mb_per_sec());
+            }
             Ok(())
         }
         Cmd::Smoke { weir } => smoke(weir),

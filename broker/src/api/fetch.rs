@@ -29,7 +29,8 @@ fn partition_error(index: i32, err: ResponseError) -> PartitionData {
 /// gathered, and whether any partition has an error (which ends a long poll early).
 fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let shared = &ctx.shared;
-    let max_bytes = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let broker_max = shared.config.get_i64("fetch.max.bytes").max(1024) as usize;
+    let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(broker_max) } else { broker_max };
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
