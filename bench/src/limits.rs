@@ -1,6 +1,7 @@
 //! The machine's limits, measured in the same run as the brokers: loopback TCP
 //! between two processes, sequential write + fdatasync to the data directory's
-//! disk, and (in main) the client's own ceiling against librdkafka's mock cluster.
+//! disk, buffered writes into the page cache (new pages, and pages already cached),
+//! and (in main) the client's own ceiling against librdkafka's mock cluster.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -85,4 +86,33 @@ pub fn fdatasync_write(dir: &Path, chunk: usize, secs: f64) -> Result<f64> {
     drop(f);
     std::fs::remove_file(&path)?;
     Ok(rate)
+}
+
+/// MB/s of buffered 1 MiB writes (no sync) of `bytes` into a new file in `dir`, then
+/// of rewriting the same range: (pages the kernel must allocate, pages already
+/// cached). Every broker that keeps a log, in files or in its heap, pays the first
+/// rate for new data. On a VM whose balloon reports free memory back to the host
+/// (virtio-balloon free page reporting), the first touch of a page the guest has not
+/// used recently is a host page fault, and the first rate falls by up to 10x; it
+/// depends on what the machine freed in the seconds before, so it is measured once,
+/// after a pause that lets memory freed by the earlier probes be reported.
+pub fn page_cache_write(dir: &Path, bytes: u64) -> Result<(f64, f64)> {
+    std::thread::sleep(Duration::from_secs(5));
+    let path = dir.join("page-cache-probe");
+    let f = std::fs::File::create(&path)?;
+    let buf = vec![0x5au8; 1 << 20];
+    let pass = || -> Result<f64> {
+        let started = Instant::now();
+        let mut off = 0u64;
+        while off < bytes {
+            f.write_all_at(&buf, off)?;
+            off += buf.len() as u64;
+        }
+        Ok(off as f64 / started.elapsed().as_secs_f64() / 1e6)
+    };
+    let new = pass()?;
+    let cached = pass()?;
+    drop(f);
+    std::fs::remove_file(&path)?;
+    Ok((new, cached))
 }

@@ -315,6 +315,13 @@ fn suite(
     report.limits.fdatasync_mb = limits::fdatasync_write(root.path(), 1 << 20, if quick { 1.0 } else { 3.0 }).ok();
     report.limits.fdatasync_small_mb =
         limits::fdatasync_write(root.path(), 64 << 10, if quick { 1.0 } else { 3.0 }).ok();
+    match limits::page_cache_write(root.path(), if quick { 256 << 20 } else { 1 << 30 }) {
+        Ok((new, cached)) => {
+            report.limits.page_cache_new_mb = Some(new);
+            report.limits.page_cache_cached_mb = Some(cached);
+        }
+        Err(e) => eprintln!("  page-cache write: {e:#}"),
+    }
     // The mock cluster's threads start on CPU 0, where the brokers run, so the
     // ceiling is the client's alone (its threads inherit this affinity).
     if pinned {

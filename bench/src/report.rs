@@ -34,6 +34,9 @@ pub struct Limits {
     pub loopback_mb: Option<f64>,
     pub fdatasync_mb: Option<f64>,
     pub fdatasync_small_mb: Option<f64>,
+    /// Buffered writes into new page-cache pages, and into pages already cached.
+    pub page_cache_new_mb: Option<f64>,
+    pub page_cache_cached_mb: Option<f64>,
     /// partitions -> produce 1 KiB acks=-1 against the mock cluster.
     pub mock_produce: BTreeMap<i32, Throughput>,
     pub mock_consume: BTreeMap<i32, Throughput>,
@@ -201,6 +204,8 @@ impl Report {
                 "loopback_tcp_mb": self.limits.loopback_mb,
                 "fdatasync_1mib_mb": self.limits.fdatasync_mb,
                 "fdatasync_64kib_mb": self.limits.fdatasync_small_mb,
+                "page_cache_write_new_mb": self.limits.page_cache_new_mb,
+                "page_cache_write_cached_mb": self.limits.page_cache_cached_mb,
                 "mock_produce_mb": self.limits.mock_produce.iter().map(|(p, t)| (p.to_string(), t.mb_per_sec())).collect::<BTreeMap<_, _>>(),
                 "mock_consume_mb": self.limits.mock_consume.iter().map(|(p, t)| (p.to_string(), t.mb_per_sec())).collect::<BTreeMap<_, _>>(),
             },
@@ -242,6 +247,11 @@ impl Report {
         o += &format!("| loopback TCP, one connection between two processes | {} |\n", f(l.loopback_mb));
         o += &format!("| sequential write + fdatasync, 1 MiB per sync | {} |\n", f(l.fdatasync_mb));
         o += &format!("| sequential write + fdatasync, 64 KiB per sync | {} |\n", f(l.fdatasync_small_mb));
+        o += &format!(
+            "| buffered 1 MiB writes into a new file, no sync (page allocation + copy; measured once, before the brokers) | {} |\n",
+            f(l.page_cache_new_mb)
+        );
+        o += &format!("| buffered 1 MiB writes into pages already cached | {} |\n", f(l.page_cache_cached_mb));
         for (p, t) in &l.mock_produce {
             o += &format!(
                 "| client ceiling: produce 1 KiB acks=-1 to librdkafka's mock cluster, {p} partition(s) | {:.0} |\n",
@@ -355,6 +365,12 @@ impl Report {
                 "same, >= 70% of the client's mock-cluster ceiling",
                 r.map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
                 r.map(|r| r >= 0.7),
+            );
+            let r = w.zip(self.limits.page_cache_new_mb).map(|(w, m)| w / m);
+            row(
+                "same, as a share of buffered writes into a new file (no target)",
+                r.map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
+                None,
             );
             let d = self.durable().and_then(|d| d.produce_mb(&label));
             let r = d.zip(self.limits.fdatasync_mb).map(|(d, f)| d / f);
