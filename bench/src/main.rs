@@ -342,15 +342,12 @@ fn suite(
                     compression: "none",
                     records: scale.kib_records,
                 };
+                // No consume ceiling: a mock partition keeps only its last 5 MiB
+                // (librdkafka's rdkafka_mock.c), so a catch-up read from the first
+                // record finds the log start moved past it.
                 match workloads::produce(&mock, &spec) {
-                    Ok((topic, t)) => {
+                    Ok((_, t)) => {
                         report.limits.mock_produce.insert(partitions, t);
-                        match workloads::consume(&mock, &topic, partitions, spec.records) {
-                            Ok(c) => {
-                                report.limits.mock_consume.insert(partitions, c);
-                            }
-                            Err(e) => eprintln!("  mock cluster consume: {e:#}"),
-                        }
                     }
                     Err(e) => eprintln!("  mock cluster produce: {e:#}"),
                 }

@@ -39,7 +39,6 @@ pub struct Limits {
     pub page_cache_cached_mb: Option<f64>,
     /// partitions -> produce 1 KiB acks=-1 against the mock cluster.
     pub mock_produce: BTreeMap<i32, Throughput>,
-    pub mock_consume: BTreeMap<i32, Throughput>,
 }
 
 pub struct BrokerResults {
@@ -207,7 +206,6 @@ impl Report {
                 "page_cache_write_new_mb": self.limits.page_cache_new_mb,
                 "page_cache_write_cached_mb": self.limits.page_cache_cached_mb,
                 "mock_produce_mb": self.limits.mock_produce.iter().map(|(p, t)| (p.to_string(), t.mb_per_sec())).collect::<BTreeMap<_, _>>(),
-                "mock_consume_mb": self.limits.mock_consume.iter().map(|(p, t)| (p.to_string(), t.mb_per_sec())).collect::<BTreeMap<_, _>>(),
             },
             "brokers": self.brokers.iter().map(BrokerResults::json).collect::<Vec<_>>(),
             "memory": self.memory.iter().map(|(g, r, a)| json!({"gb": g, "rss_mib": r, "anon_mib": a})).collect::<Vec<_>>(),
@@ -255,12 +253,6 @@ impl Report {
         for (p, t) in &l.mock_produce {
             o += &format!(
                 "| client ceiling: produce 1 KiB acks=-1 to librdkafka's mock cluster, {p} partition(s) | {:.0} |\n",
-                t.mb_per_sec()
-            );
-        }
-        for (p, t) in &l.mock_consume {
-            o += &format!(
-                "| client ceiling: consume from librdkafka's mock cluster, {p} partition(s) | {:.0} |\n",
                 t.mb_per_sec()
             );
         }
