@@ -96,6 +96,20 @@ async fn write_parts(wr: &mut tokio::net::tcp::OwnedWriteHalf, parts: Vec<bytes:
     Ok(())
 }
 
+/// Reads a `len`-byte frame body into fresh, unzeroed capacity (a produce frame is
+/// up to a MiB; zeroing it first was pure overhead). `None` on EOF or error.
+async fn read_frame<R: tokio::io::AsyncRead + Unpin>(rd: &mut R, len: usize) -> Option<BytesMut> {
+    let mut frame = BytesMut::with_capacity(len);
+    while frame.len() < len {
+        // `take` bounds the read to this frame: the capacity may exceed `len`.
+        match rd.take((len - frame.len()) as u64).read_buf(&mut frame).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+    Some(frame)
+}
+
 async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
@@ -162,11 +176,10 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             tracing::warn!(%peer, size = len, max = max_frame, "request frame exceeds socket.request.max.bytes; closing connection");
             break;
         }
-        let mut frame = BytesMut::zeroed(len as usize);
-        if rd.read_exact(&mut frame).await.is_err() {
+        let Some(frame) = read_frame(&mut rd, len as usize).await else {
             tracing::debug!(%peer, "connection closed mid-frame");
             break;
-        }
+        };
         let queued = match api::dispatch(shared.clone(), frame.freeze(), peer).await {
             Outcome::Deferred(rest) => Queued::Task(tokio::spawn(rest)),
             Outcome::Close(reason) => {
@@ -183,5 +196,33 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
     drop(tx);
     if !writer_done {
         let _ = writer.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_frame;
+
+    #[tokio::test]
+    async fn a_frame_is_read_whole_across_short_reads_and_not_past_its_end() {
+        let (mut tx, mut rx) = tokio::io::duplex(7); // a 7-byte pipe forces short reads
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let body: Vec<u8> = (0..100u8).collect();
+            tx.write_all(&body).await.unwrap();
+            tx.write_all(b"next").await.unwrap();
+        });
+        let frame = read_frame(&mut rx, 100).await.expect("whole frame");
+        assert_eq!(&frame[..], &(0..100u8).collect::<Vec<_>>()[..]);
+        let next = read_frame(&mut rx, 4).await.expect("the following bytes are left for the next frame");
+        assert_eq!(&next[..], b"next");
+        writer.await.unwrap();
+        assert!(read_frame(&mut rx, 1).await.is_none(), "EOF");
+    }
+
+    #[tokio::test]
+    async fn eof_mid_frame_is_none() {
+        let mut short: &[u8] = b"only ten b";
+        assert!(read_frame(&mut short, 11).await.is_none());
     }
 }
