@@ -25,12 +25,11 @@ fn partition_error(index: i32, err: ResponseError) -> PartitionData {
         .with_records(Some(Default::default()))
 }
 
-/// One pass over the requested partitions. Returns the response topics, the bytes
-/// gathered, and whether any partition has an error (which ends a long poll early).
-fn read_once(ctx: &RequestContext, req: &FetchRequest) -> (Vec<FetchableTopicResponse>, usize, bool) {
+/// One pass over the requested partitions, gathering at most `max_bytes`. Returns
+/// the response topics, the bytes gathered, and whether any partition has an error
+/// (which ends a long poll early).
+fn read_once(ctx: &RequestContext, req: &FetchRequest, max_bytes: usize) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let shared = &ctx.shared;
-    let broker_max = shared.config.get_i64("fetch.max.bytes").max(1024) as usize;
-    let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(broker_max) } else { broker_max };
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -113,13 +112,17 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let shared = ctx.shared.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
+    // The client's limit, capped by the broker's; looked up once, not on every pass
+    // of a long poll.
+    let broker_max = shared.config.get_i64("fetch.max.bytes").max(1024) as usize;
+    let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(broker_max) } else { broker_max };
     let mut data = shared.data_version.subscribe();
     let mut shutdown = shared.shutdown.subscribe();
     loop {
         // Mark the current data version seen before reading, so an append that lands
         // after this read wakes us up.
         data.borrow_and_update();
-        let (topics, total, any_error) = read_once(ctx, &req);
+        let (topics, total, any_error) = read_once(ctx, &req, max_bytes);
         let done =
             total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline || *shutdown.borrow_and_update();
         if done {
