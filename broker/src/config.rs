@@ -171,6 +171,12 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "Most record bytes one fetch response carries, whatever the client asks (at least one batch is always returned). Kafka's default is 55 MiB; 16 MiB keeps a response below the 32 MiB above which glibc maps fresh memory for every buffer a client allocates, so librdkafka consumers stop page-faulting on each response.",
     ),
     ("log.retention.check.interval.ms", "300000", ConfigType::Long, "How often retention runs."),
+    (
+        "log.recycle.bytes",
+        "1073741824",
+        ConfigType::Long,
+        "Bytes of deleted segment files (retention, deleted topics) kept for new segments to write into, so that their pages are already in memory and their blocks allocated; 0 deletes them at once. This much disk stays in use after deletions.",
+    ),
     ("offsets.topic.num.partitions", "50", ConfigType::Int, "Partitions of __consumer_offsets (fixed once created)."),
     ("offsets.topic.segment.bytes", "104857600", ConfigType::Int, "Segment size of __consumer_offsets."),
     (

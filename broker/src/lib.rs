@@ -213,6 +213,7 @@ fn hostname() -> String {
 /// removal), and opens every partition of every topic.
 fn open_storage(data_dir: &Path, config: &BrokerConfig) -> Result<(Arc<LogManager>, MetadataStore)> {
     let logs = Arc::new(LogManager::open(data_dir, Arc::new(SystemClock))?);
+    logs.segment_pool().set_budget(config.get_i64("log.recycle.bytes").max(0) as u64);
     let meta = MetadataStore::open(&logs)?;
     let topics = meta.topics();
     let live: std::collections::HashSet<(String, i32)> =

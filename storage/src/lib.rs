@@ -37,7 +37,10 @@
 //! `<data-dir>/.weir_clean_shutdown` is written by [`LogManager::shutdown`] after all
 //! logs were flushed and closed; [`LogManager::open`] removes it. Deleted partitions
 //! are renamed to `<topic>-<partition>.<unique>.delete` and removed after
-//! `file.delete.delay.ms` (or at the next startup).
+//! `file.delete.delay.ms` (or at the next startup). `<data-dir>/.recycle/` holds
+//! `.log` files of deleted segments (retention, deleted partitions) kept for new
+//! segments to write into, up to the pool's budget; it is emptied at startup. See
+//! `recycle.rs` for why and for the steps that make a file safe to reuse.
 //!
 //! ## Invariants
 //!
@@ -65,7 +68,15 @@
 //!   indexes are rebuilt when missing or inconsistent (also after a clean shutdown).
 //! * Retention deletes segment files immediately once they are out of the segment
 //!   list (open handles keep the data readable), which is how `file.delete.delay.ms`
-//!   is honoured for readers; only directory deletes are delayed.
+//!   is honoured for readers; only directory deletes are delayed. A `.log` file that
+//!   goes to the segment pool instead leaves its directory at once, and is changed
+//!   (every batch's magic byte set to 0, then fdatasync) only once no reader holds
+//!   the segment or a mapping of it.
+//! * A segment writing into a recycled file holds old bytes past its size. Only an
+//!   unclean active segment is scanned to the end of its file, and old batches fail
+//!   that scan (magic 0); sealing trims the file to the size, and the trim is
+//!   fdatasynced before any later offset is reported durable, so a closed segment's
+//!   file length is its size.
 
 pub mod batch;
 mod cleaner;
@@ -78,6 +89,7 @@ mod manager;
 mod producer;
 pub mod record;
 mod recovery;
+mod recycle;
 mod retention;
 mod segment;
 pub mod testutil;
@@ -88,3 +100,4 @@ pub use config::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, Log, ReadInfo, TimestampOffset};
 pub use manager::{LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER};
+pub use recycle::{SegmentPool, RECYCLE_DIR};

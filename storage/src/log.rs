@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::producer::{Check, ProducerState};
+use crate::recycle::SegmentPool;
 use crate::segment::{BatchInfo, Segment};
 
 /// Result of a successful append.
@@ -80,6 +81,8 @@ pub struct Log {
     pub(crate) cleaner_lock: Mutex<()>,
     /// Idempotent-producer state; changed only with `write_lock` held.
     producers: Mutex<ProducerState>,
+    /// Where new segments find recycled files and deleted ones go.
+    pub(crate) pool: Option<Arc<SegmentPool>>,
 }
 
 pub(crate) const LOG_START_FILE: &str = "log-start-offset";
@@ -91,8 +94,21 @@ impl Log {
     /// Opens (creating if needed) the log in `dir`. With `recover` (no clean shutdown)
     /// the tail is CRC-checked and truncated at the first bad batch.
     pub fn open(dir: PathBuf, config: LogConfig, clock: Arc<dyn Clock>, recover: bool) -> Result<Log> {
+        Self::open_in(dir, config, clock, recover, None)
+    }
+
+    /// [`Log::open`] with a segment pool: new segments reuse its files and segments
+    /// deleted by retention go to it.
+    pub fn open_in(
+        dir: PathBuf,
+        config: LogConfig,
+        clock: Arc<dyn Clock>,
+        recover: bool,
+        pool: Option<Arc<SegmentPool>>,
+    ) -> Result<Log> {
         let checkpoint = crate::recovery::read_offset_file(&dir.join(LOG_START_FILE))?;
-        let segments = crate::recovery::load_segments(&dir, &config, recover, checkpoint.unwrap_or(0))?;
+        let segments =
+            crate::recovery::load_segments(&dir, &config, recover, checkpoint.unwrap_or(0), pool.as_deref())?;
         let first = *segments.keys().next().expect("at least one segment");
         let active = segments.values().next_back().expect("active segment").clone();
         let log_end = active.next_offset().max(active.base_offset);
@@ -116,6 +132,7 @@ impl Log {
             closed: AtomicBool::new(false),
             cleaner_lock: Mutex::new(()),
             producers: Mutex::new(ProducerState::default()),
+            pool,
         };
         log.load_producer_state()?;
         if recover {
@@ -297,7 +314,8 @@ impl Log {
         }
         let base = self.log_end.load(Ordering::Acquire);
         self.snapshot_producers(cfg, base)?;
-        let seg = Segment::create(&self.dir, base, (cfg.offset_index_entries(), cfg.time_index_entries()))?;
+        let entries = (cfg.offset_index_entries(), cfg.time_index_entries());
+        let seg = Segment::create_in(&self.dir, base, entries, self.pool.as_deref())?;
         active.seal()?;
         self.segments.write().insert(base, Arc::new(seg));
         self.dir_dirty.store(true, Ordering::Release);
@@ -460,8 +478,16 @@ impl Log {
                 return Err(e);
             }
         }
-        let segs: Vec<_> =
-            self.segments.read().values().filter(|s| s.next_offset() > from || s.is_active()).cloned().collect();
+        // A trimmed recycled segment is synced even when its data already was: its
+        // old length must not outlive a crash once later data is reported durable
+        // (recovery would read past its end and drop every later segment).
+        let segs: Vec<_> = self
+            .segments
+            .read()
+            .values()
+            .filter(|s| s.next_offset() > from || s.is_active() || s.trim_unsynced())
+            .cloned()
+            .collect();
         for s in segs {
             s.sync()?;
         }
@@ -481,6 +507,9 @@ impl Log {
     /// Interval policy check (background thread): flush when too many messages are
     /// unflushed or the last flush is too old.
     pub fn maybe_flush_interval(&self) -> Result<bool> {
+        if self.is_closed() {
+            return Ok(false);
+        }
         let FlushPolicy::Interval { messages, ms } = self.config.read().flush else {
             return Ok(false);
         };
@@ -544,11 +573,33 @@ impl Log {
         self.snapshot_producers(&cfg, self.log_end.load(Ordering::Acquire))?;
         for s in self.segment_list() {
             s.seal()?;
+            if s.trim_unsynced() {
+                s.sync()?;
+            }
             s.sync_indexes()?;
         }
         crate::recovery::fsync_dir(&self.dir)?;
         self.closed.store(true, Ordering::Release);
         Ok(())
+    }
+
+    /// fdatasyncs segments trimmed at a roll (background thread; page-cache mode has
+    /// no flush that would).
+    pub fn sync_trimmed(&self) -> Result<()> {
+        for s in self.segment_list() {
+            if s.trim_unsynced() {
+                s.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Empties a closed log's segment list and returns the segments (a deleted
+    /// partition's files go to the segment pool).
+    pub(crate) fn take_segments(&self) -> Vec<Arc<Segment>> {
+        debug_assert!(self.is_closed());
+        let _w = self.write_lock.lock();
+        std::mem::take(&mut *self.segments.write()).into_values().collect()
     }
 
     /// Runs a compaction pass now, ignoring `min.cleanable.dirty.ratio` (the

@@ -16,6 +16,7 @@ use crate::config::LogConfig;
 use crate::error::{IoContext, Result};
 use crate::log::Log;
 use crate::recovery::fsync_dir;
+use crate::recycle::SegmentPool;
 
 /// Marker written by a clean shutdown; its absence at startup triggers recovery.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".weir_clean_shutdown";
@@ -68,6 +69,7 @@ pub struct LogManager {
     had_clean_shutdown: bool,
     logs: Mutex<BTreeMap<TopicPartition, Arc<Log>>>,
     pending_deletes: Mutex<Vec<(PathBuf, i64)>>,
+    pool: Arc<SegmentPool>,
     stop: Arc<Stop>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -89,6 +91,7 @@ impl LogManager {
                 std::fs::remove_dir_all(e.path()).ctx("remove deleted log", &e.path())?;
             }
         }
+        let pool = Arc::new(SegmentPool::open(data_dir)?);
         fsync_dir(data_dir)?;
         Ok(LogManager {
             data_dir: data_dir.to_path_buf(),
@@ -96,6 +99,7 @@ impl LogManager {
             had_clean_shutdown,
             logs: Mutex::new(BTreeMap::new()),
             pending_deletes: Mutex::new(Vec::new()),
+            pool,
             stop: Arc::new(Stop::default()),
             threads: Mutex::new(Vec::new()),
         })
@@ -111,6 +115,12 @@ impl LogManager {
         &self.clock
     }
 
+    /// The pool of deleted segment files new segments reuse (budget 0 until
+    /// [`SegmentPool::set_budget`]).
+    pub fn segment_pool(&self) -> &Arc<SegmentPool> {
+        &self.pool
+    }
+
     /// Opens (recovering if the last shutdown was unclean) or creates <topic>-<partition>.
     /// An already open log keeps its config (use `Log::update_config`).
     pub fn get_or_create(&self, tp: &TopicPartition, config: LogConfig) -> Result<Arc<Log>> {
@@ -120,7 +130,8 @@ impl LogManager {
         }
         let dir = self.data_dir.join(tp.dir_name());
         let existed = dir.exists();
-        let log = Arc::new(Log::open(dir, config, self.clock.clone(), existed && !self.had_clean_shutdown)?);
+        let recover = existed && !self.had_clean_shutdown;
+        let log = Arc::new(Log::open_in(dir, config, self.clock.clone(), recover, Some(self.pool.clone()))?);
         if !existed {
             fsync_dir(&self.data_dir)?;
         }
@@ -157,6 +168,13 @@ impl LogManager {
         let to = self.data_dir.join(format!("{}.{nanos:x}{DELETE_SUFFIX}", tp.dir_name()));
         std::fs::rename(&dir, &to).ctx("rename deleted log", &dir)?;
         fsync_dir(&self.data_dir)?;
+        if let Some(l) = log.as_ref().filter(|l| l.is_closed()) {
+            for seg in l.take_segments() {
+                let Some(name) = seg.log_path().file_name() else { continue };
+                let _ = self.pool.retire(seg.clone(), &to.join(name));
+            }
+            self.pool.process();
+        }
         if delay <= 0 {
             std::fs::remove_dir_all(&to).ctx("remove deleted log", &to)?;
         } else {
@@ -201,6 +219,9 @@ impl LogManager {
             if let Err(e) = log.maybe_flush_interval() {
                 tracing::error!(%tp, error = %e, "interval flush failed");
             }
+            if let Err(e) = log.sync_trimmed() {
+                tracing::error!(%tp, error = %e, "fdatasync of a trimmed segment failed");
+            }
         }
     }
 
@@ -232,6 +253,7 @@ impl LogManager {
                 while !stop.sleep(tick) {
                     let Some(m) = weak.upgrade() else { return };
                     m.run_interval_flushes();
+                    m.pool.process();
                     if last.elapsed() >= interval {
                         last = Instant::now();
                         m.run_retention();

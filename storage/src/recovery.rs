@@ -281,6 +281,7 @@ pub(crate) fn load_segments(
     cfg: &LogConfig,
     recover: bool,
     start_hint: i64,
+    pool: Option<&crate::recycle::SegmentPool>,
 ) -> Result<BTreeMap<i64, Arc<Segment>>> {
     std::fs::create_dir_all(dir).ctx("create log dir", dir)?;
     let mut logs = BTreeSet::new();
@@ -348,7 +349,7 @@ pub(crate) fn load_segments(
         segs.insert(base, Arc::new(seg));
     }
     if segs.is_empty() {
-        segs.insert(start_hint, Arc::new(Segment::create(dir, start_hint, entries)?));
+        segs.insert(start_hint, Arc::new(Segment::create_in(dir, start_hint, entries, pool)?));
         fsync_dir(dir)?;
     }
     Ok(segs)
@@ -377,7 +378,7 @@ pub(crate) fn truncate_log_locked(log: &Log, offset: i64) -> Result<()> {
         s.delete_files()?;
     }
     let Some(last) = keep.last() else {
-        let seg = Segment::create(&dir, offset, entries)?;
+        let seg = Segment::create_in(&dir, offset, entries, log.pool.as_deref())?;
         log.segments.write().insert(offset, Arc::new(seg));
         return log.set_offsets_after_truncate(offset, offset);
     };

@@ -57,7 +57,10 @@ impl Log {
             }
         }
         for s in &doomed {
-            s.delete_files()?;
+            match &self.pool {
+                Some(pool) if pool.retire(s.clone(), s.log_path()) => s.delete_index_files()?,
+                _ => s.delete_files()?,
+            }
         }
         let first = *self.segments.read().keys().next().expect("active remains");
         if first > start {

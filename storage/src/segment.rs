@@ -19,6 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::batch::{self, BatchHeader, HEADER_LEN, OFFSETS_PREFIX_LEN};
 use crate::error::{IoContext, Result, StorageError};
 use crate::index::{OffsetIndex, TimeIndex};
+use crate::recycle::SegmentPool;
 use crate::TimestampOffset;
 
 /// `<dir>/<20-digit base offset><suffix>`.
@@ -88,6 +89,11 @@ pub(crate) struct Segment {
     guard: RwLock<()>,
     /// Position up to which writeback has been started (page-cache mode).
     writeback_from: AtomicU64,
+    /// The file came from the segment pool: past `size` it holds old bytes, and it is
+    /// trimmed when sealed.
+    recycled: AtomicBool,
+    /// Trimmed since the last fdatasync (the new length is not durable yet).
+    trim_unsynced: AtomicBool,
 }
 
 /// Outcome of [`Segment::truncate_to`].
@@ -112,13 +118,30 @@ pub(crate) struct Scan {
 impl Segment {
     /// Creates a new, empty active segment (replacing stale files of that name).
     pub fn create(dir: &Path, base: i64, index_entries: (usize, usize)) -> Result<Segment> {
+        Self::create_in(dir, base, index_entries, None)
+    }
+
+    /// [`Segment::create`], writing into a file from `pool` when it has one.
+    pub(crate) fn create_in(
+        dir: &Path,
+        base: i64,
+        index_entries: (usize, usize),
+        pool: Option<&SegmentPool>,
+    ) -> Result<Segment> {
         for s in [".log", ".index", ".timeindex"] {
             let p = segment_path(dir, base, s);
             if p.exists() {
                 std::fs::remove_file(&p).ctx("remove stale segment file", &p)?;
             }
         }
-        Self::open_files(dir, base, index_entries, true)
+        let reused = pool.and_then(|p| p.take(&segment_path(dir, base, ".log"))).is_some();
+        let seg = Self::open_files(dir, base, index_entries, true)?;
+        if reused {
+            seg.size.store(0, Ordering::Release);
+            seg.writeback_from.store(0, Ordering::Release);
+            seg.recycled.store(true, Ordering::Release);
+        }
+        Ok(seg)
     }
 
     /// Opens files without looking at the contents (next offset = base, size = len).
@@ -147,6 +170,8 @@ impl Segment {
             active: AtomicBool::new(active),
             guard: RwLock::new(()),
             writeback_from: AtomicU64::new(size),
+            recycled: AtomicBool::new(false),
+            trim_unsynced: AtomicBool::new(false),
         })
     }
 
@@ -237,7 +262,7 @@ impl Segment {
     }
 
     /// True if a mapping (e.g. behind `Bytes` held by a reader) is still alive.
-    fn mappings_in_use(&self) -> bool {
+    pub(crate) fn mappings_in_use(&self) -> bool {
         let mut st = self.map.lock();
         st.current = None;
         st.handed_out.retain(|w| w.strong_count() > 0);
@@ -471,16 +496,49 @@ impl Segment {
         }
         ix.offset.trim()?;
         ix.time.trim()?;
+        if self.recycled.swap(false, Ordering::AcqRel) {
+            // Old bytes past the end must go before the file is a closed segment, whose
+            // length is taken as its size when the log is opened again. Mappings may
+            // reach past the new end; readers never touch bytes at or above `size`.
+            let len = self.file.metadata().ctx("stat segment", &self.log_path)?.len();
+            if len > self.size() {
+                self.file.set_len(self.size()).ctx("trim recycled segment", &self.log_path)?;
+                self.trim_unsynced.store(true, Ordering::Release);
+            }
+        }
         self.active.store(false, Ordering::Release);
         self.map.lock().current = None;
         Ok(())
     }
 
-    /// Makes the data durable (fdatasync).
+    /// Trimmed (see [`Segment::seal`]) and not fdatasynced since.
+    pub fn trim_unsynced(&self) -> bool {
+        self.trim_unsynced.load(Ordering::Acquire)
+    }
+
+    /// Makes the data (and a trimmed length) durable (fdatasync).
     pub fn sync(&self) -> Result<()> {
+        let trimmed = self.trim_unsynced();
+        // SAFETY: a valid descriptor.
         let r = unsafe { libc::fdatasync(self.file.as_raw_fd()) };
         if r != 0 {
             return Err(StorageError::io("fdatasync", &self.log_path, std::io::Error::last_os_error()));
+        }
+        if trimmed {
+            self.trim_unsynced.store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Unlinks the two index files (the `.log` went to the segment pool).
+    pub fn delete_index_files(&self) -> Result<()> {
+        for s in [".index", ".timeindex"] {
+            let p = segment_path(&self.dir, self.base_offset, s);
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io("delete segment", &p, e)),
+            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Property test: random appends, reads, rolls, retention, DeleteRecords, truncation
-//! and reopen agree with a simple in-memory model of the log.
+//! and reopen agree with a simple in-memory model of the log; with a segment pool in
+//! half the cases, so that retention recycles segment files into later rolls.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use weir_storage::batch::{batches, set_base_offset};
 use weir_storage::testutil::{BatchBuilder, Record};
-use weir_storage::{Clock, Log, LogConfig, MockClock, StorageError};
+use weir_storage::{Clock, Log, LogConfig, MockClock, SegmentPool, StorageError};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -38,15 +39,17 @@ struct Cfg {
     index_interval: u64,
     index_bytes: u64,
     retention_bytes: i64,
+    recycle: bool,
 }
 
 fn cfg() -> impl Strategy<Value = Cfg> {
-    (300u64..4000, 0u64..600, 12u64..240, prop_oneof![Just(-1i64), 500i64..5000]).prop_map(
-        |(segment_bytes, index_interval, index_bytes, retention_bytes)| Cfg {
+    (300u64..4000, 0u64..600, 12u64..240, prop_oneof![Just(-1i64), 500i64..5000], any::<bool>()).prop_map(
+        |(segment_bytes, index_interval, index_bytes, retention_bytes, recycle)| Cfg {
             segment_bytes,
             index_interval,
             index_bytes,
             retention_bytes,
+            recycle,
         },
     )
 }
@@ -93,7 +96,10 @@ fn run(cfg: Cfg, ops: Vec<Op>) {
         retention_ms: 10_000,
         ..Default::default()
     };
-    let open = |recover| Log::open(path.clone(), config.clone(), clock.clone(), recover).unwrap();
+    let pool = Arc::new(SegmentPool::open(dir.path()).unwrap());
+    pool.set_budget(if cfg.recycle { 1 << 20 } else { 0 });
+    let open =
+        |recover| Log::open_in(path.clone(), config.clone(), clock.clone(), recover, Some(pool.clone())).unwrap();
     let mut log = open(false);
     let mut m = Model { batches: Vec::new(), start: 0, end: 0 };
     let mut serial = 0u64;
@@ -153,6 +159,7 @@ fn run(cfg: Cfg, ops: Vec<Op>) {
                 clock.advance(advance_ms as i64);
                 let before = log.segment_count();
                 let deleted = log.apply_retention().unwrap();
+                pool.process();
                 assert_eq!(log.segment_count(), before - deleted);
                 let start = log.log_start_offset();
                 assert!(start >= m.start && start <= m.end);
