@@ -31,7 +31,8 @@ fn base_offsets(b: &[u8]) -> Vec<i64> {
     batches(b).map(|r| r.unwrap().0.base_offset).collect()
 }
 
-fn all_offsets(log: &Log) -> Vec<i64> {
+/// Every offset the log returns from its start, in order.
+pub(crate) fn all_offsets(log: &Log) -> Vec<i64> {
     let mut out = Vec::new();
     let mut next = log.log_start_offset();
     while next < log.log_end_offset() {

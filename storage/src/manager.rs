@@ -170,8 +170,9 @@ impl LogManager {
         fsync_dir(&self.data_dir)?;
         if let Some(l) = log.as_ref().filter(|l| l.is_closed()) {
             for seg in l.take_segments() {
-                let Some(name) = seg.log_path().file_name() else { continue };
-                let _ = self.pool.retire(seg.clone(), &to.join(name));
+                let Some(path) = seg.log_path().file_name().map(|n| to.join(n)) else { continue };
+                // Not taken: removed with the directory.
+                self.pool.retire(seg, &path);
             }
             self.pool.process();
         }

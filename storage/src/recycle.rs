@@ -147,22 +147,22 @@ impl SegmentPool {
         }
     }
 
-    /// Moves the largest ready file to `dest`; its length, or None when the pool has
-    /// none (or the rename failed).
-    pub(crate) fn take(&self, dest: &Path) -> Option<u64> {
-        let (path, len) = {
+    /// Moves the largest ready file to `dest`. False when the pool has none (or the
+    /// rename failed).
+    pub(crate) fn take(&self, dest: &Path) -> bool {
+        let path = {
             let mut st = self.state.lock();
-            let i = (0..st.ready.len()).max_by_key(|&i| st.ready[i].1)?;
+            let Some(i) = (0..st.ready.len()).max_by_key(|&i| st.ready[i].1) else { return false };
             let (path, len) = st.ready.swap_remove(i);
             st.bytes -= len;
-            (path, len)
+            path
         };
         match std::fs::rename(&path, dest) {
-            Ok(()) => Some(len),
+            Ok(()) => true,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot reuse recycled segment; deleting it");
                 let _ = std::fs::remove_file(&path);
-                None
+                false
             }
         }
     }

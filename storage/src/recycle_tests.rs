@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::batch::batches;
 use crate::clock::MockClock;
 use crate::config::{FlushPolicy, LogConfig};
+use crate::log::tests::all_offsets as offsets;
 use crate::log::Log;
 use crate::manager::{LogManager, TopicPartition};
 use crate::segment::segment_path;
@@ -18,23 +19,6 @@ fn manager(dir: &Path, budget: u64) -> LogManager {
     let m = LogManager::open(dir, Arc::new(MockClock::new(TS))).unwrap();
     m.segment_pool().set_budget(budget);
     m
-}
-
-fn offsets(log: &Log) -> Vec<i64> {
-    let mut out = Vec::new();
-    let mut next = log.log_start_offset();
-    while next < log.log_end_offset() {
-        let r = log.read(next, 1 << 20, true).unwrap();
-        if r.records.is_empty() {
-            break;
-        }
-        for b in batches(&r.records) {
-            let (h, _) = b.unwrap();
-            out.push(h.base_offset);
-            next = h.next_offset();
-        }
-    }
-    out
 }
 
 fn file_len(p: &Path) -> u64 {

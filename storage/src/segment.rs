@@ -134,7 +134,7 @@ impl Segment {
                 std::fs::remove_file(&p).ctx("remove stale segment file", &p)?;
             }
         }
-        let reused = pool.and_then(|p| p.take(&segment_path(dir, base, ".log"))).is_some();
+        let reused = pool.is_some_and(|p| p.take(&segment_path(dir, base, ".log")));
         let seg = Self::open_files(dir, base, index_entries, true)?;
         if reused {
             seg.size.store(0, Ordering::Release);
@@ -530,19 +530,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Unlinks the two index files (the `.log` went to the segment pool).
-    pub fn delete_index_files(&self) -> Result<()> {
-        for s in [".index", ".timeindex"] {
-            let p = segment_path(&self.dir, self.base_offset, s);
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StorageError::io("delete segment", &p, e)),
-            }
-        }
-        Ok(())
-    }
-
     /// fsyncs the indexes (close / clean shutdown).
     pub fn sync_indexes(&self) -> Result<()> {
         let ix = self.ix.read();
@@ -552,7 +539,16 @@ impl Segment {
 
     /// Unlinks the three files. Open handles and mappings stay valid.
     pub fn delete_files(&self) -> Result<()> {
-        for s in [".log", ".index", ".timeindex"] {
+        self.unlink(&[".log", ".index", ".timeindex"])
+    }
+
+    /// Unlinks the two index files (the `.log` went to the segment pool).
+    pub fn delete_index_files(&self) -> Result<()> {
+        self.unlink(&[".index", ".timeindex"])
+    }
+
+    fn unlink(&self, suffixes: &[&str]) -> Result<()> {
+        for s in suffixes {
             let p = segment_path(&self.dir, self.base_offset, s);
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
