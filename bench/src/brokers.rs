@@ -176,6 +176,11 @@ impl Running {
         (sum("VmHWM:"), sum("VmRSS:"), sum("RssAnon:"))
     }
 
+    /// CPU seconds used so far by the broker's processes.
+    pub fn cpu_secs(&self) -> f64 {
+        self.pids().into_iter().filter_map(crate::host::process_cpu_secs).sum()
+    }
+
     pub fn reset_peak(&self) {
         for p in self.pids() {
             // Writing 5 resets VmHWM to the current resident size.

@@ -53,6 +53,8 @@ pub struct BrokerResults {
     pub latency: Vec<(f64, Result<Latency, String>)>,
     /// (workload, result, peak resident MiB)
     pub scale: Vec<(String, Result<Throughput, String>, Option<f64>)>,
+    /// "produce <label>" / "consume <partitions>" -> median broker CPU ms per MB.
+    pub cpu_ms_per_mb: BTreeMap<String, f64>,
 }
 
 impl BrokerResults {
@@ -67,6 +69,7 @@ impl BrokerResults {
             consume: BTreeMap::new(),
             latency: Vec::new(),
             scale: Vec::new(),
+            cpu_ms_per_mb: BTreeMap::new(),
         }
     }
 
@@ -81,6 +84,7 @@ impl BrokerResults {
             consume: BTreeMap::new(),
             latency: Vec::new(),
             scale: Vec::new(),
+            cpu_ms_per_mb: BTreeMap::new(),
         }
     }
 
@@ -108,6 +112,7 @@ impl BrokerResults {
                 Err(e) => json!({"rate_mb": rate, "error": e}),
             }).collect::<Vec<_>>(),
             "scale": self.scale.iter().map(|(w, r, m)| json!({"workload": w, "result": t(r), "peak_rss_mib": m})).collect::<Vec<_>>(),
+            "broker_cpu_ms_per_mb": self.cpu_ms_per_mb,
         })
     }
 }
@@ -290,16 +295,26 @@ impl Report {
         }
 
         o += "\n## End-to-end latency (1 KiB, acks=-1, one partition, from the intended send time)\n\n";
-        o += "p50 / p99 / p99.9 / max, ms.\n\n";
+        o += "p50 / p99 / p99.9 / max, ms; of several runs per broker, the one with the median p99. In brackets: \
+              the share of the broker's CPU / the client's CPU that the hypervisor gave to others during that run \
+              (steal, from /proc/stat): it stalls every broker alike and is the usual cause of a slow row.\n\n";
         o += &format!("| rate | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
         for rate in [20.0, 50.0] {
             let cells: Vec<String> = self
                 .brokers
                 .iter()
                 .map(|b| match b.latency.iter().find(|(r, _)| *r == rate) {
-                    Some((_, Ok(l))) => {
-                        format!("{:.2} / {:.2} / {:.2} / {:.1}", l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms)
-                    }
+                    Some((_, Ok(l))) => format!(
+                        "{:.2} / {:.2} / {:.2} / {:.1}{}",
+                        l.p50_ms,
+                        l.p99_ms,
+                        l.p999_ms,
+                        l.max_ms,
+                        l.steal.map_or(String::new(), |s| format!(
+                            " (steal {:.0} / {:.0} %)",
+                            s.broker_cpu_pct, s.client_cpu_pct
+                        ))
+                    ),
                     Some((_, Err(_))) => "failed".into(),
                     None => "–".into(),
                 })
@@ -325,6 +340,8 @@ impl Report {
             o += &format!("| {w} | {} |\n", cells.join(" | "));
         }
 
+        o += &self.cpu_table(&names, &labels);
+
         if !self.memory.is_empty() {
             o += "\n## Resident memory of Weir (page cache) while data is stored\n\n| stored | RSS MiB | anonymous MiB |\n| --- | --- | --- |\n";
             for (gb, rss, anon) in &self.memory {
@@ -333,6 +350,40 @@ impl Report {
         }
 
         o += &self.targets();
+        o
+    }
+
+    /// Broker CPU per MB: a figure of the broker's own efficiency that does not
+    /// depend on the client's ceiling (every produce workload here is client-bound
+    /// for an efficient broker).
+    fn cpu_table(&self, names: &[&str], labels: &[String]) -> String {
+        let rows: Vec<String> = labels
+            .iter()
+            .filter(|l| l.starts_with("1024 B"))
+            .map(|l| format!("produce {l}"))
+            .chain([1, 16].iter().map(|p| format!("consume {p}")))
+            .collect();
+        if self.brokers.iter().all(|b| b.cpu_ms_per_mb.is_empty()) {
+            return String::new();
+        }
+        let mut o = String::from(
+            "\n## Broker CPU per MB\n\nMilliseconds of the broker's CPU time (user + system, all its \
+             processes) per MB produced or consumed, median of the runs above; lower is better. Ratio: best \
+             peer / page-cache Weir.\n\n",
+        );
+        o += &format!(
+            "| workload | {} | best peer / weir |\n|{}\n",
+            names.join(" | "),
+            " --- |".repeat(names.len() + 2)
+        );
+        for row in rows {
+            let get = |b: &BrokerResults| b.cpu_ms_per_mb.get(&row).copied();
+            let cells: Vec<String> =
+                self.brokers.iter().map(|b| get(b).map_or("–".into(), |v| format!("{v:.2}"))).collect();
+            let best_peer =
+                self.peers().filter_map(get).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
+            o += &format!("| {row} | {} | {} |\n", cells.join(" | "), ratio(best_peer, self.weir().and_then(get)));
+        }
         o
     }
 

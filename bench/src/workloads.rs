@@ -41,6 +41,12 @@ pub struct Latency {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// The slowest 100 ms windows of intended send time: (window start in ms from
+    /// the first counted record, records in it over 5 ms, the window's max in ms).
+    #[serde(skip)]
+    pub slow_windows: Vec<(u64, usize, f64)>,
+    /// Host steal during the run (filled in by the suite).
+    pub steal: Option<crate::host::Steal>,
 }
 
 #[derive(Clone, Debug)]
@@ -186,8 +192,8 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
     let received = Arc::new(AtomicU64::new(0));
     let reader = {
         let received = received.clone();
-        std::thread::spawn(move || -> Result<Vec<u64>> {
-            let mut lat = Vec::with_capacity(total as usize);
+        std::thread::spawn(move || -> Result<Vec<(u64, u64)>> {
+            let mut lat: Vec<(u64, u64)> = Vec::with_capacity(total as usize);
             let deadline = Instant::now() + Duration::from_secs_f64(secs + 120.0);
             let mut first_intended = None;
             while received.load(Ordering::Relaxed) < total {
@@ -198,7 +204,7 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
                         let intended = u64::from_le_bytes(p[..8].try_into().unwrap());
                         let start = *first_intended.get_or_insert(intended);
                         if intended >= start + warmup_ns {
-                            lat.push(now.saturating_sub(intended));
+                            lat.push((intended - start - warmup_ns, now.saturating_sub(intended)));
                         }
                         received.fetch_add(1, Ordering::Relaxed);
                     }
@@ -233,7 +239,9 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
         }
     }
     client::finish(&p, &d, total)?;
-    let mut lat = reader.join().expect("reader thread")?;
+    let timed = reader.join().expect("reader thread")?;
+    let slow_windows = slow_windows(&timed);
+    let mut lat: Vec<u64> = timed.into_iter().map(|(_, l)| l).collect();
     lat.sort_unstable();
     Ok(Latency {
         rate_mb,
@@ -242,7 +250,26 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
         p99_ms: percentile(&lat, 0.99),
         p999_ms: percentile(&lat, 0.999),
         max_ms: lat.last().map_or(f64::NAN, |m| *m as f64 / 1e6),
+        slow_windows,
+        steal: None,
     })
+}
+
+/// The five 100 ms windows (of intended send time) with the most records over 5 ms:
+/// shows whether a tail is a few stalls or spread evenly.
+fn slow_windows(timed: &[(u64, u64)]) -> Vec<(u64, usize, f64)> {
+    const WINDOW_NS: u64 = 100_000_000;
+    let mut windows: std::collections::BTreeMap<u64, (usize, u64)> = Default::default();
+    for &(at, lat) in timed {
+        let w = windows.entry(at / WINDOW_NS).or_default();
+        w.0 += usize::from(lat > 5_000_000);
+        w.1 = w.1.max(lat);
+    }
+    let mut v: Vec<(u64, usize, f64)> =
+        windows.into_iter().filter(|(_, (n, _))| *n > 0).map(|(w, (n, max))| (w * 100, n, max as f64 / 1e6)).collect();
+    v.sort_by_key(|w| std::cmp::Reverse(w.1));
+    v.truncate(5);
+    v
 }
 
 /// 1 KiB records round-robin over the partitions of a topic with `partitions`

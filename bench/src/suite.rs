@@ -1,0 +1,467 @@
+//! The suite: the limits first, then every broker started at once and every
+//! workload run on each broker in turn, repetition by repetition (the order rotates
+//! so no broker always follows the same one). Runs of the same workload on
+//! different brokers are then minutes apart, not a quarter of an hour, and meet the
+//! same state of the host: on a shared VM, steal time and the host's memory state
+//! drift over minutes, and a broker measured alone in a slow stretch would lose to
+//! one measured in a quick one. An idle broker costs nothing measurable (each used
+//! well under 1 % of a CPU idle), and the peak-memory workloads read each broker's
+//! own processes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::brokers::{self, Kind, Running};
+use crate::client::{self, Target};
+use crate::host::{CpuTimes, Steal};
+use crate::report::{self, BrokerResults, Report};
+use crate::workloads::{self, Latency, ProduceSpec, Throughput};
+use crate::{limits, pinned_mock};
+
+/// Record counts and durations of a suite run.
+pub struct Scale {
+    /// Runs of each produce/consume workload per broker; the median is reported.
+    pub repeats: usize,
+    /// Runs of each latency workload per broker; the run with the median p99 is
+    /// reported.
+    pub latency_repeats: usize,
+    pub kib_records: u64,
+    pub small_records: u64,
+    pub latency_secs: f64,
+    pub scale_records: u64,
+    pub memory_gb: (u64, u64),
+}
+
+impl Scale {
+    pub fn new(quick: bool) -> Scale {
+        if quick {
+            Scale {
+                repeats: 1,
+                latency_repeats: 1,
+                kib_records: 50_000,
+                small_records: 200_000,
+                latency_secs: 3.0,
+                scale_records: 20_000,
+                memory_gb: (1, 2),
+            }
+        } else {
+            Scale {
+                repeats: 3,
+                latency_repeats: 3,
+                kib_records: 400_000,
+                small_records: 2_000_000,
+                latency_secs: 10.0,
+                scale_records: 200_000,
+                memory_gb: (1, 10),
+            }
+        }
+    }
+
+    fn produce_specs(&self) -> Vec<ProduceSpec> {
+        let mut out = Vec::new();
+        for (size, records) in [(1024, self.kib_records), (100, self.small_records)] {
+            for partitions in [1, 16] {
+                for acks in ["1", "-1"] {
+                    for compression in ["none", "lz4"] {
+                        out.push(ProduceSpec { record_size: size, partitions, acks, compression, records });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One broker under test: where to reach it, its process (for memory and CPU; none
+/// for an external broker), and what it measured.
+pub struct Subject<'a> {
+    pub target: Target,
+    pub broker: Option<&'a Running>,
+    pub results: BrokerResults,
+}
+
+impl Subject<'_> {
+    fn cpu_secs(&self) -> Option<f64> {
+        self.broker.map(Running::cpu_secs)
+    }
+}
+
+/// Every workload starts from the same state: what earlier workloads left dirty in
+/// the page cache is written out first, so no broker pays for another's writeback.
+fn settle() {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+}
+
+/// Broker CPU milliseconds per MB moved, when the broker's CPU time is known.
+fn cpu_ms_per_mb(before: Option<f64>, after: Option<f64>, t: &Throughput) -> Option<f64> {
+    let (a, b) = (before?, after?);
+    (t.bytes > 0).then(|| (b - a) * 1000.0 / (t.bytes as f64 / 1e6))
+}
+
+fn median_f64(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// The run with the median p99; the first error if any run failed.
+fn median_latency(runs: Vec<Result<Latency, String>>) -> Result<Latency, String> {
+    let mut ok = Vec::with_capacity(runs.len());
+    for r in runs {
+        ok.push(r?);
+    }
+    ok.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
+    if ok.is_empty() {
+        return Err("no runs".into());
+    }
+    Ok(ok.swap_remove(ok.len() / 2))
+}
+
+/// Runs `f` on each subject in turn, `repeats` times, starting one further along
+/// the list each time.
+fn rotate(n: usize, repeats: usize, mut f: impl FnMut(usize)) {
+    for rep in 0..repeats {
+        for k in 0..n {
+            f((k + rep) % n);
+        }
+    }
+}
+
+pub fn run_workloads(subjects: &mut [Subject<'_>], scale: &Scale, only: Option<&str>) {
+    let want = |w: &str| only.is_none_or(|o| o.split(',').any(|x| x.trim() == w));
+    let n = subjects.len();
+    // Warm-up, not measured: connections, first segments, the client's buffers.
+    for s in subjects.iter() {
+        let warm = ProduceSpec {
+            record_size: 1024,
+            partitions: 16,
+            acks: "1",
+            compression: "none",
+            records: scale.kib_records / 4,
+        };
+        if let Err(e) = workloads::produce(&s.target, &warm) {
+            eprintln!("  {}: warm-up failed: {e:#}", s.results.name);
+        }
+    }
+    // Latency first, on quiet brokers: later workloads leave deleted topics whose
+    // files are removed in the background (file.delete.delay.ms) for minutes.
+    for rate in [20.0, 50.0].into_iter().filter(|_| want("latency")) {
+        let mut runs: Vec<Vec<Result<Latency, String>>> = vec![Vec::new(); n];
+        rotate(n, scale.latency_repeats, |i| {
+            settle();
+            let before = CpuTimes::now();
+            let r = workloads::latency(&subjects[i].target, rate, scale.latency_secs).map(|mut l| {
+                l.steal = Steal::between(&before, &CpuTimes::now());
+                l
+            });
+            match &r {
+                Ok(l) => eprintln!(
+                    "  {}: latency at {rate} MB/s: p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms, steal {:?}",
+                    subjects[i].results.name, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.steal
+                ),
+                Err(e) => eprintln!("  {}: latency at {rate} MB/s failed: {e:#}", subjects[i].results.name),
+            }
+            runs[i].push(r.map_err(|e| format!("{e:#}")));
+        });
+        for (s, r) in subjects.iter_mut().zip(runs) {
+            s.results.latency.push((rate, median_latency(r)));
+        }
+    }
+    for spec in scale.produce_specs().into_iter().filter(|_| want("produce")) {
+        let headline = spec.record_size == 1024 && spec.acks == "-1" && spec.compression == "none";
+        let mut produced: Vec<Vec<Result<Throughput, String>>> = vec![Vec::new(); n];
+        let mut consumed: Vec<Vec<Result<Throughput, String>>> = vec![Vec::new(); n];
+        let mut produce_cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
+        let mut consume_cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
+        rotate(n, scale.repeats, |i| {
+            let s = &subjects[i];
+            settle();
+            let cpu0 = s.cpu_secs();
+            let r = workloads::produce(&s.target, &spec);
+            let cpu1 = s.cpu_secs();
+            eprintln!(
+                "  {}: produce {}: {}",
+                s.results.name,
+                spec.label(),
+                report::show(&r.as_ref().map(|(_, t)| t.clone()))
+            );
+            match r {
+                Ok((topic, t)) => {
+                    produce_cpu[i].extend(cpu_ms_per_mb(cpu0, cpu1, &t));
+                    produced[i].push(Ok(t));
+                    // Catch-up consume of the headline topics (1 KiB, acks=-1, uncompressed).
+                    if headline {
+                        let cpu0 = s.cpu_secs();
+                        let c = workloads::consume(&s.target, &topic, spec.partitions, spec.records);
+                        let cpu1 = s.cpu_secs();
+                        eprintln!(
+                            "  {}: consume {} partition(s): {}",
+                            s.results.name,
+                            spec.partitions,
+                            report::show(&c)
+                        );
+                        if let Ok(t) = &c {
+                            consume_cpu[i].extend(cpu_ms_per_mb(cpu0, cpu1, t));
+                        }
+                        consumed[i].push(c.map_err(|e| format!("{e:#}")));
+                    }
+                    if let Err(e) = client::delete_topic(&s.target, &topic) {
+                        eprintln!("  {}: delete {topic}: {e:#}", s.results.name);
+                    }
+                }
+                Err(e) => produced[i].push(Err(format!("{e:#}"))),
+            }
+        });
+        for (i, s) in subjects.iter_mut().enumerate() {
+            let label = spec.label();
+            if let Some(c) = median_f64(std::mem::take(&mut produce_cpu[i])) {
+                s.results.cpu_ms_per_mb.insert(format!("produce {label}"), c);
+            }
+            if headline {
+                s.results.consume.insert(spec.partitions, report::median(std::mem::take(&mut consumed[i])));
+                if let Some(c) = median_f64(std::mem::take(&mut consume_cpu[i])) {
+                    s.results.cpu_ms_per_mb.insert(format!("consume {}", spec.partitions), c);
+                }
+            }
+            s.results.produce.push((label, report::median(std::mem::take(&mut produced[i]))));
+        }
+    }
+    if !want("produce") && want("consume") {
+        // Catch-up reads alone (for profiling the fetch path): fill, then read.
+        for s in subjects.iter_mut() {
+            for partitions in [1, 16] {
+                let spec = ProduceSpec {
+                    record_size: 1024,
+                    partitions,
+                    acks: "1",
+                    compression: "none",
+                    records: scale.kib_records,
+                };
+                let filled = workloads::produce(&s.target, &spec);
+                if let Ok((topic, _)) = &filled {
+                    eprintln!("  filled {topic}; consuming in 2 s");
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                    let c = workloads::consume(&s.target, topic, partitions, spec.records);
+                    eprintln!("  consume {partitions} partition(s): {}", report::show(&c));
+                    s.results.consume.insert(partitions, c.map_err(|e| e.to_string()));
+                }
+            }
+        }
+    }
+    for s in subjects.iter_mut() {
+        if want("partitions") {
+            settle();
+            if let Some(b) = s.broker {
+                b.reset_peak();
+            }
+            let r = workloads::many_partitions(&s.target, 1000, scale.scale_records);
+            let mem = s.broker.map(|b| b.memory_mib().0);
+            eprintln!("  {}: 1000 partitions: {} peak RSS {mem:?} MiB", s.results.name, report::show(&r));
+            s.results.scale.push(("1,000 partitions".into(), r.map_err(|e| e.to_string()), mem));
+        }
+        if want("producers") {
+            settle();
+            if let Some(b) = s.broker {
+                b.reset_peak();
+            }
+            let r = workloads::many_producers(&s.target, 100, scale.scale_records);
+            let mem = s.broker.map(|b| b.memory_mib().0);
+            eprintln!("  {}: 100 producers: {} peak RSS {mem:?} MiB", s.results.name, report::show(&r));
+            s.results.scale.push(("100 producer connections".into(), r.map_err(|e| e.to_string()), mem));
+        }
+    }
+}
+
+/// Resident memory of a Weir broker after 1 GB and after 10 GB were stored.
+fn memory_growth(target: &Target, broker: &Running, scale: &Scale) -> Result<Vec<(u64, f64, f64)>> {
+    let (first, last) = scale.memory_gb;
+    let topic = workloads::unique_topic("bench-memory");
+    client::create_topic(target, &topic, 16)?;
+    let (p, d) = client::producer(target, &client::ProducerSettings { acks: "1", compression: "none", linger_ms: 5 })?;
+    let data = workloads::payload(1024);
+    let mut out = Vec::new();
+    let mut sent = 0u64;
+    for gb in [first, last] {
+        let target_records = gb * 1_000_000_000 / 1024;
+        while sent < target_records {
+            client::send(&p, &topic, (sent % 16) as i32, &data);
+            sent += 1;
+            if sent.is_multiple_of(4096) {
+                p.poll(std::time::Duration::ZERO);
+            }
+        }
+        client::finish(&p, &d, sent)?;
+        let (_, rss, anon) = broker.memory_mib();
+        eprintln!("  {gb} GB stored: RSS {rss:.0} MiB, anonymous {anon:.0} MiB");
+        out.push((gb, rss, anon));
+    }
+    Ok(out)
+}
+
+fn measure_limits(report: &mut Report, root: &std::path::Path, scale: &Scale, quick: bool) {
+    eprintln!("limits:");
+    report.limits.loopback_mb = limits::loopback_tcp(if quick { 1 << 30 } else { 4 << 30 }).ok();
+    report.limits.fdatasync_mb = limits::fdatasync_write(root, 1 << 20, if quick { 1.0 } else { 3.0 }).ok();
+    report.limits.fdatasync_small_mb = limits::fdatasync_write(root, 64 << 10, if quick { 1.0 } else { 3.0 }).ok();
+    match limits::page_cache_write(root, if quick { 256 << 20 } else { 1 << 30 }) {
+        Ok((new, cached)) => {
+            report.limits.page_cache_new_mb = Some(new);
+            report.limits.page_cache_cached_mb = Some(cached);
+        }
+        Err(e) => eprintln!("  page-cache write: {e:#}"),
+    }
+    match pinned_mock() {
+        Ok(mock) => {
+            let mock = Target::Mock(std::sync::Arc::new(mock));
+            for partitions in [1, 16] {
+                let spec = ProduceSpec {
+                    record_size: 1024,
+                    partitions,
+                    acks: "-1",
+                    compression: "none",
+                    records: scale.kib_records,
+                };
+                // The median of as many runs as each broker gets. No consume ceiling:
+                // a mock partition keeps only its last 5 MiB (librdkafka's
+                // rdkafka_mock.c), so a catch-up read from the first record finds the
+                // log start moved past it.
+                let runs = (0..scale.repeats)
+                    .map(|_| workloads::produce(&mock, &spec).map(|(_, t)| t).map_err(|e| format!("{e:#}")))
+                    .collect();
+                match report::median(runs) {
+                    Ok(t) => {
+                        report.limits.mock_produce.insert(partitions, t);
+                    }
+                    Err(e) => eprintln!("  mock cluster produce: {e}"),
+                }
+            }
+        }
+        Err(e) => eprintln!("  mock cluster: {e:#}"),
+    }
+    eprintln!("  {:?}", report.limits);
+}
+
+pub fn suite(
+    weir: PathBuf,
+    tansu: Option<PathBuf>,
+    noida: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    quick: bool,
+    json: Option<PathBuf>,
+) -> Result<()> {
+    let scale = Scale::new(quick);
+    let root = match data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            tempfile::tempdir_in(d)?
+        }
+        None => tempfile::tempdir()?,
+    };
+    let pinned = brokers::cpus() > 1 && brokers::pin_to(1);
+    if !pinned {
+        eprintln!("warning: not pinned (one CPU, or sched_setaffinity failed): broker and client share CPUs");
+    }
+    let mut report = Report::new(pinned, root.path(), quick);
+    measure_limits(&mut report, root.path(), &scale, quick);
+
+    let mut kinds = vec![Kind::Weir { bin: weir.clone(), durable: false }, Kind::Weir { bin: weir, durable: true }];
+    if let Some(bin) = tansu {
+        kinds.push(Kind::Tansu { bin });
+    }
+    if let Some(bin) = noida {
+        kinds.push(Kind::Noida { bin });
+    }
+    let started: Vec<(Kind, Result<Running>)> = kinds
+        .into_iter()
+        .map(|k| {
+            let r = Running::start(&k, root.path());
+            if let Err(e) = &r {
+                eprintln!("{}: could not start: {e:#}", k.name());
+            }
+            (k, r)
+        })
+        .collect();
+    let mut subjects: Vec<Subject<'_>> = started
+        .iter()
+        .filter_map(|(k, r)| r.as_ref().ok().map(|b| (k, b)))
+        .map(|(k, b)| Subject {
+            target: Target::Bootstrap(b.addr.clone()),
+            broker: Some(b),
+            results: BrokerResults::new(k),
+        })
+        .collect();
+    eprintln!("brokers: {}", subjects.iter().map(|s| s.results.name.as_str()).collect::<Vec<_>>().join(", "));
+    run_workloads(&mut subjects, &scale, None);
+    if let Some(s) = subjects.iter().find(|s| s.results.page_cache_weir) {
+        match memory_growth(&s.target, s.broker.expect("started"), &scale) {
+            Ok(m) => report.memory = m,
+            Err(e) => eprintln!("  memory: {e}"),
+        }
+    }
+    let mut results: BTreeMap<String, BrokerResults> =
+        subjects.into_iter().map(|s| (s.results.name.clone(), s.results)).collect();
+    for (kind, running) in started {
+        let r = match running {
+            Ok(b) => {
+                if let Err(e) = b.stop() {
+                    eprintln!("  {}: stop: {e}", kind.name());
+                }
+                results.remove(&kind.name()).expect("results of a started broker")
+            }
+            Err(e) => {
+                let mut r = BrokerResults::new(&kind);
+                r.start_error = Some(format!("{e:#}"));
+                r
+            }
+        };
+        report.brokers.push(r);
+    }
+    let md = report.markdown();
+    println!("{md}");
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(&report.json())?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_repetition_starts_one_broker_further_and_runs_every_broker_once() {
+        let mut order = Vec::new();
+        rotate(3, 3, |i| order.push(i));
+        assert_eq!(order, [0, 1, 2, 1, 2, 0, 2, 0, 1]);
+    }
+
+    fn lat(p99: f64) -> Latency {
+        Latency {
+            rate_mb: 50.0,
+            samples: 1,
+            p50_ms: 1.0,
+            p99_ms: p99,
+            p999_ms: p99,
+            max_ms: p99,
+            slow_windows: Vec::new(),
+            steal: None,
+        }
+    }
+
+    #[test]
+    fn the_reported_latency_run_is_the_one_with_the_median_p99_and_a_failed_run_fails_it() {
+        let m = median_latency(vec![Ok(lat(9.0)), Ok(lat(2.0)), Ok(lat(4.0))]).unwrap();
+        assert_eq!(m.p99_ms, 4.0);
+        assert!(median_latency(vec![Ok(lat(2.0)), Err("lost records".into())]).is_err());
+        assert!(median_latency(vec![]).is_err());
+    }
+
+    #[test]
+    fn cpu_per_mb_needs_both_readings() {
+        let t = Throughput { records: 1000, bytes: 2_000_000, secs: 1.0 };
+        assert_eq!(cpu_ms_per_mb(Some(1.0), Some(1.5), &t), Some(250.0));
+        assert_eq!(cpu_ms_per_mb(None, Some(1.5), &t), None);
+    }
+}
