@@ -180,7 +180,7 @@ fn main() -> Result<()> {
         Cmd::Run { bootstrap, quick, only } => {
             let results = BrokerResults::external(&bootstrap);
             let mut subjects = [Subject { target: Target::Bootstrap(bootstrap), broker: None, results }];
-            suite::run_workloads(&mut subjects, &Scale::new(quick), only.as_deref());
+            suite::run_workloads(&mut subjects, &Scale::new(quick), only.as_deref(), None);
             println!("{}", serde_json::to_string_pretty(&subjects[0].results.json())?);
             Ok(())
         }

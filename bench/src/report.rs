@@ -257,7 +257,7 @@ impl Report {
         o += &format!("| buffered 1 MiB writes into pages already cached | {} |\n", f(l.page_cache_cached_mb));
         for (p, t) in &l.mock_produce {
             o += &format!(
-                "| client ceiling: produce 1 KiB acks=-1 to librdkafka's mock cluster, {p} partition(s) | {:.0} |\n",
+                "| client ceiling: produce 1 KiB acks=-1 to librdkafka's mock cluster, {p} partition(s) (in the brokers' rotation) | {:.0} |\n",
                 t.mb_per_sec()
             );
         }

@@ -4,9 +4,10 @@
 //! different brokers are then minutes apart, not a quarter of an hour, and meet the
 //! same state of the host: on a shared VM, steal time and the host's memory state
 //! drift over minutes, and a broker measured alone in a slow stretch would lose to
-//! one measured in a quick one. An idle broker costs nothing measurable (each used
-//! well under 1 % of a CPU idle), and the peak-memory workloads read each broker's
-//! own processes.
+//! one measured in a quick one. Only the broker being measured runs: the others
+//! wait frozen (SIGSTOP), so work one broker does in the background after its runs
+//! cannot land on another's measurement (see `Running::set_frozen`). The
+//! peak-memory workloads read each broker's own processes.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -88,6 +89,15 @@ impl Subject<'_> {
     }
 }
 
+/// Thaws subject `i` and freezes every other broker.
+fn activate(subjects: &[Subject<'_>], i: usize) {
+    for (j, s) in subjects.iter().enumerate() {
+        if let Some(b) = s.broker {
+            b.set_frozen(j != i);
+        }
+    }
+}
+
 /// Every workload starts from the same state: what earlier workloads left dirty in
 /// the page cache is written out first, so no broker pays for another's writeback.
 fn settle() {
@@ -129,11 +139,21 @@ fn rotate(n: usize, repeats: usize, mut f: impl FnMut(usize)) {
     }
 }
 
-pub fn run_workloads(subjects: &mut [Subject<'_>], scale: &Scale, only: Option<&str>) {
+/// Runs every workload on every subject. With `ceiling` (librdkafka's mock
+/// cluster), the headline produce workloads (1 KiB, acks=-1, uncompressed) run on it
+/// too, in the same rotation, and its median per partition count is returned.
+pub fn run_workloads(
+    subjects: &mut [Subject<'_>],
+    scale: &Scale,
+    only: Option<&str>,
+    ceiling: Option<&Target>,
+) -> BTreeMap<i32, Throughput> {
+    let mut ceilings = BTreeMap::new();
     let want = |w: &str| only.is_none_or(|o| o.split(',').any(|x| x.trim() == w));
     let n = subjects.len();
     // Warm-up, not measured: connections, first segments, the client's buffers.
-    for s in subjects.iter() {
+    for (i, s) in subjects.iter().enumerate() {
+        activate(subjects, i);
         let warm = ProduceSpec {
             record_size: 1024,
             partitions: 16,
@@ -150,6 +170,7 @@ pub fn run_workloads(subjects: &mut [Subject<'_>], scale: &Scale, only: Option<&
     for rate in [20.0, 50.0].into_iter().filter(|_| want("latency")) {
         let mut runs: Vec<Vec<Result<Latency, String>>> = vec![Vec::new(); n];
         rotate(n, scale.latency_repeats, |i| {
+            activate(subjects, i);
             settle();
             let before = CpuTimes::now();
             let r = workloads::latency(&subjects[i].target, rate, scale.latency_secs).map(|mut l| {
@@ -175,7 +196,16 @@ pub fn run_workloads(subjects: &mut [Subject<'_>], scale: &Scale, only: Option<&
         let mut consumed: Vec<Vec<Result<Throughput, String>>> = vec![Vec::new(); n];
         let mut produce_cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
         let mut consume_cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
-        rotate(n, scale.repeats, |i| {
+        let ceiling = ceiling.filter(|_| headline);
+        let mut mock_runs = Vec::new();
+        rotate(n + usize::from(ceiling.is_some()), scale.repeats, |i| {
+            activate(subjects, i);
+            if i == n {
+                let r = workloads::produce(ceiling.expect("a ceiling subject"), &spec).map(|(_, t)| t);
+                eprintln!("  mock cluster: produce {}: {}", spec.label(), report::show(&r));
+                mock_runs.push(r.map_err(|e| format!("{e:#}")));
+                return;
+            }
             let s = &subjects[i];
             settle();
             let cpu0 = s.cpu_secs();
@@ -227,10 +257,20 @@ pub fn run_workloads(subjects: &mut [Subject<'_>], scale: &Scale, only: Option<&
             }
             s.results.produce.push((label, report::median(std::mem::take(&mut produced[i]))));
         }
+        if !mock_runs.is_empty() {
+            match report::median(mock_runs) {
+                Ok(t) => {
+                    ceilings.insert(spec.partitions, t);
+                }
+                Err(e) => eprintln!("  mock cluster produce: {e}"),
+            }
+        }
     }
     if !want("produce") && want("consume") {
         // Catch-up reads alone (for profiling the fetch path): fill, then read.
-        for s in subjects.iter_mut() {
+        for i in 0..n {
+            activate(subjects, i);
+            let s = &mut subjects[i];
             for partitions in [1, 16] {
                 let spec = ProduceSpec {
                     record_size: 1024,
@@ -250,7 +290,9 @@ pub fn run_workloads(subjects: &mut [Subject<'_>], scale: &Scale, only: Option<&
             }
         }
     }
-    for s in subjects.iter_mut() {
+    for i in 0..n {
+        activate(subjects, i);
+        let s = &mut subjects[i];
         if want("partitions") {
             settle();
             if let Some(b) = s.broker {
@@ -272,6 +314,7 @@ pub fn run_workloads(subjects: &mut [Subject<'_>], scale: &Scale, only: Option<&
             s.results.scale.push(("100 producer connections".into(), r.map_err(|e| e.to_string()), mem));
         }
     }
+    ceilings
 }
 
 /// Resident memory of a Weir broker after 1 GB and after 10 GB were stored.
@@ -300,7 +343,7 @@ fn memory_growth(target: &Target, broker: &Running, scale: &Scale) -> Result<Vec
     Ok(out)
 }
 
-fn measure_limits(report: &mut Report, root: &std::path::Path, scale: &Scale, quick: bool) {
+fn measure_limits(report: &mut Report, root: &std::path::Path, quick: bool) {
     eprintln!("limits:");
     report.limits.loopback_mb = limits::loopback_tcp(if quick { 1 << 30 } else { 4 << 30 }).ok();
     report.limits.fdatasync_mb = limits::fdatasync_write(root, 1 << 20, if quick { 1.0 } else { 3.0 }).ok();
@@ -311,34 +354,6 @@ fn measure_limits(report: &mut Report, root: &std::path::Path, scale: &Scale, qu
             report.limits.page_cache_cached_mb = Some(cached);
         }
         Err(e) => eprintln!("  page-cache write: {e:#}"),
-    }
-    match pinned_mock() {
-        Ok(mock) => {
-            let mock = Target::Mock(std::sync::Arc::new(mock));
-            for partitions in [1, 16] {
-                let spec = ProduceSpec {
-                    record_size: 1024,
-                    partitions,
-                    acks: "-1",
-                    compression: "none",
-                    records: scale.kib_records,
-                };
-                // The median of as many runs as each broker gets. No consume ceiling:
-                // a mock partition keeps only its last 5 MiB (librdkafka's
-                // rdkafka_mock.c), so a catch-up read from the first record finds the
-                // log start moved past it.
-                let runs = (0..scale.repeats)
-                    .map(|_| workloads::produce(&mock, &spec).map(|(_, t)| t).map_err(|e| format!("{e:#}")))
-                    .collect();
-                match report::median(runs) {
-                    Ok(t) => {
-                        report.limits.mock_produce.insert(partitions, t);
-                    }
-                    Err(e) => eprintln!("  mock cluster produce: {e}"),
-                }
-            }
-        }
-        Err(e) => eprintln!("  mock cluster: {e:#}"),
     }
     eprintln!("  {:?}", report.limits);
 }
@@ -364,7 +379,7 @@ pub fn suite(
         eprintln!("warning: not pinned (one CPU, or sched_setaffinity failed): broker and client share CPUs");
     }
     let mut report = Report::new(pinned, root.path(), quick);
-    measure_limits(&mut report, root.path(), &scale, quick);
+    measure_limits(&mut report, root.path(), quick);
 
     let mut kinds = vec![Kind::Weir { bin: weir.clone(), durable: false }, Kind::Weir { bin: weir, durable: true }];
     if let Some(bin) = tansu {
@@ -393,8 +408,21 @@ pub fn suite(
         })
         .collect();
     eprintln!("brokers: {}", subjects.iter().map(|s| s.results.name.as_str()).collect::<Vec<_>>().join(", "));
-    run_workloads(&mut subjects, &scale, None);
-    if let Some(s) = subjects.iter().find(|s| s.results.page_cache_weir) {
+    // The client's ceiling: librdkafka's mock cluster, measured in the same rotation
+    // as the brokers. No consume ceiling: a mock partition keeps only its last 5 MiB
+    // (librdkafka's rdkafka_mock.c), so a catch-up read from the first record finds
+    // the log start moved past it.
+    let mock = match pinned_mock() {
+        Ok(m) => Some(Target::Mock(std::sync::Arc::new(m))),
+        Err(e) => {
+            eprintln!("  mock cluster: {e:#}");
+            None
+        }
+    };
+    report.limits.mock_produce = run_workloads(&mut subjects, &scale, None, mock.as_ref());
+    if let Some(i) = subjects.iter().position(|s| s.results.page_cache_weir) {
+        activate(&subjects, i);
+        let s = &subjects[i];
         match memory_growth(&s.target, s.broker.expect("started"), &scale) {
             Ok(m) => report.memory = m,
             Err(e) => eprintln!("  memory: {e}"),
