@@ -290,28 +290,23 @@ pub fn run_workloads(
             }
         }
     }
+    type ScaleRun = fn(&Target, u64) -> Result<Throughput>;
+    let scale_workloads: [(&str, &str, ScaleRun); 2] = [
+        ("partitions", "1,000 partitions", |t, r| workloads::many_partitions(t, 1000, r)),
+        ("producers", "100 producer connections", |t, r| workloads::many_producers(t, 100, r)),
+    ];
     for i in 0..n {
         activate(subjects, i);
         let s = &mut subjects[i];
-        if want("partitions") {
+        for (_, label, run) in scale_workloads.iter().filter(|w| want(w.0)) {
             settle();
             if let Some(b) = s.broker {
                 b.reset_peak();
             }
-            let r = workloads::many_partitions(&s.target, 1000, scale.scale_records);
+            let r = run(&s.target, scale.scale_records);
             let mem = s.broker.map(|b| b.memory_mib().0);
-            eprintln!("  {}: 1000 partitions: {} peak RSS {mem:?} MiB", s.results.name, report::show(&r));
-            s.results.scale.push(("1,000 partitions".into(), r.map_err(|e| e.to_string()), mem));
-        }
-        if want("producers") {
-            settle();
-            if let Some(b) = s.broker {
-                b.reset_peak();
-            }
-            let r = workloads::many_producers(&s.target, 100, scale.scale_records);
-            let mem = s.broker.map(|b| b.memory_mib().0);
-            eprintln!("  {}: 100 producers: {} peak RSS {mem:?} MiB", s.results.name, report::show(&r));
-            s.results.scale.push(("100 producer connections".into(), r.map_err(|e| e.to_string()), mem));
+            eprintln!("  {}: {label}: {} peak RSS {mem:?} MiB", s.results.name, report::show(&r));
+            s.results.scale.push((label.to_string(), r.map_err(|e| e.to_string()), mem));
         }
     }
     ceilings
