@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::clients::*;
 use common::groups::*;
-use common::{free_port, wire, Weir};
+use common::{wire, Weir};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -213,10 +213,8 @@ async fn a_member_that_stops_heartbeating_is_evicted_and_its_partitions_move() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_survive_a_restart_and_a_new_consumer_resumes_after_them() {
-    let mut weir = start();
-    weir.stop();
-    weir.addr = format!("127.0.0.1:{}", free_port());
-    weir.restart();
+    let a = args();
+    let mut weir = Weir::start_restartable(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let (topic, group) = ("kip848-resume", "kip848-resume-g");
     create_topic(&weir.addr, topic, 3, &[]).await;
     produce_round_robin(&weir.addr, topic, 3, 0..3000);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::clients::*;
 use common::groups::*;
-use common::{free_port, wire, Weir};
+use common::{wire, Weir};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -179,12 +179,7 @@ async fn a_member_that_stops_heartbeating_is_evicted_and_its_partitions_move() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_offsets_survive_a_restart_and_a_new_consumer_resumes_after_them() {
-    let port = free_port();
-    let mut weir = Weir::start_with(ARGS);
-    // Restart needs a fixed address: move to one now.
-    weir.stop();
-    weir.addr = format!("127.0.0.1:{port}");
-    weir.restart();
+    let mut weir = Weir::start_restartable(ARGS);
     let (topic, group) = ("resume", "resume-g");
     create_topic(&weir.addr, topic, 3, &[]).await;
     produce_round_robin(&weir.addr, topic, 3, 0..3000);

@@ -6,16 +6,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::clients::*;
-use common::{free_port, Weir};
+use common::Weir;
 use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotent_producer_survives_a_crash_with_each_record_exactly_once() {
-    let mut weir = Weir::start();
-    weir.stop();
-    weir.addr = format!("127.0.0.1:{}", free_port());
-    weir.restart();
+    let mut weir = Weir::start_restartable(&[]);
     let topic = "idem";
     create_topic(&weir.addr, topic, 1, &[]).await;
     let (p, deliveries) = producer(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::clients::*;
-use common::{free_port, Weir};
+use common::Weir;
 use rdkafka::admin::{AdminOptions, AlterConfig, ConfigSource, NewPartitions, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
@@ -45,12 +45,7 @@ async fn every_codec_and_ack_level_round_trips_100k_records() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_in_the_middle_loses_nothing_acknowledged() {
-    let port = free_port();
-    let mut weir = Weir::start();
-    // Restart needs a fixed address: move to one now.
-    weir.stop();
-    weir.addr = format!("127.0.0.1:{port}");
-    weir.restart();
+    let mut weir = Weir::start_restartable(&[]);
     let topic = "crash";
     create_topic(&weir.addr, topic, 1, &[]).await;
     let (p, deliveries) = producer(&weir.addr, &[("acks", "all"), ("retries", "1000000"), ("retry.backoff.ms", "50")]);
@@ -93,11 +88,7 @@ async fn a_crash_in_the_middle_loses_nothing_acknowledged() {
 /// offset the new log expects next), and after a crash only the new records are there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_topics_file_is_reused_and_a_crash_shows_only_the_new_records() {
-    let port = free_port();
-    let mut weir = Weir::start();
-    weir.stop();
-    weir.addr = format!("127.0.0.1:{port}");
-    weir.restart();
+    let mut weir = Weir::start_restartable(&[]);
     let produce = |topic: &str, n: usize| {
         let (p, deliveries) = producer(&weir.addr, &[("acks", "all"), ("batch.num.messages", "500")]);
         for i in 0..n {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::clients::*;
 use common::http::{delete, get, post, put};
-use common::{free_port, Weir};
+use common::Weir;
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::Offset;
@@ -256,11 +256,7 @@ fn json_protobuf_references_and_url_encoded_subjects() {
 
 #[test]
 fn state_survives_restarts_and_concurrent_registrations_get_one_id() {
-    let mut weir = Weir::start();
-    weir.stop();
-    weir.addr = format!("127.0.0.1:{}", free_port());
-    weir.registry = format!("127.0.0.1:{}", free_port());
-    weir.restart();
+    let mut weir = Weir::start_restartable(&[]);
     let schema = avro(json!([{"name": "id", "type": "long"}, {"name": "v", "type": "string"}]));
     let registry = weir.registry.clone();
     let ids: Vec<Value> = std::thread::scope(|s| {

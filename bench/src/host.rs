@@ -6,9 +6,9 @@
 //! once; the report shows it beside each latency figure so that a slow row can be
 //! told apart from a slow broker.
 
-/// Per-CPU jiffies from /proc/stat: (busy incl. steal, steal, total).
+/// Per-CPU jiffies from /proc/stat: (steal, total).
 #[derive(Clone, Debug, Default)]
-pub struct CpuTimes(Vec<(u64, u64, u64)>);
+pub struct CpuTimes(Vec<(u64, u64)>);
 
 impl CpuTimes {
     pub fn now() -> CpuTimes {
@@ -25,8 +25,7 @@ impl CpuTimes {
             if v.len() < 8 {
                 continue;
             }
-            let total: u64 = v.iter().sum();
-            out.push((total - v[3] - v[4], v[7], total));
+            out.push((v[7], v.iter().sum()));
         }
         CpuTimes(out)
     }
@@ -34,8 +33,8 @@ impl CpuTimes {
     /// Percentage of `cpu`'s time stolen by the host between `self` and `later`.
     pub fn steal_pct(&self, later: &CpuTimes, cpu: usize) -> Option<f64> {
         let (a, b) = (self.0.get(cpu)?, later.0.get(cpu)?);
-        let total = b.2.checked_sub(a.2)?;
-        (total > 0).then(|| (b.1 - a.1) as f64 * 100.0 / total as f64)
+        let total = b.1.checked_sub(a.1)?;
+        (total > 0).then(|| (b.0 - a.0) as f64 * 100.0 / total as f64)
     }
 }
 

@@ -100,11 +100,12 @@ enum Cmd {
         fill: bool,
     },
     /// The end-to-end latency workload, repeated (for profiling): prints the
-    /// percentiles and the slowest 100 ms windows of each run.
+    /// percentiles, the host's steal and the slowest 100 ms windows of each run.
+    /// Needs a broker: a mock-cluster partition keeps only its last 5 MiB, so the
+    /// latency consumer loses records against it.
     Latency {
-        /// A running broker; without it, librdkafka's in-process mock cluster.
         #[arg(long)]
-        bootstrap: Option<String>,
+        bootstrap: String,
         #[arg(long, default_value_t = 50.0)]
         rate: f64,
         #[arg(long, default_value_t = 10.0)]
@@ -225,10 +226,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Latency { bootstrap, rate, secs, repeats } => {
-            let target = match bootstrap {
-                Some(b) => Target::Bootstrap(b),
-                None => Target::Mock(std::sync::Arc::new(pinned_mock()?)),
-            };
+            let target = Target::Bootstrap(bootstrap);
             for _ in 0..repeats {
                 let before = host::CpuTimes::now();
                 let l = workloads::latency(&target, rate, secs)?;

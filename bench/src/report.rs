@@ -18,6 +18,11 @@ pub fn show<E: std::fmt::Display>(r: &Result<Throughput, E>) -> String {
 
 /// The median run by throughput; the first error if any run failed.
 pub fn median(runs: Vec<Result<Throughput, String>>) -> Result<Throughput, String> {
+    median_by(runs, Throughput::mb_per_sec)
+}
+
+/// The run with the median `key`; the first error if any run failed.
+pub fn median_by<T>(runs: Vec<Result<T, String>>, key: impl Fn(&T) -> f64) -> Result<T, String> {
     let mut ok = Vec::with_capacity(runs.len());
     for r in runs {
         ok.push(r?);
@@ -25,7 +30,7 @@ pub fn median(runs: Vec<Result<Throughput, String>>) -> Result<Throughput, Strin
     if ok.is_empty() {
         return Err("no runs".into());
     }
-    ok.sort_by(|a, b| a.mb_per_sec().total_cmp(&b.mb_per_sec()));
+    ok.sort_by(|a, b| key(a).total_cmp(&key(b)));
     Ok(ok.swap_remove(ok.len() / 2))
 }
 

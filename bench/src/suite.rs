@@ -89,7 +89,8 @@ impl Subject<'_> {
     }
 }
 
-/// Thaws subject `i` and freezes every other broker.
+/// Thaws subject `i` and freezes every other broker (all of them for an `i` past
+/// the end: the mock cluster's turn).
 fn activate(subjects: &[Subject<'_>], i: usize) {
     for (j, s) in subjects.iter().enumerate() {
         if let Some(b) = s.broker {
@@ -118,15 +119,7 @@ fn median_f64(mut v: Vec<f64>) -> Option<f64> {
 
 /// The run with the median p99; the first error if any run failed.
 fn median_latency(runs: Vec<Result<Latency, String>>) -> Result<Latency, String> {
-    let mut ok = Vec::with_capacity(runs.len());
-    for r in runs {
-        ok.push(r?);
-    }
-    ok.sort_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
-    if ok.is_empty() {
-        return Err("no runs".into());
-    }
-    Ok(ok.swap_remove(ok.len() / 2))
+    report::median_by(runs, |l| l.p99_ms)
 }
 
 /// Runs `f` on each subject in turn, `repeats` times, starting one further along

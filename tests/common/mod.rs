@@ -78,10 +78,20 @@ impl Weir {
     }
 
     pub fn start_with(extra: &[&str]) -> Weir {
+        Self::start_on(extra, "127.0.0.1:0".into(), "127.0.0.1:0".into())
+    }
+
+    /// Like [`Weir::start_with`], on fixed free ports (Kafka and registry), so that
+    /// [`Weir::restart`] comes back on the same addresses.
+    pub fn start_restartable(extra: &[&str]) -> Weir {
+        Self::start_on(extra, format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()))
+    }
+
+    fn start_on(extra: &[&str], addr: String, registry: String) -> Weir {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr, registry) = spawn(&data_dir, "127.0.0.1:0", "127.0.0.1:0", &extra);
+        let (child, addr, registry) = spawn(&data_dir, &addr, &registry, &extra);
         Weir { child: Some(child), addr, registry, data_dir, _tmp: Some(tmp), extra }
     }
 
