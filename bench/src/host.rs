@@ -4,7 +4,13 @@
 //!
 //! On a shared VM, steal is the one thing that moves every broker's latency tail at
 //! once; the report shows it beside each latency figure so that a slow row can be
-//! told apart from a slow broker.
+//! told apart from a slow broker. Steal does not show everything: the whole VM can
+//! stop for milliseconds without any steal being counted (measured here: both CPUs
+//! idle, every thread asleep, for 10 ms at a time). [`PauseProbe`] catches those.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Per-CPU jiffies from /proc/stat: (steal, total).
 #[derive(Clone, Debug, Default)]
@@ -82,9 +88,119 @@ pub fn keep_client_heap() {
     }
 }
 
+/// How often each probe thread wakes, and how late a wake-up must be to count.
+const PROBE_TICK: Duration = Duration::from_millis(1);
+const PROBE_LATE: Duration = Duration::from_millis(3);
+/// A stretch in which every CPU's probe was late this long at once is a pause.
+const PAUSE_MIN: Duration = Duration::from_millis(2);
+
+/// Watches for moments when no CPU of the machine ran a thread that was due: one
+/// thread per CPU, pinned to it, sleeps 1 ms at a time and notes every wake-up that
+/// came more than 3 ms late. A busy CPU delays its own probe now and then (the
+/// broker and the client each keep one busy), but every CPU's probe late at the
+/// same moment means the machine itself did not run: the hypervisor stopped the VM
+/// or took both CPUs. About 1,000 short wake-ups a second per CPU, the same for
+/// every broker.
+pub struct PauseProbe {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Vec<(Duration, Duration)>>>,
+}
+
+/// What a [`PauseProbe`] saw: stretches of more than 2 ms in which every CPU's
+/// probe was late.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Pauses {
+    pub count: usize,
+    pub total_ms: f64,
+    pub longest_ms: f64,
+}
+
+impl PauseProbe {
+    pub fn start() -> PauseProbe {
+        let stop = Arc::new(AtomicBool::new(false));
+        let epoch = Instant::now();
+        let threads = (0..crate::brokers::cpus().clamp(1, 64))
+            .map(|cpu| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    crate::brokers::pin_to(cpu);
+                    let mut late = Vec::new();
+                    let mut last = epoch.elapsed();
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(PROBE_TICK);
+                        let now = epoch.elapsed();
+                        if now - last > PROBE_LATE {
+                            late.push((last, now));
+                        }
+                        last = now;
+                    }
+                    late
+                })
+            })
+            .collect();
+        PauseProbe { stop, threads }
+    }
+
+    pub fn finish(self) -> Pauses {
+        self.stop.store(true, Ordering::Relaxed);
+        let lists: Vec<_> = self.threads.into_iter().filter_map(|t| t.join().ok()).collect();
+        pauses(&lists)
+    }
+}
+
+/// The stretches covered by a late interval of every list (each list sorted and
+/// disjoint, as one probe thread records them), over [`PAUSE_MIN`].
+fn pauses(lists: &[Vec<(Duration, Duration)>]) -> Pauses {
+    let Some((first, rest)) = lists.split_first() else { return Pauses::default() };
+    let common = rest.iter().fold(first.clone(), |acc, l| intersect(&acc, l));
+    let mut p = Pauses::default();
+    for (a, b) in common {
+        let d = b - a;
+        if d > PAUSE_MIN {
+            let ms = d.as_secs_f64() * 1e3;
+            p.count += 1;
+            p.total_ms += ms;
+            p.longest_ms = p.longest_ms.max(ms);
+        }
+    }
+    p
+}
+
+fn intersect(a: &[(Duration, Duration)], b: &[(Duration, Duration)]) -> Vec<(Duration, Duration)> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        let (s, e) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+        if s < e {
+            out.push((s, e));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ms(a: u64, b: u64) -> (Duration, Duration) {
+        (Duration::from_millis(a), Duration::from_millis(b))
+    }
+
+    #[test]
+    fn a_pause_is_where_every_cpu_was_late_at_once() {
+        // CPU 0 late 10-20 and 50-53; CPU 1 late 15-30, 40-52 and 60-70.
+        let lists = vec![vec![ms(10, 20), ms(50, 53)], vec![ms(15, 30), ms(40, 52), ms(60, 70)]];
+        // Overlaps: 15-20 (5 ms) and 50-52 (2 ms, not over the 2 ms minimum).
+        assert_eq!(pauses(&lists), Pauses { count: 1, total_ms: 5.0, longest_ms: 5.0 });
+        // One CPU late alone is not a pause; one CPU in all is its own lateness.
+        assert_eq!(pauses(&[vec![ms(0, 10)], vec![]]), Pauses::default());
+        assert_eq!(pauses(&[vec![ms(0, 10)]]).count, 1);
+        assert_eq!(pauses(&[]), Pauses::default());
+    }
 
     #[test]
     fn cpu_times_and_process_time_are_read() {

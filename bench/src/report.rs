@@ -140,6 +140,23 @@ fn cell(r: Option<&Result<Throughput, String>>) -> String {
     }
 }
 
+/// The host's share in a latency run: steal on the broker's / client's CPU, and
+/// pauses of the whole machine.
+fn host_note(l: &Latency) -> String {
+    let mut parts = Vec::new();
+    if let Some(s) = l.steal {
+        parts.push(format!("steal {:.0} / {:.0} %", s.broker_cpu_pct, s.client_cpu_pct));
+    }
+    if let Some(p) = l.pauses {
+        parts.push(format!("paused {}x, {:.0} ms", p.count, p.total_ms));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
+    }
+}
+
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
@@ -302,7 +319,9 @@ impl Report {
         o += "\n## End-to-end latency (1 KiB, acks=-1, one partition, from the intended send time)\n\n";
         o += "p50 / p99 / p99.9 / max, ms; of several runs per broker, the one with the median p99. In brackets: \
               the share of the broker's CPU / the client's CPU that the hypervisor gave to others during that run \
-              (steal, from /proc/stat): it stalls every broker alike and is the usual cause of a slow row.\n\n";
+              (steal, from /proc/stat), and the time the whole machine stood still (every CPU's probe thread \
+              late at once by over 2 ms; count, total ms): both stall every broker alike and are the usual cause \
+              of a slow row.\n\n";
         o += &format!("| rate | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
         for rate in [20.0, 50.0] {
             let cells: Vec<String> = self
@@ -315,10 +334,7 @@ impl Report {
                         l.p99_ms,
                         l.p999_ms,
                         l.max_ms,
-                        l.steal.map_or(String::new(), |s| format!(
-                            " (steal {:.0} / {:.0} %)",
-                            s.broker_cpu_pct, s.client_cpu_pct
-                        ))
+                        host_note(l)
                     ),
                     Some((_, Err(_))) => "failed".into(),
                     None => "–".into(),

@@ -47,6 +47,8 @@ pub struct Latency {
     pub slow_windows: Vec<(u64, usize, f64)>,
     /// Host steal during the run (filled in by the suite).
     pub steal: Option<crate::host::Steal>,
+    /// Moments the whole machine stood still during the run (filled in by the suite).
+    pub pauses: Option<crate::host::Pauses>,
 }
 
 #[derive(Clone, Debug)]
@@ -252,6 +254,7 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
         max_ms: lat.last().map_or(f64::NAN, |m| *m as f64 / 1e6),
         slow_windows,
         steal: None,
+        pauses: None,
     })
 }
 
