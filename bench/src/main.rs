@@ -228,15 +228,10 @@ fn main() -> Result<()> {
         Cmd::Latency { bootstrap, rate, secs, repeats } => {
             let target = Target::Bootstrap(bootstrap);
             for _ in 0..repeats {
-                let before = host::CpuTimes::now();
-                let probe = host::PauseProbe::start();
-                let l = workloads::latency(&target, rate, secs);
-                let pauses = probe.finish();
-                let l = l?;
-                let steal = host::Steal::between(&before, &host::CpuTimes::now());
+                let l = workloads::latency(&target, rate, secs)?;
                 println!(
-                    "{rate} MB/s: p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms; {steal:?}; {pauses:?}; slowest 100 ms windows (ms from start, records > 5 ms, max ms): {:?}",
-                    l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.slow_windows
+                    "{rate} MB/s: p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms; {:?}; {:?}; slowest 100 ms windows (ms from start, records > 5 ms, max ms): {:?}",
+                    l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.steal, l.pauses, l.slow_windows
                 );
             }
             Ok(())

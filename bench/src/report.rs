@@ -147,14 +147,8 @@ fn host_note(l: &Latency) -> String {
     if let Some(s) = l.steal {
         parts.push(format!("steal {:.0} / {:.0} %", s.broker_cpu_pct, s.client_cpu_pct));
     }
-    if let Some(p) = l.pauses {
-        parts.push(format!("paused {}x, {:.0} ms", p.count, p.total_ms));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", parts.join("; "))
-    }
+    parts.push(format!("paused {}x, {:.0} ms", l.pauses.count, l.pauses.total_ms));
+    format!(" ({})", parts.join("; "))
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> String {

@@ -16,7 +16,6 @@ use anyhow::Result;
 
 use crate::brokers::{self, Kind, Running};
 use crate::client::{self, Target};
-use crate::host::{CpuTimes, PauseProbe, Steal};
 use crate::report::{self, BrokerResults, Report};
 use crate::workloads::{self, Latency, ProduceSpec, Throughput};
 use crate::{limits, pinned_mock};
@@ -172,19 +171,11 @@ pub fn run_workloads(
         rotate(n, scale.latency_repeats, |i| {
             activate(subjects, i);
             settle();
-            let before = CpuTimes::now();
-            let probe = PauseProbe::start();
             let r = workloads::latency(&subjects[i].target, rate, scale.latency_secs);
-            let pauses = probe.finish();
-            let r = r.map(|mut l| {
-                l.steal = Steal::between(&before, &CpuTimes::now());
-                l.pauses = Some(pauses);
-                l
-            });
             match &r {
                 Ok(l) => eprintln!(
                     "  {}: latency at {rate} MB/s: p50 {:.2} p99 {:.2} p99.9 {:.2} max {:.1} ms, steal {:?}, {:?}",
-                    subjects[i].results.name, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.steal, pauses
+                    subjects[i].results.name, l.p50_ms, l.p99_ms, l.p999_ms, l.max_ms, l.steal, l.pauses
                 ),
                 Err(e) => eprintln!("  {}: latency at {rate} MB/s failed: {e:#}", subjects[i].results.name),
             }
@@ -475,7 +466,7 @@ mod tests {
             max_ms: p99,
             slow_windows: Vec::new(),
             steal: None,
-            pauses: None,
+            pauses: Default::default(),
         }
     }
 

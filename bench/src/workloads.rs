@@ -45,10 +45,10 @@ pub struct Latency {
     /// the first counted record, records in it over 5 ms, the window's max in ms).
     #[serde(skip)]
     pub slow_windows: Vec<(u64, usize, f64)>,
-    /// Host steal during the run (filled in by the suite).
+    /// Host steal during the run.
     pub steal: Option<crate::host::Steal>,
-    /// Moments the whole machine stood still during the run (filled in by the suite).
-    pub pauses: Option<crate::host::Pauses>,
+    /// Moments the whole machine stood still during the run.
+    pub pauses: crate::host::Pauses,
 }
 
 #[derive(Clone, Debug)]
@@ -180,8 +180,18 @@ fn percentile(sorted: &[u64], q: f64) -> f64 {
 /// A producer at `rate_mb` MB/s of 1 KiB records (acks=-1, linger.ms=1) and a
 /// consumer of the same partition, together for `secs`. Each record carries the
 /// time it was meant to be sent; latency is consume time minus that. The first
-/// second is warm-up and not counted.
+/// second is warm-up and not counted. The host's steal and pauses during the run
+/// come with the figures.
 pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
+    let before = crate::host::CpuTimes::now();
+    let probe = crate::host::PauseProbe::start();
+    let r = timed_latency(target, rate_mb, secs);
+    let pauses = probe.finish();
+    let steal = crate::host::Steal::between(&before, &crate::host::CpuTimes::now());
+    r.map(|l| Latency { steal, pauses, ..l })
+}
+
+fn timed_latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
     const SIZE: usize = 1024;
     let topic = unique_topic("bench-latency");
     client::create_topic(target, &topic, 1)?;
@@ -254,7 +264,7 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
         max_ms: lat.last().map_or(f64::NAN, |m| *m as f64 / 1e6),
         slow_windows,
         steal: None,
-        pauses: None,
+        pauses: Default::default(),
     })
 }
 
