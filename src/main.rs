@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the platform: Kafka broker and schema registry (the console is not built yet).
+    /// Run the platform: Kafka broker, schema registry, and the console listener (/metrics, /health).
     Serve(ServeArgs),
 }
 
@@ -43,7 +43,7 @@ struct ServeArgs {
     /// Schema registry listener (Confluent REST API) [default: 127.0.0.1:8081]
     #[arg(long, env = "WEIR_REGISTRY_ADDR", value_name = "HOST:PORT")]
     registry_addr: Option<String>,
-    /// Console and admin listener [default: 127.0.0.1:8080] (not served yet)
+    /// Console and admin listener: Prometheus /metrics and /health [default: 127.0.0.1:8080]
     #[arg(long, env = "WEIR_CONSOLE_ADDR", value_name = "HOST:PORT")]
     console_addr: Option<String>,
     /// Any broker config key with Kafka's name, e.g. --set auto.create.topics.enable=false
@@ -59,6 +59,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     kafka_addr: Option<String>,
     registry_addr: Option<String>,
+    console_addr: Option<String>,
     broker: BTreeMap<String, String>,
 }
 
@@ -98,8 +99,7 @@ fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
             ("data_dir", toml::Value::String(s)) => fc.data_dir = Some(PathBuf::from(s)),
             ("kafka_addr", toml::Value::String(s)) => fc.kafka_addr = Some(s.clone()),
             ("registry_addr", toml::Value::String(s)) => fc.registry_addr = Some(s.clone()),
-            // Accepted so one file serves every release; the console is not built yet.
-            ("console_addr", toml::Value::String(_)) => {}
+            ("console_addr", toml::Value::String(s)) => fc.console_addr = Some(s.clone()),
             ("broker", toml::Value::Table(_)) => flatten("", value, &mut fc.broker),
             _ => bail!("{}: unknown or mistyped key '{key}'", path.display()),
         }
@@ -111,6 +111,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
     // Installed before anything else: a SIGTERM that arrives right after the ready
     // line must still shut down cleanly, not kill the process.
     let signals = Signals::install()?;
+    // Before the broker: its metric handles register with the recorder.
+    let metrics = weir_manager_ui::install_recorder()?;
     let file = match &args.config {
         Some(p) => read_config_file(p)?,
         None => FileConfig::default(),
@@ -135,9 +137,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
     });
     let registry_addr = args.registry_addr.or(file.registry_addr).unwrap_or_else(|| "127.0.0.1:8081".to_string());
+    let console_addr = args.console_addr.or(file.console_addr).unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let broker = Broker::start(BrokerOptions { data_dir, kafka_addr, config }).await?;
     let addr = broker.local_addr();
-    let registry = match weir_registry::Registry::start(broker.shared().clone(), &registry_addr).await {
+    let registry = match weir_registry::Registry::start(broker.handle().clone(), &registry_addr).await {
         Ok(r) => r,
         Err(e) => {
             // The broker is up: stop it cleanly before reporting.
@@ -145,13 +148,22 @@ async fn serve(args: ServeArgs) -> Result<()> {
             return Err(e.into());
         }
     };
+    let console = match weir_manager_ui::Console::start(broker.handle().clone(), metrics, &console_addr).await {
+        Ok(c) => c,
+        Err(e) => {
+            registry.shutdown().await;
+            broker.shutdown().await?;
+            return Err(e.into());
+        }
+    };
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "weir ready kafka={addr} registry={} console=off", registry.local_addr())?;
+        writeln!(out, "weir ready kafka={addr} registry={} console={}", registry.local_addr(), console.local_addr())?;
         out.flush()?;
     }
     signals.wait().await;
     tracing::info!("shutting down");
+    console.shutdown().await;
     registry.shutdown().await;
     broker.shutdown().await?;
     Ok(())

@@ -86,7 +86,7 @@ impl Running {
             Kind::Weir { bin, durable } => {
                 let mut c = Command::new(bin);
                 c.arg("serve").arg("--data-dir").arg(data.path()).arg("--kafka-addr").arg(&addr);
-                c.args(["--registry-addr", "127.0.0.1:0"]);
+                c.args(["--registry-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0"]);
                 if !durable {
                     c.args(["--set", "log.flush.interval.messages=9223372036854775807"]);
                 }

@@ -149,6 +149,12 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "Address the Kafka listener binds (--kafka-addr wins).",
     ),
     ("advertised.listeners", "", ConfigType::List, "Address given to clients; defaults to the bound address."),
+    (
+        "listener.security.protocol.map",
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        ConfigType::List,
+        "Security protocol of each listener name (only PLAINTEXT is served yet).",
+    ),
     ("num.partitions", "1", ConfigType::Int, "Partitions of auto-created topics and of CreateTopics with -1."),
     ("default.replication.factor", "1", ConfigType::Short, "Replication factor for CreateTopics with -1."),
     (
@@ -300,18 +306,6 @@ impl BrokerConfig {
         self.set.get(key).cloned().or_else(|| broker_default(key).flatten().map(str::to_string))
     }
 
-    pub fn get_i64(&self, key: &str) -> i64 {
-        self.get(key).and_then(|v| v.parse().ok()).unwrap_or(0)
-    }
-
-    pub fn get_bool(&self, key: &str) -> bool {
-        self.get(key).as_deref() == Some("true")
-    }
-
-    pub fn node_id(&self) -> i32 {
-        self.get_i64("node.id") as i32
-    }
-
     /// The broker-level value of a topic key: the first synonym that is explicitly set
     /// (converted to the topic key's unit), else the default.
     pub fn topic_default(&self, def: &TopicConfigDef) -> Option<(String, i8, &'static str)> {
@@ -332,14 +326,17 @@ impl BrokerConfig {
         def.default.map(|d| (d.to_string(), source::DEFAULT_CONFIG, def.name))
     }
 
+    /// A topic key's effective value: the topic's override, else the broker's.
+    pub fn topic_value(&self, overrides: &BTreeMap<String, String>, name: &str) -> Option<String> {
+        if let Some(v) = overrides.get(name) {
+            return Some(v.clone());
+        }
+        topic_config_def(name).and_then(|d| self.topic_default(d)).map(|(v, ..)| v)
+    }
+
     /// Resolves a topic's settings (its overrides over the broker's) into a LogConfig.
     pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
-        let get = |name: &str| -> Option<String> {
-            if let Some(v) = overrides.get(name) {
-                return Some(v.clone());
-            }
-            topic_config_def(name).and_then(|d| self.topic_default(d)).map(|(v, ..)| v)
-        };
+        let get = |name: &str| self.topic_value(overrides, name);
         let num = |name: &str, dflt: i64| get(name).and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(dflt);
         let mut c = LogConfig::default();
         c.segment_bytes = num("segment.bytes", c.segment_bytes as i64) as u64;
@@ -352,7 +349,8 @@ impl BrokerConfig {
         c.min_compaction_lag_ms = num("min.compaction.lag.ms", c.min_compaction_lag_ms);
         c.max_message_bytes = num("max.message.bytes", c.max_message_bytes as i64) as u64;
         c.file_delete_delay_ms = num("file.delete.delay.ms", c.file_delete_delay_ms);
-        c.producer_id_expiration_ms = self.get_i64("producer.id.expiration.ms");
+        c.producer_id_expiration_ms =
+            self.get("producer.id.expiration.ms").and_then(|v| v.trim().parse().ok()).unwrap_or(86_400_000);
         if let Some(r) = get("min.cleanable.dirty.ratio").and_then(|v| v.trim().parse().ok()) {
             c.min_cleanable_dirty_ratio = r;
         }
@@ -377,12 +375,10 @@ impl BrokerConfig {
 }
 
 /// Validates a set of topic overrides (CreateTopics, AlterConfigs).
-pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<()> {
+pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> std::result::Result<(), String> {
     for (k, v) in configs {
-        let def =
-            topic_config_def(k).ok_or_else(|| BrokerError::InvalidConfig(format!("Unknown topic config name: {k}")))?;
-        (def.check)(v)
-            .map_err(|e| BrokerError::InvalidConfig(format!("Invalid value {v} for configuration {k}: {e}")))?;
+        let def = topic_config_def(k).ok_or_else(|| format!("Unknown topic config name: {k}"))?;
+        (def.check)(v).map_err(|e| format!("Invalid value {v} for configuration {k}: {e}"))?;
     }
     Ok(())
 }

@@ -1,8 +1,13 @@
-//! Broker errors, and their mapping to the Kafka error codes clients understand.
+//! Broker errors. [`BrokerError`] is what goes wrong underneath (storage, the
+//! metadata log, the process); [`TopicError`] and [`GroupError`] are the domain
+//! answers of the topic and group services. None of them carries a Kafka error
+//! code: `api/errors.rs` maps them, so in-process users (registry, console,
+//! mirror) see typed errors, and only the wire speaks codes. Messages follow
+//! Kafka's texts where clients show them.
 
 use std::path::PathBuf;
 
-use kafka_protocol::ResponseError;
+use uuid::Uuid;
 use weir_storage::StorageError;
 
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
@@ -13,14 +18,11 @@ pub enum BrokerError {
     Storage(#[from] StorageError),
     #[error("configuration: {0}")]
     Config(String),
-    /// A config in a request that cannot be applied (INVALID_CONFIG).
-    #[error("{0}")]
-    InvalidConfig(String),
-    /// A request-level failure with the Kafka error the client should see.
-    #[error("{message}")]
-    Api { code: ResponseError, message: String },
     #[error("metadata log: {0}")]
     Metadata(String),
+    /// An internal topic's record that the broker itself cannot decode.
+    #[error("{topic}-{partition}: {reason}")]
+    Corrupt { topic: String, partition: i32, reason: String },
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -39,43 +41,107 @@ pub enum BrokerError {
         #[source]
         source: std::io::Error,
     },
+    /// An internal topic could not be created or opened.
+    #[error("{0}")]
+    Topic(Box<TopicError>),
+    #[error("{0} is not open on this broker")]
+    NotOpen(String),
 }
 
 impl BrokerError {
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         BrokerError::Io { op, path: path.into(), source }
     }
+}
 
-    pub fn api(code: ResponseError, message: impl Into<String>) -> Self {
-        BrokerError::Api { code, message: message.into() }
-    }
-
-    /// The Kafka error a client sees for this failure.
-    pub fn kafka_error(&self) -> ResponseError {
-        match self {
-            BrokerError::Storage(e) => storage_error(e),
-            BrokerError::Api { code, .. } => *code,
-            BrokerError::InvalidConfig(_) | BrokerError::Config(_) => ResponseError::InvalidConfig,
-            BrokerError::Io { .. } | BrokerError::Metadata(_) => ResponseError::KafkaStorageError,
-            BrokerError::DataDirLocked { .. } | BrokerError::Bind { .. } => ResponseError::UnknownServerError,
+impl From<TopicError> for BrokerError {
+    fn from(e: TopicError) -> Self {
+        match e {
+            TopicError::Broker(b) => b,
+            other => BrokerError::Topic(Box::new(other)),
         }
     }
 }
 
-/// Storage failures as Kafka reports them per partition.
-pub fn storage_error(e: &StorageError) -> ResponseError {
-    match e {
-        StorageError::Io { .. } | StorageError::DiskFull { .. } => ResponseError::KafkaStorageError,
-        // The log is closing (shutdown, topic deletion): clients refresh metadata and
-        // retry, which is what a restart needs.
-        StorageError::Closed => ResponseError::NotLeaderOrFollower,
-        StorageError::CorruptBatch { .. } | StorageError::InvalidRecord { .. } => ResponseError::CorruptMessage,
-        StorageError::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
-        StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
-        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
-        StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-        StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-        #[allow(unreachable_patterns)]
-        _ => ResponseError::UnknownServerError,
+/// Answers of the topic service (create, delete, partitions, configs).
+#[derive(thiserror::Error, Debug)]
+pub enum TopicError {
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("Topic '{0}' already exists.")]
+    AlreadyExists(String),
+    #[error("Topic '{name}' collides with existing topic: {existing}")]
+    Collides { name: String, existing: String },
+    #[error("{0}")]
+    UnknownTopic(String),
+    #[error("This server does not host a topic with id {0}.")]
+    UnknownTopicId(Uuid),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Topic deletion is disabled.")]
+    DeletionDisabled,
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+}
+
+impl From<StorageError> for TopicError {
+    fn from(e: StorageError) -> Self {
+        TopicError::Broker(BrokerError::Storage(e))
     }
+}
+
+/// Answers of the group coordinator, named as Kafka names them.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum GroupError {
+    #[error("The group id is empty.")]
+    InvalidGroupId,
+    #[error("The session timeout is outside the broker's group.min/max.session.timeout.ms.")]
+    InvalidSessionTimeout,
+    #[error("{0}")]
+    UnknownMemberId(String),
+    /// KIP-394: the member must rejoin with the id it is given.
+    #[error("The group member needs to have a valid member id before actually entering a consumer group.")]
+    MemberIdRequired,
+    #[error("The group member's supported protocols are incompatible with those of existing members.")]
+    InconsistentGroupProtocol,
+    #[error("{0}")]
+    FencedInstanceId(String),
+    #[error("The generation is not the group's current one.")]
+    IllegalGeneration,
+    #[error("The group is rebalancing, so a rejoin is needed.")]
+    RebalanceInProgress,
+    #[error("{0}")]
+    GroupMaxSizeReached(String),
+    #[error("The group is not empty.")]
+    NonEmptyGroup,
+    #[error("{0}")]
+    GroupIdNotFound(String),
+    #[error("The group is subscribed to the topic.")]
+    GroupSubscribedToTopic,
+    #[error("The metadata of the committed offset is larger than offset.metadata.max.bytes.")]
+    OffsetMetadataTooLarge,
+    #[error("This server does not host this topic-partition.")]
+    UnknownTopicOrPartition,
+    #[error("The coordinator could not persist the change.")]
+    CoordinatorNotAvailable,
+    #[error("The member epoch is stale.")]
+    StaleMemberEpoch,
+    #[error("{0}")]
+    FencedMemberEpoch(String),
+    #[error("{0}")]
+    UnreleasedInstanceId(String),
+    #[error("{0}")]
+    UnsupportedAssignor(String),
+    #[error("{0}")]
+    InvalidRegularExpression(String),
+    #[error("{0}")]
+    InvalidRequest(String),
 }

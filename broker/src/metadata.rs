@@ -3,22 +3,23 @@
 //! Format: the metadata log is an ordinary partition log, `__cluster_metadata-0` in the
 //! data directory. Each change is one RecordBatch holding one record whose value is a
 //! JSON [`Event`]. Invariants: an event is appended and fsynced before it is applied
-//! to the in-memory state, so the state after a restart (replaying the log from its
-//! start) equals the state every client saw; events are applied under one writer lock
-//! so the log order is the apply order. A later multi-node version replicates exactly
-//! this log.
+//! to the in-memory state (a [`StateTopic`]), so the state after a restart (replaying
+//! the log from its start) equals the state every client saw; check-then-commit
+//! sequences run under one writer lock. A later multi-node version replicates
+//! exactly this log.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use weir_storage::{Log, LogConfig, LogManager, TopicPartition};
+use weir_storage::{Clock, LogConfig};
 
 use crate::error::{BrokerError, Result};
+use crate::internal::{InternalTopic, KeyValue, StateMachine, StateTopic};
+use crate::partition::ReplicaManager;
 
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
@@ -64,16 +65,18 @@ pub enum Event {
 }
 
 #[derive(Default)]
-struct State {
+pub struct MetaState {
     cluster_id: String,
     /// End of the last allocated block of producer ids.
     producer_ids_end: i64,
     topics: BTreeMap<String, Arc<TopicMeta>>,
     by_id: HashMap<Uuid, String>,
+    /// The first event that could not be decoded (start-up fails on it).
+    bad: Option<String>,
 }
 
-impl State {
-    fn apply(&mut self, ev: Event) {
+impl MetaState {
+    fn apply_event(&mut self, ev: Event) {
         match ev {
             Event::ClusterCreated { cluster_id } => self.cluster_id = cluster_id,
             Event::TopicCreated { name, id, partitions, configs } => {
@@ -99,9 +102,22 @@ impl State {
     }
 }
 
+impl StateMachine for MetaState {
+    fn apply(&mut self, _partition: i32, record: &KeyValue) {
+        let value = record.value.as_deref().unwrap_or_default();
+        match serde_json::from_slice::<Event>(value) {
+            Ok(ev) => self.apply_event(ev),
+            Err(e) => {
+                if self.bad.is_none() {
+                    self.bad = Some(format!("bad event at offset {}: {e}", record.offset));
+                }
+            }
+        }
+    }
+}
+
 pub struct MetadataStore {
-    log: Arc<Log>,
-    state: RwLock<State>,
+    log: StateTopic<MetaState>,
     writer: Mutex<()>,
     /// Next producer id to hand out, and the end of the block it comes from.
     producer_ids: Mutex<(i64, i64)>,
@@ -112,44 +128,23 @@ pub struct MetadataStore {
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
 impl MetadataStore {
-    /// Opens (or creates) the metadata log and replays it.
-    pub fn open(logs: &LogManager) -> Result<MetadataStore> {
+    /// Opens (or creates) the metadata log and replays it. Blocking.
+    pub fn open(partitions: &ReplicaManager, clock: Arc<dyn Clock>) -> Result<MetadataStore> {
         let config = LogConfig {
             retention_ms: -1,
             retention_bytes: -1,
             segment_bytes: 64 * 1024 * 1024,
             ..LogConfig::default()
         };
-        let tp = TopicPartition { topic: METADATA_TOPIC.to_string(), partition: 0 };
-        let log = logs.get_or_create(&tp, config)?;
-        let mut state = State::default();
-        let mut offset = log.log_start_offset();
-        while offset < log.log_end_offset() {
-            let read = log.read(offset, 1 << 20, true)?;
-            if read.records.is_empty() {
-                break;
-            }
-            let mut buf = read.records.clone();
-            let sets = RecordBatchDecoder::decode_all(&mut buf)
-                .map_err(|e| BrokerError::Metadata(format!("undecodable batch at offset {offset}: {e}")))?;
-            for set in sets {
-                for rec in set.records {
-                    offset = rec.offset + 1;
-                    let value = rec.value.unwrap_or_default();
-                    let ev: Event = serde_json::from_slice(&value)
-                        .map_err(|e| BrokerError::Metadata(format!("bad event at offset {}: {e}", rec.offset)))?;
-                    state.apply(ev);
-                }
-            }
+        let log = partitions.open_private(METADATA_TOPIC, config)?;
+        let topic = InternalTopic::new(METADATA_TOPIC, vec![log].into(), clock);
+        let log = StateTopic::open(topic, MetaState::default())?;
+        if let Some(bad) = log.lock().bad.clone() {
+            return Err(BrokerError::Metadata(bad));
         }
-        let end = state.producer_ids_end;
-        let store = MetadataStore {
-            log,
-            state: RwLock::new(state),
-            writer: Mutex::new(()),
-            producer_ids: Mutex::new((end, end)),
-        };
-        if store.state.read().cluster_id.is_empty() {
+        let end = log.lock().producer_ids_end;
+        let store = MetadataStore { log, writer: Mutex::new(()), producer_ids: Mutex::new((end, end)) };
+        if store.log.lock().cluster_id.is_empty() {
             let id = Uuid::new_v4();
             // Kafka cluster ids are 22-character url-safe base64 of 16 random bytes.
             let cluster_id = base64_url(id.as_bytes());
@@ -165,7 +160,10 @@ impl MetadataStore {
     }
 
     /// Runs `f` with the writer lock held, so a check-then-commit sequence is atomic.
-    pub fn with_writer<T>(&self, f: impl FnOnce(&WriterView<'_>) -> Result<T>) -> Result<T> {
+    pub fn with_writer<T, E: From<BrokerError>>(
+        &self,
+        f: impl FnOnce(&WriterView<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let _w = self.writer.lock();
         f(&WriterView { store: self })
     }
@@ -184,24 +182,28 @@ impl MetadataStore {
     }
 
     pub fn cluster_id(&self) -> String {
-        self.state.read().cluster_id.clone()
+        self.log.lock().cluster_id.clone()
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
-        self.state.read().topics.get(name).cloned()
+        self.log.lock().topics.get(name).cloned()
     }
 
     pub fn topic_by_id(&self, id: &Uuid) -> Option<Arc<TopicMeta>> {
-        let s = self.state.read();
+        let s = self.log.lock();
         s.by_id.get(id).and_then(|n| s.topics.get(n)).cloned()
     }
 
     pub fn topics(&self) -> Vec<Arc<TopicMeta>> {
-        self.state.read().topics.values().cloned().collect()
+        self.log.lock().topics.values().cloned().collect()
     }
 
-    pub fn close(&self) -> Result<()> {
-        self.log.flush()?;
+    fn commit_locked(&self, ev: Event) -> Result<()> {
+        let value = serde_json::to_vec(&ev).map_err(|e| BrokerError::Metadata(e.to_string()))?;
+        self.log.write(0, vec![(None, Some(Bytes::from(value)))])?;
+        if let Some(bad) = self.log.lock().bad.take() {
+            return Err(BrokerError::Metadata(bad));
+        }
         Ok(())
     }
 }
@@ -221,21 +223,6 @@ impl WriterView<'_> {
     /// Appends and applies; the caller already holds the writer lock.
     pub fn commit(&self, ev: Event) -> Result<()> {
         self.store.commit_locked(ev)
-    }
-}
-
-impl MetadataStore {
-    fn commit_locked(&self, ev: Event) -> Result<()> {
-        let value = serde_json::to_vec(&ev).map_err(|e| BrokerError::Metadata(e.to_string()))?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let buf = crate::internal::encode_key_values([(None, Some(Bytes::from(value)))], now)?;
-        let info = self.log.append(&buf)?;
-        self.log.flush_to(info.last_offset + 1)?;
-        self.state.write().apply(ev);
-        Ok(())
     }
 }
 

@@ -10,26 +10,14 @@
 //! [`SchemaIdLookup`], so the broker does not depend on it. A null value (a
 //! tombstone) is always allowed; a null key is not when keys are validated.
 
-use std::collections::BTreeMap;
-
 use weir_storage::batch::batches;
 use weir_storage::record::decode_records;
 
-pub const KEY_VALIDATION: &str = "confluent.key.schema.validation";
-pub const VALUE_VALIDATION: &str = "confluent.value.schema.validation";
+use crate::settings::TopicSettings;
 
 /// Answers whether a schema id is registered (implemented by the registry).
 pub trait SchemaIdLookup: Send + Sync {
     fn is_registered(&self, id: i32) -> bool;
-}
-
-fn enabled(configs: &BTreeMap<String, String>, key: &str) -> bool {
-    configs.get(key).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
-}
-
-/// Whether the topic validates anything (so the caller can skip all work).
-pub fn active(configs: &BTreeMap<String, String>) -> bool {
-    enabled(configs, KEY_VALIDATION) || enabled(configs, VALUE_VALIDATION)
 }
 
 /// `null_ok`: a null passes (values: tombstones); otherwise it is refused.
@@ -59,12 +47,8 @@ fn check_field(
 }
 
 /// Checks every record of `records` (one or more RecordBatches).
-pub fn validate(
-    configs: &BTreeMap<String, String>,
-    records: &[u8],
-    lookup: Option<&dyn SchemaIdLookup>,
-) -> Result<(), String> {
-    let (keys, values) = (enabled(configs, KEY_VALIDATION), enabled(configs, VALUE_VALIDATION));
+pub fn validate(settings: &TopicSettings, records: &[u8], lookup: Option<&dyn SchemaIdLookup>) -> Result<(), String> {
+    let (keys, values) = (settings.key_schema_validation, settings.value_schema_validation);
     if !keys && !values {
         return Ok(());
     }
@@ -89,8 +73,18 @@ pub fn validate(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::config::BrokerConfig;
     use weir_storage::testutil::{BatchBuilder, Record};
+
+    const KEY_VALIDATION: &str = "confluent.key.schema.validation";
+    const VALUE_VALIDATION: &str = "confluent.value.schema.validation";
+
+    fn settings(overrides: &BTreeMap<String, String>) -> TopicSettings {
+        TopicSettings::resolve(&BrokerConfig::default(), overrides)
+    }
 
     struct Known;
     impl SchemaIdLookup for Known {
@@ -116,16 +110,19 @@ mod tests {
             .build();
         let bad = BatchBuilder::new(0).record(Record::kv("k", b"plain")).build();
         let unknown = BatchBuilder::new(0).record(Record::kv("k", framed(8, b"x"))).build();
-        assert!(!active(&cfg));
-        assert!(validate(&cfg, &bad, None).is_ok(), "off by default");
+        assert!(!settings(&cfg).validates_schemas());
+        assert!(validate(&settings(&cfg), &bad, None).is_ok(), "off by default");
         cfg.insert(VALUE_VALIDATION.into(), "true".into());
-        assert!(validate(&cfg, &ok, Some(&Known)).is_ok());
-        assert!(validate(&cfg, &bad, Some(&Known)).unwrap_err().contains("does not start with a schema id"));
-        assert!(validate(&cfg, &unknown, Some(&Known)).unwrap_err().contains("schema id 8"));
-        assert!(validate(&cfg, &ok, None).unwrap_err().contains("not running"));
+        assert!(validate(&settings(&cfg), &ok, Some(&Known)).is_ok());
+        assert!(validate(&settings(&cfg), &bad, Some(&Known)).unwrap_err().contains("does not start with a schema id"));
+        assert!(validate(&settings(&cfg), &unknown, Some(&Known)).unwrap_err().contains("schema id 8"));
+        assert!(validate(&settings(&cfg), &ok, None).unwrap_err().contains("not running"));
         cfg.insert(KEY_VALIDATION.into(), "true".into());
-        assert!(validate(&cfg, &ok, Some(&Known)).unwrap_err().contains("key"), "plain keys fail key validation");
+        assert!(
+            validate(&settings(&cfg), &ok, Some(&Known)).unwrap_err().contains("key"),
+            "plain keys fail key validation"
+        );
         let both = BatchBuilder::new(0).record(Record::kv(framed(7, b"k"), framed(7, b"v"))).build();
-        assert!(validate(&cfg, &both, Some(&Known)).is_ok());
+        assert!(validate(&settings(&cfg), &both, Some(&Known)).is_ok());
     }
 }

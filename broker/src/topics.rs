@@ -1,23 +1,24 @@
-//! Topic administration shared by the Kafka admin APIs and in-process callers:
-//! validation, then a metadata event, then the partition logs.
+//! The topic service, shared by the Kafka admin APIs and in-process callers:
+//! validation, then a metadata event, then the partitions.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use kafka_protocol::ResponseError;
 use uuid::Uuid;
-use weir_storage::TopicPartition;
 
 use crate::config::validate_topic_configs;
-use crate::error::{BrokerError, Result};
-use crate::metadata::{Event, TopicMeta, METADATA_TOPIC};
-use crate::Shared;
+use crate::error::TopicError;
+use crate::metadata::{Event, MetadataStore, TopicMeta, METADATA_TOPIC};
+use crate::partition::ReplicaManager;
+use crate::settings::BrokerSettings;
+
+type Result<T> = std::result::Result<T, TopicError>;
 
 pub const MAX_TOPIC_NAME: usize = 249;
 
 /// Kafka's topic name rule: 1..=249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
 pub fn validate_topic_name(name: &str) -> Result<()> {
-    let invalid = |m: String| Err(BrokerError::api(ResponseError::InvalidTopicException, m));
+    let invalid = |m: String| Err(TopicError::InvalidName(m));
     if name.is_empty() {
         return invalid("Topic name is illegal, it can't be empty".into());
     }
@@ -56,66 +57,104 @@ pub struct CreateTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-impl Shared {
-    pub fn create_topic(&self, req: CreateTopic, validate_only: bool) -> Result<Arc<TopicMeta>> {
+/// Topics: create, delete, add partitions, look up.
+pub struct Topics {
+    meta: Arc<MetadataStore>,
+    partitions: Arc<ReplicaManager>,
+    settings: Arc<BrokerSettings>,
+}
+
+impl Topics {
+    pub(crate) fn new(
+        meta: Arc<MetadataStore>,
+        partitions: Arc<ReplicaManager>,
+        settings: Arc<BrokerSettings>,
+    ) -> Topics {
+        Topics { meta, partitions, settings }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<TopicMeta>> {
+        self.meta.topic(name)
+    }
+
+    pub fn by_id(&self, id: &Uuid) -> Option<Arc<TopicMeta>> {
+        self.meta.topic_by_id(id)
+    }
+
+    /// Every topic, by name.
+    pub fn list(&self) -> Vec<Arc<TopicMeta>> {
+        self.meta.topics()
+    }
+
+    /// Whether `partition` of `topic` exists.
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        self.get(topic).is_some_and(|t| partition >= 0 && partition < t.partitions)
+    }
+
+    /// The topic, created with `partitions` and `configs` when it does not exist.
+    /// Blocking.
+    pub fn ensure(&self, name: &str, partitions: i32, configs: BTreeMap<String, String>) -> Result<Arc<TopicMeta>> {
+        if let Some(t) = self.get(name) {
+            return Ok(t);
+        }
+        let req =
+            CreateTopic { name: name.to_string(), partitions, replication_factor: -1, assignments: vec![], configs };
+        match self.create(req, false) {
+            Ok(t) => Ok(t),
+            // Created meanwhile by someone else.
+            Err(e) => self.get(name).ok_or(e),
+        }
+    }
+
+    /// Creates a topic (or only checks that it could be, with `validate_only`).
+    /// Blocking (fsync of the metadata log, partition directories).
+    pub fn create(&self, req: CreateTopic, validate_only: bool) -> Result<Arc<TopicMeta>> {
         validate_topic_name(&req.name)?;
+        let node_id = self.settings.node_id;
         let partitions = if !req.assignments.is_empty() {
             if req.partitions != -1 || req.replication_factor != -1 {
-                return Err(BrokerError::api(
-                    ResponseError::InvalidRequest,
-                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.",
+                return Err(TopicError::InvalidRequest(
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
                 ));
             }
             for (i, replicas) in req.assignments.iter().enumerate() {
-                if replicas.is_empty() || replicas.iter().any(|r| *r != self.node_id) || replicas.len() > 1 {
-                    return Err(BrokerError::api(
-                        ResponseError::InvalidReplicaAssignment,
-                        format!("Partition {i} must be assigned to broker {} only (a one-node cluster)", self.node_id),
-                    ));
+                if replicas.is_empty() || replicas.iter().any(|r| *r != node_id) || replicas.len() > 1 {
+                    return Err(TopicError::InvalidReplicaAssignment(format!(
+                        "Partition {i} must be assigned to broker {node_id} only (a one-node cluster)"
+                    )));
                 }
             }
             req.assignments.len() as i32
         } else {
-            let p = if req.partitions == -1 { self.config.get_i64("num.partitions") as i32 } else { req.partitions };
+            let p = if req.partitions == -1 { self.settings.num_partitions } else { req.partitions };
             if p <= 0 {
-                return Err(BrokerError::api(
-                    ResponseError::InvalidPartitions,
-                    format!("Number of partitions was set to an invalid non-positive value: {p}"),
-                ));
+                return Err(TopicError::InvalidPartitions(format!(
+                    "Number of partitions was set to an invalid non-positive value: {p}"
+                )));
             }
             let rf = if req.replication_factor == -1 {
-                self.config.get_i64("default.replication.factor") as i16
+                self.settings.default_replication_factor
             } else {
                 req.replication_factor
             };
             if rf <= 0 {
-                return Err(BrokerError::api(
-                    ResponseError::InvalidReplicationFactor,
-                    format!("Replication factor must be larger than 0, or -1 to use the default value: {rf}"),
-                ));
+                return Err(TopicError::InvalidReplicationFactor(format!(
+                    "Replication factor must be larger than 0, or -1 to use the default value: {rf}"
+                )));
             }
             if rf > 1 {
-                return Err(BrokerError::api(
-                    ResponseError::InvalidReplicationFactor,
-                    format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
-                ));
+                return Err(TopicError::InvalidReplicationFactor(format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered.")));
             }
             p
         };
-        validate_topic_configs(&req.configs)?;
+        validate_topic_configs(&req.configs).map_err(TopicError::InvalidConfig)?;
         self.meta.with_writer(|w| {
             if w.topic(&req.name).is_some() {
-                return Err(BrokerError::api(
-                    ResponseError::TopicAlreadyExists,
-                    format!("Topic '{}' already exists.", req.name),
-                ));
+                return Err(TopicError::AlreadyExists(req.name.clone()));
             }
             let key = collision_key(&req.name);
             if let Some(other) = w.topics().iter().find(|t| collision_key(&t.name) == key) {
-                return Err(BrokerError::api(
-                    ResponseError::InvalidTopicException,
-                    format!("Topic '{}' collides with existing topic: {}", req.name, other.name),
-                ));
+                return Err(TopicError::Collides { name: req.name.clone(), existing: other.name.clone() });
             }
             let meta =
                 TopicMeta { name: req.name.clone(), id: Uuid::new_v4(), partitions, configs: req.configs.clone() };
@@ -134,46 +173,30 @@ impl Shared {
             Some(t) if !validate_only => t,
             _ => return Ok(Arc::new(TopicMeta { name: req.name, id: Uuid::nil(), partitions, configs: req.configs })),
         };
-        self.open_partitions(&topic, 0)?;
+        self.partitions.open_topic(&topic.name, topic.id, topic.partitions, &topic.configs)?;
         tracing::info!(topic = %topic.name, topic.id = %topic.id, partitions, "topic created");
         Ok(topic)
     }
 
-    fn open_partitions(&self, topic: &TopicMeta, from: i32) -> Result<()> {
-        let lc = self.config.log_config(&topic.configs);
-        for p in from..topic.partitions {
-            self.logs.get_or_create(&TopicPartition { topic: topic.name.clone(), partition: p }, lc.clone())?;
-        }
-        Ok(())
-    }
-
-    pub fn delete_topic(&self, topic: &TopicMeta) -> Result<()> {
-        if !self.config.get_bool("delete.topic.enable") {
-            return Err(BrokerError::api(ResponseError::TopicDeletionDisabled, "Topic deletion is disabled."));
+    /// Deletes the topic `topic` names, if it is still that topic (same id).
+    /// Blocking.
+    pub fn delete(&self, topic: &TopicMeta) -> Result<()> {
+        if !self.settings.delete_topic_enable {
+            return Err(TopicError::DeletionDisabled);
         }
         self.meta.with_writer(|w| {
             match w.topic(&topic.name) {
                 Some(t) if t.id == topic.id => {}
-                _ => {
-                    return Err(BrokerError::api(
-                        ResponseError::UnknownTopicOrPartition,
-                        "This server does not host this topic-partition.",
-                    ))
-                }
+                _ => return Err(TopicError::UnknownTopic("This server does not host this topic-partition.".into())),
             }
-            w.commit(Event::TopicDeleted { name: topic.name.clone(), id: topic.id })
+            Ok(w.commit(Event::TopicDeleted { name: topic.name.clone(), id: topic.id })?)
         })?;
-        for p in 0..topic.partitions {
-            let tp = TopicPartition { topic: topic.name.clone(), partition: p };
-            if let Err(e) = self.logs.delete(&tp) {
-                tracing::warn!(topic = %topic.name, partition = p, error = %e, "could not delete partition log");
-            }
-        }
-        self.notify_data();
+        self.partitions.remove_topic(&topic.name);
         tracing::info!(topic = %topic.name, topic.id = %topic.id, "topic deleted");
         Ok(())
     }
 
+    /// Grows a topic to `total` partitions. Blocking.
     pub fn create_partitions(
         &self,
         name: &str,
@@ -182,40 +205,30 @@ impl Shared {
         validate_only: bool,
     ) -> Result<()> {
         let topic = self.meta.with_writer(|w| {
-            let t = w.topic(name).ok_or_else(|| {
-                BrokerError::api(ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))
-            })?;
+            let t =
+                w.topic(name).ok_or_else(|| TopicError::UnknownTopic(format!("The topic '{name}' does not exist.")))?;
             if total < t.partitions {
-                return Err(BrokerError::api(
-                    ResponseError::InvalidPartitions,
-                    format!(
-                        "Topic currently has {} partitions, which is higher than the requested {total}.",
-                        t.partitions
-                    ),
-                ));
+                return Err(TopicError::InvalidPartitions(format!(
+                    "Topic currently has {} partitions, which is higher than the requested {total}.",
+                    t.partitions
+                )));
             }
             if total == t.partitions {
-                return Err(BrokerError::api(
-                    ResponseError::InvalidPartitions,
-                    format!("Topic already has {total} partitions."),
-                ));
+                return Err(TopicError::InvalidPartitions(format!("Topic already has {total} partitions.")));
             }
             if let Some(a) = assignments {
                 if a.len() as i32 != total - t.partitions {
-                    return Err(BrokerError::api(
-                        ResponseError::InvalidReplicaAssignment,
-                        format!(
-                            "Increasing the number of partitions by {} but {} assignments provided.",
-                            total - t.partitions,
-                            a.len()
-                        ),
-                    ));
+                    return Err(TopicError::InvalidReplicaAssignment(format!(
+                        "Increasing the number of partitions by {} but {} assignments provided.",
+                        total - t.partitions,
+                        a.len()
+                    )));
                 }
-                if a.iter().any(|r| r.len() != 1 || r[0] != self.node_id) {
-                    return Err(BrokerError::api(
-                        ResponseError::InvalidReplicaAssignment,
-                        format!("New partitions must be assigned to broker {} only (a one-node cluster)", self.node_id),
-                    ));
+                let node_id = self.settings.node_id;
+                if a.iter().any(|r| r.len() != 1 || r[0] != node_id) {
+                    return Err(TopicError::InvalidReplicaAssignment(format!(
+                        "New partitions must be assigned to broker {node_id} only (a one-node cluster)"
+                    )));
                 }
             }
             if !validate_only {
@@ -224,44 +237,8 @@ impl Shared {
             Ok(t)
         })?;
         if !validate_only {
-            let updated = self.meta.topic(name).unwrap_or(topic.clone());
-            self.open_partitions(&updated, topic.partitions)?;
-        }
-        Ok(())
-    }
-
-    /// Replaces a topic's overrides and applies them to its open logs.
-    pub fn set_topic_configs(&self, name: &str, configs: BTreeMap<String, String>, validate_only: bool) -> Result<()> {
-        self.update_topic_configs(name, |_| Ok(configs), validate_only)
-    }
-
-    /// Computes a topic's new overrides from its current ones and applies them, all
-    /// under the metadata writer lock (read-modify-write without lost updates).
-    pub fn update_topic_configs(
-        &self,
-        name: &str,
-        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>>,
-        validate_only: bool,
-    ) -> Result<()> {
-        let (topic, configs) = self.meta.with_writer(|w| {
-            let t = w.topic(name).ok_or_else(|| {
-                BrokerError::api(ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist"))
-            })?;
-            let configs = change(&t.configs)?;
-            validate_topic_configs(&configs)?;
-            if !validate_only {
-                w.commit(Event::TopicConfigsReplaced { name: name.to_string(), id: t.id, configs: configs.clone() })?;
-            }
-            Ok((t, configs))
-        })?;
-        if validate_only {
-            return Ok(());
-        }
-        let lc = self.config.log_config(&configs);
-        for p in 0..topic.partitions {
-            if let Some(log) = self.partition(name, p) {
-                log.update_config(lc.clone());
-            }
+            let t = self.meta.topic(name).unwrap_or(topic);
+            self.partitions.open_topic(&t.name, t.id, t.partitions, &t.configs)?;
         }
         Ok(())
     }

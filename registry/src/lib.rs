@@ -8,7 +8,7 @@
 //! under `/api/v1/schemaregistry` (`schemaregistry`, model in `metadata`).
 //! Compatibility checks for Avro, JSON Schema and Protobuf live in
 //! `compat`. The registry uses the broker only through its in-process handle
-//! ([`weir_broker::Shared`]).
+//! ([`weir_broker::BrokerHandle`]).
 
 pub mod compat;
 pub mod confluent;
@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use weir_broker::Shared;
+use weir_broker::BrokerHandle;
 
 pub use error::{ApiError, RegistryError};
 use store::Store;
@@ -38,9 +38,9 @@ pub struct Registry {
 
 impl Registry {
     /// Opens the store (creating `_schemas` if needed) and serves on `addr`.
-    pub async fn start(shared: Arc<Shared>, addr: &str) -> Result<Registry, RegistryError> {
-        let shared_for_lookup = shared.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(shared))
+    pub async fn start(broker: BrokerHandle, addr: &str) -> Result<Registry, RegistryError> {
+        let lookup = broker.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(broker))
             .await
             .map_err(|e| RegistryError::Startup(format!("store open panicked: {e}")))??;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -49,7 +49,7 @@ impl Registry {
         let local_addr =
             listener.local_addr().map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
         let app = Arc::new(store);
-        shared_for_lookup.set_schema_lookup(app.clone());
+        lookup.set_schema_lookup(app.clone());
         let router = confluent::router(app.clone())
             .nest("/api/v1/confluent", confluent::router(app.clone()))
             .nest("/api/v1/schemaregistry", schemaregistry::router(app));

@@ -183,8 +183,6 @@ pub struct State {
     pub subject_config: BTreeMap<String, ConfigValue>,
     pub global_mode: Option<String>,
     pub subject_mode: BTreeMap<String, String>,
-    /// The next `_schemas` offset to apply.
-    pub next_offset: i64,
     /// How many versions (soft-deleted ones included) use each id.
     live_ids: HashMap<i32, u32>,
     /// Schema metadata, branches, version states, serdes and files.

@@ -1,17 +1,18 @@
 //! The registry's storage: the compacted `_schemas` topic on this broker (one
-//! partition), folded into a [`State`]. Writes are serialised: under the writer
-//! lock the state is first brought up to the log end (records others produced
-//! count), the change is computed against it, appended and fsynced, and applied
-//! by catching up again before the caller is answered: read-your-writes, and two
-//! clients registering one schema at once get one id.
+//! partition), folded into a [`State`] by the broker's internal-topic store (the
+//! same read rule as the broker's own topics). Writes are serialised: under the
+//! writer lock the state is first brought up to the log end (records others
+//! produced count), the change is computed against it, appended and fsynced, and
+//! applied by catching up again before the caller is answered: read-your-writes,
+//! and two clients registering one schema at once get one id.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::Value;
-use weir_broker::Shared;
+use weir_broker::internal::{KeyValue, StateMachine, StateTopic};
+use weir_broker::BrokerHandle;
 
 use crate::error::{ApiError, RegistryError};
 use crate::state::{Key, State};
@@ -21,24 +22,33 @@ pub const TOPIC: &str = "_schemas";
 /// A record to write: key, and value (None: tombstone).
 pub type Change = (Key, Option<Value>);
 
+impl StateMachine for State {
+    fn apply(&mut self, _partition: i32, r: &KeyValue) {
+        let Some(k) = r.key.as_deref() else { return };
+        if let Err(e) = State::apply(self, k, r.value.as_deref()) {
+            tracing::warn!(offset = r.offset, error = %e, "skipping a _schemas record");
+        }
+    }
+}
+
 pub struct Store {
-    shared: Arc<Shared>,
-    state: Mutex<State>,
+    log: StateTopic<State>,
     writer: Mutex<()>,
+    broker: BrokerHandle,
 }
 
 impl Store {
-    /// Creates `_schemas` if needed and replays it.
-    pub fn open(shared: Arc<Shared>) -> Result<Store, RegistryError> {
+    /// Creates `_schemas` if needed and replays it. Blocking.
+    pub fn open(broker: BrokerHandle) -> Result<Store, RegistryError> {
         let mut configs = BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
-        shared.ensure_topic(TOPIC, 1, configs)?;
-        let store = Store { shared, state: Mutex::new(State::default()), writer: Mutex::new(()) };
+        let topic = broker.internal_topic(TOPIC, 1, configs).map_err(weir_broker::BrokerError::from)?;
+        let log = StateTopic::open(topic, State::default())?;
         {
-            let mut st = store.state.lock();
-            store.catch_up(&mut st).map_err(|e| RegistryError::Startup(e.message))?;
+            let st = log.lock();
             tracing::info!(subjects = st.subjects.len(), schemas = st.by_id.len(), "schema registry loaded");
         }
+        let store = Store { log, writer: Mutex::new(()), broker };
         {
             let _w = store.writer.lock();
             store.adopt().map_err(|e| RegistryError::Startup(e.message))?;
@@ -46,41 +56,21 @@ impl Store {
         Ok(store)
     }
 
-    fn catch_up(&self, st: &mut State) -> Result<(), ApiError> {
-        loop {
-            let (records, next) =
-                self.shared.read_key_values(TOPIC, 0, st.next_offset, 4 << 20).map_err(ApiError::store)?;
-            for r in &records {
-                let Some(k) = r.key.as_deref() else { continue };
-                if let Err(e) = st.apply(k, r.value.as_deref()) {
-                    tracing::warn!(offset = r.offset, error = %e, "skipping a _schemas record");
-                }
-            }
-            let done = next == st.next_offset || records.is_empty();
-            st.next_offset = next;
-            if done {
-                return Ok(());
-            }
-        }
+    /// Milliseconds since the epoch, from the broker's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.broker.clock().now_ms()
     }
 
     /// Runs `f` on the state, brought up to date first.
     pub fn read<T>(&self, f: impl FnOnce(&State) -> Result<T, ApiError>) -> Result<T, ApiError> {
-        let mut st = self.state.lock();
-        self.catch_up(&mut st)?;
-        f(&st)
+        self.log.read(f).map_err(ApiError::store)?
     }
 
     /// Computes changes from the current state, writes them durably, applies them,
     /// and returns what `f` returned. Blocking (fsync): call from a blocking thread.
     pub fn write<T>(&self, f: impl FnOnce(&State) -> Result<(Vec<Change>, T), ApiError>) -> Result<T, ApiError> {
         let _w = self.writer.lock();
-        let changes = {
-            let mut st = self.state.lock();
-            self.catch_up(&mut st)?;
-            f(&st)?
-        };
-        let (records, out) = changes;
+        let (records, out) = self.log.read(f).map_err(ApiError::store)??;
         if !records.is_empty() {
             self.append(&records)?;
         }
@@ -99,9 +89,7 @@ impl Store {
                 )
             })
             .collect();
-        self.shared.append_key_values(TOPIC, 0, encoded).map_err(ApiError::store)?;
-        let mut st = self.state.lock();
-        self.catch_up(&mut st)
+        self.log.write(0, encoded).map_err(ApiError::store)
     }
 
     /// Gives subjects and versions that came through the Confluent API (ours or
@@ -109,20 +97,13 @@ impl Store {
     /// a version id and state. Also drops the info of MASTER versions deleted
     /// permanently. Called with the writer lock held.
     fn adopt(&self) -> Result<(), ApiError> {
-        let changes = {
-            let mut st = self.state.lock();
-            self.catch_up(&mut st)?;
-            adoption(&st, now_ms())
-        };
+        let now = self.now_ms();
+        let changes = self.log.read(|st| adoption(st, now)).map_err(ApiError::store)?;
         if changes.is_empty() {
             return Ok(());
         }
         self.append(&changes)
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The records that give Confluent-side subjects and versions their metadata.
@@ -193,13 +174,15 @@ impl weir_broker::schema_validation::SchemaIdLookup for Store {
     /// Cheap when the id is known; otherwise catches up first (a schema registered
     /// a moment ago is found).
     fn is_registered(&self, id: i32) -> bool {
-        let mut st = self.state.lock();
-        if st.id_in_use(id) {
+        if self.log.lock().id_in_use(id) {
             return true;
         }
-        if let Err(e) = self.catch_up(&mut st) {
-            tracing::warn!(error = %e.message, "schema registry could not catch up for validation");
+        match self.log.read(|st| st.id_in_use(id)) {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::warn!(error = %e, "schema registry could not catch up for validation");
+                false
+            }
         }
-        st.id_in_use(id)
     }
 }

@@ -1,5 +1,6 @@
-//! Test harness: starts the real `weir` binary on a temporary data directory and a
-//! port of its own, and always stops it.
+//! Test harness: starts the real `weir` binary on a temporary data directory, on
+//! ports the kernel picks (port 0, read back from the ready line: no window in
+//! which another process could take them), and always stops it.
 
 #![allow(dead_code)]
 
@@ -22,6 +23,8 @@ pub struct Weir {
     pub addr: String,
     /// The schema registry's address (HOST:PORT).
     pub registry: String,
+    /// The console listener's address (HOST:PORT): /metrics, /health.
+    pub console: String,
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub extra: Vec<String>,
@@ -31,12 +34,16 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_weir")
 }
 
-/// A port that was free a moment ago (for restarts on the same address).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The addresses of a running weir: Kafka, registry, console.
+struct Ready {
+    kafka: String,
+    registry: String,
+    console: String,
 }
 
-fn spawn(data_dir: &Path, addr: &str, registry: &str, extra: &[String]) -> (Child, String, String) {
+/// Starts weir; `Err` with its exit status when it exits before it is ready.
+fn try_spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String]) -> Result<(Child, Ready), ExitStatus> {
+    let [addr, registry, console] = addrs;
     let mut cmd = Command::new(bin());
     cmd.arg("serve")
         .arg("--data-dir")
@@ -45,6 +52,8 @@ fn spawn(data_dir: &Path, addr: &str, registry: &str, extra: &[String]) -> (Chil
         .arg(addr)
         .arg("--registry-addr")
         .arg(registry)
+        .arg("--console-addr")
+        .arg(console)
         .args(extra)
         .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
@@ -58,18 +67,32 @@ fn spawn(data_dir: &Path, addr: &str, registry: &str, extra: &[String]) -> (Chil
                 let field = |name: &str| {
                     rest.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap_or_default().to_string()
                 };
-                let _ = tx.send((field("kafka="), field("registry=")));
+                let _ =
+                    tx.send(Ready { kafka: field("kafka="), registry: field("registry="), console: field("console=") });
             }
         }
     });
-    match rx.recv_timeout(READY_TIMEOUT) {
-        Ok((addr, registry)) => (child, addr, registry),
-        Err(_) => {
-            let _ = child.kill();
-            let status = child.wait();
-            panic!("weir did not become ready (exit: {status:?})");
+    let deadline = std::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(ready) => return Ok((child, ready)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(child.wait().unwrap()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return Err(status);
+                }
+                if std::time::Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let status = child.wait();
+                    panic!("weir did not become ready (exit: {status:?})");
+                }
+            }
         }
     }
+}
+
+fn spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String]) -> (Child, Ready) {
+    try_spawn(data_dir, addrs, extra).unwrap_or_else(|status| panic!("weir exited before it was ready: {status}"))
 }
 
 impl Weir {
@@ -77,22 +100,28 @@ impl Weir {
         Self::start_with(&[])
     }
 
+    /// A weir whose [`Weir::restart`] comes back on the same addresses (it binds
+    /// the ports it got the first time again).
     pub fn start_with(extra: &[&str]) -> Weir {
-        Self::start_on(extra, "127.0.0.1:0".into(), "127.0.0.1:0".into())
-    }
-
-    /// Like [`Weir::start_with`], on fixed free ports (Kafka and registry), so that
-    /// [`Weir::restart`] comes back on the same addresses.
-    pub fn start_restartable(extra: &[&str]) -> Weir {
-        Self::start_on(extra, format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()))
-    }
-
-    fn start_on(extra: &[&str], addr: String, registry: String) -> Weir {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addr, registry) = spawn(&data_dir, &addr, &registry, &extra);
-        Weir { child: Some(child), addr, registry, data_dir, _tmp: Some(tmp), extra }
+        let any = "127.0.0.1:0";
+        let (child, ready) = spawn(&data_dir, [any, any, any], &extra);
+        Weir {
+            child: Some(child),
+            addr: ready.kafka,
+            registry: ready.registry,
+            console: ready.console,
+            data_dir,
+            _tmp: Some(tmp),
+            extra,
+        }
+    }
+
+    /// Like [`Weir::start_with`]; kept for the tests that restart.
+    pub fn start_restartable(extra: &[&str]) -> Weir {
+        Self::start_with(extra)
     }
 
     /// SIGTERM, and the exit status.
@@ -111,12 +140,25 @@ impl Weir {
         }
     }
 
-    /// Starts again on the same data directory and address.
+    /// Starts again on the same data directory and addresses. The ports were this
+    /// broker's until it stopped; should another process hold one for a moment,
+    /// the start is tried again.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop or kill first");
-        let (child, addr, registry) = spawn(&self.data_dir, &self.addr, &self.registry, &self.extra);
-        assert_eq!(addr, self.addr);
-        self.registry = registry;
+        let addrs = [self.addr.as_str(), self.registry.as_str(), self.console.as_str()];
+        let mut tries = 0;
+        let (child, ready) = loop {
+            match try_spawn(&self.data_dir, addrs, &self.extra) {
+                Ok(started) => break started,
+                Err(status) if tries < 20 => {
+                    tries += 1;
+                    eprintln!("weir restart failed ({status}); retrying");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(status) => panic!("weir could not restart on its addresses: {status}"),
+            }
+        };
+        assert_eq!(ready.kafka, self.addr);
         self.child = Some(child);
     }
 

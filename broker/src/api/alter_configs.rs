@@ -2,14 +2,13 @@
 //! are static in Weir (set them in weir.toml or with --set).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
-use super::{blocking, str_bytes, RequestContext};
+use super::{blocking, errors, str_bytes, RequestContext};
 
 pub const BROKER_STATIC: &str =
     "Broker configs are static in Weir: set them in weir.toml or with `weir serve --set KEY=VALUE`";
@@ -27,12 +26,12 @@ pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConf
                     .iter()
                     .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
                     .collect();
-                let s = Arc::clone(&ctx.shared);
+                let b = ctx.broker.clone();
                 let name = r.resource_name.to_string();
                 let validate_only = req.validate_only;
-                blocking(move || s.set_topic_configs(&name, configs, validate_only))
+                blocking(move || b.configs().replace_topic(&name, configs, validate_only))
                     .await
-                    .map_err(|e| (e.kafka_error(), e.to_string()))
+                    .map_err(|e| (errors::topic(&e), e.to_string()))
             }
             RESOURCE_BROKER => Err((ResponseError::InvalidConfig, BROKER_STATIC.to_string())),
             other => Err((ResponseError::InvalidRequest, format!("Config resource type {other} is not supported"))),

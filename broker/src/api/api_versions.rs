@@ -3,15 +3,18 @@
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::{served_versions, RequestContext, SERVED};
+use super::routes::ROUTES;
+use super::RequestContext;
 
 /// The response, built from the same table that routes requests.
 pub fn response(error_code: i16) -> ApiVersionsResponse {
-    let mut api_keys: Vec<ApiVersion> = SERVED
+    let mut api_keys: Vec<ApiVersion> = ROUTES
         .iter()
-        .map(|key| {
-            let range = served_versions(*key).expect("served");
-            ApiVersion::default().with_api_key(*key as i16).with_min_version(range.min).with_max_version(range.max)
+        .map(|r| {
+            ApiVersion::default()
+                .with_api_key(r.key as i16)
+                .with_min_version(r.versions.min)
+                .with_max_version(r.versions.max)
         })
         .collect();
     api_keys.sort_by_key(|a| a.api_key);

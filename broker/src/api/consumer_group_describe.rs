@@ -25,7 +25,7 @@ fn assignment(parts: Vec<(Uuid, String, Vec<i32>)>) -> Assignment {
 }
 
 pub fn handle(ctx: &RequestContext, req: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
-    let coordinator = ctx.shared.groups();
+    let coordinator = ctx.broker.groups();
     let groups = req
         .group_ids
         .into_iter()

@@ -5,7 +5,7 @@
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{errors, str_bytes, RequestContext};
 use crate::group::assignor;
 use crate::group::ConsumerHeartbeat;
 
@@ -29,13 +29,18 @@ pub fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> Consu
         assignor: req.server_assignor.map(|s| s.to_string()),
         owned,
         client_id: ctx.client_id.clone().unwrap_or_default(),
-        client_host: format!("/{}", ctx.peer.ip()),
+        client_host: ctx.client_host(),
         version: ctx.version,
     };
-    let a = ctx.shared.groups().consumer_heartbeat(hb, &ctx.shared.meta);
+    let a = match ctx.broker.groups().consumer_heartbeat(hb) {
+        Ok(a) => a,
+        Err(e) => {
+            return ConsumerGroupHeartbeatResponse::default()
+                .with_error_code(errors::group(&e).code())
+                .with_error_message(Some(str_bytes(e.to_string())))
+        }
+    };
     let resp = ConsumerGroupHeartbeatResponse::default()
-        .with_error_code(a.error)
-        .with_error_message(a.message.map(str_bytes))
         .with_heartbeat_interval_ms(a.interval_ms)
         .with_member_epoch(a.epoch)
         .with_member_id(Some(str_bytes(a.member_id)).filter(|m| !m.is_empty()));

@@ -1,11 +1,9 @@
 //! CreatePartitions (key 37).
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::{blocking, str_bytes, RequestContext};
+use super::{blocking, errors, str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
@@ -15,16 +13,16 @@ pub async fn handle(ctx: &RequestContext, req: CreatePartitionsRequest) -> Creat
             .assignments
             .filter(|a| !a.is_empty())
             .map(|a| a.into_iter().map(|x| x.broker_ids.into_iter().map(|b| b.0).collect()).collect());
-        let s = Arc::clone(&ctx.shared);
+        let b = ctx.broker.clone();
         let validate_only = req.validate_only;
         let count = t.count;
-        let r = blocking(move || s.create_partitions(&name, count, assignments.as_deref(), validate_only)).await;
+        let r =
+            blocking(move || b.topics().create_partitions(&name, count, assignments.as_deref(), validate_only)).await;
         let base = CreatePartitionsTopicResult::default().with_name(t.name);
         results.push(match r {
             Ok(()) => base,
-            Err(e) => base.with_error_code(e.kafka_error().code()).with_error_message(Some(str_bytes(e.to_string()))),
+            Err(e) => base.with_error_code(errors::topic(&e).code()).with_error_message(Some(str_bytes(e.to_string()))),
         });
     }
-    ctx.shared.notify_data();
     CreatePartitionsResponse::default().with_results(results)
 }

@@ -1,41 +1,33 @@
 //! CreateTopics (key 19).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::ResponseError;
 
-use super::{blocking, str_bytes, RequestContext};
-use crate::config::TOPIC_CONFIGS;
+use super::describe_configs::source_code;
+use super::{blocking, errors, str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
+use crate::handle::BrokerHandle;
 use crate::topics::CreateTopic;
-use crate::Shared;
 
 /// Resolved topic configs as CreateTopics v5+ returns them.
-pub fn resolved_configs(shared: &Shared, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
-    TOPIC_CONFIGS
-        .iter()
-        .filter_map(|def| {
-            let (value, source) = match overrides.get(def.name) {
-                Some(v) => (v.clone(), crate::config::source::DYNAMIC_TOPIC_CONFIG),
-                None => {
-                    let (v, s, _) = shared.config.topic_default(def)?;
-                    (v, s)
-                }
-            };
-            Some(
-                CreatableTopicConfigs::default()
-                    .with_name(str_bytes(def.name))
-                    .with_value(Some(str_bytes(value)))
-                    .with_config_source(source),
-            )
+pub fn resolved_configs(broker: &BrokerHandle, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+    broker
+        .configs()
+        .resolve_topic(overrides)
+        .into_iter()
+        .map(|e| {
+            CreatableTopicConfigs::default()
+                .with_name(str_bytes(e.name))
+                .with_value(e.value.map(str_bytes))
+                .with_config_source(source_code(e.source))
         })
         .collect()
 }
 
 pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
-    let shared = &ctx.shared;
     let mut counts: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *counts.entry(t.name.0.to_string()).or_default() += 1;
@@ -53,6 +45,10 @@ pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTop
             )));
             continue;
         }
+        if !ctx.authorize(Operation::Create, Resource::Topic(&name)) {
+            results.push(base.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+            continue;
+        }
         let mut configs = BTreeMap::new();
         for c in &t.configs {
             if let Some(v) = &c.value {
@@ -66,20 +62,20 @@ pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTop
             assignments: t.assignments.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()).collect(),
             configs,
         };
-        let s = Arc::clone(shared);
+        let b = ctx.broker.clone();
         let validate_only = req.validate_only;
-        match blocking(move || s.create_topic(create, validate_only)).await {
+        match blocking(move || b.topics().create(create, validate_only)).await {
             Ok(topic) => {
                 let mut r =
                     base.with_topic_id(topic.id).with_num_partitions(topic.partitions).with_replication_factor(1);
                 if ctx.version >= 5 {
-                    r = r.with_configs(Some(resolved_configs(shared, &topic.configs)));
+                    r = r.with_configs(Some(resolved_configs(&ctx.broker, &topic.configs)));
                 }
                 results.push(r);
             }
             Err(e) => {
                 results.push(
-                    base.with_error_code(e.kafka_error().code()).with_error_message(Some(str_bytes(e.to_string()))),
+                    base.with_error_code(errors::topic(&e).code()).with_error_message(Some(str_bytes(e.to_string()))),
                 );
             }
         }

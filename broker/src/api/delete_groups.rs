@@ -3,13 +3,13 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use super::RequestContext;
+use super::{errors, RequestContext};
 
 pub async fn handle(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let coordinator = ctx.shared.groups();
+    let coordinator = ctx.broker.groups();
     let mut results = Vec::with_capacity(req.groups_names.len());
     for g in req.groups_names {
-        let code = coordinator.delete_group(g.0.as_str()).await;
+        let code = errors::group_code(&coordinator.delete_group(g.0.as_str()).await);
         results.push(DeletableGroupResult::default().with_group_id(g).with_error_code(code));
     }
     DeleteGroupsResponse::default().with_results(results)

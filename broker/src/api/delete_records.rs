@@ -1,13 +1,10 @@
 //! DeleteRecords (key 21): moves the log start offset; -1 means the high watermark.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
 
-use super::{blocking, RequestContext};
-use crate::error::storage_error;
+use super::{blocking, errors, RequestContext};
 
 pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -17,24 +14,25 @@ pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRe
         for p in t.partitions {
             let base =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
-            let Some(log) = ctx.shared.partition(&name, p.partition_index) else {
+            let Some(part) = ctx.broker.partitions().get(&name, p.partition_index).filter(|p| !p.is_removed()) else {
                 parts.push(base.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            let l = Arc::clone(&log);
             let offset = p.offset;
             let r = blocking(move || {
-                let target = if offset == -1 { l.log_end_offset() } else { offset };
-                if target < 0 {
+                // -1: the high watermark; nothing above it may be deleted.
+                let hw = part.high_watermark();
+                let target = if offset == -1 { hw } else { offset };
+                if target < 0 || target > hw {
                     return Err(None);
                 }
-                l.delete_records_before(target).map_err(Some)
+                part.log().delete_records_before(target).map_err(Some)
             })
             .await;
             parts.push(match r {
                 Ok(low) => base.with_low_watermark(low),
                 Err(None) => base.with_error_code(ResponseError::OffsetOutOfRange.code()),
-                Err(Some(e)) => base.with_error_code(storage_error(&e).code()),
+                Err(Some(e)) => base.with_error_code(errors::storage(&e).code()),
             });
         }
         topics.push(DeleteRecordsTopicResult::default().with_name(t.name).with_partitions(parts));

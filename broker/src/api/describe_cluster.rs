@@ -10,10 +10,10 @@ use super::{str_bytes, RequestContext};
 const ENDPOINT_BROKERS: i8 = 1;
 
 pub fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
-    let shared = &ctx.shared;
+    let cluster = ctx.broker.cluster();
     let resp = DescribeClusterResponse::default()
-        .with_cluster_id(str_bytes(shared.meta.cluster_id()))
-        .with_controller_id(BrokerId(shared.node_id))
+        .with_cluster_id(str_bytes(cluster.cluster_id()))
+        .with_controller_id(BrokerId(cluster.node_id()))
         .with_endpoint_type(ENDPOINT_BROKERS)
         .with_cluster_authorized_operations(AUTHORIZED_OPS_OMITTED);
     if ctx.version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
@@ -22,8 +22,10 @@ pub fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClus
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
             .with_error_message(Some(str_bytes("Only broker endpoints are served")));
     }
+    let (host, port) =
+        cluster.endpoint(&ctx.session.listener).map_or((String::new(), -1), |e| (e.host.clone(), e.port));
     resp.with_brokers(vec![DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(shared.node_id))
-        .with_host(str_bytes(shared.advertised_host.clone()))
-        .with_port(shared.advertised_port)])
+        .with_broker_id(BrokerId(cluster.node_id()))
+        .with_host(str_bytes(host))
+        .with_port(port)])
 }

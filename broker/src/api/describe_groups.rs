@@ -8,7 +8,7 @@ use super::metadata::AUTHORIZED_OPS_OMITTED;
 use super::{str_bytes, RequestContext};
 
 pub fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let coordinator = ctx.shared.groups();
+    let coordinator = ctx.broker.groups();
     let groups = req
         .groups
         .into_iter()

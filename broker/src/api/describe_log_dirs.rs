@@ -20,11 +20,10 @@ fn disk_space(path: &std::path::Path) -> (i64, i64) {
 }
 
 pub fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
-    let shared = &ctx.shared;
     let wanted: Option<Vec<(String, Vec<i32>)>> =
         req.topics.map(|ts| ts.into_iter().map(|t| (t.topic.0.to_string(), t.partitions)).collect());
     let mut topics = Vec::new();
-    for t in shared.meta.topics() {
+    for t in ctx.broker.topics().list() {
         let parts: Vec<i32> = match &wanted {
             None => (0..t.partitions).collect(),
             Some(w) => match w.iter().find(|(n, _)| *n == t.name) {
@@ -35,11 +34,11 @@ pub fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogD
         let partitions = parts
             .into_iter()
             .filter_map(|p| {
-                let log = shared.partition(&t.name, p)?;
+                let part = ctx.broker.partitions().get(&t.name, p)?;
                 Some(
                     DescribeLogDirsPartition::default()
                         .with_partition_index(p)
-                        .with_partition_size(log.size_bytes() as i64),
+                        .with_partition_size(part.size_bytes() as i64),
                 )
             })
             .collect();
@@ -47,7 +46,8 @@ pub fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogD
             DescribeLogDirsTopic::default().with_name(TopicName(str_bytes(t.name.clone()))).with_partitions(partitions),
         );
     }
-    let dir = std::fs::canonicalize(&shared.data_dir).unwrap_or_else(|_| shared.data_dir.clone());
+    let data_dir = ctx.broker.cluster().data_dir();
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.clone());
     let (total, usable) = disk_space(&dir);
     let result = DescribeLogDirsResult::default()
         .with_log_dir(str_bytes(dir.display().to_string()))

@@ -12,11 +12,10 @@ use super::metadata::{is_internal, AUTHORIZED_OPS_OMITTED};
 use super::{str_bytes, RequestContext};
 
 pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
-    let shared = &ctx.shared;
     let limit = if req.response_partition_limit > 0 { req.response_partition_limit as usize } else { 2000 };
     // Requested names in order (empty: every topic), starting at the cursor.
     let mut names: Vec<String> = if req.topics.is_empty() {
-        shared.meta.topics().iter().map(|t| t.name.clone()).collect()
+        ctx.broker.topics().list().iter().map(|t| t.name.clone()).collect()
     } else {
         let mut n: Vec<String> = req.topics.iter().map(|t| t.name.0.to_string()).collect();
         n.sort();
@@ -34,7 +33,7 @@ pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> Desc
     let mut budget = limit;
     let mut next_cursor = None;
     for name in names {
-        let Some(t) = shared.meta.topic(&name) else {
+        let Some(t) = ctx.broker.topics().get(&name) else {
             topics.push(
                 DescribeTopicPartitionsResponseTopic::default()
                     .with_error_code(ResponseError::UnknownTopicOrPartition.code())
@@ -49,7 +48,7 @@ pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> Desc
             break;
         }
         let first = if Some(&name) == start_topic.as_ref() { start_partition } else { 0 };
-        let node = BrokerId(shared.node_id);
+        let node = BrokerId(ctx.broker.cluster().node_id());
         let mut partitions = Vec::new();
         let mut p = first;
         while p < t.partitions && budget > 0 {

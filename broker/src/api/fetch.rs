@@ -1,19 +1,38 @@
 //! Fetch (key 1): hands out whole batches straight from the memory-mapped segments
-//! and long-polls until `min_bytes` arrive or `max_wait_ms` passes. No fetch sessions
-//! yet: every response has session id 0, which tells KIP-227 clients to send full
-//! fetch requests.
+//! (through each partition's `read`, bounded by its high watermark or, for
+//! `read_committed`, its last stable offset) and long-polls until `min_bytes`
+//! arrive or `max_wait_ms` passes. A long poll parks one waiter on the partitions
+//! it reads, so only appends to those wake it. No fetch sessions yet: every
+//! response has session id 0, which tells KIP-227 clients to send full requests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::ResponseError;
 use weir_storage::StorageError;
 
-use super::{str_bytes, RequestContext};
-use crate::error::storage_error;
+use super::routes::{decode, BoxFuture};
+use super::{errors, fetch_encode, str_bytes, Outcome, RequestContext};
+use crate::auth::{Operation, Resource};
+use crate::partition::{FetchWaiter, Isolation, Partition};
 
 const READ_COMMITTED: i8 = 1;
+
+pub fn route(ctx: RequestContext, mut body: Bytes) -> BoxFuture {
+    Box::pin(async move {
+        let req = match decode::<FetchRequest>(&mut body, &ctx) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Close(e),
+        };
+        match fetch_encode::encode(&handle(&ctx, req).await, ctx.version, ctx.correlation_id) {
+            Ok(parts) => Outcome::RespondParts(parts),
+            Err(e) => Outcome::Close(e),
+        }
+    })
+}
 
 fn partition_error(index: i32, err: ResponseError) -> PartitionData {
     PartitionData::default()
@@ -25,62 +44,90 @@ fn partition_error(index: i32, err: ResponseError) -> PartitionData {
         .with_records(Some(Default::default()))
 }
 
+/// A requested topic, resolved once per request.
+struct Wanted {
+    /// The name to answer with.
+    name: String,
+    partitions: Option<Arc<[Arc<Partition>]>>,
+    error: Option<ResponseError>,
+}
+
+fn resolve(ctx: &RequestContext, req: &FetchRequest) -> Vec<Wanted> {
+    let broker = &ctx.broker;
+    req.topics
+        .iter()
+        .map(|ft| {
+            let name = if ctx.version >= 13 {
+                broker.topics().by_id(&ft.topic_id).map(|t| t.name.clone())
+            } else {
+                Some(ft.topic.0.to_string())
+            };
+            let unknown =
+                if ctx.version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+            let partitions = name.as_deref().and_then(|n| broker.partitions().topic(n));
+            let error = match (&name, &partitions) {
+                (Some(n), Some(_)) if !ctx.authorize(Operation::Read, Resource::Topic(n)) => {
+                    Some(ResponseError::TopicAuthorizationFailed)
+                }
+                (Some(_), Some(_)) => None,
+                _ => Some(unknown),
+            };
+            Wanted { name: name.unwrap_or_else(|| ft.topic.0.to_string()), partitions, error }
+        })
+        .collect()
+}
+
 /// One pass over the requested partitions, gathering at most `max_bytes`. Returns
 /// the response topics, the bytes gathered, and whether any partition has an error
 /// (which ends a long poll early).
-fn read_once(ctx: &RequestContext, req: &FetchRequest, max_bytes: usize) -> (Vec<FetchableTopicResponse>, usize, bool) {
-    let shared = &ctx.shared;
+fn read_once(
+    req: &FetchRequest,
+    wanted: &[Wanted],
+    isolation: Isolation,
+    max_bytes: usize,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
-    for ft in &req.topics {
-        let meta = if ctx.version >= 13 {
-            shared.meta.topic_by_id(&ft.topic_id)
-        } else {
-            shared.meta.topic(ft.topic.0.as_str())
-        };
-        let unknown =
-            if ctx.version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+    for (ft, w) in req.topics.iter().zip(wanted) {
         let mut parts = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            let Some(meta) = meta.as_ref() else {
+            if let Some(e) = w.error {
                 any_error = true;
-                parts.push(partition_error(fp.partition, unknown));
+                parts.push(partition_error(fp.partition, e));
                 continue;
-            };
-            let Some(log) = shared.partition(&meta.name, fp.partition) else {
+            }
+            let found = w.partitions.as_ref().and_then(|ps| usize::try_from(fp.partition).ok().and_then(|i| ps.get(i)));
+            let Some(p) = found.filter(|p| !p.is_removed()) else {
                 any_error = true;
                 parts.push(partition_error(fp.partition, ResponseError::UnknownTopicOrPartition));
                 continue;
             };
-            if fp.current_leader_epoch > 0 {
+            if fp.current_leader_epoch > p.leader_epoch() {
                 any_error = true;
                 parts.push(partition_error(fp.partition, ResponseError::UnknownLeaderEpoch));
                 continue;
             }
             let budget = (fp.partition_max_bytes.max(0) as usize).min(max_bytes.saturating_sub(total));
-            let hw = log.log_end_offset();
             let mut pd = PartitionData::default()
                 .with_partition_index(fp.partition)
-                .with_high_watermark(hw)
-                .with_last_stable_offset(hw)
-                .with_log_start_offset(log.log_start_offset())
+                .with_high_watermark(p.high_watermark())
+                .with_last_stable_offset(p.last_stable_offset())
+                .with_log_start_offset(p.log_start_offset())
                 .with_preferred_read_replica(kafka_protocol::messages::BrokerId(-1));
-            if req.isolation_level == READ_COMMITTED {
+            if isolation == Isolation::ReadCommitted {
                 pd = pd.with_aborted_transactions(Some(vec![]));
             }
             if budget == 0 && total > 0 {
                 parts.push(pd.with_records(Some(Default::default())));
                 continue;
             }
-            match log.read(fp.fetch_offset, budget, total == 0) {
+            match p.read(fp.fetch_offset, budget, isolation, total == 0) {
                 Ok(read) => {
                     total += read.records.len();
-                    metrics::counter!("weir_partition_bytes_out_total", "topic" => meta.name.clone())
-                        .increment(read.records.len() as u64);
                     parts.push(
-                        pd.with_high_watermark(read.log_end_offset)
-                            .with_last_stable_offset(read.log_end_offset)
+                        pd.with_high_watermark(read.high_watermark)
+                            .with_last_stable_offset(read.last_stable_offset)
                             .with_log_start_offset(read.log_start_offset)
                             .with_records(Some(read.records)),
                     );
@@ -88,16 +135,15 @@ fn read_once(ctx: &RequestContext, req: &FetchRequest, max_bytes: usize) -> (Vec
                 Err(e) => {
                     any_error = true;
                     if !matches!(e, StorageError::OffsetOutOfRange { .. }) {
-                        tracing::warn!(topic = %meta.name, partition = fp.partition, error = %e, "fetch failed");
+                        tracing::warn!(topic = %w.name, partition = fp.partition, error = %e, "fetch failed");
                     }
-                    parts.push(pd.with_error_code(storage_error(&e).code()).with_records(Some(Default::default())));
+                    parts.push(pd.with_error_code(errors::storage(&e).code()).with_records(Some(Default::default())));
                 }
             }
         }
-        let name = meta.as_ref().map(|m| m.name.clone()).unwrap_or_else(|| ft.topic.0.to_string());
         topics.push(
             FetchableTopicResponse::default()
-                .with_topic(TopicName(str_bytes(name)))
+                .with_topic(TopicName(str_bytes(w.name.clone())))
                 .with_topic_id(ft.topic_id)
                 .with_partitions(parts),
         );
@@ -109,27 +155,38 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     if ctx.version >= 7 && req.session_id != 0 {
         return FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
     }
-    let shared = ctx.shared.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
-    // The client's limit, capped by the broker's; looked up once, not on every pass
-    // of a long poll.
-    let broker_max = shared.config.get_i64("fetch.max.bytes").max(1024) as usize;
+    let broker_max = ctx.broker.settings().fetch_max_bytes;
     let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(broker_max) } else { broker_max };
-    let mut data = shared.data_version.subscribe();
-    let mut shutdown = shared.shutdown.subscribe();
+    let isolation =
+        if req.isolation_level == READ_COMMITTED { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
+    let wanted = resolve(ctx, &req);
+    let mut shutdown = ctx.broker.shutdown_signal();
+    let mut waiter: Option<Arc<FetchWaiter>> = None;
     loop {
-        // Mark the current data version seen before reading, so an append that lands
-        // after this read wakes us up.
-        data.borrow_and_update();
-        let (topics, total, any_error) = read_once(ctx, &req, max_bytes);
+        let (topics, total, any_error) = read_once(&req, &wanted, isolation, max_bytes);
         let done =
             total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline || *shutdown.borrow_and_update();
         if done {
             return FetchResponse::default().with_session_id(0).with_responses(topics);
         }
+        let Some(w) = waiter.as_ref() else {
+            // Park before reading again: an append between that read and the wait
+            // leaves a permit, so it is not missed.
+            let w = FetchWaiter::new();
+            for (ft, wt) in req.topics.iter().zip(&wanted) {
+                for fp in &ft.partitions {
+                    if let Some(p) = wt.partitions.as_ref().and_then(|ps| ps.get(fp.partition.max(0) as usize)) {
+                        p.park(&w);
+                    }
+                }
+            }
+            waiter = Some(w);
+            continue;
+        };
         tokio::select! {
-            _ = data.changed() => {}
+            _ = w.wait() => {}
             _ = tokio::time::sleep_until(deadline) => {}
             _ = shutdown.changed() => {}
         }

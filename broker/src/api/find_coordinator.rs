@@ -12,7 +12,9 @@ const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
 
 pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let s = &ctx.shared;
+    let node = ctx.broker.cluster().node_id();
+    let (host, port) =
+        ctx.broker.cluster().endpoint(&ctx.session.listener).map_or((String::new(), -1), |e| (e.host.clone(), e.port));
     let supported = matches!(req.key_type, KEY_GROUP | KEY_TRANSACTION);
     let error = if supported { 0 } else { ResponseError::InvalidRequest.code() };
     let why = "unknown key type";
@@ -23,9 +25,7 @@ pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordina
             .map(|key| {
                 let c = Coordinator::default().with_key(key).with_error_code(error);
                 if supported {
-                    c.with_node_id(BrokerId(s.node_id))
-                        .with_host(str_bytes(s.advertised_host.clone()))
-                        .with_port(s.advertised_port)
+                    c.with_node_id(BrokerId(node)).with_host(str_bytes(host.clone())).with_port(port)
                 } else {
                     c.with_node_id(BrokerId(-1)).with_port(-1).with_error_message(Some(str_bytes(why)))
                 }
@@ -37,8 +37,5 @@ pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordina
         let r = FindCoordinatorResponse::default().with_error_code(error).with_node_id(BrokerId(-1)).with_port(-1);
         return if ctx.version >= 1 { r.with_error_message(Some(str_bytes(why))) } else { r };
     }
-    FindCoordinatorResponse::default()
-        .with_node_id(BrokerId(s.node_id))
-        .with_host(str_bytes(s.advertised_host.clone()))
-        .with_port(s.advertised_port)
+    FindCoordinatorResponse::default().with_node_id(BrokerId(node)).with_host(str_bytes(host)).with_port(port)
 }

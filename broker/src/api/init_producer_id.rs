@@ -3,8 +3,6 @@
 //! id), so a restarted producer never collides with its old sequence numbers.
 //! Transactional ids are refused until transactions exist.
 
-use std::sync::Arc;
-
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
@@ -20,8 +18,8 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
     if req.transactional_id.is_some() {
         return fail(ResponseError::InvalidRequest);
     }
-    let shared = Arc::clone(&ctx.shared);
-    match blocking(move || shared.meta.allocate_producer_id()).await {
+    let b = ctx.broker.clone();
+    match blocking(move || b.allocate_producer_id()).await {
         Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Err(e) => {
             tracing::error!(error = %e, "could not allocate a producer id");

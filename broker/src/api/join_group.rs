@@ -1,33 +1,30 @@
 //! JoinGroup (key 11).
 
-use std::time::Duration;
-
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
-use super::{str_bytes, RequestContext};
+use super::{errors, str_bytes, RequestContext};
 use crate::group::JoinRequest;
 
 pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
-    let session = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
+    let session = req.session_timeout_ms.max(0) as i64;
     // v0 has no rebalance timeout: it is the session timeout.
-    let rebalance =
-        if ctx.version >= 1 { Duration::from_millis(req.rebalance_timeout_ms.max(0) as u64) } else { session };
+    let rebalance = if ctx.version >= 1 { req.rebalance_timeout_ms.max(0) as i64 } else { session };
     let join = JoinRequest {
         group: req.group_id.0.to_string(),
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.map(|s| s.to_string()),
         client_id: ctx.client_id.clone().unwrap_or_default(),
-        client_host: format!("/{}", ctx.peer.ip()),
-        session_timeout: session,
-        rebalance_timeout: rebalance,
+        client_host: ctx.client_host(),
+        session_timeout_ms: session,
+        rebalance_timeout_ms: rebalance,
         protocol_type: req.protocol_type.to_string(),
         protocols: req.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
         require_known_member_id: ctx.version >= 4,
     };
-    let r = ctx.shared.groups().join(join).await;
+    let r = ctx.broker.groups().join(join).await;
     let mut resp = JoinGroupResponse::default()
-        .with_error_code(r.error)
+        .with_error_code(r.error.as_ref().map_or(0, |e| errors::group(e).code()))
         .with_generation_id(r.generation)
         .with_leader(str_bytes(r.leader))
         .with_member_id(str_bytes(r.member_id))

@@ -3,7 +3,7 @@
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::RequestContext;
+use super::{errors, RequestContext};
 
 pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let members: Vec<(String, Option<String>)> = if ctx.version >= 3 {
@@ -14,14 +14,19 @@ pub async fn handle(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupR
     } else {
         vec![(req.member_id.to_string(), None)]
     };
-    let (top, errors) = ctx.shared.groups().leave(req.group_id.0.as_str(), members).await;
+    let n = members.len();
+    let (top, codes): (i16, Vec<i16>) = match ctx.broker.groups().leave(req.group_id.0.as_str(), members).await {
+        Ok(results) => (0, results.iter().map(errors::group_code).collect()),
+        // The whole request failed: every member gets the same answer.
+        Err(e) => (errors::group(&e).code(), vec![errors::group(&e).code(); n]),
+    };
     if ctx.version < 3 {
-        return LeaveGroupResponse::default().with_error_code(if top != 0 { top } else { errors[0] });
+        return LeaveGroupResponse::default().with_error_code(if top != 0 { top } else { codes[0] });
     }
     let members = req
         .members
         .into_iter()
-        .zip(errors)
+        .zip(codes)
         .map(|(m, e)| {
             MemberResponse::default()
                 .with_member_id(m.member_id)

@@ -9,17 +9,19 @@ pub fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRespons
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     let groups = ctx
-        .shared
+        .broker
         .groups()
         .list()
         .into_iter()
-        .filter(|(_, _, st, _)| states.is_empty() || states.contains(&st.to_lowercase()))
-        .filter(|(.., ty)| types.is_empty() || types.iter().any(|t| t == ty))
-        .map(|(id, ptype, st, ty)| {
-            let g = ListedGroup::default().with_group_id(GroupId(str_bytes(id))).with_protocol_type(str_bytes(ptype));
-            let g = if ctx.version >= 4 { g.with_group_state(str_bytes(st)) } else { g };
+        .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
+        .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
+        .map(|l| {
+            let g = ListedGroup::default()
+                .with_group_id(GroupId(str_bytes(l.group_id)))
+                .with_protocol_type(str_bytes(l.protocol_type));
+            let g = if ctx.version >= 4 { g.with_group_state(str_bytes(l.state)) } else { g };
             if ctx.version >= 5 {
-                g.with_group_type(str_bytes(ty))
+                g.with_group_type(str_bytes(l.group_type))
             } else {
                 g
             }

@@ -6,8 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use kafka_protocol::ResponseError;
 
-use super::RequestContext;
-use crate::error::storage_error;
+use super::{errors, RequestContext};
 
 pub const LATEST: i64 = -1;
 pub const EARLIEST: i64 = -2;
@@ -16,7 +15,7 @@ pub const EARLIEST_LOCAL: i64 = -4;
 pub const LATEST_TIERED: i64 = -5;
 
 pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
-    let shared = &ctx.shared;
+    let read_committed = ctx.version >= 2 && req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
@@ -27,19 +26,20 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
                 .with_timestamp(-1)
                 .with_offset(-1)
                 .with_leader_epoch(-1);
-            let Some(log) = shared.partition(&name, p.partition_index) else {
+            let Some(part) = ctx.broker.partitions().get(&name, p.partition_index).filter(|p| !p.is_removed()) else {
                 parts.push(base.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            if p.current_leader_epoch > 0 {
+            if p.current_leader_epoch > part.leader_epoch() {
                 parts.push(base.with_error_code(ResponseError::UnknownLeaderEpoch.code()));
                 continue;
             }
             let found = match p.timestamp {
-                LATEST | LATEST_TIERED => Ok(Some((-1, log.log_end_offset()))),
-                EARLIEST | EARLIEST_LOCAL => Ok(Some((-1, log.log_start_offset()))),
-                MAX_TIMESTAMP => Ok(log.max_timestamp().map(|t| (t.timestamp, t.offset))),
-                ts if ts >= 0 => log.offset_for_timestamp(ts).map(|o| o.map(|t| (t.timestamp, t.offset))),
+                LATEST | LATEST_TIERED if read_committed => Ok(Some((-1, part.last_stable_offset()))),
+                LATEST | LATEST_TIERED => Ok(Some((-1, part.high_watermark()))),
+                EARLIEST | EARLIEST_LOCAL => Ok(Some((-1, part.log_start_offset()))),
+                MAX_TIMESTAMP => Ok(part.log().max_timestamp().map(|t| (t.timestamp, t.offset))),
+                ts if ts >= 0 => part.log().offset_for_timestamp(ts).map(|o| o.map(|t| (t.timestamp, t.offset))),
                 _ => {
                     parts.push(base.with_error_code(ResponseError::InvalidRequest.code()));
                     continue;
@@ -48,11 +48,11 @@ pub fn handle(ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsRespo
             parts.push(match found {
                 Ok(Some((ts, offset))) => {
                     // leader_epoch exists from v4; older versions must leave it unset.
-                    let epoch = if ctx.version >= 4 { 0 } else { -1 };
+                    let epoch = if ctx.version >= 4 { part.leader_epoch() } else { -1 };
                     base.with_timestamp(ts).with_offset(offset).with_leader_epoch(epoch)
                 }
                 Ok(None) => base,
-                Err(e) => base.with_error_code(storage_error(&e).code()),
+                Err(e) => base.with_error_code(errors::storage(&e).code()),
             });
         }
         topics.push(ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(parts));

@@ -2,7 +2,6 @@
 //! both the request and `auto.create.topics.enable` allow it.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
@@ -11,10 +10,10 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::{blocking, str_bytes, RequestContext};
+use super::{blocking, errors, str_bytes, RequestContext};
+use crate::handle::BrokerHandle;
 use crate::metadata::TopicMeta;
 use crate::topics::CreateTopic;
-use crate::Shared;
 
 /// Kafka's "authorized operations not requested" sentinel.
 pub const AUTHORIZED_OPS_OMITTED: i32 = i32::MIN;
@@ -23,33 +22,35 @@ pub fn is_internal(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
 }
 
-pub fn broker(shared: &Shared) -> MetadataResponseBroker {
-    MetadataResponseBroker::default()
-        .with_node_id(BrokerId(shared.node_id))
-        .with_host(str_bytes(shared.advertised_host.clone()))
-        .with_port(shared.advertised_port)
+/// This node as the client that came in on `listener` reaches it.
+pub fn broker(broker: &BrokerHandle, listener: &str) -> MetadataResponseBroker {
+    let c = broker.cluster();
+    let (host, port) = c.endpoint(listener).map_or((String::new(), -1), |e| (e.host.clone(), e.port));
+    MetadataResponseBroker::default().with_node_id(BrokerId(c.node_id())).with_host(str_bytes(host)).with_port(port)
 }
 
-pub fn partitions(shared: &Shared, topic: &TopicMeta) -> Vec<MetadataResponsePartition> {
+fn partitions(broker: &BrokerHandle, topic: &TopicMeta) -> Vec<MetadataResponsePartition> {
+    let node = BrokerId(broker.cluster().node_id());
+    let parts = broker.partitions().topic(&topic.name);
     (0..topic.partitions)
         .map(|p| {
-            let node = BrokerId(shared.node_id);
+            let epoch = parts.as_ref().and_then(|ps| ps.get(p as usize)).map_or(0, |p| p.leader_epoch());
             MetadataResponsePartition::default()
                 .with_partition_index(p)
                 .with_leader_id(node)
-                .with_leader_epoch(0)
+                .with_leader_epoch(epoch)
                 .with_replica_nodes(vec![node])
                 .with_isr_nodes(vec![node])
         })
         .collect()
 }
 
-fn topic_response(shared: &Shared, t: &TopicMeta, version: i16) -> MetadataResponseTopic {
+fn topic_response(broker: &BrokerHandle, t: &TopicMeta, version: i16) -> MetadataResponseTopic {
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(str_bytes(t.name.clone()))))
         .with_topic_id(t.id)
         .with_is_internal(version >= 1 && is_internal(&t.name))
-        .with_partitions(partitions(shared, t))
+        .with_partitions(partitions(broker, t))
         .with_topic_authorized_operations(AUTHORIZED_OPS_OMITTED)
 }
 
@@ -62,20 +63,19 @@ fn error_topic(name: Option<String>, id: Uuid, err: ResponseError) -> MetadataRe
 }
 
 pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
-    let shared = &ctx.shared;
+    let b = &ctx.broker;
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let wanted = match req.topics {
         None => None,
         Some(t) if t.is_empty() && ctx.version == 0 => None,
         Some(t) => Some(t),
     };
-    let allow_auto =
-        (ctx.version < 4 || req.allow_auto_topic_creation) && shared.config.get_bool("auto.create.topics.enable");
+    let allow_auto = (ctx.version < 4 || req.allow_auto_topic_creation) && b.settings().auto_create_topics_enable;
     let mut topics = Vec::new();
     match wanted {
         None => {
-            for t in shared.meta.topics() {
-                topics.push(topic_response(shared, &t, ctx.version));
+            for t in b.topics().list() {
+                topics.push(topic_response(b, &t, ctx.version));
             }
         }
         Some(list) => {
@@ -83,28 +83,28 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                 let name = rt.name.as_ref().map(|n| n.0.to_string()).filter(|n| !n.is_empty());
                 let Some(name) = name else {
                     // Lookup by topic id (v10+).
-                    match shared.meta.topic_by_id(&rt.topic_id) {
-                        Some(t) => topics.push(topic_response(shared, &t, ctx.version)),
+                    match b.topics().by_id(&rt.topic_id) {
+                        Some(t) => topics.push(topic_response(b, &t, ctx.version)),
                         None => topics.push(error_topic(None, rt.topic_id, ResponseError::UnknownTopicId)),
                     }
                     continue;
                 };
-                if let Some(t) = shared.meta.topic(&name) {
-                    topics.push(topic_response(shared, &t, ctx.version));
+                if let Some(t) = b.topics().get(&name) {
+                    topics.push(topic_response(b, &t, ctx.version));
                     continue;
                 }
                 if let Err(e) = crate::topics::validate_topic_name(&name) {
-                    topics.push(error_topic(Some(name), Uuid::nil(), e.kafka_error()));
+                    topics.push(error_topic(Some(name), Uuid::nil(), errors::topic(&e)));
                     continue;
                 }
                 if !allow_auto {
                     topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition));
                     continue;
                 }
-                let s = Arc::clone(shared);
+                let s = b.clone();
                 let n = name.clone();
                 let created = blocking(move || {
-                    s.create_topic(
+                    s.topics().create(
                         CreateTopic {
                             name: n,
                             partitions: -1,
@@ -117,20 +117,20 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                 })
                 .await;
                 match created {
-                    Ok(t) => topics.push(topic_response(shared, &t, ctx.version)),
+                    Ok(t) => topics.push(topic_response(b, &t, ctx.version)),
                     // Lost a race with another creator: the topic exists now.
-                    Err(e) => match shared.meta.topic(&name) {
-                        Some(t) => topics.push(topic_response(shared, &t, ctx.version)),
-                        None => topics.push(error_topic(Some(name), Uuid::nil(), e.kafka_error())),
+                    Err(e) => match b.topics().get(&name) {
+                        Some(t) => topics.push(topic_response(b, &t, ctx.version)),
+                        None => topics.push(error_topic(Some(name), Uuid::nil(), errors::topic(&e))),
                     },
                 }
             }
         }
     }
     MetadataResponse::default()
-        .with_brokers(vec![broker(shared)])
-        .with_cluster_id(Some(str_bytes(shared.meta.cluster_id())))
-        .with_controller_id(BrokerId(if ctx.version >= 1 { shared.node_id } else { -1 }))
+        .with_brokers(vec![broker(b, &ctx.session.listener)])
+        .with_cluster_id(Some(str_bytes(b.cluster().cluster_id())))
+        .with_controller_id(BrokerId(if ctx.version >= 1 { b.cluster().node_id() } else { -1 }))
         .with_topics(topics)
         .with_cluster_authorized_operations(AUTHORIZED_OPS_OMITTED)
 }

@@ -1,18 +1,21 @@
-//! Request routing. [`SERVED`] is the single table that both routes requests and
-//! builds the ApiVersions response, so we never advertise an API we do not serve.
-//! Every served API accepts every version the `kafka-protocol` crate can decode.
+//! Request dispatch: frame → header → route (`routes.rs`) → handler, inside a
+//! tracing span per request (Kafka's names: `api`, `api.version`,
+//! `correlation.id`, `client.id`, `peer`), with the route's metrics. One file
+//! per Kafka API; handlers call the [`BrokerHandle`] and map its typed errors to
+//! Kafka codes with `errors.rs`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes, VersionRange};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::ResponseError;
+use tracing::Instrument;
 
-use crate::Shared;
+use crate::auth::{Operation, Resource};
+use crate::handle::BrokerHandle;
+use crate::net::Session;
 
 pub mod alter_configs;
 pub mod api_versions;
@@ -28,6 +31,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_topic_partitions;
+pub mod errors;
 pub mod fetch;
 pub mod fetch_encode;
 pub mod find_coordinator;
@@ -39,63 +43,17 @@ pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod metrics;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod routes;
 pub mod sync_group;
 
-/// APIs this broker serves.
-pub static SERVED: &[ApiKey] = &[
-    ApiKey::Produce,
-    ApiKey::Fetch,
-    ApiKey::ListOffsets,
-    ApiKey::Metadata,
-    ApiKey::ApiVersions,
-    ApiKey::CreateTopics,
-    ApiKey::DeleteTopics,
-    ApiKey::DeleteRecords,
-    ApiKey::OffsetForLeaderEpoch,
-    ApiKey::DescribeConfigs,
-    ApiKey::AlterConfigs,
-    ApiKey::DescribeLogDirs,
-    ApiKey::CreatePartitions,
-    ApiKey::IncrementalAlterConfigs,
-    ApiKey::DescribeCluster,
-    ApiKey::DescribeTopicPartitions,
-    ApiKey::FindCoordinator,
-    ApiKey::JoinGroup,
-    ApiKey::SyncGroup,
-    ApiKey::Heartbeat,
-    ApiKey::LeaveGroup,
-    ApiKey::OffsetCommit,
-    ApiKey::OffsetFetch,
-    ApiKey::ListGroups,
-    ApiKey::DescribeGroups,
-    ApiKey::DeleteGroups,
-    ApiKey::OffsetDelete,
-    ApiKey::InitProducerId,
-    ApiKey::ConsumerGroupHeartbeat,
-    ApiKey::ConsumerGroupDescribe,
-];
-
-pub fn served_versions(key: ApiKey) -> Option<VersionRange> {
-    use kafka_protocol::messages::{OffsetCommitRequest, OffsetFetchRequest};
-    use kafka_protocol::protocol::Message;
-    if !SERVED.contains(&key) {
-        return None;
-    }
-    let r = key.valid_versions();
-    // A few keys list a newer version than the crate can decode a request for.
-    let decodable = match key {
-        ApiKey::OffsetCommit => OffsetCommitRequest::VERSIONS.max,
-        ApiKey::InitProducerId => kafka_protocol::messages::InitProducerIdRequest::VERSIONS.max,
-        ApiKey::OffsetFetch => OffsetFetchRequest::VERSIONS.max,
-        _ => r.max,
-    };
-    Some(VersionRange { min: r.min, max: r.max.min(decodable) })
-}
+use self::metrics::ApiMetrics;
+use routes::Handler;
 
 /// What the connection does with a request.
 pub enum Outcome {
@@ -110,60 +68,34 @@ pub enum Outcome {
     Close(String),
     /// The request's effects are done; its response waits for something that must not
     /// hold up the next request (acks=all waiting for fsync). Runs as its own task.
-    Deferred(Pin<Box<dyn Future<Output = Outcome> + Send>>),
+    Deferred(routes::BoxFuture),
 }
 
-/// Fields of the request header every handler may want.
+/// One request, as its handler sees it.
+#[derive(Clone)]
 pub struct RequestContext {
-    pub shared: Arc<Shared>,
+    pub broker: BrokerHandle,
+    pub session: Arc<Session>,
+    pub key: ApiKey,
     pub version: i16,
+    pub correlation_id: i32,
     pub client_id: Option<String>,
-    pub peer: std::net::SocketAddr,
+}
+
+impl RequestContext {
+    /// The authorization hook: may this session do `operation` on `resource`?
+    pub fn authorize(&self, operation: Operation, resource: Resource<'_>) -> bool {
+        self.broker.authorizer().authorize(&self.session, operation, resource)
+    }
+
+    /// The client's host as Kafka reports it in group descriptions (`/1.2.3.4`).
+    pub fn client_host(&self) -> String {
+        format!("/{}", self.session.peer.ip())
+    }
 }
 
 pub fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
-}
-
-pub fn code(e: ResponseError) -> i16 {
-    e.code()
-}
-
-fn api_name(key: ApiKey) -> &'static str {
-    // Debug names (`Produce`, `Fetch`, ...) are what Kafka's request metrics use too.
-    match key {
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::ApiVersions => "ApiVersions",
-        ApiKey::CreateTopics => "CreateTopics",
-        ApiKey::DeleteTopics => "DeleteTopics",
-        ApiKey::DeleteRecords => "DeleteRecords",
-        ApiKey::OffsetForLeaderEpoch => "OffsetForLeaderEpoch",
-        ApiKey::DescribeConfigs => "DescribeConfigs",
-        ApiKey::AlterConfigs => "AlterConfigs",
-        ApiKey::DescribeLogDirs => "DescribeLogDirs",
-        ApiKey::CreatePartitions => "CreatePartitions",
-        ApiKey::IncrementalAlterConfigs => "IncrementalAlterConfigs",
-        ApiKey::DescribeCluster => "DescribeCluster",
-        ApiKey::DescribeTopicPartitions => "DescribeTopicPartitions",
-        ApiKey::FindCoordinator => "FindCoordinator",
-        ApiKey::JoinGroup => "JoinGroup",
-        ApiKey::SyncGroup => "SyncGroup",
-        ApiKey::Heartbeat => "Heartbeat",
-        ApiKey::LeaveGroup => "LeaveGroup",
-        ApiKey::OffsetCommit => "OffsetCommit",
-        ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::ListGroups => "ListGroups",
-        ApiKey::DescribeGroups => "DescribeGroups",
-        ApiKey::DeleteGroups => "DeleteGroups",
-        ApiKey::OffsetDelete => "OffsetDelete",
-        ApiKey::InitProducerId => "InitProducerId",
-        ApiKey::ConsumerGroupHeartbeat => "ConsumerGroupHeartbeat",
-        ApiKey::ConsumerGroupDescribe => "ConsumerGroupDescribe",
-        _ => "Other",
-    }
 }
 
 /// Encodes a response frame: size, response header, body.
@@ -188,167 +120,100 @@ pub fn encode_response<R: Encodable>(
     Ok(buf)
 }
 
-fn decode<T: Decodable>(body: &mut Bytes, key: ApiKey, version: i16) -> Result<T, String> {
-    T::decode(body, version).map_err(|e| format!("malformed {key:?} v{version} request: {e}"))
+/// The response to `ctx`'s request, or a closed connection if it cannot be encoded.
+pub fn respond<R: Encodable>(ctx: &RequestContext, body: &R) -> Outcome {
+    match encode_response(ctx.key, ctx.version, ctx.correlation_id, body) {
+        Ok(buf) => Outcome::Respond(buf),
+        Err(e) => Outcome::Close(e),
+    }
 }
 
 /// Parses one request frame (without its size prefix) and runs its handler.
-pub async fn dispatch(shared: Arc<Shared>, mut frame: Bytes, peer: std::net::SocketAddr) -> Outcome {
+pub async fn dispatch(
+    broker: &BrokerHandle,
+    metrics: &ApiMetrics,
+    session: &Arc<Session>,
+    mut frame: Bytes,
+) -> Outcome {
     if frame.len() < 8 {
         return Outcome::Close(format!("request frame of {} bytes is shorter than a request header", frame.len()));
     }
     let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let Ok(key) = ApiKey::try_from(raw_key) else {
-        return Outcome::Close(format!("unknown API key {raw_key}"));
+    let Some(route) = routes::route(raw_key) else {
+        return Outcome::Close(match ApiKey::try_from(raw_key) {
+            Ok(key) => format!("API {key:?} (key {raw_key}) is not served by this broker"),
+            Err(_) => format!("unknown API key {raw_key}"),
+        });
     };
-    let Some(range) = served_versions(key) else {
-        return Outcome::Close(format!("API {key:?} (key {raw_key}) is not served by this broker"));
-    };
-    if version < range.min || version > range.max {
+    let key = route.key;
+    if version < route.versions.min || version > route.versions.max {
         if key == ApiKey::ApiVersions {
             // KIP-511: answer with a v0 response so the client can pick a version we have.
             let resp = api_versions::response(ResponseError::UnsupportedVersion.code());
-            return respond(encode_response(key, 0, correlation_id, &resp));
+            return match encode_response(key, 0, correlation_id, &resp) {
+                Ok(buf) => Outcome::Respond(buf),
+                Err(e) => Outcome::Close(e),
+            };
         }
         return Outcome::Close(format!(
             "unsupported version {version} of {key:?} (we serve {}-{})",
-            range.min, range.max
+            route.versions.min, route.versions.max
         ));
     }
     let header = match RequestHeader::decode(&mut frame, key.request_header_version(version)) {
         Ok(h) => h,
         Err(e) => return Outcome::Close(format!("malformed request header: {e}")),
     };
-    let ctx = RequestContext { shared, version, client_id: header.client_id.as_ref().map(|c| c.to_string()), peer };
-    let name = api_name(key);
+    let client_id = header.client_id.as_ref().map(|c| c.to_string());
+    let span = tracing::debug_span!(
+        "request",
+        api = route.name,
+        api.version = version,
+        correlation.id = correlation_id,
+        client.id = client_id.as_deref().unwrap_or(""),
+        peer = %session.peer,
+    );
+    let ctx =
+        RequestContext { broker: broker.clone(), session: session.clone(), key, version, correlation_id, client_id };
+    let m = metrics.of(route);
     let started = Instant::now();
-    metrics::counter!("weir_kafka_requests_total", "api" => name).increment(1);
-    metrics::counter!("weir_kafka_request_bytes_total", "api" => name).increment(frame.len() as u64 + 8);
-    let result = route(&ctx, key, &mut frame, correlation_id).await;
-    match result {
-        Outcome::Respond(buf) => {
-            metrics::histogram!("weir_kafka_request_latency_seconds", "api" => name)
-                .record(started.elapsed().as_secs_f64());
-            metrics::counter!("weir_kafka_response_bytes_total", "api" => name).increment(buf.len() as u64);
-            Outcome::Respond(buf)
+    m.requests.increment(1);
+    m.request_bytes.increment(frame.len() as u64 + 8);
+    let outcome = match route.handler {
+        Handler::Sync(f) => span.in_scope(|| f(&ctx, frame)),
+        Handler::Async(f) => f(ctx, frame).instrument(span.clone()).await,
+    };
+    let record = |out: &Outcome| {
+        m.latency.record(started.elapsed().as_secs_f64());
+        match out {
+            Outcome::Respond(buf) => m.response_bytes.increment(buf.len() as u64),
+            Outcome::RespondParts(parts) => m.response_bytes.increment(parts.iter().map(|p| p.len() as u64).sum()),
+            _ => {}
         }
-        Outcome::RespondParts(parts) => {
-            metrics::histogram!("weir_kafka_request_latency_seconds", "api" => name)
-                .record(started.elapsed().as_secs_f64());
-            let len: usize = parts.iter().map(Bytes::len).sum();
-            metrics::counter!("weir_kafka_response_bytes_total", "api" => name).increment(len as u64);
-            Outcome::RespondParts(parts)
+    };
+    match outcome {
+        Outcome::Deferred(fut) => {
+            let (latency, response_bytes) = (m.latency.clone(), m.response_bytes.clone());
+            Outcome::Deferred(Box::pin(
+                async move {
+                    let out = fut.await;
+                    latency.record(started.elapsed().as_secs_f64());
+                    if let Outcome::Respond(buf) = &out {
+                        response_bytes.increment(buf.len() as u64);
+                    }
+                    out
+                }
+                .instrument(span),
+            ))
         }
-        Outcome::Deferred(fut) => Outcome::Deferred(Box::pin(async move {
-            let out = fut.await;
-            metrics::histogram!("weir_kafka_request_latency_seconds", "api" => name)
-                .record(started.elapsed().as_secs_f64());
-            if let Outcome::Respond(buf) = &out {
-                metrics::counter!("weir_kafka_response_bytes_total", "api" => name).increment(buf.len() as u64);
-            }
-            out
-        })),
         other => {
-            metrics::histogram!("weir_kafka_request_latency_seconds", "api" => name)
-                .record(started.elapsed().as_secs_f64());
+            record(&other);
             other
         }
     }
 }
 
-fn respond(r: Result<BytesMut, String>) -> Outcome {
-    match r {
-        Ok(buf) => Outcome::Respond(buf),
-        Err(e) => Outcome::Close(e),
-    }
-}
-
-macro_rules! handle {
-    ($ctx:expr, $key:expr, $body:expr, $corr:expr, $module:ident, $req:ty, async) => {{
-        match decode::<$req>($body, $key, $ctx.version) {
-            Ok(req) => respond(encode_response($key, $ctx.version, $corr, &$module::handle($ctx, req).await)),
-            Err(e) => Outcome::Close(e),
-        }
-    }};
-    ($ctx:expr, $key:expr, $body:expr, $corr:expr, $module:ident, $req:ty) => {{
-        match decode::<$req>($body, $key, $ctx.version) {
-            Ok(req) => respond(encode_response($key, $ctx.version, $corr, &$module::handle($ctx, req))),
-            Err(e) => Outcome::Close(e),
-        }
-    }};
-}
-
-async fn route(ctx: &RequestContext, key: ApiKey, body: &mut Bytes, corr: i32) -> Outcome {
-    use kafka_protocol::messages::*;
-    match key {
-        ApiKey::Produce => match decode::<ProduceRequest>(body, key, ctx.version) {
-            Ok(req) => match produce::append(ctx, req) {
-                None => Outcome::Silent,
-                Some(staged) if staged.needs_wait() => {
-                    let version = ctx.version;
-                    Outcome::Deferred(Box::pin(async move {
-                        respond(encode_response(key, version, corr, &produce::finish(staged).await))
-                    }))
-                }
-                Some(staged) => respond(encode_response(key, ctx.version, corr, &produce::finish(staged).await)),
-            },
-            Err(e) => Outcome::Close(e),
-        },
-        ApiKey::Fetch => match decode::<FetchRequest>(body, key, ctx.version) {
-            Ok(req) => match fetch_encode::encode(&fetch::handle(ctx, req).await, ctx.version, corr) {
-                Ok(parts) => Outcome::RespondParts(parts),
-                Err(e) => Outcome::Close(e),
-            },
-            Err(e) => Outcome::Close(e),
-        },
-        ApiKey::ListOffsets => handle!(ctx, key, body, corr, list_offsets, ListOffsetsRequest),
-        ApiKey::Metadata => handle!(ctx, key, body, corr, metadata, MetadataRequest, async),
-        ApiKey::ApiVersions => handle!(ctx, key, body, corr, api_versions, ApiVersionsRequest),
-        ApiKey::CreateTopics => handle!(ctx, key, body, corr, create_topics, CreateTopicsRequest, async),
-        ApiKey::DeleteTopics => handle!(ctx, key, body, corr, delete_topics, DeleteTopicsRequest, async),
-        ApiKey::DeleteRecords => handle!(ctx, key, body, corr, delete_records, DeleteRecordsRequest, async),
-        ApiKey::OffsetForLeaderEpoch => {
-            handle!(ctx, key, body, corr, offset_for_leader_epoch, OffsetForLeaderEpochRequest)
-        }
-        ApiKey::DescribeConfigs => handle!(ctx, key, body, corr, describe_configs, DescribeConfigsRequest),
-        ApiKey::AlterConfigs => handle!(ctx, key, body, corr, alter_configs, AlterConfigsRequest, async),
-        ApiKey::DescribeLogDirs => handle!(ctx, key, body, corr, describe_log_dirs, DescribeLogDirsRequest),
-        ApiKey::CreatePartitions => handle!(ctx, key, body, corr, create_partitions, CreatePartitionsRequest, async),
-        ApiKey::IncrementalAlterConfigs => {
-            handle!(ctx, key, body, corr, incremental_alter_configs, IncrementalAlterConfigsRequest, async)
-        }
-        ApiKey::DescribeCluster => handle!(ctx, key, body, corr, describe_cluster, DescribeClusterRequest),
-        ApiKey::DescribeTopicPartitions => {
-            handle!(ctx, key, body, corr, describe_topic_partitions, DescribeTopicPartitionsRequest)
-        }
-        ApiKey::FindCoordinator => handle!(ctx, key, body, corr, find_coordinator, FindCoordinatorRequest),
-        ApiKey::JoinGroup => handle!(ctx, key, body, corr, join_group, JoinGroupRequest, async),
-        ApiKey::SyncGroup => handle!(ctx, key, body, corr, sync_group, SyncGroupRequest, async),
-        ApiKey::Heartbeat => handle!(ctx, key, body, corr, heartbeat, HeartbeatRequest),
-        ApiKey::LeaveGroup => handle!(ctx, key, body, corr, leave_group, LeaveGroupRequest, async),
-        ApiKey::OffsetCommit => handle!(ctx, key, body, corr, offset_commit, OffsetCommitRequest, async),
-        ApiKey::OffsetFetch => handle!(ctx, key, body, corr, offset_fetch, OffsetFetchRequest),
-        ApiKey::ListGroups => handle!(ctx, key, body, corr, list_groups, ListGroupsRequest),
-        ApiKey::DescribeGroups => handle!(ctx, key, body, corr, describe_groups, DescribeGroupsRequest),
-        ApiKey::DeleteGroups => handle!(ctx, key, body, corr, delete_groups, DeleteGroupsRequest, async),
-        ApiKey::OffsetDelete => handle!(ctx, key, body, corr, offset_delete, OffsetDeleteRequest, async),
-        ApiKey::InitProducerId => handle!(ctx, key, body, corr, init_producer_id, InitProducerIdRequest, async),
-        ApiKey::ConsumerGroupHeartbeat => {
-            handle!(ctx, key, body, corr, consumer_group_heartbeat, ConsumerGroupHeartbeatRequest)
-        }
-        ApiKey::ConsumerGroupDescribe => {
-            handle!(ctx, key, body, corr, consumer_group_describe, ConsumerGroupDescribeRequest)
-        }
-        _ => Outcome::Close(format!("API {key:?} is not served by this broker")),
-    }
-}
-
 /// Runs blocking storage/metadata work (fsync, file creation) off the async workers.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
+pub use crate::blocking;

@@ -4,43 +4,43 @@
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::RequestContext;
-use crate::group::CommitRequest;
+use super::{errors, RequestContext};
+use crate::auth::{Operation, Resource};
+use crate::group::{CommitRequest, OffsetToCommit};
 
 pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
-    let shared = ctx.shared.clone();
     let mut offsets = Vec::new();
     for t in &req.topics {
         for p in &t.partitions {
-            let epoch = if ctx.version >= 6 { p.committed_leader_epoch } else { -1 };
-            offsets.push((
-                t.name.0.to_string(),
-                p.partition_index,
-                p.committed_offset,
-                epoch,
-                p.committed_metadata.as_ref().map(|m| m.to_string()),
-            ));
+            offsets.push(OffsetToCommit {
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: if ctx.version >= 6 { p.committed_leader_epoch } else { -1 },
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            });
         }
     }
+    let n = offsets.len();
+    let group = req.group_id.0.to_string();
     let commit = CommitRequest {
-        version: ctx.version,
-        group: req.group_id.0.to_string(),
+        group: group.clone(),
         generation: req.generation_id_or_member_epoch,
         member_id: req.member_id.to_string(),
         instance_id: req.group_instance_id.as_ref().map(|s| s.to_string()),
         offsets,
     };
-    let s = shared.clone();
-    let result = shared
-        .groups()
-        .commit(commit, move |topic, partition| {
-            s.meta.topic(topic).is_some_and(|t| partition >= 0 && partition < t.partitions)
-        })
-        .await;
-    let mut errors = match result {
-        Ok(per_partition) => per_partition.into_iter(),
-        Err(code) => vec![code; req.topics.iter().map(|t| t.partitions.len()).sum()].into_iter(),
+    let codes: Vec<i16> = if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
+        vec![kafka_protocol::ResponseError::GroupAuthorizationFailed.code(); n]
+    } else {
+        match ctx.broker.groups().commit(commit).await {
+            Ok(per_partition) => {
+                per_partition.iter().map(|r| r.as_ref().err().map_or(0, |e| errors::commit(e, ctx.version))).collect()
+            }
+            Err(e) => vec![errors::commit(&e, ctx.version); n],
+        }
     };
+    let mut codes = codes.into_iter();
     let topics = req
         .topics
         .into_iter()
@@ -51,7 +51,7 @@ pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCom
                 .map(|p| {
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(errors.next().unwrap_or(0))
+                        .with_error_code(codes.next().unwrap_or(0))
                 })
                 .collect();
             OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)

@@ -5,7 +5,7 @@ use bytes::Buf;
 use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use super::RequestContext;
+use super::{errors, RequestContext};
 
 /// Whether a consumer-protocol subscription (i16 version, then an array of topic
 /// strings) names `topic`. Undecodable metadata counts as subscribed, to be safe.
@@ -38,10 +38,10 @@ pub async fn handle(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDel
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
         .collect();
-    let result = ctx.shared.groups().delete_offsets(req.group_id.0.as_str(), partitions, subscribes_to).await;
-    let (top, mut errors) = match result {
-        Ok(e) => (0, e.into_iter()),
-        Err(code) => return OffsetDeleteResponse::default().with_error_code(code),
+    let result = ctx.broker.groups().delete_offsets(req.group_id.0.as_str(), partitions, subscribes_to).await;
+    let (top, mut codes) = match result {
+        Ok(r) => (0, r.iter().map(errors::group_code).collect::<Vec<_>>().into_iter()),
+        Err(e) => return OffsetDeleteResponse::default().with_error_code(errors::group(&e).code()),
     };
     let topics = req
         .topics
@@ -53,7 +53,7 @@ pub async fn handle(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDel
                 .map(|p| {
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(errors.next().unwrap_or(0))
+                        .with_error_code(codes.next().unwrap_or(0))
                 })
                 .collect();
             OffsetDeleteResponseTopic::default().with_name(t.name).with_partitions(partitions)

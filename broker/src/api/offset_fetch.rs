@@ -8,10 +8,10 @@ use kafka_protocol::messages::offset_fetch_response::{
 };
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
-use super::{str_bytes, RequestContext};
-use crate::group::records::OffsetValue;
+use super::{errors, str_bytes, RequestContext};
+use crate::group::CommittedOffset;
 
-fn parts(v: Option<OffsetValue>) -> (i64, i32, String) {
+fn parts(v: Option<CommittedOffset>) -> (i64, i32, String) {
     match v {
         Some(v) => (v.offset, v.leader_epoch, v.metadata),
         None => (-1, -1, String::new()),
@@ -19,16 +19,17 @@ fn parts(v: Option<OffsetValue>) -> (i64, i32, String) {
 }
 
 pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
-    let groups = ctx.shared.groups();
+    let groups = ctx.broker.groups();
     if ctx.version >= 8 {
         let out = req
             .groups
             .into_iter()
             .map(|g| {
                 if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty()) {
-                    if let Err(code) = groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch)
-                    {
-                        return OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_error_code(code);
+                    if let Err(e) = groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch) {
+                        return OffsetFetchResponseGroup::default()
+                            .with_group_id(g.group_id)
+                            .with_error_code(errors::group(&e).code());
                     }
                 }
                 let topics =

@@ -9,7 +9,6 @@ use kafka_protocol::ResponseError;
 use super::RequestContext;
 
 pub fn handle(ctx: &RequestContext, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
-    let shared = &ctx.shared;
     let topics = req
         .topics
         .into_iter()
@@ -21,17 +20,18 @@ pub fn handle(ctx: &RequestContext, req: OffsetForLeaderEpochRequest) -> OffsetF
                 .map(|p| {
                     let base =
                         EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
-                    let Some(log) = shared.partition(&name, p.partition) else {
+                    let found = ctx.broker.partitions().get(&name, p.partition).filter(|p| !p.is_removed());
+                    let Some(part) = found else {
                         return base.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    if p.current_leader_epoch > 0 {
+                    if p.current_leader_epoch > part.leader_epoch() {
                         return base.with_error_code(ResponseError::UnknownLeaderEpoch.code());
                     }
-                    if p.leader_epoch > 0 {
+                    if p.leader_epoch > part.leader_epoch() {
                         // Kafka answers an epoch newer than the leader's with undefined values.
                         return base;
                     }
-                    base.with_leader_epoch(0).with_end_offset(log.log_end_offset())
+                    base.with_leader_epoch(part.leader_epoch()).with_end_offset(part.log_end_offset())
                 })
                 .collect();
             OffsetForLeaderTopicResult::default().with_topic(t.topic).with_partitions(partitions)

@@ -3,10 +3,10 @@
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::ResponseError;
 
-use super::{str_bytes, RequestContext};
+use super::{errors, str_bytes, RequestContext};
 
 pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
-    let groups = ctx.shared.groups();
+    let groups = ctx.broker.groups();
     let group = req.group_id.0.to_string();
     // v5+: the protocol the member believes in must be the group's.
     if ctx.version >= 5 {
@@ -26,7 +26,8 @@ pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupRes
             req.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
         )
         .await;
-    let mut resp = SyncGroupResponse::default().with_error_code(r.error).with_assignment(r.assignment);
+    let code = r.error.as_ref().map_or(0, |e| errors::group(e).code());
+    let mut resp = SyncGroupResponse::default().with_error_code(code).with_assignment(r.assignment);
     if ctx.version >= 5 {
         resp = resp.with_protocol_type(r.protocol_type.map(str_bytes)).with_protocol_name(r.protocol.map(str_bytes));
     }

@@ -13,7 +13,6 @@
 //!   its target no longer holds (it reports that in the `TopicPartitions` it owns).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
@@ -45,9 +44,9 @@ pub struct ConsumerMember {
     pub regex: Option<String>,
     pub compiled: Option<regex::Regex>,
     pub assignor: Option<String>,
-    pub rebalance_timeout: Duration,
-    pub last_heartbeat: Instant,
-    pub revoke_deadline: Option<Instant>,
+    pub rebalance_timeout_ms: i64,
+    pub last_heartbeat: i64,
+    pub revoke_deadline: Option<i64>,
     /// Topic ids the subscription resolved to at the member's last heartbeat.
     pub subscribed: BTreeSet<Uuid>,
     /// A static member that left with epoch -2: it keeps its assignment until its
@@ -56,7 +55,7 @@ pub struct ConsumerMember {
 }
 
 impl ConsumerMember {
-    pub fn new(id: String, now: Instant) -> ConsumerMember {
+    pub fn new(id: String, now: i64) -> ConsumerMember {
         ConsumerMember {
             id,
             instance_id: None,
@@ -72,7 +71,7 @@ impl ConsumerMember {
             regex: None,
             compiled: None,
             assignor: None,
-            rebalance_timeout: Duration::from_secs(300),
+            rebalance_timeout_ms: 300_000,
             last_heartbeat: now,
             revoke_deadline: None,
             subscribed: BTreeSet::new(),
@@ -187,7 +186,7 @@ impl ConsumerGroup {
 
     /// Moves a member towards its target; `owned` is what the member reported owning
     /// (None when it did not say). Returns whether its assigned partitions changed.
-    pub fn reconcile(&mut self, id: &str, owned: Option<&Assignment>, now: Instant) -> bool {
+    pub fn reconcile(&mut self, id: &str, owned: Option<&Assignment>, now: i64) -> bool {
         let target_epoch = self.assignment_epoch;
         let Some(m) = self.members.get(id) else { return false };
         let advance = match m.state {
@@ -223,7 +222,7 @@ impl ConsumerGroup {
             m.assigned = keep;
             m.revoking = revoke;
             m.state = MemberState::UnrevokedPartitions;
-            m.revoke_deadline = Some(now + m.rebalance_timeout);
+            m.revoke_deadline = Some(now + m.rebalance_timeout_ms);
         } else {
             let mut unreleased = false;
             for (t, p) in want {
@@ -293,7 +292,7 @@ mod tests {
         [(Uuid::from_u128(1), parts.iter().copied().collect())].into()
     }
 
-    fn join(g: &mut ConsumerGroup, id: &str, now: Instant) {
+    fn join(g: &mut ConsumerGroup, id: &str, now: i64) {
         let mut m = ConsumerMember::new(id.to_string(), now);
         m.subscribed.insert(Uuid::from_u128(1));
         g.members.insert(id.to_string(), m);
@@ -304,7 +303,7 @@ mod tests {
 
     #[test]
     fn a_partition_moves_only_after_its_owner_revoked_it() {
-        let now = Instant::now();
+        let now = 0;
         let mut g = ConsumerGroup::new(0, "uniform");
         join(&mut g, "a", now);
         assert_eq!(g.members["a"].assigned, tp(&[0, 1, 2, 3]));
@@ -340,7 +339,7 @@ mod tests {
 
     #[test]
     fn removing_a_member_releases_its_partitions() {
-        let now = Instant::now();
+        let now = 0;
         let mut g = ConsumerGroup::new(0, "uniform");
         join(&mut g, "a", now);
         join(&mut g, "b", now);

@@ -7,16 +7,15 @@
 //! committed offsets stay.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
-use kafka_protocol::ResponseError as E;
 use uuid::Uuid;
 
 use super::assignor::{Assignment, ASSIGNORS};
 use super::consumer::{same, ConsumerGroup, ConsumerMember};
 use super::state::{Group, GroupState};
-use super::store::{now_ms, OFFSETS_TOPIC};
+use super::store::OFFSETS_TOPIC;
 use super::Coordinator;
+use crate::error::GroupError;
 use crate::metadata::MetadataStore;
 
 /// Member epoch of a member leaving the group.
@@ -47,25 +46,11 @@ pub struct ConsumerHeartbeat {
 
 #[derive(Debug)]
 pub struct HeartbeatAnswer {
-    pub error: i16,
-    pub message: Option<String>,
     pub member_id: String,
     pub epoch: i32,
     pub interval_ms: i32,
+    /// The partitions the member owns now, when it must be told.
     pub assignment: Option<Assignment>,
-}
-
-impl HeartbeatAnswer {
-    fn error(e: E, message: impl Into<String>) -> HeartbeatAnswer {
-        HeartbeatAnswer {
-            error: e.code(),
-            message: Some(message.into()),
-            member_id: String::new(),
-            epoch: 0,
-            interval_ms: 0,
-            assignment: None,
-        }
-    }
 }
 
 pub struct ConsumerMemberDescription {
@@ -89,15 +74,8 @@ pub struct ConsumerGroupDescription {
     pub members: Vec<ConsumerMemberDescription>,
 }
 
-pub struct ConsumerConfig {
-    pub session_timeout: Duration,
-    pub heartbeat_interval: Duration,
-    pub max_size: usize,
-    pub default_assignor: String,
-}
-
-fn validate(req: &ConsumerHeartbeat) -> Result<(), HeartbeatAnswer> {
-    let invalid = |m: &str| Err(HeartbeatAnswer::error(E::InvalidRequest, m));
+fn validate(req: &ConsumerHeartbeat) -> Result<(), GroupError> {
+    let invalid = |m: &str| Err(GroupError::InvalidRequest(m.to_string()));
     if req.group.is_empty() {
         return invalid("GroupId can't be empty.");
     }
@@ -126,22 +104,21 @@ fn validate(req: &ConsumerHeartbeat) -> Result<(), HeartbeatAnswer> {
     }
     if let Some(a) = req.assignor.as_deref() {
         if !ASSIGNORS.contains(&a) {
-            return Err(HeartbeatAnswer::error(
-                E::UnsupportedAssignor,
-                format!("ServerAssignor {a} is not supported. Supported assignors: {}.", ASSIGNORS.join(", ")),
-            ));
+            return Err(GroupError::UnsupportedAssignor(format!(
+                "ServerAssignor {a} is not supported. Supported assignors: {}.",
+                ASSIGNORS.join(", ")
+            )));
         }
     }
     Ok(())
 }
 
 /// `^(?:re)$`: Kafka matches the whole topic name.
-fn compile(re: &str) -> Result<regex::Regex, HeartbeatAnswer> {
+fn compile(re: &str) -> Result<regex::Regex, GroupError> {
     regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| {
-        HeartbeatAnswer::error(
-            E::InvalidRegularExpression,
-            format!("SubscribedTopicRegex `{re}` is not a valid regular expression: {e}"),
-        )
+        GroupError::InvalidRegularExpression(format!(
+            "SubscribedTopicRegex `{re}` is not a valid regular expression: {e}"
+        ))
     })
 }
 
@@ -160,222 +137,26 @@ fn resolve(m: &ConsumerMember, meta: &MetadataStore) -> Vec<(Uuid, String, i32)>
 }
 
 impl Coordinator {
-    pub fn consumer_heartbeat(&self, mut req: ConsumerHeartbeat, meta: &MetadataStore) -> HeartbeatAnswer {
-        if let Err(e) = validate(&req) {
-            return e;
-        }
+    pub fn consumer_heartbeat(&self, mut req: ConsumerHeartbeat) -> Result<HeartbeatAnswer, GroupError> {
+        validate(&req)?;
         let compiled = match req.regex.as_deref() {
-            Some(re) if !re.is_empty() => match compile(re) {
-                Ok(c) => Some(c),
-                Err(e) => return e,
-            },
+            Some(re) if !re.is_empty() => Some(compile(re)?),
             _ => None,
         };
         if req.version == 0 && req.epoch == 0 && req.member_id.is_empty() {
             req.member_id = Uuid::new_v4().to_string();
         }
-        let now = Instant::now();
-        let cfg = &self.consumer_cfg;
-        let mut groups = self.groups.lock();
+        let now = self.now();
+        let mut groups = self.store.lock();
         let gid = req.group.clone();
-        if !groups.contains_key(&gid) {
-            if req.epoch != 0 {
-                return HeartbeatAnswer::error(
-                    E::UnknownMemberId,
-                    format!("Group {gid} has no member {}.", req.member_id),
-                );
-            }
-            groups.insert(gid.clone(), Group::new(&gid, now_ms()));
-        }
-        let g = groups.get_mut(&gid).expect("group");
-        if g.consumer.is_none() {
-            if !g.members.is_empty() || g.state != GroupState::Empty {
-                return HeartbeatAnswer::error(
-                    E::GroupIdNotFound,
-                    format!("Group {gid} is a classic group with members; it is not a consumer group."),
-                );
-            }
-            if req.epoch != 0 {
-                return HeartbeatAnswer::error(
-                    E::UnknownMemberId,
-                    format!("Group {gid} has no member {}.", req.member_id),
-                );
-            }
-            // An empty classic group (perhaps only committed offsets) becomes a
-            // consumer group; its generation seeds the group epoch so epochs only grow.
-            g.consumer = Some(Box::new(ConsumerGroup::new(g.generation.max(0), &cfg.default_assignor)));
-            g.protocol_type = Some("consumer".into());
-        }
+        let g = self.consumer_group_for(&mut groups, &req, now)?;
         let cg = g.consumer.as_mut().expect("consumer group");
-        let answer = |m: &ConsumerMember, assignment: Option<Assignment>| HeartbeatAnswer {
-            error: 0,
-            message: None,
-            member_id: m.id.clone(),
-            epoch: m.epoch,
-            interval_ms: cfg.heartbeat_interval.as_millis() as i32,
-            assignment,
-        };
-
-        // Leaving.
         if req.epoch == LEAVE_EPOCH || req.epoch == LEAVE_STATIC_EPOCH {
-            let id = match (&req.instance_id, cg.members.contains_key(&req.member_id)) {
-                (_, true) => req.member_id.clone(),
-                (Some(inst), false) => match cg.static_members.get(inst) {
-                    Some(id) => id.clone(),
-                    None => return HeartbeatAnswer::error(E::UnknownMemberId, format!("Unknown instance {inst}.")),
-                },
-                (None, false) => {
-                    return HeartbeatAnswer::error(E::UnknownMemberId, format!("Unknown member {}.", req.member_id))
-                }
-            };
-            if req.epoch == LEAVE_STATIC_EPOCH {
-                let m = cg.members.get_mut(&id).expect("member");
-                m.departed = true;
-                m.last_heartbeat = now;
-                tracing::info!(group = %gid, member = %id, instance = ?req.instance_id, "static member left for now; its partitions wait for it");
-            } else {
-                cg.remove(&id);
-                cg.bump();
-                tracing::info!(group = %gid, member = %id, group_epoch = cg.epoch, "member left the group");
-            }
-            return HeartbeatAnswer {
-                error: 0,
-                message: None,
-                member_id: id,
-                epoch: req.epoch,
-                interval_ms: 0,
-                assignment: None,
-            };
+            return leave(cg, &gid, &req, now);
         }
-
-        let mut bump = false;
-        let mut rejoined = false;
-        if req.epoch == 0 {
-            if let Some(inst) = &req.instance_id {
-                if let Some(old) = cg.static_members.get(inst).cloned() {
-                    if old != req.member_id {
-                        if !cg.members[&old].departed {
-                            return HeartbeatAnswer::error(
-                                E::UnreleasedInstanceId,
-                                format!("Static member {old} with instance id {inst} is still in the group."),
-                            );
-                        }
-                        if cg.members.contains_key(&req.member_id) {
-                            cg.remove(&req.member_id);
-                            bump = true;
-                        }
-                        cg.replace_static(&old, &req.member_id);
-                        rejoined = true;
-                        tracing::info!(group = %gid, member = %req.member_id, instance = %inst, "static member rejoined and keeps its assignment");
-                    }
-                }
-            }
-            if !rejoined {
-                if cg.members.contains_key(&req.member_id) {
-                    // A member rejoining after it was fenced owns nothing any more.
-                    cg.remove(&req.member_id);
-                }
-                if cg.members.len() >= cfg.max_size {
-                    return HeartbeatAnswer::error(
-                        E::GroupMaxSizeReached,
-                        format!("The consumer group has reached its maximum capacity of {} members.", cfg.max_size),
-                    );
-                }
-                let mut m = ConsumerMember::new(req.member_id.clone(), now);
-                m.instance_id = req.instance_id.clone();
-                if let Some(inst) = &req.instance_id {
-                    cg.static_members.insert(inst.clone(), m.id.clone());
-                }
-                cg.members.insert(m.id.clone(), m);
-                bump = true;
-                tracing::info!(group = %gid, member = %req.member_id, "member joined the group");
-            }
-        } else {
-            let Some(m) = cg.members.get(&req.member_id) else {
-                return HeartbeatAnswer::error(E::UnknownMemberId, format!("Unknown member {}.", req.member_id));
-            };
-            if m.departed {
-                return HeartbeatAnswer::error(E::UnknownMemberId, format!("Member {} left the group.", m.id));
-            }
-            if req.instance_id.is_some() && m.instance_id != req.instance_id {
-                return HeartbeatAnswer::error(E::FencedInstanceId, "The instance id does not match the member.");
-            }
-            let retry_of_lost_response = req.epoch == m.previous_epoch
-                && req.owned.as_ref().is_some_and(|o| super::consumer::is_subset(o, &m.assigned));
-            if req.epoch != m.epoch && !retry_of_lost_response {
-                return HeartbeatAnswer::error(
-                    E::FencedMemberEpoch,
-                    format!("The member epoch {} is fenced; the current epoch is {}.", req.epoch, m.epoch),
-                );
-            }
-        }
-
-        // Update the member from the request.
-        let m = cg.members.get_mut(&req.member_id).expect("member");
-        m.last_heartbeat = now;
-        m.client_id = req.client_id.clone();
-        m.client_host = req.client_host.clone();
-        if req.rebalance_timeout_ms > 0 {
-            m.rebalance_timeout = Duration::from_millis(req.rebalance_timeout_ms as u64);
-        }
-        if req.rack_id.is_some() {
-            m.rack_id = req.rack_id.clone();
-        }
-        if req.assignor.is_some() && m.assignor != req.assignor {
-            m.assignor = req.assignor.clone();
-            bump = true;
-        }
-        if let Some(mut names) = req.topic_names.take() {
-            names.sort();
-            names.dedup();
-            if names != m.topic_names {
-                m.topic_names = names;
-                bump = true;
-            }
-        }
-        if let Some(re) = req.regex.take() {
-            let re = Some(re).filter(|r| !r.is_empty());
-            if re != m.regex {
-                m.regex = re;
-                m.compiled = compiled;
-                bump = true;
-            }
-        }
-
-        // Topic metadata: deleted topics and partition counts of the group's topics,
-        // and what this member's subscription resolves to now.
-        let mut gone: Vec<Uuid> = Vec::new();
-        for (id, (_, n)) in cg.topics.iter_mut() {
-            match meta.topic_by_id(id) {
-                None => gone.push(*id),
-                Some(t) if t.partitions != *n => {
-                    *n = t.partitions;
-                    bump = true;
-                }
-                Some(_) => {}
-            }
-        }
-        for id in &gone {
-            cg.topics.remove(id);
-            for m in cg.members.values_mut() {
-                m.subscribed.remove(id);
-            }
-            bump = true;
-        }
-        let m = cg.members.get_mut(&req.member_id).expect("member");
-        let resolved = resolve(m, meta);
-        let ids: BTreeSet<Uuid> = resolved.iter().map(|(id, ..)| *id).collect();
-        if ids != m.subscribed {
-            m.subscribed = ids;
-            bump = true;
-        }
-        for (id, name, n) in resolved {
-            if cg.topics.get(&id).map(|(_, c)| *c) != Some(n) {
-                cg.topics.insert(id, (name, n));
-                bump = true;
-            }
-        }
-
+        let mut bump = if req.epoch == 0 { self.join_member(cg, &gid, &req, now)? } else { check_member(cg, &req)? };
+        bump |= update_member(cg, &mut req, compiled, now);
+        bump |= refresh_topics(cg, &req.member_id, &self.meta);
         if bump {
             cg.bump();
             tracing::debug!(group = %gid, group_epoch = cg.epoch, assignor = %cg.assignor, "new target assignment");
@@ -385,12 +166,228 @@ impl Coordinator {
         let m = &cg.members[&req.member_id];
         let out_of_sync = req.owned.as_ref().is_some_and(|o| !same(o, &m.assigned));
         let send = req.epoch == 0 || changed || out_of_sync || !same(&before, &m.assigned);
-        answer(m, send.then(|| m.assigned.clone()))
+        Ok(HeartbeatAnswer {
+            member_id: m.id.clone(),
+            epoch: m.epoch,
+            interval_ms: self.consumer_cfg.heartbeat_interval_ms as i32,
+            assignment: send.then(|| m.assigned.clone()),
+        })
     }
 
+    /// The group the heartbeat is for, made a consumer group when it is a new id or
+    /// an empty classic group.
+    fn consumer_group_for<'g>(
+        &self,
+        groups: &'g mut std::collections::HashMap<String, Group>,
+        req: &ConsumerHeartbeat,
+        now: i64,
+    ) -> Result<&'g mut Group, GroupError> {
+        let gid = &req.group;
+        let unknown = || GroupError::UnknownMemberId(format!("Group {gid} has no member {}.", req.member_id));
+        if !groups.contains_key(gid) {
+            if req.epoch != 0 {
+                return Err(unknown());
+            }
+            groups.insert(gid.clone(), Group::new(gid, now));
+        }
+        let g = groups.get_mut(gid).expect("group");
+        if g.consumer.is_none() {
+            if !g.members.is_empty() || g.state != GroupState::Empty {
+                return Err(GroupError::GroupIdNotFound(format!(
+                    "Group {gid} is a classic group with members; it is not a consumer group."
+                )));
+            }
+            if req.epoch != 0 {
+                return Err(unknown());
+            }
+            // An empty classic group (perhaps only committed offsets) becomes a
+            // consumer group; its generation seeds the group epoch so epochs only grow.
+            let default_assignor = &self.consumer_cfg.assignors[0];
+            g.consumer = Some(Box::new(ConsumerGroup::new(g.generation.max(0), default_assignor)));
+            g.protocol_type = Some("consumer".into());
+        }
+        Ok(g)
+    }
+
+    /// A member joining (epoch 0): new, rejoining after it was fenced, or a static
+    /// member taking over its departed identity. Returns whether the epoch bumps.
+    fn join_member(
+        &self,
+        cg: &mut ConsumerGroup,
+        gid: &str,
+        req: &ConsumerHeartbeat,
+        now: i64,
+    ) -> Result<bool, GroupError> {
+        let mut bump = false;
+        if let Some(inst) = &req.instance_id {
+            if let Some(old) = cg.static_members.get(inst).cloned() {
+                if old != req.member_id {
+                    if !cg.members[&old].departed {
+                        return Err(GroupError::UnreleasedInstanceId(format!(
+                            "Static member {old} with instance id {inst} is still in the group."
+                        )));
+                    }
+                    if cg.members.contains_key(&req.member_id) {
+                        cg.remove(&req.member_id);
+                        bump = true;
+                    }
+                    cg.replace_static(&old, &req.member_id);
+                    tracing::info!(group = %gid, member = %req.member_id, instance = %inst, "static member rejoined and keeps its assignment");
+                    return Ok(bump);
+                }
+            }
+        }
+        if cg.members.contains_key(&req.member_id) {
+            // A member rejoining after it was fenced owns nothing any more.
+            cg.remove(&req.member_id);
+        }
+        let max = self.consumer_cfg.max_size;
+        if cg.members.len() >= max {
+            return Err(GroupError::GroupMaxSizeReached(format!(
+                "The consumer group has reached its maximum capacity of {max} members."
+            )));
+        }
+        let mut m = ConsumerMember::new(req.member_id.clone(), now);
+        m.instance_id = req.instance_id.clone();
+        if let Some(inst) = &req.instance_id {
+            cg.static_members.insert(inst.clone(), m.id.clone());
+        }
+        cg.members.insert(m.id.clone(), m);
+        tracing::info!(group = %gid, member = %req.member_id, "member joined the group");
+        Ok(true)
+    }
+}
+
+/// A member leaving for good (epoch -1) or, static, for now (epoch -2).
+fn leave(cg: &mut ConsumerGroup, gid: &str, req: &ConsumerHeartbeat, now: i64) -> Result<HeartbeatAnswer, GroupError> {
+    let id = match (&req.instance_id, cg.members.contains_key(&req.member_id)) {
+        (_, true) => req.member_id.clone(),
+        (Some(inst), false) => match cg.static_members.get(inst) {
+            Some(id) => id.clone(),
+            None => return Err(GroupError::UnknownMemberId(format!("Unknown instance {inst}."))),
+        },
+        (None, false) => return Err(GroupError::UnknownMemberId(format!("Unknown member {}.", req.member_id))),
+    };
+    if req.epoch == LEAVE_STATIC_EPOCH {
+        let m = cg.members.get_mut(&id).expect("member");
+        m.departed = true;
+        m.last_heartbeat = now;
+        tracing::info!(group = %gid, member = %id, instance = ?req.instance_id, "static member left for now; its partitions wait for it");
+    } else {
+        cg.remove(&id);
+        cg.bump();
+        tracing::info!(group = %gid, member = %id, group_epoch = cg.epoch, "member left the group");
+    }
+    Ok(HeartbeatAnswer { member_id: id, epoch: req.epoch, interval_ms: 0, assignment: None })
+}
+
+/// A heartbeat of a member in the group: it must be there, at its epoch (or
+/// retrying a request whose response it lost).
+fn check_member(cg: &ConsumerGroup, req: &ConsumerHeartbeat) -> Result<bool, GroupError> {
+    let Some(m) = cg.members.get(&req.member_id) else {
+        return Err(GroupError::UnknownMemberId(format!("Unknown member {}.", req.member_id)));
+    };
+    if m.departed {
+        return Err(GroupError::UnknownMemberId(format!("Member {} left the group.", m.id)));
+    }
+    if req.instance_id.is_some() && m.instance_id != req.instance_id {
+        return Err(GroupError::FencedInstanceId("The instance id does not match the member.".into()));
+    }
+    let retry_of_lost_response =
+        req.epoch == m.previous_epoch && req.owned.as_ref().is_some_and(|o| super::consumer::is_subset(o, &m.assigned));
+    if req.epoch != m.epoch && !retry_of_lost_response {
+        return Err(GroupError::FencedMemberEpoch(format!(
+            "The member epoch {} is fenced; the current epoch is {}.",
+            req.epoch, m.epoch
+        )));
+    }
+    Ok(false)
+}
+
+/// Takes what the heartbeat says of the member; returns whether its subscription
+/// or assignor changed (the epoch bumps).
+fn update_member(
+    cg: &mut ConsumerGroup,
+    req: &mut ConsumerHeartbeat,
+    compiled: Option<regex::Regex>,
+    now: i64,
+) -> bool {
+    let mut bump = false;
+    let m = cg.members.get_mut(&req.member_id).expect("member");
+    m.last_heartbeat = now;
+    m.client_id = req.client_id.clone();
+    m.client_host = req.client_host.clone();
+    if req.rebalance_timeout_ms > 0 {
+        m.rebalance_timeout_ms = req.rebalance_timeout_ms as i64;
+    }
+    if req.rack_id.is_some() {
+        m.rack_id = req.rack_id.clone();
+    }
+    if req.assignor.is_some() && m.assignor != req.assignor {
+        m.assignor = req.assignor.clone();
+        bump = true;
+    }
+    if let Some(mut names) = req.topic_names.take() {
+        names.sort();
+        names.dedup();
+        if names != m.topic_names {
+            m.topic_names = names;
+            bump = true;
+        }
+    }
+    if let Some(re) = req.regex.take() {
+        let re = Some(re).filter(|r| !r.is_empty());
+        if re != m.regex {
+            m.regex = re;
+            m.compiled = compiled;
+            bump = true;
+        }
+    }
+    bump
+}
+
+/// Topic metadata: deleted topics and partition counts of the group's topics, and
+/// what `member`'s subscription resolves to now. Returns whether any changed.
+fn refresh_topics(cg: &mut ConsumerGroup, member: &str, meta: &MetadataStore) -> bool {
+    let mut bump = false;
+    let mut gone: Vec<Uuid> = Vec::new();
+    for (id, (_, n)) in cg.topics.iter_mut() {
+        match meta.topic_by_id(id) {
+            None => gone.push(*id),
+            Some(t) if t.partitions != *n => {
+                *n = t.partitions;
+                bump = true;
+            }
+            Some(_) => {}
+        }
+    }
+    for id in &gone {
+        cg.topics.remove(id);
+        for m in cg.members.values_mut() {
+            m.subscribed.remove(id);
+        }
+        bump = true;
+    }
+    let m = cg.members.get_mut(member).expect("member");
+    let resolved = resolve(m, meta);
+    let ids: BTreeSet<Uuid> = resolved.iter().map(|(id, ..)| *id).collect();
+    if ids != m.subscribed {
+        m.subscribed = ids;
+        bump = true;
+    }
+    for (id, name, n) in resolved {
+        if cg.topics.get(&id).map(|(_, c)| *c) != Some(n) {
+            cg.topics.insert(id, (name, n));
+            bump = true;
+        }
+    }
+    bump
+}
+
+impl Coordinator {
     /// Expires consumer-group members whose session or revocation time ran out.
-    pub(super) fn tick_consumer(&self, g: &mut Group, now: Instant) {
-        let session = self.consumer_cfg.session_timeout;
+    pub(super) fn tick_consumer(&self, g: &mut Group, now: i64) {
+        let session = self.consumer_cfg.session_timeout_ms;
         let Some(cg) = g.consumer.as_mut() else { return };
         let expired: Vec<(String, &'static str)> = cg
             .members
@@ -413,11 +410,11 @@ impl Coordinator {
             cg.remove(id);
         }
         cg.bump();
-        g.state_timestamp = now_ms();
+        g.state_timestamp = now;
     }
 
     pub fn describe_consumer_group(&self, group: &str) -> Option<ConsumerGroupDescription> {
-        let groups = self.groups.lock();
+        let groups = self.store.lock();
         let cg = groups.get(group)?.consumer.as_ref()?;
         let named = |a: &Assignment| -> Vec<(Uuid, String, Vec<i32>)> {
             a.iter()
@@ -455,13 +452,14 @@ impl Coordinator {
 }
 
 /// OffsetCommit / OffsetFetch by a consumer-group member: the member must exist and
-/// send its current epoch.
-pub(super) fn check_member_epoch(cg: &ConsumerGroup, member_id: &str, epoch: i32, version: i16) -> Result<(), i16> {
-    let Some(m) = cg.members.get(member_id).filter(|m| !m.departed) else { return Err(E::UnknownMemberId.code()) };
+/// send its current epoch. (Clients older than OffsetCommit v9 know no
+/// STALE_MEMBER_EPOCH; the API layer answers them ILLEGAL_GENERATION.)
+pub(super) fn check_member_epoch(cg: &ConsumerGroup, member_id: &str, epoch: i32) -> Result<(), GroupError> {
+    let Some(m) = cg.members.get(member_id).filter(|m| !m.departed) else {
+        return Err(GroupError::UnknownMemberId(format!("Unknown member {member_id}.")));
+    };
     if epoch != m.epoch {
-        // STALE_MEMBER_EPOCH exists from OffsetCommit v9; older clients know the
-        // generation error.
-        return Err(if version >= 9 { E::StaleMemberEpoch.code() } else { E::IllegalGeneration.code() });
+        return Err(GroupError::StaleMemberEpoch);
     }
     Ok(())
 }

@@ -1,11 +1,22 @@
-//! Group coordinator: the classic consumer-group protocol and committed offsets.
+//! Group coordinator: the classic consumer-group protocol, KIP-848 consumer groups
+//! and committed offsets.
 //!
-//! All groups sit behind one mutex that is never held across an await or an fsync.
-//! JoinGroup and SyncGroup park on oneshot channels stored in the member; the
-//! transitions that complete them send the answers. A 100 ms tick expires sessions,
-//! ends rebalances whose timeout passed, and expires offsets of empty groups. Offsets
-//! and group metadata are made durable in `__consumer_offsets` before they are
-//! applied in memory or acknowledged.
+//! All groups sit in one state machine over `__consumer_offsets` (`store.rs`, a
+//! [`StateTopic`]) whose lock is never held across an await or an fsync. Offset
+//! commits, deletions and classic group metadata are records appended and fsynced
+//! first and applied to the state by the same fold that loads the topic at
+//! start-up, so the groups after a restart are the groups before it. Membership
+//! (who is in a group, rebalances, heartbeats) lives in memory and changes under
+//! that lock; JoinGroup and SyncGroup park on oneshot channels stored in the member,
+//! and the transitions that complete them send the answers. A 100 ms tick expires
+//! sessions, ends rebalances whose timeout passed, and expires offsets of empty
+//! groups. Time comes from the injected [`Clock`], so every timeout is testable
+//! with a mock clock.
+//!
+//! Operations are split by API: `join.rs` (JoinGroup and the join barrier),
+//! `sync.rs`, `membership.rs` (Heartbeat, LeaveGroup, the tick), `offsets.rs`
+//! (OffsetCommit, OffsetFetch, OffsetDelete, expiry), `admin.rs` (ListGroups,
+//! DescribeGroups, DeleteGroups), and `consumer_ops.rs` for KIP-848.
 
 pub mod assignor;
 pub mod consumer;
@@ -14,111 +25,88 @@ pub mod records;
 pub mod state;
 pub mod store;
 
+mod admin;
 mod consumer_ops;
-mod ops;
+mod join;
+mod membership;
+mod offsets;
+mod sync;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use bytes::Bytes;
+use weir_storage::Clock;
 
-use crate::config::BrokerConfig;
-use crate::error::Result;
-use crate::Shared;
-pub use consumer_ops::{
-    ConsumerConfig, ConsumerGroupDescription, ConsumerHeartbeat, ConsumerMemberDescription, HeartbeatAnswer,
-};
-pub use ops::{CommitRequest, Description, JoinRequest, MemberDescription};
-use state::{Group, GroupState, Member};
-use store::{now_ms, OffsetStore};
-
-pub struct GroupConfig {
-    pub min_session: Duration,
-    pub max_session: Duration,
-    pub initial_delay: Duration,
-    pub offsets_retention: Duration,
-    pub max_metadata_bytes: usize,
-    pub max_size: usize,
-}
-
-impl GroupConfig {
-    pub fn from(c: &BrokerConfig) -> GroupConfig {
-        let ms = |k: &str| Duration::from_millis(c.get_i64(k).max(0) as u64);
-        GroupConfig {
-            min_session: ms("group.min.session.timeout.ms"),
-            max_session: ms("group.max.session.timeout.ms"),
-            initial_delay: ms("group.initial.rebalance.delay.ms"),
-            offsets_retention: Duration::from_secs(c.get_i64("offsets.retention.minutes").max(1) as u64 * 60),
-            max_metadata_bytes: c.get_i64("offset.metadata.max.bytes").max(0) as usize,
-            max_size: c.get_i64("group.max.size").max(1) as usize,
-        }
-    }
-}
+use crate::error::{GroupError, Result};
+use crate::internal::{InternalTopic, StateTopic};
+use crate::metadata::MetadataStore;
+use crate::partition::ReplicaManager;
+use crate::settings::{BrokerSettings, ConsumerGroupSettings, GroupSettings};
+pub use admin::{Description, ListedGroup, MemberDescription};
+pub use consumer_ops::{ConsumerGroupDescription, ConsumerHeartbeat, ConsumerMemberDescription, HeartbeatAnswer};
+pub use join::JoinRequest;
+pub use offsets::{CommitRequest, CommittedOffset, OffsetToCommit};
+use records::{GroupValue, Key};
+use state::{GroupState, Member};
+use store::{GroupsState, OFFSETS_TOPIC};
 
 pub struct Coordinator {
     me: Weak<Coordinator>,
-    groups: Mutex<HashMap<String, Group>>,
-    store: OffsetStore,
-    cfg: GroupConfig,
-    consumer_cfg: ConsumerConfig,
-    /// Serialises writes per `__consumer_offsets` partition so the log order is the
-    /// order in which commits are applied in memory.
-    write_locks: Vec<Mutex<()>>,
+    store: StateTopic<GroupsState>,
+    clock: Arc<dyn Clock>,
+    meta: Arc<MetadataStore>,
+    partitions: Arc<ReplicaManager>,
+    cfg: GroupSettings,
+    consumer_cfg: ConsumerGroupSettings,
 }
 
 impl Coordinator {
-    /// Creates `__consumer_offsets` if needed and loads committed offsets and groups.
-    pub fn open(shared: &Shared) -> Result<Arc<Coordinator>> {
-        let (store, loaded) = OffsetStore::open(shared)?;
-        let now = now_ms();
-        let mut groups: HashMap<String, Group> = HashMap::new();
-        for (id, offsets) in loaded.offsets {
-            if offsets.is_empty() {
-                continue;
-            }
-            groups.entry(id.clone()).or_insert_with(|| Group::new(&id, now)).offsets = offsets;
-        }
-        for (id, value) in loaded.groups {
-            // Members are not restored: after a restart they rejoin (their heartbeats get
-            // UNKNOWN_MEMBER_ID), which keeps generations increasing and assignments fresh.
-            let g = groups.entry(id.clone()).or_insert_with(|| Group::new(&id, now));
-            g.generation = value.generation;
-            g.protocol_type = Some(value.protocol_type).filter(|p| !p.is_empty());
-            g.state_timestamp = if value.current_state_timestamp > 0 { value.current_state_timestamp } else { now };
-        }
-        tracing::info!(groups = groups.len(), "group coordinator loaded");
-        let partitions = store.partitions() as usize;
+    /// Loads committed offsets and groups from `offsets` (`__consumer_offsets`).
+    /// Blocking.
+    pub(crate) fn open(
+        offsets: InternalTopic,
+        meta: Arc<MetadataStore>,
+        partitions: Arc<ReplicaManager>,
+        settings: &BrokerSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Coordinator>> {
+        let store = StateTopic::open(offsets, GroupsState::new(clock.clone()))?;
+        tracing::info!(groups = store.lock().len(), "group coordinator loaded");
         Ok(Arc::new_cyclic(|me| Coordinator {
             me: me.clone(),
-            groups: Mutex::new(groups),
             store,
-            cfg: GroupConfig::from(&shared.config),
-            consumer_cfg: ConsumerConfig::from(&shared.config),
-            write_locks: (0..partitions).map(|_| Mutex::new(())).collect(),
+            clock,
+            meta,
+            partitions,
+            cfg: settings.group.clone(),
+            consumer_cfg: settings.consumer_group.clone(),
         }))
     }
 
-    /// Runs the periodic work until shutdown.
-    pub async fn run_timers(self: Arc<Self>, shared: Arc<Shared>) {
-        let mut shutdown = shared.shutdown.subscribe();
+    /// Runs the periodic work until `shutdown` changes.
+    pub async fn run_timers(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut interval = tokio::time::interval(Duration::from_millis(100));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_expiry = std::time::Instant::now();
+        let mut last_expiry = self.now();
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 _ = shutdown.changed() => return,
             }
-            let persist = self.tick(std::time::Instant::now());
-            for (group, value) in persist {
+            let now = self.now();
+            for (group, value) in self.tick(now) {
                 self.persist_group(group, value).await;
             }
-            if last_expiry.elapsed() >= Duration::from_secs(60) {
-                last_expiry = std::time::Instant::now();
+            if now - last_expiry >= 60_000 {
+                last_expiry = now;
                 self.expire_offsets().await;
             }
         }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     fn arc(&self) -> Arc<Coordinator> {
@@ -126,20 +114,38 @@ impl Coordinator {
     }
 
     pub fn group_state(&self, group: &str) -> Option<GroupState> {
-        self.groups.lock().get(group).map(|g| g.state)
+        self.store.lock().get(group).map(|g| g.state)
     }
-}
 
-impl ConsumerConfig {
-    pub fn from(c: &BrokerConfig) -> ConsumerConfig {
-        let ms = |k: &str| Duration::from_millis(c.get_i64(k).max(1) as u64);
-        let assignors = c.get("group.consumer.assignors").unwrap_or_default();
-        ConsumerConfig {
-            session_timeout: ms("group.consumer.session.timeout.ms"),
-            heartbeat_interval: ms("group.consumer.heartbeat.interval.ms"),
-            max_size: c.get_i64("group.consumer.max.size").max(1) as usize,
-            default_assignor: assignors.split(',').next().unwrap_or(assignor::UNIFORM).trim().to_string(),
+    /// The `__consumer_offsets` partition of a group.
+    pub fn partition_for(&self, group: &str) -> i32 {
+        records::partition_for(group, self.store.topic().partition_count())
+    }
+
+    /// Durably writes records for a group; the state applies them once on disk.
+    async fn write(&self, group: &str, records: Vec<(Key, Option<Bytes>)>) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
         }
+        let me = self.arc();
+        let partition = self.partition_for(group);
+        crate::blocking(move || {
+            let entries = records.into_iter().map(|(k, v)| (Some(k.encode()), v)).collect();
+            me.store.write(partition, entries)
+        })
+        .await
+    }
+
+    pub(super) async fn persist_group(&self, group: String, value: GroupValue) {
+        let key = Key::Group { group: group.clone() };
+        if let Err(e) = self.write(&group, vec![(key, Some(value.encode()))]).await {
+            tracing::error!(%group, error = %e, "could not persist group metadata");
+        }
+    }
+
+    /// The topic a group's records go to (for tests and tools).
+    pub fn offsets_topic(&self) -> &str {
+        OFFSETS_TOPIC
     }
 }
 
@@ -148,14 +154,14 @@ fn member_id(prefix: &str) -> String {
     format!("{}-{}", if prefix.is_empty() { "member" } else { prefix }, uuid::Uuid::new_v4())
 }
 
-fn new_member(req: &JoinRequest, id: String, now: std::time::Instant) -> Member {
+fn new_member(req: &JoinRequest, id: String, now: i64) -> Member {
     Member {
         id,
         instance_id: req.instance_id.clone(),
         client_id: req.client_id.clone(),
         client_host: req.client_host.clone(),
-        session_timeout: req.session_timeout,
-        rebalance_timeout: req.rebalance_timeout,
+        session_timeout_ms: req.session_timeout_ms,
+        rebalance_timeout_ms: req.rebalance_timeout_ms,
         protocol_type: req.protocol_type.clone(),
         protocols: req.protocols.clone(),
         assignment: Default::default(),
@@ -164,3 +170,11 @@ fn new_member(req: &JoinRequest, id: String, now: std::time::Instant) -> Member 
         sync_waiter: None,
     }
 }
+
+/// Errors a member of either protocol gets for an unknown member id.
+fn unknown_member(id: &str) -> GroupError {
+    GroupError::UnknownMemberId(format!("The member id {id} is not known to the group."))
+}
+
+#[cfg(test)]
+mod tests;

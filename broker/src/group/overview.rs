@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Buf;
 
 use super::state::GroupState;
-use crate::Shared;
+use super::Coordinator;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberOverview {
@@ -85,11 +85,11 @@ pub fn decode_consumer_assignment(mut b: &[u8]) -> BTreeMap<String, BTreeSet<i32
     out
 }
 
-impl Shared {
-    /// Every live group, with lag computed against the logs as they are now.
-    pub fn group_overviews(&self) -> Vec<GroupOverview> {
-        let coordinator = self.groups();
-        let groups = coordinator.groups.lock();
+impl Coordinator {
+    /// Every live group, with lag computed against the partitions' high watermarks
+    /// as they are now.
+    pub fn overviews(&self) -> Vec<GroupOverview> {
+        let groups = self.store.lock();
         let mut out: Vec<GroupOverview> = groups
             .values()
             .filter(|g| g.state != GroupState::Dead)
@@ -134,7 +134,7 @@ impl Shared {
                     .offsets
                     .iter()
                     .map(|((topic, partition), v)| {
-                        let log_end = self.partition(topic, *partition).map(|l| l.log_end_offset());
+                        let log_end = self.partitions.get(topic, *partition).map(|p| p.high_watermark());
                         PartitionLag {
                             topic: topic.clone(),
                             partition: *partition,

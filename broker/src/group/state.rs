@@ -1,14 +1,15 @@
 //! The classic group state machine (Empty, PreparingRebalance, CompletingRebalance,
 //! Stable, Dead) and its members. Pure data: no I/O, no locks, no clocks of its own;
-//! the coordinator passes `now` in and acts on what the transitions hand back.
+//! the coordinator passes `now` in (milliseconds of its injected clock) and acts on
+//! what the transitions hand back.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::records::{GroupValue, MemberValue, OffsetValue};
+use crate::error::GroupError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupState {
@@ -34,7 +35,7 @@ impl GroupState {
 /// What a waiting JoinGroup gets back.
 #[derive(Clone, Debug)]
 pub struct JoinResult {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol: Option<String>,
@@ -45,9 +46,9 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    pub fn error(member_id: &str, error: i16) -> JoinResult {
+    pub fn error(member_id: &str, error: GroupError) -> JoinResult {
         JoinResult {
-            error,
+            error: Some(error),
             generation: -1,
             protocol_type: None,
             protocol: None,
@@ -60,10 +61,16 @@ impl JoinResult {
 
 #[derive(Clone, Debug)]
 pub struct SyncResult {
-    pub error: i16,
+    pub error: Option<GroupError>,
     pub protocol_type: Option<String>,
     pub protocol: Option<String>,
     pub assignment: Bytes,
+}
+
+impl SyncResult {
+    pub fn error(error: GroupError) -> SyncResult {
+        SyncResult { error: Some(error), protocol_type: None, protocol: None, assignment: Bytes::new() }
+    }
 }
 
 pub struct Member {
@@ -71,13 +78,13 @@ pub struct Member {
     pub instance_id: Option<String>,
     pub client_id: String,
     pub client_host: String,
-    pub session_timeout: Duration,
-    pub rebalance_timeout: Duration,
+    pub session_timeout_ms: i64,
+    pub rebalance_timeout_ms: i64,
     pub protocol_type: String,
     /// (name, metadata) in the member's order of preference.
     pub protocols: Vec<(String, Bytes)>,
     pub assignment: Bytes,
-    pub last_heartbeat: Instant,
+    pub last_heartbeat: i64,
     pub join_waiter: Option<oneshot::Sender<JoinResult>>,
     pub sync_waiter: Option<oneshot::Sender<SyncResult>>,
 }
@@ -102,12 +109,12 @@ pub struct Group {
     pub leader: Option<String>,
     pub members: BTreeMap<String, Member>,
     /// KIP-394: member ids handed out with MEMBER_ID_REQUIRED, valid until the deadline.
-    pub pending: HashMap<String, Instant>,
+    pub pending: HashMap<String, i64>,
     /// group.instance.id -> member id.
     pub static_members: HashMap<String, String>,
-    pub rebalance_deadline: Option<Instant>,
+    pub rebalance_deadline: Option<i64>,
     /// While the first rebalance of an empty group waits for more members to arrive.
-    pub initial_delay_until: Option<Instant>,
+    pub initial_delay_until: Option<i64>,
     pub offsets: BTreeMap<(String, i32), OffsetValue>,
     pub state_timestamp: i64,
     /// Set when this is a KIP-848 consumer group; the classic fields then stay empty.
@@ -199,8 +206,8 @@ impl Group {
         protocols.iter().any(|(name, _)| self.members.values().all(|m| m.protocols.iter().any(|(p, _)| p == name)))
     }
 
-    pub fn max_rebalance_timeout(&self) -> Duration {
-        self.members.values().map(|m| m.rebalance_timeout).max().unwrap_or(Duration::from_secs(0))
+    pub fn max_rebalance_timeout_ms(&self) -> i64 {
+        self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0)
     }
 
     pub fn all_joined(&self) -> bool {
@@ -224,8 +231,8 @@ impl Group {
                     group_instance_id: m.instance_id.clone(),
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    rebalance_timeout: m.rebalance_timeout.as_millis() as i32,
-                    session_timeout: m.session_timeout.as_millis() as i32,
+                    rebalance_timeout: m.rebalance_timeout_ms as i32,
+                    session_timeout: m.session_timeout_ms as i32,
                     subscription: protocol.as_deref().map(|p| m.metadata_for(p)).unwrap_or_default(),
                     assignment: m.assignment.clone(),
                 })
@@ -244,12 +251,12 @@ mod tests {
             instance_id: None,
             client_id: "c".into(),
             client_host: "h".into(),
-            session_timeout: Duration::from_secs(10),
-            rebalance_timeout: Duration::from_secs(30),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
             protocol_type: "consumer".into(),
             protocols: protocols.iter().map(|p| (p.to_string(), Bytes::new())).collect(),
             assignment: Bytes::new(),
-            last_heartbeat: Instant::now(),
+            last_heartbeat: 0,
             join_waiter: None,
             sync_waiter: None,
         }

@@ -1,163 +1,100 @@
-//! Persistence of committed offsets and group metadata in `__consumer_offsets`.
+//! Every group, as a state machine over `__consumer_offsets`.
 //!
 //! The topic is an ordinary compacted topic with `offsets.topic.num.partitions`
 //! partitions; a group lives on partition `abs(javaHash(group)) % partitions`, as in
-//! Kafka. Every write is one RecordBatch, fsynced before the caller is answered.
+//! Kafka, in Kafka's key/value schemas (`records.rs`). The fold:
+//! - an offset commit sets that partition's committed offset (creating the group);
+//!   its tombstone removes it;
+//! - group metadata seeds a group that has no members yet (at start-up, or a group
+//!   nobody has joined since): generation, protocol type, state time. Classic
+//!   membership is ahead of the log while a group has members, so their metadata
+//!   records change nothing in memory;
+//! - a group tombstone removes the group, unless members joined it meanwhile.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use kafka_protocol::records::RecordBatchDecoder;
+use weir_storage::Clock;
 
-use super::records::{partition_for, GroupValue, Key, OffsetValue};
-use crate::error::{BrokerError, Result};
-use weir_storage::{LogManager, TopicPartition};
-
-use crate::topics::CreateTopic;
-use crate::Shared;
+use super::records::{GroupValue, Key, OffsetValue};
+use super::state::{Group, GroupState};
+use crate::internal::{KeyValue, StateMachine};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// The latest state per key after replaying the topic.
-#[derive(Default)]
-pub struct Loaded {
-    pub offsets: BTreeMap<String, BTreeMap<(String, i32), OffsetValue>>,
-    pub groups: BTreeMap<String, GroupValue>,
+pub struct GroupsState {
+    groups: HashMap<String, Group>,
+    clock: Arc<dyn Clock>,
 }
 
-pub struct OffsetStore {
-    logs: Arc<LogManager>,
-    partitions: i32,
+impl GroupsState {
+    pub fn new(clock: Arc<dyn Clock>) -> GroupsState {
+        GroupsState { groups: HashMap::new(), clock }
+    }
+
+    fn group(&mut self, id: &str) -> &mut Group {
+        let now = self.clock.now_ms();
+        self.groups.entry(id.to_string()).or_insert_with(|| Group::new(id, now))
+    }
+
+    fn apply_group(&mut self, id: String, value: GroupValue) {
+        let now = self.clock.now_ms();
+        let g = self.group(&id);
+        let seedable = !g.has_members() && g.consumer.is_none() && g.state == GroupState::Empty;
+        if seedable && value.generation >= g.generation {
+            g.generation = value.generation;
+            g.protocol_type = Some(value.protocol_type).filter(|p| !p.is_empty());
+            g.state_timestamp = if value.current_state_timestamp > 0 { value.current_state_timestamp } else { now };
+        }
+    }
 }
 
-impl OffsetStore {
-    /// Creates `__consumer_offsets` if needed and replays it.
-    pub fn open(shared: &Shared) -> Result<(OffsetStore, Loaded)> {
-        let partitions = shared.config.get_i64("offsets.topic.num.partitions").max(1) as i32;
-        let topic = match shared.meta.topic(OFFSETS_TOPIC) {
-            Some(t) => t,
-            None => {
-                let mut configs = BTreeMap::new();
-                configs.insert("cleanup.policy".to_string(), "compact".to_string());
-                configs.insert(
-                    "segment.bytes".to_string(),
-                    shared.config.get_i64("offsets.topic.segment.bytes").to_string(),
-                );
-                shared.create_topic(
-                    CreateTopic {
-                        name: OFFSETS_TOPIC.to_string(),
-                        partitions,
-                        replication_factor: 1,
-                        assignments: vec![],
-                        configs,
-                    },
-                    false,
-                )?
+impl Deref for GroupsState {
+    type Target = HashMap<String, Group>;
+    fn deref(&self) -> &Self::Target {
+        &self.groups
+    }
+}
+
+impl DerefMut for GroupsState {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.groups
+    }
+}
+
+impl StateMachine for GroupsState {
+    fn apply(&mut self, partition: i32, record: &KeyValue) {
+        let Some(key) = record.key.as_deref() else { return };
+        let key = match Key::decode(key) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::warn!(partition, offset = record.offset, error = %e.0, "skipping undecodable key");
+                return;
             }
         };
-        let store = OffsetStore { logs: shared.logs.clone(), partitions: topic.partitions };
-        let loaded = store.load()?;
-        Ok((store, loaded))
-    }
-
-    pub fn partitions(&self) -> i32 {
-        self.partitions
-    }
-
-    fn log(&self, partition: i32) -> Option<Arc<weir_storage::Log>> {
-        self.logs.get(&TopicPartition { topic: OFFSETS_TOPIC.to_string(), partition })
-    }
-
-    pub fn partition_of(&self, group: &str) -> i32 {
-        partition_for(group, self.partitions)
-    }
-
-    fn load(&self) -> Result<Loaded> {
-        let mut loaded = Loaded::default();
-        for p in 0..self.partitions {
-            let Some(log) = self.log(p) else { continue };
-            let mut offset = log.log_start_offset();
-            let end = log.log_end_offset();
-            while offset < end {
-                let read = log.read(offset, 4 << 20, true)?;
-                if read.records.is_empty() {
-                    break;
+        let value = record.value.as_deref();
+        match key {
+            Key::Offset { group, topic, partition: p } => match value.map(OffsetValue::decode) {
+                Some(Ok(v)) => {
+                    self.group(&group).offsets.insert((topic, p), v);
                 }
-                let mut buf = read.records.clone();
-                let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| {
-                    BrokerError::Metadata(format!("{OFFSETS_TOPIC}-{p}: undecodable batch at {offset}: {e}"))
-                })?;
-                let before = offset;
-                for set in sets {
-                    for rec in set.records {
-                        offset = offset.max(rec.offset + 1);
-                        if rec.control {
-                            continue;
-                        }
-                        let Some(key) = rec.key.as_ref() else { continue };
-                        match Key::decode(key) {
-                            Ok(k) => apply(&mut loaded, k, rec.value.as_deref()),
-                            Err(e) => {
-                                tracing::warn!(partition = p, offset = rec.offset, error = %e.0, "skipping undecodable key")
-                            }
-                        }
+                Some(Err(e)) => tracing::warn!(%group, error = %e.0, "skipping undecodable offset value"),
+                None => {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.offsets.remove(&(topic, p));
                     }
                 }
-                if offset == before {
-                    break;
-                }
-            }
-        }
-        Ok(loaded)
-    }
-
-    /// Appends records (key, value or tombstone) for one group and waits for fsync.
-    pub fn write(&self, group: &str, records: Vec<(Key, Option<Bytes>)>) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let p = self.partition_of(group);
-        let log = self.log(p).ok_or_else(|| {
-            BrokerError::api(
-                kafka_protocol::ResponseError::CoordinatorNotAvailable,
-                format!("{OFFSETS_TOPIC}-{p} is not open"),
-            )
-        })?;
-        let buf =
-            crate::internal::encode_key_values(records.into_iter().map(|(k, v)| (Some(k.encode()), v)), now_ms())?;
-        let info = log.append(&buf)?;
-        log.flush_to(info.last_offset + 1)?;
-        Ok(())
-    }
-}
-
-fn apply(loaded: &mut Loaded, key: Key, value: Option<&[u8]>) {
-    match key {
-        Key::Offset { group, topic, partition } => {
-            let entry = loaded.offsets.entry(group).or_default();
-            match value.map(OffsetValue::decode) {
-                Some(Ok(v)) => {
-                    entry.insert((topic, partition), v);
-                }
-                Some(Err(e)) => tracing::warn!(error = %e.0, "skipping undecodable offset value"),
+            },
+            Key::Group { group } => match value.map(GroupValue::decode) {
+                Some(Ok(v)) => self.apply_group(group, v),
+                Some(Err(e)) => tracing::warn!(%group, error = %e.0, "skipping undecodable group value"),
                 None => {
-                    entry.remove(&(topic, partition));
+                    if self.groups.get(&group).is_some_and(|g| !g.has_members()) {
+                        self.groups.remove(&group);
+                    }
                 }
-            }
+            },
         }
-        Key::Group { group } => match value.map(GroupValue::decode) {
-            Some(Ok(v)) => {
-                loaded.groups.insert(group, v);
-            }
-            Some(Err(e)) => tracing::warn!(error = %e.0, "skipping undecodable group value"),
-            None => {
-                loaded.groups.remove(&group);
-            }
-        },
     }
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -1,6 +1,7 @@
-//! The Kafka listener: accepts connections and runs each one.
+//! One client connection: reads frames, runs requests, writes responses in order.
 //!
-//! Framing: every request and response is a 4-byte big-endian size followed by that
+//! Generic over the two halves of the stream (`AsyncRead` and `AsyncWrite`), so a
+//! TLS stream serves the same way as a TCP one. Framing: every request and response is a 4-byte big-endian size followed by that
 //! many bytes. Requests of one connection are handled one after another, as Kafka
 //! does, so their effects (appends, topic changes) happen in the order they were
 //! sent. A handler may hand back a deferred remainder (acks=all waiting for fsync);
@@ -9,60 +10,29 @@
 //! A frame above `socket.request.max.bytes`, a malformed request, or an unknown API
 //! key closes that connection only.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
+use super::Session;
+use crate::api::metrics::ApiMetrics;
 use crate::api::{self, Outcome};
-use crate::Shared;
+use crate::handle::BrokerHandle;
 
 /// Responses of one connection that may wait to be written (deferred produces).
 const MAX_IN_FLIGHT: usize = 64;
-/// How long shutdown waits for connections to finish in-flight requests.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 enum Queued {
     Ready(Outcome),
     Task(JoinHandle<Outcome>),
 }
 
-pub async fn serve(shared: Arc<Shared>, listener: TcpListener) {
-    let mut shutdown = shared.shutdown.subscribe();
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    metrics::counter!("weir_kafka_connections_total").increment(1);
-                    conns.spawn(connection(shared.clone(), stream, peer));
-                }
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            _ = shutdown.changed() => break,
-        }
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
-    if drained.is_err() {
-        tracing::warn!(open = conns.len(), "connections still busy after drain timeout; closing them");
-        conns.abort_all();
-    }
-}
-
 /// Writes `parts` in order with vectored writes (as few syscalls as the socket
 /// buffer allows, no copying into one buffer first).
-async fn write_parts(wr: &mut tokio::net::tcp::OwnedWriteHalf, parts: Vec<bytes::Bytes>) -> std::io::Result<()> {
+async fn write_parts<W: AsyncWrite + Unpin>(wr: &mut W, parts: Vec<bytes::Bytes>) -> std::io::Result<()> {
     use std::io::IoSlice;
     let mut idx = 0;
     let mut off = 0;
@@ -98,7 +68,7 @@ async fn write_parts(wr: &mut tokio::net::tcp::OwnedWriteHalf, parts: Vec<bytes:
 
 /// Reads a `len`-byte frame body into fresh, unzeroed capacity (a produce frame is
 /// up to a MiB; zeroing it first was pure overhead). `None` on EOF or error.
-async fn read_frame<R: tokio::io::AsyncRead + Unpin>(rd: &mut R, len: usize) -> Option<BytesMut> {
+async fn read_frame<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> Option<BytesMut> {
     let mut frame = BytesMut::with_capacity(len);
     while frame.len() < len {
         // `take` bounds the read to this frame: the capacity may exceed `len`.
@@ -110,11 +80,19 @@ async fn read_frame<R: tokio::io::AsyncRead + Unpin>(rd: &mut R, len: usize) -> 
     Some(frame)
 }
 
-async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+pub(super) async fn run<R, W>(
+    broker: BrokerHandle,
+    metrics: Arc<ApiMetrics>,
+    session: Arc<Session>,
+    mut rd: R,
+    mut wr: W,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = session.peer;
     let (tx, mut rx) = mpsc::channel::<Queued>(MAX_IN_FLIGHT);
-    let max_frame = shared.config.get_i64("socket.request.max.bytes").max(0) as usize;
+    let max_frame = broker.settings().socket_request_max_bytes;
 
     let mut writer = tokio::spawn(async move {
         while let Some(queued) = rx.recv().await {
@@ -150,7 +128,7 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         let _ = wr.shutdown().await;
     });
 
-    let mut shutdown = shared.shutdown.subscribe();
+    let mut shutdown = broker.shutdown_signal();
     let mut writer_done = false;
     loop {
         if *shutdown.borrow_and_update() {
@@ -180,7 +158,7 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             tracing::debug!(%peer, "connection closed mid-frame");
             break;
         };
-        let queued = match api::dispatch(shared.clone(), frame.freeze(), peer).await {
+        let queued = match api::dispatch(&broker, &metrics, &session, frame.freeze()).await {
             Outcome::Deferred(rest) => Queued::Task(tokio::spawn(rest)),
             Outcome::Close(reason) => {
                 // Answer what came before, then close.

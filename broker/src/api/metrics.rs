@@ -1,0 +1,46 @@
+//! Per-API request metrics, registered once per broker (after the process
+//! installed its metrics recorder), so the request path only bumps handles:
+//! `weir_kafka_requests_total`, `weir_kafka_request_bytes_total`,
+//! `weir_kafka_response_bytes_total` and the `weir_kafka_request_latency_seconds`
+//! histogram, each labelled with Kafka's API name.
+
+use metrics::{Counter, Histogram};
+
+use super::routes::{Route, ROUTES};
+
+pub struct RouteMetrics {
+    pub requests: Counter,
+    pub request_bytes: Counter,
+    pub response_bytes: Counter,
+    pub latency: Histogram,
+}
+
+pub struct ApiMetrics {
+    /// Indexed like [`ROUTES`].
+    by_route: Vec<RouteMetrics>,
+}
+
+impl ApiMetrics {
+    pub fn new() -> ApiMetrics {
+        let by_route = ROUTES
+            .iter()
+            .map(|r| RouteMetrics {
+                requests: metrics::counter!("weir_kafka_requests_total", "api" => r.name),
+                request_bytes: metrics::counter!("weir_kafka_request_bytes_total", "api" => r.name),
+                response_bytes: metrics::counter!("weir_kafka_response_bytes_total", "api" => r.name),
+                latency: metrics::histogram!("weir_kafka_request_latency_seconds", "api" => r.name),
+            })
+            .collect();
+        ApiMetrics { by_route }
+    }
+
+    pub fn of(&self, route: &Route) -> &RouteMetrics {
+        &self.by_route[route.index]
+    }
+}
+
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

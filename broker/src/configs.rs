@@ -1,0 +1,287 @@
+//! The config service: topic and broker configs with their values' sources, as
+//! Kafka's DescribeConfigs reports them, and the ways topic overrides change
+//! (replace all, or incremental set/delete/append/subtract). Overrides are
+//! changed under the metadata writer lock (read-modify-write without lost
+//! updates), persisted in the metadata log, then applied to the open partitions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::config::{topic_config_def, validate_topic_configs, BrokerConfig, ConfigType, BROKER_KEYS, TOPIC_CONFIGS};
+use crate::error::TopicError;
+use crate::metadata::{Event, MetadataStore};
+use crate::partition::ReplicaManager;
+
+/// Where a config value comes from (Kafka's `ConfigSource`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    DynamicTopic,
+    StaticBroker,
+    Default,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigSynonym {
+    pub name: String,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+}
+
+/// One config of a topic or of the broker.
+#[derive(Clone, Debug)]
+pub struct ConfigEntry {
+    pub name: &'static str,
+    pub value: Option<String>,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub ty: ConfigType,
+    pub doc: &'static str,
+    /// Every place the value could come from, the one in effect first.
+    pub synonyms: Vec<ConfigSynonym>,
+}
+
+/// IncrementalAlterConfigs operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlterOp {
+    Set,
+    Delete,
+    Append,
+    Subtract,
+}
+
+#[derive(Clone, Debug)]
+pub struct ConfigChange {
+    pub name: String,
+    pub op: AlterOp,
+    pub value: Option<String>,
+}
+
+pub struct Configs {
+    config: Arc<BrokerConfig>,
+    meta: Arc<MetadataStore>,
+    partitions: Arc<ReplicaManager>,
+}
+
+fn source_of(code: i8) -> ConfigSource {
+    match code {
+        crate::config::source::DYNAMIC_TOPIC_CONFIG => ConfigSource::DynamicTopic,
+        crate::config::source::STATIC_BROKER_CONFIG => ConfigSource::StaticBroker,
+        _ => ConfigSource::Default,
+    }
+}
+
+impl Configs {
+    pub(crate) fn new(config: Arc<BrokerConfig>, meta: Arc<MetadataStore>, partitions: Arc<ReplicaManager>) -> Self {
+        Configs { config, meta, partitions }
+    }
+
+    pub fn broker(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Every topic config as a topic with these overrides has it (the flush keys
+    /// only when set: unset, Weir's durable policy applies).
+    pub fn resolve_topic(&self, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
+        let mut out = Vec::new();
+        for def in TOPIC_CONFIGS {
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(def.name) {
+                synonyms.push(ConfigSynonym {
+                    name: def.name.to_string(),
+                    value: Some(v.clone()),
+                    source: ConfigSource::DynamicTopic,
+                });
+            }
+            for (key, _) in def.synonyms {
+                if let Some(v) = self.config.set.get(*key) {
+                    synonyms.push(ConfigSynonym {
+                        name: key.to_string(),
+                        value: Some(v.clone()),
+                        source: ConfigSource::StaticBroker,
+                    });
+                }
+            }
+            if let Some(d) = def.default {
+                let name = def.synonyms.first().map_or(def.name, |s| s.0);
+                synonyms.push(ConfigSynonym {
+                    name: name.to_string(),
+                    value: Some(d.to_string()),
+                    source: ConfigSource::Default,
+                });
+            }
+            let (value, source) = match overrides.get(def.name) {
+                Some(v) => (v.clone(), ConfigSource::DynamicTopic),
+                None => match self.config.topic_default(def) {
+                    Some((v, s, _)) => (v, source_of(s)),
+                    None => continue,
+                },
+            };
+            out.push(ConfigEntry {
+                name: def.name,
+                value: Some(value),
+                source,
+                read_only: false,
+                ty: def.ty,
+                doc: def.doc,
+                synonyms,
+            });
+        }
+        out
+    }
+
+    /// A topic's configs.
+    pub fn describe_topic(&self, name: &str) -> Result<Vec<ConfigEntry>, TopicError> {
+        let t =
+            self.meta.topic(name).ok_or_else(|| TopicError::UnknownTopic(format!("Topic '{name}' does not exist.")))?;
+        Ok(self.resolve_topic(&t.configs))
+    }
+
+    /// The broker's configs (static: read-only), by name.
+    pub fn describe_broker(&self) -> Vec<ConfigEntry> {
+        let mut out = Vec::new();
+        let mut push = |name: &'static str, ty: ConfigType, doc: &'static str| {
+            let set = self.config.set.contains_key(name);
+            let value = self.config.get(name);
+            let source = if set { ConfigSource::StaticBroker } else { ConfigSource::Default };
+            let synonyms = value
+                .clone()
+                .map(|v| vec![ConfigSynonym { name: name.to_string(), value: Some(v), source }])
+                .unwrap_or_default();
+            out.push(ConfigEntry { name, value, source, read_only: true, ty, doc, synonyms });
+        };
+        for (name, _, ty, doc) in BROKER_KEYS {
+            push(name, *ty, doc);
+        }
+        for def in TOPIC_CONFIGS {
+            for (key, _) in def.synonyms {
+                if !BROKER_KEYS.iter().any(|b| b.0 == *key) {
+                    push(key, def.ty, def.doc);
+                }
+            }
+        }
+        out.sort_by_key(|e| e.name);
+        out.dedup_by_key(|e| e.name);
+        out
+    }
+
+    /// Replaces a topic's overrides (AlterConfigs). Blocking.
+    pub fn replace_topic(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        self.update_topic(name, |_| Ok(configs), validate_only)
+    }
+
+    /// Applies incremental changes, in order, to a topic's overrides. Blocking.
+    pub fn alter_topic(&self, name: &str, changes: &[ConfigChange], validate_only: bool) -> Result<(), TopicError> {
+        self.update_topic(name, |current| self.apply_changes(current, changes), validate_only)
+    }
+
+    /// The overrides after applying `changes` to `current`, or why they are refused.
+    pub fn apply_changes(
+        &self,
+        current: &BTreeMap<String, String>,
+        changes: &[ConfigChange],
+    ) -> Result<BTreeMap<String, String>, TopicError> {
+        apply_changes(&self.config, current, changes).map_err(TopicError::InvalidConfig)
+    }
+
+    fn update_topic(
+        &self,
+        name: &str,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, TopicError>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let configs = self.meta.with_writer(|w| {
+            let t = w.topic(name).ok_or_else(|| TopicError::UnknownTopic(format!("Topic {name} does not exist")))?;
+            let configs = change(&t.configs)?;
+            validate_topic_configs(&configs).map_err(TopicError::InvalidConfig)?;
+            if !validate_only {
+                w.commit(Event::TopicConfigsReplaced { name: name.to_string(), id: t.id, configs: configs.clone() })?;
+            }
+            Ok::<_, TopicError>(configs)
+        })?;
+        if !validate_only {
+            self.partitions.update_settings(name, &configs);
+        }
+        Ok(())
+    }
+}
+
+fn apply_changes(
+    broker: &BrokerConfig,
+    current: &BTreeMap<String, String>,
+    changes: &[ConfigChange],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut configs = current.clone();
+    for c in changes {
+        let Some(def) = topic_config_def(&c.name) else {
+            return Err(format!("Unknown topic config name: {}", c.name));
+        };
+        match c.op {
+            AlterOp::Set => {
+                configs.insert(c.name.clone(), c.value.clone().unwrap_or_default());
+            }
+            AlterOp::Delete => {
+                configs.remove(&c.name);
+            }
+            AlterOp::Append | AlterOp::Subtract if def.ty == ConfigType::List => {
+                let now = configs
+                    .get(&c.name)
+                    .cloned()
+                    .or_else(|| broker.topic_default(def).map(|d| d.0))
+                    .unwrap_or_default();
+                let mut items: Vec<String> =
+                    now.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                for v in c.value.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if c.op == AlterOp::Append {
+                        if !items.iter().any(|i| i == v) {
+                            items.push(v.to_string());
+                        }
+                    } else {
+                        items.retain(|i| i != v);
+                    }
+                }
+                configs.insert(c.name.clone(), items.join(","));
+            }
+            AlterOp::Append | AlterOp::Subtract => {
+                return Err(format!(
+                    "Config value append/subtract is not allowed for config key {} (not a list)",
+                    c.name
+                ));
+            }
+        }
+    }
+    Ok(configs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(name: &str, op: AlterOp, value: Option<&str>) -> ConfigChange {
+        ConfigChange { name: name.into(), op, value: value.map(str::to_string) }
+    }
+
+    #[test]
+    fn operations_apply_in_order() {
+        let broker = BrokerConfig::default();
+        let mut current = BTreeMap::new();
+        current.insert("retention.ms".to_string(), "5".to_string());
+        let ops = vec![
+            change("retention.ms", AlterOp::Delete, None),
+            change("cleanup.policy", AlterOp::Append, Some("compact")),
+            change("segment.ms", AlterOp::Set, Some("1000")),
+        ];
+        let out = apply_changes(&broker, &current, &ops).unwrap();
+        assert_eq!(out.get("cleanup.policy").map(String::as_str), Some("delete,compact"));
+        assert_eq!(out.get("segment.ms").map(String::as_str), Some("1000"));
+        assert!(!out.contains_key("retention.ms"));
+        let out = apply_changes(&broker, &out, &[change("cleanup.policy", AlterOp::Subtract, Some("delete"))]).unwrap();
+        assert_eq!(out.get("cleanup.policy").map(String::as_str), Some("compact"));
+        assert!(apply_changes(&broker, &out, &[change("segment.ms", AlterOp::Append, Some("1"))]).is_err());
+        assert!(apply_changes(&broker, &out, &[change("no.such", AlterOp::Set, Some("1"))]).is_err());
+    }
+}

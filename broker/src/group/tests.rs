@@ -1,0 +1,319 @@
+//! The coordinator's state machines driven by a mock clock: nothing here sleeps;
+//! time moves only when a test advances it and calls the tick.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use weir_storage::{Clock, MockClock};
+
+use super::assignor::{self, Assignment};
+use super::state::{GroupState, JoinResult};
+use super::*;
+use crate::config::BrokerConfig;
+use crate::handle::BrokerHandle;
+use crate::topics::CreateTopic;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<MockClock>,
+    broker: Option<BrokerHandle>,
+    config: Vec<(&'static str, &'static str)>,
+}
+
+impl Fixture {
+    fn new(config: &[(&'static str, &'static str)]) -> Fixture {
+        let mut f = Fixture {
+            dir: tempfile::tempdir().unwrap(),
+            clock: Arc::new(MockClock::new(1_000_000)),
+            broker: None,
+            config: config.to_vec(),
+        };
+        f.reopen();
+        f
+    }
+
+    /// Opens the broker (again) on the same data directory: a restart.
+    fn reopen(&mut self) {
+        if let Some(b) = self.broker.take() {
+            b.close().unwrap();
+        }
+        let mut c = BrokerConfig::default();
+        c.set("offsets.topic.num.partitions", "3").unwrap();
+        for (k, v) in &self.config {
+            c.set(k, v).unwrap();
+        }
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        self.broker = Some(BrokerHandle::open(self.dir.path(), c, clock, vec![]).unwrap());
+    }
+
+    fn broker(&self) -> &BrokerHandle {
+        self.broker.as_ref().unwrap()
+    }
+
+    fn groups(&self) -> Arc<Coordinator> {
+        self.broker().groups().clone()
+    }
+
+    /// Moves the clock and runs the coordinator's periodic work at the new time.
+    async fn advance(&self, ms: i64) {
+        self.clock.advance(ms);
+        let g = self.groups();
+        for (group, value) in g.tick(self.clock.now_ms()) {
+            g.persist_group(group, value).await;
+        }
+    }
+
+    fn topic(&self, name: &str, partitions: i32) -> uuid::Uuid {
+        let req = CreateTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            assignments: vec![],
+            configs: BTreeMap::new(),
+        };
+        self.broker().topics().create(req, false).unwrap().id
+    }
+}
+
+fn join_request(member: &str, instance: Option<&str>) -> JoinRequest {
+    JoinRequest {
+        group: "g".into(),
+        member_id: member.into(),
+        instance_id: instance.map(str::to_string),
+        client_id: "client".into(),
+        client_host: "/127.0.0.1".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 30_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Bytes::from_static(b"subscription"))],
+        require_known_member_id: false,
+    }
+}
+
+fn spawn_join(g: &Arc<Coordinator>, req: JoinRequest) -> tokio::task::JoinHandle<JoinResult> {
+    let g = g.clone();
+    tokio::spawn(async move { g.join(req).await })
+}
+
+/// Waits until `f` holds (another task's step is in flight).
+async fn until(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn members(g: &Coordinator) -> usize {
+    g.store.lock().get("g").map_or(0, |g| g.members.len())
+}
+
+/// Two members join and sync; returns (leader id, follower id).
+async fn stable_pair(f: &Fixture) -> (String, String) {
+    let g = f.groups();
+    let a = spawn_join(&g, join_request("", None));
+    until("a parked", || members(&g) == 1).await;
+    let b = spawn_join(&g, join_request("", None));
+    until("b parked", || members(&g) == 2).await;
+    f.advance(3_001).await; // group.initial.rebalance.delay.ms
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let (leader, follower) = if a.leader == a.member_id { (a, b) } else { (b, a) };
+    let assignments = vec![
+        (leader.member_id.clone(), Bytes::from_static(b"to-leader")),
+        (follower.member_id.clone(), Bytes::from_static(b"to-follower")),
+    ];
+    let gen = leader.generation;
+    let (l_id, f_id) = (leader.member_id.clone(), follower.member_id.clone());
+    let g2 = g.clone();
+    let fid = f_id.clone();
+    let follower_sync = tokio::spawn(async move { g2.sync("g", gen, &fid, None, vec![]).await });
+    let synced = g.sync("g", gen, &l_id, None, assignments).await;
+    assert_eq!(synced.assignment, Bytes::from_static(b"to-leader"));
+    assert_eq!(follower_sync.await.unwrap().assignment, Bytes::from_static(b"to-follower"));
+    assert_eq!(g.group_state("g"), Some(GroupState::Stable));
+    (l_id, f_id)
+}
+
+#[tokio::test]
+async fn the_join_barrier_waits_for_the_initial_delay_then_answers_everyone() {
+    let f = Fixture::new(&[]);
+    let g = f.groups();
+    let a = spawn_join(&g, join_request("", None));
+    until("a parked", || members(&g) == 1).await;
+    let b = spawn_join(&g, join_request("", None));
+    until("b parked", || members(&g) == 2).await;
+    f.advance(2_000).await;
+    assert_eq!(g.group_state("g"), Some(GroupState::PreparingRebalance), "still within the initial delay");
+    assert!(!a.is_finished() && !b.is_finished());
+    f.advance(1_001).await;
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    assert_eq!((a.error.clone(), b.error.clone()), (None, None));
+    assert_eq!((a.generation, b.generation), (1, 1));
+    assert_eq!(a.leader, b.leader);
+    let leader = if a.leader == a.member_id { &a } else { &b };
+    assert_eq!(leader.members.len(), 2, "the leader gets every member's subscription");
+    assert_eq!(g.group_state("g"), Some(GroupState::CompletingRebalance));
+}
+
+#[tokio::test]
+async fn the_rebalance_timeout_removes_members_that_do_not_rejoin() {
+    let f = Fixture::new(&[]);
+    let g = f.groups();
+    let (leader, follower) = stable_pair(&f).await;
+    // A third member arrives: a rebalance starts; only the leader rejoins.
+    let c = spawn_join(&g, join_request("", None));
+    until("c parked", || members(&g) == 3).await;
+    let l = spawn_join(&g, join_request(&leader, None));
+    until("leader rejoined", || g.store.lock()["g"].members[&leader].join_waiter.is_some()).await;
+    // The follower keeps its session alive with heartbeats but never rejoins.
+    for _ in 0..4 {
+        assert_eq!(g.heartbeat("g", 1, &follower, None), Err(GroupError::RebalanceInProgress));
+        f.advance(7_000).await;
+    }
+    assert!(!c.is_finished(), "the barrier waits up to the rebalance timeout (30 s)");
+    f.advance(3_000).await;
+    let (c, l) = (c.await.unwrap(), l.await.unwrap());
+    assert_eq!((c.generation, l.generation), (2, 2));
+    assert_eq!(members(&g), 2);
+    assert!(g.heartbeat("g", 2, &follower, None).is_err(), "the follower was removed");
+}
+
+#[tokio::test]
+async fn a_silent_member_expires_after_its_session_timeout() {
+    let f = Fixture::new(&[]);
+    let g = f.groups();
+    let (leader, follower) = stable_pair(&f).await;
+    f.advance(6_000).await;
+    assert_eq!(g.heartbeat("g", 1, &leader, None), Ok(()));
+    f.advance(4_500).await; // the follower's last heartbeat (its sync) is 10.5 s old
+    assert_eq!(g.group_state("g"), Some(GroupState::PreparingRebalance));
+    assert_eq!(g.heartbeat("g", 1, &leader, None), Err(GroupError::RebalanceInProgress));
+    assert!(matches!(g.heartbeat("g", 1, &follower, None), Err(GroupError::UnknownMemberId(_))));
+    // The leader rejoins alone: the barrier completes at once.
+    let r = g.join(join_request(&leader, None)).await;
+    assert_eq!((r.error, r.generation, r.members.len()), (None, 2, 1));
+}
+
+#[tokio::test]
+async fn a_restarted_static_member_takes_over_without_a_rebalance() {
+    let f = Fixture::new(&[("group.initial.rebalance.delay.ms", "0")]);
+    let g = f.groups();
+    let first = g.join(join_request("", Some("instance-1"))).await;
+    assert_eq!(first.generation, 1);
+    g.sync("g", 1, &first.member_id, Some("instance-1"), vec![(first.member_id.clone(), Bytes::from_static(b"a"))])
+        .await;
+    assert_eq!(g.group_state("g"), Some(GroupState::Stable));
+    // The process restarts: it knows only its instance id.
+    let again = g.join(join_request("", Some("instance-1"))).await;
+    assert_eq!(again.error, None);
+    assert_eq!(again.generation, 1, "no new generation");
+    assert_ne!(again.member_id, first.member_id);
+    assert_eq!(g.group_state("g"), Some(GroupState::Stable));
+    assert!(g.heartbeat("g", 1, &first.member_id, Some("instance-1")).is_err(), "the old identity is gone");
+    assert_eq!(g.heartbeat("g", 1, &again.member_id, Some("instance-1")), Ok(()));
+    // A static member is still bound by its session.
+    f.advance(10_001).await;
+    assert_eq!(g.group_state("g"), Some(GroupState::Empty));
+}
+
+fn consumer(member: &str, epoch: i32, owned: Option<Assignment>) -> ConsumerHeartbeat {
+    ConsumerHeartbeat {
+        group: "cg".into(),
+        member_id: member.into(),
+        epoch,
+        instance_id: None,
+        rack_id: None,
+        rebalance_timeout_ms: if epoch == 0 { 20_000 } else { -1 },
+        topic_names: (epoch == 0).then(|| vec!["t".to_string()]),
+        regex: None,
+        assignor: None,
+        owned,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        version: 1,
+    }
+}
+
+#[tokio::test]
+async fn kip848_a_member_that_does_not_revoke_in_time_is_fenced() {
+    let f = Fixture::new(&[]);
+    f.topic("t", 4);
+    let g = f.groups();
+    let a = g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).unwrap();
+    assert_eq!(assignor::count(a.assignment.as_ref().unwrap()), 4);
+    let b = g.consumer_heartbeat(consumer("b", 0, Some(Assignment::new()))).unwrap();
+    assert_eq!(assignor::count(b.assignment.as_ref().unwrap()), 0, "b waits for a to release");
+    // a learns it must give two partitions up, and then says nothing.
+    let a2 = g.consumer_heartbeat(consumer("a", a.epoch, None)).unwrap();
+    assert_eq!(assignor::count(a2.assignment.as_ref().unwrap()), 2);
+    f.advance(19_000).await;
+    assert!(g.consumer_heartbeat(consumer("b", b.epoch, None)).is_ok());
+    f.advance(1_001).await; // a's rebalance timeout (20 s) is over
+    assert!(matches!(g.consumer_heartbeat(consumer("a", a.epoch, None)), Err(GroupError::UnknownMemberId(_))));
+    let b2 = g.consumer_heartbeat(consumer("b", b.epoch, None)).unwrap();
+    let b3 = g.consumer_heartbeat(consumer("b", b2.epoch, b2.assignment.clone())).unwrap();
+    let owned = b3.assignment.or(b2.assignment).unwrap();
+    assert_eq!(assignor::count(&owned), 4, "b owns everything once a is gone");
+}
+
+#[tokio::test]
+async fn kip848_a_member_without_heartbeats_leaves_after_its_session() {
+    let f = Fixture::new(&[("group.consumer.session.timeout.ms", "45000")]);
+    f.topic("t", 2);
+    let g = f.groups();
+    g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).unwrap();
+    f.advance(44_999).await;
+    assert_eq!(g.list()[0].state, "Stable");
+    f.advance(1).await;
+    assert_eq!(g.list()[0].state, "Empty");
+}
+
+fn commit(member: &str, generation: i32, partition: i32, offset: i64) -> CommitRequest {
+    CommitRequest {
+        group: "g".into(),
+        generation,
+        member_id: member.into(),
+        instance_id: None,
+        offsets: vec![OffsetToCommit { topic: "t".into(), partition, offset, leader_epoch: -1, metadata: None }],
+    }
+}
+
+#[tokio::test]
+async fn committed_offsets_and_deletions_survive_a_restart() {
+    let mut f = Fixture::new(&[]);
+    f.topic("t", 2);
+    let g = f.groups();
+    assert_eq!(g.commit(commit("", -1, 0, 42)).await.unwrap(), vec![Ok(())]);
+    assert_eq!(g.commit(commit("", -1, 1, 7)).await.unwrap(), vec![Ok(())]);
+    let others = CommitRequest { group: "other".into(), ..commit("", -1, 0, 1) };
+    g.commit(others).await.unwrap();
+    g.delete_group("other").await.unwrap();
+    g.delete_offsets("g", vec![("t".into(), 1)], |_, _| false).await.unwrap();
+    f.reopen();
+    let g = f.groups();
+    let found = g.fetch_offsets("g", None);
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        found[0].1.iter().map(|(p, v)| (*p, v.as_ref().map(|v| v.offset))).collect::<Vec<_>>(),
+        vec![(0, Some(42))]
+    );
+    assert!(g.list().iter().all(|l| l.group_id != "other"), "the deleted group stays deleted");
+    // A member's commit is checked against its generation.
+    assert_eq!(g.commit(commit("nobody", 3, 0, 1)).await.map(|_| ()), Err(unknown_member("nobody")));
+}
+
+#[tokio::test]
+async fn offsets_of_a_group_empty_for_the_retention_time_expire() {
+    let f = Fixture::new(&[("offsets.retention.minutes", "1")]);
+    f.topic("t", 1);
+    let g = f.groups();
+    g.commit(commit("", -1, 0, 5)).await.unwrap();
+    f.clock.advance(60_001);
+    g.expire_offsets().await;
+    assert!(g.fetch_offsets("g", None).is_empty());
+    assert!(g.list().is_empty(), "the group went with its last offset");
+}

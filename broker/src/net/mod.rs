@@ -1,0 +1,153 @@
+//! The network layer: listeners, connections and sessions.
+//!
+//! One accept loop per configured listener ([`Listeners`]). Every accepted
+//! connection gets a [`Session`]: the listener it came in on, the peer address and
+//! the authenticated principal (`User:ANONYMOUS` on PLAINTEXT listeners). The
+//! session goes with every request of the connection into the request context, so
+//! handlers, the authorization hook and Metadata (which advertises the listener the
+//! client came in on) all see it.
+
+mod connection;
+pub mod listeners;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use listeners::{ListenerSpec, SecurityProtocol};
+
+use crate::api::metrics::ApiMetrics;
+use crate::error::BrokerError;
+use crate::handle::{BrokerHandle, Endpoint};
+use crate::settings::BrokerSettings;
+
+/// How long shutdown waits for connections to finish in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who a request comes from, as Kafka's `KafkaPrincipal` (`User:alice`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Principal {
+    pub kind: String,
+    pub name: String,
+}
+
+impl Principal {
+    pub fn anonymous() -> Principal {
+        Principal { kind: "User".into(), name: "ANONYMOUS".into() }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind, self.name)
+    }
+}
+
+/// One client connection, as every request of it sees it.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub listener: Arc<str>,
+    pub protocol: SecurityProtocol,
+    pub peer: SocketAddr,
+    pub principal: Principal,
+}
+
+/// Bound listeners, not yet serving.
+pub struct Listeners {
+    bound: Vec<(TcpListener, ListenerSpec)>,
+    endpoints: Vec<Endpoint>,
+}
+
+impl Listeners {
+    /// Binds every listener of the configuration; `first_addr` replaces the first
+    /// one's address (`--kafka-addr`).
+    pub async fn bind(settings: &BrokerSettings, first_addr: Option<&str>) -> Result<Listeners, BrokerError> {
+        let specs = listeners::parse(
+            &settings.listeners,
+            &settings.advertised_listeners,
+            &settings.listener_security_protocol_map,
+            first_addr,
+        )?;
+        let mut bound = Vec::with_capacity(specs.len());
+        let mut endpoints = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let listener = TcpListener::bind(&spec.bind)
+                .await
+                .map_err(|source| BrokerError::Bind { addr: spec.bind.clone(), source })?;
+            let local =
+                listener.local_addr().map_err(|source| BrokerError::Bind { addr: spec.bind.clone(), source })?;
+            let (host, port) = spec.advertised.clone().unwrap_or_else(|| {
+                let host = if local.ip().is_unspecified() { hostname() } else { local.ip().to_string() };
+                (host, local.port() as i32)
+            });
+            endpoints.push(Endpoint { listener: spec.name.clone(), host, port, bound: local });
+            bound.push((listener, spec));
+        }
+        Ok(Listeners { bound, endpoints })
+    }
+
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// Serves every listener until the broker shuts down.
+    pub fn serve(self, broker: &BrokerHandle) -> Vec<JoinHandle<()>> {
+        let metrics = Arc::new(ApiMetrics::new());
+        self.bound
+            .into_iter()
+            .map(|(listener, spec)| tokio::spawn(accept_loop(broker.clone(), metrics.clone(), listener, spec)))
+            .collect()
+    }
+}
+
+async fn accept_loop(broker: BrokerHandle, metrics: Arc<ApiMetrics>, listener: TcpListener, spec: ListenerSpec) {
+    let mut shutdown = broker.shutdown_signal();
+    let name: Arc<str> = spec.name.as_str().into();
+    let connections = metrics::counter!("weir_kafka_connections_total", "listener" => spec.name.clone());
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.increment(1);
+                    let session = Arc::new(Session {
+                        listener: name.clone(),
+                        protocol: spec.protocol,
+                        peer,
+                        principal: Principal::anonymous(),
+                    });
+                    let _ = stream.set_nodelay(true);
+                    let (rd, wr) = stream.into_split();
+                    conns.spawn(connection::run(broker.clone(), metrics.clone(), session, rd, wr));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(listener = %name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(listener = %name, open = conns.len(), "connections still busy after drain timeout; closing them");
+        conns.abort_all();
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return "localhost".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

@@ -1,0 +1,314 @@
+//! The partition layer: what a partition is to the broker, above its storage log.
+//!
+//! A [`Partition`] owns its [`Log`], its high watermark and last stable offset,
+//! its leader epoch, the fetches parked on it and its counters. Every write goes
+//! through it ([`Partition::append_from_client`] for produce,
+//! [`Partition::append_internal`] for the broker's own records), so "append, then
+//! advance the high watermark, then wake that partition's waiters, then count" is
+//! done in one place, and every read goes through [`Partition::read`], which never
+//! hands out data above the high watermark (or, for `read_committed`, the last
+//! stable offset). The [`ReplicaManager`] holds the partitions of every topic.
+//!
+//! Invariants: `log_start <= last_stable_offset <= high_watermark <= log_end`.
+//! On one node without transactions the high watermark follows the log end after
+//! every append and the last stable offset equals the high watermark; the fields
+//! are separate so that replication (high watermark = what the ISR has) and
+//! transactions (LSO = first offset of the oldest open transaction) change only
+//! how they advance.
+
+mod manager;
+mod waiters;
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use metrics::Counter;
+use parking_lot::RwLock;
+use uuid::Uuid;
+use weir_storage::{AppendInfo, FlushPolicy, Log, StorageError};
+
+pub use manager::ReplicaManager;
+pub use waiters::FetchWaiter;
+
+use crate::schema_validation::{self, SchemaIdLookup};
+use crate::settings::TopicSettings;
+use waiters::Waiters;
+
+/// Kafka's fetch isolation levels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+/// Why a client's append was refused; the log is unchanged.
+#[derive(thiserror::Error, Debug)]
+pub enum AppendError {
+    #[error("min.insync.replicas is {0}, larger than the single in-sync replica of this broker")]
+    NotEnoughReplicas(i32),
+    #[error("produce request without records")]
+    NoRecords,
+    #[error("{size} bytes of records exceed segment.bytes {max}")]
+    RecordListTooLarge { size: usize, max: u64 },
+    /// Broker-side schema validation refused a record.
+    #[error("{0}")]
+    InvalidRecord(String),
+    #[error("transactions are not supported by this broker yet")]
+    TransactionalBatch,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A successful append.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    pub info: AppendInfo,
+    /// The caller must wait for [`Partition::flush_to`] (`info.last_offset + 1`)
+    /// before acknowledging: acks=all on a topic with the durable flush policy.
+    pub needs_flush: bool,
+}
+
+/// What a read hands out: whole batches below the isolation bound.
+#[derive(Clone, Debug)]
+pub struct PartitionRead {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+}
+
+struct Counters {
+    bytes_in: Counter,
+    records_in: Counter,
+    bytes_out: Counter,
+}
+
+pub struct Partition {
+    topic: Arc<str>,
+    index: i32,
+    topic_id: Uuid,
+    log: Arc<Log>,
+    settings: RwLock<Arc<TopicSettings>>,
+    leader_epoch: AtomicI32,
+    high_watermark: AtomicI64,
+    last_stable_offset: AtomicI64,
+    waiters: Waiters,
+    counters: Counters,
+    /// Its topic was deleted: requests holding it answer UNKNOWN_TOPIC_OR_PARTITION.
+    removed: AtomicBool,
+}
+
+impl Partition {
+    pub(crate) fn new(
+        topic: Arc<str>,
+        index: i32,
+        topic_id: Uuid,
+        log: Arc<Log>,
+        settings: Arc<TopicSettings>,
+    ) -> Self {
+        let end = log.log_end_offset();
+        let label = topic.to_string();
+        Partition {
+            counters: Counters {
+                bytes_in: metrics::counter!("weir_partition_bytes_in_total", "topic" => label.clone()),
+                records_in: metrics::counter!("weir_partition_records_in_total", "topic" => label.clone()),
+                bytes_out: metrics::counter!("weir_partition_bytes_out_total", "topic" => label),
+            },
+            topic,
+            index,
+            topic_id,
+            log,
+            settings: RwLock::new(settings),
+            leader_epoch: AtomicI32::new(0),
+            high_watermark: AtomicI64::new(end),
+            last_stable_offset: AtomicI64::new(end),
+            waiters: Waiters::default(),
+            removed: AtomicBool::new(false),
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+    pub fn topic_id(&self) -> Uuid {
+        self.topic_id
+    }
+    pub fn settings(&self) -> Arc<TopicSettings> {
+        self.settings.read().clone()
+    }
+    pub(crate) fn set_settings(&self, settings: Arc<TopicSettings>) {
+        self.log.update_config(settings.log.clone());
+        *self.settings.write() = settings;
+    }
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+    pub fn last_stable_offset(&self) -> i64 {
+        self.last_stable_offset.load(Ordering::Acquire)
+    }
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+    /// The storage log, for the few callers that need more than this layer offers
+    /// (ListOffsets by timestamp, DeleteRecords).
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// Appends a producer's batches after every check a client write must pass.
+    /// Blocking (file writes; a segment roll creates files): call it off the async
+    /// workers.
+    pub fn append_from_client(
+        &self,
+        records: &[u8],
+        acks: i16,
+        schemas: Option<&dyn SchemaIdLookup>,
+    ) -> Result<Appended, AppendError> {
+        let settings = self.settings();
+        if acks == -1 && settings.min_insync_replicas > 1 {
+            return Err(AppendError::NotEnoughReplicas(settings.min_insync_replicas));
+        }
+        if records.is_empty() {
+            return Err(AppendError::NoRecords);
+        }
+        if records.len() as u64 > settings.log.segment_bytes {
+            return Err(AppendError::RecordListTooLarge { size: records.len(), max: settings.log.segment_bytes });
+        }
+        if settings.validates_schemas() {
+            schema_validation::validate(&settings, records, schemas).map_err(AppendError::InvalidRecord)?;
+        }
+        if has_transactional_batch(records) {
+            return Err(AppendError::TransactionalBatch);
+        }
+        let info = self.log.append(records)?;
+        if !info.duplicate {
+            self.counters.bytes_in.increment(records.len() as u64);
+            self.counters.records_in.increment(info.record_count as u64);
+            self.advance();
+        }
+        let needs_flush = acks == -1 && settings.log.flush == FlushPolicy::Durable;
+        Ok(Appended { info, needs_flush })
+    }
+
+    /// Appends the broker's own records (internal topics; later control markers).
+    /// Blocking, like [`Partition::append_from_client`].
+    pub fn append_internal(&self, records: &[u8]) -> Result<AppendInfo, StorageError> {
+        let info = self.log.append(records)?;
+        self.advance();
+        Ok(info)
+    }
+
+    /// Blocks until everything below `offset` is on disk (group commit).
+    pub fn flush_to(&self, offset: i64) -> Result<(), StorageError> {
+        self.log.flush_to(offset)
+    }
+
+    /// One node: everything appended is replicated, and with no transactions,
+    /// stable. Wakes the fetches parked on this partition.
+    fn advance(&self) {
+        let end = self.log.log_end_offset();
+        self.high_watermark.fetch_max(end, Ordering::AcqRel);
+        self.last_stable_offset.fetch_max(end, Ordering::AcqRel);
+        self.waiters.wake();
+    }
+
+    /// Whole batches from the one holding `offset`, up to `max_bytes` (the first
+    /// batch whole when `min_one`), none at or above the isolation bound.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        min_one: bool,
+    ) -> Result<PartitionRead, StorageError> {
+        // Bounds first: a read that races an append must not see past them.
+        let hw = self.high_watermark();
+        let lso = self.last_stable_offset();
+        let bound = match isolation {
+            Isolation::ReadUncommitted => hw,
+            Isolation::ReadCommitted => lso,
+        };
+        let mut out = PartitionRead {
+            records: Bytes::new(),
+            high_watermark: hw,
+            last_stable_offset: lso,
+            log_start_offset: self.log.log_start_offset(),
+        };
+        if offset >= bound {
+            // Between the bound and the log end there is nothing to hand out yet;
+            // past the log end the storage layer reports the offset out of range.
+            if offset > self.log.log_end_offset() || offset < out.log_start_offset {
+                self.log.read(offset, 0, false)?;
+            }
+            return Ok(out);
+        }
+        let read = self.log.read(offset, max_bytes, min_one)?;
+        out.log_start_offset = read.log_start_offset;
+        out.records = if read.log_end_offset > bound { cut_at(read.records, bound) } else { read.records };
+        self.counters.bytes_out.increment(out.records.len() as u64);
+        Ok(out)
+    }
+
+    /// Registers `waiter` to be woken by the next appends here, until it is dropped.
+    pub fn park(&self, waiter: &Arc<FetchWaiter>) {
+        self.waiters.register(waiter);
+    }
+
+    /// Wakes every parked fetch (the partition goes away, or the broker stops).
+    pub(crate) fn wake_all(&self) {
+        self.waiters.wake();
+    }
+
+    /// Whether its topic was deleted since the caller looked it up.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+    }
+}
+
+/// The prefix of `records` holding only batches that start below `bound`. Reads
+/// return whole batches, so only batch headers are looked at.
+fn cut_at(records: Bytes, bound: i64) -> Bytes {
+    let mut pos = 0;
+    while pos < records.len() {
+        match weir_storage::batch::BatchHeader::parse(&records[pos..]) {
+            Ok(h) if h.base_offset < bound => pos += h.total_len(),
+            _ => break,
+        }
+    }
+    records.slice(..pos.min(records.len()))
+}
+
+/// Whether any batch is transactional (attributes bit 4).
+fn has_transactional_batch(records: &[u8]) -> bool {
+    let mut pos = 0;
+    while let Ok(h) = weir_storage::batch::BatchHeader::parse(&records[pos..]) {
+        if h.is_transactional() {
+            return true;
+        }
+        pos += h.total_len();
+        if pos >= records.len() {
+            break;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,217 @@
+//! Typed broker settings, built and checked once at start-up from the raw
+//! [`BrokerConfig`] (Kafka key names, strings). Nothing after start-up reads a
+//! broker key by name: the request paths use these fields, so a misspelt key in
+//! the code fails the start-up (and the unit test below), instead of reading 0.
+//!
+//! Topic settings resolve per topic ([`TopicSettings`]): a topic's overrides over
+//! the broker's synonyms over Kafka's defaults. They are resolved when a topic is
+//! created or its configs change, not per request.
+
+use std::collections::BTreeMap;
+
+use weir_storage::LogConfig;
+
+use crate::config::BrokerConfig;
+use crate::error::{BrokerError, Result};
+
+/// Classic consumer groups (`group.*`).
+#[derive(Clone, Debug)]
+pub struct GroupSettings {
+    pub min_session_timeout_ms: i64,
+    pub max_session_timeout_ms: i64,
+    pub initial_rebalance_delay_ms: i64,
+    pub max_size: usize,
+    pub offsets_retention_ms: i64,
+    pub offset_metadata_max_bytes: usize,
+}
+
+/// KIP-848 consumer groups (`group.consumer.*`).
+#[derive(Clone, Debug)]
+pub struct ConsumerGroupSettings {
+    pub session_timeout_ms: i64,
+    pub heartbeat_interval_ms: i64,
+    pub max_size: usize,
+    /// Server-side assignors in order; the first is the default.
+    pub assignors: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BrokerSettings {
+    pub node_id: i32,
+    /// Kafka's `listeners` syntax, unparsed (the network layer parses it).
+    pub listeners: String,
+    pub advertised_listeners: String,
+    pub listener_security_protocol_map: String,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub socket_request_max_bytes: usize,
+    pub fetch_max_bytes: usize,
+    pub log_retention_check_interval_ms: u64,
+    pub log_recycle_bytes: u64,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_segment_bytes: i64,
+    pub producer_id_expiration_ms: i64,
+    pub group: GroupSettings,
+    pub consumer_group: ConsumerGroupSettings,
+}
+
+/// Reads keys that must exist in the key tables; an unknown name is a bug in the
+/// caller and fails start-up with the key named.
+struct Reader<'a>(&'a BrokerConfig);
+
+impl Reader<'_> {
+    fn raw(&self, key: &str) -> Result<String> {
+        if !crate::config::is_broker_key(key) {
+            return Err(BrokerError::Config(format!("internal error: '{key}' is not a broker config key")));
+        }
+        Ok(self.0.get(key).unwrap_or_default())
+    }
+
+    fn long(&self, key: &str, min: i64, max: i64) -> Result<i64> {
+        let v = self.raw(key)?;
+        let n: i64 = v.trim().parse().map_err(|_| BrokerError::Config(format!("{key}: '{v}' is not a number")))?;
+        if n < min || n > max {
+            return Err(BrokerError::Config(format!("{key}: value {n} must be between {min} and {max}")));
+        }
+        Ok(n)
+    }
+
+    fn int(&self, key: &str, min: i64) -> Result<i32> {
+        Ok(self.long(key, min, i32::MAX as i64)? as i32)
+    }
+
+    fn bool(&self, key: &str) -> Result<bool> {
+        match self.raw(key)?.trim() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(BrokerError::Config(format!("{key}: '{other}' is not true or false"))),
+        }
+    }
+}
+
+impl BrokerSettings {
+    pub fn from_config(c: &BrokerConfig) -> Result<BrokerSettings> {
+        let r = Reader(c);
+        let group = GroupSettings {
+            min_session_timeout_ms: r.long("group.min.session.timeout.ms", 0, i32::MAX as i64)?,
+            max_session_timeout_ms: r.long("group.max.session.timeout.ms", 0, i32::MAX as i64)?,
+            initial_rebalance_delay_ms: r.long("group.initial.rebalance.delay.ms", 0, i32::MAX as i64)?,
+            max_size: r.int("group.max.size", 1)? as usize,
+            offsets_retention_ms: r.long("offsets.retention.minutes", 1, i32::MAX as i64)? * 60_000,
+            offset_metadata_max_bytes: r.int("offset.metadata.max.bytes", 0)? as usize,
+        };
+        if group.min_session_timeout_ms > group.max_session_timeout_ms {
+            return Err(BrokerError::Config(format!(
+                "group.min.session.timeout.ms ({}) is larger than group.max.session.timeout.ms ({})",
+                group.min_session_timeout_ms, group.max_session_timeout_ms
+            )));
+        }
+        let assignors: Vec<String> = r
+            .raw("group.consumer.assignors")?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if let Some(bad) = assignors.iter().find(|a| !crate::group::assignor::ASSIGNORS.contains(&a.as_str())) {
+            return Err(BrokerError::Config(format!("group.consumer.assignors: unknown assignor '{bad}'")));
+        }
+        if assignors.is_empty() {
+            return Err(BrokerError::Config("group.consumer.assignors: at least one assignor is needed".into()));
+        }
+        let consumer_group = ConsumerGroupSettings {
+            session_timeout_ms: r.long("group.consumer.session.timeout.ms", 1, i32::MAX as i64)?,
+            heartbeat_interval_ms: r.long("group.consumer.heartbeat.interval.ms", 1, i32::MAX as i64)?,
+            max_size: r.int("group.consumer.max.size", 1)? as usize,
+            assignors,
+        };
+        Ok(BrokerSettings {
+            node_id: r.int("node.id", 0)?,
+            listeners: r.raw("listeners")?,
+            advertised_listeners: r.raw("advertised.listeners")?,
+            listener_security_protocol_map: r.raw("listener.security.protocol.map")?,
+            num_partitions: r.int("num.partitions", 1)?,
+            default_replication_factor: r.long("default.replication.factor", 1, i16::MAX as i64)? as i16,
+            auto_create_topics_enable: r.bool("auto.create.topics.enable")?,
+            delete_topic_enable: r.bool("delete.topic.enable")?,
+            socket_request_max_bytes: r.int("socket.request.max.bytes", 1)? as usize,
+            fetch_max_bytes: r.int("fetch.max.bytes", 1024)? as usize,
+            log_retention_check_interval_ms: r.long("log.retention.check.interval.ms", 1, i64::MAX)? as u64,
+            log_recycle_bytes: r.long("log.recycle.bytes", 0, i64::MAX)? as u64,
+            offsets_topic_num_partitions: r.int("offsets.topic.num.partitions", 1)?,
+            offsets_topic_segment_bytes: r.int("offsets.topic.segment.bytes", 14)? as i64,
+            producer_id_expiration_ms: r.long("producer.id.expiration.ms", 1, i64::MAX)?,
+            group,
+            consumer_group,
+        })
+    }
+}
+
+/// A topic's effective settings: what its partitions act on.
+#[derive(Clone, Debug)]
+pub struct TopicSettings {
+    pub log: LogConfig,
+    pub min_insync_replicas: i32,
+    pub key_schema_validation: bool,
+    pub value_schema_validation: bool,
+}
+
+impl TopicSettings {
+    /// Resolves a topic's overrides over the broker's values.
+    pub fn resolve(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> TopicSettings {
+        let get = |name: &str| config.topic_value(overrides, name);
+        let flag = |name: &str| get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        TopicSettings {
+            log: config.log_config(overrides),
+            min_insync_replicas: get("min.insync.replicas").and_then(|v| v.trim().parse().ok()).unwrap_or(1),
+            key_schema_validation: flag("confluent.key.schema.validation"),
+            value_schema_validation: flag("confluent.value.schema.validation"),
+        }
+    }
+
+    pub fn validates_schemas(&self) -> bool {
+        self.key_schema_validation || self.value_schema_validation
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_build_and_every_field_reads_a_known_key() {
+        let s = BrokerSettings::from_config(&BrokerConfig::default()).expect("defaults are valid");
+        assert_eq!(s.node_id, 1);
+        assert_eq!(s.num_partitions, 1);
+        assert_eq!(s.fetch_max_bytes, 16 << 20);
+        assert_eq!(s.group.offsets_retention_ms, 10080 * 60_000);
+        assert_eq!(s.consumer_group.assignors, vec!["uniform".to_string(), "range".to_string()]);
+        assert!(s.auto_create_topics_enable);
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_key() {
+        let mut c = BrokerConfig::default();
+        c.set("num.partitions", "0").unwrap();
+        let e = BrokerSettings::from_config(&c).unwrap_err().to_string();
+        assert!(e.contains("num.partitions"), "{e}");
+        let mut c = BrokerConfig::default();
+        c.set("group.min.session.timeout.ms", "90000").unwrap();
+        c.set("group.max.session.timeout.ms", "6000").unwrap();
+        assert!(BrokerSettings::from_config(&c).unwrap_err().to_string().contains("group.min.session.timeout.ms"));
+    }
+
+    #[test]
+    fn topic_settings_resolve_overrides_over_broker_values() {
+        let mut c = BrokerConfig::default();
+        c.set("min.insync.replicas", "2").unwrap();
+        let mut o = BTreeMap::new();
+        assert_eq!(TopicSettings::resolve(&c, &o).min_insync_replicas, 2);
+        o.insert("min.insync.replicas".to_string(), "1".to_string());
+        o.insert("confluent.value.schema.validation".to_string(), "true".to_string());
+        let t = TopicSettings::resolve(&c, &o);
+        assert_eq!(t.min_insync_replicas, 1);
+        assert!(t.value_schema_validation && !t.key_schema_validation && t.validates_schemas());
+    }
+}

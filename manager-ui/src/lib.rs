@@ -1,0 +1,122 @@
+//! weir-manager-ui: the console listener of `weir serve` (default 127.0.0.1:8080).
+//!
+//! It serves `/metrics` (everything the process records with the `metrics`
+//! crate, in Prometheus text format: counters end in `_total`, latencies are
+//! `_seconds` histograms) and `/health`. The console pages and their JSON API
+//! under `/api/v1/` are built on the same listener, on the broker's in-process
+//! handle.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use weir_broker::BrokerHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("cannot install the metrics recorder: {0}")]
+    Recorder(String),
+    #[error("cannot bind the console listener {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+}
+
+/// Histogram buckets of every `_seconds` metric: 100 µs to 10 s.
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Installs the process-wide Prometheus recorder. Call it once, before the broker
+/// starts, so that the broker's metric handles register with it.
+pub fn install_recorder() -> Result<PrometheusHandle, ConsoleError> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+        .map_err(|e| ConsoleError::Recorder(e.to_string()))?
+        .install_recorder()
+        .map_err(|e| ConsoleError::Recorder(e.to_string()))
+}
+
+#[derive(Clone)]
+struct App {
+    broker: BrokerHandle,
+    metrics: PrometheusHandle,
+}
+
+/// A running console listener.
+pub struct Console {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Console {
+    pub async fn start(broker: BrokerHandle, metrics: PrometheusHandle, addr: &str) -> Result<Console, ConsoleError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ConsoleError::Bind { addr: addr.to_string(), source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| ConsoleError::Bind { addr: addr.to_string(), source })?;
+        // Histogram samples wait in the recorder until drained; drain them even when
+        // nobody scrapes, so memory stays flat.
+        let upkeep = {
+            let m = metrics.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    m.run_upkeep();
+                }
+            })
+        };
+        let app = App { broker, metrics };
+        let router = router(app);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, router).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "console listener failed");
+            }
+        });
+        tracing::info!(listener = %local_addr, "console started");
+        Ok(Console { local_addr, stop: Some(stop), tasks: vec![server, upkeep] })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting and lets in-flight requests finish.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let mut tasks = self.tasks.drain(..);
+        if let Some(server) = tasks.next() {
+            let _ = server.await;
+        }
+        for t in tasks {
+            t.abort();
+        }
+    }
+}
+
+fn router(app: App) -> Router {
+    Router::new().route("/metrics", get(metrics)).route("/health", get(health)).with_state(app)
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render())
+}
+
+async fn health(State(app): State<App>) -> impl IntoResponse {
+    let (status, text) =
+        if app.broker.is_shutting_down() { (StatusCode::SERVICE_UNAVAILABLE, "DOWN") } else { (StatusCode::OK, "UP") };
+    (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "status": text }).to_string())
+}
