@@ -14,7 +14,9 @@ use anyhow::{bail, Context, Result};
 pub enum Kind {
     /// `durable`: Weir's default (fdatasync before acks=-1 answers, group commit);
     /// otherwise Kafka's page-cache behaviour (`log.flush.interval.messages=MAX`).
-    Weir { bin: PathBuf, durable: bool },
+    /// `baseline`: another build of Weir measured beside this one (before/after a
+    /// change, in one run); it is neither Weir nor a peer in the targets.
+    Weir { bin: PathBuf, durable: bool, baseline: bool },
     /// Tansu with its in-memory storage engine (`memory://`).
     Tansu { bin: PathBuf },
     /// noida-db's Kafka service.
@@ -24,15 +26,21 @@ pub enum Kind {
 impl Kind {
     pub fn name(&self) -> String {
         match self {
-            Kind::Weir { durable: false, .. } => "weir (page cache)".into(),
-            Kind::Weir { durable: true, .. } => "weir (durable)".into(),
+            Kind::Weir { durable: false, baseline: false, .. } => "weir (page cache)".into(),
+            Kind::Weir { durable: true, baseline: false, .. } => "weir (durable)".into(),
+            Kind::Weir { durable: false, baseline: true, .. } => "weir baseline (page cache)".into(),
+            Kind::Weir { durable: true, baseline: true, .. } => "weir baseline (durable)".into(),
             Kind::Tansu { .. } => "tansu".into(),
             Kind::Noida { .. } => "noida-db".into(),
         }
     }
 
     pub fn is_weir(&self) -> bool {
-        matches!(self, Kind::Weir { .. })
+        matches!(self, Kind::Weir { baseline: false, .. })
+    }
+
+    pub fn is_baseline(&self) -> bool {
+        matches!(self, Kind::Weir { baseline: true, .. })
     }
 
     /// The settings the report prints for this broker.
@@ -83,7 +91,7 @@ impl Running {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let mut cmd = match kind {
-            Kind::Weir { bin, durable } => {
+            Kind::Weir { bin, durable, .. } => {
                 let mut c = Command::new(bin);
                 c.arg("serve").arg("--data-dir").arg(data.path()).arg("--kafka-addr").arg(&addr);
                 c.args(["--registry-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0"]);

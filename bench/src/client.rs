@@ -22,6 +22,7 @@ pub struct Mock {
 // SAFETY: librdkafka's mock cluster API is thread-safe (it posts operations to the
 // cluster's own thread); the handle is only used through `&self`.
 unsafe impl Send for Mock {}
+// SAFETY: as above.
 unsafe impl Sync for Mock {}
 
 impl Mock {

@@ -41,6 +41,10 @@ enum Cmd {
     Suite {
         #[arg(long)]
         weir: PathBuf,
+        /// Another Weir build, measured beside `--weir` in the same rotation (both
+        /// modes), for before/after figures of one run.
+        #[arg(long)]
+        weir_baseline: Option<PathBuf>,
         #[arg(long)]
         tansu: Option<PathBuf>,
         #[arg(long)]
@@ -140,7 +144,7 @@ pub(crate) fn pinned_mock() -> Result<client::Mock> {
 
 fn smoke(weir: PathBuf) -> Result<()> {
     let root = tempfile::tempdir()?;
-    let b = Running::start(&Kind::Weir { bin: weir, durable: false }, root.path())?;
+    let b = Running::start(&Kind::Weir { bin: weir, durable: false, baseline: false }, root.path())?;
     let target = Target::Bootstrap(b.addr.clone());
     let result = (|| -> Result<()> {
         let spec = ProduceSpec { record_size: 1024, partitions: 2, acks: "-1", compression: "lz4", records: 20_000 };
@@ -175,8 +179,8 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     host::keep_client_heap();
     match cli.command {
-        Cmd::Suite { weir, tansu, noida, data_dir, quick, json } => {
-            suite::suite(weir, tansu, noida, data_dir, quick, json)
+        Cmd::Suite { weir, weir_baseline, tansu, noida, data_dir, quick, json } => {
+            suite::suite(weir, weir_baseline, tansu, noida, data_dir, quick, json)
         }
         Cmd::Run { bootstrap, quick, only } => {
             let results = BrokerResults::external(&bootstrap);

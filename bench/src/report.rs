@@ -50,6 +50,8 @@ pub struct BrokerResults {
     pub name: String,
     pub settings: String,
     pub is_weir: bool,
+    /// Another Weir build beside this one: neither Weir nor a peer in the targets.
+    pub baseline: bool,
     pub page_cache_weir: bool,
     pub start_error: Option<String>,
     /// In workload order: label -> result.
@@ -68,7 +70,8 @@ impl BrokerResults {
             name: kind.name(),
             settings: kind.settings(),
             is_weir: kind.is_weir(),
-            page_cache_weir: matches!(kind, Kind::Weir { durable: false, .. }),
+            baseline: kind.is_baseline(),
+            page_cache_weir: matches!(kind, Kind::Weir { durable: false, baseline: false, .. }),
             start_error: None,
             produce: Vec::new(),
             consume: BTreeMap::new(),
@@ -83,6 +86,7 @@ impl BrokerResults {
             name: bootstrap.to_string(),
             settings: "external".into(),
             is_weir: false,
+            baseline: false,
             page_cache_weir: false,
             start_error: None,
             produce: Vec::new(),
@@ -211,7 +215,7 @@ impl Report {
     }
 
     fn peers(&self) -> impl Iterator<Item = &BrokerResults> {
-        self.brokers.iter().filter(|b| !b.is_weir)
+        self.brokers.iter().filter(|b| !b.is_weir && !b.baseline)
     }
 
     fn best_peer(&self, f: impl Fn(&BrokerResults) -> Option<f64>) -> Option<f64> {

@@ -351,6 +351,7 @@ fn measure_limits(report: &mut Report, root: &std::path::Path, quick: bool) {
 
 pub fn suite(
     weir: PathBuf,
+    weir_baseline: Option<PathBuf>,
     tansu: Option<PathBuf>,
     noida: Option<PathBuf>,
     data_dir: Option<PathBuf>,
@@ -372,7 +373,14 @@ pub fn suite(
     let mut report = Report::new(pinned, root.path(), quick);
     measure_limits(&mut report, root.path(), quick);
 
-    let mut kinds = vec![Kind::Weir { bin: weir.clone(), durable: false }, Kind::Weir { bin: weir, durable: true }];
+    let mut kinds = vec![
+        Kind::Weir { bin: weir.clone(), durable: false, baseline: false },
+        Kind::Weir { bin: weir, durable: true, baseline: false },
+    ];
+    if let Some(bin) = weir_baseline {
+        kinds.push(Kind::Weir { bin: bin.clone(), durable: false, baseline: true });
+        kinds.push(Kind::Weir { bin, durable: true, baseline: true });
+    }
     if let Some(bin) = tansu {
         kinds.push(Kind::Tansu { bin });
     }

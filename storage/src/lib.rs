@@ -85,6 +85,8 @@ mod config;
 mod error;
 mod index;
 mod log;
+mod log_flush;
+mod log_producers;
 mod manager;
 mod producer;
 pub mod record;
@@ -92,6 +94,7 @@ mod recovery;
 mod recycle;
 mod retention;
 mod segment;
+mod segment_read;
 pub mod testutil;
 
 pub use cleaner::CleanStats;

@@ -49,16 +49,16 @@ pub struct TimestampOffset {
 }
 
 #[derive(Default)]
-struct FlushState {
-    flushed: i64,
-    in_progress: bool,
+pub(crate) struct FlushState {
+    pub(crate) flushed: i64,
+    pub(crate) in_progress: bool,
     /// An fdatasync failed: the page cache may have dropped dirty pages, so nothing
     /// may be reported durable any more (the log must be reopened).
-    failed: bool,
+    pub(crate) failed: bool,
     /// Bumped by every truncation. A sync that overlapped a truncation must not
     /// publish its target: that target may lie above the new log end, and offsets
     /// re-appended there would then be reported durable without an fdatasync.
-    generation: u64,
+    pub(crate) generation: u64,
 }
 
 /// One partition. All methods take `&self`; appends (and other structural changes)
@@ -66,21 +66,21 @@ struct FlushState {
 pub struct Log {
     pub(crate) dir: PathBuf,
     pub(crate) clock: Arc<dyn Clock>,
-    config: RwLock<LogConfig>,
+    pub(crate) config: RwLock<LogConfig>,
     /// Serialises appends, rolls, truncation, retention and segment swaps.
     pub(crate) write_lock: Mutex<()>,
     pub(crate) segments: RwLock<BTreeMap<i64, Arc<Segment>>>,
     pub(crate) log_start: AtomicI64,
-    log_end: AtomicI64,
-    flush: Mutex<FlushState>,
-    flush_cv: Condvar,
-    last_flush_ms: AtomicI64,
-    dir_dirty: AtomicBool,
-    closed: AtomicBool,
+    pub(crate) log_end: AtomicI64,
+    pub(crate) flush: Mutex<FlushState>,
+    pub(crate) flush_cv: Condvar,
+    pub(crate) last_flush_ms: AtomicI64,
+    pub(crate) dir_dirty: AtomicBool,
+    pub(crate) closed: AtomicBool,
     /// Held by the log cleaner while it compacts this log.
     pub(crate) cleaner_lock: Mutex<()>,
     /// Idempotent-producer state; changed only with `write_lock` held.
-    producers: Mutex<ProducerState>,
+    pub(crate) producers: Mutex<ProducerState>,
     /// Where new segments find recycled files and deleted ones go.
     pub(crate) pool: Option<Arc<SegmentPool>>,
 }
@@ -98,7 +98,7 @@ pub(crate) const LOG_START_FILE: &str = "log-start-offset";
 /// 2.5 ms (off-CPU stacks, `perf record -e sched:sched_switch -g`, four runs each;
 /// one run with 32 MiB: 6 waits, one of 11 ms). Recycled files have their blocks
 /// allocated and written, and appends into them do not wait there.
-const WRITEBACK_EVERY: u64 = 1 << 20;
+pub(crate) const WRITEBACK_EVERY: u64 = 1 << 20;
 
 impl Log {
     /// Opens (creating if needed) the log in `dir`. With `recover` (no clean shutdown)
@@ -425,119 +425,6 @@ impl Log {
         best.and_then(|(_, s)| s.max_timestamp_record().ok().flatten())
     }
 
-    fn check_failed(&self) -> Result<()> {
-        if self.flush.lock().failed {
-            return Err(StorageError::Io {
-                op: "fdatasync failed earlier; log must be reopened",
-                path: self.dir.clone(),
-                source: std::io::Error::other("earlier fdatasync failure"),
-            });
-        }
-        Ok(())
-    }
-
-    /// Blocks until everything below `offset` is fdatasync'ed. Concurrent callers
-    /// share one fdatasync (group commit): a caller arriving while a sync runs waits
-    /// for it and syncs again only if its offset is still not covered.
-    pub fn flush_to(&self, offset: i64) -> Result<()> {
-        let mut st = self.flush.lock();
-        loop {
-            if st.failed {
-                drop(st);
-                return self.check_failed();
-            }
-            // Clamp on every pass: a truncation may have lowered the log end below
-            // `offset`, which would otherwise never be reached (endless fdatasyncs).
-            if st.flushed >= offset.min(self.log_end_offset()) {
-                return Ok(());
-            }
-            if st.in_progress {
-                self.flush_cv.wait(&mut st);
-                continue;
-            }
-            st.in_progress = true;
-            let from = st.flushed;
-            let generation = st.generation;
-            drop(st);
-            let target = self.log_end_offset();
-            let res = self.sync_range(from);
-            st = self.flush.lock();
-            st.in_progress = false;
-            match res {
-                Ok(()) if st.generation != generation => {
-                    // Truncated meanwhile: publish nothing; waiters sync again.
-                }
-                Ok(()) => {
-                    st.flushed = st.flushed.max(target);
-                    self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
-                }
-                Err(e) => {
-                    st.failed = true;
-                    self.flush_cv.notify_all();
-                    return Err(e);
-                }
-            }
-            self.flush_cv.notify_all();
-        }
-    }
-
-    fn sync_range(&self, from: i64) -> Result<()> {
-        if self.dir_dirty.swap(false, Ordering::AcqRel) {
-            if let Err(e) = crate::recovery::fsync_dir(&self.dir) {
-                self.dir_dirty.store(true, Ordering::Release);
-                return Err(e);
-            }
-        }
-        // A trimmed recycled segment is synced even when its data already was: its
-        // old length must not outlive a crash once later data is reported durable
-        // (recovery would read past its end and drop every later segment).
-        let segs: Vec<_> = self
-            .segments
-            .read()
-            .values()
-            .filter(|s| s.next_offset() > from || s.is_active() || s.trim_unsynced())
-            .cloned()
-            .collect();
-        for s in segs {
-            s.sync()?;
-        }
-        Ok(())
-    }
-
-    /// flush_to(log_end_offset).
-    pub fn flush(&self) -> Result<()> {
-        self.flush_to(self.log_end_offset())
-    }
-
-    /// Offset below which everything is durable.
-    pub fn flushed_offset(&self) -> i64 {
-        self.flush.lock().flushed
-    }
-
-    /// Interval policy check (background thread): flush when too many messages are
-    /// unflushed or the last flush is too old.
-    pub fn maybe_flush_interval(&self) -> Result<bool> {
-        if self.is_closed() {
-            return Ok(false);
-        }
-        let FlushPolicy::Interval { messages, ms } = self.config.read().flush else {
-            return Ok(false);
-        };
-        let unflushed = self.log_end_offset() - self.flushed_offset();
-        if unflushed <= 0 {
-            return Ok(false);
-        }
-        let age = self.clock.now_ms() - self.last_flush_ms.load(Ordering::Acquire);
-        if unflushed >= messages.max(1) || age >= ms {
-            self.flush()?;
-            return Ok(true);
-        }
-        // Here, on the background thread, not on the append path: starting
-        // writeback can block while the device queue is full.
-        self.active().start_writeback(WRITEBACK_EVERY);
-        Ok(false)
-    }
-
     /// Removes every batch with last offset >= `offset` (batch granularity). Below
     /// the log start offset the log is emptied and restarted at `offset`.
     pub fn truncate_to(&self, offset: i64) -> Result<()> {
@@ -593,17 +480,6 @@ impl Log {
         Ok(())
     }
 
-    /// fdatasyncs segments trimmed at a roll (background thread; page-cache mode has
-    /// no flush that would).
-    pub fn sync_trimmed(&self) -> Result<()> {
-        for s in self.segment_list() {
-            if s.trim_unsynced() {
-                s.sync()?;
-            }
-        }
-        Ok(())
-    }
-
     /// Empties a closed log's segment list and returns the segments (a deleted
     /// partition's files go to the segment pool).
     pub(crate) fn take_segments(&self) -> Vec<Arc<Segment>> {
@@ -621,66 +497,6 @@ impl Log {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
-    }
-
-    /// Number of idempotent producers this partition remembers.
-    pub fn producer_count(&self) -> usize {
-        self.producers.lock().len()
-    }
-
-    fn snapshot_producers(&self, cfg: &LogConfig, offset: i64) -> Result<()> {
-        let mut p = self.producers.lock();
-        p.expire(self.clock.now_ms(), cfg.producer_id_expiration_ms);
-        p.write_snapshot(&self.dir, offset)
-    }
-
-    /// Loads the producer snapshot and replays batch headers after it (or the whole
-    /// log when there is no usable snapshot).
-    pub(crate) fn load_producer_state(&self) -> Result<()> {
-        let end = self.log_end.load(Ordering::Acquire);
-        let first = self.segments.read().keys().next().copied().unwrap_or(0);
-        let (mut state, from) = match ProducerState::read_snapshot(&self.dir) {
-            Some((s, offset)) if offset <= end => (s, offset.max(first)),
-            _ => (ProducerState::default(), first),
-        };
-        let mut offset = from;
-        while offset < end {
-            let chunk = match self.read_unchecked(offset, 1 << 20) {
-                Some(b) if !b.is_empty() => b,
-                _ => break,
-            };
-            let mut pos = 0;
-            let before = offset;
-            while pos + crate::batch::HEADER_LEN <= chunk.len() {
-                let Ok(h) = BatchHeader::parse(&chunk[pos..]) else { break };
-                if h.last_offset() >= offset {
-                    state.update(&h, h.base_offset, h.max_timestamp);
-                }
-                offset = offset.max(h.next_offset());
-                pos += h.total_len();
-            }
-            if offset == before {
-                break;
-            }
-        }
-        *self.producers.lock() = state;
-        Ok(())
-    }
-
-    /// `read` without the log-start check (replay may start below it).
-    fn read_unchecked(&self, offset: i64, max_bytes: usize) -> Option<Bytes> {
-        let seg = {
-            let segs = self.segments.read();
-            segs.range(..=offset).next_back().map(|(_, s)| s.clone())
-        }?;
-        match seg.read(offset, max_bytes, true) {
-            Ok(Some(b)) if !b.is_empty() => Some(b),
-            _ => {
-                // Past this segment's end: continue in the next one.
-                let next = self.segments.read().range(offset + 1..).next().map(|(_, s)| s.clone())?;
-                next.read(next.base_offset, max_bytes, true).ok().flatten()
-            }
-        }
     }
 }
 

@@ -148,7 +148,7 @@ fn record_level_time_lookup_inside_batch() {
     let d = tempfile::tempdir().unwrap();
     let s = seg(d.path(), 0);
     let b = BatchBuilder::new(0)
-        .compression(crate::batch::COMPRESSION_LZ4)
+        .compression(batch::COMPRESSION_LZ4)
         .records((0..10).map(|i| Record::value("x").ts(1000 + i * 10)))
         .build();
     let info = BatchInfo { base_offset: 0, last_offset: 9, max_ts: 1090, len: b.len() };

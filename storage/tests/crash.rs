@@ -287,6 +287,7 @@ fn fsize_child_process_entry() {
         log.append(&make_batch(0, seq)).unwrap();
     }
     let (end, size) = (log.log_end_offset(), log.size_bytes());
+    // SAFETY: this child process only ignores SIGXFSZ and lowers its own file-size limit.
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
         let lim = libc::rlimit { rlim_cur: size + 100, rlim_max: libc::RLIM_INFINITY };
@@ -298,6 +299,7 @@ fn fsize_child_process_entry() {
     assert_eq!((log.log_end_offset(), log.size_bytes()), (end, size));
     let seg = active_log_file(log.dir());
     assert_eq!(std::fs::metadata(seg).unwrap().len(), size, "partial write cut back");
+    // SAFETY: restores this process's own limit.
     unsafe {
         let lim = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
         libc::setrlimit(libc::RLIMIT_FSIZE, &lim);

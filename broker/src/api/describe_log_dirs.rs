@@ -12,6 +12,7 @@ fn disk_space(path: &std::path::Path) -> (i64, i64) {
     let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return (-1, -1) };
     // SAFETY: statvfs writes into the zeroed struct; `c` is a valid C string.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call.
     if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
         return (-1, -1);
     }

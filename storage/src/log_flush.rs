@@ -1,0 +1,134 @@
+//! Durability of a [`Log`]: group commit (`flush_to`), the page-cache policy's
+//! interval flushes and writeback, and the poisoning after a failed fdatasync.
+
+use std::sync::atomic::Ordering;
+
+use crate::config::FlushPolicy;
+use crate::error::{Result, StorageError};
+use crate::log::{Log, WRITEBACK_EVERY};
+
+impl Log {
+    pub(crate) fn check_failed(&self) -> Result<()> {
+        if self.flush.lock().failed {
+            return Err(StorageError::Io {
+                op: "fdatasync failed earlier; log must be reopened",
+                path: self.dir.clone(),
+                source: std::io::Error::other("earlier fdatasync failure"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Blocks until everything below `offset` is fdatasync'ed. Concurrent callers
+    /// share one fdatasync (group commit): a caller arriving while a sync runs waits
+    /// for it and syncs again only if its offset is still not covered.
+    pub fn flush_to(&self, offset: i64) -> Result<()> {
+        let mut st = self.flush.lock();
+        loop {
+            if st.failed {
+                drop(st);
+                return self.check_failed();
+            }
+            // Clamp on every pass: a truncation may have lowered the log end below
+            // `offset`, which would otherwise never be reached (endless fdatasyncs).
+            if st.flushed >= offset.min(self.log_end_offset()) {
+                return Ok(());
+            }
+            if st.in_progress {
+                self.flush_cv.wait(&mut st);
+                continue;
+            }
+            st.in_progress = true;
+            let from = st.flushed;
+            let generation = st.generation;
+            drop(st);
+            let target = self.log_end_offset();
+            let res = self.sync_range(from);
+            st = self.flush.lock();
+            st.in_progress = false;
+            match res {
+                Ok(()) if st.generation != generation => {
+                    // Truncated meanwhile: publish nothing; waiters sync again.
+                }
+                Ok(()) => {
+                    st.flushed = st.flushed.max(target);
+                    self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
+                }
+                Err(e) => {
+                    st.failed = true;
+                    self.flush_cv.notify_all();
+                    return Err(e);
+                }
+            }
+            self.flush_cv.notify_all();
+        }
+    }
+
+    fn sync_range(&self, from: i64) -> Result<()> {
+        if self.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = crate::recovery::fsync_dir(&self.dir) {
+                self.dir_dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        // A trimmed recycled segment is synced even when its data already was: its
+        // old length must not outlive a crash once later data is reported durable
+        // (recovery would read past its end and drop every later segment).
+        let segs: Vec<_> = self
+            .segments
+            .read()
+            .values()
+            .filter(|s| s.next_offset() > from || s.is_active() || s.trim_unsynced())
+            .cloned()
+            .collect();
+        for s in segs {
+            s.sync()?;
+        }
+        Ok(())
+    }
+
+    /// flush_to(log_end_offset).
+    pub fn flush(&self) -> Result<()> {
+        self.flush_to(self.log_end_offset())
+    }
+
+    /// Offset below which everything is durable.
+    pub fn flushed_offset(&self) -> i64 {
+        self.flush.lock().flushed
+    }
+
+    /// Interval policy check (background thread): flush when too many messages are
+    /// unflushed or the last flush is too old.
+    pub fn maybe_flush_interval(&self) -> Result<bool> {
+        if self.is_closed() {
+            return Ok(false);
+        }
+        let FlushPolicy::Interval { messages, ms } = self.config.read().flush else {
+            return Ok(false);
+        };
+        let unflushed = self.log_end_offset() - self.flushed_offset();
+        if unflushed <= 0 {
+            return Ok(false);
+        }
+        let age = self.clock.now_ms() - self.last_flush_ms.load(Ordering::Acquire);
+        if unflushed >= messages.max(1) || age >= ms {
+            self.flush()?;
+            return Ok(true);
+        }
+        // Here, on the background thread, not on the append path: starting
+        // writeback can block while the device queue is full.
+        self.active().start_writeback(WRITEBACK_EVERY);
+        Ok(false)
+    }
+
+    /// fdatasyncs segments trimmed at a roll (background thread; page-cache mode has
+    /// no flush that would).
+    pub fn sync_trimmed(&self) -> Result<()> {
+        for s in self.segment_list() {
+            if s.trim_unsynced() {
+                s.sync()?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,74 @@
+//! Idempotent-producer state of a [`Log`]: snapshots beside the log, and the
+//! rebuild from batch headers after the snapshot offset.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::batch::BatchHeader;
+use crate::config::LogConfig;
+use crate::error::Result;
+use crate::log::Log;
+use crate::producer::ProducerState;
+
+impl Log {
+    /// Number of idempotent producers this partition remembers.
+    pub fn producer_count(&self) -> usize {
+        self.producers.lock().len()
+    }
+
+    pub(crate) fn snapshot_producers(&self, cfg: &LogConfig, offset: i64) -> Result<()> {
+        let mut p = self.producers.lock();
+        p.expire(self.clock.now_ms(), cfg.producer_id_expiration_ms);
+        p.write_snapshot(&self.dir, offset)
+    }
+
+    /// Loads the producer snapshot and replays batch headers after it (or the whole
+    /// log when there is no usable snapshot).
+    pub(crate) fn load_producer_state(&self) -> Result<()> {
+        let end = self.log_end.load(Ordering::Acquire);
+        let first = self.segments.read().keys().next().copied().unwrap_or(0);
+        let (mut state, from) = match ProducerState::read_snapshot(&self.dir) {
+            Some((s, offset)) if offset <= end => (s, offset.max(first)),
+            _ => (ProducerState::default(), first),
+        };
+        let mut offset = from;
+        while offset < end {
+            let chunk = match self.read_unchecked(offset, 1 << 20) {
+                Some(b) if !b.is_empty() => b,
+                _ => break,
+            };
+            let mut pos = 0;
+            let before = offset;
+            while pos + crate::batch::HEADER_LEN <= chunk.len() {
+                let Ok(h) = BatchHeader::parse(&chunk[pos..]) else { break };
+                if h.last_offset() >= offset {
+                    state.update(&h, h.base_offset, h.max_timestamp);
+                }
+                offset = offset.max(h.next_offset());
+                pos += h.total_len();
+            }
+            if offset == before {
+                break;
+            }
+        }
+        *self.producers.lock() = state;
+        Ok(())
+    }
+
+    /// `read` without the log-start check (replay may start below it).
+    fn read_unchecked(&self, offset: i64, max_bytes: usize) -> Option<Bytes> {
+        let seg = {
+            let segs = self.segments.read();
+            segs.range(..=offset).next_back().map(|(_, s)| s.clone())
+        }?;
+        match seg.read(offset, max_bytes, true) {
+            Ok(Some(b)) if !b.is_empty() => Some(b),
+            _ => {
+                // Past this segment's end: continue in the next one.
+                let next = self.segments.read().range(offset + 1..).next().map(|(_, s)| s.clone())?;
+                next.read(next.base_offset, max_bytes, true).ok().flatten()
+            }
+        }
+    }
+}
