@@ -22,6 +22,14 @@ pub struct ApiMetrics {
 
 impl ApiMetrics {
     pub fn new() -> ApiMetrics {
+        metrics::describe_counter!("weir_kafka_requests_total", "Kafka requests received, by API.");
+        metrics::describe_counter!("weir_kafka_request_bytes_total", "Bytes of Kafka request frames, by API.");
+        metrics::describe_counter!("weir_kafka_response_bytes_total", "Bytes of Kafka response frames, by API.");
+        metrics::describe_histogram!(
+            "weir_kafka_request_latency_seconds",
+            "Time from a request's arrival to its response being ready (acks=all: after the fsync), by API."
+        );
+        metrics::describe_counter!("weir_kafka_connections_total", "Client connections accepted, by listener.");
         let by_route = ROUTES
             .iter()
             .map(|r| RouteMetrics {

@@ -127,7 +127,7 @@ impl InternalTopic {
         let mut out = Vec::new();
         let mut bytes = 0usize;
         while offset < end && bytes < max_bytes {
-            let read = p.read(offset, max_bytes - bytes, Isolation::ReadUncommitted, true)?;
+            let read = p.read_uncounted(offset, max_bytes - bytes, Isolation::ReadUncommitted, true)?;
             if read.records.is_empty() {
                 break;
             }

@@ -22,6 +22,12 @@ pub struct ReplicaManager {
 
 impl ReplicaManager {
     pub fn new(logs: Arc<LogManager>, config: Arc<BrokerConfig>) -> ReplicaManager {
+        metrics::describe_counter!("weir_partition_bytes_in_total", "Bytes of record batches appended, by topic.");
+        metrics::describe_counter!("weir_partition_records_in_total", "Records appended, by topic.");
+        metrics::describe_counter!(
+            "weir_partition_bytes_out_total",
+            "Bytes of record batches read by fetches, by topic."
+        );
         ReplicaManager { logs, config, topics: RwLock::new(HashMap::new()) }
     }
 

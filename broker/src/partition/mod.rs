@@ -226,8 +226,22 @@ impl Partition {
     }
 
     /// Whole batches from the one holding `offset`, up to `max_bytes` (the first
-    /// batch whole when `min_one`), none at or above the isolation bound.
+    /// batch whole when `min_one`), none at or above the isolation bound. Counted
+    /// as bytes out (a client's fetch).
     pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        isolation: Isolation,
+        min_one: bool,
+    ) -> Result<PartitionRead, StorageError> {
+        let read = self.read_uncounted(offset, max_bytes, isolation, min_one)?;
+        self.counters.bytes_out.increment(read.records.len() as u64);
+        Ok(read)
+    }
+
+    /// [`Partition::read`] for the broker's own readers (internal-topic replay).
+    pub(crate) fn read_uncounted(
         &self,
         offset: i64,
         max_bytes: usize,
@@ -258,7 +272,6 @@ impl Partition {
         let read = self.log.read(offset, max_bytes, min_one)?;
         out.log_start_offset = read.log_start_offset;
         out.records = if read.log_end_offset > bound { cut_at(read.records, bound) } else { read.records };
-        self.counters.bytes_out.increment(out.records.len() as u64);
         Ok(out)
     }
 

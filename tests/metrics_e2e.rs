@@ -1,0 +1,50 @@
+//! The console listener's `/metrics` (Prometheus text format) and `/health`, on
+//! the real binary, with traffic from a real client.
+
+mod common;
+
+use common::clients::*;
+use common::{http, Weir};
+use rdkafka::Offset;
+
+/// The value of the sample `name{labels}` (labels exactly as rendered), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_bytes_and_latency_per_api_and_topic() {
+    let weir = Weir::start();
+    let health = http::get(&weir.console, "/health");
+    assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("UP")));
+
+    create_topic(&weir.addr, "metered", 1, &[]).await;
+    let (p, deliveries) = producer(&weir.addr, &[("acks", "all"), ("linger.ms", "0")]);
+    for i in 0..50 {
+        send(&p, "metered", 0, i);
+    }
+    flush(&p);
+    assert_eq!(deliveries.acked().len(), 50);
+    assert_eq!(read_partition(&weir.addr, "metered", 0, Offset::Beginning, 50).len(), 50);
+
+    let m = http::get(&weir.console, "/metrics");
+    assert_eq!(m.status, 200);
+    assert!(m.content_type.starts_with("text/plain"), "{}", m.content_type);
+    let text = &m.body;
+    let produces = sample(text, "weir_kafka_requests_total{api=\"Produce\"}").expect("Produce requests counted");
+    assert!(produces >= 1.0, "{produces}");
+    assert!(sample(text, "weir_kafka_requests_total{api=\"Fetch\"}").unwrap_or(0.0) >= 1.0);
+    assert!(sample(text, "weir_kafka_requests_total{api=\"ApiVersions\"}").unwrap_or(0.0) >= 1.0);
+    assert!(text.contains("# TYPE weir_kafka_request_latency_seconds histogram"), "latency is a histogram");
+    let produce_latencies =
+        sample(text, "weir_kafka_request_latency_seconds_count{api=\"Produce\"}").expect("Produce latency count");
+    assert_eq!(produce_latencies, produces, "every Produce request has a latency sample");
+    assert!(text.contains("weir_kafka_request_latency_seconds_bucket{api=\"Produce\",le=\"0.001\"}"));
+    // Each record is a few dozen bytes; 50 of them are well over 1 KB in batches.
+    let bytes_in = sample(text, "weir_partition_bytes_in_total{topic=\"metered\"}").expect("bytes in per topic");
+    assert!(bytes_in > 1000.0, "{bytes_in}");
+    assert_eq!(sample(text, "weir_partition_records_in_total{topic=\"metered\"}"), Some(50.0));
+    let bytes_out = sample(text, "weir_partition_bytes_out_total{topic=\"metered\"}").expect("bytes out per topic");
+    assert!(bytes_out >= bytes_in, "everything produced was read once: {bytes_out} < {bytes_in}");
+    assert!(sample(text, "weir_kafka_connections_total{listener=\"PLAINTEXT\"}").unwrap_or(0.0) >= 1.0);
+}
