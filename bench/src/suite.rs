@@ -286,7 +286,7 @@ pub fn run_workloads(
             }
         }
     }
-    type ScaleRun = fn(&Target, u64) -> Result<Throughput>;
+    type ScaleRun = fn(&Target, u64) -> Result<(String, Throughput)>;
     let scale_workloads: [(&str, &str, ScaleRun); 2] = [
         ("partitions", "1,000 partitions", |t, r| workloads::many_partitions(t, 1000, r)),
         ("producers", "100 producer connections", |t, r| workloads::many_producers(t, 100, r)),
@@ -301,6 +301,14 @@ pub fn run_workloads(
             }
             let r = run(&s.target, scale.scale_records);
             let mem = s.broker.map(|b| b.memory_mib().0);
+            // Deleted at once: every broker of the rotation keeps its logs (and each
+            // Weir partition's preallocated indexes) on the same disk.
+            let r = r.map(|(topic, t)| {
+                if let Err(e) = client::delete_topic(&s.target, &topic) {
+                    eprintln!("  {}: delete {topic}: {e:#}", s.results.name);
+                }
+                t
+            });
             eprintln!("  {}: {label}: {} peak RSS {mem:?} MiB", s.results.name, report::show(&r));
             s.results.scale.push((label.to_string(), r.map_err(|e| e.to_string()), mem));
         }

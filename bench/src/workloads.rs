@@ -287,14 +287,16 @@ fn slow_windows(timed: &[(u64, u64)]) -> Vec<(u64, usize, f64)> {
 
 /// 1 KiB records round-robin over the partitions of a topic with `partitions`
 /// partitions (acks=-1): many partitions make small batches and many logs.
-pub fn many_partitions(target: &Target, partitions: i32, records: u64) -> Result<Throughput> {
+/// Returns the topic too, for the caller to delete.
+pub fn many_partitions(target: &Target, partitions: i32, records: u64) -> Result<(String, Throughput)> {
     let spec = ProduceSpec { record_size: 1024, partitions, acks: "-1", compression: "none", records };
-    produce(target, &spec).map(|(_, t)| t)
+    produce(target, &spec)
 }
 
 /// `connections` producers (one client, so one connection, each), on their own
 /// threads, share `records` 1 KiB records to a 16-partition topic (acks=-1).
-pub fn many_producers(target: &Target, connections: usize, records: u64) -> Result<Throughput> {
+/// Returns the topic too, for the caller to delete.
+pub fn many_producers(target: &Target, connections: usize, records: u64) -> Result<(String, Throughput)> {
     let topic = unique_topic("bench-conns");
     client::create_topic(target, &topic, 16)?;
     let per = records / connections as u64;
@@ -324,5 +326,5 @@ pub fn many_producers(target: &Target, connections: usize, records: u64) -> Resu
     }
     let secs = started.elapsed().as_secs_f64();
     let n = per * connections as u64;
-    Ok(Throughput { records: n, bytes: n * 1024, secs })
+    Ok((topic, Throughput { records: n, bytes: n * 1024, secs }))
 }
