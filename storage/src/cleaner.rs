@@ -13,7 +13,10 @@
 //!    than `delete.retention.ms`. Batches whose records all survive are copied
 //!    verbatim; others are decoded and re-encoded with the same codec (gzip, snappy,
 //!    lz4, zstd), base offset, last offset delta and producer fields, so offsets are
-//!    preserved (gaps appear). Aborted transactional data is not treated specially.
+//!    preserved (gaps appear). Batches of aborted transactions are dropped (and
+//!    never shadow a committed value in the offset map); nothing at or above the
+//!    first open transaction is cleaned; markers are kept, and the cleaned segment
+//!    keeps the aborted-transaction entries of the segments it replaces.
 //! 4. Swap: the group is written to `cleaner.tmp/` and fsynced; then, under the log's
 //!    write lock and only if the group's segments are unchanged, the new `.log` is
 //!    renamed to `<base>.log.swap` in the partition dir and the directory fsynced
@@ -86,7 +89,8 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     let closed = &segs[..segs.len() - 1];
     // Cleanable: closed segments older than the compaction lag, as a prefix.
     let lag_ok = |s: &Segment| cfg.min_compaction_lag_ms <= 0 || s.max_timestamp() <= now - cfg.min_compaction_lag_ms;
-    let cleanable = closed.iter().take_while(|s| lag_ok(s)).count();
+    let stable = log.first_unstable_offset().unwrap_or(i64::MAX);
+    let cleanable = closed.iter().take_while(|s| lag_ok(s) && s.next_offset() <= stable).count();
     let cleanable = &closed[..cleanable];
     if cleanable.is_empty() {
         return Ok(None);
@@ -103,6 +107,7 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
         return Ok(None);
     }
 
+    let aborted = log.aborted_transactions(i64::MIN, i64::MAX);
     // Offset map over the dirty segments (possibly only a prefix of them).
     let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
     let mut key_bytes = 0usize;
@@ -112,7 +117,7 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
             break;
         }
         for_each_batch(s, |h, bytes| {
-            if h.is_control() {
+            if h.is_control() || is_aborted(h, &aborted) {
                 return Ok(());
             }
             for r in decode_records(bytes)? {
@@ -149,7 +154,7 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
             j += 1;
         }
         let group = &to_clean[i..j];
-        let out = write_cleaned(log, &tmp, group, &map, horizon, now, &mut stats)?;
+        let out = write_cleaned(log, &tmp, group, &map, &aborted, horizon, now, &mut stats)?;
         complete &= swap_in(log, group, out)?;
         stats.segments_in += group.len();
         stats.segments_out += 1;
@@ -161,6 +166,15 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     }
     tracing::info!(dir = %log.dir().display(), ?stats, "cleaned log");
     Ok(Some(stats))
+}
+
+/// Whether `h` holds data of a transaction that was aborted.
+fn is_aborted(h: &BatchHeader, aborted: &[crate::txn::AbortedTxn]) -> bool {
+    h.is_transactional()
+        && !h.is_control()
+        && aborted.iter().any(|t| {
+            t.producer_id == h.producer_id && h.base_offset >= t.first_offset && h.base_offset <= t.last_offset
+        })
 }
 
 fn for_each_batch(s: &Segment, mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<()>) -> Result<()> {
@@ -177,11 +191,13 @@ fn for_each_batch(s: &Segment, mut f: impl FnMut(&BatchHeader, &[u8]) -> Result<
 }
 
 /// Writes the cleaned version of `group` to `tmp/<base>.*` and returns the segment.
+#[allow(clippy::too_many_arguments)]
 fn write_cleaned(
     log: &Log,
     tmp: &Path,
     group: &[Arc<Segment>],
     map: &HashMap<Vec<u8>, i64>,
+    aborted: &[crate::txn::AbortedTxn],
     horizon: i64,
     now: i64,
     stats: &mut CleanStats,
@@ -196,6 +212,9 @@ fn write_cleaned(
             let kept_bytes;
             let write: &[u8] = if h.is_control() {
                 bytes
+            } else if is_aborted(h, aborted) {
+                stats.records_dropped += h.record_count.max(0) as u64;
+                return Ok(());
             } else {
                 let recs = decode_records(bytes)?;
                 let n = recs.len();
@@ -234,6 +253,11 @@ fn write_cleaned(
             out.append(&[IoSlice::new(write)], &[info], cfg.index_interval_bytes, now)
         })?;
     }
+    let entries: Vec<crate::txn::AbortedTxn> = group.iter().flat_map(|s| s.txn.entries()).collect();
+    if !entries.is_empty() {
+        // Their data is gone from this range; the entries keep the index whole.
+        out.txn.replace(entries)?;
+    }
     out.seal()?;
     out.sync()?;
     out.sync_indexes()?;
@@ -270,6 +294,11 @@ fn swap_in(log: &Log, group: &[Arc<Segment>], cleaned: Segment) -> Result<bool> 
     for sfx in [".index", ".timeindex"] {
         let to = segment_path(&dir, base, sfx);
         std::fs::rename(segment_path(&tmp, base, sfx), &to).ctx("rename cleaned index", &to)?;
+    }
+    let txn = segment_path(&tmp, base, crate::txn::TXN_INDEX_SUFFIX);
+    if txn.exists() {
+        let to = segment_path(&dir, base, crate::txn::TXN_INDEX_SUFFIX);
+        std::fs::rename(&txn, &to).ctx("rename cleaned txn index", &to)?;
     }
     let dst = segment_path(&dir, base, ".log");
     std::fs::rename(&swap, &dst).ctx("rename swapped segment", &dst)?;

@@ -96,6 +96,7 @@ mod retention;
 mod segment;
 mod segment_read;
 pub mod testutil;
+pub mod txn;
 
 pub use cleaner::CleanStats;
 pub use clock::{Clock, MockClock, SystemClock};
@@ -104,3 +105,4 @@ pub use error::{Result, StorageError};
 pub use log::{AppendInfo, Log, ReadInfo, TimestampOffset};
 pub use manager::{LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER};
 pub use recycle::{SegmentPool, RECYCLE_DIR};
+pub use txn::{AbortedTxn, ControlType};

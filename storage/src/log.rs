@@ -81,6 +81,8 @@ pub struct Log {
     pub(crate) cleaner_lock: Mutex<()>,
     /// Idempotent-producer state; changed only with `write_lock` held.
     pub(crate) producers: Mutex<ProducerState>,
+    /// `producers`' first unstable offset (i64::MAX: none), readable without a lock.
+    pub(crate) unstable: AtomicI64,
     /// Where new segments find recycled files and deleted ones go.
     pub(crate) pool: Option<Arc<SegmentPool>>,
 }
@@ -142,8 +144,13 @@ impl Log {
             closed: AtomicBool::new(false),
             cleaner_lock: Mutex::new(()),
             producers: Mutex::new(ProducerState::default()),
+            unstable: AtomicI64::new(i64::MAX),
             pool,
         };
+        for s in log.segment_list() {
+            // Recovery may have cut the tail below markers the index recorded.
+            s.txn.truncate_to(log_end)?;
+        }
         log.load_producer_state()?;
         if recover {
             // Whatever survived recovery was fsynced by it or is unknown; be safe.
@@ -155,6 +162,46 @@ impl Log {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Appends a transaction marker (commit or abort) for `producer_id`; it ends
+    /// that producer's open transaction here. Blocking, like [`Log::append`].
+    pub fn append_control(
+        &self,
+        kind: crate::txn::ControlType,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<AppendInfo> {
+        let batch = crate::txn::control_batch(kind, producer_id, epoch, coordinator_epoch, self.clock.now_ms());
+        self.append(&batch)
+    }
+
+    /// The first offset of the oldest open transaction; the last stable offset is
+    /// this or, with none open, the log end.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        Some(self.unstable.load(Ordering::Acquire)).filter(|o| *o != i64::MAX)
+    }
+
+    /// Open transactions: (producer id, epoch, first offset), oldest first.
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.producers.lock().open_transactions()
+    }
+
+    /// Aborted transactions overlapping `[from, to)`: aborted before `to` began and
+    /// not finished before `from` (what a read_committed fetch of that range needs).
+    pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<crate::txn::AbortedTxn> {
+        let mut out = Vec::new();
+        for s in self.segment_list() {
+            // A marker lies in its segment, but can abort data of earlier ones: only
+            // segments with no aborts at all are skipped.
+            if s.next_offset() <= from && s.txn.is_empty() || s.txn.is_empty() {
+                continue;
+            }
+            out.extend(s.txn.entries().into_iter().filter(|t| t.first_offset < to && t.last_offset >= from));
+        }
+        out.sort_by_key(|t| t.first_offset);
+        out
     }
     pub fn config(&self) -> LogConfig {
         self.config.read().clone()
@@ -281,9 +328,20 @@ impl Log {
         self.log_end.store(next, Ordering::Release);
         {
             let mut producers = self.producers.lock();
-            for ((h, _), info) in parsed.iter().zip(&infos) {
-                producers.update(h, info.base_offset, info.max_ts.max(now));
+            for ((h, p), info) in parsed.iter().zip(&infos) {
+                let control = crate::txn::control_type(h, &records[*p..]);
+                let done = producers.update(h, info.base_offset, info.max_ts.max(now), control);
+                if let Some(t) = done.filter(|t| t.aborted) {
+                    let lso = producers.first_unstable_offset().unwrap_or(t.last_offset + 1);
+                    active.txn.append(crate::txn::AbortedTxn {
+                        producer_id: t.producer_id,
+                        first_offset: t.first_offset,
+                        last_offset: t.last_offset,
+                        last_stable_offset: lso,
+                    })?;
+                }
             }
+            self.unstable.store(producers.first_unstable_offset().unwrap_or(i64::MAX), Ordering::Release);
         }
         let info = AppendInfo {
             first_offset,

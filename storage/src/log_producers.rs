@@ -1,5 +1,6 @@
-//! Idempotent-producer state of a [`Log`]: snapshots beside the log, and the
-//! rebuild from batch headers after the snapshot offset.
+//! Producer state of a [`Log`] (idempotence and open transactions): snapshots
+//! beside the log, and the rebuild from batch headers after the snapshot offset,
+//! which also restores aborted-transaction index entries a crash lost.
 
 use std::sync::atomic::Ordering;
 
@@ -43,7 +44,19 @@ impl Log {
             while pos + crate::batch::HEADER_LEN <= chunk.len() {
                 let Ok(h) = BatchHeader::parse(&chunk[pos..]) else { break };
                 if h.last_offset() >= offset {
-                    state.update(&h, h.base_offset, h.max_timestamp);
+                    let control = crate::txn::control_type(&h, &chunk[pos..]);
+                    if let Some(t) = state.update(&h, h.base_offset, h.max_timestamp, control).filter(|t| t.aborted) {
+                        let lso = state.first_unstable_offset().unwrap_or(t.last_offset + 1);
+                        let seg = self.segments.read().range(..=t.last_offset).next_back().map(|(_, s)| s.clone());
+                        if let Some(seg) = seg {
+                            seg.txn.append(crate::txn::AbortedTxn {
+                                producer_id: t.producer_id,
+                                first_offset: t.first_offset,
+                                last_offset: t.last_offset,
+                                last_stable_offset: lso,
+                            })?;
+                        }
+                    }
                 }
                 offset = offset.max(h.next_offset());
                 pos += h.total_len();
@@ -52,6 +65,7 @@ impl Log {
                 break;
             }
         }
+        self.unstable.store(state.first_unstable_offset().unwrap_or(i64::MAX), Ordering::Release);
         *self.producers.lock() = state;
         Ok(())
     }

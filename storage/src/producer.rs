@@ -1,5 +1,6 @@
-//! Idempotent-producer state of one partition: for each producer id, its epoch and
-//! the sequence numbers and offsets of its last five batches.
+//! Producer state of one partition: for each producer id, its epoch, the sequence
+//! numbers and offsets of its last five batches, and the first offset of its open
+//! transaction, if any (the partition's last stable offset is the smallest of those).
 //!
 //! Invariant: the state equals what replaying every batch header from the log start
 //! to the log end would produce (minus expired producers). It is kept in memory,
@@ -7,27 +8,31 @@
 //! describes, and snapshotted to `producer-state.snapshot`:
 //!
 //! ```text
-//! i16 version (1) | i64 offset (state covers batches below it) | i32 count |
-//!   count x { i64 producer id | i16 epoch | i64 last timestamp | i8 n |
+//! i16 version (2) | i64 offset (state covers batches below it) | i32 count |
+//!   count x { i64 producer id | i16 epoch | i64 last timestamp |
+//!             i64 first offset of the open transaction (-1: none) | i8 n |
 //!             n x { i32 first seq | i32 last seq | i64 first offset | i64 last offset } } |
 //! u32 CRC-32C of everything before it
 //! ```
+//!
+//! (Version 1, without the transaction field, is still read.)
 //!
 //! written atomically (temp file, fsync, rename) when a segment is rolled and when the
 //! log is closed. On open the snapshot is loaded if it is intact and not beyond the
 //! log end, and the batch headers after its offset are replayed (headers only, no
 //! records), so a crash never lets a retried batch in as a duplicate.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::Path;
 
 use bytes::{Buf, BufMut};
 
 use crate::batch::BatchHeader;
 use crate::error::{Result, StorageError};
+use crate::txn::{CompletedTxn, ControlType};
 
 pub(crate) const SNAPSHOT_FILE: &str = "producer-state.snapshot";
-const VERSION: i16 = 1;
+const VERSION: i16 = 2;
 /// Kafka keeps the last five batches per producer (max.in.flight is at most 5).
 const CACHED_BATCHES: usize = 5;
 
@@ -44,11 +49,15 @@ struct Entry {
     epoch: i16,
     last_timestamp: i64,
     batches: VecDeque<CachedBatch>,
+    /// First offset of the producer's open transaction.
+    txn_first_offset: Option<i64>,
 }
 
 #[derive(Default, Debug)]
 pub(crate) struct ProducerState {
     entries: HashMap<i64, Entry>,
+    /// Open transactions: first offset -> producer id.
+    ongoing: BTreeMap<i64, i64>,
 }
 
 /// What to do with a batch of an idempotent producer.
@@ -81,6 +90,17 @@ impl ProducerState {
     }
 
     pub(crate) fn check(&self, h: &BatchHeader) -> Result<Check> {
+        if h.is_control() {
+            // Markers carry no sequence; one from an older epoch is stale.
+            return match self.entries.get(&h.producer_id) {
+                Some(e) if h.producer_epoch < e.epoch => Err(StorageError::InvalidProducerEpoch {
+                    producer_id: h.producer_id,
+                    epoch: h.producer_epoch,
+                    current: e.epoch,
+                }),
+                _ => Ok(Check::Append),
+            };
+        }
         let Some(e) = self.entries.get(&h.producer_id) else {
             // A producer we do not know (new, or expired): any sequence starts it.
             return Ok(Check::Append);
@@ -117,21 +137,44 @@ impl ProducerState {
         Ok(Check::Append)
     }
 
-    /// Records an appended batch (`base_offset` as assigned in the log).
-    pub(crate) fn update(&mut self, h: &BatchHeader, base_offset: i64, timestamp: i64) {
+    /// Records an appended batch (`base_offset` as assigned in the log); `control`
+    /// is the marker type of a control batch. Returns the transaction a marker
+    /// completed.
+    pub(crate) fn update(
+        &mut self,
+        h: &BatchHeader,
+        base_offset: i64,
+        timestamp: i64,
+        control: Option<ControlType>,
+    ) -> Option<CompletedTxn> {
         if !Self::is_idempotent(h) {
-            return;
+            return None;
         }
         let e = self.entries.entry(h.producer_id).or_insert_with(|| Entry {
             epoch: h.producer_epoch,
             last_timestamp: timestamp,
             batches: VecDeque::new(),
+            txn_first_offset: None,
         });
-        if h.producer_epoch != e.epoch {
+        if h.producer_epoch > e.epoch || (h.producer_epoch != e.epoch && !h.is_control()) {
             e.epoch = h.producer_epoch;
             e.batches.clear();
         }
         e.last_timestamp = e.last_timestamp.max(timestamp);
+        if h.is_control() {
+            let first = e.txn_first_offset.take()?;
+            self.ongoing.remove(&first);
+            return Some(CompletedTxn {
+                producer_id: h.producer_id,
+                first_offset: first,
+                last_offset: base_offset,
+                aborted: control != Some(ControlType::Commit),
+            });
+        }
+        if h.is_transactional() && e.txn_first_offset.is_none() {
+            e.txn_first_offset = Some(base_offset);
+            self.ongoing.insert(base_offset, h.producer_id);
+        }
         e.batches.push_back(CachedBatch {
             first_seq: h.base_sequence,
             last_seq: last_seq(h),
@@ -141,11 +184,24 @@ impl ProducerState {
         while e.batches.len() > CACHED_BATCHES {
             e.batches.pop_front();
         }
+        None
     }
 
-    /// Drops producers idle for longer than `expiration_ms` (producer.id.expiration.ms).
+    /// The first offset of the oldest open transaction.
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// Open transactions: (producer id, epoch, first offset), oldest first.
+    pub(crate) fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.ongoing.iter().map(|(first, pid)| (*pid, self.entries.get(pid).map_or(-1, |e| e.epoch), *first)).collect()
+    }
+
+    /// Drops producers idle for longer than `expiration_ms` (producer.id.expiration.ms);
+    /// never one with an open transaction.
     pub(crate) fn expire(&mut self, now: i64, expiration_ms: i64) {
-        self.entries.retain(|_, e| e.last_timestamp.saturating_add(expiration_ms) > now);
+        self.entries
+            .retain(|_, e| e.txn_first_offset.is_some() || e.last_timestamp.saturating_add(expiration_ms) > now);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -164,6 +220,7 @@ impl ProducerState {
             buf.put_i64(*id);
             buf.put_i16(e.epoch);
             buf.put_i64(e.last_timestamp);
+            buf.put_i64(e.txn_first_offset.unwrap_or(-1));
             buf.put_i8(e.batches.len() as i8);
             for b in &e.batches {
                 buf.put_i32(b.first_seq);
@@ -187,19 +244,22 @@ impl ProducerState {
             return None;
         }
         let mut b = body;
-        if b.get_i16() != VERSION {
+        let version = b.get_i16();
+        if version != 1 && version != VERSION {
             return None;
         }
+        let entry_fixed = if version == 1 { 19 } else { 27 };
         let offset = b.get_i64();
         let count = b.get_i32();
         let mut entries = HashMap::new();
         for _ in 0..count.max(0) {
-            if b.remaining() < 19 {
+            if b.remaining() < entry_fixed {
                 return None;
             }
             let id = b.get_i64();
             let epoch = b.get_i16();
             let last_timestamp = b.get_i64();
+            let txn_first_offset = if version >= 2 { Some(b.get_i64()).filter(|o| *o >= 0) } else { None };
             let n = b.get_i8().max(0) as usize;
             if b.remaining() < n * 24 {
                 return None;
@@ -213,12 +273,13 @@ impl ProducerState {
                     last_offset: b.get_i64(),
                 });
             }
-            entries.insert(id, Entry { epoch, last_timestamp, batches });
+            entries.insert(id, Entry { epoch, last_timestamp, batches, txn_first_offset });
         }
         if b.has_remaining() {
             return None;
         }
-        Some((ProducerState { entries }, offset))
+        let ongoing = entries.iter().filter_map(|(id, e)| e.txn_first_offset.map(|first| (first, *id))).collect();
+        Some((ProducerState { entries, ongoing }, offset))
     }
 
     pub(crate) fn write_snapshot(&self, dir: &Path, offset: i64) -> Result<()> {
@@ -273,10 +334,10 @@ mod tests {
         let mut s = ProducerState::default();
         let b0 = header(7, 0, 0, 9);
         assert_eq!(s.check(&b0).unwrap(), Check::Append);
-        s.update(&b0, 100, 1);
+        s.update(&b0, 100, 1, None);
         let b1 = header(7, 0, 10, 4);
         assert_eq!(s.check(&b1).unwrap(), Check::Append);
-        s.update(&b1, 110, 2);
+        s.update(&b1, 110, 2, None);
         // A retry of either cached batch is a duplicate with its original offsets.
         assert_eq!(s.check(&b0).unwrap(), Check::Duplicate { first_offset: 100, last_offset: 109 });
         assert_eq!(s.check(&header(7, 0, 10, 4)).unwrap(), Check::Duplicate { first_offset: 110, last_offset: 114 });
@@ -290,7 +351,7 @@ mod tests {
         // Only five batches are remembered.
         for i in 0..6 {
             let h = header(8, 0, i, 0);
-            s.update(&h, 200 + i as i64, 3);
+            s.update(&h, 200 + i as i64, 3, None);
         }
         assert!(s.check(&header(8, 0, 0, 0)).unwrap_err().to_string().contains("sequence"));
         assert_eq!(s.check(&header(8, 0, 5, 0)).unwrap(), Check::Duplicate { first_offset: 205, last_offset: 205 });
@@ -300,15 +361,15 @@ mod tests {
     fn sequences_wrap() {
         let mut s = ProducerState::default();
         let h = header(1, 0, i32::MAX - 1, 1);
-        s.update(&h, 0, 0);
+        s.update(&h, 0, 0, None);
         assert_eq!(s.check(&header(1, 0, 0, 0)).unwrap(), Check::Append);
     }
 
     #[test]
     fn snapshot_round_trips_and_detects_damage() {
         let mut s = ProducerState::default();
-        s.update(&header(3, 2, 0, 1), 10, 5);
-        s.update(&header(4, 0, 0, 0), 12, 6);
+        s.update(&header(3, 2, 0, 1), 10, 5, None);
+        s.update(&header(4, 0, 0, 0), 12, 6, None);
         let data = s.encode(13);
         let (back, offset) = ProducerState::decode(&data).unwrap();
         assert_eq!(offset, 13);

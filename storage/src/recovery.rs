@@ -230,7 +230,7 @@ fn remove_if_exists(p: &Path) -> Result<()> {
 }
 
 pub(crate) fn remove_segment_files(dir: &Path, base: i64) -> Result<()> {
-    for s in [".log", ".index", ".timeindex"] {
+    for s in [".log", ".index", ".timeindex", crate::txn::TXN_INDEX_SUFFIX] {
         remove_if_exists(&segment_path(dir, base, s))?;
     }
     Ok(())
@@ -403,5 +403,8 @@ pub(crate) fn truncate_log_locked(log: &Log, offset: i64) -> Result<()> {
     let active = log.active();
     active.make_active();
     let new_end = active.next_offset().max(active.base_offset);
+    for s in log.segment_list() {
+        s.txn.truncate_to(new_end)?;
+    }
     log.set_offsets_after_truncate(start.min(new_end), new_end)
 }

@@ -97,6 +97,8 @@ pub(crate) struct Segment {
     recycled: AtomicBool,
     /// Trimmed since the last fdatasync (the new length is not durable yet).
     trim_unsynced: AtomicBool,
+    /// Transactions aborted by markers in this segment.
+    pub(crate) txn: crate::txn::TxnIndex,
 }
 
 /// Outcome of [`Segment::truncate_to`].
@@ -131,7 +133,7 @@ impl Segment {
         index_entries: (usize, usize),
         pool: Option<&SegmentPool>,
     ) -> Result<Segment> {
-        for s in [".log", ".index", ".timeindex"] {
+        for s in [".log", ".index", ".timeindex", crate::txn::TXN_INDEX_SUFFIX] {
             let p = segment_path(dir, base, s);
             if p.exists() {
                 std::fs::remove_file(&p).ctx("remove stale segment file", &p)?;
@@ -160,6 +162,7 @@ impl Segment {
         let size = file.metadata().ctx("stat segment", &log_path)?.len();
         let offset = OffsetIndex::open(&segment_path(dir, base, ".index"), entries.0, active)?;
         let time = TimeIndex::open(&segment_path(dir, base, ".timeindex"), entries.1, active)?;
+        let txn = crate::txn::TxnIndex::open(dir, base)?;
         Ok(Segment {
             base_offset: base,
             dir: dir.to_path_buf(),
@@ -175,6 +178,7 @@ impl Segment {
             writeback_from: AtomicU64::new(size),
             recycled: AtomicBool::new(false),
             trim_unsynced: AtomicBool::new(false),
+            txn,
         })
     }
 
@@ -375,6 +379,7 @@ impl Segment {
             ix.offset.truncate_to(cut_base - self.base_offset);
             ix.time.truncate_to(cut_base - self.base_offset);
         }
+        self.txn.truncate_to(cut_base)?;
         self.file.set_len(pos).ctx("truncate segment", &self.log_path)?;
         self.size.store(pos, Ordering::Release);
         *self.meta.lock() = SegMeta { bytes_since_index: 0, max_ts: -1, max_ts_offset: -1, rolling_ts: None };
@@ -408,6 +413,7 @@ impl Segment {
         }
         ix.offset.trim()?;
         ix.time.trim()?;
+        self.txn.sync()?;
         if self.recycled.swap(false, Ordering::AcqRel) {
             // Old bytes past the end must go before the file is a closed segment, whose
             // length is taken as its size when the log is opened again. Mappings may
@@ -451,12 +457,12 @@ impl Segment {
 
     /// Unlinks the three files. Open handles and mappings stay valid.
     pub fn delete_files(&self) -> Result<()> {
-        self.unlink(&[".log", ".index", ".timeindex"])
+        self.unlink(&[".log", ".index", ".timeindex", crate::txn::TXN_INDEX_SUFFIX])
     }
 
-    /// Unlinks the two index files (the `.log` went to the segment pool).
+    /// Unlinks the index files (the `.log` went to the segment pool).
     pub fn delete_index_files(&self) -> Result<()> {
-        self.unlink(&[".index", ".timeindex"])
+        self.unlink(&[".index", ".timeindex", crate::txn::TXN_INDEX_SUFFIX])
     }
 
     fn unlink(&self, suffixes: &[&str]) -> Result<()> {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::ResponseError;
 use weir_storage::StorageError;
 
@@ -125,6 +125,18 @@ fn read_once(
             match p.read(fp.fetch_offset, budget, isolation, total == 0) {
                 Ok(read) => {
                     total += read.records.len();
+                    if isolation == Isolation::ReadCommitted {
+                        let aborted = read
+                            .aborted
+                            .iter()
+                            .map(|t| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(t.producer_id))
+                                    .with_first_offset(t.first_offset)
+                            })
+                            .collect();
+                        pd = pd.with_aborted_transactions(Some(aborted));
+                    }
                     parts.push(
                         pd.with_high_watermark(read.high_watermark)
                             .with_last_stable_offset(read.last_stable_offset)

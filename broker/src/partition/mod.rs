@@ -26,7 +26,7 @@ use bytes::Bytes;
 use metrics::Counter;
 use parking_lot::RwLock;
 use uuid::Uuid;
-use weir_storage::{AppendInfo, FlushPolicy, Log, StorageError};
+use weir_storage::{AbortedTxn, AppendInfo, ControlType, FlushPolicy, Log, StorageError};
 
 pub use manager::ReplicaManager;
 pub use waiters::FetchWaiter;
@@ -76,6 +76,9 @@ pub struct PartitionRead {
     pub high_watermark: i64,
     pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// read_committed: the aborted transactions the returned range overlaps, whose
+    /// batches the client drops.
+    pub aborted: Vec<AbortedTxn>,
 }
 
 struct Counters {
@@ -92,7 +95,6 @@ pub struct Partition {
     settings: RwLock<Arc<TopicSettings>>,
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
-    last_stable_offset: AtomicI64,
     waiters: Waiters,
     counters: Counters,
     /// Its topic was deleted: requests holding it answer UNKNOWN_TOPIC_OR_PARTITION.
@@ -122,7 +124,6 @@ impl Partition {
             settings: RwLock::new(settings),
             leader_epoch: AtomicI32::new(0),
             high_watermark: AtomicI64::new(end),
-            last_stable_offset: AtomicI64::new(end),
             waiters: Waiters::default(),
             removed: AtomicBool::new(false),
         }
@@ -150,8 +151,10 @@ impl Partition {
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
+    /// The first offset of the oldest open transaction, else the high watermark.
     pub fn last_stable_offset(&self) -> i64 {
-        self.last_stable_offset.load(Ordering::Acquire)
+        let hw = self.high_watermark();
+        self.log.first_unstable_offset().map_or(hw, |u| u.min(hw))
     }
     pub fn log_start_offset(&self) -> i64 {
         self.log.log_start_offset()
@@ -216,12 +219,30 @@ impl Partition {
         self.log.flush_to(offset)
     }
 
-    /// One node: everything appended is replicated, and with no transactions,
-    /// stable. Wakes the fetches parked on this partition.
+    /// Appends a transaction marker (the transaction coordinator's write): it ends
+    /// `producer_id`'s open transaction here. Blocking.
+    pub fn append_control(
+        &self,
+        kind: ControlType,
+        producer_id: i64,
+        epoch: i16,
+        coordinator_epoch: i32,
+    ) -> Result<AppendInfo, StorageError> {
+        let info = self.log.append_control(kind, producer_id, epoch, coordinator_epoch)?;
+        self.advance();
+        Ok(info)
+    }
+
+    /// Open transactions here: (producer id, epoch, first offset), oldest first.
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        self.log.open_transactions()
+    }
+
+    /// One node: everything appended is replicated (the last stable offset follows
+    /// from it and the log's open transactions). Wakes the fetches parked here.
     fn advance(&self) {
         let end = self.log.log_end_offset();
         self.high_watermark.fetch_max(end, Ordering::AcqRel);
-        self.last_stable_offset.fetch_max(end, Ordering::AcqRel);
         self.waiters.wake();
     }
 
@@ -260,6 +281,7 @@ impl Partition {
             high_watermark: hw,
             last_stable_offset: lso,
             log_start_offset: self.log.log_start_offset(),
+            aborted: Vec::new(),
         };
         if offset >= bound {
             // Between the bound and the log end there is nothing to hand out yet;
@@ -272,6 +294,9 @@ impl Partition {
         let read = self.log.read(offset, max_bytes, min_one)?;
         out.log_start_offset = read.log_start_offset;
         out.records = if read.log_end_offset > bound { cut_at(read.records, bound) } else { read.records };
+        if isolation == Isolation::ReadCommitted && !out.records.is_empty() {
+            out.aborted = self.log.aborted_transactions(offset, bound);
+        }
         Ok(out)
     }
 
