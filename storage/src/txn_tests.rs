@@ -1,7 +1,7 @@
 //! Transactions in a log: the last stable offset, markers, the aborted-transaction
 //! index across reopen, crash, truncation and compaction.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::batch::batches;
@@ -12,8 +12,8 @@ use crate::testutil::{BatchBuilder, Record};
 use crate::txn::{AbortedTxn, ControlType};
 use crate::StorageError;
 
-fn open(path: &PathBuf, cfg: LogConfig, recover: bool) -> Log {
-    Log::open(path.clone(), cfg, Arc::new(MockClock::new(1_000_000)), recover).unwrap()
+fn open(path: &Path, cfg: LogConfig, recover: bool) -> Log {
+    Log::open(path.to_path_buf(), cfg, Arc::new(MockClock::new(1_000_000)), recover).unwrap()
 }
 
 /// A transactional batch of `pid` with sequence `seq`, one record per key.
