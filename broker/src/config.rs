@@ -220,6 +220,21 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         ConfigType::List,
         "Server-side assignors of consumer groups; the first is the default.",
     ),
+    ("transaction.state.log.num.partitions", "50", ConfigType::Int, "Partitions of __transaction_state (fixed once created)."),
+    ("transaction.state.log.segment.bytes", "104857600", ConfigType::Int, "Segment size of __transaction_state."),
+    ("transaction.max.timeout.ms", "900000", ConfigType::Int, "Largest transaction.timeout.ms a producer may ask for."),
+    (
+        "transactional.id.expiration.ms",
+        "604800000",
+        ConfigType::Int,
+        "A transactional id without a transaction for this long is forgotten.",
+    ),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+        ConfigType::Int,
+        "How often transactions older than their timeout are looked for (and aborted).",
+    ),
     (
         "producer.id.expiration.ms",
         "86400000",

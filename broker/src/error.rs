@@ -144,4 +144,35 @@ pub enum GroupError {
     InvalidRegularExpression(String),
     #[error("{0}")]
     InvalidRequest(String),
+    /// A transactional offset commit from a producer whose epoch is not the latest.
+    #[error("There is a newer producer with the same transactionalId which fences the current one.")]
+    ProducerFenced,
+    /// OffsetFetch with require_stable while a transaction holds an offset.
+    #[error("There are unstable offsets that need to be cleared.")]
+    UnstableOffsetCommit,
+}
+
+/// Answers of the transaction coordinator, named as Kafka names them.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum TxnError {
+    #[error("The transaction timeout {requested} ms is not within 1 and transaction.max.timeout.ms ({max}).")]
+    InvalidTransactionTimeout { requested: i32, max: i64 },
+    #[error("A previous transaction of this transactional id is still completing.")]
+    ConcurrentTransactions,
+    /// A newer producer with the same transactional id exists (PRODUCER_FENCED;
+    /// INVALID_PRODUCER_EPOCH for clients that predate it).
+    #[error("{0}")]
+    ProducerFenced(String),
+    #[error("{0}")]
+    InvalidProducerIdMapping(String),
+    #[error("{0}")]
+    InvalidTxnState(String),
+    #[error("This server does not host this topic-partition.")]
+    UnknownTopicOrPartition,
+    #[error("The partition was not added: another partition of the request failed.")]
+    OperationNotAttempted,
+    #[error("The transaction coordinator could not persist the change.")]
+    CoordinatorNotAvailable,
+    #[error("{0}")]
+    TransactionalIdNotFound(String),
 }

@@ -24,6 +24,7 @@ use crate::partition::ReplicaManager;
 use crate::schema_validation::SchemaIdLookup;
 use crate::settings::BrokerSettings;
 use crate::topics::Topics;
+use crate::txn::TxnCoordinator;
 
 /// Where clients reach a listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +78,7 @@ pub(crate) struct Core {
     pub(crate) topics: Topics,
     pub(crate) configs: Configs,
     pub(crate) groups: OnceLock<Arc<Coordinator>>,
+    pub(crate) txn: OnceLock<Arc<TxnCoordinator>>,
     pub(crate) schema_lookup: OnceLock<Arc<dyn SchemaIdLookup>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     pub(crate) shutdown: watch::Sender<bool>,
@@ -114,6 +116,11 @@ impl BrokerHandle {
     }
     pub fn groups(&self) -> &Arc<Coordinator> {
         self.core.groups.get().expect("the group coordinator is opened before the broker serves")
+    }
+
+    /// The transaction coordinator.
+    pub fn txn(&self) -> &Arc<TxnCoordinator> {
+        self.core.txn.get().expect("the transaction coordinator is opened before the broker serves")
     }
 
     /// A producer id never handed out before on this node (persisted in blocks).

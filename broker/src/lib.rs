@@ -31,6 +31,7 @@ pub mod partition;
 pub mod schema_validation;
 pub mod settings;
 pub mod topics;
+pub mod txn;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ use tokio::task::JoinHandle;
 use weir_storage::{Clock, LogManager, SystemClock};
 
 pub use config::BrokerConfig;
-pub use error::{BrokerError, GroupError, Result, TopicError};
+pub use error::{BrokerError, GroupError, Result, TopicError, TxnError};
 pub use handle::{BrokerHandle, Cluster, Endpoint};
 use metadata::{MetadataStore, METADATA_TOPIC};
 use partition::ReplicaManager;
@@ -58,7 +59,7 @@ pub struct BrokerOptions {
 pub struct Broker {
     handle: BrokerHandle,
     servers: Vec<JoinHandle<()>>,
-    timers: Option<JoinHandle<()>>,
+    timers: Vec<JoinHandle<()>>,
 }
 
 /// Runs blocking storage/metadata work (fsync, file creation) off the async workers.
@@ -78,6 +79,7 @@ impl Broker {
         let config = opts.config.clone();
         let handle = blocking(move || BrokerHandle::open(&dir, config, Arc::new(SystemClock), endpoints)).await?;
         let timers = tokio::spawn(handle.groups().clone().run_timers(handle.shutdown_signal()));
+        let txn_timers = tokio::spawn(handle.txn().clone().run_timers(handle.shutdown_signal()));
         tracing::info!(
             cluster.id = %handle.cluster().cluster_id(),
             node.id = handle.cluster().node_id(),
@@ -86,7 +88,7 @@ impl Broker {
             "broker started"
         );
         let servers = listeners.serve(&handle);
-        Ok(Broker { handle, servers, timers: Some(timers) })
+        Ok(Broker { handle, servers, timers: vec![timers, txn_timers] })
     }
 
     /// The address of the first listener.
@@ -106,7 +108,7 @@ impl Broker {
         for server in self.servers.drain(..) {
             let _ = server.await;
         }
-        if let Some(t) = self.timers.take() {
+        for t in self.timers.drain(..) {
             let _ = t.await;
         }
         let handle = self.handle.clone();
@@ -155,6 +157,7 @@ impl BrokerHandle {
                 topics,
                 configs,
                 groups: OnceLock::new(),
+                txn: OnceLock::new(),
                 schema_lookup: OnceLock::new(),
                 authorizer: Arc::new(auth::AllowAll),
                 shutdown,
@@ -169,8 +172,16 @@ impl BrokerHandle {
             settings.offsets_topic_num_partitions,
             offsets_configs,
         )?;
-        let coordinator = group::Coordinator::open(offsets, meta, partitions, &settings, clock)?;
-        let _ = handle.core.groups.set(coordinator);
+        let coordinator =
+            group::Coordinator::open(offsets, meta.clone(), partitions.clone(), &settings, clock.clone())?;
+        let _ = handle.core.groups.set(coordinator.clone());
+        let mut txn_configs = BTreeMap::new();
+        txn_configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        txn_configs.insert("segment.bytes".to_string(), settings.txn.state_log_segment_bytes.to_string());
+        let txn_log =
+            handle.internal_topic(txn::TRANSACTION_STATE_TOPIC, settings.txn.state_log_partitions, txn_configs)?;
+        let txn = txn::TxnCoordinator::open(txn_log, meta, partitions, coordinator, settings.txn.clone(), clock)?;
+        let _ = handle.core.txn.set(txn);
         Ok(handle)
     }
 

@@ -25,6 +25,16 @@ pub struct GroupSettings {
     pub offset_metadata_max_bytes: usize,
 }
 
+/// The transaction coordinator (`transaction.*`).
+#[derive(Clone, Debug)]
+pub struct TxnSettings {
+    pub state_log_partitions: i32,
+    pub state_log_segment_bytes: i64,
+    pub max_timeout_ms: i64,
+    pub id_expiration_ms: i64,
+    pub abort_check_interval_ms: u64,
+}
+
 /// KIP-848 consumer groups (`group.consumer.*`).
 #[derive(Clone, Debug)]
 pub struct ConsumerGroupSettings {
@@ -55,6 +65,7 @@ pub struct BrokerSettings {
     pub producer_id_expiration_ms: i64,
     pub group: GroupSettings,
     pub consumer_group: ConsumerGroupSettings,
+    pub txn: TxnSettings,
 }
 
 /// Reads keys that must exist in the key tables; an unknown name is a bug in the
@@ -144,6 +155,14 @@ impl BrokerSettings {
             producer_id_expiration_ms: r.long("producer.id.expiration.ms", 1, i64::MAX)?,
             group,
             consumer_group,
+            txn: TxnSettings {
+                state_log_partitions: r.int("transaction.state.log.num.partitions", 1)?,
+                state_log_segment_bytes: r.int("transaction.state.log.segment.bytes", 14)? as i64,
+                max_timeout_ms: r.int("transaction.max.timeout.ms", 1)? as i64,
+                id_expiration_ms: r.int("transactional.id.expiration.ms", 1)? as i64,
+                abort_check_interval_ms: r.int("transaction.abort.timed.out.transaction.cleanup.interval.ms", 1)?
+                    as u64,
+            },
         })
     }
 }

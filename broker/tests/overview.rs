@@ -34,7 +34,7 @@ async fn group_overview_shows_committed_offsets_and_lag() {
     };
     broker.topics().create(create, false).unwrap();
     let p0 = broker.partitions().get("orders", 0).unwrap();
-    p0.append_from_client(&simple_batch(5, 10, 0), 1, None).unwrap();
+    p0.append_from_client(&simple_batch(5, 10, 0), 1, None, None).unwrap();
 
     let commit = CommitRequest {
         group: "billing".into(),
@@ -55,7 +55,7 @@ async fn group_overview_shows_committed_offsets_and_lag() {
     assert_eq!(lag, vec![(0, 2, Some(5), Some(3)), (1, 0, Some(0), Some(0))]);
     assert_eq!(g.total_lag(), 3);
 
-    p0.append_from_client(&simple_batch(4, 10, 0), 1, None).unwrap();
+    p0.append_from_client(&simple_batch(4, 10, 0), 1, None, None).unwrap();
     let g = broker.groups().overviews().into_iter().find(|g| g.group_id == "billing").unwrap();
     assert_eq!(g.total_lag(), 7, "lag follows the high watermark");
     broker.close().unwrap();

@@ -104,5 +104,6 @@ pub use config::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, Log, ReadInfo, TimestampOffset};
 pub use manager::{LogManager, TopicPartition, CLEAN_SHUTDOWN_MARKER};
+pub use producer::ProducerSummary;
 pub use recycle::{SegmentPool, RECYCLE_DIR};
 pub use txn::{AbortedTxn, ControlType};

@@ -13,6 +13,11 @@ use crate::log::Log;
 use crate::producer::ProducerState;
 
 impl Log {
+    /// Every producer this partition remembers, by id.
+    pub fn active_producers(&self) -> Vec<crate::producer::ProducerSummary> {
+        self.producers.lock().summaries()
+    }
+
     /// Number of idempotent producers this partition remembers.
     pub fn producer_count(&self) -> usize {
         self.producers.lock().len()

@@ -60,6 +60,18 @@ pub(crate) struct ProducerState {
     ongoing: BTreeMap<i64, i64>,
 }
 
+/// One producer as a partition knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProducerSummary {
+    pub producer_id: i64,
+    pub epoch: i16,
+    /// -1 when no batch with a sequence is remembered.
+    pub last_sequence: i32,
+    pub last_timestamp: i64,
+    /// First offset of its open transaction.
+    pub txn_first_offset: Option<i64>,
+}
+
 /// What to do with a batch of an idempotent producer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Check {
@@ -90,8 +102,9 @@ impl ProducerState {
     }
 
     pub(crate) fn check(&self, h: &BatchHeader) -> Result<Check> {
-        if h.is_control() {
-            // Markers carry no sequence; one from an older epoch is stale.
+        if h.is_control() || (h.is_transactional() && h.base_sequence < 0) {
+            // Markers, and records a coordinator writes for a transaction (Kafka's
+            // TxnOffsetCommit), carry no sequence; from an older epoch they are stale.
             return match self.entries.get(&h.producer_id) {
                 Some(e) if h.producer_epoch < e.epoch => Err(StorageError::InvalidProducerEpoch {
                     producer_id: h.producer_id,
@@ -175,6 +188,9 @@ impl ProducerState {
             e.txn_first_offset = Some(base_offset);
             self.ongoing.insert(base_offset, h.producer_id);
         }
+        if h.base_sequence < 0 {
+            return None; // no sequence to remember
+        }
         e.batches.push_back(CachedBatch {
             first_seq: h.base_sequence,
             last_seq: last_seq(h),
@@ -185,6 +201,23 @@ impl ProducerState {
             e.batches.pop_front();
         }
         None
+    }
+
+    /// Every producer this partition remembers (DescribeProducers).
+    pub(crate) fn summaries(&self) -> Vec<ProducerSummary> {
+        let mut out: Vec<ProducerSummary> = self
+            .entries
+            .iter()
+            .map(|(id, e)| ProducerSummary {
+                producer_id: *id,
+                epoch: e.epoch,
+                last_sequence: e.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: e.last_timestamp,
+                txn_first_offset: e.txn_first_offset,
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// The first offset of the oldest open transaction.

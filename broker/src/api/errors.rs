@@ -4,7 +4,7 @@
 use kafka_protocol::ResponseError;
 use weir_storage::StorageError;
 
-use crate::error::{BrokerError, GroupError, TopicError};
+use crate::error::{BrokerError, GroupError, TopicError, TxnError};
 use crate::partition::AppendError;
 
 /// Storage failures as Kafka reports them per partition.
@@ -61,6 +61,9 @@ pub fn append(e: &AppendError) -> ResponseError {
         AppendError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
         AppendError::TransactionalBatch => ResponseError::InvalidTxnState,
+        AppendError::Txn(TxnError::ProducerFenced(_)) => ResponseError::InvalidProducerEpoch,
+        AppendError::Txn(TxnError::InvalidProducerIdMapping(_)) => ResponseError::InvalidProducerIdMapping,
+        AppendError::Txn(_) => ResponseError::InvalidTxnState,
         AppendError::Storage(s) => storage(s),
     }
 }
@@ -88,6 +91,25 @@ pub fn group(e: &GroupError) -> ResponseError {
         GroupError::UnsupportedAssignor(_) => ResponseError::UnsupportedAssignor,
         GroupError::InvalidRegularExpression(_) => ResponseError::InvalidRegularExpression,
         GroupError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        GroupError::ProducerFenced => ResponseError::ProducerFenced,
+        GroupError::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
+    }
+}
+
+/// Transaction coordinator errors for a request of `version`, where PRODUCER_FENCED
+/// exists from `fenced_since` (older clients know INVALID_PRODUCER_EPOCH).
+pub fn txn(e: &TxnError, version: i16, fenced_since: i16) -> ResponseError {
+    match e {
+        TxnError::InvalidTransactionTimeout { .. } => ResponseError::InvalidTransactionTimeout,
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::ProducerFenced(_) if version >= fenced_since => ResponseError::ProducerFenced,
+        TxnError::ProducerFenced(_) => ResponseError::InvalidProducerEpoch,
+        TxnError::InvalidProducerIdMapping(_) => ResponseError::InvalidProducerIdMapping,
+        TxnError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+        TxnError::UnknownTopicOrPartition => ResponseError::UnknownTopicOrPartition,
+        TxnError::OperationNotAttempted => ResponseError::OperationNotAttempted,
+        TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        TxnError::TransactionalIdNotFound(_) => ResponseError::TransactionalIdNotFound,
     }
 }
 

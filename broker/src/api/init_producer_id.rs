@@ -1,12 +1,17 @@
-//! InitProducerId (key 22): a fresh producer id for idempotent producers. Each call
-//! gets a new id with epoch 0 (as Kafka does for producers without a transactional
-//! id), so a restarted producer never collides with its old sequence numbers.
-//! Transactional ids are refused until transactions exist.
+//! InitProducerId (key 22): a producer id and epoch. Without a transactional id,
+//! a fresh id with epoch 0 every time (as Kafka does for idempotent producers), so
+//! a restarted producer never collides with its old sequence numbers. With one,
+//! the transaction coordinator bumps the id's epoch, fencing earlier producers and
+//! aborting their open transaction (KIP-360: a producer may name its current id and
+//! epoch to recover from an abortable error).
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use kafka_protocol::ResponseError;
 
-use super::{blocking, RequestContext};
+use super::{blocking, errors, RequestContext};
+
+/// InitProducerId v4 introduced PRODUCER_FENCED.
+const FENCED_SINCE: i16 = 4;
 
 pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let fail = |e: ResponseError| {
@@ -15,15 +20,22 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
-    if req.transactional_id.is_some() {
-        return fail(ResponseError::InvalidRequest);
-    }
     let b = ctx.broker.clone();
-    match blocking(move || b.allocate_producer_id()).await {
-        Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
-        Err(e) => {
-            tracing::error!(error = %e, "could not allocate a producer id");
-            fail(ResponseError::CoordinatorNotAvailable)
+    let Some(id) = req.transactional_id.map(|t| t.0.to_string()) else {
+        return match blocking(move || b.allocate_producer_id()).await {
+            Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
+            Err(e) => {
+                tracing::error!(error = %e, "could not allocate a producer id");
+                fail(ResponseError::CoordinatorNotAvailable)
+            }
+        };
+    };
+    let expected = (ctx.version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+    let timeout = req.transaction_timeout_ms;
+    match blocking(move || b.txn().init_producer_id(&id, timeout, expected)).await {
+        Ok((pid, epoch)) => {
+            InitProducerIdResponse::default().with_producer_id(ProducerId(pid)).with_producer_epoch(epoch)
         }
+        Err(e) => fail(errors::txn(&e, ctx.version, FENCED_SINCE)),
     }
 }

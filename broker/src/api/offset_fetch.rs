@@ -10,6 +10,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 
 use super::{errors, str_bytes, RequestContext};
 use crate::group::CommittedOffset;
+use kafka_protocol::ResponseError;
 
 fn parts(v: Option<CommittedOffset>) -> (i64, i32, String) {
     match v {
@@ -42,11 +43,16 @@ pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespo
                             .into_iter()
                             .map(|(p, v)| {
                                 let (offset, epoch, meta) = parts(v);
-                                OffsetFetchResponsePartitions::default()
+                                let r = OffsetFetchResponsePartitions::default()
                                     .with_partition_index(p)
                                     .with_committed_offset(offset)
                                     .with_committed_leader_epoch(epoch)
-                                    .with_metadata(Some(str_bytes(meta)))
+                                    .with_metadata(Some(str_bytes(meta)));
+                                if req.require_stable && groups.has_pending_offset(g.group_id.0.as_str(), &t, p) {
+                                    r.with_error_code(ResponseError::UnstableOffsetCommit.code())
+                                } else {
+                                    r
+                                }
                             })
                             .collect();
                         OffsetFetchResponseTopics::default()
@@ -68,10 +74,16 @@ pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespo
                 .into_iter()
                 .map(|(p, v)| {
                     let (offset, epoch, meta) = parts(v);
-                    let r = OffsetFetchResponsePartition::default()
+                    let mut r = OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
                         .with_committed_offset(offset)
                         .with_metadata(Some(str_bytes(meta)));
+                    if ctx.version >= 7
+                        && req.require_stable
+                        && groups.has_pending_offset(req.group_id.0.as_str(), &t, p)
+                    {
+                        r = r.with_error_code(ResponseError::UnstableOffsetCommit.code());
+                    }
                     if ctx.version >= 5 {
                         r.with_committed_leader_epoch(epoch)
                     } else {

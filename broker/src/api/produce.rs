@@ -91,7 +91,8 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                 continue;
             };
             let records = p.records.unwrap_or_default();
-            match partition.append_from_client(&records, acks, broker.schema_lookup()) {
+            let txn: &dyn crate::partition::TxnVerifier = broker.txn().as_ref();
+            match partition.append_from_client(&records, acks, broker.schema_lookup(), Some(txn)) {
                 Ok(done) => {
                     let info = &done.info;
                     if info.duplicate {

@@ -108,6 +108,13 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(ConsumerGroupHeartbeat, consumer_group_heartbeat, ConsumerGroupHeartbeatRequest, sync),
         route!(ConsumerGroupDescribe, consumer_group_describe, ConsumerGroupDescribeRequest, sync),
         route!(DescribeTopicPartitions, describe_topic_partitions, DescribeTopicPartitionsRequest, sync),
+        route!(AddPartitionsToTxn, add_partitions_to_txn, AddPartitionsToTxnRequest, async),
+        route!(AddOffsetsToTxn, add_offsets_to_txn, AddOffsetsToTxnRequest, async),
+        route!(EndTxn, end_txn, EndTxnRequest, async),
+        route!(TxnOffsetCommit, txn_offset_commit, TxnOffsetCommitRequest, async),
+        route!(DescribeProducers, describe_producers, DescribeProducersRequest, sync),
+        route!(DescribeTransactions, describe_transactions, DescribeTransactionsRequest, sync),
+        route!(ListTransactions, list_transactions, ListTransactionsRequest, sync),
     ];
     table
         .into_iter()
@@ -143,6 +150,6 @@ mod tests {
             assert!(r.versions.min <= r.versions.max, "{} serves no version", r.name);
         }
         assert!(route(-1).is_none());
-        assert!(route(ApiKey::EndTxn as i16).is_none(), "transactions are not served, so not routed");
+        assert!(route(ApiKey::WriteTxnMarkers as i16).is_none(), "broker-to-broker markers are not served");
     }
 }

@@ -31,6 +31,7 @@ mod join;
 mod membership;
 mod offsets;
 mod sync;
+mod txn;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub use offsets::{CommitRequest, CommittedOffset, OffsetToCommit};
 use records::{GroupValue, Key};
 use state::{GroupState, Member};
 use store::{GroupsState, OFFSETS_TOPIC};
+pub use txn::TxnCommitRequest;
 
 pub struct Coordinator {
     me: Weak<Coordinator>,

@@ -50,24 +50,24 @@ pub struct GroupValue {
 #[derive(Debug)]
 pub struct DecodeError(pub String);
 
-type R<T> = Result<T, DecodeError>;
+pub(crate) type R<T> = Result<T, DecodeError>;
 
-fn need(buf: &impl Buf, n: usize, what: &str) -> R<()> {
+pub(crate) fn need(buf: &impl Buf, n: usize, what: &str) -> R<()> {
     if buf.remaining() < n {
         return Err(DecodeError(format!("truncated {what}")));
     }
     Ok(())
 }
 
-fn get_i16(buf: &mut impl Buf) -> R<i16> {
+pub(crate) fn get_i16(buf: &mut impl Buf) -> R<i16> {
     need(buf, 2, "int16")?;
     Ok(buf.get_i16())
 }
-fn get_i32(buf: &mut impl Buf) -> R<i32> {
+pub(crate) fn get_i32(buf: &mut impl Buf) -> R<i32> {
     need(buf, 4, "int32")?;
     Ok(buf.get_i32())
 }
-fn get_i64(buf: &mut impl Buf) -> R<i64> {
+pub(crate) fn get_i64(buf: &mut impl Buf) -> R<i64> {
     need(buf, 8, "int64")?;
     Ok(buf.get_i64())
 }
@@ -80,7 +80,7 @@ fn get_nullable_string(buf: &mut impl Buf) -> R<Option<String>> {
     let b = buf.copy_to_bytes(len as usize);
     String::from_utf8(b.to_vec()).map(Some).map_err(|_| DecodeError("string is not UTF-8".into()))
 }
-fn get_string(buf: &mut impl Buf) -> R<String> {
+pub(crate) fn get_string(buf: &mut impl Buf) -> R<String> {
     get_nullable_string(buf)?.ok_or_else(|| DecodeError("null string".into()))
 }
 fn get_bytes(buf: &mut impl Buf) -> R<Bytes> {
@@ -91,7 +91,7 @@ fn get_bytes(buf: &mut impl Buf) -> R<Bytes> {
     need(buf, len as usize, "bytes")?;
     Ok(buf.copy_to_bytes(len as usize))
 }
-fn put_string(buf: &mut BytesMut, s: &str) {
+pub(crate) fn put_string(buf: &mut BytesMut, s: &str) {
     buf.put_i16(s.len() as i16);
     buf.put_slice(s.as_bytes());
 }

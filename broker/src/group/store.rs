@@ -23,14 +23,45 @@ use crate::internal::{KeyValue, StateMachine};
 
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// A transaction's offset change, held until its marker: (group, topic,
+/// partition, the offset or None for a tombstone).
+type PendingOffset = (String, String, i32, Option<OffsetValue>);
+
 pub struct GroupsState {
     groups: HashMap<String, Group>,
     clock: Arc<dyn Clock>,
+    /// Offsets of open transactions, by (`__consumer_offsets` partition, producer
+    /// id) (TxnOffsetCommit); each partition gets its own marker.
+    pending: HashMap<(i32, i64), Vec<PendingOffset>>,
 }
 
 impl GroupsState {
     pub fn new(clock: Arc<dyn Clock>) -> GroupsState {
-        GroupsState { groups: HashMap::new(), clock }
+        GroupsState { groups: HashMap::new(), clock, pending: HashMap::new() }
+    }
+
+    /// Whether an open transaction holds an offset of `group` for the partition
+    /// (OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT).
+    pub fn has_pending(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending.values().flatten().any(|(g, t, p, _)| g == group && t == topic && *p == partition)
+    }
+
+    /// Producer ids with offsets in an open transaction for `group`.
+    pub fn pending_producers(&self, group: &str) -> Vec<i64> {
+        self.pending.iter().filter(|(_, v)| v.iter().any(|(g, ..)| g == group)).map(|((_, pid), _)| *pid).collect()
+    }
+
+    fn set_offset(&mut self, group: String, topic: String, partition: i32, value: Option<OffsetValue>) {
+        match value {
+            Some(v) => {
+                self.group(&group).offsets.insert((topic, partition), v);
+            }
+            None => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.offsets.remove(&(topic, partition));
+                }
+            }
+        }
     }
 
     fn group(&mut self, id: &str) -> &mut Group {
@@ -64,6 +95,15 @@ impl DerefMut for GroupsState {
 }
 
 impl StateMachine for GroupsState {
+    fn apply_marker(&mut self, partition: i32, producer_id: i64, commit: bool) {
+        let Some(changes) = self.pending.remove(&(partition, producer_id)) else { return };
+        if commit {
+            for (group, topic, partition, v) in changes {
+                self.set_offset(group, topic, partition, v);
+            }
+        }
+    }
+
     fn apply(&mut self, partition: i32, record: &KeyValue) {
         let Some(key) = record.key.as_deref() else { return };
         let key = match Key::decode(key) {
@@ -76,13 +116,13 @@ impl StateMachine for GroupsState {
         let value = record.value.as_deref();
         match key {
             Key::Offset { group, topic, partition: p } => match value.map(OffsetValue::decode) {
-                Some(Ok(v)) => {
-                    self.group(&group).offsets.insert((topic, p), v);
-                }
                 Some(Err(e)) => tracing::warn!(%group, error = %e.0, "skipping undecodable offset value"),
-                None => {
-                    if let Some(g) = self.groups.get_mut(&group) {
-                        g.offsets.remove(&(topic, p));
+                v => {
+                    let v = v.map(|r| r.expect("errors handled above"));
+                    if record.transactional {
+                        self.pending.entry((partition, record.producer_id)).or_default().push((group, topic, p, v));
+                    } else {
+                        self.set_offset(group, topic, p, v);
                     }
                 }
             },

@@ -6,7 +6,9 @@
 //! ordinary Kafka data, so clients can read these topics, and records that clients
 //! or other tools produce there are read back the same way.
 //!
-//! The read rule, the same for every user: control records are skipped; a batch
+//! The read rule, the same for every user: transaction markers come back as
+//! markers (and the state machines hold a transaction's records until its commit
+//! marker, dropping them at its abort marker), other control records are skipped; a batch
 //! that yields no record (compaction emptied it) is stepped over by its header's
 //! last offset; reading stops at the high watermark. A batch that cannot be
 //! decoded is an error naming the topic, partition and offset.
@@ -23,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
-use weir_storage::Clock;
+use weir_storage::{Clock, ControlType};
 
 pub use state::{StateMachine, StateTopic};
 
@@ -38,24 +40,43 @@ pub struct KeyValue {
     /// None for a tombstone.
     pub value: Option<Bytes>,
     pub timestamp: i64,
+    /// The writer's producer id (-1: none).
+    pub producer_id: i64,
+    /// Part of a transaction: it counts only once a commit marker of
+    /// `producer_id` follows.
+    pub transactional: bool,
+    /// A transaction marker (a control record), not data.
+    pub marker: Option<ControlType>,
 }
 
 /// A key and a value (None: tombstone) to append.
 pub type Entry = (Option<Bytes>, Option<Bytes>);
 
+/// Who writes a batch: nobody in particular, or a transactional producer (its id and
+/// epoch; no sequence: the broker writes for it, as Kafka's coordinators do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writer {
+    Broker,
+    Transaction { producer_id: i64, epoch: i16 },
+}
+
 /// One uncompressed RecordBatch v2 of key/value records stamped `now`, offsets
 /// from 0 (the log assigns the base offset).
-pub(crate) fn encode_key_values(records: impl IntoIterator<Item = Entry>, now: i64) -> Result<BytesMut> {
+fn encode_batch_of(records: impl IntoIterator<Item = Entry>, now: i64, writer: Writer) -> Result<BytesMut> {
+    let (producer_id, producer_epoch, transactional) = match writer {
+        Writer::Broker => (-1, -1, false),
+        Writer::Transaction { producer_id, epoch } => (producer_id, epoch, true),
+    };
     let recs: Vec<Record> = records
         .into_iter()
         .enumerate()
         .map(|(i, (key, value))| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: -1,
@@ -73,6 +94,18 @@ pub(crate) fn encode_key_values(records: impl IntoIterator<Item = Entry>, now: i
     )
     .map_err(|e| BrokerError::Metadata(format!("encode records: {e}")))?;
     Ok(buf)
+}
+
+/// The marker a control record's key names (`i16 version | i16 type`).
+fn control_type(key: Option<&[u8]>) -> Option<ControlType> {
+    match key {
+        Some(k) if k.len() >= 4 => match i16::from_be_bytes([k[2], k[3]]) {
+            0 => Some(ControlType::Abort),
+            1 => Some(ControlType::Commit),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A topic the broker reads and writes itself.
@@ -111,9 +144,22 @@ impl InternalTopic {
     /// Appends the records as one batch and returns once they are on disk (fsync).
     /// Returns the offset of the first record. Blocking.
     pub fn append(&self, partition: i32, records: Vec<Entry>) -> Result<i64> {
+        self.append_as(partition, records, Writer::Broker)
+    }
+
+    /// [`InternalTopic::append`] on behalf of `writer` (a transaction's records).
+    pub fn append_as(&self, partition: i32, records: Vec<Entry>, writer: Writer) -> Result<i64> {
         let p = self.partition(partition)?;
-        let buf = encode_key_values(records, self.clock.now_ms())?;
+        let buf = encode_batch_of(records, self.clock.now_ms(), writer)?;
         let info = p.append_internal(&buf)?;
+        p.flush_to(info.last_offset + 1)?;
+        Ok(info.first_offset)
+    }
+
+    /// Appends a transaction marker and returns once it is on disk. Blocking.
+    pub fn append_marker(&self, partition: i32, kind: ControlType, producer_id: i64, epoch: i16) -> Result<i64> {
+        let p = self.partition(partition)?;
+        let info = p.append_control(kind, producer_id, epoch, 0)?;
         p.flush_to(info.last_offset + 1)?;
         Ok(info.first_offset)
     }
@@ -147,14 +193,19 @@ impl InternalTopic {
                         continue;
                     }
                     offset = rec.offset + 1;
-                    if !rec.control {
-                        out.push(KeyValue {
-                            offset: rec.offset,
-                            key: rec.key,
-                            value: rec.value,
-                            timestamp: rec.timestamp,
-                        });
+                    let marker = if rec.control { control_type(rec.key.as_deref()) } else { None };
+                    if rec.control && marker.is_none() {
+                        continue; // a control record of another kind
                     }
+                    out.push(KeyValue {
+                        offset: rec.offset,
+                        key: rec.key,
+                        value: rec.value,
+                        timestamp: rec.timestamp,
+                        producer_id: rec.producer_id,
+                        transactional: rec.transactional,
+                        marker,
+                    });
                 }
             }
             if offset == before {

@@ -15,9 +15,14 @@ use parking_lot::{Mutex, MutexGuard};
 use super::{Entry, InternalTopic, KeyValue};
 use crate::error::Result;
 
-/// What a state machine over a topic does with one record.
+/// What a state machine over a topic does with one record. Records of a
+/// transaction (`record.transactional`) count only once its commit marker comes:
+/// a machine that may see them holds them until [`StateMachine::apply_marker`].
 pub trait StateMachine: Send + 'static {
     fn apply(&mut self, partition: i32, record: &KeyValue);
+
+    /// A transaction of `producer_id` ended in this partition (commit or abort).
+    fn apply_marker(&mut self, _partition: i32, _producer_id: i64, _commit: bool) {}
 }
 
 struct Inner<S> {
@@ -85,6 +90,29 @@ impl<S: StateMachine> StateTopic<S> {
         self.catch_up_locked(&mut inner, partition)
     }
 
+    /// [`StateTopic::write`] on behalf of `writer` (a transaction's records, held by
+    /// the state machine until the transaction's marker). Blocking.
+    pub fn write_as(&self, partition: i32, records: Vec<Entry>, writer: super::Writer) -> Result<()> {
+        if !records.is_empty() {
+            self.topic.append_as(partition, records, writer)?;
+        }
+        let mut inner = self.inner.lock();
+        self.catch_up_locked(&mut inner, partition)
+    }
+
+    /// Appends a transaction marker durably, then applies it. Blocking.
+    pub fn write_marker(
+        &self,
+        partition: i32,
+        kind: weir_storage::ControlType,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<()> {
+        self.topic.append_marker(partition, kind, producer_id, epoch)?;
+        let mut inner = self.inner.lock();
+        self.catch_up_locked(&mut inner, partition)
+    }
+
     /// Applies records appended to any partition since the last catch-up.
     pub fn catch_up_all(&self) -> Result<()> {
         let mut inner = self.inner.lock();
@@ -97,7 +125,10 @@ impl<S: StateMachine> StateTopic<S> {
     fn catch_up_locked(&self, inner: &mut Inner<S>, partition: i32) -> Result<()> {
         let Inner { state, next } = inner;
         let from = next[partition as usize];
-        next[partition as usize] = self.topic.replay(partition, from, |r| state.apply(partition, r))?;
+        next[partition as usize] = self.topic.replay(partition, from, |r| match r.marker {
+            Some(kind) => state.apply_marker(partition, r.producer_id, kind == weir_storage::ControlType::Commit),
+            None => state.apply(partition, r),
+        })?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use weir_storage::batch::{compute_crc, ATTRIBUTES_OFFSET, ATTR_CONTROL, CRC_OFFSET};
 use weir_storage::testutil::{BatchBuilder, Record};
-use weir_storage::{Clock, LogManager, MockClock};
+use weir_storage::{Clock, ControlType, LogManager, MockClock};
 
 use super::*;
 use crate::config::BrokerConfig;
@@ -60,7 +60,7 @@ fn records_read_back_in_order_from_any_offset() {
 }
 
 #[test]
-fn control_records_are_skipped_by_every_reader() {
+fn markers_come_back_as_markers() {
     let dir = tempfile::tempdir().unwrap();
     let (rm, t) = topic(dir.path(), 1);
     t.append(0, vec![kv("a", Some("1"))]).unwrap();
@@ -74,7 +74,11 @@ fn control_records_are_skipped_by_every_reader() {
     t.append(0, vec![kv("b", Some("2"))]).unwrap();
     let (records, next) = t.read(0, 0, 1 << 20).unwrap();
     assert_eq!(next, 3, "the marker's offset is consumed");
-    assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![0, 2]);
+    assert_eq!(
+        records.iter().map(|r| (r.offset, r.marker)).collect::<Vec<_>>(),
+        vec![(0, None), (1, Some(ControlType::Abort)), (2, None)]
+    );
+    assert_eq!(records[1].producer_id, 9);
 }
 
 #[test]
@@ -87,7 +91,7 @@ fn a_state_topic_applies_writes_once_durable_and_records_others_wrote() {
     assert_eq!(st.lock().values.len(), 2);
     // Another writer (a client producing to the topic) appends to partition 0.
     let other = BatchBuilder::new(0).record(Record::kv("a", "from a client")).build();
-    rm.get("_state", 0).unwrap().append_from_client(&other, 1, None).unwrap();
+    rm.get("_state", 0).unwrap().append_from_client(&other, 1, None, None).unwrap();
     assert_eq!(st.lock().values["a"], "1", "not applied before a catch-up");
     assert_eq!(st.read(|s| s.values["a"].clone()).unwrap(), "from a client");
     // Our next write lands after it, and is applied after it.

@@ -35,6 +35,12 @@ use crate::schema_validation::{self, SchemaIdLookup};
 use crate::settings::TopicSettings;
 use waiters::Waiters;
 
+/// Checks a transactional produce against the transaction coordinator: the
+/// producer must have an open transaction that holds the partition.
+pub trait TxnVerifier: Send + Sync {
+    fn verify(&self, topic: &str, partition: i32, producer_id: i64, epoch: i16) -> Result<(), crate::error::TxnError>;
+}
+
 /// Kafka's fetch isolation levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isolation {
@@ -54,8 +60,11 @@ pub enum AppendError {
     /// Broker-side schema validation refused a record.
     #[error("{0}")]
     InvalidRecord(String),
-    #[error("transactions are not supported by this broker yet")]
+    #[error("transactional batches need the transaction coordinator")]
     TransactionalBatch,
+    /// The transaction coordinator refused a transactional batch.
+    #[error(transparent)]
+    Txn(#[from] crate::error::TxnError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -179,6 +188,7 @@ impl Partition {
         records: &[u8],
         acks: i16,
         schemas: Option<&dyn SchemaIdLookup>,
+        txn: Option<&dyn TxnVerifier>,
     ) -> Result<Appended, AppendError> {
         let settings = self.settings();
         if acks == -1 && settings.min_insync_replicas > 1 {
@@ -193,8 +203,10 @@ impl Partition {
         if settings.validates_schemas() {
             schema_validation::validate(&settings, records, schemas).map_err(AppendError::InvalidRecord)?;
         }
-        if has_transactional_batch(records) {
-            return Err(AppendError::TransactionalBatch);
+        if check_client_batches(records)? {
+            let verifier = txn.ok_or(AppendError::TransactionalBatch)?;
+            let h = weir_storage::batch::BatchHeader::parse(records)?;
+            verifier.verify(&self.topic, self.index, h.producer_id, h.producer_epoch)?;
         }
         let info = self.log.append(records)?;
         if !info.duplicate {
@@ -333,19 +345,25 @@ fn cut_at(records: Bytes, bound: i64) -> Bytes {
     records.slice(..pos.min(records.len()))
 }
 
-/// Whether any batch is transactional (attributes bit 4).
-fn has_transactional_batch(records: &[u8]) -> bool {
+/// What a client may not write: control batches (only coordinators write
+/// markers), and batches of a producer id without sequence numbers.
+fn check_client_batches(records: &[u8]) -> Result<bool, AppendError> {
     let mut pos = 0;
+    let mut transactional = false;
     while let Ok(h) = weir_storage::batch::BatchHeader::parse(&records[pos..]) {
-        if h.is_transactional() {
-            return true;
+        if h.is_control() {
+            return Err(AppendError::InvalidRecord("clients may not write control batches".into()));
         }
+        if h.producer_id >= 0 && h.base_sequence < 0 {
+            return Err(AppendError::InvalidRecord("a producer id without a sequence number".into()));
+        }
+        transactional |= h.is_transactional();
         pos += h.total_len();
         if pos >= records.len() {
             break;
         }
     }
-    false
+    Ok(transactional)
 }
 
 #[cfg(test)]

@@ -30,9 +30,9 @@ fn an_append_wakes_only_the_fetches_parked_on_its_partition() {
     a1.park(&on_a1_and_b0);
     b0.park(&on_a1_and_b0);
 
-    a0.append_from_client(&simple_batch(3, 10, 1_000), 1, None).unwrap();
+    a0.append_from_client(&simple_batch(3, 10, 1_000), 1, None, None).unwrap();
     assert_eq!((on_a0.wakes(), on_a1_and_b0.wakes()), (1, 0));
-    b0.append_from_client(&simple_batch(1, 10, 1_000), 1, None).unwrap();
+    b0.append_from_client(&simple_batch(1, 10, 1_000), 1, None, None).unwrap();
     assert_eq!((on_a0.wakes(), on_a1_and_b0.wakes()), (1, 1));
     a0.append_internal(&simple_batch(1, 10, 1_000)).unwrap();
     assert_eq!((on_a0.wakes(), on_a1_and_b0.wakes()), (2, 1));
@@ -47,7 +47,7 @@ async fn a_wake_between_read_and_wait_is_not_lost() {
     let w = FetchWaiter::new();
     p.park(&w);
     assert!(p.read(0, 1 << 20, Isolation::ReadUncommitted, true).unwrap().records.is_empty());
-    p.append_from_client(&simple_batch(1, 10, 1_000), 1, None).unwrap();
+    p.append_from_client(&simple_batch(1, 10, 1_000), 1, None, None).unwrap();
     // The append came before the wait: the wait still completes.
     tokio::time::timeout(std::time::Duration::from_secs(5), w.wait()).await.expect("woken");
     assert!(!p.read(0, 1 << 20, Isolation::ReadUncommitted, true).unwrap().records.is_empty());
@@ -76,8 +76,8 @@ fn reads_stop_at_the_high_watermark() {
     let rm = manager(dir.path(), BrokerConfig::default());
     open(&rm, "t", 1, &[]);
     let p = rm.get("t", 0).unwrap();
-    p.append_from_client(&simple_batch(2, 10, 1_000), 1, None).unwrap();
-    p.append_from_client(&simple_batch(3, 10, 1_000), 1, None).unwrap();
+    p.append_from_client(&simple_batch(2, 10, 1_000), 1, None, None).unwrap();
+    p.append_from_client(&simple_batch(3, 10, 1_000), 1, None, None).unwrap();
     let whole = p.read(0, 1 << 20, Isolation::ReadUncommitted, true).unwrap();
     assert_eq!((whole.high_watermark, whole.last_stable_offset), (5, 5));
     // A bound inside the data keeps only the batches that start below it.
@@ -98,14 +98,14 @@ fn client_appends_are_checked_before_anything_is_written() {
     open(&rm, "small", 1, &[("segment.bytes", "100")]);
     let isr = rm.get("isr", 0).unwrap();
     let batch = simple_batch(1, 10, 1_000);
-    assert!(matches!(isr.append_from_client(&batch, -1, None), Err(AppendError::NotEnoughReplicas(2))));
-    assert!(isr.append_from_client(&batch, 1, None).is_ok(), "acks=1 does not wait for replicas");
-    assert!(matches!(isr.append_from_client(&[], 1, None), Err(AppendError::NoRecords)));
+    assert!(matches!(isr.append_from_client(&batch, -1, None, None), Err(AppendError::NotEnoughReplicas(2))));
+    assert!(isr.append_from_client(&batch, 1, None, None).is_ok(), "acks=1 does not wait for replicas");
+    assert!(matches!(isr.append_from_client(&[], 1, None, None), Err(AppendError::NoRecords)));
     let txn = BatchBuilder::new(0).producer(7, 0, 0).transactional(true).record(Record::value("x")).build();
-    assert!(matches!(isr.append_from_client(&txn, 1, None), Err(AppendError::TransactionalBatch)));
+    assert!(matches!(isr.append_from_client(&txn, 1, None, None), Err(AppendError::TransactionalBatch)));
     let small = rm.get("small", 0).unwrap();
     let big = simple_batch(5, 100, 1_000);
-    assert!(matches!(small.append_from_client(&big, 1, None), Err(AppendError::RecordListTooLarge { .. })));
+    assert!(matches!(small.append_from_client(&big, 1, None, None), Err(AppendError::RecordListTooLarge { .. })));
     assert_eq!((isr.log_end_offset(), small.log_end_offset()), (1, 0));
 }
 
@@ -117,7 +117,7 @@ fn acks_all_on_durable_topics_must_wait_for_the_flush() {
     open(&rm, "paged", 1, &[("flush.messages", "1000")]);
     let batch = simple_batch(1, 10, 1_000);
     let d = rm.get("durable", 0).unwrap();
-    assert!(d.append_from_client(&batch, -1, None).unwrap().needs_flush);
-    assert!(!d.append_from_client(&batch, 1, None).unwrap().needs_flush);
-    assert!(!rm.get("paged", 0).unwrap().append_from_client(&batch, -1, None).unwrap().needs_flush);
+    assert!(d.append_from_client(&batch, -1, None, None).unwrap().needs_flush);
+    assert!(!d.append_from_client(&batch, 1, None, None).unwrap().needs_flush);
+    assert!(!rm.get("paged", 0).unwrap().append_from_client(&batch, -1, None, None).unwrap().needs_flush);
 }
