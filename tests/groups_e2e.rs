@@ -419,13 +419,19 @@ fn find_coordinator_names_this_broker_for_groups_and_transactional_ids() {
     let req = FindCoordinatorRequest::default().with_key_type(7).with_key(sb("a"));
     let r: FindCoordinatorResponse = wire::call(&mut s, ApiKey::FindCoordinator, 3, &req);
     assert_eq!(r.error_code, 42, "INVALID_REQUEST for an unknown key type");
-    // Transactions are not served yet: a transactional id is refused, an
-    // idempotent producer gets a fresh id each time.
+    // A transactional id keeps its producer id and bumps the epoch on every init
+    // (fencing the previous producer); a timeout outside 1..transaction.max.timeout.ms
+    // is refused; an idempotent producer gets a fresh id each time.
     let req = InitProducerIdRequest::default()
         .with_transactional_id(Some(TransactionalId(sb("t"))))
         .with_transaction_timeout_ms(60_000);
-    let r: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);
-    assert_eq!(r.error_code, 42);
+    let first: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);
+    let again: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);
+    assert_eq!((first.error_code, again.error_code), (0, 0));
+    assert_eq!((again.producer_id, again.producer_epoch), (first.producer_id, first.producer_epoch + 1));
+    let too_long = req.clone().with_transaction_timeout_ms(900_001);
+    let r: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &too_long);
+    assert_eq!(r.error_code, 50, "INVALID_TRANSACTION_TIMEOUT");
     let req = InitProducerIdRequest::default().with_transactional_id(None).with_transaction_timeout_ms(-1);
     let a: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);
     let b: InitProducerIdResponse = wire::call(&mut s, ApiKey::InitProducerId, 4, &req);

@@ -21,10 +21,9 @@ mod state;
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+use weir_storage::record::{encode_batch, BatchTemplate, DecodedRecord};
 use weir_storage::{Clock, ControlType};
 
 pub use state::{StateMachine, StateTopic};
@@ -62,38 +61,27 @@ pub enum Writer {
 
 /// One uncompressed RecordBatch v2 of key/value records stamped `now`, offsets
 /// from 0 (the log assigns the base offset).
-fn encode_batch_of(records: impl IntoIterator<Item = Entry>, now: i64, writer: Writer) -> Result<BytesMut> {
-    let (producer_id, producer_epoch, transactional) = match writer {
-        Writer::Broker => (-1, -1, false),
-        Writer::Transaction { producer_id, epoch } => (producer_id, epoch, true),
-    };
-    let recs: Vec<Record> = records
+fn encode_batch_of(records: impl IntoIterator<Item = Entry>, now: i64, writer: Writer) -> Result<Vec<u8>> {
+    // One batch always (kafka-protocol's encoder starts a new batch per record when
+    // records carry no sequence, and a producer's request must be one batch).
+    let mut t = BatchTemplate::new(0, weir_storage::batch::COMPRESSION_NONE);
+    if let Writer::Transaction { producer_id, epoch } = writer {
+        t.producer_id = producer_id;
+        t.producer_epoch = epoch;
+        t.attributes |= weir_storage::batch::ATTR_TRANSACTIONAL;
+    }
+    let recs: Vec<DecodedRecord> = records
         .into_iter()
         .enumerate()
-        .map(|(i, (key, value))| Record {
-            transactional,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
+        .map(|(i, (key, value))| DecodedRecord {
             offset: i as i64,
-            sequence: -1,
             timestamp: now,
-            key,
-            value,
-            headers: Default::default(),
+            key: key.map(|k| k.to_vec()),
+            value: value.map(|v| v.to_vec()),
+            headers: vec![],
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        recs.iter(),
-        &RecordEncodeOptions { version: 2, compression: Compression::None },
-    )
-    .map_err(|e| BrokerError::Metadata(format!("encode records: {e}")))?;
-    Ok(buf)
+    encode_batch(&t, &recs).map_err(|e| BrokerError::Metadata(format!("encode records: {e}")))
 }
 
 /// The marker a control record's key names (`i16 version | i16 type`).

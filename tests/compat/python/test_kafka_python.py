@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 from kafka.admin import ConfigResource, ConfigResourceType, OffsetSpec
 import kafka.errors as Errors
 
@@ -389,3 +390,57 @@ def test_committed_offsets_survive_a_restart_and_the_group_resumes(admin, bootst
         assert committed(consumer, topic) == {p: 20 for p in range(PARTITIONS)}
     finally:
         consumer.close()
+
+
+# ---------------------------------------------------------------- transactions
+
+def read_all(bootstrap, topic: str, isolation: str, want: int) -> list[bytes]:
+    c = KafkaConsumer(bootstrap_servers=bootstrap, client_id="compat-kp-txn-reader", enable_auto_commit=False,
+                      isolation_level=isolation, fetch_max_wait_ms=100, consumer_timeout_ms=2000,
+                      request_timeout_ms=T_MS)
+    c.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    c.seek_to_beginning()
+    out = []
+    for m in c:
+        out.append(m.value)
+        if len(out) >= want:
+            break
+    c.close()
+    return out
+
+
+def test_transactions_with_send_offsets(admin, bootstrap):
+    src, dst = create_topic(admin, "kp-txn-in"), create_topic(admin, "kp-txn-out")
+    produce_plain(bootstrap, src, 30)
+    group = unique_topic("kp-txn-group")
+    p = KafkaProducer(bootstrap_servers=bootstrap, client_id="compat-kp-txn",
+                      transactional_id=unique_topic("kp-txn-id"), request_timeout_ms=T_MS)
+    p.init_transactions()
+    # An aborted transaction first: nothing of it is read committed.
+    p.begin_transaction()
+    for i in range(10):
+        p.send(dst, value=b"aborted", partition=i % PARTITIONS)
+    p.flush()
+    p.abort_transaction()
+    # Then consume-transform-produce, offsets committed with the output.
+    c = group_consumer(bootstrap, group, src)
+    moved = 0
+    while moved < 30:
+        batch = c.poll(timeout_ms=1000)
+        if not batch:
+            continue
+        p.begin_transaction()
+        offsets = {}
+        for tp, msgs in batch.items():
+            for m in msgs:
+                p.send(dst, value=b"out-" + m.value, partition=m.partition)
+                moved += 1
+            offsets[tp] = OffsetAndMetadata(msgs[-1].offset + 1, "", -1)
+        p.send_offsets_to_transaction(offsets, group)
+        p.commit_transaction()
+    out = read_all(bootstrap, dst, "read_committed", 30)
+    assert sorted(out) == sorted(b"out-v%d" % i for i in range(30))
+    assert len(read_all(bootstrap, dst, "read_uncommitted", 40)) == 40
+    assert sum(committed(c, src).values()) == 30
+    c.close()
+    p.close()

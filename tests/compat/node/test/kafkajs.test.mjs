@@ -359,6 +359,51 @@ test('consumer.run in a group of two: every record once, offsets committed, admi
     assert.ok(!(await admin.listGroups()).groups.some(g => g.groupId === groupId))
   })
 
+test('transactions: a committed one is read once with sendOffsets, an aborted one never (read_committed)',
+  { timeout: TEST_TIMEOUT_MS }, async () => {
+    const src = await createTopic('txn-in')
+    const dst = await createTopic('txn-out')
+    await withProducer(p => produceExplicit(p, src, plainMessages(30)))
+    const groupId = uniqueTopic('txn-group')
+    const producer = kafka.producer({
+      transactionalId: uniqueTopic('txn-id'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    })
+    await producer.connect()
+    try {
+      const aborted = await producer.transaction()
+      await aborted.send({ topic: dst, messages: [{ partition: 0, value: 'aborted' }] })
+      await aborted.abort()
+      const txn = await producer.transaction()
+      await txn.send({
+        topic: dst,
+        messages: Array.from({ length: 30 }, (_, i) => ({ partition: i % PARTITIONS, value: `out-v${i}` })),
+      })
+      await txn.sendOffsets({
+        consumerGroupId: groupId,
+        topics: [{ topic: src, partitions: [0, 1, 2].map(p => ({ partition: p, offset: '10' })) }],
+      })
+      await txn.commit()
+    } finally {
+      await producer.disconnect()
+    }
+    assert.deepEqual(await committedOffsets(groupId, src), { 0: 10, 1: 10, 2: 10 })
+    const consumer = groupConsumer(uniqueTopic('txn-reader'), { readUncommitted: false })
+    const values = []
+    try {
+      await consumer.connect()
+      await consumer.subscribe({ topics: [dst], fromBeginning: true })
+      await consumer.run({ eachMessage: async ({ message }) => { values.push(message.value.toString()) } })
+      await waitUntil(() => values.length >= 30, `30 committed records (have ${values.length})`)
+      await new Promise(resolve => setTimeout(resolve, 500))
+    } finally {
+      await consumer.disconnect()
+    }
+    assert.deepEqual(values.sort(), Array.from({ length: 30 }, (_, i) => `out-v${i}`).sort())
+  })
+
 // Last: it restarts the broker under the shared admin and cluster clients.
 test('committed offsets survive a broker restart and the group resumes after them',
   { timeout: TEST_TIMEOUT_MS }, async (t) => {
