@@ -85,6 +85,15 @@ pub struct ProducerSettings {
 }
 
 pub fn producer(target: &Target, s: &ProducerSettings) -> Result<(BaseProducer<Deliveries>, Deliveries)> {
+    producer_with(target, s, &[])
+}
+
+/// [`producer`] with further librdkafka settings (which win).
+pub fn producer_with(
+    target: &Target,
+    s: &ProducerSettings,
+    extra: &[(&str, &str)],
+) -> Result<(BaseProducer<Deliveries>, Deliveries)> {
     let mut cfg = ClientConfig::new();
     target.apply(&mut cfg);
     cfg.set("acks", s.acks)
@@ -98,6 +107,9 @@ pub fn producer(target: &Target, s: &ProducerSettings) -> Result<(BaseProducer<D
         // Comparable across brokers: not every peer serves InitProducerId.
         .set("enable.idempotence", "false")
         .set("message.timeout.ms", "120000");
+    for (k, v) in extra {
+        cfg.set(*k, *v);
+    }
     let d = Deliveries::default();
     let p = cfg.create_with_context(d.clone()).context("create producer")?;
     Ok((p, d))

@@ -65,7 +65,7 @@ enum Cmd {
         bootstrap: String,
         #[arg(long)]
         quick: bool,
-        /// Only these workloads (comma-separated): produce, consume, latency, partitions, producers.
+        /// Only these workloads (comma-separated): produce, consume, latency, partitions, producers, eos.
         #[arg(long)]
         only: Option<String>,
     },
@@ -157,6 +157,13 @@ fn smoke(weir: PathBuf) -> Result<()> {
         if l.samples == 0 || l.p50_ms.is_nan() || l.p50_ms > l.max_ms {
             bail!("latency run measured nothing sensible: {l:?}");
         }
+        let (txn_topic, _) =
+            workloads::produce_transactional(&target, 4, 8_000, std::time::Duration::from_millis(100))?;
+        let committed = workloads::consume_isolated(&target, &txn_topic, 4, 8_000, "read_committed")?;
+        if committed.records != 8_000 {
+            bail!("read {} committed records of 8000", committed.records);
+        }
+        workloads::produce_idempotent(&target, 4, 4_000)?;
         workloads::many_partitions(&target, 50, 5_000)?;
         workloads::many_producers(&target, 4, 4_000)?;
         let (peak, _, _) = b.memory_mib();

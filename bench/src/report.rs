@@ -46,6 +46,11 @@ pub struct Limits {
     pub mock_produce: BTreeMap<i32, Throughput>,
 }
 
+pub const EOS_IDEMPOTENT: &str = "idempotent produce";
+pub const EOS_TXN: &str = "transactional produce, commit every 100 ms";
+pub const EOS_UNCOMMITTED: &str = "consume read_uncommitted";
+pub const EOS_COMMITTED: &str = "consume read_committed";
+
 pub struct BrokerResults {
     pub name: String,
     pub settings: String,
@@ -60,6 +65,9 @@ pub struct BrokerResults {
     pub latency: Vec<(f64, Result<Latency, String>)>,
     /// (workload, result, peak resident MiB)
     pub scale: Vec<(String, Result<Throughput, String>, Option<f64>)>,
+    /// Exactly-once rows (idempotent and transactional produce, consume by
+    /// isolation level): (workload, result).
+    pub eos: Vec<(String, Result<Throughput, String>)>,
     /// "produce <label>" / "consume <partitions>" -> median broker CPU ms per MB.
     pub cpu_ms_per_mb: BTreeMap<String, f64>,
 }
@@ -77,6 +85,7 @@ impl BrokerResults {
             consume: BTreeMap::new(),
             latency: Vec::new(),
             scale: Vec::new(),
+            eos: Vec::new(),
             cpu_ms_per_mb: BTreeMap::new(),
         }
     }
@@ -93,6 +102,7 @@ impl BrokerResults {
             consume: BTreeMap::new(),
             latency: Vec::new(),
             scale: Vec::new(),
+            eos: Vec::new(),
             cpu_ms_per_mb: BTreeMap::new(),
         }
     }
@@ -121,6 +131,7 @@ impl BrokerResults {
                 Err(e) => json!({"rate_mb": rate, "error": e}),
             }).collect::<Vec<_>>(),
             "scale": self.scale.iter().map(|(w, r, m)| json!({"workload": w, "result": t(r), "peak_rss_mib": m})).collect::<Vec<_>>(),
+            "exactly_once": self.eos.iter().map(|(w, r)| json!({"workload": w, "result": t(r)})).collect::<Vec<_>>(),
             "broker_cpu_ms_per_mb": self.cpu_ms_per_mb,
         })
     }
@@ -359,6 +370,16 @@ impl Report {
             o += &format!("| {w} | {} |\n", cells.join(" | "));
         }
 
+        o += "\n## Exactly-once (1 KiB, 16 partitions, acks=-1)\n\nMB/s (records/s), median of the runs: an idempotent producer, a transactional one committing every 100 ms, and the transactional topic read back with each isolation level.\n\n";
+        o += &format!("| workload | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
+        let eos_names: Vec<String> =
+            self.brokers.first().map(|b| b.eos.iter().map(|s| s.0.clone()).collect()).unwrap_or_default();
+        for w in &eos_names {
+            let cells: Vec<String> =
+                self.brokers.iter().map(|b| cell(b.eos.iter().find(|s| &s.0 == w).map(|s| &s.1))).collect();
+            o += &format!("| {w} | {} |\n", cells.join(" | "));
+        }
+
         o += &self.cpu_table(&names, &labels);
 
         if !self.memory.is_empty() {
@@ -468,6 +489,23 @@ impl Report {
                 &format!("resident memory flat (within 64 MiB) from {} GB to {} GB stored", first.0, last.0),
                 format!("{growth:+.0} MiB RSS ({:+.0} MiB anonymous)", last.2 - first.2),
                 Some(growth <= 64.0),
+            );
+        }
+        if let Some(w) = self.weir() {
+            let mb = |name: &str| {
+                w.eos.iter().find(|e| e.0 == name).and_then(|e| e.1.as_ref().ok()).map(Throughput::mb_per_sec)
+            };
+            let r = mb(EOS_TXN).zip(mb(EOS_IDEMPOTENT)).map(|(t, i)| t / i);
+            row(
+                "transactional produce (commit every 100 ms) >= 85% of idempotent, page cache",
+                r.map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
+                r.map(|r| r >= 0.85),
+            );
+            let r = mb(EOS_COMMITTED).zip(mb(EOS_UNCOMMITTED)).map(|(c, u)| c / u);
+            row(
+                "read_committed consume >= 90% of read_uncommitted, page cache",
+                r.map_or("–".into(), |r| format!("{:.0}%", r * 100.0)),
+                r.map(|r| r >= 0.90),
             );
         }
         o

@@ -313,7 +313,48 @@ pub fn run_workloads(
             s.results.scale.push((label.to_string(), r.map_err(|e| e.to_string()), mem));
         }
     }
+    if want("eos") {
+        for i in 0..n {
+            activate(subjects, i);
+            exactly_once_rows(&mut subjects[i], scale);
+        }
+    }
     ceilings
+}
+
+/// The exactly-once rows of one broker: idempotent and transactional produce
+/// alternated, then the last transactional topic read with each isolation level.
+fn exactly_once_rows(s: &mut Subject<'_>, scale: &Scale) {
+    use report::{EOS_COMMITTED, EOS_IDEMPOTENT, EOS_TXN, EOS_UNCOMMITTED};
+    let records = scale.kib_records;
+    let (mut idem, mut txn, mut unc, mut com) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..scale.repeats {
+        settle();
+        let r = workloads::produce_idempotent(&s.target, 16, records);
+        if let Ok((topic, _)) = &r {
+            let _ = client::delete_topic(&s.target, topic);
+        }
+        idem.push(r.map(|(_, t)| t).map_err(|e| format!("{e:#}")));
+        settle();
+        let r = workloads::produce_transactional(&s.target, 16, records, std::time::Duration::from_millis(100));
+        if let Ok((topic, _)) = &r {
+            unc.push(
+                workloads::consume_isolated(&s.target, topic, 16, records, "read_uncommitted")
+                    .map_err(|e| format!("{e:#}")),
+            );
+            com.push(
+                workloads::consume_isolated(&s.target, topic, 16, records, "read_committed")
+                    .map_err(|e| format!("{e:#}")),
+            );
+            let _ = client::delete_topic(&s.target, topic);
+        }
+        txn.push(r.map(|(_, t)| t).map_err(|e| format!("{e:#}")));
+    }
+    for (name, runs) in [(EOS_IDEMPOTENT, idem), (EOS_TXN, txn), (EOS_UNCOMMITTED, unc), (EOS_COMMITTED, com)] {
+        let r = report::median(runs);
+        eprintln!("  {}: {name}: {}", s.results.name, report::show(&r));
+        s.results.eos.push((name.to_string(), r));
+    }
 }
 
 /// Resident memory of a Weir broker after 1 GB and after 10 GB were stored.

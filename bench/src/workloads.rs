@@ -110,10 +110,81 @@ pub fn produce(target: &Target, spec: &ProduceSpec) -> Result<(String, Throughpu
     Ok((topic, Throughput { records: spec.records, bytes: spec.records * spec.record_size as u64, secs }))
 }
 
-fn consumer(target: &Target) -> Result<BaseConsumer> {
+/// 1 KiB records round-robin over `partitions` of a new topic from an idempotent
+/// producer (acks=-1): the baseline of the transactional row.
+pub fn produce_idempotent(target: &Target, partitions: i32, records: u64) -> Result<(String, Throughput)> {
+    exactly_once(target, partitions, records, None)
+}
+
+/// The same from a transactional producer committing every `commit_every`; the
+/// time runs to the last commit.
+pub fn produce_transactional(
+    target: &Target,
+    partitions: i32,
+    records: u64,
+    commit_every: Duration,
+) -> Result<(String, Throughput)> {
+    exactly_once(target, partitions, records, Some(commit_every))
+}
+
+fn exactly_once(target: &Target, partitions: i32, records: u64, txn: Option<Duration>) -> Result<(String, Throughput)> {
+    use rdkafka::producer::Producer;
+    let topic = unique_topic(if txn.is_some() { "bench-txn" } else { "bench-idem" });
+    client::create_topic(target, &topic, partitions)?;
+    let settings = ProducerSettings { acks: "-1", compression: "none", linger_ms: 5 };
+    let id = unique_topic("bench-txn-id");
+    let mut extra = vec![("enable.idempotence", "true")];
+    if txn.is_some() {
+        extra.push(("transactional.id", id.as_str()));
+        // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+        extra.push(("transaction.timeout.ms", "120000"));
+    }
+    let (p, d) = client::producer_with(target, &settings, &extra)?;
+    let t = Duration::from_secs(60);
+    if txn.is_some() {
+        p.init_transactions(t).context("init_transactions")?;
+        p.begin_transaction().context("begin_transaction")?;
+    }
+    let data = payload(1024);
+    let started = Instant::now();
+    let mut last_commit = Instant::now();
+    for i in 0..records {
+        client::send(&p, &topic, (i % partitions as u64) as i32, &data);
+        if i % 1024 == 0 {
+            p.poll(Duration::ZERO);
+            if let Some(every) = txn {
+                if last_commit.elapsed() >= every {
+                    p.commit_transaction(t).context("commit_transaction")?;
+                    p.begin_transaction().context("begin_transaction")?;
+                    last_commit = Instant::now();
+                }
+            }
+        }
+    }
+    if txn.is_some() {
+        p.commit_transaction(t).context("commit_transaction")?;
+    }
+    client::finish(&p, &d, records)?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok((topic, Throughput { records, bytes: records * 1024, secs }))
+}
+
+/// [`consume`] with an isolation level (`read_committed` or `read_uncommitted`).
+pub fn consume_isolated(
+    target: &Target,
+    topic: &str,
+    partitions: i32,
+    records: u64,
+    isolation: &str,
+) -> Result<Throughput> {
+    consume_with(target, topic, partitions, records, isolation)
+}
+
+fn consumer(target: &Target, isolation: &str) -> Result<BaseConsumer> {
     let mut cfg = ClientConfig::new();
     target.apply(&mut cfg);
     cfg.set("group.id", "weir-bench")
+        .set("isolation.level", isolation)
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "100")
@@ -135,7 +206,12 @@ fn assign_from_start(c: &BaseConsumer, topic: &str, partitions: i32) -> Result<(
 
 /// Reads a pre-filled topic from the beginning until `records` arrived.
 pub fn consume(target: &Target, topic: &str, partitions: i32, records: u64) -> Result<Throughput> {
-    let c = consumer(target)?;
+    // librdkafka's default isolation level.
+    consume_with(target, topic, partitions, records, "read_committed")
+}
+
+fn consume_with(target: &Target, topic: &str, partitions: i32, records: u64, isolation: &str) -> Result<Throughput> {
+    let c = consumer(target, isolation)?;
     assign_from_start(&c, topic, partitions)?;
     let (mut n, mut bytes) = (0u64, 0u64);
     let mut started = None;
@@ -199,7 +275,7 @@ fn timed_latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
     let interval_ns = SIZE as f64 / (rate_mb * 1e6) * 1e9;
     let warmup_ns = 1_000_000_000u64;
 
-    let c = consumer(target)?;
+    let c = consumer(target, "read_committed")?;
     assign_from_start(&c, &topic, 1)?;
     let received = Arc::new(AtomicU64::new(0));
     let reader = {

@@ -192,13 +192,10 @@ impl Log {
     /// not finished before `from` (what a read_committed fetch of that range needs).
     pub fn aborted_transactions(&self, from: i64, to: i64) -> Vec<crate::txn::AbortedTxn> {
         let mut out = Vec::new();
-        for s in self.segment_list() {
-            // A marker lies in its segment, but can abort data of earlier ones: only
-            // segments with no aborts at all are skipped.
-            if s.next_offset() <= from && s.txn.is_empty() || s.txn.is_empty() {
-                continue;
-            }
-            out.extend(s.txn.entries().into_iter().filter(|t| t.first_offset < to && t.last_offset >= from));
+        // A marker lies in its segment but can abort data of earlier ones, so every
+        // segment that has aborts is looked at; most logs have none at all.
+        for s in self.segments.read().values() {
+            s.txn.collect_overlapping(from, to, &mut out);
         }
         out.sort_by_key(|t| t.first_offset);
         out

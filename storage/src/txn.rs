@@ -137,8 +137,15 @@ impl TxnIndex {
         self.entries.lock().clone()
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.entries.lock().is_empty()
+    }
+
+    /// Appends the entries overlapping `[from, to)` to `out`.
+    pub(crate) fn collect_overlapping(&self, from: i64, to: i64, out: &mut Vec<AbortedTxn>) {
+        let entries = self.entries.lock();
+        out.extend(entries.iter().filter(|t| t.first_offset < to && t.last_offset >= from));
     }
 
     /// Adds an entry unless one for the same marker is there (replay after a crash).
