@@ -15,8 +15,13 @@
 //!    lz4, zstd), base offset, last offset delta and producer fields, so offsets are
 //!    preserved (gaps appear). Batches of aborted transactions are dropped (and
 //!    never shadow a committed value in the offset map); nothing at or above the
-//!    first open transaction is cleaned; markers are kept, and the cleaned segment
-//!    keeps the aborted-transaction entries of the segments it replaces.
+//!    first open transaction is cleaned. A commit or abort marker is dropped, as
+//!    Kafka does, once no record of its transaction is left in the log and its
+//!    segment is older than `delete.retention.ms` (the same horizon as tombstones,
+//!    so a consumer that read the transaction's data still finds its marker); an
+//!    abort marker that stays keeps its aborted-transaction entry, one that goes
+//!    takes it along. The pass walks from the log start, so every record of a
+//!    transaction is seen before its marker.
 //! 4. Swap: the group is written to `cleaner.tmp/` and fsynced; then, under the log's
 //!    write lock and only if the group's segments are unchanged, the new `.log` is
 //!    renamed to `<base>.log.swap` in the partition dir and the directory fsynced
@@ -69,6 +74,16 @@ pub struct CleanStats {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub records_dropped: u64,
+    pub markers_dropped: u64,
+}
+
+/// What a pass knows of transactions while it walks the log in offset order.
+#[derive(Default)]
+struct TxnWalk {
+    /// Producers whose current transaction still has a record in the cleaned log.
+    retained: HashMap<i64, bool>,
+    /// Offsets of the abort markers this pass dropped.
+    dropped_aborts: std::collections::HashSet<i64>,
 }
 
 /// Compacts `log` if its policy and dirty ratio call for it.
@@ -140,6 +155,7 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     }
     std::fs::create_dir_all(&tmp).ctx("create cleaner temp dir", &tmp)?;
     let mut stats = CleanStats::default();
+    let mut walk = TxnWalk::default();
     let mut complete = true;
     let mut i = 0;
     while i < to_clean.len() {
@@ -154,7 +170,7 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
             j += 1;
         }
         let group = &to_clean[i..j];
-        let out = write_cleaned(log, &tmp, group, &map, &aborted, horizon, now, &mut stats)?;
+        let out = write_cleaned(log, &tmp, group, &map, &aborted, horizon, now, &mut walk, &mut stats)?;
         complete &= swap_in(log, group, out)?;
         stats.segments_in += group.len();
         stats.segments_out += 1;
@@ -200,6 +216,7 @@ fn write_cleaned(
     aborted: &[crate::txn::AbortedTxn],
     horizon: i64,
     now: i64,
+    walk: &mut TxnWalk,
     stats: &mut CleanStats,
 ) -> Result<Segment> {
     let cfg = log.config();
@@ -211,6 +228,15 @@ fn write_cleaned(
         for_each_batch(s, |h, bytes| {
             let kept_bytes;
             let write: &[u8] = if h.is_control() {
+                let had_records = walk.retained.remove(&h.producer_id).unwrap_or(false);
+                let kind = crate::txn::control_type(h, bytes);
+                if kind.is_some() && !had_records && drop_tombstones {
+                    if kind == Some(crate::txn::ControlType::Abort) {
+                        walk.dropped_aborts.insert(h.base_offset);
+                    }
+                    stats.markers_dropped += 1;
+                    return Ok(());
+                }
                 bytes
             } else if is_aborted(h, aborted) {
                 stats.records_dropped += h.record_count.max(0) as u64;
@@ -231,6 +257,9 @@ fn write_cleaned(
                 stats.records_dropped += (n - kept.len()) as u64;
                 if kept.is_empty() {
                     return Ok(());
+                }
+                if h.is_transactional() {
+                    walk.retained.insert(h.producer_id, true);
                 }
                 if kept.len() == n {
                     bytes
@@ -253,7 +282,8 @@ fn write_cleaned(
             out.append(&[IoSlice::new(write)], &[info], cfg.index_interval_bytes, now)
         })?;
     }
-    let entries: Vec<crate::txn::AbortedTxn> = group.iter().flat_map(|s| s.txn.entries()).collect();
+    let entries: Vec<crate::txn::AbortedTxn> =
+        group.iter().flat_map(|s| s.txn.entries()).filter(|e| !walk.dropped_aborts.contains(&e.last_offset)).collect();
     if !entries.is_empty() {
         // Their data is gone from this range; the entries keep the index whole.
         out.txn.replace(entries)?;

@@ -167,3 +167,82 @@ fn compaction_drops_aborted_data_and_keeps_committed_values() {
     assert!(values.contains(&("j".into(), "j-from-2".into())));
     assert!(values.contains(&("open".into(), "open-from-3".into())));
 }
+
+/// Every batch left in the log as (base offset, control type if a marker, keys).
+fn walk(log: &Log) -> Vec<(i64, Option<ControlType>, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut next = log.log_start_offset();
+    while next < log.log_end_offset() {
+        let r = log.read(next, 1 << 20, true).unwrap();
+        if r.records.is_empty() {
+            break;
+        }
+        for b in batches(&r.records) {
+            let (h, bytes) = b.unwrap();
+            next = h.next_offset();
+            let keys = if h.is_control() {
+                vec![]
+            } else {
+                crate::record::decode_records(bytes)
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| String::from_utf8(r.key.unwrap()).unwrap())
+                    .collect()
+            };
+            out.push((h.base_offset, crate::txn::control_type(&h, bytes), keys));
+        }
+    }
+    out
+}
+
+#[test]
+fn compaction_drops_markers_once_their_transaction_is_gone_and_delete_retention_passed() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = Arc::new(MockClock::new(1_000_000));
+    let log = Log::open(d.path().join("t-0"), cfg_compact(), clock.clone(), false).unwrap();
+    log.append(&txn(1, 0, &["a"])).unwrap(); // 0: aborted
+    let abort = log.append_control(ControlType::Abort, 1, 0, 0).unwrap().first_offset; // 1
+    log.append(&txn(2, 0, &["b"])).unwrap(); // 2: committed, later superseded
+    let gone = log.append_control(ControlType::Commit, 2, 0, 0).unwrap().first_offset; // 3
+    log.append(&txn(3, 0, &["c"])).unwrap(); // 4: committed, stays the latest value of c
+    let kept = log.append_control(ControlType::Commit, 3, 0, 0).unwrap().first_offset; // 5
+    log.append(&plain(&["b"])).unwrap(); // 6: supersedes the committed b
+    for _ in 0..4 {
+        log.append(&plain(&["other"])).unwrap();
+    }
+    assert_eq!(log.aborted_transactions(0, 100).len(), 1);
+
+    // Within delete.retention.ms: aborted and superseded data go, every marker stays.
+    log.compact().unwrap();
+    let markers = |log: &Log| walk(log).into_iter().filter(|b| b.1.is_some()).map(|b| b.0).collect::<Vec<_>>();
+    assert_eq!(markers(&log), vec![abort, gone, kept]);
+    assert!(!walk(&log).iter().any(|b| b.2.contains(&"a".to_string())), "aborted data is gone");
+    assert_eq!(log.aborted_transactions(0, 100).len(), 1, "its marker stays, so does its entry");
+
+    // Past the horizon: the markers of transactions with nothing left go, with the
+    // abort's index entry; the marker of the transaction whose value remains stays.
+    clock.advance(120_000);
+    log.append(&plain(&["other"])).unwrap(); // dirties the log again
+    log.roll().unwrap();
+    let stats = log.compact().unwrap().expect("a pass ran");
+    assert_eq!(stats.markers_dropped, 2);
+    assert_eq!(markers(&log), vec![kept]);
+    assert!(log.aborted_transactions(0, 100).is_empty());
+    assert!(walk(&log).iter().any(|b| b.2 == vec!["c".to_string()]), "the committed value of c stays");
+
+    // The same after a restart.
+    drop(log);
+    let log = Log::open(d.path().join("t-0"), cfg_compact(), clock, true).unwrap();
+    assert_eq!(markers(&log), vec![kept]);
+    assert!(log.aborted_transactions(0, 100).is_empty());
+    assert_eq!(log.first_unstable_offset(), None);
+}
+
+fn cfg_compact() -> LogConfig {
+    LogConfig {
+        segment_bytes: 300,
+        delete_retention_ms: 60_000,
+        cleanup_policy: CleanupPolicy { delete: false, compact: true },
+        ..LogConfig::default()
+    }
+}
