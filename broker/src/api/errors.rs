@@ -118,6 +118,7 @@ pub fn txn(e: &TxnError, version: i16, fenced_since: i16) -> ResponseError {
 pub fn commit(e: &GroupError, version: i16) -> i16 {
     match e {
         GroupError::StaleMemberEpoch if version < 9 => ResponseError::IllegalGeneration.code(),
+        GroupError::GroupIdNotFound(_) if version < 9 => ResponseError::IllegalGeneration.code(),
         other => group(other).code(),
     }
 }

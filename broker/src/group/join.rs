@@ -196,12 +196,10 @@ impl Coordinator {
             }
             g.members.insert(member.clone(), new_member(&req, member.clone(), now));
             is_new = true;
+        } else if let Err(e) = super::membership::validate_classic_member(g, &member, req.instance_id.as_deref()) {
+            return Ok(JoinResult::error(&member, e));
         } else if !g.members.contains_key(&member) {
             return Ok(JoinResult::error(&member, unknown_member(&member)));
-        } else if let Some(inst) = &req.instance_id {
-            if g.static_members.get(inst) != Some(&member) {
-                return Ok(JoinResult::error(&member, fenced(inst)));
-            }
         }
         if g.protocol_type.is_none() || g.members.len() == 1 {
             g.protocol_type = Some(req.protocol_type.clone());

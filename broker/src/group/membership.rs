@@ -53,14 +53,10 @@ impl Coordinator {
         let now = self.now();
         let mut groups = self.store.lock();
         let Some(g) = groups.get_mut(group) else { return Err(unknown_member(member)) };
+        validate_classic_member(g, member, instance_id)?;
         let state = g.state;
         let current = g.generation;
         let Some(m) = g.members.get_mut(member) else { return Err(unknown_member(member)) };
-        if let Some(inst) = instance_id {
-            if m.instance_id.as_deref() != Some(inst) {
-                return Err(fenced(inst));
-            }
-        }
         if generation != current {
             return Err(GroupError::IllegalGeneration);
         }
@@ -148,5 +144,22 @@ impl Coordinator {
             }
         }
         out
+    }
+}
+
+/// Kafka's member check for requests to a classic group (JoinGroup of a known
+/// member, SyncGroup, Heartbeat, OffsetCommit): a static member is known by its
+/// instance id, and a request naming that id with another member id comes from a
+/// member the instance has since replaced, which is fenced rather than told to rejoin
+/// (a rejoin would take the instance id back and the two would swap it forever).
+pub(super) fn validate_classic_member(g: &Group, member_id: &str, instance_id: Option<&str>) -> Result<(), GroupError> {
+    match instance_id {
+        Some(inst) => match g.static_members.get(inst) {
+            None => Err(unknown_member(member_id)),
+            Some(id) if id != member_id => Err(fenced(inst)),
+            Some(_) => Ok(()),
+        },
+        None if g.members.contains_key(member_id) => Ok(()),
+        None => Err(unknown_member(member_id)),
     }
 }

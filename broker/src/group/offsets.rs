@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::join::fenced;
 use super::records::{Key, OffsetValue};
 use super::state::{Group, GroupState};
 use super::{unknown_member, Coordinator};
@@ -44,26 +43,38 @@ impl Coordinator {
         let now = self.now();
         {
             let mut groups = self.store.lock();
+            if !groups.contains_key(&req.group) && req.generation >= 0 {
+                // Only a commit without a generation creates a (simple) group; the
+                // API layer answers ILLEGAL_GENERATION to versions before 9.
+                return Err(GroupError::GroupIdNotFound(format!("The group {} does not exist.", req.group)));
+            }
             let g = groups.entry(req.group.clone()).or_insert_with(|| Group::new(&req.group, now));
-            let simple = req.generation < 0 && req.member_id.is_empty();
+            // Kafka's rule: a commit with generation (or member epoch) -1 comes from
+            // a client outside group management (manual assign, admin tools); it
+            // is accepted while the group has no members, whatever member id it names.
+            let simple = req.generation < 0;
             if let Some(cg) = &g.consumer {
                 if !(simple && cg.members.is_empty()) {
                     super::consumer_ops::check_member_epoch(cg, &req.member_id, req.generation)?;
                 }
             } else if !(simple && g.members.is_empty()) {
+                if req.generation >= 0 || !req.member_id.is_empty() || req.instance_id.is_some() {
+                    super::membership::validate_classic_member(g, &req.member_id, req.instance_id.as_deref())?;
+                    if req.generation != g.generation {
+                        return Err(GroupError::IllegalGeneration);
+                    }
+                } else {
+                    return Err(unknown_member(&req.member_id));
+                }
+                // Members learn the generation from JoinGroup before SyncGroup ends;
+                // a commit then is retried after the rebalance. While the group only
+                // prepares a rebalance, a member of the current generation commits.
                 if g.state == GroupState::CompletingRebalance {
                     return Err(GroupError::RebalanceInProgress);
                 }
-                let Some(m) = g.members.get_mut(&req.member_id) else { return Err(unknown_member(&req.member_id)) };
-                if let Some(inst) = &req.instance_id {
-                    if m.instance_id.as_deref() != Some(inst.as_str()) {
-                        return Err(fenced(inst));
-                    }
+                if let Some(m) = g.members.get_mut(&req.member_id) {
+                    m.last_heartbeat = now;
                 }
-                if req.generation != g.generation {
-                    return Err(GroupError::IllegalGeneration);
-                }
-                m.last_heartbeat = now;
             }
         }
         let mut results = Vec::with_capacity(req.offsets.len());

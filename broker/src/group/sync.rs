@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::join::fenced;
 use super::state::{GroupState, SyncResult};
 use super::{unknown_member, Coordinator};
 use crate::error::GroupError;
@@ -26,11 +25,11 @@ impl Coordinator {
         let (rx, persist) = {
             let mut groups = self.store.lock();
             let Some(g) = groups.get_mut(group) else { return err(unknown_member(member)) };
-            let Some(m) = g.members.get(member) else { return err(unknown_member(member)) };
-            if let Some(inst) = instance_id {
-                if m.instance_id.as_deref() != Some(inst) {
-                    return err(fenced(inst));
-                }
+            if let Err(e) = super::membership::validate_classic_member(g, member, instance_id) {
+                return err(e);
+            }
+            if !g.members.contains_key(member) {
+                return err(unknown_member(member));
             }
             if generation != g.generation {
                 return err(GroupError::IllegalGeneration);

@@ -213,7 +213,16 @@ async fn a_restarted_static_member_takes_over_without_a_rebalance() {
     assert_eq!(again.generation, 1, "no new generation");
     assert_ne!(again.member_id, first.member_id);
     assert_eq!(g.group_state("g"), Some(GroupState::Stable));
-    assert!(g.heartbeat("g", 1, &first.member_id, Some("instance-1")).is_err(), "the old identity is gone");
+    // The replaced process is fenced on every request, not told to rejoin (a rejoin
+    // would take the instance id back, and the two would swap it forever).
+    let fenced = |r: Result<(), GroupError>| matches!(r, Err(GroupError::FencedInstanceId(_)));
+    assert!(fenced(g.heartbeat("g", 1, &first.member_id, Some("instance-1"))), "the old identity is fenced");
+    let sync = g.sync("g", 1, &first.member_id, Some("instance-1"), vec![]).await;
+    assert!(matches!(sync.error, Some(GroupError::FencedInstanceId(_))), "{:?}", sync.error);
+    let rejoin = g.join(join_request(&first.member_id, Some("instance-1"))).await;
+    assert!(matches!(rejoin.error, Some(GroupError::FencedInstanceId(_))), "{:?}", rejoin.error);
+    let old_commit = CommitRequest { instance_id: Some("instance-1".into()), ..commit(&first.member_id, 1, 0, 1) };
+    assert!(matches!(g.commit(old_commit).await, Err(GroupError::FencedInstanceId(_))));
     assert_eq!(g.heartbeat("g", 1, &again.member_id, Some("instance-1")), Ok(()));
     // A static member is still bound by its session.
     f.advance(10_001).await;
@@ -304,6 +313,28 @@ async fn committed_offsets_and_deletions_survive_a_restart() {
     assert!(g.list().iter().all(|l| l.group_id != "other"), "the deleted group stays deleted");
     // A member's commit is checked against its generation.
     assert_eq!(g.commit(commit("nobody", 3, 0, 1)).await.map(|_| ()), Err(unknown_member("nobody")));
+}
+
+#[tokio::test]
+async fn commits_without_a_generation_make_a_simple_group_and_are_refused_by_a_live_one() {
+    let f = Fixture::new(&[]);
+    f.topic("t", 1);
+    let g = f.groups();
+    // A generation names a group that must exist.
+    let absent = CommitRequest { group: "absent".into(), ..commit("m", 3, 0, 1) };
+    assert!(matches!(g.commit(absent).await, Err(GroupError::GroupIdNotFound(_))));
+    assert!(g.list().is_empty(), "a refused commit creates no group");
+    // A manually assigned consumer commits with epoch -1 and its own member id.
+    let manual = CommitRequest { group: "manual".into(), ..commit("consumer-1-abc", -1, 0, 9) };
+    assert_eq!(g.commit(manual).await.unwrap(), vec![Ok(())]);
+    let found = g.fetch_offsets("manual", None);
+    assert_eq!(found[0].1[0].1.as_ref().map(|v| v.offset), Some(9));
+    // Once the group has members, a commit from outside it is refused.
+    let (leader, _) = stable_pair(&f).await;
+    assert_eq!(g.commit(commit("", -1, 0, 1)).await.map(|_| ()), Err(unknown_member("")));
+    assert!(matches!(g.commit(commit("outsider", -1, 0, 1)).await, Err(GroupError::UnknownMemberId(_))));
+    assert_eq!(g.commit(commit(&leader, 1, 0, 5)).await.unwrap(), vec![Ok(())]);
+    assert_eq!(g.commit(commit(&leader, 0, 0, 5)).await.map(|_| ()), Err(GroupError::IllegalGeneration));
 }
 
 #[tokio::test]
