@@ -6,7 +6,8 @@
 //! nothing of them is written.
 //!
 //! This is the one place the produce path looks inside records, and only for
-//! topics that turned validation on. The registry plugs itself in through
+//! topics that turned validation on, or that are compacted (every record needs a
+//! key there, see [`keyless_records`]). The registry plugs itself in through
 //! [`SchemaIdLookup`], so the broker does not depend on it. A null value (a
 //! tombstone) is always allowed; a null key is not when keys are validated.
 
@@ -125,4 +126,22 @@ mod tests {
         let both = BatchBuilder::new(0).record(Record::kv(framed(7, b"k"), framed(7, b"v"))).build();
         assert!(validate(&settings(&cfg), &both, Some(&Known)).is_ok());
     }
+}
+
+/// Kafka's key rule for compacted topics (`cleanup.policy` containing `compact`):
+/// every record needs a key, since compaction keeps the latest record per key.
+/// Returns the indexes (within their batch, as Kafka's `record_errors` name them)
+/// of the records without one; empty when all have keys. Only compacted topics pay
+/// for this look inside the batches.
+pub fn keyless_records(records: &[u8]) -> Result<Vec<i32>, String> {
+    let mut missing = Vec::new();
+    for b in batches(records) {
+        let (h, bytes) = b.map_err(|e| format!("malformed batch: {e}"))?;
+        if h.is_control() {
+            continue;
+        }
+        let decoded = decode_records(bytes).map_err(|e| format!("malformed records: {e}"))?;
+        missing.extend(decoded.iter().enumerate().filter(|(_, r)| r.key.is_none()).map(|(i, _)| i as i32));
+    }
+    Ok(missing)
 }

@@ -59,7 +59,7 @@ pub fn append(e: &AppendError) -> ResponseError {
         AppendError::NotEnoughReplicas(_) => ResponseError::NotEnoughReplicas,
         AppendError::NoRecords => ResponseError::CorruptMessage,
         AppendError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
-        AppendError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        AppendError::InvalidRecord(_) | AppendError::KeylessRecords { .. } => ResponseError::InvalidRecord,
         AppendError::TransactionalBatch => ResponseError::InvalidTxnState,
         AppendError::Txn(TxnError::ProducerFenced(_)) => ResponseError::InvalidProducerEpoch,
         AppendError::Txn(TxnError::InvalidProducerIdMapping(_)) => ResponseError::InvalidProducerIdMapping,

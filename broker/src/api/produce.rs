@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::ResponseError;
 use tokio::task::JoinSet;
@@ -111,7 +113,21 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                 }
                 Err(e) => {
                     tracing::debug!(topic = %partition.topic(), partition = p.index, error = %e, "produce rejected");
-                    out.push(failed(p.index, errors::append(&e), Some(e.to_string())));
+                    let mut r = failed(p.index, errors::append(&e), Some(e.to_string()));
+                    if let crate::partition::AppendError::KeylessRecords { records, .. } = &e {
+                        // v8+: which records, so the client can fail just those.
+                        r = r.with_record_errors(
+                            records
+                                .iter()
+                                .map(|i| {
+                                    BatchIndexAndErrorMessage::default()
+                                        .with_batch_index(*i)
+                                        .with_batch_index_error_message(Some(str_bytes(e.to_string())))
+                                })
+                                .collect(),
+                        );
+                    }
+                    out.push(r);
                 }
             }
         }

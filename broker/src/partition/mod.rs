@@ -60,6 +60,9 @@ pub enum AppendError {
     /// Broker-side schema validation refused a record.
     #[error("{0}")]
     InvalidRecord(String),
+    /// Records without a key sent to a compacted topic (their indexes in the batch).
+    #[error("Compacted topic cannot accept message without key in topic partition {partition}.")]
+    KeylessRecords { partition: String, records: Vec<i32> },
     #[error("transactional batches need the transaction coordinator")]
     TransactionalBatch,
     /// The transaction coordinator refused a transactional batch.
@@ -202,6 +205,13 @@ impl Partition {
         }
         if settings.validates_schemas() {
             schema_validation::validate(&settings, records, schemas).map_err(AppendError::InvalidRecord)?;
+        }
+        if settings.log.cleanup_policy.compact {
+            let missing = schema_validation::keyless_records(records).map_err(AppendError::InvalidRecord)?;
+            if !missing.is_empty() {
+                let partition = format!("{}-{}", self.topic, self.index);
+                return Err(AppendError::KeylessRecords { partition, records: missing });
+            }
         }
         if check_client_batches(records)? {
             let verifier = txn.ok_or(AppendError::TransactionalBatch)?;
