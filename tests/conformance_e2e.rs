@@ -215,3 +215,148 @@ async fn records_without_a_key_are_refused_by_a_compacted_topic() {
     let delivered = keyed.expect("a keyed record lands");
     assert_eq!(delivered.offset, 0, "nothing of the refused batches was written");
 }
+
+/// A weir whose log (stderr) the test reads, at `weir_broker=debug`.
+struct Logged {
+    child: std::process::Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Logged {
+    fn start() -> Logged {
+        use std::io::{BufRead, BufReader};
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(common::bin())
+            .args(["serve", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "weir_broker=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let addr = stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("weir ready ").map(str::to_string))
+            .and_then(|rest| rest.split_whitespace().find_map(|kv| kv.strip_prefix("kafka=").map(str::to_string)))
+            .expect("weir ready");
+        Logged { child, addr, log, _dir: dir }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn wait_for_log(&self, what: &str) {
+        self.wait_for_lines(&[what], 1);
+    }
+
+    /// Waits until `n` lines contain every one of `parts`.
+    fn wait_for_lines(&self, parts: &[&str], n: usize) {
+        let what = format!("{n} lines with {parts:?}");
+        let count = |log: &str| log.lines().filter(|l| parts.iter().all(|p| l.contains(p))).count();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while count(&self.log()) < n {
+            assert!(std::time::Instant::now() < deadline, "the log never said {what:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fetch that will park: an empty partition, a long max wait.
+fn parked_fetch(addr: &str, topic: &str) -> std::net::TcpStream {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(600_000)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![FetchTopic::default().with_topic(TopicName(sb(topic))).with_partitions(vec![
+            FetchPartition::default().with_partition(0).with_fetch_offset(0).with_partition_max_bytes(1 << 20),
+        ])]);
+    s.write_all(&wire::frame(ApiKey::Fetch, 4, 7, &req)).unwrap();
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_logs_show_each_request_and_parked_requests_end_with_their_client() {
+    let mut weir = Logged::start();
+    create_topic(&weir.addr, "parked", 1, &[]).await;
+    // Every request gets a line inside its span (API, version, correlation id,
+    // client id, peer) with what came of it.
+    weir.wait_for_log("api=\"CreateTopics\"");
+    assert!(weir.log().lines().any(|l| l.contains("api=\"CreateTopics\"") && l.contains("answered")), "{}", weir.log());
+
+    // A client that goes away while its fetch is parked cancels it.
+    let fetch_received = ["api=\"Fetch\"", "received"];
+    let gone = parked_fetch(&weir.addr, "parked");
+    weir.wait_for_lines(&fetch_received, 1);
+    drop(gone);
+    weir.wait_for_log("while its request was parked");
+
+    // One still parked at SIGTERM does not hold the shutdown for the drain timeout.
+    let _held = parked_fetch(&weir.addr, "parked");
+    weir.wait_for_lines(&fetch_received, 2);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(weir.child.id() as i32, libc::SIGTERM) };
+    let status = weir.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(!weir.log().contains("still busy after drain timeout"), "{}", weir.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorized_operations_are_every_supported_one_without_an_authorizer() {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    let weir = Weir::start_with(ARGS);
+    create_topic(&weir.addr, "ops", 1, &[]).await;
+    // Kafka's AclOperation codes: READ 3, WRITE 4, CREATE 5, DELETE 6, ALTER 7,
+    // DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11,
+    // IDEMPOTENT_WRITE 12.
+    let bits = |codes: &[u8]| codes.iter().fold(0i32, |b, c| b | (1 << c));
+    let topic_ops = bits(&[3, 4, 5, 6, 7, 8, 10, 11]);
+    let cluster_ops = bits(&[5, 7, 8, 9, 10, 11, 12]);
+    let group_ops = bits(&[3, 6, 8]);
+    let metadata = |include: bool| {
+        let req = MetadataRequest::default()
+            .with_topics(Some(vec![MetadataRequestTopic::default().with_name(Some(TopicName(sb("ops"))))]))
+            .with_include_cluster_authorized_operations(include)
+            .with_include_topic_authorized_operations(include);
+        let r: MetadataResponse = wire::call(&mut wire::connect(&weir), ApiKey::Metadata, 9, &req);
+        (r.topics[0].topic_authorized_operations, r.cluster_authorized_operations)
+    };
+    assert_eq!(metadata(true), (topic_ops, cluster_ops));
+    assert_eq!(metadata(false), (i32::MIN, i32::MIN), "not asked: omitted");
+    let req = DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
+    let r: DescribeClusterResponse = wire::call(&mut wire::connect(&weir), ApiKey::DescribeCluster, 0, &req);
+    assert_eq!(r.cluster_authorized_operations, cluster_ops);
+    assert_eq!(commit_code(&weir, 8, &commit_request("ops-g", "ops", -1, "", 1)), 0);
+    let req = DescribeGroupsRequest::default()
+        .with_groups(vec![GroupId(sb("ops-g"))])
+        .with_include_authorized_operations(true);
+    let r: DescribeGroupsResponse = wire::call(&mut wire::connect(&weir), ApiKey::DescribeGroups, 5, &req);
+    assert_eq!(r.groups[0].authorized_operations, group_ops);
+}

@@ -165,6 +165,14 @@ async fn admin_operations_work_through_librdkafka() {
     let cfg = res.into_iter().next().unwrap().unwrap();
     assert_eq!(cfg.get("cleanup.policy").unwrap().value.as_deref(), Some("compact,delete"));
     assert_eq!(cfg.get("retention.ms").unwrap().value.as_deref(), Some("604800000"));
+    // A compacted topic refuses records without a key (as Kafka does), and the
+    // records below include some: back to delete, with a retention of our own.
+    let alter = AlterConfig::new(ResourceSpecifier::Topic("adm"))
+        .set("cleanup.policy", "delete")
+        .set("retention.ms", "7200000");
+    a.alter_configs(&[alter], &opts).await.unwrap().into_iter().for_each(|r| {
+        r.unwrap();
+    });
 
     // Produce to both partitions, then list offsets, look up by time, delete records.
     let (p, deliveries) = producer(&weir.addr, &[("acks", "all")]);
@@ -204,7 +212,9 @@ async fn admin_operations_work_through_librdkafka() {
     let a = admin(&weir.addr);
     let res = a.describe_configs(&[ResourceSpecifier::Topic("adm")], &opts).await.unwrap();
     let cfg = res.into_iter().next().unwrap().unwrap();
-    assert_eq!(cfg.get("cleanup.policy").unwrap().value.as_deref(), Some("compact,delete"));
+    assert_eq!(cfg.get("cleanup.policy").unwrap().value.as_deref(), Some("delete"));
+    assert_eq!(cfg.get("retention.ms").unwrap().value.as_deref(), Some("7200000"));
+    assert_eq!(cfg.get("retention.ms").unwrap().source, ConfigSource::DynamicTopic);
 
     // Delete: gone from metadata, and the name can be reused from scratch.
     a.delete_topics(&["adm"], &opts).await.unwrap()[0].clone().unwrap();

@@ -29,6 +29,42 @@ pub enum Resource<'a> {
     TransactionalId(&'a str),
 }
 
+impl Operation {
+    /// Kafka's `AclOperation` code (the bit it sets in authorized-operations fields).
+    pub fn code(self) -> u8 {
+        match self {
+            Operation::Read => 3,
+            Operation::Write => 4,
+            Operation::Create => 5,
+            Operation::Delete => 6,
+            Operation::Alter => 7,
+            Operation::Describe => 8,
+            Operation::ClusterAction => 9,
+            Operation::DescribeConfigs => 10,
+            Operation::AlterConfigs => 11,
+            Operation::IdempotentWrite => 12,
+        }
+    }
+}
+
+impl Resource<'_> {
+    /// The operations Kafka defines for this resource type (`AclEntry.supportedOperations`).
+    pub fn supported_operations(&self) -> &'static [Operation] {
+        use Operation::*;
+        match self {
+            Resource::Topic(_) => &[Read, Write, Create, Describe, Delete, Alter, DescribeConfigs, AlterConfigs],
+            Resource::Group(_) => &[Read, Describe, Delete],
+            Resource::Cluster => {
+                &[Create, ClusterAction, DescribeConfigs, AlterConfigs, IdempotentWrite, Alter, Describe]
+            }
+            Resource::TransactionalId(_) => &[Describe, Write],
+        }
+    }
+}
+
+/// The value of an `*_authorized_operations` field when the client did not ask.
+pub const AUTHORIZED_OPS_OMITTED: i32 = i32::MIN;
+
 pub trait Authorizer: Send + Sync {
     fn authorize(&self, session: &Session, operation: Operation, resource: Resource<'_>) -> bool;
 }

@@ -7,8 +7,8 @@ use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescri
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::metadata::AUTHORIZED_OPS_OMITTED;
 use super::{str_bytes, RequestContext};
+use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
 
 fn assignment(parts: Vec<(Uuid, String, Vec<i32>)>) -> Assignment {
     Assignment::default().with_topic_partitions(
@@ -38,6 +38,8 @@ pub fn handle(ctx: &RequestContext, req: ConsumerGroupDescribeRequest) -> Consum
                     .with_error_message(Some(str_bytes(format!("Group {} is not a consumer group.", id.0.as_str()))))
                     .with_group_state(str_bytes("Dead"));
             };
+            let ops = ctx.authorized_operations(req.include_authorized_operations, Resource::Group(id.0.as_str()));
+            let base = base.with_authorized_operations(ops);
             let members = d
                 .members
                 .into_iter()

@@ -4,8 +4,8 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::ResponseError;
 
-use super::metadata::AUTHORIZED_OPS_OMITTED;
 use super::{str_bytes, RequestContext};
+use crate::auth::Resource;
 
 const ENDPOINT_BROKERS: i8 = 1;
 
@@ -15,7 +15,9 @@ pub fn handle(ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClus
         .with_cluster_id(str_bytes(cluster.cluster_id()))
         .with_controller_id(BrokerId(cluster.node_id()))
         .with_endpoint_type(ENDPOINT_BROKERS)
-        .with_cluster_authorized_operations(AUTHORIZED_OPS_OMITTED);
+        .with_cluster_authorized_operations(
+            ctx.authorized_operations(req.include_cluster_authorized_operations, Resource::Cluster),
+        );
     if ctx.version >= 1 && req.endpoint_type != ENDPOINT_BROKERS {
         return resp
             .with_endpoint_type(req.endpoint_type)

@@ -4,8 +4,8 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::ResponseError;
 
-use super::metadata::AUTHORIZED_OPS_OMITTED;
 use super::{str_bytes, RequestContext};
+use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
 
 pub fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let coordinator = ctx.broker.groups();
@@ -31,6 +31,9 @@ pub fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroup
                     .with_group_state(str_bytes("Dead")),
                 None => base.with_group_state(str_bytes("Dead")),
                 Some(d) => base
+                    .with_authorized_operations(
+                        ctx.authorized_operations(req.include_authorized_operations, Resource::Group(id.0.as_str())),
+                    )
                     .with_group_state(str_bytes(d.state.name()))
                     .with_protocol_type(str_bytes(d.protocol_type))
                     .with_protocol_data(str_bytes(d.protocol))

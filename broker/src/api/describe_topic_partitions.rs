@@ -8,8 +8,9 @@ use kafka_protocol::messages::{BrokerId, DescribeTopicPartitionsRequest, Describ
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::metadata::{is_internal, AUTHORIZED_OPS_OMITTED};
+use super::metadata::is_internal;
 use super::{str_bytes, RequestContext};
+use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
 
 pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
     let limit = if req.response_partition_limit > 0 { req.response_partition_limit as usize } else { 2000 };
@@ -71,7 +72,8 @@ pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> Desc
                 .with_topic_id(t.id)
                 .with_is_internal(is_internal(&t.name))
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(AUTHORIZED_OPS_OMITTED),
+                // Kafka always fills it here (the request has no flag for it).
+                .with_topic_authorized_operations(ctx.authorized_operations(true, Resource::Topic(&t.name))),
         );
         if p < t.partitions {
             next_cursor = Some(Cursor::default().with_topic_name(TopicName(str_bytes(name))).with_partition_index(p));

@@ -11,12 +11,10 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::{blocking, errors, str_bytes, RequestContext};
+use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
 use crate::handle::BrokerHandle;
 use crate::metadata::TopicMeta;
 use crate::topics::CreateTopic;
-
-/// Kafka's "authorized operations not requested" sentinel.
-pub const AUTHORIZED_OPS_OMITTED: i32 = i32::MIN;
 
 pub fn is_internal(name: &str) -> bool {
     name == "__consumer_offsets" || name == "__transaction_state"
@@ -64,6 +62,8 @@ fn error_topic(name: Option<String>, id: Uuid, err: ResponseError) -> MetadataRe
 
 pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let b = &ctx.broker;
+    let topic_ops = ctx.version >= 8 && req.include_topic_authorized_operations;
+    let cluster_ops = (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations;
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let wanted = match req.topics {
         None => None,
@@ -127,10 +127,15 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
             }
         }
     }
+    for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+        if let Some(name) = &t.name {
+            t.topic_authorized_operations = ctx.authorized_operations(topic_ops, Resource::Topic(name.0.as_str()));
+        }
+    }
     MetadataResponse::default()
         .with_brokers(vec![broker(b, &ctx.session.listener)])
         .with_cluster_id(Some(str_bytes(b.cluster().cluster_id())))
         .with_controller_id(BrokerId(if ctx.version >= 1 { b.cluster().node_id() } else { -1 }))
         .with_topics(topics)
-        .with_cluster_authorized_operations(AUTHORIZED_OPS_OMITTED)
+        .with_cluster_authorized_operations(ctx.authorized_operations(cluster_ops, Resource::Cluster))
 }

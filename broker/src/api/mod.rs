@@ -95,6 +95,20 @@ impl RequestContext {
         self.broker.authorizer().authorize(&self.session, operation, resource)
     }
 
+    /// An `*_authorized_operations` field: a bit per operation (by its Kafka code)
+    /// that the caller may perform on `resource`, asked of the authorizer one by
+    /// one as Kafka does; the omitted marker when the client did not ask.
+    pub fn authorized_operations(&self, asked: bool, resource: Resource<'_>) -> i32 {
+        if !asked {
+            return crate::auth::AUTHORIZED_OPS_OMITTED;
+        }
+        resource
+            .supported_operations()
+            .iter()
+            .filter(|op| self.authorize(**op, resource))
+            .fold(0, |bits, op| bits | (1 << op.code()))
+    }
+
     /// The client's host as Kafka reports it in group descriptions (`/1.2.3.4`).
     pub fn client_host(&self) -> String {
         format!("/{}", self.session.peer.ip())
@@ -184,6 +198,7 @@ pub async fn dispatch(
     );
     let ctx =
         RequestContext { broker: broker.clone(), session: session.clone(), key, version, correlation_id, client_id };
+    span.in_scope(|| tracing::debug!(request.bytes = frame.len() + 8, "received"));
     let m = metrics.of(route);
     let started = Instant::now();
     m.requests.increment(1);
@@ -206,6 +221,7 @@ pub async fn dispatch(
             Outcome::Deferred(Box::pin(
                 async move {
                     let out = fut.await;
+                    log_outcome(&out, started);
                     latency.record(started.elapsed().as_secs_f64());
                     if let Outcome::Respond(buf) = &out {
                         response_bytes.increment(buf.len() as u64);
@@ -217,8 +233,25 @@ pub async fn dispatch(
         }
         other => {
             record(&other);
+            span.in_scope(|| log_outcome(&other, started));
             other
         }
+    }
+}
+
+/// One debug line per request, inside its span (API, version, correlation id,
+/// client id, peer): `RUST_LOG=weir_broker=debug` traces a client's conversation.
+fn log_outcome(out: &Outcome, started: Instant) {
+    let elapsed_us = started.elapsed().as_micros() as u64;
+    match out {
+        Outcome::Respond(buf) => tracing::debug!(response.bytes = buf.len(), elapsed_us, "answered"),
+        Outcome::RespondParts(parts) => {
+            let bytes: usize = parts.iter().map(|p| p.len()).sum();
+            tracing::debug!(response.bytes = bytes, elapsed_us, "answered");
+        }
+        Outcome::Silent => tracing::debug!(elapsed_us, "done, no response (acks=0)"),
+        Outcome::Close(reason) => tracing::debug!(elapsed_us, reason = %reason, "refused; closing the connection"),
+        Outcome::Deferred(_) => tracing::debug!(elapsed_us, "done; the response waits for the flush"),
     }
 }
 

@@ -25,6 +25,15 @@ use crate::handle::BrokerHandle;
 /// Responses of one connection that may wait to be written (deferred produces).
 const MAX_IN_FLIGHT: usize = 64;
 
+/// APIs whose requests may park for long (Fetch, JoinGroup, SyncGroup): while
+/// one waits, the connection watches its socket so that a client that leaves
+/// cancels it.
+const PARKING_APIS: [i16; 3] = [1, 11, 14];
+
+/// How much of a pipelining client's next requests is read ahead while a request
+/// is parked; beyond this the socket is left alone until the request ends.
+const MAX_EARLY_BYTES: usize = 1 << 20;
+
 enum Queued {
     Ready(Outcome),
     Task(JoinHandle<Outcome>),
@@ -67,9 +76,13 @@ async fn write_parts<W: AsyncWrite + Unpin>(wr: &mut W, parts: Vec<bytes::Bytes>
 }
 
 /// Reads a `len`-byte frame body into fresh, unzeroed capacity (a produce frame is
-/// up to a MiB; zeroing it first was pure overhead). `None` on EOF or error.
-async fn read_frame<R: AsyncRead + Unpin>(rd: &mut R, len: usize) -> Option<BytesMut> {
+/// up to a MiB; zeroing it first was pure overhead), taking first what was already
+/// read into `early` (bytes a client pipelined while its previous request was
+/// parked). `None` on EOF or error.
+async fn read_frame_after<R: AsyncRead + Unpin>(rd: &mut R, early: &mut BytesMut, len: usize) -> Option<BytesMut> {
     let mut frame = BytesMut::with_capacity(len);
+    let from_early = early.len().min(len);
+    frame.extend_from_slice(&early.split_to(from_early));
     while frame.len() < len {
         // `take` bounds the read to this frame: the capacity may exceed `len`.
         match rd.take((len - frame.len()) as u64).read_buf(&mut frame).await {
@@ -130,20 +143,28 @@ pub(super) async fn run<R, W>(
 
     let mut shutdown = broker.shutdown_signal();
     let mut writer_done = false;
+    // Bytes read while a request was parked: the start of the next request(s).
+    let mut early = BytesMut::new();
     loop {
         if *shutdown.borrow_and_update() {
             break;
         }
         let mut size = [0u8; 4];
-        tokio::select! {
-            r = rd.read_exact(&mut size) => {
-                if r.is_err() {
-                    break; // EOF or reset: a normal disconnect.
+        if early.len() >= 4 {
+            size.copy_from_slice(&early.split_to(4));
+        } else {
+            let have = early.len();
+            size[..have].copy_from_slice(&early.split_to(have));
+            tokio::select! {
+                r = rd.read_exact(&mut size[have..]) => {
+                    if r.is_err() {
+                        break; // EOF or reset: a normal disconnect.
+                    }
                 }
+                // The writer stops when a request must close the connection.
+                _ = &mut writer => { writer_done = true; break; }
+                _ = shutdown.changed() => break,
             }
-            // The writer stops when a request must close the connection.
-            _ = &mut writer => { writer_done = true; break; }
-            _ = shutdown.changed() => break,
         }
         let len = i32::from_be_bytes(size);
         if len < 0 {
@@ -154,11 +175,36 @@ pub(super) async fn run<R, W>(
             tracing::warn!(%peer, size = len, max = max_frame, "request frame exceeds socket.request.max.bytes; closing connection");
             break;
         }
-        let Some(frame) = read_frame(&mut rd, len as usize).await else {
+        let Some(frame) = read_frame_after(&mut rd, &mut early, len as usize).await else {
             tracing::debug!(%peer, "connection closed mid-frame");
             break;
         };
-        let queued = match api::dispatch(&broker, &metrics, &session, frame.freeze()).await {
+        let parks = frame.len() >= 2 && PARKING_APIS.contains(&i16::from_be_bytes([frame[0], frame[1]]));
+        let dispatched = api::dispatch(&broker, &metrics, &session, frame.freeze());
+        let outcome = if parks {
+            // A fetch or join may wait for a long time; if the client goes away
+            // meanwhile, drop the request (its waiter goes with it) instead of
+            // keeping it, and a shutdown, waiting for nobody.
+            tokio::pin!(dispatched);
+            loop {
+                tokio::select! {
+                    biased;
+                    out = &mut dispatched => break Some(out),
+                    r = rd.read_buf(&mut early), if early.len() < MAX_EARLY_BYTES => match r {
+                        Ok(0) | Err(_) => break None,
+                        Ok(_) => {}
+                    },
+                    _ = shutdown.changed() => break None,
+                }
+            }
+        } else {
+            Some(dispatched.await)
+        };
+        let Some(outcome) = outcome else {
+            tracing::debug!(%peer, "client went away (or shutdown) while its request was parked");
+            break;
+        };
+        let queued = match outcome {
             Outcome::Deferred(rest) => Queued::Task(tokio::spawn(rest)),
             Outcome::Close(reason) => {
                 // Answer what came before, then close.
@@ -179,7 +225,13 @@ pub(super) async fn run<R, W>(
 
 #[cfg(test)]
 mod tests {
-    use super::read_frame;
+    use bytes::BytesMut;
+
+    use super::read_frame_after;
+
+    async fn read_frame<R: tokio::io::AsyncRead + Unpin>(rd: &mut R, len: usize) -> Option<BytesMut> {
+        read_frame_after(rd, &mut BytesMut::new(), len).await
+    }
 
     #[tokio::test]
     async fn a_frame_is_read_whole_across_short_reads_and_not_past_its_end() {
@@ -196,6 +248,18 @@ mod tests {
         assert_eq!(&next[..], b"next");
         writer.await.unwrap();
         assert!(read_frame(&mut rx, 1).await.is_none(), "EOF");
+    }
+
+    #[tokio::test]
+    async fn bytes_read_ahead_while_parked_start_the_next_frame() {
+        let mut early = BytesMut::from(&b"abcdefg"[..]);
+        let mut rest: &[u8] = b"hij";
+        let frame = read_frame_after(&mut rest, &mut early, 4).await.unwrap();
+        assert_eq!(&frame[..], b"abcd");
+        let frame = read_frame_after(&mut rest, &mut early, 5).await.unwrap();
+        assert_eq!(&frame[..], b"efghi", "the rest of the early bytes, then the socket");
+        assert!(early.is_empty());
+        assert_eq!(rest, b"j");
     }
 
     #[tokio::test]
