@@ -190,6 +190,75 @@ fn every_advertised_version_round_trips() {
         assert_eq!((r.topics[0].error_code, r.topics[0].partitions.len()), (0, 1), "DescribeTopicPartitions v{v}");
     }
 
+    // Admin APIs with their one-node answers.
+    let node = {
+        let r: DescribeClusterResponse = call(&mut s, ApiKey::DescribeCluster, 0, &DescribeClusterRequest::default());
+        r.controller_id
+    };
+    for v in versions(&av, ApiKey::ElectLeaders) {
+        use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+        let tp = TopicPartitions::default().with_topic(name("allv")).with_partitions(vec![0, 9]);
+        let req = ElectLeadersRequest::default().with_topic_partitions(Some(vec![tp])).with_timeout_ms(10_000);
+        let r: ElectLeadersResponse = call(&mut s, ApiKey::ElectLeaders, v, &req);
+        let codes: Vec<i16> = r.replica_election_results[0].partition_result.iter().map(|p| p.error_code).collect();
+        assert_eq!(codes, vec![84, 3], "ElectLeaders v{v}: ELECTION_NOT_NEEDED, UNKNOWN_TOPIC_OR_PARTITION");
+        let req = ElectLeadersRequest::default().with_topic_partitions(None).with_timeout_ms(10_000);
+        let r: ElectLeadersResponse = call(&mut s, ApiKey::ElectLeaders, v, &req);
+        assert!(r.replica_election_results.is_empty(), "ElectLeaders v{v}: all partitions, none needs one");
+    }
+    for v in versions(&av, ApiKey::AlterReplicaLogDirs) {
+        use kafka_protocol::messages::alter_replica_log_dirs_request::{AlterReplicaLogDir, AlterReplicaLogDirTopic};
+        let dir = |path: &str, parts: Vec<i32>| {
+            AlterReplicaLogDir::default()
+                .with_path(StrBytes::from_string(path.to_string()))
+                .with_topics(vec![AlterReplicaLogDirTopic::default().with_name(name("allv")).with_partitions(parts)])
+        };
+        let ours = weir.data_dir.display().to_string();
+        let req = AlterReplicaLogDirsRequest::default()
+            .with_dirs(vec![dir(&ours, vec![0, 9]), dir("/nonexistent/weir-dir", vec![0])]);
+        let r: AlterReplicaLogDirsResponse = call(&mut s, ApiKey::AlterReplicaLogDirs, v, &req);
+        let codes: Vec<Vec<i16>> =
+            r.results.iter().map(|t| t.partitions.iter().map(|p| p.error_code).collect()).collect();
+        assert_eq!(codes, vec![vec![0, 3], vec![57]], "AlterReplicaLogDirs v{v}");
+    }
+    for v in versions(&av, ApiKey::DescribeQuorum) {
+        use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+        let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(name("__cluster_metadata"))
+            .with_partitions(vec![PartitionData::default().with_partition_index(0)])]);
+        let r: DescribeQuorumResponse = call(&mut s, ApiKey::DescribeQuorum, v, &req);
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((r.error_code, p.error_code, p.leader_id), (0, 0, node), "DescribeQuorum v{v}");
+        assert!(p.high_watermark > 0, "DescribeQuorum v{v}: topics were created");
+        assert_eq!(p.current_voters.len(), 1);
+        assert_eq!(p.current_voters[0].log_end_offset, p.high_watermark);
+        if v >= 2 {
+            assert_eq!(r.nodes.len(), 1, "DescribeQuorum v{v}");
+        }
+    }
+    for v in versions(&av, ApiKey::ListPartitionReassignments) {
+        let req = ListPartitionReassignmentsRequest::default().with_timeout_ms(10_000);
+        let r: ListPartitionReassignmentsResponse = call(&mut s, ApiKey::ListPartitionReassignments, v, &req);
+        assert_eq!((r.error_code, r.topics.len()), (0, 0), "ListPartitionReassignments v{v}");
+    }
+    for v in versions(&av, ApiKey::AlterPartitionReassignments) {
+        use kafka_protocol::messages::alter_partition_reassignments_request::{
+            ReassignablePartition, ReassignableTopic,
+        };
+        let p = |i: i32, replicas: Option<Vec<BrokerId>>| {
+            ReassignablePartition::default().with_partition_index(i).with_replicas(replicas)
+        };
+        let t = ReassignableTopic::default().with_name(name("allv")).with_partitions(vec![
+            p(0, Some(vec![node])),
+            p(0, Some(vec![node, BrokerId(node.0 + 1)])),
+            p(0, None),
+        ]);
+        let req = AlterPartitionReassignmentsRequest::default().with_topics(vec![t]).with_timeout_ms(10_000);
+        let r: AlterPartitionReassignmentsResponse = call(&mut s, ApiKey::AlterPartitionReassignments, v, &req);
+        let codes: Vec<i16> = r.responses[0].partitions.iter().map(|p| p.error_code).collect();
+        assert_eq!(codes, vec![0, 39, 85], "AlterPartitionReassignments v{v}");
+    }
+
     for v in versions(&av, ApiKey::DeleteRecords) {
         let p = DeleteRecordsPartition::default().with_partition_index(0).with_offset(v as i64 + 1);
         let req = DeleteRecordsRequest::default()

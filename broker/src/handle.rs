@@ -124,6 +124,12 @@ impl BrokerHandle {
     }
 
     /// A producer id never handed out before on this node (persisted in blocks).
+    /// The end of the metadata log (`__cluster_metadata-0`): what DescribeQuorum
+    /// reports as its high watermark.
+    pub fn metadata_end_offset(&self) -> i64 {
+        self.core.meta.end_offset()
+    }
+
     pub fn allocate_producer_id(&self) -> Result<i64> {
         self.core.meta.allocate_producer_id()
     }

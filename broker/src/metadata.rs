@@ -153,6 +153,11 @@ impl MetadataStore {
         Ok(store)
     }
 
+    /// The offset after the last event.
+    pub fn end_offset(&self) -> i64 {
+        self.log.topic().end_offset(0).unwrap_or(0)
+    }
+
     /// Appends an event durably, then applies it.
     pub fn commit(&self, ev: Event) -> Result<()> {
         let _w = self.writer.lock();

@@ -115,6 +115,11 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(DescribeProducers, describe_producers, DescribeProducersRequest, sync),
         route!(DescribeTransactions, describe_transactions, DescribeTransactionsRequest, sync),
         route!(ListTransactions, list_transactions, ListTransactionsRequest, sync),
+        route!(ElectLeaders, elect_leaders, ElectLeadersRequest, sync),
+        route!(AlterReplicaLogDirs, alter_replica_log_dirs, AlterReplicaLogDirsRequest, sync),
+        route!(DescribeQuorum, describe_quorum, DescribeQuorumRequest, sync),
+        route!(ListPartitionReassignments, list_partition_reassignments, ListPartitionReassignmentsRequest, sync),
+        route!(AlterPartitionReassignments, alter_partition_reassignments, AlterPartitionReassignmentsRequest, sync),
     ];
     table
         .into_iter()
