@@ -72,6 +72,24 @@ pub fn validate(settings: &TopicSettings, records: &[u8], lookup: Option<&dyn Sc
     Ok(())
 }
 
+/// Kafka's key rule for compacted topics (`cleanup.policy` containing `compact`):
+/// every record needs a key, since compaction keeps the latest record per key.
+/// Returns the indexes (within their batch, as Kafka's `record_errors` name them)
+/// of the records without one; empty when all have keys. Only compacted topics pay
+/// for this look inside the batches.
+pub fn keyless_records(records: &[u8]) -> Result<Vec<i32>, String> {
+    let mut missing = Vec::new();
+    for b in batches(records) {
+        let (h, bytes) = b.map_err(|e| format!("malformed batch: {e}"))?;
+        if h.is_control() {
+            continue;
+        }
+        let decoded = decode_records(bytes).map_err(|e| format!("malformed records: {e}"))?;
+        missing.extend(decoded.iter().enumerate().filter(|(_, r)| r.key.is_none()).map(|(i, _)| i as i32));
+    }
+    Ok(missing)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -126,22 +144,4 @@ mod tests {
         let both = BatchBuilder::new(0).record(Record::kv(framed(7, b"k"), framed(7, b"v"))).build();
         assert!(validate(&settings(&cfg), &both, Some(&Known)).is_ok());
     }
-}
-
-/// Kafka's key rule for compacted topics (`cleanup.policy` containing `compact`):
-/// every record needs a key, since compaction keeps the latest record per key.
-/// Returns the indexes (within their batch, as Kafka's `record_errors` name them)
-/// of the records without one; empty when all have keys. Only compacted topics pay
-/// for this look inside the batches.
-pub fn keyless_records(records: &[u8]) -> Result<Vec<i32>, String> {
-    let mut missing = Vec::new();
-    for b in batches(records) {
-        let (h, bytes) = b.map_err(|e| format!("malformed batch: {e}"))?;
-        if h.is_control() {
-            continue;
-        }
-        let decoded = decode_records(bytes).map_err(|e| format!("malformed records: {e}"))?;
-        missing.extend(decoded.iter().enumerate().filter(|(_, r)| r.key.is_none()).map(|(i, _)| i as i32));
-    }
-    Ok(missing)
 }
