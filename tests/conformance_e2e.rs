@@ -360,3 +360,60 @@ async fn authorized_operations_are_every_supported_one_without_an_authorizer() {
     let r: DescribeGroupsResponse = wire::call(&mut wire::connect(&weir), ApiKey::DescribeGroups, 5, &req);
     assert_eq!(r.groups[0].authorized_operations, group_ops);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_compression_type_recompresses_batches_of_another_codec() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let weir = Weir::start_with(ARGS);
+    create_topic(&weir.addr, "zstd-topic", 1, &[("compression.type", "zstd"), ("compression.zstd.level", "5")]).await;
+    create_topic(&weir.addr, "as-sent", 1, &[]).await;
+    let p: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &weir.addr)
+        .set("compression.type", "none")
+        .create()
+        .unwrap();
+    for topic in ["zstd-topic", "as-sent"] {
+        for i in 0..20 {
+            let value = format!("value {i} {}", "text ".repeat(50));
+            let r = FutureRecord::to(topic).partition(0).key("k").payload(&value);
+            p.send(r, Duration::from_secs(10)).await.expect("delivered");
+        }
+    }
+    // The stored batches carry the topic's codec (attributes bits 0-2: 4 is zstd).
+    let codecs = |topic: &str| -> Vec<i16> {
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default().with_topic(TopicName(sb(topic))).with_partitions(vec![
+                FetchPartition::default().with_partition(0).with_fetch_offset(0).with_partition_max_bytes(1 << 20),
+            ])]);
+        let r: FetchResponse = wire::call(&mut wire::connect(&weir), ApiKey::Fetch, 4, &req);
+        let mut records = r.responses[0].partitions[0].records.clone().unwrap_or_default();
+        let mut out = Vec::new();
+        while records.len() >= 61 {
+            let len = i32::from_be_bytes(records[8..12].try_into().unwrap()) as usize + 12;
+            out.push(i16::from_be_bytes(records[21..23].try_into().unwrap()) & 0x7);
+            let _ = records.split_to(len.min(records.len()));
+        }
+        out
+    };
+    let stored = codecs("zstd-topic");
+    assert!(!stored.is_empty() && stored.iter().all(|c| *c == 4), "zstd batches: {stored:?}");
+    let untouched = codecs("as-sent");
+    assert!(!untouched.is_empty() && untouched.iter().all(|c| *c == 0), "producer's codec kept: {untouched:?}");
+    // And every client reads them as sent.
+    let read = read_partition(&weir.addr, "zstd-topic", 0, Offset::Beginning, 20);
+    for (i, (offset, r)) in read.iter().enumerate() {
+        assert_eq!(*offset, i as i64);
+        assert_eq!(r.value.as_deref(), Some(format!("value {i} {}", "text ".repeat(50)).as_bytes()));
+    }
+    // An unknown codec is refused with Kafka's message.
+    let cfg = rdkafka::ClientConfig::new().set("bootstrap.servers", &weir.addr).clone();
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = cfg.create().unwrap();
+    let t = rdkafka::admin::NewTopic::new("bad-codec", 1, rdkafka::admin::TopicReplication::Fixed(1))
+        .set("compression.type", "brotli");
+    let res = admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.unwrap();
+    assert!(res[0].is_err(), "brotli is not a Kafka codec");
+}

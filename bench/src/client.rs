@@ -151,13 +151,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub fn create_topic(target: &Target, name: &str, partitions: i32) -> Result<()> {
+    create_topic_with(target, name, partitions, &[])
+}
+
+/// [`create_topic`] with topic configs (the mock cluster takes none).
+pub fn create_topic_with(target: &Target, name: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
     if let Target::Mock(m) = target {
+        if !configs.is_empty() {
+            bail!("the mock cluster takes no topic configs");
+        }
         return m.cluster.create_topic(name, partitions, 1).context("mock CreateTopics");
     }
     let mut cfg = ClientConfig::new();
     target.apply(&mut cfg);
     let admin: AdminClient<DefaultClientContext> = cfg.create().context("admin client")?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (k, v) in configs {
+        topic = topic.set(k, v);
+    }
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
     let res = runtime().block_on(admin.create_topics([&topic], &opts)).context("CreateTopics")?;
     for r in res {

@@ -65,7 +65,7 @@ enum Cmd {
         bootstrap: String,
         #[arg(long)]
         quick: bool,
-        /// Only these workloads (comma-separated): produce, consume, latency, partitions, producers, eos.
+        /// Only these workloads (comma-separated): produce, consume, latency, partitions, producers, eos, recompress.
         #[arg(long)]
         only: Option<String>,
     },
@@ -164,6 +164,12 @@ fn smoke(weir: PathBuf) -> Result<()> {
             bail!("read {} committed records of 8000", committed.records);
         }
         workloads::produce_idempotent(&target, 4, 4_000)?;
+        let plain = ProduceSpec { compression: "none", records: 4_000, ..spec };
+        let (zstd_topic, _) = workloads::produce_with_topic_config(&target, &plain, &[("compression.type", "zstd")])?;
+        let z = workloads::consume(&target, &zstd_topic, 2, plain.records)?;
+        if z.records != plain.records {
+            bail!("read {} of {} records from the zstd topic", z.records, plain.records);
+        }
         workloads::many_partitions(&target, 50, 5_000)?;
         workloads::many_producers(&target, 4, 4_000)?;
         let (peak, _, _) = b.memory_mib();

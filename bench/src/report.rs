@@ -50,6 +50,8 @@ pub const EOS_IDEMPOTENT: &str = "idempotent produce";
 pub const EOS_TXN: &str = "transactional produce, commit every 100 ms";
 pub const EOS_UNCOMMITTED: &str = "consume read_uncommitted";
 pub const EOS_COMMITTED: &str = "consume read_committed";
+pub const RECOMPRESS_NONE: &str = "uncompressed producer, topic compression.type=producer";
+pub const RECOMPRESS_ZSTD: &str = "uncompressed producer, topic compression.type=zstd (broker recompresses)";
 
 pub struct BrokerResults {
     pub name: String,
@@ -68,6 +70,8 @@ pub struct BrokerResults {
     /// Exactly-once rows (idempotent and transactional produce, consume by
     /// isolation level): (workload, result).
     pub eos: Vec<(String, Result<Throughput, String>)>,
+    /// Broker-side recompression rows: (workload, result).
+    pub recompress: Vec<(String, Result<Throughput, String>)>,
     /// "produce <label>" / "consume <partitions>" -> median broker CPU ms per MB.
     pub cpu_ms_per_mb: BTreeMap<String, f64>,
 }
@@ -86,6 +90,7 @@ impl BrokerResults {
             latency: Vec::new(),
             scale: Vec::new(),
             eos: Vec::new(),
+            recompress: Vec::new(),
             cpu_ms_per_mb: BTreeMap::new(),
         }
     }
@@ -103,6 +108,7 @@ impl BrokerResults {
             latency: Vec::new(),
             scale: Vec::new(),
             eos: Vec::new(),
+            recompress: Vec::new(),
             cpu_ms_per_mb: BTreeMap::new(),
         }
     }
@@ -132,6 +138,7 @@ impl BrokerResults {
             }).collect::<Vec<_>>(),
             "scale": self.scale.iter().map(|(w, r, m)| json!({"workload": w, "result": t(r), "peak_rss_mib": m})).collect::<Vec<_>>(),
             "exactly_once": self.eos.iter().map(|(w, r)| json!({"workload": w, "result": t(r)})).collect::<Vec<_>>(),
+            "recompression": self.recompress.iter().map(|(w, r)| json!({"workload": w, "result": t(r)})).collect::<Vec<_>>(),
             "broker_cpu_ms_per_mb": self.cpu_ms_per_mb,
         })
     }
@@ -377,6 +384,16 @@ impl Report {
         for w in &eos_names {
             let cells: Vec<String> =
                 self.brokers.iter().map(|b| cell(b.eos.iter().find(|s| &s.0 == w).map(|s| &s.1))).collect();
+            o += &format!("| {w} | {} |\n", cells.join(" | "));
+        }
+
+        o += "\n## Broker-side recompression (1 KiB, 16 partitions, acks=-1)\n\nMB/s (records/s), median of the runs, from an uncompressed producer.\n\n";
+        o += &format!("| workload | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
+        let names_r: Vec<String> =
+            self.brokers.first().map(|b| b.recompress.iter().map(|s| s.0.clone()).collect()).unwrap_or_default();
+        for w in &names_r {
+            let cells: Vec<String> =
+                self.brokers.iter().map(|b| cell(b.recompress.iter().find(|s| &s.0 == w).map(|s| &s.1))).collect();
             o += &format!("| {w} | {} |\n", cells.join(" | "));
         }
 

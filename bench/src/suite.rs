@@ -319,7 +319,39 @@ pub fn run_workloads(
             exactly_once_rows(&mut subjects[i], scale);
         }
     }
+    if want("recompress") {
+        for i in 0..n {
+            activate(subjects, i);
+            recompression_rows(&mut subjects[i], scale);
+        }
+    }
     ceilings
+}
+
+/// Broker-side recompression: an uncompressed producer (1 KiB, 16 partitions,
+/// acks=-1) to a topic that keeps the producer's codec and to one with
+/// `compression.type=zstd`, alternated. Only the zstd row makes the broker
+/// decode and re-encode every batch.
+fn recompression_rows(s: &mut Subject<'_>, scale: &Scale) {
+    use report::{RECOMPRESS_NONE, RECOMPRESS_ZSTD};
+    let spec =
+        ProduceSpec { record_size: 1024, partitions: 16, acks: "-1", compression: "none", records: scale.kib_records };
+    let (mut kept, mut zstd) = (vec![], vec![]);
+    for _ in 0..scale.repeats {
+        for (configs, runs) in [(&[][..], &mut kept), (&[("compression.type", "zstd")][..], &mut zstd)] {
+            settle();
+            let r = workloads::produce_with_topic_config(&s.target, &spec, configs);
+            if let Ok((topic, _)) = &r {
+                let _ = client::delete_topic(&s.target, topic);
+            }
+            runs.push(r.map(|(_, t)| t).map_err(|e| format!("{e:#}")));
+        }
+    }
+    for (name, runs) in [(RECOMPRESS_NONE, kept), (RECOMPRESS_ZSTD, zstd)] {
+        let r = report::median(runs);
+        eprintln!("  {}: {name}: {}", s.results.name, report::show(&r));
+        s.results.recompress.push((name.to_string(), r));
+    }
 }
 
 /// The exactly-once rows of one broker: idempotent and transactional produce

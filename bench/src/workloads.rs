@@ -93,8 +93,18 @@ pub fn payload(size: usize) -> Vec<u8> {
 /// Produces `spec.records` records round-robin over the partitions of a new topic;
 /// the time runs from the first send to the last acknowledgement. Returns the topic.
 pub fn produce(target: &Target, spec: &ProduceSpec) -> Result<(String, Throughput)> {
+    produce_with_topic_config(target, spec, &[])
+}
+
+/// [`produce`] to a topic created with `configs` (e.g. a broker-side
+/// `compression.type`).
+pub fn produce_with_topic_config(
+    target: &Target,
+    spec: &ProduceSpec,
+    configs: &[(&str, &str)],
+) -> Result<(String, Throughput)> {
     let topic = unique_topic("bench-produce");
-    client::create_topic(target, &topic, spec.partitions)?;
+    client::create_topic_with(target, &topic, spec.partitions, configs)?;
     let settings = ProducerSettings { acks: spec.acks, compression: spec.compression, linger_ms: 5 };
     let (p, d) = client::producer(target, &settings)?;
     let data = payload(spec.record_size);

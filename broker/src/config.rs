@@ -97,13 +97,29 @@ fn check_ts_type(v: &str) -> std::result::Result<(), String> {
 }
 fn check_compression(v: &str) -> std::result::Result<(), String> {
     match v.trim() {
-        "producer" => Ok(()),
-        "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Err(format!(
-            "compression.type={v} would make the broker recompress every batch; Weir keeps \
-             batches as the producer sent them, only 'producer' is supported"
+        "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Ok(()),
+        _ => Err(format!(
+            "Invalid value {v} for configuration compression.type: String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer"
         )),
-        _ => Err(format!("'{v}' is not a compression type")),
     }
+}
+
+fn int_in(min: i64, max: i64, also: Option<i64>) -> impl Fn(&str) -> std::result::Result<(), String> {
+    move |v| match v.trim().parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) || Some(n) == also => Ok(()),
+        Ok(n) => Err(format!("value {n} must be between {min} and {max}")),
+        Err(_) => Err(format!("'{v}' is not a valid int")),
+    }
+}
+
+fn check_gzip_level(v: &str) -> std::result::Result<(), String> {
+    int_in(1, 9, Some(-1))(v)
+}
+fn check_lz4_level(v: &str) -> std::result::Result<(), String> {
+    int_in(1, 17, None)(v)
+}
+fn check_zstd_level(v: &str) -> std::result::Result<(), String> {
+    int_in(-131072, 22, None)(v)
 }
 
 fn check_bool(v: &str) -> std::result::Result<(), String> {
@@ -117,7 +133,10 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
     TopicConfigDef { name: "confluent.key.schema.validation", synonyms: &[], default: Some("false"), ty: ConfigType::Boolean, doc: "Produced keys must carry a schema id registered in the schema registry (INVALID_RECORD otherwise).", check: check_bool },
     TopicConfigDef { name: "confluent.value.schema.validation", synonyms: &[], default: Some("false"), ty: ConfigType::Boolean, doc: "Produced values must carry a schema id registered in the schema registry (INVALID_RECORD otherwise).", check: check_bool },
     TopicConfigDef { name: "cleanup.policy", synonyms: &[("log.cleanup.policy", 1)], default: Some("delete"), ty: ConfigType::List, doc: "'delete' removes old segments by retention.ms/retention.bytes; 'compact' keeps the latest record per key.", check: check_cleanup },
-    TopicConfigDef { name: "compression.type", synonyms: &[("compression.type", 1)], default: Some("producer"), ty: ConfigType::String, doc: "Batches are stored as the producer compressed them.", check: check_compression },
+    TopicConfigDef { name: "compression.gzip.level", synonyms: &[("compression.gzip.level", 1)], default: Some("-1"), ty: ConfigType::Int, doc: "gzip level when the broker recompresses to gzip (1-9; -1 the codec's default).", check: check_gzip_level },
+    TopicConfigDef { name: "compression.lz4.level", synonyms: &[("compression.lz4.level", 1)], default: Some("9"), ty: ConfigType::Int, doc: "lz4 level when the broker recompresses to lz4 (1-17; Weir's lz4 encoder has one speed, so the level is checked and kept but does not change the output).", check: check_lz4_level },
+    TopicConfigDef { name: "compression.type", synonyms: &[("compression.type", 1)], default: Some("producer"), ty: ConfigType::String, doc: "'producer' stores batches as the producer compressed them (no recompression); 'uncompressed', 'gzip', 'snappy', 'lz4' or 'zstd' makes the broker recompress batches sent with another codec on append, as Kafka does.", check: check_compression },
+    TopicConfigDef { name: "compression.zstd.level", synonyms: &[("compression.zstd.level", 1)], default: Some("3"), ty: ConfigType::Int, doc: "zstd level when the broker recompresses to zstd (-131072 to 22).", check: check_zstd_level },
     TopicConfigDef { name: "delete.retention.ms", synonyms: &[("log.cleaner.delete.retention.ms", 1)], default: Some("86400000"), ty: ConfigType::Long, doc: "How long tombstones are kept on compacted topics.", check: check_ms },
     TopicConfigDef { name: "file.delete.delay.ms", synonyms: &[("log.segment.delete.delay.ms", 1)], default: Some("60000"), ty: ConfigType::Long, doc: "Delay before a deleted segment's files are removed.", check: check_ms },
     TopicConfigDef { name: "flush.messages", synonyms: &[("log.flush.interval.messages", 1)], default: None, ty: ConfigType::Long, doc: "Unset: every acks=all write is fsynced with group commit. Set: fsync after this many messages (Kafka's page-cache behaviour).", check: check_positive },

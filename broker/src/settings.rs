@@ -171,6 +171,9 @@ impl BrokerSettings {
 #[derive(Clone, Debug)]
 pub struct TopicSettings {
     pub log: LogConfig,
+    /// `compression.type` other than `producer`: the codec (and level) every
+    /// stored batch must have; batches with another codec are recompressed.
+    pub recompress: Option<(u8, i32)>,
     pub min_insync_replicas: i32,
     pub key_schema_validation: bool,
     pub value_schema_validation: bool,
@@ -181,8 +184,18 @@ impl TopicSettings {
     pub fn resolve(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> TopicSettings {
         let get = |name: &str| config.topic_value(overrides, name);
         let flag = |name: &str| get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let level = |name: &str, default: i32| get(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default);
+        let recompress = match get("compression.type").as_deref().map(str::trim) {
+            Some("uncompressed") => Some((weir_storage::batch::COMPRESSION_NONE, 0)),
+            Some("gzip") => Some((weir_storage::batch::COMPRESSION_GZIP, level("compression.gzip.level", -1))),
+            Some("snappy") => Some((weir_storage::batch::COMPRESSION_SNAPPY, 0)),
+            Some("lz4") => Some((weir_storage::batch::COMPRESSION_LZ4, level("compression.lz4.level", 9))),
+            Some("zstd") => Some((weir_storage::batch::COMPRESSION_ZSTD, level("compression.zstd.level", 3))),
+            _ => None,
+        };
         TopicSettings {
             log: config.log_config(overrides),
+            recompress,
             min_insync_replicas: get("min.insync.replicas").and_then(|v| v.trim().parse().ok()).unwrap_or(1),
             key_schema_validation: flag("confluent.key.schema.validation"),
             value_schema_validation: flag("confluent.value.schema.validation"),

@@ -113,11 +113,20 @@ pub fn decompress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
 /// Compresses a records section. Snappy uses the xerial framing (what Java clients
 /// produce and librdkafka accepts); lz4 the LZ4 frame format with independent blocks.
 pub fn compress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
+    compress_level(codec, data, None)
+}
+
+/// [`compress`] at a level (Kafka's `compression.gzip.level` 1-9 or -1, and
+/// `compression.zstd.level`); None or -1 is the codec's default. Snappy and this
+/// lz4 encoder have no levels.
+pub fn compress_level(codec: u8, data: &[u8], level: Option<i32>) -> Result<Vec<u8>> {
     let io = |e: std::io::Error| bad(&format!("compression failed: {e}"));
+    let level = level.filter(|l| *l != -1);
     Ok(match codec {
         batch::COMPRESSION_NONE => data.to_vec(),
         batch::COMPRESSION_GZIP => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let gz = level.map_or(flate2::Compression::default(), |l| flate2::Compression::new(l.clamp(1, 9) as u32));
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), gz);
             e.write_all(data).map_err(io)?;
             e.finish().map_err(io)?
         }
@@ -139,9 +148,38 @@ pub fn compress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
             e.write_all(data).map_err(io)?;
             e.finish().map_err(|e| bad(&format!("lz4: {e}")))?
         }
-        batch::COMPRESSION_ZSTD => zstd::bulk::compress(data, 3).map_err(io)?,
+        batch::COMPRESSION_ZSTD => zstd::bulk::compress(data, level.unwrap_or(3)).map_err(io)?,
         c => return Err(bad(&format!("unknown compression codec {c}"))),
     })
+}
+
+/// Kafka's broker-side `compression.type`: every batch of `records` that is not
+/// compressed with `codec` is decoded and encoded again with it (at `level`),
+/// keeping its offsets, timestamps, producer id, epoch, sequence and flags.
+/// Control batches stay as they are. `None` when every batch already has the codec
+/// (the append then stores the producer's bytes untouched).
+pub fn recompress(records: &[u8], codec: u8, level: i32) -> Result<Option<Vec<u8>>> {
+    let mut all_match = true;
+    for b in batch::batches(records) {
+        let (h, _) = b?;
+        all_match &= h.is_control() || h.compression() == codec;
+    }
+    if all_match {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for b in batch::batches(records) {
+        let (h, bytes) = b?;
+        if h.is_control() || h.compression() == codec {
+            out.extend_from_slice(bytes);
+            continue;
+        }
+        let recs = decode_records(bytes)?;
+        let mut t = BatchTemplate::from_header(&h);
+        t.attributes = (h.attributes & !0x7) | codec as i16;
+        out.extend_from_slice(&encode_batch_level(&t, &recs, Some(level))?);
+    }
+    Ok(Some(out))
 }
 
 /// Decodes every record of a (validated) batch, decompressing if needed. For
@@ -240,6 +278,11 @@ impl BatchTemplate {
 /// Encodes records (absolute offsets/timestamps) into one RecordBatch v2 with a
 /// valid CRC, compressing with the template's codec.
 pub fn encode_batch(t: &BatchTemplate, records: &[DecodedRecord]) -> Result<Vec<u8>> {
+    encode_batch_level(t, records, None)
+}
+
+/// [`encode_batch`] at a compression level (see [`compress_level`]).
+pub fn encode_batch_level(t: &BatchTemplate, records: &[DecodedRecord], level: Option<i32>) -> Result<Vec<u8>> {
     let base_ts = t.base_timestamp.or_else(|| records.first().map(|r| r.timestamp)).unwrap_or(-1);
     let mut body = Vec::with_capacity(records.len() * 32);
     let mut rec = Vec::new();
@@ -259,7 +302,7 @@ pub fn encode_batch(t: &BatchTemplate, records: &[DecodedRecord]) -> Result<Vec<
         body.extend_from_slice(&rec);
     }
     let codec = (t.attributes & 0x7) as u8;
-    let body = if codec == batch::COMPRESSION_NONE { body } else { compress(codec, &body)? };
+    let body = if codec == batch::COMPRESSION_NONE { body } else { compress_level(codec, &body, level)? };
     let last_delta =
         t.last_offset_delta.unwrap_or_else(|| records.last().map(|r| (r.offset - t.base_offset) as i32).unwrap_or(0));
     let max_ts = t.max_timestamp.unwrap_or_else(|| records.iter().map(|r| r.timestamp).max().unwrap_or(base_ts));
@@ -297,6 +340,44 @@ mod tests {
                 headers: vec![(b"h".to_vec(), Some(b"x".to_vec())), (b"n".to_vec(), None)],
             })
             .collect()
+    }
+
+    #[test]
+    fn recompress_changes_only_the_codec_and_leaves_matching_batches_alone() {
+        let mut t = BatchTemplate::new(10, batch::COMPRESSION_GZIP);
+        t.producer_id = 7;
+        t.producer_epoch = 2;
+        t.base_sequence = 40;
+        let gzip = encode_batch(&t, &recs()).unwrap();
+        let mut two = gzip.clone();
+        let mut t2 = BatchTemplate::new(60, batch::COMPRESSION_ZSTD);
+        t2.base_timestamp = Some(5000);
+        let later: Vec<DecodedRecord> =
+            recs().into_iter().map(|r| DecodedRecord { offset: r.offset + 50, ..r }).collect();
+        two.extend_from_slice(&encode_batch(&t2, &later).unwrap());
+        let out = recompress(&two, batch::COMPRESSION_ZSTD, 3).unwrap().expect("the gzip batch is recompressed");
+        let parsed: Vec<_> = batch::batches(&out).map(|b| b.unwrap()).collect();
+        assert_eq!(parsed.len(), 2);
+        let (h, bytes) = &parsed[0];
+        assert_eq!(h.compression(), batch::COMPRESSION_ZSTD);
+        let before = BatchHeader::parse(&gzip).unwrap();
+        assert_eq!(
+            (h.base_offset, h.last_offset_delta, h.producer_id, h.producer_epoch, h.base_sequence, h.max_timestamp),
+            (
+                before.base_offset,
+                before.last_offset_delta,
+                before.producer_id,
+                before.producer_epoch,
+                before.base_sequence,
+                before.max_timestamp
+            )
+        );
+        assert_eq!(decode_records(bytes).unwrap(), recs());
+        assert_eq!(parsed[1].1, &two[gzip.len()..], "the zstd batch is kept byte for byte");
+        assert!(recompress(&out, batch::COMPRESSION_ZSTD, 3).unwrap().is_none(), "nothing to do");
+        let plain = recompress(&gzip, batch::COMPRESSION_NONE, 0).unwrap().unwrap();
+        assert_eq!(BatchHeader::parse(&plain).unwrap().compression(), batch::COMPRESSION_NONE);
+        assert_eq!(decode_records(&plain).unwrap(), recs());
     }
 
     #[test]

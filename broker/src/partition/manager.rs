@@ -77,6 +77,7 @@ impl ReplicaManager {
     pub fn open_private(&self, name: &str, config: LogConfig) -> Result<Arc<Partition>, StorageError> {
         let settings = TopicSettings {
             log: config,
+            recompress: None,
             min_insync_replicas: 1,
             key_schema_validation: false,
             value_schema_validation: false,

@@ -206,6 +206,17 @@ impl Partition {
         if settings.validates_schemas() {
             schema_validation::validate(&settings, records, schemas).map_err(AppendError::InvalidRecord)?;
         }
+        let recompressed;
+        let records = match settings.recompress {
+            Some((codec, level)) => match weir_storage::record::recompress(records, codec, level)? {
+                Some(bytes) => {
+                    recompressed = bytes;
+                    &recompressed[..]
+                }
+                None => records,
+            },
+            None => records,
+        };
         if settings.log.cleanup_policy.compact {
             let missing = schema_validation::keyless_records(records).map_err(AppendError::InvalidRecord)?;
             if !missing.is_empty() {
