@@ -151,37 +151,6 @@ fn a_replaced_static_member_is_fenced_instead_of_told_to_rejoin() {
     assert_eq!(r.error_code, 0, "the replacing member");
 }
 
-/// One batch of keyless records, as a producer sends it (`wire::batch` makes a
-/// batch per record).
-fn one_batch(values: &[&[u8]]) -> bytes::Bytes {
-    use kafka_protocol::records::*;
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder keeps records in one batch while offset - sequence is
-            // constant; the batch's base sequence is then -1 (no producer id).
-            sequence: i as i32 - 1,
-            timestamp: 1,
-            key: None,
-            value: Some(bytes::Bytes::copy_from_slice(v)),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = bytes::BytesMut::new();
-    let opts = RecordEncodeOptions { version: 2, compression: Compression::None };
-    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
-    buf.freeze()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_without_a_key_are_refused_by_a_compacted_topic() {
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -193,7 +162,7 @@ async fn records_without_a_key_are_refused_by_a_compacted_topic() {
     let produce = |topic: &str| {
         let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![
             TopicProduceData::default().with_name(TopicName(sb(topic))).with_partition_data(vec![
-                PartitionProduceData::default().with_index(0).with_records(Some(one_batch(&[b"a", b"b", b"c"]))),
+                PartitionProduceData::default().with_index(0).with_records(Some(wire::one_batch(&[b"a", b"b", b"c"]))),
             ]),
         ]);
         let r: ProduceResponse = wire::call(&mut wire::connect(&weir), ApiKey::Produce, 9, &req);

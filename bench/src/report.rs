@@ -378,24 +378,9 @@ impl Report {
         }
 
         o += "\n## Exactly-once (1 KiB, 16 partitions, acks=-1)\n\nMB/s (records/s), median of the runs: an idempotent producer, a transactional one committing every 100 ms, and the transactional topic read back with each isolation level.\n\n";
-        o += &format!("| workload | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
-        let eos_names: Vec<String> =
-            self.brokers.first().map(|b| b.eos.iter().map(|s| s.0.clone()).collect()).unwrap_or_default();
-        for w in &eos_names {
-            let cells: Vec<String> =
-                self.brokers.iter().map(|b| cell(b.eos.iter().find(|s| &s.0 == w).map(|s| &s.1))).collect();
-            o += &format!("| {w} | {} |\n", cells.join(" | "));
-        }
-
+        o += &self.rows_table(&names, |b| &b.eos);
         o += "\n## Broker-side recompression (1 KiB, 16 partitions, acks=-1)\n\nMB/s (records/s), median of the runs, from an uncompressed producer.\n\n";
-        o += &format!("| workload | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
-        let names_r: Vec<String> =
-            self.brokers.first().map(|b| b.recompress.iter().map(|s| s.0.clone()).collect()).unwrap_or_default();
-        for w in &names_r {
-            let cells: Vec<String> =
-                self.brokers.iter().map(|b| cell(b.recompress.iter().find(|s| &s.0 == w).map(|s| &s.1))).collect();
-            o += &format!("| {w} | {} |\n", cells.join(" | "));
-        }
+        o += &self.rows_table(&names, |b| &b.recompress);
 
         o += &self.cpu_table(&names, &labels);
 
@@ -413,6 +398,25 @@ impl Report {
     /// Broker CPU per MB: a figure of the broker's own efficiency that does not
     /// depend on the client's ceiling (every produce workload here is client-bound
     /// for an efficient broker).
+    /// A workload-by-broker table of named rows (the exactly-once and recompression
+    /// groups), in the first broker's row order.
+    #[allow(clippy::type_complexity)]
+    fn rows_table(
+        &self,
+        names: &[&str],
+        rows: impl Fn(&BrokerResults) -> &Vec<(String, Result<Throughput, String>)>,
+    ) -> String {
+        let mut o = format!("| workload | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
+        let workloads: Vec<String> =
+            self.brokers.first().map(|b| rows(b).iter().map(|s| s.0.clone()).collect()).unwrap_or_default();
+        for w in &workloads {
+            let cells: Vec<String> =
+                self.brokers.iter().map(|b| cell(rows(b).iter().find(|s| &s.0 == w).map(|s| &s.1))).collect();
+            o += &format!("| {w} | {} |\n", cells.join(" | "));
+        }
+        o
+    }
+
     fn cpu_table(&self, names: &[&str], labels: &[String]) -> String {
         let rows: Vec<String> = labels
             .iter()

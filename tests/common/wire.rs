@@ -50,7 +50,18 @@ pub fn call<Req: Encodable, Resp: Decodable>(s: &mut TcpStream, key: ApiKey, ver
     Resp::decode(&mut resp, version).unwrap()
 }
 
+/// Keyless records, one batch per record (the encoder splits on the sequence).
 pub fn batch(values: &[&[u8]]) -> BytesMut {
+    encode(values, |_| -1)
+}
+
+/// Keyless records in one batch, as a producer sends them: the encoder keeps records
+/// together while offset - sequence stays constant; the base sequence is -1.
+pub fn one_batch(values: &[&[u8]]) -> Bytes {
+    encode(values, |i| i as i32 - 1).freeze()
+}
+
+fn encode(values: &[&[u8]], sequence: impl Fn(usize) -> i32) -> BytesMut {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -63,7 +74,7 @@ pub fn batch(values: &[&[u8]]) -> BytesMut {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: -1,
+            sequence: sequence(i),
             timestamp: 1,
             key: None,
             value: Some(Bytes::copy_from_slice(v)),
