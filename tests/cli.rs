@@ -37,6 +37,7 @@ fn bad_settings_stop_start_up_with_a_message() {
     let tmp = tempfile::tempdir().unwrap();
     for (args, expect) in [
         (vec!["--set", "no.such.key=1"], "unknown broker config key 'no.such.key'"),
+        (vec!["--set", "log.retention.hour=1"], "did you mean 'log.retention.hours'?"),
         (vec!["--set", "log.retention.ms=-9"], "log.retention.ms"),
         (vec!["--set", "auto.create.topics.enable"], "KEY=VALUE"),
     ] {

@@ -280,6 +280,33 @@ pub fn is_broker_key(key: &str) -> bool {
     broker_default(key).is_some()
 }
 
+/// The known key closest to a misspelt one (Levenshtein distance, at most a third
+/// of its length), for the start-up error.
+pub fn nearest_key(key: &str) -> Option<&'static str> {
+    let known =
+        BROKER_KEYS.iter().map(|k| k.0).chain(TOPIC_CONFIGS.iter().flat_map(|d| d.synonyms.iter().map(|s| s.0)));
+    known
+        .map(|k| (edit_distance(key, k), k))
+        .filter(|(d, _)| *d <= key.len().max(3) / 3)
+        .min_by_key(|(d, k)| (*d, *k))
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// Static broker configuration.
 #[derive(Clone, Debug, Default)]
 pub struct BrokerConfig {
@@ -293,7 +320,8 @@ impl BrokerConfig {
         let key = key.trim();
         let value = value.trim();
         if !is_broker_key(key) {
-            return Err(BrokerError::Config(format!("unknown broker config key '{key}'")));
+            let hint = nearest_key(key).map(|k| format!("; did you mean '{k}'?")).unwrap_or_default();
+            return Err(BrokerError::Config(format!("unknown broker config key '{key}'{hint}")));
         }
         if let Some(def) = TOPIC_CONFIGS.iter().find(|d| d.synonyms.iter().any(|(k, _)| *k == key)) {
             let factor = def.synonyms.iter().find(|(k, _)| *k == key).map(|s| s.1).unwrap_or(1);
@@ -435,6 +463,15 @@ mod tests {
         }
         assert!(BrokerConfig::default().set("group.consumer.assignors", "range,uniform").is_ok());
         assert!(BrokerConfig::default().set("group.consumer.assignors", "sticky").is_err());
+    }
+
+    #[test]
+    fn a_misspelt_key_names_the_nearest_known_one() {
+        let err = BrokerConfig::default().set("log.retention.hour", "1").unwrap_err().to_string();
+        assert!(err.contains("did you mean 'log.retention.hours'?"), "{err}");
+        let err = BrokerConfig::default().set("auto.create.topic.enable", "true").unwrap_err().to_string();
+        assert!(err.contains("'auto.create.topics.enable'"), "{err}");
+        assert_eq!(nearest_key("no.such.key"), None, "nothing close: no guess");
     }
 
     #[test]
