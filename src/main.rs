@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use weir_broker::{Broker, BrokerConfig, BrokerOptions};
 
+mod properties;
+
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Kafka-compatible streaming platform in one binary")]
 #[command(args_conflicts_with_subcommands = true)]
@@ -30,7 +32,8 @@ enum Command {
 
 #[derive(Args, Default)]
 struct ServeArgs {
-    /// Config file (TOML); see weir.toml in the repository for every key.
+    /// Config file: TOML (see weir.toml in the repository for every key), or a Kafka
+    /// `.properties` file of broker keys (`log.dirs` gives the data directory).
     #[arg(long, env = "WEIR_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Data directory [default: ./data]
@@ -92,6 +95,13 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
 
 fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "properties") {
+        let mut broker = properties::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        // Kafka's data directories: Weir keeps one, the first.
+        let dirs = broker.remove("log.dirs").or_else(|| broker.remove("log.dir"));
+        let data_dir = dirs.and_then(|d| d.split(',').map(str::trim).find(|s| !s.is_empty()).map(PathBuf::from));
+        return Ok(FileConfig { data_dir, broker, ..FileConfig::default() });
+    }
     let table: toml::Table = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
     let mut fc = FileConfig::default();
     for (key, value) in &table {
@@ -119,7 +129,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     };
     let mut config = BrokerConfig::default();
     for (k, v) in &file.broker {
-        config.set(k, v).with_context(|| "in the [broker] table of the config file")?;
+        config.set(k, v).with_context(|| "in the broker keys of the config file")?;
     }
     for kv in &args.set {
         let Some((k, v)) = kv.split_once('=') else {

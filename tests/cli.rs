@@ -131,3 +131,36 @@ fn bare_weir_serves_and_takes_its_settings_from_weir_variables() {
     assert_eq!(code, Some(0));
     assert!(tmp.path().join("from-file").join("__cluster_metadata-0").is_dir());
 }
+
+#[test]
+fn a_kafka_properties_file_configures_the_broker_and_its_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("kraft-logs");
+    let props = tmp.path().join("server.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "# Kafka's format\nnode.id=1\nlog.dirs={}\nnum.partitions=3\nlog.retention.hours=168\n\
+             log.segment.bytes=1073741824\nlog.retention.check.interval.ms=300000\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let cfg = props.to_str().unwrap();
+    let args = ["serve", "--config", cfg, "--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0"];
+    let (ready, code) = run_until_ready(&[&args[..], &["--console-addr", "127.0.0.1:0"]].concat(), &[]);
+    assert!(ready.starts_with("weir ready kafka=127.0.0.1:"), "{ready}");
+    assert_eq!(code, Some(0));
+    assert!(data.join("__cluster_metadata-0").is_dir(), "the data directory came from log.dirs");
+
+    // A misspelt key in it stops start-up and names the file's key and the nearest one.
+    std::fs::write(&props, "log.retention.hour=1\n").unwrap();
+    let out = Command::new(common::bin())
+        .args(["serve", "--config", cfg, "--kafka-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("unused"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean 'log.retention.hours'?"), "{err}");
+}
