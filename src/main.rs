@@ -137,6 +137,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         };
         config.set(k, v)?;
     }
+    for (key, value) in &config.no_effect {
+        tracing::info!(%key, %value, "accepted, no effect: a Kafka broker key Weir does not use");
+    }
     let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
     let kafka_addr = args.kafka_addr.or(file.kafka_addr).or_else(|| {
         // The `listeners` key applies only when no address was given explicitly.

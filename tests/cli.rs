@@ -164,3 +164,74 @@ fn a_kafka_properties_file_configures_the_broker_and_its_data_directory() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did you mean 'log.retention.hours'?"), "{err}");
 }
+
+/// Kafka 4.1's shipped `config/server.properties` (KRaft, combined mode), every
+/// setting as shipped, the commented optional ones uncommented; only the
+/// listeners, which would bind Kafka's ports, and the data directory are left to
+/// the flags.
+const KAFKA_41_SERVER_PROPERTIES: &str = "\
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=localhost:9093
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
+num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+socket.receive.buffer.bytes=102400
+socket.request.max.bytes=104857600
+num.partitions=1
+num.recovery.threads.per.data.dir=1
+offsets.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+log.flush.interval.messages=10000
+log.flush.interval.ms=1000
+log.retention.hours=168
+log.retention.bytes=1073741824
+log.segment.bytes=1073741824
+log.retention.check.interval.ms=300000
+";
+
+#[test]
+fn kafka_41_server_properties_starts_weir_and_unused_keys_are_logged_once() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let props = tmp.path().join("server.properties");
+    std::fs::write(&props, KAFKA_41_SERVER_PROPERTIES).unwrap();
+    let mut child = Command::new(common::bin())
+        .args(["serve", "--config", props.to_str().unwrap(), "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .args(["--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = BufReader::new(child.stdout.take().unwrap()).lines().next().expect("a line").unwrap();
+    assert!(ready.starts_with("weir ready "), "{ready}");
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    for key in ["process.roles", "num.io.threads", "offsets.topic.replication.factor", "controller.listener.names"] {
+        let lines =
+            log.lines().filter(|l| l.contains("accepted, no effect") && l.contains(&format!("key={key} "))).count();
+        assert_eq!(lines, 1, "{key} logged once:\n{log}");
+    }
+    assert!(!log.contains("key=num.partitions "), "a key Weir uses is not reported as unused");
+
+    // A Kafka key with a value of the wrong type still stops start-up.
+    std::fs::write(&props, "num.io.threads=eight\n").unwrap();
+    let out = Command::new(common::bin())
+        .args(["serve", "--config", props.to_str().unwrap(), "--kafka-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path().join("unused"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("num.io.threads: 'eight' is not a number"));
+}

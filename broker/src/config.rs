@@ -7,6 +7,8 @@
 //! `log.retention.ms` <- `log.retention.minutes` <- `log.retention.hours`) to the
 //! Kafka default, exactly as Kafka's DescribeConfigs reports it.
 
+mod kafka_keys;
+
 use std::collections::BTreeMap;
 
 use weir_storage::{CleanupPolicy, FlushPolicy, LogConfig, TimestampType};
@@ -280,11 +282,30 @@ pub fn is_broker_key(key: &str) -> bool {
     broker_default(key).is_some()
 }
 
+/// Kafka's type check of a value (booleans and numbers; other types take any string).
+fn check_value_type(key: &str, value: &str, ty: ConfigType) -> Result<()> {
+    match ty {
+        ConfigType::Boolean if value != "true" && value != "false" => {
+            Err(BrokerError::Config(format!("{key}: '{value}' is not true or false")))
+        }
+        ConfigType::Int | ConfigType::Short | ConfigType::Long if value.parse::<i64>().is_err() => {
+            Err(BrokerError::Config(format!("{key}: '{value}' is not a number")))
+        }
+        ConfigType::Double if value.parse::<f64>().is_err() => {
+            Err(BrokerError::Config(format!("{key}: '{value}' is not a number")))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The known key closest to a misspelt one (Levenshtein distance, at most a third
 /// of its length), for the start-up error.
 pub fn nearest_key(key: &str) -> Option<&'static str> {
-    let known =
-        BROKER_KEYS.iter().map(|k| k.0).chain(TOPIC_CONFIGS.iter().flat_map(|d| d.synonyms.iter().map(|s| s.0)));
+    let known = BROKER_KEYS
+        .iter()
+        .map(|k| k.0)
+        .chain(TOPIC_CONFIGS.iter().flat_map(|d| d.synonyms.iter().map(|s| s.0)))
+        .chain(kafka_keys::KAFKA_BROKER_KEYS.iter().map(|k| k.0));
     known
         .map(|k| (edit_distance(key, k), k))
         .filter(|(d, _)| *d <= key.len().max(3) / 3)
@@ -312,6 +333,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 pub struct BrokerConfig {
     /// Keys explicitly set (weir.toml or --set); everything else is a default.
     pub set: BTreeMap<String, String>,
+    /// Kafka broker keys that were set but that Weir has no use for (accepted so a
+    /// Kafka configuration carries over; logged once at start-up).
+    pub no_effect: BTreeMap<String, String>,
 }
 
 impl BrokerConfig {
@@ -320,6 +344,13 @@ impl BrokerConfig {
         let key = key.trim();
         let value = value.trim();
         if !is_broker_key(key) {
+            if let Some((_, ty, _)) = kafka_keys::KAFKA_BROKER_KEYS.iter().find(|(k, ..)| *k == key) {
+                // A Kafka key Weir has no use for: its value must still be of its
+                // type, so a typo in a number is caught as Kafka would.
+                check_value_type(key, value, *ty)?;
+                self.no_effect.insert(key.to_string(), value.to_string());
+                return Ok(());
+            }
             let hint = nearest_key(key).map(|k| format!("; did you mean '{k}'?")).unwrap_or_default();
             return Err(BrokerError::Config(format!("unknown broker config key '{key}'{hint}")));
         }
@@ -337,15 +368,10 @@ impl BrokerConfig {
             (def.check)(&check_value).map_err(|e| BrokerError::Config(format!("{key}: {e}")))?;
         } else {
             let ty = BROKER_KEYS.iter().find(|(k, ..)| *k == key).map(|b| b.2);
+            if let Some(ty) = ty {
+                check_value_type(key, value, ty)?;
+            }
             match ty {
-                Some(ConfigType::Boolean) if value != "true" && value != "false" => {
-                    return Err(BrokerError::Config(format!("{key}: '{value}' is not true or false")));
-                }
-                Some(ConfigType::Int) | Some(ConfigType::Short) | Some(ConfigType::Long)
-                    if value.parse::<i64>().is_err() =>
-                {
-                    return Err(BrokerError::Config(format!("{key}: '{value}' is not a number")));
-                }
                 _ if key == "group.consumer.assignors" => {
                     let known = crate::group::assignor::ASSIGNORS;
                     let names: Vec<&str> = value.split(',').map(str::trim).collect();
@@ -463,6 +489,22 @@ mod tests {
         }
         assert!(BrokerConfig::default().set("group.consumer.assignors", "range,uniform").is_ok());
         assert!(BrokerConfig::default().set("group.consumer.assignors", "sticky").is_err());
+    }
+
+    #[test]
+    fn kafka_keys_weir_does_not_use_are_accepted_type_checked_and_recorded() {
+        let mut c = BrokerConfig::default();
+        c.set("process.roles", "broker,controller").unwrap();
+        c.set("num.io.threads", "8").unwrap();
+        assert_eq!(c.no_effect.get("process.roles").map(String::as_str), Some("broker,controller"));
+        assert!(!c.set.contains_key("num.io.threads"), "not a setting Weir reads");
+        assert!(c.set("num.io.threads", "eight").unwrap_err().to_string().contains("not a number"));
+        assert!(c.set("auto.leader.rebalance.enable", "maybe").is_err());
+        // Keys Weir reads are not in the no-effect list.
+        c.set("num.partitions", "3").unwrap();
+        assert!(!c.no_effect.contains_key("num.partitions"));
+        let err = c.set("num.io.thread", "8").unwrap_err().to_string();
+        assert!(err.contains("did you mean 'num.io.threads'?"), "{err}");
     }
 
     #[test]
