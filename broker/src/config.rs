@@ -492,6 +492,15 @@ mod tests {
     }
 
     #[test]
+    fn the_no_effect_key_list_in_the_docs_matches_the_code() {
+        let doc = include_str!("../../docs/kafka-keys-without-effect.md");
+        for (key, ..) in kafka_keys::KAFKA_BROKER_KEYS {
+            let listed = doc.contains(&format!("| `{key}` |"));
+            assert_eq!(listed, !is_broker_key(key), "{key}: listed {listed}, read by Weir {}", is_broker_key(key));
+        }
+    }
+
+    #[test]
     fn kafka_keys_weir_does_not_use_are_accepted_type_checked_and_recorded() {
         let mut c = BrokerConfig::default();
         c.set("process.roles", "broker,controller").unwrap();
