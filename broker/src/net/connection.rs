@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use kafka_protocol::messages::ApiKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -28,7 +29,7 @@ const MAX_IN_FLIGHT: usize = 64;
 /// APIs whose requests may park for long (Fetch, JoinGroup, SyncGroup): while
 /// one waits, the connection watches its socket so that a client that leaves
 /// cancels it.
-const PARKING_APIS: [i16; 3] = [1, 11, 14];
+const PARKING_APIS: [i16; 3] = [ApiKey::Fetch as i16, ApiKey::JoinGroup as i16, ApiKey::SyncGroup as i16];
 
 /// How much of a pipelining client's next requests is read ahead while a request
 /// is parked; beyond this the socket is left alone until the request ends.
