@@ -7,7 +7,7 @@
 //! `log.retention.ms` <- `log.retention.minutes` <- `log.retention.hours`) to the
 //! Kafka default, exactly as Kafka's DescribeConfigs reports it.
 
-mod kafka_keys;
+pub mod kafka_keys;
 
 use std::collections::BTreeMap;
 
@@ -25,6 +25,8 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    Class = 8,
+    Password = 9,
 }
 
 /// Kafka's `ConfigSource` codes.
@@ -305,7 +307,8 @@ pub fn nearest_key(key: &str) -> Option<&'static str> {
         .iter()
         .map(|k| k.0)
         .chain(TOPIC_CONFIGS.iter().flat_map(|d| d.synonyms.iter().map(|s| s.0)))
-        .chain(kafka_keys::KAFKA_BROKER_KEYS.iter().map(|k| k.0));
+        .chain(kafka_keys::KAFKA_BROKER_KEYS.iter().map(|k| k.0))
+        .chain(kafka_keys::KAFKA_INTERNAL_BROKER_KEYS.iter().map(|k| k.0));
     known
         .map(|k| (edit_distance(key, k), k))
         .filter(|(d, _)| *d <= key.len().max(3) / 3)
@@ -344,10 +347,10 @@ impl BrokerConfig {
         let key = key.trim();
         let value = value.trim();
         if !is_broker_key(key) {
-            if let Some((_, ty, _)) = kafka_keys::KAFKA_BROKER_KEYS.iter().find(|(k, ..)| *k == key) {
+            if let Some((ty, ..)) = kafka_keys::kafka_key(key) {
                 // A Kafka key Weir has no use for: its value must still be of its
                 // type, so a typo in a number is caught as Kafka would.
-                check_value_type(key, value, *ty)?;
+                check_value_type(key, value, ty)?;
                 self.no_effect.insert(key.to_string(), value.to_string());
                 return Ok(());
             }
@@ -514,6 +517,10 @@ mod tests {
         assert!(!c.no_effect.contains_key("num.partitions"));
         let err = c.set("num.io.thread", "8").unwrap_err().to_string();
         assert!(err.contains("did you mean 'num.io.threads'?"), "{err}");
+        // Kafka's internal keys are Kafka keys too.
+        c.set("unstable.api.versions.enable", "true").unwrap();
+        assert!(c.set("unstable.api.versions.enable", "yes").is_err());
+        assert_eq!(c.no_effect.get("unstable.api.versions.enable").map(String::as_str), Some("true"));
     }
 
     #[test]

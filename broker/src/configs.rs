@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::config::kafka_keys::{kafka_key, KAFKA_BROKER_KEYS, KAFKA_INTERNAL_BROKER_KEYS};
 use crate::config::{topic_config_def, validate_topic_configs, BrokerConfig, ConfigType, BROKER_KEYS, TOPIC_CONFIGS};
 use crate::error::TopicError;
 use crate::metadata::{Event, MetadataStore};
@@ -34,6 +35,8 @@ pub struct ConfigEntry {
     pub value: Option<String>,
     pub source: ConfigSource,
     pub read_only: bool,
+    /// A password: its value is never returned.
+    pub sensitive: bool,
     pub ty: ConfigType,
     pub doc: &'static str,
     /// Every place the value could come from, the one in effect first.
@@ -121,6 +124,7 @@ impl Configs {
                 value: Some(value),
                 source,
                 read_only: false,
+                sensitive: false,
                 ty: def.ty,
                 doc: def.doc,
                 synonyms,
@@ -138,30 +142,7 @@ impl Configs {
 
     /// The broker's configs (static: read-only), by name.
     pub fn describe_broker(&self) -> Vec<ConfigEntry> {
-        let mut out = Vec::new();
-        let mut push = |name: &'static str, ty: ConfigType, doc: &'static str| {
-            let set = self.config.set.contains_key(name);
-            let value = self.config.get(name);
-            let source = if set { ConfigSource::StaticBroker } else { ConfigSource::Default };
-            let synonyms = value
-                .clone()
-                .map(|v| vec![ConfigSynonym { name: name.to_string(), value: Some(v), source }])
-                .unwrap_or_default();
-            out.push(ConfigEntry { name, value, source, read_only: true, ty, doc, synonyms });
-        };
-        for (name, _, ty, doc) in BROKER_KEYS {
-            push(name, *ty, doc);
-        }
-        for def in TOPIC_CONFIGS {
-            for (key, _) in def.synonyms {
-                if !BROKER_KEYS.iter().any(|b| b.0 == *key) {
-                    push(key, def.ty, def.doc);
-                }
-            }
-        }
-        out.sort_by_key(|e| e.name);
-        out.dedup_by_key(|e| e.name);
-        out
+        broker_entries(&self.config)
     }
 
     /// Replaces a topic's overrides (AlterConfigs). Blocking.
@@ -208,6 +189,64 @@ impl Configs {
         }
         Ok(())
     }
+}
+
+/// Every broker config with its source, as DescribeConfigs lists them.
+fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
+    let mut out = Vec::new();
+    let mut push = |name: &'static str, ty: ConfigType, doc: &'static str| {
+        let set = config.set.contains_key(name);
+        // A coarser-unit synonym (log.retention.hours) has no Weir default: Kafka's.
+        let kafka_default = kafka_key(name).map(|k| k.1).filter(|d| !d.is_empty()).map(str::to_string);
+        let value = config.get(name).or(kafka_default);
+        let source = if set { ConfigSource::StaticBroker } else { ConfigSource::Default };
+        let synonyms = value
+            .clone()
+            .map(|v| vec![ConfigSynonym { name: name.to_string(), value: Some(v), source }])
+            .unwrap_or_default();
+        out.push(ConfigEntry { name, value, source, read_only: true, sensitive: false, ty, doc, synonyms });
+    };
+    for (name, _, ty, doc) in BROKER_KEYS {
+        push(name, *ty, doc);
+    }
+    for def in TOPIC_CONFIGS {
+        for (key, _) in def.synonyms {
+            if !BROKER_KEYS.iter().any(|b| b.0 == *key) {
+                push(key, def.ty, def.doc);
+            }
+        }
+    }
+    // The Kafka keys Weir does not act on, as Kafka lists them: every documented
+    // key, internal ones only when set; passwords without their value.
+    const NO_EFFECT: &str = "A Kafka broker key Weir accepts but does not act on.";
+    let documented = KAFKA_BROKER_KEYS.iter().map(|k| (k, false));
+    let internal = KAFKA_INTERNAL_BROKER_KEYS.iter().map(|k| (k, true));
+    for ((name, ty, default), is_internal) in documented.chain(internal) {
+        if out.iter().any(|e| e.name == *name) {
+            continue;
+        }
+        let set = config.no_effect.get(*name);
+        if is_internal && set.is_none() {
+            continue;
+        }
+        let source = if set.is_some() { ConfigSource::StaticBroker } else { ConfigSource::Default };
+        let sensitive = *ty == ConfigType::Password;
+        let value = match set {
+            _ if sensitive => None,
+            Some(v) => Some(v.clone()),
+            None if default.is_empty() && *ty != ConfigType::List => None,
+            None => Some(default.to_string()),
+        };
+        let synonyms = if set.is_some() || value.is_some() {
+            vec![ConfigSynonym { name: name.to_string(), value: value.clone(), source }]
+        } else {
+            Vec::new()
+        };
+        out.push(ConfigEntry { name, value, source, read_only: true, sensitive, ty: *ty, doc: NO_EFFECT, synonyms });
+    }
+    out.sort_by_key(|e| e.name);
+    out.dedup_by_key(|e| e.name);
+    out
 }
 
 fn apply_changes(
@@ -283,5 +322,30 @@ mod tests {
         assert_eq!(out.get("cleanup.policy").map(String::as_str), Some("compact"));
         assert!(apply_changes(&broker, &out, &[change("segment.ms", AlterOp::Append, Some("1"))]).is_err());
         assert!(apply_changes(&broker, &out, &[change("no.such", AlterOp::Set, Some("1"))]).is_err());
+    }
+
+    #[test]
+    fn the_broker_lists_every_kafka_key_with_its_source_and_hides_passwords() {
+        let mut c = BrokerConfig::default();
+        c.set("num.io.threads", "16").unwrap();
+        c.set("ssl.keystore.password", "secret").unwrap();
+        c.set("unstable.api.versions.enable", "true").unwrap();
+        let entries = broker_entries(&c);
+        let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap_or_else(|| panic!("{n} not listed"));
+        for (key, ..) in KAFKA_BROKER_KEYS {
+            get(key);
+        }
+        let io = get("num.io.threads");
+        assert_eq!((io.value.as_deref(), io.source), (Some("16"), ConfigSource::StaticBroker));
+        let net = get("num.network.threads");
+        assert_eq!((net.value.as_deref(), net.source), (Some("3"), ConfigSource::Default));
+        let pw = get("ssl.keystore.password");
+        assert!(pw.sensitive && pw.value.is_none() && pw.synonyms.iter().all(|s| s.value.is_none()));
+        assert_eq!(pw.source, ConfigSource::StaticBroker);
+        assert_eq!(get("unstable.api.versions.enable").value.as_deref(), Some("true"));
+        assert!(!entries.iter().any(|e| e.name == "unstable.feature.versions.enable"), "internal keys only when set");
+        assert_eq!(get("log.retention.hours").value.as_deref(), Some("168"), "keys Weir reads keep their entries");
+        let names: Vec<_> = entries.iter().map(|e| e.name).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted, no duplicates");
     }
 }

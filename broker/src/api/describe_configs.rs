@@ -68,6 +68,7 @@ pub fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConf
                     .with_name(str_bytes(e.name))
                     .with_value(e.value.map(str_bytes))
                     .with_read_only(e.read_only)
+                    .with_is_sensitive(e.sensitive)
                     .with_config_source(source_code(e.source))
                     .with_config_type(e.ty as i8);
                 if req.include_synonyms {

@@ -2,8 +2,8 @@
 //! broker-config documentation, internal keys left out), with Kafka's type and
 //! default. Weir accepts all of them, so a Kafka configuration carries over: a key
 //! Weir acts on is read through [`super::BROKER_KEYS`] or a topic synonym; any other
-//! one here is accepted and logged once at start-up as having no effect. CLASS and
-//! PASSWORD keys are typed as strings.
+//! one here is accepted and logged once at start-up as having no effect. Values of
+//! PASSWORD keys are never shown (DescribeConfigs marks them sensitive).
 
 use super::ConfigType;
 
@@ -12,7 +12,7 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("add.partitions.to.txn.retry.backoff.max.ms", ConfigType::Int, "100"),
     ("add.partitions.to.txn.retry.backoff.ms", ConfigType::Int, "20"),
     ("advertised.listeners", ConfigType::String, ""),
-    ("alter.config.policy.class.name", ConfigType::String, ""),
+    ("alter.config.policy.class.name", ConfigType::Class, ""),
     ("alter.log.dirs.replication.quota.window.num", ConfigType::Int, "11"),
     ("alter.log.dirs.replication.quota.window.size.seconds", ConfigType::Int, "1"),
     ("authorizer.class.name", ConfigType::String, ""),
@@ -23,7 +23,7 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("broker.id", ConfigType::Int, "-1"),
     ("broker.rack", ConfigType::String, ""),
     ("broker.session.timeout.ms", ConfigType::Int, "9000"),
-    ("client.quota.callback.class", ConfigType::String, ""),
+    ("client.quota.callback.class", ConfigType::Class, ""),
     ("compression.gzip.level", ConfigType::Int, "-1"),
     ("compression.lz4.level", ConfigType::Int, "9"),
     ("compression.type", ConfigType::String, "producer"),
@@ -44,12 +44,12 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("controller.quota.window.num", ConfigType::Int, "11"),
     ("controller.quota.window.size.seconds", ConfigType::Int, "1"),
     ("controller.socket.timeout.ms", ConfigType::Int, "30000"),
-    ("create.topic.policy.class.name", ConfigType::String, ""),
+    ("create.topic.policy.class.name", ConfigType::Class, ""),
     ("default.replication.factor", ConfigType::Int, "1"),
     ("delegation.token.expiry.check.interval.ms", ConfigType::Long, "3600000"),
     ("delegation.token.expiry.time.ms", ConfigType::Long, "86400000"),
     ("delegation.token.max.lifetime.ms", ConfigType::Long, "604800000"),
-    ("delegation.token.secret.key", ConfigType::String, ""),
+    ("delegation.token.secret.key", ConfigType::Password, ""),
     ("delete.records.purgatory.purge.interval.requests", ConfigType::Int, "1"),
     ("delete.topic.enable", ConfigType::Boolean, "true"),
     ("early.start.listeners", ConfigType::String, ""),
@@ -182,7 +182,7 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("offsets.topic.segment.bytes", ConfigType::Int, "104857600"),
     (
         "principal.builder.class",
-        ConfigType::String,
+        ConfigType::Class,
         "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
     ),
     ("process.roles", ConfigType::List, ""),
@@ -233,17 +233,17 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("replication.quota.window.num", ConfigType::Int, "11"),
     ("replication.quota.window.size.seconds", ConfigType::Int, "1"),
     ("request.timeout.ms", ConfigType::Int, "30000"),
-    ("sasl.client.callback.handler.class", ConfigType::String, ""),
+    ("sasl.client.callback.handler.class", ConfigType::Class, ""),
     ("sasl.enabled.mechanisms", ConfigType::List, "GSSAPI"),
-    ("sasl.jaas.config", ConfigType::String, ""),
+    ("sasl.jaas.config", ConfigType::Password, ""),
     ("sasl.kerberos.kinit.cmd", ConfigType::String, "/usr/bin/kinit"),
     ("sasl.kerberos.min.time.before.relogin", ConfigType::Long, "60000"),
     ("sasl.kerberos.principal.to.local.rules", ConfigType::List, "DEFAULT"),
     ("sasl.kerberos.service.name", ConfigType::String, ""),
     ("sasl.kerberos.ticket.renew.jitter", ConfigType::Double, "0.05"),
     ("sasl.kerberos.ticket.renew.window.factor", ConfigType::Double, "0.8"),
-    ("sasl.login.callback.handler.class", ConfigType::String, ""),
-    ("sasl.login.class", ConfigType::String, ""),
+    ("sasl.login.callback.handler.class", ConfigType::Class, ""),
+    ("sasl.login.class", ConfigType::Class, ""),
     ("sasl.login.connect.timeout.ms", ConfigType::Int, ""),
     ("sasl.login.read.timeout.ms", ConfigType::Int, ""),
     ("sasl.login.refresh.buffer.seconds", ConfigType::Short, "300"),
@@ -263,10 +263,10 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("sasl.oauthbearer.assertion.claim.sub", ConfigType::String, ""),
     ("sasl.oauthbearer.assertion.file", ConfigType::String, ""),
     ("sasl.oauthbearer.assertion.private.key.file", ConfigType::String, ""),
-    ("sasl.oauthbearer.assertion.private.key.passphrase", ConfigType::String, ""),
+    ("sasl.oauthbearer.assertion.private.key.passphrase", ConfigType::Password, ""),
     ("sasl.oauthbearer.assertion.template.file", ConfigType::String, ""),
     ("sasl.oauthbearer.client.credentials.client.id", ConfigType::String, ""),
-    ("sasl.oauthbearer.client.credentials.client.secret", ConfigType::String, ""),
+    ("sasl.oauthbearer.client.credentials.client.secret", ConfigType::Password, ""),
     ("sasl.oauthbearer.clock.skew.seconds", ConfigType::Int, "30"),
     ("sasl.oauthbearer.expected.audience", ConfigType::List, ""),
     ("sasl.oauthbearer.expected.issuer", ConfigType::String, ""),
@@ -276,19 +276,19 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("sasl.oauthbearer.jwks.endpoint.url", ConfigType::String, ""),
     (
         "sasl.oauthbearer.jwt.retriever.class",
-        ConfigType::String,
+        ConfigType::Class,
         "org.apache.kafka.common.security.oauthbearer.DefaultJwtRetriever",
     ),
     (
         "sasl.oauthbearer.jwt.validator.class",
-        ConfigType::String,
+        ConfigType::Class,
         "org.apache.kafka.common.security.oauthbearer.DefaultJwtValidator",
     ),
     ("sasl.oauthbearer.scope", ConfigType::String, ""),
     ("sasl.oauthbearer.scope.claim.name", ConfigType::String, "scope"),
     ("sasl.oauthbearer.sub.claim.name", ConfigType::String, "sub"),
     ("sasl.oauthbearer.token.endpoint.url", ConfigType::String, ""),
-    ("sasl.server.callback.handler.class", ConfigType::String, ""),
+    ("sasl.server.callback.handler.class", ConfigType::Class, ""),
     ("sasl.server.max.receive.size", ConfigType::Int, "524288"),
     ("security.inter.broker.protocol", ConfigType::String, "PLAINTEXT"),
     ("security.providers", ConfigType::String, ""),
@@ -315,22 +315,22 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("ssl.client.auth", ConfigType::String, "none"),
     ("ssl.enabled.protocols", ConfigType::List, "TLSv1.2,TLSv1.3"),
     ("ssl.endpoint.identification.algorithm", ConfigType::String, "https"),
-    ("ssl.engine.factory.class", ConfigType::String, ""),
-    ("ssl.key.password", ConfigType::String, ""),
+    ("ssl.engine.factory.class", ConfigType::Class, ""),
+    ("ssl.key.password", ConfigType::Password, ""),
     ("ssl.keymanager.algorithm", ConfigType::String, "SunX509"),
-    ("ssl.keystore.certificate.chain", ConfigType::String, ""),
-    ("ssl.keystore.key", ConfigType::String, ""),
+    ("ssl.keystore.certificate.chain", ConfigType::Password, ""),
+    ("ssl.keystore.key", ConfigType::Password, ""),
     ("ssl.keystore.location", ConfigType::String, ""),
-    ("ssl.keystore.password", ConfigType::String, ""),
+    ("ssl.keystore.password", ConfigType::Password, ""),
     ("ssl.keystore.type", ConfigType::String, "JKS"),
     ("ssl.principal.mapping.rules", ConfigType::String, "DEFAULT"),
     ("ssl.protocol", ConfigType::String, "TLSv1.3"),
     ("ssl.provider", ConfigType::String, ""),
     ("ssl.secure.random.implementation", ConfigType::String, ""),
     ("ssl.trustmanager.algorithm", ConfigType::String, "PKIX"),
-    ("ssl.truststore.certificates", ConfigType::String, ""),
+    ("ssl.truststore.certificates", ConfigType::Password, ""),
     ("ssl.truststore.location", ConfigType::String, ""),
-    ("ssl.truststore.password", ConfigType::String, ""),
+    ("ssl.truststore.password", ConfigType::Password, ""),
     ("ssl.truststore.type", ConfigType::String, "JKS"),
     ("telemetry.max.bytes", ConfigType::Int, "1048576"),
     ("transaction.abort.timed.out.transaction.cleanup.interval.ms", ConfigType::Int, "10000"),
@@ -346,3 +346,38 @@ pub static KAFKA_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
     ("transactional.id.expiration.ms", ConfigType::Int, "604800000"),
     ("unclean.leader.election.enable", ConfigType::Boolean, "false"),
 ];
+
+/// Kafka 4.1's internal broker keys (defined but left out of its documentation):
+/// accepted like the documented ones, and listed by DescribeConfigs only when set,
+/// as Kafka lists them.
+pub static KAFKA_INTERNAL_BROKER_KEYS: &[(&str, ConfigType, &str)] = &[
+    ("controller.performance.always.log.threshold.ms", ConfigType::Long, "2000"),
+    ("controller.performance.sample.period.ms", ConfigType::Long, "60000"),
+    ("group.consumer.regex.refresh.interval.ms", ConfigType::Int, "600000"),
+    ("group.share.enable", ConfigType::Boolean, "false"),
+    ("group.share.initialize.retry.interval.ms", ConfigType::Int, "30000"),
+    ("group.share.persister.class.name", ConfigType::String, ""),
+    ("internal.metadata.delete.delay.millis", ConfigType::Long, "60000"),
+    ("internal.metadata.log.segment.bytes", ConfigType::Int, ""),
+    ("internal.metadata.max.batch.size.in.bytes", ConfigType::Int, "8388608"),
+    ("internal.metadata.max.fetch.size.in.bytes", ConfigType::Int, "8388608"),
+    ("log.initial.task.delay.ms", ConfigType::Long, "30000"),
+    ("producer.id.expiration.check.interval.ms", ConfigType::Int, "600000"),
+    ("remote.log.manager.task.retry.backoff.max.ms", ConfigType::Long, "30000"),
+    ("remote.log.manager.task.retry.backoff.ms", ConfigType::Long, "500"),
+    ("remote.log.manager.task.retry.jitter", ConfigType::Double, "0.2"),
+    ("server.max.startup.time.ms", ConfigType::Long, "9223372036854775807"),
+    ("share.coordinator.cold.partition.snapshot.interval.ms", ConfigType::Int, "300000"),
+    ("share.coordinator.state.topic.prune.interval.ms", ConfigType::Int, "300000"),
+    ("unclean.leader.election.interval.ms", ConfigType::Long, "300000"),
+    ("unstable.api.versions.enable", ConfigType::Boolean, "false"),
+    ("unstable.feature.versions.enable", ConfigType::Boolean, "false"),
+];
+
+/// A Kafka broker key, documented or internal: its type, its default (empty when
+/// Kafka has none) and whether it is internal.
+pub fn kafka_key(key: &str) -> Option<(ConfigType, &'static str, bool)> {
+    let documented = KAFKA_BROKER_KEYS.iter().map(|k| (k, false));
+    let internal = KAFKA_INTERNAL_BROKER_KEYS.iter().map(|k| (k, true));
+    documented.chain(internal).find(|((k, ..), _)| *k == key).map(|((_, ty, d), internal)| (*ty, *d, internal))
+}

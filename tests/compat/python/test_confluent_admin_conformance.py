@@ -84,3 +84,19 @@ def test_a_compacted_topic_refuses_a_record_without_a_key(admin, bootstrap):
     assert p.flush(DEADLINE) == 0
     assert errors[0] is not None and errors[0].code() == KafkaError.INVALID_RECORD, errors
     assert errors[1] is None, errors
+
+
+def test_broker_configs_list_every_kafka_key_with_its_source(admin):
+    from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
+
+    resource = ConfigResource(ResourceType.BROKER, "1")
+    configs = admin.describe_configs([resource], request_timeout=T)[resource].result(timeout=DEADLINE)
+    # Keys a Kafka operator looks for, whether or not Weir acts on them.
+    for key in ("num.io.threads", "num.network.threads", "log.retention.hours", "offsets.commit.timeout.ms",
+                "process.roles", "ssl.keystore.password", "group.min.session.timeout.ms"):
+        assert key in configs, f"{key} missing from the broker's DescribeConfigs"
+    io = configs["num.io.threads"]
+    assert (io.value, io.source) == ("8", ConfigSource.DEFAULT_CONFIG.value)
+    assert configs["log.retention.hours"].value == "168"
+    pw = configs["ssl.keystore.password"]
+    assert pw.is_sensitive and pw.value is None
