@@ -236,6 +236,30 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         ConfigType::Int,
         "KIP-848 consumer groups: how often members are told to heartbeat.",
     ),
+    (
+        "group.consumer.min.session.timeout.ms",
+        "45000",
+        ConfigType::Int,
+        "Smallest session timeout of a consumer group (the broker's and per-group values).",
+    ),
+    (
+        "group.consumer.max.session.timeout.ms",
+        "60000",
+        ConfigType::Int,
+        "Largest session timeout of a consumer group (the broker's and per-group values).",
+    ),
+    (
+        "group.consumer.min.heartbeat.interval.ms",
+        "5000",
+        ConfigType::Int,
+        "Smallest heartbeat interval of a consumer group (the broker's and per-group values).",
+    ),
+    (
+        "group.consumer.max.heartbeat.interval.ms",
+        "15000",
+        ConfigType::Int,
+        "Largest heartbeat interval of a consumer group (the broker's and per-group values).",
+    ),
     ("group.consumer.max.size", "2147483647", ConfigType::Int, "Largest number of members in a consumer group."),
     (
         "group.consumer.assignors",

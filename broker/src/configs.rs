@@ -12,6 +12,10 @@ use crate::config::{topic_config_def, validate_topic_configs, BrokerConfig, Conf
 use crate::error::TopicError;
 use crate::metadata::{Event, MetadataStore};
 use crate::partition::ReplicaManager;
+use crate::settings::BrokerSettings;
+
+mod group;
+pub use group::{group_timeouts, GroupTimeouts, GROUP_CONFIGS};
 
 /// Where a config value comes from (Kafka's `ConfigSource`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +23,8 @@ pub enum ConfigSource {
     DynamicTopic,
     StaticBroker,
     Default,
+    /// A group's own config (KIP-848).
+    Group,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +67,7 @@ pub struct ConfigChange {
 
 pub struct Configs {
     config: Arc<BrokerConfig>,
+    settings: Arc<BrokerSettings>,
     meta: Arc<MetadataStore>,
     partitions: Arc<ReplicaManager>,
 }
@@ -74,8 +81,13 @@ fn source_of(code: i8) -> ConfigSource {
 }
 
 impl Configs {
-    pub(crate) fn new(config: Arc<BrokerConfig>, meta: Arc<MetadataStore>, partitions: Arc<ReplicaManager>) -> Self {
-        Configs { config, meta, partitions }
+    pub(crate) fn new(
+        config: Arc<BrokerConfig>,
+        settings: Arc<BrokerSettings>,
+        meta: Arc<MetadataStore>,
+        partitions: Arc<ReplicaManager>,
+    ) -> Self {
+        Configs { config, settings, meta, partitions }
     }
 
     pub fn broker(&self) -> &BrokerConfig {

@@ -144,7 +144,7 @@ impl BrokerHandle {
             partitions.open_topic(&t.name, t.id, t.partitions, &t.configs)?;
         }
         let topics = topics::Topics::new(meta.clone(), partitions.clone(), settings.clone());
-        let configs = configs::Configs::new(config.clone(), meta.clone(), partitions.clone());
+        let configs = configs::Configs::new(config.clone(), settings.clone(), meta.clone(), partitions.clone());
         let cluster = handle::Cluster::new(settings.node_id, meta.cluster_id(), endpoints, data_dir.to_path_buf());
         let (shutdown, _) = watch::channel(false);
         let handle = BrokerHandle {

@@ -1,4 +1,5 @@
-//! Cluster metadata: topics, topic ids, partition counts and topic config overrides.
+//! Cluster metadata: topics, topic ids, partition counts, topic and group config
+//! overrides.
 //!
 //! Format: the metadata log is an ordinary partition log, `__cluster_metadata-0` in the
 //! data directory. Each change is one RecordBatch holding one record whose value is a
@@ -62,6 +63,12 @@ pub enum Event {
     ProducerIdsAllocated {
         next: i64,
     },
+    /// A group's config overrides (KIP-848 group configs), all of them; empty
+    /// removes them.
+    GroupConfigsReplaced {
+        group: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Default)]
@@ -71,6 +78,7 @@ pub struct MetaState {
     producer_ids_end: i64,
     topics: BTreeMap<String, Arc<TopicMeta>>,
     by_id: HashMap<Uuid, String>,
+    group_configs: BTreeMap<String, Arc<BTreeMap<String, String>>>,
     /// The first event that could not be decoded (start-up fails on it).
     bad: Option<String>,
 }
@@ -97,6 +105,12 @@ impl MetaState {
                 if let Some(t) = self.topics.get_mut(&name) {
                     Arc::make_mut(t).configs = configs;
                 }
+            }
+            Event::GroupConfigsReplaced { group, configs } if configs.is_empty() => {
+                self.group_configs.remove(&group);
+            }
+            Event::GroupConfigsReplaced { group, configs } => {
+                self.group_configs.insert(group, Arc::new(configs));
             }
         }
     }
@@ -203,6 +217,16 @@ impl MetadataStore {
         self.log.lock().topics.values().cloned().collect()
     }
 
+    /// A group's config overrides (none for most groups).
+    pub fn group_configs(&self, group: &str) -> Option<Arc<BTreeMap<String, String>>> {
+        self.log.lock().group_configs.get(group).cloned()
+    }
+
+    /// The groups that have config overrides.
+    pub fn groups_with_configs(&self) -> Vec<String> {
+        self.log.lock().group_configs.keys().cloned().collect()
+    }
+
     fn commit_locked(&self, ev: Event) -> Result<()> {
         let value = serde_json::to_vec(&ev).map_err(|e| BrokerError::Metadata(e.to_string()))?;
         self.log.write(0, vec![(None, Some(Bytes::from(value)))])?;
@@ -221,6 +245,9 @@ pub struct WriterView<'a> {
 impl WriterView<'_> {
     pub fn topic(&self, name: &str) -> Option<Arc<TopicMeta>> {
         self.store.topic(name)
+    }
+    pub fn group_configs(&self, group: &str) -> Option<Arc<BTreeMap<String, String>>> {
+        self.store.group_configs(group)
     }
     pub fn topics(&self) -> Vec<Arc<TopicMeta>> {
         self.store.topics()

@@ -40,9 +40,34 @@ pub struct TxnSettings {
 pub struct ConsumerGroupSettings {
     pub session_timeout_ms: i64,
     pub heartbeat_interval_ms: i64,
+    /// Bounds of the two above, for the broker's values and per-group overrides.
+    pub session_timeout_range: (i64, i64),
+    pub heartbeat_interval_range: (i64, i64),
     pub max_size: usize,
     /// Server-side assignors in order; the first is the default.
     pub assignors: Vec<String>,
+}
+
+impl ConsumerGroupSettings {
+    /// Kafka's checks of a session timeout and heartbeat interval (the broker's,
+    /// keys prefixed `group.consumer.`, or a group's own, prefixed `consumer.`).
+    pub fn check(&self, session_ms: i64, heartbeat_ms: i64, prefix: &str) -> std::result::Result<(), String> {
+        let bound = |value: i64, (min, max): (i64, i64), key: &str| {
+            if value < min {
+                Err(format!("{prefix}{key} must be greater than or equal to group.consumer.min.{key}"))
+            } else if value > max {
+                Err(format!("{prefix}{key} must be less than or equal to group.consumer.max.{key}"))
+            } else {
+                Ok(())
+            }
+        };
+        bound(heartbeat_ms, self.heartbeat_interval_range, "heartbeat.interval.ms")?;
+        bound(session_ms, self.session_timeout_range, "session.timeout.ms")?;
+        if session_ms <= heartbeat_ms {
+            return Err(format!("{prefix}session.timeout.ms must be greater than {prefix}heartbeat.interval.ms"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -131,12 +156,24 @@ impl BrokerSettings {
         if assignors.is_empty() {
             return Err(BrokerError::Config("group.consumer.assignors: at least one assignor is needed".into()));
         }
+        let int_ms = |key: &str| r.long(key, 1, i32::MAX as i64);
         let consumer_group = ConsumerGroupSettings {
-            session_timeout_ms: r.long("group.consumer.session.timeout.ms", 1, i32::MAX as i64)?,
-            heartbeat_interval_ms: r.long("group.consumer.heartbeat.interval.ms", 1, i32::MAX as i64)?,
+            session_timeout_ms: int_ms("group.consumer.session.timeout.ms")?,
+            heartbeat_interval_ms: int_ms("group.consumer.heartbeat.interval.ms")?,
+            session_timeout_range: (
+                int_ms("group.consumer.min.session.timeout.ms")?,
+                int_ms("group.consumer.max.session.timeout.ms")?,
+            ),
+            heartbeat_interval_range: (
+                int_ms("group.consumer.min.heartbeat.interval.ms")?,
+                int_ms("group.consumer.max.heartbeat.interval.ms")?,
+            ),
             max_size: r.int("group.consumer.max.size", 1)? as usize,
             assignors,
         };
+        consumer_group
+            .check(consumer_group.session_timeout_ms, consumer_group.heartbeat_interval_ms, "group.consumer.")
+            .map_err(BrokerError::Config)?;
         Ok(BrokerSettings {
             node_id: r.int("node.id", 0)?,
             listeners: r.raw("listeners")?,

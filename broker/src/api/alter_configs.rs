@@ -1,5 +1,5 @@
-//! AlterConfigs (key 33): replaces a topic's whole set of overrides. Broker configs
-//! are static in Weir (set them in weir.toml or with --set).
+//! AlterConfigs (key 33): replaces a topic's or a group's whole set of overrides.
+//! Broker configs are static in Weir (set them in weir.toml or with --set).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,7 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::{blocking, errors, str_bytes, RequestContext};
 
 pub const BROKER_STATIC: &str =
@@ -19,20 +19,16 @@ pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConf
         let base = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
+        let configs: BTreeMap<String, String> =
+            r.configs.iter().filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string()))).collect();
+        let (b, name, validate_only) = (ctx.broker.clone(), r.resource_name.to_string(), req.validate_only);
         let result = match r.resource_type {
-            RESOURCE_TOPIC => {
-                let configs: BTreeMap<String, String> = r
-                    .configs
-                    .iter()
-                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
-                    .collect();
-                let b = ctx.broker.clone();
-                let name = r.resource_name.to_string();
-                let validate_only = req.validate_only;
-                blocking(move || b.configs().replace_topic(&name, configs, validate_only))
-                    .await
-                    .map_err(|e| (errors::topic(&e), e.to_string()))
-            }
+            RESOURCE_TOPIC => blocking(move || b.configs().replace_topic(&name, configs, validate_only))
+                .await
+                .map_err(|e| (errors::topic(&e), e.to_string())),
+            RESOURCE_GROUP => blocking(move || b.configs().replace_group(&name, configs, validate_only))
+                .await
+                .map_err(|e| (errors::topic(&e), e.to_string())),
             RESOURCE_BROKER => Err((ResponseError::InvalidConfig, BROKER_STATIC.to_string())),
             other => Err((ResponseError::InvalidRequest, format!("Config resource type {other} is not supported"))),
         };

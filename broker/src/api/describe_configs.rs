@@ -1,5 +1,5 @@
-//! DescribeConfigs (key 32): topic configs with their sources and synonyms, and the
-//! broker's static configs.
+//! DescribeConfigs (key 32): topic and group configs with their sources and synonyms,
+//! and the broker's static configs.
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -12,6 +12,7 @@ use crate::configs::{ConfigEntry, ConfigSource};
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// Kafka's `ConfigSource` codes.
 pub fn source_code(s: ConfigSource) -> i8 {
@@ -19,6 +20,7 @@ pub fn source_code(s: ConfigSource) -> i8 {
         ConfigSource::DynamicTopic => 1,
         ConfigSource::StaticBroker => 4,
         ConfigSource::Default => 5,
+        ConfigSource::Group => 8,
     }
 }
 
@@ -33,6 +35,16 @@ pub fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConf
         let name = r.resource_name.to_string();
         let entries: Vec<ConfigEntry> = match r.resource_type {
             RESOURCE_TOPIC => match b.configs().describe_topic(&name) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    results.push(
+                        base.with_error_code(super::errors::topic(&e).code())
+                            .with_error_message(Some(str_bytes(e.to_string()))),
+                    );
+                    continue;
+                }
+            },
+            RESOURCE_GROUP => match b.configs().describe_group(&name) {
                 Ok(entries) => entries,
                 Err(e) => {
                     results.push(

@@ -1,13 +1,13 @@
-//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on topic configs.
-//! The operations are applied to the topic's current overrides under the metadata
-//! writer lock, so concurrent alters of one topic never lose each other's changes.
+//! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on topic and
+//! group configs. The operations are applied to the current overrides under the
+//! metadata writer lock, so concurrent alters never lose each other's changes.
 
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
 use super::alter_configs::BROKER_STATIC;
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::{blocking, errors, str_bytes, RequestContext};
 use crate::configs::{AlterOp, ConfigChange};
 
@@ -29,7 +29,7 @@ pub async fn handle(ctx: &RequestContext, req: IncrementalAlterConfigsRequest) -
             .with_resource_name(r.resource_name.clone());
         let name = r.resource_name.to_string();
         let result: Result<(), (ResponseError, String)> = match r.resource_type {
-            RESOURCE_TOPIC => {
+            RESOURCE_TOPIC | RESOURCE_GROUP => {
                 let changes: Result<Vec<ConfigChange>, i8> = r
                     .configs
                     .iter()
@@ -46,9 +46,13 @@ pub async fn handle(ctx: &RequestContext, req: IncrementalAlterConfigsRequest) -
                     Ok(changes) => {
                         let b = ctx.broker.clone();
                         let validate_only = req.validate_only;
-                        blocking(move || b.configs().alter_topic(&name, &changes, validate_only))
-                            .await
-                            .map_err(|e| (errors::topic(&e), e.to_string()))
+                        let group = r.resource_type == RESOURCE_GROUP;
+                        blocking(move || match group {
+                            true => b.configs().alter_group(&name, &changes, validate_only),
+                            false => b.configs().alter_topic(&name, &changes, validate_only),
+                        })
+                        .await
+                        .map_err(|e| (errors::topic(&e), e.to_string()))
                     }
                 }
             }

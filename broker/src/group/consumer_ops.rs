@@ -15,6 +15,7 @@ use super::consumer::{same, ConsumerGroup, ConsumerMember};
 use super::state::{Group, GroupState};
 use super::store::OFFSETS_TOPIC;
 use super::Coordinator;
+use crate::configs::group_timeouts;
 use crate::error::GroupError;
 use crate::metadata::MetadataStore;
 
@@ -147,6 +148,8 @@ impl Coordinator {
             req.member_id = Uuid::new_v4().to_string();
         }
         let now = self.now();
+        // Read before the group lock: the group's own configs, else the broker's.
+        let timeouts = group_timeouts(&self.consumer_cfg, &self.meta, &req.group);
         let mut groups = self.store.lock();
         let gid = req.group.clone();
         let g = self.consumer_group_for(&mut groups, &req, now)?;
@@ -169,7 +172,7 @@ impl Coordinator {
         Ok(HeartbeatAnswer {
             member_id: m.id.clone(),
             epoch: m.epoch,
-            interval_ms: self.consumer_cfg.heartbeat_interval_ms as i32,
+            interval_ms: timeouts.heartbeat_interval_ms as i32,
             assignment: send.then(|| m.assigned.clone()),
         })
     }
@@ -387,8 +390,8 @@ fn refresh_topics(cg: &mut ConsumerGroup, member: &str, meta: &MetadataStore) ->
 impl Coordinator {
     /// Expires consumer-group members whose session or revocation time ran out.
     pub(super) fn tick_consumer(&self, g: &mut Group, now: i64) {
-        let session = self.consumer_cfg.session_timeout_ms;
         let Some(cg) = g.consumer.as_mut() else { return };
+        let session = group_timeouts(&self.consumer_cfg, &self.meta, &g.id).session_timeout_ms;
         let expired: Vec<(String, &'static str)> = cg
             .members
             .values()

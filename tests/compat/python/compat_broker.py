@@ -32,7 +32,8 @@ READY_RE = re.compile(r"weir ready kafka=(\S+)")
 # more members, and KIP-848 members heartbeat every 500 ms instead of 5 s (Kafka's
 # defaults are for production, not for tests).
 DEFAULT_WEIR_ARGS = ["--set", "group.initial.rebalance.delay.ms=0",
-                     "--set", "group.consumer.heartbeat.interval.ms=500"]
+                     "--set", "group.consumer.heartbeat.interval.ms=500",
+                     "--set", "group.consumer.min.heartbeat.interval.ms=500"]
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 

@@ -81,6 +81,7 @@ export async function startBroker () {
     // for more members; COMPAT_WEIR_ARGS come after, so they win.
     '--set', 'group.initial.rebalance.delay.ms=0',
     '--set', 'group.consumer.heartbeat.interval.ms=500',
+    '--set', 'group.consumer.min.heartbeat.interval.ms=500',
     ...(process.env.COMPAT_WEIR_ARGS || '').split(/\s+/).filter(Boolean),
   ]
   const log = fs.createWriteStream(logPath)
