@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use weir_broker::loggers::ApplyFilter;
 use weir_broker::{Broker, BrokerConfig, BrokerOptions};
 
 mod properties;
@@ -117,7 +118,7 @@ fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
     Ok(fc)
 }
 
-async fn serve(args: ServeArgs) -> Result<()> {
+async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter)) -> Result<()> {
     // Installed before anything else: a SIGTERM that arrives right after the ready
     // line must still shut down cleanly, not kill the process.
     let signals = Signals::install()?;
@@ -152,6 +153,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let registry_addr = args.registry_addr.or(file.registry_addr).unwrap_or_else(|| "127.0.0.1:8081".to_string());
     let console_addr = args.console_addr.or(file.console_addr).unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let broker = Broker::start(BrokerOptions { data_dir, kafka_addr, config }).await?;
+    broker.handle().loggers().install(&log_filter, apply_filter);
     let addr = broker.local_addr();
     let registry = match weir_registry::Registry::start(broker.handle().clone(), &registry_addr).await {
         Ok(r) => r,
@@ -204,15 +206,27 @@ impl Signals {
     }
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+/// The log filter as RUST_LOG gives it, and the function that replaces it at run
+/// time (BROKER_LOGGER levels changed with IncrementalAlterConfigs).
+fn init_logging() -> (String, ApplyFilter) {
+    use tracing_subscriber::{reload, EnvFilter};
+    let initial = std::env::var("RUST_LOG").ok().filter(|f| EnvFilter::try_new(f).is_ok()).unwrap_or("info".into());
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry().with(filter).with(fmt).init();
+    let apply: ApplyFilter = Box::new(move |directives: &str| {
+        let filter = EnvFilter::try_new(directives).map_err(|e| format!("bad log filter '{directives}': {e}"))?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
+    (initial, apply)
+}
+
+fn main() -> ExitCode {
+    let logging = init_logging();
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
@@ -225,7 +239,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args)) {
+    match runtime.block_on(serve(args, logging)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("weir: {e:#}");

@@ -386,3 +386,54 @@ async fn a_topic_compression_type_recompresses_batches_of_another_codec() {
     let res = admin.create_topics([&t], &rdkafka::admin::AdminOptions::new()).await.unwrap();
     assert!(res[0].is_err(), "brotli is not a Kafka codec");
 }
+
+#[test]
+fn log_levels_change_at_run_time_through_the_broker_logger_resource() {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    const BROKER_LOGGER: i8 = 8;
+    let mut weir = Logged::start(); // RUST_LOG=weir_broker=debug
+    let mut s = std::net::TcpStream::connect(&weir.addr).unwrap();
+    let describe = |s: &mut std::net::TcpStream| -> Vec<(String, String, i8)> {
+        let req = DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+            .with_resource_type(BROKER_LOGGER)
+            .with_resource_name(sb("1"))]);
+        let r: DescribeConfigsResponse = wire::call(s, ApiKey::DescribeConfigs, 4, &req);
+        assert_eq!(r.results[0].error_code, 0, "{:?}", r.results[0].error_message);
+        let c = &r.results[0].configs;
+        c.iter().map(|c| (c.name.to_string(), c.value.clone().unwrap().to_string(), c.config_source)).collect()
+    };
+    let alter = |s: &mut std::net::TcpStream, name: &str, op: i8, value: &str| -> (i16, Option<String>) {
+        let req = IncrementalAlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(BROKER_LOGGER)
+            .with_resource_name(sb("1"))
+            .with_configs(vec![AlterableConfig::default()
+                .with_name(sb(name))
+                .with_config_operation(op)
+                .with_value(Some(sb(value)))])]);
+        let r: IncrementalAlterConfigsResponse = wire::call(s, ApiKey::IncrementalAlterConfigs, 1, &req);
+        (r.responses[0].error_code, r.responses[0].error_message.as_ref().map(|m| m.to_string()))
+    };
+    let levels = describe(&mut s);
+    assert!(levels.contains(&("weir_broker".into(), "DEBUG".into(), 6)), "{levels:?}");
+    assert_eq!(levels[0].0, "root");
+
+    // Kafka's refusals.
+    assert_eq!(alter(&mut s, "kafka.server.KafkaApis", 0, "DEBUG").0, 40);
+    assert_eq!(alter(&mut s, "weir_broker", 0, "LOUD").0, 40);
+    assert_eq!(alter(&mut s, "root", 1, "").0, 42, "the root logger's level cannot be removed");
+    assert_eq!(alter(&mut s, "weir_broker", 2, "DEBUG").0, 42, "APPEND is not for loggers");
+
+    // Quiet the broker: requests are no longer logged...
+    assert_eq!(alter(&mut s, "weir_broker", 0, "INFO"), (0, None));
+    let _: ListGroupsResponse = wire::call(&mut s, ApiKey::ListGroups, 4, &ListGroupsRequest::default());
+    // ...until one module is made verbose again.
+    assert_eq!(alter(&mut s, "weir_broker::api", 0, "DEBUG"), (0, None));
+    let _: DescribeClusterResponse = wire::call(&mut s, ApiKey::DescribeCluster, 0, &DescribeClusterRequest::default());
+    weir.wait_for_lines(&["api=\"DescribeCluster\"", "answered"], 1);
+    assert!(!weir.log().contains("api=\"ListGroups\""), "{}", weir.log());
+    assert!(describe(&mut s).contains(&("weir_broker::api".into(), "DEBUG".into(), 6)));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(weir.child.id() as i32, libc::SIGTERM) };
+    assert!(weir.child.wait().unwrap().success());
+}

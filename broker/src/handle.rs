@@ -77,6 +77,7 @@ pub(crate) struct Core {
     pub(crate) partitions: Arc<ReplicaManager>,
     pub(crate) topics: Topics,
     pub(crate) configs: Configs,
+    pub(crate) loggers: crate::loggers::Loggers,
     pub(crate) groups: OnceLock<Arc<Coordinator>>,
     pub(crate) txn: OnceLock<Arc<TxnCoordinator>>,
     pub(crate) schema_lookup: OnceLock<Arc<dyn SchemaIdLookup>>,
@@ -110,6 +111,10 @@ impl BrokerHandle {
     }
     pub fn configs(&self) -> &Configs {
         &self.core.configs
+    }
+    /// Log levels (Kafka's BROKER_LOGGER resource).
+    pub fn loggers(&self) -> &crate::loggers::Loggers {
+        &self.core.loggers
     }
     pub fn partitions(&self) -> &Arc<ReplicaManager> {
         &self.core.partitions

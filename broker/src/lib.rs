@@ -25,6 +25,7 @@ pub mod group;
 mod handle;
 pub mod internal;
 mod lock;
+pub mod loggers;
 pub mod metadata;
 pub mod net;
 pub mod partition;
@@ -156,6 +157,7 @@ impl BrokerHandle {
                 partitions: partitions.clone(),
                 topics,
                 configs,
+                loggers: Default::default(),
                 groups: OnceLock::new(),
                 txn: OnceLock::new(),
                 schema_lookup: OnceLock::new(),

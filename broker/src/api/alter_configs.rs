@@ -7,7 +7,7 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
+use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_GROUP, RESOURCE_TOPIC};
 use super::{blocking, errors, str_bytes, RequestContext};
 
 pub const BROKER_STATIC: &str =
@@ -30,10 +30,14 @@ pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConf
                 .await
                 .map_err(|e| (errors::topic(&e), e.to_string())),
             RESOURCE_BROKER => Err((ResponseError::InvalidConfig, BROKER_STATIC.to_string())),
+            RESOURCE_BROKER_LOGGER => Err((
+                ResponseError::InvalidRequest,
+                "AlterConfigs is deprecated and does not support the resource type BROKER_LOGGER".to_string(),
+            )),
             other => Err((ResponseError::InvalidRequest, format!("Config resource type {other} is not supported"))),
         };
         responses.push(match result {
-            Ok(()) => base,
+            Ok(()) => base.with_error_message(None),
             Err((code, msg)) => base.with_error_code(code.code()).with_error_message(Some(str_bytes(msg))),
         });
     }

@@ -20,7 +20,7 @@ pub async fn handle(ctx: &RequestContext, req: CreatePartitionsRequest) -> Creat
             blocking(move || b.topics().create_partitions(&name, count, assignments.as_deref(), validate_only)).await;
         let base = CreatePartitionsTopicResult::default().with_name(t.name);
         results.push(match r {
-            Ok(()) => base,
+            Ok(()) => base.with_error_message(None),
             Err(e) => base.with_error_code(errors::topic(&e).code()).with_error_message(Some(str_bytes(e.to_string()))),
         });
     }

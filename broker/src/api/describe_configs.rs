@@ -8,11 +8,24 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
+use crate::config::ConfigType;
 use crate::configs::{ConfigEntry, ConfigSource};
+use kafka_protocol::protocol::StrBytes;
 
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 pub const RESOURCE_GROUP: i8 = 32;
+
+/// Why a BROKER or BROKER_LOGGER resource name is not this broker, as Kafka says it.
+pub fn wrong_broker(name: &str, node_id: i32, logger: bool) -> Option<String> {
+    match name {
+        "" if logger => Some("Broker id must not be empty".into()),
+        "" => None,
+        n if n == node_id.to_string() => None,
+        n => Some(format!("Unexpected broker id, expected {node_id} but received {n}")),
+    }
+}
 
 /// Kafka's `ConfigSource` codes.
 pub fn source_code(s: ConfigSource) -> i8 {
@@ -22,6 +35,24 @@ pub fn source_code(s: ConfigSource) -> i8 {
         ConfigSource::Default => 5,
         ConfigSource::Group => 8,
     }
+}
+
+/// Loggers with their levels, as Kafka describes them (source
+/// DYNAMIC_BROKER_LOGGER_CONFIG, never read-only).
+fn loggers(ctx: &RequestContext, wanted: Option<&[StrBytes]>) -> Vec<DescribeConfigsResourceResult> {
+    ctx.broker
+        .loggers()
+        .describe()
+        .into_iter()
+        .filter(|(name, _)| wanted.is_none_or(|w| w.is_empty() || w.iter().any(|k| **k == **name)))
+        .map(|(name, level)| {
+            DescribeConfigsResourceResult::default()
+                .with_name(str_bytes(name))
+                .with_value(Some(str_bytes(level)))
+                .with_config_source(6)
+                .with_config_type(ConfigType::String as i8)
+        })
+        .collect()
 }
 
 pub fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
@@ -54,12 +85,20 @@ pub fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConf
                     continue;
                 }
             },
-            RESOURCE_BROKER if name.is_empty() || name == node_id.to_string() => b.configs().describe_broker(),
-            RESOURCE_BROKER => {
-                results.push(base.with_error_code(ResponseError::InvalidRequest.code()).with_error_message(Some(
-                    str_bytes(format!("Unexpected broker id, expected {node_id} but received {name}")),
-                )));
-                continue;
+            RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => {
+                let logger = r.resource_type == RESOURCE_BROKER_LOGGER;
+                if let Some(msg) = wrong_broker(&name, node_id, logger) {
+                    results.push(
+                        base.with_error_code(ResponseError::InvalidRequest.code())
+                            .with_error_message(Some(str_bytes(msg))),
+                    );
+                    continue;
+                }
+                if logger {
+                    results.push(base.with_configs(loggers(ctx, r.configuration_keys.as_deref())));
+                    continue;
+                }
+                b.configs().describe_broker()
             }
             other => {
                 results.push(
