@@ -21,6 +21,7 @@ pub mod auth;
 pub mod config;
 pub mod configs;
 pub mod error;
+pub mod features;
 pub mod group;
 mod handle;
 pub mod internal;

@@ -63,6 +63,11 @@ pub enum Event {
     ProducerIdsAllocated {
         next: i64,
     },
+    /// A finalized feature level (UpdateFeatures).
+    FeatureLevelChanged {
+        name: String,
+        level: i16,
+    },
     /// A group's config overrides (KIP-848 group configs), all of them; empty
     /// removes them.
     GroupConfigsReplaced {
@@ -79,6 +84,8 @@ pub struct MetaState {
     topics: BTreeMap<String, Arc<TopicMeta>>,
     by_id: HashMap<Uuid, String>,
     group_configs: BTreeMap<String, Arc<BTreeMap<String, String>>>,
+    /// Finalized feature levels changed since the cluster was created.
+    features: BTreeMap<String, i16>,
     /// The first event that could not be decoded (start-up fails on it).
     bad: Option<String>,
 }
@@ -105,6 +112,9 @@ impl MetaState {
                 if let Some(t) = self.topics.get_mut(&name) {
                     Arc::make_mut(t).configs = configs;
                 }
+            }
+            Event::FeatureLevelChanged { name, level } => {
+                self.features.insert(name, level);
             }
             Event::GroupConfigsReplaced { group, configs } if configs.is_empty() => {
                 self.group_configs.remove(&group);
@@ -220,6 +230,15 @@ impl MetadataStore {
     /// A group's config overrides (none for most groups).
     pub fn group_configs(&self, group: &str) -> Option<Arc<BTreeMap<String, String>>> {
         self.log.lock().group_configs.get(group).cloned()
+    }
+
+    /// The finalized level of each supported feature (its default until changed).
+    pub fn finalized_features(&self) -> Vec<(&'static str, i16)> {
+        let s = self.log.lock();
+        crate::features::FEATURES
+            .iter()
+            .map(|f| (f.name, s.features.get(f.name).copied().unwrap_or(f.default)))
+            .collect()
     }
 
     /// The groups that have config overrides.

@@ -1,10 +1,11 @@
 //! ApiVersions (key 18): the API table clients negotiate versions from.
 
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use super::routes::ROUTES;
-use super::RequestContext;
+use super::{str_bytes, RequestContext};
+use crate::features::FEATURES;
 
 /// The response, built from the same table that routes requests.
 pub fn response(error_code: i16) -> ApiVersionsResponse {
@@ -18,11 +19,38 @@ pub fn response(error_code: i16) -> ApiVersionsResponse {
         })
         .collect();
     api_keys.sort_by_key(|a| a.api_key);
-    // No feature levels: finalized_features_epoch stays -1 so the tagged fields are
-    // omitted (old librdkafka rejects responses that carry them).
+    // The feature levels are added by `handle`; an error answer carries none.
     ApiVersionsResponse::default().with_error_code(error_code).with_api_keys(api_keys).with_finalized_features_epoch(-1)
 }
 
-pub fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
-    response(0)
+/// The table and the feature levels (KIP-584). As Kafka, a v3 client is not shown
+/// features supported from level 0 (KAFKA-17492: older clients took a 0 minimum for
+/// a malformed range), and finalized levels of 0 are left out.
+pub fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    let resp = response(0);
+    if ctx.version < 3 {
+        return resp;
+    }
+    let supported = FEATURES
+        .iter()
+        .filter(|f| ctx.version >= 4 || f.min > 0)
+        .map(|f| {
+            SupportedFeatureKey::default().with_name(str_bytes(f.name)).with_min_version(f.min).with_max_version(f.max)
+        })
+        .collect();
+    let finalized = ctx
+        .broker
+        .finalized_features()
+        .into_iter()
+        .filter(|(_, level)| *level > 0)
+        .map(|(name, level)| {
+            FinalizedFeatureKey::default()
+                .with_name(str_bytes(name))
+                .with_min_version_level(level)
+                .with_max_version_level(level)
+        })
+        .collect();
+    resp.with_supported_features(supported)
+        .with_finalized_features_epoch(ctx.broker.features_epoch())
+        .with_finalized_features(finalized)
 }

@@ -26,12 +26,17 @@ fn assignment(parts: Vec<(Uuid, String, Vec<i32>)>) -> Assignment {
 
 pub fn handle(ctx: &RequestContext, req: ConsumerGroupDescribeRequest) -> ConsumerGroupDescribeResponse {
     let coordinator = ctx.broker.groups();
+    let enabled = ctx.broker.consumer_protocol_enabled();
     let groups = req
         .group_ids
         .into_iter()
         .map(|id| {
             let base =
                 DescribedGroup::default().with_group_id(id.clone()).with_authorized_operations(AUTHORIZED_OPS_OMITTED);
+            if !enabled {
+                // group.version 0: refused, as Kafka refuses it.
+                return base.with_error_code(ResponseError::UnsupportedVersion.code()).with_error_message(None);
+            }
             let Some(d) = coordinator.describe_consumer_group(id.0.as_str()) else {
                 return base
                     .with_error_code(ResponseError::GroupIdNotFound.code())

@@ -10,6 +10,12 @@ use crate::group::assignor;
 use crate::group::ConsumerHeartbeat;
 
 pub fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse {
+    if !ctx.broker.consumer_protocol_enabled() {
+        // group.version 0: as Kafka, the API stays listed but is refused.
+        return ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::UnsupportedVersion.code())
+            .with_error_message(None);
+    }
     let owned = req.topic_partitions.map(|tps| {
         let mut a = assignor::Assignment::new();
         for tp in tps {

@@ -120,6 +120,21 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(DescribeQuorum, describe_quorum, DescribeQuorumRequest, sync),
         route!(ListPartitionReassignments, list_partition_reassignments, ListPartitionReassignmentsRequest, sync),
         route!(AlterPartitionReassignments, alter_partition_reassignments, AlterPartitionReassignmentsRequest, sync),
+        route!(SaslHandshake, sasl_handshake, SaslHandshakeRequest, sync),
+        route!(SaslAuthenticate, sasl_authenticate, SaslAuthenticateRequest, sync),
+        route!(DescribeAcls, describe_acls, DescribeAclsRequest, sync),
+        route!(CreateAcls, create_acls, CreateAclsRequest, sync),
+        route!(DeleteAcls, delete_acls, DeleteAclsRequest, sync),
+        route!(CreateDelegationToken, create_delegation_token, CreateDelegationTokenRequest, sync),
+        route!(RenewDelegationToken, renew_delegation_token, RenewDelegationTokenRequest, sync),
+        route!(ExpireDelegationToken, expire_delegation_token, ExpireDelegationTokenRequest, sync),
+        route!(DescribeDelegationToken, describe_delegation_token, DescribeDelegationTokenRequest, sync),
+        route!(AddRaftVoter, add_raft_voter, AddRaftVoterRequest, sync),
+        route!(RemoveRaftVoter, remove_raft_voter, RemoveRaftVoterRequest, sync),
+        route!(UnregisterBroker, unregister_broker, UnregisterBrokerRequest, sync),
+        route!(ListConfigResources, list_config_resources, ListConfigResourcesRequest, sync),
+        route!(UpdateFeatures, update_features, UpdateFeaturesRequest, async),
+        route!(WriteTxnMarkers, write_txn_markers, WriteTxnMarkersRequest, async),
     ];
     table
         .into_iter()
@@ -155,6 +170,6 @@ mod tests {
             assert!(r.versions.min <= r.versions.max, "{} serves no version", r.name);
         }
         assert!(route(-1).is_none());
-        assert!(route(ApiKey::WriteTxnMarkers as i16).is_none(), "broker-to-broker markers are not served");
+        assert!(route(ApiKey::BrokerHeartbeat as i16).is_none(), "controller-only APIs are not served");
     }
 }

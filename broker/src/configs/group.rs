@@ -59,6 +59,11 @@ impl Configs {
         group_timeouts(&self.settings.consumer_group, &self.meta, group)
     }
 
+    /// The groups with configs of their own.
+    pub fn groups_with_configs(&self) -> Vec<String> {
+        self.meta.groups_with_configs()
+    }
+
     /// A group's configs with their sources (DescribeConfigs on a GROUP resource).
     pub fn describe_group(&self, group: &str) -> Result<Vec<ConfigEntry>, TopicError> {
         check_name(group)?;

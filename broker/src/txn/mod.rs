@@ -17,6 +17,7 @@
 //! a bumped epoch, so the zombie's writes (older epoch) are refused everywhere. A
 //! transaction older than its timeout is aborted the same way by the tick.
 
+mod markers;
 mod records;
 mod state;
 
