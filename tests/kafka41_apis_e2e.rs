@@ -257,3 +257,115 @@ fn list_config_resources_names_groups_brokers_and_topics_in_kafkas_order() {
     assert_eq!(list(&mut s, 1, vec![2]).1, topics);
     assert_eq!(list(&mut s, 1, vec![2, 3]), (35, vec![]), "a type Kafka does not list: UNSUPPORTED_VERSION");
 }
+
+#[test]
+fn scram_credentials_and_client_quotas_are_kept_in_the_metadata_log() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::alter_user_scram_credentials_request::{
+        ScramCredentialDeletion, ScramCredentialUpsertion,
+    };
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    let mut weir = Weir::start();
+    let upsert = |user: &str, mechanism: i8, iterations: i32| {
+        ScramCredentialUpsertion::default()
+            .with_name(sb(user))
+            .with_mechanism(mechanism)
+            .with_iterations(iterations)
+            .with_salt(bytes::Bytes::from_static(b"0123456789abcdef"))
+            .with_salted_password(bytes::Bytes::from(vec![7u8; 32]))
+    };
+    let req = AlterUserScramCredentialsRequest::default()
+        .with_upsertions(vec![upsert("alice", 1, 8192), upsert("bob", 2, 4096), upsert("carol", 1, 100)])
+        .with_deletions(vec![ScramCredentialDeletion::default().with_name(sb("dave")).with_mechanism(1)]);
+    let r: AlterUserScramCredentialsResponse = call(&mut connect(&weir), ApiKey::AlterUserScramCredentials, 0, &req);
+    let outcome: Vec<(String, i16)> = r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect();
+    assert_eq!(
+        outcome,
+        vec![("alice".into(), 0), ("bob".into(), 0), ("dave".into(), 91), ("carol".into(), 93)],
+        "accepted first; RESOURCE_NOT_FOUND, UNACCEPTABLE_CREDENTIAL"
+    );
+
+    let quota_entry = |user: Option<&str>, key: &str, value: f64| {
+        EntryData::default()
+            .with_entity(vec![EntityData::default().with_entity_type(sb("user")).with_entity_name(user.map(sb))])
+            .with_ops(vec![OpData::default().with_key(sb(key)).with_value(value)])
+    };
+    let req = AlterClientQuotasRequest::default().with_entries(vec![
+        quota_entry(Some("alice"), "producer_byte_rate", 1048576.0),
+        quota_entry(None, "consumer_byte_rate", 2097152.0),
+        quota_entry(Some("bob"), "fetch_rate", 1.0),
+    ]);
+    let r: AlterClientQuotasResponse = call(&mut connect(&weir), ApiKey::AlterClientQuotas, 1, &req);
+    let codes: Vec<i16> = r.entries.iter().map(|e| e.error_code).collect();
+    assert_eq!(codes, vec![0, 0, 42]);
+    assert_eq!(r.entries[2].error_message.as_deref(), Some("Invalid configuration key fetch_rate"));
+
+    weir.stop();
+    weir.restart();
+    let av = api_versions(&weir, 3);
+    for v in versions(&av, ApiKey::DescribeUserScramCredentials) {
+        let all: DescribeUserScramCredentialsResponse = call(
+            &mut connect(&weir),
+            ApiKey::DescribeUserScramCredentials,
+            v,
+            &DescribeUserScramCredentialsRequest::default().with_users(None),
+        );
+        let described: Vec<(String, i8, i32)> = all
+            .results
+            .iter()
+            .flat_map(|r| r.credential_infos.iter().map(|c| (r.user.to_string(), c.mechanism, c.iterations)))
+            .collect();
+        assert_eq!(described, vec![("alice".into(), 1, 8192), ("bob".into(), 2, 4096)], "v{v}: kept across a restart");
+        let named = |names: &[&str]| -> Vec<(String, i16)> {
+            let users = names.iter().map(|n| UserName::default().with_name(sb(n))).collect();
+            let r: DescribeUserScramCredentialsResponse = call(
+                &mut connect(&weir),
+                ApiKey::DescribeUserScramCredentials,
+                v,
+                &DescribeUserScramCredentialsRequest::default().with_users(Some(users)),
+            );
+            r.results.iter().map(|r| (r.user.to_string(), r.error_code)).collect()
+        };
+        assert_eq!(
+            named(&["alice", "zed", "bob", "bob"]),
+            vec![("alice".into(), 0), ("zed".into(), 91), ("bob".into(), 92)]
+        );
+    }
+    for v in versions(&av, ApiKey::DescribeClientQuotas) {
+        let describe = |components: Vec<ComponentData>, strict: bool| {
+            let req = DescribeClientQuotasRequest::default().with_components(components).with_strict(strict);
+            let r: DescribeClientQuotasResponse = call(&mut connect(&weir), ApiKey::DescribeClientQuotas, v, &req);
+            (
+                r.error_code,
+                r.entries.map(|es| {
+                    es.iter()
+                        .map(|e| {
+                            (
+                                e.entity[0].entity_name.as_ref().map(|n| n.to_string()),
+                                e.values[0].key.to_string(),
+                                e.values[0].value,
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                }),
+            )
+        };
+        let (code, all) = describe(vec![], false);
+        assert_eq!(code, 0, "v{v}");
+        assert_eq!(
+            all.unwrap(),
+            vec![
+                (None, "consumer_byte_rate".into(), 2097152.0),
+                (Some("alice".into()), "producer_byte_rate".into(), 1048576.0)
+            ]
+        );
+        let exact =
+            ComponentData::default().with_entity_type(sb("user")).with_match_type(0).with_match(Some(sb("alice")));
+        assert_eq!(describe(vec![exact], true).1.unwrap().len(), 1, "v{v}");
+        let default = ComponentData::default().with_entity_type(sb("user")).with_match_type(1).with_match(None);
+        assert_eq!(describe(vec![default], true).1.unwrap()[0].0, None, "v{v}");
+        let bad = ComponentData::default().with_entity_type(sb("group")).with_match_type(2).with_match(None);
+        assert_eq!(describe(vec![bad], false), (35, None), "v{v}: unknown entity type");
+    }
+}

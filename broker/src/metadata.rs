@@ -63,6 +63,21 @@ pub enum Event {
     ProducerIdsAllocated {
         next: i64,
     },
+    /// A user's SCRAM credential for one mechanism, added or replaced.
+    ScramCredentialUpserted {
+        user: String,
+        mechanism: i8,
+        credential: crate::scram::ScramCredential,
+    },
+    ScramCredentialDeleted {
+        user: String,
+        mechanism: i8,
+    },
+    /// Quota values set (`Some`) or removed (`None`) for a client-quota entity.
+    ClientQuotasAltered {
+        entity: crate::quotas::Entity,
+        changes: Vec<(String, Option<f64>)>,
+    },
     /// A finalized feature level (UpdateFeatures).
     FeatureLevelChanged {
         name: String,
@@ -84,6 +99,10 @@ pub struct MetaState {
     topics: BTreeMap<String, Arc<TopicMeta>>,
     by_id: HashMap<Uuid, String>,
     group_configs: BTreeMap<String, Arc<BTreeMap<String, String>>>,
+    /// SCRAM credentials by user and mechanism.
+    scram: BTreeMap<String, BTreeMap<i8, crate::scram::ScramCredential>>,
+    /// Client quotas by entity.
+    quotas: BTreeMap<crate::quotas::Entity, BTreeMap<String, f64>>,
     /// Finalized feature levels changed since the cluster was created.
     features: BTreeMap<String, i16>,
     /// The first event that could not be decoded (start-up fails on it).
@@ -111,6 +130,29 @@ impl MetaState {
             Event::TopicConfigsReplaced { name, configs, .. } => {
                 if let Some(t) = self.topics.get_mut(&name) {
                     Arc::make_mut(t).configs = configs;
+                }
+            }
+            Event::ScramCredentialUpserted { user, mechanism, credential } => {
+                self.scram.entry(user).or_default().insert(mechanism, credential);
+            }
+            Event::ScramCredentialDeleted { user, mechanism } => {
+                if let Some(creds) = self.scram.get_mut(&user) {
+                    creds.remove(&mechanism);
+                    if creds.is_empty() {
+                        self.scram.remove(&user);
+                    }
+                }
+            }
+            Event::ClientQuotasAltered { entity, changes } => {
+                let values = self.quotas.entry(entity.clone()).or_default();
+                for (key, value) in changes {
+                    match value {
+                        Some(v) => values.insert(key, v),
+                        None => values.remove(&key),
+                    };
+                }
+                if values.is_empty() {
+                    self.quotas.remove(&entity);
                 }
             }
             Event::FeatureLevelChanged { name, level } => {
@@ -239,6 +281,22 @@ impl MetadataStore {
             .iter()
             .map(|f| (f.name, s.features.get(f.name).copied().unwrap_or(f.default)))
             .collect()
+    }
+
+    /// Users with SCRAM credentials: each with its (mechanism, iterations).
+    pub fn scram_users(&self) -> BTreeMap<String, Vec<(i8, i32)>> {
+        let s = self.log.lock();
+        s.scram.iter().map(|(u, c)| (u.clone(), c.iter().map(|(m, c)| (*m, c.iterations)).collect())).collect()
+    }
+
+    /// A user's credential for a mechanism (SASL/SCRAM authentication).
+    pub fn scram_credential(&self, user: &str, mechanism: i8) -> Option<crate::scram::ScramCredential> {
+        self.log.lock().scram.get(user).and_then(|c| c.get(&mechanism)).cloned()
+    }
+
+    /// Every client-quota entity with its values.
+    pub fn client_quotas(&self) -> Vec<(crate::quotas::Entity, BTreeMap<String, f64>)> {
+        self.log.lock().quotas.iter().map(|(e, v)| (e.clone(), v.clone())).collect()
     }
 
     /// The groups that have config overrides.

@@ -135,6 +135,15 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(ListConfigResources, list_config_resources, ListConfigResourcesRequest, sync),
         route!(UpdateFeatures, update_features, UpdateFeaturesRequest, async),
         route!(WriteTxnMarkers, write_txn_markers, WriteTxnMarkersRequest, async),
+        route!(
+            DescribeUserScramCredentials,
+            describe_user_scram_credentials,
+            DescribeUserScramCredentialsRequest,
+            sync
+        ),
+        route!(AlterUserScramCredentials, alter_user_scram_credentials, AlterUserScramCredentialsRequest, async),
+        route!(DescribeClientQuotas, describe_client_quotas, DescribeClientQuotasRequest, sync),
+        route!(AlterClientQuotas, alter_client_quotas, AlterClientQuotasRequest, async),
     ];
     table
         .into_iter()
