@@ -1,0 +1,101 @@
+"""kafka-python's admin client against the broker as against Kafka 4.1 (issue 20):
+the broker version it infers from ApiVersions, feature levels, config resources,
+SCRAM credentials, ACLs without an authorizer, and aborting a hanging
+transaction with WriteTxnMarkers (``kafka-transactions.sh abort``)."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Producer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import ACLFilter, ACLOperation, ACLPermissionType, ResourcePatternFilter, ResourceType
+from kafka.admin._transactions import AbortTransactionSpec
+from kafka.admin._users import ScramMechanism, UserScramCredentialUpsertion
+from kafka.admin import ACLResourcePatternType
+import kafka.errors as Errors
+
+from compat_util import DEADLINE, unique_topic, wait_until
+
+T_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def admin(bootstrap):
+    client = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="compat-kp-admin41", request_timeout_ms=T_MS)
+    yield client
+    client.close()
+
+
+def test_the_inferred_broker_version_is_kafka_41_and_every_41_api_it_expects_is_there(admin, bootstrap):
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="compat-kp-admin41-version")
+    try:
+        assert consumer.config["api_version"] == (4, 1)
+    finally:
+        consumer.close()
+    from kafka.protocol.broker_version_data import BROKER_API_VERSIONS
+    kafka41 = BROKER_API_VERSIONS[(4, 1)]
+    served = {int(k): v for k, v in admin.api_versions().items()}
+    share_groups = {76, 77, 78, 79, 83, 84, 85, 86, 87, 90, 91, 92}  # KIP-932: no share groups in Weir
+    missing = sorted(k for k in kafka41 if k not in served and k not in share_groups)
+    assert missing == [], f"Kafka 4.1 APIs not served: {missing}"
+    for key, (lo, hi) in kafka41.items():
+        if key in served:
+            assert served[key][1] == hi, f"api {key}: max {served[key][1]}, Kafka 4.1 {hi}"
+
+
+def test_feature_levels(admin):
+    f = admin.describe_features()
+    assert f["metadata.version"]["finalized"] == (27, 27), f
+    assert f["group.version"]["finalized"] == (1, 1), f
+    assert f["group.version"]["supported"] == (0, 1), f
+    with pytest.raises(Errors.InvalidUpdateVersionError, match="does not support this feature"):
+        admin.update_features({"transaction.version": 2}, validate_only=True)
+
+
+def test_config_resources_are_listed(admin):
+    topic = unique_topic("kp41-lcr")
+    admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}}, timeout_ms=T_MS)
+    listed = admin.list_config_resources()
+    assert topic in listed["topic"], listed
+    assert listed["broker"] == listed["broker_logger"] and len(listed["broker"]) == 1, listed
+
+
+def test_scram_credentials_are_stored_and_described(admin):
+    user = unique_topic("kp41-user")
+    result = admin.alter_user_scram_credentials([
+        UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_256, "pencil", iterations=8192),
+        UserScramCredentialUpsertion(user + "-few", ScramMechanism.SCRAM_SHA_512, "pencil", iterations=100),
+    ])
+    assert result[user] is None, result
+    assert "Too few iterations" in str(result[user + "-few"]), result
+    described = admin.describe_user_scram_credentials([user])
+    infos = described[user]["credential_infos"]
+    assert [(int(i["mechanism"]), i["iterations"]) for i in infos] == [(1, 8192)], described
+
+
+def test_acls_without_an_authorizer_are_security_disabled(admin):
+    f = ACLFilter(principal=None, host="*", operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
+                  resource_pattern=ResourcePatternFilter(ResourceType.TOPIC, None, ACLResourcePatternType.ANY))
+    with pytest.raises(Errors.SecurityDisabledError):
+        admin.describe_acls(f)
+
+
+def test_a_hanging_transaction_is_aborted_with_write_txn_markers(admin, bootstrap):
+    topic = unique_topic("kp41-hang")
+    admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}}, timeout_ms=T_MS)
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": unique_topic("kp41-hang-tx"),
+                  "transaction.timeout.ms": 600_000})
+    p.init_transactions(DEADLINE)
+    p.begin_transaction()
+    p.produce(topic, value=b"left open", partition=0)
+    p.flush(DEADLINE)
+    tp = TopicPartition(topic, 0)
+    open_txns = [s for s in admin.describe_producers([tp])[tp].active_producers
+                 if s.current_transaction_start_offset >= 0]
+    assert len(open_txns) == 1, open_txns
+    hanging = open_txns[0]
+    admin.abort_transaction(AbortTransactionSpec(tp, hanging.producer_id, hanging.producer_epoch))
+    def closed():
+        states = admin.describe_producers([tp])[tp].active_producers
+        return all(s.current_transaction_start_offset < 0 for s in states)
+    wait_until(closed, "the transaction is no longer open in the partition")
