@@ -128,6 +128,22 @@ def test_produce_and_consume_by_assignment(admin, bootstrap, compression):
     assert got == delivered
 
 
+def test_a_zstd_topic_recompresses_batches_that_kafka_python_reads(admin, bootstrap):
+    name = unique_topic("kp-zstd-topic")
+    admin.create_topics({name: {"num_partitions": PARTITIONS, "replication_factor": 1,
+                                "configs": {"compression.type": "zstd"}}}, timeout_ms=T_MS)
+    wait_until(lambda: _ready(admin, name), f"topic {name} with {PARTITIONS} led partitions")
+    records = [{"key": f"k{i}".encode(), "value": f"zstd-{i}-".encode() * 20,
+                "timestamp_ms": BASE_TS + i} for i in range(45)]
+    producer = new_producer(bootstrap)  # uncompressed: the broker recompresses
+    try:
+        delivered = produce(producer, name, records)
+    finally:
+        producer.close(timeout=10)
+    tps = [TopicPartition(name, p) for p in range(PARTITIONS)]
+    assert consume_assigned(bootstrap, tps, len(records)) == delivered
+
+
 def test_list_offsets_and_offsets_for_times(admin, bootstrap):
     topic = create_topic(admin, "times")
     n = 30

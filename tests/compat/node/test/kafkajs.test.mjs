@@ -8,12 +8,20 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, test } from 'node:test'
 
+import { decompress as zstdDecompress } from 'fzstd'
 import kafkajs from 'kafkajs'
 
 import { startBroker } from '../lib/broker.mjs'
 import { connectCluster, fetchAssigned } from '../lib/fetch.mjs'
 
-const { Kafka, CompressionTypes, ConfigResourceTypes, Partitioners, logLevel } = kafkajs
+const { Kafka, CompressionCodecs, CompressionTypes, ConfigResourceTypes, Partitioners, logLevel } = kafkajs
+
+// kafkajs ships no zstd codec: its users add one (@kafkajs/zstd) to read zstd
+// batches. This suite only reads them, with fzstd (pure JS, no native build).
+CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+  async compress () { throw new Error('this suite does not produce zstd') },
+  async decompress (buffer) { return Buffer.from(zstdDecompress(buffer)) },
+})
 
 const PARTITIONS = 3
 const DEADLINE_MS = 60000
@@ -180,6 +188,21 @@ for (const [name, compression] of [['none', CompressionTypes.None], ['gzip', Com
       }
     })
 }
+
+test('a compression.type=zstd topic recompresses uncompressed batches and kafkajs reads them',
+  { timeout: TEST_TIMEOUT_MS }, async () => {
+    const topic = await createTopic('zstd-topic', [{ name: 'compression.type', value: 'zstd' }])
+    const messages = Array.from({ length: 30 }, (_, i) => ({
+      partition: i % PARTITIONS,
+      key: `key-${i}`,
+      value: `zstd-value-${i}-`.repeat(20),
+      headers: { 'h-index': String(i) },
+      timestamp: String(BASE_TS + i * 10),
+    }))
+    const expected = await withProducer(p => produceExplicit(p, topic, messages, CompressionTypes.None))
+    const got = await fetchAssigned(cluster, topic, { 0: 0, 1: 0, 2: 0 }, messages.length)
+    assert.deepEqual(sortedEntries(normalizeAll(got)), sortedEntries(expected))
+  })
 
 test('keyed records without a partition: one partition per key', { timeout: TEST_TIMEOUT_MS }, async () => {
   const topic = await createTopic('keyed')
