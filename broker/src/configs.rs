@@ -25,6 +25,8 @@ pub enum ConfigSource {
     Default,
     /// A group's own config (KIP-848).
     Group,
+    /// A CLIENT_METRICS subscription's config (KIP-714).
+    ClientMetrics,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +94,10 @@ impl Configs {
 
     pub fn broker(&self) -> &BrokerConfig {
         &self.config
+    }
+
+    pub(crate) fn meta(&self) -> &MetadataStore {
+        &self.meta
     }
 
     /// Every topic config as a topic with these overrides has it (the flush keys

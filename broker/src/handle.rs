@@ -78,6 +78,7 @@ pub(crate) struct Core {
     pub(crate) topics: Topics,
     pub(crate) configs: Configs,
     pub(crate) loggers: crate::loggers::Loggers,
+    pub(crate) telemetry: crate::telemetry::Telemetry,
     pub(crate) groups: OnceLock<Arc<Coordinator>>,
     pub(crate) txn: OnceLock<Arc<TxnCoordinator>>,
     pub(crate) schema_lookup: OnceLock<Arc<dyn SchemaIdLookup>>,

@@ -34,6 +34,7 @@ pub mod quotas;
 pub mod schema_validation;
 pub mod scram;
 pub mod settings;
+pub mod telemetry;
 pub mod topics;
 pub mod txn;
 
@@ -161,6 +162,7 @@ impl BrokerHandle {
                 topics,
                 configs,
                 loggers: Default::default(),
+                telemetry: Default::default(),
                 groups: OnceLock::new(),
                 txn: OnceLock::new(),
                 schema_lookup: OnceLock::new(),

@@ -78,6 +78,11 @@ pub enum Event {
         entity: crate::quotas::Entity,
         changes: Vec<(String, Option<f64>)>,
     },
+    /// A CLIENT_METRICS subscription's configs, all of them; empty removes it.
+    ClientMetricsConfigsReplaced {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
     /// A finalized feature level (UpdateFeatures).
     FeatureLevelChanged {
         name: String,
@@ -101,6 +106,8 @@ pub struct MetaState {
     group_configs: BTreeMap<String, Arc<BTreeMap<String, String>>>,
     /// SCRAM credentials by user and mechanism.
     scram: BTreeMap<String, BTreeMap<i8, crate::scram::ScramCredential>>,
+    /// Telemetry subscriptions (CLIENT_METRICS resources) by name.
+    client_metrics: BTreeMap<String, Arc<BTreeMap<String, String>>>,
     /// Client quotas by entity.
     quotas: BTreeMap<crate::quotas::Entity, BTreeMap<String, f64>>,
     /// Finalized feature levels changed since the cluster was created.
@@ -154,6 +161,12 @@ impl MetaState {
                 if values.is_empty() {
                     self.quotas.remove(&entity);
                 }
+            }
+            Event::ClientMetricsConfigsReplaced { name, configs } if configs.is_empty() => {
+                self.client_metrics.remove(&name);
+            }
+            Event::ClientMetricsConfigsReplaced { name, configs } => {
+                self.client_metrics.insert(name, Arc::new(configs));
             }
             Event::FeatureLevelChanged { name, level } => {
                 self.features.insert(name, level);
@@ -292,6 +305,11 @@ impl MetadataStore {
     /// A user's credential for a mechanism (SASL/SCRAM authentication).
     pub fn scram_credential(&self, user: &str, mechanism: i8) -> Option<crate::scram::ScramCredential> {
         self.log.lock().scram.get(user).and_then(|c| c.get(&mechanism)).cloned()
+    }
+
+    /// The telemetry subscriptions (CLIENT_METRICS resources).
+    pub fn client_metrics(&self) -> BTreeMap<String, Arc<BTreeMap<String, String>>> {
+        self.log.lock().client_metrics.clone()
     }
 
     /// Every client-quota entity with its values.

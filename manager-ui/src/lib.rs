@@ -112,7 +112,10 @@ fn router(app: App) -> Router {
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render())
+    // The process's metrics, then what clients pushed (KIP-714).
+    let mut text = app.metrics.render();
+    text.push_str(&app.broker.telemetry().render_prometheus());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 async fn health(State(app): State<App>) -> impl IntoResponse {

@@ -7,7 +7,9 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::ResponseError;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_GROUP, RESOURCE_TOPIC};
+use super::describe_configs::{
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS, RESOURCE_GROUP, RESOURCE_TOPIC,
+};
 use super::{blocking, errors, str_bytes, RequestContext};
 
 pub const BROKER_STATIC: &str =
@@ -26,6 +28,11 @@ pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConf
             RESOURCE_TOPIC => blocking(move || b.configs().replace_topic(&name, configs, validate_only))
                 .await
                 .map_err(|e| (errors::topic(&e), e.to_string())),
+            RESOURCE_CLIENT_METRICS => {
+                blocking(move || b.configs().alter_client_metrics(&name, Some(configs), &[], validate_only))
+                    .await
+                    .map_err(|e| (errors::topic(&e), e.to_string()))
+            }
             RESOURCE_GROUP => blocking(move || b.configs().replace_group(&name, configs, validate_only))
                 .await
                 .map_err(|e| (errors::topic(&e), e.to_string())),

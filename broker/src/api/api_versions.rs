@@ -26,7 +26,12 @@ pub fn response(error_code: i16) -> ApiVersionsResponse {
 /// The table and the feature levels (KIP-584). As Kafka, a v3 client is not shown
 /// features supported from level 0 (KAFKA-17492: older clients took a 0 minimum for
 /// a malformed range), and finalized levels of 0 are left out.
-pub fn handle(ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+pub fn handle(ctx: &RequestContext, req: ApiVersionsRequest) -> ApiVersionsResponse {
+    if ctx.version >= 3 && !req.client_software_name.is_empty() {
+        // KIP-511: the first one named on the connection stays.
+        let _ =
+            ctx.session.software.set((req.client_software_name.to_string(), req.client_software_version.to_string()));
+    }
     let resp = response(0);
     if ctx.version < 3 {
         return resp;

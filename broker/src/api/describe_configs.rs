@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
 pub const RESOURCE_BROKER_LOGGER: i8 = 8;
+pub const RESOURCE_CLIENT_METRICS: i8 = 16;
 pub const RESOURCE_GROUP: i8 = 32;
 
 /// Why a BROKER or BROKER_LOGGER resource name is not this broker, as Kafka says it.
@@ -33,6 +34,7 @@ pub fn source_code(s: ConfigSource) -> i8 {
         ConfigSource::DynamicTopic => 1,
         ConfigSource::StaticBroker => 4,
         ConfigSource::Default => 5,
+        ConfigSource::ClientMetrics => 7,
         ConfigSource::Group => 8,
     }
 }
@@ -66,6 +68,16 @@ pub fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConf
         let name = r.resource_name.to_string();
         let entries: Vec<ConfigEntry> = match r.resource_type {
             RESOURCE_TOPIC => match b.configs().describe_topic(&name) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    results.push(
+                        base.with_error_code(super::errors::topic(&e).code())
+                            .with_error_message(Some(str_bytes(e.to_string()))),
+                    );
+                    continue;
+                }
+            },
+            RESOURCE_CLIENT_METRICS => match b.configs().describe_client_metrics(&name) {
                 Ok(entries) => entries,
                 Err(e) => {
                     results.push(

@@ -8,7 +8,9 @@ use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterC
 use kafka_protocol::ResponseError;
 
 use super::alter_configs::BROKER_STATIC;
-use super::describe_configs::{wrong_broker, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_GROUP, RESOURCE_TOPIC};
+use super::describe_configs::{
+    wrong_broker, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS, RESOURCE_GROUP, RESOURCE_TOPIC,
+};
 use super::{blocking, errors, str_bytes, RequestContext};
 use crate::configs::{AlterOp, ConfigChange};
 use crate::loggers::Loggers;
@@ -72,7 +74,7 @@ pub async fn handle(ctx: &RequestContext, req: IncrementalAlterConfigsRequest) -
             .with_resource_name(r.resource_name.clone());
         let name = r.resource_name.to_string();
         let result: Result<(), (ResponseError, String)> = match r.resource_type {
-            RESOURCE_TOPIC | RESOURCE_GROUP => {
+            RESOURCE_TOPIC | RESOURCE_GROUP | RESOURCE_CLIENT_METRICS => {
                 let changes: Result<Vec<ConfigChange>, i8> = r
                     .configs
                     .iter()
@@ -89,10 +91,13 @@ pub async fn handle(ctx: &RequestContext, req: IncrementalAlterConfigsRequest) -
                     Ok(changes) => {
                         let b = ctx.broker.clone();
                         let validate_only = req.validate_only;
-                        let group = r.resource_type == RESOURCE_GROUP;
-                        blocking(move || match group {
-                            true => b.configs().alter_group(&name, &changes, validate_only),
-                            false => b.configs().alter_topic(&name, &changes, validate_only),
+                        let kind = r.resource_type;
+                        blocking(move || match kind {
+                            RESOURCE_GROUP => b.configs().alter_group(&name, &changes, validate_only),
+                            RESOURCE_CLIENT_METRICS => {
+                                b.configs().alter_client_metrics(&name, None, &changes, validate_only)
+                            }
+                            _ => b.configs().alter_topic(&name, &changes, validate_only),
                         })
                         .await
                         .map_err(|e| (errors::topic(&e), e.to_string()))

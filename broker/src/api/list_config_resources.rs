@@ -1,6 +1,6 @@
 //! ListConfigResources (key 74, KIP-1142; v0 was ListClientMetricsResources): the
 //! resources that have configs, in Kafka's order: groups with configs of their
-//! own, client-metrics resources (none: Weir has no telemetry subscriptions), the
+//! own, client-metrics resources (telemetry subscriptions), the
 //! broker as BROKER_LOGGER and as BROKER, then every topic. v0 asks for
 //! client-metrics resources only. A type Kafka does not list makes the whole answer
 //! UNSUPPORTED_VERSION.
@@ -9,11 +9,11 @@ use kafka_protocol::messages::list_config_resources_response::ConfigResource;
 use kafka_protocol::messages::{ListConfigResourcesRequest, ListConfigResourcesResponse};
 use kafka_protocol::ResponseError;
 
-use super::describe_configs::{RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_GROUP, RESOURCE_TOPIC};
+use super::describe_configs::{
+    RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS, RESOURCE_GROUP, RESOURCE_TOPIC,
+};
 use super::{str_bytes, RequestContext};
 use crate::auth::{Operation, Resource};
-
-pub const RESOURCE_CLIENT_METRICS: i8 = 16;
 
 pub fn handle(ctx: &RequestContext, req: ListConfigResourcesRequest) -> ListConfigResourcesResponse {
     if !ctx.authorize(Operation::DescribeConfigs, Resource::Cluster) {
@@ -37,6 +37,11 @@ pub fn handle(ctx: &RequestContext, req: ListConfigResourcesRequest) -> ListConf
     if wanted(RESOURCE_GROUP) {
         for g in b.configs().groups_with_configs() {
             push(RESOURCE_GROUP, g);
+        }
+    }
+    if wanted(RESOURCE_CLIENT_METRICS) {
+        for name in b.client_metrics_resources() {
+            push(RESOURCE_CLIENT_METRICS, name);
         }
     }
     let node = b.cluster().node_id().to_string();

@@ -144,6 +144,8 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(AlterUserScramCredentials, alter_user_scram_credentials, AlterUserScramCredentialsRequest, async),
         route!(DescribeClientQuotas, describe_client_quotas, DescribeClientQuotasRequest, sync),
         route!(AlterClientQuotas, alter_client_quotas, AlterClientQuotasRequest, async),
+        route!(GetTelemetrySubscriptions, get_telemetry_subscriptions, GetTelemetrySubscriptionsRequest, sync),
+        route!(PushTelemetry, push_telemetry, PushTelemetryRequest, sync),
     ];
     table
         .into_iter()

@@ -53,6 +53,9 @@ pub struct Session {
     pub protocol: SecurityProtocol,
     pub peer: SocketAddr,
     pub principal: Principal,
+    /// The client's software name and version (KIP-511, ApiVersions v3+), for
+    /// matching telemetry subscriptions.
+    pub software: std::sync::OnceLock<(String, String)>,
 }
 
 /// Bound listeners, not yet serving.
@@ -118,6 +121,7 @@ async fn accept_loop(broker: BrokerHandle, metrics: Arc<ApiMetrics>, listener: T
                         protocol: spec.protocol,
                         peer,
                         principal: Principal::anonymous(),
+                        software: Default::default(),
                     });
                     let _ = stream.set_nodelay(true);
                     let (rd, wr) = stream.into_split();

@@ -65,6 +65,7 @@ def _die_with_parent():
 class BrokerHandle:
     bootstrap: str
     registry_url: str | None = None
+    console_url: str | None = None
     proc: subprocess.Popen | None = None
     data_dir: str | None = None
     log_path: str | None = None
@@ -162,6 +163,7 @@ def start_broker() -> BrokerHandle:
 
     log = open(log_path, "w", encoding="utf-8")
     handle = BrokerHandle(bootstrap="", registry_url=f"http://127.0.0.1:{registry}",
+                          console_url=f"http://127.0.0.1:{console}",
                           data_dir=data_dir, log_path=log_path, _log=log,
                           cmd=cmd + DEFAULT_WEIR_ARGS + shlex.split(os.environ.get("COMPAT_WEIR_ARGS", "")))
     handle.bootstrap = _launch(handle, timeout)

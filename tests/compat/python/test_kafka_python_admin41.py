@@ -73,6 +73,37 @@ def test_scram_credentials_are_stored_and_described(admin):
     assert [(int(i["mechanism"]), i["iterations"]) for i in infos] == [(1, 8192)], described
 
 
+def test_clients_push_the_telemetry_a_subscription_asks_for_and_the_console_exports_it(admin, bootstrap, broker):
+    import urllib.request
+    from kafka.admin import ConfigResource, ConfigResourceType
+    if not broker.console_url:
+        pytest.skip("no console address (external broker)")
+    name = unique_topic("kp41-telemetry")
+    admin.alter_configs([ConfigResource(ConfigResourceType.CLIENT_METRICS, name, configs={
+        "metrics": "org.apache.kafka.producer.", "interval.ms": "1000", "match": "client_id=tele-app-.*"})],
+        raise_on_unknown=False)
+    assert name in admin.list_config_resources(["CLIENT_METRICS"])["client_metrics"]
+    topic = unique_topic("kp41-telemetry-t")
+    admin.create_topics({topic: {"num_partitions": 1, "replication_factor": 1}}, timeout_ms=T_MS)
+    # librdkafka asks for its subscription at start-up and pushes every second.
+    p = Producer({"bootstrap.servers": bootstrap, "client.id": "tele-app-1"})
+    other = Producer({"bootstrap.servers": bootstrap, "client.id": "not-subscribed"})
+    for prod in (p, other):
+        prod.produce(topic, value=b"x")
+        prod.flush(DEADLINE)
+
+    def exported():
+        for prod in (p, other):
+            prod.poll(0.1)
+        text = urllib.request.urlopen(broker.console_url + "/metrics", timeout=10).read().decode()
+        return [l for l in text.splitlines() if l.startswith("weir_client_telemetry{")]
+
+    wait_until(lambda: any('client_id="tele-app-1"' in l for l in exported()), "pushed producer metrics on /metrics")
+    lines = exported()
+    assert all('metric="org.apache.kafka.producer.' in l for l in lines), lines[:5]
+    assert not any('client_id="not-subscribed"' in l for l in lines), "a client no subscription matches pushes nothing"
+
+
 def test_acls_without_an_authorizer_are_security_disabled(admin):
     f = ACLFilter(principal=None, host="*", operation=ACLOperation.ANY, permission_type=ACLPermissionType.ANY,
                   resource_pattern=ResourcePatternFilter(ResourceType.TOPIC, None, ACLResourcePatternType.ANY))
