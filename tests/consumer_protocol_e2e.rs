@@ -401,7 +401,8 @@ async fn heartbeat_errors_epochs_assignors_regex_and_offsets() {
     assert_eq!(fetch(&mut s, m.epoch - 1), 113, "STALE_MEMBER_EPOCH");
     assert_eq!(fetch(&mut s, m.epoch), 0);
 
-    // The two protocols do not mix in one group.
+    // A classic member whose JoinGroup carries no ConsumerProtocol subscription
+    // cannot join a consumer group.
     let join = JoinGroupRequest::default()
         .with_group_id(GroupId(sb(group)))
         .with_session_timeout_ms(10_000)
@@ -430,7 +431,8 @@ async fn heartbeat_errors_epochs_assignors_regex_and_offsets() {
         wire::call(&mut s, ApiKey::ListGroups, 5, &ListGroupsRequest::default().with_types_filter(vec![sb("classic")]));
     assert!(listed.groups.iter().all(|g| g.group_id.as_str() != group));
 
-    // A classic group with members refuses consumer-protocol members, and
+    // A classic group whose members' subscriptions cannot be read is not upgraded
+    // (Kafka: "the embedded consumer protocol is malformed"), and
     // ConsumerGroupDescribe does not describe it.
     let classic = "rules-classic";
     let mut c = wire::connect(&weir);

@@ -262,6 +262,12 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
     ),
     ("group.consumer.max.size", "2147483647", ConfigType::Int, "Largest number of members in a consumer group."),
     (
+        "group.consumer.migration.policy",
+        "bidirectional",
+        ConfigType::String,
+        "Live migration between classic and consumer groups: bidirectional, upgrade, downgrade or disabled.",
+    ),
+    (
         "group.consumer.assignors",
         "uniform,range",
         ConfigType::List,

@@ -44,6 +44,8 @@ pub struct ConsumerGroupSettings {
     pub session_timeout_range: (i64, i64),
     pub heartbeat_interval_range: (i64, i64),
     pub max_size: usize,
+    /// `group.consumer.migration.policy`.
+    pub migration: crate::group::MigrationPolicy,
     /// Server-side assignors in order; the first is the default.
     pub assignors: Vec<String>,
 }
@@ -169,6 +171,14 @@ impl BrokerSettings {
                 int_ms("group.consumer.max.heartbeat.interval.ms")?,
             ),
             max_size: r.int("group.consumer.max.size", 1)? as usize,
+            migration: {
+                let v = r.raw("group.consumer.migration.policy")?;
+                crate::group::MigrationPolicy::parse(&v).ok_or_else(|| {
+                    BrokerError::Config(format!(
+                        "group.consumer.migration.policy: '{v}' must be one of bidirectional, upgrade, downgrade, disabled"
+                    ))
+                })?
+            },
             assignors,
         };
         consumer_group

@@ -52,6 +52,9 @@ pub struct ConsumerMember {
     /// A static member that left with epoch -2: it keeps its assignment until its
     /// session expires, so that a restart under the same instance id takes it over.
     pub departed: bool,
+    /// Set for a member that speaks the classic protocol (JoinGroup, SyncGroup,
+    /// Heartbeat) in a consumer group: live migration, see `migration.rs`.
+    pub classic: Option<super::migration::ClassicMember>,
 }
 
 impl ConsumerMember {
@@ -76,6 +79,7 @@ impl ConsumerMember {
             revoke_deadline: None,
             subscribed: BTreeSet::new(),
             departed: false,
+            classic: None,
         }
     }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::assignor::{Assignment, ASSIGNORS};
 use super::consumer::{same, ConsumerGroup, ConsumerMember};
-use super::state::{Group, GroupState};
+use super::state::Group;
 use super::store::OFFSETS_TOPIC;
 use super::Coordinator;
 use crate::configs::group_timeouts;
@@ -155,7 +155,11 @@ impl Coordinator {
         let g = self.consumer_group_for(&mut groups, &req, now)?;
         let cg = g.consumer.as_mut().expect("consumer group");
         if req.epoch == LEAVE_EPOCH || req.epoch == LEAVE_STATIC_EPOCH {
-            return leave(cg, &gid, &req, now);
+            let answer = leave(cg, &gid, &req, now);
+            if answer.is_ok() {
+                self.maybe_downgrade(g, now);
+            }
+            return answer;
         }
         let mut bump = if req.epoch == 0 { self.join_member(cg, &gid, &req, now)? } else { check_member(cg, &req)? };
         bump |= update_member(cg, &mut req, compiled, now);
@@ -195,13 +199,13 @@ impl Coordinator {
         }
         let g = groups.get_mut(gid).expect("group");
         if g.consumer.is_none() {
-            if !g.members.is_empty() || g.state != GroupState::Empty {
-                return Err(GroupError::GroupIdNotFound(format!(
-                    "Group {gid} is a classic group with members; it is not a consumer group."
-                )));
-            }
             if req.epoch != 0 {
                 return Err(unknown());
+            }
+            if !g.members.is_empty() {
+                // A consumer-protocol member joins a classic group with members.
+                self.upgrade_classic_group(g, now)?;
+                return Ok(g);
             }
             // An empty classic group (perhaps only committed offsets) becomes a
             // consumer group; its generation seeds the group epoch so epochs only grow.
@@ -351,7 +355,7 @@ fn update_member(
 
 /// Topic metadata: deleted topics and partition counts of the group's topics, and
 /// what `member`'s subscription resolves to now. Returns whether any changed.
-fn refresh_topics(cg: &mut ConsumerGroup, member: &str, meta: &MetadataStore) -> bool {
+pub(super) fn refresh_topics(cg: &mut ConsumerGroup, member: &str, meta: &MetadataStore) -> bool {
     let mut bump = false;
     let mut gone: Vec<Uuid> = Vec::new();
     for (id, (_, n)) in cg.topics.iter_mut() {
@@ -396,6 +400,8 @@ impl Coordinator {
             .members
             .values()
             .filter_map(|m| {
+                // A member speaking the classic protocol has its own session timeout.
+                let session = m.classic.as_ref().map_or(session, |c| c.session_timeout_ms);
                 if m.last_heartbeat + session <= now {
                     Some((m.id.clone(), "session timed out"))
                 } else if m.revoke_deadline.is_some_and(|d| d <= now) {
@@ -414,6 +420,7 @@ impl Coordinator {
         }
         cg.bump();
         g.state_timestamp = now;
+        self.maybe_downgrade(g, now);
     }
 
     pub fn describe_consumer_group(&self, group: &str) -> Option<ConsumerGroupDescription> {
@@ -462,6 +469,10 @@ pub(super) fn check_member_epoch(cg: &ConsumerGroup, member_id: &str, epoch: i32
         return Err(GroupError::UnknownMemberId(format!("Unknown member {member_id}.")));
     };
     if epoch != m.epoch {
+        // A member speaking the classic protocol sends its generation (its epoch).
+        if m.classic.is_some() {
+            return Err(GroupError::IllegalGeneration);
+        }
         return Err(GroupError::StaleMemberEpoch);
     }
     Ok(())

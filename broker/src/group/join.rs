@@ -146,7 +146,8 @@ impl Coordinator {
         let g = groups.entry(req.group.clone()).or_insert_with(|| Group::new(&req.group, now));
         if let Some(cg) = &g.consumer {
             if !cg.members.is_empty() {
-                return Ok(JoinResult::error(&req.member_id, GroupError::InconsistentGroupProtocol));
+                // A classic member joins a consumer group (live migration).
+                return Ok(self.classic_join_consumer(g, &req, now));
             }
             // An empty consumer group becomes a classic one; generations continue
             // from its epoch.

@@ -53,6 +53,9 @@ impl Coordinator {
         let now = self.now();
         let mut groups = self.store.lock();
         let Some(g) = groups.get_mut(group) else { return Err(unknown_member(member)) };
+        if g.consumer.is_some() {
+            return self.classic_heartbeat_consumer(g, generation, member, instance_id, now);
+        }
         validate_classic_member(g, member, instance_id)?;
         let state = g.state;
         let current = g.generation;
@@ -81,6 +84,9 @@ impl Coordinator {
                 return Err(GroupError::UnknownMemberId(format!("Group {group} has no members.")));
             };
             let now = self.now();
+            if g.consumer.is_some() {
+                return Ok(self.classic_leave_consumer(g, &members, now));
+            }
             let mut results = Vec::with_capacity(members.len());
             for (id, inst) in &members {
                 let target = match inst {

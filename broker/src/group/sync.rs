@@ -25,6 +25,9 @@ impl Coordinator {
         let (rx, persist) = {
             let mut groups = self.store.lock();
             let Some(g) = groups.get_mut(group) else { return err(unknown_member(member)) };
+            if g.consumer.as_ref().is_some_and(|cg| !cg.members.is_empty()) {
+                return self.classic_sync_consumer(g, generation, member, instance_id, self.now());
+            }
             if let Err(e) = super::membership::validate_classic_member(g, member, instance_id) {
                 return err(e);
             }
