@@ -166,13 +166,16 @@ fn a_kafka_properties_file_configures_the_broker_and_its_data_directory() {
 }
 
 /// Kafka 4.1's shipped `config/server.properties` (KRaft, combined mode), every
-/// setting as shipped, the commented optional ones uncommented; only the
-/// listeners, which would bind Kafka's ports, and the data directory are left to
-/// the flags.
+/// setting as shipped, the commented optional ones uncommented. `--kafka-addr`
+/// replaces the first listener's port 9092 (tests bind ephemeral ports); the
+/// CONTROLLER listener is not bound at all (Weir's quorum is internal); the data
+/// directory is left to the flags.
 const KAFKA_41_SERVER_PROPERTIES: &str = "\
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
@@ -218,7 +221,7 @@ fn kafka_41_server_properties_starts_weir_and_unused_keys_are_logged_once() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let log = String::from_utf8_lossy(&out.stderr);
-    for key in ["process.roles", "num.io.threads", "offsets.topic.replication.factor", "controller.listener.names"] {
+    for key in ["process.roles", "num.io.threads", "offsets.topic.replication.factor", "inter.broker.listener.name"] {
         let lines =
             log.lines().filter(|l| l.contains("accepted, no effect") && l.contains(&format!("key={key} "))).count();
         assert_eq!(lines, 1, "{key} logged once:\n{log}");

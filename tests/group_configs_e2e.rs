@@ -158,3 +158,23 @@ fn a_broker_whose_group_timeouts_break_their_bounds_does_not_start() {
         "{err}"
     );
 }
+
+#[test]
+fn group_coordinator_rebalance_protocols_turns_the_consumer_protocol_off() {
+    let weir = Weir::start_with(&["--set", "group.coordinator.rebalance.protocols=classic"]);
+    let req = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(sb("off")))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![]))
+        .with_topic_partitions(Some(vec![]));
+    let r: ConsumerGroupHeartbeatResponse =
+        wire::call(&mut wire::connect(&weir), ApiKey::ConsumerGroupHeartbeat, 0, &req);
+    assert_eq!(r.error_code, 35, "UNSUPPORTED_VERSION, as Kafka without the consumer protocol");
+    let out = std::process::Command::new(common::bin())
+        .args(["--data-dir", "/nonexistent/never-created", "--set", "group.coordinator.rebalance.protocols=consumer"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("disabling the 'classic' protocol is not supported"));
+}

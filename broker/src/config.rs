@@ -262,6 +262,18 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
     ),
     ("group.consumer.max.size", "2147483647", ConfigType::Int, "Largest number of members in a consumer group."),
     (
+        "group.coordinator.rebalance.protocols",
+        "classic,consumer,streams",
+        ConfigType::List,
+        "Group protocols served: classic always; without consumer the KIP-848 APIs are refused.",
+    ),
+    (
+        "controller.listener.names",
+        "",
+        ConfigType::String,
+        "Kafka's controller listeners: not bound by Weir (its metadata quorum is internal).",
+    ),
+    (
         "group.consumer.migration.policy",
         "bidirectional",
         ConfigType::String,

@@ -154,9 +154,11 @@ impl crate::BrokerHandle {
         self.core.meta.end_offset()
     }
 
-    /// Whether KIP-848 consumer groups are served (`group.version` at least 1).
+    /// Whether KIP-848 consumer groups are served: `consumer` among
+    /// `group.coordinator.rebalance.protocols` and `group.version` at least 1.
     pub fn consumer_protocol_enabled(&self) -> bool {
-        self.finalized_features().iter().any(|(n, l)| *n == GROUP_VERSION && *l >= 1)
+        self.settings().consumer_group.enabled
+            && self.finalized_features().iter().any(|(n, l)| *n == GROUP_VERSION && *l >= 1)
     }
 
     /// Checks every update (the first failure refuses them all), then stores

@@ -46,6 +46,8 @@ pub struct ConsumerGroupSettings {
     pub max_size: usize,
     /// `group.consumer.migration.policy`.
     pub migration: crate::group::MigrationPolicy,
+    /// `consumer` is among `group.coordinator.rebalance.protocols`.
+    pub enabled: bool,
     /// Server-side assignors in order; the first is the default.
     pub assignors: Vec<String>,
 }
@@ -78,6 +80,9 @@ pub struct BrokerSettings {
     /// Kafka's `listeners` syntax, unparsed (the network layer parses it).
     pub listeners: String,
     pub advertised_listeners: String,
+    /// Listeners Kafka keeps for its controller quorum: not bound (see
+    /// `net::listeners::without_controller_listeners`).
+    pub controller_listener_names: String,
     pub listener_security_protocol_map: String,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
@@ -171,6 +176,24 @@ impl BrokerSettings {
                 int_ms("group.consumer.max.heartbeat.interval.ms")?,
             ),
             max_size: r.int("group.consumer.max.size", 1)? as usize,
+            enabled: {
+                let v = r.raw("group.coordinator.rebalance.protocols")?;
+                let protocols: Vec<String> = v.split(',').map(|p| p.trim().to_ascii_lowercase()).collect();
+                if let Some(bad) =
+                    protocols.iter().find(|p| !["classic", "consumer", "streams", "share"].contains(&p.as_str()))
+                {
+                    return Err(BrokerError::Config(format!(
+                        "group.coordinator.rebalance.protocols: unknown protocol '{bad}'"
+                    )));
+                }
+                if !protocols.iter().any(|p| p == "classic") {
+                    return Err(BrokerError::Config(
+                        "group.coordinator.rebalance.protocols: disabling the 'classic' protocol is not supported"
+                            .into(),
+                    ));
+                }
+                protocols.iter().any(|p| p == "consumer")
+            },
             migration: {
                 let v = r.raw("group.consumer.migration.policy")?;
                 crate::group::MigrationPolicy::parse(&v).ok_or_else(|| {
@@ -188,6 +211,7 @@ impl BrokerSettings {
             node_id: r.int("node.id", 0)?,
             listeners: r.raw("listeners")?,
             advertised_listeners: r.raw("advertised.listeners")?,
+            controller_listener_names: r.raw("controller.listener.names")?,
             listener_security_protocol_map: r.raw("listener.security.protocol.map")?,
             num_partitions: r.int("num.partitions", 1)?,
             default_replication_factor: r.long("default.replication.factor", 1, i16::MAX as i64)? as i16,

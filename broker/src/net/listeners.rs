@@ -38,6 +38,27 @@ impl SecurityProtocol {
     }
 }
 
+/// `listeners` and `advertised.listeners` without the listeners named in
+/// `controller.listener.names`: Kafka serves only the controller quorum there, and
+/// Weir's metadata quorum is internal to the node, so a Kafka `server.properties`
+/// (`PLAINTEXT://:9092,CONTROLLER://:9093`) binds only its client listeners.
+pub fn without_controller_listeners(listeners: &str, advertised: &str, controller_names: &str) -> (String, String) {
+    let controllers: Vec<String> =
+        controller_names.split(',').map(|n| n.trim().to_ascii_uppercase()).filter(|n| !n.is_empty()).collect();
+    let keep = |list: &str| -> String {
+        list.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .filter(|e| {
+                let name = e.split_once("://").map_or("", |(n, _)| n).trim().to_ascii_uppercase();
+                !controllers.contains(&name)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    (keep(listeners), keep(advertised))
+}
+
 /// One configured listener.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListenerSpec {
@@ -138,6 +159,18 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn controller_listeners_are_left_out() {
+        let (l, a) = without_controller_listeners(
+            "PLAINTEXT://:9092,CONTROLLER://:9093",
+            "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093",
+            "CONTROLLER",
+        );
+        assert_eq!((l.as_str(), a.as_str()), ("PLAINTEXT://:9092", "PLAINTEXT://localhost:9092"));
+        let (l, _) = without_controller_listeners("PLAINTEXT://:9092", "", "");
+        assert_eq!(l, "PLAINTEXT://:9092");
+    }
 
     const MAP: &str = "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL";
 

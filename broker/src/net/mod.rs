@@ -68,12 +68,13 @@ impl Listeners {
     /// Binds every listener of the configuration; `first_addr` replaces the first
     /// one's address (`--kafka-addr`).
     pub async fn bind(settings: &BrokerSettings, first_addr: Option<&str>) -> Result<Listeners, BrokerError> {
-        let specs = listeners::parse(
+        let (client_listeners, advertised) = listeners::without_controller_listeners(
             &settings.listeners,
             &settings.advertised_listeners,
-            &settings.listener_security_protocol_map,
-            first_addr,
-        )?;
+            &settings.controller_listener_names,
+        );
+        let specs =
+            listeners::parse(&client_listeners, &advertised, &settings.listener_security_protocol_map, first_addr)?;
         let mut bound = Vec::with_capacity(specs.len());
         let mut endpoints = Vec::with_capacity(specs.len());
         for spec in specs {

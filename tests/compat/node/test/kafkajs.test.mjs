@@ -14,7 +14,10 @@ import kafkajs from 'kafkajs'
 import { startBroker } from '../lib/broker.mjs'
 import { connectCluster, fetchAssigned } from '../lib/fetch.mjs'
 
-const { Kafka, CompressionCodecs, CompressionTypes, ConfigResourceTypes, Partitioners, logLevel } = kafkajs
+const {
+  Kafka, CompressionCodecs, CompressionTypes, ConfigResourceTypes, Partitioners, logLevel,
+  AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes,
+} = kafkajs
 
 // kafkajs ships no zstd codec: its users add one (@kafkajs/zstd) to read zstd
 // batches. This suite only reads them, with fzstd (pure JS, no native build).
@@ -250,6 +253,30 @@ test('fetchTopicOffsets, fetchTopicOffsetsByTimestamp, and fetching from there',
   const got = await fetchAssigned(cluster, topic, firstOffset, want.size)
   assert.deepEqual(sortedEntries(normalizeAll(got)), sortedEntries(want))
 })
+
+test('admin calls answered as Kafka 4.1 answers them on one node without an authorizer',
+  { timeout: TEST_TIMEOUT_MS }, async () => {
+    const cluster = await admin.describeCluster()
+    assert.equal(cluster.brokers.length, 1)
+    assert.equal(cluster.controller, cluster.brokers[0].nodeId)
+    // Every Kafka broker key is described, with Kafka's default where Weir does
+    // not act on it.
+    const { resources } = await admin.describeConfigs({
+      resources: [{ type: ConfigResourceTypes.BROKER, name: String(cluster.brokers[0].nodeId) }],
+      includeSynonyms: false,
+    })
+    const byName = Object.fromEntries(resources[0].configEntries.map(e => [e.configName, e]))
+    assert.equal(byName['num.io.threads'].configValue, '8')
+    assert.equal(byName['offsets.commit.timeout.ms'].configValue, '5000')
+    assert.equal(byName['ssl.keystore.password'].isSensitive, true)
+    // No authorizer: ACL calls are SECURITY_DISABLED, as on Kafka.
+    await assert.rejects(admin.describeAcls({
+      resourceType: AclResourceTypes.ANY,
+      resourcePatternType: ResourcePatternTypes.ANY,
+      operation: AclOperationTypes.ANY,
+      permissionType: AclPermissionTypes.ANY,
+    }), err => err.type === 'SECURITY_DISABLED')
+  })
 
 test('describeConfigs and alterConfigs (retention.ms)', { timeout: TEST_TIMEOUT_MS }, async () => {
   const topic = await createTopic('configs')
