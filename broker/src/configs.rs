@@ -267,6 +267,22 @@ fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
     out
 }
 
+/// A LIST config after APPEND (items not there yet, at the end) or SUBTRACT of
+/// the comma-separated `value`.
+pub(crate) fn list_op(current: &str, value: &str, append: bool) -> String {
+    let mut items: Vec<&str> = current.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    for v in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if append {
+            if !items.contains(&v) {
+                items.push(v);
+            }
+        } else {
+            items.retain(|i| *i != v);
+        }
+    }
+    items.join(",")
+}
+
 fn apply_changes(
     broker: &BrokerConfig,
     current: &BTreeMap<String, String>,
@@ -290,18 +306,8 @@ fn apply_changes(
                     .cloned()
                     .or_else(|| broker.topic_default(def).map(|d| d.0))
                     .unwrap_or_default();
-                let mut items: Vec<String> =
-                    now.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                for v in c.value.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    if c.op == AlterOp::Append {
-                        if !items.iter().any(|i| i == v) {
-                            items.push(v.to_string());
-                        }
-                    } else {
-                        items.retain(|i| i != v);
-                    }
-                }
-                configs.insert(c.name.clone(), items.join(","));
+                let list = list_op(&now, c.value.as_deref().unwrap_or_default(), c.op == AlterOp::Append);
+                configs.insert(c.name.clone(), list);
             }
             AlterOp::Append | AlterOp::Subtract => {
                 return Err(format!(

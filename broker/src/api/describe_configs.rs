@@ -5,11 +5,11 @@ use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
-use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
 use crate::config::ConfigType;
 use crate::configs::{ConfigEntry, ConfigSource};
+use crate::error::TopicError;
 use kafka_protocol::protocol::StrBytes;
 
 pub const RESOURCE_TOPIC: i8 = 2;
@@ -66,56 +66,29 @@ pub fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConf
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
         let name = r.resource_name.to_string();
-        let entries: Vec<ConfigEntry> = match r.resource_type {
-            RESOURCE_TOPIC => match b.configs().describe_topic(&name) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    results.push(
-                        base.with_error_code(super::errors::topic(&e).code())
-                            .with_error_message(Some(str_bytes(e.to_string()))),
-                    );
-                    continue;
-                }
-            },
-            RESOURCE_CLIENT_METRICS => match b.configs().describe_client_metrics(&name) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    results.push(
-                        base.with_error_code(super::errors::topic(&e).code())
-                            .with_error_message(Some(str_bytes(e.to_string()))),
-                    );
-                    continue;
-                }
-            },
-            RESOURCE_GROUP => match b.configs().describe_group(&name) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    results.push(
-                        base.with_error_code(super::errors::topic(&e).code())
-                            .with_error_message(Some(str_bytes(e.to_string()))),
-                    );
-                    continue;
-                }
-            },
+        let found = match r.resource_type {
+            RESOURCE_TOPIC => b.configs().describe_topic(&name),
+            RESOURCE_CLIENT_METRICS => b.configs().describe_client_metrics(&name),
+            RESOURCE_GROUP => b.configs().describe_group(&name),
             RESOURCE_BROKER | RESOURCE_BROKER_LOGGER => {
                 let logger = r.resource_type == RESOURCE_BROKER_LOGGER;
-                if let Some(msg) = wrong_broker(&name, node_id, logger) {
-                    results.push(
-                        base.with_error_code(ResponseError::InvalidRequest.code())
-                            .with_error_message(Some(str_bytes(msg))),
-                    );
-                    continue;
+                match wrong_broker(&name, node_id, logger) {
+                    Some(msg) => Err(TopicError::InvalidRequest(msg)),
+                    None if logger => {
+                        results.push(base.with_configs(loggers(ctx, r.configuration_keys.as_deref())));
+                        continue;
+                    }
+                    None => Ok(b.configs().describe_broker()),
                 }
-                if logger {
-                    results.push(base.with_configs(loggers(ctx, r.configuration_keys.as_deref())));
-                    continue;
-                }
-                b.configs().describe_broker()
             }
-            other => {
+            other => Err(TopicError::InvalidRequest(format!("Config resource type {other} is not supported"))),
+        };
+        let entries: Vec<ConfigEntry> = match found {
+            Ok(entries) => entries,
+            Err(e) => {
                 results.push(
-                    base.with_error_code(ResponseError::InvalidRequest.code())
-                        .with_error_message(Some(str_bytes(format!("Config resource type {other} is not supported")))),
+                    base.with_error_code(super::errors::topic(&e).code())
+                        .with_error_message(Some(str_bytes(e.to_string()))),
                 );
                 continue;
             }

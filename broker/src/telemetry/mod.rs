@@ -349,18 +349,8 @@ impl crate::configs::Configs {
                         configs.remove(&c.name);
                     }
                     AlterOp::Append | AlterOp::Subtract if is_list == Some(true) => {
-                        let mut items: Vec<String> =
-                            configs.get(&c.name).map(|v| list(v).map(str::to_string).collect()).unwrap_or_default();
-                        for v in list(&value) {
-                            if c.op == AlterOp::Append {
-                                if !items.iter().any(|i| i == v) {
-                                    items.push(v.to_string());
-                                }
-                            } else {
-                                items.retain(|i| i != v);
-                            }
-                        }
-                        configs.insert(c.name.clone(), items.join(","));
+                        let now = configs.get(&c.name).cloned().unwrap_or_default();
+                        configs.insert(c.name.clone(), crate::configs::list_op(&now, &value, c.op == AlterOp::Append));
                     }
                     AlterOp::Append | AlterOp::Subtract => {
                         return Err(TopicError::InvalidConfig(format!(
