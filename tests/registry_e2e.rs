@@ -425,3 +425,36 @@ async fn a_failing_store_answers_50001_and_the_broker_survives() {
     let md = consumer(&weir.addr).fetch_metadata(Some("still-here"), DEADLINE).unwrap();
     assert_eq!(md.topics()[0].partitions().len(), 1);
 }
+
+/// Issue 21: a reference at version -1 is the referenced subject's latest version
+/// (stored resolved), `"references": null` is none, and a version that a
+/// soft-deleted schema still references cannot be deleted (42206) until the
+/// referrer is deleted permanently.
+#[test]
+fn latest_version_references_and_deletes_blocked_by_soft_deleted_referrers() {
+    let weir = Weir::start();
+    let r = &weir.registry;
+    let address = json!({"type": "record", "name": "Address", "namespace": "com.example", "fields": [{"name": "city", "type": "string"}]}).to_string();
+    assert_eq!(register(&weir, "addr", json!({"schema": address, "references": null})).0, 200, "null references");
+    let address2 = json!({"type": "record", "name": "Address", "namespace": "com.example", "fields": [
+        {"name": "city", "type": "string"}, {"name": "zip", "type": ["null", "string"], "default": null}]})
+    .to_string();
+    assert_eq!(register(&weir, "addr", json!({"schema": address2})).0, 200);
+    let user = json!({"type": "record", "name": "User", "namespace": "com.example", "fields": [{"name": "home", "type": "com.example.Address"}]}).to_string();
+    let latest = json!([{"name": "com.example.Address", "subject": "addr", "version": -1}]);
+    let (s, b) = register(&weir, "user", json!({"schema": user, "references": latest}));
+    assert_eq!(s, 200, "{b}");
+    let stored = get(r, "/subjects/user/versions/1").json();
+    assert_eq!(stored["references"][0]["version"], 2, "stored as the version it resolved to: {stored}");
+    // Looking the schema up with -1 finds the same version.
+    let found = post(r, "/subjects/user", &json!({"schema": user, "references": latest})).json();
+    assert_eq!(found["version"], 1, "{found}");
+
+    // Soft-deleting the referrer does not free addr version 2.
+    assert_eq!(delete(r, "/subjects/user/versions/1").status, 200);
+    let refused = delete(r, "/subjects/addr/versions/2");
+    assert_eq!(refused.status, 422);
+    assert_eq!(refused.json()["error_code"], 42206, "{}", refused.json());
+    assert_eq!(delete(r, "/subjects/user/versions/1?permanent=true").status, 200);
+    assert_eq!(delete(r, "/subjects/addr/versions/2").status, 200, "freed by the permanent delete");
+}

@@ -379,13 +379,23 @@ impl State {
         self.subjects.get(subject).map(|vs| vs.values().filter(|v| deleted || !v.deleted).collect()).unwrap_or_default()
     }
 
-    /// Versions of other subjects whose references point at (subject, version).
+    /// Live versions of other subjects whose references point at (subject, version).
     pub fn referenced_by(&self, subject: &str, version: i32) -> Vec<&Version> {
         self.subjects
             .values()
             .flat_map(|vs| vs.values())
             .filter(|v| !v.deleted && v.references.iter().any(|r| r.subject == subject && r.version == version))
             .collect()
+    }
+
+    /// Whether any version, soft-deleted ones included, refers to (subject,
+    /// version): as in Confluent, only a permanent delete of the referrer frees the
+    /// referenced version for deletion.
+    pub fn is_referenced(&self, subject: &str, version: i32) -> bool {
+        self.subjects
+            .values()
+            .flat_map(|vs| vs.values())
+            .any(|v| v.references.iter().any(|r| r.subject == subject && r.version == version))
     }
 }
 

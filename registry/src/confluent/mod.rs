@@ -127,7 +127,7 @@ pub(super) struct SchemaBody {
     pub(super) schema: String,
     #[serde(default, rename = "schemaType")]
     pub(super) schema_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub(super) references: Vec<Reference>,
     #[serde(default)]
     pub(super) id: Option<i32>,
@@ -148,6 +148,11 @@ pub(crate) fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<boo
         "false" | "0" | "no" => Ok(false),
         other => Err(serde::de::Error::custom(format!("'{other}' is not a boolean"))),
     }
+}
+
+/// `"references": null` is the same as none, as in Confluent.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Reference>, D::Error> {
+    Ok(Option::<Vec<Reference>>::deserialize(d)?.unwrap_or_default())
 }
 
 pub(super) fn lenient_usize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -233,6 +238,25 @@ pub(crate) fn level_of(st: &State, subject: Option<&str>) -> Level {
 
 pub(crate) fn mode_of(st: &State, subject: &str) -> String {
     st.subject_mode.get(subject).or(st.global_mode.as_ref()).cloned().unwrap_or_else(|| "READWRITE".into())
+}
+
+/// References as stored: version -1 is the referenced subject's latest version
+/// at the time of the request, as Confluent resolves it.
+pub(super) fn latest_references(st: &State, refs: &[Reference]) -> Result<Vec<Reference>, ApiError> {
+    refs.iter()
+        .map(|r| {
+            if r.version != -1 {
+                return Ok(r.clone());
+            }
+            let latest = st.live(&r.subject, false).into_iter().map(|v| v.version).max().ok_or_else(|| {
+                ApiError::invalid_schema(format!(
+                    "Invalid schema: reference {} points at subject '{}', which has no versions",
+                    r.name, r.subject
+                ))
+            })?;
+            Ok(Reference { version: latest, ..r.clone() })
+        })
+        .collect()
 }
 
 /// The referenced schemas' (type, text), dependencies first, each once.

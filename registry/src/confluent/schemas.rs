@@ -97,7 +97,8 @@ pub(super) async fn compatibility(
     };
     result(app.read(|st| {
         let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
-        let (_, parsed) = parse_schema(st, ty, &b.schema, &b.references)?;
+        let refs = latest_references(st, &b.references)?;
+        let (_, parsed) = parse_schema(st, ty, &b.schema, &refs)?;
         let level = level_of(st, Some(&subject));
         let prev = previous(st, &subject)?;
         let msgs = match &version {

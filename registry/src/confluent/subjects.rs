@@ -96,10 +96,11 @@ pub(super) async fn register(AxState(app): AxState<App>, P(subject): P<String>, 
             if b.id.is_some() && !importing {
                 return Err(ApiError::not_permitted(format!("Subject {subject} is not in import mode; a schema id cannot be chosen")));
             }
-            let (canonical, parsed) = parse_schema(st, ty, &b.schema, &b.references)?;
-            let content = (ty, canonical.clone(), b.references.clone());
+            let refs = latest_references(st, &b.references)?;
+            let (canonical, parsed) = parse_schema(st, ty, &b.schema, &refs)?;
+            let content = (ty, canonical.clone(), refs.clone());
             let live = st.live(&subject, false);
-            if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.schema == canonical && v.references == b.references) {
+            if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.schema == canonical && v.references == refs) {
                 return Ok((vec![], json!({"id": existing.id})));
             }
             if !importing {
@@ -137,7 +138,7 @@ pub(super) async fn register(AxState(app): AxState<App>, P(subject): P<String>, 
                 version,
                 id,
                 schema_type: (ty != SchemaType::Avro).then(|| ty.name().to_string()),
-                references: b.references.clone(),
+                references: refs.clone(),
                 schema: canonical,
                 deleted: false,
                 metadata: b.metadata,
@@ -161,10 +162,11 @@ pub(super) async fn lookup(AxState(app): AxState<App>, P(subject): P<String>, Q(
         if st.live(&subject, q.deleted).is_empty() {
             return Err(ApiError::subject_not_found(&subject));
         }
-        let (canonical, _) = parse_schema(st, ty, &b.schema, &b.references)?;
+        let refs = latest_references(st, &b.references)?;
+        let (canonical, _) = parse_schema(st, ty, &b.schema, &refs)?;
         st.live(&subject, q.deleted)
             .into_iter()
-            .find(|v| v.schema_type == ty && v.schema == canonical && v.references == b.references)
+            .find(|v| v.schema_type == ty && v.schema == canonical && v.references == refs)
             .map(version_json)
             .ok_or_else(ApiError::schema_not_found)
     }))
@@ -179,7 +181,7 @@ pub(super) async fn delete_subject(AxState(app): AxState<App>, P(subject): P<Str
             }
             let live: Vec<&Version> = vs.values().filter(|v| !v.deleted).collect();
             for v in vs.values() {
-                if !st.referenced_by(&subject, v.version).is_empty() {
+                if st.is_referenced(&subject, v.version) {
                     return Err(ApiError::new(
                         422,
                         42206,
@@ -273,7 +275,7 @@ pub(super) async fn delete_version(
                 Some(n) => vs.get(&n),
             }
             .ok_or_else(|| ApiError::version_not_found(&version))?;
-            if !st.referenced_by(&subject, v.version).is_empty() {
+            if st.is_referenced(&subject, v.version) {
                 return Err(ApiError::new(
                     422,
                     42206,
