@@ -455,6 +455,10 @@ fn latest_version_references_and_deletes_blocked_by_soft_deleted_referrers() {
     let refused = delete(r, "/subjects/addr/versions/2");
     assert_eq!(refused.status, 422);
     assert_eq!(refused.json()["error_code"], 42206, "{}", refused.json());
+    assert_eq!(
+        refused.json()["message"],
+        "One or more references exist to the schema {magic=1,keytype=SCHEMA,subject=addr,version=2}."
+    );
     assert_eq!(delete(r, "/subjects/user/versions/1?permanent=true").status, 200);
     assert_eq!(delete(r, "/subjects/addr/versions/2").status, 200, "freed by the permanent delete");
 }

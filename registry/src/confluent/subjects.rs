@@ -186,7 +186,7 @@ pub(super) async fn delete_subject(AxState(app): AxState<App>, P(subject): P<Str
                         422,
                         42206,
                         format!(
-                            "One or more references exist to the schema {{subject={subject},version={}}}.",
+                            "One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={}}}.",
                             v.version
                         ),
                     ));
@@ -279,7 +279,7 @@ pub(super) async fn delete_version(
                 return Err(ApiError::new(
                     422,
                     42206,
-                    format!("One or more references exist to the schema {{subject={subject},version={}}}.", v.version),
+                    format!("One or more references exist to the schema {{magic=1,keytype=SCHEMA,subject={subject},version={}}}.", v.version),
                 ));
             }
             let key = Key::Schema { subject: subject.clone(), version: v.version, magic: 1 };
