@@ -57,6 +57,21 @@ fn compact(v: &Value) -> String {
     serde_json::to_string(v).expect("JSON values serialize")
 }
 
+/// The key two schemas of one type are the same schema by: the canonical text,
+/// with JSON objects' keys sorted for the JSON-based types. Avro texts are put in
+/// canonical form first, so texts stored before it existed compare too.
+pub fn identity(ty: SchemaType, text: &str) -> String {
+    let json = || serde_json::from_str::<Value>(text).ok();
+    let key = match ty {
+        SchemaType::Protobuf => None,
+        SchemaType::Json => json().map(|v| crate::canonical::sorted_json(&v)),
+        SchemaType::Avro => json()
+            .and_then(|v| serde_json::from_str::<Value>(&crate::canonical::avro(&v)).ok())
+            .map(|c| crate::canonical::sorted_json(&c)),
+    };
+    key.unwrap_or_else(|| text.to_string())
+}
+
 /// Validates `text` as a schema of type `ty` (its references' texts given, in
 /// order) and returns its canonical text and parsed form.
 pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) -> Result<(String, Parsed), String> {
@@ -90,7 +105,7 @@ pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) ->
             }
             apache_avro::Schema::parse_list(&all).map_err(|e| format!("Invalid schema: {e}"))?;
             let model = AvroSchema::parse(&json, &ref_json).map_err(|e| format!("Invalid schema: {e}"))?;
-            Ok((compact(&json), Parsed::Avro(model)))
+            Ok((crate::canonical::avro(&json), Parsed::Avro(model)))
         }
         SchemaType::Json => {
             let json: Value = serde_json::from_str(text).map_err(|e| format!("Invalid schema: {e}"))?;

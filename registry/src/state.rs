@@ -165,19 +165,27 @@ pub struct Version {
     pub id: i32,
     pub schema_type: SchemaType,
     pub schema: String,
+    /// `schema::identity` of `schema`: what "the same schema" compares.
+    pub identity: String,
     pub references: Vec<Reference>,
     pub deleted: bool,
     pub metadata: Option<Value>,
     pub rule_set: Option<Value>,
 }
 
-/// A schema's content, as ids identify it.
+/// A schema's content, as ids identify it: its type, canonical text and references.
 pub type Content = (SchemaType, String, Vec<Reference>);
+
+/// `Content` with the text replaced by its identity key.
+fn identity_of(c: &Content) -> Content {
+    (c.0, crate::schema::identity(c.0, &c.1), c.2.clone())
+}
 
 #[derive(Default, Debug)]
 pub struct State {
     pub subjects: BTreeMap<String, BTreeMap<i32, Version>>,
     pub by_id: BTreeMap<i32, Content>,
+    /// Keyed by `identity_of` the content.
     pub by_content: HashMap<Content, i32>,
     pub global_config: Option<ConfigValue>,
     pub subject_config: BTreeMap<String, ConfigValue>,
@@ -229,8 +237,9 @@ impl State {
                     let v: SchemaValue = serde_json::from_value(parse(v)?).map_err(|e| format!("schema value: {e}"))?;
                     let ty = SchemaType::parse(v.schema_type.as_deref())?;
                     let content: Content = (ty, v.schema.clone(), v.references.clone());
-                    self.by_id.entry(v.id).or_insert_with(|| content.clone());
-                    self.by_content.entry(content).or_insert(v.id);
+                    let identity = identity_of(&content);
+                    self.by_id.entry(v.id).or_insert(content);
+                    self.by_content.entry(identity.clone()).or_insert(v.id);
                     *self.live_ids.entry(v.id).or_default() += 1;
                     let replaced = self.subjects.entry(subject.clone()).or_default().insert(
                         version,
@@ -240,6 +249,7 @@ impl State {
                             id: v.id,
                             schema_type: ty,
                             schema: v.schema,
+                            identity: identity.1,
                             references: v.references,
                             deleted: v.deleted,
                             metadata: v.metadata,
@@ -327,9 +337,11 @@ impl State {
 
     /// The id a schema content already has: registered, or on a branch version.
     pub fn content_id(&self, content: &Content) -> Option<i32> {
-        self.by_content.get(content).copied().or_else(|| {
+        let key = identity_of(content);
+        self.by_content.get(&key).copied().or_else(|| {
             self.meta.versions.values().find_map(|v| {
-                let same = v.schema_text.as_deref() == Some(content.1.as_str())
+                let same = v.schema_text.as_deref().map(|t| crate::schema::identity(content.0, t))
+                    == Some(key.1.clone())
                     && SchemaType::parse(v.schema_type.as_deref()).ok() == Some(content.0)
                     && content.2.is_empty();
                 if same {

@@ -99,8 +99,9 @@ pub(super) async fn register(AxState(app): AxState<App>, P(subject): P<String>, 
             let refs = latest_references(st, &b.references)?;
             let (canonical, parsed) = parse_schema(st, ty, &b.schema, &refs)?;
             let content = (ty, canonical.clone(), refs.clone());
+            let identity = schema::identity(ty, &canonical);
             let live = st.live(&subject, false);
-            if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.schema == canonical && v.references == refs) {
+            if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.identity == identity && v.references == refs) {
                 return Ok((vec![], json!({"id": existing.id})));
             }
             if !importing {
@@ -164,9 +165,10 @@ pub(super) async fn lookup(AxState(app): AxState<App>, P(subject): P<String>, Q(
         }
         let refs = latest_references(st, &b.references)?;
         let (canonical, _) = parse_schema(st, ty, &b.schema, &refs)?;
+        let identity = schema::identity(ty, &canonical);
         st.live(&subject, q.deleted)
             .into_iter()
-            .find(|v| v.schema_type == ty && v.schema == canonical && v.references == refs)
+            .find(|v| v.schema_type == ty && v.identity == identity && v.references == refs)
             .map(version_json)
             .ok_or_else(ApiError::schema_not_found)
     }))
