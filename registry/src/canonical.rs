@@ -26,7 +26,14 @@ const FIELD_RESERVED: &[&str] = &["default", "doc", "name", "order", "type", "al
 
 /// Avro's canonical text of a schema that has already been validated.
 pub fn avro(schema: &Value) -> String {
-    let mut w = AvroWriter { defined: HashSet::new() };
+    let mut w = AvroWriter { defined: HashSet::new(), sort: false };
+    w.schema(schema, None).to_string()
+}
+
+/// The canonical text under `normalize=true`: as `avro`, with properties and
+/// aliases sorted, as Confluent's normalizer does.
+pub fn avro_normalized(schema: &Value) -> String {
+    let mut w = AvroWriter { defined: HashSet::new(), sort: true };
     w.schema(schema, None).to_string()
 }
 
@@ -49,6 +56,8 @@ pub fn sorted_json(v: &Value) -> String {
 struct AvroWriter {
     /// Full names of the named types written so far: later uses are by name.
     defined: HashSet<String>,
+    /// Properties and aliases sorted (normalized form).
+    sort: bool,
 }
 
 /// Splits a declared name into (namespace, short name) as Avro's `Name` does: a
@@ -86,13 +95,13 @@ impl AvroWriter {
                         if let Some(i) = o.get(inner) {
                             out.insert(inner.into(), self.schema(i, space));
                         }
-                        props(o, SCHEMA_RESERVED, &mut out);
+                        props(o, SCHEMA_RESERVED, self.sort, &mut out);
                         Value::Object(out)
                     }
                     p if PRIMITIVES.contains(&p) => {
                         let mut out = Map::new();
                         out.insert("type".into(), Value::String(t.clone()));
-                        props(o, SCHEMA_RESERVED, &mut out);
+                        props(o, SCHEMA_RESERVED, self.sort, &mut out);
                         if out.len() == 1 {
                             Value::String(t.clone())
                         } else {
@@ -175,8 +184,8 @@ impl AvroWriter {
                 out.insert("fields".into(), Value::Array(fields));
             }
         }
-        props(o, &reserved, &mut out);
-        aliases(o, &mut out);
+        props(o, &reserved, self.sort, &mut out);
+        aliases(o, self.sort, &mut out);
         Value::Object(out)
     }
 
@@ -201,24 +210,30 @@ impl AvroWriter {
                 out.insert("order".into(), Value::String(order));
             }
         }
-        aliases(o, &mut out);
-        props(o, FIELD_RESERVED, &mut out);
+        aliases(o, self.sort, &mut out);
+        props(o, FIELD_RESERVED, self.sort, &mut out);
         Value::Object(out)
     }
 }
 
-/// Copies the attributes Avro keeps as properties, in their given order.
-fn props(o: &Map<String, Value>, reserved: &[&str], out: &mut Map<String, Value>) {
-    for (k, v) in o {
-        if !reserved.contains(&k.as_str()) {
-            out.insert(k.clone(), v.clone());
-        }
+/// Copies the attributes Avro keeps as properties, in their given order or sorted.
+fn props(o: &Map<String, Value>, reserved: &[&str], sort: bool, out: &mut Map<String, Value>) {
+    let mut keys: Vec<&String> = o.keys().filter(|k| !reserved.contains(&k.as_str())).collect();
+    if sort {
+        keys.sort();
+    }
+    for k in keys {
+        out.insert(k.clone(), o[k].clone());
     }
 }
 
-fn aliases(o: &Map<String, Value>, out: &mut Map<String, Value>) {
+fn aliases(o: &Map<String, Value>, sort: bool, out: &mut Map<String, Value>) {
     if let Some(a) = o.get("aliases").and_then(Value::as_array).filter(|a| !a.is_empty()) {
-        out.insert("aliases".into(), Value::Array(a.clone()));
+        let mut a = a.clone();
+        if sort {
+            a.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+        }
+        out.insert("aliases".into(), Value::Array(a));
     }
 }
 

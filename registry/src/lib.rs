@@ -15,6 +15,7 @@ pub mod compat;
 pub mod confluent;
 pub mod error;
 pub mod metadata;
+pub mod proto;
 pub mod schema;
 pub mod schemaregistry;
 pub mod state;

@@ -52,7 +52,15 @@ pub enum Parsed {
     Protobuf(ProtoFile),
 }
 
-/// Compact JSON text: whitespace-insensitive identity for JSON-based schemas.
+/// A referenced schema: the name the referrer imports it by, its type and text.
+#[derive(Clone, Debug)]
+pub struct Dep {
+    pub name: String,
+    pub ty: SchemaType,
+    pub text: String,
+}
+
+/// Compact JSON text, key order kept.
 fn compact(v: &Value) -> String {
     serde_json::to_string(v).expect("JSON values serialize")
 }
@@ -72,20 +80,27 @@ pub fn identity(ty: SchemaType, text: &str) -> String {
     key.unwrap_or_else(|| text.to_string())
 }
 
-/// Validates `text` as a schema of type `ty` (its references' texts given, in
-/// order) and returns its canonical text and parsed form.
-pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) -> Result<(String, Parsed), String> {
+/// Validates `text` as a schema of type `ty` (its references given, dependencies
+/// first) and returns its canonical text and parsed form. `normalize` is
+/// Confluent's `normalize=true`: the canonical text is also put in a normal form
+/// (properties, keys, options and fields sorted as each type allows).
+pub fn parse(ty: SchemaType, text: &str, references: &[Dep], normalize: bool) -> Result<(String, Parsed), String> {
+    if text.trim().is_empty() {
+        return Err("Empty schema".into());
+    }
     match ty {
         SchemaType::Avro => {
             let json: Value = serde_json::from_str(text).map_err(|e| format!("Invalid schema: {e}"))?;
             let mut ref_json = Vec::new();
             let mut ref_texts = Vec::new();
-            for (rt, r) in references {
-                if *rt != SchemaType::Avro {
+            for d in references {
+                if d.ty != SchemaType::Avro {
                     return Err("Invalid schema: an Avro schema can only reference Avro schemas".into());
                 }
-                ref_json.push(serde_json::from_str::<Value>(r).map_err(|e| format!("Invalid referenced schema: {e}"))?);
-                ref_texts.push(r.as_str());
+                ref_json.push(
+                    serde_json::from_str::<Value>(&d.text).map_err(|e| format!("Invalid referenced schema: {e}"))?,
+                );
+                ref_texts.push(d.text.as_str());
             }
             // apache-avro is the judge of what a valid Avro schema is. Its list parser
             // (which resolves the references' names) takes named schemas only, so a
@@ -105,31 +120,27 @@ pub fn parse(ty: SchemaType, text: &str, references: &[(SchemaType, String)]) ->
             }
             apache_avro::Schema::parse_list(&all).map_err(|e| format!("Invalid schema: {e}"))?;
             let model = AvroSchema::parse(&json, &ref_json).map_err(|e| format!("Invalid schema: {e}"))?;
-            Ok((crate::canonical::avro(&json), Parsed::Avro(model)))
+            let canonical =
+                if normalize { crate::canonical::avro_normalized(&json) } else { crate::canonical::avro(&json) };
+            Ok((canonical, Parsed::Avro(model)))
         }
         SchemaType::Json => {
             let json: Value = serde_json::from_str(text).map_err(|e| format!("Invalid schema: {e}"))?;
             if !json.is_object() && !json.is_boolean() {
                 return Err("Invalid schema: a JSON Schema is an object or a boolean".into());
             }
-            Ok((compact(&json), Parsed::Json(json)))
+            let canonical = if normalize { crate::canonical::sorted_json(&json) } else { compact(&json) };
+            Ok((canonical, Parsed::Json(json)))
         }
-        SchemaType::Protobuf => match ProtoFile::parse(text) {
-            Ok(file) => {
-                let canonical = text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n").trim().to_string();
-                Ok((canonical, Parsed::Protobuf(file)))
-            }
-            // Some serializers send a base64 FileDescriptorProto instead of .proto text.
-            Err(text_error) => match crate::compat::descriptor::base64_decode(text) {
-                Some(bytes) => {
-                    let file = crate::compat::descriptor::decode_file(&bytes).map_err(|e| {
-                        format!("Invalid schema: not .proto text ({text_error}) nor a FileDescriptorProto ({e})")
-                    })?;
-                    Ok((file.render().trim().to_string(), Parsed::Protobuf(file)))
-                }
-                None => Err(format!("Invalid schema: {text_error}")),
-            },
-        },
+        SchemaType::Protobuf => {
+            let refs: Vec<(String, String)> = references
+                .iter()
+                .filter(|d| d.ty == SchemaType::Protobuf)
+                .map(|d| (d.name.clone(), d.text.clone()))
+                .collect();
+            let c = crate::proto::compile(text, &refs, normalize).map_err(|e| format!("Invalid schema: {e}"))?;
+            Ok((c.canonical, Parsed::Protobuf(c.model)))
+        }
     }
 }
 
@@ -149,19 +160,20 @@ mod tests {
             r#"{"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]}"#,
         ] {
             assert!(
-                parse(SchemaType::Avro, text, &[]).is_ok(),
+                parse(SchemaType::Avro, text, &[], false).is_ok(),
                 "{text}: {:?}",
-                parse(SchemaType::Avro, text, &[]).err()
+                parse(SchemaType::Avro, text, &[], false).err()
             );
         }
         for bad in [r#""strin""#, r#"{"type": "array"}"#, r#"{"type": "record", "fields": []}"#, "[1]"] {
-            assert!(parse(SchemaType::Avro, bad, &[]).is_err(), "{bad}");
+            assert!(parse(SchemaType::Avro, bad, &[], false).is_err(), "{bad}");
         }
         // A union of referenced records (Confluent's pattern for several event types).
         let a = r#"{"type": "record", "name": "A", "namespace": "x", "fields": []}"#.to_string();
         let b = r#"{"type": "record", "name": "B", "namespace": "x", "fields": []}"#.to_string();
-        let refs = [(SchemaType::Avro, a), (SchemaType::Avro, b)];
-        assert!(parse(SchemaType::Avro, r#"["x.A", "x.B"]"#, &refs).is_ok());
-        assert!(parse(SchemaType::Avro, r#"["x.A", "x.C"]"#, &refs).is_err(), "x.C is not defined");
+        let dep = |name: &str, text: String| Dep { name: name.into(), ty: SchemaType::Avro, text };
+        let refs = [dep("x.A", a), dep("x.B", b)];
+        assert!(parse(SchemaType::Avro, r#"["x.A", "x.B"]"#, &refs, false).is_ok());
+        assert!(parse(SchemaType::Avro, r#"["x.A", "x.C"]"#, &refs, false).is_err(), "x.C is not defined");
     }
 }

@@ -381,7 +381,7 @@ mod python_descriptor {
         let b = super::base64_decode(s).expect("base64");
         let f = super::decode_file(&b).expect("descriptor");
         assert_eq!(f.package, "compatshop");
-        let (canonical, _) = crate::schema::parse(crate::schema::SchemaType::Protobuf, s, &[]).unwrap();
+        let (canonical, _) = crate::schema::parse(crate::schema::SchemaType::Protobuf, s, &[], false).unwrap();
         assert!(canonical.contains("message Order"), "{canonical}");
     }
 }

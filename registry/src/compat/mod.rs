@@ -123,7 +123,7 @@ mod tests {
     use crate::schema::{parse, SchemaType};
 
     fn avro(s: &str) -> Parsed {
-        parse(SchemaType::Avro, s, &[]).unwrap().1
+        parse(SchemaType::Avro, s, &[], false).unwrap().1
     }
 
     #[test]

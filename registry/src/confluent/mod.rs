@@ -4,6 +4,7 @@
 //! content type they claim. Subjects containing `/` work URL-encoded.
 
 mod config;
+mod negotiate;
 mod schemas;
 mod subjects;
 
@@ -100,6 +101,11 @@ pub(super) struct ListQ {
     pub(super) limit: Option<usize>,
     #[serde(default)]
     pub(super) subject: Option<String>,
+    /// `serialized`: a Protobuf schema as base64 `FileDescriptorProto`.
+    #[serde(default)]
+    pub(super) format: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub(super) normalize: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -236,6 +242,38 @@ pub(crate) fn level_of(st: &State, subject: Option<&str>) -> Level {
         .unwrap_or(DEFAULT_LEVEL)
 }
 
+/// Whether a register or lookup normalizes: asked for, or the subject's (else the
+/// global) `normalize` config.
+pub(super) fn normalize_of(st: &State, subject: &str, asked: bool) -> bool {
+    asked
+        || st
+            .subject_config
+            .get(subject)
+            .and_then(|c| c.normalize)
+            .or(st.global_config.as_ref().and_then(|c| c.normalize))
+            .unwrap_or(false)
+}
+
+/// A schema's text in the `format` asked for: `serialized` gives a Protobuf
+/// schema as base64 `FileDescriptorProto`; other formats give the stored text.
+pub(super) fn formatted(
+    st: &State,
+    ty: SchemaType,
+    text: &str,
+    refs: &[Reference],
+    format: Option<&str>,
+) -> Result<String, ApiError> {
+    if ty != SchemaType::Protobuf || format != Some("serialized") {
+        return Ok(text.to_string());
+    }
+    let mut deps = Vec::new();
+    resolve_references(st, refs, &mut deps, &mut BTreeSet::new(), 0)?;
+    let deps: Vec<(String, String)> = deps.into_iter().map(|d| (d.name, d.text)).collect();
+    crate::proto::compile(text, &deps, false)
+        .map(|c| c.serialized)
+        .map_err(|e| ApiError::store(format!("stored schema does not compile: {e}")))
+}
+
 pub(crate) fn mode_of(st: &State, subject: &str) -> String {
     st.subject_mode.get(subject).or(st.global_mode.as_ref()).cloned().unwrap_or_else(|| "READWRITE".into())
 }
@@ -259,11 +297,11 @@ pub(super) fn latest_references(st: &State, refs: &[Reference]) -> Result<Vec<Re
         .collect()
 }
 
-/// The referenced schemas' (type, text), dependencies first, each once.
+/// The referenced schemas, dependencies first, each once.
 pub(super) fn resolve_references(
     st: &State,
     refs: &[Reference],
-    out: &mut Vec<(SchemaType, String)>,
+    out: &mut Vec<schema::Dep>,
     seen: &mut BTreeSet<(String, i32)>,
     depth: usize,
 ) -> Result<(), ApiError> {
@@ -281,7 +319,7 @@ pub(super) fn resolve_references(
             ))
         })?;
         resolve_references(st, &v.references, out, seen, depth + 1)?;
-        out.push((v.schema_type, v.schema.clone()));
+        out.push(schema::Dep { name: r.name.clone(), ty: v.schema_type, text: v.schema.clone() });
     }
     Ok(())
 }
@@ -293,9 +331,20 @@ pub(crate) fn parse_schema(
     text: &str,
     refs: &[Reference],
 ) -> Result<(String, Parsed), ApiError> {
+    parse_schema_as(st, ty, text, refs, false)
+}
+
+/// `parse_schema`, the canonical text normalized when `normalize`.
+pub(crate) fn parse_schema_as(
+    st: &State,
+    ty: SchemaType,
+    text: &str,
+    refs: &[Reference],
+    normalize: bool,
+) -> Result<(String, Parsed), ApiError> {
     let mut resolved = Vec::new();
     resolve_references(st, refs, &mut resolved, &mut BTreeSet::new(), 0)?;
-    schema::parse(ty, text, &resolved).map_err(ApiError::invalid_schema)
+    schema::parse(ty, text, &resolved, normalize).map_err(ApiError::invalid_schema)
 }
 
 /// Parsed earlier versions of a subject for compatibility checks (live ones).
@@ -348,5 +397,6 @@ pub fn router(app: App) -> Router {
         .route("/mode", get(get_mode).put(put_mode))
         .route("/mode/{subject}", get(get_subject_mode).put(put_subject_mode).delete(delete_subject_mode))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(negotiate::middleware))
         .with_state(app)
 }

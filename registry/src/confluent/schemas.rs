@@ -18,7 +18,7 @@ pub(super) async fn schema_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q)
                 return Err(ApiError::schema_not_found());
             }
         }
-        let mut o = json!({"schema": text});
+        let mut o = json!({"schema": formatted(st, *ty, text, refs, q.format.as_deref())?});
         if *ty != SchemaType::Avro {
             o["schemaType"] = json!(ty.name());
         }
@@ -29,8 +29,10 @@ pub(super) async fn schema_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q)
     }))
 }
 
-pub(super) async fn schema_text_by_id(AxState(app): AxState<App>, P(id): P<i32>) -> Response {
-    match app.read(|st| id_content(st, id).map(|c| c.1.clone())) {
+pub(super) async fn schema_text_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
+    match app
+        .read(|st| id_content(st, id).and_then(|(ty, text, refs)| formatted(st, *ty, text, refs, q.format.as_deref())))
+    {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => e.into_response(),
     }
@@ -96,15 +98,32 @@ pub(super) async fn compatibility(
         Err(e) => return e.into_response(),
     };
     result(app.read(|st| {
+        // As Confluent: the version first (42202, then 40402 for a numbered
+        // version that does not exist, whether or not the subject does; `latest`
+        // of an unknown subject is compatible), then the schema.
+        let target = match version.as_deref().map(parse_version).transpose()? {
+            Some(Some(n)) => match st.live(&subject, false).into_iter().find(|v| v.version == n) {
+                Some(v) => Some(v.version),
+                None => return Err(ApiError::version_not_found(&n.to_string())),
+            },
+            _ => None,
+        };
         let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
-        let refs = latest_references(st, &b.references)?;
-        let (_, parsed) = parse_schema(st, ty, &b.schema, &refs)?;
+        let parsed = match latest_references(st, &b.references).and_then(|refs| parse_schema(st, ty, &b.schema, &refs))
+        {
+            Ok((_, p)) => p,
+            // With verbose, an invalid schema is an answer, not an error.
+            Err(e) if verbose && e.code == 42201 => {
+                return Ok(json!({"is_compatible": false, "messages": [e.message]}))
+            }
+            Err(e) => return Err(e),
+        };
         let level = level_of(st, Some(&subject));
         let prev = previous(st, &subject)?;
-        let msgs = match &version {
-            Some(v) => {
-                let target = find_version(st, &subject, v, false)?;
-                let one: Vec<(i32, Parsed, String)> = prev.into_iter().filter(|p| p.0 == target.version).collect();
+        let latest_only = version.is_some() && target.is_none();
+        let msgs = match target.or_else(|| prev.last().filter(|_| latest_only).map(|p| p.0)) {
+            Some(target) => {
+                let one: Vec<(i32, Parsed, String)> = prev.into_iter().filter(|p| p.0 == target).collect();
                 // Against one version: the level's directions, not its transitivity.
                 let single = match level {
                     Level::BackwardTransitive => Level::Backward,

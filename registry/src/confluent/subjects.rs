@@ -55,7 +55,14 @@ pub(super) async fn get_version(
     P((subject, version)): P<(String, String)>,
     Q(q): Q<ListQ>,
 ) -> Response {
-    result(app.read(|st| find_version(st, &subject, &version, q.deleted).map(version_json)))
+    result(app.read(|st| {
+        let v = find_version(st, &subject, &version, q.deleted)?;
+        let mut o = version_json(v);
+        if q.format.is_some() {
+            o["schema"] = json!(formatted(st, v.schema_type, &v.schema, &v.references, q.format.as_deref())?);
+        }
+        Ok(o)
+    }))
 }
 
 pub(super) async fn get_version_schema(
@@ -77,7 +84,12 @@ pub(super) async fn referenced_by(AxState(app): AxState<App>, P((subject, versio
     }))
 }
 
-pub(super) async fn register(AxState(app): AxState<App>, P(subject): P<String>, raw: Bytes) -> Response {
+pub(super) async fn register(
+    AxState(app): AxState<App>,
+    P(subject): P<String>,
+    Q(q): Q<ListQ>,
+    raw: Bytes,
+) -> Response {
     let b: SchemaBody = match body(&raw) {
         Ok(b) => b,
         Err(e) => return e.into_response(),
@@ -97,7 +109,8 @@ pub(super) async fn register(AxState(app): AxState<App>, P(subject): P<String>, 
                 return Err(ApiError::not_permitted(format!("Subject {subject} is not in import mode; a schema id cannot be chosen")));
             }
             let refs = latest_references(st, &b.references)?;
-            let (canonical, parsed) = parse_schema(st, ty, &b.schema, &refs)?;
+            let normalize = normalize_of(st, &subject, q.normalize);
+            let (canonical, parsed) = parse_schema_as(st, ty, &b.schema, &refs, normalize)?;
             let content = (ty, canonical.clone(), refs.clone());
             let identity = schema::identity(ty, &canonical);
             let live = st.live(&subject, false);
@@ -159,12 +172,14 @@ pub(super) async fn lookup(AxState(app): AxState<App>, P(subject): P<String>, Q(
         Err(e) => return e.into_response(),
     };
     result(app.read(|st| {
+        // An invalid schema is 42201 before the subject is looked at, as in Confluent.
         let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
+        let refs = latest_references(st, &b.references)?;
+        let normalize = normalize_of(st, &subject, q.normalize);
+        let (canonical, _) = parse_schema_as(st, ty, &b.schema, &refs, normalize)?;
         if st.live(&subject, q.deleted).is_empty() {
             return Err(ApiError::subject_not_found(&subject));
         }
-        let refs = latest_references(st, &b.references)?;
-        let (canonical, _) = parse_schema(st, ty, &b.schema, &refs)?;
         let identity = schema::identity(ty, &canonical);
         st.live(&subject, q.deleted)
             .into_iter()

@@ -1,0 +1,187 @@
+//! Protobuf schemas: compiled with protox, as protoc would, so that every type a
+//! schema uses must be defined in it or in a file it imports, and every import
+//! must be a declared reference or a known file (`known`). A schema arrives as
+//! .proto text or as a base64 `FileDescriptorProto` (what some serializers send);
+//! both compile to one descriptor and render to one canonical text (`render`), so
+//! they get one id. The compatibility model (`compat::protobuf::ProtoFile`) is
+//! built from the descriptor and takes in the messages and enums of referenced
+//! files that the schema's fields reach, so a change inside a dependency is seen.
+//!
+//! The schema itself is compiled under the file name `default`, the name
+//! Confluent gives it.
+
+mod known;
+mod render;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use prost::Message as _;
+use prost_reflect::{Cardinality, FieldDescriptor, FileDescriptor, Kind, MessageDescriptor};
+use protox::file::{File, FileResolver, GoogleFileResolver};
+
+use crate::compat::protobuf::{FieldDef, Label, MessageDef, ProtoFile};
+
+/// The file name a schema is compiled under.
+pub const MAIN: &str = "default";
+
+/// A compiled schema.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The canonical text it is stored and compared as.
+    pub canonical: String,
+    /// Base64 of its `FileDescriptorProto` (`?format=serialized`).
+    pub serialized: String,
+    pub model: ProtoFile,
+}
+
+struct Sources {
+    main: File,
+    refs: HashMap<String, String>,
+    google: GoogleFileResolver,
+}
+
+impl FileResolver for Sources {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        if name == MAIN {
+            return Ok(self.main.clone());
+        }
+        if let Some(text) = self.refs.get(name) {
+            return File::from_source(name, text);
+        }
+        if let Some(text) = known::source(name) {
+            return File::from_source(name, text);
+        }
+        self.google.open_file(name)
+    }
+}
+
+/// Compiles `text` (.proto or base64 descriptor) with its references, given as
+/// (import name, schema text), dependencies included.
+pub fn compile(text: &str, refs: &[(String, String)], normalize: bool) -> Result<Compiled, String> {
+    if text.trim().is_empty() {
+        return Err("Empty schema".into());
+    }
+    let main = match File::from_source(MAIN, text) {
+        Ok(f) => f,
+        Err(text_error) => match crate::compat::descriptor::base64_decode(text) {
+            Some(bytes) => {
+                let mut d = prost_types::FileDescriptorProto::decode(bytes.as_slice()).map_err(|e| {
+                    format!("not .proto text ({}) nor a FileDescriptorProto ({e})", one_line(&text_error))
+                })?;
+                d.name = Some(MAIN.into());
+                File::from_file_descriptor_proto(d)
+            }
+            None => return Err(one_line(&text_error)),
+        },
+    };
+    let refs: HashMap<String, String> = refs.iter().cloned().collect();
+    let resolver = Sources { main, refs, google: GoogleFileResolver::new() };
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.include_imports(true);
+    compiler.open_file(MAIN).map_err(|e| one_line(&e))?;
+    let pool = compiler.descriptor_pool();
+    let file = pool.get_file_by_name(MAIN).ok_or("the compiled schema is missing")?;
+    let canonical = render::file(&file, normalize);
+    Ok(Compiled {
+        serialized: crate::compat::descriptor::base64_encode(&file.file_descriptor_proto().encode_to_vec()),
+        model: model(&file),
+        canonical,
+    })
+}
+
+/// An error on one line.
+fn one_line(e: &protox::Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+/// A oneof protoc made for a proto3 `optional` field.
+pub(crate) fn synthetic(o: &prost_reflect::OneofDescriptor) -> bool {
+    o.fields().all(|f| f.field_descriptor_proto().proto3_optional())
+}
+
+fn label(f: &FieldDescriptor) -> Label {
+    match f.cardinality() {
+        Cardinality::Repeated if !f.is_map() => Label::Repeated,
+        Cardinality::Required => Label::Required,
+        _ => Label::Optional,
+    }
+}
+
+/// The type as the compatibility model names it: a scalar, `map<k,v>` or a full
+/// name with a leading dot.
+fn type_of(f: &FieldDescriptor) -> String {
+    match f.kind() {
+        Kind::Message(m) if m.is_map_entry() => {
+            format!("map<{},{}>", type_of(&m.map_entry_key_field()), type_of(&m.map_entry_value_field()))
+        }
+        Kind::Message(m) => format!(".{}", m.full_name()),
+        Kind::Enum(e) => format!(".{}", e.full_name()),
+        k => format!("{k:?}").to_ascii_lowercase(),
+    }
+}
+
+/// The compatibility model: the file's messages and enums, and those of other
+/// files that its fields reach.
+fn model(file: &FileDescriptor) -> ProtoFile {
+    let mut out = ProtoFile {
+        syntax: match file.syntax() {
+            prost_reflect::Syntax::Proto2 => "proto2".into(),
+            prost_reflect::Syntax::Proto3 => "proto3".into(),
+        },
+        package: file.package_name().to_string(),
+        messages: BTreeMap::new(),
+        enums: BTreeMap::new(),
+    };
+    let mut todo: Vec<MessageDescriptor> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    fn all(m: MessageDescriptor, into: &mut Vec<MessageDescriptor>) {
+        for c in m.child_messages() {
+            all(c, into);
+        }
+        into.push(m);
+    }
+    for m in file.messages() {
+        all(m, &mut todo);
+    }
+    let values = |e: &prost_reflect::EnumDescriptor| -> BTreeMap<String, i64> {
+        e.values().map(|v| (v.name().to_string(), i64::from(v.number()))).collect()
+    };
+    for e in file.enums().chain(todo.iter().flat_map(|m| m.child_enums())) {
+        out.enums.insert(e.full_name().to_string(), values(&e));
+    }
+    while let Some(m) = todo.pop() {
+        if m.is_map_entry() || !seen.insert(m.full_name().to_string()) {
+            continue;
+        }
+        let mut def = MessageDef::default();
+        for f in m.fields() {
+            let kinds = match f.kind() {
+                Kind::Message(e) if e.is_map_entry() => {
+                    vec![e.map_entry_key_field().kind(), e.map_entry_value_field().kind()]
+                }
+                k => vec![k],
+            };
+            for k in kinds {
+                match k {
+                    Kind::Message(t) => todo.push(t),
+                    Kind::Enum(e) => {
+                        out.enums.entry(e.full_name().to_string()).or_insert_with(|| values(&e));
+                    }
+                    _ => {}
+                }
+            }
+            def.fields.push(FieldDef {
+                name: f.name().to_string(),
+                number: i64::from(f.number()),
+                label: label(&f),
+                ty: type_of(&f),
+                oneof: f.containing_oneof().filter(|o| !synthetic(o)).map(|o| o.name().to_string()),
+            });
+        }
+        out.messages.insert(m.full_name().to_string(), def);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
