@@ -282,7 +282,7 @@ mod tests {
 
     #[test]
     fn base64_round_trips() {
-        use crate::compat::descriptor::{base64_decode, base64_encode};
+        use crate::proto::base64::{decode as base64_decode, encode as base64_encode};
         for n in 0..40usize {
             let bytes: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
             let text = base64_encode(&bytes);

@@ -191,7 +191,7 @@ fn wire(t: &str) -> u8 {
 
 fn proto(body: &str) -> pb::ProtoFile {
     let text = format!("syntax = \"proto3\";\npackage t;\n{body}");
-    pb::ProtoFile::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    weir_registry::proto::compile(&text, &[], false).unwrap_or_else(|e| panic!("{text}: {e}")).model
 }
 
 #[test]

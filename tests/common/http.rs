@@ -36,10 +36,22 @@ pub fn request(addr: &str, method: &str, path: &str, body: Option<&Value>) -> Re
 
 /// Sends one request with a body of any content type.
 pub fn request_raw(addr: &str, method: &str, path: &str, content_type: &str, payload: &[u8]) -> Reply {
+    request_with(addr, method, path, content_type, "application/vnd.schemaregistry.v1+json, application/json", payload)
+}
+
+/// Sends one request with the `Content-Type` and `Accept` given (empty: none).
+pub fn request_with(addr: &str, method: &str, path: &str, content_type: &str, accept: &str, payload: &[u8]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut headers = String::new();
+    if !content_type.is_empty() {
+        headers += &format!("Content-Type: {content_type}\r\n");
+    }
+    if !accept.is_empty() {
+        headers += &format!("Accept: {accept}\r\n");
+    }
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nAccept: application/vnd.schemaregistry.v1+json, application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
         payload.len()
     );
     s.write_all(head.as_bytes()).unwrap();

@@ -7,7 +7,6 @@
 //! compare with every earlier version, the others with the latest only.
 
 pub mod avro;
-pub mod descriptor;
 pub mod json;
 pub mod protobuf;
 

@@ -1,7 +1,7 @@
-//! Protobuf schemas (.proto text, proto2 and proto3) as far as compatibility needs
-//! them: the package, messages (nested ones by full name) with their fields (name,
-//! number, label, type, oneof), enums with their values. Services, options and
-//! comments are parsed past.
+//! The Protobuf compatibility model, as far as compatibility needs a schema: the
+//! package, messages (nested ones by full name) with their fields (name, number,
+//! label, type, oneof), enums with their values. `crate::proto` builds it from the
+//! compiled descriptor.
 //!
 //! Compatibility follows the rules Confluent's Protobuf checker applies, which are
 //! about the wire: a change is compatible when bytes written with one schema parse
@@ -66,276 +66,7 @@ fn wire_group(scalar: &str) -> &'static str {
     }
 }
 
-struct Lexer<'a> {
-    s: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Lexer<'a> {
-    fn skip_space(&mut self) {
-        loop {
-            while self.pos < self.s.len() && self.s[self.pos].is_ascii_whitespace() {
-                self.pos += 1;
-            }
-            if self.s[self.pos..].starts_with(b"//") {
-                while self.pos < self.s.len() && self.s[self.pos] != b'\n' {
-                    self.pos += 1;
-                }
-            } else if self.s[self.pos..].starts_with(b"/*") {
-                self.pos += 2;
-                while self.pos + 1 < self.s.len() && !self.s[self.pos..].starts_with(b"*/") {
-                    self.pos += 1;
-                }
-                self.pos = (self.pos + 2).min(self.s.len());
-            } else {
-                return;
-            }
-        }
-    }
-
-    fn next(&mut self) -> Option<String> {
-        self.skip_space();
-        if self.pos >= self.s.len() {
-            return None;
-        }
-        let c = self.s[self.pos];
-        if c == b'"' || c == b'\'' {
-            let start = self.pos;
-            self.pos += 1;
-            while self.pos < self.s.len() && self.s[self.pos] != c {
-                if self.s[self.pos] == b'\\' {
-                    self.pos += 1;
-                }
-                self.pos += 1;
-            }
-            self.pos = (self.pos + 1).min(self.s.len());
-            return Some(String::from_utf8_lossy(&self.s[start..self.pos]).into_owned());
-        }
-        if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || c == b'-' || c == b'+' {
-            let start = self.pos;
-            while self.pos < self.s.len() {
-                let c = self.s[self.pos];
-                if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || (c == b'-' || c == b'+') && self.pos == start
-                {
-                    self.pos += 1;
-                } else {
-                    break;
-                }
-            }
-            return Some(String::from_utf8_lossy(&self.s[start..self.pos]).into_owned());
-        }
-        self.pos += 1;
-        Some((c as char).to_string())
-    }
-
-    fn peek(&mut self) -> Option<String> {
-        let save = self.pos;
-        let t = self.next();
-        self.pos = save;
-        t
-    }
-
-    fn expect(&mut self, want: &str) -> Result<(), String> {
-        match self.next() {
-            Some(t) if t == want => Ok(()),
-            Some(t) => Err(format!("expected '{want}', found '{t}'")),
-            None => Err(format!("expected '{want}', found the end")),
-        }
-    }
-
-    /// Skips to after the matching `}` of a block whose `{` was just read.
-    fn skip_block(&mut self) -> Result<(), String> {
-        let mut depth = 1;
-        while depth > 0 {
-            match self.next().as_deref() {
-                Some("{") => depth += 1,
-                Some("}") => depth -= 1,
-                Some(_) => {}
-                None => return Err("unbalanced braces".into()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Skips a statement up to and including `;` (or a `{...}` block).
-    fn skip_statement(&mut self) -> Result<(), String> {
-        loop {
-            match self.next().as_deref() {
-                Some(";") => return Ok(()),
-                Some("{") => return self.skip_block(),
-                Some(_) => {}
-                None => return Err("unterminated statement".into()),
-            }
-        }
-    }
-
-    /// Skips `[ ... ]` field options if present.
-    fn skip_options(&mut self) -> Result<(), String> {
-        if self.peek().as_deref() == Some("[") {
-            self.next();
-            let mut depth = 1;
-            while depth > 0 {
-                match self.next().as_deref() {
-                    Some("[") => depth += 1,
-                    Some("]") => depth -= 1,
-                    Some(_) => {}
-                    None => return Err("unterminated field options".into()),
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn is_ident(t: &str) -> bool {
-    t.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '.')
-}
-
 impl ProtoFile {
-    pub fn parse(text: &str) -> Result<ProtoFile, String> {
-        let mut lx = Lexer { s: text.as_bytes(), pos: 0 };
-        let mut f = ProtoFile { syntax: "proto2".into(), ..Default::default() };
-        let mut saw_definition = false;
-        while let Some(t) = lx.next() {
-            match t.as_str() {
-                "syntax" | "edition" => {
-                    lx.expect("=")?;
-                    f.syntax = lx.next().ok_or("syntax without a value")?.trim_matches(['"', '\'']).to_string();
-                    lx.expect(";")?;
-                }
-                "package" => {
-                    f.package = lx.next().ok_or("package without a name")?;
-                    lx.expect(";")?;
-                }
-                "import" | "option" => lx.skip_statement()?,
-                "message" => {
-                    saw_definition = true;
-                    let name = lx.next().ok_or("message without a name")?;
-                    let full = if f.package.is_empty() { name } else { format!("{}.{name}", f.package) };
-                    lx.expect("{")?;
-                    f.parse_message(&mut lx, &full)?;
-                }
-                "enum" => {
-                    saw_definition = true;
-                    let name = lx.next().ok_or("enum without a name")?;
-                    let full = if f.package.is_empty() { name } else { format!("{}.{name}", f.package) };
-                    lx.expect("{")?;
-                    f.parse_enum(&mut lx, &full)?;
-                }
-                "service" | "extend" => {
-                    saw_definition = true;
-                    lx.skip_statement()?;
-                }
-                ";" => {}
-                other => return Err(format!("unexpected '{other}' at the top level")),
-            }
-        }
-        if !saw_definition {
-            return Err("no message, enum or service defined".into());
-        }
-        if !matches!(f.syntax.as_str(), "proto2" | "proto3" | "2023" | "2024") {
-            return Err(format!("unknown syntax '{}'", f.syntax));
-        }
-        Ok(f)
-    }
-
-    fn parse_enum(&mut self, lx: &mut Lexer<'_>, full: &str) -> Result<(), String> {
-        let mut values = BTreeMap::new();
-        loop {
-            let t = lx.next().ok_or("unterminated enum")?;
-            match t.as_str() {
-                "}" => break,
-                "option" | "reserved" => lx.skip_statement()?,
-                ";" => {}
-                name if is_ident(name) => {
-                    lx.expect("=")?;
-                    let n: i64 = lx
-                        .next()
-                        .ok_or("enum value without a number")?
-                        .parse()
-                        .map_err(|_| format!("bad number for {name}"))?;
-                    lx.skip_options()?;
-                    lx.expect(";")?;
-                    values.insert(name.to_string(), n);
-                }
-                other => return Err(format!("unexpected '{other}' in enum {full}")),
-            }
-        }
-        self.enums.insert(full.to_string(), values);
-        Ok(())
-    }
-
-    fn parse_message(&mut self, lx: &mut Lexer<'_>, full: &str) -> Result<(), String> {
-        let mut msg = MessageDef::default();
-        self.parse_body(lx, full, &mut msg, None)?;
-        self.messages.insert(full.to_string(), msg);
-        Ok(())
-    }
-
-    fn parse_body(
-        &mut self,
-        lx: &mut Lexer<'_>,
-        full: &str,
-        msg: &mut MessageDef,
-        oneof: Option<&str>,
-    ) -> Result<(), String> {
-        loop {
-            let t = lx.next().ok_or_else(|| format!("unterminated message {full}"))?;
-            match t.as_str() {
-                "}" => return Ok(()),
-                ";" => {}
-                "message" if oneof.is_none() => {
-                    let name = lx.next().ok_or("message without a name")?;
-                    lx.expect("{")?;
-                    self.parse_message(lx, &format!("{full}.{name}"))?;
-                }
-                "enum" if oneof.is_none() => {
-                    let name = lx.next().ok_or("enum without a name")?;
-                    lx.expect("{")?;
-                    self.parse_enum(lx, &format!("{full}.{name}"))?;
-                }
-                "oneof" if oneof.is_none() => {
-                    let name = lx.next().ok_or("oneof without a name")?;
-                    lx.expect("{")?;
-                    self.parse_body(lx, full, msg, Some(&name))?;
-                }
-                "option" | "reserved" | "extensions" | "extend" => lx.skip_statement()?,
-                _ => {
-                    let (label, ty) = match t.as_str() {
-                        "optional" => (Label::Optional, lx.next().ok_or("field without a type")?),
-                        "required" => (Label::Required, lx.next().ok_or("field without a type")?),
-                        "repeated" => (Label::Repeated, lx.next().ok_or("field without a type")?),
-                        "map" => {
-                            lx.expect("<")?;
-                            let k = lx.next().ok_or("map without a key type")?;
-                            lx.expect(",")?;
-                            let v = lx.next().ok_or("map without a value type")?;
-                            lx.expect(">")?;
-                            (Label::Repeated, format!("map<{k},{v}>"))
-                        }
-                        _ => (Label::Optional, t.clone()),
-                    };
-                    if !is_ident(&ty) && !ty.starts_with("map<") {
-                        return Err(format!("unexpected '{ty}' in message {full}"));
-                    }
-                    let name = lx.next().ok_or("field without a name")?;
-                    if !is_ident(&name) {
-                        return Err(format!("bad field name '{name}' in message {full}"));
-                    }
-                    lx.expect("=")?;
-                    let number: i64 = lx
-                        .next()
-                        .ok_or("field without a number")?
-                        .parse()
-                        .map_err(|_| format!("field {name} in {full} has no valid number"))?;
-                    lx.skip_options()?;
-                    lx.expect(";")?;
-                    msg.fields.push(FieldDef { name, number, label, ty, oneof: oneof.map(str::to_string) });
-                }
-            }
-        }
-    }
-
     /// Resolves a field type written in message `scope` to a full message or enum
     /// name, searching outwards as protobuf does.
     fn resolve(&self, scope: &str, ty: &str) -> Option<String> {
@@ -462,7 +193,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> ProtoFile {
-        ProtoFile::parse(s).unwrap_or_else(|e| panic!("{e}:\n{s}"))
+        crate::proto::compile(s, &[], false).unwrap_or_else(|e| panic!("{e}:\n{s}")).model
     }
 
     const BASE: &str = r#"
@@ -499,8 +230,8 @@ mod tests {
         assert_eq!(f.enums["com.example.User.Kind"]["ADMIN"], 1);
         assert_eq!(f.kind("com.example.User", "Address"), "message:User.Address");
         assert_eq!(f.kind("com.example.User", "Kind"), "enum:User.Kind");
-        for bad in ["message {", "syntax = \"proto3\";", "message A { int32 x = ; }", "message A { int32 1x = 1; }"] {
-            assert!(ProtoFile::parse(bad).is_err(), "{bad}");
+        for bad in ["message {", "message A { int32 x = ; }", "message A { int32 1x = 1; }"] {
+            assert!(crate::proto::compile(bad, &[], false).is_err(), "{bad}");
         }
     }
 

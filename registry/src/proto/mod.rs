@@ -10,6 +10,7 @@
 //! The schema itself is compiled under the file name `default`, the name
 //! Confluent gives it.
 
+pub mod base64;
 mod known;
 mod render;
 
@@ -63,7 +64,7 @@ pub fn compile(text: &str, refs: &[(String, String)], normalize: bool) -> Result
     }
     let main = match File::from_source(MAIN, text) {
         Ok(f) => f,
-        Err(text_error) => match crate::compat::descriptor::base64_decode(text) {
+        Err(text_error) => match crate::proto::base64::decode(text) {
             Some(bytes) => {
                 let mut d = prost_types::FileDescriptorProto::decode(bytes.as_slice()).map_err(|e| {
                     format!("not .proto text ({}) nor a FileDescriptorProto ({e})", one_line(&text_error))
@@ -82,8 +83,11 @@ pub fn compile(text: &str, refs: &[(String, String)], normalize: bool) -> Result
     let pool = compiler.descriptor_pool();
     let file = pool.get_file_by_name(MAIN).ok_or("the compiled schema is missing")?;
     let canonical = render::file(&file, normalize);
+    // The serialized form is the schema, not where in the text each part was.
+    let mut descriptor = file.file_descriptor_proto().clone();
+    descriptor.source_code_info = None;
     Ok(Compiled {
-        serialized: crate::compat::descriptor::base64_encode(&file.file_descriptor_proto().encode_to_vec()),
+        serialized: crate::proto::base64::encode(&descriptor.encode_to_vec()),
         model: model(&file),
         canonical,
     })

@@ -123,9 +123,12 @@ fn undefined_types_and_unresolved_imports_are_refused_naming_them() {
 fn references_resolve_by_import_name_and_files_of_public_imports_only_are_valid() {
     let other =
         ("other.proto".to_string(), "syntax = \"proto3\"; package o; message Addr { string city = 1; }".to_string());
-    let c =
-        compile("syntax = \"proto3\"; import \"other.proto\"; message M { o.Addr a = 1; }", &[other.clone()], false)
-            .unwrap();
+    let c = compile(
+        "syntax = \"proto3\"; import \"other.proto\"; message M { o.Addr a = 1; }",
+        std::slice::from_ref(&other),
+        false,
+    )
+    .unwrap();
     assert!(c.model.messages.contains_key("o.Addr"), "the dependency's message is in the model");
     let c = compile("syntax = \"proto3\"; import public \"other.proto\";", &[other], false).unwrap();
     assert_eq!(c.canonical, "syntax = \"proto3\";\n\nimport public \"other.proto\";\n");
@@ -172,4 +175,14 @@ extend M { optional int32 more = 100; }
         assert!(c.canonical.contains(want), "{want}\n---\n{}", c.canonical);
     }
     assert_eq!(ok(&c.canonical).canonical, c.canonical);
+}
+
+#[test]
+fn decodes_what_confluent_kafka_python_sends() {
+    let s = "ChFjb21wYXRfc2hvcC5wcm90bxIKY29tcGF0c2hvcCJdCgVPcmRlchIKCgJpZBgBIAEoAxIMCgRub3RlGAIgASgJEiUKBWl0ZW1zGAMgAygLMhYuY29tcGF0c2hvcC5PcmRlci5JdGVtGhMKBEl0ZW0SCwoDc2t1GAEgASgJYgZwcm90bzM=";
+    let c = ok(s);
+    assert_eq!(c.model.package, "compatshop");
+    assert!(c.canonical.contains("message Order {"), "{}", c.canonical);
+    assert!(c.canonical.contains("repeated Item items = 3;"), "{}", c.canonical);
+    assert_eq!(ok(&c.canonical).serialized, c.serialized, "text and descriptor compile to the same descriptor");
 }

@@ -25,7 +25,7 @@ pub(super) async fn upload_file(AxState(app): AxState<App>, mut form: Multipart)
     }
     let id = write_hw(&app, move |st| {
         let id = st.meta.next_file_id();
-        let f = FileValue { name, data: crate::compat::descriptor::base64_encode(&bytes) };
+        let f = FileValue { name, data: crate::proto::base64::encode(&bytes) };
         Ok((vec![(Key::File { id: id.clone(), magic: 0 }, val(&f))], id))
     })
     .await?;
@@ -35,7 +35,7 @@ pub(super) async fn upload_file(AxState(app): AxState<App>, mut form: Multipart)
 pub(super) async fn download_file(AxState(app): AxState<App>, P(id): P<String>) -> R {
     let (name, data) = read(&app, |st| {
         let f = st.meta.files.get(&id).ok_or_else(|| HwError::not_found(&id))?;
-        let data = crate::compat::descriptor::base64_decode(&f.data).ok_or_else(|| HwError {
+        let data = crate::proto::base64::decode(&f.data).ok_or_else(|| HwError {
             status: 500,
             code: 1102,
             message: format!("stored file {id} is corrupt"),
