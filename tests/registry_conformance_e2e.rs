@@ -200,6 +200,22 @@ fn content_negotiation_and_error_answers_follow_confluent() {
     assert_eq!((empty.status, empty.json()["message"].clone()), (422, json!("Empty schema")));
     let bad = post(r, "/subjects/unknown", &json!({"schema": "{\"type\": \"nope\"}"}));
     assert_eq!(bad.error_code(), 42201, "an invalid schema is 42201 before the subject is looked up");
+    let msg = bad.json()["message"].as_str().unwrap().to_string();
+    assert!(msg.starts_with("Invalid schema of type AVRO, details: "), "{msg}");
+    let bad = post(r, "/subjects/n/versions", &json!({"schema": "{", "schemaType": "JSON"}));
+    assert!(
+        bad.json()["message"].as_str().unwrap().starts_with("Invalid schema of type JSON, details: "),
+        "{}",
+        bad.body
+    );
+    let missing_id = get(r, "/schemas/ids/99");
+    assert_eq!(missing_id.json(), json!({"error_code": 40403, "message": "Schema 99 not found"}));
+    assert_eq!(get(r, "/schemas/ids/99/subjects").json()["message"], "Schema not found");
+    let mode = common::http::put(r, "/mode", &json!({"mode": "SOMETIMES"}));
+    assert_eq!(
+        (mode.error_code(), mode.json()["message"].clone()),
+        (42204, json!("Invalid mode. Valid values are READWRITE, READONLY, and IMPORT."))
+    );
     let compat = |path: &str| post(r, path, &json!({"schema": "\"long\""}));
     assert_eq!(compat("/compatibility/subjects/unknown/versions/latest").json(), json!({"is_compatible": true}));
     assert_eq!(compat("/compatibility/subjects/unknown/versions").json(), json!({"is_compatible": true}));
@@ -215,4 +231,45 @@ fn content_negotiation_and_error_answers_follow_confluent() {
     assert_eq!(verbose.status, 200);
     assert_eq!(verbose.json()["is_compatible"], false);
     assert!(verbose.json()["messages"][0].as_str().unwrap().starts_with("Invalid schema"), "{}", verbose.body);
+}
+
+#[test]
+fn json_schema_compatibility_follows_confluents_diff_rules() {
+    let weir = Weir::start();
+    let r = &weir.registry;
+    let js = |v: Value| json!({"schema": v.to_string(), "schemaType": "JSON"});
+    let v1 = json!({"type": "object", "properties": {"id": {"type": "integer"}, "note": {"type": "string"}}});
+    assert_eq!(register(&weir, "orders", js(v1)).0, 200);
+    // The same schema with a property's type moved into $defs behind a $ref, and
+    // a type widened through oneOf: compatible (BACKWARD).
+    let v2 = json!({"type": "object", "$defs": {"id": {"type": "integer"}},
+        "properties": {"id": {"$ref": "#/$defs/id"}, "note": {"oneOf": [{"type": "null"}, {"type": "string"}]}}});
+    let (s, b) = register(&weir, "orders", js(v2));
+    assert_eq!(s, 200, "{b}");
+    // A property added to an open content model is not (a value of any type was allowed there).
+    let v3 = json!({"type": "object", "$defs": {"id": {"type": "integer"}},
+        "properties": {"id": {"$ref": "#/$defs/id"}, "note": {"oneOf": [{"type": "null"}, {"type": "string"}]}, "qty": {"type": "integer"}}});
+    let refused = post(r, "/subjects/orders/versions", &js(v3.clone()));
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    let msg = refused.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("{errorType:\"PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL\", description:\"The new schema has an open content model and has a property or item at path '#/properties/qty' which is missing in the old schema\"}"),
+        "{msg}"
+    );
+    assert!(msg.contains("{oldSchemaVersion: 2}") && msg.contains("{compatibility: 'BACKWARD'}"), "{msg}");
+    // FORWARD words the same difference from the other side.
+    assert_eq!(common::http::put(r, "/config/orders", &json!({"compatibility": "FORWARD"})).status, 200);
+    let check = post(
+        r,
+        "/compatibility/subjects/orders/versions/latest?verbose=true",
+        &js(json!({"type": "object",
+        "properties": {"id": {"type": "integer"}, "note": {"type": "integer"}}})),
+    )
+    .json();
+    assert_eq!(check["is_compatible"], false, "{check}");
+    assert_eq!(
+        check["messages"][0],
+        "{errorType:\"TYPE_CHANGED\", description:\"A type at path '#/properties/note' is different between the old schema and the new schema\"}",
+        "{check}"
+    );
 }

@@ -146,8 +146,8 @@ fn the_confluent_api_end_to_end() {
     assert_eq!(get(r, "/subjects/imported/versions").json(), json!([7]));
     assert_eq!(
         register(&weir, "imported", json!({"schema": v1, "id": 100, "version": 8})).1["error_code"],
-        42207,
-        "id 100 is another schema"
+        42205,
+        "id 100 is another schema: Confluent's 'Overwrite new schema with id 100 is not permitted.'"
     );
     assert_eq!(
         register(&weir, "users-value", json!({"schema": v1, "id": 555})).1["error_code"],

@@ -88,6 +88,14 @@ pub fn parse(ty: SchemaType, text: &str, references: &[Dep], normalize: bool) ->
     if text.trim().is_empty() {
         return Err("Empty schema".into());
     }
+    // Confluent's wording: "Invalid schema of type AVRO, details: <parser message>".
+    parse_as(ty, text, references, normalize).map_err(|e| {
+        let details = e.strip_prefix("Invalid schema: ").unwrap_or(&e);
+        format!("Invalid schema of type {}, details: {details}", ty.name())
+    })
+}
+
+fn parse_as(ty: SchemaType, text: &str, references: &[Dep], normalize: bool) -> Result<(String, Parsed), String> {
     match ty {
         SchemaType::Avro => {
             let json: Value = serde_json::from_str(text).map_err(|e| format!("Invalid schema: {e}"))?;

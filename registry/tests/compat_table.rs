@@ -29,10 +29,26 @@ fn type_value(ts: &[&str]) -> Value {
     }
 }
 
-/// Whether every instance of a type in `original` is valid under `update`
-/// (integers are numbers).
+/// Confluent's verdict on a `type` change. One type to one type: the same, or
+/// integer -> number. A type list is `anyOf` one schema per type, so one type to a
+/// list needs a branch that takes it; a list to one type is a TYPE_CHANGED (even
+/// integer+number -> number); list to list needs as many branches and a
+/// one-to-one matching of old types onto new ones that take them.
 fn json_types_covered(original: &[&str], update: &[&str]) -> bool {
-    original.iter().all(|t| update.contains(t) || (*t == "integer" && update.contains(&"number")))
+    let takes = |o: &str, u: &str| o == u || (o == "integer" && u == "number");
+    match (original.len(), update.len()) {
+        (1, _) => update.iter().any(|u| takes(original[0], u)),
+        (_, 1) => false,
+        (a, b) if a > b => false,
+        _ => {
+            // Two old types: some assignment of them to distinct new types.
+            let (x, y) = (original[0], original[1]);
+            update
+                .iter()
+                .enumerate()
+                .any(|(i, u)| takes(x, u) && update.iter().enumerate().any(|(j, v)| j != i && takes(y, v)))
+        }
+    }
 }
 
 fn closed_object(prop: Value) -> Value {

@@ -1,419 +1,383 @@
-//! JSON Schema compatibility, by the rules Confluent's JSON Schema checker applies:
-//! a change from `original` to `update` is compatible when every document valid
-//! under `original` is still valid under `update`.
+//! JSON Schema compatibility as Confluent's JSON Schema checker decides it: a
+//! structural diff from `original` to `update` that names each change with
+//! Confluent's difference type and JSON path (`TYPE_CHANGED #/properties/a`,
+//! `SUM_TYPE_EXTENDED #/`, ...); the change is compatible when every difference
+//! is in Confluent's compatible set ([`COMPATIBLE`], its STRICT policy).
 //!
-//! Checked: `type` (widening integer -> number and adding types is fine, anything
-//! else is not); objects (a property added to an open content model, removed from a
-//! closed one, or made required; `additionalProperties` removed or narrowed;
-//! `maxProperties` added or decreased, `minProperties` added or increased);
-//! strings (`maxLength`, `minLength`, `pattern`); numbers (`maximum`,
-//! `exclusiveMaximum`, `minimum`, `exclusiveMinimum`, `multipleOf`); arrays
-//! (`items`, `maxItems`, `minItems`, `uniqueItems`); `enum` (values removed);
-//! `const`; combined types (`oneOf`/`anyOf`: branches removed; `allOf`: branches
-//! added); `$ref` changed. Properties and items are compared recursively, and
-//! every difference names the JSON-pointer path where it is.
+//! Schemas are read as Confluent's loader reads them: `true` and `{}` accept
+//! anything, `false` nothing; `$ref` (local JSON pointers, `definitions` also
+//! reachable as `$defs`) is replaced by its target, so a reference and the inlined
+//! schema are the same; `type: [a, b]` is `anyOf` of one schema per type; several
+//! keyword groups in one object (`type` with `enum`, say) are a synthetic `allOf`;
+//! object, array, number and string keywords without `type` still make a schema of
+//! that kind. An object is open when `additionalProperties` is absent or `true`
+//! and it has no `patternProperties`, closed when `additionalProperties` is
+//! `false`, partially open otherwise (a property is then checked against the
+//! first matching pattern, else the `additionalProperties` schema); arrays
+//! likewise with `additionalItems`. With `$schema` 2020-12, `prefixItems` are the
+//! tuple and `items` the additional items.
+//!
+//! BACKWARD diffs (previous, new), FORWARD (new, previous), as Confluent does;
+//! messages read `{errorType:"TYPE", description:"..."}` with Confluent's texts.
+
+mod difference;
+mod load;
+mod structure;
+
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-fn types(s: &Map<String, Value>) -> Option<Vec<String>> {
-    match s.get("type")? {
-        Value::String(t) => Some(vec![t.clone()]),
-        Value::Array(a) => Some(a.iter().filter_map(Value::as_str).map(str::to_string).collect()),
-        _ => None,
-    }
+pub use difference::{Difference, COMPATIBLE};
+use load::{load, Kind, Node};
+
+/// Every difference from `original` to `update`, compatible ones included.
+pub fn changes(original: &Value, update: &Value) -> Vec<Difference> {
+    let mut cx = Cx { roots: (original, update), path: vec![], out: vec![], stack: HashSet::new() };
+    let (o, u) = (load(original, original), load(update, update));
+    cx.compare(&o, &u);
+    cx.out
 }
 
-fn num(s: &Map<String, Value>, k: &str) -> Option<f64> {
-    s.get(k).and_then(Value::as_f64)
-}
-
-struct Diff {
-    out: Vec<String>,
-}
-
-impl Diff {
-    fn push(&mut self, kind: &str, path: &str, what: String) {
-        let path = if path.is_empty() { "#/" } else { path };
-        self.out.push(format!("{kind} at path '{path}': {what}"));
-    }
-
-    /// An upper bound (max*) may be removed or raised, never added or lowered.
-    fn upper(&mut self, o: &Map<String, Value>, u: &Map<String, Value>, key: &str, path: &str) {
-        match (num(o, key), num(u, key)) {
-            (None, Some(v)) => self.push(&format!("{}_ADDED", key.to_uppercase()), path, format!("{key} {v} added")),
-            (Some(a), Some(b)) if b < a => {
-                self.push(&format!("{}_DECREASED", key.to_uppercase()), path, format!("{key} lowered from {a} to {b}"))
-            }
-            _ => {}
-        }
-    }
-
-    /// A lower bound (min*) may be removed or lowered, never added or raised.
-    fn lower(&mut self, o: &Map<String, Value>, u: &Map<String, Value>, key: &str, path: &str) {
-        match (num(o, key), num(u, key)) {
-            (None, Some(v)) => self.push(&format!("{}_ADDED", key.to_uppercase()), path, format!("{key} {v} added")),
-            (Some(a), Some(b)) if b > a => {
-                self.push(&format!("{}_INCREASED", key.to_uppercase()), path, format!("{key} raised from {a} to {b}"))
-            }
-            _ => {}
-        }
-    }
-
-    fn schema(&mut self, original: &Value, update: &Value, path: &str) {
-        let (o, u) = match (original, update) {
-            (_, Value::Bool(true)) => return,
-            (Value::Bool(false), _) => return,
-            (Value::Bool(true), Value::Object(u)) if u.is_empty() => return,
-            (Value::Bool(true), _) | (_, Value::Bool(false)) => {
-                self.push("SCHEMA_NARROWED", path, "the schema now rejects documents it accepted".into());
-                return;
-            }
-            (Value::Object(o), Value::Object(u)) => (o, u),
-            _ => {
-                self.push("TYPE_CHANGED", path, "not a schema".into());
-                return;
-            }
-        };
-        if o.get("$ref") != u.get("$ref") && u.contains_key("$ref") {
-            self.push("REF_CHANGED", path, format!("$ref changed from {:?} to {:?}", o.get("$ref"), u.get("$ref")));
-        }
-        match (types(o), types(u)) {
-            (Some(ot), Some(ut)) => {
-                for t in &ot {
-                    let kept = ut.contains(t) || (t == "integer" && ut.iter().any(|x| x == "number"));
-                    if !kept {
-                        self.push("TYPE_NARROWED", path, format!("type '{t}' is no longer accepted (now {ut:?})"));
-                    }
-                }
-            }
-            (None, Some(ut)) => self.push("TYPE_NARROWED", path, format!("type restricted to {ut:?}")),
-            _ => {}
-        }
-        // Strings.
-        self.upper(o, u, "maxLength", path);
-        self.lower(o, u, "minLength", path);
-        if u.get("pattern").is_some() && o.get("pattern") != u.get("pattern") {
-            self.push("PATTERN_CHANGED", path, format!("pattern {:?} -> {:?}", o.get("pattern"), u.get("pattern")));
-        }
-        // Numbers.
-        for k in ["maximum", "exclusiveMaximum"] {
-            self.upper(o, u, k, path);
-        }
-        for k in ["minimum", "exclusiveMinimum"] {
-            self.lower(o, u, k, path);
-        }
-        if let Some(m) = num(u, "multipleOf") {
-            let ok = num(o, "multipleOf").is_some_and(|om| om % m == 0.0);
-            if !ok {
-                self.push("MULTIPLE_OF_CHANGED", path, format!("multipleOf {m} does not divide the old constraint"));
-            }
-        }
-        // Enumerations and constants.
-        if let Some(ue) = u.get("enum").and_then(Value::as_array) {
-            match o.get("enum").and_then(Value::as_array) {
-                Some(oe) => {
-                    let lost: Vec<&Value> = oe.iter().filter(|v| !ue.contains(v)).collect();
-                    if !lost.is_empty() {
-                        self.push("ENUM_ARRAY_NARROWED", path, format!("values {lost:?} removed"));
-                    }
-                }
-                None => self.push("ENUM_ARRAY_ADDED", path, "an enum now restricts the values".into()),
-            }
-        }
-        if u.get("const").is_some() && o.get("const") != u.get("const") {
-            self.push("CONST_CHANGED", path, "const changed or added".into());
-        }
-        self.object(o, u, path);
-        self.array(o, u, path);
-        self.combined(o, u, path);
-    }
-
-    fn object(&mut self, o: &Map<String, Value>, u: &Map<String, Value>, path: &str) {
-        let empty = Map::new();
-        let op = o.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-        let up = u.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-        let open = |s: &Map<String, Value>| !matches!(s.get("additionalProperties"), Some(Value::Bool(false)));
-        let (o_open, u_open) = (open(o), open(u));
-        for (name, us) in up {
-            let ppath = format!("{path}/properties/{name}");
-            match op.get(name) {
-                Some(os) => self.schema(os, us, &ppath),
-                // Open: old documents may carry this property with any value.
-                None if o_open && !matches!(us, Value::Bool(true)) && us.as_object().is_none_or(|m| !m.is_empty()) => {
-                    self.push(
-                        "PROPERTY_ADDED_TO_OPEN_CONTENT_MODEL",
-                        &ppath,
-                        format!("property '{name}' added to an open content model"),
-                    );
-                }
-                None => {}
-            }
-        }
-        for name in op.keys() {
-            if !up.contains_key(name) && !u_open {
-                self.push(
-                    "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL",
-                    &format!("{path}/properties/{name}"),
-                    format!("property '{name}' removed from a closed content model"),
-                );
-            }
-        }
-        let req = |s: &Map<String, Value>| -> Vec<String> {
-            s.get("required")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                .unwrap_or_default()
-        };
-        let (or, ur) = (req(o), req(u));
-        for r in ur.iter().filter(|r| !or.contains(r)) {
-            self.push(
-                "REQUIRED_PROPERTY_ADDED",
-                &format!("{path}/required"),
-                format!("property '{r}' is now required"),
-            );
-        }
-        match (o.get("additionalProperties"), u.get("additionalProperties")) {
-            (None | Some(Value::Bool(true)), Some(Value::Bool(false)))
-                if !op.is_empty() || !up.is_empty() || o_open =>
-            {
-                self.push("ADDITIONAL_PROPERTIES_REMOVED", path, "additional properties are no longer allowed".into());
-            }
-            (Some(oa @ Value::Object(_)), Some(ua @ Value::Object(_))) => {
-                self.schema(oa, ua, &format!("{path}/additionalProperties"))
-            }
-            (None | Some(Value::Bool(true)), Some(ua @ Value::Object(_))) => {
-                self.schema(&Value::Bool(true), ua, &format!("{path}/additionalProperties"))
-            }
-            _ => {}
-        }
-        self.upper(o, u, "maxProperties", path);
-        self.lower(o, u, "minProperties", path);
-    }
-
-    fn array(&mut self, o: &Map<String, Value>, u: &Map<String, Value>, path: &str) {
-        match (o.get("items"), u.get("items")) {
-            (Some(oi), Some(ui)) if oi.is_object() || oi.is_boolean() => self.schema(oi, ui, &format!("{path}/items")),
-            (None, Some(ui)) => self.schema(&Value::Bool(true), ui, &format!("{path}/items")),
-            _ => {}
-        }
-        self.upper(o, u, "maxItems", path);
-        self.lower(o, u, "minItems", path);
-        if u.get("uniqueItems") == Some(&Value::Bool(true)) && o.get("uniqueItems") != Some(&Value::Bool(true)) {
-            self.push("UNIQUE_ITEMS_ADDED", path, "items must now be unique".into());
-        }
-    }
-
-    fn combined(&mut self, o: &Map<String, Value>, u: &Map<String, Value>, path: &str) {
-        for k in ["oneOf", "anyOf"] {
-            if let (Some(ob), Some(ub)) = (o.get(k).and_then(Value::as_array), u.get(k).and_then(Value::as_array)) {
-                for (i, b) in ob.iter().enumerate() {
-                    if !ub.iter().any(|x| {
-                        let mut d = Diff { out: vec![] };
-                        d.schema(b, x, "");
-                        d.out.is_empty()
-                    }) {
-                        self.push(
-                            "COMBINED_TYPE_SUBSCHEMAS_CHANGED",
-                            &format!("{path}/{k}/{i}"),
-                            format!("{k} branch {i} has no compatible branch in the new schema"),
-                        );
-                    }
-                }
-            } else if u.get(k).is_some() && o.get(k).is_none() {
-                self.push("COMBINED_TYPE_ADDED", &format!("{path}/{k}"), format!("{k} added"));
-            }
-        }
-        if let Some(ub) = u.get("allOf").and_then(Value::as_array) {
-            let ob = o.get("allOf").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
-            if ub.iter().any(|b| !ob.contains(b)) {
-                self.push("COMBINED_TYPE_EXTENDED", &format!("{path}/allOf"), "allOf gained a constraint".into());
-            }
-        }
-    }
-}
-
-/// Why documents valid under `original` may be invalid under `update` (empty: none).
+/// The incompatible differences from `original` (what was written) to `update`
+/// (what reads it), as Confluent words them for a BACKWARD check.
 pub fn differences(original: &Value, update: &Value) -> Vec<String> {
-    let mut d = Diff { out: vec![] };
-    d.schema(original, update, "");
-    d.out
+    incompatible(original, update, "new", "old")
+}
+
+/// The incompatible differences, worded with `reader`/`writer` ("new"/"old").
+pub fn incompatible(original: &Value, update: &Value, reader: &str, writer: &str) -> Vec<String> {
+    changes(original, update).into_iter().filter(|d| !d.compatible()).map(|d| d.message(reader, writer)).collect()
+}
+
+// ------------------------------------------------------------------ diffing
+
+struct Cx<'a> {
+    roots: (&'a Value, &'a Value),
+    path: Vec<String>,
+    out: Vec<Difference>,
+    /// (original, update) pairs being compared further up: a recursive schema
+    /// compares equal to itself where it recurses.
+    /// Keyed by kind too: the per-type parts of a `type` list share their value.
+    stack: HashSet<(usize, usize, Kind, Kind)>,
+}
+
+fn addr(v: &Value) -> usize {
+    v as *const Value as usize
+}
+
+impl<'a> Cx<'a> {
+    fn here(&self) -> String {
+        format!("#/{}", self.path.join("/"))
+    }
+
+    fn add(&mut self, kind: &'static str) {
+        let path = self.here();
+        self.out.push(Difference { kind, path });
+    }
+
+    fn add_at(&mut self, key: &str, kind: &'static str) {
+        self.path.push(key.to_string());
+        self.add(kind);
+        self.path.pop();
+    }
+
+    fn sub(&self) -> Cx<'a> {
+        Cx { roots: self.roots, path: self.path.clone(), out: vec![], stack: self.stack.clone() }
+    }
+
+    fn compatible(&self) -> bool {
+        self.out.iter().all(Difference::compatible)
+    }
+
+    /// Compares under `key` (a path segment).
+    fn at(&mut self, key: &str, o: &Node<'a>, u: &Node<'a>) {
+        self.path.push(key.to_string());
+        self.compare(o, u);
+        self.path.pop();
+    }
+
+    /// Compares optional subschemas: one appearing or disappearing is
+    /// SCHEMA_ADDED / SCHEMA_REMOVED.
+    fn optional(&mut self, key: &str, o: Option<&'a Value>, u: Option<&'a Value>) {
+        match (o, u) {
+            (None, None) => {}
+            (None, Some(_)) => self.add_at(key, "SCHEMA_ADDED"),
+            (Some(_), None) => self.add_at(key, "SCHEMA_REMOVED"),
+            (Some(o), Some(u)) => {
+                let (o, u) = (load(o, self.roots.0), load(u, self.roots.1));
+                self.at(key, &o, &u);
+            }
+        }
+    }
+
+    fn compare(&mut self, o: &Node<'a>, u: &Node<'a>) {
+        let (oc, uc) = (matches!(o.kind, Kind::Combined(_)), matches!(u.kind, Kind::Combined(_)));
+        if uc && !oc {
+            if u.subs.len() == 1 {
+                let mut sub = self.sub();
+                sub.compare(o, &u.subs[0]);
+                if sub.compatible() {
+                    self.out.extend(sub.out);
+                    return;
+                }
+            } else if matches!(u.kind, Kind::Combined("anyOf" | "oneOf")) {
+                for s in &u.subs {
+                    let mut sub = self.sub();
+                    sub.compare(o, s);
+                    if sub.compatible() {
+                        self.out.extend(sub.out);
+                        self.add("SUM_TYPE_EXTENDED");
+                        return;
+                    }
+                }
+            }
+        } else if oc && !uc {
+            if o.subs.len() == 1 {
+                let mut sub = self.sub();
+                sub.compare(&o.subs[0], u);
+                if sub.compatible() {
+                    self.out.extend(sub.out);
+                    return;
+                }
+            } else if o.kind == Kind::Combined("allOf") {
+                for s in &o.subs {
+                    let mut sub = self.sub();
+                    sub.compare(s, u);
+                    if sub.compatible() {
+                        self.out.extend(sub.out);
+                        self.add("PRODUCT_TYPE_NARROWED");
+                        return;
+                    }
+                }
+            }
+        }
+        if o.kind.class() != u.kind.class() {
+            // Nothing was accepted before, or everything is now.
+            if o.kind == Kind::False || u.kind == Kind::Empty {
+                return;
+            }
+            self.add("TYPE_CHANGED");
+            return;
+        }
+        let key = (addr(o.raw), addr(u.raw), o.kind, u.kind);
+        if !self.stack.insert(key) {
+            return;
+        }
+        self.metadata(o, u);
+        match (o.kind, u.kind) {
+            (Kind::Str, _) => self.string(o, u),
+            (Kind::Num { integer: oi }, Kind::Num { integer: ui }) => self.number(o, u, oi, ui),
+            (Kind::Enum, _) => self.enumeration(o, u),
+            (Kind::Const, _) if o.get("const") != u.get("const") => self.add_at("const", "ENUM_ARRAY_CHANGED"),
+            (Kind::Combined(_), _) => self.combined(o, u),
+            (Kind::Not, _) => {
+                let (on, un) = (o.get("not").expect("not"), u.get("not").expect("not"));
+                let (on, un) = (load(on, self.roots.0), load(un, self.roots.1));
+                let mut sub = self.sub();
+                sub.path.push("not".into());
+                // Reversed: what the new `not` excludes, the old one must have excluded.
+                sub.compare(&un, &on);
+                let kind = if sub.compatible() { "NOT_TYPE_NARROWED" } else { "NOT_TYPE_EXTENDED" };
+                self.add_at("not", kind);
+            }
+            (Kind::Obj, _) => self.object(o, u),
+            (Kind::Arr, _) => self.array(o, u),
+            (Kind::Unresolved, _) if o.get("$ref") != u.get("$ref") => self.add("TYPE_CHANGED"),
+            _ => {}
+        }
+        self.stack.remove(&key);
+    }
+
+    fn metadata(&mut self, o: &Node<'a>, u: &Node<'a>) {
+        let (Some(om), Some(um)) = (o.meta, u.meta) else { return };
+        let id = |m: &Map<String, Value>| m.get("$id").or_else(|| m.get("id")).cloned();
+        if id(om) != id(um) {
+            self.add("ID_CHANGED");
+        }
+        for (k, kind) in
+            [("title", "TITLE_CHANGED"), ("description", "DESCRIPTION_CHANGED"), ("default", "DEFAULT_CHANGED")]
+        {
+            if om.get(k) != um.get(k) {
+                self.add(kind);
+            }
+        }
+    }
+
+    /// `*_ADDED`, `*_REMOVED`, `*_INCREASED`, `*_DECREASED` of a numeric keyword.
+    fn bound(&mut self, key: &str, o: Option<f64>, u: Option<f64>, kinds: [&'static str; 4]) {
+        let kind = match (o, u) {
+            (None, Some(_)) => kinds[0],
+            (Some(_), None) => kinds[1],
+            (Some(a), Some(b)) if b > a => kinds[2],
+            (Some(a), Some(b)) if b < a => kinds[3],
+            _ => return,
+        };
+        self.add_at(key, kind);
+    }
+
+    fn string(&mut self, o: &Node<'a>, u: &Node<'a>) {
+        self.bound(
+            "maxLength",
+            o.num("maxLength"),
+            u.num("maxLength"),
+            ["MAX_LENGTH_ADDED", "MAX_LENGTH_REMOVED", "MAX_LENGTH_INCREASED", "MAX_LENGTH_DECREASED"],
+        );
+        self.bound(
+            "minLength",
+            o.num("minLength"),
+            u.num("minLength"),
+            ["MIN_LENGTH_ADDED", "MIN_LENGTH_REMOVED", "MIN_LENGTH_INCREASED", "MIN_LENGTH_DECREASED"],
+        );
+        match (o.get("pattern"), u.get("pattern")) {
+            (None, Some(_)) => self.add_at("pattern", "PATTERN_ADDED"),
+            (Some(_), None) => self.add_at("pattern", "PATTERN_REMOVED"),
+            (Some(a), Some(b)) if a != b => self.add_at("pattern", "PATTERN_CHANGED"),
+            _ => {}
+        }
+    }
+
+    fn number(&mut self, o: &Node<'a>, u: &Node<'a>, oi: bool, ui: bool) {
+        self.bound(
+            "maximum",
+            o.num("maximum"),
+            u.num("maximum"),
+            ["MAXIMUM_ADDED", "MAXIMUM_REMOVED", "MAXIMUM_INCREASED", "MAXIMUM_DECREASED"],
+        );
+        self.bound(
+            "minimum",
+            o.num("minimum"),
+            u.num("minimum"),
+            ["MINIMUM_ADDED", "MINIMUM_REMOVED", "MINIMUM_INCREASED", "MINIMUM_DECREASED"],
+        );
+        self.bound(
+            "exclusiveMaximum",
+            o.num("exclusiveMaximum"),
+            u.num("exclusiveMaximum"),
+            [
+                "EXCLUSIVE_MAXIMUM_ADDED",
+                "EXCLUSIVE_MAXIMUM_REMOVED",
+                "EXCLUSIVE_MAXIMUM_INCREASED",
+                "EXCLUSIVE_MAXIMUM_DECREASED",
+            ],
+        );
+        self.bound(
+            "exclusiveMinimum",
+            o.num("exclusiveMinimum"),
+            u.num("exclusiveMinimum"),
+            [
+                "EXCLUSIVE_MINIMUM_ADDED",
+                "EXCLUSIVE_MINIMUM_REMOVED",
+                "EXCLUSIVE_MINIMUM_INCREASED",
+                "EXCLUSIVE_MINIMUM_DECREASED",
+            ],
+        );
+        let multiple = |a: f64, b: f64| b != 0.0 && (a / b).fract() == 0.0;
+        match (o.num("multipleOf"), u.num("multipleOf")) {
+            (None, Some(_)) => self.add_at("multipleOf", "MULTIPLE_OF_ADDED"),
+            (Some(_), None) => self.add_at("multipleOf", "MULTIPLE_OF_REMOVED"),
+            (Some(a), Some(b)) if a != b => {
+                let kind = if multiple(b, a) {
+                    "MULTIPLE_OF_EXPANDED"
+                } else if multiple(a, b) {
+                    "MULTIPLE_OF_REDUCED"
+                } else {
+                    "MULTIPLE_OF_CHANGED"
+                };
+                self.add_at("multipleOf", kind);
+            }
+            _ => {}
+        }
+        match (oi, ui) {
+            (true, false) => self.add("TYPE_EXTENDED"),
+            (false, true) => self.add("TYPE_NARROWED"),
+            _ => {}
+        }
+    }
+
+    fn enumeration(&mut self, o: &Node<'a>, u: &Node<'a>) {
+        let values = |n: &Node<'a>| n.get("enum").and_then(Value::as_array).cloned().unwrap_or_default();
+        let (ov, uv) = (values(o), values(u));
+        let covers = |a: &[Value], b: &[Value]| b.iter().all(|x| a.contains(x));
+        let (up, down) = (covers(&uv, &ov), covers(&ov, &uv));
+        match (up, down) {
+            (true, true) => {}
+            (true, false) => self.add_at("enum", "ENUM_ARRAY_EXTENDED"),
+            (false, true) => self.add_at("enum", "ENUM_ARRAY_NARROWED"),
+            (false, false) => self.add_at("enum", "ENUM_ARRAY_CHANGED"),
+        }
+    }
+
+    fn combined(&mut self, o: &Node<'a>, u: &Node<'a>) {
+        let (Kind::Combined(oc), Kind::Combined(uc)) = (o.kind, u.kind) else { return };
+        if oc != uc {
+            let extended = match uc {
+                "anyOf" => true,
+                "oneOf" => o.subs.len() == 1,
+                _ => o.subs.len() == 1 && u.subs.len() == 1,
+            };
+            if !extended {
+                self.add("COMBINED_TYPE_CHANGED");
+                return;
+            }
+            self.add("COMBINED_TYPE_EXTENDED");
+        }
+        let dedup = |subs: &[Node<'a>]| -> Vec<Node<'a>> {
+            let mut seen = HashSet::new();
+            subs.iter().filter(|s| seen.insert(s.ident())).cloned().collect()
+        };
+        let (os, us) = (dedup(&o.subs), dedup(&u.subs));
+        if os.len() < us.len() {
+            self.add(if uc == "allOf" { "PRODUCT_TYPE_EXTENDED" } else { "SUM_TYPE_EXTENDED" });
+        } else if os.len() > us.len() {
+            self.add(if uc == "allOf" { "PRODUCT_TYPE_NARROWED" } else { "SUM_TYPE_NARROWED" });
+        }
+        // Compatible pairs, then a maximum matching of original to update subschemas.
+        let mut edges: Vec<Vec<Option<Vec<Difference>>>> = vec![vec![None; us.len()]; os.len()];
+        for (i, a) in os.iter().enumerate() {
+            for (j, b) in us.iter().enumerate() {
+                let mut sub = self.sub();
+                sub.path.push(oc.to_string());
+                sub.path.push(i.to_string());
+                sub.compare(a, b);
+                if sub.compatible() {
+                    edges[i][j] = Some(sub.out);
+                }
+            }
+        }
+        let matched = max_matching(&edges);
+        for (i, j) in matched.iter().enumerate().filter_map(|(j, i)| i.map(|i| (i, j))) {
+            self.out.extend(edges[i][j].clone().unwrap_or_default());
+        }
+        if matched.iter().flatten().count() < os.len().min(us.len()) {
+            self.add("COMBINED_TYPE_SUBSCHEMAS_CHANGED");
+        }
+    }
+}
+
+/// A maximum bipartite matching (Kuhn's augmenting paths) over compatible
+/// pairs: `result[j]` is the original subschema matched to update subschema `j`.
+fn max_matching<T>(edges: &[Vec<Option<T>>]) -> Vec<Option<usize>> {
+    let cols = edges.first().map_or(0, Vec::len);
+    let mut owner: Vec<Option<usize>> = vec![None; cols];
+    fn augment<T>(i: usize, edges: &[Vec<Option<T>>], seen: &mut [bool], owner: &mut [Option<usize>]) -> bool {
+        for j in 0..owner.len() {
+            if edges[i][j].is_some() && !seen[j] {
+                seen[j] = true;
+                if owner[j].is_none_or(|k| augment(k, edges, seen, owner)) {
+                    owner[j] = Some(i);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    for i in 0..edges.len() {
+        let mut seen = vec![false; cols];
+        augment(i, edges, &mut seen, &mut owner);
+    }
+    owner
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn compatible(o: Value, u: Value) -> bool {
-        differences(&o, &u).is_empty()
-    }
-
-    fn obj(props: Value, extra: Value) -> Value {
-        let mut m = json!({"type": "object", "properties": props});
-        if let (Value::Object(m), Value::Object(e)) = (&mut m, extra) {
-            m.extend(e);
-        }
-        m
-    }
-
-    #[test]
-    fn the_rules_table() {
-        let closed = json!({"additionalProperties": false});
-        let open = json!({});
-        let cases: Vec<(Value, Value, bool, &str)> = vec![
-            (json!({"type": "string"}), json!({"type": "string"}), true, "identical"),
-            (json!({"type": "integer"}), json!({"type": "number"}), true, "integer widened to number"),
-            (json!({"type": "number"}), json!({"type": "integer"}), false, "number narrowed to integer"),
-            (json!({"type": "string"}), json!({"type": ["string", "null"]}), true, "null added"),
-            (json!({"type": ["string", "null"]}), json!({"type": "string"}), false, "null removed"),
-            (json!({"type": "string"}), json!({"type": "boolean"}), false, "type changed"),
-            (json!({}), json!({"type": "string"}), false, "type restricted"),
-            (json!({"type": "string"}), json!({"type": "string", "maxLength": 5}), false, "maxLength added"),
-            (
-                json!({"type": "string", "maxLength": 5}),
-                json!({"type": "string", "maxLength": 9}),
-                true,
-                "maxLength raised",
-            ),
-            (
-                json!({"type": "string", "maxLength": 9}),
-                json!({"type": "string", "maxLength": 5}),
-                false,
-                "maxLength lowered",
-            ),
-            (json!({"type": "string", "minLength": 2}), json!({"type": "string"}), true, "minLength removed"),
-            (json!({"type": "string"}), json!({"type": "string", "minLength": 2}), false, "minLength added"),
-            (json!({"type": "string"}), json!({"type": "string", "pattern": "^a"}), false, "pattern added"),
-            (
-                json!({"type": "number", "maximum": 10}),
-                json!({"type": "number", "maximum": 20}),
-                true,
-                "maximum raised",
-            ),
-            (
-                json!({"type": "number", "minimum": 10}),
-                json!({"type": "number", "minimum": 20}),
-                false,
-                "minimum raised",
-            ),
-            (
-                json!({"type": "number", "multipleOf": 4}),
-                json!({"type": "number", "multipleOf": 2}),
-                true,
-                "multipleOf divides",
-            ),
-            (
-                json!({"type": "number", "multipleOf": 2}),
-                json!({"type": "number", "multipleOf": 4}),
-                false,
-                "multipleOf stricter",
-            ),
-            (json!({"enum": ["a", "b"]}), json!({"enum": ["a", "b", "c"]}), true, "enum extended"),
-            (json!({"enum": ["a", "b"]}), json!({"enum": ["a"]}), false, "enum narrowed"),
-            (
-                obj(json!({"a": {"type": "string"}}), closed.clone()),
-                obj(json!({"a": {"type": "string"}, "b": {"type": "int"}}), closed.clone()),
-                true,
-                "property added to a closed model",
-            ),
-            (
-                obj(json!({"a": {"type": "string"}}), open.clone()),
-                obj(json!({"a": {"type": "string"}, "b": {"type": "integer"}}), open.clone()),
-                false,
-                "property added to an open model",
-            ),
-            (
-                obj(json!({"a": {"type": "string"}, "b": {}}), closed.clone()),
-                obj(json!({"a": {"type": "string"}}), closed.clone()),
-                false,
-                "property removed from a closed model",
-            ),
-            (
-                obj(json!({"a": {"type": "string"}, "b": {}}), open.clone()),
-                obj(json!({"a": {"type": "string"}}), open.clone()),
-                true,
-                "property removed from an open model",
-            ),
-            (
-                obj(json!({"a": {"type": "string"}}), json!({})),
-                obj(json!({"a": {"type": "string"}}), json!({"required": ["a"]})),
-                false,
-                "property made required",
-            ),
-            (
-                obj(json!({"a": {"type": "string"}}), json!({"required": ["a"]})),
-                obj(json!({"a": {"type": "string"}}), json!({})),
-                true,
-                "requirement dropped",
-            ),
-            (
-                obj(json!({"a": {"type": "integer"}}), closed.clone()),
-                obj(json!({"a": {"type": "number"}}), closed.clone()),
-                true,
-                "nested widening",
-            ),
-            (
-                obj(json!({"a": {"type": "number"}}), closed.clone()),
-                obj(json!({"a": {"type": "integer"}}), closed.clone()),
-                false,
-                "nested narrowing",
-            ),
-            (
-                json!({"type": "object"}),
-                json!({"type": "object", "additionalProperties": false}),
-                false,
-                "additionalProperties removed",
-            ),
-            (
-                json!({"type": "array", "items": {"type": "integer"}}),
-                json!({"type": "array", "items": {"type": "number"}}),
-                true,
-                "items widened",
-            ),
-            (
-                json!({"type": "array", "items": {"type": "number"}}),
-                json!({"type": "array", "items": {"type": "integer"}}),
-                false,
-                "items narrowed",
-            ),
-            (json!({"type": "array"}), json!({"type": "array", "maxItems": 3}), false, "maxItems added"),
-            (json!({"type": "array"}), json!({"type": "array", "uniqueItems": true}), false, "uniqueItems added"),
-            (
-                json!({"oneOf": [{"type": "string"}, {"type": "integer"}]}),
-                json!({"oneOf": [{"type": "string"}, {"type": "number"}]}),
-                true,
-                "oneOf branch widened",
-            ),
-            (
-                json!({"oneOf": [{"type": "string"}, {"type": "integer"}]}),
-                json!({"oneOf": [{"type": "string"}]}),
-                false,
-                "oneOf branch removed",
-            ),
-            (json!(true), json!({"type": "string"}), false, "true narrowed"),
-            (json!({"type": "string"}), json!(true), true, "anything goes"),
-        ];
-        for (o, u, want, what) in cases {
-            assert_eq!(compatible(o.clone(), u.clone()), want, "{what}: {:?}", differences(&o, &u));
-        }
-    }
-
-    #[test]
-    fn messages_name_the_path() {
-        let o = obj(
-            json!({"a": obj(json!({"b": {"type": "number"}}), json!({"additionalProperties": false}))}),
-            json!({"additionalProperties": false}),
-        );
-        let u = obj(
-            json!({"a": obj(json!({"b": {"type": "integer"}}), json!({"additionalProperties": false}))}),
-            json!({"additionalProperties": false}),
-        );
-        let d = differences(&o, &u);
-        assert_eq!(d.len(), 1);
-        assert!(
-            d[0].contains("TYPE_NARROWED") && d[0].contains("#/properties/a/properties/b")
-                || d[0].contains("/properties/a/properties/b"),
-            "{d:?}"
-        );
-    }
-}
+mod tests;

@@ -62,8 +62,10 @@ impl Level {
     }
 }
 
-/// Why `reader` cannot read what `writer` wrote (empty: it can).
-fn reads(reader: &Parsed, writer: &Parsed) -> Vec<String> {
+/// Why `reader` cannot read what `writer` wrote (empty: it can). `names` are
+/// the reader's and writer's names in messages: ("new", "old") for a backward
+/// check, ("old", "new") for a forward one, as Confluent words them.
+fn reads(reader: &Parsed, writer: &Parsed, names: (&str, &str)) -> Vec<String> {
     match (reader, writer) {
         (Parsed::Avro(r), Parsed::Avro(w)) => avro::can_read(r, w)
             .into_iter()
@@ -75,7 +77,7 @@ fn reads(reader: &Parsed, writer: &Parsed) -> Vec<String> {
             })
             .collect(),
         // JSON Schema: what the writer accepted, the reader must accept.
-        (Parsed::Json(r), Parsed::Json(w)) => json::differences(w, r),
+        (Parsed::Json(r), Parsed::Json(w)) => json::incompatible(w, r, names.0, names.1),
         (Parsed::Protobuf(r), Parsed::Protobuf(w)) => protobuf::differences(w, r),
         _ => vec!["{errorType:'TYPE_MISMATCH', description:'the schema type changed'}".to_string()],
     }
@@ -99,10 +101,10 @@ pub fn check(level: Level, new: &Parsed, previous: &[Previous<'_>]) -> Vec<Strin
     for old in against.iter().rev() {
         let mut found = Vec::new();
         if level.backward() {
-            found.extend(reads(new, old.parsed));
+            found.extend(reads(new, old.parsed, ("new", "old")));
         }
         if level.forward() {
-            found.extend(reads(old.parsed, new));
+            found.extend(reads(old.parsed, new, ("old", "new")));
         }
         if !found.is_empty() {
             out.extend(found);

@@ -130,7 +130,7 @@ pub(super) async fn put_mode_for(app: App, subject: Option<String>, force: bool,
                 return Err(ApiError::new(
                     422,
                     42204,
-                    "Invalid mode. Valid values are READWRITE, READONLY, READONLY_OVERRIDE, and IMPORT.",
+                    "Invalid mode. Valid values are READWRITE, READONLY, and IMPORT.",
                 ));
             }
             if mode == "IMPORT" && !force {

@@ -193,7 +193,7 @@ pub(super) fn parse_version(v: &str) -> Result<Option<i32>, ApiError> {
 
 pub(super) fn check_subject(s: &str) -> Result<(), ApiError> {
     if s.is_empty() || s.chars().any(char::is_control) {
-        return Err(ApiError::new(422, 42208, format!("The specified subject '{s}' is not a valid subject name.")));
+        return Err(ApiError::new(422, 42208, format!("The specified subject '{s}' is not a valid.")));
     }
     Ok(())
 }

@@ -10,9 +10,15 @@ pub(super) fn id_content(st: &State, id: i32) -> Result<&crate::state::Content, 
     st.by_id.get(&id).ok_or_else(ApiError::schema_not_found)
 }
 
+/// What Confluent answers for an unknown id on `/schemas/ids/{id}` (other id
+/// endpoints say `Schema not found`).
+fn schema_id_not_found(id: i32) -> ApiError {
+    ApiError::new(404, 40403, format!("Schema {id} not found"))
+}
+
 pub(super) async fn schema_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
     result(app.read(|st| {
-        let (ty, text, refs) = id_content(st, id)?;
+        let (ty, text, refs) = id_content(st, id).map_err(|_| schema_id_not_found(id))?;
         if let Some(s) = &q.subject {
             if !st.live(s, true).iter().any(|v| v.id == id) {
                 return Err(ApiError::schema_not_found());
@@ -30,9 +36,11 @@ pub(super) async fn schema_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q)
 }
 
 pub(super) async fn schema_text_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
-    match app
-        .read(|st| id_content(st, id).and_then(|(ty, text, refs)| formatted(st, *ty, text, refs, q.format.as_deref())))
-    {
+    match app.read(|st| {
+        id_content(st, id)
+            .map_err(|_| schema_id_not_found(id))
+            .and_then(|(ty, text, refs)| formatted(st, *ty, text, refs, q.format.as_deref()))
+    }) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(e) => e.into_response(),
     }

@@ -121,11 +121,10 @@ pub(super) async fn register(
                 let prev = previous(st, &subject)?;
                 let msgs = check_compat(level_of(st, Some(&subject)), &parsed, &prev);
                 if !msgs.is_empty() {
-                    let latest = prev.last().map(|p| p.0).unwrap_or(0);
                     return Err(ApiError::new(
                         409,
                         409,
-                        format!("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}] (latest version {latest})", msgs.join(", ")),
+                        format!("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]", msgs.join(", ")),
                     ));
                 }
             }
@@ -133,7 +132,7 @@ pub(super) async fn register(
                 (Some(id), _) => {
                     if let Some(c) = st.by_id.get(&id) {
                         if *c != content {
-                            return Err(ApiError::new(422, 42207, format!("Overwrite new schema with id {id} is not permitted.")));
+                            return Err(ApiError::not_permitted(format!("Overwrite new schema with id {id} is not permitted.")));
                         }
                     }
                     id
