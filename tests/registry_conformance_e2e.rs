@@ -273,3 +273,45 @@ fn json_schema_compatibility_follows_confluents_diff_rules() {
         "{check}"
     );
 }
+
+#[test]
+fn avro_schemas_are_judged_by_avros_own_rules_and_messages() {
+    let weir = Weir::start();
+    let r = &weir.registry;
+    let details = |reply: &common::http::Reply| {
+        assert_eq!((reply.status, reply.error_code()), (422, 42201), "{}", reply.body);
+        let msg = reply.json()["message"].as_str().unwrap().to_string();
+        msg.strip_prefix("Invalid schema of type AVRO, details: ").unwrap_or_else(|| panic!("{msg}")).to_string()
+    };
+    // Names as Avro Java validates them: Unicode letters pass, a hyphen does not
+    // (and the registry answers rather than failing the request).
+    let unicode = json!({"type": "record", "name": "Größe", "namespace": "com.my-co", "fields": [{"name": "wert", "type": "int"}]});
+    assert_eq!(register(&weir, "names", json!({"schema": unicode.to_string()})).0, 200);
+    let hyphen = json!({"type": "record", "name": "my-name", "fields": []});
+    for path in ["/subjects/names/versions", "/subjects/names"] {
+        let reply = post(r, path, &json!({"schema": hyphen.to_string()}));
+        assert_eq!(details(&reply), "Illegal character in: my-name", "{path}");
+    }
+    let undefined = json!({"type": "record", "name": "R", "fields": [{"name": "f", "type": "x.C"}]});
+    assert_eq!(
+        details(&post(r, "/subjects/names/versions", &json!({"schema": undefined.to_string()}))),
+        r#""x.C" is not a defined name. The type of the "f" field must be a defined name or a {"type": ...} expression."#
+    );
+
+    // A union's default must fit its first branch, checked for new registrations
+    // and compatibility checks, not for lookups (as Confluent does).
+    let good =
+        json!({"type": "record", "name": "U", "fields": [{"name": "a", "type": ["null", "string"], "default": null}]});
+    assert_eq!(register(&weir, "defaults", json!({"schema": good.to_string()})).0, 200);
+    let bad =
+        json!({"type": "record", "name": "U", "fields": [{"name": "a", "type": ["null", "string"], "default": "x"}]});
+    let want = r#"Invalid default for field a: "x" not a ["null","string"]"#;
+    assert_eq!(details(&post(r, "/subjects/defaults/versions", &json!({"schema": bad.to_string()}))), want);
+    assert_eq!(
+        details(&post(r, "/compatibility/subjects/defaults/versions/latest", &json!({"schema": bad.to_string()}))),
+        want
+    );
+    let lookup = post(r, "/subjects/defaults", &json!({"schema": bad.to_string()}));
+    assert_eq!((lookup.status, lookup.error_code()), (404, 40403), "{}", lookup.body);
+    assert_eq!(get(r, "/subjects/defaults/versions").json(), json!([1]));
+}

@@ -37,6 +37,82 @@ pub fn avro_normalized(schema: &Value) -> String {
     w.schema(schema, None).to_string()
 }
 
+/// Avro's Parsing Canonical Form (the Avro specification's): full names, only
+/// the attributes that matter to parsing (`name`, `type`, `fields`, `symbols`,
+/// `items`, `values`, `size`, in that order), primitives as bare strings, a named
+/// type in full once and by full name afterwards. What fingerprints hash.
+pub fn avro_parsing_canonical(schema: &Value) -> String {
+    fn pcf(v: &Value, space: Option<&str>, defined: &mut HashSet<String>) -> Value {
+        let reference = |name: &str, defined: &HashSet<String>| -> Value {
+            if PRIMITIVES.contains(&name) || name.contains('.') {
+                return Value::String(name.to_string());
+            }
+            match space {
+                Some(sp) if defined.contains(&full_name(Some(sp), name)) || !defined.contains(name) => {
+                    Value::String(full_name(Some(sp), name))
+                }
+                _ => Value::String(name.to_string()),
+            }
+        };
+        match v {
+            Value::String(s) => reference(s, defined),
+            Value::Array(a) => Value::Array(a.iter().map(|b| pcf(b, space, defined)).collect()),
+            Value::Object(o) => match o.get("type") {
+                Some(Value::String(t)) => match t.as_str() {
+                    p if PRIMITIVES.contains(&p) => Value::String(p.to_string()),
+                    "record" | "error" | "enum" | "fixed" => {
+                        let name = o.get("name").and_then(Value::as_str).unwrap_or_default();
+                        let (ns, short) = split_name(name, o.get("namespace").and_then(Value::as_str), space);
+                        let full = full_name(ns.as_deref(), &short);
+                        if !defined.insert(full.clone()) {
+                            return Value::String(full);
+                        }
+                        let mut out = Map::new();
+                        out.insert("name".into(), Value::String(full));
+                        out.insert("type".into(), Value::String(t.clone()));
+                        if let Some(fields) = o.get("fields").and_then(Value::as_array) {
+                            let fields = fields
+                                .iter()
+                                .map(|f| {
+                                    let mut fo = Map::new();
+                                    if let Some(n) = f.get("name") {
+                                        fo.insert("name".into(), n.clone());
+                                    }
+                                    if let Some(ft) = f.get("type") {
+                                        fo.insert("type".into(), pcf(ft, ns.as_deref(), defined));
+                                    }
+                                    Value::Object(fo)
+                                })
+                                .collect();
+                            out.insert("fields".into(), Value::Array(fields));
+                        }
+                        for k in ["symbols", "size"] {
+                            if let Some(x) = o.get(k) {
+                                out.insert(k.into(), x.clone());
+                            }
+                        }
+                        Value::Object(out)
+                    }
+                    "array" | "map" => {
+                        let inner = if t == "array" { "items" } else { "values" };
+                        let mut out = Map::new();
+                        out.insert("type".into(), Value::String(t.clone()));
+                        if let Some(i) = o.get(inner) {
+                            out.insert(inner.into(), pcf(i, space, defined));
+                        }
+                        Value::Object(out)
+                    }
+                    name => reference(name, defined),
+                },
+                Some(inner) => pcf(inner, space, defined),
+                None => v.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+    pcf(schema, None, &mut HashSet::new()).to_string()
+}
+
 /// Compact JSON with every object's keys sorted: the identity of JSON-based schemas.
 pub fn sorted_json(v: &Value) -> String {
     fn sort(v: &Value) -> Value {
@@ -285,6 +361,24 @@ mod tests {
             avro(&s),
             r#"{"type":"record","name":"R","namespace":"n","fields":[{"name":"a","type":{"type":"record","name":"S","namespace":"","fields":[]}}]}"#
         );
+    }
+
+    #[test]
+    fn parsing_canonical_form_agrees_with_apache_avro() {
+        for s in [
+            r#""int""#,
+            r#"{"type": "record", "name": "R", "namespace": "n", "doc": "d", "fields": [
+                {"name": "a", "type": {"type": "enum", "name": "E", "symbols": ["X"], "default": "X"}, "default": "X"},
+                {"name": "b", "type": ["null", "E", {"type": "fixed", "name": "o.F", "size": 2}], "default": null},
+                {"name": "c", "type": {"type": "map", "values": {"type": "array", "items": "o.F"}}, "order": "descending"}]}"#,
+        ] {
+            let v: Value = serde_json::from_str(s).unwrap();
+            let oracle = apache_avro::Schema::parse_str(s).unwrap().canonical_form();
+            assert_eq!(avro_parsing_canonical(&v), oracle, "{s}");
+        }
+        // The specification (and Avro Java) strips a logical type's primitive to its
+        // simple form; apache-avro keeps `{"type":"int"}` there.
+        assert_eq!(avro_parsing_canonical(&serde_json::json!({"type": "int", "logicalType": "date"})), r#""int""#);
     }
 
     #[test]

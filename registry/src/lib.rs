@@ -10,6 +10,7 @@
 //! `compat`. The registry uses the broker only through its in-process handle
 //! ([`weir_broker::BrokerHandle`]).
 
+pub mod avro_check;
 pub mod canonical;
 pub mod compat;
 pub mod confluent;

@@ -80,6 +80,18 @@ pub fn identity(ty: SchemaType, text: &str) -> String {
     key.unwrap_or_else(|| text.to_string())
 }
 
+/// The checks Confluent applies to a schema being registered or checked for
+/// compatibility, beyond `parse`: Avro field defaults must fit their types.
+pub fn check_new(ty: SchemaType, text: &str, references: &[Dep]) -> Result<(), String> {
+    if ty != SchemaType::Avro {
+        return Ok(());
+    }
+    let parse = |t: &str| serde_json::from_str::<Value>(t).map_err(|e| e.to_string());
+    let refs = references.iter().map(|d| parse(&d.text)).collect::<Result<Vec<_>, _>>()?;
+    crate::avro_check::check(&parse(text)?, &refs, true)
+        .map_err(|e| format!("Invalid schema of type AVRO, details: {e}"))
+}
+
 /// Validates `text` as a schema of type `ty` (its references given, dependencies
 /// first) and returns its canonical text and parsed form. `normalize` is
 /// Confluent's `normalize=true`: the canonical text is also put in a normal form
@@ -100,7 +112,6 @@ fn parse_as(ty: SchemaType, text: &str, references: &[Dep], normalize: bool) -> 
         SchemaType::Avro => {
             let json: Value = serde_json::from_str(text).map_err(|e| format!("Invalid schema: {e}"))?;
             let mut ref_json = Vec::new();
-            let mut ref_texts = Vec::new();
             for d in references {
                 if d.ty != SchemaType::Avro {
                     return Err("Invalid schema: an Avro schema can only reference Avro schemas".into());
@@ -108,25 +119,9 @@ fn parse_as(ty: SchemaType, text: &str, references: &[Dep], normalize: bool) -> 
                 ref_json.push(
                     serde_json::from_str::<Value>(&d.text).map_err(|e| format!("Invalid referenced schema: {e}"))?,
                 );
-                ref_texts.push(d.text.as_str());
             }
-            // apache-avro is the judge of what a valid Avro schema is. Its list parser
-            // (which resolves the references' names) takes named schemas only, so a
-            // primitive, array, map or union is checked as the field of a record.
-            let named = json
-                .as_object()
-                .and_then(|o| o.get("type"))
-                .and_then(Value::as_str)
-                .is_some_and(|t| matches!(t, "record" | "error" | "enum" | "fixed"));
-            let wrapped;
-            let mut all = ref_texts.clone();
-            if named {
-                all.push(text);
-            } else {
-                wrapped = serde_json::json!({"type": "record", "name": "weir_registry_wrapper_", "fields": [{"name": "value", "type": json}]}).to_string();
-                all.push(&wrapped);
-            }
-            apache_avro::Schema::parse_list(&all).map_err(|e| format!("Invalid schema: {e}"))?;
+            // Avro's own rules and messages; defaults are checked by `check_new`.
+            crate::avro_check::check(&json, &ref_json, false)?;
             let model = AvroSchema::parse(&json, &ref_json).map_err(|e| format!("Invalid schema: {e}"))?;
             let canonical =
                 if normalize { crate::canonical::avro_normalized(&json) } else { crate::canonical::avro(&json) };

@@ -347,6 +347,13 @@ pub(crate) fn parse_schema_as(
     schema::parse(ty, text, &resolved, normalize).map_err(ApiError::invalid_schema)
 }
 
+/// `schema::check_new` for a schema being registered or checked (Avro defaults).
+pub(super) fn check_new(st: &State, ty: SchemaType, text: &str, refs: &[Reference]) -> Result<(), ApiError> {
+    let mut resolved = Vec::new();
+    resolve_references(st, refs, &mut resolved, &mut BTreeSet::new(), 0)?;
+    schema::check_new(ty, text, &resolved).map_err(ApiError::invalid_schema)
+}
+
 /// Parsed earlier versions of a subject for compatibility checks (live ones).
 pub(super) fn previous(st: &State, subject: &str) -> Result<Vec<(i32, Parsed, String)>, ApiError> {
     st.live(subject, false)

@@ -117,8 +117,11 @@ pub(super) async fn compatibility(
             _ => None,
         };
         let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
-        let parsed = match latest_references(st, &b.references).and_then(|refs| parse_schema(st, ty, &b.schema, &refs))
-        {
+        let checked = latest_references(st, &b.references).and_then(|refs| {
+            let parsed = parse_schema(st, ty, &b.schema, &refs)?;
+            check_new(st, ty, &b.schema, &refs).map(|()| parsed)
+        });
+        let parsed = match checked {
             Ok((_, p)) => p,
             // With verbose, an invalid schema is an answer, not an error.
             Err(e) if verbose && e.code == 42201 => {

@@ -117,6 +117,8 @@ pub(super) async fn register(
             if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.identity == identity && v.references == refs) {
                 return Ok((vec![], json!({"id": existing.id})));
             }
+            // Only a new registration has its defaults checked, as in Confluent.
+            check_new(st, ty, &b.schema, &refs)?;
             if !importing {
                 let prev = previous(st, &subject)?;
                 let msgs = check_compat(level_of(st, Some(&subject)), &parsed, &prev);

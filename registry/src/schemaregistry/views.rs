@@ -152,9 +152,9 @@ pub(super) fn fingerprint(v: &MetaVersion) -> String {
     // Avro: the Parsing Canonical Form, so formatting, docs and defaults do not
     // count (what Cloudera's registry fingerprints); other types: the canonical text.
     let text = match v.schema_type {
-        SchemaType::Avro => {
-            apache_avro::Schema::parse_str(&v.text).map(|s| s.canonical_form()).unwrap_or_else(|_| v.text.clone())
-        }
+        SchemaType::Avro => serde_json::from_str(&v.text)
+            .map(|j| crate::canonical::avro_parsing_canonical(&j))
+            .unwrap_or_else(|_| v.text.clone()),
         _ => v.text.clone(),
     };
     md5::Md5::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
