@@ -136,6 +136,7 @@ fn protobuf_types_must_be_defined_and_dependencies_are_checked() {
         json!([]),
         "google.protobuf.Timestamp",
     );
+    refused("syntax = \"proto3\"; import \"dep.proto\"; message M { d.D x = 1; }", json!([]), "d.D");
     refused("syntax = \"proto3\"; import \"dep.proto\"; message M { d.D x = 1; }", json!([]), "dep.proto");
 
     // A dependency registered, referenced by its import name.
@@ -196,8 +197,16 @@ fn content_negotiation_and_error_answers_follow_confluent() {
     assert_eq!((reply.status, reply.error_code()), (405, 405));
 
     // Errors as Confluent words them.
-    let empty = post(r, "/subjects/n/versions", &json!({"schema": ""}));
+    let empty = post(r, "/subjects/fresh/versions", &json!({"schema": ""}));
     assert_eq!((empty.status, empty.json()["message"].clone()), (422, json!("Empty schema")));
+    let latest_id = get(r, "/subjects/n/versions/latest").json()["id"].clone();
+    assert_eq!(
+        register(&weir, "n", json!({"schema": ""})),
+        (200, json!({"id": latest_id})),
+        "the latest schema stands in"
+    );
+    assert_eq!(post(r, "/subjects/n", &json!({"schema": " "})).error_code(), 40403, "lookup: not an error");
+    assert_eq!(post(r, "/subjects/nobody", &json!({"schema": ""})).error_code(), 40401);
     let bad = post(r, "/subjects/unknown", &json!({"schema": "{\"type\": \"nope\"}"}));
     assert_eq!(bad.error_code(), 42201, "an invalid schema is 42201 before the subject is looked up");
     let msg = bad.json()["message"].as_str().unwrap().to_string();

@@ -20,6 +20,23 @@
 //! BACKWARD diffs (previous, new), FORWARD (new, previous), as Confluent does;
 //! messages read `{errorType:"TYPE", description:"..."}` with Confluent's texts.
 
+/// `*_ADDED`, `*_REMOVED`, `*_INCREASED` or `*_DECREASED` for a numeric keyword.
+macro_rules! bound {
+    ($cx:expr, $o:expr, $u:expr, $key:literal, $prefix:literal) => {
+        $cx.bound(
+            $key,
+            $o.num($key),
+            $u.num($key),
+            [
+                concat!($prefix, "_ADDED"),
+                concat!($prefix, "_REMOVED"),
+                concat!($prefix, "_INCREASED"),
+                concat!($prefix, "_DECREASED"),
+            ],
+        )
+    };
+}
+
 mod difference;
 mod load;
 mod structure;
@@ -217,18 +234,8 @@ impl<'a> Cx<'a> {
     }
 
     fn string(&mut self, o: &Node<'a>, u: &Node<'a>) {
-        self.bound(
-            "maxLength",
-            o.num("maxLength"),
-            u.num("maxLength"),
-            ["MAX_LENGTH_ADDED", "MAX_LENGTH_REMOVED", "MAX_LENGTH_INCREASED", "MAX_LENGTH_DECREASED"],
-        );
-        self.bound(
-            "minLength",
-            o.num("minLength"),
-            u.num("minLength"),
-            ["MIN_LENGTH_ADDED", "MIN_LENGTH_REMOVED", "MIN_LENGTH_INCREASED", "MIN_LENGTH_DECREASED"],
-        );
+        bound!(self, o, u, "maxLength", "MAX_LENGTH");
+        bound!(self, o, u, "minLength", "MIN_LENGTH");
         match (o.get("pattern"), u.get("pattern")) {
             (None, Some(_)) => self.add_at("pattern", "PATTERN_ADDED"),
             (Some(_), None) => self.add_at("pattern", "PATTERN_REMOVED"),
@@ -238,40 +245,10 @@ impl<'a> Cx<'a> {
     }
 
     fn number(&mut self, o: &Node<'a>, u: &Node<'a>, oi: bool, ui: bool) {
-        self.bound(
-            "maximum",
-            o.num("maximum"),
-            u.num("maximum"),
-            ["MAXIMUM_ADDED", "MAXIMUM_REMOVED", "MAXIMUM_INCREASED", "MAXIMUM_DECREASED"],
-        );
-        self.bound(
-            "minimum",
-            o.num("minimum"),
-            u.num("minimum"),
-            ["MINIMUM_ADDED", "MINIMUM_REMOVED", "MINIMUM_INCREASED", "MINIMUM_DECREASED"],
-        );
-        self.bound(
-            "exclusiveMaximum",
-            o.num("exclusiveMaximum"),
-            u.num("exclusiveMaximum"),
-            [
-                "EXCLUSIVE_MAXIMUM_ADDED",
-                "EXCLUSIVE_MAXIMUM_REMOVED",
-                "EXCLUSIVE_MAXIMUM_INCREASED",
-                "EXCLUSIVE_MAXIMUM_DECREASED",
-            ],
-        );
-        self.bound(
-            "exclusiveMinimum",
-            o.num("exclusiveMinimum"),
-            u.num("exclusiveMinimum"),
-            [
-                "EXCLUSIVE_MINIMUM_ADDED",
-                "EXCLUSIVE_MINIMUM_REMOVED",
-                "EXCLUSIVE_MINIMUM_INCREASED",
-                "EXCLUSIVE_MINIMUM_DECREASED",
-            ],
-        );
+        bound!(self, o, u, "maximum", "MAXIMUM");
+        bound!(self, o, u, "minimum", "MINIMUM");
+        bound!(self, o, u, "exclusiveMaximum", "EXCLUSIVE_MAXIMUM");
+        bound!(self, o, u, "exclusiveMinimum", "EXCLUSIVE_MINIMUM");
         let multiple = |a: f64, b: f64| b != 0.0 && (a / b).fract() == 0.0;
         match (o.num("multipleOf"), u.num("multipleOf")) {
             (None, Some(_)) => self.add_at("multipleOf", "MULTIPLE_OF_ADDED"),

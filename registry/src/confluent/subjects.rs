@@ -99,6 +99,16 @@ pub(super) async fn register(
     }
     result(
         write(&app, move |st| {
+            let mut b = b;
+            // An empty schema stands for the subject's latest one, as in Confluent
+            // (with none, it is "Empty schema").
+            if b.schema.trim().is_empty() {
+                if let Some(latest) = st.live(&subject, false).last() {
+                    b.schema = latest.schema.clone();
+                    b.schema_type = Some(latest.schema_type.name().to_string());
+                    b.references = latest.references.clone();
+                }
+            }
             let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
             let mode = mode_of(st, &subject);
             if mode == "READONLY" || mode == "READONLY_OVERRIDE" {
@@ -173,6 +183,14 @@ pub(super) async fn lookup(AxState(app): AxState<App>, P(subject): P<String>, Q(
         Err(e) => return e.into_response(),
     };
     result(app.read(|st| {
+        // An empty schema finds nothing (it is not an error on lookup, as in Confluent).
+        if b.schema.trim().is_empty() {
+            return Err(if st.live(&subject, q.deleted).is_empty() {
+                ApiError::subject_not_found(&subject)
+            } else {
+                ApiError::schema_not_found()
+            });
+        }
         // An invalid schema is 42201 before the subject is looked at, as in Confluent.
         let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
         let refs = latest_references(st, &b.references)?;

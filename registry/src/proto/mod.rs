@@ -15,6 +15,7 @@ mod known;
 mod render;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use prost::Message as _;
 use prost_reflect::{Cardinality, FieldDescriptor, FileDescriptor, Kind, MessageDescriptor};
@@ -39,6 +40,9 @@ struct Sources {
     main: File,
     refs: HashMap<String, String>,
     google: GoogleFileResolver,
+    /// Imports that are neither references nor known files. They compile as
+    /// empty files, so that the error names the types the schema then lacks.
+    missing: Arc<Mutex<Vec<String>>>,
 }
 
 impl FileResolver for Sources {
@@ -52,7 +56,10 @@ impl FileResolver for Sources {
         if let Some(text) = known::source(name) {
             return File::from_source(name, text);
         }
-        self.google.open_file(name)
+        self.google.open_file(name).or_else(|_| {
+            self.missing.lock().unwrap_or_else(|p| p.into_inner()).push(name.to_string());
+            File::from_source(name, "syntax = \"proto3\";")
+        })
     }
 }
 
@@ -76,10 +83,20 @@ pub fn compile(text: &str, refs: &[(String, String)], normalize: bool) -> Result
         },
     };
     let refs: HashMap<String, String> = refs.iter().cloned().collect();
-    let resolver = Sources { main, refs, google: GoogleFileResolver::new() };
+    let missing = Arc::new(Mutex::new(Vec::new()));
+    let resolver = Sources { main, refs, google: GoogleFileResolver::new(), missing: missing.clone() };
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.include_imports(true);
-    compiler.open_file(MAIN).map_err(|e| one_line(&e))?;
+    let compiled = compiler.open_file(MAIN).map(|_| ()).map_err(|e| one_line(&e));
+    let missing = missing.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(m) = missing.first() {
+        let why = format!("import \"{m}\" is neither a declared reference nor a known file");
+        return Err(match compiled {
+            Err(e) => format!("{e} ({why})"),
+            Ok(()) => why,
+        });
+    }
+    compiled?;
     let pool = compiler.descriptor_pool();
     let file = pool.get_file_by_name(MAIN).ok_or("the compiled schema is missing")?;
     let canonical = render::file(&file, normalize);

@@ -111,7 +111,10 @@ fn undefined_types_and_unresolved_imports_are_refused_naming_them() {
     assert!(e.contains("google.protobuf.Timestamp"), "{e}");
     // An import that is neither a reference nor a known file.
     let e = compile("syntax = \"proto3\"; import \"other.proto\"; message M { int32 a = 1; }", &[], false).unwrap_err();
-    assert!(e.contains("other.proto"), "{e}");
+    assert_eq!(e, "import \"other.proto\" is neither a declared reference nor a known file");
+    // An import without its reference: the types it would have defined are named.
+    let e = compile("syntax = \"proto3\"; import \"dep.proto\"; message M { d.D x = 1; }", &[], false).unwrap_err();
+    assert!(e.contains("d.D") && e.contains("import \"dep.proto\" is neither"), "{e}");
     // Known files need no reference; google.type and Confluent's too.
     ok("syntax = \"proto3\"; import \"google/type/date.proto\"; import \"confluent/type/decimal.proto\";
         message M { google.type.Date d = 1; confluent.type.Decimal x = 2; }");

@@ -7,6 +7,17 @@ use super::load::{additional, items, load, open_object, partial_object, Keyed, K
 use super::Cx;
 
 impl<'a> Cx<'a> {
+    /// Compares a property or item with the schema a partially open content model
+    /// gives it: the differences found count, and `kinds` says covered or not.
+    fn against_partial(&mut self, at: &str, o: &Node<'a>, u: &Node<'a>, kinds: [&'static str; 2]) {
+        let mut sub = self.sub();
+        sub.path.push(at.to_string());
+        sub.compare(o, u);
+        let covered = sub.compatible();
+        self.out.extend(sub.out);
+        self.add_at(at, if covered { kinds[0] } else { kinds[1] });
+    }
+
     pub(super) fn object(&mut self, o: &Node<'a>, u: &Node<'a>) {
         let props = |n: &Node<'a>| Keyed(n.get("properties").and_then(Value::as_object));
         let required = |n: &Node<'a>| -> Vec<String> {
@@ -39,18 +50,14 @@ impl<'a> Cx<'a> {
                         self.add_at(&at, "PROPERTY_REMOVED_FROM_OPEN_CONTENT_MODEL");
                     } else if let Some(s) = partial_object(u, k) {
                         let s = load(s, self.roots.1);
-                        let mut sub = self.sub();
-                        sub.path.push(at.clone());
-                        sub.compare(&on, &s);
-                        let covered = sub.compatible();
-                        self.out.extend(sub.out);
-                        self.add_at(
+                        self.against_partial(
                             &at,
-                            if covered {
-                                "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            } else {
-                                "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            },
+                            &on,
+                            &s,
+                            [
+                                "PROPERTY_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                                "PROPERTY_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                            ],
                         );
                     } else if on.kind == Kind::False {
                         self.add_at(&at, "PROPERTY_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL");
@@ -73,18 +80,14 @@ impl<'a> Cx<'a> {
                     }
                     if let Some(s) = partial_object(o, k) {
                         let s = load(s, self.roots.0);
-                        let mut sub = self.sub();
-                        sub.path.push(at.clone());
-                        sub.compare(&s, &un);
-                        let covered = sub.compatible();
-                        self.out.extend(sub.out);
-                        self.add_at(
+                        self.against_partial(
                             &at,
-                            if covered {
-                                "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            } else {
-                                "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            },
+                            &s,
+                            &un,
+                            [
+                                "PROPERTY_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                                "PROPERTY_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                            ],
                         );
                     }
                     let kind = match (ur.contains(k), un.has_default()) {
@@ -114,18 +117,8 @@ impl<'a> Cx<'a> {
                 "ADDITIONAL_PROPERTIES_EXTENDED",
             ],
         );
-        self.bound(
-            "maxProperties",
-            o.num("maxProperties"),
-            u.num("maxProperties"),
-            ["MAX_PROPERTIES_ADDED", "MAX_PROPERTIES_REMOVED", "MAX_PROPERTIES_INCREASED", "MAX_PROPERTIES_DECREASED"],
-        );
-        self.bound(
-            "minProperties",
-            o.num("minProperties"),
-            u.num("minProperties"),
-            ["MIN_PROPERTIES_ADDED", "MIN_PROPERTIES_REMOVED", "MIN_PROPERTIES_INCREASED", "MIN_PROPERTIES_DECREASED"],
-        );
+        bound!(self, o, u, "maxProperties", "MAX_PROPERTIES");
+        bound!(self, o, u, "minProperties", "MIN_PROPERTIES");
     }
 
     fn dependencies(&mut self, o: &Node<'a>, u: &Node<'a>) {
@@ -199,18 +192,14 @@ impl<'a> Cx<'a> {
                         self.add_at(&at, "ITEM_REMOVED_FROM_OPEN_CONTENT_MODEL");
                     } else if let Some(s) = ui.additional.1 {
                         let s = load(s, self.roots.1);
-                        let mut sub = self.sub();
-                        sub.path.push(at.clone());
-                        sub.compare(&a, &s);
-                        let covered = sub.compatible();
-                        self.out.extend(sub.out);
-                        self.add_at(
+                        self.against_partial(
                             &at,
-                            if covered {
-                                "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            } else {
-                                "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            },
+                            &a,
+                            &s,
+                            [
+                                "ITEM_REMOVED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                                "ITEM_REMOVED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                            ],
                         );
                     } else if a.kind == Kind::False {
                         self.add_at(&at, "ITEM_WITH_FALSE_REMOVED_FROM_CLOSED_CONTENT_MODEL");
@@ -231,18 +220,14 @@ impl<'a> Cx<'a> {
                         );
                     } else if let Some(s) = oi.additional.1 {
                         let s = load(s, self.roots.0);
-                        let mut sub = self.sub();
-                        sub.path.push(at.clone());
-                        sub.compare(&s, &b);
-                        let covered = sub.compatible();
-                        self.out.extend(sub.out);
-                        self.add_at(
+                        self.against_partial(
                             &at,
-                            if covered {
-                                "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            } else {
-                                "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL"
-                            },
+                            &s,
+                            &b,
+                            [
+                                "ITEM_ADDED_IS_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                                "ITEM_ADDED_NOT_COVERED_BY_PARTIALLY_OPEN_CONTENT_MODEL",
+                            ],
                         );
                     } else {
                         self.add_at(&at, "ITEM_ADDED_TO_CLOSED_CONTENT_MODEL");
@@ -262,18 +247,8 @@ impl<'a> Cx<'a> {
                 "ADDITIONAL_ITEMS_EXTENDED",
             ],
         );
-        self.bound(
-            "maxItems",
-            o.num("maxItems"),
-            u.num("maxItems"),
-            ["MAX_ITEMS_ADDED", "MAX_ITEMS_REMOVED", "MAX_ITEMS_INCREASED", "MAX_ITEMS_DECREASED"],
-        );
-        self.bound(
-            "minItems",
-            o.num("minItems"),
-            u.num("minItems"),
-            ["MIN_ITEMS_ADDED", "MIN_ITEMS_REMOVED", "MIN_ITEMS_INCREASED", "MIN_ITEMS_DECREASED"],
-        );
+        bound!(self, o, u, "maxItems", "MAX_ITEMS");
+        bound!(self, o, u, "minItems", "MIN_ITEMS");
         let unique = |n: &Node<'a>| n.get("uniqueItems").and_then(Value::as_bool).unwrap_or(false);
         match (unique(o), unique(u)) {
             (true, false) => self.add_at("uniqueItems", "UNIQUE_ITEMS_REMOVED"),
