@@ -1,0 +1,19 @@
+//! Errors of the replicator, each naming what it is about.
+
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    #[error("mirror properties, line {line}: {why}")]
+    Properties { line: usize, why: String },
+    #[error("mirror config: {key}: {why}")]
+    Config { key: String, why: String },
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("malformed {what} record: {why}")]
+    Format { what: &'static str, why: String },
+}
+
+impl MirrorError {
+    pub fn config(key: impl Into<String>, why: impl Into<String>) -> MirrorError {
+        MirrorError::Config { key: key.into(), why: why.into() }
+    }
+}
