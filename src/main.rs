@@ -12,8 +12,6 @@ use clap::{Args, Parser, Subcommand};
 use weir_broker::loggers::ApplyFilter;
 use weir_broker::{Broker, BrokerConfig, BrokerOptions};
 
-mod properties;
-
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Kafka-compatible streaming platform in one binary")]
 #[command(args_conflicts_with_subcommands = true)]
@@ -97,7 +95,10 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>
 fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "properties") {
-        let mut broker = properties::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut broker: BTreeMap<String, String> = weir_mirror::properties::parse(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .into_iter()
+            .collect();
         // Kafka's data directories: Weir keeps one, the first.
         let dirs = broker.remove("log.dirs").or_else(|| broker.remove("log.dir"));
         let data_dir = dirs.and_then(|d| d.split(',').map(str::trim).find(|s| !s.is_empty()).map(PathBuf::from));

@@ -2,7 +2,7 @@
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error("mirror properties, line {line}: {why}")]
+    #[error("line {line}: {why}")]
     Properties { line: usize, why: String },
     #[error("mirror config: {key}: {why}")]
     Config { key: String, why: String },

@@ -1,4 +1,5 @@
-//! Java `.properties` files (what MirrorMaker 2 reads), as `java.util.Properties.load`
+//! Java `.properties` files (what MirrorMaker 2 reads, and Kafka's
+//! `server.properties`, which `weir serve --config` takes), as `java.util.Properties.load`
 //! reads them: `#` and `!` comment lines, `key=value`, `key: value` or `key value`,
 //! a backslash at the end of a line continuing it (the next line's leading blanks
 //! dropped), the escapes `\t \n \r \f \uXXXX`, and a backslash before any other
@@ -112,6 +113,20 @@ mod tests {
         assert_eq!(get(&p, "uni"), Some("été"));
         assert_eq!(get(&p, "empty"), Some(""));
         assert!(matches!(parse("a=\\u12"), Err(MirrorError::Properties { line: 1, .. })));
+    }
+
+    #[test]
+    fn reads_kafkas_server_properties() {
+        let text = "# comment\n  node.id=1\nlisteners = PLAINTEXT://:9092,\\\n    CONTROLLER://:9093\n\
+                    log.dirs:/tmp/kraft-combined-logs\nnum.io.threads 8\nkey\\=with\\:seps = v\\tx\\u0041\nnum.io.threads=9\n";
+        let p = parse(text).unwrap();
+        assert_eq!(get(&p, "node.id"), Some("1"));
+        assert_eq!(get(&p, "listeners"), Some("PLAINTEXT://:9092,CONTROLLER://:9093"));
+        assert_eq!(get(&p, "log.dirs"), Some("/tmp/kraft-combined-logs"));
+        assert_eq!(get(&p, "num.io.threads"), Some("9"));
+        assert_eq!(get(&p, "key=with:seps"), Some("v\txA"));
+        assert_eq!(p.len(), 5);
+        assert_eq!(parse("bad=\\uZZZZ").unwrap_err().to_string(), "line 1: malformed \\uXXXX escape: \\uZZZZ");
     }
 
     #[test]
