@@ -27,6 +27,44 @@ struct Cli {
 enum Command {
     /// Run the platform: Kafka broker, schema registry, and the console listener (/metrics, /health).
     Serve(ServeArgs),
+    /// Replicate between Kafka clusters from a MirrorMaker 2 properties file, like connect-mirror-maker.sh.
+    Mirror(MirrorArgs),
+}
+
+#[derive(Args)]
+struct MirrorArgs {
+    /// MirrorMaker 2 properties file (clusters, {alias}.bootstrap.servers, A->B.enabled, ...).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Run only the flows into these clusters (as connect-mirror-maker.sh --clusters).
+    #[arg(long, num_args = 1.., value_name = "ALIAS")]
+    clusters: Vec<String>,
+}
+
+/// `weir mirror`: the flows until SIGTERM/SIGINT; `weir mirror ready flows=A->B,...`
+/// once every flow runs.
+async fn mirror(args: MirrorArgs) -> Result<()> {
+    let cfg = weir_mirror::MirrorConfig::load(&args.config, &args.clusters).context("weir mirror")?;
+    for key in &cfg.unused {
+        tracing::info!(key = %key, "mirror config key accepted but not used");
+    }
+    let signals = Signals::install()?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flows = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            weir_mirror::runner::run(cfg, stop, |names| {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "weir mirror ready flows={}", names.join(","));
+                let _ = out.flush();
+            })
+        })
+    };
+    signals.wait().await;
+    tracing::info!("stopping the mirror flows");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::task::spawn_blocking(move || flows.join()).await.ok();
+    Ok(())
 }
 
 #[derive(Args, Default)]
@@ -229,10 +267,6 @@ fn init_logging() -> (String, ApplyFilter) {
 fn main() -> ExitCode {
     let logging = init_logging();
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(a)) => a,
-        None => cli.serve,
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -240,7 +274,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, logging)) {
+    let result = match cli.command {
+        Some(Command::Serve(a)) => runtime.block_on(serve(a, logging)),
+        Some(Command::Mirror(a)) => runtime.block_on(mirror(a)),
+        None => runtime.block_on(serve(cli.serve, logging)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("weir: {e:#}");

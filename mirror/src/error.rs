@@ -8,6 +8,8 @@ pub enum MirrorError {
     Config { key: String, why: String },
     #[error("cannot read {path}: {source}")]
     Read { path: String, source: std::io::Error },
+    #[error("{what}: {why}")]
+    Kafka { what: String, why: String },
     #[error("malformed {what} record: {why}")]
     Format { what: &'static str, why: String },
 }

@@ -5,16 +5,18 @@
 //! flows, per-flow and per-client settings with MM2's precedence and defaults),
 //! the topic, group and config-property filters (`filter`), the replication
 //! policies that name remote and internal topics and detect cycles (`policy`),
-//! and the binary records of MM2's internal topics (`formats`). The flows
-//! themselves, talking to both clusters as an ordinary Kafka client, come next
-//! (issue 17).
+//! and the binary records of MM2's internal topics (`formats`); and the flows
+//! themselves (`flow`, `runner`): copy mode, at least once, as an ordinary Kafka
+//! client of both clusters.
 
 pub mod config;
 pub mod error;
 pub mod filter;
+pub mod flow;
 pub mod formats;
 pub mod policy;
 pub mod properties;
+pub mod runner;
 
 pub use config::{ClientKind, Flow, MirrorConfig, Mode};
 pub use error::MirrorError;

@@ -1,0 +1,52 @@
+//! Runs every enabled flow of a config, each on its own thread, until told to
+//! stop. A flow that fails (a cluster unreachable, a delivery refused) is logged
+//! and started again a second later from its committed position, so one bad flow
+//! or one outage neither stops the others nor loses records.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::MirrorConfig;
+use crate::flow::FlowRunner;
+
+/// Runs the flows until `stop` is set; `on_ready` is called once, with the flow
+/// names, when every flow has done its first discovery.
+pub fn run(cfg: MirrorConfig, stop: Arc<AtomicBool>, on_ready: impl FnOnce(Vec<String>)) {
+    let mut threads = Vec::new();
+    let mut readies = Vec::new();
+    for flow in cfg.flows.clone() {
+        let (cfg, stop) = (cfg.clone(), stop.clone());
+        let ready = Arc::new(AtomicBool::new(false));
+        readies.push(ready.clone());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let result = FlowRunner::new(&cfg, &flow).and_then(|mut r| r.run(&stop, &ready));
+                match result {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(flow = %flow.name(), error = %e, "flow failed; resuming from its committed position");
+                        for _ in 0..10 {
+                            if stop.load(Ordering::SeqCst) {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    let mut on_ready = Some(on_ready);
+    while !stop.load(Ordering::SeqCst) && on_ready.is_some() {
+        if readies.iter().all(|r| r.load(Ordering::SeqCst)) {
+            if let Some(f) = on_ready.take() {
+                f(cfg.flows.iter().map(|f| f.name()).collect());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+}

@@ -1,0 +1,162 @@
+//! End-to-end: `weir mirror` between two Weir processes, A and B, with a
+//! MirrorMaker 2 properties file (issue 17). Records appear on B in `A.<topic>`
+//! with their partitions, order, keys, values, headers and timestamps; topics
+//! created later are found; a topic config reaches B; MM2's internal records
+//! (heartbeats, offset syncs) decode with MM2's formats; SIGTERM stops it cleanly
+//! and a restart resumes where it stopped.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::clients::*;
+use common::Weir;
+use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use weir_mirror::formats::{Heartbeat, OffsetSync};
+
+struct Mirror {
+    child: Child,
+}
+
+impl Mirror {
+    fn start(config: &std::path::Path) -> Mirror {
+        let mut child = Command::new(common::bin())
+            .args(["mirror", "--config"])
+            .arg(config)
+            .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("weir mirror");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("weir mirror ready") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).expect("weir mirror ready");
+        assert_eq!(line, "weir mirror ready flows=A->B");
+        Mirror { child }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "waited too long for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn partitions_of(addr: &str, topic: &str) -> Option<usize> {
+    let md = consumer(addr).fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
+    let t = md.topics().first()?;
+    (t.error().is_none() && !t.partitions().is_empty()).then(|| t.partitions().len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_topics_and_configs_reach_the_target_under_mm2_names() {
+    let (a, b) = (Weir::start(), Weir::start());
+    create_topic(&a.addr, "orders", 3, &[("retention.ms", "86400000")]).await;
+    let (p, _) = producer(&a.addr, &[]);
+    let n = 3000;
+    for i in 0..n {
+        send(&p, "orders", (i % 3) as i32, i);
+    }
+    flush(&p);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mm2.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "# as for connect-mirror-maker.sh\nclusters = A, B\nA.bootstrap.servers = {}\nB.bootstrap.servers = {}\n\
+             A->B.enabled = true\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n\
+             heartbeats.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\ntasks.max = 2\n",
+            a.addr, b.addr
+        ),
+    )
+    .unwrap();
+    let mirror = Mirror::start(&config);
+
+    // Every record, in its partition and order, with keys, values, headers and timestamps.
+    assert_eq!(wait_for("A.orders on B", || partitions_of(&b.addr, "A.orders")), 3);
+    for part in 0..3 {
+        let want: Vec<TestRecord> = (0..n).filter(|i| i % 3 == part).map(record).collect();
+        let got: Vec<TestRecord> = read_partition(&b.addr, "A.orders", part as i32, Offset::Beginning, want.len())
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(got, want, "partition {part}");
+    }
+    // The topic's config was synced.
+    let described =
+        admin(&b.addr).describe_configs([&ResourceSpecifier::Topic("A.orders")], &AdminOptions::new()).await.unwrap();
+    let cfg = described.into_iter().next().unwrap().unwrap();
+    assert_eq!(cfg.get("retention.ms").and_then(|e| e.value.clone()).as_deref(), Some("86400000"));
+
+    // A topic created later is found (refresh every 5 s by default).
+    create_topic(&a.addr, "late", 2, &[]).await;
+    send(&p, "late", 1, 7);
+    flush(&p);
+    wait_for("A.late on B", || partitions_of(&b.addr, "A.late"));
+    let got = read_partition(&b.addr, "A.late", 1, Offset::Beginning, 1);
+    assert_eq!(got[0].1, record(7));
+
+    // MM2's internal records, decoded with MM2's formats.
+    let c = consumer(&b.addr);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("heartbeats", 0, Offset::Beginning).unwrap();
+    c.assign(&tpl).unwrap();
+    let m = wait_for("a heartbeat", || c.poll(Duration::from_millis(500)).and_then(Result::ok).map(|m| m.detach()));
+    let h = Heartbeat::decode(m.key().unwrap(), m.payload().unwrap()).unwrap();
+    assert_eq!((h.source_cluster_alias.as_str(), h.target_cluster_alias.as_str()), ("A", "B"));
+    let syncs = consumer(&a.addr);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("mm2-offset-syncs.B.internal", 0, Offset::Beginning).unwrap();
+    syncs.assign(&tpl).unwrap();
+    let m =
+        wait_for("an offset sync", || syncs.poll(Duration::from_millis(500)).and_then(Result::ok).map(|m| m.detach()));
+    let s = OffsetSync::decode(m.key().unwrap(), m.payload().unwrap()).unwrap();
+    assert!(s.topic == "orders" || s.topic == "late", "{s:?}");
+    assert_eq!(s.upstream_offset, s.downstream_offset, "a fresh copy keeps offsets aligned: {s:?}");
+
+    // SIGTERM: a clean stop; a restart copies only what is new.
+    assert!(mirror.stop().success());
+    for i in n..n + 30 {
+        send(&p, "orders", 0, i);
+    }
+    flush(&p);
+    let mirror = Mirror::start(&config);
+    let before = (0..n).filter(|i| i % 3 == 0).count();
+    let all = read_partition(&b.addr, "A.orders", 0, Offset::Beginning, before + 30);
+    let want: Vec<TestRecord> = (0..n).filter(|i| i % 3 == 0).chain(n..n + 30).map(record).collect();
+    assert_eq!(all.into_iter().map(|r| r.1).collect::<Vec<_>>(), want, "resumed from the committed position");
+    let (_, high) = consumer(&b.addr).fetch_watermarks("A.orders", 0, Duration::from_secs(10)).unwrap();
+    assert_eq!(high as usize, before + 30, "nothing copied twice");
+    assert!(mirror.stop().success());
+}
