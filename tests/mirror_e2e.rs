@@ -160,3 +160,118 @@ async fn records_topics_and_configs_reach_the_target_under_mm2_names() {
     assert_eq!(high as usize, before + 30, "nothing copied twice");
     assert!(mirror.stop().success());
 }
+
+fn mm2_file(dir: &std::path::Path, a: &Weir, b: &Weir, extra: &str) -> std::path::PathBuf {
+    let config = dir.join("mm2.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "clusters = A, B\nA.bootstrap.servers = {}\nB.bootstrap.servers = {}\nA->B.enabled = true\n\
+             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n\
+             checkpoints.topic.replication.factor = 1\n{extra}",
+            a.addr, b.addr
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Commits `offsets` for `group` on the cluster at `addr` without joining it.
+fn commit_group(addr: &str, group: &str, offsets: &[(&str, i32, i64)]) {
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
+    }
+    c.commit(&tpl, rdkafka::consumer::CommitMode::Sync).unwrap();
+}
+
+fn committed(addr: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let c: rdkafka::consumer::BaseConsumer =
+        rdkafka::ClientConfig::new().set("bootstrap.servers", addr).set("group.id", group).create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    (0..partitions)
+        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => -1,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_offsets_are_translated_exactly_across_transaction_markers() {
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    let (a, b) = (Weir::start(), Weir::start());
+    create_topic(&a.addr, "orders", 2, &[]).await;
+    let (p, _) = producer(&a.addr, &[]);
+    for i in 0..400 {
+        send(&p, "orders", (i % 2) as i32, i);
+    }
+    flush(&p);
+    // A committed transaction on partition 0: its marker leaves a gap upstream
+    // that the copy does not have, so the offsets diverge from here on.
+    let tx: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &a.addr)
+        .set("transactional.id", "mirror-e2e-tx")
+        .create()
+        .unwrap();
+    tx.init_transactions(Duration::from_secs(30)).unwrap();
+    tx.begin_transaction().unwrap();
+    for i in 0..5 {
+        tx.send(BaseRecord::<[u8], [u8]>::to("orders").partition(0).payload(format!("tx-{i}").as_bytes())).unwrap();
+    }
+    tx.commit_transaction(Duration::from_secs(30)).unwrap();
+    for i in 400..600 {
+        send(&p, "orders", 0, i);
+    }
+    flush(&p);
+    // Partition 0 upstream: 200 records (0..199), 5 in the transaction (200..204),
+    // the marker (205), 200 more (206..405). Downstream: 405 records, contiguous.
+    let (_, high) = consumer(&a.addr).fetch_watermarks("orders", 0, Duration::from_secs(10)).unwrap();
+    assert_eq!(high, 406);
+    commit_group(&a.addr, "billing", &[("orders", 0, 300), ("orders", 1, 150)]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = mm2_file(
+        dir.path(),
+        &a,
+        &b,
+        "emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n",
+    );
+    let mirror = Mirror::start(&config);
+    // Upstream 300 is past the marker at 205: downstream 299, exactly.
+    let got = wait_for("billing's offsets on B", || {
+        let c = committed(&b.addr, "billing", "A.orders", 2);
+        (c == [299, 150]).then_some(c)
+    });
+    assert_eq!(got, [299, 150]);
+    // The next record billing reads on B is the one it had not read on A.
+    let next = read_partition(&b.addr, "A.orders", 0, Offset::Offset(299), 1);
+    let upstream_next = read_partition(&a.addr, "orders", 0, Offset::Offset(300), 1);
+    assert_eq!(next[0].1, upstream_next[0].1, "nothing skipped, nothing read twice");
+
+    // MM2's checkpoint records, decoded with MM2's format.
+    let c = consumer(&b.addr);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("A.checkpoints.internal", 0, Offset::Beginning).unwrap();
+    c.assign(&tpl).unwrap();
+    let cp = wait_for("a checkpoint of partition 0", || {
+        let m = c.poll(Duration::from_millis(500)).and_then(Result::ok)?;
+        let cp = weir_mirror::formats::Checkpoint::decode(m.key()?, m.payload()?).ok()?;
+        (cp.partition == 0).then_some(cp)
+    });
+    assert_eq!(
+        (cp.group.as_str(), cp.topic.as_str(), cp.upstream_offset, cp.downstream_offset),
+        ("billing", "A.orders", 300, 299)
+    );
+    assert!(mirror.stop().success());
+}

@@ -41,13 +41,27 @@ use crate::config::{ClientKind, Flow, MirrorConfig};
 use crate::error::MirrorError;
 use crate::formats::{Heartbeat, OffsetSync};
 
+mod checkpoint;
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Delivered records per (remote topic, partition): the highest (upstream,
-/// downstream) offsets acknowledged, and whether any delivery failed.
+type Partition = (String, i32);
+
+/// What the target acknowledged, per (remote topic, partition).
 #[derive(Default)]
 struct Delivered {
-    offsets: HashMap<(String, i32), (i64, i64)>,
+    /// The highest (upstream, downstream) offsets acknowledged since the last checkpoint.
+    offsets: HashMap<Partition, (i64, i64)>,
+    /// The last record acknowledged, kept across checkpoints.
+    last: HashMap<Partition, (i64, i64)>,
+    /// The last offset sync decided on.
+    last_sync: HashMap<Partition, (i64, i64)>,
+    /// Offset syncs due: a partition's first record, a jump in upstream offsets
+    /// (the upstream-downstream distance changes), or `offset.lag.max` records
+    /// since the last sync. So between two syncs the distance is constant, and
+    /// translation is exact.
+    due: Vec<(Partition, i64, i64)>,
+    offset_lag_max: i64,
     failed: Option<String>,
 }
 
@@ -64,9 +78,20 @@ impl ProducerContext for Deliveries {
             // Heartbeats carry no upstream position.
             Ok(_) if *upstream < 0 => {}
             Ok(m) => {
-                let e = d.offsets.entry((m.topic().to_string(), m.partition())).or_insert((-1, -1));
-                if *upstream > e.0 {
-                    *e = (*upstream, m.offset());
+                let key = (m.topic().to_string(), m.partition());
+                let (up, down) = (*upstream, m.offset());
+                let due = match (d.last.get(&key), d.last_sync.get(&key)) {
+                    (Some((lu, ld)), Some((_, sd))) => up - lu != down - ld || down - (sd + 1) >= d.offset_lag_max,
+                    _ => true,
+                };
+                if due {
+                    d.due.push((key.clone(), up, down));
+                    d.last_sync.insert(key.clone(), (up, down));
+                }
+                d.last.insert(key.clone(), (up, down));
+                let e = d.offsets.entry(key).or_insert((-1, -1));
+                if up > e.0 {
+                    *e = (up, down);
                 }
             }
             Err((e, _)) => d.failed = Some(e.to_string()),
@@ -98,11 +123,16 @@ pub struct FlowRunner {
     delivered: Arc<Mutex<Delivered>>,
     /// Source topic -> partition count mirrored.
     topics: BTreeMap<String, usize>,
-    /// (remote topic, partition) -> last sync written (upstream, downstream).
-    last_sync: HashMap<(String, i32), (i64, i64)>,
+    /// (remote topic, partition) -> the offset syncs written, upstream -> downstream.
+    syncs: HashMap<Partition, BTreeMap<i64, i64>>,
+    /// (remote topic, partition) -> the last record mirrored (upstream, downstream).
+    mirrored: HashMap<Partition, (i64, i64)>,
+    /// Consumers of one group each, on the source and the target (checkpoints).
+    group_clients: HashMap<(bool, String), BaseConsumer>,
     /// Remote topic -> source topic.
     upstream_of: HashMap<String, String>,
     rt: tokio::runtime::Runtime,
+    cfg: MirrorConfig,
 }
 
 impl FlowRunner {
@@ -112,7 +142,7 @@ impl FlowRunner {
         consumer_cfg.insert("group.id".into(), format!("__weir-mirror.{name}"));
         let consumer: BaseConsumer =
             rd_config(&consumer_cfg, &format!("{name}|source")).create().map_err(|e| kafka("source consumer", e))?;
-        let delivered = Arc::new(Mutex::new(Delivered::default()));
+        let delivered = Arc::new(Mutex::new(Delivered { offset_lag_max: flow.offset_lag_max, ..Delivered::default() }));
         let mut producer_cfg = cfg.client(flow, &flow.target, ClientKind::Producer);
         producer_cfg.entry("acks".into()).or_insert_with(|| "all".into());
         producer_cfg.entry("enable.idempotence".into()).or_insert_with(|| "true".into());
@@ -142,7 +172,10 @@ impl FlowRunner {
             target_admin,
             delivered,
             topics: BTreeMap::new(),
-            last_sync: HashMap::new(),
+            syncs: HashMap::new(),
+            mirrored: HashMap::new(),
+            group_clients: HashMap::new(),
+            cfg: cfg.clone(),
             upstream_of: HashMap::new(),
             rt,
         })
@@ -324,43 +357,30 @@ impl FlowRunner {
     /// writes the offset syncs due.
     pub fn checkpoint(&mut self) -> Result<(), MirrorError> {
         self.producer.flush(TIMEOUT).map_err(|e| kafka("target flush", e))?;
-        let (offsets, failed) = {
+        let (offsets, due, failed) = {
             let mut d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
-            (std::mem::take(&mut d.offsets), d.failed.take())
+            (std::mem::take(&mut d.offsets), std::mem::take(&mut d.due), d.failed.take())
         };
         if let Some(why) = failed {
             return Err(kafka("target delivery", why));
         }
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let mut commit = TopicPartitionList::new();
         let syncs_topic = self.flow.policy.offset_syncs_topic(&self.flow.target);
-        for ((remote, partition), (up, down)) in &offsets {
-            let Some(topic) = self.upstream_of.get(remote) else { continue };
-            commit.add_partition_offset(topic, *partition, Offset::Offset(up + 1)).map_err(|e| kafka("commit", e))?;
-            let key = (remote.clone(), *partition);
-            let due = match self.last_sync.get(&key) {
-                None => true,
-                Some((last_up, last_down)) => {
-                    down - (last_down + 1) >= self.flow.offset_lag_max || up - last_up != down - last_down
-                }
-            };
-            if due {
-                let sync = OffsetSync {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    upstream_offset: *up,
-                    downstream_offset: *down,
-                };
-                let (k, v) = (sync.key(), sync.value());
-                let rec: BaseRecord<'_, [u8], [u8]> =
-                    BaseRecord::to(&syncs_topic).partition(0).key(k.as_slice()).payload(v.as_slice());
-                self.syncs_producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
-                self.last_sync.insert(key, (*up, *down));
-            }
+        for ((remote, partition), up, down) in due {
+            let Some(topic) = self.upstream_of.get(&remote) else { continue };
+            let sync = OffsetSync { topic: topic.clone(), partition, upstream_offset: up, downstream_offset: down };
+            let (k, v) = (sync.key(), sync.value());
+            let rec: BaseRecord<'_, [u8], [u8]> =
+                BaseRecord::to(&syncs_topic).partition(0).key(k.as_slice()).payload(v.as_slice());
+            self.syncs_producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
+            self.syncs.entry((remote, partition)).or_default().insert(up, down);
         }
         self.syncs_producer.flush(TIMEOUT).map_err(|e| kafka(&syncs_topic, e))?;
+        let mut commit = TopicPartitionList::new();
+        for ((remote, partition), (up, down)) in offsets {
+            let Some(topic) = self.upstream_of.get(&remote) else { continue };
+            commit.add_partition_offset(topic, partition, Offset::Offset(up + 1)).map_err(|e| kafka("commit", e))?;
+            self.mirrored.insert((remote, partition), (up, down));
+        }
         if commit.count() == 0 {
             return Ok(());
         }
@@ -398,11 +418,16 @@ impl FlowRunner {
                 self.flow.heartbeats_replication_factor,
             )?;
         }
+        if self.flow.emit_checkpoints.is_some() {
+            let topic = self.flow.policy.checkpoints_topic(&self.flow.source);
+            self.ensure_internal(&self.target_admin, &topic, self.flow.checkpoints_replication_factor)?;
+        }
         self.refresh()?;
         ready.store(true, Ordering::SeqCst);
         let mut last_refresh = Instant::now();
         let mut last_checkpoint = Instant::now();
         let mut last_heartbeat: Option<Instant> = None;
+        let mut last_groups = Instant::now();
         while !stop.load(Ordering::SeqCst) {
             if self.flow.refresh_topics.is_some_and(|every| last_refresh.elapsed() >= every) {
                 self.refresh()?;
@@ -418,6 +443,10 @@ impl FlowRunner {
             if last_checkpoint.elapsed() >= Duration::from_secs(1) {
                 self.checkpoint()?;
                 last_checkpoint = Instant::now();
+            }
+            if self.flow.emit_checkpoints.is_some_and(|every| last_groups.elapsed() >= every) {
+                self.emit_checkpoints()?;
+                last_groups = Instant::now();
             }
         }
         self.checkpoint()
