@@ -41,29 +41,53 @@ struct MirrorArgs {
     clusters: Vec<String>,
 }
 
-/// `weir mirror`: the flows until SIGTERM/SIGINT; `weir mirror ready flows=A->B,...`
-/// once every flow runs.
-async fn mirror(args: MirrorArgs) -> Result<()> {
-    let cfg = weir_mirror::MirrorConfig::load(&args.config, &args.clusters).context("weir mirror")?;
+/// Reads an MM2 properties file, logging the keys nobody reads.
+fn load_mirror_config(path: &std::path::Path, clusters: &[String]) -> Result<weir_mirror::MirrorConfig> {
+    let cfg =
+        weir_mirror::MirrorConfig::load(path, clusters).with_context(|| format!("mirror config {}", path.display()))?;
     for key in &cfg.unused {
         tracing::info!(key = %key, "mirror config key accepted but not used");
     }
-    let signals = Signals::install()?;
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flows = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            weir_mirror::runner::run(cfg, stop, |names| {
+    Ok(cfg)
+}
+
+/// Running mirror flows: `weir mirror ready flows=A->B,...` is printed once every
+/// flow runs.
+struct MirrorFlows {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl MirrorFlows {
+    fn start(cfg: weir_mirror::MirrorConfig) -> MirrorFlows {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            weir_mirror::runner::run(cfg, flag, |names| {
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "weir mirror ready flows={}", names.join(","));
                 let _ = out.flush();
             })
-        })
-    };
+        });
+        MirrorFlows { stop, thread }
+    }
+
+    /// Stops the flows after their last checkpoint.
+    async fn stop(self) {
+        tracing::info!("stopping the mirror flows");
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join()).await.ok();
+    }
+}
+
+/// `weir mirror`: the flows until SIGTERM/SIGINT.
+async fn mirror(args: MirrorArgs) -> Result<()> {
+    let cfg = load_mirror_config(&args.config, &args.clusters)?;
+    let signals = Signals::install()?;
+    let flows = MirrorFlows::start(cfg);
     signals.wait().await;
-    tracing::info!("stopping the mirror flows");
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    tokio::task::spawn_blocking(move || flows.join()).await.ok();
+    flows.stop().await;
     Ok(())
 }
 
@@ -89,6 +113,9 @@ struct ServeArgs {
     /// Any broker config key with Kafka's name, e.g. --set auto.create.topics.enable=false
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// MirrorMaker 2 properties file: run its flows inside this process (as `weir mirror`).
+    #[arg(long, env = "WEIR_MIRROR_CONFIG", value_name = "FILE")]
+    mirror_config: Option<PathBuf>,
 }
 
 /// The parts of weir.toml this binary reads. `[broker]` holds Kafka broker keys;
@@ -100,6 +127,7 @@ struct FileConfig {
     kafka_addr: Option<String>,
     registry_addr: Option<String>,
     console_addr: Option<String>,
+    mirror_config: Option<PathBuf>,
     broker: BTreeMap<String, String>,
 }
 
@@ -150,6 +178,7 @@ fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
             ("kafka_addr", toml::Value::String(s)) => fc.kafka_addr = Some(s.clone()),
             ("registry_addr", toml::Value::String(s)) => fc.registry_addr = Some(s.clone()),
             ("console_addr", toml::Value::String(s)) => fc.console_addr = Some(s.clone()),
+            ("mirror_config", toml::Value::String(s)) => fc.mirror_config = Some(PathBuf::from(s)),
             ("broker", toml::Value::Table(_)) => flatten("", value, &mut fc.broker),
             _ => bail!("{}: unknown or mistyped key '{key}'", path.display()),
         }
@@ -191,6 +220,11 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
     });
     let registry_addr = args.registry_addr.or(file.registry_addr).unwrap_or_else(|| "127.0.0.1:8081".to_string());
     let console_addr = args.console_addr.or(file.console_addr).unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    // Read before anything starts, so a bad mirror file stops start-up.
+    let mirror_cfg = match args.mirror_config.or(file.mirror_config) {
+        Some(path) => Some(load_mirror_config(&path, &[])?),
+        None => None,
+    };
     let broker = Broker::start(BrokerOptions { data_dir, kafka_addr, config }).await?;
     broker.handle().loggers().install(&log_filter, apply_filter);
     let addr = broker.local_addr();
@@ -215,8 +249,13 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
         writeln!(out, "weir ready kafka={addr} registry={} console={}", registry.local_addr(), console.local_addr())?;
         out.flush()?;
     }
+    // The flows start once the broker serves: they may replicate into or out of it.
+    let flows = mirror_cfg.map(MirrorFlows::start);
     signals.wait().await;
     tracing::info!("shutting down");
+    if let Some(f) = flows {
+        f.stop().await;
+    }
     console.shutdown().await;
     registry.shutdown().await;
     broker.shutdown().await?;

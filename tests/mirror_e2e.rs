@@ -275,3 +275,94 @@ async fn group_offsets_are_translated_exactly_across_transaction_markers() {
     );
     assert!(mirror.stop().success());
 }
+
+/// Lines a `weir serve --mirror-config` prints, until its mirror is ready.
+fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::bin())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0"])
+        .arg("--mirror-config")
+        .arg(config)
+        .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.starts_with("weir mirror ready")) {
+        seen.push(
+            rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no mirror ready line: {seen:?}")),
+        );
+    }
+    assert!(seen.iter().any(|l| l.starts_with("weir ready kafka=")), "{seen:?}");
+    assert!(seen.contains(&"weir mirror ready flows=A->B,B->A".to_string()), "{seen:?}");
+    (child, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_directions_at_once_never_loop_and_run_inside_weir_serve() {
+    let (a, b) = (Weir::start(), Weir::start());
+    create_topic(&a.addr, "orders", 1, &[]).await;
+    create_topic(&b.addr, "payments", 1, &[]).await;
+    let (pa, _) = producer(&a.addr, &[]);
+    let (pb, _) = producer(&b.addr, &[]);
+    for i in 0..20 {
+        send(&pa, "orders", 0, i);
+        send(&pb, "payments", 0, 100 + i);
+    }
+    flush(&pa);
+    flush(&pb);
+    let dir = tempfile::tempdir().unwrap();
+    let config = mm2_file(dir.path(), &a, &b, "B->A.enabled = true\nemit.heartbeats.interval.seconds = 1\n");
+    // The flows run inside a third weir (a broker of its own, replicating between A and B).
+    let (mut host, _data) = serve_with_mirror(&config);
+    let got = read_partition(&b.addr, "A.orders", 0, Offset::Beginning, 20);
+    assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), (0..20).map(record).collect::<Vec<_>>());
+    let got = read_partition(&a.addr, "B.payments", 0, Offset::Beginning, 20);
+    assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), (100..120).map(record).collect::<Vec<_>>());
+    // Each side's heartbeats reach the other, and nothing comes back: no A.B.* or B.A.*.
+    wait_for("B.heartbeats on A", || partitions_of(&a.addr, "B.heartbeats"));
+    wait_for("A.heartbeats on B", || partitions_of(&b.addr, "A.heartbeats"));
+    for (addr, other) in [(&a.addr, "A.B."), (&b.addr, "B.A.")] {
+        let md = consumer(addr).fetch_metadata(None, Duration::from_secs(10)).unwrap();
+        let looped: Vec<&str> = md.topics().iter().map(|t| t.name()).filter(|n| n.starts_with(other)).collect();
+        assert!(looped.is_empty(), "loops: {looped:?}");
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(host.id() as i32, libc::SIGTERM) };
+    assert!(host.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_replication_policy_keeps_topic_names() {
+    let (a, b) = (Weir::start(), Weir::start());
+    create_topic(&a.addr, "orders", 2, &[]).await;
+    let (p, _) = producer(&a.addr, &[]);
+    for i in 0..10 {
+        send(&p, "orders", (i % 2) as i32, i);
+    }
+    flush(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let config = mm2_file(
+        dir.path(),
+        &a,
+        &b,
+        "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n",
+    );
+    let mirror = Mirror::start(&config);
+    assert_eq!(wait_for("orders on B", || partitions_of(&b.addr, "orders")), 2);
+    let got = read_partition(&b.addr, "orders", 1, Offset::Beginning, 5);
+    assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), [1, 3, 5, 7, 9].map(record).to_vec());
+    assert!(partitions_of(&b.addr, "A.orders").is_none(), "no prefixed copy");
+    assert!(mirror.stop().success());
+}
