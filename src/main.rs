@@ -48,6 +48,15 @@ fn load_mirror_config(path: &std::path::Path, clusters: &[String]) -> Result<wei
     for key in &cfg.unused {
         tracing::info!(key = %key, "mirror config key accepted but not used");
     }
+    // Parsed, not yet carried out (issue 17): say so rather than copy silently.
+    for f in &cfg.flows {
+        if f.exactly_once {
+            tracing::warn!(flow = %f.name(), "exactly.once.source.support=enabled is not supported yet: this flow copies at least once");
+        }
+        if f.mode == weir_mirror::Mode::Preserve {
+            tracing::warn!(flow = %f.name(), "mirror.mode=preserve is not supported yet: this flow copies records anew");
+        }
+    }
     Ok(cfg)
 }
 

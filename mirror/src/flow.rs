@@ -47,15 +47,24 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 type Partition = (String, i32);
 
-/// What the target acknowledged, per (remote topic, partition).
+/// One mirrored partition's acknowledgements.
+#[derive(Clone, Copy, Default)]
+struct Acked {
+    /// The last record acknowledged (upstream, downstream). Deliveries of a
+    /// partition arrive in order, so it is also the highest.
+    last: Option<(i64, i64)>,
+    /// The last offset sync decided on.
+    last_sync: Option<(i64, i64)>,
+    /// Whether a record was acknowledged since the last checkpoint.
+    moved: bool,
+}
+
+/// What the target acknowledged. Looked up by the delivered record's topic name
+/// and partition number, so a delivery allocates nothing.
 #[derive(Default)]
 struct Delivered {
-    /// The highest (upstream, downstream) offsets acknowledged since the last checkpoint.
-    offsets: HashMap<Partition, (i64, i64)>,
-    /// The last record acknowledged, kept across checkpoints.
-    last: HashMap<Partition, (i64, i64)>,
-    /// The last offset sync decided on.
-    last_sync: HashMap<Partition, (i64, i64)>,
+    /// Remote topic -> its partitions, by number.
+    partitions: HashMap<String, Vec<Acked>>,
     /// Offset syncs due: a partition's first record, a jump in upstream offsets
     /// (the upstream-downstream distance changes), or `offset.lag.max` records
     /// since the last sync. So between two syncs the distance is constant, and
@@ -63,6 +72,12 @@ struct Delivered {
     due: Vec<(Partition, i64, i64)>,
     offset_lag_max: i64,
     failed: Option<String>,
+}
+
+impl Delivered {
+    fn acked(&self, remote: &str, partition: i32) -> Option<(i64, i64)> {
+        self.partitions.get(remote)?.get(usize::try_from(partition).ok()?)?.last
+    }
 }
 
 struct Deliveries(Arc<Mutex<Delivered>>);
@@ -78,20 +93,28 @@ impl ProducerContext for Deliveries {
             // Heartbeats carry no upstream position.
             Ok(_) if *upstream < 0 => {}
             Ok(m) => {
-                let key = (m.topic().to_string(), m.partition());
                 let (up, down) = (*upstream, m.offset());
-                let due = match (d.last.get(&key), d.last_sync.get(&key)) {
-                    (Some((lu, ld)), Some((_, sd))) => up - lu != down - ld || down - (sd + 1) >= d.offset_lag_max,
+                let Ok(p) = usize::try_from(m.partition()) else { return };
+                let lag_max = d.offset_lag_max;
+                if !d.partitions.contains_key(m.topic()) {
+                    d.partitions.insert(m.topic().to_string(), Vec::new());
+                }
+                let parts = d.partitions.get_mut(m.topic()).expect("inserted above");
+                if parts.len() <= p {
+                    parts.resize(p + 1, Acked::default());
+                }
+                let a = &mut parts[p];
+                let due = match (a.last, a.last_sync) {
+                    (Some((lu, ld)), Some((_, sd))) => up - lu != down - ld || down - (sd + 1) >= lag_max,
                     _ => true,
                 };
                 if due {
-                    d.due.push((key.clone(), up, down));
-                    d.last_sync.insert(key.clone(), (up, down));
+                    a.last_sync = Some((up, down));
                 }
-                d.last.insert(key.clone(), (up, down));
-                let e = d.offsets.entry(key).or_insert((-1, -1));
-                if up > e.0 {
-                    *e = (up, down);
+                a.last = Some((up, down));
+                a.moved = true;
+                if due {
+                    d.due.push(((m.topic().to_string(), m.partition()), up, down));
                 }
             }
             Err((e, _)) => d.failed = Some(e.to_string()),
@@ -125,12 +148,13 @@ pub struct FlowRunner {
     topics: BTreeMap<String, usize>,
     /// (remote topic, partition) -> the offset syncs written, upstream -> downstream.
     syncs: HashMap<Partition, BTreeMap<i64, i64>>,
-    /// (remote topic, partition) -> the last record mirrored (upstream, downstream).
-    mirrored: HashMap<Partition, (i64, i64)>,
     /// Consumers of one group each, on the source and the target (checkpoints).
     group_clients: HashMap<(bool, String), BaseConsumer>,
     /// Remote topic -> source topic.
     upstream_of: HashMap<String, String>,
+    /// Source topic -> remote topic (the inverse), so a copied record's name is
+    /// looked up, not formatted.
+    remote_of: HashMap<String, String>,
     rt: tokio::runtime::Runtime,
     cfg: MirrorConfig,
 }
@@ -173,10 +197,10 @@ impl FlowRunner {
             delivered,
             topics: BTreeMap::new(),
             syncs: HashMap::new(),
-            mirrored: HashMap::new(),
             group_clients: HashMap::new(),
             cfg: cfg.clone(),
             upstream_of: HashMap::new(),
+            remote_of: HashMap::new(),
             rt,
         })
     }
@@ -246,6 +270,7 @@ impl FlowRunner {
             }
             self.sync_configs(&topic, &remote)?;
             self.topics.insert(topic.clone(), partitions);
+            self.remote_of.insert(topic.clone(), remote.clone());
             self.upstream_of.insert(remote, topic);
             changed = true;
         }
@@ -317,9 +342,9 @@ impl FlowRunner {
         let mut next = Some(first);
         while let Some(m) = next.take() {
             let m = m.map_err(|e| kafka("source fetch", e))?;
-            let remote = self.flow.policy.format_remote_topic(&self.flow.source, m.topic());
+            let remote = self.remote_of.get(m.topic()).ok_or_else(|| kafka(m.topic(), "fetched but not mirrored"))?;
             let mut record: BaseRecord<'_, [u8], [u8], Box<i64>> =
-                BaseRecord::with_opaque_to(&remote, Box::new(m.offset())).partition(m.partition());
+                BaseRecord::with_opaque_to(remote, Box::new(m.offset())).partition(m.partition());
             if let Some(k) = m.key() {
                 record = record.key(k);
             }
@@ -340,7 +365,7 @@ impl FlowRunner {
                         self.producer.poll(Duration::from_millis(50));
                         record = back;
                     }
-                    Err((e, _)) => return Err(kafka(&remote, e)),
+                    Err((e, _)) => return Err(kafka(remote, e)),
                 }
             }
             n += 1;
@@ -357,9 +382,18 @@ impl FlowRunner {
     /// writes the offset syncs due.
     pub fn checkpoint(&mut self) -> Result<(), MirrorError> {
         self.producer.flush(TIMEOUT).map_err(|e| kafka("target flush", e))?;
-        let (offsets, due, failed) = {
+        let (moved, due, failed) = {
             let mut d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
-            (std::mem::take(&mut d.offsets), std::mem::take(&mut d.due), d.failed.take())
+            let mut moved = Vec::new();
+            for (remote, parts) in d.partitions.iter_mut() {
+                for (p, a) in parts.iter_mut().enumerate() {
+                    if let (true, Some((up, _))) = (a.moved, a.last) {
+                        moved.push((remote.clone(), p as i32, up));
+                        a.moved = false;
+                    }
+                }
+            }
+            (moved, std::mem::take(&mut d.due), d.failed.take())
         };
         if let Some(why) = failed {
             return Err(kafka("target delivery", why));
@@ -376,10 +410,9 @@ impl FlowRunner {
         }
         self.syncs_producer.flush(TIMEOUT).map_err(|e| kafka(&syncs_topic, e))?;
         let mut commit = TopicPartitionList::new();
-        for ((remote, partition), (up, down)) in offsets {
+        for (remote, partition, up) in moved {
             let Some(topic) = self.upstream_of.get(&remote) else { continue };
             commit.add_partition_offset(topic, partition, Offset::Offset(up + 1)).map_err(|e| kafka("commit", e))?;
-            self.mirrored.insert((remote, partition), (up, down));
         }
         if commit.count() == 0 {
             return Ok(());

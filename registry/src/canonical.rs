@@ -44,15 +44,11 @@ pub fn avro_normalized(schema: &Value) -> String {
 pub fn avro_parsing_canonical(schema: &Value) -> String {
     fn pcf(v: &Value, space: Option<&str>, defined: &mut HashSet<String>) -> Value {
         let reference = |name: &str, defined: &HashSet<String>| -> Value {
-            if PRIMITIVES.contains(&name) || name.contains('.') {
+            if PRIMITIVES.contains(&name) {
                 return Value::String(name.to_string());
             }
-            match space {
-                Some(sp) if defined.contains(&full_name(Some(sp), name)) || !defined.contains(name) => {
-                    Value::String(full_name(Some(sp), name))
-                }
-                _ => Value::String(name.to_string()),
-            }
+            let (ns, short) = resolve_name(name, space, defined);
+            Value::String(full_name(ns.as_deref(), &short))
         };
         match v {
             Value::String(s) => reference(s, defined),
@@ -149,6 +145,21 @@ fn split_name(name: &str, attr: Option<&str>, enclosing: Option<&str>) -> (Optio
     }
 }
 
+/// A used name resolved as Avro's `Names.get` does: a dotted name is full; a
+/// simple one is in the enclosing namespace unless only the nameless one defines
+/// it. Returns (namespace, short name).
+fn resolve_name(name: &str, space: Option<&str>, defined: &HashSet<String>) -> (Option<String>, String) {
+    match name.rsplit_once('.') {
+        Some((ns, short)) => (Some(ns.to_string()), short.to_string()),
+        None => match space {
+            Some(sp) if !defined.contains(name) || defined.contains(&full_name(Some(sp), name)) => {
+                (Some(sp.to_string()), name.to_string())
+            }
+            _ => (None, name.to_string()),
+        },
+    }
+}
+
 fn full_name(ns: Option<&str>, short: &str) -> String {
     match ns {
         Some(ns) => format!("{ns}.{short}"),
@@ -199,16 +210,7 @@ impl AvroWriter {
         if PRIMITIVES.contains(&name) {
             return Value::String(name.to_string());
         }
-        // Resolution as Avro's `Names.get`: the enclosing namespace first, then none.
-        let (ns, short) = match name.rsplit_once('.') {
-            Some((ns, short)) => (Some(ns.to_string()), short.to_string()),
-            None => match space {
-                Some(sp) if !self.defined.contains(name) || self.defined.contains(&full_name(Some(sp), name)) => {
-                    (Some(sp.to_string()), name.to_string())
-                }
-                _ => (None, name.to_string()),
-            },
-        };
+        let (ns, short) = resolve_name(name, space, &self.defined);
         // Written relative to the enclosing namespace, as `Name.getQualified` does.
         if ns.is_none() || ns.as_deref() == space {
             Value::String(short)

@@ -339,16 +339,16 @@ impl State {
     pub fn content_id(&self, content: &Content) -> Option<i32> {
         let key = identity_of(content);
         self.by_content.get(&key).copied().or_else(|| {
+            // Branch versions: the cheap checks first, the identity (a parse) last.
+            if !content.2.is_empty() {
+                return None;
+            }
             self.meta.versions.values().find_map(|v| {
-                let same = v.schema_text.as_deref().map(|t| crate::schema::identity(content.0, t))
-                    == Some(key.1.clone())
-                    && SchemaType::parse(v.schema_type.as_deref()).ok() == Some(content.0)
-                    && content.2.is_empty();
-                if same {
-                    v.schema_id
-                } else {
-                    None
+                let text = v.schema_text.as_deref()?;
+                if SchemaType::parse(v.schema_type.as_deref()).ok() != Some(content.0) {
+                    return None;
                 }
+                (crate::schema::identity(content.0, text) == key.1).then_some(v.schema_id).flatten()
             })
         })
     }

@@ -21,7 +21,7 @@ impl FlowRunner {
     fn translate(&self, remote: &str, partition: i32, upstream: i64) -> Option<i64> {
         let key = (remote.to_string(), partition);
         let (&up, &down) = self.syncs.get(&key)?.range(..=upstream).next_back()?;
-        let (_, last_down) = *self.mirrored.get(&key)?;
+        let (_, last_down) = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).acked(remote, partition)?;
         Some((down + (upstream - up)).min(last_down + 1))
     }
 
@@ -64,7 +64,7 @@ impl FlowRunner {
             let mut translated = TopicPartitionList::new();
             for e in committed.elements() {
                 let Offset::Offset(upstream) = e.offset() else { continue };
-                let remote = self.flow.policy.format_remote_topic(&self.flow.source, e.topic());
+                let Some(remote) = self.remote_of.get(e.topic()).cloned() else { continue };
                 let Some(downstream) = self.translate(&remote, e.partition(), upstream) else { continue };
                 let cp = Checkpoint {
                     group: group.clone(),

@@ -17,6 +17,7 @@ use crate::error::{ApiError, CONTENT_TYPE};
 
 const PRODUCED: [(&str, f32); 3] =
     [(CONTENT_TYPE, 1.0), ("application/vnd.schemaregistry+json", 0.9), ("application/json", 0.5)];
+const BODY_LIMIT: usize = 2 * 1024 * 1024;
 const CONSUMED: [&str; 4] =
     [CONTENT_TYPE, "application/vnd.schemaregistry+json", "application/json", "application/octet-stream"];
 
@@ -129,9 +130,10 @@ pub async fn middleware(req: Request, next: Next) -> Response {
     }
     let req = if has_body {
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        // The same bound the handlers' body extractor applies (axum's default).
+        let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
             Ok(b) => b,
-            Err(e) => return ApiError::new(400, 400, format!("Could not read the request body: {e}")).into_response(),
+            Err(_) => return ApiError::new(413, 413, "HTTP 413 Request Entity Too Large").into_response(),
         };
         let bytes = match to_utf8(&bytes) {
             Some(converted) => axum::body::Bytes::from(converted),
