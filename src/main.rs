@@ -12,6 +12,8 @@ use clap::{Args, Parser, Subcommand};
 use weir_broker::loggers::ApplyFilter;
 use weir_broker::{Broker, BrokerConfig, BrokerOptions};
 
+mod mirror_cmd;
+
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Kafka-compatible streaming platform in one binary")]
 #[command(args_conflicts_with_subcommands = true)]
@@ -28,76 +30,7 @@ enum Command {
     /// Run the platform: Kafka broker, schema registry, and the console listener (/metrics, /health).
     Serve(ServeArgs),
     /// Replicate between Kafka clusters from a MirrorMaker 2 properties file, like connect-mirror-maker.sh.
-    Mirror(MirrorArgs),
-}
-
-#[derive(Args)]
-struct MirrorArgs {
-    /// MirrorMaker 2 properties file (clusters, {alias}.bootstrap.servers, A->B.enabled, ...).
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
-    /// Run only the flows into these clusters (as connect-mirror-maker.sh --clusters).
-    #[arg(long, num_args = 1.., value_name = "ALIAS")]
-    clusters: Vec<String>,
-}
-
-/// Reads an MM2 properties file, logging the keys nobody reads.
-fn load_mirror_config(path: &std::path::Path, clusters: &[String]) -> Result<weir_mirror::MirrorConfig> {
-    let cfg =
-        weir_mirror::MirrorConfig::load(path, clusters).with_context(|| format!("mirror config {}", path.display()))?;
-    for key in &cfg.unused {
-        tracing::info!(key = %key, "mirror config key accepted but not used");
-    }
-    // Parsed, not yet carried out (issue 17): say so rather than copy silently.
-    for f in &cfg.flows {
-        if f.exactly_once {
-            tracing::warn!(flow = %f.name(), "exactly.once.source.support=enabled is not supported yet: this flow copies at least once");
-        }
-        if f.mode == weir_mirror::Mode::Preserve {
-            tracing::warn!(flow = %f.name(), "mirror.mode=preserve is not supported yet: this flow copies records anew");
-        }
-    }
-    Ok(cfg)
-}
-
-/// Running mirror flows: `weir mirror ready flows=A->B,...` is printed once every
-/// flow runs.
-struct MirrorFlows {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl MirrorFlows {
-    fn start(cfg: weir_mirror::MirrorConfig) -> MirrorFlows {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            weir_mirror::runner::run(cfg, flag, |names| {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "weir mirror ready flows={}", names.join(","));
-                let _ = out.flush();
-            })
-        });
-        MirrorFlows { stop, thread }
-    }
-
-    /// Stops the flows after their last checkpoint.
-    async fn stop(self) {
-        tracing::info!("stopping the mirror flows");
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        let thread = self.thread;
-        tokio::task::spawn_blocking(move || thread.join()).await.ok();
-    }
-}
-
-/// `weir mirror`: the flows until SIGTERM/SIGINT.
-async fn mirror(args: MirrorArgs) -> Result<()> {
-    let cfg = load_mirror_config(&args.config, &args.clusters)?;
-    let signals = Signals::install()?;
-    let flows = MirrorFlows::start(cfg);
-    signals.wait().await;
-    flows.stop().await;
-    Ok(())
+    Mirror(mirror_cmd::MirrorArgs),
 }
 
 #[derive(Args, Default)]
@@ -231,7 +164,7 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
     let console_addr = args.console_addr.or(file.console_addr).unwrap_or_else(|| "127.0.0.1:8080".to_string());
     // Read before anything starts, so a bad mirror file stops start-up.
     let mirror_cfg = match args.mirror_config.or(file.mirror_config) {
-        Some(path) => Some(load_mirror_config(&path, &[])?),
+        Some(path) => Some(mirror_cmd::load_config(&path, &[])?),
         None => None,
     };
     let broker = Broker::start(BrokerOptions { data_dir, kafka_addr, config }).await?;
@@ -259,7 +192,7 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
         out.flush()?;
     }
     // The flows start once the broker serves: they may replicate into or out of it.
-    let flows = mirror_cfg.map(MirrorFlows::start);
+    let flows = mirror_cfg.map(|cfg| mirror_cmd::MirrorFlows::start(cfg, weir_mirror::MirrorStatus::default()));
     signals.wait().await;
     tracing::info!("shutting down");
     if let Some(f) = flows {
@@ -324,7 +257,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Some(Command::Serve(a)) => runtime.block_on(serve(a, logging)),
-        Some(Command::Mirror(a)) => runtime.block_on(mirror(a)),
+        Some(Command::Mirror(a)) => runtime.block_on(mirror_cmd::run(a)),
         None => runtime.block_on(serve(cli.serve, logging)),
     };
     match result {

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::clients::*;
+use common::mirror::*;
 use common::Weir;
 use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use rdkafka::consumer::Consumer;
@@ -19,73 +20,14 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use weir_mirror::formats::{Heartbeat, OffsetSync};
 
-struct Mirror {
-    child: Child,
-}
-
-impl Mirror {
-    fn start(config: &std::path::Path) -> Mirror {
-        let mut child = Command::new(common::bin())
-            .args(["mirror", "--config"])
-            .arg(config)
-            .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("weir mirror");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("weir mirror ready") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("weir mirror ready");
-        assert_eq!(line, "weir mirror ready flows=A->B");
-        Mirror { child }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().expect("wait")
-    }
-}
-
-impl Drop for Mirror {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(t) = f() {
-            return t;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "waited too long for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn partitions_of(addr: &str, topic: &str) -> Option<usize> {
-    let md = consumer(addr).fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
-    let t = md.topics().first()?;
-    (t.error().is_none() && !t.partitions().is_empty()).then(|| t.partitions().len())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_topics_and_configs_reach_the_target_under_mm2_names() {
     let (a, b) = (Weir::start(), Weir::start());
-    create_topic(&a.addr, "orders", 3, &[("retention.ms", "86400000")]).await;
+    create_topic(&a.addr, "orders", 6, &[("retention.ms", "86400000")]).await;
     let (p, _) = producer(&a.addr, &[]);
-    let n = 3000;
+    let n = 200_000;
     for i in 0..n {
-        send(&p, "orders", (i % 3) as i32, i);
+        send(&p, "orders", (i % 6) as i32, i);
     }
     flush(&p);
 
@@ -104,9 +46,9 @@ async fn records_topics_and_configs_reach_the_target_under_mm2_names() {
     let mirror = Mirror::start(&config);
 
     // Every record, in its partition and order, with keys, values, headers and timestamps.
-    assert_eq!(wait_for("A.orders on B", || partitions_of(&b.addr, "A.orders")), 3);
-    for part in 0..3 {
-        let want: Vec<TestRecord> = (0..n).filter(|i| i % 3 == part).map(record).collect();
+    assert_eq!(wait_for("A.orders on B", || partitions_of(&b.addr, "A.orders")), 6);
+    for part in 0..6 {
+        let want: Vec<TestRecord> = (0..n).filter(|i| i % 6 == part).map(record).collect();
         let got: Vec<TestRecord> = read_partition(&b.addr, "A.orders", part as i32, Offset::Beginning, want.len())
             .into_iter()
             .map(|r| r.1)
@@ -114,10 +56,18 @@ async fn records_topics_and_configs_reach_the_target_under_mm2_names() {
         assert_eq!(got, want, "partition {part}");
     }
     // The topic's config was synced.
-    let described =
-        admin(&b.addr).describe_configs([&ResourceSpecifier::Topic("A.orders")], &AdminOptions::new()).await.unwrap();
-    let cfg = described.into_iter().next().unwrap().unwrap();
-    assert_eq!(cfg.get("retention.ms").and_then(|e| e.value.clone()).as_deref(), Some("86400000"));
+    assert_eq!(topic_config(&b.addr, "A.orders", "retention.ms").await.as_deref(), Some("86400000"));
+    // A config changed on A later reaches B (every 5 s by default).
+    let alter = rdkafka::admin::AlterConfig::new(ResourceSpecifier::Topic("orders"))
+        .set("retention.ms", "172800000")
+        .set("cleanup.policy", "compact,delete");
+    admin(&a.addr).alter_configs([&alter], &AdminOptions::new()).await.unwrap().pop().unwrap().unwrap();
+    let started = Instant::now();
+    while topic_config(&b.addr, "A.orders", "retention.ms").await.as_deref() != Some("172800000") {
+        assert!(started.elapsed() < Duration::from_secs(60), "the config change did not reach B");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(topic_config(&b.addr, "A.orders", "cleanup.policy").await.as_deref(), Some("compact,delete"));
 
     // A topic created later is found (refresh every 5 s by default).
     create_topic(&a.addr, "late", 2, &[]).await;
@@ -152,59 +102,13 @@ async fn records_topics_and_configs_reach_the_target_under_mm2_names() {
     }
     flush(&p);
     let mirror = Mirror::start(&config);
-    let before = (0..n).filter(|i| i % 3 == 0).count();
+    let before = (0..n).filter(|i| i % 6 == 0).count();
     let all = read_partition(&b.addr, "A.orders", 0, Offset::Beginning, before + 30);
-    let want: Vec<TestRecord> = (0..n).filter(|i| i % 3 == 0).chain(n..n + 30).map(record).collect();
+    let want: Vec<TestRecord> = (0..n).filter(|i| i % 6 == 0).chain(n..n + 30).map(record).collect();
     assert_eq!(all.into_iter().map(|r| r.1).collect::<Vec<_>>(), want, "resumed from the committed position");
     let (_, high) = consumer(&b.addr).fetch_watermarks("A.orders", 0, Duration::from_secs(10)).unwrap();
     assert_eq!(high as usize, before + 30, "nothing copied twice");
     assert!(mirror.stop().success());
-}
-
-fn mm2_file(dir: &std::path::Path, a: &Weir, b: &Weir, extra: &str) -> std::path::PathBuf {
-    let config = dir.join("mm2.properties");
-    std::fs::write(
-        &config,
-        format!(
-            "clusters = A, B\nA.bootstrap.servers = {}\nB.bootstrap.servers = {}\nA->B.enabled = true\n\
-             replication.factor = 1\noffset-syncs.topic.replication.factor = 1\nheartbeats.topic.replication.factor = 1\n\
-             checkpoints.topic.replication.factor = 1\n{extra}",
-            a.addr, b.addr
-        ),
-    )
-    .unwrap();
-    config
-}
-
-/// Commits `offsets` for `group` on the cluster at `addr` without joining it.
-fn commit_group(addr: &str, group: &str, offsets: &[(&str, i32, i64)]) {
-    let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", addr)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for (t, p, o) in offsets {
-        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
-    }
-    c.commit(&tpl, rdkafka::consumer::CommitMode::Sync).unwrap();
-}
-
-fn committed(addr: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
-    let c: rdkafka::consumer::BaseConsumer =
-        rdkafka::ClientConfig::new().set("bootstrap.servers", addr).set("group.id", group).create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition(topic, p);
-    }
-    let got = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    (0..partitions)
-        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
-            Some(Offset::Offset(o)) => o,
-            _ => -1,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,8 +147,8 @@ async fn group_offsets_are_translated_exactly_across_transaction_markers() {
     let dir = tempfile::tempdir().unwrap();
     let config = mm2_file(
         dir.path(),
-        &a,
-        &b,
+        &a.addr,
+        &b.addr,
         "emit.checkpoints.interval.seconds = 1\nsync.group.offsets.enabled = true\nsync.group.offsets.interval.seconds = 1\n",
     );
     let mirror = Mirror::start(&config);
@@ -274,9 +178,23 @@ async fn group_offsets_are_translated_exactly_across_transaction_markers() {
         ("billing", "A.orders", 300, 299)
     );
     assert!(mirror.stop().success());
+
+    // A restarted replicator translates from the offset syncs earlier runs wrote,
+    // though it copies nothing new.
+    commit_group(&a.addr, "audit", &[("orders", 0, 250)]);
+    let mirror = Mirror::start(&config);
+    wait_for("audit's offsets on B", || (committed(&b.addr, "audit", "A.orders", 1) == [249]).then_some(()));
+    assert!(mirror.stop().success());
 }
 
 /// Lines a `weir serve --mirror-config` prints, until its mirror is ready.
+async fn topic_config(addr: &str, topic: &str, key: &str) -> Option<String> {
+    let described =
+        admin(addr).describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()).await.unwrap();
+    let cfg = described.into_iter().next().unwrap().unwrap();
+    cfg.get(key).and_then(|e| e.value.clone())
+}
+
 fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(common::bin())
@@ -300,9 +218,14 @@ fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir) {
     });
     let mut seen = Vec::new();
     while !seen.iter().any(|l: &String| l.starts_with("weir mirror ready")) {
-        seen.push(
-            rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no mirror ready line: {seen:?}")),
-        );
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no mirror ready line: {seen:?}");
+            }
+        }
     }
     assert!(seen.iter().any(|l| l.starts_with("weir ready kafka=")), "{seen:?}");
     assert!(seen.contains(&"weir mirror ready flows=A->B,B->A".to_string()), "{seen:?}");
@@ -323,7 +246,7 @@ async fn both_directions_at_once_never_loop_and_run_inside_weir_serve() {
     flush(&pa);
     flush(&pb);
     let dir = tempfile::tempdir().unwrap();
-    let config = mm2_file(dir.path(), &a, &b, "B->A.enabled = true\nemit.heartbeats.interval.seconds = 1\n");
+    let config = mm2_file(dir.path(), &a.addr, &b.addr, "B->A.enabled = true\nemit.heartbeats.interval.seconds = 1\n");
     // The flows run inside a third weir (a broker of its own, replicating between A and B).
     let (mut host, _data) = serve_with_mirror(&config);
     let got = read_partition(&b.addr, "A.orders", 0, Offset::Beginning, 20);
@@ -355,8 +278,8 @@ async fn identity_replication_policy_keeps_topic_names() {
     let dir = tempfile::tempdir().unwrap();
     let config = mm2_file(
         dir.path(),
-        &a,
-        &b,
+        &a.addr,
+        &b.addr,
         "replication.policy.class = org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n",
     );
     let mirror = Mirror::start(&config);

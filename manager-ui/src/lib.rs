@@ -43,7 +43,8 @@ pub fn install_recorder() -> Result<PrometheusHandle, ConsoleError> {
 
 #[derive(Clone)]
 struct App {
-    broker: BrokerHandle,
+    /// None when only the metrics are served (`weir mirror --metrics-addr`).
+    broker: Option<BrokerHandle>,
     metrics: PrometheusHandle,
 }
 
@@ -56,6 +57,19 @@ pub struct Console {
 
 impl Console {
     pub async fn start(broker: BrokerHandle, metrics: PrometheusHandle, addr: &str) -> Result<Console, ConsoleError> {
+        Console::start_app(Some(broker), metrics, addr).await
+    }
+
+    /// `/metrics` and `/health` alone, for a process without a broker (`weir mirror`).
+    pub async fn start_metrics_only(metrics: PrometheusHandle, addr: &str) -> Result<Console, ConsoleError> {
+        Console::start_app(None, metrics, addr).await
+    }
+
+    async fn start_app(
+        broker: Option<BrokerHandle>,
+        metrics: PrometheusHandle,
+        addr: &str,
+    ) -> Result<Console, ConsoleError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| ConsoleError::Bind { addr: addr.to_string(), source })?;
@@ -114,12 +128,17 @@ fn router(app: App) -> Router {
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     // The process's metrics, then what clients pushed (KIP-714).
     let mut text = app.metrics.render();
-    text.push_str(&app.broker.telemetry().render_prometheus());
+    if let Some(broker) = &app.broker {
+        text.push_str(&broker.telemetry().render_prometheus());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
 }
 
 async fn health(State(app): State<App>) -> impl IntoResponse {
-    let (status, text) =
-        if app.broker.is_shutting_down() { (StatusCode::SERVICE_UNAVAILABLE, "DOWN") } else { (StatusCode::OK, "UP") };
+    let (status, text) = if app.broker.as_ref().is_some_and(|b| b.is_shutting_down()) {
+        (StatusCode::SERVICE_UNAVAILABLE, "DOWN")
+    } else {
+        (StatusCode::OK, "UP")
+    };
     (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "status": text }).to_string())
 }

@@ -101,6 +101,8 @@ pub struct Flow {
     pub policy: Policy,
     /// Topic configs copied, except those matching the pattern list.
     pub sync_topic_configs: Option<Patterns>,
+    /// How often mirrored topics' configs are compared and copied again.
+    pub sync_topic_configs_interval: Duration,
     pub refresh_topics: Option<Duration>,
     pub refresh_groups: Option<Duration>,
     pub emit_heartbeats: Option<Duration>,
@@ -121,6 +123,12 @@ pub struct Flow {
 impl Flow {
     pub fn name(&self) -> String {
         format!("{}->{}", self.source, self.target)
+    }
+
+    /// MM2's offset-syncs topic: named after the other cluster of the one it is on.
+    pub fn offset_syncs_topic(&self) -> String {
+        let other = if self.offset_syncs_on_target { &self.source } else { &self.target };
+        self.policy.offset_syncs_topic(other)
     }
 }
 
@@ -321,6 +329,7 @@ impl MirrorConfig {
             } else {
                 None
             },
+            sync_topic_configs_interval: every("sync.topic.configs", true, 5)?.unwrap_or(Duration::from_secs(5)),
             refresh_topics: every("refresh.topics", true, 5)?,
             refresh_groups: every("refresh.groups", true, 5)?,
             emit_heartbeats: every("emit.heartbeats", true, 1)?,

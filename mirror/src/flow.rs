@@ -1,26 +1,36 @@
-//! One replication flow, `source->target`, in copy mode and at least once, as
-//! an ordinary Kafka client of both clusters (librdkafka through `rdkafka`).
+//! One replication flow, `source->target`, in copy mode, as an ordinary Kafka
+//! client of both clusters (librdkafka through `rdkafka`).
 //!
-//! Every refresh interval (5 s by default) the source's topics are listed; each
-//! that passes the flow's filter (and is not internal, and would not loop back to
-//! the target) gets a remote topic on the target with the same partition count,
-//! partitions added upstream are added downstream, and topic configs are synced
-//! (except the excluded ones). Records are copied to the same partition of the
-//! remote topic with their keys, values, headers and timestamps, in order.
+//! Which topics are mirrored is `topics` (discovery, remote topics, config
+//! sync); records are copied to the same partition of the remote topic with
+//! their keys, values, headers and timestamps, in order.
 //!
-//! Position: the source offsets of delivered records are committed to the source
-//! cluster under the group `__weir-mirror.{source}->{target}` (excluded from group
-//! mirroring by MM2's default `__.*`), once a second and at stop, only after the
-//! target acknowledged them; a restart resumes there, so nothing is lost and at
-//! most what was in flight is copied again. A delivery error stops the flow's
-//! pass, which then resumes from the committed position.
+//! Position, at least once (the default): the source offsets of delivered
+//! records are committed to the source cluster under the group
+//! `__weir-mirror.{source}->{target}` (excluded from group mirroring by MM2's
+//! default `__.*`), once a second and at stop, only after the target acknowledged
+//! them; a restart resumes there, so nothing is lost and at most what was in
+//! flight is copied again. A delivery error stops the flow's pass, which then
+//! resumes from the committed position.
 //!
-//! Offset syncs (MM2's `OffsetSync`) are written to
-//! `mm2-offset-syncs.{target}.internal` (on the source, or on the target with
-//! `offset-syncs.topic.location=target`) when a partition's first record is
-//! copied, when the downstream offset has moved `offset.lag.max` past the last
-//! sync, and when the upstream offsets jump (compaction, transaction markers).
-//! Heartbeats (`Heartbeat`) go to the target's `heartbeats` topic.
+//! Exactly once (`{target}.exactly.once.source.support=enabled`): the producer is
+//! transactional (`transactional.id` `__weir-mirror.{source}->{target}`), and the
+//! records copied in a second and the source position after them are committed
+//! in one transaction on the target: the position is stored as the offsets of
+//! the group `__weir-mirror.{source}->{target}` on the target, on the remote
+//! topics' partitions (each holds its source partition's next offset). A
+//! replicator killed at any point leaves an open transaction, which the next one
+//! aborts (`InitProducerId` fences it) before resuming from the committed
+//! position: nothing is lost and nothing is copied twice for read-committed
+//! consumers. The source is read read-committed too (librdkafka's default).
+//!
+//! Offset syncs (MM2's `OffsetSync`) are written to MM2's offset-syncs topic
+//! (on the source, or on the target with `offset-syncs.topic.location=target`)
+//! when a partition's first record is copied, when the downstream offset has
+//! moved `offset.lag.max` past the last sync, and when the upstream offsets jump
+//! (compaction, transaction markers); with exactly once, after the transaction
+//! of their records commits. Heartbeats (`Heartbeat`) go to the target's
+//! `heartbeats` topic.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,93 +44,27 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig as RdConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{ClientKind, Flow, MirrorConfig};
 use crate::error::MirrorError;
+use crate::filter::Filter;
 use crate::formats::{Heartbeat, OffsetSync};
+use crate::live::FilterReader;
+use crate::status::{MirrorStatus, PartitionStatus};
+
+use self::deliveries::{Delivered, Deliveries, NO_UPSTREAM};
+use self::syncs::SyncStore;
 
 mod checkpoint;
+mod deliveries;
+mod syncs;
+mod topics;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 type Partition = (String, i32);
-
-/// One mirrored partition's acknowledgements.
-#[derive(Clone, Copy, Default)]
-struct Acked {
-    /// The last record acknowledged (upstream, downstream). Deliveries of a
-    /// partition arrive in order, so it is also the highest.
-    last: Option<(i64, i64)>,
-    /// The last offset sync decided on.
-    last_sync: Option<(i64, i64)>,
-    /// Whether a record was acknowledged since the last checkpoint.
-    moved: bool,
-}
-
-/// What the target acknowledged. Looked up by the delivered record's topic name
-/// and partition number, so a delivery allocates nothing.
-#[derive(Default)]
-struct Delivered {
-    /// Remote topic -> its partitions, by number.
-    partitions: HashMap<String, Vec<Acked>>,
-    /// Offset syncs due: a partition's first record, a jump in upstream offsets
-    /// (the upstream-downstream distance changes), or `offset.lag.max` records
-    /// since the last sync. So between two syncs the distance is constant, and
-    /// translation is exact.
-    due: Vec<(Partition, i64, i64)>,
-    offset_lag_max: i64,
-    failed: Option<String>,
-}
-
-impl Delivered {
-    fn acked(&self, remote: &str, partition: i32) -> Option<(i64, i64)> {
-        self.partitions.get(remote)?.get(usize::try_from(partition).ok()?)?.last
-    }
-}
-
-struct Deliveries(Arc<Mutex<Delivered>>);
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = Box<i64>;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, upstream: Box<i64>) {
-        let mut d = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match result {
-            // Heartbeats carry no upstream position.
-            Ok(_) if *upstream < 0 => {}
-            Ok(m) => {
-                let (up, down) = (*upstream, m.offset());
-                let Ok(p) = usize::try_from(m.partition()) else { return };
-                let lag_max = d.offset_lag_max;
-                if !d.partitions.contains_key(m.topic()) {
-                    d.partitions.insert(m.topic().to_string(), Vec::new());
-                }
-                let parts = d.partitions.get_mut(m.topic()).expect("inserted above");
-                if parts.len() <= p {
-                    parts.resize(p + 1, Acked::default());
-                }
-                let a = &mut parts[p];
-                let due = match (a.last, a.last_sync) {
-                    (Some((lu, ld)), Some((_, sd))) => up - lu != down - ld || down - (sd + 1) >= lag_max,
-                    _ => true,
-                };
-                if due {
-                    a.last_sync = Some((up, down));
-                }
-                a.last = Some((up, down));
-                a.moved = true;
-                if due {
-                    d.due.push(((m.topic().to_string(), m.partition()), up, down));
-                }
-            }
-            Err((e, _)) => d.failed = Some(e.to_string()),
-        }
-    }
-}
 
 fn rd_config(c: &crate::config::ClientConfig, client_id: &str) -> RdConfig {
     let mut rd = RdConfig::new();
@@ -135,44 +79,95 @@ fn kafka(what: &str, e: impl std::fmt::Display) -> MirrorError {
     MirrorError::Kafka { what: what.to_string(), why: e.to_string() }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A source partition's high watermark as the last fetch response gave it
+/// (librdkafka's cache, `rd_kafka_get_watermark_offsets`: no request is sent).
+fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    use rdkafka::bindings::{rd_kafka_get_watermark_offsets, rd_kafka_resp_err_t};
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client handle is valid while `consumer` lives, `topic` is a
+    // NUL-terminated string that outlives the call, and both out-pointers point
+    // to live i64s; librdkafka only reads its cache under its own lock.
+    let err = unsafe {
+        rd_kafka_get_watermark_offsets(consumer.client().native_ptr(), topic.as_ptr(), partition, &mut low, &mut high)
+    };
+    (err == rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}
+
 /// A running flow's clients and what it has seen.
 pub struct FlowRunner {
     flow: Flow,
+    /// The configured filters, before live changes.
+    base_topics: Filter,
+    base_groups: Filter,
+    filters: Option<FilterReader>,
     consumer: BaseConsumer,
     producer: BaseProducer<Deliveries>,
     syncs_producer: BaseProducer,
     source_admin: AdminClient<DefaultClientContext>,
     target_admin: AdminClient<DefaultClientContext>,
     delivered: Arc<Mutex<Delivered>>,
+    /// Exactly once: whether the open transaction holds anything.
+    in_transaction: bool,
     /// Source topic -> partition count mirrored.
     topics: BTreeMap<String, usize>,
-    /// (remote topic, partition) -> the offset syncs written, upstream -> downstream.
-    syncs: HashMap<Partition, BTreeMap<i64, i64>>,
+    /// Source topic -> the configs last copied to its remote topic.
+    synced_configs: HashMap<String, Vec<(String, String)>>,
+    /// (source topic, partition) -> the position the copy started from.
+    started_at: HashMap<Partition, i64>,
+    syncs: SyncStore,
     /// Consumers of one group each, on the source and the target (checkpoints).
     group_clients: HashMap<(bool, String), BaseConsumer>,
+    /// The source's groups that pass the filter, as last listed.
+    groups: Vec<String>,
+    /// Group -> its last translated offsets (remote topic, partition, offset).
+    translated: HashMap<String, Vec<(String, i32, i64)>>,
     /// Remote topic -> source topic.
     upstream_of: HashMap<String, String>,
     /// Source topic -> remote topic (the inverse), so a copied record's name is
     /// looked up, not formatted.
     remote_of: HashMap<String, String>,
+    status: MirrorStatus,
     rt: tokio::runtime::Runtime,
     cfg: MirrorConfig,
 }
 
+/// The group that holds a flow's position.
+fn position_group(flow: &Flow) -> String {
+    format!("__weir-mirror.{}", flow.name())
+}
+
 impl FlowRunner {
-    pub fn new(cfg: &MirrorConfig, flow: &Flow) -> Result<FlowRunner, MirrorError> {
+    pub fn new(cfg: &MirrorConfig, flow: &Flow, status: MirrorStatus) -> Result<FlowRunner, MirrorError> {
         let name = flow.name();
         let mut consumer_cfg = cfg.client(flow, &flow.source, ClientKind::Consumer);
-        consumer_cfg.insert("group.id".into(), format!("__weir-mirror.{name}"));
+        consumer_cfg.insert("group.id".into(), position_group(flow));
         let consumer: BaseConsumer =
             rd_config(&consumer_cfg, &format!("{name}|source")).create().map_err(|e| kafka("source consumer", e))?;
-        let delivered = Arc::new(Mutex::new(Delivered { offset_lag_max: flow.offset_lag_max, ..Delivered::default() }));
+        let latency = metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => name.clone());
+        let delivered = Arc::new(Mutex::new(Delivered {
+            offset_lag_max: flow.offset_lag_max,
+            latency: Some(latency),
+            ..Delivered::default()
+        }));
         let mut producer_cfg = cfg.client(flow, &flow.target, ClientKind::Producer);
         producer_cfg.entry("acks".into()).or_insert_with(|| "all".into());
         producer_cfg.entry("enable.idempotence".into()).or_insert_with(|| "true".into());
-        let producer = rd_config(&producer_cfg, &format!("{name}|target"))
+        if flow.exactly_once {
+            producer_cfg.insert("transactional.id".into(), position_group(flow));
+        }
+        let producer: BaseProducer<Deliveries> = rd_config(&producer_cfg, &format!("{name}|target"))
             .create_with_context(Deliveries(delivered.clone()))
             .map_err(|e| kafka("target producer", e))?;
+        if flow.exactly_once {
+            // Fences a killed predecessor and aborts its open transaction.
+            producer.init_transactions(TIMEOUT).map_err(|e| kafka("target transactions", e))?;
+            producer.begin_transaction().map_err(|e| kafka("target transactions", e))?;
+        }
         let syncs_cluster = if flow.offset_syncs_on_target { &flow.target } else { &flow.source };
         let syncs_producer: BaseProducer =
             rd_config(&cfg.client(flow, syncs_cluster, ClientKind::Producer), &format!("{name}|offset-syncs"))
@@ -189,148 +184,72 @@ impl FlowRunner {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| kafka("runtime", e))?;
         Ok(FlowRunner {
             flow: flow.clone(),
+            base_topics: flow.topics.clone(),
+            base_groups: flow.groups.clone(),
+            filters: None,
             consumer,
             producer,
             syncs_producer,
             source_admin,
             target_admin,
             delivered,
+            in_transaction: false,
             topics: BTreeMap::new(),
-            syncs: HashMap::new(),
+            synced_configs: HashMap::new(),
+            started_at: HashMap::new(),
+            syncs: SyncStore::default(),
             group_clients: HashMap::new(),
+            groups: Vec::new(),
+            translated: HashMap::new(),
             cfg: cfg.clone(),
             upstream_of: HashMap::new(),
             remote_of: HashMap::new(),
+            status,
             rt,
         })
     }
 
-    fn should_replicate(&self, topic: &str) -> bool {
-        let p = &self.flow.policy;
-        (self.flow.topics.matches(topic) || p.is_heartbeats_topic(topic))
-            && !p.is_internal_topic(topic)
-            && !p.is_cycle(topic, &self.flow.target)
-    }
-
-    /// Creates a one-partition compacted topic unless it exists.
-    fn ensure_internal(
-        &self,
-        admin: &AdminClient<DefaultClientContext>,
-        topic: &str,
-        rf: i32,
-    ) -> Result<(), MirrorError> {
-        let t = NewTopic::new(topic, 1, TopicReplication::Fixed(rf)).set("cleanup.policy", "compact");
-        let r = self.rt.block_on(admin.create_topics([&t], &AdminOptions::new().operation_timeout(Some(TIMEOUT))));
-        match r.map_err(|e| kafka(topic, e))?.pop() {
-            Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) | Some(Ok(_)) | None => Ok(()),
-            Some(Err((_, code))) => Err(kafka(topic, code)),
-        }
-    }
-
-    /// Lists the source's topics and mirrors new ones and new partitions;
-    /// returns whether the assignment changed.
-    pub fn refresh(&mut self) -> Result<bool, MirrorError> {
-        let md = self.consumer.fetch_metadata(None, TIMEOUT).map_err(|e| kafka("source metadata", e))?;
-        let mut changed = false;
-        let wanted: Vec<(String, usize)> = md
-            .topics()
-            .iter()
-            .filter(|t| t.error().is_none() && self.should_replicate(t.name()))
-            .map(|t| (t.name().to_string(), t.partitions().len()))
-            .collect();
-        for (topic, partitions) in wanted {
-            let remote = self.flow.policy.format_remote_topic(&self.flow.source, &topic);
-            match self.topics.get(&topic).copied() {
-                Some(n) if n >= partitions => continue,
-                Some(_) => {
-                    let np = NewPartitions::new(&remote, partitions);
-                    let r = self.rt.block_on(
-                        self.target_admin
-                            .create_partitions([&np], &AdminOptions::new().operation_timeout(Some(TIMEOUT))),
-                    );
-                    if let Some(Err((_, code))) = r.map_err(|e| kafka(&remote, e))?.pop() {
-                        return Err(kafka(&remote, code));
-                    }
-                }
-                None => {
-                    let t = NewTopic::new(
-                        &remote,
-                        partitions as i32,
-                        TopicReplication::Fixed(self.flow.replication_factor),
-                    );
-                    let r = self.rt.block_on(
-                        self.target_admin.create_topics([&t], &AdminOptions::new().operation_timeout(Some(TIMEOUT))),
-                    );
-                    match r.map_err(|e| kafka(&remote, e))?.pop() {
-                        Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) | Some(Ok(_)) | None => {}
-                        Some(Err((_, code))) => return Err(kafka(&remote, code)),
-                    }
-                    tracing::info!(flow = %self.flow.name(), topic = %topic, remote_topic = %remote, partitions, "mirroring topic");
-                }
-            }
-            self.sync_configs(&topic, &remote)?;
-            self.topics.insert(topic.clone(), partitions);
-            self.remote_of.insert(topic.clone(), remote.clone());
-            self.upstream_of.insert(remote, topic);
-            changed = true;
-        }
-        if changed {
-            self.assign()?;
-        }
-        Ok(changed)
-    }
-
-    /// Copies the source topic's explicitly set configs, except excluded ones.
-    pub fn sync_configs(&self, topic: &str, remote: &str) -> Result<(), MirrorError> {
-        let Some(exclude) = &self.flow.sync_topic_configs else { return Ok(()) };
-        let described = self
-            .rt
-            .block_on(self.source_admin.describe_configs(
-                [&ResourceSpecifier::Topic(topic)],
-                &AdminOptions::new().request_timeout(Some(TIMEOUT)),
-            ))
-            .map_err(|e| kafka(topic, e))?;
-        let Some(Ok(resource)) = described.into_iter().next() else { return Ok(()) };
-        let set: Vec<(String, String)> = resource
-            .entries
-            .iter()
-            .filter(|e| !e.is_default && !e.is_read_only && !e.is_sensitive)
-            .filter(|e| e.source == rdkafka::admin::ConfigSource::DynamicTopic)
-            .filter(|e| !exclude.matches(&e.name))
-            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
-            .collect();
-        if set.is_empty() {
-            return Ok(());
-        }
-        let mut alter = AlterConfig::new(ResourceSpecifier::Topic(remote));
-        for (k, v) in &set {
-            alter = alter.set(k, v);
-        }
-        let r = self
-            .rt
-            .block_on(self.target_admin.alter_configs([&alter], &AdminOptions::new().request_timeout(Some(TIMEOUT))));
-        if let Some(Err((_, code))) = r.map_err(|e| kafka(remote, e))?.pop() {
-            tracing::warn!(flow = %self.flow.name(), topic = %remote, error = %code, "topic configs not synced");
-        }
-        Ok(())
-    }
-
-    /// Assigns every mirrored partition from the committed position (else the start).
-    fn assign(&mut self) -> Result<(), MirrorError> {
+    /// Where each mirrored partition's copy resumes: the committed position
+    /// (else the start of the partition).
+    fn positions(&mut self) -> Result<Vec<(String, i32, Offset)>, MirrorError> {
+        let exactly_once = self.flow.exactly_once;
         let mut tpl = TopicPartitionList::new();
         for (t, n) in &self.topics {
+            let name = if exactly_once { &self.remote_of[t] } else { t };
             for p in 0..*n as i32 {
-                tpl.add_partition(t, p);
+                tpl.add_partition(name, p);
             }
         }
-        let committed = self.consumer.committed_offsets(tpl, TIMEOUT).map_err(|e| kafka("committed offsets", e))?;
+        let committed = if exactly_once {
+            let group = position_group(&self.flow);
+            self.group_client(true, &group)?.committed_offsets(tpl, TIMEOUT)
+        } else {
+            self.consumer.committed_offsets(tpl, TIMEOUT)
+        }
+        .map_err(|e| kafka("committed offsets", e))?;
+        Ok(committed
+            .elements()
+            .iter()
+            .map(|e| {
+                let topic = if exactly_once { self.upstream_of[e.topic()].clone() } else { e.topic().to_string() };
+                let offset = match e.offset() {
+                    Offset::Offset(o) => Offset::Offset(o),
+                    _ => Offset::Beginning,
+                };
+                (topic, e.partition(), offset)
+            })
+            .collect())
+    }
+
+    /// Assigns every mirrored partition from its committed position.
+    fn assign(&mut self) -> Result<(), MirrorError> {
         let mut start = TopicPartitionList::new();
-        for e in committed.elements() {
-            let offset = match e.offset() {
-                Offset::Offset(o) => Offset::Offset(o),
-                _ => Offset::Beginning,
-            };
-            start.add_partition_offset(e.topic(), e.partition(), offset).map_err(|e| kafka("assignment", e))?;
+        self.started_at.clear();
+        for (topic, partition, offset) in self.positions()? {
+            if let Offset::Offset(o) = offset {
+                self.started_at.insert((topic.clone(), partition), o);
+            }
+            start.add_partition_offset(&topic, partition, offset).map_err(|e| kafka("assignment", e))?;
         }
         self.consumer.assign(&start).map_err(|e| kafka("assign", e))
     }
@@ -343,8 +262,9 @@ impl FlowRunner {
         while let Some(m) = next.take() {
             let m = m.map_err(|e| kafka("source fetch", e))?;
             let remote = self.remote_of.get(m.topic()).ok_or_else(|| kafka(m.topic(), "fetched but not mirrored"))?;
-            let mut record: BaseRecord<'_, [u8], [u8], Box<i64>> =
-                BaseRecord::with_opaque_to(remote, Box::new(m.offset())).partition(m.partition());
+            let upstream = usize::try_from(m.offset()).map_err(|e| kafka(m.topic(), e))?;
+            let mut record: BaseRecord<'_, [u8], [u8], usize> =
+                BaseRecord::with_opaque_to(remote, upstream).partition(m.partition());
             if let Some(k) = m.key() {
                 record = record.key(k);
             }
@@ -368,6 +288,7 @@ impl FlowRunner {
                     Err((e, _)) => return Err(kafka(remote, e)),
                 }
             }
+            self.in_transaction = true;
             n += 1;
             if n >= 10_000 {
                 break;
@@ -378,7 +299,8 @@ impl FlowRunner {
         Ok(n)
     }
 
-    /// Waits for every record sent, then commits their source positions and
+    /// Waits for every record sent, then commits their source positions (with
+    /// exactly once, commits the transaction holding records and positions) and
     /// writes the offset syncs due.
     pub fn checkpoint(&mut self) -> Result<(), MirrorError> {
         self.producer.flush(TIMEOUT).map_err(|e| kafka("target flush", e))?;
@@ -398,7 +320,51 @@ impl FlowRunner {
         if let Some(why) = failed {
             return Err(kafka("target delivery", why));
         }
-        let syncs_topic = self.flow.policy.offset_syncs_topic(&self.flow.target);
+        if self.flow.exactly_once {
+            self.commit_transaction(&moved)?;
+            self.write_syncs(due)?;
+        } else {
+            self.write_syncs(due)?;
+            let mut commit = TopicPartitionList::new();
+            for (remote, partition, up) in &moved {
+                let Some(topic) = self.upstream_of.get(remote) else { continue };
+                commit
+                    .add_partition_offset(topic, *partition, Offset::Offset(up + 1))
+                    .map_err(|e| kafka("commit", e))?;
+            }
+            if commit.count() > 0 {
+                self.consumer.commit(&commit, rdkafka::consumer::CommitMode::Sync).map_err(|e| kafka("commit", e))?;
+            }
+        }
+        self.publish_status();
+        Ok(())
+    }
+
+    fn commit_transaction(&mut self, moved: &[(String, i32, i64)]) -> Result<(), MirrorError> {
+        if !self.in_transaction {
+            return Ok(());
+        }
+        let mut positions = TopicPartitionList::new();
+        for (remote, partition, up) in moved {
+            positions
+                .add_partition_offset(remote, *partition, Offset::Offset(up + 1))
+                .map_err(|e| kafka("commit", e))?;
+        }
+        let txn = |e| kafka("target transaction", e);
+        if positions.count() > 0 {
+            let group = self.consumer.group_metadata().ok_or_else(|| kafka("target transaction", "no group"))?;
+            self.producer.send_offsets_to_transaction(&positions, &group, TIMEOUT).map_err(txn)?;
+        }
+        self.producer.commit_transaction(TIMEOUT).map_err(txn)?;
+        self.in_transaction = false;
+        self.producer.begin_transaction().map_err(txn)
+    }
+
+    fn write_syncs(&mut self, due: Vec<(Partition, i64, i64)>) -> Result<(), MirrorError> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let syncs_topic = self.flow.offset_syncs_topic();
         for ((remote, partition), up, down) in due {
             let Some(topic) = self.upstream_of.get(&remote) else { continue };
             let sync = OffsetSync { topic: topic.clone(), partition, upstream_offset: up, downstream_offset: down };
@@ -406,82 +372,174 @@ impl FlowRunner {
             let rec: BaseRecord<'_, [u8], [u8]> =
                 BaseRecord::to(&syncs_topic).partition(0).key(k.as_slice()).payload(v.as_slice());
             self.syncs_producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
-            self.syncs.entry((remote, partition)).or_default().insert(up, down);
+            self.syncs.insert(&remote, partition, up, down);
         }
-        self.syncs_producer.flush(TIMEOUT).map_err(|e| kafka(&syncs_topic, e))?;
-        let mut commit = TopicPartitionList::new();
-        for (remote, partition, up) in moved {
-            let Some(topic) = self.upstream_of.get(&remote) else { continue };
-            commit.add_partition_offset(topic, partition, Offset::Offset(up + 1)).map_err(|e| kafka("commit", e))?;
-        }
-        if commit.count() == 0 {
-            return Ok(());
-        }
-        self.consumer.commit(&commit, rdkafka::consumer::CommitMode::Sync).map_err(|e| kafka("commit", e))
+        self.syncs_producer.flush(TIMEOUT).map_err(|e| kafka(&syncs_topic, e))
     }
 
-    pub fn heartbeat(&self) -> Result<(), MirrorError> {
+    /// Rebuilds the offset syncs of this flow's topics from the offset-syncs
+    /// topic, so a restarted flow translates what earlier runs mirrored.
+    fn load_syncs(&mut self) -> Result<(), MirrorError> {
+        let topic = self.flow.offset_syncs_topic();
+        let cluster = if self.flow.offset_syncs_on_target { &self.flow.target } else { &self.flow.source };
+        let mut c = self.cfg.client(&self.flow, cluster, ClientKind::Consumer);
+        // librdkafka polls only with a group; this one never joins or commits.
+        c.insert("group.id".into(), format!("{}.readers", position_group(&self.flow)));
+        let reader: BaseConsumer = rd_config(&c, &format!("{}|offset-syncs", self.flow.name()))
+            .create()
+            .map_err(|e| kafka("offset-syncs reader", e))?;
+        let (_, end) = reader.fetch_watermarks(&topic, 0, TIMEOUT).map_err(|e| kafka(&topic, e))?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Beginning).map_err(|e| kafka(&topic, e))?;
+        reader.assign(&tpl).map_err(|e| kafka(&topic, e))?;
+        let deadline = Instant::now() + TIMEOUT;
+        let mut position = 0;
+        while position < end && Instant::now() < deadline {
+            let Some(m) = reader.poll(Duration::from_millis(100)) else { continue };
+            let m = m.map_err(|e| kafka(&topic, e))?;
+            position = m.offset() + 1;
+            let Ok(sync) = OffsetSync::decode(m.key().unwrap_or_default(), m.payload().unwrap_or_default()) else {
+                continue;
+            };
+            let remote = self.flow.policy.format_remote_topic(&self.flow.source, &sync.topic);
+            self.syncs.insert(&remote, sync.partition, sync.upstream_offset, sync.downstream_offset);
+        }
+        Ok(())
+    }
+
+    /// Publishes every mirrored partition's progress and lag.
+    fn publish_status(&mut self) {
+        let name = self.flow.name();
+        let now = now_ms();
+        let mut d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
+        for (topic, n) in &self.topics {
+            let remote = &self.remote_of[topic];
+            for p in 0..*n as i32 {
+                let acked = d.partitions.get_mut(remote).and_then(|v| v.get_mut(p as usize));
+                let (mirrored, timestamp, records, bytes) = match acked {
+                    Some(a) if a.last.is_some() => {
+                        let r = (a.last.map_or(0, |(up, _)| up + 1), Some(a.last_timestamp), a.records, a.bytes);
+                        (a.records, a.bytes) = (0, 0);
+                        r
+                    }
+                    _ => match self.started_at.get(&(topic.clone(), p)) {
+                        Some(o) => (*o, None, 0, 0),
+                        None => (0, None, 0, 0),
+                    },
+                };
+                let Some(end) = cached_high_watermark(&self.consumer, topic, p) else { continue };
+                let lag_records = (end - mirrored).max(0);
+                let lag_ms = match timestamp {
+                    Some(ts) if lag_records > 0 => (now - ts).max(0),
+                    _ => 0,
+                };
+                let s =
+                    PartitionStatus { mirrored_offset: mirrored, source_end: end, lag_records, lag_ms, records, bytes };
+                self.status.update_partition(&name, remote, p, s);
+            }
+        }
+    }
+
+    pub fn heartbeat(&mut self) -> Result<(), MirrorError> {
         let h = Heartbeat {
             source_cluster_alias: self.flow.source.clone(),
             target_cluster_alias: self.flow.target.clone(),
-            timestamp: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
+            timestamp: now_ms(),
         };
         let topic = self.flow.policy.heartbeats_topic();
         let (k, v) = (h.key(), h.value());
-        let rec: BaseRecord<'_, [u8], [u8], Box<i64>> = BaseRecord::with_opaque_to(topic, Box::new(-1))
+        let rec: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, NO_UPSTREAM)
             .partition(0)
             .key(k.as_slice())
             .payload(v.as_slice())
             .timestamp(h.timestamp);
+        self.in_transaction = true;
         self.producer.send(rec).map_err(|(e, _)| kafka(topic, e))
     }
 
     /// Runs until `stop`; `ready` is set after the first discovery.
     pub fn run(&mut self, stop: &AtomicBool, ready: &AtomicBool) -> Result<(), MirrorError> {
-        let syncs_topic = self.flow.policy.offset_syncs_topic(&self.flow.target);
-        let syncs_admin = if self.flow.offset_syncs_on_target { &self.target_admin } else { &self.source_admin };
-        self.ensure_internal(syncs_admin, &syncs_topic, self.flow.offset_syncs_replication_factor)?;
-        if self.flow.emit_heartbeats.is_some() {
-            self.ensure_internal(
-                &self.target_admin,
-                self.flow.policy.heartbeats_topic(),
-                self.flow.heartbeats_replication_factor,
-            )?;
+        let f = &self.flow;
+        self.ensure_internal(f.offset_syncs_on_target, &f.offset_syncs_topic(), f.offset_syncs_replication_factor)?;
+        if f.emit_heartbeats.is_some() {
+            self.ensure_internal(true, f.policy.heartbeats_topic(), f.heartbeats_replication_factor)?;
         }
-        if self.flow.emit_checkpoints.is_some() {
-            let topic = self.flow.policy.checkpoints_topic(&self.flow.source);
-            self.ensure_internal(&self.target_admin, &topic, self.flow.checkpoints_replication_factor)?;
+        if f.emit_checkpoints.is_some() {
+            self.ensure_internal(true, &f.policy.checkpoints_topic(&f.source), f.checkpoints_replication_factor)?;
         }
+        self.ensure_internal(true, crate::live::FILTERS_TOPIC, f.checkpoints_replication_factor)?;
+        let filters = FilterReader::new(&self.cfg, &self.flow)?;
+        self.flow.topics = filters.current.apply(&self.base_topics, crate::live::Kind::Topics)?;
+        self.flow.groups = filters.current.apply(&self.base_groups, crate::live::Kind::Groups)?;
+        self.filters = Some(filters);
+        self.load_syncs()?;
         self.refresh()?;
         ready.store(true, Ordering::SeqCst);
-        let mut last_refresh = Instant::now();
-        let mut last_checkpoint = Instant::now();
-        let mut last_heartbeat: Option<Instant> = None;
-        let mut last_groups = Instant::now();
+        self.status.set_state(&self.flow.name(), crate::status::FlowState::Running, None);
+        let mut timers = Timers::new(&self.flow);
+        self.refresh_groups()?;
         while !stop.load(Ordering::SeqCst) {
-            if self.flow.refresh_topics.is_some_and(|every| last_refresh.elapsed() >= every) {
+            if Timers::due(&mut timers.topics) {
                 self.refresh()?;
-                last_refresh = Instant::now();
             }
-            if let Some(every) = self.flow.emit_heartbeats {
-                if last_heartbeat.is_none_or(|t| t.elapsed() >= every) {
-                    self.heartbeat()?;
-                    last_heartbeat = Some(Instant::now());
-                }
+            if Timers::due(&mut timers.configs) {
+                self.sync_configs()?;
+            }
+            if Timers::due(&mut timers.heartbeats) {
+                self.heartbeat()?;
             }
             self.copy_batch()?;
-            if last_checkpoint.elapsed() >= Duration::from_secs(1) {
+            if Timers::due(&mut timers.position) {
                 self.checkpoint()?;
-                last_checkpoint = Instant::now();
             }
-            if self.flow.emit_checkpoints.is_some_and(|every| last_groups.elapsed() >= every) {
+            if Timers::due(&mut timers.groups) {
+                self.refresh_groups()?;
+            }
+            if Timers::due(&mut timers.checkpoints) {
                 self.emit_checkpoints()?;
-                last_groups = Instant::now();
+            }
+            if Timers::due(&mut timers.sync_groups) {
+                self.sync_groups()?;
             }
         }
         self.checkpoint()
+    }
+}
+
+/// The flow's periodic tasks: each the interval and when it last ran.
+struct Timers {
+    topics: Option<(Duration, Instant)>,
+    configs: Option<(Duration, Instant)>,
+    heartbeats: Option<(Duration, Instant)>,
+    position: Option<(Duration, Instant)>,
+    groups: Option<(Duration, Instant)>,
+    checkpoints: Option<(Duration, Instant)>,
+    sync_groups: Option<(Duration, Instant)>,
+}
+
+impl Timers {
+    fn new(f: &Flow) -> Timers {
+        let now = Instant::now();
+        let at = |every: Option<Duration>| every.map(|e| (e, now));
+        Timers {
+            topics: at(f.refresh_topics),
+            configs: at(f.sync_topic_configs.as_ref().map(|_| f.sync_topic_configs_interval)),
+            // The first heartbeat goes out at once.
+            heartbeats: f.emit_heartbeats.map(|e| (e, now.checked_sub(e).unwrap_or(now))),
+            position: at(Some(Duration::from_secs(1))),
+            groups: at(f.refresh_groups),
+            checkpoints: at(f.emit_checkpoints),
+            sync_groups: at(f.sync_group_offsets.filter(|_| f.emit_checkpoints.is_some())),
+        }
+    }
+
+    fn due(timer: &mut Option<(Duration, Instant)>) -> bool {
+        match timer {
+            Some((every, last)) if last.elapsed() >= *every => {
+                *last = Instant::now();
+                true
+            }
+            _ => false,
+        }
     }
 }

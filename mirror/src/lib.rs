@@ -14,10 +14,13 @@ pub mod error;
 pub mod filter;
 pub mod flow;
 pub mod formats;
+pub mod live;
 pub mod policy;
 pub mod properties;
 pub mod runner;
+pub mod status;
 
 pub use config::{ClientKind, Flow, MirrorConfig, Mode};
 pub use error::MirrorError;
 pub use policy::Policy;
+pub use status::{FlowState, FlowStatus, MirrorStatus, PartitionStatus};

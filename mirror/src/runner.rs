@@ -9,22 +9,28 @@ use std::time::Duration;
 
 use crate::config::MirrorConfig;
 use crate::flow::FlowRunner;
+use crate::status::{FlowState, MirrorStatus};
 
-/// Runs the flows until `stop` is set; `on_ready` is called once, with the flow
-/// names, when every flow has done its first discovery.
-pub fn run(cfg: MirrorConfig, stop: Arc<AtomicBool>, on_ready: impl FnOnce(Vec<String>)) {
+/// Runs the flows until `stop` is set, keeping `status` current; `on_ready` is
+/// called once, with the flow names, when every flow has done its first
+/// discovery.
+pub fn run(cfg: MirrorConfig, stop: Arc<AtomicBool>, status: MirrorStatus, on_ready: impl FnOnce(Vec<String>)) {
+    crate::status::describe_metrics();
     let mut threads = Vec::new();
     let mut readies = Vec::new();
     for flow in cfg.flows.clone() {
-        let (cfg, stop) = (cfg.clone(), stop.clone());
+        let (cfg, stop, status) = (cfg.clone(), stop.clone(), status.clone());
         let ready = Arc::new(AtomicBool::new(false));
         readies.push(ready.clone());
         threads.push(std::thread::spawn(move || {
+            let name = flow.name();
             while !stop.load(Ordering::SeqCst) {
-                let result = FlowRunner::new(&cfg, &flow).and_then(|mut r| r.run(&stop, &ready));
+                status.set_state(&name, FlowState::Starting, None);
+                let result = FlowRunner::new(&cfg, &flow, status.clone()).and_then(|mut r| r.run(&stop, &ready));
                 match result {
                     Ok(()) => break,
                     Err(e) => {
+                        status.set_state(&name, FlowState::Failed, Some(e.to_string()));
                         tracing::warn!(flow = %flow.name(), error = %e, "flow failed; resuming from its committed position");
                         for _ in 0..10 {
                             if stop.load(Ordering::SeqCst) {
@@ -35,6 +41,7 @@ pub fn run(cfg: MirrorConfig, stop: Arc<AtomicBool>, on_ready: impl FnOnce(Vec<S
                     }
                 }
             }
+            status.set_state(&name, FlowState::Stopped, None);
         }));
     }
     let mut on_ready = Some(on_ready);

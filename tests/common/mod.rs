@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod groups;
 pub mod http;
+pub mod mirror;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};

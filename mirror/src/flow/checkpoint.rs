@@ -1,9 +1,11 @@
-//! Consumer-group checkpoints: every `emit.checkpoints.interval.seconds`, the
-//! committed offsets of the source's groups that pass the group filter are
-//! translated to the target's offsets and written as MM2 `Checkpoint` records to
-//! `{source}.checkpoints.internal` on the target; with `sync.group.offsets.enabled`
-//! they are also committed to the target group, as MM2 does it: only while that
-//! group is empty (no consumer of it runs on the target) and never backwards.
+//! Consumer-group checkpoints: every `refresh.groups.interval.seconds` the
+//! source's groups that pass the group filter are listed; every
+//! `emit.checkpoints.interval.seconds` their committed offsets are translated to
+//! the target's offsets and written as MM2 `Checkpoint` records to
+//! `{source}.checkpoints.internal` on the target; with `sync.group.offsets.enabled`,
+//! every `sync.group.offsets.interval.seconds` the last translation is committed
+//! to the target group, as MM2 does it: only while that group is empty (no
+//! consumer of it runs on the target) and never backwards.
 //!
 //! Translation is exact where MM2's is lossy: offset syncs are written whenever
 //! the distance between upstream and downstream offsets changes, so from the
@@ -17,23 +19,26 @@ use super::*;
 use crate::formats::Checkpoint;
 
 impl FlowRunner {
-    /// The target offset of a group's source offset on a mirrored partition.
-    fn translate(&self, remote: &str, partition: i32, upstream: i64) -> Option<i64> {
-        let key = (remote.to_string(), partition);
-        let (&up, &down) = self.syncs.get(&key)?.range(..=upstream).next_back()?;
-        let (_, last_down) = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).acked(remote, partition)?;
-        Some((down + (upstream - up)).min(last_down + 1))
+    /// The end of what has been mirrored into a remote partition: after the last
+    /// record acknowledged in this run, else the partition's end on the target.
+    fn mirrored_end(&mut self, remote: &str, partition: i32) -> Result<Option<i64>, MirrorError> {
+        if let Some((_, down)) = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).acked(remote, partition) {
+            return Ok(Some(down + 1));
+        }
+        let group = position_group(&self.flow);
+        let client = self.group_client(true, &group)?;
+        Ok(client.fetch_watermarks(remote, partition, TIMEOUT).ok().map(|(_, high)| high))
     }
 
     /// A consumer of `group` on the source (`target` false) or the target, used
     /// to read and write the group's offsets without joining it.
-    fn group_client(&mut self, target: bool, group: &str) -> Result<&BaseConsumer, MirrorError> {
+    pub(super) fn group_client(&mut self, target: bool, group: &str) -> Result<&BaseConsumer, MirrorError> {
         let key = (target, group.to_string());
         if !self.group_clients.contains_key(&key) {
             let alias = if target { &self.flow.target } else { &self.flow.source };
             let mut c = self.cfg.client(&self.flow, alias, ClientKind::Consumer);
             c.insert("group.id".into(), group.to_string());
-            let consumer: BaseConsumer = rd_config(&c, &format!("{}|checkpoints", self.flow.name()))
+            let consumer: BaseConsumer = rd_config(&c, &format!("{}|groups", self.flow.name()))
                 .create()
                 .map_err(|e| kafka("group client", e))?;
             self.group_clients.insert(key.clone(), consumer);
@@ -41,31 +46,50 @@ impl FlowRunner {
         Ok(&self.group_clients[&key])
     }
 
-    pub(super) fn emit_checkpoints(&mut self) -> Result<(), MirrorError> {
+    pub(super) fn refresh_groups(&mut self) -> Result<(), MirrorError> {
         let list = self.consumer.fetch_group_list(None, TIMEOUT).map_err(|e| kafka("source groups", e))?;
-        let groups: Vec<String> = list
+        self.groups = list
             .groups()
             .iter()
             .map(|g| g.name().to_string())
             .filter(|g| self.flow.groups.matches(g) && !g.starts_with("__weir-mirror"))
             .collect();
+        self.translated.retain(|g, _| self.groups.contains(g));
+        Ok(())
+    }
+
+    pub(super) fn emit_checkpoints(&mut self) -> Result<(), MirrorError> {
         let topic = self.flow.policy.checkpoints_topic(&self.flow.source);
+        let latency = metrics::histogram!("weir_mirror_checkpoint_latency_seconds", "flow" => self.flow.name());
         let mut partitions = TopicPartitionList::new();
         for (t, n) in &self.topics {
             for p in 0..*n as i32 {
                 partitions.add_partition(t, p);
             }
         }
-        for group in groups {
+        let mut ends: HashMap<Partition, Option<i64>> = HashMap::new();
+        for group in self.groups.clone() {
+            let read_at = Instant::now();
             let committed = self
                 .group_client(false, &group)?
                 .committed_offsets(partitions.clone(), TIMEOUT)
                 .map_err(|e| kafka(&format!("offsets of group {group}"), e))?;
-            let mut translated = TopicPartitionList::new();
+            let mut translated = Vec::new();
             for e in committed.elements() {
                 let Offset::Offset(upstream) = e.offset() else { continue };
                 let Some(remote) = self.remote_of.get(e.topic()).cloned() else { continue };
-                let Some(downstream) = self.translate(&remote, e.partition(), upstream) else { continue };
+                let Some(exact) = self.syncs.translate(&remote, e.partition(), upstream) else { continue };
+                let key = (remote.clone(), e.partition());
+                let end = match ends.get(&key) {
+                    Some(end) => *end,
+                    None => {
+                        let end = self.mirrored_end(&remote, e.partition())?;
+                        ends.insert(key, end);
+                        end
+                    }
+                };
+                let Some(end) = end else { continue };
+                let downstream = exact.min(end);
                 let cp = Checkpoint {
                     group: group.clone(),
                     topic: remote.clone(),
@@ -75,25 +99,34 @@ impl FlowRunner {
                     metadata: e.metadata().to_string(),
                 };
                 let (k, v) = (cp.key(), cp.value());
-                let rec: BaseRecord<'_, [u8], [u8], Box<i64>> = BaseRecord::with_opaque_to(&topic, Box::new(-1))
+                let rec: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&topic, NO_UPSTREAM)
                     .partition(0)
                     .key(k.as_slice())
                     .payload(v.as_slice());
+                self.in_transaction = true;
                 self.producer.send(rec).map_err(|(e, _)| kafka(&topic, e))?;
-                translated
-                    .add_partition_offset(&remote, e.partition(), Offset::Offset(downstream))
-                    .map_err(|e| kafka("checkpoint", e))?;
+                translated.push((remote, e.partition(), downstream));
             }
-            if self.flow.sync_group_offsets.is_some() && translated.count() > 0 {
-                self.sync_group(&group, translated)?;
+            if !translated.is_empty() {
+                self.producer.flush(TIMEOUT).map_err(|e| kafka(&topic, e))?;
+                latency.record(read_at.elapsed().as_secs_f64());
+                self.translated.insert(group, translated);
             }
         }
-        self.producer.flush(TIMEOUT).map_err(|e| kafka(&topic, e))
+        Ok(())
+    }
+
+    /// Commits the last translated offsets of each group to the target group.
+    pub(super) fn sync_groups(&mut self) -> Result<(), MirrorError> {
+        let translated = std::mem::take(&mut self.translated);
+        let result = translated.iter().try_for_each(|(group, offsets)| self.sync_group(group, offsets));
+        self.translated = translated;
+        result
     }
 
     /// Commits translated offsets to the target group while it is empty, never
     /// moving one back.
-    fn sync_group(&mut self, group: &str, translated: TopicPartitionList) -> Result<(), MirrorError> {
+    fn sync_group(&mut self, group: &str, translated: &[(String, i32, i64)]) -> Result<(), MirrorError> {
         let flow = self.flow.name();
         let listed = self.group_client(true, group)?.fetch_group_list(Some(group), TIMEOUT);
         let active = listed
@@ -102,16 +135,17 @@ impl FlowRunner {
         if active {
             return Ok(());
         }
+        let mut wanted = TopicPartitionList::new();
+        for (remote, partition, _) in translated {
+            wanted.add_partition(remote, *partition);
+        }
         let client = self.group_client(true, group)?;
-        let current = client.committed_offsets(translated.clone(), TIMEOUT).map_err(|e| kafka(group, e))?;
+        let current = client.committed_offsets(wanted, TIMEOUT).map_err(|e| kafka(group, e))?;
         let mut commit = TopicPartitionList::new();
-        for e in translated.elements() {
-            let Offset::Offset(want) = e.offset() else { continue };
-            let now = current.find_partition(e.topic(), e.partition()).map(|c| c.offset());
-            if !matches!(now, Some(Offset::Offset(have)) if have >= want) {
-                commit
-                    .add_partition_offset(e.topic(), e.partition(), Offset::Offset(want))
-                    .map_err(|e| kafka(group, e))?;
+        for (remote, partition, want) in translated {
+            let now = current.find_partition(remote, *partition).map(|c| c.offset());
+            if !matches!(now, Some(Offset::Offset(have)) if have >= *want) {
+                commit.add_partition_offset(remote, *partition, Offset::Offset(*want)).map_err(|e| kafka(group, e))?;
             }
         }
         if commit.count() == 0 {

@@ -1,0 +1,156 @@
+//! `weir mirror`: the replicator alone (like `connect-mirror-maker.sh`), and
+//! `weir mirror topics|groups` to change a running flow's filters (like SRM's
+//! `srm-control`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use weir_mirror::live::Kind;
+use weir_mirror::{MirrorConfig, MirrorStatus};
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MirrorArgs {
+    #[command(subcommand)]
+    action: Option<MirrorAction>,
+    /// MirrorMaker 2 properties file (clusters, {alias}.bootstrap.servers, A->B.enabled, ...).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run only the flows into these clusters (as connect-mirror-maker.sh --clusters).
+    #[arg(long, num_args = 1.., value_name = "ALIAS")]
+    clusters: Vec<String>,
+    /// Serve Prometheus /metrics (and /health) here, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_addr: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum MirrorAction {
+    /// Change which topics a flow mirrors, while it runs (like srm-control topics).
+    Topics(FilterArgs),
+    /// Change which consumer groups a flow checkpoints, while it runs (like srm-control groups).
+    Groups(FilterArgs),
+}
+
+#[derive(Args)]
+struct FilterArgs {
+    /// The MirrorMaker 2 properties file the flows run with.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// The flow, as SOURCE->TARGET (or give --source and --target).
+    #[arg(long, value_name = "SOURCE->TARGET")]
+    flow: Option<String>,
+    #[arg(long, value_name = "ALIAS")]
+    source: Option<String>,
+    #[arg(long, value_name = "ALIAS")]
+    target: Option<String>,
+    /// Patterns (regular expressions, comma-separated) to mirror from now on.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+    add: Vec<String>,
+    /// Patterns to stop mirroring.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+    remove: Vec<String>,
+}
+
+/// Reads an MM2 properties file, logging the keys nobody reads.
+pub fn load_config(path: &std::path::Path, clusters: &[String]) -> Result<MirrorConfig> {
+    let cfg = MirrorConfig::load(path, clusters).with_context(|| format!("mirror config {}", path.display()))?;
+    for key in &cfg.unused {
+        tracing::info!(key = %key, "mirror config key accepted but not used");
+    }
+    // Parsed, not yet carried out: say so rather than copy silently.
+    for f in &cfg.flows {
+        if f.mode == weir_mirror::Mode::Preserve {
+            tracing::warn!(flow = %f.name(), "mirror.mode=preserve is not supported yet: this flow copies records anew");
+        }
+    }
+    Ok(cfg)
+}
+
+/// Running mirror flows: `weir mirror ready flows=A->B,...` is printed once every
+/// flow runs.
+pub struct MirrorFlows {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl MirrorFlows {
+    pub fn start(cfg: MirrorConfig, status: MirrorStatus) -> MirrorFlows {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            weir_mirror::runner::run(cfg, flag, status, |names| {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "weir mirror ready flows={}", names.join(","));
+                let _ = out.flush();
+            })
+        });
+        MirrorFlows { stop, thread }
+    }
+
+    /// Stops the flows after their last checkpoint.
+    pub async fn stop(self) {
+        tracing::info!("stopping the mirror flows");
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join()).await.ok();
+    }
+}
+
+pub async fn run(args: MirrorArgs) -> Result<()> {
+    match args.action {
+        Some(MirrorAction::Topics(f)) => return change_filter(f, Kind::Topics).await,
+        Some(MirrorAction::Groups(f)) => return change_filter(f, Kind::Groups).await,
+        None => {}
+    }
+    let Some(config) = args.config else { bail!("--config FILE is required: the MirrorMaker 2 properties file") };
+    let cfg = load_config(&config, &args.clusters)?;
+    let signals = crate::Signals::install()?;
+    let metrics = weir_manager_ui::install_recorder()?;
+    let listener = match &args.metrics_addr {
+        Some(addr) => Some(weir_manager_ui::Console::start_metrics_only(metrics, addr).await?),
+        None => None,
+    };
+    let flows = MirrorFlows::start(cfg, MirrorStatus::default());
+    signals.wait().await;
+    flows.stop().await;
+    if let Some(l) = listener {
+        l.shutdown().await;
+    }
+    Ok(())
+}
+
+/// `weir mirror topics|groups`: the admin call of `weir_mirror::live`.
+async fn change_filter(args: FilterArgs, kind: Kind) -> Result<()> {
+    let (source, target) = match (&args.flow, &args.source, &args.target) {
+        (Some(f), None, None) => match f.split_once("->") {
+            Some((s, t)) => (s.trim().to_string(), t.trim().to_string()),
+            None => bail!("--flow expects SOURCE->TARGET, got '{f}'"),
+        },
+        (None, Some(s), Some(t)) => (s.clone(), t.clone()),
+        _ => bail!("name the flow: --flow SOURCE->TARGET, or --source ALIAS --target ALIAS"),
+    };
+    let cfg = load_config(&args.config, &[])?;
+    let Some(flow) = cfg.flows.iter().find(|f| f.source == source && f.target == target).cloned() else {
+        let flows: Vec<String> = cfg.flows.iter().map(|f| f.name()).collect();
+        bail!("no enabled flow {source}->{target} in {} (flows: {})", args.config.display(), flows.join(", "));
+    };
+    let changes = tokio::task::spawn_blocking(move || {
+        if args.add.is_empty() && args.remove.is_empty() {
+            weir_mirror::live::FilterReader::new(&cfg, &flow).map(|r| r.current)
+        } else {
+            weir_mirror::live::change(&cfg, &flow, kind, &args.add, &args.remove)
+        }
+    })
+    .await??;
+    let (added, removed) = match kind {
+        Kind::Topics => (changes.topics_added, changes.topics_removed),
+        Kind::Groups => (changes.groups_added, changes.groups_removed),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{source}->{target} added: {}", added.join(", "))?;
+    writeln!(out, "{source}->{target} removed: {}", removed.join(", "))?;
+    Ok(())
+}
