@@ -248,6 +248,9 @@ fn init_logging() -> (String, ApplyFilter) {
 fn main() -> ExitCode {
     let logging = init_logging();
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::Mirror(_))) {
+        mirror_cmd::keep_heap();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -99,6 +99,22 @@ impl MirrorFlows {
     }
 }
 
+/// Keeps the replicator's heap: every record it copies is a librdkafka malloc'ed
+/// copy until the target acknowledges it, so glibc's default (give the top of the
+/// heap back, take it again a moment later) made each copied megabyte fault in
+/// fresh zeroed pages; measured, a third of the process's CPU was
+/// `clear_page`. The heap then stays at its high-water mark, which librdkafka's
+/// queue bounds (`queue.buffering.max.kbytes`, `queued.max.messages.kbytes`) cap.
+/// Called before the runtime starts any thread.
+pub fn keep_heap() {
+    // SAFETY: mallopt only changes allocator parameters.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+        // Up to 32 MiB (glibc's bound) from the heap, so fetch buffers are reused.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+    }
+}
+
 pub async fn run(args: MirrorArgs) -> Result<()> {
     match args.action {
         Some(MirrorAction::Topics(f)) => return change_filter(f, Kind::Topics).await,

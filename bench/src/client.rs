@@ -176,7 +176,11 @@ pub fn create_topic_with(target: &Target, name: &str, partitions: i32, configs: 
             bail!("creating {t}: {e}");
         }
     }
-    // Wait until metadata shows every partition with a leader.
+    wait_for_topic(target, name, partitions)
+}
+
+/// Waits until metadata shows the topic with every partition led.
+pub fn wait_for_topic(target: &Target, name: &str, partitions: i32) -> Result<()> {
     let consumer: rdkafka::consumer::BaseConsumer = {
         let mut c = ClientConfig::new();
         target.apply(&mut c);

@@ -7,12 +7,14 @@
 //! weir-bench produce [--bootstrap HOST:PORT] [--size B --partitions N --acks A ...]
 //!                                                     # one produce workload, for profiling
 //! weir-bench smoke --weir BIN                         # a few seconds, correctness only
+//! weir-bench mirror --weir BIN [--records N]          # weir mirror beside a plain consume
 //! ```
 
 mod brokers;
 mod client;
 mod host;
 mod limits;
+mod mirror;
 mod report;
 mod suite;
 mod workloads;
@@ -116,6 +118,18 @@ enum Cmd {
         secs: f64,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+    },
+    /// The mirror rows: `weir mirror` throughput between two Weir brokers beside a
+    /// plain consume, and latency at 20 MB/s through it; prints markdown.
+    Mirror {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 400_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        #[arg(long, default_value_t = 10.0)]
+        latency_secs: f64,
     },
     /// A short run against a fresh Weir that checks every workload end to end.
     Smoke {
@@ -254,6 +268,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Smoke { weir } => smoke(weir),
+        Cmd::Mirror { weir, records, repeats, latency_secs } => mirror::run(weir, records, repeats, latency_secs),
         Cmd::TcpSink { port } => limits::tcp_sink(port),
     }
 }

@@ -288,15 +288,28 @@ pub fn latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
 }
 
 fn timed_latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
-    const SIZE: usize = 1024;
     let topic = unique_topic("bench-latency");
     client::create_topic(target, &topic, 1)?;
+    latency_path(target, &topic, target, &topic, rate_mb, secs)
+}
+
+/// The latency workload from partition 0 of `topic` on `target` to partition 0
+/// of `read_topic` on `read_target` (the same, or the copy a mirror makes).
+pub fn latency_path(
+    target: &Target,
+    topic: &str,
+    read_target: &Target,
+    read_topic: &str,
+    rate_mb: f64,
+    secs: f64,
+) -> Result<Latency> {
+    const SIZE: usize = 1024;
     let total = (rate_mb * 1e6 / SIZE as f64 * secs) as u64;
     let interval_ns = SIZE as f64 / (rate_mb * 1e6) * 1e9;
     let warmup_ns = 1_000_000_000u64;
 
-    let c = consumer(target, "read_committed")?;
-    assign_from_start(&c, &topic, 1)?;
+    let c = consumer(read_target, "read_committed")?;
+    assign_from_start(&c, read_topic, 1)?;
     let received = Arc::new(AtomicU64::new(0));
     let reader = {
         let received = received.clone();
@@ -341,7 +354,7 @@ fn timed_latency(target: &Target, rate_mb: f64, secs: f64) -> Result<Latency> {
             std::thread::sleep(Duration::from_nanos(intended - now));
         }
         buf[..8].copy_from_slice(&intended.to_le_bytes());
-        client::send(&p, &topic, 0, &buf);
+        client::send(&p, topic, 0, &buf);
         if i % 64 == 0 {
             p.poll(Duration::ZERO);
         }

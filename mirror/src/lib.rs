@@ -1,13 +1,15 @@
-//! weir-mirror: MirrorMaker 2-compatible replication between Kafka clusters.
+//! weir-mirror: MirrorMaker 2-compatible replication between Kafka clusters,
+//! as an ordinary Kafka client of both (librdkafka through `rdkafka`).
 //!
-//! This first part holds what MM2 users and tools see of a replicator before any
-//! record moves: the MM2 properties file (`properties`, `config`: clusters,
-//! flows, per-flow and per-client settings with MM2's precedence and defaults),
-//! the topic, group and config-property filters (`filter`), the replication
-//! policies that name remote and internal topics and detect cycles (`policy`),
-//! and the binary records of MM2's internal topics (`formats`); and the flows
-//! themselves (`flow`, `runner`): copy mode, at least once, as an ordinary Kafka
-//! client of both clusters.
+//! What MM2 users and tools see: the MM2 properties file (`properties`,
+//! `config`: clusters, flows, per-flow and per-client settings with MM2's
+//! precedence and defaults), the topic, group and config-property filters
+//! (`filter`, changed at run time through `live`), the replication policies that
+//! name remote and internal topics and detect cycles (`policy`), and the binary
+//! records of MM2's internal topics (`formats`). The flows themselves (`flow`,
+//! `runner`): copy mode, at least once or exactly once (target transactions),
+//! with exact offset translation; `status` is what they report (the console's
+//! view and the `weir_mirror_*` metrics).
 
 pub mod config;
 pub mod error;

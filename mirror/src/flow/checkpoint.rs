@@ -108,7 +108,7 @@ impl FlowRunner {
                 translated.push((remote, e.partition(), downstream));
             }
             if !translated.is_empty() {
-                self.producer.flush(TIMEOUT).map_err(|e| kafka(&topic, e))?;
+                flush(&self.producer).map_err(|e| kafka(&topic, e))?;
                 latency.record(read_at.elapsed().as_secs_f64());
                 self.translated.insert(group, translated);
             }

@@ -56,7 +56,7 @@ impl FlowRunner {
             return Ok(false);
         }
         // Positions are read back from what is committed: commit what was copied.
-        self.checkpoint()?;
+        self.checkpoint(true)?;
         for topic in gone {
             self.topics.remove(&topic);
             if let Some(remote) = self.remote_of.remove(&topic) {
