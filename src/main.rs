@@ -178,21 +178,25 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
             return Err(e.into());
         }
     };
-    let console = match weir_manager_ui::Console::start(broker.handle().clone(), metrics, &console_addr).await {
-        Ok(c) => c,
-        Err(e) => {
-            registry.shutdown().await;
-            broker.shutdown().await?;
-            return Err(e.into());
-        }
-    };
+    let mirror_status = weir_mirror::MirrorStatus::default();
+    let console =
+        match weir_manager_ui::Console::start(broker.handle().clone(), metrics, mirror_status.clone(), &console_addr)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                registry.shutdown().await;
+                broker.shutdown().await?;
+                return Err(e.into());
+            }
+        };
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "weir ready kafka={addr} registry={} console={}", registry.local_addr(), console.local_addr())?;
         out.flush()?;
     }
     // The flows start once the broker serves: they may replicate into or out of it.
-    let flows = mirror_cfg.map(|cfg| mirror_cmd::MirrorFlows::start(cfg, weir_mirror::MirrorStatus::default()));
+    let flows = mirror_cfg.map(|cfg| mirror_cmd::MirrorFlows::start(cfg, mirror_status));
     signals.wait().await;
     tracing::info!("shutting down");
     if let Some(f) = flows {

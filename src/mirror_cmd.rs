@@ -21,7 +21,7 @@ pub struct MirrorArgs {
     /// Run only the flows into these clusters (as connect-mirror-maker.sh --clusters).
     #[arg(long, num_args = 1.., value_name = "ALIAS")]
     clusters: Vec<String>,
-    /// Serve Prometheus /metrics (and /health) here, e.g. 127.0.0.1:9464.
+    /// Serve Prometheus /metrics, /health and /api/v1/mirror/flows here, e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "HOST:PORT")]
     metrics_addr: Option<String>,
 }
@@ -125,11 +125,12 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
     let cfg = load_config(&config, &args.clusters)?;
     let signals = crate::Signals::install()?;
     let metrics = weir_manager_ui::install_recorder()?;
+    let status = MirrorStatus::default();
     let listener = match &args.metrics_addr {
-        Some(addr) => Some(weir_manager_ui::Console::start_metrics_only(metrics, addr).await?),
+        Some(addr) => Some(weir_manager_ui::Console::start_without_broker(metrics, status.clone(), addr).await?),
         None => None,
     };
-    let flows = MirrorFlows::start(cfg, MirrorStatus::default());
+    let flows = MirrorFlows::start(cfg, status);
     signals.wait().await;
     flows.stop().await;
     if let Some(l) = listener {

@@ -15,6 +15,7 @@ use common::clients::*;
 use common::mirror::*;
 use common::Weir;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
@@ -36,9 +37,9 @@ fn produce_slowly(addr: String, done: Arc<AtomicBool>) -> std::thread::JoinHandl
     })
 }
 
-/// Every record of one partition of B, read committed, until `want` have been
-/// read and nothing more arrives for a second.
-fn read_all(addr: &str, topic: &str, partition: i32, want: usize) -> Vec<TestRecord> {
+/// Every record of one partition of B with its offset, read committed, until
+/// `want` have been read and nothing more arrives for a second.
+fn read_all(addr: &str, topic: &str, partition: i32, want: usize) -> Vec<(i64, TestRecord)> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", addr)
         .set("group.id", "mirror-delivery-check")
@@ -55,7 +56,7 @@ fn read_all(addr: &str, topic: &str, partition: i32, want: usize) -> Vec<TestRec
     loop {
         match c.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                out.push(from_message(&m));
+                out.push((m.offset(), from_message(&m)));
                 quiet_since = Instant::now();
             }
             Some(Err(e)) => panic!("consume error: {e}"),
@@ -79,7 +80,7 @@ impl Lcg {
 
 /// Runs the copy with `KILLS` SIGKILLs at random points, then to the end;
 /// returns each partition's records as B holds them.
-async fn copy_with_kills(extra: &str) -> (Vec<Vec<TestRecord>>, Weir, Weir) {
+async fn copy_with_kills(extra: &str) -> (Vec<Vec<(i64, TestRecord)>>, Weir, Weir) {
     let (a, b) = (Weir::start(), Weir::start());
     create_topic(&a.addr, "orders", PARTITIONS, &[]).await;
     let dir = tempfile::tempdir().unwrap();
@@ -100,7 +101,7 @@ async fn copy_with_kills(extra: &str) -> (Vec<Vec<TestRecord>>, Weir, Weir) {
     assert!(done.load(Ordering::SeqCst));
     let mirror = Mirror::start(&config);
     let per_partition = RECORDS / PARTITIONS as usize;
-    let copies: Vec<Vec<TestRecord>> =
+    let copies: Vec<Vec<(i64, TestRecord)>> =
         (0..PARTITIONS).map(|p| read_all(&b.addr, "A.orders", p, per_partition)).collect();
     assert!(mirror.stop().success());
     (copies, a, b)
@@ -112,11 +113,28 @@ fn source(partition: i32) -> Vec<TestRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_holds_every_record_once_through_sigkills() {
-    let (copies, _a, _b) = copy_with_kills("B.exactly.once.source.support = enabled\n").await;
-    for (p, got) in copies.into_iter().enumerate() {
+    // The offset syncs on the target, so they commit with their records.
+    let extra = "B.exactly.once.source.support = enabled\noffset-syncs.topic.location = target\n";
+    let (copies, _a, b) = copy_with_kills(extra).await;
+    for (p, got) in copies.iter().enumerate() {
         let want = source(p as i32);
         assert_eq!(got.len(), want.len(), "partition {p}: records on B");
-        assert!(got == want, "partition {p}: B holds A's records once each, in order");
+        assert!(got.iter().map(|(_, r)| r).eq(want.iter()), "partition {p}: B holds A's records once each, in order");
+    }
+    // Every committed offset sync points at the copy of its record (A has no
+    // transactions: a record's upstream offset is its index in A's partition).
+    let syncs = read_all(&b.addr, "mm2-offset-syncs.A.internal", 0, 1);
+    assert!(!syncs.is_empty());
+    for (_, s) in &syncs {
+        let sync =
+            weir_mirror::formats::OffsetSync::decode(s.key.as_deref().unwrap(), s.value.as_deref().unwrap()).unwrap();
+        let copy = &copies[sync.partition as usize];
+        let (_, at) = copy.iter().find(|(o, _)| *o >= sync.downstream_offset).expect("a record at the sync");
+        assert_eq!(
+            *at,
+            record(sync.upstream_offset as usize * PARTITIONS as usize + sync.partition as usize),
+            "{sync:?}"
+        );
     }
 }
 
@@ -131,7 +149,7 @@ async fn at_least_once_loses_nothing_and_repeats_only_what_was_in_flight() {
         // position) and repeats from there.
         let mut next = 0;
         let mut rewinds = 0;
-        for r in &got {
+        for (_, r) in &got {
             if next < want.len() && *r == want[next] {
                 next += 1;
                 continue;

@@ -195,7 +195,8 @@ async fn topic_config(addr: &str, topic: &str, key: &str) -> Option<String> {
     cfg.get(key).and_then(|e| e.value.clone())
 }
 
-fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir) {
+/// Returns the process, its data directory and its console address.
+fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir, String) {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(common::bin())
         .arg("serve")
@@ -229,7 +230,12 @@ fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir) {
     }
     assert!(seen.iter().any(|l| l.starts_with("weir ready kafka=")), "{seen:?}");
     assert!(seen.contains(&"weir mirror ready flows=A->B,B->A".to_string()), "{seen:?}");
-    (child, data)
+    let console = seen
+        .iter()
+        .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("console=")))
+        .expect("console address")
+        .to_string();
+    (child, data, console)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +254,7 @@ async fn both_directions_at_once_never_loop_and_run_inside_weir_serve() {
     let dir = tempfile::tempdir().unwrap();
     let config = mm2_file(dir.path(), &a.addr, &b.addr, "B->A.enabled = true\nemit.heartbeats.interval.seconds = 1\n");
     // The flows run inside a third weir (a broker of its own, replicating between A and B).
-    let (mut host, _data) = serve_with_mirror(&config);
+    let (mut host, _data, console) = serve_with_mirror(&config);
     let got = read_partition(&b.addr, "A.orders", 0, Offset::Beginning, 20);
     assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), (0..20).map(record).collect::<Vec<_>>());
     let got = read_partition(&a.addr, "B.payments", 0, Offset::Beginning, 20);
@@ -261,6 +267,28 @@ async fn both_directions_at_once_never_loop_and_run_inside_weir_serve() {
         let looped: Vec<&str> = md.topics().iter().map(|t| t.name()).filter(|n| n.starts_with(other)).collect();
         assert!(looped.is_empty(), "loops: {looped:?}");
     }
+    // The console of the process running the flows shows both, running, caught up.
+    let flows = wait_for("both flows caught up", || {
+        let reply = common::http::get(&console, "/api/v1/mirror/flows");
+        assert_eq!(reply.status, 200);
+        let flows = reply.json()["flows"].as_array().cloned().unwrap_or_default();
+        let caught_up = |name: &str, topic: &str| {
+            flows.iter().any(|f| {
+                f["name"] == name
+                    && f["state"] == "running"
+                    && f["partitions"].as_array().is_some_and(|ps| {
+                        ps.iter().any(|p| {
+                            p["topic"] == topic
+                                && p["mirrored_offset"] == 20
+                                && p["lag_records"] == 0
+                                && p["records"] == 20
+                        })
+                    })
+            })
+        };
+        (caught_up("A->B", "A.orders") && caught_up("B->A", "B.payments")).then_some(flows)
+    });
+    assert_eq!(flows.len(), 2);
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(host.id() as i32, libc::SIGTERM) };
     assert!(host.wait().unwrap().success());

@@ -2,7 +2,9 @@
 //!
 //! It serves `/metrics` (everything the process records with the `metrics`
 //! crate, in Prometheus text format: counters end in `_total`, latencies are
-//! `_seconds` histograms) and `/health`. The console pages and their JSON API
+//! `_seconds` histograms), `/health`, and `/api/v1/mirror/flows`: the replication
+//! flows this process runs (`weir serve --mirror-config`, `weir mirror
+//! --metrics-addr`), each with its state and per-partition progress and lag. The console pages and their JSON API
 //! under `/api/v1/` are built on the same listener, on the broker's in-process
 //! handle.
 
@@ -18,6 +20,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use weir_broker::BrokerHandle;
+use weir_mirror::MirrorStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -46,6 +49,8 @@ struct App {
     /// None when only the metrics are served (`weir mirror --metrics-addr`).
     broker: Option<BrokerHandle>,
     metrics: PrometheusHandle,
+    /// The flows this process runs (empty when it runs none).
+    mirror: MirrorStatus,
 }
 
 /// A running console listener.
@@ -56,18 +61,29 @@ pub struct Console {
 }
 
 impl Console {
-    pub async fn start(broker: BrokerHandle, metrics: PrometheusHandle, addr: &str) -> Result<Console, ConsoleError> {
-        Console::start_app(Some(broker), metrics, addr).await
+    pub async fn start(
+        broker: BrokerHandle,
+        metrics: PrometheusHandle,
+        mirror: MirrorStatus,
+        addr: &str,
+    ) -> Result<Console, ConsoleError> {
+        Console::start_app(Some(broker), metrics, mirror, addr).await
     }
 
-    /// `/metrics` and `/health` alone, for a process without a broker (`weir mirror`).
-    pub async fn start_metrics_only(metrics: PrometheusHandle, addr: &str) -> Result<Console, ConsoleError> {
-        Console::start_app(None, metrics, addr).await
+    /// `/metrics`, `/health` and the mirror's flows, for a process without a
+    /// broker (`weir mirror`).
+    pub async fn start_without_broker(
+        metrics: PrometheusHandle,
+        mirror: MirrorStatus,
+        addr: &str,
+    ) -> Result<Console, ConsoleError> {
+        Console::start_app(None, metrics, mirror, addr).await
     }
 
     async fn start_app(
         broker: Option<BrokerHandle>,
         metrics: PrometheusHandle,
+        mirror: MirrorStatus,
         addr: &str,
     ) -> Result<Console, ConsoleError> {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -87,7 +103,7 @@ impl Console {
                 }
             })
         };
-        let app = App { broker, metrics };
+        let app = App { broker, metrics, mirror };
         let router = router(app);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -122,7 +138,11 @@ impl Console {
 }
 
 fn router(app: App) -> Router {
-    Router::new().route("/metrics", get(metrics)).route("/health", get(health)).with_state(app)
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/api/v1/mirror/flows", get(mirror_flows))
+        .with_state(app)
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
@@ -132,6 +152,42 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
         text.push_str(&broker.telemetry().render_prometheus());
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
+}
+
+/// The replication flows, by name: state, last error, restarts, and each
+/// mirrored partition's position, source end, lag (records, ms) and totals.
+async fn mirror_flows(State(app): State<App>) -> impl IntoResponse {
+    let flows: Vec<serde_json::Value> = app
+        .mirror
+        .snapshot()
+        .into_iter()
+        .map(|(name, f)| {
+            let partitions: Vec<serde_json::Value> = f
+                .partitions
+                .iter()
+                .map(|((topic, partition), p)| {
+                    serde_json::json!({
+                        "topic": topic,
+                        "partition": partition,
+                        "mirrored_offset": p.mirrored_offset,
+                        "source_end_offset": p.source_end,
+                        "lag_records": p.lag_records,
+                        "lag_ms": p.lag_ms,
+                        "records": p.records,
+                        "bytes": p.bytes,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": name,
+                "state": f.state.as_str(),
+                "last_error": f.last_error,
+                "restarts": f.restarts,
+                "partitions": partitions,
+            })
+        })
+        .collect();
+    ([(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "flows": flows }).to_string())
 }
 
 async fn health(State(app): State<App>) -> impl IntoResponse {

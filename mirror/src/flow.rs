@@ -28,8 +28,8 @@
 //! (on the source, or on the target with `offset-syncs.topic.location=target`)
 //! when a partition's first record is copied, when the downstream offset has
 //! moved `offset.lag.max` past the last sync, and when the upstream offsets jump
-//! (compaction, transaction markers); with exactly once, after the transaction
-//! of their records commits. Heartbeats (`Heartbeat`) go to the target's
+//! (compaction, transaction markers); with exactly once, in the transaction of
+//! their records when they are on the target, else after it commits. Heartbeats (`Heartbeat`) go to the target's
 //! `heartbeats` topic.
 
 use std::collections::{BTreeMap, HashMap};
@@ -346,11 +346,15 @@ impl FlowRunner {
         if let Some(why) = failed {
             return Err(kafka("target delivery", why));
         }
-        if self.flow.exactly_once {
+        if self.flow.exactly_once && self.flow.offset_syncs_on_target {
+            // On the target, the syncs join the transaction of their records.
+            self.write_syncs(due, true)?;
             self.commit_transaction(&moved)?;
-            self.write_syncs(due)?;
+        } else if self.flow.exactly_once {
+            self.commit_transaction(&moved)?;
+            self.write_syncs(due, false)?;
         } else {
-            self.write_syncs(due)?;
+            self.write_syncs(due, false)?;
             let mut commit = TopicPartitionList::new();
             for (remote, partition, up) in &moved {
                 let Some(topic) = self.upstream_of.get(remote) else { continue };
@@ -386,7 +390,9 @@ impl FlowRunner {
         self.producer.begin_transaction().map_err(txn)
     }
 
-    fn write_syncs(&mut self, due: Vec<(Partition, i64, i64)>) -> Result<(), MirrorError> {
+    /// Writes offset syncs: in the open transaction, or through their own
+    /// producer, waiting for them.
+    fn write_syncs(&mut self, due: Vec<(Partition, i64, i64)>, in_transaction: bool) -> Result<(), MirrorError> {
         if due.is_empty() {
             return Ok(());
         }
@@ -395,10 +401,22 @@ impl FlowRunner {
             let Some(topic) = self.upstream_of.get(&remote) else { continue };
             let sync = OffsetSync { topic: topic.clone(), partition, upstream_offset: up, downstream_offset: down };
             let (k, v) = (sync.key(), sync.value());
-            let rec: BaseRecord<'_, [u8], [u8]> =
-                BaseRecord::to(&syncs_topic).partition(0).key(k.as_slice()).payload(v.as_slice());
-            self.syncs_producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
+            if in_transaction {
+                let rec: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&syncs_topic, NO_UPSTREAM)
+                    .partition(0)
+                    .key(k.as_slice())
+                    .payload(v.as_slice());
+                self.producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
+                self.in_transaction = true;
+            } else {
+                let rec: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(&syncs_topic).partition(0).key(k.as_slice()).payload(v.as_slice());
+                self.syncs_producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
+            }
             self.syncs.insert(&remote, partition, up, down);
+        }
+        if in_transaction {
+            return Ok(());
         }
         flush(&self.syncs_producer).map_err(|e| kafka(&syncs_topic, e))
     }
@@ -411,19 +429,25 @@ impl FlowRunner {
         let mut c = self.cfg.client(&self.flow, cluster, ClientKind::Consumer);
         // librdkafka polls only with a group; this one never joins or commits.
         c.insert("group.id".into(), format!("{}.readers", position_group(&self.flow)));
+        // The end is where librdkafka says it is: with transactional syncs the
+        // last offsets may be markers or aborted records, never delivered.
+        c.insert("enable.partition.eof".into(), "true".into());
         let reader: BaseConsumer = rd_config(&c, &format!("{}|offset-syncs", self.flow.name()))
             .create()
             .map_err(|e| kafka("offset-syncs reader", e))?;
-        let (_, end) = reader.fetch_watermarks(&topic, 0, TIMEOUT).map_err(|e| kafka(&topic, e))?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&topic, 0, Offset::Beginning).map_err(|e| kafka(&topic, e))?;
         reader.assign(&tpl).map_err(|e| kafka(&topic, e))?;
         let deadline = Instant::now() + TIMEOUT;
-        let mut position = 0;
-        while position < end && Instant::now() < deadline {
-            let Some(m) = reader.poll(Duration::from_millis(100)) else { continue };
-            let m = m.map_err(|e| kafka(&topic, e))?;
-            position = m.offset() + 1;
+        loop {
+            if Instant::now() > deadline {
+                return Err(kafka(&topic, "timed out reading the offset syncs"));
+            }
+            let m = match reader.poll(Duration::from_millis(100)) {
+                None => continue,
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                Some(m) => m.map_err(|e| kafka(&topic, e))?,
+            };
             let Ok(sync) = OffsetSync::decode(m.key().unwrap_or_default(), m.payload().unwrap_or_default()) else {
                 continue;
             };

@@ -137,6 +137,14 @@ impl FilterChanges {
     }
 }
 
+#[derive(PartialEq, Eq)]
+enum Polled {
+    Record,
+    /// At the end of the topic (or it does not exist).
+    End,
+    Nothing,
+}
+
 /// Reads the filter changes of flows on one target cluster, following the
 /// topic as it grows.
 pub struct FilterReader {
@@ -151,6 +159,7 @@ impl FilterReader {
         // librdkafka polls only with a group; this one never joins or commits.
         c.insert("group.id".into(), format!("__weir-mirror.{}.readers", flow.name()));
         c.insert("enable.auto.commit".into(), "false".into());
+        c.insert("enable.partition.eof".into(), "true".into());
         c.insert("client.id".into(), format!("{}|filters", flow.name()));
         let mut rd = rdkafka::config::ClientConfig::new();
         for (k, v) in &c {
@@ -167,45 +176,43 @@ impl FilterReader {
 
     /// Reads up to the topic's end as of now (nothing if it does not exist yet).
     fn read_to_end(&mut self) -> Result<(), MirrorError> {
-        let end = match self.consumer.fetch_watermarks(FILTERS_TOPIC, 0, TIMEOUT) {
-            Ok((_, high)) => high,
-            Err(_) => return Ok(()),
-        };
+        if self.consumer.fetch_watermarks(FILTERS_TOPIC, 0, TIMEOUT).is_err() {
+            return Ok(());
+        }
         let deadline = Instant::now() + TIMEOUT;
-        let mut position = 0;
-        while position < end {
+        loop {
             if Instant::now() > deadline {
                 return Err(kafka(FILTERS_TOPIC, "timed out reading the filter changes"));
             }
-            if let Some(p) = self.poll(Duration::from_millis(100))? {
-                position = p;
+            if self.poll(Duration::from_millis(100))? == Polled::End {
+                return Ok(());
             }
         }
-        Ok(())
     }
 
-    /// Applies one polled record; returns the position after it.
-    fn poll(&mut self, wait: Duration) -> Result<Option<i64>, MirrorError> {
-        let Some(m) = self.consumer.poll(wait) else { return Ok(None) };
+    /// Applies one polled record, if any.
+    fn poll(&mut self, wait: Duration) -> Result<Polled, MirrorError> {
+        let Some(m) = self.consumer.poll(wait) else { return Ok(Polled::Nothing) };
         let m = match m {
             Ok(m) => m,
+            Err(rdkafka::error::KafkaError::PartitionEOF(_)) => return Ok(Polled::End),
             // Not created yet: nothing changed.
             Err(rdkafka::error::KafkaError::MessageConsumption(
                 rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
-            )) => return Ok(None),
+            )) => return Ok(Polled::End),
             Err(e) => return Err(kafka(FILTERS_TOPIC, e)),
         };
         if m.key() == Some(self.key.as_bytes()) {
             let text = String::from_utf8_lossy(m.payload().unwrap_or_default());
             self.current = FilterChanges::decode(&text)?;
         }
-        Ok(Some(m.offset() + 1))
+        Ok(Polled::Record)
     }
 
     /// Takes in what was written since; returns whether the changes differ.
     pub fn refresh(&mut self) -> Result<bool, MirrorError> {
         let before = self.current.clone();
-        while self.poll(Duration::ZERO)?.is_some() {}
+        while self.poll(Duration::ZERO)? == Polled::Record {}
         Ok(before != self.current)
     }
 }
