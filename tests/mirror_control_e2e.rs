@@ -124,3 +124,26 @@ async fn filters_change_while_running_and_metrics_show_the_flow() {
     );
     assert!(mirror.stop().success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_added_upstream_are_added_downstream() {
+    use rdkafka::admin::{AdminOptions, NewPartitions};
+    let (a, b) = clusters_with_orders(2, 10).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = mm2_file(dir.path(), &a.addr, &b.addr, "");
+    let mirror = Mirror::start(&config);
+    assert_eq!(wait_for("A.orders on B", || partitions_of(&b.addr, "A.orders")), 2);
+    let grown =
+        admin(&a.addr).create_partitions([&NewPartitions::new("orders", 5)], &AdminOptions::new()).await.unwrap();
+    grown.into_iter().next().unwrap().unwrap();
+    // A new producer: the first one's metadata knows two partitions.
+    let (p, _) = producer(&a.addr, &[]);
+    for i in 10..13 {
+        send(&p, "orders", 4, i);
+    }
+    flush(&p);
+    wait_for("5 partitions of A.orders on B", || (partitions_of(&b.addr, "A.orders") == Some(5)).then_some(()));
+    let got = read_partition(&b.addr, "A.orders", 4, Offset::Beginning, 3);
+    assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), (10..13).map(record).collect::<Vec<_>>());
+    assert!(mirror.stop().success());
+}

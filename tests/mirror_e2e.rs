@@ -114,13 +114,8 @@ async fn records_topics_and_configs_reach_the_target_under_mm2_names() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_offsets_are_translated_exactly_across_transaction_markers() {
     use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-    let (a, b) = (Weir::start(), Weir::start());
-    create_topic(&a.addr, "orders", 2, &[]).await;
+    let (a, b) = clusters_with_orders(2, 400).await;
     let (p, _) = producer(&a.addr, &[]);
-    for i in 0..400 {
-        send(&p, "orders", (i % 2) as i32, i);
-    }
-    flush(&p);
     // A committed transaction on partition 0: its marker leaves a gap upstream
     // that the copy does not have, so the offsets diverge from here on.
     let tx: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = rdkafka::ClientConfig::new()
@@ -296,13 +291,7 @@ async fn both_directions_at_once_never_loop_and_run_inside_weir_serve() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_replication_policy_keeps_topic_names() {
-    let (a, b) = (Weir::start(), Weir::start());
-    create_topic(&a.addr, "orders", 2, &[]).await;
-    let (p, _) = producer(&a.addr, &[]);
-    for i in 0..10 {
-        send(&p, "orders", (i % 2) as i32, i);
-    }
-    flush(&p);
+    let (a, b) = clusters_with_orders(2, 10).await;
     let dir = tempfile::tempdir().unwrap();
     let config = mm2_file(
         dir.path(),

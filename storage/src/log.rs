@@ -221,6 +221,22 @@ impl Log {
     /// Appends one or more concatenated RecordBatch v2. Everything is validated before
     /// anything is written; on error the log is unchanged.
     pub fn append(&self, records: &[u8]) -> Result<AppendInfo> {
+        self.append_records(records, false)
+    }
+
+    /// Appends batches at the offsets they carry, byte for byte (no offset or
+    /// LogAppendTime rewrite, no idempotence check): what a copy of another log
+    /// appends, as a follower replica does and Weir's offset-preserving mirror
+    /// topics will. Each batch must start at or past the log end (and past the
+    /// one before it); the offsets in between stay empty, as compaction leaves
+    /// them, and reads skip them. Producer state and the aborted-transactions
+    /// index follow the batches' own control records, so read_committed works on
+    /// the copy.
+    pub fn append_at(&self, records: &[u8]) -> Result<AppendInfo> {
+        self.append_records(records, true)
+    }
+
+    fn append_records(&self, records: &[u8], keep_offsets: bool) -> Result<AppendInfo> {
         if records.is_empty() {
             return Err(StorageError::InvalidRecord { reason: "empty record set".into() });
         }
@@ -261,7 +277,7 @@ impl Log {
         self.check_open()?;
         self.check_failed()?;
         let now = self.clock.now_ms();
-        if parsed.iter().any(|(h, _)| ProducerState::is_idempotent(h)) {
+        if !keep_offsets && parsed.iter().any(|(h, _)| ProducerState::is_idempotent(h)) {
             if parsed.len() > 1 {
                 return Err(StorageError::InvalidRecord {
                     reason: "an idempotent producer's request must hold one batch per partition".into(),
@@ -280,16 +296,31 @@ impl Log {
                 });
             }
         }
-        let lat = cfg.message_timestamp_type == TimestampType::LogAppendTime;
-        let first_offset = self.log_end.load(Ordering::Acquire);
-        let mut next = first_offset;
+        let lat = !keep_offsets && cfg.message_timestamp_type == TimestampType::LogAppendTime;
+        let mut next = self.log_end.load(Ordering::Acquire);
+        if keep_offsets {
+            for (h, _) in &parsed {
+                if h.base_offset < next {
+                    return Err(StorageError::InvalidRecord {
+                        reason: format!("a batch at offset {} is below the log end {next}", h.base_offset),
+                    });
+                }
+                next = h.base_offset + h.last_offset_delta as i64 + 1;
+            }
+            next = self.log_end.load(Ordering::Acquire);
+        }
+        let first_offset = if keep_offsets { parsed[0].0.base_offset } else { next };
         let mut headers: Vec<[u8; HEADER_LEN]> = Vec::with_capacity(parsed.len());
         let mut infos = Vec::with_capacity(parsed.len());
         let mut max_ts = -1i64;
         let mut record_count = 0i64;
         for (h, p) in &parsed {
             let mut hdr: [u8; HEADER_LEN] = records[*p..*p + HEADER_LEN].try_into().unwrap();
-            batch::set_base_offset(&mut hdr, next);
+            if keep_offsets {
+                next = h.base_offset;
+            } else {
+                batch::set_base_offset(&mut hdr, next);
+            }
             let ts = if lat {
                 batch::set_log_append_time(&mut hdr, now);
                 let body = &records[p + HEADER_LEN..p + h.total_len()];
@@ -558,3 +589,7 @@ impl Log {
 #[cfg(test)]
 #[path = "log_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "log_append_at_tests.rs"]
+mod append_at_tests;

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::clients::consumer;
+use super::clients::{consumer, create_topic, flush, producer, send};
+use super::Weir;
 
 pub struct Mirror {
     pub child: Child,
@@ -128,4 +129,17 @@ impl Mirror {
     pub fn kill(self) {
         drop(self)
     }
+}
+
+/// Two clusters, A and B, with `records` numbered records round-robin over the
+/// partitions of `orders` on A.
+pub async fn clusters_with_orders(partitions: i32, records: usize) -> (Weir, Weir) {
+    let (a, b) = (Weir::start(), Weir::start());
+    create_topic(&a.addr, "orders", partitions, &[]).await;
+    let (p, _) = producer(&a.addr, &[]);
+    for i in 0..records {
+        send(&p, "orders", (i % partitions as usize) as i32, i);
+    }
+    flush(&p);
+    (a, b)
 }
