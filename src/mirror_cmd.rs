@@ -32,6 +32,14 @@ enum MirrorAction {
     Topics(FilterArgs),
     /// Change which consumer groups a flow checkpoints, while it runs (like srm-control groups).
     Groups(FilterArgs),
+    /// Make a read-only mirror topic (weir.mirror.source set) writable.
+    Promote {
+        /// The cluster that holds the mirror topic.
+        #[arg(long, value_name = "HOST:PORT")]
+        bootstrap_server: String,
+        #[arg(long, value_name = "TOPIC")]
+        topic: String,
+    },
 }
 
 #[derive(Args)]
@@ -119,6 +127,13 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
     match args.action {
         Some(MirrorAction::Topics(f)) => return change_filter(f, Kind::Topics).await,
         Some(MirrorAction::Groups(f)) => return change_filter(f, Kind::Groups).await,
+        Some(MirrorAction::Promote { bootstrap_server, topic }) => {
+            let client = [("bootstrap.servers".to_string(), bootstrap_server)].into_iter().collect();
+            let t = topic.clone();
+            let source = tokio::task::spawn_blocking(move || weir_mirror::promote::promote(&client, &t)).await??;
+            println!("promoted {topic} (was a mirror of {source})");
+            return Ok(());
+        }
         None => {}
     }
     let Some(config) = args.config else { bail!("--config FILE is required: the MirrorMaker 2 properties file") };

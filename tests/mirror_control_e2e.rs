@@ -147,3 +147,68 @@ async fn partitions_added_upstream_are_added_downstream() {
     assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), (10..13).map(record).collect::<Vec<_>>());
     assert!(mirror.stop().success());
 }
+
+/// Produce v9 of one record to partition 0: (error code, message, base offset).
+fn raw_produce(weir: &Weir, topic: &str) -> (i16, Option<String>, i64) {
+    use common::wire::*;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::*;
+    let mut s = connect(weir);
+    let td = TopicProduceData::default()
+        .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_string(topic.to_string())))
+        .with_partition_data(vec![PartitionProduceData::default()
+            .with_index(0)
+            .with_records(Some(batch(&[b"x"]).freeze()))]);
+    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![td]);
+    let r: ProduceResponse = call(&mut s, ApiKey::Produce, 9, &req);
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.error_message.as_ref().map(|m| m.to_string()), p.base_offset)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_topic_is_read_only_until_promoted() {
+    let b = Weir::start();
+    create_topic(&b.addr, "A.orders", 1, &[("weir.mirror.source", "A:orders"), ("retention.ms", "86400000")]).await;
+    // INVALID_REQUEST (42), with a message naming the mirror and its source.
+    let (code, message, _) = raw_produce(&b, "A.orders");
+    assert_eq!(code, 42);
+    let message = message.unwrap_or_default();
+    assert!(message.contains("read-only mirror of A:orders"), "{message}");
+    // A real client sees the refusal too.
+    let (p, deliveries) = producer(&b.addr, &[("retries", "0")]);
+    send(&p, "A.orders", 0, 1);
+    rdkafka::producer::Producer::flush(&p, DEADLINE).ok();
+    let errors = deliveries.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    // A bad value is refused at creation.
+    let r = admin(&b.addr)
+        .create_topics(
+            [&rdkafka::admin::NewTopic::new("bad", 1, rdkafka::admin::TopicReplication::Fixed(1))
+                .set("weir.mirror.source", "no-colon")],
+            &rdkafka::admin::AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(r[0].is_err(), "{r:?}");
+
+    // Promote: writable, other configs kept, offsets go on.
+    let out = weir_mirror(&["promote", "--bootstrap-server", &b.addr, "--topic", "A.orders"]);
+    assert_eq!(out, "promoted A.orders (was a mirror of A:orders)\n");
+    assert_eq!(raw_produce(&b, "A.orders").0, 0);
+    assert_eq!(raw_produce(&b, "A.orders").2, 1, "offsets continue");
+    let described = admin(&b.addr)
+        .describe_configs([&rdkafka::admin::ResourceSpecifier::Topic("A.orders")], &rdkafka::admin::AdminOptions::new())
+        .await
+        .unwrap()
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert_eq!(described.get("retention.ms").and_then(|e| e.value.clone()).as_deref(), Some("86400000"));
+    // Promoting again, or a topic that never was a mirror, is refused by name.
+    let again = Command::new(common::bin())
+        .args(["mirror", "promote", "--bootstrap-server", &b.addr, "--topic", "A.orders"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("A.orders: not a mirror topic"));
+}

@@ -248,6 +248,8 @@ pub struct TopicSettings {
     pub min_insync_replicas: i32,
     pub key_schema_validation: bool,
     pub value_schema_validation: bool,
+    /// `weir.mirror.source`: a read-only mirror of this source until promoted.
+    pub mirror_source: Option<String>,
 }
 
 impl TopicSettings {
@@ -270,6 +272,7 @@ impl TopicSettings {
             min_insync_replicas: get("min.insync.replicas").and_then(|v| v.trim().parse().ok()).unwrap_or(1),
             key_schema_validation: flag("confluent.key.schema.validation"),
             value_schema_validation: flag("confluent.value.schema.validation"),
+            mirror_source: get("weir.mirror.source").filter(|v| !v.trim().is_empty()),
         }
     }
 

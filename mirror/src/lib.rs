@@ -18,6 +18,7 @@ pub mod flow;
 pub mod formats;
 pub mod live;
 pub mod policy;
+pub mod promote;
 pub mod properties;
 pub mod runner;
 pub mod status;

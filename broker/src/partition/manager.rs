@@ -81,6 +81,7 @@ impl ReplicaManager {
             min_insync_replicas: 1,
             key_schema_validation: false,
             value_schema_validation: false,
+            mirror_source: None,
         };
         let log = self.logs.get_or_create(&TopicPartition::new(name, 0), settings.log.clone())?;
         Ok(Arc::new(Partition::new(name.into(), 0, Uuid::nil(), log, Arc::new(settings))))

@@ -65,6 +65,9 @@ pub enum AppendError {
     KeylessRecords { partition: String, records: Vec<i32> },
     #[error("transactional batches need the transaction coordinator")]
     TransactionalBatch,
+    /// The topic is a read-only mirror (`weir.mirror.source`).
+    #[error("topic {topic} is a read-only mirror of {mirror_of}: it takes records only from its source until `weir mirror promote` makes it writable")]
+    MirrorTopic { topic: String, mirror_of: String },
     /// The transaction coordinator refused a transactional batch.
     #[error(transparent)]
     Txn(#[from] crate::error::TxnError),
@@ -199,6 +202,9 @@ impl Partition {
         }
         if records.is_empty() {
             return Err(AppendError::NoRecords);
+        }
+        if let Some(source) = &settings.mirror_source {
+            return Err(AppendError::MirrorTopic { topic: self.topic.to_string(), mirror_of: source.clone() });
         }
         if records.len() as u64 > settings.log.segment_bytes {
             return Err(AppendError::RecordListTooLarge { size: records.len(), max: settings.log.segment_bytes });

@@ -121,7 +121,7 @@ impl FlowRunner {
                 .iter()
                 .filter(|e| !e.is_default && !e.is_read_only && !e.is_sensitive)
                 .filter(|e| e.source == rdkafka::admin::ConfigSource::DynamicTopic)
-                .filter(|e| !exclude.matches(&e.name))
+                .filter(|e| !exclude.matches(&e.name) && e.name != crate::promote::MIRROR_SOURCE)
                 .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
                 .collect();
             // A new topic with nothing set needs no call.

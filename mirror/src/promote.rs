@@ -1,0 +1,58 @@
+//! Promotion of an offset-preserving mirror topic on a Weir target: the topic
+//! config `weir.mirror.source` makes it read-only (produce fails naming the
+//! source); `promote` removes that key, keeping every other config the topic
+//! has, so producers can write and offsets go on from the mirrored end.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ConfigSource, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+
+use crate::error::MirrorError;
+
+/// The topic config that marks a mirror topic (`SOURCE-ALIAS:TOPIC`).
+pub const MIRROR_SOURCE: &str = "weir.mirror.source";
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn kafka(what: &str, e: impl std::fmt::Display) -> MirrorError {
+    MirrorError::Kafka { what: what.to_string(), why: e.to_string() }
+}
+
+/// Makes `topic` on the cluster at `bootstrap` writable; returns what it was a
+/// mirror of. A topic that is not a mirror is an error naming it.
+pub fn promote(client: &crate::config::ClientConfig, topic: &str) -> Result<String, MirrorError> {
+    let mut rd = rdkafka::config::ClientConfig::new();
+    for (k, v) in client {
+        rd.set(k, v);
+    }
+    let admin: AdminClient<DefaultClientContext> = rd.create().map_err(|e| kafka("admin client", e))?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| kafka("runtime", e))?;
+    let opts = AdminOptions::new().request_timeout(Some(TIMEOUT));
+    let described = rt
+        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &opts))
+        .map_err(|e| kafka(topic, e))?
+        .pop()
+        .ok_or_else(|| kafka(topic, "no answer"))?
+        .map_err(|e| kafka(topic, e))?;
+    let source = described
+        .get(MIRROR_SOURCE)
+        .and_then(|e| e.value.clone())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| kafka(topic, format!("not a mirror topic ({MIRROR_SOURCE} is not set)")))?;
+    // AlterConfigs replaces the topic's set: send every other key it has.
+    let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
+    let kept: Vec<(String, String)> = described
+        .entries
+        .iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic && e.name != MIRROR_SOURCE)
+        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+        .collect();
+    for (k, v) in &kept {
+        alter = alter.set(k, v);
+    }
+    match rt.block_on(admin.alter_configs([&alter], &opts)).map_err(|e| kafka(topic, e))?.pop() {
+        Some(Err((_, code))) => Err(kafka(topic, code)),
+        _ => Ok(source),
+    }
+}
