@@ -146,6 +146,19 @@ async fn partitions_added_upstream_are_added_downstream() {
     let got = read_partition(&b.addr, "A.orders", 4, Offset::Beginning, 3);
     assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), (10..13).map(record).collect::<Vec<_>>());
     assert!(mirror.stop().success());
+
+    // Grown while no replicator ran: the next one grows B's copy at start.
+    let grown =
+        admin(&a.addr).create_partitions([&NewPartitions::new("orders", 7)], &AdminOptions::new()).await.unwrap();
+    grown.into_iter().next().unwrap().unwrap();
+    let (p, _) = producer(&a.addr, &[]);
+    send(&p, "orders", 6, 13);
+    flush(&p);
+    let mirror = Mirror::start(&config);
+    assert_eq!(partitions_of(&b.addr, "A.orders"), Some(7), "grown before the ready line");
+    let got = read_partition(&b.addr, "A.orders", 6, Offset::Beginning, 1);
+    assert_eq!(got[0].1, record(13));
+    assert!(mirror.stop().success());
 }
 
 /// Produce v9 of one record to partition 0: (error code, message, base offset).

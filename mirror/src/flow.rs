@@ -140,6 +140,9 @@ pub struct FlowRunner {
     /// (source topic, partition) -> the position the copy started from.
     started_at: HashMap<Partition, i64>,
     syncs: SyncStore,
+    /// (remote topic, partition) -> the downstream end as of the last offset
+    /// syncs written: translation's bound, consistent with the syncs it uses.
+    synced_end: HashMap<Partition, i64>,
     /// Consumers of one group each, on the source and the target (checkpoints).
     group_clients: HashMap<(bool, String), BaseConsumer>,
     /// The source's groups that pass the filter, as last listed.
@@ -218,6 +221,7 @@ impl FlowRunner {
             synced_configs: HashMap::new(),
             started_at: HashMap::new(),
             syncs: SyncStore::default(),
+            synced_end: HashMap::new(),
             group_clients: HashMap::new(),
             groups: Vec::new(),
             translated: HashMap::new(),
@@ -247,16 +251,35 @@ impl FlowRunner {
             self.consumer.committed_offsets(tpl, TIMEOUT)
         }
         .map_err(|e| kafka("committed offsets", e))?;
-        Ok(committed
+        let positions: Vec<(String, i32, Offset)> = committed
             .elements()
             .iter()
             .map(|e| {
                 let topic = if exactly_once { self.upstream_of[e.topic()].clone() } else { e.topic().to_string() };
-                let offset = match e.offset() {
-                    Offset::Offset(o) => Offset::Offset(o),
+                (topic, e.partition(), e.offset())
+            })
+            .collect();
+        // Exactly once turned on for a flow that ran at least once: where the
+        // target holds no position yet, the one committed on the source.
+        let mut fallback = TopicPartitionList::new();
+        for (topic, partition, offset) in &positions {
+            if exactly_once && !matches!(offset, Offset::Offset(_)) {
+                fallback.add_partition(topic, *partition);
+            }
+        }
+        let fallback = if fallback.count() > 0 {
+            self.consumer.committed_offsets(fallback, TIMEOUT).map_err(|e| kafka("committed offsets", e))?
+        } else {
+            fallback
+        };
+        Ok(positions
+            .into_iter()
+            .map(|(topic, partition, offset)| {
+                let offset = match (offset, fallback.find_partition(&topic, partition).map(|e| e.offset())) {
+                    (Offset::Offset(o), _) | (_, Some(Offset::Offset(o))) => Offset::Offset(o),
                     _ => Offset::Beginning,
                 };
-                (topic, e.partition(), offset)
+                (topic, partition, offset)
             })
             .collect())
     }
@@ -330,18 +353,20 @@ impl FlowRunner {
         if all || self.flow.exactly_once {
             flush(&self.producer).map_err(|e| kafka("target flush", e))?;
         }
-        let (moved, due, failed) = {
+        let (moved, due, failed, ends) = {
             let mut d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());
             let mut moved = Vec::new();
+            let mut ends = Vec::new();
             for (remote, parts) in d.partitions.iter_mut() {
                 for (p, a) in parts.iter_mut().enumerate() {
-                    if let (true, Some((up, _))) = (a.moved, a.last) {
+                    if let (true, Some((up, down))) = (a.moved, a.last) {
                         moved.push((remote.clone(), p as i32, up));
+                        ends.push(((remote.clone(), p as i32), down + 1));
                         a.moved = false;
                     }
                 }
             }
-            (moved, std::mem::take(&mut d.due), d.failed.take())
+            (moved, std::mem::take(&mut d.due), d.failed.take(), ends)
         };
         if let Some(why) = failed {
             return Err(kafka("target delivery", why));
@@ -366,6 +391,9 @@ impl FlowRunner {
                 self.consumer.commit(&commit, rdkafka::consumer::CommitMode::Sync).map_err(|e| kafka("commit", e))?;
             }
         }
+        // The syncs due up to these acknowledgements are written: translation
+        // may go this far.
+        self.synced_end.extend(ends);
         self.publish_status();
         Ok(())
     }

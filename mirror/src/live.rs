@@ -204,7 +204,12 @@ impl FilterReader {
         };
         if m.key() == Some(self.key.as_bytes()) {
             let text = String::from_utf8_lossy(m.payload().unwrap_or_default());
-            self.current = FilterChanges::decode(&text)?;
+            // One bad record must not stop the flow (or the CLI that would
+            // write a good one over it): it is skipped.
+            match FilterChanges::decode(&text) {
+                Ok(c) => self.current = c,
+                Err(e) => tracing::warn!(flow = %self.key, offset = m.offset(), error = %e, "filter change skipped"),
+            }
         }
         Ok(Polled::Record)
     }

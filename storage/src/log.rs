@@ -299,13 +299,24 @@ impl Log {
         let lat = !keep_offsets && cfg.message_timestamp_type == TimestampType::LogAppendTime;
         let mut next = self.log_end.load(Ordering::Acquire);
         if keep_offsets {
+            let segment_base = self.active().base_offset;
             for (h, _) in &parsed {
                 if h.base_offset < next {
                     return Err(StorageError::InvalidRecord {
                         reason: format!("a batch at offset {} is below the log end {next}", h.base_offset),
                     });
                 }
-                next = h.base_offset + h.last_offset_delta as i64 + 1;
+                next = h
+                    .base_offset
+                    .checked_add(h.last_offset_delta as i64 + 1)
+                    .ok_or_else(|| StorageError::InvalidRecord { reason: "offsets past i64::MAX".into() })?;
+                // Segment-relative offsets are 32-bit; a jump that far from the
+                // active segment's base is not taken (a roll starts at the log end).
+                if next - 1 - segment_base > i32::MAX as i64 {
+                    return Err(StorageError::InvalidRecord {
+                        reason: format!("offset {} is too far past the segment at {segment_base}", next - 1),
+                    });
+                }
             }
             next = self.log_end.load(Ordering::Acquire);
         }

@@ -100,3 +100,13 @@ fn a_copy_with_gaps_survives_a_reopen() {
         batches(&log.read(0, 1 << 20, true).unwrap().records).map(|b| b.unwrap().0.base_offset).collect();
     assert_eq!(offsets, [100, 200]);
 }
+
+#[test]
+fn offsets_too_far_for_the_segment_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), LogConfig::default());
+    let err = log.append_at(&batch_at(5_000_000_000, 1)).unwrap_err();
+    assert!(err.to_string().contains("too far"), "{err}");
+    assert!(log.append_at(&batch_at(i64::MAX - 1, 3)).is_err(), "offsets past i64::MAX");
+    assert_eq!(log.log_end_offset(), 0);
+}

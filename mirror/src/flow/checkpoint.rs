@@ -19,11 +19,13 @@ use super::*;
 use crate::formats::Checkpoint;
 
 impl FlowRunner {
-    /// The end of what has been mirrored into a remote partition: after the last
-    /// record acknowledged in this run, else the partition's end on the target.
+    /// The end of what has been mirrored into a remote partition: as of the last
+    /// offset syncs written in this run (so the bound and the syncs agree; live
+    /// acknowledgements may be ahead of a sync still due), else the partition's
+    /// end on the target.
     fn mirrored_end(&mut self, remote: &str, partition: i32) -> Result<Option<i64>, MirrorError> {
-        if let Some((_, down)) = self.delivered.lock().unwrap_or_else(|p| p.into_inner()).acked(remote, partition) {
-            return Ok(Some(down + 1));
+        if let Some(end) = self.synced_end.get(&(remote.to_string(), partition)) {
+            return Ok(Some(*end));
         }
         let group = position_group(&self.flow);
         let client = self.group_client(true, &group)?;
@@ -55,6 +57,9 @@ impl FlowRunner {
             .filter(|g| self.flow.groups.matches(g) && !g.starts_with("__weir-mirror"))
             .collect();
         self.translated.retain(|g, _| self.groups.contains(g));
+        // A client per group is a librdkafka instance: drop those of groups gone.
+        let keep = position_group(&self.flow);
+        self.group_clients.retain(|(_, g), _| *g == keep || self.groups.contains(g));
         Ok(())
     }
 

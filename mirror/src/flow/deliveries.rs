@@ -48,12 +48,6 @@ pub(super) struct Delivered {
     pub latency: Option<Histogram>,
 }
 
-impl Delivered {
-    pub fn acked(&self, remote: &str, partition: i32) -> Option<(i64, i64)> {
-        self.partitions.get(remote)?.get(usize::try_from(partition).ok()?)?.last
-    }
-}
-
 pub(super) struct Deliveries(pub Arc<Mutex<Delivered>>);
 
 impl ClientContext for Deliveries {}

@@ -37,11 +37,18 @@ impl SyncStore {
         }
     }
 
-    /// The downstream offset of `upstream`, from the last sync at or below it.
+    /// The downstream offset of `upstream`, from the last sync at or below it,
+    /// and never past the next sync's downstream offset: an offset inside an
+    /// upstream gap (compacted away, a transaction marker) maps to the copy of
+    /// the first record after the gap.
     pub fn translate(&self, remote: &str, partition: i32, upstream: i64) -> Option<i64> {
         let syncs = self.by_partition.get(&(remote.to_string(), partition))?;
         let (&u, &d) = syncs.range(..=upstream).next_back()?;
-        Some(d + (upstream - u))
+        let exact = d + (upstream - u);
+        match syncs.range(upstream + 1..).next() {
+            Some((_, &next)) => Some(exact.min(next)),
+            None => Some(exact),
+        }
     }
 }
 
@@ -60,6 +67,18 @@ mod tests {
         assert_eq!(s.translate("A.t", 0, 151), Some(150));
         assert_eq!(s.translate("A.t", 0, 200), Some(199));
         assert_eq!(s.translate("A.t", 1, 5), None);
+    }
+
+    #[test]
+    fn an_offset_inside_an_upstream_gap_maps_to_the_record_after_it() {
+        let mut s = SyncStore::default();
+        s.insert("A.t", 0, 0, 0);
+        // Upstream 10..19 compacted away: 20 is the 11th record copied.
+        s.insert("A.t", 0, 20, 10);
+        assert_eq!(s.translate("A.t", 0, 9), Some(9));
+        assert_eq!(s.translate("A.t", 0, 10), Some(10));
+        assert_eq!(s.translate("A.t", 0, 15), Some(10));
+        assert_eq!(s.translate("A.t", 0, 21), Some(11));
     }
 
     #[test]

@@ -80,7 +80,12 @@ impl FlowRunner {
                 let t = NewTopic::new(&remote, partitions as i32, rf);
                 let r = self.rt.block_on(self.target_admin.create_topics([&t], &opts));
                 match r.map_err(|e| kafka(&remote, e))?.pop() {
-                    Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) | Some(Ok(_)) | None => {}
+                    Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) => {
+                        // From an earlier run: partitions added upstream while no
+                        // replicator ran are added now.
+                        self.grow_remote(&remote, partitions)?;
+                    }
+                    Some(Ok(_)) | None => {}
                     Some(Err((_, code))) => return Err(kafka(&remote, code)),
                 }
                 tracing::info!(flow = %self.flow.name(), topic = %topic, remote_topic = %remote, partitions, "mirroring topic");
@@ -93,6 +98,24 @@ impl FlowRunner {
         self.assign()?;
         metrics::gauge!("weir_mirror_topics", "flow" => self.flow.name()).set(self.topics.len() as f64);
         Ok(true)
+    }
+
+    /// Adds partitions to an existing remote topic that has fewer than `partitions`.
+    fn grow_remote(&mut self, remote: &str, partitions: usize) -> Result<(), MirrorError> {
+        let group = position_group(&self.flow);
+        let md = self.group_client(true, &group)?.fetch_metadata(Some(remote), TIMEOUT);
+        let have = md.map_err(|e| kafka(remote, e))?.topics().first().map_or(0, |t| t.partitions().len());
+        if have == 0 || have >= partitions {
+            return Ok(());
+        }
+        let np = NewPartitions::new(remote, partitions);
+        let opts = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+        let r = self.rt.block_on(self.target_admin.create_partitions([&np], &opts));
+        if let Some(Err((_, code))) = r.map_err(|e| kafka(remote, e))?.pop() {
+            return Err(kafka(remote, code));
+        }
+        tracing::info!(flow = %self.flow.name(), topic = %remote, from = have, to = partitions, "remote topic grown");
+        Ok(())
     }
 
     /// Copies the mirrored topics' explicitly set configs (except excluded
