@@ -54,7 +54,7 @@ use crate::formats::{Heartbeat, OffsetSync};
 use crate::live::FilterReader;
 use crate::status::{MirrorStatus, PartitionStatus};
 
-use self::deliveries::{Delivered, Deliveries, NO_UPSTREAM};
+use self::deliveries::{Delivered, Deliveries, SyncDeliveries, NO_UPSTREAM};
 use self::syncs::SyncStore;
 
 mod checkpoint;
@@ -127,7 +127,7 @@ pub struct FlowRunner {
     /// Its own thread serves delivery reports as they arrive, so the queue of
     /// unacknowledged records drains while the copy runs.
     producer: ThreadedProducer<Deliveries>,
-    syncs_producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+    syncs_producer: ThreadedProducer<SyncDeliveries>,
     source_admin: AdminClient<DefaultClientContext>,
     target_admin: AdminClient<DefaultClientContext>,
     delivered: Arc<Mutex<Delivered>>,
@@ -194,7 +194,7 @@ impl FlowRunner {
         let syncs_cluster = if flow.offset_syncs_on_target { &flow.target } else { &flow.source };
         let syncs_producer: ThreadedProducer<_> =
             rd_config(&cfg.client(flow, syncs_cluster, ClientKind::Producer), &format!("{name}|offset-syncs"))
-                .create()
+                .create_with_context(SyncDeliveries::default())
                 .map_err(|e| kafka("offset-syncs producer", e))?;
         let source_admin =
             rd_config(&cfg.client(flow, &flow.source, ClientKind::Admin), &format!("{name}|source-admin"))
@@ -446,7 +446,13 @@ impl FlowRunner {
         if in_transaction {
             return Ok(());
         }
-        flush(&self.syncs_producer).map_err(|e| kafka(&syncs_topic, e))
+        flush(&self.syncs_producer).map_err(|e| kafka(&syncs_topic, e))?;
+        // A sync that did not arrive fails the pass before its positions are
+        // committed: the flow resumes from the last ones and writes it again.
+        match self.syncs_producer.context().0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(why) => Err(kafka(&syncs_topic, why)),
+            None => Ok(()),
+        }
     }
 
     /// Rebuilds the offset syncs of this flow's topics from the offset-syncs

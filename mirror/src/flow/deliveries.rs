@@ -48,6 +48,24 @@ pub(super) struct Delivered {
     pub latency: Option<Histogram>,
 }
 
+/// The offset-syncs producer's context: the first delivery failure since it
+/// was last taken, so a sync that did not reach its topic is noticed before the
+/// positions after it are committed.
+#[derive(Default)]
+pub(super) struct SyncDeliveries(pub Mutex<Option<String>>);
+
+impl ClientContext for SyncDeliveries {}
+
+impl ProducerContext for SyncDeliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
 pub(super) struct Deliveries(pub Arc<Mutex<Delivered>>);
 
 impl ClientContext for Deliveries {}
