@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::Partition;
+use super::*;
 
 const MAX_PER_PARTITION: usize = 4096;
 
@@ -49,6 +49,86 @@ impl SyncStore {
             Some((_, &next)) => Some(exact.min(next)),
             None => Some(exact),
         }
+    }
+}
+
+/// Writing syncs to, and reading them back from, MM2's offset-syncs topic.
+impl FlowRunner {
+    /// Writes offset syncs: in the open transaction, or through their own
+    /// producer, waiting for them.
+    pub(super) fn write_syncs(
+        &mut self,
+        due: Vec<(Partition, i64, i64)>,
+        in_transaction: bool,
+    ) -> Result<(), MirrorError> {
+        if due.is_empty() {
+            return Ok(());
+        }
+        let syncs_topic = self.flow.offset_syncs_topic();
+        for ((remote, partition), up, down) in due {
+            let Some(topic) = self.upstream_of.get(&remote) else { continue };
+            let sync = OffsetSync { topic: topic.clone(), partition, upstream_offset: up, downstream_offset: down };
+            let (k, v) = (sync.key(), sync.value());
+            if in_transaction {
+                let rec: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&syncs_topic, NO_UPSTREAM)
+                    .partition(0)
+                    .key(k.as_slice())
+                    .payload(v.as_slice());
+                self.producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
+                self.in_transaction = true;
+            } else {
+                let rec: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(&syncs_topic).partition(0).key(k.as_slice()).payload(v.as_slice());
+                self.syncs_producer.send(rec).map_err(|(e, _)| kafka(&syncs_topic, e))?;
+            }
+            self.syncs.insert(&remote, partition, up, down);
+        }
+        if in_transaction {
+            return Ok(());
+        }
+        flush(&self.syncs_producer).map_err(|e| kafka(&syncs_topic, e))?;
+        // A sync that did not arrive fails the pass before its positions are
+        // committed: the flow resumes from the last ones and writes it again.
+        match self.syncs_producer.context().0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(why) => Err(kafka(&syncs_topic, why)),
+            None => Ok(()),
+        }
+    }
+
+    /// Rebuilds the offset syncs of this flow's topics from the offset-syncs
+    /// topic, so a restarted flow translates what earlier runs mirrored.
+    pub(super) fn load_syncs(&mut self) -> Result<(), MirrorError> {
+        let topic = self.flow.offset_syncs_topic();
+        let cluster = if self.flow.offset_syncs_on_target { &self.flow.target } else { &self.flow.source };
+        let mut c = self.cfg.client(&self.flow, cluster, ClientKind::Consumer);
+        // librdkafka polls only with a group; this one never joins or commits.
+        c.insert("group.id".into(), format!("{}.readers", position_group(&self.flow)));
+        // The end is where librdkafka says it is: with transactional syncs the
+        // last offsets may be markers or aborted records, never delivered.
+        c.insert("enable.partition.eof".into(), "true".into());
+        let reader: BaseConsumer = rd_config(&c, &format!("{}|offset-syncs", self.flow.name()))
+            .create()
+            .map_err(|e| kafka("offset-syncs reader", e))?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Beginning).map_err(|e| kafka(&topic, e))?;
+        reader.assign(&tpl).map_err(|e| kafka(&topic, e))?;
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if Instant::now() > deadline {
+                return Err(kafka(&topic, "timed out reading the offset syncs"));
+            }
+            let m = match reader.poll(Duration::from_millis(100)) {
+                None => continue,
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
+                Some(m) => m.map_err(|e| kafka(&topic, e))?,
+            };
+            let Ok(sync) = OffsetSync::decode(m.key().unwrap_or_default(), m.payload().unwrap_or_default()) else {
+                continue;
+            };
+            let remote = self.flow.policy.format_remote_topic(&self.flow.source, &sync.topic);
+            self.syncs.insert(&remote, sync.partition, sync.upstream_offset, sync.downstream_offset);
+        }
+        Ok(())
     }
 }
 
