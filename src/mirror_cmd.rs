@@ -1,6 +1,7 @@
 //! `weir mirror`: the replicator alone (like `connect-mirror-maker.sh`), and
 //! `weir mirror topics|groups` to change a running flow's filters (like SRM's
-//! `srm-control`).
+//! `srm-control`), and `weir mirror promote|failover` for offset-preserving
+//! mirror topics.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,10 +41,25 @@ enum MirrorAction {
         #[arg(long, value_name = "TOPIC")]
         topic: String,
     },
+    /// Promote every mirror topic of a preserve-mode flow and copy the source's
+    /// committed group offsets to the target verbatim.
+    Failover(FlowArgs),
 }
 
 #[derive(Args)]
 struct FilterArgs {
+    #[command(flatten)]
+    flow: FlowArgs,
+    /// Patterns (regular expressions, comma-separated) to mirror from now on.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+    add: Vec<String>,
+    /// Patterns to stop mirroring.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
+    remove: Vec<String>,
+}
+
+#[derive(Args)]
+struct FlowArgs {
     /// The MirrorMaker 2 properties file the flows run with.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
@@ -54,12 +70,26 @@ struct FilterArgs {
     source: Option<String>,
     #[arg(long, value_name = "ALIAS")]
     target: Option<String>,
-    /// Patterns (regular expressions, comma-separated) to mirror from now on.
-    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
-    add: Vec<String>,
-    /// Patterns to stop mirroring.
-    #[arg(long, value_delimiter = ',', value_name = "PATTERNS")]
-    remove: Vec<String>,
+}
+
+impl FlowArgs {
+    /// The config and the enabled flow named.
+    fn resolve(&self) -> Result<(MirrorConfig, weir_mirror::Flow)> {
+        let (source, target) = match (&self.flow, &self.source, &self.target) {
+            (Some(f), None, None) => match f.split_once("->") {
+                Some((s, t)) => (s.trim().to_string(), t.trim().to_string()),
+                None => bail!("--flow expects SOURCE->TARGET, got '{f}'"),
+            },
+            (None, Some(s), Some(t)) => (s.clone(), t.clone()),
+            _ => bail!("name the flow: --flow SOURCE->TARGET, or --source ALIAS --target ALIAS"),
+        };
+        let cfg = load_config(&self.config, &[])?;
+        let Some(flow) = cfg.flows.iter().find(|f| f.source == source && f.target == target).cloned() else {
+            let flows: Vec<String> = cfg.flows.iter().map(|f| f.name()).collect();
+            bail!("no enabled flow {source}->{target} in {} (flows: {})", self.config.display(), flows.join(", "));
+        };
+        Ok((cfg, flow))
+    }
 }
 
 /// Reads an MM2 properties file, logging the keys nobody reads.
@@ -67,12 +97,6 @@ pub fn load_config(path: &std::path::Path, clusters: &[String]) -> Result<Mirror
     let cfg = MirrorConfig::load(path, clusters).with_context(|| format!("mirror config {}", path.display()))?;
     for key in &cfg.unused {
         tracing::info!(key = %key, "mirror config key accepted but not used");
-    }
-    // Parsed, not yet carried out: say so rather than copy silently.
-    for f in &cfg.flows {
-        if f.mode == weir_mirror::Mode::Preserve {
-            tracing::warn!(flow = %f.name(), "mirror.mode=preserve is not supported yet: this flow copies records anew");
-        }
     }
     Ok(cfg)
 }
@@ -127,6 +151,7 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
     match args.action {
         Some(MirrorAction::Topics(f)) => return change_filter(f, Kind::Topics).await,
         Some(MirrorAction::Groups(f)) => return change_filter(f, Kind::Groups).await,
+        Some(MirrorAction::Failover(f)) => return failover(f).await,
         Some(MirrorAction::Promote { bootstrap_server, topic }) => {
             let client = [("bootstrap.servers".to_string(), bootstrap_server)].into_iter().collect();
             let t = topic.clone();
@@ -156,19 +181,8 @@ pub async fn run(args: MirrorArgs) -> Result<()> {
 
 /// `weir mirror topics|groups`: the admin call of `weir_mirror::live`.
 async fn change_filter(args: FilterArgs, kind: Kind) -> Result<()> {
-    let (source, target) = match (&args.flow, &args.source, &args.target) {
-        (Some(f), None, None) => match f.split_once("->") {
-            Some((s, t)) => (s.trim().to_string(), t.trim().to_string()),
-            None => bail!("--flow expects SOURCE->TARGET, got '{f}'"),
-        },
-        (None, Some(s), Some(t)) => (s.clone(), t.clone()),
-        _ => bail!("name the flow: --flow SOURCE->TARGET, or --source ALIAS --target ALIAS"),
-    };
-    let cfg = load_config(&args.config, &[])?;
-    let Some(flow) = cfg.flows.iter().find(|f| f.source == source && f.target == target).cloned() else {
-        let flows: Vec<String> = cfg.flows.iter().map(|f| f.name()).collect();
-        bail!("no enabled flow {source}->{target} in {} (flows: {})", args.config.display(), flows.join(", "));
-    };
+    let (cfg, flow) = args.flow.resolve()?;
+    let (source, target) = (flow.source.clone(), flow.target.clone());
     let changes = tokio::task::spawn_blocking(move || {
         if args.add.is_empty() && args.remove.is_empty() {
             weir_mirror::live::FilterReader::new(&cfg, &flow).map(|r| r.current)
@@ -184,5 +198,30 @@ async fn change_filter(args: FilterArgs, kind: Kind) -> Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{source}->{target} added: {}", added.join(", "))?;
     writeln!(out, "{source}->{target} removed: {}", removed.join(", "))?;
+    Ok(())
+}
+
+/// `weir mirror failover`: promotes a preserve-mode flow's mirror topics and
+/// moves its groups' offsets to the target.
+async fn failover(args: FlowArgs) -> Result<()> {
+    let (cfg, flow) = args.resolve()?;
+    if flow.mode != weir_mirror::Mode::Preserve {
+        bail!("flow {} copies records anew (mirror.mode=copy): there are no mirror topics to fail over; its consumer groups move with the translated offsets of sync.group.offsets.enabled", flow.name());
+    }
+    let name = flow.name();
+    let report = tokio::task::spawn_blocking(move || weir_mirror::failover::failover(&cfg, &flow)).await??;
+    let mut out = std::io::stdout().lock();
+    for (remote, source) in &report.promoted {
+        writeln!(out, "promoted {remote} (was a mirror of {source})")?;
+    }
+    for (group, partitions) in &report.groups {
+        writeln!(out, "group {group}: offsets of {partitions} partitions copied")?;
+    }
+    for (group, why) in &report.skipped {
+        writeln!(out, "group {group}: not moved, {why}")?;
+    }
+    if report.promoted.is_empty() {
+        writeln!(out, "{name}: no mirror topics to promote")?;
+    }
     Ok(())
 }

@@ -197,6 +197,14 @@ impl Configs {
             let t = w.topic(name).ok_or_else(|| TopicError::UnknownTopic(format!("Topic {name} does not exist")))?;
             let configs = change(&t.configs)?;
             validate_topic_configs(&configs).map_err(TopicError::InvalidConfig)?;
+            // A topic becomes a mirror only when created as one, and a promoted
+            // one never again: the replicator cannot undo a promotion.
+            const MIRROR_SOURCE: &str = "weir.mirror.source";
+            if configs.get(MIRROR_SOURCE).is_some_and(|v| Some(v) != t.configs.get(MIRROR_SOURCE)) {
+                return Err(TopicError::InvalidConfig(format!(
+                    "{MIRROR_SOURCE} is set when a mirror topic is created; topic {name} cannot be made a mirror (of another source) afterwards"
+                )));
+            }
             if !validate_only {
                 w.commit(Event::TopicConfigsReplaced { name: name.to_string(), id: t.id, configs: configs.clone() })?;
             }

@@ -87,7 +87,8 @@ impl ClientKind {
 pub enum Mode {
     /// As MM2: records are produced anew on the target.
     Copy,
-    /// Weir targets only: batches keep their source offsets (`mirror.mode=preserve`).
+    /// Weir targets only: batches keep their source offsets and bytes
+    /// (`mirror.mode=preserve`); remote topics are read-only mirror topics.
     Preserve,
 }
 
@@ -341,7 +342,10 @@ impl MirrorConfig {
             offset_syncs_replication_factor: rf("offset-syncs.topic.replication.factor", 3)?,
             checkpoints_replication_factor: rf("checkpoints.topic.replication.factor", 3)?,
             heartbeats_replication_factor: rf("heartbeats.topic.replication.factor", 3)?,
-            exactly_once,
+            // A preserved copy is exactly once by construction (the remote
+            // partition's end is its position); the producer left, for
+            // heartbeats and checkpoints, needs no transactions.
+            exactly_once: exactly_once && mode == Mode::Copy,
             mode,
         })
     }

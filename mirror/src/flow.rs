@@ -1,5 +1,8 @@
-//! One replication flow, `source->target`, in copy mode, as an ordinary Kafka
-//! client of both clusters (librdkafka through `rdkafka`).
+//! One replication flow, `source->target`, as an ordinary Kafka client of both
+//! clusters (librdkafka through `rdkafka`). In copy mode, described here, records
+//! are produced anew; in preserve mode ([`preserve`]) batches are copied as
+//! they are, keeping their offsets, and everything below but the copy itself
+//! (topics, configs, heartbeats, checkpoints) works as in copy mode.
 //!
 //! Which topics are mirrored is `topics` (discovery, remote topics, config
 //! sync); records are copied to the same partition of the remote topic with
@@ -32,7 +35,7 @@
 //! their records when they are on the target, else after it commits. Heartbeats (`Heartbeat`) go to the target's
 //! `heartbeats` topic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,7 +50,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::config::{ClientKind, Flow, MirrorConfig};
+use crate::config::{ClientKind, Flow, MirrorConfig, Mode};
 use crate::error::MirrorError;
 use crate::filter::Filter;
 use crate::formats::{Heartbeat, OffsetSync};
@@ -59,6 +62,7 @@ use self::syncs::SyncStore;
 
 mod checkpoint;
 mod deliveries;
+mod preserve;
 mod syncs;
 mod topics;
 
@@ -157,6 +161,12 @@ pub struct FlowRunner {
     status: MirrorStatus,
     rt: tokio::runtime::Runtime,
     cfg: MirrorConfig,
+    /// Preserve mode's copier (the consumer above then only lists topics and
+    /// groups).
+    preserve: Option<preserve::Preserver>,
+    /// Preserve mode: source topics whose remote topic was promoted (or exists
+    /// and is not a mirror topic); never copied again.
+    promoted: HashSet<String>,
 }
 
 /// The group that holds a flow's position.
@@ -205,7 +215,13 @@ impl FlowRunner {
                 .create()
                 .map_err(|e| kafka("target admin", e))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| kafka("runtime", e))?;
+        let preserve = match flow.mode {
+            Mode::Preserve => Some(preserve::Preserver::new(cfg, flow)?),
+            Mode::Copy => None,
+        };
         Ok(FlowRunner {
+            preserve,
+            promoted: HashSet::new(),
             flow: flow.clone(),
             base_topics: flow.topics.clone(),
             base_groups: flow.groups.clone(),
@@ -286,6 +302,9 @@ impl FlowRunner {
 
     /// Assigns every mirrored partition from its committed position.
     fn assign(&mut self) -> Result<(), MirrorError> {
+        if self.preserve.is_some() {
+            return self.assign_preserved();
+        }
         let mut start = TopicPartitionList::new();
         self.started_at.clear();
         for (topic, partition, offset) in self.positions()? {
@@ -299,6 +318,9 @@ impl FlowRunner {
 
     /// Copies what one poll returns; returns the number of records.
     pub fn copy_batch(&mut self) -> Result<usize, MirrorError> {
+        if self.preserve.is_some() {
+            return self.copy_preserved();
+        }
         let mut n = 0;
         let Some(first) = self.consumer.poll(Duration::from_millis(100)) else { return Ok(0) };
         let mut next = Some(first);
@@ -420,6 +442,9 @@ impl FlowRunner {
 
     /// Publishes every mirrored partition's progress and lag.
     fn publish_status(&mut self) {
+        if self.preserve.is_some() {
+            return self.publish_preserved();
+        }
         let name = self.flow.name();
         let now = now_ms();
         let mut d = self.delivered.lock().unwrap_or_else(|p| p.into_inner());

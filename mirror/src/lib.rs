@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod error;
+pub mod failover;
 pub mod filter;
 pub mod flow;
 pub mod formats;
@@ -22,6 +23,7 @@ pub mod promote;
 pub mod properties;
 pub mod runner;
 pub mod status;
+pub mod wire;
 
 pub use config::{ClientKind, Flow, MirrorConfig, Mode};
 pub use error::MirrorError;

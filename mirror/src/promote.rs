@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ConfigSource, ResourceSpecifier};
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 
 use crate::error::MirrorError;
@@ -41,18 +41,16 @@ pub fn promote(client: &crate::config::ClientConfig, topic: &str) -> Result<Stri
         .filter(|v| !v.is_empty())
         .ok_or_else(|| kafka(topic, format!("not a mirror topic ({MIRROR_SOURCE} is not set)")))?;
     // AlterConfigs replaces the topic's set: send every other key it has.
-    let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
+    // Sent over the wire client: rdkafka would not report the topic's error.
     let kept: Vec<(String, String)> = described
         .entries
         .iter()
         .filter(|e| e.source == ConfigSource::DynamicTopic && e.name != MIRROR_SOURCE)
         .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
         .collect();
-    for (k, v) in &kept {
-        alter = alter.set(k, v);
-    }
-    match rt.block_on(admin.alter_configs([&alter], &opts)).map_err(|e| kafka(topic, e))?.pop() {
-        Some(Err((_, code))) => Err(kafka(topic, code)),
-        _ => Ok(source),
+    let mut cluster = crate::wire::Cluster::new("target", client, "weir-mirror-promote")?;
+    match cluster.alter_topic_configs(topic, &kept)? {
+        Some((code, why)) => Err(kafka(topic, format!("not promoted (error code {code}): {why}"))),
+        None => Ok(source),
     }
 }

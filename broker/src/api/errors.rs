@@ -61,7 +61,7 @@ pub fn append(e: &AppendError) -> ResponseError {
         AppendError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         AppendError::InvalidRecord(_) | AppendError::KeylessRecords { .. } => ResponseError::InvalidRecord,
         AppendError::TransactionalBatch => ResponseError::InvalidTxnState,
-        AppendError::MirrorTopic { .. } => ResponseError::InvalidRequest,
+        AppendError::MirrorTopic { .. } | AppendError::NotAMirror { .. } => ResponseError::InvalidRequest,
         AppendError::Txn(TxnError::ProducerFenced(_)) => ResponseError::InvalidProducerEpoch,
         AppendError::Txn(TxnError::InvalidProducerIdMapping(_)) => ResponseError::InvalidProducerIdMapping,
         AppendError::Txn(_) => ResponseError::InvalidTxnState,

@@ -30,6 +30,10 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             }
         };
     };
+    if id == super::produce::COPY_TRANSACTIONAL_ID {
+        // Reserved: it marks the mirror's offset-preserving copies.
+        return fail(ResponseError::InvalidRequest);
+    }
     let expected = (ctx.version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
     let timeout = req.transaction_timeout_ms;
     match blocking(move || b.txn().init_producer_id(&id, timeout, expected)).await {

@@ -2,6 +2,12 @@
 //! partition's `append_from_client`; acks=-1 waits for the durable flush (group
 //! commit) when the topic uses the default durable policy.
 //!
+//! A request whose `transactional_id` is [`COPY_TRANSACTIONAL_ID`] carries
+//! batches copied by `weir mirror` in offset-preserving mode: each is appended
+//! at the offset it carries (`Partition::append_copied`), only to mirror
+//! topics, and only for a principal allowed ClusterAction, as replication is.
+//! Nothing else about such a request is transactional.
+//!
 //! The appends of one request run together on a blocking thread (file writes; a
 //! segment roll creates files), awaited before the connection reads its next
 //! request, so one producer's pipelined requests land in the order they were sent.
@@ -23,6 +29,10 @@ use super::routes::{decode, BoxFuture};
 use super::{blocking, errors, respond, str_bytes, Outcome, RequestContext};
 use crate::auth::{Operation, Resource};
 use crate::partition::Partition;
+
+/// The reserved `transactional_id` that marks a Produce request as an
+/// offset-preserving copy (no transactional producer may use it).
+pub const COPY_TRANSACTIONAL_ID: &str = "__weir_mirror_copy";
 
 fn failed(index: i32, err: ResponseError, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -66,6 +76,8 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
     let unknown = if by_id { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
     let mut responses: Vec<TopicProduceResponse> = Vec::with_capacity(req.topic_data.len());
     let mut waits = Vec::new();
+    let copy = req.transactional_id.as_ref().is_some_and(|t| t.0.as_str() == COPY_TRANSACTIONAL_ID);
+    let copy_allowed = copy && ctx.authorize(Operation::ClusterAction, Resource::Cluster);
     for topic in req.topic_data {
         let name = if by_id {
             broker.topics().by_id(&topic.topic_id).map(|t| t.name.clone())
@@ -73,13 +85,21 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
             Some(topic.name.0.to_string())
         };
         let parts = name.as_deref().and_then(|n| broker.partitions().topic(n));
-        let allowed = name.as_deref().is_none_or(|n| ctx.authorize(Operation::Write, Resource::Topic(n)));
+        let allowed = if copy {
+            copy_allowed
+        } else {
+            name.as_deref().is_none_or(|n| ctx.authorize(Operation::Write, Resource::Topic(n)))
+        };
         let mut out = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
             let Some(parts) = parts.as_ref() else {
                 out.push(failed(p.index, unknown, None));
                 continue;
             };
+            if !allowed && copy {
+                out.push(failed(p.index, ResponseError::ClusterAuthorizationFailed, None));
+                continue;
+            }
             if !allowed {
                 out.push(failed(p.index, ResponseError::TopicAuthorizationFailed, None));
                 continue;
@@ -94,7 +114,12 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
             };
             let records = p.records.unwrap_or_default();
             let txn: &dyn crate::partition::TxnVerifier = broker.txn().as_ref();
-            match partition.append_from_client(&records, acks, broker.schema_lookup(), Some(txn)) {
+            let appended = if copy {
+                partition.append_copied(&records, acks)
+            } else {
+                partition.append_from_client(&records, acks, broker.schema_lookup(), Some(txn))
+            };
+            match appended {
                 Ok(done) => {
                     let info = &done.info;
                     if info.duplicate {

@@ -68,6 +68,12 @@ pub enum AppendError {
     /// The topic is a read-only mirror (`weir.mirror.source`).
     #[error("topic {topic} is a read-only mirror of {mirror_of}: it takes records only from its source until `weir mirror promote` makes it writable")]
     MirrorTopic { topic: String, mirror_of: String },
+    /// An offset-preserving copy sent to a topic that is not (or no longer) a
+    /// mirror topic: never one, or promoted.
+    #[error(
+        "topic {topic} is not a mirror topic (weir.mirror.source is not set; promoted?): it takes no copied batches"
+    )]
+    NotAMirror { topic: String },
     /// The transaction coordinator refused a transactional batch.
     #[error(transparent)]
     Txn(#[from] crate::error::TxnError),
@@ -156,9 +162,27 @@ impl Partition {
     pub fn settings(&self) -> Arc<TopicSettings> {
         self.settings.read().clone()
     }
+    /// Takes new settings. A mirror topic promoted (`weir.mirror.source`
+    /// removed) stops at a consistent point: no copy is in progress once the
+    /// settings are swapped (copies hold the settings read lock), and the
+    /// copied transactions still open, whose end never arrived, are aborted, so
+    /// read_committed consumers are not held at them forever. Blocking.
     pub(crate) fn set_settings(&self, settings: Arc<TopicSettings>) {
         self.log.update_config(settings.log.clone());
-        *self.settings.write() = settings;
+        let promoted = settings.mirror_source.is_none();
+        let was_mirror = std::mem::replace(&mut *self.settings.write(), settings).mirror_source.is_some();
+        if was_mirror && promoted {
+            for (producer_id, epoch, first_offset) in self.open_transactions() {
+                match self.append_control(ControlType::Abort, producer_id, epoch, 0) {
+                    Ok(_) => {
+                        tracing::info!(topic = %self.topic, partition = self.index, producer_id, first_offset, "promoted: copied transaction without its end aborted")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %self.topic, partition = self.index, producer_id, error = %e, "promoted: could not abort a copied open transaction")
+                    }
+                }
+            }
+        }
     }
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
@@ -242,6 +266,52 @@ impl Partition {
             self.advance();
         }
         let needs_flush = acks == -1 && settings.log.flush == FlushPolicy::Durable;
+        Ok(Appended { info, needs_flush })
+    }
+
+    /// Appends batches copied from the source of a mirror topic at the offsets
+    /// they carry, byte for byte ([`Log::append_at`]). Batches wholly below the
+    /// log end are already here (a copy sent again after a lost response) and
+    /// are skipped, so a retried request is harmless. Blocking.
+    pub fn append_copied(&self, records: &[u8], acks: i16) -> Result<Appended, AppendError> {
+        // Held to the end: a promotion waits for this copy (see `set_settings`).
+        let settings = self.settings.read();
+        if settings.mirror_source.is_none() {
+            return Err(AppendError::NotAMirror { topic: self.topic.to_string() });
+        }
+        if records.is_empty() {
+            return Err(AppendError::NoRecords);
+        }
+        if records.len() as u64 > settings.log.segment_bytes {
+            return Err(AppendError::RecordListTooLarge { size: records.len(), max: settings.log.segment_bytes });
+        }
+        let end = self.log.log_end_offset();
+        let mut skip = 0;
+        while skip < records.len() {
+            let h = weir_storage::batch::BatchHeader::parse(&records[skip..])?;
+            if h.base_offset + h.last_offset_delta as i64 >= end {
+                break;
+            }
+            skip += h.total_len();
+        }
+        let needs_flush = acks == -1 && settings.log.flush == FlushPolicy::Durable;
+        let Some(rest) = records.get(skip..).filter(|r| !r.is_empty()) else {
+            let info = AppendInfo {
+                first_offset: end,
+                last_offset: end - 1,
+                log_append_time: -1,
+                log_start_offset: self.log.log_start_offset(),
+                max_timestamp: -1,
+                record_count: 0,
+                bytes: 0,
+                duplicate: true,
+            };
+            return Ok(Appended { info, needs_flush: false });
+        };
+        let info = self.log.append_at(rest)?;
+        self.counters.bytes_in.increment(rest.len() as u64);
+        self.counters.records_in.increment(info.record_count as u64);
+        self.advance();
         Ok(Appended { info, needs_flush })
     }
 

@@ -121,3 +121,54 @@ fn acks_all_on_durable_topics_must_wait_for_the_flush() {
     assert!(!d.append_from_client(&batch, 1, None, None).unwrap().needs_flush);
     assert!(!rm.get("paged", 0).unwrap().append_from_client(&batch, -1, None, None).unwrap().needs_flush);
 }
+
+fn mirror_batch(base: i64, n: usize) -> Vec<u8> {
+    BatchBuilder::new(base).records((0..n).map(|i| Record::value(format!("v{i}")))).build()
+}
+
+#[test]
+fn copied_batches_keep_their_offsets_and_a_resent_copy_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let rm = manager(dir.path(), BrokerConfig::default());
+    open(&rm, "plain", 1, &[]);
+    open(&rm, "A.t", 1, &[("weir.mirror.source", "A:t")]);
+    let plain = rm.get("plain", 0).unwrap();
+    assert!(matches!(plain.append_copied(&mirror_batch(0, 1), 1), Err(AppendError::NotAMirror { .. })));
+    let m = rm.get("A.t", 0).unwrap();
+    let (first, second) = (mirror_batch(5, 3), mirror_batch(10, 2));
+    let mut both = first.clone();
+    both.extend(&second);
+    assert_eq!(m.append_copied(&first, 1).unwrap().info.first_offset, 5);
+    // Sent again with the next batch (a lost response): the first is skipped.
+    let again = m.append_copied(&both, 1).unwrap();
+    assert_eq!((again.info.first_offset, again.info.last_offset), (10, 11));
+    assert!(m.append_copied(&both, 1).unwrap().info.duplicate);
+    assert_eq!((m.log_end_offset(), m.high_watermark()), (12, 12));
+    let read = m.read(0, 1 << 20, Isolation::ReadUncommitted, true).unwrap();
+    assert_eq!(&read.records[..], &both[..], "byte for byte");
+    // Client produce stays refused.
+    assert!(matches!(
+        m.append_from_client(&simple_batch(1, 1, 1), 1, None, None),
+        Err(AppendError::MirrorTopic { .. })
+    ));
+}
+
+#[test]
+fn promotion_aborts_copied_transactions_left_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let rm = manager(dir.path(), BrokerConfig::default());
+    open(&rm, "A.t", 1, &[("weir.mirror.source", "A:t")]);
+    let m = rm.get("A.t", 0).unwrap();
+    let open_txn = BatchBuilder::new(0).producer(77, 3, 0).transactional(true).record(Record::value("x")).build();
+    m.append_copied(&open_txn, 1).unwrap();
+    assert_eq!(m.open_transactions(), vec![(77, 3, 0)]);
+    assert_eq!(m.last_stable_offset(), 0);
+    rm.update_settings("A.t", &BTreeMap::new());
+    assert!(m.open_transactions().is_empty(), "its end never arrived: aborted");
+    assert_eq!(m.last_stable_offset(), m.log_end_offset());
+    let read = m.read(0, 1 << 20, Isolation::ReadCommitted, true).unwrap();
+    assert_eq!(read.aborted.len(), 1, "read_committed consumers skip it");
+    // Now a plain topic: copies are refused, producers write on.
+    assert!(matches!(m.append_copied(&mirror_batch(5, 1), 1), Err(AppendError::NotAMirror { .. })));
+    m.append_from_client(&simple_batch(1, 1, 1), 1, None, None).unwrap();
+}

@@ -79,8 +79,13 @@ fn flow_overrides_policies_and_clusters_selection() {
     assert_eq!(names, ["A->B", "A->C", "B->A"]);
     assert!(matches!(&c.flows[0].policy, Policy::Identity { source_alias: Some(a), .. } if a == "A"));
     assert_eq!(c.flows[1].policy, Policy::Default { separator: "_".into(), internal_separator: true });
-    assert!(c.flows[1].exactly_once && !c.flows[0].exactly_once);
+    // Exactly once is the target's setting; a preserved copy is exactly once
+    // by construction and needs no transactions.
     assert_eq!(c.flows[1].mode, Mode::Preserve);
+    assert!(!c.flows[1].exactly_once && !c.flows[0].exactly_once);
+    let copying = MirrorConfig::parse(&text.replace("A->C.mirror.mode=preserve", ""), &[]).unwrap();
+    assert!(copying.flows[1].exactly_once && !copying.flows[0].exactly_once);
+    assert_eq!(copying.flows[1].mode, Mode::Copy);
     assert!(c.flows.iter().all(|f| f.offset_syncs_on_target));
     // --clusters: only flows into the listed clusters.
     let only_a = MirrorConfig::parse(text, &["A".into()]).unwrap();

@@ -7,6 +7,9 @@
 //! to the target group, as MM2 does it: only while that group is empty (no
 //! consumer of it runs on the target) and never backwards.
 //!
+//! In preserve mode offsets are the source's: a checkpoint's downstream offset
+//! is its upstream one (bounded by what is mirrored, as below).
+//!
 //! Translation is exact where MM2's is lossy: offset syncs are written whenever
 //! the distance between upstream and downstream offsets changes, so from the
 //! last sync at or below a group's offset that distance holds, and the group's
@@ -83,7 +86,14 @@ impl FlowRunner {
             for e in committed.elements() {
                 let Offset::Offset(upstream) = e.offset() else { continue };
                 let Some(remote) = self.remote_of.get(e.topic()).cloned() else { continue };
-                let Some(exact) = self.syncs.translate(&remote, e.partition(), upstream) else { continue };
+                // Preserve mode keeps offsets: nothing to translate.
+                let exact = match self.preserve {
+                    Some(_) => upstream,
+                    None => match self.syncs.translate(&remote, e.partition(), upstream) {
+                        Some(exact) => exact,
+                        None => continue,
+                    },
+                };
                 let key = (remote.clone(), e.partition());
                 let end = match ends.get(&key) {
                     Some(end) => *end,

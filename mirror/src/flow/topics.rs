@@ -49,7 +49,9 @@ impl FlowRunner {
             self.topics.keys().filter(|t| !listed.contains_key(*t) || !self.should_replicate(t)).cloned().collect();
         let mut wanted: Vec<(String, usize)> = listed
             .into_iter()
-            .filter(|(t, n)| self.should_replicate(t) && self.topics.get(t).is_none_or(|have| have < n))
+            .filter(|(t, n)| {
+                self.should_replicate(t) && !self.promoted.contains(t) && self.topics.get(t).is_none_or(|have| have < n)
+            })
             .collect();
         wanted.sort();
         if gone.is_empty() && wanted.is_empty() {
@@ -77,9 +79,29 @@ impl FlowRunner {
                 }
             } else {
                 let rf = TopicReplication::Fixed(self.flow.replication_factor);
-                let t = NewTopic::new(&remote, partitions as i32, rf);
+                let marker = format!("{}:{topic}", self.flow.source);
+                let mut t = NewTopic::new(&remote, partitions as i32, rf);
+                if self.preserve.is_some() {
+                    t = t.set(crate::promote::MIRROR_SOURCE, &marker);
+                }
                 let r = self.rt.block_on(self.target_admin.create_topics([&t], &opts));
                 match r.map_err(|e| kafka(&remote, e))?.pop() {
+                    Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)))
+                        if self.preserve.is_some() && !self.is_mirror_topic(&remote)? =>
+                    {
+                        tracing::warn!(flow = %self.flow.name(), topic = %topic, remote_topic = %remote, "remote topic exists and is not a mirror topic (promoted, or made by someone else): not copied");
+                        self.promoted.insert(topic);
+                        continue;
+                    }
+                    Some(Err((_, rdkafka::types::RDKafkaErrorCode::InvalidConfig))) if self.preserve.is_some() => {
+                        return Err(kafka(
+                            &remote,
+                            format!(
+                                "the target refused {}: mirror.mode=preserve needs Weir as the target",
+                                crate::promote::MIRROR_SOURCE
+                            ),
+                        ));
+                    }
                     Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))) => {
                         // From an earlier run: partitions added upstream while no
                         // replicator ran are added now.
@@ -157,10 +179,27 @@ impl FlowRunner {
             let remote = &self.remote_of[&topic];
             // AlterConfigs replaces the remote topic's set: a config removed
             // upstream is removed downstream too.
+            if let Some(p) = self.preserve.as_mut() {
+                // A mirror topic keeps its marker; the target refuses to set it
+                // on a promoted topic, so this cannot undo a promotion.
+                let mut with_marker = set.clone();
+                with_marker.push((crate::promote::MIRROR_SOURCE.to_string(), format!("{}:{topic}", self.flow.source)));
+                match p.target.alter_topic_configs(remote, &with_marker)? {
+                    None => {
+                        self.synced_configs.insert(topic, set);
+                    }
+                    Some(_) if !self.is_mirror_topic(&remote.clone())? => self.drop_promoted(&topic),
+                    Some((code, why)) => {
+                        tracing::warn!(flow = %self.flow.name(), topic = %remote, error_code = code, error = %why, "topic configs not synced")
+                    }
+                }
+                continue;
+            }
             let mut alter = AlterConfig::new(ResourceSpecifier::Topic(remote));
             for (k, v) in &set {
                 alter = alter.set(k, v);
             }
+            // rdkafka reports only request-level failures here (not a topic's).
             let opts = AdminOptions::new().request_timeout(Some(TIMEOUT));
             let r = self.rt.block_on(self.target_admin.alter_configs([&alter], &opts));
             match r.map_err(|e| kafka(remote, e))?.pop() {

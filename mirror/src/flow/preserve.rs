@@ -1,0 +1,332 @@
+//! The offset-preserving copy (`mirror.mode=preserve`, Weir targets only).
+//!
+//! Remote topics are created as mirror topics (topic config
+//! `weir.mirror.source = SOURCE:TOPIC`): read-only to producers. Source
+//! batches are fetched as stored ([`crate::wire`], read committed: aborted
+//! batches and transaction markers below the last stable offset come too) and
+//! sent to the target in Produce requests marked with the target's reserved
+//! copy `transactional_id`; the target appends each at the offset it carries,
+//! byte for byte. So offsets, batch boundaries and CRCs are the source's, and
+//! consumer offsets need no translation (checkpoints are the identity).
+//!
+//! Position: the remote partition's end *is* the position. A restart reads it
+//! back (ListOffsets on the target) and fetches from there; a batch appended
+//! but unacknowledged before a crash is skipped by the target when sent again.
+//! Nothing is lost or repeated, with no commit of any kind.
+//!
+//! Promotion (`weir mirror promote`) removes the marker: the target refuses
+//! further copies to the topic (and never lets it become a mirror again), and
+//! the flow, told so, drops the topic for good.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::promote::MIRROR_SOURCE;
+use crate::wire::{complete_batches, Cluster, TopicPartition, EARLIEST, LATEST};
+
+/// The target's reserved Produce `transactional_id` for copied batches.
+const COPY_TRANSACTIONAL_ID: &str = "__weir_mirror_copy";
+const MAX_WAIT: Duration = Duration::from_millis(100);
+const PARTITION_MAX_BYTES: i32 = 8 << 20;
+
+/// Kafka error codes the copy reacts to.
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const INVALID_REQUEST: i16 = 42;
+/// The partition moved or is not there yet: look its leader up again.
+const RETRY_AFTER_LOOKUP: [i16; 6] = [3, 5, 6, 74, 75, 103];
+
+#[derive(Default)]
+struct Progress {
+    source_end: i64,
+    records: u64,
+    bytes: u64,
+    last_timestamp: Option<i64>,
+}
+
+/// One source partition's batches, ready to send.
+struct Copy {
+    source: Partition,
+    remote: Partition,
+    records: Bytes,
+    next: i64,
+    count: u64,
+    max_timestamp: i64,
+}
+
+pub(super) struct Preserver {
+    source: Cluster,
+    pub(super) target: Cluster,
+    /// Source partition -> the next offset to copy (its remote partition's end).
+    positions: BTreeMap<Partition, i64>,
+    progress: HashMap<Partition, Progress>,
+    latency: metrics::Histogram,
+}
+
+impl Preserver {
+    pub(super) fn new(cfg: &MirrorConfig, flow: &Flow) -> Result<Preserver, MirrorError> {
+        let name = flow.name();
+        let client = |alias: &str| cfg.client(flow, alias, ClientKind::Consumer);
+        Ok(Preserver {
+            source: Cluster::new(&flow.source, &client(&flow.source), &format!("{name}|preserve"))?,
+            target: Cluster::new(&flow.target, &client(&flow.target), &format!("{name}|preserve"))?,
+            positions: BTreeMap::new(),
+            progress: HashMap::new(),
+            latency: metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => name),
+        })
+    }
+
+    /// Copies the partitions of `topics`, each from its remote partition's end.
+    fn assign(
+        &mut self,
+        topics: &BTreeMap<String, usize>,
+        remote_of: &HashMap<String, String>,
+    ) -> Result<(), MirrorError> {
+        let wanted: Vec<Partition> =
+            topics.iter().flat_map(|(t, n)| (0..*n as i32).map(move |p| (t.clone(), p))).collect();
+        self.positions.retain(|tp, _| wanted.contains(tp));
+        self.progress.retain(|tp, _| wanted.contains(tp));
+        let new: Vec<Partition> = wanted.into_iter().filter(|tp| !self.positions.contains_key(tp)).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        self.source.refresh(&topics.keys().cloned().collect::<Vec<_>>())?;
+        self.target.refresh(&remote_of.values().cloned().collect::<Vec<_>>())?;
+        let remote: Vec<TopicPartition> = new.iter().map(|(t, p)| (remote_of[t].clone(), *p)).collect();
+        let ends = self.target.list_offsets(&remote, LATEST)?;
+        for ((t, p), r) in new.into_iter().zip(remote) {
+            let end = ends.get(&r).copied().unwrap_or(0);
+            tracing::debug!(topic = %t, partition = p, offset = end, "preserved copy resumes");
+            self.positions.insert((t, p), end);
+        }
+        Ok(())
+    }
+
+    /// Leaders of every partition copied, looked up where unknown.
+    fn lookup(&mut self, remote_of: &HashMap<String, String>) -> Result<(), MirrorError> {
+        if self.positions.keys().any(|tp| !self.source.knows_leader(tp)) {
+            self.source.refresh(&remote_of.keys().cloned().collect::<Vec<_>>())?;
+        }
+        if self.positions.keys().any(|(t, p)| !self.target.knows_leader(&(remote_of[t].clone(), *p))) {
+            self.target.refresh(&remote_of.values().cloned().collect::<Vec<_>>())?;
+        }
+        Ok(())
+    }
+
+    /// One fetch from each source leader and the copies it yields sent on;
+    /// returns the records copied and the source topics whose copies the
+    /// target refused as not (or no longer) a mirror.
+    fn copy(&mut self, remote_of: &HashMap<String, String>) -> Result<(usize, Vec<String>), MirrorError> {
+        if self.positions.is_empty() {
+            std::thread::sleep(MAX_WAIT);
+            return Ok((0, Vec::new()));
+        }
+        self.lookup(remote_of)?;
+        let parts: Vec<(Partition, i64)> = self.positions.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        let by_leader = self.source.by_leader(&parts);
+        if by_leader.is_empty() {
+            std::thread::sleep(MAX_WAIT);
+            return Ok((0, Vec::new()));
+        }
+        let wait = MAX_WAIT / by_leader.len() as u32;
+        let mut copies = Vec::new();
+        for (node, parts) in by_leader {
+            let resp = self.source.fetch(node, &parts, wait, PARTITION_MAX_BYTES)?;
+            for t in resp.responses {
+                let topic = t.topic.0.to_string();
+                for p in t.partitions {
+                    let tp = (topic.clone(), p.partition_index);
+                    let Some(&from) = self.positions.get(&tp) else { continue };
+                    match p.error_code {
+                        0 => {}
+                        OFFSET_OUT_OF_RANGE => {
+                            self.skip_to_source_start(&tp, from)?;
+                            continue;
+                        }
+                        code if RETRY_AFTER_LOOKUP.contains(&code) => {
+                            self.source.refresh(&remote_of.keys().cloned().collect::<Vec<_>>())?;
+                            continue;
+                        }
+                        code => {
+                            return Err(kafka(
+                                &format!("{topic}-{}", p.partition_index),
+                                format!("fetch error code {code}"),
+                            ))
+                        }
+                    }
+                    self.progress.entry(tp.clone()).or_default().source_end = p.high_watermark;
+                    let Some(records) = p.records else { continue };
+                    let remote = (remote_of[&topic].clone(), p.partition_index);
+                    if let Some(c) = slice_from(tp, remote, &records, from)? {
+                        copies.push(c);
+                    }
+                }
+            }
+        }
+        self.send(copies)
+    }
+
+    /// The source no longer has `from` (retention or a deletion moved its start
+    /// past it): the copy goes on from the source's start, leaving the gap.
+    fn skip_to_source_start(&mut self, tp: &Partition, from: i64) -> Result<(), MirrorError> {
+        let start = self.source.list_offsets(std::slice::from_ref(tp), EARLIEST)?.get(tp).copied().unwrap_or(from);
+        if start <= from {
+            return Err(kafka(
+                &format!("{}-{}", tp.0, tp.1),
+                format!(
+                    "offset {from} is out of range on the source, past its end (the source was truncated or recreated)"
+                ),
+            ));
+        }
+        tracing::warn!(topic = %tp.0, partition = tp.1, from, to = start, "records gone from the source before they were copied; copy goes on from its start");
+        self.positions.insert(tp.clone(), start);
+        Ok(())
+    }
+
+    /// Sends the copies to the remote partitions' leaders and moves the
+    /// positions of those acknowledged.
+    fn send(&mut self, copies: Vec<Copy>) -> Result<(usize, Vec<String>), MirrorError> {
+        let mut copied = 0;
+        let mut refused = Vec::new();
+        let keyed: Vec<(Partition, usize)> = copies.iter().enumerate().map(|(i, c)| (c.remote.clone(), i)).collect();
+        for (node, group) in self.target.by_leader(&keyed) {
+            let parts: Vec<(TopicPartition, Bytes)> =
+                group.iter().map(|(_, i)| (copies[*i].remote.clone(), copies[*i].records.clone())).collect();
+            let resp = self.target.produce(node, COPY_TRANSACTIONAL_ID, &parts)?;
+            let now = now_ms();
+            for t in resp.responses {
+                for p in t.partition_responses {
+                    let remote = (t.name.0.to_string(), p.index);
+                    let Some(c) = copies.iter().find(|c| c.remote == remote) else { continue };
+                    match p.error_code {
+                        0 => {
+                            self.positions.insert(c.source.clone(), c.next);
+                            let pr = self.progress.entry(c.source.clone()).or_default();
+                            pr.records += c.count;
+                            pr.bytes += c.records.len() as u64;
+                            pr.last_timestamp = Some(c.max_timestamp);
+                            self.latency.record((now - c.max_timestamp).max(0) as f64 / 1000.0);
+                            copied += c.count as usize;
+                        }
+                        INVALID_REQUEST => refused.push(c.source.0.clone()),
+                        code => {
+                            let why = p.error_message.map(|m| m.to_string()).unwrap_or_default();
+                            return Err(kafka(
+                                &format!("{}-{}", remote.0, remote.1),
+                                format!("copy refused ({code}): {why}"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        refused.sort();
+        refused.dedup();
+        Ok((copied, refused))
+    }
+
+    /// Every copied partition's progress since the last call, as status.
+    fn take_status(&mut self, remote_of: &HashMap<String, String>) -> Vec<(String, i32, PartitionStatus)> {
+        let now = now_ms();
+        let mut out = Vec::new();
+        for (tp, pos) in &self.positions {
+            let pr = self.progress.entry(tp.clone()).or_default();
+            let end = pr.source_end.max(*pos);
+            let lag_records = end - pos;
+            let lag_ms = match pr.last_timestamp {
+                Some(ts) if lag_records > 0 => (now - ts).max(0),
+                _ => 0,
+            };
+            let s = PartitionStatus {
+                mirrored_offset: *pos,
+                source_end: end,
+                lag_records,
+                lag_ms,
+                records: std::mem::take(&mut pr.records),
+                bytes: std::mem::take(&mut pr.bytes),
+            };
+            out.push((remote_of[&tp.0].clone(), tp.1, s));
+        }
+        out
+    }
+}
+
+/// The complete batches of a fetch from `from` on, as one copy (a fetch starts
+/// at the batch holding `from`, so earlier ones are dropped).
+fn slice_from(source: Partition, remote: Partition, records: &Bytes, from: i64) -> Result<Option<Copy>, MirrorError> {
+    let batches = complete_batches(records).map_err(|why| kafka(&format!("{}-{}", source.0, source.1), why))?;
+    let (mut start, mut end, mut next, mut count, mut max_timestamp) = (0, 0, from, 0u64, -1);
+    for b in batches {
+        if b.last_offset < from {
+            start += b.len;
+            end += b.len;
+            continue;
+        }
+        end += b.len;
+        next = b.last_offset + 1;
+        count += b.records.max(0) as u64;
+        max_timestamp = max_timestamp.max(b.max_timestamp);
+    }
+    Ok((end > start).then(|| Copy { source, remote, records: records.slice(start..end), next, count, max_timestamp }))
+}
+
+impl FlowRunner {
+    /// Preserve mode's `assign`.
+    pub(super) fn assign_preserved(&mut self) -> Result<(), MirrorError> {
+        let (topics, remote_of) = (&self.topics, &self.remote_of);
+        match self.preserve.as_mut() {
+            Some(p) => p.assign(topics, remote_of),
+            None => Ok(()),
+        }
+    }
+
+    /// Preserve mode's `copy_batch`: a topic whose copy the target refused is
+    /// dropped if it was promoted (an error otherwise).
+    pub(super) fn copy_preserved(&mut self) -> Result<usize, MirrorError> {
+        let Some(p) = self.preserve.as_mut() else { return Ok(0) };
+        let (n, refused) = p.copy(&self.remote_of)?;
+        for topic in refused {
+            let remote = self.remote_of[&topic].clone();
+            if self.is_mirror_topic(&remote)? {
+                return Err(kafka(&remote, "the target refused a copy to this mirror topic"));
+            }
+            self.drop_promoted(&topic);
+        }
+        Ok(n)
+    }
+
+    /// Whether the remote topic still carries the mirror marker.
+    pub(super) fn is_mirror_topic(&self, remote: &str) -> Result<bool, MirrorError> {
+        let opts = AdminOptions::new().request_timeout(Some(TIMEOUT));
+        let described =
+            self.rt.block_on(self.target_admin.describe_configs([&ResourceSpecifier::Topic(remote)], &opts));
+        let described = described.map_err(|e| kafka(remote, e))?.pop().ok_or_else(|| kafka(remote, "no answer"))?;
+        let described = described.map_err(|e| kafka(remote, e))?;
+        Ok(described.get(MIRROR_SOURCE).and_then(|e| e.value.as_deref()).is_some_and(|v| !v.is_empty()))
+    }
+
+    /// A promoted topic is no longer copied, by this run or any later one.
+    pub(super) fn drop_promoted(&mut self, topic: &str) {
+        self.topics.remove(topic);
+        self.synced_configs.remove(topic);
+        if let Some(remote) = self.remote_of.remove(topic) {
+            self.upstream_of.remove(&remote);
+            self.status.forget_topic(&self.flow.name(), &remote);
+            tracing::info!(flow = %self.flow.name(), topic = %topic, remote_topic = %remote, "mirror topic promoted on the target; no longer copied");
+        }
+        self.promoted.insert(topic.to_string());
+        if let Some(p) = self.preserve.as_mut() {
+            p.positions.retain(|(t, _), _| t != topic);
+        }
+    }
+
+    /// Preserve mode's `publish_status`.
+    pub(super) fn publish_preserved(&mut self) {
+        let name = self.flow.name();
+        let Some(p) = self.preserve.as_mut() else { return };
+        for (remote, partition, s) in p.take_status(&self.remote_of) {
+            self.status.update_partition(&name, &remote, partition, s);
+        }
+    }
+}
