@@ -6,10 +6,12 @@
 //! records, reads it once with a plain consumer (the rate the mirror is held
 //! to), then starts the mirror on it and times the copy from its first record
 //! on B to the last (B's high watermarks, polled), and checks the mirror's own
-//! count (`weir_mirror_records_total`, scraped from `--metrics-addr`). Then the end-to-end latency at 20 MB/s: the
-//! suite's latency workload produced to A and read from A, and produced to A and
-//! read from B's copy while the mirror runs; the difference is what replication
-//! adds.
+//! count (`weir_mirror_records_total`, scraped from `--metrics-addr`), once in
+//! copy mode (records produced anew, as MM2) and once in preserve mode (batches
+//! kept as they are, at their offsets). Then the end-to-end latency at 20 MB/s:
+//! the suite's latency workload produced to A and read from A, and produced to A
+//! and read from B's copy while the mirror runs, in each mode; the difference is
+//! what replication adds.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -88,14 +90,15 @@ impl Drop for MirrorProcess {
     }
 }
 
-fn mm2_file(dir: &Path, a: &str, b: &str, topic: &str) -> Result<PathBuf> {
-    let path = dir.join(format!("{topic}.properties"));
+fn mm2_file(dir: &Path, a: &str, b: &str, topic: &str, mode: &str) -> Result<PathBuf> {
+    let path = dir.join(format!("{topic}-{mode}.properties"));
     std::fs::write(
         &path,
         format!(
             "clusters = A, B\nA.bootstrap.servers = {a}\nB.bootstrap.servers = {b}\nA->B.enabled = true\n\
              A->B.topics = {topic}\nreplication.factor = 1\noffset-syncs.topic.replication.factor = 1\n\
-             heartbeats.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n"
+             heartbeats.topic.replication.factor = 1\ncheckpoints.topic.replication.factor = 1\n\
+             A->B.mirror.mode = {mode}\n"
         ),
     )?;
     Ok(path)
@@ -116,8 +119,9 @@ fn timed_copy(
     (a, b): (&Running, &Running),
     topic: &str,
     records: u64,
+    mode: &str,
 ) -> Result<(Throughput, CopyCpu)> {
-    let config = mm2_file(dir, &a.addr, &b.addr, topic)?;
+    let config = mm2_file(dir, &a.addr, &b.addr, topic, mode)?;
     let m = MirrorProcess::start(weir, &config)?;
     let cpu = |m: &MirrorProcess| CopyCpu {
         mirror: crate::host::process_cpu_secs(m.child.id() as i32).unwrap_or(0.0),
@@ -182,49 +186,62 @@ pub fn run(weir: PathBuf, records: u64, repeats: usize, latency_secs: f64) -> Re
     let (ta, tb) = (Target::Bootstrap(a.addr.clone()), Target::Bootstrap(b.addr.clone()));
     let mut consumed = Vec::new();
     let mut mirrored = Vec::new();
+    let mut preserved = Vec::new();
     for _ in 0..repeats {
         let spec = ProduceSpec { record_size: 1024, partitions: PARTITIONS, acks: "1", compression: "none", records };
         let (topic, _) = workloads::produce(&ta, &spec)?;
         let c = workloads::consume(&ta, &topic, PARTITIONS, records)?;
-        let (m, cpu) = timed_copy(&weir, root.path(), (&a, &b), &topic, records)?;
-        println!(
-            "repeat: consume {:.0} MB/s, mirror {:.0} MB/s ({:.0} %) in {:.2} s; CPU s: mirror {:.2}, A {:.2}, B {:.2}",
-            c.mb_per_sec(),
-            m.mb_per_sec(),
-            100.0 * m.mb_per_sec() / c.mb_per_sec(),
-            m.secs,
-            cpu.mirror,
-            cpu.a,
-            cpu.b
-        );
         consumed.push(c.mb_per_sec());
-        mirrored.push(m.mb_per_sec());
+        for (mode, rates) in [("copy", &mut mirrored), ("preserve", &mut preserved)] {
+            let (m, cpu) = timed_copy(&weir, root.path(), (&a, &b), &topic, records, mode)?;
+            println!(
+                "repeat: consume {:.0} MB/s, mirror ({mode}) {:.0} MB/s ({:.0} %) in {:.2} s; CPU s: mirror {:.2}, A {:.2}, B {:.2}",
+                c.mb_per_sec(),
+                m.mb_per_sec(),
+                100.0 * m.mb_per_sec() / c.mb_per_sec(),
+                m.secs,
+                cpu.mirror,
+                cpu.a,
+                cpu.b
+            );
+            rates.push(m.mb_per_sec());
+            client::delete_topic(&tb, &format!("A.{topic}"))?;
+        }
         client::delete_topic(&ta, &topic)?;
-        client::delete_topic(&tb, &format!("A.{topic}"))?;
     }
-    consumed.sort_by(f64::total_cmp);
-    mirrored.sort_by(f64::total_cmp);
-    let (c, m) = (consumed[consumed.len() / 2], mirrored[mirrored.len() / 2]);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (c, m, p) = (median(&mut consumed), median(&mut mirrored), median(&mut preserved));
 
-    // Latency at 20 MB/s: A to A, then A to B through the mirror.
+    // Latency at 20 MB/s: A to A, then A to B through the mirror in each mode.
     let plain = workloads::latency(&ta, 20.0, latency_secs)?;
-    let topic = workloads::unique_topic("bench-mirror-latency");
-    client::create_topic(&ta, &topic, 1)?;
-    let config = mm2_file(root.path(), &a.addr, &b.addr, &topic)?;
-    let mirror = MirrorProcess::start(&weir, &config)?;
-    let remote = format!("A.{topic}");
-    client::wait_for_topic(&tb, &remote, 1)?;
-    let through = workloads::latency_path(&ta, &topic, &tb, &remote, 20.0, latency_secs)?;
-    mirror.stop()?;
+    let mut through = Vec::new();
+    for mode in ["copy", "preserve"] {
+        let topic = workloads::unique_topic("bench-mirror-latency");
+        client::create_topic(&ta, &topic, 1)?;
+        let config = mm2_file(root.path(), &a.addr, &b.addr, &topic, mode)?;
+        let mirror = MirrorProcess::start(&weir, &config)?;
+        let remote = format!("A.{topic}");
+        client::wait_for_topic(&tb, &remote, 1)?;
+        through.push(workloads::latency_path(&ta, &topic, &tb, &remote, 20.0, latency_secs)?);
+        mirror.stop()?;
+    }
     println!();
     println!(
         "| mirror A->B, 1 KiB records, {PARTITIONS} partitions, {records} records, median of {repeats} | figure |"
     );
     println!("|---|---|");
     println!("| plain consume of A (the bar) | {c:.0} MB/s |");
-    println!("| mirror A->B (first to last record on B) | {m:.0} MB/s ({:.0} % of consume) |", 100.0 * m / c);
+    println!(
+        "| mirror A->B, copy mode (first to last record on B) | {m:.0} MB/s ({:.0} % of consume) |",
+        100.0 * m / c
+    );
+    println!("| mirror A->B, preserve mode | {p:.0} MB/s ({:.0} % of consume) |", 100.0 * p / c);
     println!("| latency at 20 MB/s, produce to A, consume from A | {} |", show(&plain));
-    println!("| latency at 20 MB/s, produce to A, consume from B through the mirror | {} |", show(&through));
+    println!("| latency at 20 MB/s, through the mirror, copy mode | {} |", show(&through[0]));
+    println!("| latency at 20 MB/s, through the mirror, preserve mode | {} |", show(&through[1]));
     a.stop()?;
     b.stop()?;
     Ok(())

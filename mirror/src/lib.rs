@@ -8,8 +8,9 @@
 //! name remote and internal topics and detect cycles (`policy`), and the binary
 //! records of MM2's internal topics (`formats`). The flows themselves (`flow`,
 //! `runner`): copy mode, at least once or exactly once (target transactions),
-//! with exact offset translation; `status` is what they report (the console's
-//! view and the `weir_mirror_*` metrics).
+//! with exact offset translation, or preserve mode (Weir targets: batches kept
+//! at their offsets through `wire`, with `promote` and `failover`); `status` is
+//! what they report (the console's view and the `weir_mirror_*` metrics).
 
 pub mod config;
 pub mod error;

@@ -27,6 +27,8 @@ use crate::error::MirrorError;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
 const FETCH_VERSION: i16 = 12;
+/// A fetch response's bound (see the preserve copy's `PARTITION_MAX_BYTES`).
+const FETCH_MAX_BYTES: i32 = 16 << 20;
 const METADATA_VERSION: i16 = 9;
 const LIST_OFFSETS_VERSION: i16 = 6;
 const PRODUCE_VERSION: i16 = 9;
@@ -78,6 +80,18 @@ impl Conn {
         req: &Req,
         client_id: &str,
     ) -> Result<Resp, MirrorError> {
+        let correlation = self.send(key, version, req, client_id)?;
+        self.recv(key, version, correlation)
+    }
+
+    /// Writes a request; its response is read by [`Conn::recv`], in order.
+    fn send<Req: Encodable>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &Req,
+        client_id: &str,
+    ) -> Result<i32, MirrorError> {
         self.correlation = self.correlation.wrapping_add(1);
         let what = format!("{key:?} to {}", self.addr);
         let header = RequestHeader::default()
@@ -85,23 +99,40 @@ impl Conn {
             .with_request_api_version(version)
             .with_correlation_id(self.correlation)
             .with_client_id(Some(StrBytes::from_string(client_id.to_string())));
-        let mut frame = BytesMut::new();
+        let header_version = key.request_header_version(version);
+        // Sized first: a produce carries megabytes, and a growing buffer would
+        // copy them again at every doubling.
+        let size = header
+            .compute_size(header_version)
+            .and_then(|h| req.compute_size(version).map(|r| h + r))
+            .map_err(|e| err(&what, e))?;
+        let mut frame = BytesMut::with_capacity(4 + size);
         frame.put_i32(0);
-        header.encode(&mut frame, key.request_header_version(version)).map_err(|e| err(&what, e))?;
+        header.encode(&mut frame, header_version).map_err(|e| err(&what, e))?;
         req.encode(&mut frame, version).map_err(|e| err(&what, e))?;
         let size = (frame.len() - 4) as i32;
         frame[..4].copy_from_slice(&size.to_be_bytes());
         self.stream.write_all(&frame).map_err(|e| err(&what, e))?;
+        Ok(self.correlation)
+    }
+
+    fn recv<Resp: Decodable>(&mut self, key: ApiKey, version: i16, correlation: i32) -> Result<Resp, MirrorError> {
+        let what = format!("{key:?} to {}", self.addr);
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size).map_err(|e| err(&what, format!("no response: {e}")))?;
         let size = i32::from_be_bytes(size);
         let size = usize::try_from(size).map_err(|_| err(&what, format!("response size {size}")))?;
-        let mut body = vec![0u8; size];
-        self.stream.read_exact(&mut body).map_err(|e| err(&what, e))?;
+        // Read into spare capacity, not a zeroed buffer: fetch responses are
+        // megabytes each.
+        let mut body = Vec::with_capacity(size);
+        (&mut self.stream).take(size as u64).read_to_end(&mut body).map_err(|e| err(&what, e))?;
+        if body.len() != size {
+            return Err(err(&what, format!("connection closed after {} of {size} response bytes", body.len())));
+        }
         let mut body = Bytes::from(body);
         let h = ResponseHeader::decode(&mut body, key.response_header_version(version)).map_err(|e| err(&what, e))?;
-        if h.correlation_id != self.correlation {
-            return Err(err(&what, format!("correlation id {} for request {}", h.correlation_id, self.correlation)));
+        if h.correlation_id != correlation {
+            return Err(err(&what, format!("correlation id {} for request {correlation}", h.correlation_id)));
         }
         Resp::decode(&mut body, version).map_err(|e| err(&what, e))
     }
@@ -116,6 +147,9 @@ pub struct Cluster {
     brokers: HashMap<i32, String>,
     leaders: HashMap<TopicPartition, i32>,
     conns: HashMap<i32, Conn>,
+    /// Connections carrying pipelined produces only, so a call never reads a
+    /// produce's response as its own.
+    produce_conns: HashMap<i32, Conn>,
 }
 
 impl Cluster {
@@ -142,6 +176,7 @@ impl Cluster {
             brokers: HashMap::new(),
             leaders: HashMap::new(),
             conns: HashMap::new(),
+            produce_conns: HashMap::new(),
         })
     }
 
@@ -238,7 +273,7 @@ impl Cluster {
         let req = FetchRequest::default()
             .with_max_wait_ms(max_wait.as_millis() as i32)
             .with_min_bytes(1)
-            .with_max_bytes(64 << 20)
+            .with_max_bytes(FETCH_MAX_BYTES)
             .with_isolation_level(1)
             .with_topics(topics);
         let resp: FetchResponse = self.call(node, ApiKey::Fetch, FETCH_VERSION, &req)?;
@@ -326,13 +361,15 @@ impl Cluster {
     }
 
     /// Sends `parts`' batches as one Produce request to `node`, marked with
-    /// `transactional_id` (the target's reserved copy marker), acks=all.
-    pub fn produce(
+    /// `transactional_id` (the target's reserved copy marker), acks=all,
+    /// without waiting: [`Cluster::produced`] reads the response, so the next
+    /// fetch can run while the target appends.
+    pub fn send_produce(
         &mut self,
         node: i32,
         transactional_id: &str,
         parts: &[(TopicPartition, Bytes)],
-    ) -> Result<ProduceResponse, MirrorError> {
+    ) -> Result<i32, MirrorError> {
         let mut topics: Vec<produce_request::TopicProduceData> = Vec::new();
         for ((t, p), records) in parts {
             let pd =
@@ -349,7 +386,29 @@ impl Cluster {
             .with_acks(-1)
             .with_timeout_ms(30_000)
             .with_topic_data(topics);
-        self.call(node, ApiKey::Produce, PRODUCE_VERSION, &req)
+        if !self.produce_conns.contains_key(&node) {
+            let addr = self.brokers.get(&node).ok_or_else(|| err(&self.alias, format!("no broker {node}")))?;
+            self.produce_conns.insert(node, Conn::open(addr)?);
+        }
+        let conn = self.produce_conns.get_mut(&node).expect("opened above");
+        let r = conn.send(ApiKey::Produce, PRODUCE_VERSION, &req, &self.client_id);
+        if r.is_err() {
+            self.produce_conns.remove(&node);
+            self.leaders.clear();
+        }
+        r
+    }
+
+    /// The response to a [`Cluster::send_produce`].
+    pub fn produced(&mut self, node: i32, correlation: i32) -> Result<ProduceResponse, MirrorError> {
+        let conn =
+            self.produce_conns.get_mut(&node).ok_or_else(|| err(&self.alias, format!("no connection to {node}")))?;
+        let r = conn.recv(ApiKey::Produce, PRODUCE_VERSION, correlation);
+        if r.is_err() {
+            self.produce_conns.remove(&node);
+            self.leaders.clear();
+        }
+        r
     }
 }
 

@@ -190,8 +190,8 @@ impl Log {
 
     /// Appends batches at the offsets they carry, byte for byte (no offset or
     /// LogAppendTime rewrite, no idempotence check): what a copy of another log
-    /// appends, as a follower replica does and Weir's offset-preserving mirror
-    /// topics will. Each batch must start at or past the log end (and past the
+    /// appends, as a follower replica will and Weir's offset-preserving mirror
+    /// topics do. Each batch must start at or past the log end (and past the
     /// one before it); the offsets in between stay empty, as compaction leaves
     /// them, and reads skip them. Producer state and the aborted-transactions
     /// index follow the batches' own control records, so read_committed works on

@@ -29,7 +29,10 @@ use crate::wire::{complete_batches, Cluster, TopicPartition, EARLIEST, LATEST};
 /// The target's reserved Produce `transactional_id` for copied batches.
 const COPY_TRANSACTIONAL_ID: &str = "__weir_mirror_copy";
 const MAX_WAIT: Duration = Duration::from_millis(100);
-const PARTITION_MAX_BYTES: i32 = 8 << 20;
+/// Per partition and per fetch. Rounds stay small enough to overlap the
+/// source's reads with the target's appends, and buffers below the allocator's
+/// mmap threshold (32 MiB in `weir mirror`) are reused, not faulted in anew.
+const PARTITION_MAX_BYTES: i32 = 2 << 20;
 
 /// Kafka error codes the copy reacts to.
 const OFFSET_OUT_OF_RANGE: i16 = 1;
@@ -58,8 +61,15 @@ struct Copy {
 pub(super) struct Preserver {
     source: Cluster,
     pub(super) target: Cluster,
-    /// Source partition -> the next offset to copy (its remote partition's end).
+    /// Source partition -> the next offset to copy (its remote partition's
+    /// end, as acknowledged).
     positions: BTreeMap<Partition, i64>,
+    /// Source partition -> the next offset to fetch: past `positions` by what
+    /// is in flight to the target.
+    fetched: BTreeMap<Partition, i64>,
+    /// Produces sent and not yet answered: (target broker, correlation id,
+    /// their copies). The next fetch runs while the target appends these.
+    in_flight: Vec<(i32, i32, Vec<Copy>)>,
     progress: HashMap<Partition, Progress>,
     latency: metrics::Histogram,
 }
@@ -72,6 +82,8 @@ impl Preserver {
             source: Cluster::new(&flow.source, &client(&flow.source), &format!("{name}|preserve"))?,
             target: Cluster::new(&flow.target, &client(&flow.target), &format!("{name}|preserve"))?,
             positions: BTreeMap::new(),
+            fetched: BTreeMap::new(),
+            in_flight: Vec::new(),
             progress: HashMap::new(),
             latency: metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => name),
         })
@@ -86,6 +98,7 @@ impl Preserver {
         let wanted: Vec<Partition> =
             topics.iter().flat_map(|(t, n)| (0..*n as i32).map(move |p| (t.clone(), p))).collect();
         self.positions.retain(|tp, _| wanted.contains(tp));
+        self.fetched.retain(|tp, _| wanted.contains(tp));
         self.progress.retain(|tp, _| wanted.contains(tp));
         let new: Vec<Partition> = wanted.into_iter().filter(|tp| !self.positions.contains_key(tp)).collect();
         if new.is_empty() {
@@ -98,7 +111,8 @@ impl Preserver {
         for ((t, p), r) in new.into_iter().zip(remote) {
             let end = ends.get(&r).copied().unwrap_or(0);
             tracing::debug!(topic = %t, partition = p, offset = end, "preserved copy resumes");
-            self.positions.insert((t, p), end);
+            self.positions.insert((t.clone(), p), end);
+            self.fetched.insert((t, p), end);
         }
         Ok(())
     }
@@ -114,20 +128,30 @@ impl Preserver {
         Ok(())
     }
 
-    /// One fetch from each source leader and the copies it yields sent on;
-    /// returns the records copied and the source topics whose copies the
+    /// One fetch from each source leader (while the target appends what was
+    /// sent last time), its copies sent behind those, then the answers to the
+    /// earlier ones read: the target always has the next request queued.
+    /// Returns the records acknowledged and the source topics whose copies the
     /// target refused as not (or no longer) a mirror.
     fn copy(&mut self, remote_of: &HashMap<String, String>) -> Result<(usize, Vec<String>), MirrorError> {
-        if self.positions.is_empty() {
+        let copies = self.fetch(remote_of)?;
+        let earlier = std::mem::take(&mut self.in_flight);
+        self.send(copies)?;
+        self.finish(earlier)
+    }
+
+    /// The copies of one fetch from each source leader.
+    fn fetch(&mut self, remote_of: &HashMap<String, String>) -> Result<Vec<Copy>, MirrorError> {
+        if self.fetched.is_empty() {
             std::thread::sleep(MAX_WAIT);
-            return Ok((0, Vec::new()));
+            return Ok(Vec::new());
         }
         self.lookup(remote_of)?;
-        let parts: Vec<(Partition, i64)> = self.positions.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        let parts: Vec<(Partition, i64)> = self.fetched.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
         let by_leader = self.source.by_leader(&parts);
         if by_leader.is_empty() {
             std::thread::sleep(MAX_WAIT);
-            return Ok((0, Vec::new()));
+            return Ok(Vec::new());
         }
         let wait = MAX_WAIT / by_leader.len() as u32;
         let mut copies = Vec::new();
@@ -137,7 +161,7 @@ impl Preserver {
                 let topic = t.topic.0.to_string();
                 for p in t.partitions {
                     let tp = (topic.clone(), p.partition_index);
-                    let Some(&from) = self.positions.get(&tp) else { continue };
+                    let Some(&from) = self.fetched.get(&tp) else { continue };
                     match p.error_code {
                         0 => {}
                         OFFSET_OUT_OF_RANGE => {
@@ -158,13 +182,14 @@ impl Preserver {
                     self.progress.entry(tp.clone()).or_default().source_end = p.high_watermark;
                     let Some(records) = p.records else { continue };
                     let remote = (remote_of[&topic].clone(), p.partition_index);
-                    if let Some(c) = slice_from(tp, remote, &records, from)? {
+                    if let Some(c) = slice_from(tp.clone(), remote, &records, from)? {
+                        self.fetched.insert(tp, c.next);
                         copies.push(c);
                     }
                 }
             }
         }
-        self.send(copies)
+        Ok(copies)
     }
 
     /// The source no longer has `from` (retention or a deletion moved its start
@@ -180,27 +205,49 @@ impl Preserver {
             ));
         }
         tracing::warn!(topic = %tp.0, partition = tp.1, from, to = start, "records gone from the source before they were copied; copy goes on from its start");
-        self.positions.insert(tp.clone(), start);
+        self.fetched.insert(tp.clone(), start);
+        if self.positions.get(tp).is_some_and(|p| *p >= from) {
+            // Nothing of it in flight: the position moves too.
+            self.positions.insert(tp.clone(), start);
+        }
         Ok(())
     }
 
-    /// Sends the copies to the remote partitions' leaders and moves the
-    /// positions of those acknowledged.
-    fn send(&mut self, copies: Vec<Copy>) -> Result<(usize, Vec<String>), MirrorError> {
+    /// Sends the copies to the remote partitions' leaders, without waiting.
+    /// A copy whose remote partition has no known leader is fetched again.
+    fn send(&mut self, copies: Vec<Copy>) -> Result<(), MirrorError> {
+        let keyed: Vec<(Partition, usize)> = copies.iter().enumerate().map(|(i, c)| (c.remote.clone(), i)).collect();
+        let by_leader = self.target.by_leader(&keyed);
+        let mut slots: Vec<Option<Copy>> = copies.into_iter().map(Some).collect();
+        for (node, group) in by_leader {
+            let batch: Vec<Copy> = group.iter().filter_map(|(_, i)| slots[*i].take()).collect();
+            let parts: Vec<(TopicPartition, Bytes)> =
+                batch.iter().map(|c| (c.remote.clone(), c.records.clone())).collect();
+            let correlation = self.target.send_produce(node, COPY_TRANSACTIONAL_ID, &parts)?;
+            self.in_flight.push((node, correlation, batch));
+        }
+        for c in slots.into_iter().flatten() {
+            if let Some(at) = self.positions.get(&c.source) {
+                self.fetched.insert(c.source, *at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the answers to `sent` and moves the positions of what they
+    /// appended.
+    fn finish(&mut self, sent: Vec<(i32, i32, Vec<Copy>)>) -> Result<(usize, Vec<String>), MirrorError> {
         let mut copied = 0;
         let mut refused = Vec::new();
-        let keyed: Vec<(Partition, usize)> = copies.iter().enumerate().map(|(i, c)| (c.remote.clone(), i)).collect();
-        for (node, group) in self.target.by_leader(&keyed) {
-            let parts: Vec<(TopicPartition, Bytes)> =
-                group.iter().map(|(_, i)| (copies[*i].remote.clone(), copies[*i].records.clone())).collect();
-            let resp = self.target.produce(node, COPY_TRANSACTIONAL_ID, &parts)?;
+        for (node, correlation, copies) in sent {
+            let resp = self.target.produced(node, correlation)?;
             let now = now_ms();
             for t in resp.responses {
                 for p in t.partition_responses {
                     let remote = (t.name.0.to_string(), p.index);
                     let Some(c) = copies.iter().find(|c| c.remote == remote) else { continue };
                     match p.error_code {
-                        0 => {
+                        0 if self.positions.contains_key(&c.source) => {
                             self.positions.insert(c.source.clone(), c.next);
                             let pr = self.progress.entry(c.source.clone()).or_default();
                             pr.records += c.count;
@@ -209,6 +256,8 @@ impl Preserver {
                             self.latency.record((now - c.max_timestamp).max(0) as f64 / 1000.0);
                             copied += c.count as usize;
                         }
+                        // Dropped from the copy meanwhile.
+                        0 => {}
                         INVALID_REQUEST => refused.push(c.source.0.clone()),
                         code => {
                             let why = p.error_message.map(|m| m.to_string()).unwrap_or_default();
@@ -287,7 +336,8 @@ impl FlowRunner {
         let Some(p) = self.preserve.as_mut() else { return Ok(0) };
         let (n, refused) = p.copy(&self.remote_of)?;
         for topic in refused {
-            let remote = self.remote_of[&topic].clone();
+            // Already dropped (more of its copies were in flight).
+            let Some(remote) = self.remote_of.get(&topic).cloned() else { continue };
             if self.is_mirror_topic(&remote)? {
                 return Err(kafka(&remote, "the target refused a copy to this mirror topic"));
             }
@@ -318,6 +368,7 @@ impl FlowRunner {
         self.promoted.insert(topic.to_string());
         if let Some(p) = self.preserve.as_mut() {
             p.positions.retain(|(t, _), _| t != topic);
+            p.fetched.retain(|(t, _), _| t != topic);
         }
     }
 
