@@ -211,6 +211,9 @@ async fn failover(args: FlowArgs) -> Result<()> {
     let name = flow.name();
     let report = tokio::task::spawn_blocking(move || weir_mirror::failover::failover(&cfg, &flow)).await??;
     let mut out = std::io::stdout().lock();
+    if let Some(why) = &report.source_error {
+        writeln!(out, "source not reachable ({why}): group offsets from the flow's last checkpoints")?;
+    }
     for (remote, source) in &report.promoted {
         writeln!(out, "promoted {remote} (was a mirror of {source})")?;
     }

@@ -260,3 +260,65 @@ async fn preserve_keeps_offsets_and_batches_and_fails_over_a_group() {
     assert_eq!(r.responses[0].error_code, 40, "{r:?}");
     assert!(mirror.stop().success(), "the flow ran on after the promotion");
 }
+
+/// The group offsets the flow's checkpoints on B hold for `group`, by partition.
+fn checkpointed(b: &Weir, group: &str) -> Vec<i64> {
+    let c = consumer(&b.addr);
+    let topic = "A.checkpoints.internal";
+    let Ok((_, end)) = c.fetch_watermarks(topic, 0, Duration::from_secs(10)) else { return Vec::new() };
+    if end <= 0 {
+        return Vec::new();
+    }
+    let mut latest = vec![-1; PARTITIONS as usize];
+    for (_, r) in read_partition(&b.addr, topic, 0, Offset::Beginning, end as usize) {
+        let cp =
+            weir_mirror::formats::Checkpoint::decode(r.key.as_deref().unwrap(), r.value.as_deref().unwrap()).unwrap();
+        if cp.group == group && cp.topic == "A.orders" {
+            // Preserve mode: the same offset on both sides.
+            assert_eq!(cp.upstream_offset, cp.downstream_offset, "{cp:?}");
+            latest[cp.partition as usize] = cp.downstream_offset;
+        }
+    }
+    latest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_with_the_source_gone_takes_the_offsets_from_the_checkpoints() {
+    let (mut a, b) = (Weir::start(), Weir::start());
+    create_topic(&a.addr, "orders", PARTITIONS, &[]).await;
+    let (p, _) = producer(&a.addr, &[]);
+    for i in 0..1500 {
+        send(&p, "orders", (i % PARTITIONS as usize) as i32, i);
+    }
+    flush(&p);
+    let at = vec![100, 250, 499];
+    let offsets: Vec<(&str, i32, i64)> = (0..PARTITIONS).map(|p| ("orders", p, at[p as usize])).collect();
+    commit_group(&a.addr, "billing", &offsets);
+    let expected: Vec<(i32, i64, TestRecord)> =
+        (0..PARTITIONS).flat_map(|p| committed_records(&a.addr, p, at[p as usize], 500)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let extra =
+        "A->B.mirror.mode = preserve\nemit.checkpoints.interval.seconds = 1\nrefresh.groups.interval.seconds = 1\n";
+    let config = mm2_file(dir.path(), &a.addr, &b.addr, extra);
+    let mirror = Mirror::start(&config);
+    wait_mirrored(&a, &b);
+    wait_for("the group's checkpoints on B", || (checkpointed(&b, "billing") == at).then_some(()));
+    mirror.kill();
+    a.kill();
+
+    let out = Command::new(common::bin())
+        .args(["mirror", "failover", "--config"])
+        .arg(&config)
+        .args(["--flow", "A->B"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("source not reachable"), "{stdout}");
+    assert!(stdout.contains("promoted A.orders (was a mirror of A:orders)"), "{stdout}");
+    assert!(stdout.contains(&format!("group billing: offsets of {PARTITIONS} partitions copied")), "{stdout}");
+    assert_eq!(committed(&b.addr, "billing", "A.orders", PARTITIONS), at);
+    let mut got = read_as_group(&b.addr, "A.orders", "billing", expected.len());
+    got.sort_by_key(|(p, o, _)| (*p, *o));
+    assert!(got == expected, "B's group reads exactly what A's had left: {} of {}", got.len(), expected.len());
+}
