@@ -147,9 +147,6 @@ pub struct Cluster {
     brokers: HashMap<i32, String>,
     leaders: HashMap<TopicPartition, i32>,
     conns: HashMap<i32, Conn>,
-    /// Connections carrying pipelined produces only, so a call never reads a
-    /// produce's response as its own.
-    produce_conns: HashMap<i32, Conn>,
 }
 
 impl Cluster {
@@ -176,7 +173,6 @@ impl Cluster {
             brokers: HashMap::new(),
             leaders: HashMap::new(),
             conns: HashMap::new(),
-            produce_conns: HashMap::new(),
         })
     }
 
@@ -243,6 +239,11 @@ impl Cluster {
             }
         }
         out
+    }
+
+    /// A broker's `host:port`, as the last lookup gave it.
+    pub fn broker_addr(&self, node: i32) -> Option<String> {
+        self.brokers.get(&node).cloned()
     }
 
     pub fn knows_leader(&self, tp: &TopicPartition) -> bool {
@@ -359,17 +360,24 @@ impl Cluster {
             .find(|r| r.error_code != 0)
             .map(|r| (r.error_code, r.error_message.map(|m| m.to_string()).unwrap_or_default())))
     }
+}
 
-    /// Sends `parts`' batches as one Produce request to `node`, marked with
-    /// `transactional_id` (the target's reserved copy marker), acks=all,
-    /// without waiting: [`Cluster::produced`] reads the response, so the next
-    /// fetch can run while the target appends.
-    pub fn send_produce(
-        &mut self,
-        node: i32,
-        transactional_id: &str,
-        parts: &[(TopicPartition, Bytes)],
-    ) -> Result<i32, MirrorError> {
+/// A connection that carries only produces, pipelined: requests are written
+/// without waiting and their answers read later, in order.
+pub struct ProduceConn {
+    conn: Conn,
+    client_id: String,
+}
+
+impl ProduceConn {
+    pub fn open(addr: &str, client_id: &str) -> Result<ProduceConn, MirrorError> {
+        Ok(ProduceConn { conn: Conn::open(addr)?, client_id: client_id.to_string() })
+    }
+
+    /// Writes `parts`' batches as one Produce request marked with
+    /// `transactional_id` (the target's reserved copy marker), acks=all;
+    /// returns its correlation id for [`ProduceConn::answer`].
+    pub fn send(&mut self, transactional_id: &str, parts: &[(TopicPartition, Bytes)]) -> Result<i32, MirrorError> {
         let mut topics: Vec<produce_request::TopicProduceData> = Vec::new();
         for ((t, p), records) in parts {
             let pd =
@@ -386,29 +394,12 @@ impl Cluster {
             .with_acks(-1)
             .with_timeout_ms(30_000)
             .with_topic_data(topics);
-        if !self.produce_conns.contains_key(&node) {
-            let addr = self.brokers.get(&node).ok_or_else(|| err(&self.alias, format!("no broker {node}")))?;
-            self.produce_conns.insert(node, Conn::open(addr)?);
-        }
-        let conn = self.produce_conns.get_mut(&node).expect("opened above");
-        let r = conn.send(ApiKey::Produce, PRODUCE_VERSION, &req, &self.client_id);
-        if r.is_err() {
-            self.produce_conns.remove(&node);
-            self.leaders.clear();
-        }
-        r
+        self.conn.send(ApiKey::Produce, PRODUCE_VERSION, &req, &self.client_id)
     }
 
-    /// The response to a [`Cluster::send_produce`].
-    pub fn produced(&mut self, node: i32, correlation: i32) -> Result<ProduceResponse, MirrorError> {
-        let conn =
-            self.produce_conns.get_mut(&node).ok_or_else(|| err(&self.alias, format!("no connection to {node}")))?;
-        let r = conn.recv(ApiKey::Produce, PRODUCE_VERSION, correlation);
-        if r.is_err() {
-            self.produce_conns.remove(&node);
-            self.leaders.clear();
-        }
-        r
+    /// The answer to the request sent with `correlation`.
+    pub fn answer(&mut self, correlation: i32) -> Result<ProduceResponse, MirrorError> {
+        self.conn.recv(ApiKey::Produce, PRODUCE_VERSION, correlation)
     }
 }
 

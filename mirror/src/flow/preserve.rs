@@ -22,9 +22,12 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use self::sender::{Answer, Request, Sender};
 use super::*;
 use crate::promote::MIRROR_SOURCE;
 use crate::wire::{complete_batches, Cluster, TopicPartition, EARLIEST, LATEST};
+
+mod sender;
 
 /// The target's reserved Produce `transactional_id` for copied batches.
 const COPY_TRANSACTIONAL_ID: &str = "__weir_mirror_copy";
@@ -67,9 +70,9 @@ pub(super) struct Preserver {
     /// Source partition -> the next offset to fetch: past `positions` by what
     /// is in flight to the target.
     fetched: BTreeMap<Partition, i64>,
-    /// Produces sent and not yet answered: (target broker, correlation id,
-    /// their copies). The next fetch runs while the target appends these.
-    in_flight: Vec<(i32, i32, Vec<Copy>)>,
+    /// Writes the copies to the target on its own thread, while this one
+    /// fetches the next.
+    sender: Sender,
     progress: HashMap<Partition, Progress>,
     latency: metrics::Histogram,
 }
@@ -83,7 +86,7 @@ impl Preserver {
             target: Cluster::new(&flow.target, &client(&flow.target), &format!("{name}|preserve"))?,
             positions: BTreeMap::new(),
             fetched: BTreeMap::new(),
-            in_flight: Vec::new(),
+            sender: Sender::start(format!("{name}|preserve"), COPY_TRANSACTIONAL_ID)?,
             progress: HashMap::new(),
             latency: metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => name),
         })
@@ -128,16 +131,20 @@ impl Preserver {
         Ok(())
     }
 
-    /// One fetch from each source leader (while the target appends what was
-    /// sent last time), its copies sent behind those, then the answers to the
-    /// earlier ones read: the target always has the next request queued.
-    /// Returns the records acknowledged and the source topics whose copies the
-    /// target refused as not (or no longer) a mirror.
+    /// One fetch from each source leader (while the sender writes what was
+    /// fetched before), its copies handed to the sender, and the answers that
+    /// have come applied. Returns the records acknowledged and the source
+    /// topics whose copies the target refused as not (or no longer) a mirror.
     fn copy(&mut self, remote_of: &HashMap<String, String>) -> Result<(usize, Vec<String>), MirrorError> {
         let copies = self.fetch(remote_of)?;
-        let earlier = std::mem::take(&mut self.in_flight);
         self.send(copies)?;
-        self.finish(earlier)
+        let (mut copied, mut refused) = (0, Vec::new());
+        while let Some(answer) = self.sender.answer() {
+            copied += self.apply(answer, &mut refused)?;
+        }
+        refused.sort();
+        refused.dedup();
+        Ok((copied, refused))
     }
 
     /// The copies of one fetch from each source leader.
@@ -213,18 +220,19 @@ impl Preserver {
         Ok(())
     }
 
-    /// Sends the copies to the remote partitions' leaders, without waiting.
-    /// A copy whose remote partition has no known leader is fetched again.
+    /// Hands the copies to the sender, a request per remote leader. A copy
+    /// whose remote partition has no known leader is fetched again.
     fn send(&mut self, copies: Vec<Copy>) -> Result<(), MirrorError> {
         let keyed: Vec<(Partition, usize)> = copies.iter().enumerate().map(|(i, c)| (c.remote.clone(), i)).collect();
         let by_leader = self.target.by_leader(&keyed);
         let mut slots: Vec<Option<Copy>> = copies.into_iter().map(Some).collect();
         for (node, group) in by_leader {
-            let batch: Vec<Copy> = group.iter().filter_map(|(_, i)| slots[*i].take()).collect();
-            let parts: Vec<(TopicPartition, Bytes)> =
-                batch.iter().map(|c| (c.remote.clone(), c.records.clone())).collect();
-            let correlation = self.target.send_produce(node, COPY_TRANSACTIONAL_ID, &parts)?;
-            self.in_flight.push((node, correlation, batch));
+            let copies: Vec<Copy> = group.iter().filter_map(|(_, i)| slots[*i].take()).collect();
+            let Some(addr) = self.target.broker_addr(node) else {
+                slots.extend(copies.into_iter().map(Some));
+                continue;
+            };
+            self.sender.send(Request { addr, copies })?;
         }
         for c in slots.into_iter().flatten() {
             if let Some(at) = self.positions.get(&c.source) {
@@ -234,13 +242,12 @@ impl Preserver {
         Ok(())
     }
 
-    /// Waits for the answers to `sent` and moves the positions of what they
-    /// appended.
-    fn finish(&mut self, sent: Vec<(i32, i32, Vec<Copy>)>) -> Result<(usize, Vec<String>), MirrorError> {
+    /// Moves the positions of what an answer says was appended; returns the
+    /// records. A topic refused as not a mirror is added to `refused`.
+    fn apply(&mut self, answer: Answer, refused: &mut Vec<String>) -> Result<usize, MirrorError> {
+        let (copies, resp) = answer?;
         let mut copied = 0;
-        let mut refused = Vec::new();
-        for (node, correlation, copies) in sent {
-            let resp = self.target.produced(node, correlation)?;
+        {
             let now = now_ms();
             for t in resp.responses {
                 for p in t.partition_responses {
@@ -270,9 +277,7 @@ impl Preserver {
                 }
             }
         }
-        refused.sort();
-        refused.dedup();
-        Ok((copied, refused))
+        Ok(copied)
     }
 
     /// Every copied partition's progress since the last call, as status.
