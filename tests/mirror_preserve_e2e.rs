@@ -168,13 +168,23 @@ fn committed_records(addr: &str, partition: i32, from: i64, until: i64) -> Vec<(
 }
 
 fn produce_raw(weir: &Weir, topic: &str) -> (i16, String, i64) {
+    produce_as(weir, topic, None)
+}
+
+/// A Produce request, optionally with a `transactional_id` (the mirror's copy
+/// marker is one).
+fn produce_as(weir: &Weir, topic: &str, transactional_id: Option<&'static str>) -> (i16, String, i64) {
     let mut s = connect(weir);
     let td = produce_request::TopicProduceData::default().with_name(name(topic)).with_partition_data(vec![
         produce_request::PartitionProduceData::default()
             .with_index(0)
             .with_records(Some(Bytes::from(common::wire::batch(&[b"after"]).to_vec()))),
     ]);
-    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![td]);
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![td])
+        .with_transactional_id(transactional_id.map(|t| TransactionalId(StrBytes::from_static_str(t))));
     let r: ProduceResponse = call(&mut s, ApiKey::Produce, 9, &req);
     let p = &r.responses[0].partition_responses[0];
     (p.error_code, p.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default(), p.base_offset)
@@ -246,6 +256,16 @@ async fn preserve_keeps_offsets_and_batches_and_fails_over_a_group() {
     flush(&p);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(ends(&b.addr, "A.orders")[0], b_end + 1);
+    // Copies are refused now, naming why; the copy marker is no producer's id.
+    let (code, message, _) = produce_as(&b, "A.orders", Some("__weir_mirror_copy"));
+    assert_eq!(code, 42);
+    assert!(message.contains("not a mirror topic"), "{message}");
+    let mut s = connect(&b);
+    let init = InitProducerIdRequest::default()
+        .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("__weir_mirror_copy"))))
+        .with_transaction_timeout_ms(60_000);
+    let r: InitProducerIdResponse = call(&mut s, ApiKey::InitProducerId, 4, &init);
+    assert_eq!(r.error_code, 42, "{r:?}");
     // And it cannot be made a mirror again (INVALID_CONFIG; asked on the wire,
     // as rdkafka's alter_configs does not report a resource's error).
     let mut s = connect(&b);
