@@ -190,6 +190,22 @@ fn produce_as(weir: &Weir, topic: &str, transactional_id: Option<&'static str>) 
     (p.error_code, p.error_message.as_ref().map(|m| m.to_string()).unwrap_or_default(), p.base_offset)
 }
 
+/// Runs `weir mirror failover` for A->B; checks it promoted `A.orders` and
+/// moved the group `billing`; returns its output.
+fn failover(config: &std::path::Path) -> String {
+    let out = Command::new(common::bin())
+        .args(["mirror", "failover", "--config"])
+        .arg(config)
+        .args(["--flow", "A->B"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("promoted A.orders (was a mirror of A:orders)"), "{stdout}");
+    assert!(stdout.contains(&format!("group billing: offsets of {PARTITIONS} partitions copied")), "{stdout}");
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preserve_keeps_offsets_and_batches_and_fails_over_a_group() {
     let (a, b) = (Weir::start(), Weir::start());
@@ -229,16 +245,8 @@ async fn preserve_keeps_offsets_and_batches_and_fails_over_a_group() {
         (0..PARTITIONS).flat_map(|p| committed_records(&a.addr, p, at[p as usize], a_ends[p as usize])).collect();
     assert!(expected.len() > 1000 && expected.len() < produced);
 
-    let out = Command::new(common::bin())
-        .args(["mirror", "failover", "--config"])
-        .arg(&config)
-        .args(["--flow", "A->B"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("promoted A.orders (was a mirror of A:orders)"), "{stdout}");
-    assert!(stdout.contains(&format!("group billing: offsets of {PARTITIONS} partitions copied")), "{stdout}");
+    let stdout = failover(&config);
+    assert!(!stdout.contains("source not reachable"), "{stdout}");
     assert_eq!(committed(&b.addr, "billing", "A.orders", PARTITIONS), at, "offsets copied verbatim");
 
     let mut got = read_as_group(&b.addr, "A.orders", "billing", expected.len());
@@ -326,17 +334,8 @@ async fn failover_with_the_source_gone_takes_the_offsets_from_the_checkpoints() 
     mirror.kill();
     a.kill();
 
-    let out = Command::new(common::bin())
-        .args(["mirror", "failover", "--config"])
-        .arg(&config)
-        .args(["--flow", "A->B"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = failover(&config);
     assert!(stdout.contains("source not reachable"), "{stdout}");
-    assert!(stdout.contains("promoted A.orders (was a mirror of A:orders)"), "{stdout}");
-    assert!(stdout.contains(&format!("group billing: offsets of {PARTITIONS} partitions copied")), "{stdout}");
     assert_eq!(committed(&b.addr, "billing", "A.orders", PARTITIONS), at);
     let mut got = read_as_group(&b.addr, "A.orders", "billing", expected.len());
     got.sort_by_key(|(p, o, _)| (*p, *o));
