@@ -217,13 +217,16 @@ async fn failover(args: FlowArgs) -> Result<()> {
     for (remote, source) in &report.promoted {
         writeln!(out, "promoted {remote} (was a mirror of {source})")?;
     }
+    for remote in &report.already_promoted {
+        writeln!(out, "{remote} was promoted before")?;
+    }
     for (group, partitions) in &report.groups {
         writeln!(out, "group {group}: offsets of {partitions} partitions copied")?;
     }
     for (group, why) in &report.skipped {
         writeln!(out, "group {group}: not moved, {why}")?;
     }
-    if report.promoted.is_empty() {
+    if report.promoted.is_empty() && report.already_promoted.is_empty() {
         writeln!(out, "{name}: no mirror topics to promote")?;
     }
     Ok(())

@@ -156,6 +156,7 @@ pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
     TopicConfigDef { name: "segment.bytes", synonyms: &[("log.segment.bytes", 1)], default: Some("1073741824"), ty: ConfigType::Int, doc: "Segment file size before rolling.", check: check_segment_bytes },
     TopicConfigDef { name: "segment.index.bytes", synonyms: &[("log.index.size.max.bytes", 1)], default: Some("10485760"), ty: ConfigType::Int, doc: "Size of the offset index of a segment.", check: check_index_bytes },
     TopicConfigDef { name: "segment.ms", synonyms: &[("log.roll.ms", 1), ("log.roll.hours", 3_600_000)], default: Some("604800000"), ty: ConfigType::Long, doc: "Age after which the active segment is rolled.", check: check_positive },
+    TopicConfigDef { name: "weir.mirror.promoted", synonyms: &[], default: None, ty: ConfigType::String, doc: "Set when `weir mirror promote` makes a mirror topic writable: what it was a mirror of (SOURCE-ALIAS:TOPIC). Informational; `weir mirror failover` finds a flow's promoted topics by it.", check: check_mirror_source },
     TopicConfigDef { name: "weir.mirror.source", synonyms: &[], default: None, ty: ConfigType::String, doc: "Set on an offset-preserving mirror topic: what it copies (SOURCE-ALIAS:TOPIC). Producing to it fails (INVALID_REQUEST, naming the source) until `weir mirror promote` removes the key.", check: check_mirror_source },
 ];
 

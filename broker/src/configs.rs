@@ -193,13 +193,13 @@ impl Configs {
         change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, TopicError>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let configs = self.meta.with_writer(|w| {
+        const MIRROR_SOURCE: &str = "weir.mirror.source";
+        let (configs, promoted) = self.meta.with_writer(|w| {
             let t = w.topic(name).ok_or_else(|| TopicError::UnknownTopic(format!("Topic {name} does not exist")))?;
             let configs = change(&t.configs)?;
             validate_topic_configs(&configs).map_err(TopicError::InvalidConfig)?;
             // A topic becomes a mirror only when created as one, and a promoted
             // one never again: the replicator cannot undo a promotion.
-            const MIRROR_SOURCE: &str = "weir.mirror.source";
             if configs.get(MIRROR_SOURCE).is_some_and(|v| Some(v) != t.configs.get(MIRROR_SOURCE)) {
                 return Err(TopicError::InvalidConfig(format!(
                     "{MIRROR_SOURCE} is set when a mirror topic is created; topic {name} cannot be made a mirror (of another source) afterwards"
@@ -208,10 +208,21 @@ impl Configs {
             if !validate_only {
                 w.commit(Event::TopicConfigsReplaced { name: name.to_string(), id: t.id, configs: configs.clone() })?;
             }
-            Ok::<_, TopicError>(configs)
+            let promoted = t.configs.contains_key(MIRROR_SOURCE) && !configs.contains_key(MIRROR_SOURCE);
+            Ok::<_, TopicError>((configs, promoted))
         })?;
         if !validate_only {
             self.partitions.update_settings(name, &configs);
+            if promoted {
+                // The copied producer state stays in the promoted logs: this
+                // node's producer ids move past the source's.
+                let copied =
+                    self.partitions.topic(name).into_iter().flat_map(|ps| ps.iter().cloned().collect::<Vec<_>>());
+                let max = copied.flat_map(|p| p.log().active_producers()).map(|s| s.producer_id).max();
+                if let Some(max) = max {
+                    self.meta.reserve_producer_ids_through(max).map_err(TopicError::Broker)?;
+                }
+            }
         }
         Ok(())
     }

@@ -265,6 +265,23 @@ impl MetadataStore {
         Ok(id)
     }
 
+    /// Never hands out `id` or one below it from now on: a promoted mirror
+    /// topic remembers the source cluster's producer ids, which this node's
+    /// producers must not meet.
+    pub fn reserve_producer_ids_through(&self, id: i64) -> Result<()> {
+        let mut ids = self.producer_ids.lock();
+        if ids.0 > id {
+            return Ok(());
+        }
+        if ids.1 <= id {
+            let next = id.saturating_add(1 + PRODUCER_ID_BLOCK);
+            self.commit(Event::ProducerIdsAllocated { next })?;
+            ids.1 = next;
+        }
+        ids.0 = id + 1;
+        Ok(())
+    }
+
     pub fn cluster_id(&self) -> String {
         self.log.lock().cluster_id.clone()
     }

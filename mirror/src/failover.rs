@@ -23,7 +23,7 @@ use crate::config::{ClientKind, Flow, MirrorConfig};
 use crate::error::MirrorError;
 use crate::formats::Checkpoint;
 use crate::live::{FilterReader, Kind};
-use crate::promote::{promote, MIRROR_SOURCE};
+use crate::promote::{promote, MIRROR_PROMOTED, MIRROR_SOURCE};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -36,6 +36,9 @@ fn kafka(what: &str, e: impl std::fmt::Display) -> MirrorError {
 pub struct Failover {
     /// (remote topic, what it mirrored: SOURCE:TOPIC) promoted.
     pub promoted: Vec<(String, String)>,
+    /// Remote topics an earlier failover (or `promote`) had promoted: their
+    /// groups are moved all the same.
+    pub already_promoted: Vec<String>,
     /// (group, partitions whose offsets were copied).
     pub groups: Vec<(String, usize)>,
     /// Groups not moved, with why.
@@ -55,8 +58,16 @@ fn consumer(cfg: &MirrorConfig, flow: &Flow, alias: &str, group: &str) -> Result
     rd.create().map_err(|e| kafka(alias, e))
 }
 
-/// The flow's mirror topics on the target: remote topic -> source topic.
-fn mirror_topics(cfg: &MirrorConfig, flow: &Flow) -> Result<BTreeMap<String, String>, MirrorError> {
+/// One of the flow's topics on the target.
+struct Remote {
+    source_topic: String,
+    /// Promoted by an earlier (interrupted) failover or by hand.
+    promoted: bool,
+}
+
+/// The flow's mirror topics on the target, and those promoted from it:
+/// remote topic -> what it mirrors.
+fn mirror_topics(cfg: &MirrorConfig, flow: &Flow) -> Result<BTreeMap<String, Remote>, MirrorError> {
     let target = consumer(cfg, flow, &flow.target, "__weir-mirror.failover")?;
     let md = target.fetch_metadata(None, TIMEOUT).map_err(|e| kafka(&flow.target, e))?;
     let names: Vec<String> = md.topics().iter().map(|t| t.name().to_string()).collect();
@@ -72,10 +83,13 @@ fn mirror_topics(cfg: &MirrorConfig, flow: &Flow) -> Result<BTreeMap<String, Str
     let prefix = format!("{}:", flow.source);
     let mut out = BTreeMap::new();
     for (name, r) in names.into_iter().zip(described) {
-        let Ok(r) = r else { continue };
-        let marker = r.get(MIRROR_SOURCE).and_then(|e| e.value.clone()).unwrap_or_default();
-        if let Some(source_topic) = marker.strip_prefix(&prefix) {
-            out.insert(name, source_topic.to_string());
+        let r = r.map_err(|e| kafka(&format!("configs of {name}"), e))?;
+        let value = |key: &str| r.get(key).and_then(|e| e.value.clone()).unwrap_or_default();
+        let (marker, was) = (value(MIRROR_SOURCE), value(MIRROR_PROMOTED));
+        if let Some(t) = marker.strip_prefix(&prefix) {
+            out.insert(name, Remote { source_topic: t.to_string(), promoted: false });
+        } else if let Some(t) = was.strip_prefix(&prefix) {
+            out.insert(name, Remote { source_topic: t.to_string(), promoted: true });
         }
     }
     Ok(out)
@@ -165,24 +179,29 @@ fn checkpoint_offsets(
 
 /// Promotes the flow's mirror topics and moves its groups' offsets over: read
 /// from the source, or, when it does not answer, from the flow's checkpoints.
+/// Topics an interrupted earlier run promoted are included, so it can be run
+/// again.
 pub fn failover(cfg: &MirrorConfig, flow: &Flow) -> Result<Failover, MirrorError> {
     let mut report = Failover::default();
-    let topics = mirror_topics(cfg, flow)?;
-    let admin_client = cfg.client(flow, &flow.target, ClientKind::Admin);
-    for (remote, source) in &topics {
-        let was = promote(&admin_client, remote)?;
-        tracing::info!(flow = %flow.name(), topic = %remote, source_topic = %source, "promoted");
-        report.promoted.push((remote.clone(), was));
-    }
-    if topics.is_empty() {
+    let remotes = mirror_topics(cfg, flow)?;
+    if remotes.is_empty() {
         return Ok(report);
     }
     let groups = FilterReader::new(cfg, flow)?.current.apply(&flow.groups, Kind::Groups)?;
-    // Each remote partition's end on the target: no group is placed past it.
+    let admin_client = cfg.client(flow, &flow.target, ClientKind::Admin);
     let target = consumer(cfg, flow, &flow.target, "__weir-mirror.failover")?;
+    // Each remote partition's end, read right after its promotion (producers
+    // may write from then on): no group is placed past it.
     let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
     let mut partitions: BTreeMap<String, i32> = BTreeMap::new();
-    for remote in topics.keys() {
+    for (remote, r) in &remotes {
+        if r.promoted {
+            report.already_promoted.push(remote.clone());
+        } else {
+            let was = promote(&admin_client, remote)?;
+            tracing::info!(flow = %flow.name(), topic = %remote, source_topic = %r.source_topic, "promoted");
+            report.promoted.push((remote.clone(), was));
+        }
         let md = target.fetch_metadata(Some(remote), TIMEOUT).map_err(|e| kafka(remote, e))?;
         for p in md.topics().first().map(|t| t.partitions()).unwrap_or_default() {
             let (_, high) = target.fetch_watermarks(remote, p.id(), TIMEOUT).map_err(|e| kafka(remote, e))?;
@@ -190,6 +209,7 @@ pub fn failover(cfg: &MirrorConfig, flow: &Flow) -> Result<Failover, MirrorError
             *partitions.entry(remote.clone()).or_default() += 1;
         }
     }
+    let topics: BTreeMap<String, String> = remotes.into_iter().map(|(k, r)| (k, r.source_topic)).collect();
     let offsets = match source_offsets(cfg, flow, &groups, &topics, &partitions) {
         Ok(o) => o,
         Err(e) => {

@@ -1,7 +1,8 @@
 //! Promotion of an offset-preserving mirror topic on a Weir target: the topic
 //! config `weir.mirror.source` makes it read-only (produce fails naming the
 //! source); `promote` removes that key, keeping every other config the topic
-//! has, so producers can write and offsets go on from the mirrored end.
+//! has, so producers can write and offsets go on from the mirrored end, and
+//! records what it was a mirror of as `weir.mirror.promoted`.
 
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use crate::error::MirrorError;
 
 /// The topic config that marks a mirror topic (`SOURCE-ALIAS:TOPIC`).
 pub const MIRROR_SOURCE: &str = "weir.mirror.source";
+/// The topic config a promotion leaves: what the topic was a mirror of.
+pub const MIRROR_PROMOTED: &str = "weir.mirror.promoted";
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,12 +45,13 @@ pub fn promote(client: &crate::config::ClientConfig, topic: &str) -> Result<Stri
         .ok_or_else(|| kafka(topic, format!("not a mirror topic ({MIRROR_SOURCE} is not set)")))?;
     // AlterConfigs replaces the topic's set: send every other key it has.
     // Sent over the wire client: rdkafka would not report the topic's error.
-    let kept: Vec<(String, String)> = described
+    let mut kept: Vec<(String, String)> = described
         .entries
         .iter()
-        .filter(|e| e.source == ConfigSource::DynamicTopic && e.name != MIRROR_SOURCE)
+        .filter(|e| e.source == ConfigSource::DynamicTopic && e.name != MIRROR_SOURCE && e.name != MIRROR_PROMOTED)
         .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
         .collect();
+    kept.push((MIRROR_PROMOTED.to_string(), source.clone()));
     let mut cluster = crate::wire::Cluster::new("target", client, "weir-mirror-promote")?;
     match cluster.alter_topic_configs(topic, &kept)? {
         Some((code, why)) => Err(kafka(topic, format!("not promoted (error code {code}): {why}"))),

@@ -375,13 +375,20 @@ impl ProduceConn {
     }
 
     /// Writes `parts`' batches as one Produce request marked with
-    /// `transactional_id` (the target's reserved copy marker), acks=all;
+    /// `transactional_id` (the target's reserved copy marker), acks=all, each
+    /// partition with its expected log end under the tagged field `end_tag`;
     /// returns its correlation id for [`ProduceConn::answer`].
-    pub fn send(&mut self, transactional_id: &str, parts: &[(TopicPartition, Bytes)]) -> Result<i32, MirrorError> {
+    pub fn send(
+        &mut self,
+        transactional_id: &str,
+        end_tag: i32,
+        parts: &[(TopicPartition, Bytes, i64)],
+    ) -> Result<i32, MirrorError> {
         let mut topics: Vec<produce_request::TopicProduceData> = Vec::new();
-        for ((t, p), records) in parts {
-            let pd =
+        for ((t, p), records, expected_end) in parts {
+            let mut pd =
                 produce_request::PartitionProduceData::default().with_index(*p).with_records(Some(records.clone()));
+            pd.unknown_tagged_fields.insert(end_tag, Bytes::copy_from_slice(&expected_end.to_be_bytes()));
             match topics.iter_mut().find(|td| td.name.0.as_str() == t) {
                 Some(td) => td.partition_data.push(pd),
                 None => topics.push(

@@ -62,6 +62,7 @@ pub fn append(e: &AppendError) -> ResponseError {
         AppendError::InvalidRecord(_) | AppendError::KeylessRecords { .. } => ResponseError::InvalidRecord,
         AppendError::TransactionalBatch => ResponseError::InvalidTxnState,
         AppendError::MirrorTopic { .. } | AppendError::NotAMirror { .. } => ResponseError::InvalidRequest,
+        AppendError::CopyGap { .. } => ResponseError::OutOfOrderSequenceNumber,
         AppendError::Txn(TxnError::ProducerFenced(_)) => ResponseError::InvalidProducerEpoch,
         AppendError::Txn(TxnError::InvalidProducerIdMapping(_)) => ResponseError::InvalidProducerIdMapping,
         AppendError::Txn(_) => ResponseError::InvalidTxnState,

@@ -6,7 +6,11 @@
 //! batches copied by `weir mirror` in offset-preserving mode: each is appended
 //! at the offset it carries (`Partition::append_copied`), only to mirror
 //! topics, and only for a principal allowed ClusterAction, as replication is.
-//! Nothing else about such a request is transactional.
+//! Each partition's data may carry the tagged field [`COPY_EXPECTED_END_TAG`]
+//! (an i64, big-endian): where the copier believes the log ends before it; a
+//! log that ends short of it is refused the copy (OUT_OF_ORDER_SEQUENCE_NUMBER),
+//! so a lost copy never leaves a hole. Nothing else about such a request is
+//! transactional.
 //!
 //! The appends of one request run together on a blocking thread (file writes; a
 //! segment roll creates files), awaited before the connection reads its next
@@ -33,6 +37,11 @@ use crate::partition::Partition;
 /// The reserved `transactional_id` that marks a Produce request as an
 /// offset-preserving copy (no transactional producer may use it).
 pub const COPY_TRANSACTIONAL_ID: &str = "__weir_mirror_copy";
+
+/// The Produce v9+ partition-level tagged field of a copy's expected log end.
+/// Far above the tags Kafka numbers from 0, so a future Kafka field cannot
+/// collide with it.
+pub const COPY_EXPECTED_END_TAG: i32 = 0x5745;
 
 fn failed(index: i32, err: ResponseError, message: Option<String>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
@@ -115,7 +124,12 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
             let records = p.records.unwrap_or_default();
             let txn: &dyn crate::partition::TxnVerifier = broker.txn().as_ref();
             let appended = if copy {
-                partition.append_copied(&records, acks)
+                let expected = p
+                    .unknown_tagged_fields
+                    .get(&COPY_EXPECTED_END_TAG)
+                    .and_then(|b| <[u8; 8]>::try_from(&b[..]).ok())
+                    .map(i64::from_be_bytes);
+                partition.append_copied(&records, acks, expected)
             } else {
                 partition.append_from_client(&records, acks, broker.schema_lookup(), Some(txn))
             };

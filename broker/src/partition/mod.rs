@@ -68,6 +68,10 @@ pub enum AppendError {
     /// The topic is a read-only mirror (`weir.mirror.source`).
     #[error("topic {topic} is a read-only mirror of {mirror_of}: it takes records only from its source until `weir mirror promote` makes it writable")]
     MirrorTopic { topic: String, mirror_of: String },
+    /// An offset-preserving copy that would leave a hole: the log ends short of
+    /// where the copier expected (an earlier copy did not land).
+    #[error("copy to {partition} expects the log to end at {expected}, it ends at {end}: an earlier copy is missing")]
+    CopyGap { partition: String, expected: i64, end: i64 },
     /// An offset-preserving copy sent to a topic that is not (or no longer) a
     /// mirror topic: never one, or promoted.
     #[error(
@@ -165,12 +169,14 @@ impl Partition {
     /// Takes new settings. A mirror topic promoted (`weir.mirror.source`
     /// removed) stops at a consistent point: no copy is in progress once the
     /// settings are swapped (copies hold the settings read lock), and the
-    /// copied transactions still open, whose end never arrived, are aborted, so
+    /// copied transactions still open, whose end never arrived, are aborted
+    /// before any client can write (the write lock is held throughout), so
     /// read_committed consumers are not held at them forever. Blocking.
     pub(crate) fn set_settings(&self, settings: Arc<TopicSettings>) {
         self.log.update_config(settings.log.clone());
         let promoted = settings.mirror_source.is_none();
-        let was_mirror = std::mem::replace(&mut *self.settings.write(), settings).mirror_source.is_some();
+        let mut current = self.settings.write();
+        let was_mirror = std::mem::replace(&mut *current, settings).mirror_source.is_some();
         if was_mirror && promoted {
             for (producer_id, epoch, first_offset) in self.open_transactions() {
                 match self.append_control(ControlType::Abort, producer_id, epoch, 0) {
@@ -270,10 +276,14 @@ impl Partition {
     }
 
     /// Appends batches copied from the source of a mirror topic at the offsets
-    /// they carry, byte for byte ([`Log::append_at`]). Batches wholly below the
-    /// log end are already here (a copy sent again after a lost response) and
-    /// are skipped, so a retried request is harmless. Blocking.
-    pub fn append_copied(&self, records: &[u8], acks: i16) -> Result<Appended, AppendError> {
+    /// they carry, byte for byte ([`Log::append_at`]). `expected_end` is where
+    /// the copier believes the log ends before this copy: a log that ends
+    /// short of it lacks an earlier copy, and appending would leave a hole, so
+    /// the copy is refused. Batches wholly below the log end are already here
+    /// (a copy sent again after a lost response) and are skipped, so a retried
+    /// request is harmless. Appended in runs of at most `segment.bytes`.
+    /// Blocking.
+    pub fn append_copied(&self, records: &[u8], acks: i16, expected_end: Option<i64>) -> Result<Appended, AppendError> {
         // Held to the end: a promotion waits for this copy (see `set_settings`).
         let settings = self.settings.read();
         if settings.mirror_source.is_none() {
@@ -282,10 +292,10 @@ impl Partition {
         if records.is_empty() {
             return Err(AppendError::NoRecords);
         }
-        if records.len() as u64 > settings.log.segment_bytes {
-            return Err(AppendError::RecordListTooLarge { size: records.len(), max: settings.log.segment_bytes });
-        }
         let end = self.log.log_end_offset();
+        if let Some(expected) = expected_end.filter(|e| *e > end) {
+            return Err(AppendError::CopyGap { partition: format!("{}-{}", self.topic, self.index), expected, end });
+        }
         let mut skip = 0;
         while skip < records.len() {
             let h = weir_storage::batch::BatchHeader::parse(&records[skip..])?;
@@ -308,10 +318,36 @@ impl Partition {
             };
             return Ok(Appended { info, needs_flush: false });
         };
-        let info = self.log.append_at(rest)?;
-        self.counters.bytes_in.increment(rest.len() as u64);
-        self.counters.records_in.increment(info.record_count as u64);
-        self.advance();
+        let max = settings.log.segment_bytes;
+        let mut info: Option<AppendInfo> = None;
+        let (mut start, mut pos) = (0, 0);
+        while start < rest.len() {
+            // The longest run of whole batches within `segment.bytes`.
+            while pos < rest.len() {
+                let len = weir_storage::batch::BatchHeader::parse(&rest[pos..])?.total_len();
+                if (pos + len - start) as u64 > max {
+                    break;
+                }
+                pos += len;
+            }
+            if pos == start {
+                let size = weir_storage::batch::BatchHeader::parse(&rest[pos..])?.total_len();
+                return Err(AppendError::RecordListTooLarge { size, max });
+            }
+            let run = self.log.append_at(&rest[start..pos.min(rest.len())]);
+            self.advance();
+            let run = run?;
+            self.counters.bytes_in.increment((pos - start) as u64);
+            self.counters.records_in.increment(run.record_count as u64);
+            info = Some(match info {
+                None => run,
+                Some(i) => {
+                    AppendInfo { last_offset: run.last_offset, record_count: i.record_count + run.record_count, ..i }
+                }
+            });
+            start = pos;
+        }
+        let info = info.expect("at least one run");
         Ok(Appended { info, needs_flush })
     }
 

@@ -133,16 +133,16 @@ fn copied_batches_keep_their_offsets_and_a_resent_copy_is_skipped() {
     open(&rm, "plain", 1, &[]);
     open(&rm, "A.t", 1, &[("weir.mirror.source", "A:t")]);
     let plain = rm.get("plain", 0).unwrap();
-    assert!(matches!(plain.append_copied(&mirror_batch(0, 1), 1), Err(AppendError::NotAMirror { .. })));
+    assert!(matches!(plain.append_copied(&mirror_batch(0, 1), 1, None), Err(AppendError::NotAMirror { .. })));
     let m = rm.get("A.t", 0).unwrap();
     let (first, second) = (mirror_batch(5, 3), mirror_batch(10, 2));
     let mut both = first.clone();
     both.extend(&second);
-    assert_eq!(m.append_copied(&first, 1).unwrap().info.first_offset, 5);
+    assert_eq!(m.append_copied(&first, 1, Some(0)).unwrap().info.first_offset, 5);
     // Sent again with the next batch (a lost response): the first is skipped.
-    let again = m.append_copied(&both, 1).unwrap();
+    let again = m.append_copied(&both, 1, Some(5)).unwrap();
     assert_eq!((again.info.first_offset, again.info.last_offset), (10, 11));
-    assert!(m.append_copied(&both, 1).unwrap().info.duplicate);
+    assert!(m.append_copied(&both, 1, None).unwrap().info.duplicate);
     assert_eq!((m.log_end_offset(), m.high_watermark()), (12, 12));
     let read = m.read(0, 1 << 20, Isolation::ReadUncommitted, true).unwrap();
     assert_eq!(&read.records[..], &both[..], "byte for byte");
@@ -160,7 +160,7 @@ fn promotion_aborts_copied_transactions_left_open() {
     open(&rm, "A.t", 1, &[("weir.mirror.source", "A:t")]);
     let m = rm.get("A.t", 0).unwrap();
     let open_txn = BatchBuilder::new(0).producer(77, 3, 0).transactional(true).record(Record::value("x")).build();
-    m.append_copied(&open_txn, 1).unwrap();
+    m.append_copied(&open_txn, 1, Some(0)).unwrap();
     assert_eq!(m.open_transactions(), vec![(77, 3, 0)]);
     assert_eq!(m.last_stable_offset(), 0);
     rm.update_settings("A.t", &BTreeMap::new());
@@ -169,6 +169,32 @@ fn promotion_aborts_copied_transactions_left_open() {
     let read = m.read(0, 1 << 20, Isolation::ReadCommitted, true).unwrap();
     assert_eq!(read.aborted.len(), 1, "read_committed consumers skip it");
     // Now a plain topic: copies are refused, producers write on.
-    assert!(matches!(m.append_copied(&mirror_batch(5, 1), 1), Err(AppendError::NotAMirror { .. })));
+    assert!(matches!(m.append_copied(&mirror_batch(5, 1), 1, None), Err(AppendError::NotAMirror { .. })));
     m.append_from_client(&simple_batch(1, 1, 1), 1, None, None).unwrap();
+}
+
+#[test]
+fn a_copy_that_would_leave_a_hole_is_refused_and_long_copies_go_in_segment_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let rm = manager(dir.path(), BrokerConfig::default());
+    open(&rm, "A.t", 1, &[("weir.mirror.source", "A:t"), ("segment.bytes", "1024")]);
+    let m = rm.get("A.t", 0).unwrap();
+    m.append_copied(&mirror_batch(0, 2), 1, Some(0)).unwrap();
+    // The copy of 2..4 was lost; the one after it expects the log at 4.
+    let r = m.append_copied(&mirror_batch(4, 1), 1, Some(4));
+    assert!(matches!(r, Err(AppendError::CopyGap { expected: 4, end: 2, .. })), "{r:?}");
+    assert_eq!(m.log_end_offset(), 2, "nothing appended");
+    // A copy longer than segment.bytes goes in runs that each fit.
+    let batches: Vec<Vec<u8>> = (0..8).map(|i| mirror_batch(2 + i * 10, 10)).collect();
+    let all: Vec<u8> = batches.concat();
+    assert!(all.len() > 1024 && batches.iter().all(|b| b.len() < 1024));
+    let done = m.append_copied(&all, 1, Some(2)).unwrap();
+    assert_eq!((done.info.first_offset, done.info.last_offset, done.info.record_count), (2, 81, 80));
+    assert_eq!(m.log_end_offset(), 82);
+    let read = m.read(2, 1 << 20, Isolation::ReadUncommitted, true).unwrap();
+    assert!(read.records.starts_with(&batches[0]), "byte for byte");
+    // A single batch larger than a segment cannot be kept as it is.
+    let big = BatchBuilder::new(100).records((0..40).map(|i| Record::value(format!("value-{i:040}")))).build();
+    assert!(big.len() > 1024);
+    assert!(matches!(m.append_copied(&big, 1, None), Err(AppendError::RecordListTooLarge { .. })));
 }

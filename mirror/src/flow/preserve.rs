@@ -31,6 +31,8 @@ mod sender;
 
 /// The target's reserved Produce `transactional_id` for copied batches.
 const COPY_TRANSACTIONAL_ID: &str = "__weir_mirror_copy";
+/// The target's Produce partition tag for a copy's expected log end.
+const COPY_EXPECTED_END_TAG: i32 = 0x5745;
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// Per partition and per fetch. Rounds stay small enough to overlap the
 /// source's reads with the target's appends, and buffers below the allocator's
@@ -56,6 +58,9 @@ struct Copy {
     source: Partition,
     remote: Partition,
     records: Bytes,
+    /// Where the remote partition ends before this copy (the one before it
+    /// ends there): the target refuses the copy if it ends short of it.
+    expected: i64,
     next: i64,
     count: u64,
     max_timestamp: i64,
@@ -70,6 +75,12 @@ pub(super) struct Preserver {
     /// Source partition -> the next offset to fetch: past `positions` by what
     /// is in flight to the target.
     fetched: BTreeMap<Partition, i64>,
+    /// Source partition -> where the remote partition will end once every
+    /// copy handed to the sender has landed.
+    sent_end: BTreeMap<Partition, i64>,
+    /// Turns the order partitions are fetched in, so a partition whose next
+    /// batch is larger than its share is first, and served whole, in turn.
+    round: usize,
     /// Writes the copies to the target on its own thread, while this one
     /// fetches the next.
     sender: Sender,
@@ -86,7 +97,9 @@ impl Preserver {
             target: Cluster::new(&flow.target, &client(&flow.target), &format!("{name}|preserve"))?,
             positions: BTreeMap::new(),
             fetched: BTreeMap::new(),
-            sender: Sender::start(format!("{name}|preserve"), COPY_TRANSACTIONAL_ID)?,
+            sent_end: BTreeMap::new(),
+            round: 0,
+            sender: Sender::start(format!("{name}|preserve"), COPY_TRANSACTIONAL_ID, COPY_EXPECTED_END_TAG)?,
             progress: HashMap::new(),
             latency: metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => name),
         })
@@ -102,6 +115,7 @@ impl Preserver {
             topics.iter().flat_map(|(t, n)| (0..*n as i32).map(move |p| (t.clone(), p))).collect();
         self.positions.retain(|tp, _| wanted.contains(tp));
         self.fetched.retain(|tp, _| wanted.contains(tp));
+        self.sent_end.retain(|tp, _| wanted.contains(tp));
         self.progress.retain(|tp, _| wanted.contains(tp));
         let new: Vec<Partition> = wanted.into_iter().filter(|tp| !self.positions.contains_key(tp)).collect();
         if new.is_empty() {
@@ -115,6 +129,7 @@ impl Preserver {
             let end = ends.get(&r).copied().unwrap_or(0);
             tracing::debug!(topic = %t, partition = p, offset = end, "preserved copy resumes");
             self.positions.insert((t.clone(), p), end);
+            self.sent_end.insert((t.clone(), p), end);
             self.fetched.insert((t, p), end);
         }
         Ok(())
@@ -154,7 +169,10 @@ impl Preserver {
             return Ok(Vec::new());
         }
         self.lookup(remote_of)?;
-        let parts: Vec<(Partition, i64)> = self.fetched.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        let mut parts: Vec<(Partition, i64)> = self.fetched.iter().map(|(tp, o)| (tp.clone(), *o)).collect();
+        self.round = self.round.wrapping_add(1);
+        let turn = self.round % parts.len();
+        parts.rotate_left(turn);
         let by_leader = self.source.by_leader(&parts);
         if by_leader.is_empty() {
             std::thread::sleep(MAX_WAIT);
@@ -189,8 +207,10 @@ impl Preserver {
                     self.progress.entry(tp.clone()).or_default().source_end = p.high_watermark;
                     let Some(records) = p.records else { continue };
                     let remote = (remote_of[&topic].clone(), p.partition_index);
-                    if let Some(c) = slice_from(tp.clone(), remote, &records, from)? {
-                        self.fetched.insert(tp, c.next);
+                    let expected = self.sent_end.get(&tp).copied().unwrap_or(from);
+                    if let Some(c) = slice_from(tp.clone(), remote, &records, from, expected)? {
+                        self.fetched.insert(tp.clone(), c.next);
+                        self.sent_end.insert(tp, c.next);
                         copies.push(c);
                     }
                 }
@@ -220,24 +240,21 @@ impl Preserver {
         Ok(())
     }
 
-    /// Hands the copies to the sender, a request per remote leader. A copy
-    /// whose remote partition has no known leader is fetched again.
+    /// Hands the copies to the sender, a request per remote leader. A remote
+    /// partition without a known leader fails the pass (the flow resumes
+    /// from the target's ends).
     fn send(&mut self, copies: Vec<Copy>) -> Result<(), MirrorError> {
         let keyed: Vec<(Partition, usize)> = copies.iter().enumerate().map(|(i, c)| (c.remote.clone(), i)).collect();
         let by_leader = self.target.by_leader(&keyed);
         let mut slots: Vec<Option<Copy>> = copies.into_iter().map(Some).collect();
         for (node, group) in by_leader {
             let copies: Vec<Copy> = group.iter().filter_map(|(_, i)| slots[*i].take()).collect();
-            let Some(addr) = self.target.broker_addr(node) else {
-                slots.extend(copies.into_iter().map(Some));
-                continue;
-            };
+            let addr =
+                self.target.broker_addr(node).ok_or_else(|| kafka("target", format!("no address of broker {node}")))?;
             self.sender.send(Request { addr, copies })?;
         }
-        for c in slots.into_iter().flatten() {
-            if let Some(at) = self.positions.get(&c.source) {
-                self.fetched.insert(c.source, *at);
-            }
+        if let Some(c) = slots.into_iter().flatten().next() {
+            return Err(kafka(&format!("{}-{}", c.remote.0, c.remote.1), "no leader known on the target"));
         }
         Ok(())
     }
@@ -308,7 +325,13 @@ impl Preserver {
 
 /// The complete batches of a fetch from `from` on, as one copy (a fetch starts
 /// at the batch holding `from`, so earlier ones are dropped).
-fn slice_from(source: Partition, remote: Partition, records: &Bytes, from: i64) -> Result<Option<Copy>, MirrorError> {
+fn slice_from(
+    source: Partition,
+    remote: Partition,
+    records: &Bytes,
+    from: i64,
+    expected: i64,
+) -> Result<Option<Copy>, MirrorError> {
     let batches = complete_batches(records).map_err(|why| kafka(&format!("{}-{}", source.0, source.1), why))?;
     let (mut start, mut end, mut next, mut count, mut max_timestamp) = (0, 0, from, 0u64, -1);
     for b in batches {
@@ -322,7 +345,15 @@ fn slice_from(source: Partition, remote: Partition, records: &Bytes, from: i64) 
         count += b.records.max(0) as u64;
         max_timestamp = max_timestamp.max(b.max_timestamp);
     }
-    Ok((end > start).then(|| Copy { source, remote, records: records.slice(start..end), next, count, max_timestamp }))
+    Ok((end > start).then(|| Copy {
+        source,
+        remote,
+        records: records.slice(start..end),
+        expected,
+        next,
+        count,
+        max_timestamp,
+    }))
 }
 
 impl FlowRunner {
@@ -374,6 +405,7 @@ impl FlowRunner {
         if let Some(p) = self.preserve.as_mut() {
             p.positions.retain(|(t, _), _| t != topic);
             p.fetched.retain(|(t, _), _| t != topic);
+            p.sent_end.retain(|(t, _), _| t != topic);
         }
     }
 

@@ -13,7 +13,9 @@
 //! dropping its end.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender as Tx, SyncSender, TryRecvError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use kafka_protocol::messages::ProduceResponse;
@@ -34,17 +36,33 @@ pub(super) type Answer = Result<(Vec<Copy>, ProduceResponse), MirrorError>;
 pub(super) struct Sender {
     requests: SyncSender<Request>,
     answers: Receiver<Answer>,
+    /// Set when the flow lets go: a request still queued is not written.
+    closed: Arc<AtomicBool>,
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Sender {
-    pub(super) fn start(client_id: String, transactional_id: &'static str) -> Result<Sender, MirrorError> {
+    /// Starts the thread; its requests carry `transactional_id` and each
+    /// copy's expected end under the partition tag `expected_end_tag`.
+    pub(super) fn start(
+        client_id: String,
+        transactional_id: &'static str,
+        expected_end_tag: i32,
+    ) -> Result<Sender, MirrorError> {
         let (requests, rx) = sync_channel::<Request>(1);
         let (tx, answers) = channel();
+        let closed = Arc::new(AtomicBool::new(false));
+        let flag = closed.clone();
         std::thread::Builder::new()
             .name("mirror-sender".into())
-            .spawn(move || run(rx, tx, &client_id, transactional_id))
+            .spawn(move || run(rx, tx, &flag, &client_id, transactional_id, expected_end_tag))
             .map_err(|e| MirrorError::Kafka { what: "preserve sender".into(), why: e.to_string() })?;
-        Ok(Sender { requests, answers })
+        Ok(Sender { requests, answers, closed })
     }
 
     /// Hands a request over; waits while the one before it is still queued.
@@ -68,7 +86,14 @@ fn stopped() -> MirrorError {
 
 type Pending = (String, i32, Vec<Copy>);
 
-fn run(requests: Receiver<Request>, answers: Tx<Answer>, client_id: &str, transactional_id: &str) {
+fn run(
+    requests: Receiver<Request>,
+    answers: Tx<Answer>,
+    closed: &AtomicBool,
+    client_id: &str,
+    transactional_id: &str,
+    expected_end_tag: i32,
+) {
     let mut conns: HashMap<String, ProduceConn> = HashMap::new();
     let mut pending: VecDeque<Pending> = VecDeque::new();
     // Reads one answer and passes it on; false when the thread must end.
@@ -97,12 +122,15 @@ fn run(requests: Receiver<Request>, answers: Tx<Answer>, client_id: &str, transa
                 }
             }
         };
-        let parts: Vec<(TopicPartition, Bytes)> =
-            request.copies.iter().map(|c| (c.remote.clone(), c.records.clone())).collect();
+        if closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let parts: Vec<(TopicPartition, Bytes, i64)> =
+            request.copies.iter().map(|c| (c.remote.clone(), c.records.clone(), c.expected)).collect();
         let sent = match conns.get_mut(&request.addr) {
-            Some(c) => c.send(transactional_id, &parts),
+            Some(c) => c.send(transactional_id, expected_end_tag, &parts),
             None => ProduceConn::open(&request.addr, client_id).and_then(|mut c| {
-                let s = c.send(transactional_id, &parts);
+                let s = c.send(transactional_id, expected_end_tag, &parts);
                 conns.insert(request.addr.clone(), c);
                 s
             }),
