@@ -47,4 +47,50 @@ async fn metrics_count_requests_bytes_and_latency_per_api_and_topic() {
     let bytes_out = sample(text, "weir_partition_bytes_out_total{topic=\"metered\"}").expect("bytes out per topic");
     assert!(bytes_out >= bytes_in, "everything produced was read once: {bytes_out} < {bytes_in}");
     assert!(sample(text, "weir_kafka_connections_total{listener=\"PLAINTEXT\"}").unwrap_or(0.0) >= 1.0);
+
+    // Every series the broker exports is documented.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    let exported: Vec<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    assert!(exported.len() > 10, "{exported:?}");
+    for name in exported.iter().filter(|n| n.starts_with("weir_")) {
+        assert!(doc.contains(&format!("`{name}`")), "{name} is not in docs/metrics.md");
+    }
+}
+
+/// The broker's state as of the scrape: partition offsets and size, group lag
+/// as Kafka's admin API computes it (log end minus committed), and series that
+/// go when their topic goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_partition_offsets_and_group_lag_as_of_the_scrape() {
+    let weir = Weir::start();
+    create_topic(&weir.addr, "lagging", 2, &[]).await;
+    let (p, _) = producer(&weir.addr, &[]);
+    for i in 0..70 {
+        send(&p, "lagging", (i % 2) as i32, i);
+    }
+    flush(&p);
+    common::mirror::commit_group(&weir.addr, "billing", &[("lagging", 0, 20), ("lagging", 1, 35)]);
+
+    let text = http::get(&weir.console, "/metrics").body;
+    let partition = |name: &str, p: i32| sample(&text, &format!("{name}{{topic=\"lagging\",partition=\"{p}\"}}"));
+    assert_eq!(partition("weir_partition_log_end_offset", 0), Some(35.0));
+    assert_eq!(partition("weir_partition_log_end_offset", 1), Some(35.0));
+    assert_eq!(partition("weir_partition_log_start_offset", 0), Some(0.0));
+    assert_eq!(partition("weir_partition_high_watermark", 1), Some(35.0));
+    assert!(partition("weir_partition_size_bytes", 0).unwrap_or(0.0) > 35.0 * 20.0);
+    let lag =
+        |p: i32| sample(&text, &format!("weir_group_lag{{group=\"billing\",topic=\"lagging\",partition=\"{p}\"}}"));
+    assert_eq!((lag(0), lag(1)), (Some(15.0), Some(0.0)));
+    assert_eq!(sample(&text, "weir_group_lag_sum{group=\"billing\"}"), Some(15.0));
+    assert_eq!(sample(&text, "weir_group_members{group=\"billing\"}"), Some(0.0));
+    assert!(sample(&text, "weir_groups{state=\"Empty\"}").unwrap_or(0.0) >= 1.0);
+    assert!(text.contains("# TYPE weir_group_lag gauge"));
+    assert!(sample(&text, "weir_partitions").unwrap_or(0.0) >= 2.0);
+
+    // The topic deleted: its series are gone, not left at their last values.
+    let deleted = admin(&weir.addr).delete_topics(&["lagging"], &rdkafka::admin::AdminOptions::new()).await.unwrap();
+    assert!(deleted[0].is_ok(), "{deleted:?}");
+    let text = http::get(&weir.console, "/metrics").body;
+    assert!(!text.contains("topic=\"lagging\",partition"), "series of a deleted topic");
 }

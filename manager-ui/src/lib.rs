@@ -2,7 +2,9 @@
 //!
 //! It serves `/metrics` (everything the process records with the `metrics`
 //! crate, in Prometheus text format: counters end in `_total`, latencies are
-//! `_seconds` histograms), `/health`, and `/api/v1/mirror/flows`: the replication
+//! `_seconds` histograms; then the broker's state as of the scrape:
+//! partition offsets and sizes, consumer group lag, see `state_metrics`;
+//! every series is listed in docs/metrics.md), `/health`, and `/api/v1/mirror/flows`: the replication
 //! flows this process runs (`weir serve --mirror-config`, `weir mirror
 //! --metrics-addr`), each with its state and per-partition progress and lag. The console pages and their JSON API
 //! under `/api/v1/` are built on the same listener, on the broker's in-process
@@ -21,6 +23,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
+
+mod state_metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -146,9 +150,11 @@ fn router(app: App) -> Router {
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
-    // The process's metrics, then what clients pushed (KIP-714).
+    // The process's metrics, the broker's state as of now, then what clients
+    // pushed (KIP-714).
     let mut text = app.metrics.render();
     if let Some(broker) = &app.broker {
+        state_metrics::render(broker, &mut text);
         text.push_str(&broker.telemetry().render_prometheus());
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text)
