@@ -17,6 +17,12 @@ async fn metrics_count_requests_bytes_and_latency_per_api_and_topic() {
     let weir = Weir::start();
     let health = http::get(&weir.console, "/health");
     assert_eq!((health.status, health.json()["status"].as_str()), (200, Some("UP")));
+    let ready = http::get(&weir.console, "/ready");
+    let checks = ready.json()["checks"].clone();
+    assert_eq!((ready.status, ready.json()["status"].as_str()), (200, Some("READY")), "{checks}");
+    assert_eq!(checks["storage"], "open");
+    let listeners: Vec<_> = checks.as_object().unwrap().iter().filter(|(k, _)| k.starts_with("listener ")).collect();
+    assert!(!listeners.is_empty() && listeners.iter().all(|(_, v)| *v == "accepting"), "{checks}");
 
     create_topic(&weir.addr, "metered", 1, &[]).await;
     let (p, deliveries) = producer(&weir.addr, &[("acks", "all"), ("linger.ms", "0")]);

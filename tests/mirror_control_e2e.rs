@@ -72,6 +72,8 @@ async fn filters_change_while_running_and_metrics_show_the_flow() {
     assert!(metric(&metrics, &format!("weir_mirror_bytes_total{part}")).unwrap() > 1000.0);
     assert_eq!(metric(&metrics, &format!("weir_mirror_flow_state{{{flow},state=\"running\"}}")), Some(1.0));
     assert_eq!(metric(&metrics, &format!("weir_mirror_flow_state{{{flow},state=\"failed\"}}")), Some(0.0));
+    let ready = http::get(&metrics, "/ready");
+    assert_eq!((ready.status, ready.json()["checks"]["flow A->B"].as_str()), (200, Some("running")));
     let latencies = metric(&metrics, &format!("weir_mirror_replication_latency_seconds_count{{{flow}}}")).unwrap();
     assert!(latencies >= 100.0, "every record's latency is sampled: {latencies}");
     assert_eq!(metric(&metrics, &format!("weir_mirror_topics{{{flow}}}")), Some(1.0));

@@ -4,7 +4,9 @@
 //! crate, in Prometheus text format: counters end in `_total`, latencies are
 //! `_seconds` histograms; then the broker's state as of the scrape:
 //! partition offsets and sizes, consumer group lag, see `state_metrics`;
-//! every series is listed in docs/metrics.md), `/health`, and `/api/v1/mirror/flows`: the replication
+//! every series is listed in docs/metrics.md), `/health` (the process is up),
+//! `/ready` (listeners accepting and storage open; for `weir mirror`, every
+//! flow running), and `/api/v1/mirror/flows`: the replication
 //! flows this process runs (`weir serve --mirror-config`, `weir mirror
 //! --metrics-addr`), each with its state and per-partition progress and lag. The console pages and their JSON API
 //! under `/api/v1/` are built on the same listener, on the broker's in-process
@@ -145,6 +147,7 @@ fn router(app: App) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/api/v1/mirror/flows", get(mirror_flows))
         .with_state(app)
 }
@@ -194,6 +197,51 @@ async fn mirror_flows(State(app): State<App>) -> impl IntoResponse {
         })
         .collect();
     ([(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "flows": flows }).to_string())
+}
+
+/// Ready to serve: with a broker, every Kafka listener accepts a connection
+/// (tried now, over loopback for a wildcard bind) and storage is open (not
+/// shutting down, the data directory there); without one (`weir mirror`),
+/// every flow is running. 503 otherwise, naming what is not.
+async fn ready(State(app): State<App>) -> impl IntoResponse {
+    let mut checks = serde_json::Map::new();
+    let mut ok = true;
+    let mut check = |name: String, good: bool, state: &str| {
+        ok &= good;
+        checks.insert(name, serde_json::Value::String(state.to_string()));
+    };
+    match &app.broker {
+        Some(broker) => {
+            for e in broker.cluster().endpoints() {
+                let mut addr = e.bound;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(if addr.is_ipv4() {
+                        [127, 0, 0, 1].into()
+                    } else {
+                        std::net::Ipv6Addr::LOCALHOST.into()
+                    });
+                }
+                let connect = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await;
+                let accepting = matches!(connect, Ok(Ok(_)));
+                check(
+                    format!("listener {} {}", e.listener, e.bound),
+                    accepting,
+                    if accepting { "accepting" } else { "not accepting" },
+                );
+            }
+            let open = !broker.is_shutting_down() && broker.cluster().data_dir().is_dir();
+            check("storage".into(), open, if open { "open" } else { "closed" });
+        }
+        None => {
+            for (name, f) in app.mirror.snapshot() {
+                let running = f.state == weir_mirror::FlowState::Running;
+                check(format!("flow {name}"), running, f.state.as_str());
+            }
+        }
+    }
+    let (status, text) = if ok { (StatusCode::OK, "READY") } else { (StatusCode::SERVICE_UNAVAILABLE, "NOT_READY") };
+    let body = serde_json::json!({ "status": text, "checks": checks });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string())
 }
 
 async fn health(State(app): State<App>) -> impl IntoResponse {
