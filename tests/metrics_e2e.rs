@@ -71,7 +71,7 @@ async fn metrics_count_requests_bytes_and_latency_per_api_and_topic() {
 async fn metrics_show_partition_offsets_and_group_lag_as_of_the_scrape() {
     let weir = Weir::start();
     create_topic(&weir.addr, "lagging", 2, &[]).await;
-    let (p, _) = producer(&weir.addr, &[]);
+    let (p, _) = producer(&weir.addr, &[("enable.idempotence", "true")]);
     for i in 0..70 {
         send(&p, "lagging", (i % 2) as i32, i);
     }
@@ -93,6 +93,12 @@ async fn metrics_show_partition_offsets_and_group_lag_as_of_the_scrape() {
     assert!(sample(&text, "weir_groups{state=\"Empty\"}").unwrap_or(0.0) >= 1.0);
     assert!(text.contains("# TYPE weir_group_lag gauge"));
     assert!(sample(&text, "weir_partitions").unwrap_or(0.0) >= 2.0);
+    assert!(sample(&text, "weir_producer_ids").unwrap_or(0.0) >= 1.0, "the idempotent producer is remembered");
+    let (free, total) =
+        (sample(&text, "weir_disk_free_bytes").unwrap(), sample(&text, "weir_disk_total_bytes").unwrap());
+    assert!(free > 0.0 && free <= total, "{free} of {total}");
+    assert!(sample(&text, "weir_process_resident_memory_bytes").unwrap() > 1e6);
+    assert!(sample(&text, "weir_process_cpu_seconds_total").unwrap() > 0.0);
 
     // The topic deleted: its series are gone, not left at their last values.
     let deleted = admin(&weir.addr).delete_topics(&["lagging"], &rdkafka::admin::AdminOptions::new()).await.unwrap();

@@ -156,6 +156,7 @@ async fn metrics(State(app): State<App>) -> impl IntoResponse {
     // The process's metrics, the broker's state as of now, then what clients
     // pushed (KIP-714).
     let mut text = app.metrics.render();
+    state_metrics::render_process(&mut text);
     if let Some(broker) = &app.broker {
         state_metrics::render(broker, &mut text);
         text.push_str(&broker.telemetry().render_prometheus());

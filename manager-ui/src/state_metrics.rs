@@ -13,6 +13,11 @@
 //!   the committed offset, never negative
 //! - `weir_group_lag_sum` (gauge; `group`), `weir_group_members` (gauge;
 //!   `group`), `weir_groups` (gauge; `state`)
+//! - `weir_producer_ids` (gauge): producer ids the partitions remember
+//! - `weir_disk_free_bytes`, `weir_disk_total_bytes` (gauges): the data
+//!   directory's file system
+//! - and for any process, broker or not: `weir_process_cpu_seconds_total`
+//!   (counter), `weir_process_resident_memory_bytes` (gauge) (Linux `/proc`)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -80,6 +85,58 @@ pub fn render(broker: &BrokerHandle, out: &mut String) {
     header(out, "weir_group_lag_sum", "A consumer group's lag over all its partitions.");
     for g in &groups {
         let _ = writeln!(out, "weir_group_lag_sum{{group=\"{}\"}} {}", label(&g.group_id), g.total_lag());
+    }
+    let producers: usize = partitions.iter().map(|p| p.log().producer_count()).sum();
+    header(out, "weir_producer_ids", "Producer ids the partitions remember (idempotent and transactional producers).");
+    let _ = writeln!(out, "weir_producer_ids {producers}");
+    if let Some((free, total)) = disk_space(broker.cluster().data_dir()) {
+        header(out, "weir_disk_free_bytes", "Bytes free for this process on the data directory's file system.");
+        let _ = writeln!(out, "weir_disk_free_bytes {free}");
+        header(out, "weir_disk_total_bytes", "Size of the data directory's file system.");
+        let _ = writeln!(out, "weir_disk_total_bytes {total}");
+    }
+}
+
+/// (bytes available to an unprivileged writer, total bytes) of the file
+/// system holding `dir`.
+fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    let mut s = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is NUL-terminated and outlives the call; `s` is written
+    // by statvfs before it is read, and read only when the call succeeded.
+    let s = unsafe {
+        if libc::statvfs(path.as_ptr(), s.as_mut_ptr()) != 0 {
+            return None;
+        }
+        s.assume_init()
+    };
+    let unit = s.f_frsize as u64;
+    Some((s.f_bavail as u64 * unit, s.f_blocks as u64 * unit))
+}
+
+/// Appends this process's CPU time and resident memory (Linux: from `/proc`;
+/// nothing elsewhere).
+pub fn render_process(out: &mut String) {
+    // SAFETY: sysconf has no preconditions.
+    let (ticks, page) = unsafe { (libc::sysconf(libc::_SC_CLK_TCK), libc::sysconf(libc::_SC_PAGESIZE)) };
+    if let (Ok(stat), true) = (std::fs::read_to_string("/proc/self/stat"), ticks > 0) {
+        // Fields after the command name (which may hold spaces, so split after
+        // its closing parenthesis): utime and stime are the 12th and 13th.
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        if let (Some(u), Some(s)) = (fields.get(11), fields.get(12)) {
+            if let (Ok(u), Ok(s)) = (u.parse::<u64>(), s.parse::<u64>()) {
+                let _ =
+                    writeln!(out, "# HELP weir_process_cpu_seconds_total CPU time of this process, user and system.");
+                let _ = writeln!(out, "# TYPE weir_process_cpu_seconds_total counter");
+                let _ = writeln!(out, "weir_process_cpu_seconds_total {}", (u + s) as f64 / ticks as f64);
+            }
+        }
+    }
+    if let (Ok(statm), true) = (std::fs::read_to_string("/proc/self/statm"), page > 0) {
+        if let Some(Ok(resident)) = statm.split_whitespace().nth(1).map(str::parse::<u64>) {
+            header(out, "weir_process_resident_memory_bytes", "Resident memory of this process.");
+            let _ = writeln!(out, "weir_process_resident_memory_bytes {}", resident * page as u64);
+        }
     }
 }
 
