@@ -54,6 +54,17 @@ async fn metrics_count_requests_bytes_and_latency_per_api_and_topic() {
     assert!(bytes_out >= bytes_in, "everything produced was read once: {bytes_out} < {bytes_in}");
     assert!(sample(text, "weir_kafka_connections_total{listener=\"PLAINTEXT\"}").unwrap_or(0.0) >= 1.0);
 
+    // Connections open now: the producer's, until it goes.
+    assert!(sample(text, "weir_kafka_connections_active{listener=\"PLAINTEXT\"}").unwrap_or(0.0) >= 1.0);
+    drop(p);
+    let started = std::time::Instant::now();
+    while sample(&http::get(&weir.console, "/metrics").body, "weir_kafka_connections_active{listener=\"PLAINTEXT\"}")
+        != Some(0.0)
+    {
+        assert!(started.elapsed() < DEADLINE, "connections still counted open after every client closed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
     // Every series the broker exports is documented.
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
     let exported: Vec<&str> =

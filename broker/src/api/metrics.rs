@@ -30,6 +30,7 @@ impl ApiMetrics {
             "Time from a request's arrival to its response being ready (acks=all: after the fsync), by API."
         );
         metrics::describe_counter!("weir_kafka_connections_total", "Client connections accepted, by listener.");
+        metrics::describe_gauge!("weir_kafka_connections_active", "Client connections open now, by listener.");
         let by_route = ROUTES
             .iter()
             .map(|r| RouteMetrics {

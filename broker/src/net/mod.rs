@@ -111,12 +111,14 @@ async fn accept_loop(broker: BrokerHandle, metrics: Arc<ApiMetrics>, listener: T
     let mut shutdown = broker.shutdown_signal();
     let name: Arc<str> = spec.name.as_str().into();
     let connections = metrics::counter!("weir_kafka_connections_total", "listener" => spec.name.clone());
+    let active = metrics::gauge!("weir_kafka_connections_active", "listener" => spec.name.clone());
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     connections.increment(1);
+                    active.increment(1.0);
                     let session = Arc::new(Session {
                         listener: name.clone(),
                         protocol: spec.protocol,
@@ -134,16 +136,22 @@ async fn accept_loop(broker: BrokerHandle, metrics: Arc<ApiMetrics>, listener: T
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            Some(_) = conns.join_next(), if !conns.is_empty() => active.decrement(1.0),
             _ = shutdown.changed() => break,
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async { while conns.join_next().await.is_some() {} }).await;
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while conns.join_next().await.is_some() {
+            active.decrement(1.0);
+        }
+    })
+    .await;
     if drained.is_err() {
         tracing::warn!(listener = %name, open = conns.len(), "connections still busy after drain timeout; closing them");
         conns.abort_all();
     }
+    active.set(0.0);
 }
 
 fn hostname() -> String {
