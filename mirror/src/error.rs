@@ -14,6 +14,11 @@ pub enum MirrorError {
     Format { what: &'static str, why: String },
 }
 
+/// A Kafka-side failure: `what` it was about and `why`.
+pub(crate) fn kafka(what: &str, why: impl std::fmt::Display) -> MirrorError {
+    MirrorError::Kafka { what: what.to_string(), why: why.to_string() }
+}
+
 impl MirrorError {
     pub fn config(key: impl Into<String>, why: impl Into<String>) -> MirrorError {
         MirrorError::Config { key: key.into(), why: why.into() }

@@ -20,16 +20,14 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{ClientKind, Flow, MirrorConfig};
+use crate::error::kafka;
 use crate::error::MirrorError;
+use crate::flow::rd_config;
 use crate::formats::Checkpoint;
 use crate::live::{FilterReader, Kind};
 use crate::promote::{promote, MIRROR_PROMOTED, MIRROR_SOURCE};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn kafka(what: &str, e: impl std::fmt::Display) -> MirrorError {
-    MirrorError::Kafka { what: what.to_string(), why: e.to_string() }
-}
 
 /// What a failover did.
 #[derive(Debug, Default)]
@@ -49,13 +47,9 @@ pub struct Failover {
 }
 
 fn consumer(cfg: &MirrorConfig, flow: &Flow, alias: &str, group: &str) -> Result<BaseConsumer, MirrorError> {
-    let mut rd = rdkafka::config::ClientConfig::new();
-    for (k, v) in cfg.client(flow, alias, ClientKind::Consumer) {
-        rd.set(k, v);
-    }
-    rd.set("group.id", group);
-    rd.set("client.id", format!("{}|failover", flow.name()));
-    rd.create().map_err(|e| kafka(alias, e))
+    let mut c = cfg.client(flow, alias, ClientKind::Consumer);
+    c.insert("group.id".into(), group.to_string());
+    rd_config(&c, &format!("{}|failover", flow.name())).create().map_err(|e| kafka(alias, e))
 }
 
 /// One of the flow's topics on the target.
@@ -71,11 +65,10 @@ fn mirror_topics(cfg: &MirrorConfig, flow: &Flow) -> Result<BTreeMap<String, Rem
     let target = consumer(cfg, flow, &flow.target, "__weir-mirror.failover")?;
     let md = target.fetch_metadata(None, TIMEOUT).map_err(|e| kafka(&flow.target, e))?;
     let names: Vec<String> = md.topics().iter().map(|t| t.name().to_string()).collect();
-    let mut rd = rdkafka::config::ClientConfig::new();
-    for (k, v) in cfg.client(flow, &flow.target, ClientKind::Admin) {
-        rd.set(k, v);
-    }
-    let admin: AdminClient<DefaultClientContext> = rd.create().map_err(|e| kafka("admin client", e))?;
+    let admin: AdminClient<DefaultClientContext> =
+        rd_config(&cfg.client(flow, &flow.target, ClientKind::Admin), &format!("{}|failover", flow.name()))
+            .create()
+            .map_err(|e| kafka("admin client", e))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| kafka("runtime", e))?;
     let resources: Vec<ResourceSpecifier<'_>> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
     let opts = AdminOptions::new().request_timeout(Some(TIMEOUT));

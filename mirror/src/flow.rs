@@ -51,6 +51,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{ClientKind, Flow, MirrorConfig, Mode};
+use crate::error::kafka;
 use crate::error::MirrorError;
 use crate::filter::Filter;
 use crate::formats::{Heartbeat, OffsetSync};
@@ -70,17 +71,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 type Partition = (String, i32);
 
-fn rd_config(c: &crate::config::ClientConfig, client_id: &str) -> RdConfig {
+pub(crate) fn rd_config(c: &crate::config::ClientConfig, client_id: &str) -> RdConfig {
     let mut rd = RdConfig::new();
     for (k, v) in c {
         rd.set(k, v);
     }
     rd.set("client.id", client_id);
     rd
-}
-
-fn kafka(what: &str, e: impl std::fmt::Display) -> MirrorError {
-    MirrorError::Kafka { what: what.to_string(), why: e.to_string() }
 }
 
 fn now_ms() -> i64 {

@@ -32,6 +32,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{ClientKind, Flow, MirrorConfig};
+use crate::error::kafka;
 use crate::error::MirrorError;
 use crate::filter::{Filter, Patterns};
 
@@ -220,10 +221,6 @@ impl FilterReader {
         while self.poll(Duration::ZERO)? == Polled::Record {}
         Ok(before != self.current)
     }
-}
-
-fn kafka(what: &str, e: impl std::fmt::Display) -> MirrorError {
-    MirrorError::Kafka { what: what.to_string(), why: e.to_string() }
 }
 
 /// Creates the filters topic on the flow's target unless it exists.

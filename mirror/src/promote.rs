@@ -9,6 +9,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 
+use crate::error::kafka;
 use crate::error::MirrorError;
 
 /// The topic config that marks a mirror topic (`SOURCE-ALIAS:TOPIC`).
@@ -17,10 +18,6 @@ pub const MIRROR_SOURCE: &str = "weir.mirror.source";
 pub const MIRROR_PROMOTED: &str = "weir.mirror.promoted";
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-fn kafka(what: &str, e: impl std::fmt::Display) -> MirrorError {
-    MirrorError::Kafka { what: what.to_string(), why: e.to_string() }
-}
 
 /// Makes `topic` on the cluster at `bootstrap` writable; returns what it was a
 /// mirror of. A topic that is not a mirror is an error naming it.

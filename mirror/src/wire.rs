@@ -23,6 +23,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
+use crate::error::kafka as err;
 use crate::error::MirrorError;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -41,10 +42,6 @@ pub const EARLIEST: i64 = -2;
 
 /// A partition as the wire names it.
 pub type TopicPartition = (String, i32);
-
-fn err(what: &str, why: impl std::fmt::Display) -> MirrorError {
-    MirrorError::Kafka { what: what.to_string(), why: why.to_string() }
-}
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
