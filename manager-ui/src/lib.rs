@@ -26,6 +26,8 @@ use tokio::task::JoinHandle;
 use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
 
+mod api;
+mod pages;
 mod state_metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -109,8 +111,13 @@ impl Console {
                 }
             })
         };
+        let api = broker.clone().map(|broker| api::Api {
+            broker,
+            mirror: mirror.clone(),
+            started: std::time::Instant::now(),
+        });
         let app = App { broker, metrics, mirror };
-        let router = router(app);
+        let router = router(app, api);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let served = axum::serve(listener, router).with_graceful_shutdown(async {
@@ -143,13 +150,17 @@ impl Console {
     }
 }
 
-fn router(app: App) -> Router {
-    Router::new()
+fn router(app: App, api: Option<api::Api>) -> Router {
+    let mut r = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/api/v1/mirror/flows", get(mirror_flows))
-        .with_state(app)
+        .route("/api/v1/mirror/flows", get(mirror_flows));
+    // The pages and the broker's API only where there is a broker.
+    if let Some(api) = api {
+        r = r.merge(api::router(api)).merge(pages::router());
+    }
+    r.with_state(app)
 }
 
 async fn metrics(State(app): State<App>) -> impl IntoResponse {

@@ -99,7 +99,7 @@ pub fn render(broker: &BrokerHandle, out: &mut String) {
 
 /// (bytes available to an unprivileged writer, total bytes) of the file
 /// system holding `dir`.
-fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
+pub(crate) fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
     let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
     let mut s = std::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: `path` is NUL-terminated and outlives the call; `s` is written

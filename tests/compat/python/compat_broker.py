@@ -139,7 +139,7 @@ def _pump(stream, log, lock, ready, found):
     stream.close()
 
 
-def start_broker() -> BrokerHandle:
+def start_broker(suite: str = "python-suite") -> BrokerHandle:
     binary = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         raise RuntimeError(
@@ -151,7 +151,7 @@ def start_broker() -> BrokerHandle:
     data_dir = tempfile.mkdtemp(prefix="weir-compat-py-")
     log_dir = os.environ.get("COMPAT_LOG_DIR") or data_dir
     os.makedirs(log_dir, exist_ok=True)
-    log_path = os.path.join(log_dir, "weir-python-suite.log")
+    log_path = os.path.join(log_dir, f"weir-{suite}.log")
     kafka, registry, console = reserve_ports(3)
     cmd = [
         binary, "serve",

@@ -1,0 +1,117 @@
+// The router and the overview and replication pages. Routes are URL
+// fragments: #/, #/topics, #/topics/<name>, #/groups, #/groups/<id>,
+// #/replication.
+"use strict";
+
+const Pages = window.Pages || (window.Pages = {});
+const { el } = UI;
+
+// Every route change starts a new "view"; timers of an old view stop.
+let viewSeq = 0;
+Pages.current = () => viewSeq;
+Pages.every = function (ms, fn) {
+  const mine = viewSeq;
+  const t = setInterval(() => { if (mine !== viewSeq) clearInterval(t); else fn(); }, ms);
+};
+
+Pages.overview = async function (root) {
+  const c = await UI.get("/cluster");
+  document.getElementById("cluster-id").textContent = "cluster " + c.cluster_id;
+  const b = c.brokers[0];
+  const diskPct = b.disk ? (100 * b.disk.free_bytes / b.disk.total_bytes) : null;
+  const card = (label, value, sub, href) => el(href ? "a" : "div", { class: "card", href, style: href ? "text-decoration:none;color:inherit" : null },
+    el("div", { class: "label" }, label), el("div", { class: "value" }, value), sub ? el("div", { class: "sub" }, sub) : null);
+  const states = Object.entries(c.groups_by_state).map(([s, n]) => `${n} ${s}`).join(", ");
+  root.replaceChildren(
+    el("h1", {}, "Overview", el("small", {}, `Weir ${c.version} · up ${UI.fmtDuration(c.uptime_seconds)}`)),
+    el("div", { class: "cards" },
+      card("Brokers", UI.fmtNum(c.brokers.length), `controller ${c.controller_id}`),
+      card("Topics", UI.fmtNum(c.topics), `${UI.fmtNum(c.internal_topics)} internal`, "#/topics"),
+      card("Partitions", UI.fmtNum(c.partitions)),
+      card("Consumer groups", UI.fmtNum(c.groups), states || "none", "#/groups"),
+      card("Stored", UI.fmtBytes(c.size_bytes), "all partitions"),
+      card("Disk free", diskPct === null ? "–" : diskPct.toFixed(1) + " %", b.disk ? `${UI.fmtBytes(b.disk.free_bytes)} of ${UI.fmtBytes(b.disk.total_bytes)}` : ""),
+      card("Replication flows", UI.fmtNum(c.mirror_flows), c.mirror_flows ? "" : "not configured", "#/replication")),
+    el("h2", {}, "Brokers"),
+    UI.table([
+      { label: "Node", render: (r) => String(r.node_id) },
+      { label: "Listeners", cls: "wrap", render: (r) => r.listeners.map((l) => `${l.listener} ${l.host}:${l.port}`).join(", ") },
+      { label: "Data directory", render: (r) => el("span", { class: "mono" }, r.data_dir) },
+      { label: "Stored", num: true, render: (r) => UI.fmtBytes(r.size_bytes) },
+      { label: "Disk free", num: true, render: (r) => (r.disk ? UI.fmtBytes(r.disk.free_bytes) : "–") },
+    ], c.brokers));
+};
+
+Pages.replication = async function (root) {
+  const data = await UI.get("/mirror/flows");
+  const flows = data.flows;
+  root.replaceChildren(el("h1", {}, "Replication"));
+  if (!flows.length) {
+    root.append(el("div", { class: "panel empty" },
+      "Replication is not configured. Start the platform with ", el("span", { class: "mono" }, "weir serve --mirror-config FILE"),
+      " (MirrorMaker 2 properties) to mirror topics from another cluster; its flows then show here."));
+    return;
+  }
+  for (const f of flows) {
+    const lag = f.partitions.reduce((a, p) => a + (p.lag_records || 0), 0);
+    root.append(el("h2", {}, f.name, " ", UI.badge(f.state)),
+      el("div", { class: "cards" },
+        el("div", { class: "card" }, el("div", { class: "label" }, "Partitions"), el("div", { class: "value" }, UI.fmtNum(f.partitions.length))),
+        el("div", { class: "card" }, el("div", { class: "label" }, "Lag"), el("div", { class: "value" }, UI.fmtNum(lag)), el("div", { class: "sub" }, "records")),
+        el("div", { class: "card" }, el("div", { class: "label" }, "Restarts"), el("div", { class: "value" }, UI.fmtNum(f.restarts)))),
+      f.last_error ? el("div", { class: "flash error" }, f.last_error) : "",
+      UI.table([
+        { label: "Topic", key: "topic" },
+        { label: "Partition", num: true, key: "partition" },
+        { label: "Mirrored", num: true, render: (p) => UI.fmtNum(p.mirrored_offset) },
+        { label: "Source end", num: true, render: (p) => UI.fmtNum(p.source_end_offset) },
+        { label: "Lag", num: true, render: (p) => UI.fmtNum(p.lag_records) },
+        { label: "Lag (ms)", num: true, render: (p) => UI.fmtNum(p.lag_ms) },
+        { label: "Records", num: true, render: (p) => UI.fmtNum(p.records) },
+        { label: "Bytes", num: true, render: (p) => UI.fmtBytes(p.bytes) },
+      ], f.partitions));
+  }
+};
+
+const routes = [
+  [/^\/$/, "overview", () => Pages.overview],
+  [/^\/topics$/, "topics", () => Pages.topics],
+  [/^\/topics\/(.+)$/, "topics", () => Pages.topic],
+  [/^\/groups$/, "groups", () => Pages.groups],
+  [/^\/groups\/(.+)$/, "groups", () => Pages.group],
+  [/^\/replication$/, "replication", () => Pages.replication],
+];
+
+async function route() {
+  viewSeq++;
+  const mine = viewSeq;
+  const pending = UI.pending;
+  UI.pending = null;
+  UI.flash(pending && pending[0], pending && pending[1]);
+  const hash = location.hash.replace(/^#/, "") || "/";
+  const path = hash.split("?")[0];
+  const root = document.getElementById("page");
+  let found = null;
+  for (const [re, nav, page] of routes) {
+    const m = path.match(re);
+    if (m) { found = [nav, page(), m.slice(1).map(decodeURIComponent)]; break; }
+  }
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", found && a.dataset.page === found[0]);
+  if (!found) {
+    root.replaceChildren(el("h1", {}, "Not found"), el("p", {}, "No page at ", el("span", { class: "mono" }, path), ". ", el("a", { href: "#/" }, "Overview")));
+    return;
+  }
+  root.replaceChildren(el("div", { class: "muted" }, "Loading…"));
+  try {
+    await found[1](root, ...found[2]);
+  } catch (e) {
+    if (mine === viewSeq) {
+      root.replaceChildren(el("h1", {}, "Could not load this page"), el("div", { class: "flash error" }, UI.errorText(e)));
+    }
+  }
+}
+
+Pages.route = route;
+window.addEventListener("hashchange", route);
+route();
+UI.get("/cluster").then((c) => { document.getElementById("cluster-id").textContent = "cluster " + c.cluster_id; }).catch(() => {});

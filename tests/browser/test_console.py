@@ -1,0 +1,223 @@
+"""The console in a real headless Chromium: what an operator does on its
+pages, checked against what Kafka's own admin API (confluent-kafka, i.e.
+librdkafka) says. Screenshots of every page go to the artefacts directory."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetSpec
+from playwright.sync_api import expect
+
+from conftest import shot
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def api(console_url: str, method: str, path: str, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(console_url + "/api/v1" + path, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"null")
+
+
+def produce(bootstrap: str, topic: str, per_partition: dict[int, int]) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for part, n in per_partition.items():
+        for i in range(n):
+            p.produce(topic, value=f"{part}-{i}".encode(), partition=part)
+    assert p.flush(30) == 0
+
+
+def consume_and_commit(bootstrap: str, group: str, topic: str, upto: dict[int, int]) -> None:
+    """Commits offset `upto[p]` for each partition as a member of `group`, then leaves."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in upto])
+        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in upto.items()], asynchronous=False)
+    finally:
+        c.close()
+
+
+def kafka_lag(admin: AdminClient, group: str, topic: str) -> dict[int, int]:
+    """Lag per partition as Kafka's admin API computes it: latest offset minus committed."""
+    committed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result()
+    tps = [tp for tp in committed.topic_partitions if tp.topic == topic]
+    latest = admin.list_offsets({TopicPartition(topic, tp.partition): OffsetSpec.latest() for tp in tps})
+    return {tp.partition: latest[TopicPartition(topic, tp.partition)].result().offset - tp.offset for tp in tps}
+
+
+@pytest.fixture(scope="module")
+def admin(weir):
+    return AdminClient({"bootstrap.servers": weir.bootstrap})
+
+
+def test_overview_shows_the_cluster(page, weir, admin):
+    topic = unique("overview")
+    admin.create_topics([NewTopic(topic, 2)])[topic].result()
+    page.goto("/#/")
+    expect(page.locator("h1")).to_contain_text("Overview")
+    cluster_id = admin.list_topics(timeout=10).cluster_id
+    expect(page.locator("#cluster-id")).to_contain_text(cluster_id)
+    topics_card = page.locator(".card", has_text="Topics")
+    total = api(weir.console_url, "GET", "/cluster")["topics"]
+    expect(topics_card.locator(".value")).to_have_text(f"{total:,}")
+    shot(page, "overview")
+
+
+def test_create_topic_from_the_page(page, weir, admin):
+    name = unique("created-from-page")
+    page.goto("/#/topics")
+    page.get_by_role("button", name="Create topic").click()
+    page.fill("#new-topic-name", name)
+    page.fill("#new-topic-partitions", "4")
+    page.fill("#new-topic-configs", "retention.ms=3600000\ncleanup.policy=compact")
+    shot(page, "topics-create-dialog")
+    page.click("#create-topic-submit")
+    expect(page.locator("h1")).to_contain_text(name)
+    expect(page.locator("#flash")).to_contain_text("created with 4 partition(s)")
+    shot(page, "topic-detail")
+    # Kafka's admin API sees it, with its partitions and configs.
+    md = admin.list_topics(topic=name, timeout=10).topics[name]
+    assert md.error is None and len(md.partitions) == 4
+    res = ConfigResource(ConfigResource.Type.TOPIC, name)
+    cfg = admin.describe_configs([res])[res].result()
+    assert cfg["retention.ms"].value == "3600000" and cfg["cleanup.policy"].value == "compact"
+    # The configs tab shows each value's source.
+    page.get_by_role("button", name="Configs").click()
+    row = page.locator('tr[data-config-row="retention.ms"]')
+    expect(row).to_contain_text("3600000")
+    expect(row).to_contain_text("DYNAMIC_TOPIC_CONFIG")
+    shot(page, "topic-configs")
+    # Creating it again answers Kafka's error in the dialog.
+    page.goto("/#/topics")
+    page.get_by_role("button", name="Create topic").click()
+    page.fill("#new-topic-name", name)
+    page.click("#create-topic-submit")
+    expect(page.locator("dialog .error-text")).to_contain_text("TOPIC_ALREADY_EXISTS")
+
+
+def test_topic_search_is_served_by_the_server(page, weir, admin):
+    tag = uuid.uuid4().hex[:6]
+    names = [f"search-{tag}-{i}" for i in range(3)]
+    for f in admin.create_topics([NewTopic(n, 1) for n in names]).values():
+        f.result()
+    page.goto("/#/topics")
+    with page.expect_response(lambda r: "/api/v1/topics?" in r.url and f"q=search-{tag}" in r.url):
+        page.fill("input[type=search]", f"search-{tag}")
+    expect(page.locator("tbody tr[data-topic]")).to_have_count(3)
+    expect(page.locator(".pager")).to_contain_text("1–3 of 3")
+    shot(page, "topics-search")
+
+
+def test_group_lag_on_the_page_is_what_kafka_computes(page, weir, admin):
+    topic, group = unique("lag"), unique("lag-group")
+    admin.create_topics([NewTopic(topic, 3)])[topic].result()
+    produce(weir.bootstrap, topic, {0: 40, 1: 25, 2: 10})
+    consume_and_commit(weir.bootstrap, group, topic, {0: 15, 1: 25, 2: 3})
+    want = kafka_lag(admin, group, topic)
+    assert want == {0: 25, 1: 0, 2: 7}
+    page.goto("/#/groups/" + group)
+    for p, lag in want.items():
+        cell = page.locator(f'tr[data-topic="{topic}"][data-partition="{p}"] [data-lag]')
+        expect(cell).to_have_attribute("data-lag", str(lag))
+        expect(cell).to_have_text(f"{lag:,}")
+    expect(page.locator(".card", has_text="Total lag").locator(".value")).to_have_text(f"{sum(want.values()):,}")
+    shot(page, "group-detail")
+    # The list, sorted by lag, shows the same total.
+    page.goto("/#/groups?q=" + group)
+    expect(page.locator(f'tr[data-group="{group}"] [data-lag]')).to_have_attribute("data-lag", str(sum(want.values())))
+    shot(page, "groups")
+
+
+def test_reset_offsets_from_the_page_and_a_consumer_resumes_there(page, weir, admin):
+    topic, group = unique("reset"), unique("reset-group")
+    admin.create_topics([NewTopic(topic, 2)])[topic].result()
+    produce(weir.bootstrap, topic, {0: 30, 1: 30})
+    consume_and_commit(weir.bootstrap, group, topic, {0: 30, 1: 30})
+    page.goto("/#/groups/" + group)
+    page.click("#reset-offsets")
+    page.select_option("#reset-topic", topic)
+    page.select_option("#reset-to", "offset")
+    page.fill("#reset-value", "12")
+    page.click("#reset-preview")
+    expect(page.locator("dialog table")).to_contain_text("12")
+    shot(page, "group-reset-dialog")
+    page.click("#reset-submit")
+    expect(page.locator("#flash")).to_contain_text("Offsets of 2 partition(s) reset")
+    # Kafka's admin API sees the new offsets...
+    assert kafka_lag(admin, group, topic) == {0: 18, 1: 18}
+    # ...and a consumer of the group resumes there.
+    c = Consumer({"bootstrap.servers": weir.bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "auto.offset.reset": "latest"})
+    first: dict[int, int] = {}
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while len(first) < 2 and time.monotonic() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                first.setdefault(m.partition(), m.offset())
+    finally:
+        c.close()
+    assert first == {0: 12, 1: 12}
+
+
+def test_reset_is_refused_while_the_group_has_members(page, weir, admin):
+    topic, group = unique("busy"), unique("busy-group")
+    admin.create_topics([NewTopic(topic, 1)])[topic].result()
+    produce(weir.bootstrap, topic, {0: 5})
+    c = Consumer({"bootstrap.servers": weir.bootstrap, "group.id": group, "auto.offset.reset": "earliest"})
+    try:
+        c.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not c.assignment():
+            c.poll(0.2)
+        assert c.assignment(), "the consumer never got its assignment"
+        page.goto("/#/groups/" + group)
+        expect(page.locator("#reset-offsets")).to_be_disabled()
+        # The API refuses it too, with Kafka's error.
+        try:
+            api(weir.console_url, "POST", f"/groups/{group}/reset-offsets", {"to": "earliest", "topic": topic})
+            raise AssertionError("reset of a group with members was accepted")
+        except urllib.error.HTTPError as e:
+            assert e.code == 409 and json.loads(e.read())["error_code"] == "NON_EMPTY_GROUP"
+        shot(page, "group-with-members")
+    finally:
+        c.close()
+
+
+def test_alter_add_partitions_and_delete_a_topic_from_the_page(page, weir, admin):
+    topic = unique("lifecycle")
+    admin.create_topics([NewTopic(topic, 1)])[topic].result()
+    page.goto(f"/#/topics/{topic}?tab=configs")
+    page.click('button[data-config="retention.ms"]')
+    page.fill("#config-value", "120000")
+    page.click("#config-save")
+    expect(page.locator("#flash")).to_contain_text("retention.ms set to 120000")
+    page.get_by_role("button", name="Add partitions").click()
+    page.fill("#partition-count", "3")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.locator("#flash")).to_contain_text("now has 3 partitions")
+    assert len(admin.list_topics(topic=topic, timeout=10).topics[topic].partitions) == 3
+    page.get_by_role("button", name="Delete topic").click()
+    expect(page.locator("#delete-submit")).to_be_disabled()
+    page.fill("#delete-confirm", topic)
+    page.click("#delete-submit")
+    expect(page.locator("#flash")).to_contain_text(f"Topic {topic} deleted")
+    assert topic not in admin.list_topics(timeout=10).topics
+
+
+def test_replication_page_says_when_it_is_not_configured(page):
+    page.goto("/#/replication")
+    expect(page.locator("#page")).to_contain_text("Replication is not configured")
+    shot(page, "replication")

@@ -1,0 +1,169 @@
+//! The console's JSON API (`/api/v1/`) on the real binary: paging, search and
+//! sorting done by the server, writes that follow the Kafka APIs' rules and
+//! errors, and the pages and OpenAPI document it serves.
+
+mod common;
+
+use common::clients::*;
+use common::{http, Weir};
+use serde_json::{json, Value};
+
+/// A topic's configs as Kafka's admin API (librdkafka's DescribeConfigs) reports them.
+async fn describe_topic_configs(addr: &str, topic: &str) -> std::collections::BTreeMap<String, String> {
+    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
+    let results = admin(addr).describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()).await.unwrap();
+    let resource = results.into_iter().next().unwrap().expect("described");
+    resource.entries.into_iter().filter_map(|e| Some((e.name, e.value?))).collect()
+}
+
+fn names(v: &Value, key: &str, field: &str) -> Vec<String> {
+    v[key].as_array().unwrap().iter().map(|t| t[field].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_paged_searched_and_sorted_by_the_server() {
+    let weir = Weir::start();
+    for i in 0..25 {
+        let body = json!({ "name": format!("page-{i:02}"), "partitions": 1 + i % 3 });
+        let r = http::request(&weir.console, "POST", "/api/v1/topics", Some(&body));
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    create_topic(&weir.addr, "other", 1, &[]).await;
+
+    let r = http::get(&weir.console, "/api/v1/topics?q=PAGE-&limit=10&offset=20");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!((v["total"].as_u64(), v["offset"].as_u64(), v["limit"].as_u64()), (Some(25), Some(20), Some(10)));
+    assert_eq!(names(&v, "topics", "name"), ["page-20", "page-21", "page-22", "page-23", "page-24"]);
+
+    let v = http::get(&weir.console, "/api/v1/topics?sort=partitions&order=desc&limit=3&q=page").json();
+    assert!(v["topics"].as_array().unwrap().iter().all(|t| t["partitions"] == 3), "{v}");
+
+    // Sorted by size: the one with data first.
+    let (p, _d) = producer(&weir.addr, &[("linger.ms", "0")]);
+    for i in 0..20 {
+        send(&p, "page-07", 0, i);
+    }
+    flush(&p);
+    let v = http::get(&weir.console, "/api/v1/topics?sort=size&order=desc&limit=1").json();
+    assert_eq!(names(&v, "topics", "name"), ["page-07"]);
+    assert_eq!(v["topics"][0]["messages"], 20);
+
+    // Internal topics only when asked.
+    let all = http::get(&weir.console, "/api/v1/topics?limit=1000").json();
+    assert!(names(&all, "topics", "name").iter().all(|n| !n.starts_with('_')));
+    let with = http::get(&weir.console, "/api/v1/topics?limit=1000&internal=true").json();
+    assert!(names(&with, "topics", "name").contains(&"__consumer_offsets".to_string()), "{with}");
+
+    // Bad queries get a clear 400.
+    for bad in ["/api/v1/topics?limit=x", "/api/v1/topics?sort=colour", "/api/v1/topics?order=up"] {
+        let r = http::get(&weir.console, bad);
+        assert_eq!((r.status, r.json()["error_code"].as_str()), (400, Some("INVALID_REQUEST")), "{bad}: {}", r.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topic_writes_follow_the_kafka_rules() {
+    let weir = Weir::start();
+    let c = &weir.console;
+    let create = json!({ "name": "orders", "partitions": 2, "configs": { "retention.ms": "60000" } });
+    let r = http::request(c, "POST", "/api/v1/topics", Some(&create));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let t = r.json();
+    assert_eq!((t["partition_count"].as_i64(), t["partitions"].as_array().unwrap().len()), (Some(2), 2));
+    let retention = t["configs"].as_array().unwrap().iter().find(|e| e["name"] == "retention.ms").unwrap().clone();
+    assert_eq!(
+        (retention["value"].as_str(), retention["source"].as_str()),
+        (Some("60000"), Some("DYNAMIC_TOPIC_CONFIG"))
+    );
+
+    let again = http::request(c, "POST", "/api/v1/topics", Some(&create));
+    assert_eq!((again.status, again.json()["error_code"].as_str()), (409, Some("TOPIC_ALREADY_EXISTS")));
+    let bad_name = http::request(c, "POST", "/api/v1/topics", Some(&json!({ "name": "a/b" })));
+    assert_eq!((bad_name.status, bad_name.json()["error_code"].as_str()), (400, Some("INVALID_TOPIC_EXCEPTION")));
+    let bad_cfg =
+        http::request(c, "PATCH", "/api/v1/topics/orders/configs", Some(&json!({ "set": { "retention.ms": "soon" } })));
+    assert_eq!((bad_cfg.status, bad_cfg.json()["error_code"].as_str()), (400, Some("INVALID_CONFIG")));
+    let malformed = http::request_raw(c, "POST", "/api/v1/topics", "application/json", b"{\"name\":");
+    assert_eq!((malformed.status, malformed.json()["error_code"].as_str()), (400, Some("INVALID_REQUEST")));
+
+    // Alter: set one, remove the other; Kafka's admin API sees the result.
+    let change = json!({ "set": { "cleanup.policy": "compact" }, "delete": ["retention.ms"] });
+    let r = http::request(c, "PATCH", "/api/v1/topics/orders/configs", Some(&change));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cfg = describe_topic_configs(&weir.addr, "orders").await;
+    assert_eq!(cfg.get("cleanup.policy").map(String::as_str), Some("compact"));
+    assert_eq!(cfg.get("retention.ms").map(String::as_str), Some("604800000"), "back to the default");
+
+    let r = http::request(c, "POST", "/api/v1/topics/orders/partitions", Some(&json!({ "count": 5 })));
+    assert_eq!((r.status, r.json()["partition_count"].as_i64()), (200, Some(5)), "{}", r.body);
+    let shrink = http::request(c, "POST", "/api/v1/topics/orders/partitions", Some(&json!({ "count": 2 })));
+    assert_eq!((shrink.status, shrink.json()["error_code"].as_str()), (400, Some("INVALID_PARTITIONS")));
+
+    assert_eq!(http::request(c, "DELETE", "/api/v1/topics/orders", None).status, 204);
+    let gone = http::get(c, "/api/v1/topics/orders");
+    assert_eq!((gone.status, gone.json()["error_code"].as_str()), (404, Some("UNKNOWN_TOPIC_OR_PARTITION")));
+    assert_eq!(http::request(c, "DELETE", "/api/v1/topics/orders", None).status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_show_lag_and_reset_like_kafka_consumer_groups() {
+    let weir = Weir::start();
+    let c = &weir.console;
+    create_topic(&weir.addr, "events", 2, &[]).await;
+    let (p, _d) = producer(&weir.addr, &[("linger.ms", "0")]);
+    for i in 0..30 {
+        send(&p, "events", (i % 2) as i32, i);
+    }
+    flush(&p);
+    let commit = json!({ "to": "offset", "topic": "events", "offset": 4 });
+    let r = http::request(c, "POST", "/api/v1/groups/readers/reset-offsets", Some(&commit));
+    assert_eq!(r.status, 200, "a reset names a topic, so it may create the group: {}", r.body);
+
+    let g = http::get(c, "/api/v1/groups/readers").json();
+    assert_eq!(g["lag"], 22, "{g}");
+    let lags: Vec<i64> = g["offsets"].as_array().unwrap().iter().map(|o| o["lag"].as_i64().unwrap()).collect();
+    assert_eq!(lags, [11, 11]);
+    let list = http::get(c, "/api/v1/groups?sort=lag&order=desc").json();
+    assert_eq!((list["total"].as_u64(), list["groups"][0]["lag"].as_i64()), (Some(1), Some(22)));
+
+    // Dry run changes nothing; the clamp keeps offsets inside the log.
+    let dry = json!({ "to": "shift", "shift": -100, "dry_run": true });
+    let r = http::request(c, "POST", "/api/v1/groups/readers/reset-offsets", Some(&dry)).json();
+    assert!(r["offsets"].as_array().unwrap().iter().all(|o| o["previous_offset"] == 4 && o["new_offset"] == 0), "{r}");
+    assert_eq!(http::get(c, "/api/v1/groups/readers").json()["lag"], 22);
+    let latest = http::request(c, "POST", "/api/v1/groups/readers/reset-offsets", Some(&json!({ "to": "latest" })));
+    assert_eq!(latest.status, 200);
+    assert_eq!(http::get(c, "/api/v1/groups/readers").json()["lag"], 0);
+    let no_ts = http::request(c, "POST", "/api/v1/groups/readers/reset-offsets", Some(&json!({ "to": "timestamp" })));
+    assert_eq!((no_ts.status, no_ts.json()["error_code"].as_str()), (400, Some("INVALID_REQUEST")));
+
+    let unknown = http::get(c, "/api/v1/groups/nobody");
+    assert_eq!((unknown.status, unknown.json()["error_code"].as_str()), (404, Some("GROUP_ID_NOT_FOUND")));
+    assert_eq!(http::request(c, "DELETE", "/api/v1/groups/readers", None).status, 204);
+    assert_eq!(http::get(c, "/api/v1/groups/readers").status, 404);
+}
+
+#[test]
+fn pages_and_the_openapi_document_are_served() {
+    let weir = Weir::start();
+    let index = http::get(&weir.console, "/");
+    assert_eq!(index.status, 200);
+    assert!(index.content_type.starts_with("text/html") && index.body.contains("/assets/app.js"));
+    for asset in ["/assets/app.js", "/assets/ui.js", "/assets/topics.js", "/assets/groups.js", "/assets/app.css"] {
+        let r = http::get(&weir.console, asset);
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(!r.body.is_empty(), "{asset}");
+    }
+    let spec = http::get(&weir.console, "/api/v1/openapi.yaml");
+    assert_eq!(spec.status, 200);
+    assert!(spec.body.starts_with("openapi: 3"));
+    // Every path the document lists answers (GET on those without parameters).
+    for path in ["/cluster", "/topics", "/groups", "/mirror/flows", "/openapi.yaml"] {
+        assert!(spec.body.contains(&format!("\n  {path}:")), "{path} not documented");
+        assert_eq!(http::get(&weir.console, &format!("/api/v1{path}")).status, 200, "{path}");
+    }
+    let cluster = http::get(&weir.console, "/api/v1/cluster").json();
+    assert_eq!(cluster["brokers"].as_array().unwrap().len(), 1);
+    assert!(cluster["partitions"].as_u64().unwrap() > 0, "the internal topics' partitions: {cluster}");
+}
