@@ -159,11 +159,62 @@ fn pages_and_the_openapi_document_are_served() {
     assert_eq!(spec.status, 200);
     assert!(spec.body.starts_with("openapi: 3"));
     // Every path the document lists answers (GET on those without parameters).
-    for path in ["/cluster", "/topics", "/groups", "/mirror/flows", "/openapi.yaml"] {
+    for path in ["/cluster", "/topics", "/groups", "/history", "/mirror/flows", "/openapi.yaml"] {
         assert!(spec.body.contains(&format!("\n  {path}:")), "{path} not documented");
         assert_eq!(http::get(&weir.console, &format!("/api/v1{path}")).status, 200, "{path}");
     }
     let cluster = http::get(&weir.console, "/api/v1/cluster").json();
     assert_eq!(cluster["brokers"].as_array().unwrap().len(), 1);
     assert!(cluster["partitions"].as_u64().unwrap() > 0, "the internal topics' partitions: {cluster}");
+}
+
+/// The history behind the charts: rates that add up to what was produced and
+/// read, group lag, kept across a restart (read back from its topic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_counts_traffic_and_survives_a_restart() {
+    let mut weir = Weir::start_with_env(&[], &[("WEIR_CONSOLE_SAMPLE_MS", "200")]);
+    create_topic(&weir.addr, "charted", 2, &[]).await;
+    let (p, _d) = producer(&weir.addr, &[("linger.ms", "0")]);
+    for i in 0..120 {
+        send(&p, "charted", (i % 2) as i32, i);
+    }
+    flush(&p);
+    assert_eq!(read_partition(&weir.addr, "charted", 0, rdkafka::Offset::Beginning, 60).len(), 60);
+    let commit = json!({ "to": "offset", "topic": "charted", "offset": 10 });
+    assert_eq!(
+        http::request(&weir.console, "POST", "/api/v1/groups/watchers/reset-offsets", Some(&commit)).status,
+        200
+    );
+
+    // Records in per second times each sample's interval, summed: every record
+    // produced, once. Waits for the samples that saw them.
+    let history =
+        |weir: &Weir| http::get(&weir.console, "/api/v1/history?topic=charted&group=watchers&points=2000").json();
+    let counted = |h: &Value, key: &str| -> f64 {
+        let points = h["topic"]["series"].as_array().unwrap();
+        points.iter().filter_map(|p| Some(p[key].as_f64()? * p["interval_ms"].as_f64()? / 1000.0)).sum()
+    };
+    let started = std::time::Instant::now();
+    let mut h = history(&weir);
+    while counted(&h, "records_in") < 119.0
+        || counted(&h, "records_out") < 59.0
+        || h["group"]["series"].as_array().unwrap().last().and_then(|p| p["lag"].as_i64()) != Some(100)
+    {
+        assert!(started.elapsed() < DEADLINE, "history never showed the traffic: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        h = history(&weir);
+    }
+    // Exact but for rounding (rates have 3 decimals, intervals whole ms).
+    let (r_in, r_out) = (counted(&h, "records_in"), counted(&h, "records_out"));
+    assert!((r_in - 120.0).abs() < 1.0, "records in: {r_in}");
+    assert!(r_out >= 59.0, "records out: {r_out} (a fetch may have read past the 60 asked for)");
+    let topics = http::get(&weir.console, "/api/v1/topics?q=charted").json();
+    assert!(topics["topics"][0]["bytes_in_per_sec"].is_number(), "{topics}");
+
+    let before = h["samples"].as_u64().unwrap();
+    assert_eq!(weir.stop().code(), Some(0));
+    weir.restart();
+    let after = history(&weir);
+    assert!(after["samples"].as_u64().unwrap() >= before, "samples lost in the restart: {before} -> {after}");
+    assert!(counted(&after, "records_in") >= 119.0, "the traffic before the restart is still charted: {after}");
 }

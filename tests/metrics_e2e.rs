@@ -33,9 +33,39 @@ async fn metrics_count_requests_bytes_and_latency_per_api_and_topic() {
     assert_eq!(deliveries.acked().len(), 50);
     assert_eq!(read_partition(&weir.addr, "metered", 0, Offset::Beginning, 50).len(), 50);
 
+    // Two refused creations: errors counted by API and Kafka's error name.
+    for _ in 0..2 {
+        let t = rdkafka::admin::NewTopic::new("metered", 1, rdkafka::admin::TopicReplication::Fixed(1));
+        let r = admin(&weir.addr).create_topics(&[t], &rdkafka::admin::AdminOptions::new()).await.unwrap();
+        assert!(matches!(&r[0], Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists))), "{r:?}");
+    }
+
     let m = http::get(&weir.console, "/metrics");
     assert_eq!(m.status, 200);
     assert!(m.content_type.starts_with("text/plain"), "{}", m.content_type);
+    assert_eq!(
+        sample(&m.body, "weir_kafka_errors_total{api=\"CreateTopics\",error=\"TOPIC_ALREADY_EXISTS\"}"),
+        Some(2.0)
+    );
+    assert!(!m.body.contains("weir_kafka_errors_total{api=\"Produce\""), "no produce failed");
+    // acks=all waited for the log's fdatasync.
+    assert!(sample(&m.body, "weir_storage_fsync_latency_seconds_count").unwrap_or(0.0) >= 1.0);
+
+    // The registry's requests, by route template (not by subject) and status.
+    let schema = serde_json::json!({ "schema": "{\"type\":\"string\"}" });
+    for subject in ["metered-value", "other-value"] {
+        let r = http::request(&weir.registry, "POST", &format!("/subjects/{subject}/versions"), Some(&schema));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(http::get(&weir.registry, "/subjects/none-value/versions").status, 404);
+    let text = http::get(&weir.console, "/metrics").body;
+    let route = "/subjects/{subject}/versions";
+    let ok = format!("weir_registry_requests_total{{method=\"POST\",route=\"{route}\",code=\"200\"}}");
+    assert_eq!(sample(&text, &ok), Some(2.0), "{text}");
+    let missing = format!("weir_registry_requests_total{{method=\"GET\",route=\"{route}\",code=\"404\"}}");
+    assert_eq!(sample(&text, &missing), Some(1.0));
+    let timed = format!("weir_registry_request_latency_seconds_count{{method=\"POST\",route=\"{route}\"}}");
+    assert_eq!(sample(&text, &timed), Some(2.0));
     let text = &m.body;
     let produces = sample(text, "weir_kafka_requests_total{api=\"Produce\"}").expect("Produce requests counted");
     assert!(produces >= 1.0, "{produces}");
@@ -52,6 +82,8 @@ async fn metrics_count_requests_bytes_and_latency_per_api_and_topic() {
     assert_eq!(sample(text, "weir_partition_records_in_total{topic=\"metered\"}"), Some(50.0));
     let bytes_out = sample(text, "weir_partition_bytes_out_total{topic=\"metered\"}").expect("bytes out per topic");
     assert!(bytes_out >= bytes_in, "everything produced was read once: {bytes_out} < {bytes_in}");
+    let records_out = sample(text, "weir_partition_records_out_total{topic=\"metered\"}").expect("records out");
+    assert!(records_out >= 50.0, "the 50 records were read: {records_out}");
     assert!(sample(text, "weir_kafka_connections_total{listener=\"PLAINTEXT\"}").unwrap_or(0.0) >= 1.0);
 
     // Connections open now: the producer's, until it goes.

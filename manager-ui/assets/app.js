@@ -32,6 +32,17 @@ Pages.overview = async function (root) {
       card("Stored", UI.fmtBytes(c.size_bytes), "all partitions"),
       card("Disk free", diskPct === null ? "–" : diskPct.toFixed(1) + " %", b.disk ? `${UI.fmtBytes(b.disk.free_bytes)} of ${UI.fmtBytes(b.disk.total_bytes)}` : ""),
       card("Replication flows", UI.fmtNum(c.mirror_flows), c.mirror_flows ? "" : "not configured", "#/replication")),
+    Charts.section("Throughput and latency", {}, ({ data, from, to }) => {
+      const s = data.series;
+      const line = (title, series, format) => Charts.line({ title, from, to, format, series });
+      return [
+        line("Bytes per second", [{ label: "in", points: Charts.pts(s, "bytes_in") }, { label: "out", points: Charts.pts(s, "bytes_out") }], Charts.rate("B")),
+        line("Messages per second", [{ label: "in", points: Charts.pts(s, "records_in") }, { label: "out", points: Charts.pts(s, "records_out") }], Charts.rate()),
+        line("Request latency (p99)", [{ label: "Produce", points: Charts.pts(s, "produce_p99_ms") }, { label: "Fetch (includes long-poll waits)", points: Charts.pts(s, "fetch_p99_ms") }], Charts.ms),
+        line("Requests per second", [{ label: "requests", points: Charts.pts(s, "requests") }, { label: "with errors", points: Charts.pts(s, "errors") }], Charts.rate()),
+        line("Consumer lag, all groups", [{ label: "records", points: Charts.pts(s, "total_lag") }], Charts.short),
+      ];
+    }),
     el("h2", {}, "Brokers"),
     UI.table([
       { label: "Node", render: (r) => String(r.node_id) },

@@ -45,6 +45,9 @@ Pages.group = async function (root, id) {
   const path = "/groups/" + encodeURIComponent(id);
   let g = await UI.get(path);
   const card = (label, value) => el("div", { class: "card" }, el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+  const charts = Charts.section("Lag", { group: id }, ({ data, from, to }) => [
+    Charts.line({ title: "Lag (records)", from, to, format: Charts.short, series: [{ label: id, points: Charts.pts(data.group.series, "lag") }] }),
+  ]);
   function render() {
     const empty = g.members.length === 0;
     root.replaceChildren(
@@ -54,6 +57,7 @@ Pages.group = async function (root, id) {
         el("a", { href: "#/groups" }, "‹ All groups"), el("span", { class: "grow" }),
         el("button", { id: "reset-offsets", disabled: !empty, title: empty ? null : "Stop the group's consumers first: Kafka resets only groups without members", onclick: resetDialog }, "Reset offsets"),
         el("button", { class: "danger", disabled: !empty, title: empty ? null : "Only a group without members can be deleted", onclick: deleteGroup }, "Delete group")),
+      charts,
       el("h2", {}, "Members"),
       UI.table([
         { label: "Member id", render: (m) => el("span", { class: "mono" }, m.member_id) },

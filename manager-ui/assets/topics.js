@@ -37,6 +37,8 @@ Pages.topics = async function (root) {
         { label: "Partitions", num: true, sort: "partitions", render: (t) => UI.fmtNum(t.partitions) },
         { label: "Messages", num: true, sort: "messages", render: (t) => UI.fmtNum(t.messages) },
         { label: "Size", num: true, sort: "size", render: (t) => UI.fmtBytes(t.size_bytes) },
+        { label: "In", num: true, render: (t) => (t.bytes_in_per_sec === null ? "–" : UI.fmtBytes(t.bytes_in_per_sec) + "/s") },
+        { label: "Out", num: true, render: (t) => (t.bytes_out_per_sec === null ? "–" : UI.fmtBytes(t.bytes_out_per_sec) + "/s") },
         { label: "Cleanup", key: "cleanup_policy" },
         { label: "Retention", num: true, render: (t) => UI.fmtMs(t.retention_ms) },
       ], data.topics, { rowAttrs: (t) => ({ "data-topic": t.name }), sort, empty: state.q ? `No topic matches “${state.q}”.` : "No topics yet." }),
@@ -87,9 +89,17 @@ Pages.topic = async function (root, name) {
         el("a", { href: "#/topics" }, "‹ All topics"), el("span", { class: "grow" }),
         el("button", { onclick: addPartitions }, "Add partitions"),
         el("button", { class: "danger", onclick: deleteTopic }, "Delete topic")),
-      tabs, body];
+      charts, tabs, body];
   }
   const card = (label, value) => el("div", { class: "card" }, el("div", { class: "label" }, label), el("div", { class: "value" }, value));
+  // Built once: its own refresh keeps it current across re-renders.
+  const charts = Charts.section("Throughput", { topic: name }, ({ data, from, to }) => {
+    const s = data.topic.series;
+    return [
+      Charts.line({ title: "Bytes per second", from, to, format: Charts.rate("B"), series: [{ label: "in", points: Charts.pts(s, "bytes_in") }, { label: "out", points: Charts.pts(s, "bytes_out") }] }),
+      Charts.line({ title: "Messages per second", from, to, format: Charts.rate(), series: [{ label: "in", points: Charts.pts(s, "records_in") }, { label: "out", points: Charts.pts(s, "records_out") }] }),
+    ];
+  });
   function render() {
     root.replaceChildren(...header());
     const names = [["partitions", "Partitions"], ["configs", "Configs"], ["consumers", "Consumers"], ["producers", "Producers"]];

@@ -27,6 +27,7 @@ use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
 
 mod api;
+pub mod history;
 mod pages;
 mod state_metrics;
 
@@ -36,11 +37,13 @@ pub enum ConsoleError {
     Recorder(String),
     #[error("cannot bind the console listener {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("console history (__weir_console_history): {0}")]
+    History(String),
 }
 
-/// Histogram buckets of every `_seconds` metric: 100 µs to 10 s.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Histogram buckets of every `_seconds` metric: 100 µs to 10 s (the same
+/// the console's history reads latencies in).
+const LATENCY_BUCKETS: &[f64] = &weir_broker::api::stats::LATENCY_BUCKETS;
 
 /// Installs the process-wide Prometheus recorder. Call it once, before the broker
 /// starts, so that the broker's metric handles register with it.
@@ -111,11 +114,23 @@ impl Console {
                 }
             })
         };
-        let api = broker.clone().map(|broker| api::Api {
-            broker,
-            mirror: mirror.clone(),
-            started: std::time::Instant::now(),
-        });
+        let mut tasks = vec![upkeep];
+        let api = match broker.clone() {
+            Some(broker) => {
+                let history = std::sync::Arc::new(history::History::default());
+                let sampler = match history::Sampler::start(broker.clone(), history.clone(), history::interval()).await
+                {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tasks.iter().for_each(JoinHandle::abort);
+                        return Err(e);
+                    }
+                };
+                tasks.push(sampler.task);
+                Some(api::Api { broker, mirror: mirror.clone(), started: std::time::Instant::now(), history })
+            }
+            None => None,
+        };
         let app = App { broker, metrics, mirror };
         let router = router(app, api);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -128,7 +143,8 @@ impl Console {
             }
         });
         tracing::info!(listener = %local_addr, "console started");
-        Ok(Console { local_addr, stop: Some(stop), tasks: vec![server, upkeep] })
+        tasks.insert(0, server);
+        Ok(Console { local_addr, stop: Some(stop), tasks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {

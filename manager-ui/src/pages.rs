@@ -12,6 +12,7 @@ use axum::Router;
 const ASSETS: &[(&str, &str, &str)] = &[
     ("/assets/app.css", "text/css; charset=utf-8", include_str!("../assets/app.css")),
     ("/assets/ui.js", "text/javascript; charset=utf-8", include_str!("../assets/ui.js")),
+    ("/assets/charts.js", "text/javascript; charset=utf-8", include_str!("../assets/charts.js")),
     ("/assets/app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
     ("/assets/topics.js", "text/javascript; charset=utf-8", include_str!("../assets/topics.js")),
     ("/assets/groups.js", "text/javascript; charset=utf-8", include_str!("../assets/groups.js")),

@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod compat;
 pub mod confluent;
 pub mod error;
+mod http_metrics;
 pub mod metadata;
 pub mod proto;
 pub mod schema;
@@ -55,7 +56,9 @@ impl Registry {
         lookup.set_schema_lookup(app.clone());
         let router = confluent::router(app.clone())
             .nest("/api/v1/confluent", confluent::router(app.clone()))
-            .nest("/api/v1/schemaregistry", schemaregistry::router(app));
+            .nest("/api/v1/schemaregistry", schemaregistry::router(app))
+            .route_layer(axum::middleware::from_fn(http_metrics::track));
+        http_metrics::describe();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, router).with_graceful_shutdown(async {

@@ -437,8 +437,11 @@ impl Segment {
     /// Makes the data (and a trimmed length) durable (fdatasync).
     pub fn sync(&self) -> Result<()> {
         let trimmed = self.trim_unsynced();
+        let started = std::time::Instant::now();
         // SAFETY: a valid descriptor.
         let r = unsafe { libc::fdatasync(self.file.as_raw_fd()) };
+        // Failed syncs too: a slow failing disk is what this histogram is for.
+        metrics::histogram!("weir_storage_fsync_latency_seconds").record(started.elapsed().as_secs_f64());
         if r != 0 {
             return Err(StorageError::io("fdatasync", &self.log_path, std::io::Error::last_os_error()));
         }

@@ -71,7 +71,6 @@ def test_overview_shows_the_cluster(page, weir, admin):
     topics_card = page.locator(".card", has_text="Topics")
     total = api(weir.console_url, "GET", "/cluster")["topics"]
     expect(topics_card.locator(".value")).to_have_text(f"{total:,}")
-    shot(page, "overview")
 
 
 def test_create_topic_from_the_page(page, weir, admin):
@@ -221,3 +220,28 @@ def test_replication_page_says_when_it_is_not_configured(page):
     page.goto("/#/replication")
     expect(page.locator("#page")).to_contain_text("Replication is not configured")
     shot(page, "replication")
+
+
+def test_charts_draw_the_traffic_from_the_history(page, weir, admin):
+    topic, group = unique("charted"), unique("charted-group")
+    admin.create_topics([NewTopic(topic, 2)])[topic].result()
+    produce(weir.bootstrap, topic, {0: 200, 1: 200})
+    consume_and_commit(weir.bootstrap, group, topic, {0: 50, 1: 50})
+    page.goto("/#/?range=15m")
+    # The charts refresh every 10 s; the samples come every 500 ms here.
+    bytes_chart = page.locator('[data-chart="Bytes per second"]')
+    expect(bytes_chart.locator("polyline").first).to_be_visible(timeout=30_000)
+    for title in ["Messages per second", "Request latency (p99)", "Requests per second", "Consumer lag, all groups"]:
+        expect(page.locator(f'[data-chart="{title}"]')).to_be_visible()
+    shot(page, "overview")
+    page.goto(f"/#/topics/{topic}?range=15m")
+    expect(page.locator('[data-chart="Bytes per second"] polyline').first).to_be_visible(timeout=30_000)
+    page.goto(f"/#/groups/{group}?range=15m")
+    lag_chart = page.locator('[data-chart="Lag (records)"]')
+    expect(lag_chart.locator("polyline, circle").first).to_be_visible(timeout=30_000)
+    # The lag the chart reads out is the group's.
+    svg = lag_chart.locator("svg")
+    box = svg.bounding_box()
+    svg.hover(position={"x": box["width"] * 0.97, "y": box["height"] / 2})  # the newest point
+    expect(lag_chart.locator(".chart-readout")).to_contain_text("300")
+    shot(page, "group-detail-lag-chart")

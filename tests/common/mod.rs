@@ -29,6 +29,7 @@ pub struct Weir {
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     pub extra: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 pub fn bin() -> &'static str {
@@ -43,7 +44,12 @@ struct Ready {
 }
 
 /// Starts weir; `Err` with its exit status when it exits before it is ready.
-fn try_spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String]) -> Result<(Child, Ready), ExitStatus> {
+fn try_spawn(
+    data_dir: &Path,
+    addrs: [&str; 3],
+    extra: &[String],
+    env: &[(String, String)],
+) -> Result<(Child, Ready), ExitStatus> {
     let [addr, registry, console] = addrs;
     let mut cmd = Command::new(bin());
     cmd.arg("serve")
@@ -56,6 +62,7 @@ fn try_spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String]) -> Result<(Chi
         .arg("--console-addr")
         .arg(console)
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -92,8 +99,8 @@ fn try_spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String]) -> Result<(Chi
     }
 }
 
-fn spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String]) -> (Child, Ready) {
-    try_spawn(data_dir, addrs, extra).unwrap_or_else(|status| panic!("weir exited before it was ready: {status}"))
+fn spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String], env: &[(String, String)]) -> (Child, Ready) {
+    try_spawn(data_dir, addrs, extra, env).unwrap_or_else(|status| panic!("weir exited before it was ready: {status}"))
 }
 
 impl Weir {
@@ -104,11 +111,18 @@ impl Weir {
     /// A weir whose [`Weir::restart`] comes back on the same addresses (it binds
     /// the ports it got the first time again).
     pub fn start_with(extra: &[&str]) -> Weir {
+        Self::start_with_env(extra, &[])
+    }
+
+    /// [`Weir::start_with`] with environment variables for the process (kept
+    /// for restarts).
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Weir {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let any = "127.0.0.1:0";
-        let (child, ready) = spawn(&data_dir, [any, any, any], &extra);
+        let (child, ready) = spawn(&data_dir, [any, any, any], &extra, &env);
         Weir {
             child: Some(child),
             addr: ready.kafka,
@@ -117,6 +131,7 @@ impl Weir {
             data_dir,
             _tmp: Some(tmp),
             extra,
+            env,
         }
     }
 
@@ -149,7 +164,7 @@ impl Weir {
         let addrs = [self.addr.as_str(), self.registry.as_str(), self.console.as_str()];
         let mut tries = 0;
         let (child, ready) = loop {
-            match try_spawn(&self.data_dir, addrs, &self.extra) {
+            match try_spawn(&self.data_dir, addrs, &self.extra, &self.env) {
                 Ok(started) => break started,
                 Err(status) if tries < 20 => {
                     tries += 1;

@@ -27,7 +27,9 @@ pub fn route(ctx: RequestContext, mut body: Bytes) -> BoxFuture {
             Ok(r) => r,
             Err(e) => return Outcome::Close(e),
         };
-        match fetch_encode::encode(&handle(&ctx, req).await, ctx.version, ctx.correlation_id) {
+        let resp = handle(&ctx, req).await;
+        super::error_codes::count(ctx.key, &resp);
+        match fetch_encode::encode(&resp, ctx.version, ctx.correlation_id) {
             Ok(parts) => Outcome::RespondParts(parts),
             Err(e) => Outcome::Close(e),
         }

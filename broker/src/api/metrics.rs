@@ -29,6 +29,10 @@ impl ApiMetrics {
             "weir_kafka_request_latency_seconds",
             "Time from a request's arrival to its response being ready (acks=all: after the fsync), by API."
         );
+        metrics::describe_counter!(
+            "weir_kafka_errors_total",
+            "Error codes in Kafka responses (top level, per topic, partition or resource), by API and Kafka's error name."
+        );
         metrics::describe_counter!("weir_kafka_connections_total", "Client connections accepted, by listener.");
         metrics::describe_gauge!("weir_kafka_connections_active", "Client connections open now, by listener.");
         let by_route = ROUTES

@@ -50,6 +50,7 @@ pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod end_txn;
+pub mod error_codes;
 pub mod errors;
 pub mod expire_delegation_token;
 pub mod fetch;
@@ -79,6 +80,7 @@ pub mod renew_delegation_token;
 pub mod routes;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
+pub mod stats;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod unregister_broker;
@@ -167,8 +169,17 @@ pub fn encode_response<R: Encodable>(
     Ok(buf)
 }
 
-/// The response to `ctx`'s request, or a closed connection if it cannot be encoded.
-pub fn respond<R: Encodable>(ctx: &RequestContext, body: &R) -> Outcome {
+impl RequestContext {
+    /// Kafka's name of this request's API (the route's, as metrics name it).
+    pub fn api_name(&self) -> &'static str {
+        routes::route(self.key as i16).map_or("Unknown", |r| r.name)
+    }
+}
+
+/// The response to `ctx`'s request (its errors counted), or a closed connection
+/// if it cannot be encoded.
+pub fn respond<R: Encodable + error_codes::ErrorCodes>(ctx: &RequestContext, body: &R) -> Outcome {
+    error_codes::count(ctx.key, body);
     match encode_response(ctx.key, ctx.version, ctx.correlation_id, body) {
         Ok(buf) => Outcome::Respond(buf),
         Err(e) => Outcome::Close(e),
@@ -199,6 +210,7 @@ pub async fn dispatch(
         if key == ApiKey::ApiVersions {
             // KIP-511: answer with a v0 response so the client can pick a version we have.
             let resp = api_versions::response(ResponseError::UnsupportedVersion.code());
+            error_codes::count(key, &resp);
             return match encode_response(key, 0, correlation_id, &resp) {
                 Ok(buf) => Outcome::Respond(buf),
                 Err(e) => Outcome::Close(e),
@@ -233,8 +245,11 @@ pub async fn dispatch(
         Handler::Sync(f) => span.in_scope(|| f(&ctx, frame)),
         Handler::Async(f) => f(ctx, frame).instrument(span.clone()).await,
     };
+    let stats = &stats::ROUTE_STATS[route.index];
     let record = |out: &Outcome| {
-        m.latency.record(started.elapsed().as_secs_f64());
+        let took = started.elapsed().as_secs_f64();
+        m.latency.record(took);
+        stats.record_latency(took);
         match out {
             Outcome::Respond(buf) => m.response_bytes.increment(buf.len() as u64),
             Outcome::RespondParts(parts) => m.response_bytes.increment(parts.iter().map(|p| p.len() as u64).sum()),
@@ -248,7 +263,9 @@ pub async fn dispatch(
                 async move {
                     let out = fut.await;
                     log_outcome(&out, started);
-                    latency.record(started.elapsed().as_secs_f64());
+                    let took = started.elapsed().as_secs_f64();
+                    latency.record(took);
+                    stats.record_latency(took);
                     if let Outcome::Respond(buf) = &out {
                         response_bytes.increment(buf.len() as u64);
                     }

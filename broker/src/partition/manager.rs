@@ -28,6 +28,14 @@ impl ReplicaManager {
             "weir_partition_bytes_out_total",
             "Bytes of record batches read by fetches, by topic."
         );
+        metrics::describe_counter!(
+            "weir_partition_records_out_total",
+            "Records in the data batches read by fetches, by topic (from batch headers)."
+        );
+        metrics::describe_histogram!(
+            "weir_storage_fsync_latency_seconds",
+            "Time of one fdatasync of a partition's log segment (flush policy, acks=all durability, segment roll)."
+        );
         ReplicaManager { logs, config, topics: RwLock::new(HashMap::new()) }
     }
 

@@ -17,18 +17,19 @@
 //! how they advance.
 
 mod manager;
+mod traffic;
 mod waiters;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use metrics::Counter;
 use parking_lot::RwLock;
 use uuid::Uuid;
 use weir_storage::{AbortedTxn, AppendInfo, ControlType, FlushPolicy, Log, StorageError};
 
 pub use manager::ReplicaManager;
+pub use traffic::TrafficTotals;
 pub use waiters::FetchWaiter;
 
 use crate::schema_validation::{self, SchemaIdLookup};
@@ -106,12 +107,6 @@ pub struct PartitionRead {
     pub aborted: Vec<AbortedTxn>,
 }
 
-struct Counters {
-    bytes_in: Counter,
-    records_in: Counter,
-    bytes_out: Counter,
-}
-
 pub struct Partition {
     topic: Arc<str>,
     index: i32,
@@ -121,7 +116,7 @@ pub struct Partition {
     leader_epoch: AtomicI32,
     high_watermark: AtomicI64,
     waiters: Waiters,
-    counters: Counters,
+    traffic: traffic::Traffic,
     /// Its topic was deleted: requests holding it answer UNKNOWN_TOPIC_OR_PARTITION.
     removed: AtomicBool,
 }
@@ -135,13 +130,8 @@ impl Partition {
         settings: Arc<TopicSettings>,
     ) -> Self {
         let end = log.log_end_offset();
-        let label = topic.to_string();
         Partition {
-            counters: Counters {
-                bytes_in: metrics::counter!("weir_partition_bytes_in_total", "topic" => label.clone()),
-                records_in: metrics::counter!("weir_partition_records_in_total", "topic" => label.clone()),
-                bytes_out: metrics::counter!("weir_partition_bytes_out_total", "topic" => label),
-            },
+            traffic: traffic::Traffic::new(&topic),
             topic,
             index,
             topic_id,
@@ -152,6 +142,11 @@ impl Partition {
             waiters: Waiters::default(),
             removed: AtomicBool::new(false),
         }
+    }
+
+    /// Bytes and records in and out since the partition was opened.
+    pub fn traffic(&self) -> TrafficTotals {
+        self.traffic.totals()
     }
 
     pub fn topic(&self) -> &str {
@@ -267,8 +262,7 @@ impl Partition {
         }
         let info = self.log.append(records)?;
         if !info.duplicate {
-            self.counters.bytes_in.increment(records.len() as u64);
-            self.counters.records_in.increment(info.record_count as u64);
+            self.traffic.appended(records.len() as u64, info.record_count as u64);
             self.advance();
         }
         let needs_flush = acks == -1 && settings.log.flush == FlushPolicy::Durable;
@@ -337,8 +331,7 @@ impl Partition {
             let run = self.log.append_at(&rest[start..pos.min(rest.len())]);
             self.advance();
             let run = run?;
-            self.counters.bytes_in.increment((pos - start) as u64);
-            self.counters.records_in.increment(run.record_count as u64);
+            self.traffic.appended((pos - start) as u64, run.record_count as u64);
             info = Some(match info {
                 None => run,
                 Some(i) => {
@@ -402,7 +395,7 @@ impl Partition {
         min_one: bool,
     ) -> Result<PartitionRead, StorageError> {
         let read = self.read_uncounted(offset, max_bytes, isolation, min_one)?;
-        self.counters.bytes_out.increment(read.records.len() as u64);
+        self.traffic.read(&read.records);
         Ok(read)
     }
 

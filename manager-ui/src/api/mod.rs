@@ -26,6 +26,7 @@ use weir_mirror::MirrorStatus;
 
 mod cluster;
 mod groups;
+mod history;
 mod topics;
 
 /// An API failure: the HTTP status, an error name and a message for people.
@@ -87,15 +88,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Kafka's name of an error (`TopicAlreadyExists` -> `TOPIC_ALREADY_EXISTS`).
 pub fn error_name(e: ResponseError) -> String {
-    let debug = format!("{e:?}");
-    let mut out = String::with_capacity(debug.len() + 8);
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
+    weir_broker::api::error_codes::error_name(e.code()).to_string()
 }
 
 /// Runs a blocking broker call (fsync of the metadata log, partition
@@ -164,6 +157,7 @@ pub struct Api {
     pub broker: BrokerHandle,
     pub mirror: MirrorStatus,
     pub started: std::time::Instant,
+    pub history: std::sync::Arc<crate::history::History>,
 }
 
 /// The routes under `/api/v1/`.
@@ -172,6 +166,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: Api) -> axum::Router<S> {
         .merge(cluster::routes())
         .merge(topics::routes())
         .merge(groups::routes())
+        .merge(history::routes())
         .route("/api/v1/openapi.yaml", axum::routing::get(openapi))
         .with_state(api)
 }

@@ -133,6 +133,17 @@ async fn list(
     }
     let (total, rows) = page(topics, &q);
     let (offset, limit) = q.window();
+    // Rates as of the latest history sample: 0 when the topic was idle, null
+    // when unknown (no sample yet, or a full sample that may have cut it).
+    let latest = api.history.latest();
+    let rate = |name: &str, f: fn(&crate::history::TopicRates) -> f64| -> Option<f64> {
+        let s = latest.as_ref()?;
+        match s.topics.iter().find(|r| r.topic == name) {
+            Some(r) => Some((f(r) * 1000.0).round() / 1000.0),
+            None if s.topics.len() < crate::history::TOP_TOPICS => Some(0.0),
+            None => None,
+        }
+    };
     let rows: Vec<Value> = rows
         .iter()
         .map(|t| {
@@ -148,6 +159,9 @@ async fn list(
                 "cleanup_policy": settings.as_ref().map(|s| cleanup_policy(&s.log.cleanup_policy)),
                 "retention_ms": settings.as_ref().map(|s| s.log.retention_ms),
                 "retention_bytes": settings.as_ref().map(|s| s.log.retention_bytes),
+                "bytes_in_per_sec": rate(&t.name, |r| r.bytes_in),
+                "bytes_out_per_sec": rate(&t.name, |r| r.bytes_out),
+                "records_in_per_sec": rate(&t.name, |r| r.records_in),
             })
         })
         .collect();

@@ -1,0 +1,227 @@
+//! Takes a [`Sample`] every interval from the broker's handle (partition
+//! traffic totals, per-API request totals, group lag, disk space), keeps it
+//! in the [`History`] and appends it to `__weir_console_history`; at start,
+//! reads the topic back so the charts survive a restart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+use weir_broker::api::stats::{self, RouteTotals};
+use weir_broker::internal::InternalTopic;
+use weir_broker::partition::TrafficTotals;
+use weir_broker::BrokerHandle;
+
+use super::{GroupLag, History, Sample, TopicRates, RETENTION_MS, TOPIC, TOP_GROUPS, TOP_TOPICS};
+use crate::ConsoleError;
+
+/// What the previous sample saw, to turn totals into rates.
+#[derive(Default)]
+struct Previous {
+    at: Option<Instant>,
+    partitions: HashMap<(Arc<str>, i32), TrafficTotals>,
+    routes: Vec<RouteTotals>,
+}
+
+/// The running sampler.
+pub struct Sampler {
+    pub task: JoinHandle<()>,
+}
+
+impl Sampler {
+    /// Opens (creating it if needed) the history topic, reads back its last
+    /// 24 h into `history`, then samples every `interval`.
+    pub async fn start(
+        broker: BrokerHandle,
+        history: Arc<History>,
+        interval: Duration,
+    ) -> Result<Sampler, ConsoleError> {
+        let (b, h) = (broker.clone(), history.clone());
+        let topic = tokio::task::spawn_blocking(move || open_and_replay(&b, &h))
+            .await
+            .map_err(|e| ConsoleError::History(format!("replay task failed: {e}")))??;
+        let topic = Arc::new(topic);
+        let task = tokio::spawn(async move {
+            let mut prev = Previous::default();
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut shutdown = broker.shutdown_signal();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => return,
+                }
+                if broker.is_shutting_down() {
+                    return;
+                }
+                let b = broker.clone();
+                let (taken, p) = match tokio::task::spawn_blocking(move || {
+                    let s = take(&b, &mut prev);
+                    (s, prev)
+                })
+                .await
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "console history: sampling failed");
+                        return;
+                    }
+                };
+                prev = p;
+                let Some(sample) = taken else { continue };
+                let t = topic.clone();
+                let value = match serde_json::to_vec(&sample) {
+                    Ok(v) => Bytes::from(v),
+                    Err(e) => {
+                        tracing::error!(error = %e, "console history: cannot encode a sample");
+                        continue;
+                    }
+                };
+                history.push(sample);
+                let written = tokio::task::spawn_blocking(move || t.append(0, vec![(None, Some(value))])).await;
+                if let Ok(Err(e)) = written {
+                    // Kept in memory; only a restart would lose it.
+                    tracing::warn!(topic = TOPIC, error = %e, "console history: cannot store a sample");
+                }
+            }
+        });
+        Ok(Sampler { task })
+    }
+}
+
+fn open_and_replay(broker: &BrokerHandle, history: &History) -> Result<InternalTopic, ConsoleError> {
+    let configs: BTreeMap<String, String> = [
+        ("cleanup.policy", "delete".to_string()),
+        ("retention.ms", RETENTION_MS.to_string()),
+        ("segment.ms", (3600 * 1000).to_string()),
+        ("segment.bytes", (64 << 20).to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let topic = broker.internal_topic(TOPIC, 1, configs).map_err(|e| ConsoleError::History(e.to_string()))?;
+    let now = broker.clock().now_ms();
+    let mut bad = 0usize;
+    topic
+        .replay(0, 0, |kv| {
+            let Some(v) = &kv.value else { return };
+            match serde_json::from_slice::<Sample>(v) {
+                Ok(s) if s.ts >= now - RETENTION_MS => history.push(s),
+                Ok(_) => {}
+                Err(_) => bad += 1,
+            }
+        })
+        .map_err(|e| ConsoleError::History(e.to_string()))?;
+    if bad > 0 {
+        tracing::warn!(topic = TOPIC, records = bad, "console history: records that are not samples were skipped");
+    }
+    tracing::info!(topic = TOPIC, samples = history.len(), "console history loaded");
+    Ok(topic)
+}
+
+/// The sample of now, or None on the first call (no rates yet).
+fn take(broker: &BrokerHandle, prev: &mut Previous) -> Option<Sample> {
+    let now = Instant::now();
+    let elapsed = prev.at.map(|at| now.duration_since(at));
+    prev.at = Some(now);
+    let mut partitions = HashMap::new();
+    let mut by_topic: HashMap<Arc<str>, TopicRates> = HashMap::new();
+    // Rates per whole milliseconds of interval, so rate × interval_ms is exact.
+    let interval_ms = elapsed.map_or(1000, |e| (e.as_millis() as u64).max(1));
+    let secs = interval_ms as f64 / 1000.0;
+    let mut cluster = TopicRates::default();
+    for p in broker.partitions().all() {
+        let topic: Arc<str> = Arc::from(p.topic());
+        let now_t = p.traffic();
+        let key = (topic.clone(), p.index());
+        // A partition first seen now (or reopened) counts from zero.
+        let before = prev.partitions.get(&key).copied().filter(|b| b.bytes_in <= now_t.bytes_in).unwrap_or_default();
+        let d = [
+            now_t.bytes_in - before.bytes_in,
+            now_t.bytes_out.saturating_sub(before.bytes_out),
+            now_t.records_in.saturating_sub(before.records_in),
+            now_t.records_out.saturating_sub(before.records_out),
+        ];
+        partitions.insert(key, now_t);
+        if d.iter().all(|x| *x == 0) {
+            continue;
+        }
+        let r = by_topic
+            .entry(topic.clone())
+            .or_insert_with(|| TopicRates { topic: topic.to_string(), ..Default::default() });
+        for (acc, x) in [&mut r.bytes_in, &mut r.bytes_out, &mut r.records_in, &mut r.records_out].into_iter().zip(d) {
+            *acc += x as f64 / secs;
+        }
+        for (acc, x) in
+            [&mut cluster.bytes_in, &mut cluster.bytes_out, &mut cluster.records_in, &mut cluster.records_out]
+                .into_iter()
+                .zip(d)
+        {
+            *acc += x as f64 / secs;
+        }
+    }
+    prev.partitions = partitions;
+    let routes = stats::totals();
+    let before = std::mem::replace(&mut prev.routes, routes.clone());
+    elapsed?;
+
+    // Requests and latency over the interval, from the per-API totals.
+    let delta = |r: &RouteTotals| -> RouteTotals {
+        let b = before.iter().find(|x| x.api == r.api).cloned().unwrap_or_default();
+        RouteTotals {
+            api: r.api,
+            requests: r.requests.saturating_sub(b.requests),
+            errors: r.errors.saturating_sub(b.errors),
+            latency_buckets: std::array::from_fn(|i| r.latency_buckets[i].saturating_sub(b.latency_buckets[i])),
+            latency_sum_us: r.latency_sum_us.saturating_sub(b.latency_sum_us),
+        }
+    };
+    let deltas: Vec<RouteTotals> = routes.iter().map(delta).collect();
+    let mut all = [0u64; 17];
+    for d in &deltas {
+        for (a, x) in all.iter_mut().zip(d.latency_buckets) {
+            *a += x;
+        }
+    }
+    let p99 = |api: &str| {
+        deltas.iter().find(|d| d.api == api).and_then(|d| stats::quantile(&d.latency_buckets, 0.99)).map(|s| s * 1e3)
+    };
+
+    let groups = broker.groups().overviews();
+    let mut group_lag: Vec<GroupLag> = groups
+        .iter()
+        .map(|g| GroupLag { group: g.group_id.clone(), lag: g.total_lag() })
+        .filter(|g| g.lag > 0)
+        .collect();
+    let total_lag = group_lag.iter().map(|g| g.lag).sum();
+    group_lag.sort_by(|a, b| b.lag.cmp(&a.lag).then_with(|| a.group.cmp(&b.group)));
+    group_lag.truncate(TOP_GROUPS);
+
+    let mut topics: Vec<TopicRates> = by_topic.into_values().collect();
+    topics
+        .sort_by(|a, b| (b.bytes_in + b.bytes_out).total_cmp(&(a.bytes_in + a.bytes_out)).then(a.topic.cmp(&b.topic)));
+    topics.truncate(TOP_TOPICS);
+
+    let disk = crate::state_metrics::disk_space(broker.cluster().data_dir());
+    Some(Sample {
+        ts: broker.clock().now_ms(),
+        interval_ms,
+        bytes_in: cluster.bytes_in,
+        bytes_out: cluster.bytes_out,
+        records_in: cluster.records_in,
+        records_out: cluster.records_out,
+        requests: deltas.iter().map(|d| d.requests).sum::<u64>() as f64 / secs,
+        errors: deltas.iter().map(|d| d.errors).sum::<u64>() as f64 / secs,
+        latency_p99_ms: stats::quantile(&all, 0.99).map(|s| s * 1e3),
+        produce_p99_ms: p99("Produce"),
+        fetch_p99_ms: p99("Fetch"),
+        total_lag,
+        groups: groups.len(),
+        disk_free_bytes: disk.map(|d| d.0),
+        disk_total_bytes: disk.map(|d| d.1),
+        topics,
+        group_lag,
+    })
+}
