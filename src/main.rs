@@ -179,17 +179,22 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
         }
     };
     let mirror_status = weir_mirror::MirrorStatus::default();
-    let console =
-        match weir_manager_ui::Console::start(broker.handle().clone(), metrics, mirror_status.clone(), &console_addr)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                registry.shutdown().await;
-                broker.shutdown().await?;
-                return Err(e.into());
-            }
-        };
+    let console = match weir_manager_ui::Console::start(
+        broker.handle().clone(),
+        Some(registry.store()),
+        metrics,
+        mirror_status.clone(),
+        &console_addr,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            registry.shutdown().await;
+            broker.shutdown().await?;
+            return Err(e.into());
+        }
+    };
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "weir ready kafka={addr} registry={} console={}", registry.local_addr(), console.local_addr())?;

@@ -218,3 +218,100 @@ async fn history_counts_traffic_and_survives_a_restart() {
     assert!(after["samples"].as_u64().unwrap() >= before, "samples lost in the restart: {before} -> {after}");
     assert!(counted(&after, "records_in") >= 119.0, "the traffic before the restart is still charted: {after}");
 }
+
+/// The message browser reads what producers wrote (positions, filters, a
+/// cursor to go on from) and the produce form writes like a producer; records
+/// in Confluent's wire format are decoded through the registry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_browsed_filtered_produced_and_decoded() {
+    let weir = Weir::start();
+    let c = &weir.console;
+    create_topic(&weir.addr, "browse", 2, &[]).await;
+    let produce = |body: Value| http::request(c, "POST", "/api/v1/topics/browse/messages", Some(&body));
+    for i in 0..30 {
+        let body = json!({
+            "partition": i % 2,
+            "key": { "text": format!("k{i}") },
+            "value": { "json": { "n": i, "kind": if i % 3 == 0 { "fizz" } else { "plain" } } },
+            "headers": [{ "key": "source", "value": if i == 7 { "special" } else { "bulk" } }],
+        });
+        let r = produce(body);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!((r.json()["partition"].as_i64(), r.json()["offset"].as_i64()), (Some(i % 2), Some(i / 2)));
+    }
+    // A keyed record without a partition lands where Kafka's partitioner puts it.
+    let r = produce(json!({ "key": { "text": "foobar" }, "value": { "text": "hashed" } })).json();
+    assert_eq!(r["partition"], (-790332482i32 & 0x7fff_ffff) % 2);
+    let get = |q: &str| {
+        let r = http::get(c, &format!("/api/v1/topics/browse/messages?{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()
+    };
+    let offsets = |v: &Value| -> Vec<(i64, i64)> {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["partition"].as_i64().unwrap(), m["offset"].as_i64().unwrap()))
+            .collect()
+    };
+
+    let page1 = get("partition=0&limit=10");
+    assert_eq!(offsets(&page1), (0..10).map(|o| (0, o)).collect::<Vec<_>>());
+    let m = &page1["messages"][3];
+    assert_eq!((m["key"]["encoding"].as_str(), m["key"]["text"].as_str()), (Some("text"), Some("k6")));
+    assert_eq!((m["value"]["encoding"].as_str(), m["value"]["json"]["n"].as_i64()), (Some("json"), Some(6)));
+    assert_eq!(m["headers"][0]["value"], "bulk");
+    let page2 = get(&format!("partition=0&limit=10&cursor={}", page1["cursor"].as_str().unwrap()));
+    assert_eq!(offsets(&page2)[0], (0, 10), "the cursor goes on where the page ended");
+
+    let latest = get("partition=1&start=latest&limit=3");
+    let ends = latest["end_offsets"]["1"].as_i64().unwrap();
+    assert_eq!(offsets(&latest), (ends - 3..ends).map(|o| (1, o)).collect::<Vec<_>>());
+    let from = get("partition=1&start=offset&offset=12&limit=100");
+    assert_eq!(offsets(&from).first(), Some(&(1, 12)));
+    let future = get(&format!("start=timestamp&timestamp={}", i64::MAX / 2));
+    assert!(offsets(&future).is_empty(), "nothing at or after a time to come");
+
+    // Filters run on the server, over every partition.
+    let fizz = get("value=fizz&limit=100");
+    assert_eq!(fizz["messages"].as_array().unwrap().len(), 10, "{fizz}");
+    let special = get("header=source%3Dspecial");
+    assert_eq!(offsets(&special), [(1, 3)]);
+    assert_eq!(get("key=k29")["messages"][0]["offset"], 14);
+
+    // Through the registry: an Avro value serialized by the console, then read
+    // back decoded with its schema id, subject and version.
+    let schema =
+        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"item","type":"string"}]}"#;
+    let reg =
+        http::request(&weir.registry, "POST", "/subjects/browse-value/versions", Some(&json!({ "schema": schema })));
+    assert_eq!(reg.status, 200, "{}", reg.body);
+    let id = reg.json()["id"].as_i64().unwrap();
+    let r = produce(
+        json!({ "partition": 0, "value": { "json": { "id": 42, "item": "lamp" }, "schema": { "subject": "browse-value" } } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let at = r.json()["offset"].as_i64().unwrap();
+    let m = get(&format!("partition=0&start=offset&offset={at}&limit=1"))["messages"][0].clone();
+    assert_eq!(m["value"]["encoding"], "avro", "{m}");
+    assert_eq!(
+        (m["value"]["schema_id"].as_i64(), m["value"]["subject"].as_str(), m["value"]["version"].as_i64()),
+        (Some(id), Some("browse-value"), Some(1))
+    );
+    assert_eq!(m["value"]["json"], json!({ "id": 42, "item": "lamp" }));
+    let bad = produce(json!({ "value": { "json": { "id": "x" }, "schema": { "subject": "browse-value" } } }));
+    assert_eq!((bad.status, bad.json()["error_code"].as_str()), (400, Some("INVALID_RECORD")), "{}", bad.body);
+
+    // What a Kafka consumer reads is what was produced.
+    let read = read_partition(&weir.addr, "browse", 1, rdkafka::Offset::Beginning, 15);
+    assert_eq!(read.len(), 15);
+    assert_eq!(read[0].1.key.as_deref(), Some(&b"k1"[..]));
+    let v: Value = serde_json::from_slice(read[0].1.value.as_deref().unwrap()).unwrap();
+    assert_eq!(v, json!({ "n": 1, "kind": "plain" }));
+    assert_eq!(read[0].1.headers, [("source".to_string(), Some(b"bulk".to_vec()))]);
+    let unknown = http::get(c, "/api/v1/topics/nope/messages");
+    assert_eq!(unknown.status, 404);
+    let bad_start = http::get(c, "/api/v1/topics/browse/messages?start=middle");
+    assert_eq!(bad_start.status, 400);
+}

@@ -102,9 +102,9 @@ Pages.topic = async function (root, name) {
   });
   function render() {
     root.replaceChildren(...header());
-    const names = [["partitions", "Partitions"], ["configs", "Configs"], ["consumers", "Consumers"], ["producers", "Producers"]];
+    const names = [["partitions", "Partitions"], ["messages", "Messages"], ["configs", "Configs"], ["consumers", "Consumers"], ["producers", "Producers"]];
     tabs.replaceChildren(...names.map(([k, label]) => el("button", { class: k === tab ? "active" : null, "data-tab": k, onclick: () => { tab = k; UI.setRouteParams("/topics/" + encodeURIComponent(name), { tab }); render(); } }, label)));
-    body.replaceChildren(({ partitions, configs, consumers, producers })[tab]());
+    body.replaceChildren(({ partitions, messages: () => Pages.messages(t), configs, consumers, producers })[tab]());
   }
   const partitions = () => UI.table([
     { label: "Partition", num: true, key: "partition" },

@@ -72,13 +72,16 @@ pub struct Console {
 }
 
 impl Console {
+    /// The console of `weir serve`: pages and API on `broker`, records decoded
+    /// and encoded through `registry`.
     pub async fn start(
         broker: BrokerHandle,
+        registry: Option<std::sync::Arc<weir_registry::store::Store>>,
         metrics: PrometheusHandle,
         mirror: MirrorStatus,
         addr: &str,
     ) -> Result<Console, ConsoleError> {
-        Console::start_app(Some(broker), metrics, mirror, addr).await
+        Console::start_app(Some((broker, registry)), metrics, mirror, addr).await
     }
 
     /// `/metrics`, `/health` and the mirror's flows, for a process without a
@@ -92,7 +95,7 @@ impl Console {
     }
 
     async fn start_app(
-        broker: Option<BrokerHandle>,
+        served: Option<(BrokerHandle, Option<std::sync::Arc<weir_registry::store::Store>>)>,
         metrics: PrometheusHandle,
         mirror: MirrorStatus,
         addr: &str,
@@ -115,8 +118,9 @@ impl Console {
             })
         };
         let mut tasks = vec![upkeep];
-        let api = match broker.clone() {
-            Some(broker) => {
+        let broker = served.as_ref().map(|s| s.0.clone());
+        let api = match served {
+            Some((broker, registry)) => {
                 let history = std::sync::Arc::new(history::History::default());
                 let sampler = match history::Sampler::start(broker.clone(), history.clone(), history::interval()).await
                 {
@@ -127,7 +131,7 @@ impl Console {
                     }
                 };
                 tasks.push(sampler.task);
-                Some(api::Api { broker, mirror: mirror.clone(), started: std::time::Instant::now(), history })
+                Some(api::Api { broker, mirror: mirror.clone(), started: std::time::Instant::now(), history, registry })
             }
             None => None,
         };

@@ -16,6 +16,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/assets/app.js", "text/javascript; charset=utf-8", include_str!("../assets/app.js")),
     ("/assets/topics.js", "text/javascript; charset=utf-8", include_str!("../assets/topics.js")),
     ("/assets/groups.js", "text/javascript; charset=utf-8", include_str!("../assets/groups.js")),
+    ("/assets/messages.js", "text/javascript; charset=utf-8", include_str!("../assets/messages.js")),
 ];
 
 const INDEX: &str = include_str!("../assets/index.html");

@@ -22,6 +22,7 @@ pub mod schema;
 pub mod schemaregistry;
 pub mod state;
 pub mod store;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use store::Store;
 
 /// A running registry.
 pub struct Registry {
+    store: Arc<Store>,
     local_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -53,6 +55,7 @@ impl Registry {
         let local_addr =
             listener.local_addr().map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
         let app = Arc::new(store);
+        let store = app.clone();
         lookup.set_schema_lookup(app.clone());
         let router = confluent::router(app.clone())
             .nest("/api/v1/confluent", confluent::router(app.clone()))
@@ -69,7 +72,12 @@ impl Registry {
             }
         });
         tracing::info!(listener = %local_addr, "schema registry started");
-        Ok(Registry { local_addr, stop: Some(stop), task: Some(task) })
+        Ok(Registry { store, local_addr, stop: Some(stop), task: Some(task) })
+    }
+
+    /// The registry's state, for the console (decoding and encoding records).
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
     }
 
     pub fn local_addr(&self) -> SocketAddr {

@@ -25,9 +25,10 @@ pub fn error_name(code: i16) -> &'static str {
     static NAMES: LazyLock<Mutex<HashMap<i16, &'static str>>> = LazyLock::new(Default::default);
     let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
     names.entry(code).or_insert_with(|| {
-        let name = match ResponseError::try_from_code(code) {
-            Some(e) => snake_upper(&format!("{e:?}")),
-            None => format!("UNKNOWN_{code}"),
+        // Codes this build does not name come back as `Unknown(code)`.
+        let name = match ResponseError::try_from_code(code).map(|e| format!("{e:?}")) {
+            Some(debug) if !debug.contains('(') => snake_upper(&debug),
+            _ => format!("UNKNOWN_{code}"),
         };
         Box::leak(name.into_boxed_str())
     })

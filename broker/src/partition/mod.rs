@@ -399,8 +399,9 @@ impl Partition {
         Ok(read)
     }
 
-    /// [`Partition::read`] for the broker's own readers (internal-topic replay).
-    pub(crate) fn read_uncounted(
+    /// [`Partition::read`] for the broker's own readers (internal-topic replay,
+    /// the console's message browser): not counted as bytes out.
+    pub fn read_uncounted(
         &self,
         offset: i64,
         max_bytes: usize,

@@ -27,6 +27,8 @@ use weir_mirror::MirrorStatus;
 mod cluster;
 mod groups;
 mod history;
+mod messages;
+mod render;
 mod topics;
 
 /// An API failure: the HTTP status, an error name and a message for people.
@@ -158,6 +160,8 @@ pub struct Api {
     pub mirror: MirrorStatus,
     pub started: std::time::Instant,
     pub history: std::sync::Arc<crate::history::History>,
+    /// The schema registry of this process, for decoding and encoding records.
+    pub registry: Option<std::sync::Arc<weir_registry::store::Store>>,
 }
 
 /// The routes under `/api/v1/`.
@@ -167,6 +171,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: Api) -> axum::Router<S> {
         .merge(topics::routes())
         .merge(groups::routes())
         .merge(history::routes())
+        .merge(messages::routes())
         .route("/api/v1/openapi.yaml", axum::routing::get(openapi))
         .with_state(api)
 }

@@ -12,6 +12,7 @@
 
 pub mod base64;
 mod known;
+mod message;
 mod render;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,6 +23,7 @@ use prost_reflect::{Cardinality, FieldDescriptor, FileDescriptor, Kind, MessageD
 use protox::file::{File, FileResolver, GoogleFileResolver};
 
 use crate::compat::protobuf::{FieldDef, Label, MessageDef, ProtoFile};
+pub use message::{decode_message, encode_message};
 
 /// The file name a schema is compiled under.
 pub const MAIN: &str = "default";
@@ -66,6 +68,20 @@ impl FileResolver for Sources {
 /// Compiles `text` (.proto or base64 descriptor) with its references, given as
 /// (import name, schema text), dependencies included.
 pub fn compile(text: &str, refs: &[(String, String)], normalize: bool) -> Result<Compiled, String> {
+    let file = compile_file(text, refs)?;
+    let canonical = render::file(&file, normalize);
+    // The serialized form is the schema, not where in the text each part was.
+    let mut descriptor = file.file_descriptor_proto().clone();
+    descriptor.source_code_info = None;
+    Ok(Compiled {
+        serialized: crate::proto::base64::encode(&descriptor.encode_to_vec()),
+        model: model(&file),
+        canonical,
+    })
+}
+
+/// The schema's file descriptor, compiled with its references.
+pub fn compile_file(text: &str, refs: &[(String, String)]) -> Result<FileDescriptor, String> {
     if text.trim().is_empty() {
         return Err("Empty schema".into());
     }
@@ -98,16 +114,7 @@ pub fn compile(text: &str, refs: &[(String, String)], normalize: bool) -> Result
     }
     compiled?;
     let pool = compiler.descriptor_pool();
-    let file = pool.get_file_by_name(MAIN).ok_or("the compiled schema is missing")?;
-    let canonical = render::file(&file, normalize);
-    // The serialized form is the schema, not where in the text each part was.
-    let mut descriptor = file.file_descriptor_proto().clone();
-    descriptor.source_code_info = None;
-    Ok(Compiled {
-        serialized: crate::proto::base64::encode(&descriptor.encode_to_vec()),
-        model: model(&file),
-        canonical,
-    })
+    Ok(pool.get_file_by_name(MAIN).ok_or("the compiled schema is missing")?)
 }
 
 /// An error on one line.
