@@ -8,10 +8,12 @@
 //!                                                     # one produce workload, for profiling
 //! weir-bench smoke --weir BIN                         # a few seconds, correctness only
 //! weir-bench mirror --weir BIN [--records N]          # weir mirror beside a plain consume
+//! weir-bench console --weir BIN [--topics N --groups N] # the console API on a large estate
 //! ```
 
 mod brokers;
 mod client;
+mod console;
 mod host;
 mod limits;
 mod mirror;
@@ -130,6 +132,18 @@ enum Cmd {
         repeats: usize,
         #[arg(long, default_value_t = 10.0)]
         latency_secs: f64,
+    },
+    /// The console's JSON API latency with many topics and groups (10,000 and
+    /// 1,000 by default); prints markdown.
+    Console {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        topics: usize,
+        #[arg(long, default_value_t = 1_000)]
+        groups: usize,
+        #[arg(long, default_value_t = 20)]
+        repeats: usize,
     },
     /// A short run against a fresh Weir that checks every workload end to end.
     Smoke {
@@ -268,6 +282,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Smoke { weir } => smoke(weir),
+        Cmd::Console { weir, topics, groups, repeats } => console::run(weir, topics, groups, repeats),
         Cmd::Mirror { weir, records, repeats, latency_secs } => mirror::run(weir, records, repeats, latency_secs),
         Cmd::TcpSink { port } => limits::tcp_sink(port),
     }

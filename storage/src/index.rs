@@ -25,8 +25,9 @@ use crate::error::{IoContext, Result, StorageError};
 #[derive(Debug)]
 struct IndexFile {
     path: PathBuf,
-    /// Open only while the index can still change size (active segment); closed
-    /// segments keep just the mapping, so they hold no file descriptor.
+    /// Open only while a resize or a trim needs it: an index lives in its
+    /// mapping, so a partition holds one descriptor (its active log), not three,
+    /// and 10,000 partitions fit the usual descriptor limits.
     file: Option<File>,
     mmap: Option<MmapMut>,
     entries: usize,
@@ -35,6 +36,8 @@ struct IndexFile {
     /// Opened for appending but the file was not trimmed (unclean shutdown): the
     /// entry count is unknown and the index must be rebuilt.
     untrimmed: bool,
+    /// Trimmed to its entries and durable (a closed segment's index).
+    sealed: bool,
 }
 
 impl IndexFile {
@@ -59,6 +62,7 @@ impl IndexFile {
             max_entries: max_entries.max(entries),
             entry_size,
             untrimmed,
+            sealed: !preallocate,
         };
         if untrimmed {
             idx.entries = 0;
@@ -123,7 +127,9 @@ impl IndexFile {
         } else {
             file.set_len(len as u64).ctx("resize index", &path)?;
         }
-        self.remap()
+        self.remap()?;
+        self.file = None;
+        Ok(())
     }
 
     fn is_preallocated(&self) -> bool {
@@ -151,23 +157,38 @@ impl IndexFile {
 
     /// Trims the file to its entries, makes it durable and closes the descriptor.
     fn trim(&mut self) -> Result<()> {
-        if self.file.is_none() && !self.is_preallocated() {
-            return Ok(()); // already trimmed
+        if self.sealed {
+            return Ok(());
         }
         self.resize(self.entries * self.entry_size)?;
-        self.sync()?;
+        self.fsync()?;
         self.file = None;
+        self.sealed = true;
         Ok(())
     }
 
     fn sync(&self) -> Result<()> {
+        if !self.sealed {
+            return self.fsync();
+        }
         if let Some(m) = &self.mmap {
             m.flush().ctx("msync index", &self.path)?;
         }
-        if let Some(f) = &self.file {
-            f.sync_all().ctx("fsync index", &self.path)?;
-        }
         Ok(())
+    }
+
+    /// msync of the mapping, then fsync of the file: its size (preallocated or
+    /// trimmed) is metadata msync does not make durable, and the descriptor is
+    /// opened for the purpose when none is held.
+    fn fsync(&self) -> Result<()> {
+        if let Some(m) = &self.mmap {
+            m.flush().ctx("msync index", &self.path)?;
+        }
+        let f = match &self.file {
+            Some(f) => f.try_clone().ctx("fsync index", &self.path)?,
+            None => File::open(&self.path).ctx("reopen index", &self.path)?,
+        };
+        f.sync_all().ctx("fsync index", &self.path)
     }
 }
 
