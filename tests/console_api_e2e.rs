@@ -315,3 +315,46 @@ async fn messages_are_browsed_filtered_produced_and_decoded() {
     let bad_start = http::get(c, "/api/v1/topics/browse/messages?start=middle");
     assert_eq!(bad_start.status, 400);
 }
+
+/// Schemas from the registry's state: subjects searched and paged, a
+/// subject's versions with the compatibility in effect, a topic's subjects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemas_show_subjects_versions_and_compatibility() {
+    let weir = Weir::start();
+    create_topic(&weir.addr, "people", 1, &[]).await;
+    let v1 = r#"{"type":"record","name":"Person","fields":[{"name":"name","type":"string"}]}"#;
+    let v2 = r#"{"type":"record","name":"Person","fields":[{"name":"name","type":"string"},{"name":"age","type":"int","default":0}]}"#;
+    for (subject, schema) in [("people-value", v1), ("people-value", v2), ("other-key", v1)] {
+        let r = http::request(
+            &weir.registry,
+            "POST",
+            &format!("/subjects/{subject}/versions"),
+            Some(&json!({ "schema": schema })),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = http::request(&weir.registry, "PUT", "/config/people-value", Some(&json!({ "compatibility": "FULL" })));
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let list = http::get(&weir.console, "/api/v1/schemas?q=PEOPLE").json();
+    assert_eq!(list["total"], 1, "{list}");
+    let row = &list["subjects"][0];
+    assert_eq!(
+        (row["subject"].as_str(), row["versions"].as_i64(), row["latest_version"].as_i64()),
+        (Some("people-value"), Some(2), Some(2))
+    );
+    assert_eq!((row["schema_type"].as_str(), row["compatibility"].as_str()), (Some("AVRO"), Some("FULL")));
+    assert_eq!(list["global_compatibility"], "BACKWARD");
+
+    let d = http::get(&weir.console, "/api/v1/schemas/people-value").json();
+    assert_eq!((d["compatibility"].as_str(), d["compatibility_source"].as_str()), (Some("FULL"), Some("subject")));
+    let versions = d["versions"].as_array().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert!(versions[1]["schema"].as_str().unwrap().contains("\"age\""), "{d}");
+    let other = http::get(&weir.console, "/api/v1/schemas/other-key").json();
+    assert_eq!(other["compatibility_source"], "default");
+    assert_eq!(http::get(&weir.console, "/api/v1/schemas/nobody").status, 404);
+
+    let t = http::get(&weir.console, "/api/v1/topics/people").json();
+    assert_eq!(t["subjects"], json!(["people-value"]));
+}

@@ -90,6 +90,8 @@ const routes = [
   [/^\/topics\/(.+)$/, "topics", () => Pages.topic],
   [/^\/groups$/, "groups", () => Pages.groups],
   [/^\/groups\/(.+)$/, "groups", () => Pages.group],
+  [/^\/schemas$/, "schemas", () => Pages.schemas],
+  [/^\/schemas\/(.+)$/, "schemas", () => Pages.schema],
   [/^\/replication$/, "replication", () => Pages.replication],
 ];
 

@@ -86,7 +86,9 @@ Pages.topic = async function (root, name) {
         card("Size", UI.fmtBytes(t.size_bytes)), card("Consumer groups", UI.fmtNum(t.groups.length)),
         card("Producers", UI.fmtNum(t.producers.length))),
       el("div", { class: "toolbar" },
-        el("a", { href: "#/topics" }, "‹ All topics"), el("span", { class: "grow" }),
+        el("a", { href: "#/topics" }, "‹ All topics"),
+        t.subjects.length ? el("span", { class: "muted", id: "topic-subjects" }, "Schemas: ", t.subjects.map((s) => [el("a", { href: "#/schemas/" + encodeURIComponent(s) }, s), " "])) : "",
+        el("span", { class: "grow" }),
         el("button", { onclick: addPartitions }, "Add partitions"),
         el("button", { class: "danger", onclick: deleteTopic }, "Delete topic")),
       charts, tabs, body];

@@ -17,6 +17,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/assets/topics.js", "text/javascript; charset=utf-8", include_str!("../assets/topics.js")),
     ("/assets/groups.js", "text/javascript; charset=utf-8", include_str!("../assets/groups.js")),
     ("/assets/messages.js", "text/javascript; charset=utf-8", include_str!("../assets/messages.js")),
+    ("/assets/schemas.js", "text/javascript; charset=utf-8", include_str!("../assets/schemas.js")),
 ];
 
 const INDEX: &str = include_str!("../assets/index.html");

@@ -72,7 +72,10 @@ def page(browser, console_url, request):
 
 
 def shot(page, name: str) -> Path:
-    """Keeps a full-page screenshot as a test artefact."""
+    """Keeps a full-page screenshot as a test artefact, after checking that no
+    value was drawn as a stringified object (a page bug a person would see)."""
+    text = page.inner_text("body")
+    assert "[object " not in text and "undefined" not in text, f"{name}: the page shows a broken value"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

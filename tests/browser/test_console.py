@@ -324,3 +324,28 @@ def test_live_tail_shows_new_records(page, weir, admin):
     expect(page.locator("tr.msg-row").first).to_have_attribute("data-offset", "4")
     shot(page, "message-browser-tail")
     page.click("#msg-tail")
+
+
+def test_schema_versions_and_their_diff(page, weir):
+    subject = unique("person") + "-value"
+    v1 = {"type": "record", "name": "Person", "fields": [{"name": "name", "type": "string"}]}
+    v2 = {"type": "record", "name": "Person", "fields": [{"name": "name", "type": "string"},
+                                                          {"name": "age", "type": "int", "default": 0}]}
+    for schema in (v1, v2):
+        req = urllib.request.Request(f"{weir.registry_url}/subjects/{subject}/versions", method="POST",
+                                     data=json.dumps({"schema": json.dumps(schema)}).encode(),
+                                     headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert r.status == 200
+    page.goto("/#/schemas?q=" + subject)
+    expect(page.locator(f'tr[data-subject="{subject}"]')).to_contain_text("v2")
+    page.click(f'tr[data-subject="{subject}"] a')
+    expect(page.locator("#compatibility")).to_have_text("BACKWARD")
+    expect(page.locator("#schema-text")).to_contain_text('"age"')
+    # The diff from v1 to v2 adds the field.
+    expect(page.locator("#schema-diff .add").first).to_be_visible()
+    added = page.locator("#schema-diff .add").all_inner_texts()
+    assert any('"age"' in line for line in added), added
+    removed = page.locator("#schema-diff .del").all_inner_texts()
+    assert not any('"age"' in line for line in removed), removed
+    shot(page, "schema-diff")

@@ -29,6 +29,7 @@ mod groups;
 mod history;
 mod messages;
 mod render;
+mod schemas;
 mod topics;
 
 /// An API failure: the HTTP status, an error name and a message for people.
@@ -172,6 +173,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: Api) -> axum::Router<S> {
         .merge(groups::routes())
         .merge(history::routes())
         .merge(messages::routes())
+        .merge(schemas::routes())
         .route("/api/v1/openapi.yaml", axum::routing::get(openapi))
         .with_state(api)
 }

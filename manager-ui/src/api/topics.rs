@@ -18,7 +18,7 @@ use weir_broker::api::errors;
 use weir_broker::configs::{AlterOp, ConfigChange, ConfigSource};
 use weir_broker::partition::Partition;
 use weir_broker::topics::CreateTopic;
-use weir_broker::{BrokerHandle, TopicError};
+use weir_broker::TopicError;
 
 use super::{blocking, body, page, query, Api, ApiError, ApiResult, ListQuery};
 
@@ -203,17 +203,18 @@ async fn create(
             Json(json!({ "name": t.name, "partitions": t.partitions, "validate_only": true })),
         ));
     }
-    Ok((StatusCode::CREATED, Json(describe(&api.broker, &t.name)?)))
+    Ok((StatusCode::CREATED, Json(describe(&api, &t.name)?)))
 }
 
 async fn detail(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(describe(&api.broker, &name)?))
+    Ok(Json(describe(&api, &name)?))
 }
 
 /// One topic: partitions, configs with sources, the groups that committed
 /// offsets on it or are assigned its partitions (with their lag here), and the
 /// producers its partitions remember.
-fn describe(broker: &BrokerHandle, name: &str) -> ApiResult<Value> {
+fn describe(api: &Api, name: &str) -> ApiResult<Value> {
+    let broker = &api.broker;
     let meta = broker.topics().get(name).ok_or_else(|| unknown_topic(name))?;
     let parts = broker.partitions().topic(name).unwrap_or_else(|| Arc::from(Vec::new()));
     let node = broker.cluster().node_id();
@@ -298,6 +299,7 @@ fn describe(broker: &BrokerHandle, name: &str) -> ApiResult<Value> {
         "configs": configs,
         "groups": groups,
         "producers": producers.into_values().collect::<Vec<_>>(),
+        "subjects": api.registry.as_deref().map(|r| super::schemas::subjects_of_topic(r, name)).unwrap_or_default(),
     }))
 }
 
@@ -335,7 +337,7 @@ async fn alter_configs(
     let validate_only = body.validate_only;
     blocking(move || b.configs().alter_topic(&topic, &changes, validate_only)).await?.map_err(topic_error)?;
     tracing::info!(topic = %name, validate_only, "console: topic configs altered");
-    Ok(Json(describe(&api.broker, &name)?))
+    Ok(Json(describe(&api, &name)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -359,7 +361,7 @@ async fn add_partitions(
         .await?
         .map_err(topic_error)?;
     tracing::info!(topic = %name, count = body.count, "console: partitions added");
-    Ok(Json(describe(&api.broker, &name)?))
+    Ok(Json(describe(&api, &name)?))
 }
 
 /// `DELETE /api/v1/topics/{name}`: 204.
