@@ -201,6 +201,7 @@ fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir, Str
         .arg("--mirror-config")
         .arg(config)
         .env("RUST_LOG", std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env("WEIR_CONSOLE_SAMPLE_MS", "200")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -284,6 +285,24 @@ async fn both_directions_at_once_never_loop_and_run_inside_weir_serve() {
         (caught_up("A->B", "A.orders") && caught_up("B->A", "B.payments")).then_some(flows)
     });
     assert_eq!(flows.len(), 2);
+    // The console's history charts each flow: the records it mirrored (rate
+    // times interval, summed: the 20 orders and the heartbeats that keep
+    // coming, never more than the flow reports) and its lag, back to 0.
+    let flow_total = |console: &str| -> f64 {
+        let flows = common::http::get(console, "/api/v1/mirror/flows").json();
+        let f = flows["flows"].as_array().unwrap().iter().find(|f| f["name"] == "A->B").unwrap().clone();
+        f["partitions"].as_array().unwrap().iter().map(|p| p["records"].as_f64().unwrap()).sum()
+    };
+    wait_for("A->B in the history", || {
+        let h = common::http::get(&console, "/api/v1/history?flow=A-%3EB&points=2000").json();
+        let points = h["flow"]["series"].as_array().cloned().unwrap_or_default();
+        let mirrored: f64 =
+            points.iter().filter_map(|p| Some(p["records"].as_f64()? * p["interval_ms"].as_f64()? / 1000.0)).sum();
+        let last_lag = points.iter().rev().find_map(|p| p["lag_records"].as_i64());
+        let total = flow_total(&console);
+        assert!(mirrored <= total + 0.5, "the history counts {mirrored} records, the flow mirrored {total}");
+        (mirrored >= 19.5 && last_lag == Some(0)).then_some(())
+    });
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(host.id() as i32, libc::SIGTERM) };
     assert!(host.wait().unwrap().success());

@@ -65,12 +65,21 @@ Pages.replication = async function (root) {
   }
   for (const f of flows) {
     const lag = f.partitions.reduce((a, p) => a + (p.lag_records || 0), 0);
+    const charts = Charts.section("Throughput and lag", { flow: f.name }, ({ data, from, to }) => {
+      const s = data.flow.series;
+      return [
+        Charts.line({ title: "Records mirrored per second", from, to, format: Charts.rate(), series: [{ label: f.name, points: Charts.pts(s, "records") }] }),
+        Charts.line({ title: "Lag", from, to, format: Charts.short, series: [{ label: "records", points: Charts.pts(s, "lag_records") }] }),
+        Charts.line({ title: "Age of the oldest unmirrored record", from, to, format: Charts.ms, series: [{ label: "lag", points: Charts.pts(s, "lag_ms") }] }),
+      ];
+    });
     root.append(el("h2", {}, f.name, " ", UI.badge(f.state)),
       el("div", { class: "cards" },
         el("div", { class: "card" }, el("div", { class: "label" }, "Partitions"), el("div", { class: "value" }, UI.fmtNum(f.partitions.length))),
         el("div", { class: "card" }, el("div", { class: "label" }, "Lag"), el("div", { class: "value" }, UI.fmtNum(lag)), el("div", { class: "sub" }, "records")),
         el("div", { class: "card" }, el("div", { class: "label" }, "Restarts"), el("div", { class: "value" }, UI.fmtNum(f.restarts)))),
       f.last_error ? el("div", { class: "flash error" }, f.last_error) : "",
+      charts,
       UI.table([
         { label: "Topic", key: "topic" },
         { label: "Partition", num: true, key: "partition" },

@@ -30,6 +30,8 @@ struct HistoryQuery {
     points: Option<usize>,
     topic: Option<String>,
     group: Option<String>,
+    /// A replication flow this process runs (`A->B`).
+    flow: Option<String>,
 }
 
 /// The time-weighted mean of (rate, interval ms) pairs.
@@ -63,6 +65,7 @@ async fn history(State(api): State<Api>, q: Result<Query<HistoryQuery>, QueryRej
     let mut series = Vec::new();
     let mut topic_points = Vec::new();
     let mut group_points = Vec::new();
+    let mut flow_points = Vec::new();
     for run in buckets(&samples, points) {
         let last = &run[run.len() - 1];
         let m = |f: fn(&Sample) -> f64| round(mean(run.iter().map(|s| (f(s), s.interval_ms))));
@@ -117,6 +120,24 @@ async fn history(State(api): State<Api>, q: Result<Query<HistoryQuery>, QueryRej
                 .max();
             group_points.push(json!({ "ts": last.ts, "lag": lag }));
         }
+        if let Some(name) = &q.flow {
+            // Samples where the flow ran: rates time-weighted, lag the run's maximum.
+            let seen: Vec<(&crate::history::FlowRates, u64)> = run
+                .iter()
+                .filter_map(|s| s.flows.iter().find(|f| &f.flow == name).map(|f| (f, s.interval_ms)))
+                .collect();
+            let rate = |g: fn(&crate::history::FlowRates) -> f64| {
+                (!seen.is_empty()).then(|| round(mean(seen.iter().map(|(f, ms)| (g(f), *ms)))))
+            };
+            flow_points.push(json!({
+                "ts": last.ts,
+                "interval_ms": seen.iter().map(|(_, ms)| ms).sum::<u64>(),
+                "records": rate(|f| f.records),
+                "bytes": rate(|f| f.bytes),
+                "lag_records": seen.iter().map(|(f, _)| f.lag_records).max(),
+                "lag_ms": seen.iter().map(|(f, _)| f.lag_ms).max(),
+            }));
+        }
     }
     let mut out = json!({
         "from": from,
@@ -130,6 +151,9 @@ async fn history(State(api): State<Api>, q: Result<Query<HistoryQuery>, QueryRej
     }
     if let Some(g) = q.group {
         out["group"] = json!({ "group_id": g, "series": group_points });
+    }
+    if let Some(f) = q.flow {
+        out["flow"] = json!({ "name": f, "series": flow_points });
     }
     Ok(Json(out))
 }

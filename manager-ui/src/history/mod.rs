@@ -8,7 +8,9 @@
 //! APIs and Produce and Fetch alone), the total consumer lag and disk free;
 //! then the busiest topics' rates and the laggiest groups' lag
 //! ([`TOP_TOPICS`], [`TOP_GROUPS`] of each, so that memory stays bounded on a
-//! large estate: idle topics and groups without lag cost nothing).
+//! large estate: idle topics and groups without lag cost nothing); and each
+//! replication flow this process runs: records and bytes mirrored per second,
+//! lag in records and in age.
 //!
 //! Topic format: one record per sample, no key, the value the sample's JSON
 //! ([`Sample`]); `cleanup.policy=delete`, `retention.ms` 24 h, hourly
@@ -57,6 +59,20 @@ pub struct GroupLag {
     pub lag: i64,
 }
 
+/// One replication flow at a sample (flows this process runs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowRates {
+    pub flow: String,
+    pub state: String,
+    /// Records and bytes mirrored per second.
+    pub records: f64,
+    pub bytes: f64,
+    /// Source log ends minus mirrored positions, summed over partitions.
+    pub lag_records: i64,
+    /// The oldest unmirrored record's age over partitions (0 when caught up).
+    pub lag_ms: i64,
+}
+
 /// One sample. Rates are per second over `interval_ms`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
@@ -83,6 +99,9 @@ pub struct Sample {
     pub topics: Vec<TopicRates>,
     /// The groups with the most lag, most first.
     pub group_lag: Vec<GroupLag>,
+    /// Replication flows (absent from samples stored before flows were sampled).
+    #[serde(default)]
+    pub flows: Vec<FlowRates>,
 }
 
 /// The samples of the last 24 h, oldest first.

@@ -13,8 +13,9 @@ use weir_broker::api::stats::{self, RouteTotals};
 use weir_broker::internal::InternalTopic;
 use weir_broker::partition::TrafficTotals;
 use weir_broker::BrokerHandle;
+use weir_mirror::MirrorStatus;
 
-use super::{GroupLag, History, Sample, TopicRates, RETENTION_MS, TOPIC, TOP_GROUPS, TOP_TOPICS};
+use super::{FlowRates, GroupLag, History, Sample, TopicRates, RETENTION_MS, TOPIC, TOP_GROUPS, TOP_TOPICS};
 use crate::ConsoleError;
 
 /// What the previous sample saw, to turn totals into rates.
@@ -23,6 +24,8 @@ struct Previous {
     at: Option<Instant>,
     partitions: HashMap<(Arc<str>, i32), TrafficTotals>,
     routes: Vec<RouteTotals>,
+    /// Per flow: records and bytes mirrored in total.
+    flows: HashMap<String, (u64, u64)>,
 }
 
 /// The running sampler.
@@ -35,6 +38,7 @@ impl Sampler {
     /// 24 h into `history`, then samples every `interval`.
     pub async fn start(
         broker: BrokerHandle,
+        mirror: MirrorStatus,
         history: Arc<History>,
         interval: Duration,
     ) -> Result<Sampler, ConsoleError> {
@@ -56,9 +60,9 @@ impl Sampler {
                 if broker.is_shutting_down() {
                     return;
                 }
-                let b = broker.clone();
+                let (b, m) = (broker.clone(), mirror.clone());
                 let (taken, p) = match tokio::task::spawn_blocking(move || {
-                    let s = take(&b, &mut prev);
+                    let s = take(&b, &m, &mut prev);
                     (s, prev)
                 })
                 .await
@@ -122,7 +126,7 @@ fn open_and_replay(broker: &BrokerHandle, history: &History) -> Result<InternalT
 }
 
 /// The sample of now, or None on the first call (no rates yet).
-fn take(broker: &BrokerHandle, prev: &mut Previous) -> Option<Sample> {
+fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Option<Sample> {
     let now = Instant::now();
     let elapsed = prev.at.map(|at| now.duration_since(at));
     prev.at = Some(now);
@@ -163,6 +167,24 @@ fn take(broker: &BrokerHandle, prev: &mut Previous) -> Option<Sample> {
         }
     }
     prev.partitions = partitions;
+    let mut flows = Vec::new();
+    let mut flow_totals = HashMap::new();
+    for (name, f) in mirror.snapshot() {
+        let records: u64 = f.partitions.values().map(|p| p.records).sum();
+        let bytes: u64 = f.partitions.values().map(|p| p.bytes).sum();
+        // A restarted flow counts from zero again.
+        let (r0, b0) = prev.flows.get(&name).copied().filter(|(r, _)| *r <= records).unwrap_or_default();
+        flows.push(FlowRates {
+            flow: name.clone(),
+            state: f.state.as_str().to_string(),
+            records: (records - r0) as f64 / secs,
+            bytes: bytes.saturating_sub(b0) as f64 / secs,
+            lag_records: f.partitions.values().map(|p| p.lag_records.max(0)).sum(),
+            lag_ms: f.partitions.values().map(|p| p.lag_ms.max(0)).max().unwrap_or(0),
+        });
+        flow_totals.insert(name, (records, bytes));
+    }
+    prev.flows = flow_totals;
     let routes = stats::totals();
     let before = std::mem::replace(&mut prev.routes, routes.clone());
     elapsed?;
@@ -223,5 +245,6 @@ fn take(broker: &BrokerHandle, prev: &mut Previous) -> Option<Sample> {
         disk_total_bytes: disk.map(|d| d.1),
         topics,
         group_lag,
+        flows,
     })
 }
