@@ -21,6 +21,13 @@ pub trait SchemaIdLookup: Send + Sync {
     fn is_registered(&self, id: i32) -> bool;
 }
 
+/// The schema id of a key or value in Confluent's wire format (magic byte 0,
+/// then the id as a big-endian i32), if it is in that format.
+pub fn schema_id(payload: &[u8]) -> Option<i32> {
+    (payload.len() >= 5 && payload[0] == 0)
+        .then(|| i32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]))
+}
+
 /// `null_ok`: a null passes (values: tombstones); otherwise it is refused.
 fn check_field(
     what: &str,
@@ -32,12 +39,11 @@ fn check_field(
     let Some(b) = bytes else {
         return if null_ok { Ok(()) } else { Err(format!("record {offset_delta}: the {what} is null")) };
     };
-    if b.len() < 5 || b[0] != 0 {
+    let Some(id) = schema_id(b) else {
         return Err(format!(
             "record {offset_delta}: the {what} does not start with a schema id (magic byte 0 and 4 bytes)"
         ));
-    }
-    let id = i32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+    };
     match lookup {
         Some(l) if l.is_registered(id) => Ok(()),
         Some(_) => Err(format!("record {offset_delta}: the {what} names schema id {id}, which is not registered")),

@@ -122,16 +122,13 @@ impl Console {
         let api = match served {
             Some((broker, registry)) => {
                 let history = std::sync::Arc::new(history::History::default());
-                let sampler =
-                    match history::Sampler::start(broker.clone(), mirror.clone(), history.clone(), history::interval())
-                        .await
-                    {
-                        Ok(s) => s,
-                        Err(e) => {
-                            tasks.iter().for_each(JoinHandle::abort);
-                            return Err(e);
-                        }
-                    };
+                let sampler = match history::Sampler::start(broker.clone(), mirror.clone(), history.clone()).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tasks.iter().for_each(JoinHandle::abort);
+                        return Err(e);
+                    }
+                };
                 tasks.push(sampler.task);
                 Some(api::Api { broker, mirror: mirror.clone(), started: std::time::Instant::now(), history, registry })
             }

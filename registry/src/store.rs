@@ -35,6 +35,8 @@ pub struct Store {
     log: StateTopic<State>,
     writer: Mutex<()>,
     broker: BrokerHandle,
+    /// Parsed schemas for decoding and encoding records (`wire`).
+    pub(crate) codecs: crate::wire::Codecs,
 }
 
 impl Store {
@@ -48,7 +50,7 @@ impl Store {
             let st = log.lock();
             tracing::info!(subjects = st.subjects.len(), schemas = st.by_id.len(), "schema registry loaded");
         }
-        let store = Store { log, writer: Mutex::new(()), broker };
+        let store = Store { log, writer: Mutex::new(()), broker, codecs: Default::default() };
         {
             let _w = store.writer.lock();
             store.adopt().map_err(|e| RegistryError::Startup(e.message))?;

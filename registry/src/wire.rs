@@ -11,7 +11,8 @@
 //! path), a lone 0 meaning the first message. Schemas come from the registry's
 //! state with their references resolved (dependencies first).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -31,11 +32,7 @@ pub struct Decoded {
     pub value: Value,
 }
 
-/// The schema id of a payload in Confluent's wire format, if it is one.
-pub fn schema_id(payload: &[u8]) -> Option<i32> {
-    (payload.len() >= 5 && payload[0] == 0)
-        .then(|| i32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]))
-}
+pub use weir_broker::schema_validation::schema_id;
 
 /// (import name, schema type, text) of every schema `refs` reach, dependencies first.
 fn dependencies(st: &State, refs: &[Reference]) -> Result<Vec<(String, SchemaType, String)>, String> {
@@ -63,7 +60,83 @@ fn dependencies(st: &State, refs: &[Reference]) -> Result<Vec<(String, SchemaTyp
     Ok(out)
 }
 
+/// A registered schema made ready to decode and encode with.
+enum Codec {
+    /// The named schemas it may refer to, then the writer schema, last.
+    Avro(Vec<apache_avro::Schema>),
+    Json,
+    Protobuf(prost_reflect::FileDescriptor),
+}
+
+impl Codec {
+    fn build(ty: SchemaType, text: &str, deps: &[(String, SchemaType, String)]) -> Result<Codec, String> {
+        Ok(match ty {
+            SchemaType::Avro => {
+                let mut texts: Vec<&str> = deps.iter().map(|(_, _, t)| t.as_str()).collect();
+                texts.push(text);
+                Codec::Avro(
+                    apache_avro::Schema::parse_list(&texts)
+                        .map_err(|e| format!("the registered Avro schema does not parse: {e}"))?,
+                )
+            }
+            SchemaType::Json => Codec::Json,
+            SchemaType::Protobuf => {
+                let refs: Vec<(String, String)> =
+                    deps.iter().map(|(name, _, text)| (name.clone(), text.clone())).collect();
+                Codec::Protobuf(crate::proto::compile_file(text, &refs)?)
+            }
+        })
+    }
+
+    fn decode(&self, mut data: &[u8]) -> Result<Value, String> {
+        match self {
+            Codec::Avro(schemata) => {
+                let (main, named) = schemata.split_last().ok_or("no schema")?;
+                let v = apache_avro::from_avro_datum_schemata(main, named.iter().collect(), &mut data, None)
+                    .map_err(|e| format!("not an Avro datum of schema: {e}"))?;
+                Value::try_from(v).map_err(|e| format!("cannot show the Avro value as JSON: {e}"))
+            }
+            Codec::Json => serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}")),
+            Codec::Protobuf(file) => crate::proto::decode_message(file, data),
+        }
+    }
+
+    fn encode(&self, value: &Value) -> Result<Vec<u8>, String> {
+        match self {
+            Codec::Avro(schemata) => {
+                let (main, named) = schemata.split_last().ok_or("no schema")?;
+                let v = apache_avro::types::Value::from(value.clone())
+                    .resolve_schemata(main, named.iter().collect())
+                    .map_err(|e| format!("the value does not fit the schema: {e}"))?;
+                apache_avro::to_avro_datum_schemata(main, named.iter().collect(), v).map_err(|e| e.to_string())
+            }
+            Codec::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+            Codec::Protobuf(file) => crate::proto::encode_message(file, value),
+        }
+    }
+}
+
+/// Codecs by schema id, so that a page of records parses (or compiles) its
+/// schema once, not once per record. An id names one schema for good, but a
+/// registry rebuilt from a deleted `_schemas` may give it again: each entry
+/// keeps the text it was built from and is rebuilt when the text differs.
+#[derive(Default)]
+pub struct Codecs(Mutex<HashMap<i32, (String, Arc<Codec>)>>);
+
 impl Store {
+    /// The codec of schema `id` (type, text and references as registered).
+    fn codec(&self, id: i32, ty: SchemaType, text: &str, refs: &[Reference]) -> Result<Arc<Codec>, String> {
+        if let Some((t, c)) = self.codecs.0.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            if t == text {
+                return Ok(c.clone());
+            }
+        }
+        let deps = self.read(|st| dependencies(st, refs).map_err(crate::ApiError::store)).map_err(|e| e.to_string())?;
+        let codec = Arc::new(Codec::build(ty, text, &deps)?);
+        self.codecs.0.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (text.to_string(), codec.clone()));
+        Ok(codec)
+    }
+
     /// Decodes `payload` if it is in Confluent's wire format with a schema id
     /// the registry knows; None when it is not (then it is plain bytes).
     /// `subject_hint` (`<topic>-value`) picks the subject shown when several
@@ -72,7 +145,6 @@ impl Store {
         let id = schema_id(payload)?;
         let found = self.read(|st| {
             let Some((ty, text, refs)) = st.by_id.get(&id) else { return Ok(None) };
-            let deps = dependencies(st, refs).map_err(crate::ApiError::store)?;
             let mut users: Vec<(String, i32)> = st
                 .subjects
                 .iter()
@@ -83,19 +155,14 @@ impl Store {
             if let Some(pos) = subject_hint.and_then(|h| users.iter().position(|(s, _)| s == h)) {
                 users.swap(0, pos);
             }
-            Ok(Some((*ty, text.clone(), deps, users.into_iter().next())))
+            Ok(Some((*ty, text.clone(), refs.clone(), users.into_iter().next())))
         });
-        let (ty, text, deps, user) = match found {
+        let (ty, text, refs, user) = match found {
             Ok(Some(f)) => f,
             Ok(None) => return None,
             Err(e) => return Some(Err(e.to_string())),
         };
-        let data = &payload[5..];
-        let value = match ty {
-            SchemaType::Avro => decode_avro(&text, &deps, data),
-            SchemaType::Json => serde_json::from_slice(data).map_err(|e| format!("not JSON: {e}")),
-            SchemaType::Protobuf => crate::proto::decode_message(&text, &proto_refs(&deps), data),
-        };
+        let value = self.codec(id, ty, &text, &refs).and_then(|c| c.decode(&payload[5..]));
         Some(value.map(|value| Decoded {
             schema_id: id,
             schema_type: ty,
@@ -108,7 +175,7 @@ impl Store {
     /// Serializes `value` (JSON) with `subject`'s schema (`version`, default the
     /// latest) in Confluent's wire format, as the Confluent serializers do.
     pub fn encode(&self, subject: &str, version: Option<i32>, value: &Value) -> Result<(i32, Vec<u8>), String> {
-        let (id, ty, text, deps) = self
+        let (id, ty, text, refs) = self
             .read(|st| {
                 let vs = st.versions(subject).ok_or_else(|| crate::ApiError::subject_not_found(subject))?;
                 let v = match version {
@@ -118,47 +185,14 @@ impl Store {
                 .ok_or_else(|| {
                     crate::ApiError::version_not_found(&version.map_or("latest".into(), |v| v.to_string()))
                 })?;
-                let deps = dependencies(st, &v.references).map_err(crate::ApiError::store)?;
-                Ok((v.id, v.schema_type, v.schema.clone(), deps))
+                Ok((v.id, v.schema_type, v.schema.clone(), v.references.clone()))
             })
             .map_err(|e| e.to_string())?;
         let mut out = vec![0u8];
         out.extend_from_slice(&id.to_be_bytes());
-        match ty {
-            SchemaType::Avro => out.extend(encode_avro(&text, &deps, value)?),
-            SchemaType::Json => out.extend(serde_json::to_vec(value).map_err(|e| e.to_string())?),
-            SchemaType::Protobuf => out.extend(crate::proto::encode_message(&text, &proto_refs(&deps), value)?),
-        }
+        out.extend(self.codec(id, ty, &text, &refs)?.encode(value)?);
         Ok((id, out))
     }
-}
-
-fn proto_refs(deps: &[(String, SchemaType, String)]) -> Vec<(String, String)> {
-    deps.iter().map(|(name, _, text)| (name.clone(), text.clone())).collect()
-}
-
-/// The writer schema and the named schemas it may refer to.
-fn avro_schemata(text: &str, deps: &[(String, SchemaType, String)]) -> Result<Vec<apache_avro::Schema>, String> {
-    let mut texts: Vec<&str> = deps.iter().map(|(_, _, t)| t.as_str()).collect();
-    texts.push(text);
-    apache_avro::Schema::parse_list(&texts).map_err(|e| format!("the registered Avro schema does not parse: {e}"))
-}
-
-fn decode_avro(text: &str, deps: &[(String, SchemaType, String)], mut data: &[u8]) -> Result<Value, String> {
-    let schemata = avro_schemata(text, deps)?;
-    let (main, named) = schemata.split_last().ok_or("no schema")?;
-    let v = apache_avro::from_avro_datum_schemata(main, named.iter().collect(), &mut data, None)
-        .map_err(|e| format!("not an Avro datum of schema: {e}"))?;
-    Value::try_from(v).map_err(|e| format!("cannot show the Avro value as JSON: {e}"))
-}
-
-fn encode_avro(text: &str, deps: &[(String, SchemaType, String)], value: &Value) -> Result<Vec<u8>, String> {
-    let schemata = avro_schemata(text, deps)?;
-    let (main, named) = schemata.split_last().ok_or("no schema")?;
-    let v = apache_avro::types::Value::from(value.clone())
-        .resolve_schemata(main, named.iter().collect())
-        .map_err(|e| format!("the value does not fit the schema: {e}"))?;
-    apache_avro::to_avro_datum_schemata(main, named.iter().collect(), v).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -176,9 +210,10 @@ mod tests {
     fn avro_round_trip_with_a_union() {
         let schema = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"note","type":["null","string"],"default":null}]}"#;
         let value = serde_json::json!({ "id": 7, "note": "rush" });
-        let bytes = encode_avro(schema, &[], &value).unwrap();
-        assert_eq!(decode_avro(schema, &[], &bytes).unwrap(), value);
-        assert!(encode_avro(schema, &[], &serde_json::json!({ "id": "seven" })).is_err());
-        assert!(decode_avro(schema, &[], &[0xff]).is_err());
+        let codec = Codec::build(SchemaType::Avro, schema, &[]).unwrap();
+        let bytes = codec.encode(&value).unwrap();
+        assert_eq!(codec.decode(&bytes).unwrap(), value);
+        assert!(codec.encode(&serde_json::json!({ "id": "seven" })).is_err());
+        assert!(codec.decode(&[0xff]).is_err());
     }
 }

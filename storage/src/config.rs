@@ -14,6 +14,15 @@ impl Default for CleanupPolicy {
 }
 
 impl CleanupPolicy {
+    /// The policy as Kafka writes it (`delete`, `compact`, `compact,delete`).
+    pub fn name(&self) -> &'static str {
+        match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        }
+    }
+
     /// Parses Kafka's comma separated list (`delete`, `compact`, `compact,delete`).
     pub fn parse(s: &str) -> Option<CleanupPolicy> {
         let mut p = CleanupPolicy { delete: false, compact: false };

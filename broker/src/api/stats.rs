@@ -22,7 +22,6 @@ pub struct RouteStats {
     errors: AtomicU64,
     /// One per bound, then one for slower requests.
     latency: [AtomicU64; 17],
-    latency_sum_us: AtomicU64,
 }
 
 impl RouteStats {
@@ -30,7 +29,6 @@ impl RouteStats {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let i = LATENCY_BUCKETS.iter().position(|b| seconds <= *b).unwrap_or(LATENCY_BUCKETS.len());
         self.latency[i].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
     pub fn record_error(&self) {
@@ -49,7 +47,6 @@ pub struct RouteTotals {
     pub requests: u64,
     pub errors: u64,
     pub latency_buckets: [u64; 17],
-    pub latency_sum_us: u64,
 }
 
 /// Every served API's totals.
@@ -62,7 +59,6 @@ pub fn totals() -> Vec<RouteTotals> {
             requests: s.requests.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
             latency_buckets: std::array::from_fn(|i| s.latency[i].load(Ordering::Relaxed)),
-            latency_sum_us: s.latency_sum_us.load(Ordering::Relaxed),
         })
         .collect()
 }

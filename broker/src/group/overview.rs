@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Buf;
 
-use super::state::GroupState;
+use super::state::{Group, GroupState};
 use super::Coordinator;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,78 +90,83 @@ impl Coordinator {
     /// as they are now.
     pub fn overviews(&self) -> Vec<GroupOverview> {
         let groups = self.store.lock();
-        let mut out: Vec<GroupOverview> = groups
-            .values()
-            .filter(|g| g.state != GroupState::Dead)
-            .map(|g| {
-                let members = match &g.consumer {
-                    Some(cg) => cg
-                        .members
-                        .values()
-                        .map(|m| MemberOverview {
-                            member_id: m.id.clone(),
-                            instance_id: m.instance_id.clone(),
-                            client_id: m.client_id.clone(),
-                            client_host: m.client_host.clone(),
-                            assignment: m
-                                .assigned
-                                .iter()
-                                .filter(|(_, ps)| !ps.is_empty())
-                                .map(|(id, ps)| {
-                                    let name = cg.topics.get(id).map(|(n, _)| n.clone()).unwrap_or_default();
-                                    (name, ps.clone())
-                                })
-                                .collect(),
+        let mut out: Vec<GroupOverview> =
+            groups.values().filter(|g| g.state != GroupState::Dead).map(|g| self.overview_of(g)).collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// One live group's overview (lag computed for its partitions only).
+    pub fn overview(&self, group: &str) -> Option<GroupOverview> {
+        let groups = self.store.lock();
+        groups.get(group).filter(|g| g.state != GroupState::Dead).map(|g| self.overview_of(g))
+    }
+
+    fn overview_of(&self, g: &Group) -> GroupOverview {
+        let members = match &g.consumer {
+            Some(cg) => cg
+                .members
+                .values()
+                .map(|m| MemberOverview {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    assignment: m
+                        .assigned
+                        .iter()
+                        .filter(|(_, ps)| !ps.is_empty())
+                        .map(|(id, ps)| {
+                            let name = cg.topics.get(id).map(|(n, _)| n.clone()).unwrap_or_default();
+                            (name, ps.clone())
                         })
                         .collect(),
-                    None => g
-                        .members
-                        .values()
-                        .map(|m| MemberOverview {
-                            member_id: m.id.clone(),
-                            instance_id: m.instance_id.clone(),
-                            client_id: m.client_id.clone(),
-                            client_host: m.client_host.clone(),
-                            assignment: if g.protocol_type.as_deref() == Some("consumer") {
-                                decode_consumer_assignment(&m.assignment)
-                            } else {
-                                BTreeMap::new()
-                            },
-                        })
-                        .collect(),
-                };
-                let offsets = g
-                    .offsets
-                    .iter()
-                    .map(|((topic, partition), v)| {
-                        let log_end = self.partitions.get(topic, *partition).map(|p| p.high_watermark());
-                        PartitionLag {
-                            topic: topic.clone(),
-                            partition: *partition,
-                            committed: v.offset,
-                            log_end,
-                            lag: log_end.map(|e| (e - v.offset).max(0)),
-                        }
-                    })
-                    .collect();
-                let (protocol, epoch) = match &g.consumer {
-                    Some(cg) => (cg.assignor.clone(), cg.epoch),
-                    None => (g.protocol.clone().unwrap_or_default(), g.generation),
-                };
-                GroupOverview {
-                    group_id: g.id.clone(),
-                    group_type: g.group_type(),
-                    state: g.state_name(),
-                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
-                    protocol,
-                    epoch,
-                    members,
-                    offsets,
+                })
+                .collect(),
+            None => g
+                .members
+                .values()
+                .map(|m| MemberOverview {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    assignment: if g.protocol_type.as_deref() == Some("consumer") {
+                        decode_consumer_assignment(&m.assignment)
+                    } else {
+                        BTreeMap::new()
+                    },
+                })
+                .collect(),
+        };
+        let offsets = g
+            .offsets
+            .iter()
+            .map(|((topic, partition), v)| {
+                let log_end = self.partitions.get(topic, *partition).map(|p| p.high_watermark());
+                PartitionLag {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    committed: v.offset,
+                    log_end,
+                    lag: log_end.map(|e| (e - v.offset).max(0)),
                 }
             })
             .collect();
-        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        out
+        let (protocol, epoch) = match &g.consumer {
+            Some(cg) => (cg.assignor.clone(), cg.epoch),
+            None => (g.protocol.clone().unwrap_or_default(), g.generation),
+        };
+        GroupOverview {
+            group_id: g.id.clone(),
+            group_type: g.group_type(),
+            state: g.state_name(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol,
+            epoch,
+            members,
+            offsets,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use weir_broker::api::errors;
 use weir_broker::group::overview::GroupOverview;
 use weir_broker::group::{CommitRequest, OffsetToCommit};
-use weir_broker::{BrokerHandle, GroupError};
+use weir_broker::GroupError;
 
 use super::{body, page, query, Api, ApiError, ApiResult, ListQuery};
 
@@ -34,11 +34,6 @@ fn group_error(e: GroupError) -> ApiError {
 
 fn unknown_group(id: &str) -> ApiError {
     ApiError::not_found("GROUP_ID_NOT_FOUND", format!("Group {id} does not exist."))
-}
-
-fn overview(broker: &BrokerHandle, id: &str) -> Option<GroupOverview> {
-    // One group: its offsets' lag computed now, like the list's.
-    broker.groups().overviews().into_iter().find(|g| g.group_id == id)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,7 +141,7 @@ fn describe(g: &GroupOverview) -> Value {
 }
 
 async fn detail(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let g = overview(&api.broker, &id).ok_or_else(|| unknown_group(&id))?;
+    let g = api.broker.groups().overview(&id).ok_or_else(|| unknown_group(&id))?;
     Ok(Json(describe(&g)))
 }
 
@@ -194,7 +189,7 @@ async fn reset_offsets(
 ) -> ApiResult<Json<Value>> {
     let body = body(b)?;
     let broker = &api.broker;
-    let g = overview(broker, &id);
+    let g = broker.groups().overview(&id);
     if let Some(g) = &g {
         if !g.members.is_empty() {
             return Err(ApiError::kafka(
@@ -213,16 +208,11 @@ async fn reset_offsets(
     };
     let targets: Vec<(String, i32)> = match &body.topic {
         Some(t) => {
-            let meta = broker.topics().get(t).ok_or_else(|| {
-                ApiError::not_found("UNKNOWN_TOPIC_OR_PARTITION", format!("Topic '{t}' does not exist."))
-            })?;
+            let meta = broker.topics().get(t).ok_or_else(|| ApiError::unknown_topic(t))?;
             match &body.partitions {
                 Some(ps) => {
                     if let Some(bad) = ps.iter().find(|p| **p < 0 || **p >= meta.partitions) {
-                        return Err(ApiError::not_found(
-                            "UNKNOWN_TOPIC_OR_PARTITION",
-                            format!("Partition {bad} of topic '{t}' does not exist."),
-                        ));
+                        return Err(ApiError::unknown_partition(t, *bad));
                     }
                     ps.iter().map(|p| (t.clone(), *p)).collect()
                 }
@@ -241,9 +231,8 @@ async fn reset_offsets(
     let mut rows = Vec::with_capacity(targets.len());
     let mut commits = Vec::with_capacity(targets.len());
     for (topic, partition) in targets {
-        let p = broker.partitions().get(&topic, partition).ok_or_else(|| {
-            ApiError::not_found("UNKNOWN_TOPIC_OR_PARTITION", format!("{topic}-{partition} is not open here"))
-        })?;
+        let p =
+            broker.partitions().get(&topic, partition).ok_or_else(|| ApiError::unknown_partition(&topic, partition))?;
         let (start, end) = (p.log_start_offset(), p.high_watermark());
         let target = match body.to {
             ResetTo::Earliest => start,

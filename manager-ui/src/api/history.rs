@@ -142,7 +142,7 @@ async fn history(State(api): State<Api>, q: Result<Query<HistoryQuery>, QueryRej
     let mut out = json!({
         "from": from,
         "to": to,
-        "sample_interval_ms": crate::history::interval().as_millis() as u64,
+        "sample_interval_ms": api.history.interval().as_millis() as u64,
         "samples": samples.len(),
         "series": series,
     });

@@ -28,7 +28,7 @@ use weir_storage::batch::BatchHeader;
 use weir_storage::record::{decode_records, encode_batch, BatchTemplate, DecodedRecord};
 
 use super::render::{field, searchable};
-use super::{blocking, body, query, Api, ApiError, ApiResult};
+use super::{blocking, body, partition_of, query, topic_partitions, Api, ApiError, ApiResult};
 
 pub fn routes() -> Router<Api> {
     Router::new().route("/api/v1/topics/{name}/messages", get(browse).post(produce))
@@ -90,17 +90,9 @@ async fn browse(
     q: Result<Query<BrowseQuery>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let q = query(q)?;
-    let parts =
-        api.broker.partitions().topic(&name).ok_or_else(|| {
-            ApiError::not_found("UNKNOWN_TOPIC_OR_PARTITION", format!("Topic '{name}' does not exist."))
-        })?;
+    let parts = topic_partitions(&api, &name)?;
     let parts: Vec<Arc<Partition>> = match q.partition {
-        Some(p) => vec![parts.get(usize::try_from(p).unwrap_or(usize::MAX)).cloned().ok_or_else(|| {
-            ApiError::not_found(
-                "UNKNOWN_TOPIC_OR_PARTITION",
-                format!("Partition {p} of topic '{name}' does not exist."),
-            )
-        })?],
+        Some(p) => vec![partition_of(&parts, &name, p)?],
         None => parts.to_vec(),
     };
     let isolation = match q.isolation.as_deref() {
@@ -430,10 +422,7 @@ async fn produce(
     b: Result<Json<ProduceBody>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let b = body(b)?;
-    let parts =
-        api.broker.partitions().topic(&name).ok_or_else(|| {
-            ApiError::not_found("UNKNOWN_TOPIC_OR_PARTITION", format!("Topic '{name}' does not exist."))
-        })?;
+    let parts = topic_partitions(&api, &name)?;
     let key = payload_bytes(b.key, &api, "key")?;
     let value = payload_bytes(b.value, &api, "value")?;
     let n = parts.len() as i32;
@@ -442,12 +431,7 @@ async fn produce(
         (None, Some(k)) => (murmur2(k) & 0x7fff_ffff) % n,
         (None, None) => (api.broker.clock().now_ms() % i64::from(n)) as i32,
     };
-    let p = parts.get(usize::try_from(partition).unwrap_or(usize::MAX)).cloned().ok_or_else(|| {
-        ApiError::not_found(
-            "UNKNOWN_TOPIC_OR_PARTITION",
-            format!("Partition {partition} of topic '{name}' does not exist."),
-        )
-    })?;
+    let p = partition_of(&parts, &name, partition)?;
     let now = api.broker.clock().now_ms();
     let record = DecodedRecord {
         offset: 0,

@@ -21,6 +21,7 @@ use axum::Json;
 use kafka_protocol::ResponseError;
 use serde::Deserialize;
 
+use weir_broker::partition::Partition;
 use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
 
@@ -74,6 +75,17 @@ impl ApiError {
         ApiError { status, code: error_name(e), message: message.into() }
     }
 
+    pub fn unknown_topic(name: &str) -> ApiError {
+        ApiError::not_found("UNKNOWN_TOPIC_OR_PARTITION", format!("Topic '{name}' does not exist."))
+    }
+
+    pub fn unknown_partition(topic: &str, partition: i32) -> ApiError {
+        ApiError::not_found(
+            "UNKNOWN_TOPIC_OR_PARTITION",
+            format!("Partition {partition} of topic '{topic}' does not exist."),
+        )
+    }
+
     /// A task the API handed to the blocking pool died (a panic): a server fault.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN_SERVER_ERROR", message)
@@ -108,6 +120,16 @@ pub fn query<T>(q: Result<axum::extract::Query<T>, axum::extract::rejection::Que
 /// A JSON body, or 400 INVALID_REQUEST saying what is wrong with it.
 pub fn body<T>(b: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> ApiResult<T> {
     b.map(|b| b.0).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// A topic's open partitions, in partition order; 404 for an unknown topic.
+pub fn topic_partitions(api: &Api, name: &str) -> ApiResult<std::sync::Arc<[std::sync::Arc<Partition>]>> {
+    api.broker.partitions().topic(name).ok_or_else(|| ApiError::unknown_topic(name))
+}
+
+/// Partition `p` of `parts` (a topic's), or 404.
+pub fn partition_of(parts: &[std::sync::Arc<Partition>], topic: &str, p: i32) -> ApiResult<std::sync::Arc<Partition>> {
+    usize::try_from(p).ok().and_then(|i| parts.get(i)).cloned().ok_or_else(|| ApiError::unknown_partition(topic, p))
 }
 
 /// `offset`, `limit`, `q`, `sort`, `order` of a list request.

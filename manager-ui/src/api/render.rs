@@ -12,9 +12,10 @@ use weir_registry::store::Store;
 pub const MAX_SHOWN: usize = 64 * 1024;
 
 fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
     let mut s = String::with_capacity(b.len().min(MAX_SHOWN) * 2);
     for x in &b[..b.len().min(MAX_SHOWN)] {
-        s.push_str(&format!("{x:02x}"));
+        let _ = write!(s, "{x:02x}");
     }
     s
 }

@@ -41,10 +41,6 @@ fn topic_error(e: TopicError) -> ApiError {
     ApiError::kafka(errors::topic(&e), e.to_string())
 }
 
-fn unknown_topic(name: &str) -> ApiError {
-    ApiError::not_found("UNKNOWN_TOPIC_OR_PARTITION", format!("Topic '{name}' does not exist."))
-}
-
 /// Kafka's `ConfigSource` names (DescribeConfigs' `config_source`).
 pub fn source_name(s: ConfigSource) -> &'static str {
     match s {
@@ -71,15 +67,6 @@ fn totals(parts: &[Arc<Partition>]) -> Totals {
         t.messages += (p.high_watermark() - p.log_start_offset()).max(0);
     }
     t
-}
-
-/// `cleanup.policy` as Kafka writes it.
-fn cleanup_policy(p: &weir_storage::CleanupPolicy) -> &'static str {
-    match (p.compact, p.delete) {
-        (true, true) => "compact,delete",
-        (true, false) => "compact",
-        _ => "delete",
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,7 +143,7 @@ async fn list(
                 "partitions": t.partitions,
                 "size_bytes": tot.size_bytes,
                 "messages": tot.messages,
-                "cleanup_policy": settings.as_ref().map(|s| cleanup_policy(&s.log.cleanup_policy)),
+                "cleanup_policy": settings.as_ref().map(|s| s.log.cleanup_policy.name()),
                 "retention_ms": settings.as_ref().map(|s| s.log.retention_ms),
                 "retention_bytes": settings.as_ref().map(|s| s.log.retention_bytes),
                 "bytes_in_per_sec": rate(&t.name, |r| r.bytes_in),
@@ -215,7 +202,7 @@ async fn detail(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<J
 /// producers its partitions remember.
 fn describe(api: &Api, name: &str) -> ApiResult<Value> {
     let broker = &api.broker;
-    let meta = broker.topics().get(name).ok_or_else(|| unknown_topic(name))?;
+    let meta = broker.topics().get(name).ok_or_else(|| ApiError::unknown_topic(name))?;
     let parts = broker.partitions().topic(name).unwrap_or_else(|| Arc::from(Vec::new()));
     let node = broker.cluster().node_id();
     let tot = totals(&parts);
@@ -324,7 +311,7 @@ async fn alter_configs(
 ) -> ApiResult<Json<Value>> {
     let body = body(b)?;
     if api.broker.topics().get(&name).is_none() {
-        return Err(unknown_topic(&name));
+        return Err(ApiError::unknown_topic(&name));
     }
     let mut changes: Vec<ConfigChange> =
         body.set.into_iter().map(|(name, value)| ConfigChange { name, op: AlterOp::Set, value: Some(value) }).collect();
@@ -366,7 +353,7 @@ async fn add_partitions(
 
 /// `DELETE /api/v1/topics/{name}`: 204.
 async fn delete(State(api): State<Api>, Path(name): Path<String>) -> ApiResult<StatusCode> {
-    let meta = api.broker.topics().get(&name).ok_or_else(|| unknown_topic(&name))?;
+    let meta = api.broker.topics().get(&name).ok_or_else(|| ApiError::unknown_topic(&name))?;
     let b = api.broker.clone();
     blocking(move || b.topics().delete(&meta)).await?.map_err(topic_error)?;
     tracing::info!(topic = %name, "console: topic deleted");

@@ -104,13 +104,24 @@ pub struct Sample {
     pub flows: Vec<FlowRates>,
 }
 
-/// The samples of the last 24 h, oldest first.
-#[derive(Default)]
+/// The samples of the last 24 h, oldest first, taken every `interval`.
 pub struct History {
     samples: Mutex<VecDeque<Arc<Sample>>>,
+    interval: Duration,
+}
+
+impl Default for History {
+    /// Sampled every [`interval()`].
+    fn default() -> Self {
+        History { samples: Mutex::default(), interval: interval() }
+    }
 }
 
 impl History {
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// Adds a sample (in time order) and forgets those older than 24 h before it.
     pub fn push(&self, s: Sample) {
         let mut q = self.samples.lock();

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
@@ -40,8 +40,8 @@ impl Sampler {
         broker: BrokerHandle,
         mirror: MirrorStatus,
         history: Arc<History>,
-        interval: Duration,
     ) -> Result<Sampler, ConsoleError> {
+        let interval = history.interval();
         let (b, h) = (broker.clone(), history.clone());
         let topic = tokio::task::spawn_blocking(move || open_and_replay(&b, &h))
             .await
@@ -135,7 +135,6 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
     // Rates per whole milliseconds of interval, so rate × interval_ms is exact.
     let interval_ms = elapsed.map_or(1000, |e| (e.as_millis() as u64).max(1));
     let secs = interval_ms as f64 / 1000.0;
-    let mut cluster = TopicRates::default();
     for p in broker.partitions().all() {
         let topic: Arc<str> = Arc::from(p.topic());
         let now_t = p.traffic();
@@ -158,15 +157,15 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
         for (acc, x) in [&mut r.bytes_in, &mut r.bytes_out, &mut r.records_in, &mut r.records_out].into_iter().zip(d) {
             *acc += x as f64 / secs;
         }
-        for (acc, x) in
-            [&mut cluster.bytes_in, &mut cluster.bytes_out, &mut cluster.records_in, &mut cluster.records_out]
-                .into_iter()
-                .zip(d)
-        {
-            *acc += x as f64 / secs;
-        }
     }
     prev.partitions = partitions;
+    let mut cluster = TopicRates::default();
+    for r in by_topic.values() {
+        cluster.bytes_in += r.bytes_in;
+        cluster.bytes_out += r.bytes_out;
+        cluster.records_in += r.records_in;
+        cluster.records_out += r.records_out;
+    }
     let mut flows = Vec::new();
     let mut flow_totals = HashMap::new();
     for (name, f) in mirror.snapshot() {
@@ -189,18 +188,21 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
     let before = std::mem::replace(&mut prev.routes, routes.clone());
     elapsed?;
 
-    // Requests and latency over the interval, from the per-API totals.
-    let delta = |r: &RouteTotals| -> RouteTotals {
-        let b = before.iter().find(|x| x.api == r.api).cloned().unwrap_or_default();
-        RouteTotals {
-            api: r.api,
-            requests: r.requests.saturating_sub(b.requests),
-            errors: r.errors.saturating_sub(b.errors),
-            latency_buckets: std::array::from_fn(|i| r.latency_buckets[i].saturating_sub(b.latency_buckets[i])),
-            latency_sum_us: r.latency_sum_us.saturating_sub(b.latency_sum_us),
-        }
-    };
-    let deltas: Vec<RouteTotals> = routes.iter().map(delta).collect();
+    // Requests and latency over the interval, from the per-API totals (both
+    // indexed like the route table).
+    let deltas: Vec<RouteTotals> = routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let b = before.get(i).cloned().unwrap_or_default();
+            RouteTotals {
+                api: r.api,
+                requests: r.requests.saturating_sub(b.requests),
+                errors: r.errors.saturating_sub(b.errors),
+                latency_buckets: std::array::from_fn(|i| r.latency_buckets[i].saturating_sub(b.latency_buckets[i])),
+            }
+        })
+        .collect();
     let mut all = [0u64; 17];
     for d in &deltas {
         for (a, x) in all.iter_mut().zip(d.latency_buckets) {

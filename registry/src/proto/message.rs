@@ -59,20 +59,19 @@ fn message_at(file: &FileDescriptor, path: &[usize]) -> Result<MessageDescriptor
     Ok(m)
 }
 
-/// Decodes a Protobuf payload (indexes and message) of schema `text` as JSON.
-pub fn decode_message(text: &str, refs: &[(String, String)], data: &[u8]) -> Result<Value, String> {
-    let file = super::compile_file(text, refs)?;
+/// Decodes a Protobuf payload (indexes and message) of the compiled schema
+/// `file` (`super::compile_file`) as JSON.
+pub fn decode_message(file: &FileDescriptor, data: &[u8]) -> Result<Value, String> {
     let (path, body) = message_indexes(data)?;
-    let desc = message_at(&file, &path)?;
+    let desc = message_at(file, &path)?;
     let msg =
         DynamicMessage::decode(desc.clone(), body).map_err(|e| format!("not a {} message: {e}", desc.full_name()))?;
     serde_json::to_value(&msg).map_err(|e| e.to_string())
 }
 
 /// Encodes JSON as the schema's first message, indexes first (a lone 0).
-pub fn encode_message(text: &str, refs: &[(String, String)], value: &Value) -> Result<Vec<u8>, String> {
-    let file = super::compile_file(text, refs)?;
-    let desc = message_at(&file, &[0])?;
+pub fn encode_message(file: &FileDescriptor, value: &Value) -> Result<Vec<u8>, String> {
+    let desc = message_at(file, &[0])?;
     let msg = DynamicMessage::deserialize(desc.clone(), value.clone())
         .map_err(|e| format!("the value does not fit {}: {e}", desc.full_name()))?;
     let mut out = Vec::new();
@@ -98,13 +97,14 @@ mod tests {
     fn round_trip_through_json() {
         let schema =
             "syntax = \"proto3\";\nmessage Order { int64 id = 1; string note = 2; }\nmessage Other { bool b = 1; }\n";
+        let file = super::super::compile_file(schema, &[]).unwrap();
         let value = serde_json::json!({ "id": "7", "note": "rush" });
-        let bytes = encode_message(schema, &[], &value).unwrap();
+        let bytes = encode_message(&file, &value).unwrap();
         assert_eq!(bytes[0], 0, "the first message");
-        assert_eq!(decode_message(schema, &[], &bytes).unwrap(), value);
+        assert_eq!(decode_message(&file, &bytes).unwrap(), value);
         // Index 1: the second message.
         let mut other = vec![2, 2];
         other.extend([8, 1]);
-        assert_eq!(decode_message(schema, &[], &other).unwrap(), serde_json::json!({ "b": true }));
+        assert_eq!(decode_message(&file, &other).unwrap(), serde_json::json!({ "b": true }));
     }
 }
