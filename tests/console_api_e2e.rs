@@ -150,7 +150,14 @@ fn pages_and_the_openapi_document_are_served() {
     let index = http::get(&weir.console, "/");
     assert_eq!(index.status, 200);
     assert!(index.content_type.starts_with("text/html") && index.body.contains("/assets/app.js"));
-    for asset in ["/assets/app.js", "/assets/ui.js", "/assets/topics.js", "/assets/groups.js", "/assets/app.css"] {
+    for asset in [
+        "/assets/app.js",
+        "/assets/ui.js",
+        "/assets/topics.js",
+        "/assets/groups.js",
+        "/assets/alerts.js",
+        "/assets/app.css",
+    ] {
         let r = http::get(&weir.console, asset);
         assert_eq!(r.status, 200, "{asset}");
         assert!(!r.body.is_empty(), "{asset}");
@@ -159,7 +166,19 @@ fn pages_and_the_openapi_document_are_served() {
     assert_eq!(spec.status, 200);
     assert!(spec.body.starts_with("openapi: 3"));
     // Every path the document lists answers (GET on those without parameters).
-    for path in ["/cluster", "/topics", "/groups", "/history", "/mirror/flows", "/openapi.yaml"] {
+    for path in [
+        "/cluster",
+        "/topics",
+        "/groups",
+        "/history",
+        "/mirror/flows",
+        "/alerts",
+        "/alerts/history",
+        "/alerts/metrics",
+        "/alerts/policies",
+        "/alerts/notifiers",
+        "/openapi.yaml",
+    ] {
         assert!(spec.body.contains(&format!("\n  {path}:")), "{path} not documented");
         assert_eq!(http::get(&weir.console, &format!("/api/v1{path}")).status, 200, "{path}");
     }

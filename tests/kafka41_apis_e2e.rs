@@ -249,11 +249,18 @@ fn list_config_resources_names_groups_brokers_and_topics_in_kafkas_order() {
     assert_eq!(list(&mut s, 0, vec![]), (0, vec![]), "v0: client-metrics resources only, and there are none");
     let (code, all) = list(&mut s, 1, vec![]);
     assert_eq!(code, 0);
-    let topics: Vec<(String, i8)> =
-        ["__consumer_offsets", "__transaction_state", "__weir_console_history", "_schemas", "lcr"]
-            .iter()
-            .map(|t| (t.to_string(), 2))
-            .collect();
+    let topics: Vec<(String, i8)> = [
+        "__consumer_offsets",
+        "__transaction_state",
+        "__weir_console_alert_history",
+        "__weir_console_alerts",
+        "__weir_console_history",
+        "_schemas",
+        "lcr",
+    ]
+    .iter()
+    .map(|t| (t.to_string(), 2))
+    .collect();
     let mut expected = vec![("lcr-g".into(), 32), ("1".into(), 8), ("1".into(), 4)];
     expected.extend(topics.clone());
     assert_eq!(all, expected, "groups with configs, broker loggers, brokers, every topic");

@@ -1,6 +1,6 @@
 // The router and the overview and replication pages. Routes are URL
 // fragments: #/, #/topics, #/topics/<name>, #/groups, #/groups/<id>,
-// #/replication.
+// #/replication, #/alerts.
 "use strict";
 
 const Pages = window.Pages || (window.Pages = {});
@@ -14,8 +14,22 @@ Pages.every = function (ms, fn) {
   const t = setInterval(() => { if (mine !== viewSeq) clearInterval(t); else fn(); }, ms);
 };
 
+// The count of firing alerts beside "Alerts" in the navigation.
+Pages.navAlerts = function (firing) {
+  const n = document.getElementById("nav-alerts");
+  n.textContent = String(firing.length);
+  n.hidden = !firing.length;
+};
+
 Pages.overview = async function (root) {
-  const c = await UI.get("/cluster");
+  const [c, alerts] = await Promise.all([UI.get("/cluster"), UI.get("/alerts")]);
+  Pages.navAlerts(alerts.firing);
+  const firingBox = el("div", { id: "overview-alerts" });
+  const drawAlerts = (a) => firingBox.replaceChildren(a.firing.length
+    ? Pages.firingTable(a.firing)
+    : el("div", { class: "panel muted" }, `No alert is firing (${a.policies} ${a.policies === 1 ? "policy" : "policies"}). `, el("a", { href: "#/alerts" }, "Alert policies")));
+  drawAlerts(alerts);
+  Pages.every(5000, () => UI.get("/alerts").then((a) => { drawAlerts(a); Pages.navAlerts(a.firing); }).catch(() => {}));
   document.getElementById("cluster-id").textContent = "cluster " + c.cluster_id;
   const b = c.brokers[0];
   const diskPct = b.disk ? (100 * b.disk.free_bytes / b.disk.total_bytes) : null;
@@ -31,7 +45,10 @@ Pages.overview = async function (root) {
       card("Consumer groups", UI.fmtNum(c.groups), states || "none", "#/groups"),
       card("Stored", UI.fmtBytes(c.size_bytes), "all partitions"),
       card("Disk free", diskPct === null ? "–" : diskPct.toFixed(1) + " %", b.disk ? `${UI.fmtBytes(b.disk.free_bytes)} of ${UI.fmtBytes(b.disk.total_bytes)}` : ""),
-      card("Replication flows", UI.fmtNum(c.mirror_flows), c.mirror_flows ? "" : "not configured", "#/replication")),
+      card("Replication flows", UI.fmtNum(c.mirror_flows), c.mirror_flows ? "" : "not configured", "#/replication"),
+      card("Alerts firing", UI.fmtNum(alerts.firing.length), `${UI.fmtNum(alerts.policies)} ${alerts.policies === 1 ? "policy" : "policies"}`, "#/alerts")),
+    el("div", { class: "section-head" }, el("h2", {}, "Firing alerts"), el("a", { href: "#/alerts" }, "All alerts ›")),
+    firingBox,
     Charts.section("Throughput and latency", {}, ({ data, from, to }) => {
       const s = data.series;
       const line = (title, series, format) => Charts.line({ title, from, to, format, series });
@@ -102,6 +119,7 @@ const routes = [
   [/^\/schemas$/, "schemas", () => Pages.schemas],
   [/^\/schemas\/(.+)$/, "schemas", () => Pages.schema],
   [/^\/replication$/, "replication", () => Pages.replication],
+  [/^\/alerts$/, "alerts", () => Pages.alerts],
 ];
 
 async function route() {
@@ -137,3 +155,4 @@ Pages.route = route;
 window.addEventListener("hashchange", route);
 route();
 UI.get("/cluster").then((c) => { document.getElementById("cluster-id").textContent = "cluster " + c.cluster_id; }).catch(() => {});
+UI.get("/alerts").then((a) => Pages.navAlerts(a.firing)).catch(() => {});

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
 
+pub mod alerts;
 mod api;
 pub mod history;
 mod pages;
@@ -39,6 +40,8 @@ pub enum ConsoleError {
     Bind { addr: String, source: std::io::Error },
     #[error("console history (__weir_console_history): {0}")]
     History(String),
+    #[error("console alerts: {0}")]
+    Alerts(#[from] alerts::AlertError),
 }
 
 /// Histogram buckets of every `_seconds` metric: 100 µs to 10 s (the same
@@ -119,21 +122,45 @@ impl Console {
         };
         let mut tasks = vec![upkeep];
         let broker = served.as_ref().map(|s| s.0.clone());
-        let api = match served {
-            Some((broker, registry)) => {
-                let history = std::sync::Arc::new(history::History::default());
-                let sampler = match history::Sampler::start(broker.clone(), mirror.clone(), history.clone()).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tasks.iter().for_each(JoinHandle::abort);
-                        return Err(e);
-                    }
-                };
-                tasks.push(sampler.task);
-                Some(api::Api { broker, mirror: mirror.clone(), started: std::time::Instant::now(), history, registry })
-            }
-            None => None,
-        };
+        let api =
+            match served {
+                Some((broker, registry)) => {
+                    let history = std::sync::Arc::new(history::History::default());
+                    let (b, rt) = (broker.clone(), tokio::runtime::Handle::current());
+                    let opened = tokio::task::spawn_blocking(move || alerts::Alerts::open(&b, rt)).await;
+                    let alerts = match opened {
+                        Ok(Ok(a)) => std::sync::Arc::new(a),
+                        Ok(Err(e)) => {
+                            tasks.iter().for_each(JoinHandle::abort);
+                            return Err(e.into());
+                        }
+                        Err(e) => {
+                            tasks.iter().for_each(JoinHandle::abort);
+                            return Err(ConsoleError::History(format!("the alerts' start-up task failed: {e}")));
+                        }
+                    };
+                    let sampler =
+                        match history::Sampler::start(broker.clone(), mirror.clone(), history.clone(), alerts.clone())
+                            .await
+                        {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tasks.iter().for_each(JoinHandle::abort);
+                                return Err(e);
+                            }
+                        };
+                    tasks.push(sampler.task);
+                    Some(api::Api {
+                        broker,
+                        mirror: mirror.clone(),
+                        started: std::time::Instant::now(),
+                        history,
+                        registry,
+                        alerts,
+                    })
+                }
+                None => None,
+            };
         let app = App { broker, metrics, mirror };
         let router = router(app, api);
         let (stop, stopped) = oneshot::channel::<()>();

@@ -18,6 +18,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("/assets/groups.js", "text/javascript; charset=utf-8", include_str!("../assets/groups.js")),
     ("/assets/messages.js", "text/javascript; charset=utf-8", include_str!("../assets/messages.js")),
     ("/assets/schemas.js", "text/javascript; charset=utf-8", include_str!("../assets/schemas.js")),
+    ("/assets/alerts.js", "text/javascript; charset=utf-8", include_str!("../assets/alerts.js")),
 ];
 
 const INDEX: &str = include_str!("../assets/index.html");

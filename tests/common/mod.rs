@@ -8,6 +8,7 @@ pub mod clients;
 pub mod groups;
 pub mod http;
 pub mod mirror;
+pub mod webhook;
 pub mod wire;
 
 use std::io::{BufRead, BufReader};

@@ -25,6 +25,7 @@ use weir_broker::partition::Partition;
 use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
 
+mod alerts;
 mod cluster;
 mod groups;
 mod history;
@@ -32,6 +33,8 @@ mod messages;
 mod render;
 mod schemas;
 mod topics;
+
+pub(crate) use topics::is_internal as is_internal_topic;
 
 /// An API failure: the HTTP status, an error name and a message for people.
 #[derive(Debug, thiserror::Error)]
@@ -185,11 +188,14 @@ pub struct Api {
     pub history: std::sync::Arc<crate::history::History>,
     /// The schema registry of this process, for decoding and encoding records.
     pub registry: Option<std::sync::Arc<weir_registry::store::Store>>,
+    /// Alert policies, notifiers, firing alerts and their history.
+    pub alerts: std::sync::Arc<crate::alerts::Alerts>,
 }
 
 /// The routes under `/api/v1/`.
 pub fn router<S: Clone + Send + Sync + 'static>(api: Api) -> axum::Router<S> {
     axum::Router::new()
+        .merge(alerts::routes())
         .merge(cluster::routes())
         .merge(topics::routes())
         .merge(groups::routes())

@@ -16,6 +16,7 @@ use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
 
 use super::{FlowRates, GroupLag, History, Sample, TopicRates, RETENTION_MS, TOPIC, TOP_GROUPS, TOP_TOPICS};
+use crate::alerts::Observed;
 use crate::ConsoleError;
 
 /// What the previous sample saw, to turn totals into rates.
@@ -40,6 +41,7 @@ impl Sampler {
         broker: BrokerHandle,
         mirror: MirrorStatus,
         history: Arc<History>,
+        alerts: Arc<crate::alerts::Alerts>,
     ) -> Result<Sampler, ConsoleError> {
         let interval = history.interval();
         let (b, h) = (broker.clone(), history.clone());
@@ -60,9 +62,17 @@ impl Sampler {
                 if broker.is_shutting_down() {
                     return;
                 }
-                let (b, m) = (broker.clone(), mirror.clone());
+                let (b, m, a) = (broker.clone(), mirror.clone(), alerts.clone());
                 let (taken, p) = match tokio::task::spawn_blocking(move || {
-                    let s = take(&b, &m, &mut prev);
+                    let taken = take(&b, &m, &mut prev);
+                    // Alerts are judged on the full observations, then dropped;
+                    // the history keeps the sample.
+                    let s = taken.map(|(sample, observed)| {
+                        if let Err(e) = a.evaluate(&observed, observed.now_ms) {
+                            tracing::error!(error = %e, "alerts: evaluation failed");
+                        }
+                        sample
+                    });
                     (s, prev)
                 })
                 .await
@@ -125,8 +135,9 @@ fn open_and_replay(broker: &BrokerHandle, history: &History) -> Result<InternalT
     Ok(topic)
 }
 
-/// The sample of now, or None on the first call (no rates yet).
-fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Option<Sample> {
+/// The sample of now and everything it observed, or None on the first call
+/// (no rates yet).
+fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Option<(Sample, Observed)> {
     let now = Instant::now();
     let elapsed = prev.at.map(|at| now.duration_since(at));
     prev.at = Some(now);
@@ -214,6 +225,7 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
     };
 
     let groups = broker.groups().overviews();
+    let group_count = groups.len();
     let mut group_lag: Vec<GroupLag> = groups
         .iter()
         .map(|g| GroupLag { group: g.group_id.clone(), lag: g.total_lag() })
@@ -224,29 +236,46 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
     group_lag.truncate(TOP_GROUPS);
 
     let mut topics: Vec<TopicRates> = by_topic.into_values().collect();
+    let topic_rates: HashMap<String, TopicRates> = topics.iter().map(|t| (t.topic.clone(), t.clone())).collect();
     topics
         .sort_by(|a, b| (b.bytes_in + b.bytes_out).total_cmp(&(a.bytes_in + a.bytes_out)).then(a.topic.cmp(&b.topic)));
     topics.truncate(TOP_TOPICS);
 
     let disk = crate::state_metrics::disk_space(broker.cluster().data_dir());
-    Some(Sample {
-        ts: broker.clock().now_ms(),
+    let now_ms = broker.clock().now_ms();
+    let requests = deltas.iter().map(|d| d.requests).sum::<u64>() as f64 / secs;
+    let errors = deltas.iter().map(|d| d.errors).sum::<u64>() as f64 / secs;
+    let latency_p99_ms = stats::quantile(&all, 0.99).map(|s| s * 1e3);
+    let observed = Observed {
+        broker: broker.clone(),
+        now_ms,
+        groups,
+        topic_rates,
+        requests_per_sec: requests,
+        errors_per_sec: errors,
+        latency_p99_ms,
+        disk,
+        flows: flows.clone(),
+    };
+    let sample = Sample {
+        ts: now_ms,
         interval_ms,
         bytes_in: cluster.bytes_in,
         bytes_out: cluster.bytes_out,
         records_in: cluster.records_in,
         records_out: cluster.records_out,
-        requests: deltas.iter().map(|d| d.requests).sum::<u64>() as f64 / secs,
-        errors: deltas.iter().map(|d| d.errors).sum::<u64>() as f64 / secs,
-        latency_p99_ms: stats::quantile(&all, 0.99).map(|s| s * 1e3),
+        requests,
+        errors,
+        latency_p99_ms,
         produce_p99_ms: p99("Produce"),
         fetch_p99_ms: p99("Fetch"),
         total_lag,
-        groups: groups.len(),
+        groups: group_count,
         disk_free_bytes: disk.map(|d| d.0),
         disk_total_bytes: disk.map(|d| d.1),
         topics,
         group_lag,
         flows,
-    })
+    };
+    Some((sample, observed))
 }
