@@ -184,6 +184,7 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
         Some(registry.store()),
         metrics,
         mirror_status.clone(),
+        mirror_cfg.clone(),
         &console_addr,
     )
     .await

@@ -377,3 +377,101 @@ async fn schemas_show_subjects_versions_and_compatibility() {
     let t = http::get(&weir.console, "/api/v1/topics/people").json();
     assert_eq!(t["subjects"], json!(["people-value"]));
 }
+
+/// Schema writes from the console go through the registry's own checks: a
+/// version registered after the compatibility check (what Confluent's API
+/// then serves), compatibility levels per subject and global, and the
+/// Cloudera lifecycle of a version.
+#[test]
+fn schemas_are_registered_and_configured_from_the_console() {
+    let weir = Weir::start();
+    let c = &weir.console;
+    let v1 = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"}]}"#;
+    let v2 = r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"note","type":"string","default":""}]}"#;
+    let breaking =
+        r#"{"type":"record","name":"Order","fields":[{"name":"id","type":"long"},{"name":"qty","type":"int"}]}"#;
+    let reg = |schema: &str| {
+        http::request(c, "POST", "/api/v1/schemas/orders-value/versions", Some(&json!({ "schema": schema })))
+    };
+    let r = reg(v1);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let first = r.json();
+    assert_eq!((first["version"].as_i64(), first["created"].as_bool()), (Some(1), Some(true)));
+    let again = reg(v1);
+    assert_eq!(
+        (again.status, again.json()["id"].clone()),
+        (200, first["id"].clone()),
+        "the same schema: no new version"
+    );
+
+    let full = json!({ "level": "FULL" });
+    let r = http::request(c, "PUT", "/api/v1/schemas/orders-value/compatibility", Some(&full));
+    assert_eq!((r.status, r.json()["compatibility_source"].as_str()), (200, Some("subject")), "{}", r.body);
+    assert_eq!(http::get(&weir.registry, "/config/orders-value").json()["compatibilityLevel"], "FULL");
+    let bad_level =
+        http::request(c, "PUT", "/api/v1/schemas/orders-value/compatibility", Some(&json!({ "level": "SIDEWAYS" })));
+    assert_eq!((bad_level.status, bad_level.json()["error_code"].as_str()), (400, Some("INVALID_COMPATIBILITY_LEVEL")));
+
+    // A field without a default breaks FULL compatibility: refused, saying why.
+    let r = reg(breaking);
+    let e = r.json();
+    assert_eq!(
+        (r.status, e["error_code"].as_str(), e["registry_code"].as_i64()),
+        (409, Some("INCOMPATIBLE_SCHEMA"), Some(409))
+    );
+    assert!(e["message"].as_str().unwrap().contains("incompatible"), "{e}");
+    let r = reg("{not json");
+    assert_eq!((r.status, r.json()["error_code"].as_str()), (400, Some("INVALID_SCHEMA")), "{}", r.body);
+    let r = reg(v2);
+    assert_eq!((r.status, r.json()["version"].as_i64()), (201, Some(2)), "{}", r.body);
+    assert_eq!(http::get(&weir.registry, "/subjects/orders-value/versions").json(), json!([1, 2]));
+
+    // Back to the global level, then the global level changed.
+    let r = http::request(c, "PUT", "/api/v1/schemas/orders-value/compatibility", Some(&json!({ "level": null })));
+    assert_eq!(r.json()["compatibility_source"], "default", "{}", r.body);
+    let r = http::request(c, "PUT", "/api/v1/registry/compatibility", Some(&json!({ "level": "NONE" })));
+    assert_eq!((r.status, r.json()["global_compatibility"].as_str()), (200, Some("NONE")), "{}", r.body);
+    assert_eq!(http::get(&weir.registry, "/config").json()["compatibilityLevel"], "NONE");
+
+    // The lifecycle: an enabled version is disabled, and can be enabled again.
+    let d = http::get(c, "/api/v1/schemas/orders-value").json();
+    let v = &d["versions"][1];
+    assert_eq!((v["state"].as_str(), v["actions"].clone()), (Some("Enabled"), json!(["disable", "archive"])), "{d}");
+    let state = |action: &str| {
+        http::request(c, "POST", "/api/v1/schemas/orders-value/versions/2/state", Some(&json!({ "action": action })))
+    };
+    let r = state("disable");
+    assert_eq!((r.status, r.json()["state"].as_str()), (200, Some("Disabled")), "{}", r.body);
+    let r = state("startReview");
+    assert_eq!((r.status, r.json()["error_code"].as_str()), (400, Some("INVALID_STATE_TRANSITION")), "{}", r.body);
+    assert_eq!(state("enable").json()["state"], "Enabled");
+    let missing =
+        http::request(c, "POST", "/api/v1/schemas/orders-value/versions/9/state", Some(&json!({ "action": "enable" })));
+    assert_eq!(missing.status, 404);
+}
+
+/// A mirror topic of this broker (the `weir.mirror.source` config refuses
+/// producers) is promoted from the console, and producers may write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_topic_is_promoted_from_the_console() {
+    let weir = Weir::start();
+    let c = &weir.console;
+    create_topic(&weir.addr, "A.orders", 1, &[("weir.mirror.source", "A:orders")]).await;
+    create_topic(&weir.addr, "plain", 1, &[]).await;
+    let (p, d) = producer(&weir.addr, &[("linger.ms", "0"), ("message.send.max.retries", "0")]);
+    send(&p, "A.orders", 0, 1);
+    flush(&p);
+    assert_eq!(d.errors().len(), 1, "a mirror topic refuses producers");
+    let r = http::request(c, "POST", "/api/v1/topics/plain/promote", None);
+    assert_eq!((r.status, r.json()["error_code"].as_str()), (400, Some("NOT_A_MIRROR_TOPIC")));
+    let r = http::request(c, "POST", "/api/v1/topics/A.orders/promote", None);
+    assert_eq!((r.status, r.json()["mirror_of"].as_str()), (200, Some("A:orders")), "{}", r.body);
+    let t = http::get(c, "/api/v1/topics/A.orders").json();
+    let configs = t["configs"].as_array().unwrap();
+    assert!(configs.iter().all(|e| e["name"] != "weir.mirror.source" || e["value"].is_null()), "{t}");
+    assert!(configs.iter().any(|e| e["name"] == "weir.mirror.promoted" && e["value"] == "A:orders"), "{t}");
+    send(&p, "A.orders", 0, 2);
+    flush(&p);
+    assert_eq!(d.acked().len(), 1, "writable after the promotion: {:?}", d.errors());
+    assert_eq!(http::request(c, "POST", "/api/v1/topics/nope/promote", None).status, 404);
+}

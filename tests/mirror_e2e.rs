@@ -303,6 +303,32 @@ async fn both_directions_at_once_never_loop_and_run_inside_weir_serve() {
         assert!(mirrored <= total + 0.5, "the history counts {mirrored} records, the flow mirrored {total}");
         (mirrored >= 19.5 && last_lag == Some(0)).then_some(())
     });
+    // A group's offsets on A are checkpointed by A->B, shown on the console
+    // with their translation; the flow's replication latency is counted.
+    commit_group(&a.addr, "billing", &[("orders", 0, 15)]);
+    let flow = |name: &str| -> serde_json::Value {
+        let flows = common::http::get(&console, "/api/v1/mirror/flows").json();
+        flows["flows"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap().clone()
+    };
+    wait_for("billing's checkpoint", || {
+        let f = flow("A->B");
+        let cp = f["checkpoints"].as_array()?.iter().find(|c| c["group"] == "billing")?.clone();
+        let p = &cp["partitions"][0];
+        (p["topic"] == "A.orders" && p["upstream_offset"] == 15 && p["downstream_offset"] == 15).then_some(())
+    });
+    assert!(flow("A->B")["replication_latency_ms"]["records"].as_u64().unwrap() >= 20);
+    // Stopping one flow from the console leaves the other running.
+    let r = common::http::request(&console, "POST", "/api/v1/mirror/flows/B-%3EA/stop", None);
+    assert_eq!((r.status, r.json()["state"].as_str()), (200, Some("stopped")), "{}", r.body);
+    assert_eq!(flow("B->A")["state"], "stopped");
+    assert_eq!(flow("A->B")["state"], "running");
+    assert_eq!(common::http::request(&console, "POST", "/api/v1/mirror/flows/nope/stop", None).status, 404);
+    // Failover stops the flow and promotes its mirror topics (none here:
+    // translated topics carry no mirror marker).
+    let r = common::http::request(&console, "POST", "/api/v1/mirror/flows/A-%3EB/failover", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["promoted"], serde_json::json!([]));
+    assert_eq!(flow("A->B")["state"], "stopped");
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(host.id() as i32, libc::SIGTERM) };
     assert!(host.wait().unwrap().success());

@@ -88,14 +88,21 @@ Pages.replication = async function (root) {
         Charts.line({ title: "Records mirrored per second", from, to, format: Charts.rate(), series: [{ label: f.name, points: Charts.pts(s, "records") }] }),
         Charts.line({ title: "Lag", from, to, format: Charts.short, series: [{ label: "records", points: Charts.pts(s, "lag_records") }] }),
         Charts.line({ title: "Age of the oldest unmirrored record", from, to, format: Charts.ms, series: [{ label: "lag", points: Charts.pts(s, "lag_ms") }] }),
+        Charts.line({ title: "Replication latency (p99)", from, to, format: Charts.ms, series: [{ label: "source write to target ack", points: Charts.pts(s, "latency_p99_ms") }] }),
       ];
     });
+    const lat = f.replication_latency_ms;
+    const running = f.state !== "stopped";
     root.append(el("h2", {}, f.name, " ", UI.badge(f.state)),
       el("div", { class: "cards" },
         el("div", { class: "card" }, el("div", { class: "label" }, "Partitions"), el("div", { class: "value" }, UI.fmtNum(f.partitions.length))),
         el("div", { class: "card" }, el("div", { class: "label" }, "Lag"), el("div", { class: "value" }, UI.fmtNum(lag)), el("div", { class: "sub" }, "records")),
+        el("div", { class: "card" }, el("div", { class: "label" }, "Replication latency p99"), el("div", { class: "value" }, lat.p99 === null ? "–" : "≤ " + UI.fmtMs(lat.p99)), el("div", { class: "sub" }, `p50 ≤ ${lat.p50 === null ? "–" : UI.fmtMs(lat.p50)} · ${UI.fmtNum(lat.records)} records`)),
         el("div", { class: "card" }, el("div", { class: "label" }, "Restarts"), el("div", { class: "value" }, UI.fmtNum(f.restarts)))),
       f.last_error ? el("div", { class: "flash error" }, f.last_error) : "",
+      el("div", { class: "toolbar" }, el("span", { class: "grow" }),
+        el("button", { disabled: !running, "data-flow-stop": f.name, onclick: () => flowAction(f.name, "stop") }, "Stop flow"),
+        el("button", { class: "danger", "data-flow-failover": f.name, onclick: () => flowAction(f.name, "failover") }, "Fail over…")),
       charts,
       UI.table([
         { label: "Topic", key: "topic" },
@@ -106,7 +113,34 @@ Pages.replication = async function (root) {
         { label: "Lag (ms)", num: true, render: (p) => UI.fmtNum(p.lag_ms) },
         { label: "Records", num: true, render: (p) => UI.fmtNum(p.records) },
         { label: "Bytes", num: true, render: (p) => UI.fmtBytes(p.bytes) },
-      ], f.partitions));
+      ], f.partitions),
+      el("h2", {}, "Group checkpoints"),
+      UI.table([
+        { label: "Group", key: "group" },
+        { label: "Written", render: (c) => UI.fmtTime(c.at) },
+        { label: "Offsets (source → target)", cls: "wrap", render: (c) => c.partitions.map((p) => `${p.topic}[${p.partition}] ${UI.fmtNum(p.upstream_offset)} → ${UI.fmtNum(p.downstream_offset)}`).join(", ") },
+      ], f.checkpoints, { empty: "No checkpoints yet: they are written for groups with committed offsets on mirrored topics.", rowAttrs: (c) => ({ "data-checkpoint": c.group }) }));
+  }
+  Pages.every(5000, () => { if (!document.querySelector("dialog[open]")) Pages.route(); });
+
+  function flowAction(name, action) {
+    const err = el("div", { class: "error-text" });
+    const text = action === "stop"
+      ? "The flow finishes its current copy, commits, and stops until the platform restarts. The other flows go on."
+      : "The flow stops; its mirror topics on the target are promoted (writable, offsets going on from the mirrored end) and its consumer groups' offsets are moved to the target, read from the source or, if the source does not answer, from the checkpoints. Do this when the source cluster is gone.";
+    UI.dialog(`${action === "stop" ? "Stop" : "Fail over"} ${name}`, [el("p", {}, text), err], (close) => [
+      el("button", { onclick: close }, "Cancel"),
+      el("button", { class: action === "stop" ? "primary" : "danger solid", id: "flow-action-submit", onclick: async (ev) => {
+        ev.target.disabled = true;
+        try {
+          const r = await UI.api("POST", `/mirror/flows/${encodeURIComponent(name)}/${action}`);
+          close();
+          UI.flashNext(action === "stop" ? `Flow ${name} stopped.`
+            : `Failed over ${name}: ${r.promoted.length} topic(s) promoted${r.already_promoted.length ? ` (${r.already_promoted.length} already)` : ""}, ${r.groups.length} group(s) moved${r.skipped.length ? `, ${r.skipped.length} skipped` : ""}${r.source_error ? " (offsets from the checkpoints: the source did not answer)" : ""}.`, "info");
+          Pages.route();
+        } catch (e) { err.textContent = UI.errorText(e); ev.target.disabled = false; }
+      } }, action === "stop" ? "Stop" : "Fail over"),
+    ]);
   }
 };
 

@@ -89,9 +89,24 @@ Pages.topic = async function (root, name) {
         el("a", { href: "#/topics" }, "‹ All topics"),
         t.subjects.length ? el("span", { class: "muted", id: "topic-subjects" }, "Schemas: ", t.subjects.map((s) => [el("a", { href: "#/schemas/" + encodeURIComponent(s) }, s), " "])) : "",
         el("span", { class: "grow" }),
+        mirrorOf() ? el("span", { class: "muted", id: "mirror-of" }, "Mirror of ", el("span", { class: "mono" }, mirrorOf()), " (read-only) ") : "",
+        mirrorOf() ? el("button", { id: "promote-topic", onclick: promote }, "Promote") : "",
         el("button", { onclick: addPartitions }, "Add partitions"),
         el("button", { class: "danger", onclick: deleteTopic }, "Delete topic")),
       charts, tabs, body];
+  }
+  const mirrorOf = () => { const c = t.configs.find((x) => x.name === "weir.mirror.source"); return c && c.value; };
+  function promote() {
+    const err = el("div", { class: "error-text" });
+    UI.dialog("Promote " + t.name, [el("p", {}, `The topic stops being a mirror of ${mirrorOf()}: producers may write to it, offsets going on from the mirrored end. A flow still mirroring into it can no longer write there.`), err], (close) => [
+      el("button", { onclick: close }, "Cancel"),
+      el("button", { class: "primary", id: "promote-submit", onclick: async () => {
+        try {
+          const r = await UI.api("POST", "/topics/" + encodeURIComponent(name) + "/promote");
+          close(); UI.flashNext(`${r.topic} promoted: it was a mirror of ${r.mirror_of}.`, "info"); Pages.route();
+        } catch (e) { err.textContent = UI.errorText(e); }
+      } }, "Promote"),
+    ]);
   }
   const card = (label, value) => el("div", { class: "card" }, el("div", { class: "label" }, label), el("div", { class: "value" }, value));
   // Built once: its own refresh keeps it current across re-renders.

@@ -14,7 +14,7 @@ UI.el = function (tag, attrs, ...children) {
     else if (k === "value") n.value = v;
     else n.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     n.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }

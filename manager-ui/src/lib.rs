@@ -67,6 +67,28 @@ struct App {
     mirror: MirrorStatus,
 }
 
+/// What a console with a broker serves.
+struct Served {
+    broker: BrokerHandle,
+    registry: Option<std::sync::Arc<weir_registry::store::Store>>,
+    mirror_config: Option<std::sync::Arc<weir_mirror::MirrorConfig>>,
+}
+
+/// Opens the alerts, starts the history sampler (its task is returned) and
+/// builds the API's state.
+async fn start_api(served: Served, mirror: MirrorStatus) -> Result<(api::Api, JoinHandle<()>), ConsoleError> {
+    let Served { broker, registry, mirror_config } = served;
+    let history = std::sync::Arc::new(history::History::default());
+    let (b, rt) = (broker.clone(), tokio::runtime::Handle::current());
+    let alerts = tokio::task::spawn_blocking(move || alerts::Alerts::open(&b, rt))
+        .await
+        .map_err(|e| ConsoleError::History(format!("the alerts' start-up task failed: {e}")))??;
+    let alerts = std::sync::Arc::new(alerts);
+    let sampler = history::Sampler::start(broker.clone(), mirror.clone(), history.clone(), alerts.clone()).await?;
+    let api = api::Api { broker, mirror, started: std::time::Instant::now(), history, registry, alerts, mirror_config };
+    Ok((api, sampler.task))
+}
+
 /// A running console listener.
 pub struct Console {
     local_addr: SocketAddr,
@@ -76,15 +98,18 @@ pub struct Console {
 
 impl Console {
     /// The console of `weir serve`: pages and API on `broker`, records decoded
-    /// and encoded through `registry`.
+    /// and encoded through `registry`; the flows of `mirror_config` (if any)
+    /// report to `mirror` and can be failed over from the replication page.
     pub async fn start(
         broker: BrokerHandle,
         registry: Option<std::sync::Arc<weir_registry::store::Store>>,
         metrics: PrometheusHandle,
         mirror: MirrorStatus,
+        mirror_config: Option<weir_mirror::MirrorConfig>,
         addr: &str,
     ) -> Result<Console, ConsoleError> {
-        Console::start_app(Some((broker, registry)), metrics, mirror, addr).await
+        let served = Served { broker, registry, mirror_config: mirror_config.map(std::sync::Arc::new) };
+        Console::start_app(Some(served), metrics, mirror, addr).await
     }
 
     /// `/metrics`, `/health` and the mirror's flows, for a process without a
@@ -98,7 +123,7 @@ impl Console {
     }
 
     async fn start_app(
-        served: Option<(BrokerHandle, Option<std::sync::Arc<weir_registry::store::Store>>)>,
+        served: Option<Served>,
         metrics: PrometheusHandle,
         mirror: MirrorStatus,
         addr: &str,
@@ -121,46 +146,20 @@ impl Console {
             })
         };
         let mut tasks = vec![upkeep];
-        let broker = served.as_ref().map(|s| s.0.clone());
-        let api =
-            match served {
-                Some((broker, registry)) => {
-                    let history = std::sync::Arc::new(history::History::default());
-                    let (b, rt) = (broker.clone(), tokio::runtime::Handle::current());
-                    let opened = tokio::task::spawn_blocking(move || alerts::Alerts::open(&b, rt)).await;
-                    let alerts = match opened {
-                        Ok(Ok(a)) => std::sync::Arc::new(a),
-                        Ok(Err(e)) => {
-                            tasks.iter().for_each(JoinHandle::abort);
-                            return Err(e.into());
-                        }
-                        Err(e) => {
-                            tasks.iter().for_each(JoinHandle::abort);
-                            return Err(ConsoleError::History(format!("the alerts' start-up task failed: {e}")));
-                        }
-                    };
-                    let sampler =
-                        match history::Sampler::start(broker.clone(), mirror.clone(), history.clone(), alerts.clone())
-                            .await
-                        {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tasks.iter().for_each(JoinHandle::abort);
-                                return Err(e);
-                            }
-                        };
-                    tasks.push(sampler.task);
-                    Some(api::Api {
-                        broker,
-                        mirror: mirror.clone(),
-                        started: std::time::Instant::now(),
-                        history,
-                        registry,
-                        alerts,
-                    })
+        let broker = served.as_ref().map(|s| s.broker.clone());
+        let api = match served {
+            Some(served) => match start_api(served, mirror.clone()).await {
+                Ok((api, sampler)) => {
+                    tasks.push(sampler);
+                    Some(api)
                 }
-                None => None,
-            };
+                Err(e) => {
+                    tasks.iter().for_each(JoinHandle::abort);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         let app = App { broker, metrics, mirror };
         let router = router(app, api);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -245,12 +244,38 @@ async fn mirror_flows(State(app): State<App>) -> impl IntoResponse {
                     })
                 })
                 .collect();
+            let checkpoints: Vec<serde_json::Value> = f
+                .checkpoints
+                .iter()
+                .map(|(group, cp)| {
+                    let parts: Vec<serde_json::Value> = cp
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            serde_json::json!({
+                                "topic": p.topic,
+                                "partition": p.partition,
+                                "upstream_offset": p.upstream_offset,
+                                "downstream_offset": p.downstream_offset,
+                            })
+                        })
+                        .collect();
+                    serde_json::json!({ "group": group, "at": cp.at_ms, "partitions": parts })
+                })
+                .collect();
+            let latency = f.latency.counts();
             serde_json::json!({
                 "name": name,
                 "state": f.state.as_str(),
                 "last_error": f.last_error,
                 "restarts": f.restarts,
                 "partitions": partitions,
+                "checkpoints": checkpoints,
+                "replication_latency_ms": {
+                    "records": latency.iter().sum::<u64>(),
+                    "p50": weir_mirror::status::latency_quantile_ms(&latency, 0.5),
+                    "p99": weir_mirror::status::latency_quantile_ms(&latency, 0.99),
+                },
             })
         })
         .collect();

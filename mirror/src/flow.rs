@@ -178,10 +178,10 @@ impl FlowRunner {
         consumer_cfg.insert("group.id".into(), position_group(flow));
         let consumer: BaseConsumer =
             rd_config(&consumer_cfg, &format!("{name}|source")).create().map_err(|e| kafka("source consumer", e))?;
-        let latency = metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => name.clone());
+        let latency = status.latency(&name);
         let delivered = Arc::new(Mutex::new(Delivered {
             offset_lag_max: flow.offset_lag_max,
-            latency: Some(latency),
+            latency: Some(latency.clone()),
             ..Delivered::default()
         }));
         let mut producer_cfg = cfg.client(flow, &flow.target, ClientKind::Producer);
@@ -213,7 +213,7 @@ impl FlowRunner {
                 .map_err(|e| kafka("target admin", e))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| kafka("runtime", e))?;
         let preserve = match flow.mode {
-            Mode::Preserve => Some(preserve::Preserver::new(cfg, flow)?),
+            Mode::Preserve => Some(preserve::Preserver::new(cfg, flow, latency)?),
             Mode::Copy => None,
         };
         Ok(FlowRunner {

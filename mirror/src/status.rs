@@ -17,6 +17,7 @@
 //!   others) and `weir_mirror_flow_restarts_total`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +55,78 @@ pub struct PartitionStatus {
     pub bytes: u64,
 }
 
+/// Upper bounds (ms) of the replication latency buckets a flow counts for
+/// the console (the last bucket holds everything slower).
+pub const LATENCY_BOUNDS_MS: [f64; 16] =
+    [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1e3, 2.5e3, 5e3, 10e3, 30e3, 60e3, 300e3];
+
+/// Replication latencies counted per bucket of [`LATENCY_BOUNDS_MS`], since the flow first started.
+#[derive(Debug, Default)]
+pub struct LatencyBuckets([AtomicU64; 17]);
+
+impl LatencyBuckets {
+    fn record(&self, ms: f64) {
+        let i = LATENCY_BOUNDS_MS.iter().position(|b| ms <= *b).unwrap_or(LATENCY_BOUNDS_MS.len());
+        self.0[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> [u64; 17] {
+        std::array::from_fn(|i| self.0[i].load(Ordering::Relaxed))
+    }
+}
+
+/// The `q` quantile (ms) of latencies counted in `counts` (a difference of
+/// two [`LatencyBuckets::counts`]): the upper bound of the bucket holding it.
+pub fn latency_quantile_ms(counts: &[u64; 17], q: f64) -> Option<f64> {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            return Some(LATENCY_BOUNDS_MS[i.min(LATENCY_BOUNDS_MS.len() - 1)]);
+        }
+    }
+    None
+}
+
+/// Where a flow records replication latency: its Prometheus histogram and
+/// the buckets the console reads.
+#[derive(Clone)]
+pub struct Latency {
+    histogram: metrics::Histogram,
+    buckets: Arc<LatencyBuckets>,
+}
+
+impl Latency {
+    pub fn record(&self, seconds: f64) {
+        self.histogram.record(seconds);
+        self.buckets.record(seconds * 1000.0);
+    }
+}
+
+/// One partition of a group's last checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointedPartition {
+    /// The remote (target) topic.
+    pub topic: String,
+    pub partition: i32,
+    /// The group's committed offset on the source, and its translation on the target.
+    pub upstream_offset: i64,
+    pub downstream_offset: i64,
+}
+
+/// A group's last checkpoint written by a flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupCheckpoint {
+    /// When it was written (ms since the epoch).
+    pub at_ms: i64,
+    pub partitions: Vec<CheckpointedPartition>,
+}
+
 #[derive(Clone, Debug)]
 pub struct FlowStatus {
     pub state: FlowState,
@@ -61,25 +134,81 @@ pub struct FlowStatus {
     pub restarts: u64,
     /// Remote topic and partition -> status.
     pub partitions: BTreeMap<(String, i32), PartitionStatus>,
+    /// Group -> its last checkpoint.
+    pub checkpoints: BTreeMap<String, GroupCheckpoint>,
+    /// Replication latencies so far.
+    pub latency: Arc<LatencyBuckets>,
 }
 
-/// Every flow's status; cheap to clone and share.
+impl FlowStatus {
+    fn new(state: FlowState) -> FlowStatus {
+        FlowStatus {
+            state,
+            last_error: None,
+            restarts: 0,
+            partitions: BTreeMap::new(),
+            checkpoints: BTreeMap::new(),
+            latency: Arc::default(),
+        }
+    }
+}
+
+/// Every flow's status, and a stop switch per flow; cheap to clone and share.
 #[derive(Clone, Default)]
-pub struct MirrorStatus(Arc<Mutex<BTreeMap<String, FlowStatus>>>);
+pub struct MirrorStatus(Arc<Mutex<BTreeMap<String, FlowStatus>>>, Arc<Mutex<BTreeMap<String, Arc<AtomicBool>>>>);
 
 impl MirrorStatus {
+    /// The stop switch of `flow` (the runner's, and [`MirrorStatus::stop_flow`]'s).
+    pub(crate) fn stop_switch(&self, flow: &str) -> Arc<AtomicBool> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).entry(flow.to_string()).or_default().clone()
+    }
+
+    /// Asks `flow` to stop (for good, until the process restarts): it
+    /// finishes what it is copying and commits, then its state is `stopped`.
+    /// False if this process runs no such flow.
+    pub fn stop_flow(&self, flow: &str) -> bool {
+        match self.1.lock().unwrap_or_else(|p| p.into_inner()).get(flow) {
+            Some(s) => {
+                s.store(true, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Where `flow` records replication latency.
+    pub(crate) fn latency(&self, flow: &str) -> Latency {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let f = all.entry(flow.to_string()).or_insert_with(|| FlowStatus::new(FlowState::Starting));
+        Latency {
+            histogram: metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => flow.to_string()),
+            buckets: f.latency.clone(),
+        }
+    }
+
+    /// Records the checkpoint just written for `group`.
+    pub(crate) fn checkpointed(&self, flow: &str, group: &str, cp: GroupCheckpoint) {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = all.get_mut(flow) {
+            f.checkpoints.insert(group.to_string(), cp);
+        }
+    }
+
+    /// Forgets the checkpoints of groups the flow no longer mirrors.
+    pub(crate) fn retain_groups(&self, flow: &str, keep: impl Fn(&str) -> bool) {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = all.get_mut(flow) {
+            f.checkpoints.retain(|g, _| keep(g));
+        }
+    }
+
     pub fn snapshot(&self) -> BTreeMap<String, FlowStatus> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub(crate) fn set_state(&self, flow: &str, state: FlowState, error: Option<String>) {
         let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let f = all.entry(flow.to_string()).or_insert_with(|| FlowStatus {
-            state,
-            last_error: None,
-            restarts: 0,
-            partitions: BTreeMap::new(),
-        });
+        let f = all.entry(flow.to_string()).or_insert_with(|| FlowStatus::new(state));
         if state == FlowState::Failed {
             f.restarts += 1;
             metrics::counter!("weir_mirror_flow_restarts_total", "flow" => flow.to_string()).increment(1);

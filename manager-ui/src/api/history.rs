@@ -136,6 +136,8 @@ async fn history(State(api): State<Api>, q: Result<Query<HistoryQuery>, QueryRej
                 "bytes": rate(|f| f.bytes),
                 "lag_records": seen.iter().map(|(f, _)| f.lag_records).max(),
                 "lag_ms": seen.iter().map(|(f, _)| f.lag_ms).max(),
+                // The worst p99 of the run (a bound, not a mean of quantiles).
+                "latency_p99_ms": seen.iter().filter_map(|(f, _)| f.latency_p99_ms).reduce(f64::max),
             }));
         }
     }

@@ -30,7 +30,9 @@ mod cluster;
 mod groups;
 mod history;
 mod messages;
+mod mirror;
 mod render;
+mod schema_writes;
 mod schemas;
 mod topics;
 
@@ -43,11 +45,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The schema registry's own error code (Confluent's 409, 42201, ...), for its errors.
+    pub registry_code: Option<u32>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code: code.to_string(), message: message.into() }
+        ApiError { status, code: code.to_string(), message: message.into(), registry_code: None }
     }
 
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -75,7 +79,7 @@ impl ApiError {
             }
             _ => StatusCode::BAD_REQUEST,
         };
-        ApiError { status, code: error_name(e), message: message.into() }
+        ApiError { status, code: error_name(e), message: message.into(), registry_code: None }
     }
 
     pub fn unknown_topic(name: &str) -> ApiError {
@@ -97,7 +101,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error_code": self.code, "message": self.message });
+        let mut body = serde_json::json!({ "error_code": self.code, "message": self.message });
+        if let Some(c) = self.registry_code {
+            body["registry_code"] = c.into();
+        }
         (self.status, Json(body)).into_response()
     }
 }
@@ -190,6 +197,8 @@ pub struct Api {
     pub registry: Option<std::sync::Arc<weir_registry::store::Store>>,
     /// Alert policies, notifiers, firing alerts and their history.
     pub alerts: std::sync::Arc<crate::alerts::Alerts>,
+    /// The replication flows' configuration (`weir serve --mirror-config`), for failover.
+    pub mirror_config: Option<std::sync::Arc<weir_mirror::MirrorConfig>>,
 }
 
 /// The routes under `/api/v1/`.
@@ -201,7 +210,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(api: Api) -> axum::Router<S> {
         .merge(groups::routes())
         .merge(history::routes())
         .merge(messages::routes())
+        .merge(mirror::routes())
         .merge(schemas::routes())
+        .merge(schema_writes::routes())
         .route("/api/v1/openapi.yaml", axum::routing::get(openapi))
         .with_state(api)
 }

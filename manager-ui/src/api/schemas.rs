@@ -37,6 +37,26 @@ fn compatibility(st: &RegistryState, subject: &str) -> (String, &'static str) {
     }
 }
 
+/// `{subject, compatibility, compatibility_source, global_compatibility}` now.
+pub fn compatibility_json(api: &Api, subject: &str) -> ApiResult<Value> {
+    registry(api)?
+        .read(|st| {
+            let (level, source) = compatibility(st, subject);
+            Ok(json!({
+                "subject": subject,
+                "compatibility": level,
+                "compatibility_source": source,
+                "global_compatibility": compatibility(st, "").0,
+            }))
+        })
+        .map_err(registry_error)
+}
+
+/// The lifecycle actions allowed from state `id` (Cloudera's named actions).
+fn actions_from(id: u8) -> Vec<&'static str> {
+    weir_registry::metadata::ACTIONS.iter().filter(|(_, from, _)| from.contains(&id)).map(|a| a.0).collect()
+}
+
 /// The subjects a topic's records use by Confluent's name strategies: the
 /// topic's own (`<topic>-key`, `<topic>-value`) and TopicRecordNameStrategy's
 /// (`<topic>-<record name>`).
@@ -120,6 +140,8 @@ async fn detail(State(api): State<Api>, Path(subject): Path<String>) -> ApiResul
                         "deleted": v.deleted,
                         "branch": info.map(|i| i.branch.clone()),
                         "state": info.map(|i| weir_registry::metadata::state_name(i.state_id)),
+                        "version_id": info.map(|i| i.id),
+                        "actions": info.map(|i| actions_from(i.state_id)).unwrap_or_default(),
                         "description": info.map(|i| i.description.clone()),
                     })
                 })
@@ -131,8 +153,27 @@ async fn detail(State(api): State<Api>, Path(subject): Path<String>) -> ApiResul
                 .filter(|((name, _), _)| name == &subject)
                 .map(|((_, b), v)| json!({ "name": b, "description": v.description, "root_version": v.root_version }))
                 .collect();
+            let serdes: Vec<Value> = st
+                .meta
+                .mappings
+                .iter()
+                .filter(|(name, _)| name == &subject)
+                .filter_map(|(_, id)| st.meta.serdes.get(id).map(|s| (id, s)))
+                .map(|(id, s)| {
+                    json!({
+                        "id": id,
+                        "name": s.name,
+                        "description": s.description,
+                        "serializer_class_name": s.serializer_class_name,
+                        "deserializer_class_name": s.deserializer_class_name,
+                        "file_id": s.file_id,
+                    })
+                })
+                .collect();
             Ok(Some(json!({
                 "subject": subject,
+                "serdes": serdes,
+                "global_compatibility": compatibility(st, "").0,
                 "compatibility": level,
                 "compatibility_source": source,
                 "versions": versions,

@@ -71,6 +71,10 @@ pub struct FlowRates {
     pub lag_records: i64,
     /// The oldest unmirrored record's age over partitions (0 when caught up).
     pub lag_ms: i64,
+    /// p99 replication latency of the records mirrored in the interval (ms;
+    /// the upper bound of its bucket); None when none were.
+    #[serde(default)]
+    pub latency_p99_ms: Option<f64>,
 }
 
 /// One sample. Rates are per second over `interval_ms`.

@@ -25,8 +25,8 @@ struct Previous {
     at: Option<Instant>,
     partitions: HashMap<(Arc<str>, i32), TrafficTotals>,
     routes: Vec<RouteTotals>,
-    /// Per flow: records and bytes mirrored in total.
-    flows: HashMap<String, (u64, u64)>,
+    /// Per flow: records and bytes mirrored in total, and replication latencies counted.
+    flows: HashMap<String, (u64, u64, [u64; 17])>,
 }
 
 /// The running sampler.
@@ -182,8 +182,10 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
     for (name, f) in mirror.snapshot() {
         let records: u64 = f.partitions.values().map(|p| p.records).sum();
         let bytes: u64 = f.partitions.values().map(|p| p.bytes).sum();
+        let latency = f.latency.counts();
         // A restarted flow counts from zero again.
-        let (r0, b0) = prev.flows.get(&name).copied().filter(|(r, _)| *r <= records).unwrap_or_default();
+        let (r0, b0, l0) = prev.flows.get(&name).copied().filter(|(r, _, _)| *r <= records).unwrap_or_default();
+        let in_interval: [u64; 17] = std::array::from_fn(|i| latency[i].saturating_sub(l0[i]));
         flows.push(FlowRates {
             flow: name.clone(),
             state: f.state.as_str().to_string(),
@@ -191,8 +193,9 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
             bytes: bytes.saturating_sub(b0) as f64 / secs,
             lag_records: f.partitions.values().map(|p| p.lag_records.max(0)).sum(),
             lag_ms: f.partitions.values().map(|p| p.lag_ms.max(0)).max().unwrap_or(0),
+            latency_p99_ms: weir_mirror::status::latency_quantile_ms(&in_interval, 0.99),
         });
-        flow_totals.insert(name, (records, bytes));
+        flow_totals.insert(name, (records, bytes, latency));
     }
     prev.flows = flow_totals;
     let routes = stats::totals();

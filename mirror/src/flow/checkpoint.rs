@@ -60,6 +60,7 @@ impl FlowRunner {
             .filter(|g| self.flow.groups.matches(g) && !g.starts_with("__weir-mirror"))
             .collect();
         self.translated.retain(|g, _| self.groups.contains(g));
+        self.status.retain_groups(&self.flow.name(), |g| self.groups.iter().any(|x| x == g));
         // A client per group is a librdkafka instance: drop those of groups gone.
         let keep = position_group(&self.flow);
         self.group_clients.retain(|(_, g), _| *g == keep || self.groups.contains(g));
@@ -83,6 +84,7 @@ impl FlowRunner {
                 .committed_offsets(partitions.clone(), TIMEOUT)
                 .map_err(|e| kafka(&format!("offsets of group {group}"), e))?;
             let mut translated = Vec::new();
+            let mut shown = Vec::new();
             for e in committed.elements() {
                 let Offset::Offset(upstream) = e.offset() else { continue };
                 let Some(remote) = self.remote_of.get(e.topic()).cloned() else { continue };
@@ -120,11 +122,22 @@ impl FlowRunner {
                     .payload(v.as_slice());
                 self.in_transaction = true;
                 self.producer.send(rec).map_err(|(e, _)| kafka(&topic, e))?;
+                shown.push(crate::status::CheckpointedPartition {
+                    topic: remote.clone(),
+                    partition: e.partition(),
+                    upstream_offset: upstream,
+                    downstream_offset: downstream,
+                });
                 translated.push((remote, e.partition(), downstream));
             }
             if !translated.is_empty() {
                 flush(&self.producer).map_err(|e| kafka(&topic, e))?;
                 latency.record(read_at.elapsed().as_secs_f64());
+                let at_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let cp = crate::status::GroupCheckpoint { at_ms, partitions: shown };
+                self.status.checkpointed(&self.flow.name(), &group, cp);
                 self.translated.insert(group, translated);
             }
         }

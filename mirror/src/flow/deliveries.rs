@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use metrics::Histogram;
 use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
@@ -45,7 +44,7 @@ pub(super) struct Delivered {
     pub offset_lag_max: i64,
     pub failed: Option<String>,
     /// Source timestamp to target acknowledgement, per record.
-    pub latency: Option<Histogram>,
+    pub latency: Option<crate::status::Latency>,
 }
 
 /// The offset-syncs producer's context: the first delivery failure since it

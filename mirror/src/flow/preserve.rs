@@ -85,11 +85,15 @@ pub(super) struct Preserver {
     /// fetches the next.
     sender: Sender,
     progress: HashMap<Partition, Progress>,
-    latency: metrics::Histogram,
+    latency: crate::status::Latency,
 }
 
 impl Preserver {
-    pub(super) fn new(cfg: &MirrorConfig, flow: &Flow) -> Result<Preserver, MirrorError> {
+    pub(super) fn new(
+        cfg: &MirrorConfig,
+        flow: &Flow,
+        latency: crate::status::Latency,
+    ) -> Result<Preserver, MirrorError> {
         let name = flow.name();
         let client = |alias: &str| cfg.client(flow, alias, ClientKind::Consumer);
         Ok(Preserver {
@@ -101,7 +105,7 @@ impl Preserver {
             round: 0,
             sender: Sender::start(format!("{name}|preserve"), COPY_TRANSACTIONAL_ID, COPY_EXPECTED_END_TAG)?,
             progress: HashMap::new(),
-            latency: metrics::histogram!("weir_mirror_replication_latency_seconds", "flow" => name),
+            latency,
         })
     }
 

@@ -44,19 +44,24 @@ pub(super) async fn put_config_for(app: App, subject: Option<String>, raw: Bytes
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    result(
-        write(&app, move |_st| {
-            let name = b.compatibility.or(b.compatibility_level).unwrap_or_default();
-            let level = Level::parse(&name).ok_or_else(|| ApiError::new(422, 42203, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive"))?;
-            let value = ConfigValue { compatibility_level: Some(level.name().into()), normalize: b.normalize, other: Default::default() };
-            let mut out = json!({"compatibility": level.name()});
-            if let Some(n) = b.normalize {
-                out["normalize"] = json!(n);
-            }
-            Ok((vec![(Key::Config { subject, magic: 0 }, Some(serde_json::to_value(value).expect("serializes")))], out))
-        })
-        .await,
-    )
+    result(write(&app, move |_st| config_change(subject, b)).await)
+}
+
+/// The record that sets the compatibility level of `subject` (None: the
+/// global level), and the answer.
+pub(super) fn config_change(subject: Option<String>, b: ConfigBody) -> Result<(Vec<Change>, Value), ApiError> {
+    let name = b.compatibility.or(b.compatibility_level).unwrap_or_default();
+    let level = Level::parse(&name).ok_or_else(|| ApiError::new(422, 42203, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive"))?;
+    let value = ConfigValue {
+        compatibility_level: Some(level.name().into()),
+        normalize: b.normalize,
+        other: Default::default(),
+    };
+    let mut out = json!({"compatibility": level.name()});
+    if let Some(n) = b.normalize {
+        out["normalize"] = json!(n);
+    }
+    Ok((vec![(Key::Config { subject, magic: 0 }, Some(serde_json::to_value(value).expect("serializes")))], out))
 }
 
 pub(super) async fn put_config(AxState(app): AxState<App>, raw: Bytes) -> Response {
@@ -81,20 +86,16 @@ pub(super) async fn delete_config(AxState(app): AxState<App>) -> Response {
 }
 
 pub(super) async fn delete_subject_config(AxState(app): AxState<App>, P(subject): P<String>) -> Response {
-    result(
-        write(&app, move |st| {
-            let c = st.subject_config.get(&subject).ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    40408,
-                    format!("Subject '{subject}' does not have subject-level compatibility configured"),
-                )
-            })?;
-            let prev = config_json(c, level_of(st, None));
-            Ok((vec![(Key::Config { subject: Some(subject.clone()), magic: 0 }, None)], prev))
-        })
-        .await,
-    )
+    result(write(&app, move |st| config_removal(st, &subject)).await)
+}
+
+/// The tombstone that gives `subject` the global level again, and the level it had.
+pub(super) fn config_removal(st: &State, subject: &str) -> Result<(Vec<Change>, Value), ApiError> {
+    let c = st.subject_config.get(subject).ok_or_else(|| {
+        ApiError::new(404, 40408, format!("Subject '{subject}' does not have subject-level compatibility configured"))
+    })?;
+    let prev = config_json(c, level_of(st, None));
+    Ok((vec![(Key::Config { subject: Some(subject.to_string()), magic: 0 }, None)], prev))
 }
 
 #[derive(Deserialize)]

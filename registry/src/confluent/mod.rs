@@ -69,6 +69,56 @@ pub(super) fn result(r: Result<Value, ApiError>) -> Response {
     }
 }
 
+/// A schema registered from inside the process (the console): what the body
+/// of `POST /subjects/{subject}/versions` carries.
+#[derive(Clone, Debug, Default)]
+pub struct NewSchema {
+    pub schema: String,
+    /// `AVRO` (the default), `JSON` or `PROTOBUF`.
+    pub schema_type: Option<String>,
+    pub references: Vec<Reference>,
+}
+
+/// Registers `s` under `subject` with every check `POST
+/// /subjects/{subject}/versions` makes (mode, references, validity,
+/// compatibility; a 409 names what is incompatible) and returns the schema id
+/// (the existing one when the subject already holds that schema). Blocking.
+pub fn register_schema(store: &Store, subject: &str, s: NewSchema) -> Result<i64, ApiError> {
+    check_subject(subject)?;
+    let b = SchemaBody {
+        schema: s.schema,
+        schema_type: s.schema_type,
+        references: s.references,
+        id: None,
+        version: None,
+        metadata: None,
+        rule_set: None,
+    };
+    let answer = store.write(|st| subjects::register_change(st, subject, b, false))?;
+    answer["id"].as_i64().ok_or_else(|| ApiError::store("registration answered no id"))
+}
+
+/// Sets the compatibility level of `subject` (None: the global level) as
+/// `PUT /config[/{subject}]` does; `level` None removes the subject's own
+/// level (`DELETE /config/{subject}`). Blocking.
+pub fn set_compatibility(store: &Store, subject: Option<&str>, level: Option<&str>) -> Result<(), ApiError> {
+    match (subject, level) {
+        (subject, Some(level)) => {
+            if let Some(s) = subject {
+                check_subject(s)?;
+            }
+            let b = config::ConfigBody {
+                compatibility: Some(level.to_string()),
+                compatibility_level: None,
+                normalize: None,
+            };
+            store.write(|_st| config::config_change(subject.map(str::to_string), b)).map(|_| ())
+        }
+        (Some(subject), None) => store.write(|st| config::config_removal(st, subject)).map(|_| ()),
+        (None, None) => Err(ApiError::new(422, 42203, "The global compatibility level cannot be removed")),
+    }
+}
+
 /// Runs a write on a blocking thread (it fsyncs).
 pub(crate) async fn write<T: Send + 'static>(
     app: &App,

@@ -97,84 +97,98 @@ pub(super) async fn register(
     if let Err(e) = check_subject(&subject) {
         return e.into_response();
     }
-    result(
-        write(&app, move |st| {
-            let mut b = b;
-            // An empty schema stands for the subject's latest one, as in Confluent
-            // (with none, it is "Empty schema").
-            if b.schema.trim().is_empty() {
-                if let Some(latest) = st.live(&subject, false).last() {
-                    b.schema = latest.schema.clone();
-                    b.schema_type = Some(latest.schema_type.name().to_string());
-                    b.references = latest.references.clone();
+    result(write(&app, move |st| register_change(st, &subject, b, q.normalize)).await)
+}
+
+/// What registering `b` under `subject` writes (nothing when the subject
+/// already has that schema), and the answer `{"id": ...}`: the mode, the
+/// references, the schema's validity and the compatibility level in effect
+/// are checked first, as Confluent's registry does.
+pub(super) fn register_change(
+    st: &State,
+    subject: &str,
+    b: SchemaBody,
+    normalize: bool,
+) -> Result<(Vec<Change>, Value), ApiError> {
+    let subject = subject.to_string();
+    let mut b = b;
+    // An empty schema stands for the subject's latest one, as in Confluent
+    // (with none, it is "Empty schema").
+    if b.schema.trim().is_empty() {
+        if let Some(latest) = st.live(&subject, false).last() {
+            b.schema = latest.schema.clone();
+            b.schema_type = Some(latest.schema_type.name().to_string());
+            b.references = latest.references.clone();
+        }
+    }
+    let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
+    let mode = mode_of(st, &subject);
+    if mode == "READONLY" || mode == "READONLY_OVERRIDE" {
+        return Err(ApiError::not_permitted(format!("Subject {subject} is in read-only mode")));
+    }
+    let importing = mode == "IMPORT";
+    if b.id.is_some() && !importing {
+        return Err(ApiError::not_permitted(format!(
+            "Subject {subject} is not in import mode; a schema id cannot be chosen"
+        )));
+    }
+    let refs = latest_references(st, &b.references)?;
+    let normalize = normalize_of(st, &subject, normalize);
+    let (canonical, parsed) = parse_schema_as(st, ty, &b.schema, &refs, normalize)?;
+    let content = (ty, canonical.clone(), refs.clone());
+    let identity = schema::identity(ty, &canonical);
+    let live = st.live(&subject, false);
+    if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.identity == identity && v.references == refs)
+    {
+        return Ok((vec![], json!({"id": existing.id})));
+    }
+    // Only a new registration has its defaults checked, as in Confluent.
+    check_new(st, ty, &b.schema, &refs)?;
+    if !importing {
+        let prev = previous(st, &subject)?;
+        let msgs = check_compat(level_of(st, Some(&subject)), &parsed, &prev);
+        if !msgs.is_empty() {
+            return Err(ApiError::new(
+                409,
+                409,
+                format!("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]", msgs.join(", ")),
+            ));
+        }
+    }
+    let id = match (b.id, st.content_id(&content)) {
+        (Some(id), _) => {
+            if let Some(c) = st.by_id.get(&id) {
+                if *c != content {
+                    return Err(ApiError::not_permitted(format!(
+                        "Overwrite new schema with id {id} is not permitted."
+                    )));
                 }
             }
-            let ty = SchemaType::parse(b.schema_type.as_deref()).map_err(ApiError::invalid_schema)?;
-            let mode = mode_of(st, &subject);
-            if mode == "READONLY" || mode == "READONLY_OVERRIDE" {
-                return Err(ApiError::not_permitted(format!("Subject {subject} is in read-only mode")));
-            }
-            let importing = mode == "IMPORT";
-            if b.id.is_some() && !importing {
-                return Err(ApiError::not_permitted(format!("Subject {subject} is not in import mode; a schema id cannot be chosen")));
-            }
-            let refs = latest_references(st, &b.references)?;
-            let normalize = normalize_of(st, &subject, q.normalize);
-            let (canonical, parsed) = parse_schema_as(st, ty, &b.schema, &refs, normalize)?;
-            let content = (ty, canonical.clone(), refs.clone());
-            let identity = schema::identity(ty, &canonical);
-            let live = st.live(&subject, false);
-            if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.identity == identity && v.references == refs) {
-                return Ok((vec![], json!({"id": existing.id})));
-            }
-            // Only a new registration has its defaults checked, as in Confluent.
-            check_new(st, ty, &b.schema, &refs)?;
-            if !importing {
-                let prev = previous(st, &subject)?;
-                let msgs = check_compat(level_of(st, Some(&subject)), &parsed, &prev);
-                if !msgs.is_empty() {
-                    return Err(ApiError::new(
-                        409,
-                        409,
-                        format!("Schema being registered is incompatible with an earlier schema for subject \"{subject}\", details: [{}]", msgs.join(", ")),
-                    ));
-                }
-            }
-            let id = match (b.id, st.content_id(&content)) {
-                (Some(id), _) => {
-                    if let Some(c) = st.by_id.get(&id) {
-                        if *c != content {
-                            return Err(ApiError::not_permitted(format!("Overwrite new schema with id {id} is not permitted.")));
-                        }
-                    }
-                    id
-                }
-                (None, Some(id)) => id,
-                (None, None) => st.next_id(),
-            };
-            let next = st.next_version(&subject);
-            let version = match b.version {
-                Some(v) if importing && v >= 1 => v,
-                Some(v) if importing => return Err(ApiError::invalid_version(&v.to_string())),
-                _ => next,
-            };
-            let value = SchemaValue {
-                subject: subject.clone(),
-                version,
-                id,
-                schema_type: (ty != SchemaType::Avro).then(|| ty.name().to_string()),
-                references: refs.clone(),
-                schema: canonical,
-                deleted: false,
-                metadata: b.metadata,
-                rule_set: b.rule_set,
-            };
-            tracing::info!(%subject, version, id, schema_type = ty.name(), "schema registered");
-            let key = Key::Schema { subject: subject.clone(), version, magic: 1 };
-            Ok((vec![(key, Some(serde_json::to_value(value).expect("serializes")))], json!({"id": id})))
-        })
-        .await,
-    )
+            id
+        }
+        (None, Some(id)) => id,
+        (None, None) => st.next_id(),
+    };
+    let next = st.next_version(&subject);
+    let version = match b.version {
+        Some(v) if importing && v >= 1 => v,
+        Some(v) if importing => return Err(ApiError::invalid_version(&v.to_string())),
+        _ => next,
+    };
+    let value = SchemaValue {
+        subject: subject.clone(),
+        version,
+        id,
+        schema_type: (ty != SchemaType::Avro).then(|| ty.name().to_string()),
+        references: refs.clone(),
+        schema: canonical,
+        deleted: false,
+        metadata: b.metadata,
+        rule_set: b.rule_set,
+    };
+    tracing::info!(%subject, version, id, schema_type = ty.name(), "schema registered");
+    let key = Key::Schema { subject: subject.clone(), version, magic: 1 };
+    Ok((vec![(key, Some(serde_json::to_value(value).expect("serializes")))], json!({"id": id})))
 }
 
 pub(super) async fn lookup(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<ListQ>, raw: Bytes) -> Response {

@@ -140,44 +140,47 @@ pub(super) async fn state_machine() -> R {
 /// Moves a version through the lifecycle: `action` is a transition name
 /// (enable, disable, archive, startReview, ...) or a target state id.
 pub(super) async fn change_state(AxState(app): AxState<App>, P((id, action)): P<(i64, String)>) -> R {
-    write_hw(&app, move |st| {
-        let v = version_by_id(st, id)?;
-        let target = metadata::transition(v.state_id, &action).ok_or_else(|| {
-            let why = format!(
-                "Version id {id} is {}; '{action}' is not a transition from there",
-                metadata::state_name(v.state_id)
-            );
-            if action == "delete" {
-                HwError::refused(why)
-            } else {
-                HwError::bad_request(why)
-            }
-        })?;
-        // Deleting removes the version (from MASTER: the subject's version too).
-        if target == metadata::DELETED {
-            tracing::info!(schema = %v.name, version = v.version, "schema version deleted");
-            return Ok((removal(st, &v)?, ()));
-        }
-        // Enabling makes it a version serializers use: it must fit the enabled ones.
-        if target == metadata::ENABLED {
-            let others: Vec<MetaVersion> =
-                branch_versions(st, &v.name, &v.branch)?.into_iter().filter(|o| o.id != v.id).collect();
-            let (_, msgs) = parse_and_check(st, &v.name, v.schema_type, &v.text, &others)?;
-            if !msgs.is_empty() {
-                return Err(HwError::incompatible(format!(
-                    "Version {} of {} cannot be enabled: [{}]",
-                    v.version,
-                    v.name,
-                    msgs.join(", ")
-                )));
-            }
-        }
-        let ((name, version), info) = st.meta.version_by_id(id).expect("found above");
-        let mut info = info.clone();
-        info.state_id = target;
-        tracing::info!(schema = %name, version, state = metadata::state_name(target), "schema version state changed");
-        Ok((vec![(Key::SchemaVersionInfo { name: name.clone(), version: *version, magic: 0 }, val(&info))], ()))
-    })
-    .await?;
+    write_hw(&app, move |st| state_change(st, id, &action)).await?;
     ok(json!(true))
+}
+
+/// What moving version `id` by `action` writes, refused where the lifecycle
+/// does not allow it; enabling checks compatibility with the enabled versions.
+pub(super) fn state_change(st: &State, id: i64, action: &str) -> Result<(Vec<Change>, ()), HwError> {
+    let v = version_by_id(st, id)?;
+    let target = metadata::transition(v.state_id, action).ok_or_else(|| {
+        let why = format!(
+            "Version id {id} is {}; '{action}' is not a transition from there",
+            metadata::state_name(v.state_id)
+        );
+        if action == "delete" {
+            HwError::refused(why)
+        } else {
+            HwError::bad_request(why)
+        }
+    })?;
+    // Deleting removes the version (from MASTER: the subject's version too).
+    if target == metadata::DELETED {
+        tracing::info!(schema = %v.name, version = v.version, "schema version deleted");
+        return Ok((removal(st, &v)?, ()));
+    }
+    // Enabling makes it a version serializers use: it must fit the enabled ones.
+    if target == metadata::ENABLED {
+        let others: Vec<MetaVersion> =
+            branch_versions(st, &v.name, &v.branch)?.into_iter().filter(|o| o.id != v.id).collect();
+        let (_, msgs) = parse_and_check(st, &v.name, v.schema_type, &v.text, &others)?;
+        if !msgs.is_empty() {
+            return Err(HwError::incompatible(format!(
+                "Version {} of {} cannot be enabled: [{}]",
+                v.version,
+                v.name,
+                msgs.join(", ")
+            )));
+        }
+    }
+    let ((name, version), info) = st.meta.version_by_id(id).expect("found above");
+    let mut info = info.clone();
+    info.state_id = target;
+    tracing::info!(schema = %name, version, state = metadata::state_name(target), "schema version state changed");
+    Ok((vec![(Key::SchemaVersionInfo { name: name.clone(), version: *version, magic: 0 }, val(&info))], ()))
 }

@@ -76,6 +76,35 @@ impl HwError {
     }
 }
 
+impl HwError {
+    /// The HTTP status Cloudera's registry answers with.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for HwError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Moves schema version `version_id` (the schema-metadata version id) through
+/// the lifecycle by `action` (enable, disable, archive, startReview, delete,
+/// or a target state id), as `POST /schemaregistry/schemas/versions/{id}/state/{action}`
+/// does. Blocking.
+pub fn change_version_state(store: &crate::store::Store, version_id: i64, action: &str) -> Result<(), HwError> {
+    store
+        .write(|st| match branches::state_change(st, version_id, action) {
+            Ok((changes, ())) => Ok((changes, Ok(()))),
+            Err(e) => Ok((vec![], Err(e))),
+        })
+        .map_err(HwError::from)?
+}
+
 impl From<crate::ApiError> for HwError {
     fn from(e: crate::ApiError) -> HwError {
         match e.code {
