@@ -475,3 +475,34 @@ async fn a_mirror_topic_is_promoted_from_the_console() {
     assert_eq!(d.acked().len(), 1, "writable after the promotion: {:?}", d.errors());
     assert_eq!(http::request(c, "POST", "/api/v1/topics/nope/promote", None).status, 404);
 }
+
+/// A topic's producers are named by the client id and host they
+/// initialised with, with their rate from their sequence numbers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topics_producers_show_client_ids_and_rates() {
+    let weir = Weir::start_with_env(&[], &[("WEIR_CONSOLE_SAMPLE_MS", "200")]);
+    create_topic(&weir.addr, "billed", 2, &[]).await;
+    let (p, _d) =
+        producer(&weir.addr, &[("linger.ms", "0"), ("enable.idempotence", "true"), ("client.id", "billing-svc")]);
+    let started = std::time::Instant::now();
+    let row = loop {
+        for i in 0..20 {
+            send(&p, "billed", (i % 2) as i32, i);
+        }
+        flush(&p);
+        let t = http::get(&weir.console, "/api/v1/topics/billed").json();
+        let rows = t["producers"].as_array().unwrap().clone();
+        if let Some(r) = rows.into_iter().find(|r| r["records_per_sec"].as_f64().unwrap_or(0.0) > 0.0) {
+            break r;
+        }
+        assert!(started.elapsed() < DEADLINE, "no producer rate: {t}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        (row["client_id"].as_str(), row["client_host"].as_str()),
+        (Some("billing-svc"), Some("127.0.0.1")),
+        "{row}"
+    );
+    assert!(row["transactional_id"].is_null());
+    assert_eq!(row["partitions"].as_array().unwrap().len(), 2, "{row}");
+}

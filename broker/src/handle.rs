@@ -79,6 +79,7 @@ pub(crate) struct Core {
     pub(crate) configs: Configs,
     pub(crate) loggers: crate::loggers::Loggers,
     pub(crate) telemetry: crate::telemetry::Telemetry,
+    pub(crate) producer_clients: crate::producer_clients::ProducerClients,
     pub(crate) groups: OnceLock<Arc<Coordinator>>,
     pub(crate) txn: OnceLock<Arc<TxnCoordinator>>,
     pub(crate) schema_lookup: OnceLock<Arc<dyn SchemaIdLookup>>,
@@ -112,6 +113,10 @@ impl BrokerHandle {
     }
     pub fn configs(&self) -> &Configs {
         &self.core.configs
+    }
+    /// Who each producer id is (client id, host), from InitProducerId.
+    pub fn producer_clients(&self) -> &crate::producer_clients::ProducerClients {
+        &self.core.producer_clients
     }
     /// Log levels (Kafka's BROKER_LOGGER resource).
     pub fn loggers(&self) -> &crate::loggers::Loggers {

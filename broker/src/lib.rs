@@ -30,6 +30,7 @@ pub mod loggers;
 pub mod metadata;
 pub mod net;
 pub mod partition;
+pub mod producer_clients;
 pub mod quotas;
 pub mod schema_validation;
 pub mod scram;
@@ -163,6 +164,7 @@ impl BrokerHandle {
                 configs,
                 loggers: Default::default(),
                 telemetry: Default::default(),
+                producer_clients: Default::default(),
                 groups: OnceLock::new(),
                 txn: OnceLock::new(),
                 schema_lookup: OnceLock::new(),

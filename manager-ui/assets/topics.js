@@ -162,6 +162,10 @@ Pages.topic = async function (root, name) {
   const producers = () => UI.table([
     { label: "Producer id", num: true, key: "producer_id" },
     { label: "Epoch", num: true, key: "producer_epoch" },
+    { label: "Client id", render: (p) => (p.client_id === null ? el("span", { class: "muted", title: "Initialised before the last restart" }, "unknown") : el("span", { class: "mono" }, p.client_id || "(empty)")) },
+    { label: "Host", render: (p) => p.client_host || "–" },
+    { label: "Transactional id", render: (p) => (p.transactional_id ? el("span", { class: "mono" }, p.transactional_id) : "–") },
+    { label: "Records/s", num: true, render: (p) => (p.records_per_sec ? p.records_per_sec.toFixed(1) : "0") },
     { label: "Partitions", cls: "wrap", render: (p) => p.partitions.map((x) => x.partition).join(", ") },
     { label: "Open transaction", render: (p) => p.partitions.filter((x) => x.current_txn_start_offset !== null).map((x) => `${x.partition}@${x.current_txn_start_offset}`).join(", ") || "–" },
     { label: "Last write", render: (p) => UI.fmtTime(p.last_timestamp) },

@@ -273,3 +273,32 @@ pub fn describe_metrics() {
     metrics::describe_gauge!("weir_mirror_flow_state", "1 for the flow's state (starting, running, failed, stopped).");
     metrics::describe_counter!("weir_mirror_flow_restarts_total", "Times a flow failed and started again.");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_buckets_answer_quantiles_by_upper_bound() {
+        let b = LatencyBuckets::default();
+        for ms in [0.5, 3.0, 3.0, 40.0, 40.0, 40.0, 40.0, 40.0, 40.0, 400_000.0] {
+            b.record(ms);
+        }
+        let c = b.counts();
+        assert_eq!(c.iter().sum::<u64>(), 10);
+        assert_eq!(latency_quantile_ms(&c, 0.1), Some(1.0));
+        assert_eq!(latency_quantile_ms(&c, 0.5), Some(50.0));
+        assert_eq!(latency_quantile_ms(&c, 0.99), Some(300e3), "slower than the last bound: the last bound");
+        assert_eq!(latency_quantile_ms(&[0; 17], 0.99), None);
+    }
+
+    #[test]
+    fn a_flow_stops_by_its_own_switch() {
+        let s = MirrorStatus::default();
+        assert!(!s.stop_flow("A->B"), "no such flow yet");
+        let switch = s.stop_switch("A->B");
+        let other = s.stop_switch("B->A");
+        assert!(s.stop_flow("A->B"));
+        assert!(switch.load(Ordering::SeqCst) && !other.load(Ordering::SeqCst));
+    }
+}

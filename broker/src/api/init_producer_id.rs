@@ -9,6 +9,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use kafka_protocol::ResponseError;
 
 use super::{blocking, errors, RequestContext};
+use crate::producer_clients::ProducerClient;
 
 /// InitProducerId v4 introduced PRODUCER_FENCED.
 const FENCED_SINCE: i16 = 4;
@@ -21,9 +22,21 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             .with_producer_epoch(-1)
     };
     let b = ctx.broker.clone();
+    let note = |pid: i64, transactional_id: Option<String>| {
+        let client = ProducerClient {
+            client_id: ctx.client_id.clone().unwrap_or_default(),
+            host: ctx.session.peer.ip().to_string(),
+            transactional_id,
+            at_ms: ctx.broker.clock().now_ms(),
+        };
+        ctx.broker.producer_clients().record(pid, client);
+    };
     let Some(id) = req.transactional_id.map(|t| t.0.to_string()) else {
         return match blocking(move || b.allocate_producer_id()).await {
-            Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
+            Ok(id) => {
+                note(id, None);
+                InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "could not allocate a producer id");
                 fail(ResponseError::CoordinatorNotAvailable)
@@ -36,8 +49,10 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
     }
     let expected = (ctx.version >= 3 && req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
     let timeout = req.transaction_timeout_ms;
+    let tid = id.clone();
     match blocking(move || b.txn().init_producer_id(&id, timeout, expected)).await {
         Ok((pid, epoch)) => {
+            note(pid, Some(tid));
             InitProducerIdResponse::default().with_producer_id(ProducerId(pid)).with_producer_epoch(epoch)
         }
         Err(e) => fail(errors::txn(&e, ctx.version, FENCED_SINCE)),

@@ -260,10 +260,22 @@ fn describe(api: &Api, name: &str) -> ApiResult<Value> {
     }
     // A producer id per partition it wrote to; merged into one row per id.
     let mut producers: BTreeMap<i64, Value> = BTreeMap::new();
+    let rates = api.history.producer_rates();
+    let rates = rates.get(name);
     for p in parts.iter() {
         for s in p.log().active_producers() {
             let row = producers.entry(s.producer_id).or_insert_with(|| {
-                json!({ "producer_id": s.producer_id, "producer_epoch": s.epoch, "partitions": [], "last_timestamp": -1 })
+                let client = api.broker.producer_clients().get(s.producer_id);
+                json!({
+                    "producer_id": s.producer_id,
+                    "producer_epoch": s.epoch,
+                    "client_id": client.as_ref().map(|c| c.client_id.clone()),
+                    "client_host": client.as_ref().map(|c| c.host.clone()),
+                    "transactional_id": client.as_ref().and_then(|c| c.transactional_id.clone()),
+                    "records_per_sec": rates.and_then(|r| r.get(&s.producer_id)).copied().unwrap_or(0.0),
+                    "partitions": [],
+                    "last_timestamp": -1,
+                })
             });
             if let Some(ps) = row["partitions"].as_array_mut() {
                 ps.push(json!({ "partition": p.index(), "last_sequence": s.last_sequence,

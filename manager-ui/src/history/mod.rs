@@ -108,20 +108,35 @@ pub struct Sample {
     pub flows: Vec<FlowRates>,
 }
 
+/// Records per second of each producer id of each topic, over the last interval.
+pub type ProducerRates = std::collections::HashMap<String, std::collections::HashMap<i64, f64>>;
+
 /// The samples of the last 24 h, oldest first, taken every `interval`.
 pub struct History {
     samples: Mutex<VecDeque<Arc<Sample>>>,
     interval: Duration,
+    /// Not kept in samples (the topic detail shows them for now only).
+    producer_rates: Mutex<Arc<ProducerRates>>,
 }
 
 impl Default for History {
     /// Sampled every [`interval()`].
     fn default() -> Self {
-        History { samples: Mutex::default(), interval: interval() }
+        History { samples: Mutex::default(), interval: interval(), producer_rates: Mutex::default() }
     }
 }
 
 impl History {
+    /// Idempotent and transactional producers' rates over the last interval
+    /// (from their sequence numbers), per topic and producer id.
+    pub fn producer_rates(&self) -> Arc<ProducerRates> {
+        self.producer_rates.lock().clone()
+    }
+
+    pub fn set_producer_rates(&self, rates: ProducerRates) {
+        *self.producer_rates.lock() = Arc::new(rates);
+    }
+
     pub fn interval(&self) -> Duration {
         self.interval
     }

@@ -19,12 +19,18 @@ use super::{FlowRates, GroupLag, History, Sample, TopicRates, RETENTION_MS, TOPI
 use crate::alerts::Observed;
 use crate::ConsoleError;
 
+/// (topic, partition, producer id) -> (epoch, last sequence, when seen writing).
+type SeenProducers = HashMap<(Arc<str>, i32, i64), (i16, i32, Instant)>;
+
 /// What the previous sample saw, to turn totals into rates.
 #[derive(Default)]
 struct Previous {
     at: Option<Instant>,
     partitions: HashMap<(Arc<str>, i32), TrafficTotals>,
     routes: Vec<RouteTotals>,
+    /// Per (topic, partition, producer id): its epoch and last sequence, and
+    /// when the partition was last seen writing.
+    producers: SeenProducers,
     /// Per flow: records and bytes mirrored in total, and replication latencies counted.
     flows: HashMap<String, (u64, u64, [u64; 17])>,
 }
@@ -62,9 +68,9 @@ impl Sampler {
                 if broker.is_shutting_down() {
                     return;
                 }
-                let (b, m, a) = (broker.clone(), mirror.clone(), alerts.clone());
+                let (b, m, a, h) = (broker.clone(), mirror.clone(), alerts.clone(), history.clone());
                 let (taken, p) = match tokio::task::spawn_blocking(move || {
-                    let taken = take(&b, &m, &mut prev);
+                    let taken = take(&b, &m, &h, &mut prev);
                     // Alerts are judged on the full observations, then dropped;
                     // the history keeps the sample.
                     let s = taken.map(|(sample, observed)| {
@@ -135,14 +141,49 @@ fn open_and_replay(broker: &BrokerHandle, history: &History) -> Result<InternalT
     Ok(topic)
 }
 
+/// Adds to `out` the records each idempotent producer wrote to `p` since the
+/// last look: the advance of its sequence (a new epoch restarts at 0), at
+/// most the `records_in` the partition took in all.
+fn producers_of(
+    p: &weir_broker::partition::Partition,
+    topic: &Arc<str>,
+    records_in: u64,
+    now: Instant,
+    seen: &mut SeenProducers,
+    out: &mut HashMap<(Arc<str>, i64), u64>,
+) {
+    for s in p.log().active_producers() {
+        if s.last_sequence < 0 {
+            continue;
+        }
+        let key = (topic.clone(), p.index(), s.producer_id);
+        let advanced = match seen.get(&key) {
+            Some((epoch, seq, _)) if *epoch == s.epoch && s.last_sequence >= *seq => (s.last_sequence - seq) as u64,
+            // Sequences wrap after i32::MAX.
+            Some((epoch, seq, _)) if *epoch == s.epoch => (i32::MAX - seq) as u64 + s.last_sequence as u64 + 1,
+            _ => s.last_sequence as u64 + 1,
+        };
+        seen.insert(key, (s.epoch, s.last_sequence, now));
+        if advanced > 0 {
+            *out.entry((topic.clone(), s.producer_id)).or_default() += advanced.min(records_in);
+        }
+    }
+}
+
 /// The sample of now and everything it observed, or None on the first call
 /// (no rates yet).
-fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Option<(Sample, Observed)> {
+fn take(
+    broker: &BrokerHandle,
+    mirror: &MirrorStatus,
+    history: &History,
+    prev: &mut Previous,
+) -> Option<(Sample, Observed)> {
     let now = Instant::now();
     let elapsed = prev.at.map(|at| now.duration_since(at));
     prev.at = Some(now);
     let mut partitions = HashMap::new();
     let mut by_topic: HashMap<Arc<str>, TopicRates> = HashMap::new();
+    let mut producer_records: HashMap<(Arc<str>, i64), u64> = HashMap::new();
     // Rates per whole milliseconds of interval, so rate × interval_ms is exact.
     let interval_ms = elapsed.map_or(1000, |e| (e.as_millis() as u64).max(1));
     let secs = interval_ms as f64 / 1000.0;
@@ -162,6 +203,9 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
         if d.iter().all(|x| *x == 0) {
             continue;
         }
+        if d[2] > 0 {
+            producers_of(&p, &topic, d[2], now, &mut prev.producers, &mut producer_records);
+        }
         let r = by_topic
             .entry(topic.clone())
             .or_insert_with(|| TopicRates { topic: topic.to_string(), ..Default::default() });
@@ -170,6 +214,8 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
         }
     }
     prev.partitions = partitions;
+    // Producers of partitions idle for an hour are forgotten.
+    prev.producers.retain(|_, (_, _, seen)| now.duration_since(*seen) < std::time::Duration::from_secs(3600));
     let mut cluster = TopicRates::default();
     for r in by_topic.values() {
         cluster.bytes_in += r.bytes_in;
@@ -198,6 +244,13 @@ fn take(broker: &BrokerHandle, mirror: &MirrorStatus, prev: &mut Previous) -> Op
         flow_totals.insert(name, (records, bytes, latency));
     }
     prev.flows = flow_totals;
+    if elapsed.is_some() {
+        let mut rates: crate::history::ProducerRates = HashMap::new();
+        for ((topic, pid), n) in producer_records {
+            rates.entry(topic.to_string()).or_default().insert(pid, n as f64 / secs);
+        }
+        history.set_producer_rates(rates);
+    }
     let routes = stats::totals();
     let before = std::mem::replace(&mut prev.routes, routes.clone());
     elapsed?;
