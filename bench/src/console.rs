@@ -140,7 +140,25 @@ pub fn run(bin: PathBuf, topics: usize, groups: usize, repeats: usize) -> Result
             bail!("group {g}: {status} {text}");
         }
     }
+    // An alert per lagging group: every group lags on its topic.
+    let policy = r#"{"name":"any lag","metric":"group_lag_records","target":"*","operator":"above","threshold":0}"#;
+    let (status, text) = http(&w.console, "POST", "/api/v1/alerts/policies", Some(policy))?;
+    if status != 201 {
+        bail!("alert policy: {status} {text}");
+    }
     std::thread::sleep(Duration::from_secs(3)); // a few history samples
+    let fired = Instant::now();
+    loop {
+        let (_, body) = http(&w.console, "GET", "/api/v1/alerts", None)?;
+        let firing = serde_json::from_str::<serde_json::Value>(&body)?["firing"].as_array().map_or(0, Vec::len);
+        if firing == groups {
+            break;
+        }
+        if fired.elapsed() > Duration::from_secs(60) {
+            bail!("{firing} of {groups} lag alerts fired");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let mid_topic = &names[topics / 2];
     let last_page = topics.saturating_sub(50);
     let calls: Vec<(&str, String)> = vec![
@@ -157,6 +175,9 @@ pub fn run(bin: PathBuf, topics: usize, groups: usize, repeats: usize) -> Result
         ("Groups: search", "/api/v1/groups?q=group-05&limit=50".into()),
         ("Group detail", "/api/v1/groups/bench-group-0500".into()),
         ("Group: lag chart", "/api/v1/history?points=360&group=bench-group-0019".into()),
+        ("Alerts: firing (one per group)", "/api/v1/alerts".into()),
+        ("Alerts: history page", "/api/v1/alerts/history?limit=50".into()),
+        ("Alerts: policies", "/api/v1/alerts/policies".into()),
         ("Prometheus scrape /metrics", "/metrics".into()),
     ];
     println!("### Console API latency ({topics} topics, {groups} groups; {repeats} calls each)\n");

@@ -84,6 +84,8 @@ pub struct BrokerSettings {
     /// `net::listeners::without_controller_listeners`).
     pub controller_listener_names: String,
     pub listener_security_protocol_map: String,
+    /// The `ssl.*` keys SSL listeners read (`net::tls::TlsSettings`).
+    pub ssl: std::collections::BTreeMap<String, String>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
@@ -99,6 +101,17 @@ pub struct BrokerSettings {
     pub consumer_group: ConsumerGroupSettings,
     pub txn: TxnSettings,
 }
+
+/// The keys SSL listeners are configured with.
+pub const SSL_KEYS: &[&str] = &[
+    "ssl.keystore.type",
+    "ssl.keystore.location",
+    "ssl.key.password",
+    "ssl.truststore.type",
+    "ssl.truststore.location",
+    "ssl.client.auth",
+    "ssl.principal.mapping.rules",
+];
 
 /// Reads keys that must exist in the key tables; an unknown name is a bug in the
 /// caller and fails start-up with the key named.
@@ -213,6 +226,7 @@ impl BrokerSettings {
             advertised_listeners: r.raw("advertised.listeners")?,
             controller_listener_names: r.raw("controller.listener.names")?,
             listener_security_protocol_map: r.raw("listener.security.protocol.map")?,
+            ssl: SSL_KEYS.iter().map(|k| Ok((k.to_string(), r.raw(k)?))).collect::<Result<_>>()?,
             num_partitions: r.int("num.partitions", 1)?,
             default_replication_factor: r.long("default.replication.factor", 1, i16::MAX as i64)? as i16,
             auto_create_topics_enable: r.bool("auto.create.topics.enable")?,

@@ -9,6 +9,7 @@
 
 mod connection;
 pub mod listeners;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,6 +63,8 @@ pub struct Session {
 pub struct Listeners {
     bound: Vec<(TcpListener, ListenerSpec)>,
     endpoints: Vec<Endpoint>,
+    /// Loaded when an SSL listener is configured.
+    tls: Option<Arc<tls::Tls>>,
 }
 
 impl Listeners {
@@ -75,6 +78,13 @@ impl Listeners {
         );
         let specs =
             listeners::parse(&client_listeners, &advertised, &settings.listener_security_protocol_map, first_addr)?;
+        // Before binding: a bad keystore stops start-up with its reason.
+        let tls = match specs.iter().any(|s| s.protocol == SecurityProtocol::Ssl) {
+            true => Some(Arc::new(tls::Tls::load(tls::TlsSettings::from_keys(|k| {
+                settings.ssl.get(k).cloned().unwrap_or_default()
+            })?)?)),
+            false => None,
+        };
         let mut bound = Vec::with_capacity(specs.len());
         let mut endpoints = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -90,7 +100,7 @@ impl Listeners {
             endpoints.push(Endpoint { listener: spec.name.clone(), host, port, bound: local });
             bound.push((listener, spec));
         }
-        Ok(Listeners { bound, endpoints })
+        Ok(Listeners { bound, endpoints, tls })
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -100,14 +110,91 @@ impl Listeners {
     /// Serves every listener until the broker shuts down.
     pub fn serve(self, broker: &BrokerHandle) -> Vec<JoinHandle<()>> {
         let metrics = Arc::new(ApiMetrics::new());
-        self.bound
+        let tls = self.tls;
+        let mut tasks: Vec<JoinHandle<()>> = self
+            .bound
             .into_iter()
-            .map(|(listener, spec)| tokio::spawn(accept_loop(broker.clone(), metrics.clone(), listener, spec)))
-            .collect()
+            .map(|(listener, spec)| {
+                let tls = (spec.protocol == SecurityProtocol::Ssl).then(|| tls.clone()).flatten();
+                tokio::spawn(accept_loop(broker.clone(), metrics.clone(), listener, spec, tls))
+            })
+            .collect();
+        if let Some(tls) = tls {
+            tasks.push(tokio::spawn(reload_loop(broker.clone(), tls)));
+        }
+        tasks
     }
 }
 
-async fn accept_loop(broker: BrokerHandle, metrics: Arc<ApiMetrics>, listener: TcpListener, spec: ListenerSpec) {
+/// Loads changed keystore and truststore files until shutdown.
+async fn reload_loop(broker: BrokerHandle, tls: Arc<tls::Tls>) {
+    let mut shutdown = broker.shutdown_signal();
+    let mut tick = tokio::time::interval(tls::reload_every());
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let t = tls.clone();
+        match tokio::task::spawn_blocking(move || t.reload_if_changed()).await {
+            Ok(Ok(true)) => tracing::info!("TLS keystore or truststore changed: reloaded for new connections"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "TLS files changed but do not load; keeping the previous ones"),
+            Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
+        }
+    }
+}
+
+/// Completes the TLS handshake (bounded in time) and serves the connection
+/// with the principal of its client certificate, if any.
+async fn serve_tls(
+    broker: BrokerHandle,
+    metrics: Arc<ApiMetrics>,
+    tls: Arc<tls::Tls>,
+    stream: tokio::net::TcpStream,
+    mut session: Session,
+) {
+    let accepted = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await;
+    let stream = match accepted {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::info!(listener = %session.listener, peer = %session.peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(listener = %session.listener, peer = %session.peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    if let Some(cert) = stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        let mapped = tls::subject_dn(cert)
+            .ok_or_else(|| "its subject does not parse".to_string())
+            .and_then(|dn| tls.mapper().map(&dn));
+        match mapped {
+            Ok(name) => session.principal = Principal { kind: "User".into(), name },
+            Err(why) => {
+                tracing::warn!(listener = %session.listener, peer = %session.peer, reason = %why,
+                    "client certificate refused: no principal");
+                return;
+            }
+        }
+    }
+    tracing::debug!(listener = %session.listener, peer = %session.peer, principal = %session.principal, "TLS connection");
+    let (rd, wr) = tokio::io::split(stream);
+    connection::run(broker, metrics, Arc::new(session), rd, wr).await
+}
+
+/// How long a client has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn accept_loop(
+    broker: BrokerHandle,
+    metrics: Arc<ApiMetrics>,
+    listener: TcpListener,
+    spec: ListenerSpec,
+    tls: Option<Arc<tls::Tls>>,
+) {
     let mut shutdown = broker.shutdown_signal();
     let name: Arc<str> = spec.name.as_str().into();
     let connections = metrics::counter!("weir_kafka_connections_total", "listener" => spec.name.clone());
@@ -119,16 +206,23 @@ async fn accept_loop(broker: BrokerHandle, metrics: Arc<ApiMetrics>, listener: T
                 Ok((stream, peer)) => {
                     connections.increment(1);
                     active.increment(1.0);
-                    let session = Arc::new(Session {
+                    let session = Session {
                         listener: name.clone(),
                         protocol: spec.protocol,
                         peer,
                         principal: Principal::anonymous(),
                         software: Default::default(),
-                    });
+                    };
                     let _ = stream.set_nodelay(true);
-                    let (rd, wr) = stream.into_split();
-                    conns.spawn(connection::run(broker.clone(), metrics.clone(), session, rd, wr));
+                    match &tls {
+                        Some(tls) => {
+                            conns.spawn(serve_tls(broker.clone(), metrics.clone(), tls.clone(), stream, session));
+                        }
+                        None => {
+                            let (rd, wr) = stream.into_split();
+                            conns.spawn(connection::run(broker.clone(), metrics.clone(), Arc::new(session), rd, wr));
+                        }
+                    }
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
