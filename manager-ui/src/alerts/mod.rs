@@ -263,6 +263,26 @@ pub struct Event {
     pub message: String,
 }
 
+impl Event {
+    /// `alert` fired or resolved at `ts`, with the value then and what to say.
+    pub fn of(alert: &Alert, ts: i64, status: Status, value: Option<f64>, message: &str) -> Event {
+        Event {
+            ts,
+            status,
+            policy_id: alert.policy_id.clone(),
+            policy_name: alert.policy_name.clone(),
+            metric: alert.metric,
+            subject: alert.subject.clone(),
+            severity: alert.severity.clone(),
+            operator: alert.operator,
+            threshold: alert.threshold,
+            value,
+            fired_at: alert.fired_at,
+            message: message.to_string(),
+        }
+    }
+}
+
 /// A policy or notifier that cannot be accepted, and why.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
@@ -295,6 +315,19 @@ pub fn slug(name: &str) -> String {
     out.trim_matches('-').chars().take(64).collect()
 }
 
+/// Trims the name (which must not be empty) and makes the id from it when none
+/// is given; the id must be 1 to 64 of a-z, 0-9, '-' and '_'.
+fn name_and_id(kind: &str, name: &mut String, id: &mut String) -> Result<(), AlertError> {
+    *name = name.trim().to_string();
+    if name.is_empty() {
+        return Err(invalid(format!("a {kind} needs a name")));
+    }
+    if id.is_empty() {
+        *id = slug(name);
+    }
+    check_id(kind, id)
+}
+
 fn check_id(kind: &str, id: &str) -> Result<(), AlertError> {
     let ok = !id.is_empty()
         && id.len() <= 64
@@ -309,14 +342,7 @@ fn check_id(kind: &str, id: &str) -> Result<(), AlertError> {
 impl Policy {
     /// Checks the fields and normalises the target (absent for cluster-wide metrics).
     pub fn validate(&mut self) -> Result<(), AlertError> {
-        if self.id.is_empty() {
-            self.id = slug(&self.name);
-        }
-        check_id("policy", &self.id)?;
-        self.name = self.name.trim().to_string();
-        if self.name.is_empty() {
-            return Err(invalid("a policy needs a name"));
-        }
+        name_and_id("policy", &mut self.name, &mut self.id)?;
         if !self.threshold.is_finite() {
             return Err(invalid("threshold must be a finite number"));
         }
@@ -347,14 +373,7 @@ impl Policy {
 
 impl NotifierConfig {
     pub fn validate(&mut self) -> Result<(), AlertError> {
-        if self.id.is_empty() {
-            self.id = slug(&self.name);
-        }
-        check_id("notifier", &self.id)?;
-        self.name = self.name.trim().to_string();
-        if self.name.is_empty() {
-            return Err(invalid("a notifier needs a name"));
-        }
+        name_and_id("notifier", &mut self.name, &mut self.id)?;
         if let NotifierKind::Webhook { url, headers } = &mut self.kind {
             *url = url.trim().to_string();
             notify::Target::parse(url).map_err(invalid)?;

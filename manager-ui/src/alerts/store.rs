@@ -320,38 +320,11 @@ impl Alerts {
         let mut events = Vec::new();
         for a in &t.fired {
             extra.push(entry(active_key(a), json(a)));
-            events.push(Event {
-                ts: now,
-                status: Status::Firing,
-                policy_id: a.policy_id.clone(),
-                policy_name: a.policy_name.clone(),
-                metric: a.metric,
-                subject: a.subject.clone(),
-                severity: a.severity.clone(),
-                operator: a.operator,
-                threshold: a.threshold,
-                value: Some(a.value),
-                fired_at: a.fired_at,
-                message: a.message.clone(),
-            });
+            events.push(Event::of(a, now, Status::Firing, Some(a.value), &a.message));
         }
         for r in &t.resolved {
-            let a = &r.alert;
-            extra.push(entry(active_key(a), None));
-            events.push(Event {
-                ts: now,
-                status: Status::Resolved,
-                policy_id: a.policy_id.clone(),
-                policy_name: a.policy_name.clone(),
-                metric: a.metric,
-                subject: a.subject.clone(),
-                severity: a.severity.clone(),
-                operator: a.operator,
-                threshold: a.threshold,
-                value: r.value,
-                fired_at: a.fired_at,
-                message: r.message.clone(),
-            });
+            extra.push(entry(active_key(&r.alert), None));
+            events.push(Event::of(&r.alert, now, Status::Resolved, r.value, &r.message));
         }
         self.config.write(0, extra).map_err(storage(CONFIG_TOPIC))?;
         metrics::gauge!("weir_console_alerts_firing").set(self.config.lock().active.len() as f64);
