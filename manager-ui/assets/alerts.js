@@ -74,11 +74,9 @@ Pages.alerts = async function (root) {
     notifiers = (await UI.get("/alerts/notifiers")).notifiers;
     notifierBox.replaceChildren(UI.table([
       { label: "Name", render: (n) => nameWithId(n) },
-      { label: "Type", render: (n) => n.type },
-      { label: "Endpoint", cls: "wrap", render: (n) => (n.type === "webhook" ? el("span", { class: "mono" }, n.url) : "the process log") },
-      { label: "Retries", num: true, render: (n) => (n.type === "webhook" ? `${n.max_retries} × from ${n.retry_backoff_ms} ms` : "–") },
-      { label: "Rate limit", num: true, render: (n) => (n.rate_limit_per_minute ? `${n.rate_limit_per_minute}/min` : "none") },
-      { label: "Deliveries", render: (n) => `${UI.fmtNum(n.status.sent)} sent · ${UI.fmtNum(n.status.failed)} failed · ${UI.fmtNum(n.status.rate_limited + n.status.dropped)} dropped` },
+      { label: "Sends to", cls: "wrap", render: (n) => (n.type === "webhook" ? el("span", {}, UI.badge("webhook"), " ", el("span", { class: "mono url" }, n.url)) : UI.badge("log")) },
+      { label: "Policy", cls: "wrap", render: (n) => [n.type === "webhook" ? `${n.max_retries} retries from ${n.retry_backoff_ms} ms` : "", n.type === "webhook" ? el("br", {}) : "", n.rate_limit_per_minute ? `at most ${n.rate_limit_per_minute}/min` : "no rate limit"] },
+      { label: "Deliveries", cls: "wrap", render: (n) => `${UI.fmtNum(n.status.sent)} sent · ${UI.fmtNum(n.status.failed)} failed · ${UI.fmtNum(n.status.rate_limited + n.status.dropped)} dropped` },
       { label: "Last error", cls: "wrap", render: (n) => n.status.last_error ? el("span", { class: "error-text" }, n.status.last_error) : "–" },
       { label: "", render: (n) => [
         el("button", { class: "small", onclick: () => test(n) }, "Send test"), " ",
