@@ -278,6 +278,21 @@ impl Alerts {
         Ok(self.dispatcher.test(&n, Bytes::from(body)).await)
     }
 
+    /// How many policies and notifiers there are.
+    pub fn counts(&self) -> (usize, usize) {
+        let c = self.config.lock();
+        (c.policies.len(), c.notifiers.len())
+    }
+
+    /// How many alerts of each policy fire now (policies without any left out).
+    pub fn firing_per_policy(&self) -> std::collections::HashMap<String, usize> {
+        let mut out = std::collections::HashMap::new();
+        for (policy, _) in self.config.lock().active.keys() {
+            *out.entry(policy.clone()).or_insert(0) += 1;
+        }
+        out
+    }
+
     /// The firing alerts, most recent first.
     pub fn firing(&self) -> Vec<Alert> {
         let mut v: Vec<Alert> = self.config.lock().active.values().cloned().collect();

@@ -41,7 +41,8 @@ impl From<AlertError> for ApiError {
 /// `GET /api/v1/alerts`: the firing alerts, most recent first.
 async fn firing(State(api): State<Api>) -> Json<Value> {
     let a = &api.alerts;
-    Json(json!({ "firing": a.firing(), "policies": a.policies().len(), "notifiers": a.notifiers().len() }))
+    let (policies, notifiers) = a.counts();
+    Json(json!({ "firing": a.firing(), "policies": policies, "notifiers": notifiers }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,14 +80,20 @@ async fn metrics() -> Json<Value> {
 }
 
 fn policy_row(api: &Api, p: &Policy) -> Value {
-    let firing = api.alerts.firing().iter().filter(|a| a.policy_id == p.id).count();
+    row_with_count(p, api.alerts.firing_per_policy().get(&p.id).copied().unwrap_or(0))
+}
+
+fn row_with_count(p: &Policy, firing: usize) -> Value {
     let mut v = serde_json::to_value(p).unwrap_or_default();
     v["firing"] = json!(firing);
     v
 }
 
 async fn policies(State(api): State<Api>) -> Json<Value> {
-    let rows: Vec<Value> = api.alerts.policies().iter().map(|p| policy_row(&api, p)).collect();
+    // One count of the firing alerts for the whole list, not one per row.
+    let firing = api.alerts.firing_per_policy();
+    let rows: Vec<Value> =
+        api.alerts.policies().iter().map(|p| row_with_count(p, firing.get(&p.id).copied().unwrap_or(0))).collect();
     Json(json!({ "policies": rows }))
 }
 

@@ -79,27 +79,11 @@ async fn register(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let r = body(b)?;
     let store = store(&api)?;
-    let (s, subj) = (store.clone(), subject.clone());
-    let before = latest_version(&store, &subject);
+    let subj = subject.clone();
     let new = NewSchema { schema: r.schema, schema_type: r.schema_type, references: r.references };
-    let id = blocking(move || confluent::register_schema(&s, &subj, new)).await?.map_err(from_registry)?;
-    let version = store
-        .read(|st| {
-            Ok(st
-                .versions(&subject)
-                .and_then(|vs| vs.values().rev().find(|v| v.id == id as i32 && !v.deleted).map(|v| v.version)))
-        })
-        .map_err(from_registry)?;
-    let created = version.is_some() && version > before;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(json!({ "subject": subject, "id": id, "version": version, "created": created }))))
-}
-
-fn latest_version(store: &weir_registry::store::Store, subject: &str) -> Option<i32> {
-    store
-        .read(|st| Ok(st.versions(subject).and_then(|vs| vs.values().filter(|v| !v.deleted).map(|v| v.version).max())))
-        .ok()
-        .flatten()
+    let r = blocking(move || confluent::register_schema(&store, &subj, new)).await?.map_err(from_registry)?;
+    let status = if r.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(json!({ "subject": subject, "id": r.id, "version": r.version, "created": r.created }))))
 }
 
 #[derive(Debug, Deserialize)]

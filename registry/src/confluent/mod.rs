@@ -79,11 +79,19 @@ pub struct NewSchema {
     pub references: Vec<Reference>,
 }
 
+/// What a registration did: the schema id and version, and whether the version
+/// is new (false when the subject already held that schema).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registered {
+    pub id: i32,
+    pub version: i32,
+    pub created: bool,
+}
+
 /// Registers `s` under `subject` with every check `POST
 /// /subjects/{subject}/versions` makes (mode, references, validity,
-/// compatibility; a 409 names what is incompatible) and returns the schema id
-/// (the existing one when the subject already holds that schema). Blocking.
-pub fn register_schema(store: &Store, subject: &str, s: NewSchema) -> Result<i64, ApiError> {
+/// compatibility; a 409 names what is incompatible). Blocking.
+pub fn register_schema(store: &Store, subject: &str, s: NewSchema) -> Result<Registered, ApiError> {
     check_subject(subject)?;
     let b = SchemaBody {
         schema: s.schema,
@@ -94,8 +102,7 @@ pub fn register_schema(store: &Store, subject: &str, s: NewSchema) -> Result<i64
         metadata: None,
         rule_set: None,
     };
-    let answer = store.write(|st| subjects::register_change(st, subject, b, false))?;
-    answer["id"].as_i64().ok_or_else(|| ApiError::store("registration answered no id"))
+    store.write(|st| subjects::register_change(st, subject, b, false))
 }
 
 /// Sets the compatibility level of `subject` (None: the global level) as

@@ -97,7 +97,7 @@ pub(super) async fn register(
     if let Err(e) = check_subject(&subject) {
         return e.into_response();
     }
-    result(write(&app, move |st| register_change(st, &subject, b, q.normalize)).await)
+    result(write(&app, move |st| register_change(st, &subject, b, q.normalize)).await.map(|r| json!({"id": r.id})))
 }
 
 /// What registering `b` under `subject` writes (nothing when the subject
@@ -109,7 +109,7 @@ pub(super) fn register_change(
     subject: &str,
     b: SchemaBody,
     normalize: bool,
-) -> Result<(Vec<Change>, Value), ApiError> {
+) -> Result<(Vec<Change>, Registered), ApiError> {
     let subject = subject.to_string();
     let mut b = b;
     // An empty schema stands for the subject's latest one, as in Confluent
@@ -140,7 +140,7 @@ pub(super) fn register_change(
     let live = st.live(&subject, false);
     if let Some(existing) = live.iter().find(|v| v.schema_type == ty && v.identity == identity && v.references == refs)
     {
-        return Ok((vec![], json!({"id": existing.id})));
+        return Ok((vec![], Registered { id: existing.id, version: existing.version, created: false }));
     }
     // Only a new registration has its defaults checked, as in Confluent.
     check_new(st, ty, &b.schema, &refs)?;
@@ -188,7 +188,8 @@ pub(super) fn register_change(
     };
     tracing::info!(%subject, version, id, schema_type = ty.name(), "schema registered");
     let key = Key::Schema { subject: subject.clone(), version, magic: 1 };
-    Ok((vec![(key, Some(serde_json::to_value(value).expect("serializes")))], json!({"id": id})))
+    let change = (key, Some(serde_json::to_value(value).expect("serializes")));
+    Ok((vec![change], Registered { id, version, created: true }))
 }
 
 pub(super) async fn lookup(AxState(app): AxState<App>, P(subject): P<String>, Q(q): Q<ListQ>, raw: Bytes) -> Response {

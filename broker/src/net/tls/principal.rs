@@ -61,8 +61,9 @@ fn oid(b: &[u8]) -> Vec<u64> {
 /// RFC 2253 escaping of an attribute value.
 fn escape(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
+    let last = v.chars().count().saturating_sub(1);
     for (i, c) in v.chars().enumerate() {
-        let edge = (i == 0 && (c == ' ' || c == '#')) || (i + 1 == v.chars().count() && c == ' ');
+        let edge = (i == 0 && (c == ' ' || c == '#')) || (i == last && c == ' ');
         if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';') || edge {
             out.push('\\');
         }
