@@ -142,6 +142,10 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
     for (k, v) in &file.broker {
         config.set(k, v).with_context(|| "in the broker keys of the config file")?;
     }
+    // From the environment only (no flag): a password on the command line shows in `ps`.
+    if let Ok(users) = std::env::var("WEIR_BOOTSTRAP_USERS") {
+        config.set("bootstrap.users", &users).with_context(|| "in WEIR_BOOTSTRAP_USERS")?;
+    }
     for kv in &args.set {
         let Some((k, v)) = kv.split_once('=') else {
             bail!("--set expects KEY=VALUE, got '{kv}'");

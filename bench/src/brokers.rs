@@ -87,6 +87,11 @@ pub fn cpus() -> usize {
 
 impl Running {
     pub fn start(kind: &Kind, data_root: &std::path::Path) -> Result<Running> {
+        Running::start_with(kind, data_root, &[])
+    }
+
+    /// As [`Running::start`], with more arguments for a Weir broker (`--set ...`).
+    pub fn start_with(kind: &Kind, data_root: &std::path::Path, weir_args: &[String]) -> Result<Running> {
         let data = tempfile::tempdir_in(data_root).context("data dir")?;
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -98,6 +103,7 @@ impl Running {
                 if !durable {
                     c.args(["--set", "log.flush.interval.messages=9223372036854775807"]);
                 }
+                c.args(weir_args);
                 c.env("RUST_LOG", "warn");
                 c
             }

@@ -38,6 +38,8 @@ impl Mock {
 pub enum Target {
     Bootstrap(String),
     Mock(Arc<Mock>),
+    /// A broker's listener that needs client settings (`security.protocol`, `sasl.*`, `ssl.*`).
+    Secured(String, Arc<Vec<(String, String)>>),
 }
 
 impl Target {
@@ -45,6 +47,12 @@ impl Target {
         let b = match self {
             Target::Bootstrap(b) => b,
             Target::Mock(m) => &m.bootstrap,
+            Target::Secured(b, settings) => {
+                for (k, v) in settings.iter() {
+                    cfg.set(k, v);
+                }
+                b
+            }
         };
         cfg.set("bootstrap.servers", b);
     }

@@ -18,6 +18,7 @@ mod host;
 mod limits;
 mod mirror;
 mod report;
+mod security;
 mod suite;
 mod workloads;
 
@@ -144,6 +145,19 @@ enum Cmd {
         groups: usize,
         #[arg(long, default_value_t = 20)]
         repeats: usize,
+    },
+    /// Produce and consume through PLAINTEXT, SSL and SASL_SSL listeners of one
+    /// Weir, side by side; prints markdown. Needs `--features tls`.
+    Security {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 400_000)]
+        records: u64,
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+        /// Only this listener beside PLAINTEXT (SSL or SASL_SSL), for profiling.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// A short run against a fresh Weir that checks every workload end to end.
     Smoke {
@@ -282,6 +296,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Smoke { weir } => smoke(weir),
+        Cmd::Security { weir, records, repeats, only } => security::run(weir, records, repeats, only),
         Cmd::Console { weir, topics, groups, repeats } => console::run(weir, topics, groups, repeats),
         Cmd::Mirror { weir, records, repeats, latency_secs } => mirror::run(weir, records, repeats, latency_secs),
         Cmd::TcpSink { port } => limits::tcp_sink(port),

@@ -235,13 +235,16 @@ fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
         let set = config.set.contains_key(name);
         // A coarser-unit synonym (log.retention.hours) has no Weir default: Kafka's.
         let kafka_default = kafka_key(name).map(|k| k.1).filter(|d| !d.is_empty()).map(str::to_string);
-        let value = config.get(name).or(kafka_default);
+        // Passwords (bootstrap.users) are never shown, as Kafka hides them.
+        let sensitive = ty == ConfigType::Password;
+        let value = config.get(name).or(kafka_default).filter(|_| !sensitive);
         let source = if set { ConfigSource::StaticBroker } else { ConfigSource::Default };
-        let synonyms = value
-            .clone()
-            .map(|v| vec![ConfigSynonym { name: name.to_string(), value: Some(v), source }])
-            .unwrap_or_default();
-        out.push(ConfigEntry { name, value, source, read_only: true, sensitive: false, ty, doc, synonyms });
+        let synonyms = match (&value, set || sensitive) {
+            (Some(v), _) => vec![ConfigSynonym { name: name.to_string(), value: Some(v.clone()), source }],
+            (None, true) => vec![ConfigSynonym { name: name.to_string(), value: None, source }],
+            (None, false) => Vec::new(),
+        };
+        out.push(ConfigEntry { name, value, source, read_only: true, sensitive, ty, doc, synonyms });
     };
     for (name, _, ty, doc) in BROKER_KEYS {
         push(name, *ty, doc);
@@ -372,6 +375,7 @@ mod tests {
         let mut c = BrokerConfig::default();
         c.set("num.io.threads", "16").unwrap();
         c.set("ssl.keystore.password", "secret").unwrap();
+        c.set("bootstrap.users", "admin:s3cret").unwrap();
         c.set("unstable.api.versions.enable", "true").unwrap();
         let entries = broker_entries(&c);
         let get = |n: &str| entries.iter().find(|e| e.name == n).unwrap_or_else(|| panic!("{n} not listed"));
@@ -385,6 +389,8 @@ mod tests {
         let pw = get("ssl.keystore.password");
         assert!(pw.sensitive && pw.value.is_none() && pw.synonyms.iter().all(|s| s.value.is_none()));
         assert_eq!(pw.source, ConfigSource::StaticBroker);
+        let users = get("bootstrap.users");
+        assert!(users.sensitive && users.value.is_none() && users.synonyms.iter().all(|s| s.value.is_none()));
         assert_eq!(get("unstable.api.versions.enable").value.as_deref(), Some("true"));
         assert!(!entries.iter().any(|e| e.name == "unstable.feature.versions.enable"), "internal keys only when set");
         assert_eq!(get("log.retention.hours").value.as_deref(), Some("168"), "keys Weir reads keep their entries");

@@ -84,6 +84,11 @@ impl Broker {
         let dir = opts.data_dir.clone();
         let config = opts.config.clone();
         let handle = blocking(move || BrokerHandle::open(&dir, config, Arc::new(SystemClock), endpoints)).await?;
+        if !settings.bootstrap_users.is_empty() {
+            let (h, users) = (handle.clone(), settings.bootstrap_users.clone());
+            let created = blocking(move || h.bootstrap_users(&users)).await?;
+            tracing::info!(users = settings.bootstrap_users.len(), credentials_created = created, "bootstrap users");
+        }
         let timers = tokio::spawn(handle.groups().clone().run_timers(handle.shutdown_signal()));
         let txn_timers = tokio::spawn(handle.txn().clone().run_timers(handle.shutdown_signal()));
         tracing::info!(

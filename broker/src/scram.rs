@@ -166,6 +166,37 @@ pub fn check_alter(
     (dels, errors)
 }
 
+/// A credential for `password` with a fresh random salt (what
+/// `kafka-configs --add-config 'SCRAM-SHA-256=[password=...]'` makes client-side).
+pub fn credential_for_password(mechanism: i8, password: &str, iterations: i32) -> ScramCredential {
+    let salt: [u8; 32] = crate::net::sasl::random();
+    let (algorithm, len) = match mechanism {
+        SCRAM_SHA_512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
+        _ => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
+    };
+    let rounds = std::num::NonZeroU32::new(iterations.max(1) as u32).expect("at least one iteration");
+    let mut salted = vec![0u8; len];
+    ring::pbkdf2::derive(algorithm, rounds, &salt, password.as_bytes(), &mut salted);
+    ScramCredential::derive(mechanism, &salt, &salted, iterations).expect("a known mechanism")
+}
+
+/// Parses `bootstrap.users` / `WEIR_BOOTSTRAP_USERS`: `name:password[,name:password]`.
+pub fn parse_bootstrap_users(value: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.split_once(':') {
+            Some((user, password)) if !user.trim().is_empty() && !password.is_empty() => {
+                if out.iter().any(|(u, _)| u == user.trim()) {
+                    return Err(format!("user '{}' is given twice", user.trim()));
+                }
+                out.push((user.trim().to_string(), password.to_string()));
+            }
+            _ => return Err(format!("'{}' is not name:password", entry.split(':').next().unwrap_or_default())),
+        }
+    }
+    Ok(out)
+}
+
 /// One user's outcome of an AlterUserScramCredentials request.
 pub type AlterResult = (String, Option<ScramError>);
 
@@ -173,6 +204,38 @@ impl crate::BrokerHandle {
     /// Users with credentials: each with its (mechanism, iterations).
     pub fn scram_users(&self) -> std::collections::BTreeMap<String, Vec<(i8, i32)>> {
         self.core.meta.scram_users()
+    }
+
+    /// A user's credential for a mechanism, if it has one.
+    pub fn scram_credential(&self, user: &str, mechanism: i8) -> Option<ScramCredential> {
+        self.core.meta.scram_credential(user, mechanism)
+    }
+
+    /// Gives each of `users` SCRAM-SHA-256 and SCRAM-SHA-512 credentials for its
+    /// password, where it has none for that mechanism yet (a restart with the same
+    /// list changes nothing; a password changed since is kept). Returns how many
+    /// credentials were created. Blocking.
+    pub fn bootstrap_users(&self, users: &[(String, String)]) -> Result<usize, crate::error::BrokerError> {
+        let meta = &self.core.meta;
+        meta.with_writer(|w| {
+            let mut created = 0;
+            for (user, password) in users {
+                for mechanism in [SCRAM_SHA_256, SCRAM_SHA_512] {
+                    if meta.scram_credential(user, mechanism).is_some() {
+                        continue;
+                    }
+                    let credential = credential_for_password(mechanism, password, MIN_ITERATIONS);
+                    w.commit(crate::metadata::Event::ScramCredentialUpserted {
+                        user: user.clone(),
+                        mechanism,
+                        credential,
+                    })?;
+                    created += 1;
+                    tracing::info!(user = %user, mechanism, "bootstrap user: SCRAM credential created");
+                }
+            }
+            Ok(created)
+        })
     }
 
     /// Checks and applies an AlterUserScramCredentials request: the accepted

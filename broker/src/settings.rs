@@ -86,6 +86,10 @@ pub struct BrokerSettings {
     pub listener_security_protocol_map: String,
     /// The `ssl.*` keys SSL listeners read (`net::tls::TlsSettings`).
     pub ssl: std::collections::BTreeMap<String, String>,
+    /// The keys SASL listeners read (`net::sasl::SaslSettings`).
+    pub sasl: std::collections::BTreeMap<String, String>,
+    /// `bootstrap.users`: SCRAM users created on start-up if missing.
+    pub bootstrap_users: Vec<(String, String)>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
@@ -111,6 +115,19 @@ pub const SSL_KEYS: &[&str] = &[
     "ssl.truststore.location",
     "ssl.client.auth",
     "ssl.principal.mapping.rules",
+];
+
+/// The keys SASL listeners are configured with.
+pub const SASL_KEYS: &[&str] = &[
+    "sasl.enabled.mechanisms",
+    "sasl.server.max.receive.size",
+    "connections.max.reauth.ms",
+    "connection.failed.authentication.delay.ms",
+    "sasl.oauthbearer.jwks.endpoint.url",
+    "sasl.oauthbearer.expected.audience",
+    "sasl.oauthbearer.expected.issuer",
+    "sasl.oauthbearer.sub.claim.name",
+    "sasl.oauthbearer.clock.skew.seconds",
 ];
 
 /// Reads keys that must exist in the key tables; an unknown name is a bug in the
@@ -227,6 +244,9 @@ impl BrokerSettings {
             controller_listener_names: r.raw("controller.listener.names")?,
             listener_security_protocol_map: r.raw("listener.security.protocol.map")?,
             ssl: SSL_KEYS.iter().map(|k| Ok((k.to_string(), r.raw(k)?))).collect::<Result<_>>()?,
+            sasl: SASL_KEYS.iter().map(|k| Ok((k.to_string(), r.raw(k)?))).collect::<Result<_>>()?,
+            bootstrap_users: crate::scram::parse_bootstrap_users(&r.raw("bootstrap.users")?)
+                .map_err(|e| BrokerError::Config(format!("bootstrap.users: {e}")))?,
             num_partitions: r.int("num.partitions", 1)?,
             default_replication_factor: r.long("default.replication.factor", 1, i16::MAX as i64)? as i16,
             auto_create_topics_enable: r.bool("auto.create.topics.enable")?,

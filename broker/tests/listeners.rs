@@ -68,20 +68,23 @@ async fn each_listener_serves_and_advertises_itself() {
 }
 
 #[tokio::test]
-async fn a_listener_with_a_protocol_not_served_stops_start_up() {
+async fn a_listener_that_is_not_fully_configured_stops_start_up() {
     let refused = |listeners: &'static str| async move {
         let dir = tempfile::tempdir().unwrap();
         let mut config = BrokerConfig::default();
         config.set("listeners", listeners).unwrap();
+        config.set("sasl.enabled.mechanisms", "GSSAPI").unwrap();
         Broker::start(BrokerOptions { data_dir: dir.path().to_path_buf(), kafka_addr: None, config })
             .await
             .err()
             .expect("refused")
             .to_string()
     };
-    let e = refused("PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0").await;
-    assert!(e.contains("SASL_SSL uses SASL_SSL"), "{e}");
-    // SSL is served, given a keystore.
-    let e = refused("PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0").await;
-    assert!(e.contains("ssl.keystore.location"), "{e}");
+    // TLS needs a keystore (SSL, SASL_SSL); SASL mechanisms must be ones served.
+    for tls in ["PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0", "SASL_SSL://127.0.0.1:0"] {
+        let e = refused(tls).await;
+        assert!(e.contains("ssl.keystore.location"), "{e}");
+    }
+    let e = refused("PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0").await;
+    assert!(e.contains("sasl.enabled.mechanisms: GSSAPI is not served"), "{e}");
 }

@@ -14,7 +14,7 @@ use crate::net::SecurityProtocol;
 /// Kafka's refusal of a token request on this connection, checked in its order.
 pub fn token_error(ctx: &RequestContext) -> ResponseError {
     let s = &ctx.session;
-    let anonymous = s.principal.name == "ANONYMOUS";
+    let anonymous = s.principal().name == "ANONYMOUS";
     match s.protocol {
         SecurityProtocol::Plaintext => ResponseError::DelegationTokenRequestNotAllowed,
         SecurityProtocol::Ssl if anonymous => ResponseError::DelegationTokenRequestNotAllowed,
@@ -23,7 +23,7 @@ pub fn token_error(ctx: &RequestContext) -> ResponseError {
 }
 
 pub fn handle(ctx: &RequestContext, req: CreateDelegationTokenRequest) -> CreateDelegationTokenResponse {
-    let me = &ctx.session.principal;
+    let me = ctx.session.principal();
     let (owner_type, owner_name) = match (&req.owner_principal_type, &req.owner_principal_name) {
         (Some(t), Some(n)) if !n.is_empty() => (t.to_string(), n.to_string()),
         _ => (me.kind.clone(), me.name.clone()),

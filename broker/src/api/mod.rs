@@ -101,6 +101,8 @@ pub enum Outcome {
     Silent,
     /// The request cannot be answered in the protocol; Kafka closes the connection.
     Close(String),
+    /// A last response (a failed authentication), then the connection closes.
+    Final(BytesMut, String),
     /// The request's effects are done; its response waits for something that must not
     /// hold up the next request (acks=all waiting for fsync). Runs as its own task.
     Deferred(routes::BoxFuture),
@@ -251,7 +253,7 @@ pub async fn dispatch(
         m.latency.record(took);
         stats.record_latency(took);
         match out {
-            Outcome::Respond(buf) => m.response_bytes.increment(buf.len() as u64),
+            Outcome::Respond(buf) | Outcome::Final(buf, _) => m.response_bytes.increment(buf.len() as u64),
             Outcome::RespondParts(parts) => m.response_bytes.increment(parts.iter().map(|p| p.len() as u64).sum()),
             _ => {}
         }
@@ -294,6 +296,9 @@ fn log_outcome(out: &Outcome, started: Instant) {
         }
         Outcome::Silent => tracing::debug!(elapsed_us, "done, no response (acks=0)"),
         Outcome::Close(reason) => tracing::debug!(elapsed_us, reason = %reason, "refused; closing the connection"),
+        Outcome::Final(buf, reason) => {
+            tracing::debug!(response.bytes = buf.len(), elapsed_us, reason = %reason, "answered; closing the connection")
+        }
         Outcome::Deferred(_) => tracing::debug!(elapsed_us, "done; the response waits for the flush"),
     }
 }

@@ -121,7 +121,7 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(ListPartitionReassignments, list_partition_reassignments, ListPartitionReassignmentsRequest, sync),
         route!(AlterPartitionReassignments, alter_partition_reassignments, AlterPartitionReassignmentsRequest, sync),
         route!(SaslHandshake, sasl_handshake, SaslHandshakeRequest, sync),
-        route!(SaslAuthenticate, sasl_authenticate, SaslAuthenticateRequest, sync),
+        route!(SaslAuthenticate, SaslAuthenticateRequest, custom sasl_authenticate::route),
         route!(DescribeAcls, describe_acls, DescribeAclsRequest, sync),
         route!(CreateAcls, create_acls, CreateAclsRequest, sync),
         route!(DeleteAcls, delete_acls, DeleteAclsRequest, sync),

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::sasl::{Admit, ConnSasl, Step};
 use super::Session;
 use crate::api::metrics::ApiMetrics;
 use crate::api::{self, Outcome};
@@ -118,32 +119,51 @@ pub(super) async fn run<R, W>(
                 Ok(Outcome::Respond(buf)) => {
                     if let Err(e) = wr.write_all(&buf).await {
                         tracing::debug!(%peer, error = %e, "client went away before its response");
-                        return;
+                        return None;
                     }
                 }
                 Ok(Outcome::RespondParts(parts)) => {
                     if let Err(e) = write_parts(&mut wr, parts).await {
                         tracing::debug!(%peer, error = %e, "client went away before its response");
-                        return;
+                        return None;
                     }
                 }
-                Ok(Outcome::Silent) => {}
+                Ok(Outcome::Final(buf, reason)) => {
+                    let _ = wr.write_all(&buf).await;
+                    let _ = wr.flush().await;
+                    tracing::info!(%peer, %reason, "closing connection after the client reads the response");
+                    // Kept open: the client closes first (see `linger`).
+                    return Some(wr);
+                }
+                Ok(Outcome::Silent) => continue,
                 Ok(Outcome::Deferred(_)) => unreachable!("deferred outcomes are queued as tasks"),
                 Ok(Outcome::Close(reason)) => {
                     tracing::warn!(%peer, %reason, "closing connection");
-                    return;
+                    return None;
                 }
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "request handler failed; closing connection");
-                    return;
+                    return None;
+                }
+            }
+            // A TLS stream accepts a response into its buffer and may keep part of
+            // it there when the socket is full: flush before waiting for the next
+            // one, or the client waits for the rest (TCP's flush does nothing).
+            if rx.is_empty() {
+                if let Err(e) = wr.flush().await {
+                    tracing::debug!(%peer, error = %e, "client went away before its response");
+                    return None;
                 }
             }
         }
         let _ = wr.shutdown().await;
+        None
     });
 
     let mut shutdown = broker.shutdown_signal();
     let mut writer_done = false;
+    // The connection ends with a last response (failed authentication).
+    let mut linger = false;
     // Bytes read while a request was parked: the start of the next request(s).
     let mut early = BytesMut::new();
     loop {
@@ -172,14 +192,41 @@ pub(super) async fn run<R, W>(
             tracing::warn!(%peer, size = len, "negative request frame size; closing connection");
             break;
         }
-        if len as usize > max_frame {
-            tracing::warn!(%peer, size = len, max = max_frame, "request frame exceeds socket.request.max.bytes; closing connection");
+        let max = session.sasl.as_ref().map_or(max_frame, |s| s.max_frame(max_frame));
+        if len as usize > max {
+            let key = if max == max_frame { "socket.request.max.bytes" } else { "sasl.server.max.receive.size" };
+            tracing::warn!(%peer, size = len, max, "request frame exceeds {key}; closing connection");
             break;
         }
         let Some(frame) = read_frame_after(&mut rd, &mut early, len as usize).await else {
             tracing::debug!(%peer, "connection closed mid-frame");
             break;
         };
+        if let Some(sasl) = &session.sasl {
+            let key = if frame.len() >= 2 { i16::from_be_bytes([frame[0], frame[1]]) } else { -1 };
+            match sasl.admit(key) {
+                Admit::Dispatch => {}
+                Admit::RawToken => {
+                    let queued = match raw_token(&broker, sasl, &frame).await {
+                        Ok(buf) => Queued::Ready(Outcome::Respond(buf)),
+                        Err(delay) => {
+                            // No way to say why in a bare frame: Kafka closes.
+                            tokio::time::sleep(delay).await;
+                            let _ = tx.send(Queued::Ready(Outcome::Close("SASL authentication failed".into()))).await;
+                            break;
+                        }
+                    };
+                    if tx.send(queued).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Admit::Close(reason) => {
+                    tracing::warn!(%peer, %reason, "closing connection");
+                    break;
+                }
+            }
+        }
         let parks = frame.len() >= 2 && PARKING_APIS.contains(&i16::from_be_bytes([frame[0], frame[1]]));
         let dispatched = api::dispatch(&broker, &metrics, &session, frame.freeze());
         let outcome = if parks {
@@ -212,6 +259,11 @@ pub(super) async fn run<R, W>(
                 let _ = tx.send(Queued::Ready(Outcome::Close(reason))).await;
                 break;
             }
+            last @ Outcome::Final(..) => {
+                let _ = tx.send(Queued::Ready(last)).await;
+                linger = true;
+                break;
+            }
             other => Queued::Ready(other),
         };
         if tx.send(queued).await.is_err() {
@@ -219,9 +271,42 @@ pub(super) async fn run<R, W>(
         }
     }
     drop(tx);
-    if !writer_done {
-        let _ = writer.await;
+    let held = match writer_done {
+        false => writer.await.ok().flatten(),
+        true => None,
+    };
+    if linger && held.is_some() {
+        // Closing a socket with unread input resets it, and a reset can discard the
+        // last response before the client reads it: read what the client still
+        // sends until it closes (bounded), so the close is an orderly one.
+        let mut sink = [0u8; 4096];
+        let drain = async {
+            while let Ok(n) = rd.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
     }
+    drop(held);
+}
+
+/// How long a connection closed after its last response waits for the client's close.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A bare SASL token (after SaslHandshake v0): the answer as a bare frame, or
+/// the delay before closing when the exchange fails.
+async fn raw_token(broker: &BrokerHandle, sasl: &ConnSasl, token: &[u8]) -> Result<BytesMut, std::time::Duration> {
+    let answer = match sasl.authenticate(broker, token).await {
+        Step::Continue(t) | Step::Done { token: t, .. } => t,
+        Step::Failed { delay, .. } => return Err(delay),
+        Step::IllegalState(_) => return Err(std::time::Duration::ZERO),
+    };
+    let mut buf = BytesMut::with_capacity(4 + answer.len());
+    buf.extend_from_slice(&(answer.len() as i32).to_be_bytes());
+    buf.extend_from_slice(&answer);
+    Ok(buf)
 }
 
 #[cfg(test)]
@@ -261,6 +346,61 @@ mod tests {
         assert_eq!(&frame[..], b"efghi", "the rest of the early bytes, then the socket");
         assert!(early.is_empty());
         assert_eq!(rest, b"j");
+    }
+
+    /// A writer that keeps everything until flushed, as a TLS stream keeps what
+    /// the socket could not take: every response must still reach the client.
+    #[tokio::test]
+    async fn responses_are_flushed_through_a_buffering_writer() {
+        use std::sync::Arc;
+
+        use bytes::BufMut;
+        use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
+        use kafka_protocol::protocol::Encodable;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn weir_storage::Clock> = Arc::new(weir_storage::SystemClock);
+        let broker = crate::BrokerHandle::open(dir.path(), crate::BrokerConfig::default(), clock, vec![]).unwrap();
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (rd, wr) = tokio::io::split(server);
+        let session = Arc::new(crate::net::Session {
+            listener: "SSL".into(),
+            protocol: crate::net::SecurityProtocol::Ssl,
+            peer: "127.0.0.1:1".parse().unwrap(),
+            transport_principal: crate::net::Principal::anonymous(),
+            sasl: None,
+            software: Default::default(),
+        });
+        let metrics = Arc::new(crate::api::metrics::ApiMetrics::new());
+        let conn =
+            tokio::spawn(super::run(broker, metrics, session, rd, tokio::io::BufWriter::with_capacity(1 << 20, wr)));
+        let (mut crd, mut cwr) = tokio::io::split(client);
+        let mut body = BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(ApiKey::ApiVersions as i16)
+            .with_request_api_version(3)
+            .with_correlation_id(5)
+            .encode(&mut body, ApiKey::ApiVersions.request_header_version(3))
+            .unwrap();
+        ApiVersionsRequest::default().encode(&mut body, 3).unwrap();
+        let mut frame = BytesMut::new();
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        for _ in 0..2 {
+            cwr.write_all(&frame).await.unwrap();
+            let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                let len = crd.read_i32().await.unwrap();
+                let mut buf = vec![0u8; len as usize];
+                crd.read_exact(&mut buf).await.unwrap();
+                i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])
+            })
+            .await;
+            assert_eq!(answered.expect("the response is flushed, not left in the writer's buffer"), 5);
+        }
+        drop(cwr);
+        drop(crd);
+        conn.await.unwrap();
     }
 
     #[tokio::test]

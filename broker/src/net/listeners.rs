@@ -36,6 +36,14 @@ impl SecurityProtocol {
             SecurityProtocol::SaslSsl => "SASL_SSL",
         }
     }
+
+    pub fn uses_tls(self) -> bool {
+        matches!(self, SecurityProtocol::Ssl | SecurityProtocol::SaslSsl)
+    }
+
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl)
+    }
 }
 
 /// `listeners` and `advertised.listeners` without the listeners named in
@@ -146,15 +154,6 @@ pub fn parse(
     if let Some(name) = adv.keys().next() {
         return Err(BrokerError::Config(format!("advertised.listeners: {name} is not one of the listeners")));
     }
-    if let Some(l) =
-        out.iter().find(|l| matches!(l.protocol, SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl))
-    {
-        return Err(BrokerError::Config(format!(
-            "listeners: {} uses {}, which this version of Weir does not serve yet (PLAINTEXT and SSL only)",
-            l.name,
-            l.protocol.name()
-        )));
-    }
     Ok(out)
 }
 
@@ -211,9 +210,9 @@ mod tests {
         let e = |l: &str, a: &str, m: &str| parse(l, a, m, None).unwrap_err().to_string();
         assert!(e("127.0.0.1:9092", "", MAP).contains("NAME://HOST:PORT"));
         assert!(e("OTHER://127.0.0.1:9092", "", MAP).contains("OTHER has no security protocol"));
-        assert!(e("SASL_SSL://127.0.0.1:9093", "", MAP).contains("does not serve yet"));
-        assert!(e("SASL_PLAINTEXT://127.0.0.1:9093", "", MAP).contains("does not serve yet"));
-        assert!(parse("SSL://127.0.0.1:9093", "", MAP, None).is_ok(), "SSL is served");
+        for served in ["SSL://127.0.0.1:9093", "SASL_SSL://127.0.0.1:9093", "SASL_PLAINTEXT://127.0.0.1:9093"] {
+            assert!(parse(served, "", MAP, None).is_ok(), "{served}");
+        }
         assert!(e("PLAINTEXT://127.0.0.1:9092", "OTHER://h:1", MAP).contains("OTHER is not one of the listeners"));
         assert!(e("PLAINTEXT://127.0.0.1:1,PLAINTEXT://127.0.0.1:2", "", MAP).contains("used twice"));
         assert!(e("PLAINTEXT://127.0.0.1:9092", "", "PLAINTEXT:TLS").contains("unknown security protocol"));

@@ -2,13 +2,15 @@
 //!
 //! One accept loop per configured listener ([`Listeners`]). Every accepted
 //! connection gets a [`Session`]: the listener it came in on, the peer address and
-//! the authenticated principal (`User:ANONYMOUS` on PLAINTEXT listeners). The
+//! the authenticated principal (`User:ANONYMOUS` on PLAINTEXT listeners, the
+//! certificate's on SSL with client authentication, the SASL user on SASL_*). The
 //! session goes with every request of the connection into the request context, so
 //! handlers, the authorization hook and Metadata (which advertises the listener the
 //! client came in on) all see it.
 
 mod connection;
 pub mod listeners;
+pub mod sasl;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -41,6 +43,13 @@ impl Principal {
     }
 }
 
+impl Session {
+    /// The principal requests run as.
+    pub fn principal(&self) -> &Principal {
+        self.sasl.as_ref().and_then(|s| s.principal()).unwrap_or(&self.transport_principal)
+    }
+}
+
 impl std::fmt::Display for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.kind, self.name)
@@ -53,7 +62,11 @@ pub struct Session {
     pub listener: Arc<str>,
     pub protocol: SecurityProtocol,
     pub peer: SocketAddr,
-    pub principal: Principal,
+    /// Who the transport says the client is: anonymous, or its certificate's
+    /// principal. On SASL listeners [`Session::principal`] is the SASL user.
+    pub transport_principal: Principal,
+    /// SASL listeners: the connection's authentication.
+    pub sasl: Option<Arc<sasl::ConnSasl>>,
     /// The client's software name and version (KIP-511, ApiVersions v3+), for
     /// matching telemetry subscriptions.
     pub software: std::sync::OnceLock<(String, String)>,
@@ -63,8 +76,10 @@ pub struct Session {
 pub struct Listeners {
     bound: Vec<(TcpListener, ListenerSpec)>,
     endpoints: Vec<Endpoint>,
-    /// Loaded when an SSL listener is configured.
+    /// Loaded when an SSL or SASL_SSL listener is configured.
     tls: Option<Arc<tls::Tls>>,
+    /// Built when a SASL listener is configured.
+    sasl: Option<Arc<sasl::SaslServer>>,
 }
 
 impl Listeners {
@@ -79,9 +94,15 @@ impl Listeners {
         let specs =
             listeners::parse(&client_listeners, &advertised, &settings.listener_security_protocol_map, first_addr)?;
         // Before binding: a bad keystore stops start-up with its reason.
-        let tls = match specs.iter().any(|s| s.protocol == SecurityProtocol::Ssl) {
+        let tls = match specs.iter().any(|s| s.protocol.uses_tls()) {
             true => Some(Arc::new(tls::Tls::load(tls::TlsSettings::from_keys(|k| {
                 settings.ssl.get(k).cloned().unwrap_or_default()
+            })?)?)),
+            false => None,
+        };
+        let sasl = match specs.iter().any(|s| s.protocol.uses_sasl()) {
+            true => Some(Arc::new(sasl::SaslServer::new(sasl::SaslSettings::from_keys(|k| {
+                settings.sasl.get(k).cloned().unwrap_or_default()
             })?)?)),
             false => None,
         };
@@ -100,7 +121,7 @@ impl Listeners {
             endpoints.push(Endpoint { listener: spec.name.clone(), host, port, bound: local });
             bound.push((listener, spec));
         }
-        Ok(Listeners { bound, endpoints, tls })
+        Ok(Listeners { bound, endpoints, tls, sasl })
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -111,12 +132,14 @@ impl Listeners {
     pub fn serve(self, broker: &BrokerHandle) -> Vec<JoinHandle<()>> {
         let metrics = Arc::new(ApiMetrics::new());
         let tls = self.tls;
+        let sasl = self.sasl;
         let mut tasks: Vec<JoinHandle<()>> = self
             .bound
             .into_iter()
             .map(|(listener, spec)| {
-                let tls = (spec.protocol == SecurityProtocol::Ssl).then(|| tls.clone()).flatten();
-                tokio::spawn(accept_loop(broker.clone(), metrics.clone(), listener, spec, tls))
+                let tls = spec.protocol.uses_tls().then(|| tls.clone()).flatten();
+                let sasl = spec.protocol.uses_sasl().then(|| sasl.clone()).flatten();
+                tokio::spawn(accept_loop(broker.clone(), metrics.clone(), listener, spec, tls, sasl))
             })
             .collect();
         if let Some(tls) = tls {
@@ -167,12 +190,14 @@ async fn serve_tls(
             return;
         }
     };
-    if let Some(cert) = stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+    // On SASL_SSL the principal comes from SASL; a certificate only secures the channel.
+    let cert = stream.get_ref().1.peer_certificates().and_then(|c| c.first()).filter(|_| session.sasl.is_none());
+    if let Some(cert) = cert {
         let mapped = tls::subject_dn(cert)
             .ok_or_else(|| "its subject does not parse".to_string())
             .and_then(|dn| tls.mapper().map(&dn));
         match mapped {
-            Ok(name) => session.principal = Principal { kind: "User".into(), name },
+            Ok(name) => session.transport_principal = Principal { kind: "User".into(), name },
             Err(why) => {
                 tracing::warn!(listener = %session.listener, peer = %session.peer, reason = %why,
                     "client certificate refused: no principal");
@@ -180,7 +205,7 @@ async fn serve_tls(
             }
         }
     }
-    tracing::debug!(listener = %session.listener, peer = %session.peer, principal = %session.principal, "TLS connection");
+    tracing::debug!(listener = %session.listener, peer = %session.peer, principal = %session.principal(), "TLS connection");
     let (rd, wr) = tokio::io::split(stream);
     connection::run(broker, metrics, Arc::new(session), rd, wr).await
 }
@@ -194,6 +219,7 @@ async fn accept_loop(
     listener: TcpListener,
     spec: ListenerSpec,
     tls: Option<Arc<tls::Tls>>,
+    sasl: Option<Arc<sasl::SaslServer>>,
 ) {
     let mut shutdown = broker.shutdown_signal();
     let name: Arc<str> = spec.name.as_str().into();
@@ -210,7 +236,8 @@ async fn accept_loop(
                         listener: name.clone(),
                         protocol: spec.protocol,
                         peer,
-                        principal: Principal::anonymous(),
+                        transport_principal: Principal::anonymous(),
+                        sasl: sasl.as_ref().map(|s| Arc::new(sasl::ConnSasl::new(s.clone(), peer.ip()))),
                         software: Default::default(),
                     };
                     let _ = stream.set_nodelay(true);

@@ -75,3 +75,22 @@ def _recv_exact(s: socket.socket, n: int) -> bytes:
             raise ConnectionError("broker closed the connection")
         buf += chunk
     return buf
+
+
+def kafka_python_round_trip(bootstrap: str, n: int = 5, **client) -> list[str]:
+    """Produces ``n`` records to a new topic with kafka-python and reads them
+    back from the start; ``client`` holds the security settings of both."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    topic = unique_topic("kp")
+    p = KafkaProducer(bootstrap_servers=bootstrap, **client)
+    for i in range(n):
+        p.send(topic, f"kp-{i}".encode(), partition=0)
+    p.flush(30)
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=10000, **client)
+    c.assign([TopicPartition(topic, 0)])
+    c.seek_to_beginning()
+    got = [m.value.decode() for _, m in zip(range(n), c)]
+    c.close()
+    return got

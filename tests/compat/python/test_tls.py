@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from compat_broker import DEFAULT_WEIR_ARGS, REPO_ROOT, BrokerHandle, _launch, reserve_ports
+from compat_util import kafka_python_round_trip
 
 
 class Certs:
@@ -119,22 +120,9 @@ def test_confluent_kafka_produces_and_consumes_over_tls(tls_weir):
 
 
 def test_kafka_python_over_tls(tls_weir):
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-
-    topic = f"tls-kp-{uuid.uuid4().hex[:8]}"
     cert, key = tls_weir.certs.alice
     tls = dict(security_protocol="SSL", ssl_cafile=tls_weir.certs.ca_path, ssl_certfile=cert, ssl_keyfile=key)
-    p = KafkaProducer(bootstrap_servers=tls_weir.ssl_bootstrap, **tls)
-    for i in range(5):
-        p.send(topic, f"kp-{i}".encode(), partition=0)
-    p.flush(30)
-    p.close()
-    c = KafkaConsumer(bootstrap_servers=tls_weir.ssl_bootstrap, consumer_timeout_ms=10000, **tls)
-    c.assign([TopicPartition(topic, 0)])
-    c.seek_to_beginning()
-    got = [m.value.decode() for _, m in zip(range(5), c)]
-    c.close()
-    assert got == [f"kp-{i}" for i in range(5)]
+    assert kafka_python_round_trip(tls_weir.ssl_bootstrap, **tls) == [f"kp-{i}" for i in range(5)]
 
 
 def test_clients_that_cannot_authenticate_fail_and_the_others_go_on(tls_weir):

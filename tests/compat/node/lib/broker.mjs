@@ -45,10 +45,14 @@ export async function reservePorts (n) {
  * Returns { bootstrap, logPath, stop() }. stop() resolves to the exit code
  * (0 expected after SIGTERM), a string if it had to be killed, or null for an
  * external broker.
+ *
+ * `options.ports`: how many more free ports to reserve (returned as `ports`);
+ * `options.args(ports)`: more `weir serve` arguments; `options.env`: more
+ * environment. A suite that needs them (listeners, users) always starts its own.
  */
-export async function startBroker () {
+export async function startBroker (options = {}) {
   const external = (process.env.COMPAT_BOOTSTRAP || '').trim()
-  if (external) {
+  if (external && !options.args) {
     return {
       bootstrap: external,
       registryUrl: process.env.COMPAT_REGISTRY_URL || null,
@@ -70,7 +74,7 @@ export async function startBroker () {
   const logDir = process.env.COMPAT_LOG_DIR || dataDir
   fs.mkdirSync(logDir, { recursive: true })
   const logPath = path.join(logDir, `weir-node-${path.basename(process.argv[1] || 'suite')}.log`)
-  const [kafka, registry, console_] = await reservePorts(3)
+  const [kafka, registry, console_, ...ports] = await reservePorts(3 + (options.ports || 0))
   const args = [
     'serve',
     '--data-dir', path.join(dataDir, 'data'),
@@ -82,6 +86,7 @@ export async function startBroker () {
     '--set', 'group.initial.rebalance.delay.ms=0',
     '--set', 'group.consumer.heartbeat.interval.ms=500',
     '--set', 'group.consumer.min.heartbeat.interval.ms=500',
+    ...(options.args ? options.args(ports) : []),
     ...(process.env.COMPAT_WEIR_ARGS || '').split(/\s+/).filter(Boolean),
   ]
   const log = fs.createWriteStream(logPath)
@@ -100,7 +105,7 @@ export async function startBroker () {
     record(`$ ${bin} ${args.join(' ')}`)
     child = spawn(bin, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, ...(options.env || {}), NO_COLOR: '1' },
       detached: true, // own process group, so that everything it started can be killed
     })
     const proc = child
@@ -182,5 +187,5 @@ export async function startBroker () {
     if (again !== bootstrap) throw new Error(`restarted on ${again}, expected ${bootstrap}`)
   }
 
-  return { bootstrap, registryUrl: `http://127.0.0.1:${registry}`, logPath, stop, restart, tail }
+  return { bootstrap, registryUrl: `http://127.0.0.1:${registry}`, logPath, stop, restart, tail, ports }
 }
