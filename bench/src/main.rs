@@ -11,6 +11,7 @@
 //! weir-bench console --weir BIN [--topics N --groups N] # the console API on a large estate
 //! ```
 
+mod acls;
 mod brokers;
 mod client;
 mod console;

@@ -1,7 +1,8 @@
 //! The authorization hook: every handler asks, once per request and resource,
 //! whether the session's principal may perform an operation on a resource, with
-//! Kafka's operation and resource model. Today every broker allows everything
-//! ([`AllowAll`]); ACLs plug in here as another [`Authorizer`].
+//! Kafka's operation and resource model. Without `authorizer.class.name` every
+//! principal may do everything ([`AllowAll`]); with it, `acl::AclAuthorizer`
+//! decides.
 
 use crate::net::Session;
 
@@ -67,6 +68,19 @@ pub const AUTHORIZED_OPS_OMITTED: i32 = i32::MIN;
 
 pub trait Authorizer: Send + Sync {
     fn authorize(&self, session: &Session, operation: Operation, resource: Resource<'_>) -> bool;
+
+    /// Kafka's `authorizeByResourceType`: may the principal do `operation` on
+    /// some topic (some resource of `resource`'s type)? Idempotent producers
+    /// need WRITE on any topic (KIP-679) when they lack IDEMPOTENT_WRITE.
+    fn authorize_any(&self, _session: &Session, _operation: Operation, _resource: Resource<'_>) -> bool {
+        true
+    }
+
+    /// Whether ACLs are in force (an authorizer is configured): the ACL APIs
+    /// answer SECURITY_DISABLED otherwise.
+    fn enabled(&self) -> bool {
+        false
+    }
 }
 
 /// No ACLs: everyone may do everything (Kafka without an authorizer).

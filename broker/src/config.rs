@@ -244,6 +244,19 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
     ("sasl.oauthbearer.sub.claim.name", "sub", ConfigType::String, "OAUTHBEARER: the claim naming the principal."),
     ("sasl.oauthbearer.clock.skew.seconds", "30", ConfigType::Int, "OAUTHBEARER: tolerance of exp and nbf."),
     (
+        "authorizer.class.name",
+        "",
+        ConfigType::String,
+        "Turns ACLs on: org.apache.kafka.metadata.authorizer.StandardAuthorizer (Weir's ACL authorizer).",
+    ),
+    ("super.users", "", ConfigType::List, "Principals every ACL check allows, ';'-separated: User:admin;User:ops."),
+    (
+        "allow.everyone.if.no.acl.found",
+        "false",
+        ConfigType::Boolean,
+        "With ACLs on: allow a resource that no ACL applies to (Kafka's default: deny).",
+    ),
+    (
         "bootstrap.users",
         "",
         ConfigType::Password,

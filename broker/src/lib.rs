@@ -16,6 +16,7 @@
 //!   `__consumer_offsets`, the registry's `_schemas`);
 //! - `weir-storage`: the logs on disk.
 
+pub mod acl;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -173,7 +174,14 @@ impl BrokerHandle {
                 groups: OnceLock::new(),
                 txn: OnceLock::new(),
                 schema_lookup: OnceLock::new(),
-                authorizer: Arc::new(auth::AllowAll),
+                authorizer: match &settings.authorizer {
+                    Some(a) => Arc::new(acl::AclAuthorizer::new(
+                        meta.clone(),
+                        a.super_users.clone(),
+                        a.allow_everyone_if_no_acl_found,
+                    )),
+                    None => Arc::new(auth::AllowAll),
+                },
                 shutdown,
                 _lock: lock,
             }),

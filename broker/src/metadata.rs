@@ -94,6 +94,13 @@ pub enum Event {
         group: String,
         configs: BTreeMap<String, String>,
     },
+    /// ACLs added (CreateAcls); one already there stays as it is.
+    AclsCreated {
+        acls: Vec<crate::acl::AclBinding>,
+    },
+    AclsDeleted {
+        acls: Vec<crate::acl::AclBinding>,
+    },
 }
 
 #[derive(Default)]
@@ -112,6 +119,11 @@ pub struct MetaState {
     quotas: BTreeMap<crate::quotas::Entity, BTreeMap<String, f64>>,
     /// Finalized feature levels changed since the cluster was created.
     features: BTreeMap<String, i16>,
+    acls: std::collections::BTreeSet<crate::acl::AclBinding>,
+    /// The ACLs indexed for decisions; `None` after a change, built when asked.
+    acl_index: Option<Arc<crate::acl::AclSet>>,
+    /// Bumped on every ACL change (the authorizer's cue to rebuild).
+    acl_version: Arc<std::sync::atomic::AtomicU64>,
     /// The first event that could not be decoded (start-up fails on it).
     bad: Option<String>,
 }
@@ -177,7 +189,22 @@ impl MetaState {
             Event::GroupConfigsReplaced { group, configs } => {
                 self.group_configs.insert(group, Arc::new(configs));
             }
+            Event::AclsCreated { acls } => {
+                self.acls.extend(acls);
+                self.acls_changed();
+            }
+            Event::AclsDeleted { acls } => {
+                for a in &acls {
+                    self.acls.remove(a);
+                }
+                self.acls_changed();
+            }
         }
+    }
+
+    fn acls_changed(&mut self) {
+        self.acl_index = None;
+        self.acl_version.fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -320,6 +347,25 @@ impl MetadataStore {
     }
 
     /// A user's credential for a mechanism (SASL/SCRAM authentication).
+    /// The counter bumped on every ACL change.
+    pub fn acl_version(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.log.lock().acl_version.clone()
+    }
+
+    /// The ACLs indexed for decisions, with the version they are of.
+    pub fn acl_set(&self) -> (u64, Arc<crate::acl::AclSet>) {
+        let mut s = self.log.lock();
+        let version = s.acl_version.load(std::sync::atomic::Ordering::Acquire);
+        if s.acl_index.is_none() {
+            s.acl_index = Some(Arc::new(crate::acl::AclSet::build(&s.acls)));
+        }
+        (version, s.acl_index.clone().expect("built above"))
+    }
+
+    pub fn acl_bindings(&self) -> Vec<crate::acl::AclBinding> {
+        self.log.lock().acls.iter().cloned().collect()
+    }
+
     pub fn scram_credential(&self, user: &str, mechanism: i8) -> Option<crate::scram::ScramCredential> {
         self.log.lock().scram.get(user).and_then(|c| c.get(&mechanism)).cloned()
     }

@@ -90,6 +90,8 @@ pub struct BrokerSettings {
     pub sasl: std::collections::BTreeMap<String, String>,
     /// `bootstrap.users`: SCRAM users created on start-up if missing.
     pub bootstrap_users: Vec<(String, String)>,
+    /// Set when `authorizer.class.name` names Weir's ACL authorizer.
+    pub authorizer: Option<AuthorizerSettings>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
@@ -116,6 +118,34 @@ pub const SSL_KEYS: &[&str] = &[
     "ssl.client.auth",
     "ssl.principal.mapping.rules",
 ];
+
+/// The ACL authorizer's settings.
+#[derive(Clone, Debug)]
+pub struct AuthorizerSettings {
+    /// `super.users`: principals every check allows.
+    pub super_users: Vec<crate::net::Principal>,
+    /// `allow.everyone.if.no.acl.found`.
+    pub allow_everyone_if_no_acl_found: bool,
+}
+
+fn authorizer_settings(r: &Reader<'_>) -> Result<Option<AuthorizerSettings>> {
+    let class = r.raw("authorizer.class.name")?;
+    let class = class.trim();
+    if class.is_empty() {
+        return Ok(None);
+    }
+    if !crate::acl::AUTHORIZER_CLASSES.contains(&class) {
+        return Err(BrokerError::Config(format!(
+            "authorizer.class.name: '{class}' is not served; {} names Weir's ACL authorizer",
+            crate::acl::AUTHORIZER_CLASSES[0]
+        )));
+    }
+    Ok(Some(AuthorizerSettings {
+        super_users: crate::acl::parse_super_users(&r.raw("super.users")?)
+            .map_err(|e| BrokerError::Config(format!("super.users: {e}")))?,
+        allow_everyone_if_no_acl_found: r.bool("allow.everyone.if.no.acl.found")?,
+    }))
+}
 
 /// The keys SASL listeners are configured with.
 pub const SASL_KEYS: &[&str] = &[
@@ -247,6 +277,7 @@ impl BrokerSettings {
             sasl: SASL_KEYS.iter().map(|k| Ok((k.to_string(), r.raw(k)?))).collect::<Result<_>>()?,
             bootstrap_users: crate::scram::parse_bootstrap_users(&r.raw("bootstrap.users")?)
                 .map_err(|e| BrokerError::Config(format!("bootstrap.users: {e}")))?,
+            authorizer: authorizer_settings(&r)?,
             num_partitions: r.int("num.partitions", 1)?,
             default_replication_factor: r.long("default.replication.factor", 1, i16::MAX as i64)? as i16,
             auto_create_topics_enable: r.bool("auto.create.topics.enable")?,

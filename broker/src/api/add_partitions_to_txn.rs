@@ -29,8 +29,26 @@ async fn add(
     verify_only: bool,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let all = |code: i16| -> Vec<((String, i32), i16)> { wanted.iter().map(|tp| (tp.clone(), code)).collect() };
+    // WRITE on every topic, else those are refused and the rest not attempted (as Kafka).
+    let refused_topic = |t: &str| !ctx.authorize(Operation::Write, Resource::Topic(t));
     let codes: Vec<((String, i32), i16)> = if !ctx.authorize(Operation::Write, Resource::TransactionalId(&id)) {
         all(ResponseError::TransactionalIdAuthorizationFailed.code())
+    } else if let Some(refused) = {
+        let mut names: Vec<&str> = wanted.iter().map(|(t, _)| t.as_str()).collect();
+        names.dedup();
+        let refused: Vec<String> = names.into_iter().filter(|t| refused_topic(t)).map(String::from).collect();
+        (!refused.is_empty()).then_some(refused)
+    } {
+        wanted
+            .iter()
+            .map(|tp| {
+                let code = match refused.contains(&tp.0) {
+                    true => ResponseError::TopicAuthorizationFailed,
+                    false => ResponseError::OperationNotAttempted,
+                };
+                (tp.clone(), code.code())
+            })
+            .collect()
     } else {
         let b = ctx.broker.clone();
         let w = wanted.clone();

@@ -21,6 +21,10 @@ pub async fn handle(ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConf
         let base = AlterConfigsResourceResponse::default()
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
+        if let Some(e) = super::describe_configs::config_access(ctx, r.resource_type, r.resource_name.as_str(), true) {
+            responses.push(base.with_error_code(e.code()).with_error_message(None));
+            continue;
+        }
         let configs: BTreeMap<String, String> =
             r.configs.iter().filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string()))).collect();
         let (b, name, validate_only) = (ctx.broker.clone(), r.resource_name.to_string(), req.validate_only);

@@ -8,7 +8,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::{str_bytes, RequestContext};
-use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
+use crate::auth::{Operation, Resource, AUTHORIZED_OPS_OMITTED};
 
 fn assignment(parts: Vec<(Uuid, String, Vec<i32>)>) -> Assignment {
     Assignment::default().with_topic_partitions(
@@ -36,6 +36,9 @@ pub fn handle(ctx: &RequestContext, req: ConsumerGroupDescribeRequest) -> Consum
             if !enabled {
                 // group.version 0: refused, as Kafka refuses it.
                 return base.with_error_code(ResponseError::UnsupportedVersion.code()).with_error_message(None);
+            }
+            if !ctx.authorize(Operation::Describe, Resource::Group(id.0.as_str())) {
+                return base.with_error_code(ResponseError::GroupAuthorizationFailed.code()).with_error_message(None);
             }
             let Some(d) = coordinator.describe_consumer_group(id.0.as_str()) else {
                 return base

@@ -6,6 +6,7 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 
 use super::{errors, str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
 use crate::group::assignor;
 use crate::group::ConsumerHeartbeat;
 
@@ -15,6 +16,26 @@ pub fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> Consu
         return ConsumerGroupHeartbeatResponse::default()
             .with_error_code(kafka_protocol::ResponseError::UnsupportedVersion.code())
             .with_error_message(None);
+    }
+    let refused = |code: kafka_protocol::ResponseError, message: Option<String>| {
+        ConsumerGroupHeartbeatResponse::default()
+            .with_error_code(code.code())
+            .with_error_message(message.map(str_bytes))
+    };
+    if !ctx.authorize(Operation::Read, Resource::Group(req.group_id.0.as_str())) {
+        return refused(kafka_protocol::ResponseError::GroupAuthorizationFailed, None);
+    }
+    // Kafka checks DESCRIBE on every subscribed topic name.
+    let hidden: Vec<&str> = req
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .map(|t| t.0.as_str())
+        .filter(|t| !ctx.authorize(Operation::Describe, Resource::Topic(t)))
+        .collect();
+    if !hidden.is_empty() {
+        let message = format!("Unauthorized topics: {}", hidden.join(", "));
+        return refused(kafka_protocol::ResponseError::TopicAuthorizationFailed, Some(message));
     }
     let owned = req.topic_partitions.map(|tps| {
         let mut a = assignor::Assignment::new();

@@ -9,6 +9,15 @@ pub async fn handle(ctx: &RequestContext, req: CreatePartitionsRequest) -> Creat
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
+        if !ctx.authorize(crate::auth::Operation::Alter, crate::auth::Resource::Topic(&name)) {
+            results.push(
+                CreatePartitionsTopicResult::default()
+                    .with_name(t.name)
+                    .with_error_code(kafka_protocol::ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(None),
+            );
+            continue;
+        }
         let assignments: Option<Vec<Vec<i32>>> = t
             .assignments
             .filter(|a| !a.is_empty())

@@ -45,7 +45,7 @@ pub async fn handle(ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTop
             )));
             continue;
         }
-        if !ctx.authorize(Operation::Create, Resource::Topic(&name)) {
+        if !ctx.may(Operation::Create, Resource::Cluster) && !ctx.authorize(Operation::Create, Resource::Topic(&name)) {
             results.push(base.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
             continue;
         }

@@ -5,15 +5,21 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 use kafka_protocol::ResponseError;
 
 use super::{blocking, errors, RequestContext};
+use crate::auth::{Operation, Resource};
 
 pub async fn handle(ctx: &RequestContext, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.0.to_string();
+        let allowed = ctx.authorize(Operation::Delete, Resource::Topic(&name));
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let base =
                 DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index).with_low_watermark(-1);
+            if !allowed {
+                parts.push(base.with_error_code(ResponseError::TopicAuthorizationFailed.code()));
+                continue;
+            }
             let Some(part) = ctx.broker.partitions().get(&name, p.partition_index).filter(|p| !p.is_removed()) else {
                 parts.push(base.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;

@@ -18,6 +18,26 @@ pub const RESOURCE_BROKER_LOGGER: i8 = 8;
 pub const RESOURCE_CLIENT_METRICS: i8 = 16;
 pub const RESOURCE_GROUP: i8 = 32;
 
+/// Kafka's check of a config resource: DESCRIBE_CONFIGS (`alter`: ALTER_CONFIGS)
+/// on the topic, the group, or the cluster for brokers, loggers and client
+/// metrics; the refusal's code if not allowed.
+pub fn config_access(
+    ctx: &RequestContext,
+    resource_type: i8,
+    name: &str,
+    alter: bool,
+) -> Option<kafka_protocol::ResponseError> {
+    use crate::auth::{Operation, Resource};
+    use kafka_protocol::ResponseError as E;
+    let op = if alter { Operation::AlterConfigs } else { Operation::DescribeConfigs };
+    let (resource, refused) = match resource_type {
+        RESOURCE_TOPIC => (Resource::Topic(name), E::TopicAuthorizationFailed),
+        RESOURCE_GROUP => (Resource::Group(name), E::GroupAuthorizationFailed),
+        _ => (Resource::Cluster, E::ClusterAuthorizationFailed),
+    };
+    (!ctx.authorize(op, resource)).then_some(refused)
+}
+
 /// Why a BROKER or BROKER_LOGGER resource name is not this broker, as Kafka says it.
 pub fn wrong_broker(name: &str, node_id: i32, logger: bool) -> Option<String> {
     match name {
@@ -66,6 +86,10 @@ pub fn handle(ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConf
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
         let name = r.resource_name.to_string();
+        if let Some(e) = config_access(ctx, r.resource_type, &name, false) {
+            results.push(base.with_error_code(e.code()).with_error_message(None));
+            continue;
+        }
         let found = match r.resource_type {
             RESOURCE_TOPIC => b.configs().describe_topic(&name),
             RESOURCE_CLIENT_METRICS => b.configs().describe_client_metrics(&name),

@@ -5,7 +5,7 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
-use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
+use crate::auth::{Operation, Resource, AUTHORIZED_OPS_OMITTED};
 
 pub fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroupsResponse {
     let coordinator = ctx.broker.groups();
@@ -15,6 +15,9 @@ pub fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroup
         .map(|id| {
             let base =
                 DescribedGroup::default().with_group_id(id.clone()).with_authorized_operations(AUTHORIZED_OPS_OMITTED);
+            if !ctx.authorize(Operation::Describe, Resource::Group(id.0.as_str())) {
+                return base.with_error_code(ResponseError::GroupAuthorizationFailed.code()).with_error_message(None);
+            }
             if coordinator.is_consumer_group(id.0.as_str()) {
                 // As Kafka does: admin clients then ask ConsumerGroupDescribe.
                 let msg =

@@ -21,6 +21,10 @@ fn disk_space(path: &std::path::Path) -> (i64, i64) {
 }
 
 pub fn handle(ctx: &RequestContext, req: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+    if !ctx.authorize(crate::auth::Operation::Describe, crate::auth::Resource::Cluster) {
+        return DescribeLogDirsResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::ClusterAuthorizationFailed.code());
+    }
     let wanted: Option<Vec<(String, Vec<i32>)>> =
         req.topics.map(|ts| ts.into_iter().map(|t| (t.topic.0.to_string(), t.partitions)).collect());
     let mut topics = Vec::new();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::metadata::is_internal;
 use super::{str_bytes, RequestContext};
-use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
+use crate::auth::{Operation, Resource, AUTHORIZED_OPS_OMITTED};
 
 pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
     let limit = if req.response_partition_limit > 0 { req.response_partition_limit as usize } else { 2000 };
@@ -33,7 +33,23 @@ pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> Desc
     let mut topics = Vec::new();
     let mut budget = limit;
     let mut next_cursor = None;
+    let listing_all = req.topics.is_empty();
     for name in names {
+        // Listing every topic leaves out what the principal may not describe; a
+        // named one is refused (missing and refused look alike).
+        if listing_all && !ctx.may(Operation::Describe, Resource::Topic(&name)) {
+            continue;
+        }
+        if !listing_all && !ctx.authorize(Operation::Describe, Resource::Topic(&name)) {
+            topics.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_name(Some(TopicName(str_bytes(name))))
+                    .with_topic_id(Uuid::nil())
+                    .with_topic_authorized_operations(AUTHORIZED_OPS_OMITTED),
+            );
+            continue;
+        }
         let Some(t) = ctx.broker.topics().get(&name) else {
             topics.push(
                 DescribeTopicPartitionsResponseTopic::default()

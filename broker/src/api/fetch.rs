@@ -68,7 +68,7 @@ fn resolve(ctx: &RequestContext, req: &FetchRequest) -> Vec<Wanted> {
                 if ctx.version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
             let partitions = name.as_deref().and_then(|n| broker.partitions().topic(n));
             let error = match (&name, &partitions) {
-                (Some(n), Some(_)) if !ctx.authorize(Operation::Read, Resource::Topic(n)) => {
+                (Some(n), _) if !ctx.authorize(Operation::Read, Resource::Topic(n)) => {
                     Some(ResponseError::TopicAuthorizationFailed)
                 }
                 (Some(_), Some(_)) => None,

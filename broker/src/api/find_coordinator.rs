@@ -7,6 +7,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
 
 const KEY_GROUP: i8 = 0;
 const KEY_TRANSACTION: i8 = 1;
@@ -18,11 +19,29 @@ pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordina
     let supported = matches!(req.key_type, KEY_GROUP | KEY_TRANSACTION);
     let error = if supported { 0 } else { ResponseError::InvalidRequest.code() };
     let why = "unknown key type";
+    // DESCRIBE on the group or transactional id, as Kafka checks it.
+    let refused = |key: &str| match req.key_type {
+        KEY_GROUP if !ctx.authorize(Operation::Describe, Resource::Group(key)) => {
+            Some(ResponseError::GroupAuthorizationFailed)
+        }
+        KEY_TRANSACTION if !ctx.authorize(Operation::Describe, Resource::TransactionalId(key)) => {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        }
+        _ => None,
+    };
     if ctx.version >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
+                if let Some(e) = refused(key.as_str()) {
+                    return Coordinator::default()
+                        .with_key(key)
+                        .with_error_code(e.code())
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1)
+                        .with_error_message(None);
+                }
                 let c = Coordinator::default().with_key(key).with_error_code(error);
                 if supported {
                     c.with_node_id(BrokerId(node)).with_host(str_bytes(host.clone())).with_port(port)
@@ -36,6 +55,9 @@ pub fn handle(ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordina
     if !supported {
         let r = FindCoordinatorResponse::default().with_error_code(error).with_node_id(BrokerId(-1)).with_port(-1);
         return if ctx.version >= 1 { r.with_error_message(Some(str_bytes(why))) } else { r };
+    }
+    if let Some(e) = refused(req.key.as_str()) {
+        return FindCoordinatorResponse::default().with_error_code(e.code()).with_node_id(BrokerId(-1)).with_port(-1);
     }
     FindCoordinatorResponse::default().with_node_id(BrokerId(node)).with_host(str_bytes(host)).with_port(port)
 }

@@ -73,6 +73,10 @@ pub async fn handle(ctx: &RequestContext, req: IncrementalAlterConfigsRequest) -
             .with_resource_type(r.resource_type)
             .with_resource_name(r.resource_name.clone());
         let name = r.resource_name.to_string();
+        if let Some(e) = super::describe_configs::config_access(ctx, r.resource_type, &name, true) {
+            responses.push(base.with_error_code(e.code()).with_error_message(None));
+            continue;
+        }
         let result: Result<(), (ResponseError, String)> = match r.resource_type {
             RESOURCE_TOPIC | RESOURCE_GROUP | RESOURCE_CLIENT_METRICS => {
                 let changes: Result<Vec<ConfigChange>, i8> = r

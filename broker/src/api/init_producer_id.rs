@@ -9,6 +9,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use kafka_protocol::ResponseError;
 
 use super::{blocking, errors, RequestContext};
+use crate::auth::{Operation, Resource};
 use crate::producer_clients::ProducerClient;
 
 /// InitProducerId v4 introduced PRODUCER_FENCED.
@@ -32,6 +33,13 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
         ctx.broker.producer_clients().record(pid, client);
     };
     let Some(id) = req.transactional_id.map(|t| t.0.to_string()) else {
+        // Idempotence: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (KIP-679).
+        if !ctx.may(Operation::IdempotentWrite, Resource::Cluster)
+            && !ctx.authorize_any(Operation::Write, Resource::Topic(""))
+        {
+            ctx.authorize(Operation::IdempotentWrite, Resource::Cluster); // the audit line
+            return fail(ResponseError::ClusterAuthorizationFailed);
+        }
         return match blocking(move || b.allocate_producer_id()).await {
             Ok(id) => {
                 note(id, None);
@@ -43,6 +51,9 @@ pub async fn handle(ctx: &RequestContext, req: InitProducerIdRequest) -> InitPro
             }
         };
     };
+    if !ctx.authorize(Operation::Write, Resource::TransactionalId(&id)) {
+        return fail(ResponseError::TransactionalIdAuthorizationFailed);
+    }
     if id == super::produce::COPY_TRANSACTIONAL_ID {
         // Reserved: it marks the mirror's offset-preserving copies.
         return fail(ResponseError::InvalidRequest);

@@ -4,9 +4,16 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
 use super::{errors, str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
 use crate::group::JoinRequest;
 
 pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupResponse {
+    if !ctx.authorize(Operation::Read, Resource::Group(req.group_id.0.as_str())) {
+        return JoinGroupResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_member_id(req.member_id);
+    }
     let session = req.session_timeout_ms.max(0) as i64;
     // v0 has no rebalance timeout: it is the session timeout.
     let rebalance = if ctx.version >= 1 { req.rebalance_timeout_ms.max(0) as i64 } else { session };

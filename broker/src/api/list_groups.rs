@@ -4,8 +4,12 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::{str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
 
+/// Every group with DESCRIBE on the cluster; otherwise only the groups the
+/// principal may describe, the others left out silently (as Kafka).
 pub fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
+    let all = ctx.may(Operation::Describe, Resource::Cluster);
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
     let groups = ctx
@@ -15,6 +19,7 @@ pub fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRespons
         .into_iter()
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
+        .filter(|g| all || ctx.may(Operation::Describe, Resource::Group(&g.group_id)))
         .map(|l| {
             let g = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(l.group_id)))

@@ -11,7 +11,7 @@ use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::{blocking, errors, str_bytes, RequestContext};
-use crate::auth::{Resource, AUTHORIZED_OPS_OMITTED};
+use crate::auth::{Operation, Resource, AUTHORIZED_OPS_OMITTED};
 use crate::handle::BrokerHandle;
 use crate::metadata::TopicMeta;
 use crate::topics::CreateTopic;
@@ -74,8 +74,9 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
     let mut topics = Vec::new();
     match wanted {
         None => {
-            for t in b.topics().list() {
-                topics.push(topic_response(b, &t, ctx.version));
+            // Only the topics the principal may describe, silently (as Kafka).
+            for t in b.topics().list().iter().filter(|t| ctx.may(Operation::Describe, Resource::Topic(&t.name))) {
+                topics.push(topic_response(b, t, ctx.version));
             }
         }
         Some(list) => {
@@ -84,11 +85,19 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                 let Some(name) = name else {
                     // Lookup by topic id (v10+).
                     match b.topics().by_id(&rt.topic_id) {
+                        Some(t) if !ctx.authorize(Operation::Describe, Resource::Topic(&t.name)) => {
+                            topics.push(error_topic(None, rt.topic_id, ResponseError::TopicAuthorizationFailed))
+                        }
                         Some(t) => topics.push(topic_response(b, &t, ctx.version)),
                         None => topics.push(error_topic(None, rt.topic_id, ResponseError::UnknownTopicId)),
                     }
                     continue;
                 };
+                // Unauthorized and missing topics look alike: existence is not told.
+                if !ctx.authorize(Operation::Describe, Resource::Topic(&name)) {
+                    topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::TopicAuthorizationFailed));
+                    continue;
+                }
                 if let Some(t) = b.topics().get(&name) {
                     topics.push(topic_response(b, &t, ctx.version));
                     continue;
@@ -99,6 +108,12 @@ pub async fn handle(ctx: &RequestContext, req: MetadataRequest) -> MetadataRespo
                 }
                 if !allow_auto {
                     topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::UnknownTopicOrPartition));
+                    continue;
+                }
+                if !ctx.may(Operation::Create, Resource::Cluster)
+                    && !ctx.authorize(Operation::Create, Resource::Topic(&name))
+                {
+                    topics.push(error_topic(Some(name), Uuid::nil(), ResponseError::TopicAuthorizationFailed));
                     continue;
                 }
                 let s = b.clone();

@@ -121,7 +121,29 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// The authorization hook: may this session do `operation` on `resource`?
+    /// A refusal is written to the audit log (target `weir::audit`).
     pub fn authorize(&self, operation: Operation, resource: Resource<'_>) -> bool {
+        let allowed = self.may(operation, resource);
+        if !allowed {
+            let (ty, name) = crate::acl::authorizer::resource_key(&resource);
+            tracing::info!(target: "weir::audit", principal = %self.session.principal(), host = %self.session.peer.ip(),
+                operation = crate::acl::model::operation_name(operation.code() as i8),
+                resource_type = crate::acl::model::resource_type_name(ty), resource_name = name,
+                api = self.api_name(), "denied");
+        }
+        allowed
+    }
+
+    /// Kafka's `authorizeByResourceType`: `operation` on some resource of
+    /// `resource`'s type (its name is ignored).
+    pub fn authorize_any(&self, operation: Operation, resource: Resource<'_>) -> bool {
+        self.broker.authorizer().authorize_any(&self.session, operation, resource)
+    }
+
+    /// As [`RequestContext::authorize`], without the audit line: for what Kafka
+    /// filters out silently (topics of a full Metadata request, groups of
+    /// ListGroups, authorized-operations fields).
+    pub fn may(&self, operation: Operation, resource: Resource<'_>) -> bool {
         self.broker.authorizer().authorize(&self.session, operation, resource)
     }
 
@@ -135,7 +157,7 @@ impl RequestContext {
         resource
             .supported_operations()
             .iter()
-            .filter(|op| self.authorize(**op, resource))
+            .filter(|op| self.may(**op, resource))
             .fold(0, |bits, op| bits | (1 << op.code()))
     }
 

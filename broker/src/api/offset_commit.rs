@@ -9,8 +9,11 @@ use crate::auth::{Operation, Resource};
 use crate::group::{CommitRequest, OffsetToCommit};
 
 pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+    // READ on each topic: refused partitions are answered TOPIC_AUTHORIZATION_FAILED, not committed.
+    let allowed: Vec<bool> =
+        req.topics.iter().map(|t| ctx.authorize(Operation::Read, Resource::Topic(t.name.0.as_str()))).collect();
     let mut offsets = Vec::new();
-    for t in &req.topics {
+    for (t, _) in req.topics.iter().zip(&allowed).filter(|(_, ok)| **ok) {
         for p in &t.partitions {
             offsets.push(OffsetToCommit {
                 topic: t.name.0.to_string(),
@@ -41,17 +44,20 @@ pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCom
         }
     };
     let mut codes = codes.into_iter();
+    let topic_refused = kafka_protocol::ResponseError::TopicAuthorizationFailed.code();
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
+        .zip(allowed)
+        .map(|(t, ok)| {
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
+                    let code = if ok { codes.next().unwrap_or(0) } else { topic_refused };
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(codes.next().unwrap_or(0))
+                        .with_error_code(code)
                 })
                 .collect();
             OffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)

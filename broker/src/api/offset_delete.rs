@@ -33,27 +33,40 @@ pub fn subscribes_to(metadata: &bytes::Bytes, topic: &str) -> bool {
 }
 
 pub async fn handle(ctx: &RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    use crate::auth::{Operation, Resource};
+    if !ctx.authorize(Operation::Delete, Resource::Group(req.group_id.0.as_str())) {
+        return OffsetDeleteResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::GroupAuthorizationFailed.code());
+    }
+    // READ on each topic, as Kafka checks; refused ones are not deleted.
+    let allowed: Vec<bool> =
+        req.topics.iter().map(|t| ctx.authorize(Operation::Read, Resource::Topic(t.name.0.as_str()))).collect();
     let partitions: Vec<(String, i32)> = req
         .topics
         .iter()
-        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
+        .zip(&allowed)
+        .filter(|(_, ok)| **ok)
+        .flat_map(|(t, _)| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
         .collect();
     let result = ctx.broker.groups().delete_offsets(req.group_id.0.as_str(), partitions, subscribes_to).await;
     let (top, mut codes) = match result {
         Ok(r) => (0, r.iter().map(errors::group_code).collect::<Vec<_>>().into_iter()),
         Err(e) => return OffsetDeleteResponse::default().with_error_code(errors::group(&e).code()),
     };
+    let refused = kafka_protocol::ResponseError::TopicAuthorizationFailed.code();
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
+        .zip(allowed)
+        .map(|(t, ok)| {
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
+                    let code = if ok { codes.next().unwrap_or(0) } else { refused };
                     OffsetDeleteResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(codes.next().unwrap_or(0))
+                        .with_error_code(code)
                 })
                 .collect();
             OffsetDeleteResponseTopic::default().with_name(t.name).with_partitions(partitions)

@@ -9,6 +9,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::{errors, str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
 use crate::group::CommittedOffset;
 use kafka_protocol::ResponseError;
 
@@ -19,13 +20,29 @@ fn parts(v: Option<CommittedOffset>) -> (i64, i32, String) {
     }
 }
 
+/// Kafka's topic checks: named topics the principal may not describe answer
+/// TOPIC_AUTHORIZATION_FAILED (`Some(false)`); with every topic asked for, they
+/// are left out silently (`None`).
+fn topic_access(ctx: &RequestContext, named: bool, topic: &str) -> Option<bool> {
+    match named {
+        true => Some(ctx.authorize(Operation::Describe, Resource::Topic(topic))),
+        false => ctx.may(Operation::Describe, Resource::Topic(topic)).then_some(true),
+    }
+}
+
 pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let groups = ctx.broker.groups();
+    let refused = ResponseError::TopicAuthorizationFailed.code();
     if ctx.version >= 8 {
         let out = req
             .groups
             .into_iter()
             .map(|g| {
+                if !ctx.authorize(Operation::Describe, Resource::Group(g.group_id.0.as_str())) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+                }
                 if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty()) {
                     if let Err(e) = groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch) {
                         return OffsetFetchResponseGroup::default()
@@ -33,22 +50,27 @@ pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespo
                             .with_error_code(errors::group(&e).code());
                     }
                 }
+                let named = g.topics.is_some();
                 let topics =
                     g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
                 let found = groups.fetch_offsets(g.group_id.0.as_str(), topics);
                 let topics = found
                     .into_iter()
-                    .map(|(t, ps)| {
+                    .filter_map(|(t, ps)| topic_access(ctx, named, &t).map(|allowed| (t, ps, allowed)))
+                    .map(|(t, ps, allowed)| {
                         let partitions = ps
                             .into_iter()
                             .map(|(p, v)| {
-                                let (offset, epoch, meta) = parts(v);
+                                let (offset, epoch, meta) = if allowed { parts(v) } else { parts(None) };
                                 let r = OffsetFetchResponsePartitions::default()
                                     .with_partition_index(p)
                                     .with_committed_offset(offset)
                                     .with_committed_leader_epoch(epoch)
                                     .with_metadata(Some(str_bytes(meta)));
-                                if req.require_stable && groups.has_pending_offset(g.group_id.0.as_str(), &t, p) {
+                                if !allowed {
+                                    r.with_error_code(refused)
+                                } else if req.require_stable && groups.has_pending_offset(g.group_id.0.as_str(), &t, p)
+                                {
                                     r.with_error_code(ResponseError::UnstableOffsetCommit.code())
                                 } else {
                                     r
@@ -65,20 +87,27 @@ pub fn handle(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchRespo
             .collect();
         return OffsetFetchResponse::default().with_groups(out);
     }
+    if !ctx.authorize(Operation::Describe, Resource::Group(req.group_id.0.as_str())) {
+        return OffsetFetchResponse::default().with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
+    let named = req.topics.is_some();
     let topics = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
     let found = groups.fetch_offsets(req.group_id.0.as_str(), topics);
     let topics = found
         .into_iter()
-        .map(|(t, ps)| {
+        .filter_map(|(t, ps)| topic_access(ctx, named, &t).map(|allowed| (t, ps, allowed)))
+        .map(|(t, ps, allowed)| {
             let partitions = ps
                 .into_iter()
                 .map(|(p, v)| {
-                    let (offset, epoch, meta) = parts(v);
+                    let (offset, epoch, meta) = if allowed { parts(v) } else { parts(None) };
                     let mut r = OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
                         .with_committed_offset(offset)
                         .with_metadata(Some(str_bytes(meta)));
-                    if ctx.version >= 7
+                    if !allowed {
+                        r = r.with_error_code(refused);
+                    } else if ctx.version >= 7
                         && req.require_stable
                         && groups.has_pending_offset(req.group_id.0.as_str(), &t, p)
                     {

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 use kafka_protocol::ResponseError;
 
 use super::RequestContext;
+use crate::auth::{Operation, Resource};
 
 pub fn handle(ctx: &RequestContext, req: OffsetForLeaderEpochRequest) -> OffsetForLeaderEpochResponse {
     let topics = req
@@ -14,12 +15,16 @@ pub fn handle(ctx: &RequestContext, req: OffsetForLeaderEpochRequest) -> OffsetF
         .into_iter()
         .map(|t| {
             let name = t.topic.0.to_string();
+            let allowed = ctx.authorize(Operation::Describe, Resource::Topic(&name));
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let base =
                         EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
+                    if !allowed {
+                        return base.with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                    }
                     let found = ctx.broker.partitions().get(&name, p.partition).filter(|p| !p.is_removed());
                     let Some(part) = found else {
                         return base.with_error_code(ResponseError::UnknownTopicOrPartition.code());

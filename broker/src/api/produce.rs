@@ -87,6 +87,12 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
     let mut waits = Vec::new();
     let copy = req.transactional_id.as_ref().is_some_and(|t| t.0.as_str() == COPY_TRANSACTIONAL_ID);
     let copy_allowed = copy && ctx.authorize(Operation::ClusterAction, Resource::Cluster);
+    // A transactional producer needs WRITE on its transactional id, else the whole request fails.
+    let txn_refused = !copy
+        && req
+            .transactional_id
+            .as_ref()
+            .is_some_and(|t| !ctx.authorize(Operation::Write, Resource::TransactionalId(t.0.as_str())));
     for topic in req.topic_data {
         let name = if by_id {
             broker.topics().by_id(&topic.topic_id).map(|t| t.name.clone())
@@ -101,18 +107,23 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
         };
         let mut out = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
-            let Some(parts) = parts.as_ref() else {
-                out.push(failed(p.index, unknown, None));
+            if txn_refused {
+                out.push(failed(p.index, ResponseError::TransactionalIdAuthorizationFailed, None));
                 continue;
-            };
+            }
             if !allowed && copy {
                 out.push(failed(p.index, ResponseError::ClusterAuthorizationFailed, None));
                 continue;
             }
-            if !allowed {
+            // Before the existence check: a refused principal does not learn which topics exist.
+            if !allowed && name.is_some() {
                 out.push(failed(p.index, ResponseError::TopicAuthorizationFailed, None));
                 continue;
             }
+            let Some(parts) = parts.as_ref() else {
+                out.push(failed(p.index, unknown, None));
+                continue;
+            };
             if !matches!(acks, -1..=1) {
                 out.push(failed(p.index, ResponseError::InvalidRequiredAcks, None));
                 continue;

@@ -4,8 +4,12 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::ResponseError;
 
 use super::{errors, str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
 
 pub async fn handle(ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
+    if !ctx.authorize(Operation::Read, Resource::Group(req.group_id.0.as_str())) {
+        return SyncGroupResponse::default().with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let groups = ctx.broker.groups();
     let group = req.group_id.0.to_string();
     // v5+: the protocol the member believes in must be the group's.

@@ -20,8 +20,11 @@ const FENCED_SINCE: i16 = 3;
 pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let group = req.group_id.0.to_string();
     let id = req.transactional_id.0.to_string();
+    // READ on each topic: refused partitions are answered TOPIC_AUTHORIZATION_FAILED, not committed.
+    let allowed: Vec<bool> =
+        req.topics.iter().map(|t| ctx.authorize(Operation::Read, Resource::Topic(t.name.0.as_str()))).collect();
     let mut offsets = Vec::new();
-    for t in &req.topics {
+    for (t, _) in req.topics.iter().zip(&allowed).filter(|(_, ok)| **ok) {
         for p in &t.partitions {
             offsets.push(OffsetToCommit {
                 topic: t.name.0.to_string(),
@@ -69,17 +72,20 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
         }
     };
     let mut codes = codes.into_iter();
+    let refused = ResponseError::TopicAuthorizationFailed.code();
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
+        .zip(allowed)
+        .map(|(t, ok)| {
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
+                    let code = if ok { codes.next().unwrap_or(0) } else { refused };
                     TxnOffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
-                        .with_error_code(codes.next().unwrap_or(0))
+                        .with_error_code(code)
                 })
                 .collect();
             TxnOffsetCommitResponseTopic::default().with_name(t.name).with_partitions(partitions)

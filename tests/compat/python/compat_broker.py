@@ -207,3 +207,45 @@ def _launch(handle: BrokerHandle, timeout: float | None) -> str:
                 f"no `weir ready` line within {timeout:.0f}s; log {log_path}:\n"
                 + handle.log_tail())
     return found[0]
+
+
+def launch_listeners(root: str, name: str, listeners: str, extra: list[str], env: dict | None = None,
+                     more_ports: int = 0) -> BrokerHandle:
+    """A `weir serve` of its own in ``root`` (data and log ``<name>.log``):
+    ``listeners`` is Kafka's `listeners` value with ``{plain}`` and ``{p0}``,
+    ``{p1}``... standing for free ports (``more_ports`` of them, returned as
+    ``handle.ports``); ``extra`` are more arguments, ``env`` more environment
+    for the start only. For suites that need their own listeners or users."""
+    binary = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
+    plain, registry, console, *ports = reserve_ports(3 + more_ports)
+    names = {"plain": plain, **{f"p{i}": p for i, p in enumerate(ports)}}
+    log_path = os.path.join(root, f"{name}.log")
+    cmd = [binary, "serve", "--data-dir", os.path.join(root, "data"),
+           "--kafka-addr", f"127.0.0.1:{plain}",
+           "--registry-addr", f"127.0.0.1:{registry}", "--console-addr", f"127.0.0.1:{console}",
+           "--set", "listeners=" + listeners.format(**names)] + extra + DEFAULT_WEIR_ARGS
+    handle = BrokerHandle(bootstrap="", data_dir=root, log_path=log_path,
+                          _log=open(log_path, "w", encoding="utf-8"), cmd=cmd)
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        handle.bootstrap = _launch(handle, None)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    handle.ports = ports
+    return handle
+
+
+def serving(handle: BrokerHandle, root: str):
+    """A module fixture's body: the broker until the module is done, then a
+    clean stop (exit 0 expected) and its directory removed."""
+    try:
+        yield handle
+    finally:
+        code = handle.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        assert code == 0, f"weir exited with {code}"

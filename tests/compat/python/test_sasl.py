@@ -18,7 +18,6 @@ import tempfile
 import time
 import uuid
 
-import shutil
 import subprocess
 
 import pytest
@@ -29,7 +28,7 @@ from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechan
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from compat_broker import DEFAULT_WEIR_ARGS, REPO_ROOT, BrokerHandle, _launch, reserve_ports
+from compat_broker import BrokerHandle, launch_listeners, serving
 from compat_util import kafka_python_round_trip
 
 MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -67,39 +66,11 @@ class Issuer:
 
 
 def start_weir(root: str, extra: list[str], env: dict) -> BrokerHandle:
-    binary = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
-    plain, sasl_plain, sasl_ssl, registry, console = reserve_ports(5)
-    log_path = os.path.join(root, "weir-sasl.log")
-    cmd = [binary, "serve", "--data-dir", os.path.join(root, "data"),
-           "--kafka-addr", f"127.0.0.1:{plain}",
-           "--registry-addr", f"127.0.0.1:{registry}", "--console-addr", f"127.0.0.1:{console}",
-           "--set", f"listeners=PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl_plain},"
-                    f"SASL_SSL://127.0.0.1:{sasl_ssl}"] + extra + DEFAULT_WEIR_ARGS
-    handle = BrokerHandle(bootstrap="", data_dir=root, log_path=log_path,
-                          _log=open(log_path, "w", encoding="utf-8"), cmd=cmd)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        handle.bootstrap = _launch(handle, None)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    handle.sasl_plaintext = f"127.0.0.1:{sasl_plain}"
-    handle.sasl_ssl = f"127.0.0.1:{sasl_ssl}"
+    handle = launch_listeners(root, "weir-sasl", "PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{p0},"
+                              "SASL_SSL://127.0.0.1:{p1}", extra, env, more_ports=2)
+    handle.sasl_plaintext = f"127.0.0.1:{handle.ports[0]}"
+    handle.sasl_ssl = f"127.0.0.1:{handle.ports[1]}"
     return handle
-
-
-def serving(handle: BrokerHandle, root: str):
-    """A fixture's body: the broker until the module is done, then a clean stop."""
-    try:
-        yield handle
-    finally:
-        code = handle.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        assert code == 0, f"weir exited with {code}"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import tempfile
 import time
 import uuid
@@ -20,7 +19,7 @@ import trustme
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from compat_broker import DEFAULT_WEIR_ARGS, REPO_ROOT, BrokerHandle, _launch, reserve_ports
+from compat_broker import launch_listeners, serving
 from compat_util import kafka_python_round_trip
 
 
@@ -50,32 +49,15 @@ class Certs:
 def tls_weir():
     root = tempfile.mkdtemp(prefix="weir-tls-")
     certs = Certs(root)
-    binary = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
-    plain, ssl, registry, console = reserve_ports(4)
-    log_path = os.path.join(root, "weir-tls.log")
-    cmd = [binary, "serve", "--data-dir", os.path.join(root, "data"),
-           "--kafka-addr", f"127.0.0.1:{plain}",
-           "--registry-addr", f"127.0.0.1:{registry}", "--console-addr", f"127.0.0.1:{console}",
-           "--set", f"listeners=PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl}",
-           "--set", "ssl.keystore.type=PEM", "--set", f"ssl.keystore.location={certs.keystore}",
-           "--set", "ssl.truststore.type=PEM", "--set", f"ssl.truststore.location={certs.ca_path}",
-           "--set", "ssl.client.auth=required"] + DEFAULT_WEIR_ARGS
+    extra = ["--set", "ssl.keystore.type=PEM", "--set", f"ssl.keystore.location={certs.keystore}",
+             "--set", "ssl.truststore.type=PEM", "--set", f"ssl.truststore.location={certs.ca_path}",
+             "--set", "ssl.client.auth=required"]
     # Keystore changes are looked for every 200 ms instead of 30 s (read at start).
-    os.environ["WEIR_TLS_RELOAD_MS"] = "200"
-    handle = BrokerHandle(bootstrap="", data_dir=root, log_path=log_path,
-                          _log=open(log_path, "w", encoding="utf-8"), cmd=cmd)
-    try:
-        handle.bootstrap = _launch(handle, None)
-    finally:
-        del os.environ["WEIR_TLS_RELOAD_MS"]
-    handle.ssl_bootstrap = f"127.0.0.1:{ssl}"
+    handle = launch_listeners(root, "weir-tls", "PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{p0}", extra,
+                              {"WEIR_TLS_RELOAD_MS": "200"}, more_ports=1)
+    handle.ssl_bootstrap = f"127.0.0.1:{handle.ports[0]}"
     handle.certs = certs
-    try:
-        yield handle
-    finally:
-        code = handle.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        assert code == 0, f"weir exited with {code}"
+    yield from serving(handle, root)
 
 
 def ssl_conf(w, cert_key=None, ca_path=None) -> dict:
