@@ -84,6 +84,8 @@ pub(crate) struct Core {
     pub(crate) txn: OnceLock<Arc<TxnCoordinator>>,
     pub(crate) schema_lookup: OnceLock<Arc<dyn SchemaIdLookup>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
+    /// Byte-rate quotas.
+    pub(crate) throttler: crate::quotas::throttle::Throttler,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) _lock: crate::lock::DirLock,
 }

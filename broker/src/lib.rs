@@ -174,6 +174,7 @@ impl BrokerHandle {
                 groups: OnceLock::new(),
                 txn: OnceLock::new(),
                 schema_lookup: OnceLock::new(),
+                throttler: quotas::throttle::Throttler::new(meta.clone()),
                 authorizer: match &settings.authorizer {
                     Some(a) => Arc::new(acl::AclAuthorizer::new(
                         meta.clone(),

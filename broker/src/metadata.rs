@@ -124,6 +124,8 @@ pub struct MetaState {
     acl_index: Option<Arc<crate::acl::AclSet>>,
     /// Bumped on every ACL change (the authorizer's cue to rebuild).
     acl_version: Arc<std::sync::atomic::AtomicU64>,
+    /// Bumped on every client quota change (the throttler's cue to rebuild).
+    quota_version: Arc<std::sync::atomic::AtomicU64>,
     /// The first event that could not be decoded (start-up fails on it).
     bad: Option<String>,
 }
@@ -173,6 +175,7 @@ impl MetaState {
                 if values.is_empty() {
                     self.quotas.remove(&entity);
                 }
+                self.quota_version.fetch_add(1, std::sync::atomic::Ordering::Release);
             }
             Event::ClientMetricsConfigsReplaced { name, configs } if configs.is_empty() => {
                 self.client_metrics.remove(&name);
@@ -347,6 +350,11 @@ impl MetadataStore {
     }
 
     /// A user's credential for a mechanism (SASL/SCRAM authentication).
+    /// The counter bumped on every client quota change.
+    pub fn quota_version(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        self.log.lock().quota_version.clone()
+    }
+
     /// The counter bumped on every ACL change.
     pub fn acl_version(&self) -> Arc<std::sync::atomic::AtomicU64> {
         self.log.lock().acl_version.clone()

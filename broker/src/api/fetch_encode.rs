@@ -34,6 +34,17 @@ fn put_array_len(buf: &mut BytesMut, n: usize, flexible: bool) {
 }
 
 /// The response frame (size prefix included) as parts to write in order.
+/// Writes `throttle_time_ms` into an encoded response (it follows the size and
+/// the response header, both in the first part).
+pub fn set_throttle(parts: &mut [Bytes], version: i16, throttle_ms: u64) {
+    let header = if ApiKey::Fetch.response_header_version(version) >= 1 { 5 } else { 4 };
+    let at = 4 + header;
+    let Some(first) = parts.first_mut().filter(|p| p.len() >= at + 4) else { return };
+    let mut patched = BytesMut::from(&first[..]);
+    patched[at..at + 4].copy_from_slice(&(throttle_ms.min(i32::MAX as u64) as i32).to_be_bytes());
+    *first = patched.freeze();
+}
+
 pub fn encode(resp: &FetchResponse, version: i16, correlation_id: i32) -> Result<Vec<Bytes>, String> {
     let flexible = version >= 12;
     let mut parts: Vec<Bytes> = Vec::new();
@@ -192,6 +203,20 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_throttle_written_into_encoded_parts_is_what_kafka_protocol_encodes() {
+        for version in 4..=18 {
+            let resp = sample(version, 3);
+            let mut parts = encode(&resp, version, 99).unwrap();
+            set_throttle(&mut parts, version, 1234);
+            let want =
+                super::super::encode_response(ApiKey::Fetch, version, 99, &resp.clone().with_throttle_time_ms(1234))
+                    .unwrap();
+            let got: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+            assert_eq!(got, want.to_vec(), "version {version}");
         }
     }
 }

@@ -134,6 +134,19 @@ impl RequestContext {
         allowed
     }
 
+    /// Records `bytes` against the client's byte-rate quota of `kind`: how long
+    /// it is throttled (ms; 0 when under its quota or without one). The
+    /// connection reads nothing more from the client until then.
+    pub fn throttle(&self, kind: crate::quotas::throttle::Kind, bytes: usize) -> u64 {
+        let client = self.client_id.as_deref().unwrap_or("");
+        let ms = self.broker.throttle(kind, &self.session.principal().name, client, bytes);
+        if ms > 0 {
+            self.session.mute_for(ms);
+            ::metrics::counter!("weir_quota_throttled_total", "quota" => kind.name()).increment(1);
+        }
+        ms
+    }
+
     /// Kafka's `authorizeByResourceType`: `operation` on some resource of
     /// `resource`'s type (its name is ignored).
     pub fn authorize_any(&self, operation: Operation, resource: Resource<'_>) -> bool {

@@ -63,16 +63,25 @@ pub struct Staged {
 
 pub fn route(ctx: RequestContext, mut body: Bytes) -> BoxFuture {
     Box::pin(async move {
+        let request_bytes = body.len();
         let req = match decode::<ProduceRequest>(&mut body, &ctx) {
             Ok(r) => r,
             Err(e) => return Outcome::Close(e),
         };
         let c = ctx.clone();
-        let Some(staged) = blocking(move || append(&c, req)).await else { return Outcome::Silent };
+        let staged = blocking(move || append(&c, req)).await;
+        // Kafka measures a produce quota by the request's size, once it is handled.
+        let throttle = ctx.throttle(crate::quotas::throttle::Kind::Produce, request_bytes);
+        let Some(staged) = staged else { return Outcome::Silent };
+        let version = ctx.version;
+        let throttled = move |r: ProduceResponse| match version >= 1 {
+            true => r.with_throttle_time_ms(throttle.min(i32::MAX as u64) as i32),
+            false => r,
+        };
         if staged.waits.is_empty() {
-            return respond(&ctx, &finish(staged).await);
+            return respond(&ctx, &throttled(finish(staged).await));
         }
-        Outcome::Deferred(Box::pin(async move { respond(&ctx, &finish(staged).await) }))
+        Outcome::Deferred(Box::pin(async move { respond(&ctx, &throttled(finish(staged).await)) }))
     })
 }
 

@@ -170,6 +170,14 @@ pub(super) async fn run<R, W>(
         if *shutdown.borrow_and_update() {
             break;
         }
+        // A throttled client (quotas): its next request waits, as Kafka mutes the channel.
+        let muted = session.muted_until_ms.load(std::sync::atomic::Ordering::Acquire) - super::sasl::now_ms();
+        if muted > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(muted as u64)) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
         let mut size = [0u8; 4];
         if early.len() >= 4 {
             size.copy_from_slice(&early.split_to(4));
@@ -370,6 +378,7 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             transport_principal: crate::net::Principal::anonymous(),
             sasl: None,
+            muted_until_ms: Default::default(),
             software: Default::default(),
         });
         let metrics = Arc::new(crate::api::metrics::ApiMetrics::new());

@@ -44,6 +44,12 @@ impl Principal {
 }
 
 impl Session {
+    /// Reads nothing more from this client for `ms` (Kafka mutes a throttled channel).
+    pub fn mute_for(&self, ms: u64) {
+        let until = sasl::now_ms() + ms as i64;
+        self.muted_until_ms.fetch_max(until, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// The principal requests run as.
     pub fn principal(&self) -> &Principal {
         self.sasl.as_ref().and_then(|s| s.principal()).unwrap_or(&self.transport_principal)
@@ -67,6 +73,9 @@ pub struct Session {
     pub transport_principal: Principal,
     /// SASL listeners: the connection's authentication.
     pub sasl: Option<Arc<sasl::ConnSasl>>,
+    /// A throttled client (quotas): nothing more is read from it before this
+    /// time (ms since the epoch).
+    pub muted_until_ms: Arc<std::sync::atomic::AtomicI64>,
     /// The client's software name and version (KIP-511, ApiVersions v3+), for
     /// matching telemetry subscriptions.
     pub software: std::sync::OnceLock<(String, String)>,
@@ -238,6 +247,7 @@ async fn accept_loop(
                         peer,
                         transport_principal: Principal::anonymous(),
                         sasl: sasl.as_ref().map(|s| Arc::new(sasl::ConnSasl::new(s.clone(), peer.ip()))),
+                        muted_until_ms: Default::default(),
                         software: Default::default(),
                     };
                     let _ = stream.set_nodelay(true);

@@ -94,3 +94,28 @@ def kafka_python_round_trip(bootstrap: str, n: int = 5, **client) -> list[str]:
     got = [m.value.decode() for _, m in zip(range(n), c)]
     c.close()
     return got
+
+
+def _kstr(s: str | None) -> bytes:
+    if s is None:
+        return struct.pack(">h", -1)
+    b = s.encode()
+    return struct.pack(">h", len(b)) + b
+
+
+def alter_client_quota(bootstrap: str, entity: list[tuple[str, str | None]], key: str, value: float,
+                       timeout: float = 10.0) -> None:
+    """AlterClientQuotas v0 over a raw socket (the Python clients have no API
+    for it): sets one quota of one entity; raises on an error code."""
+    host, port = bootstrap.rsplit(":", 1)
+    header = struct.pack(">hhi", 49, 0, 9) + _kstr("weir-compat-quotas")
+    ents = struct.pack(">i", len(entity)) + b"".join(_kstr(t) + _kstr(n) for t, n in entity)
+    ops = struct.pack(">i", 1) + _kstr(key) + struct.pack(">d?", value, False)
+    body = header + struct.pack(">i", 1) + ents + ops + struct.pack(">?", False)
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        size = struct.unpack(">i", _recv_exact(s, 4))[0]
+        payload = _recv_exact(s, size)
+    correlation_id, _throttle, n, error_code = struct.unpack(">iiih", payload[:14])
+    assert correlation_id == 9 and n == 1, (correlation_id, n)
+    assert error_code == 0, f"AlterClientQuotas: error {error_code}"

@@ -5,7 +5,10 @@
 //! entities `connection_creation_rate`). Kept in the metadata log
 //! (`ClientQuotasAltered`), changed with AlterClientQuotas and matched with
 //! DescribeClientQuotas filters, each with Kafka's checks and messages.
-//! Weir stores quotas but does not throttle clients by them yet.
+//! Byte-rate quotas are enforced by [`throttle`]; request percentages and
+//! connection creation rates are stored, not enforced.
+
+pub mod throttle;
 
 use std::collections::BTreeMap;
 
@@ -185,6 +188,12 @@ pub type AlterOutcome = (Entity, Result<(), String>);
 pub type QuotaEntry = (Entity, Vec<(String, f64, bool)>);
 
 impl crate::BrokerHandle {
+    /// Records `bytes` for this user and client against their byte-rate quota
+    /// of `kind`; how long the client is throttled (ms).
+    pub fn throttle(&self, kind: throttle::Kind, user: &str, client_id: &str, bytes: usize) -> u64 {
+        self.core.throttler.record(kind, user, client_id, bytes, self.core.clock.now_ms())
+    }
+
     /// Every stored entity with its quotas.
     pub fn client_quotas(&self) -> Vec<(Entity, BTreeMap<String, f64>)> {
         self.core.meta.client_quotas()
