@@ -170,14 +170,22 @@ pub fn check_alter(
 /// `kafka-configs --add-config 'SCRAM-SHA-256=[password=...]'` makes client-side).
 pub fn credential_for_password(mechanism: i8, password: &str, iterations: i32) -> ScramCredential {
     let salt: [u8; 32] = crate::net::sasl::random();
-    let (algorithm, len) = match mechanism {
-        SCRAM_SHA_512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
-        _ => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
-    };
-    let rounds = std::num::NonZeroU32::new(iterations.max(1) as u32).expect("at least one iteration");
-    let mut salted = vec![0u8; len];
-    ring::pbkdf2::derive(algorithm, rounds, &salt, password.as_bytes(), &mut salted);
+    let salted = salted_password(mechanism, password, &salt, iterations).expect("a known mechanism");
     ScramCredential::derive(mechanism, &salt, &salted, iterations).expect("a known mechanism")
+}
+
+/// RFC 5802's SaltedPassword: PBKDF2 with the mechanism's hash; `None` for a
+/// mechanism Kafka does not know. Slow by design (thousands of HMACs).
+pub fn salted_password(mechanism: i8, password: &str, salt: &[u8], iterations: i32) -> Option<Vec<u8>> {
+    let (algorithm, len) = match mechanism {
+        SCRAM_SHA_256 => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
+        SCRAM_SHA_512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
+        _ => return None,
+    };
+    let rounds = std::num::NonZeroU32::new(iterations.max(1) as u32)?;
+    let mut salted = vec![0u8; len];
+    ring::pbkdf2::derive(algorithm, rounds, salt, password.as_bytes(), &mut salted);
+    Some(salted)
 }
 
 /// Parses `bootstrap.users` / `WEIR_BOOTSTRAP_USERS`: `name:password[,name:password]`.

@@ -116,7 +116,7 @@ pub struct Tls {
     mapper: PrincipalMapper,
 }
 
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
+pub(crate) fn modified(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 

@@ -81,9 +81,7 @@ struct Keys {
     checked: Instant,
 }
 
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
+use crate::net::tls::modified;
 
 fn read_keys(path: &std::path::Path) -> Result<Vec<jwt::Jwk>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

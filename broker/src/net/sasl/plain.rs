@@ -34,15 +34,8 @@ pub(super) fn parse(token: &[u8]) -> Result<(String, String), String> {
 
 /// Does `password` give `credential`'s StoredKey?
 pub(crate) fn matches(mechanism: i8, credential: &ScramCredential, password: &str) -> bool {
-    let Some(iterations) = std::num::NonZeroU32::new(credential.iterations.max(1) as u32) else { return false };
-    let (algorithm, len) = match mechanism {
-        SCRAM_SHA_256 => (ring::pbkdf2::PBKDF2_HMAC_SHA256, 32),
-        SCRAM_SHA_512 => (ring::pbkdf2::PBKDF2_HMAC_SHA512, 64),
-        _ => return false,
-    };
-    let mut salted = vec![0u8; len];
-    ring::pbkdf2::derive(algorithm, iterations, &credential.salt, password.as_bytes(), &mut salted);
-    ScramCredential::derive(mechanism, &credential.salt, &salted, credential.iterations)
+    crate::scram::salted_password(mechanism, password, &credential.salt, credential.iterations)
+        .and_then(|salted| ScramCredential::derive(mechanism, &credential.salt, &salted, credential.iterations))
         .is_some_and(|derived| super::scram::equal(&derived.stored_key, &credential.stored_key))
 }
 
