@@ -214,6 +214,17 @@ impl crate::BrokerHandle {
         self.core.meta.scram_users()
     }
 
+    /// Checks a password (HTTP basic logins, like SASL/PLAIN) against the
+    /// user's SCRAM credential, SHA-256 first; on a match, the mechanism and
+    /// the StoredKey it matched, which change when the password does. Blocking:
+    /// the derivation is deliberately slow.
+    pub fn check_password(&self, user: &str, password: &str) -> Option<(i8, Vec<u8>)> {
+        [SCRAM_SHA_256, SCRAM_SHA_512].into_iter().find_map(|m| {
+            let c = self.scram_credential(user, m)?;
+            crate::net::sasl::plain_matches(m, &c, password).then(|| (m, c.stored_key.clone()))
+        })
+    }
+
     /// A user's credential for a mechanism, if it has one.
     pub fn scram_credential(&self, user: &str, mechanism: i8) -> Option<ScramCredential> {
         self.core.meta.scram_credential(user, mechanism)

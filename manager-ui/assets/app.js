@@ -180,7 +180,8 @@ async function route() {
     await found[1](root, ...found[2]);
   } catch (e) {
     if (mine === viewSeq) {
-      root.replaceChildren(el("h1", {}, "Could not load this page"), el("div", { class: "flash error" }, UI.errorText(e)));
+      const title = e && e.status === 403 ? "Not permitted" : "Could not load this page";
+      root.replaceChildren(el("h1", {}, title), el("div", { class: "flash error" }, UI.errorText(e)));
     }
   }
 }
@@ -189,4 +190,15 @@ Pages.route = route;
 window.addEventListener("hashchange", route);
 route();
 UI.get("/cluster").then((c) => { document.getElementById("cluster-id").textContent = "cluster " + c.cluster_id; }).catch(() => {});
+// Who is logged in, and the way out when it was the login form.
+UI.get("/whoami").then((w) => {
+  if (w.authentication !== "BASIC") return;
+  const foot = document.getElementById("user");
+  const name = w.principal.replace(/^User:/, "");
+  const out = w.via === "login"
+    ? el("form", { method: "post", action: "/logout" }, el("button", { class: "small", type: "submit" }, "Log out"))
+    : null;
+  foot.replaceChildren(el("span", { class: "user-name", title: w.principal }, name), ...(out ? [out] : []));
+  foot.hidden = false;
+}).catch(() => {});
 UI.get("/alerts").then((a) => Pages.navAlerts(a.firing)).catch(() => {});

@@ -32,12 +32,18 @@ class ApiError extends Error {
 UI.ApiError = ApiError;
 
 UI.api = async function (method, path, body) {
-  const opts = { method, headers: {} };
+  // The header tells the console not to send a basic-auth challenge (which
+  // would pop up the browser's password dialog): a 401 sends us to /login.
+  const opts = { method, headers: { "x-weir-console": "1" } };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
   const res = await fetch("/api/v1" + path, opts);
+  if (res.status === 401) {
+    location.assign("/login?next=" + encodeURIComponent(location.pathname + location.hash));
+    throw new ApiError(401, "SASL_AUTHENTICATION_FAILED", "Your login has expired: log in again.");
+  }
   if (res.status === 204) return null;
   const text = await res.text();
   let data = null;

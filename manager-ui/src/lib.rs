@@ -21,14 +21,15 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use weir_broker::BrokerHandle;
 use weir_mirror::MirrorStatus;
 
+pub mod access;
 pub mod alerts;
 mod api;
 pub mod history;
+mod login;
 mod pages;
 mod state_metrics;
 
@@ -38,6 +39,8 @@ pub enum ConsoleError {
     Recorder(String),
     #[error("cannot bind the console listener {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("console listener: {0}")]
+    Security(String),
     #[error("console history (__weir_console_history): {0}")]
     History(String),
     #[error("console alerts: {0}")]
@@ -91,10 +94,12 @@ async fn start_api(served: Served, mirror: MirrorStatus) -> Result<(api::Api, Jo
 
 /// A running console listener.
 pub struct Console {
-    local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    server: Option<weir_http_security::HttpServer>,
     tasks: Vec<JoinHandle<()>>,
 }
+
+/// How long a console login lasts.
+const LOGIN_FOR: Duration = Duration::from_secs(8 * 3600);
 
 impl Console {
     /// The console of `weir serve`: pages and API on `broker`, records decoded
@@ -128,11 +133,23 @@ impl Console {
         mirror: MirrorStatus,
         addr: &str,
     ) -> Result<Console, ConsoleError> {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ConsoleError::Bind { addr: addr.to_string(), source })?;
-        let local_addr =
-            listener.local_addr().map_err(|source| ConsoleError::Bind { addr: addr.to_string(), source })?;
+        use weir_http_security::{AuthMethod, HttpAuth, HttpSecurityError, HttpServer, ListenerConfig};
+        // Without a broker (`weir mirror`) there are no users to log in: plain HTTP.
+        let config = match &served {
+            Some(s) => ListenerConfig::from_config(s.broker.config(), "console", addr)
+                .map_err(|e| ConsoleError::Security(e.to_string()))?,
+            None => ListenerConfig {
+                prefix: "console",
+                bind: addr.trim_start_matches("http://").to_string(),
+                tls: None,
+                method: AuthMethod::None,
+                realm: "Weir".into(),
+            },
+        };
+        let (listener, tls) = HttpServer::bind(&config).await.map_err(|e| match e {
+            HttpSecurityError::Bind { addr, source } => ConsoleError::Bind { addr, source },
+            other => ConsoleError::Security(other.to_string()),
+        })?;
         // Histogram samples wait in the recorder until drained; drain them even when
         // nobody scrapes, so memory stays flat.
         let upkeep = {
@@ -160,36 +177,39 @@ impl Console {
             },
             None => None,
         };
-        let app = App { broker, metrics, mirror };
-        let router = router(app, api);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = served.await {
-                tracing::error!(error = %e, "console listener failed");
-            }
-        });
-        tracing::info!(listener = %local_addr, "console started");
-        tasks.insert(0, server);
-        Ok(Console { local_addr, stop: Some(stop), tasks })
+        let app = App { broker: broker.clone(), metrics, mirror };
+        let mut router = router(app, api);
+        if let Some(broker) = broker {
+            let sessions = weir_http_security::sessions::Sessions::new(LOGIN_FOR);
+            let auth = std::sync::Arc::new(HttpAuth::new(
+                broker.clone(),
+                &config,
+                Some(sessions),
+                access::reject,
+                access::open,
+            ));
+            let login = login::Login { auth: auth.clone(), broker: broker.clone(), secure: config.tls.is_some() };
+            router = router
+                .merge(login::routes(login))
+                .layer(axum::middleware::from_fn_with_state(broker, access::authorize))
+                .layer(axum::middleware::from_fn_with_state(auth, weir_http_security::authenticate));
+        }
+        let server = HttpServer::start(listener, tls, router, "console");
+        tracing::info!(listener = %server.local_addr(), scheme = config.scheme(),
+            authentication = ?config.method, "console started");
+        Ok(Console { server: Some(server), tasks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.server.as_ref().map(|s| s.local_addr()).unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Stops accepting and lets in-flight requests finish.
     pub async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
         }
-        let mut tasks = self.tasks.drain(..);
-        if let Some(server) = tasks.next() {
-            let _ = server.await;
-        }
-        for t in tasks {
+        for t in self.tasks.drain(..) {
             t.abort();
         }
     }

@@ -10,6 +10,7 @@
 //! `compat`. The registry uses the broker only through its in-process handle
 //! ([`weir_broker::BrokerHandle`]).
 
+pub mod access;
 pub mod avro_check;
 pub mod canonical;
 pub mod compat;
@@ -27,9 +28,8 @@ pub mod wire;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use weir_broker::BrokerHandle;
+use weir_http_security::{HttpAuth, HttpServer, ListenerConfig};
 
 pub use error::{ApiError, RegistryError};
 use store::Store;
@@ -37,42 +37,41 @@ use store::Store;
 /// A running registry.
 pub struct Registry {
     store: Arc<Store>,
-    local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: HttpServer,
+    scheme: &'static str,
 }
 
 impl Registry {
-    /// Opens the store (creating `_schemas` if needed) and serves on `addr`.
+    /// Opens the store (creating `_schemas` if needed) and serves on `addr`
+    /// (`host:port`, or `https://host:port` for TLS), secured as the broker's
+    /// `registry.*` keys say (see `weir_http_security`, and `access` for the
+    /// permissions).
     pub async fn start(broker: BrokerHandle, addr: &str) -> Result<Registry, RegistryError> {
+        let config = ListenerConfig::from_config(broker.config(), "registry", addr)
+            .map_err(|e| RegistryError::Startup(e.to_string()))?;
         let lookup = broker.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(broker))
             .await
             .map_err(|e| RegistryError::Startup(format!("store open panicked: {e}")))??;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
-        let local_addr =
-            listener.local_addr().map_err(|source| RegistryError::Bind { addr: addr.to_string(), source })?;
+        let (listener, tls) = HttpServer::bind(&config).await.map_err(|e| match e {
+            weir_http_security::HttpSecurityError::Bind { addr, source } => RegistryError::Bind { addr, source },
+            other => RegistryError::Startup(other.to_string()),
+        })?;
+        let auth = Arc::new(HttpAuth::new(lookup.clone(), &config, None, access::reject, |_| false));
         let app = Arc::new(store);
         let store = app.clone();
         lookup.set_schema_lookup(app.clone());
         let router = confluent::router(app.clone())
             .nest("/api/v1/confluent", confluent::router(app.clone()))
             .nest("/api/v1/schemaregistry", schemaregistry::router(app))
-            .route_layer(axum::middleware::from_fn(http_metrics::track));
+            .route_layer(axum::middleware::from_fn(http_metrics::track))
+            .layer(axum::middleware::from_fn_with_state(store.clone(), access::authorize))
+            .layer(axum::middleware::from_fn_with_state(auth, weir_http_security::authenticate));
         http_metrics::describe();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(e) = served.await {
-                tracing::error!(error = %e, "schema registry listener failed");
-            }
-        });
-        tracing::info!(listener = %local_addr, "schema registry started");
-        Ok(Registry { store, local_addr, stop: Some(stop), task: Some(task) })
+        let server = HttpServer::start(listener, tls, router, "registry");
+        tracing::info!(listener = %server.local_addr(), scheme = config.scheme(),
+            authentication = ?config.method, "schema registry started");
+        Ok(Registry { store, server, scheme: config.scheme() })
     }
 
     /// The registry's state, for the console (decoding and encoding records).
@@ -81,16 +80,16 @@ impl Registry {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.server.local_addr()
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
     }
 
     /// Stops accepting and lets in-flight requests finish.
-    pub async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
+    pub async fn shutdown(self) {
+        self.server.shutdown().await
     }
 }

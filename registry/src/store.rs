@@ -40,6 +40,10 @@ pub struct Store {
 }
 
 impl Store {
+    pub fn broker(&self) -> &BrokerHandle {
+        &self.broker
+    }
+
     /// Creates `_schemas` if needed and replays it. Blocking.
     pub fn open(broker: BrokerHandle) -> Result<Store, RegistryError> {
         let mut configs = BTreeMap::new();

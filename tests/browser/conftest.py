@@ -61,7 +61,13 @@ def browser():
 @pytest.fixture
 def page(browser, console_url, request):
     """A fresh page at 1280x800 whose script errors fail the test."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=console_url)
+    yield from fresh_page(browser, console_url)
+
+
+def fresh_page(browser, base_url: str):
+    """A page fixture's body: a new page at 1280x800 on ``base_url``, then
+    its context closed and any script error on it failing the test."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=base_url)
     pg = ctx.new_page()
     pg.set_default_timeout(15_000)
     errors: list[str] = []

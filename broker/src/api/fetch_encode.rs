@@ -37,12 +37,7 @@ fn put_array_len(buf: &mut BytesMut, n: usize, flexible: bool) {
 /// Writes `throttle_time_ms` into an encoded response (it follows the size and
 /// the response header, both in the first part).
 pub fn set_throttle(parts: &mut [Bytes], version: i16, throttle_ms: u64) {
-    let header = if ApiKey::Fetch.response_header_version(version) >= 1 { 5 } else { 4 };
-    let at = 4 + header;
-    let Some(first) = parts.first_mut().filter(|p| p.len() >= at + 4) else { return };
-    let mut patched = BytesMut::from(&first[..]);
-    patched[at..at + 4].copy_from_slice(&(throttle_ms.min(i32::MAX as u64) as i32).to_be_bytes());
-    *first = patched.freeze();
+    super::throttle_time::raise_parts(parts, super::throttle_time::offset(ApiKey::Fetch, version), throttle_ms);
 }
 
 pub fn encode(resp: &FetchResponse, version: i16, correlation_id: i32) -> Result<Vec<Bytes>, String> {

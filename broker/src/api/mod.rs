@@ -82,6 +82,7 @@ pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod stats;
 pub mod sync_group;
+pub mod throttle_time;
 pub mod txn_offset_commit;
 pub mod unregister_broker;
 pub mod update_features;
@@ -271,6 +272,8 @@ pub async fn dispatch(
         client.id = client_id.as_deref().unwrap_or(""),
         peer = %session.peer,
     );
+    // Request-time quotas (`request_percentage`): the client id outlives the context.
+    let quota_client = (!QUOTA_EXEMPT.contains(&key) && broker.request_quotas()).then(|| client_id.clone());
     let ctx =
         RequestContext { broker: broker.clone(), session: session.clone(), key, version, correlation_id, client_id };
     span.in_scope(|| tracing::debug!(request.bytes = frame.len() + 8, "received"));
@@ -278,10 +281,24 @@ pub async fn dispatch(
     let started = Instant::now();
     m.requests.increment(1);
     m.request_bytes.increment(frame.len() as u64 + 8);
-    let outcome = match route.handler {
-        Handler::Sync(f) => span.in_scope(|| f(&ctx, frame)),
-        Handler::Async(f) => f(ctx, frame).instrument(span.clone()).await,
+    let mut busy = std::time::Duration::ZERO;
+    let mut outcome = match (route.handler, &quota_client) {
+        (Handler::Sync(f), _) => span.in_scope(|| f(&ctx, frame)),
+        (Handler::Async(f), None) => f(ctx, frame).instrument(span.clone()).await,
+        (Handler::Async(f), Some(_)) => {
+            throttle_time::Busy { fut: f(ctx, frame), busy: &mut busy }.instrument(span.clone()).await
+        }
     };
+    let request_throttle = match quota_client {
+        Some(client) => {
+            let busy = if matches!(route.handler, Handler::Sync(_)) { started.elapsed() } else { busy };
+            throttle_time::record_request(broker, session, client.as_deref(), busy)
+        }
+        None => 0,
+    };
+    if request_throttle > 0 {
+        throttle_time::raise(&mut outcome, key, version, request_throttle);
+    }
     let stats = &stats::ROUTE_STATS[route.index];
     let record = |out: &Outcome| {
         let took = started.elapsed().as_secs_f64();
@@ -298,7 +315,10 @@ pub async fn dispatch(
             let (latency, response_bytes) = (m.latency.clone(), m.response_bytes.clone());
             Outcome::Deferred(Box::pin(
                 async move {
-                    let out = fut.await;
+                    let mut out = fut.await;
+                    if request_throttle > 0 {
+                        throttle_time::raise(&mut out, key, version, request_throttle);
+                    }
                     log_outcome(&out, started);
                     let took = started.elapsed().as_secs_f64();
                     latency.record(took);
@@ -318,6 +338,10 @@ pub async fn dispatch(
         }
     }
 }
+
+/// APIs whose time counts against no quota, as in Kafka: what a client needs
+/// to connect and authenticate.
+const QUOTA_EXEMPT: [ApiKey; 3] = [ApiKey::ApiVersions, ApiKey::SaslHandshake, ApiKey::SaslAuthenticate];
 
 /// One debug line per request, inside its span (API, version, correlation id,
 /// client id, peer): `RUST_LOG=weir_broker=debug` traces a client's conversation.

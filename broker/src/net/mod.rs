@@ -152,29 +152,9 @@ impl Listeners {
             })
             .collect();
         if let Some(tls) = tls {
-            tasks.push(tokio::spawn(reload_loop(broker.clone(), tls)));
+            tasks.push(tokio::spawn(tls::reload_loop(tls, broker.shutdown_signal(), "kafka")));
         }
         tasks
-    }
-}
-
-/// Loads changed keystore and truststore files until shutdown.
-async fn reload_loop(broker: BrokerHandle, tls: Arc<tls::Tls>) {
-    let mut shutdown = broker.shutdown_signal();
-    let mut tick = tokio::time::interval(tls::reload_every());
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let t = tls.clone();
-        match tokio::task::spawn_blocking(move || t.reload_if_changed()).await {
-            Ok(Ok(true)) => tracing::info!("TLS keystore or truststore changed: reloaded for new connections"),
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "TLS files changed but do not load; keeping the previous ones"),
-            Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
-        }
     }
 }
 

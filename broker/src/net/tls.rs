@@ -155,6 +155,30 @@ impl Tls {
     }
 }
 
+/// Loads changed keystore and truststore files every [`reload_every`] until
+/// `stop` changes; `listener` names the listener in the log.
+pub async fn reload_loop(tls: Arc<Tls>, mut stop: tokio::sync::watch::Receiver<bool>, listener: &'static str) {
+    let mut tick = tokio::time::interval(reload_every());
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let t = tls.clone();
+        match tokio::task::spawn_blocking(move || t.reload_if_changed()).await {
+            Ok(Ok(true)) => {
+                tracing::info!(listener, "TLS keystore or truststore changed: reloaded for new connections")
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(listener, error = %e, "TLS files changed but do not load; keeping the previous ones")
+            }
+            Err(e) => tracing::error!(listener, error = %e, "TLS reload task failed"),
+        }
+    }
+}
+
 /// The ring provider: it builds with a C compiler alone (aws-lc-rs needs
 /// CMake). rustls deprecates it for lacking post-quantum key exchange, which
 /// Kafka clients (OpenSSL, Java, Node) do not negotiate yet either.

@@ -5,8 +5,8 @@
 //! entities `connection_creation_rate`). Kept in the metadata log
 //! (`ClientQuotasAltered`), changed with AlterClientQuotas and matched with
 //! DescribeClientQuotas filters, each with Kafka's checks and messages.
-//! Byte-rate quotas are enforced by [`throttle`]; request percentages and
-//! connection creation rates are stored, not enforced.
+//! Byte-rate and request-time quotas are enforced by [`throttle`];
+//! controller mutation and connection creation rates are stored, not enforced.
 
 pub mod throttle;
 
@@ -192,6 +192,11 @@ impl crate::BrokerHandle {
     /// of `kind`; how long the client is throttled (ms).
     pub fn throttle(&self, kind: throttle::Kind, user: &str, client_id: &str, bytes: usize) -> u64 {
         self.core.throttler.record(kind, user, client_id, bytes, self.core.clock.now_ms())
+    }
+
+    /// Whether some client has a request-time quota (`request_percentage`).
+    pub fn request_quotas(&self) -> bool {
+        self.core.throttler.request_quotas()
     }
 
     /// Every stored entity with its quotas.

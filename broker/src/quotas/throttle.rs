@@ -36,6 +36,8 @@ const MAX_THROTTLE_MS: i64 = 11_000;
 pub enum Kind {
     Produce,
     Fetch,
+    /// Time spent handling the client's requests, in microseconds.
+    Request,
 }
 
 impl Kind {
@@ -43,6 +45,16 @@ impl Kind {
         match self {
             Kind::Produce => "produce",
             Kind::Fetch => "fetch",
+            Kind::Request => "request",
+        }
+    }
+
+    /// A stored quota value in the unit this kind records per second: bytes,
+    /// or for `request_percentage` (percent of one thread's time) microseconds.
+    fn per_second(self, value: f64) -> f64 {
+        match self {
+            Kind::Request => value * 10_000.0,
+            _ => value,
         }
     }
 
@@ -50,6 +62,7 @@ impl Kind {
         match self {
             Kind::Produce => "producer_byte_rate",
             Kind::Fetch => "consumer_byte_rate",
+            Kind::Request => "request_percentage",
         }
     }
 }
@@ -61,6 +74,8 @@ type Slot = Option<Option<String>>;
 #[derive(Default)]
 struct Table {
     by_entity: HashMap<(Slot, Slot), HashMap<String, f64>>,
+    /// Some entity has a `request_percentage`: request times are worth recording.
+    request_quotas: bool,
 }
 
 impl Table {
@@ -73,7 +88,8 @@ impl Table {
             let key = (entity.get(USER).cloned(), entity.get(CLIENT_ID).cloned());
             by_entity.insert(key, values.into_iter().collect());
         }
-        Table { by_entity }
+        let request_quotas = by_entity.values().any(|v: &HashMap<String, f64>| v.contains_key(Kind::Request.key()));
+        Table { by_entity, request_quotas }
     }
 
     /// The quota of `kind` for this user and client, and the id of the rate it
@@ -98,7 +114,7 @@ impl Table {
             if let Some(v) = self.by_entity.get(&(u.clone(), c.clone())).and_then(|vs| vs.get(kind.key())) {
                 let id =
                     format!("{}\u{0}{}", if u.is_some() { user } else { "" }, if c.is_some() { client } else { "" });
-                return Some((*v, id));
+                return Some((kind.per_second(*v), id));
             }
         }
         None
@@ -158,6 +174,11 @@ impl Throttler {
         let table = Arc::new(Table::build(self.meta.client_quotas()));
         *self.table.write() = (want, table.clone());
         table
+    }
+
+    /// Whether any request-time quota is set (else request times need no recording).
+    pub fn request_quotas(&self) -> bool {
+        self.table().request_quotas
     }
 
     /// Records `bytes` for this client; how long it is to be throttled (ms).

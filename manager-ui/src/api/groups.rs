@@ -6,6 +6,7 @@
 //! what Kafka's admin tools compute.
 
 use std::collections::BTreeSet;
+use weir_broker::auth::{Operation, Resource};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -45,6 +46,7 @@ struct GroupFilter {
 /// `GET /api/v1/groups?q=&state=&sort=name|lag|members|state&order=&offset=&limit=`
 async fn list(
     State(api): State<Api>,
+    who: super::Who,
     q: Result<Query<ListQuery>, QueryRejection>,
     filter: Result<Query<GroupFilter>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -57,6 +59,7 @@ async fn list(
         .overviews()
         .into_iter()
         .filter(|g| matches(&g.group_id) && filter.state.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(g.state)))
+        .filter(|g| super::may(&api, &who, Operation::Describe, Resource::Group(&g.group_id)))
         .collect();
     match q.sort.as_deref() {
         None | Some("name") => {}

@@ -111,6 +111,14 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The caller's identity (see `access`); absent where nobody authenticates.
+pub type Who = Option<axum::Extension<weir_http_security::Identity>>;
+
+/// Whether the caller may (silently: for filtering lists).
+pub fn may(api: &Api, who: &Who, op: weir_broker::auth::Operation, r: weir_broker::auth::Resource<'_>) -> bool {
+    who.as_ref().is_none_or(|w| w.may(&api.broker, op, r))
+}
+
 /// Kafka's name of an error (`TopicAlreadyExists` -> `TOPIC_ALREADY_EXISTS`).
 pub fn error_name(e: ResponseError) -> String {
     weir_broker::api::error_codes::error_name(e.code()).to_string()

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use weir_broker::auth::{Operation, Resource};
 use weir_registry::state::State as RegistryState;
 use weir_registry::store::Store;
 
@@ -75,7 +76,11 @@ pub fn subjects_of_topic(store: &Store, topic: &str) -> Vec<String> {
 }
 
 /// `GET /api/v1/schemas?q=&offset=&limit=`
-async fn list(State(api): State<Api>, q: Result<Query<ListQuery>, QueryRejection>) -> ApiResult<Json<Value>> {
+async fn list(
+    State(api): State<Api>,
+    who: super::Who,
+    q: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
     let q = query(q)?;
     let descending = q.descending()?;
     let matches = q.matcher();
@@ -86,6 +91,10 @@ async fn list(State(api): State<Api>, q: Result<Query<ListQuery>, QueryRejection
                 .subjects
                 .iter()
                 .filter(|(s, _)| matches(s))
+                .filter(|(s, _)| {
+                    let topic = weir_registry::access::subject_topic(s);
+                    super::may(&api, &who, Operation::Read, Resource::Topic(topic))
+                })
                 .filter_map(|(s, vs)| {
                     let live: Vec<_> = vs.values().filter(|v| !v.deleted).collect();
                     let latest = live.last()?;

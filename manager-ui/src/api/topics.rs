@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use weir_broker::auth::{Operation, Resource};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -78,6 +79,7 @@ struct TopicFilter {
 /// `GET /api/v1/topics?q=&internal=&sort=name|partitions|size|messages&order=&offset=&limit=`
 async fn list(
     State(api): State<Api>,
+    who: super::Who,
     q: Result<Query<ListQuery>, QueryRejection>,
     filter: Result<Query<TopicFilter>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
@@ -91,6 +93,7 @@ async fn list(
         .list()
         .into_iter()
         .filter(|t| (internal || !is_internal(&t.name)) && matches(&t.name))
+        .filter(|t| super::may(&api, &who, Operation::Describe, Resource::Topic(&t.name)))
         .collect();
     let partitions = api.broker.partitions();
     // Sizes only for the sorts that need them over every match; otherwise only
@@ -170,9 +173,20 @@ struct CreateBody {
 /// `POST /api/v1/topics` `{name, partitions?, replication_factor?, configs?, validate_only?}`: 201 and the topic.
 async fn create(
     State(api): State<Api>,
+    who: super::Who,
     b: Result<Json<CreateBody>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = body(b)?;
+    // Kafka's CreateTopics: CREATE on the cluster, or on the topic.
+    let allowed = who.as_ref().is_none_or(|w| {
+        w.may(&api.broker, Operation::Create, Resource::Cluster)
+            || w.authorize(&api.broker, Operation::Create, Resource::Topic(&body.name))
+    });
+    if !allowed {
+        let who = who.as_ref().map(|w| w.principal().to_string()).unwrap_or_default();
+        let m = format!("{who} is not authorized to create topic '{}'.", body.name);
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "TOPIC_AUTHORIZATION_FAILED", m));
+    }
     let req = CreateTopic {
         name: body.name.clone(),
         partitions: body.partitions.unwrap_or(-1),

@@ -46,7 +46,12 @@ pub(super) async fn schema_text_by_id(AxState(app): AxState<App>, P(id): P<i32>,
     }
 }
 
-pub(super) async fn subjects_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
+pub(super) async fn subjects_by_id(
+    AxState(app): AxState<App>,
+    access: Option<axum::Extension<crate::access::Access>>,
+    P(id): P<i32>,
+    Q(q): Q<ListQ>,
+) -> Response {
     result(app.read(|st| {
         id_content(st, id)?;
         let subjects: BTreeSet<&String> = st
@@ -54,13 +59,19 @@ pub(super) async fn subjects_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(
             .values()
             .flat_map(|vs| vs.values())
             .filter(|v| v.id == id && (q.deleted || !v.deleted))
+            .filter(|v| crate::access::readable(&access, &v.subject))
             .map(|v| &v.subject)
             .collect();
         Ok(json!(subjects))
     }))
 }
 
-pub(super) async fn versions_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(q): Q<ListQ>) -> Response {
+pub(super) async fn versions_by_id(
+    AxState(app): AxState<App>,
+    access: Option<axum::Extension<crate::access::Access>>,
+    P(id): P<i32>,
+    Q(q): Q<ListQ>,
+) -> Response {
     result(app.read(|st| {
         id_content(st, id)?;
         let out: Vec<Value> = st
@@ -68,17 +79,22 @@ pub(super) async fn versions_by_id(AxState(app): AxState<App>, P(id): P<i32>, Q(
             .values()
             .flat_map(|vs| vs.values())
             .filter(|v| v.id == id && (q.deleted || !v.deleted))
+            .filter(|v| crate::access::readable(&access, &v.subject))
             .map(|v| json!({"subject": v.subject, "version": v.version}))
             .collect();
         Ok(json!(out))
     }))
 }
 
-pub(super) async fn list_schemas(AxState(app): AxState<App>, Q(q): Q<ListQ>) -> Response {
+pub(super) async fn list_schemas(
+    AxState(app): AxState<App>,
+    access: Option<axum::Extension<crate::access::Access>>,
+    Q(q): Q<ListQ>,
+) -> Response {
     result(app.read(|st| {
         let mut out = Vec::new();
         for (s, vs) in &st.subjects {
-            if q.subject_prefix.as_deref().is_some_and(|p| !s.starts_with(p)) {
+            if q.subject_prefix.as_deref().is_some_and(|p| !s.starts_with(p)) || !crate::access::readable(&access, s) {
                 continue;
             }
             let live: Vec<&Version> = vs.values().filter(|v| q.deleted || !v.deleted).collect();

@@ -15,12 +15,17 @@ pub(super) async fn schema_types() -> Response {
     ok(json!(["JSON", "PROTOBUF", "AVRO"]))
 }
 
-pub(super) async fn list_subjects(AxState(app): AxState<App>, Q(q): Q<ListQ>) -> Response {
+pub(super) async fn list_subjects(
+    AxState(app): AxState<App>,
+    access: Option<axum::Extension<crate::access::Access>>,
+    Q(q): Q<ListQ>,
+) -> Response {
     result(app.read(|st| {
         let out: Vec<&String> = st
             .subjects
             .iter()
             .filter(|(s, _)| q.subject_prefix.as_deref().is_none_or(|p| s.starts_with(p)))
+            .filter(|(s, _)| crate::access::readable(&access, s))
             .filter(|(_, vs)| {
                 let any_live = vs.values().any(|v| !v.deleted);
                 if q.deleted_only {

@@ -210,22 +210,26 @@ def _launch(handle: BrokerHandle, timeout: float | None) -> str:
 
 
 def launch_listeners(root: str, name: str, listeners: str, extra: list[str], env: dict | None = None,
-                     more_ports: int = 0) -> BrokerHandle:
+                     more_ports: int = 0, registry_scheme: str = "http", console_scheme: str = "http") -> BrokerHandle:
     """A `weir serve` of its own in ``root`` (data and log ``<name>.log``):
     ``listeners`` is Kafka's `listeners` value with ``{plain}`` and ``{p0}``,
     ``{p1}``... standing for free ports (``more_ports`` of them, returned as
     ``handle.ports``); ``extra`` are more arguments, ``env`` more environment
-    for the start only. For suites that need their own listeners or users."""
+    for the start only; ``*_scheme="https"`` serves the registry or the console
+    over TLS. For suites that need their own listeners or users."""
     binary = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
     plain, registry, console, *ports = reserve_ports(3 + more_ports)
     names = {"plain": plain, **{f"p{i}": p for i, p in enumerate(ports)}}
     log_path = os.path.join(root, f"{name}.log")
     cmd = [binary, "serve", "--data-dir", os.path.join(root, "data"),
            "--kafka-addr", f"127.0.0.1:{plain}",
-           "--registry-addr", f"127.0.0.1:{registry}", "--console-addr", f"127.0.0.1:{console}",
+           "--registry-addr", f"{registry_scheme}://127.0.0.1:{registry}",
+           "--console-addr", f"{console_scheme}://127.0.0.1:{console}",
            "--set", "listeners=" + listeners.format(**names)] + extra + DEFAULT_WEIR_ARGS
     handle = BrokerHandle(bootstrap="", data_dir=root, log_path=log_path,
-                          _log=open(log_path, "w", encoding="utf-8"), cmd=cmd)
+                          _log=open(log_path, "w", encoding="utf-8"), cmd=cmd,
+                          registry_url=f"{registry_scheme}://127.0.0.1:{registry}",
+                          console_url=f"{console_scheme}://127.0.0.1:{console}")
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
     try:

@@ -87,3 +87,32 @@ def test_a_producer_over_its_quota_is_throttled_to_it_and_others_are_not(bootstr
     assert limited.throttle_max > 0, "the broker told the limited producer to back off"
     assert free.throttle_max == 0, "the producer without a quota was never throttled"
     assert free.rate(t0, t1) >= 0.9 * 2 * QUOTA, f"unthrottled producer: {free.rate(t0, t1) / 1e6:.2f} MB/s"
+
+
+def test_a_client_over_its_request_percentage_is_throttled_and_others_are_not(bootstrap):
+    """request_percentage: the share of one thread's time a client's requests
+    may take. 0.01 % is 100 µs of handling a second: a client asking for
+    metadata in a loop spends it at once and is throttled (throttle_time_ms in
+    the responses, which librdkafka reports to throttle_cb); one beside it with
+    no quota is never throttled."""
+    tag = uuid.uuid4().hex[:8]
+    limited_id, free_id = f"req-limited-{tag}", f"req-free-{tag}"
+    alter_client_quota(bootstrap, [("client-id", limited_id)], "request_percentage", 0.01)
+    throttles: dict[str, list[int]] = {limited_id: [], free_id: []}
+
+    def client(cid):
+        return AdminClient({"bootstrap.servers": bootstrap, "client.id": cid,
+                            "throttle_cb": lambda ev: throttles[cid].append(ev.throttle_time)})
+    limited, free = client(limited_id), client(free_id)
+    # Until the first throttle: every later request would wait out a longer one.
+    for _ in range(50):
+        for c in (limited, free):
+            c.list_topics(timeout=30)
+            c.poll(0.05)
+        if any(throttles[limited_id]):
+            break
+    for _ in range(20):
+        free.list_topics(timeout=30)
+        free.poll(0)
+    assert throttles[limited_id] and max(throttles[limited_id]) > 0, "the limited client was told to back off"
+    assert not any(throttles[free_id]), f"the client without a quota was throttled: {throttles[free_id]}"

@@ -21,7 +21,7 @@
 //! is stored), SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802/7677), OAUTHBEARER (RFC
 //! 7628, a JWT checked against a JWKS file).
 
-mod failures;
+pub mod failures;
 mod jwt;
 pub mod oauth;
 mod plain;
@@ -150,7 +150,10 @@ impl SaslServer {
     }
 }
 
-pub(crate) fn random<const N: usize>() -> [u8; N] {
+pub(crate) use plain::matches as plain_matches;
+
+/// `N` bytes from the system's secure random source.
+pub fn random<const N: usize>() -> [u8; N] {
     use ring::rand::SecureRandom;
     let mut out = [0u8; N];
     ring::rand::SystemRandom::new().fill(&mut out).expect("the system's random source works");

@@ -1,0 +1,216 @@
+//! The request-time quota (`request_percentage`): the time a request's handler
+//! spends running on a thread (the sum of its polls: waiting for data, a
+//! long-poll fetch, or fsync is not work) is recorded against the client's
+//! quota, as Kafka records request-handler thread time; a client over it is
+//! throttled like one over a byte rate.
+//!
+//! Then, writing `throttle_time_ms` into a response that is already encoded, for
+//! throttles decided after its handler ran. In most
+//! responses it is the body's first field, right after the size prefix and the
+//! response header; [`first_field_since`] lists from which version, per API,
+//! and the unit test checks every entry against kafka-protocol's encoding.
+//! A response where it is not first (Produce, ApiVersions, OffsetDelete) keeps
+//! its value: the client is still throttled by the muted connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::ApiKey;
+
+use super::Outcome;
+use crate::handle::BrokerHandle;
+use crate::net::Session;
+
+/// A handler's future, summing the time its polls take into `busy`.
+pub struct Busy<'a, F> {
+    pub fut: F,
+    pub busy: &'a mut Duration,
+}
+
+impl<F: Future + Unpin> Future for Busy<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let t = Instant::now();
+        let out = Pin::new(&mut self.fut).poll(cx);
+        *self.busy += t.elapsed();
+        out
+    }
+}
+
+/// Records `busy` against the client's request-time quota; the throttle (ms),
+/// with the connection muted for it.
+pub fn record_request(broker: &BrokerHandle, session: &Session, client: Option<&str>, busy: Duration) -> u64 {
+    let kind = crate::quotas::throttle::Kind::Request;
+    let ms = broker.throttle(kind, &session.principal().name, client.unwrap_or(""), busy.as_micros() as usize);
+    if ms > 0 {
+        session.mute_for(ms);
+        ::metrics::counter!("weir_quota_throttled_total", "quota" => kind.name()).increment(1);
+    }
+    ms
+}
+
+/// The first version of `key`'s response whose body starts with `throttle_time_ms`.
+pub fn first_field_since(key: ApiKey) -> Option<i16> {
+    use ApiKey::*;
+    Some(match key {
+        Fetch | FindCoordinator | Heartbeat | LeaveGroup | SyncGroup | DescribeGroups | ListGroups | DeleteTopics => 1,
+        ListOffsets | JoinGroup | CreateTopics | OffsetForLeaderEpoch => 2,
+        Metadata | OffsetCommit | OffsetFetch => 3,
+        DeleteRecords
+        | InitProducerId
+        | AddPartitionsToTxn
+        | AddOffsetsToTxn
+        | EndTxn
+        | TxnOffsetCommit
+        | DescribeAcls
+        | CreateAcls
+        | DeleteAcls
+        | DescribeConfigs
+        | AlterConfigs
+        | AlterReplicaLogDirs
+        | DescribeLogDirs
+        | CreatePartitions
+        | DeleteGroups
+        | ElectLeaders
+        | IncrementalAlterConfigs
+        | AlterPartitionReassignments
+        | ListPartitionReassignments
+        | DescribeClientQuotas
+        | AlterClientQuotas
+        | DescribeUserScramCredentials
+        | AlterUserScramCredentials
+        | DescribeCluster
+        | DescribeProducers
+        | DescribeTransactions
+        | ListTransactions
+        | ConsumerGroupHeartbeat
+        | ConsumerGroupDescribe
+        | GetTelemetrySubscriptions
+        | PushTelemetry
+        | DescribeTopicPartitions => 0,
+        _ => return None,
+    })
+}
+
+/// Where the body starts in an encoded frame: size prefix, correlation id, and
+/// (flexible header) the empty tag buffer.
+fn body_offset(key: ApiKey, version: i16) -> usize {
+    4 + 4 + usize::from(key.response_header_version(version) >= 1)
+}
+
+fn patch(frame: &mut [u8], at: usize, throttle_ms: u64) {
+    let Some(field) = frame.get_mut(at..at + 4) else { return };
+    let old = i32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+    let new = old.max(throttle_ms.min(i32::MAX as u64) as i32);
+    field.copy_from_slice(&new.to_be_bytes());
+}
+
+/// Raises the response's `throttle_time_ms` to `throttle_ms` where the field
+/// leads the body; other responses are left as they are.
+pub fn raise(out: &mut Outcome, key: ApiKey, version: i16, throttle_ms: u64) {
+    if first_field_since(key).is_none_or(|since| version < since) {
+        return;
+    }
+    let at = body_offset(key, version);
+    match out {
+        Outcome::Respond(buf) => patch(buf, at, throttle_ms),
+        Outcome::RespondParts(parts) => raise_parts(parts, at, throttle_ms),
+        _ => {}
+    }
+}
+
+/// As [`raise`], for a response in parts (the field is in the first).
+pub fn raise_parts(parts: &mut [Bytes], at: usize, throttle_ms: u64) {
+    let Some(first) = parts.first_mut().filter(|p| p.len() >= at + 4) else { return };
+    let mut patched = BytesMut::from(&first[..]);
+    patch(&mut patched, at, throttle_ms);
+    *first = patched.freeze();
+}
+
+/// The body offset of `key`'s responses at `version` (for callers patching parts).
+pub fn offset(key: ApiKey, version: i16) -> usize {
+    body_offset(key, version)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::*;
+
+    use super::*;
+    use crate::api::{encode_response, routes};
+
+    const SENTINEL: i32 = 0x0A0B_0C0D;
+
+    macro_rules! check {
+        ($($key:ident => $ty:ty),* $(,)?) => {{
+            let mut checked = Vec::new();
+            $(
+                let key = ApiKey::$key;
+                let since = first_field_since(key).expect("listed");
+                let route = routes::route(key as i16).expect("served");
+                for v in since.max(route.versions.min)..=route.versions.max {
+                    let body = <$ty>::default().with_throttle_time_ms(SENTINEL);
+                    let mut out = Outcome::Respond(encode_response(key, v, 7, &body).unwrap());
+                    let Outcome::Respond(buf) = &out else { unreachable!() };
+                    let at = body_offset(key, v);
+                    assert_eq!(&buf[at..at + 4], &SENTINEL.to_be_bytes(), "{key:?} v{v}");
+                    raise(&mut out, key, v, u64::MAX);
+                    let Outcome::Respond(buf) = &out else { unreachable!() };
+                    assert_eq!(&buf[at..at + 4], &i32::MAX.to_be_bytes(), "{key:?} v{v} raised");
+                }
+                checked.push(key);
+            )*
+            checked
+        }};
+    }
+
+    #[test]
+    fn the_field_leads_every_listed_response() {
+        let checked = check!(
+            Fetch => FetchResponse, FindCoordinator => FindCoordinatorResponse, Heartbeat => HeartbeatResponse,
+            LeaveGroup => LeaveGroupResponse, SyncGroup => SyncGroupResponse,
+            DescribeGroups => DescribeGroupsResponse, ListGroups => ListGroupsResponse,
+            DeleteTopics => DeleteTopicsResponse, ListOffsets => ListOffsetsResponse, JoinGroup => JoinGroupResponse,
+            CreateTopics => CreateTopicsResponse, OffsetForLeaderEpoch => OffsetForLeaderEpochResponse,
+            Metadata => MetadataResponse, OffsetCommit => OffsetCommitResponse, OffsetFetch => OffsetFetchResponse,
+            DeleteRecords => DeleteRecordsResponse, InitProducerId => InitProducerIdResponse,
+            AddPartitionsToTxn => AddPartitionsToTxnResponse, AddOffsetsToTxn => AddOffsetsToTxnResponse,
+            EndTxn => EndTxnResponse, TxnOffsetCommit => TxnOffsetCommitResponse,
+            DescribeAcls => DescribeAclsResponse, CreateAcls => CreateAclsResponse, DeleteAcls => DeleteAclsResponse,
+            DescribeConfigs => DescribeConfigsResponse, AlterConfigs => AlterConfigsResponse,
+            AlterReplicaLogDirs => AlterReplicaLogDirsResponse, DescribeLogDirs => DescribeLogDirsResponse,
+            CreatePartitions => CreatePartitionsResponse, DeleteGroups => DeleteGroupsResponse,
+            ElectLeaders => ElectLeadersResponse, IncrementalAlterConfigs => IncrementalAlterConfigsResponse,
+            AlterPartitionReassignments => AlterPartitionReassignmentsResponse,
+            ListPartitionReassignments => ListPartitionReassignmentsResponse,
+            DescribeClientQuotas => DescribeClientQuotasResponse, AlterClientQuotas => AlterClientQuotasResponse,
+            DescribeUserScramCredentials => DescribeUserScramCredentialsResponse,
+            AlterUserScramCredentials => AlterUserScramCredentialsResponse,
+            DescribeCluster => DescribeClusterResponse, DescribeProducers => DescribeProducersResponse,
+            DescribeTransactions => DescribeTransactionsResponse, ListTransactions => ListTransactionsResponse,
+            ConsumerGroupHeartbeat => ConsumerGroupHeartbeatResponse,
+            ConsumerGroupDescribe => ConsumerGroupDescribeResponse,
+            GetTelemetrySubscriptions => GetTelemetrySubscriptionsResponse, PushTelemetry => PushTelemetryResponse,
+            DescribeTopicPartitions => DescribeTopicPartitionsResponse,
+        );
+        for key in ApiKey::iter() {
+            if first_field_since(key).is_some() {
+                assert!(checked.contains(&key), "{key:?} is listed but not checked");
+            }
+        }
+    }
+
+    #[test]
+    fn other_responses_are_left_alone() {
+        let body = ProduceResponse::default().with_throttle_time_ms(5);
+        let buf = encode_response(ApiKey::Produce, 9, 7, &body).unwrap();
+        let mut out = Outcome::Respond(buf.clone());
+        raise(&mut out, ApiKey::Produce, 9, 100);
+        let Outcome::Respond(after) = out else { unreachable!() };
+        assert_eq!(after, buf);
+    }
+}
