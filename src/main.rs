@@ -13,6 +13,7 @@ use weir_broker::loggers::ApplyFilter;
 use weir_broker::{Broker, BrokerConfig, BrokerOptions};
 
 mod mirror_cmd;
+mod ops;
 
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Kafka-compatible streaming platform in one binary")]
@@ -31,6 +32,30 @@ enum Command {
     Serve(ServeArgs),
     /// Replicate between Kafka clusters from a MirrorMaker 2 properties file, like connect-mirror-maker.sh.
     Mirror(mirror_cmd::MirrorArgs),
+    /// Create, list, describe and delete topics of any Kafka-compatible cluster (rpk-style flags).
+    Topic(TopicArgs),
+    /// Write one record per stdin line to a topic (kcat-style: -K key delimiter, -H headers, -p partition).
+    Produce {
+        #[command(flatten)]
+        args: ops::records::ProduceArgs,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+    /// Print a topic's records (kcat-style: -n count, -o start|end|offset, -g group, -f template, --format json).
+    Consume {
+        #[command(flatten)]
+        args: ops::records::ConsumeArgs,
+        #[command(flatten)]
+        conn: ops::Conn,
+    },
+}
+
+#[derive(Args)]
+struct TopicArgs {
+    #[command(subcommand)]
+    command: ops::topic::TopicCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
 }
 
 #[derive(Args, Default)]
@@ -242,9 +267,9 @@ impl Signals {
 
 /// The log filter as RUST_LOG gives it, and the function that replaces it at run
 /// time (BROKER_LOGGER levels changed with IncrementalAlterConfigs).
-fn init_logging() -> (String, ApplyFilter) {
+fn init_logging(default: &str) -> (String, ApplyFilter) {
     use tracing_subscriber::{reload, EnvFilter};
-    let initial = std::env::var("RUST_LOG").ok().filter(|f| EnvFilter::try_new(f).is_ok()).unwrap_or("info".into());
+    let initial = std::env::var("RUST_LOG").ok().filter(|f| EnvFilter::try_new(f).is_ok()).unwrap_or(default.into());
     let (filter, handle) = reload::Layer::new(EnvFilter::new(&initial));
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
@@ -260,8 +285,11 @@ fn init_logging() -> (String, ApplyFilter) {
 }
 
 fn main() -> ExitCode {
-    let logging = init_logging();
     let cli = Cli::parse();
+    // The operator commands print their own outcome; librdkafka's log lines
+    // (an end of partition reported as an error) would only repeat or confuse it.
+    let quiet = matches!(cli.command, Some(Command::Topic(_) | Command::Produce { .. } | Command::Consume { .. }));
+    let logging = init_logging(if quiet { "warn,rdkafka=off,librdkafka=off" } else { "info" });
     if matches!(cli.command, Some(Command::Mirror(_))) {
         mirror_cmd::keep_heap();
     }
@@ -275,6 +303,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Serve(a)) => runtime.block_on(serve(a, logging)),
         Some(Command::Mirror(a)) => runtime.block_on(mirror_cmd::run(a)),
+        Some(Command::Topic(a)) => runtime.block_on(ops::topic::run(a.command, a.conn)),
+        Some(Command::Produce { args, conn }) => runtime.block_on(ops::records::produce(args, conn)),
+        Some(Command::Consume { args, conn }) => runtime.block_on(ops::records::consume(args, conn)),
         None => runtime.block_on(serve(cli.serve, logging)),
     };
     match result {

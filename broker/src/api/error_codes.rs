@@ -34,7 +34,8 @@ pub fn error_name(code: i16) -> &'static str {
     })
 }
 
-fn snake_upper(camel: &str) -> String {
+/// `TopicAlreadyExists` as `TOPIC_ALREADY_EXISTS`.
+pub fn snake_upper(camel: &str) -> String {
     let mut out = String::with_capacity(camel.len() + 8);
     for (i, c) in camel.chars().enumerate() {
         if c.is_ascii_uppercase() && i > 0 {

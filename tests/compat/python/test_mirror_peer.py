@@ -114,3 +114,29 @@ def test_tansu_as_the_source_cluster(bootstrap):
         if mirror is not None:
             mirror.proc.kill()
         tansu.stop()
+
+
+def test_the_topic_commands_are_plain_clients_of_another_broker():
+    """`weir topic` against tansu: the operator commands speak Kafka, not Weir."""
+    import json
+    (port,) = reserve_ports(1)
+    tansu_addr = f"127.0.0.1:{port}"
+    tansu = Proc([TANSU, "broker", "--listener-url", f"tcp://{tansu_addr}",
+                  "--advertised-listener-url", f"tcp://{tansu_addr}", "--storage-engine", "memory://tansu/"])
+    try:
+        topic = unique_topic("cli-peer")
+
+        def weir(*args):
+            return subprocess.run([WEIR, "topic", *args, "--brokers", tansu_addr, "--format", "json",
+                                   "--timeout", "5"], capture_output=True, text=True, timeout=60)
+
+        def created():  # tansu may still be starting
+            out = weir("create", topic, "-p", "2")
+            return out.returncode == 0 or "ALREADY_EXISTS" in out.stdout
+        wait_until(created, "a topic created on tansu by weir topic create")
+        listed = weir("list")
+        assert listed.returncode == 0, listed.stderr
+        rows = {t["name"]: t for t in json.loads(listed.stdout)}
+        assert rows[topic]["partitions"] == 2, rows
+    finally:
+        tansu.stop()

@@ -1,0 +1,271 @@
+//! `weir produce TOPIC` and `weir consume TOPIC`, kcat-style: one record per
+//! stdin line (a key before `-K`'s delimiter, headers with `-H`), and records
+//! printed as their values, a `-f` template (`%t %p %o %k %v %T %h`, kcat's
+//! letters) or JSON lines (`--format json`: topic, partition, offset,
+//! timestamp, key, value, headers). Keys, values and header values are shown as
+//! UTF-8 text, invalid bytes replaced.
+
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use serde_json::json;
+
+use super::{error_message, error_name, Conn, Format};
+
+#[derive(Args, Debug)]
+pub struct ProduceArgs {
+    pub topic: String,
+    /// Split each line into key and value at the first DELIM (e.g. -K :)
+    #[arg(short = 'K', long = "key-delimiter", value_name = "DELIM")]
+    pub key_delimiter: Option<String>,
+    /// The partition to write to (default: the partitioner's choice)
+    #[arg(short = 'p', long)]
+    pub partition: Option<i32>,
+    /// A header for every record, KEY=VALUE (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "KEY=VALUE")]
+    pub headers: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ConsumeArgs {
+    pub topic: String,
+    /// Stop after COUNT records
+    #[arg(short = 'n', long = "num", value_name = "COUNT")]
+    pub count: Option<u64>,
+    /// Where to start without a group: start, end, or an offset (in each partition)
+    #[arg(short = 'o', long, default_value = "start")]
+    pub offset: String,
+    /// Only this partition
+    #[arg(short = 'p', long)]
+    pub partition: Option<i32>,
+    /// Consume as a member of this group, committing its offsets
+    #[arg(short = 'g', long)]
+    pub group: Option<String>,
+    /// Exit at the end of the partitions instead of waiting for more
+    #[arg(short = 'e', long)]
+    pub exit_at_end: bool,
+    /// Print each record with this template: %t topic, %p partition, %o offset, %k key, %v value, %T timestamp, %h headers
+    #[arg(short = 'f', long = "template", value_name = "TEMPLATE")]
+    pub template: Option<String>,
+}
+
+/// Counts failed deliveries and keeps the first error.
+#[derive(Default)]
+struct Deliveries {
+    failed: AtomicU64,
+    first: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+            first.get_or_insert_with(|| match e.rdkafka_error_code() {
+                Some(code) => format!("{}: {}", error_name(code), error_message(code)),
+                None => e.to_string(),
+            });
+        }
+    }
+}
+
+pub async fn produce(args: ProduceArgs, conn: Conn) -> Result<()> {
+    let mut headers = OwnedHeaders::new();
+    for kv in &args.headers {
+        let Some((k, v)) = kv.split_once('=') else { bail!("-H expects KEY=VALUE, got '{kv}'") };
+        headers = headers.insert(Header { key: k, value: Some(v) });
+    }
+    let producer: BaseProducer<Deliveries> = conn
+        .client_config()?
+        .set("linger.ms", "5")
+        // A producer may create a topic where the broker allows it (kcat and rpk do).
+        .set("allow.auto.create.topics", "true")
+        .set("message.timeout.ms", (conn.timeout().as_millis() as u64).to_string())
+        .create_with_context(Deliveries::default())
+        .context("cannot create the producer")?;
+    let mut sent = 0u64;
+    tokio::task::block_in_place(|| -> Result<()> {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.context("cannot read stdin")?;
+            let (key, value) = match args.key_delimiter.as_deref().and_then(|d| line.split_once(d)) {
+                Some((k, v)) => (Some(k), v),
+                None => (None, line.as_str()),
+            };
+            let mut rec = BaseRecord::<str, str>::to(&args.topic).payload(value).headers(headers.clone());
+            if let Some(k) = key {
+                rec = rec.key(k);
+            }
+            if let Some(p) = args.partition {
+                rec = rec.partition(p);
+            }
+            let mut rec = Some(rec);
+            while let Some(r) = rec.take() {
+                match producer.send(r) {
+                    Ok(()) => sent += 1,
+                    Err((e, r)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull) => {
+                        producer.poll(Duration::from_millis(50));
+                        rec = Some(r);
+                    }
+                    Err((e, _)) => bail!("cannot produce to {}: {e}", args.topic),
+                }
+            }
+            producer.poll(Duration::ZERO);
+        }
+        // Past message.timeout.ms, so that every record has its delivery report.
+        producer.flush(conn.timeout() + Duration::from_secs(5)).context("records were not all delivered in time")?;
+        Ok(())
+    })?;
+    let d = producer.context();
+    let failed = d.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        let first = d.first.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+        bail!("{failed} of {sent} records to {} were not delivered: {first}", args.topic);
+    }
+    eprintln!("produced {sent} records to {}", args.topic);
+    Ok(())
+}
+
+/// One record in the chosen form.
+fn render(m: &BorrowedMessage<'_>, template: Option<&str>, format: Format) -> String {
+    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+    let headers: Vec<(String, Option<String>)> =
+        m.headers().map(|hs| hs.iter().map(|h| (h.key.to_string(), text(h.value))).collect()).unwrap_or_default();
+    let ts = m.timestamp().to_millis();
+    if format == Format::Json {
+        let hs: Vec<_> = headers.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+        return json!({
+            "topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "timestamp": ts,
+            "key": text(m.key()), "value": text(m.payload()), "headers": hs,
+        })
+        .to_string();
+    }
+    let Some(t) = template else { return text(m.payload()).unwrap_or_default() };
+    let mut out = String::new();
+    let mut chars = t.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(o) => out.push(o),
+                None => out.push('\\'),
+            }
+            continue;
+        }
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push_str(m.topic()),
+            Some('p') => out.push_str(&m.partition().to_string()),
+            Some('o') => out.push_str(&m.offset().to_string()),
+            Some('k') => out.push_str(&text(m.key()).unwrap_or_default()),
+            Some('v') => out.push_str(&text(m.payload()).unwrap_or_default()),
+            Some('T') => out.push_str(&ts.map(|t| t.to_string()).unwrap_or_default()),
+            Some('h') => {
+                let hs: Vec<String> =
+                    headers.iter().map(|(k, v)| format!("{k}={}", v.as_deref().unwrap_or(""))).collect();
+                out.push_str(&hs.join(","));
+            }
+            Some('%') => out.push('%'),
+            Some(o) => {
+                out.push('%');
+                out.push(o);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+fn start_offset(spec: &str) -> Result<Offset> {
+    Ok(match spec {
+        "start" | "beginning" | "earliest" => Offset::Beginning,
+        "end" | "latest" => Offset::End,
+        n => Offset::Offset(n.parse().with_context(|| format!("-o: '{n}' is not start, end or an offset"))?),
+    })
+}
+
+pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
+    let mut config = conn.client_config()?;
+    config.set("enable.partition.eof", "true").set("auto.offset.reset", "earliest");
+    match &args.group {
+        Some(g) => config.set("group.id", g),
+        // Without a group nothing is committed; librdkafka still wants an id.
+        None => config.set("group.id", "weir-cli").set("enable.auto.commit", "false"),
+    };
+    let consumer: BaseConsumer = config.create().context("cannot create the consumer")?;
+    let start = start_offset(&args.offset)?;
+    let timeout = conn.timeout();
+    tokio::task::block_in_place(|| -> Result<()> {
+        let md = consumer.fetch_metadata(Some(&args.topic), timeout).context("Metadata request failed")?;
+        let Some(t) = md.topics().iter().find(|t| t.name() == args.topic) else {
+            bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{}' is not in the cluster's metadata", args.topic);
+        };
+        if let Some(e) = t.error() {
+            let code = RDKafkaErrorCode::from(e);
+            bail!("{}: {} (topic '{}')", error_name(code), error_message(code), args.topic);
+        }
+        let parts: Vec<i32> =
+            t.partitions().iter().map(|p| p.id()).filter(|p| args.partition.is_none_or(|want| want == *p)).collect();
+        if parts.is_empty() {
+            bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{}' has no partition {:?}", args.topic, args.partition);
+        }
+        if args.group.is_some() && args.partition.is_none() {
+            consumer.subscribe(&[&args.topic]).context("cannot subscribe")?;
+        } else {
+            let mut tpl = TopicPartitionList::new();
+            for p in &parts {
+                tpl.add_partition_offset(&args.topic, *p, start).context("bad offset")?;
+            }
+            consumer.assign(&tpl).context("cannot assign the partitions")?;
+        }
+        let mut out = std::io::stdout().lock();
+        let (mut seen, mut at_end) = (0u64, std::collections::HashSet::new());
+        while args.count.is_none_or(|n| seen < n) {
+            let Some(polled) = consumer.poll(Duration::from_millis(200)) else { continue };
+            match polled {
+                Ok(m) => {
+                    at_end.remove(&m.partition());
+                    // A template says where its lines end (`\n`), as kcat's -f does.
+                    let line = render(&m, args.template.as_deref(), conn.format);
+                    match args.template.is_some() && conn.format != Format::Json {
+                        true => write!(out, "{line}")?,
+                        false => writeln!(out, "{line}")?,
+                    }
+                    seen += 1;
+                }
+                Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
+                    at_end.insert(p);
+                    if args.exit_at_end && at_end.len() >= parts.len() {
+                        break;
+                    }
+                }
+                Err(e) => match e.rdkafka_error_code() {
+                    Some(code) => bail!("{}: {}", error_name(code), error_message(code)),
+                    None => bail!("{e}"),
+                },
+            }
+        }
+        out.flush()?;
+        if args.group.is_some() {
+            // What was printed is done with: commit it before leaving the group.
+            let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,150 @@
+//! The operator commands (`weir topic ...`) against a Weir started by the test:
+//! their JSON output, their effect on the cluster, and their exit codes.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::Weir;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+
+fn weir(w: &Weir, args: &[&str]) -> Output {
+    Command::new(common::bin()).args(args).env("WEIR_BROKERS", &w.addr).output().expect("weir runs")
+}
+
+/// The command's JSON output; it must have exited with `code`.
+fn json(w: &Weir, args: &[&str], code: i32) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = weir(w, &all);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn topics_are_created_described_listed_and_deleted() {
+    let w = Weir::start_with(&["--set", "auto.create.topics.enable=true"]);
+    let made = json(&w, &["topic", "create", "orders", "payments", "-p", "3", "-c", "retention.ms=3600000"], 0);
+    assert_eq!(made[0], serde_json::json!({"topic": "orders", "error": null}));
+    assert_eq!(made[1]["topic"], "payments");
+
+    // A dry run checks and creates nothing; a second create is Kafka's refusal, exit 1.
+    let dry = json(&w, &["topic", "create", "drafts", "--dry-run"], 0);
+    assert_eq!(dry[0]["error"], Value::Null);
+    let again = json(&w, &["topic", "create", "orders"], 1);
+    assert_eq!(again[0]["error"]["code"], "TOPIC_ALREADY_EXISTS");
+    let bad = json(&w, &["topic", "create", "zero", "-p", "0"], 1);
+    assert_eq!(bad[0]["error"]["code"], "INVALID_PARTITIONS");
+    assert_eq!(names(&json(&w, &["topic", "list"], 0)), ["orders", "payments"]);
+
+    // Records written show in the partitions' offsets.
+    let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", &w.addr).create().unwrap();
+    for i in 0..5 {
+        p.send(BaseRecord::<(), str>::to("orders").partition(1).payload(&format!("r{i}"))).unwrap();
+    }
+    p.flush(Duration::from_secs(10)).unwrap();
+    let d = json(&w, &["topic", "describe", "orders"], 0);
+    assert_eq!(d["name"], "orders");
+    let parts = d["partitions"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[1]["high_watermark"], 5);
+    assert_eq!(parts[1]["log_start_offset"], 0);
+    assert_eq!(parts[0]["replicas"], serde_json::json!([1]));
+    let cfg = |name: &str| d["configs"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap();
+    assert_eq!(cfg("retention.ms")["value"], "3600000");
+    assert_eq!(cfg("retention.ms")["source"], "DYNAMIC_TOPIC_CONFIG");
+    assert_eq!(cfg("cleanup.policy")["source"], "DEFAULT_CONFIG");
+
+    // Describing an unknown topic fails without creating it, even where auto-creation is on.
+    let out = weir(&w, &["topic", "describe", "ghost"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("UNKNOWN_TOPIC_OR_PARTITION"));
+    let deleted = json(&w, &["topic", "delete", "payments", "ghost"], 1);
+    assert_eq!(deleted[0], serde_json::json!({"topic": "payments", "error": null}));
+    assert_eq!(deleted[1]["error"]["code"], "UNKNOWN_TOPIC_OR_PARTITION");
+    assert_eq!(names(&json(&w, &["topic", "list"], 0)), ["orders"]);
+
+    // The table form, for people.
+    let out = weir(&w, &["topic", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("NAME") && text.contains("orders") && text.contains('3'), "{text}");
+    // A cluster that is not there is an error, not a hang.
+    let out = Command::new(common::bin())
+        .args(["topic", "list", "--brokers", "127.0.0.1:1", "--timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Runs `weir` with `stdin` piped in; (exit code, stdout, stderr).
+fn weir_in(w: &Weir, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(common::bin())
+        .args(args)
+        .env("WEIR_BROKERS", &w.addr)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
+}
+
+#[test]
+fn consume_reads_what_produce_wrote() {
+    let w = Weir::start();
+    json(&w, &["topic", "create", "events", "-p", "2"], 0);
+    let (code, _, err) =
+        weir_in(&w, &["produce", "events", "-K", ":", "-H", "source=cli", "-p", "1"], "a:1\nb:2\nplain\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("produced 3 records to events"), "{err}");
+
+    // Every record, with its key, headers and partition, as JSON lines; -e stops at the end.
+    let (code, out, err) = weir_in(&w, &["consume", "events", "-e", "--format", "json"], "");
+    assert_eq!(code, Some(0), "{err}");
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 3, "{out}");
+    assert_eq!(recs[0]["key"], "a");
+    assert_eq!(recs[0]["value"], "1");
+    assert_eq!(recs[2]["key"], Value::Null);
+    assert_eq!(recs[2]["value"], "plain");
+    assert_eq!(recs[1]["partition"], 1);
+    assert_eq!(recs[1]["offset"], 1);
+    assert_eq!(recs[0]["headers"], serde_json::json!([{"key": "source", "value": "cli"}]));
+    assert!(recs[0]["timestamp"].as_i64().unwrap() > 0);
+
+    // Values alone by default; -n stops after COUNT; -o starts at an offset; -f is kcat's template.
+    let (_, out, _) = weir_in(&w, &["consume", "events", "-n", "2"], "");
+    assert_eq!(out, "1\n2\n");
+    let (_, out, _) = weir_in(&w, &["consume", "events", "-p", "1", "-o", "2", "-n", "1"], "");
+    assert_eq!(out, "plain\n");
+    let (_, out, _) = weir_in(&w, &["consume", "events", "-e", "-f", "%p:%o %k=%v %h\\n"], "");
+    assert_eq!(out, "1:0 a=1 source=cli\n1:1 b=2 source=cli\n1:2 =plain source=cli\n");
+
+    // With a group, offsets are committed: a second run starts where the first stopped.
+    let (_, out, _) = weir_in(&w, &["consume", "events", "-g", "readers", "-n", "2"], "");
+    assert_eq!(out, "1\n2\n");
+    weir_in(&w, &["produce", "events", "-p", "1"], "late\n");
+    let (_, out, _) = weir_in(&w, &["consume", "events", "-g", "readers", "-n", "2"], "");
+    assert_eq!(out, "plain\nlate\n");
+
+    // An unknown topic is named, with Kafka's error.
+    let (code, _, err) = weir_in(&w, &["consume", "missing", "-e"], "");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{err}");
+}
