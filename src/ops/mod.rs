@@ -18,6 +18,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
+use serde_json::{json, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -76,6 +77,44 @@ pub fn error_message(code: RDKafkaErrorCode) -> String {
         Some((_, rest)) => rest.trim_end_matches(')').to_string(),
         None => text,
     }
+}
+
+/// Prints each named resource's outcome (`what`: topic, group); an error when any failed.
+pub fn report(
+    conn: &Conn,
+    what: &str,
+    results: Vec<Result<String, (String, RDKafkaErrorCode)>>,
+    done: &str,
+) -> Result<()> {
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    let rows: Vec<(String, Option<(String, String)>)> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(t) => (t, None),
+            Err((t, code)) => (t, Some((error_name(code), error_message(code)))),
+        })
+        .collect();
+    match conn.format {
+        Format::Json => print_json(&Value::Array(
+            rows.iter()
+                .map(|(t, e)| match e {
+                    None => json!({what: t, "error": null}),
+                    Some((name, msg)) => json!({what: t, "error": {"code": name, "message": msg}}),
+                })
+                .collect(),
+        )),
+        Format::Table => print_table(
+            &[what.to_uppercase().as_str(), "STATUS"],
+            &rows
+                .iter()
+                .map(|(t, e)| vec![t.clone(), e.as_ref().map_or(done.to_string(), |(n, m)| format!("{n}: {m}"))])
+                .collect::<Vec<_>>(),
+        ),
+    }
+    if failed > 0 {
+        bail!("{failed} of {} {what}s failed", rows.len());
+    }
+    Ok(())
 }
 
 /// Prints rows under headers, columns padded to their widest cell.

@@ -203,11 +203,11 @@ fn start_offset(spec: &str) -> Result<Offset> {
 pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
     let mut config = conn.client_config()?;
     config.set("enable.partition.eof", "true").set("auto.offset.reset", "earliest");
-    match &args.group {
-        Some(g) => config.set("group.id", g),
-        // Without a group nothing is committed; librdkafka still wants an id.
-        None => config.set("group.id", "weir-cli").set("enable.auto.commit", "false"),
-    };
+    // Commits are ours: exactly the records printed (librdkafka's automatic
+    // store and commit could count a record fetched but never printed).
+    config.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    // Without a group nothing is committed; librdkafka still wants an id.
+    config.set("group.id", args.group.as_deref().unwrap_or("weir-cli"));
     let consumer: BaseConsumer = config.create().context("cannot create the consumer")?;
     let start = start_offset(&args.offset)?;
     let timeout = conn.timeout();
@@ -236,11 +236,33 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
         }
         let mut out = std::io::stdout().lock();
         let (mut seen, mut at_end) = (0u64, std::collections::HashSet::new());
+        // Next offset to commit per partition, and when the group last got them.
+        let mut printed: std::collections::BTreeMap<i32, i64> = Default::default();
+        let mut committed_at = std::time::Instant::now();
+        let commit = |printed: &std::collections::BTreeMap<i32, i64>| -> Result<()> {
+            if args.group.is_none() || printed.is_empty() {
+                return Ok(());
+            }
+            let mut tpl = TopicPartitionList::new();
+            for (p, next) in printed {
+                tpl.add_partition_offset(&args.topic, *p, Offset::Offset(*next)).context("bad offset")?;
+            }
+            consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
+                Some(code) => anyhow::anyhow!("{}: {} (OffsetCommit)", error_name(code), error_message(code)),
+                None => anyhow::anyhow!("OffsetCommit failed: {e}"),
+            })
+        };
         while args.count.is_none_or(|n| seen < n) {
+            if committed_at.elapsed() >= Duration::from_secs(5) {
+                out.flush()?;
+                commit(&printed)?;
+                committed_at = std::time::Instant::now();
+            }
             let Some(polled) = consumer.poll(Duration::from_millis(200)) else { continue };
             match polled {
                 Ok(m) => {
                     at_end.remove(&m.partition());
+                    printed.insert(m.partition(), m.offset() + 1);
                     // A template says where its lines end (`\n`), as kcat's -f does.
                     let line = render(&m, args.template.as_deref(), conn.format);
                     match args.template.is_some() && conn.format != Format::Json {
@@ -262,10 +284,7 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
             }
         }
         out.flush()?;
-        if args.group.is_some() {
-            // What was printed is done with: commit it before leaving the group.
-            let _ = consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync);
-        }
-        Ok(())
+        // What was printed is done with: commit it before leaving the group.
+        commit(&printed)
     })
 }

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
-use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication, TopicResult,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::metadata::Metadata;
 use serde_json::{json, Value};
@@ -52,39 +50,6 @@ fn admin(conn: &Conn) -> Result<AdminClient<DefaultClientContext>> {
     conn.client_config()?.create().context("cannot create the Kafka client")
 }
 
-/// Prints each topic's outcome; an error when any failed.
-fn report(conn: &Conn, results: Vec<TopicResult>, done: &str) -> Result<()> {
-    let failed = results.iter().filter(|r| r.is_err()).count();
-    let rows: Vec<(String, Option<(String, String)>)> = results
-        .into_iter()
-        .map(|r| match r {
-            Ok(t) => (t, None),
-            Err((t, code)) => (t, Some((error_name(code), error_message(code)))),
-        })
-        .collect();
-    match conn.format {
-        Format::Json => print_json(&Value::Array(
-            rows.iter()
-                .map(|(t, e)| match e {
-                    None => json!({"topic": t, "error": null}),
-                    Some((name, msg)) => json!({"topic": t, "error": {"code": name, "message": msg}}),
-                })
-                .collect(),
-        )),
-        Format::Table => print_table(
-            &["TOPIC", "STATUS"],
-            &rows
-                .iter()
-                .map(|(t, e)| vec![t.clone(), e.as_ref().map_or(done.to_string(), |(n, m)| format!("{n}: {m}"))])
-                .collect::<Vec<_>>(),
-        ),
-    }
-    if failed > 0 {
-        bail!("{failed} of {} topics failed", rows.len());
-    }
-    Ok(())
-}
-
 pub async fn run(cmd: TopicCmd, conn: Conn) -> Result<()> {
     match cmd {
         TopicCmd::Create { topics, partitions, replicas, configs, dry_run } => {
@@ -105,13 +70,13 @@ pub async fn run(cmd: TopicCmd, conn: Conn) -> Result<()> {
                 .collect();
             let opts = AdminOptions::new().operation_timeout(Some(conn.timeout())).validate_only(dry_run);
             let results = admin(&conn)?.create_topics(&news, &opts).await.context("CreateTopics failed")?;
-            report(&conn, results, if dry_run { "OK (dry run)" } else { "OK" })
+            super::report(&conn, "topic", results, if dry_run { "OK (dry run)" } else { "OK" })
         }
         TopicCmd::Delete { topics } => {
             let names: Vec<&str> = topics.iter().map(String::as_str).collect();
             let opts = AdminOptions::new().operation_timeout(Some(conn.timeout()));
             let results = admin(&conn)?.delete_topics(&names, &opts).await.context("DeleteTopics failed")?;
-            report(&conn, results, "OK")
+            super::report(&conn, "topic", results, "OK")
         }
         TopicCmd::List { internal } => list(&conn, internal).await,
         TopicCmd::Describe { topic } => describe(&conn, &topic).await,
