@@ -34,6 +34,8 @@ enum Command {
     Mirror(mirror_cmd::MirrorArgs),
     /// Create, list, describe and delete topics of any Kafka-compatible cluster (rpk-style flags).
     Topic(TopicArgs),
+    /// List, describe, reset the offsets of, and delete consumer groups (kafka-consumer-groups' operations).
+    Group(GroupArgs),
     /// Write one record per stdin line to a topic (kcat-style: -K key delimiter, -H headers, -p partition).
     Produce {
         #[command(flatten)]
@@ -48,6 +50,14 @@ enum Command {
         #[command(flatten)]
         conn: ops::Conn,
     },
+}
+
+#[derive(Args)]
+struct GroupArgs {
+    #[command(subcommand)]
+    command: ops::group::GroupCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
 }
 
 #[derive(Args)]
@@ -288,7 +298,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The operator commands print their own outcome; librdkafka's log lines
     // (an end of partition reported as an error) would only repeat or confuse it.
-    let quiet = matches!(cli.command, Some(Command::Topic(_) | Command::Produce { .. } | Command::Consume { .. }));
+    let quiet = matches!(
+        cli.command,
+        Some(Command::Topic(_) | Command::Group(_) | Command::Produce { .. } | Command::Consume { .. })
+    );
     let logging = init_logging(if quiet { "warn,rdkafka=off,librdkafka=off" } else { "info" });
     if matches!(cli.command, Some(Command::Mirror(_))) {
         mirror_cmd::keep_heap();
@@ -304,6 +317,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(a)) => runtime.block_on(serve(a, logging)),
         Some(Command::Mirror(a)) => runtime.block_on(mirror_cmd::run(a)),
         Some(Command::Topic(a)) => runtime.block_on(ops::topic::run(a.command, a.conn)),
+        Some(Command::Group(a)) => runtime.block_on(ops::group::run(a.command, a.conn)),
         Some(Command::Produce { args, conn }) => runtime.block_on(ops::records::produce(args, conn)),
         Some(Command::Consume { args, conn }) => runtime.block_on(ops::records::consume(args, conn)),
         None => runtime.block_on(serve(cli.serve, logging)),

@@ -157,3 +157,77 @@ fn consume_reads_what_produce_wrote() {
     assert_eq!(code, Some(1));
     assert!(err.contains("UNKNOWN_TOPIC_OR_PARTITION"), "{err}");
 }
+#[test]
+fn groups_are_described_reset_and_deleted() {
+    let w = Weir::start();
+    json(&w, &["topic", "create", "ledger", "-p", "2"], 0);
+    for p in ["0", "1"] {
+        let (code, _, err) = weir_in(&w, &["produce", "ledger", "-p", p], "a\nb\nc\nd\ne\n");
+        assert_eq!(code, Some(0), "{err}");
+    }
+    let (_, out, _) = weir_in(&w, &["consume", "ledger", "-g", "billing", "-n", "6"], "");
+    assert_eq!(out.lines().count(), 6);
+
+    let list = json(&w, &["group", "list"], 0);
+    let billing = list.as_array().unwrap().iter().find(|g| g["group"] == "billing").cloned().unwrap();
+    assert_eq!(billing["members"], 0);
+    assert_eq!(billing["state"], "Empty");
+
+    let lag = |d: &Value| -> (i64, i64) {
+        let rows = d["offsets"].as_array().unwrap();
+        assert_eq!(rows.len(), 2, "{d}");
+        rows.iter()
+            .fold((0, 0), |(c, l), r| (c + r["committed_offset"].as_i64().unwrap(), l + r["lag"].as_i64().unwrap()))
+    };
+    let d = json(&w, &["group", "describe", "billing"], 0);
+    assert_eq!(lag(&d), (6, 4), "{d}");
+    assert_eq!(d["offsets"][0]["log_end_offset"], 5);
+
+    // A dry run plans and changes nothing; --execute commits.
+    let plan = json(&w, &["group", "reset-offsets", "billing", "--topic", "ledger", "--to-earliest"], 0);
+    assert_eq!(plan["executed"], false);
+    assert!(plan["partitions"].as_array().unwrap().iter().all(|p| p["new_offset"] == 0), "{plan}");
+    assert_eq!(lag(&json(&w, &["group", "describe", "billing"], 0)), (6, 4), "a dry run changed nothing");
+    json(&w, &["group", "reset-offsets", "billing", "--topic", "ledger", "--to-earliest", "--execute"], 0);
+    assert_eq!(lag(&json(&w, &["group", "describe", "billing"], 0)), (0, 10));
+    json(&w, &["group", "reset-offsets", "billing", "--topic", "ledger", "--shift-by", "3", "--execute"], 0);
+    assert_eq!(lag(&json(&w, &["group", "describe", "billing"], 0)), (6, 4));
+    json(
+        &w,
+        &["group", "reset-offsets", "billing", "--topic", "ledger", "--partition", "1", "--to-latest", "--execute"],
+        0,
+    );
+    assert_eq!(lag(&json(&w, &["group", "describe", "billing"], 0)), (8, 2));
+    // A consumer resumes where the reset put the group.
+    let (_, out, _) = weir_in(&w, &["consume", "ledger", "-g", "billing", "-n", "2", "-p", "0"], "");
+    assert_eq!(out, "d\ne\n");
+
+    // Delete: gone from the list; an unknown group is Kafka's refusal.
+    let del = json(&w, &["group", "delete", "billing", "nobody"], 1);
+    assert_eq!(del[0], serde_json::json!({"group": "billing", "error": null}));
+    assert_eq!(del[1]["error"]["code"], "GROUP_ID_NOT_FOUND");
+    let list = json(&w, &["group", "list"], 0);
+    assert!(list.as_array().unwrap().iter().all(|g| g["group"] != "billing"), "{list}");
+
+    // A group with members is not reset, as kafka-consumer-groups refuses it.
+    let mut member = Command::new(common::bin())
+        .args(["consume", "ledger", "-g", "live"])
+        .env("WEIR_BROKERS", &w.addr)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = json(&w, &["group", "list"], 0);
+        if list.as_array().unwrap().iter().any(|g| g["group"] == "live" && g["members"] == 1) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the consumer never joined: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = weir(&w, &["group", "reset-offsets", "live", "--topic", "ledger", "--to-earliest", "--execute"]);
+    member.kill().unwrap();
+    let _ = member.wait();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("can only be reset if the group 'live' is inactive"));
+}

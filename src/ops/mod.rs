@@ -9,6 +9,7 @@
 //! refused something (each refusal is printed with Kafka's error name and
 //! message) or could not be reached; 2 for a usage error (clap's).
 
+pub mod group;
 pub mod records;
 pub mod topic;
 

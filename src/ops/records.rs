@@ -41,9 +41,9 @@ pub struct ConsumeArgs {
     /// Stop after COUNT records
     #[arg(short = 'n', long = "num", value_name = "COUNT")]
     pub count: Option<u64>,
-    /// Where to start without a group: start, end, or an offset (in each partition)
-    #[arg(short = 'o', long, default_value = "start")]
-    pub offset: String,
+    /// Where to start: start, end, or an offset (in each partition) [default: start; with a group, its committed offsets]
+    #[arg(short = 'o', long)]
+    pub offset: Option<String>,
     /// Only this partition
     #[arg(short = 'p', long)]
     pub partition: Option<i32>,
@@ -209,7 +209,12 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
     // Without a group nothing is committed; librdkafka still wants an id.
     config.set("group.id", args.group.as_deref().unwrap_or("weir-cli"));
     let consumer: BaseConsumer = config.create().context("cannot create the consumer")?;
-    let start = start_offset(&args.offset)?;
+    let start = match (&args.offset, &args.group) {
+        (Some(spec), _) => start_offset(spec)?,
+        // The group's committed offsets, else the start (auto.offset.reset).
+        (None, Some(_)) => Offset::Stored,
+        (None, None) => Offset::Beginning,
+    };
     let timeout = conn.timeout();
     tokio::task::block_in_place(|| -> Result<()> {
         let md = consumer.fetch_metadata(Some(&args.topic), timeout).context("Metadata request failed")?;
@@ -225,7 +230,7 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
         if parts.is_empty() {
             bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{}' has no partition {:?}", args.topic, args.partition);
         }
-        if args.group.is_some() && args.partition.is_none() {
+        if args.group.is_some() && args.partition.is_none() && args.offset.is_none() {
             consumer.subscribe(&[&args.topic]).context("cannot subscribe")?;
         } else {
             let mut tpl = TopicPartitionList::new();

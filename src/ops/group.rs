@@ -1,0 +1,317 @@
+//! `weir group list|describe|reset-offsets|delete`, as kafka-consumer-groups
+//! does them: describe shows members with their assignments and, per
+//! partition, the committed offset, the end offset and the lag; reset-offsets
+//! prints the plan (a dry run) unless `--execute`, and refuses a group that has
+//! members, with kafka-consumer-groups' message.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use clap::{ArgGroup, Subcommand};
+use kafka_protocol::messages::ConsumerProtocolAssignment;
+use kafka_protocol::protocol::Decodable;
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::groups::GroupInfo;
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::{json, Value};
+
+use super::{error_message, error_name, print_json, print_table, Conn, Format};
+
+#[derive(Subcommand, Debug)]
+pub enum GroupCmd {
+    /// List consumer groups with their state and members.  e.g. weir group list --format json
+    List,
+    /// A group's members and, per partition, its committed offset, the end offset and the lag.
+    Describe { group: String },
+    /// Move a group's committed offsets (a dry run unless --execute).
+    /// e.g. weir group reset-offsets billing --topic orders --to-earliest --execute
+    #[command(group(ArgGroup::new("to").required(true).args(["to_earliest", "to_latest", "to_offset", "shift_by"])))]
+    ResetOffsets {
+        group: String,
+        /// The topic whose offsets move (every partition, or --partition)
+        #[arg(long)]
+        topic: String,
+        /// Only this partition
+        #[arg(long)]
+        partition: Option<i32>,
+        #[arg(long)]
+        to_earliest: bool,
+        #[arg(long)]
+        to_latest: bool,
+        #[arg(long, value_name = "OFFSET")]
+        to_offset: Option<i64>,
+        /// Move each committed offset by N (negative: back), kept within the partition
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        shift_by: Option<i64>,
+        /// Commit the new offsets (without it, only the plan is printed)
+        #[arg(long)]
+        execute: bool,
+    },
+    /// Delete groups (they must have no members).
+    Delete {
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
+}
+
+/// A consumer that joins nothing: for reading and committing `group`'s offsets.
+fn consumer(conn: &Conn, group: &str) -> Result<BaseConsumer> {
+    let mut c = conn.client_config()?;
+    c.set("group.id", group).set("enable.auto.commit", "false");
+    c.create().context("cannot create the Kafka client")
+}
+
+/// A member: id, client id, host, and its assignment (topic, partitions).
+type Member = (String, String, String, Vec<(String, Vec<i32>)>);
+/// Per (topic, partition): committed offset, log start, log end.
+type Offsets = BTreeMap<(String, i32), (i64, i64, i64)>;
+
+/// A group as the commands show it.
+struct Group {
+    name: String,
+    state: String,
+    protocol: String,
+    protocol_type: String,
+    members: Vec<Member>,
+}
+
+impl Group {
+    fn of(g: &GroupInfo) -> Group {
+        Group {
+            name: g.name().to_string(),
+            state: g.state().to_string(),
+            protocol: g.protocol().to_string(),
+            protocol_type: g.protocol_type().to_string(),
+            members: g
+                .members()
+                .iter()
+                .map(|m| {
+                    let a = assignment(m.assignment());
+                    (m.id().to_string(), m.client_id().to_string(), m.client_host().to_string(), a)
+                })
+                .collect(),
+        }
+    }
+}
+
+fn groups(conn: &Conn, group: Option<&str>) -> Result<Vec<Group>> {
+    let c = consumer(conn, "weir-cli")?;
+    let list = tokio::task::block_in_place(|| c.fetch_group_list(group, conn.timeout()))
+        .context("ListGroups/DescribeGroups failed")?;
+    Ok(list.groups().iter().map(Group::of).collect())
+}
+
+/// The topic-partitions of a member's assignment (the consumer protocol's encoding).
+fn assignment(bytes: Option<&[u8]>) -> Vec<(String, Vec<i32>)> {
+    let Some(mut b) = bytes.filter(|b| b.len() >= 2).map(bytes::Bytes::copy_from_slice) else { return vec![] };
+    let version = i16::from_be_bytes([b[0], b[1]]);
+    let _ = bytes::Buf::get_i16(&mut b);
+    match ConsumerProtocolAssignment::decode(&mut b, version.clamp(0, 3)) {
+        Ok(a) => a.assigned_partitions.into_iter().map(|t| (t.topic.to_string(), t.partitions)).collect(),
+        Err(_) => vec![],
+    }
+}
+
+/// (topic, partition) -> (committed, log start, end) for every partition the group has an offset in.
+fn offsets(conn: &Conn, group: &str) -> Result<Offsets> {
+    let c = consumer(conn, group)?;
+    let timeout = conn.timeout();
+    tokio::task::block_in_place(|| {
+        let md = c.fetch_metadata(None, timeout).context("Metadata request failed")?;
+        let mut all = TopicPartitionList::new();
+        for t in md.topics() {
+            for p in t.partitions() {
+                all.add_partition(t.name(), p.id());
+            }
+        }
+        let committed = c.committed_offsets(all, timeout).context("OffsetFetch failed")?;
+        let mut out = BTreeMap::new();
+        for e in committed.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                let (low, high) =
+                    c.fetch_watermarks(e.topic(), e.partition(), timeout).context("ListOffsets failed")?;
+                out.insert((e.topic().to_string(), e.partition()), (o, low, high));
+            }
+        }
+        Ok(out)
+    })
+}
+
+pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
+    match cmd {
+        GroupCmd::List => {
+            let mut gs = groups(&conn, None)?;
+            gs.sort_by(|a, b| a.name.cmp(&b.name));
+            match conn.format {
+                Format::Json => print_json(&Value::Array(
+                    gs.iter()
+                        .map(|g| {
+                            json!({"group": g.name, "state": g.state, "members": g.members.len(),
+                            "protocol_type": g.protocol_type})
+                        })
+                        .collect(),
+                )),
+                Format::Table => print_table(
+                    &["GROUP", "STATE", "MEMBERS", "PROTOCOL-TYPE"],
+                    &gs.iter()
+                        .map(|g| {
+                            let ty = g.protocol_type.clone();
+                            vec![g.name.clone(), g.state.clone(), g.members.len().to_string(), ty]
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+            Ok(())
+        }
+        GroupCmd::Describe { group } => describe(&conn, &group),
+        GroupCmd::ResetOffsets { group, topic, partition, to_earliest, to_latest, to_offset, shift_by, execute } => {
+            let target = match (to_earliest, to_latest, to_offset, shift_by) {
+                (true, ..) => Target::Earliest,
+                (_, true, ..) => Target::Latest,
+                (_, _, Some(o), _) => Target::Offset(o),
+                (.., Some(n)) => Target::Shift(n),
+                _ => bail!("say where to: --to-earliest, --to-latest, --to-offset N or --shift-by N"),
+            };
+            reset(&conn, &group, &topic, partition, target, execute)
+        }
+        GroupCmd::Delete { groups } => {
+            let admin: AdminClient<DefaultClientContext> = conn.client_config()?.create()?;
+            let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let opts = AdminOptions::new().operation_timeout(Some(conn.timeout()));
+            let results = admin.delete_groups(&names, &opts).await.context("DeleteGroups failed")?;
+            super::report(&conn, "group", results, "OK")
+        }
+    }
+}
+
+fn describe(conn: &Conn, group: &str) -> Result<()> {
+    let gs = groups(conn, Some(group))?;
+    let Some(g) = gs.iter().find(|g| g.name == group && g.state != "Dead") else {
+        bail!("GROUP_ID_NOT_FOUND: group '{group}' does not exist");
+    };
+    let members = &g.members;
+    let owner = |t: &str, p: i32| {
+        members.iter().find(|m| m.3.iter().any(|(mt, ps)| mt == t && ps.contains(&p))).map(|m| m.0.clone())
+    };
+    let offsets = offsets(conn, group)?;
+    match conn.format {
+        Format::Json => print_json(&json!({
+            "group": group, "state": g.state, "protocol": g.protocol, "protocol_type": g.protocol_type,
+            "members": members.iter().map(|(id, client, host, a)| json!({
+                "member_id": id, "client_id": client, "host": host,
+                "assignment": a.iter().map(|(t, ps)| json!({"topic": t, "partitions": ps})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "offsets": offsets.iter().map(|((t, p), (o, _, high))| json!({
+                "topic": t, "partition": p, "committed_offset": o, "log_end_offset": high,
+                "lag": (high - o).max(0), "member_id": owner(t, *p),
+            })).collect::<Vec<_>>(),
+        })),
+        Format::Table => {
+            println!("GROUP     {group}\nSTATE     {}\nMEMBERS   {}\n", g.state, members.len());
+            let rows: Vec<Vec<String>> = offsets
+                .iter()
+                .map(|((t, p), (o, _, high))| {
+                    let lag = (high - o).max(0).to_string();
+                    vec![
+                        t.clone(),
+                        p.to_string(),
+                        o.to_string(),
+                        high.to_string(),
+                        lag,
+                        owner(t, *p).unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            print_table(&["TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID"], &rows);
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Earliest,
+    Latest,
+    Offset(i64),
+    Shift(i64),
+}
+
+fn reset(conn: &Conn, group: &str, topic: &str, partition: Option<i32>, to: Target, execute: bool) -> Result<()> {
+    if let Some(g) = groups(conn, Some(group))?.iter().find(|g| g.name == group) {
+        if !g.members.is_empty() {
+            bail!(
+                "Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
+                g.state
+            );
+        }
+    }
+    let c = consumer(conn, group)?;
+    let timeout = conn.timeout();
+    let plan = tokio::task::block_in_place(|| -> Result<Vec<(i32, Option<i64>, i64)>> {
+        let md = c.fetch_metadata(Some(topic), timeout).context("Metadata request failed")?;
+        let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
+            bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' does not exist");
+        };
+        let mut tpl = TopicPartitionList::new();
+        for p in t.partitions().iter().map(|p| p.id()).filter(|p| partition.is_none_or(|want| want == *p)) {
+            tpl.add_partition(topic, p);
+        }
+        if tpl.count() == 0 {
+            bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' has no partition {partition:?}");
+        }
+        let committed = c.committed_offsets(tpl, timeout).context("OffsetFetch failed")?;
+        let mut plan = Vec::new();
+        for e in committed.elements() {
+            let current = match e.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            let (low, high) = c.fetch_watermarks(topic, e.partition(), timeout).context("ListOffsets failed")?;
+            let new = match to {
+                Target::Earliest => low,
+                Target::Latest => high,
+                Target::Offset(o) => o,
+                Target::Shift(n) => current.unwrap_or(low).saturating_add(n),
+            }
+            .clamp(low, high);
+            plan.push((e.partition(), current, new));
+        }
+        Ok(plan)
+    })?;
+    if execute {
+        let mut tpl = TopicPartitionList::new();
+        for (p, _, new) in &plan {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(*new)).context("bad offset")?;
+        }
+        tokio::task::block_in_place(|| c.commit(&tpl, CommitMode::Sync)).map_err(|e| match e.rdkafka_error_code() {
+            Some(code) => {
+                anyhow::anyhow!("{}: {} (OffsetCommit of group '{group}')", error_name(code), error_message(code))
+            }
+            None => anyhow::anyhow!("OffsetCommit of group '{group}' failed: {e}"),
+        })?;
+    }
+    match conn.format {
+        Format::Json => print_json(&json!({
+            "group": group, "executed": execute,
+            "partitions": plan.iter().map(|(p, cur, new)| json!({
+                "topic": topic, "partition": p, "current_offset": cur, "new_offset": new,
+            })).collect::<Vec<_>>(),
+        })),
+        Format::Table => {
+            let rows: Vec<Vec<String>> = plan
+                .iter()
+                .map(|(p, cur, new)| {
+                    let cur = cur.map_or("-".to_string(), |c| c.to_string());
+                    vec![topic.to_string(), p.to_string(), cur, new.to_string()]
+                })
+                .collect();
+            print_table(&["TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"], &rows);
+            if !execute {
+                eprintln!("(dry run: nothing changed; add --execute to commit these offsets)");
+            }
+        }
+    }
+    Ok(())
+}
