@@ -47,6 +47,15 @@ pub enum ConsoleError {
     Alerts(#[from] alerts::AlertError),
 }
 
+impl From<weir_http_security::HttpSecurityError> for ConsoleError {
+    fn from(e: weir_http_security::HttpSecurityError) -> ConsoleError {
+        match e {
+            weir_http_security::HttpSecurityError::Bind { addr, source } => ConsoleError::Bind { addr, source },
+            other => ConsoleError::Security(other.to_string()),
+        }
+    }
+}
+
 /// Histogram buckets of every `_seconds` metric: 100 µs to 10 s (the same
 /// the console's history reads latencies in).
 const LATENCY_BUCKETS: &[f64] = &weir_broker::api::stats::LATENCY_BUCKETS;
@@ -133,11 +142,10 @@ impl Console {
         mirror: MirrorStatus,
         addr: &str,
     ) -> Result<Console, ConsoleError> {
-        use weir_http_security::{AuthMethod, HttpAuth, HttpSecurityError, HttpServer, ListenerConfig};
+        use weir_http_security::{AuthMethod, HttpAuth, HttpServer, ListenerConfig};
         // Without a broker (`weir mirror`) there are no users to log in: plain HTTP.
         let config = match &served {
-            Some(s) => ListenerConfig::from_config(s.broker.config(), "console", addr)
-                .map_err(|e| ConsoleError::Security(e.to_string()))?,
+            Some(s) => ListenerConfig::from_config(s.broker.config(), "console", addr)?,
             None => ListenerConfig {
                 prefix: "console",
                 bind: addr.trim_start_matches("http://").to_string(),
@@ -146,10 +154,7 @@ impl Console {
                 realm: "Weir".into(),
             },
         };
-        let (listener, tls) = HttpServer::bind(&config).await.map_err(|e| match e {
-            HttpSecurityError::Bind { addr, source } => ConsoleError::Bind { addr, source },
-            other => ConsoleError::Security(other.to_string()),
-        })?;
+        let (listener, tls) = HttpServer::bind(&config).await?;
         // Histogram samples wait in the recorder until drained; drain them even when
         // nobody scrapes, so memory stays flat.
         let upkeep = {

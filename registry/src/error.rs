@@ -18,6 +18,15 @@ pub enum RegistryError {
     Startup(String),
 }
 
+impl From<weir_http_security::HttpSecurityError> for RegistryError {
+    fn from(e: weir_http_security::HttpSecurityError) -> RegistryError {
+        match e {
+            weir_http_security::HttpSecurityError::Bind { addr, source } => RegistryError::Bind { addr, source },
+            other => RegistryError::Startup(other.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {

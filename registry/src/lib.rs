@@ -47,16 +47,12 @@ impl Registry {
     /// `registry.*` keys say (see `weir_http_security`, and `access` for the
     /// permissions).
     pub async fn start(broker: BrokerHandle, addr: &str) -> Result<Registry, RegistryError> {
-        let config = ListenerConfig::from_config(broker.config(), "registry", addr)
-            .map_err(|e| RegistryError::Startup(e.to_string()))?;
+        let config = ListenerConfig::from_config(broker.config(), "registry", addr)?;
         let lookup = broker.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(broker))
             .await
             .map_err(|e| RegistryError::Startup(format!("store open panicked: {e}")))??;
-        let (listener, tls) = HttpServer::bind(&config).await.map_err(|e| match e {
-            weir_http_security::HttpSecurityError::Bind { addr, source } => RegistryError::Bind { addr, source },
-            other => RegistryError::Startup(other.to_string()),
-        })?;
+        let (listener, tls) = HttpServer::bind(&config).await?;
         let auth = Arc::new(HttpAuth::new(lookup.clone(), &config, None, access::reject, |_| false));
         let app = Arc::new(store);
         let store = app.clone();

@@ -139,13 +139,7 @@ impl RequestContext {
     /// it is throttled (ms; 0 when under its quota or without one). The
     /// connection reads nothing more from the client until then.
     pub fn throttle(&self, kind: crate::quotas::throttle::Kind, bytes: usize) -> u64 {
-        let client = self.client_id.as_deref().unwrap_or("");
-        let ms = self.broker.throttle(kind, &self.session.principal().name, client, bytes);
-        if ms > 0 {
-            self.session.mute_for(ms);
-            ::metrics::counter!("weir_quota_throttled_total", "quota" => kind.name()).increment(1);
-        }
-        ms
+        throttle_time::charge(&self.broker, &self.session, kind, self.client_id.as_deref(), bytes)
     }
 
     /// Kafka's `authorizeByResourceType`: `operation` on some resource of

@@ -44,8 +44,19 @@ impl<F: Future + Unpin> Future for Busy<'_, F> {
 /// Records `busy` against the client's request-time quota; the throttle (ms),
 /// with the connection muted for it.
 pub fn record_request(broker: &BrokerHandle, session: &Session, client: Option<&str>, busy: Duration) -> u64 {
-    let kind = crate::quotas::throttle::Kind::Request;
-    let ms = broker.throttle(kind, &session.principal().name, client.unwrap_or(""), busy.as_micros() as usize);
+    charge(broker, session, crate::quotas::throttle::Kind::Request, client, busy.as_micros() as usize)
+}
+
+/// Charges `amount` (bytes, or microseconds of handler time) to the session's
+/// quota of `kind`; a throttled session's channel is muted for the returned ms.
+pub fn charge(
+    broker: &BrokerHandle,
+    session: &Session,
+    kind: crate::quotas::throttle::Kind,
+    client: Option<&str>,
+    amount: usize,
+) -> u64 {
+    let ms = broker.throttle(kind, &session.principal().name, client.unwrap_or(""), amount);
     if ms > 0 {
         session.mute_for(ms);
         ::metrics::counter!("weir_quota_throttled_total", "quota" => kind.name()).increment(1);

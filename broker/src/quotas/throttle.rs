@@ -178,6 +178,13 @@ impl Throttler {
 
     /// Whether any request-time quota is set (else request times need no recording).
     pub fn request_quotas(&self) -> bool {
+        // Asked on every request: read the flag under the lock rather than clone the table.
+        {
+            let t = self.table.read();
+            if t.0 == self.version.load(Ordering::Acquire) {
+                return t.1.request_quotas;
+            }
+        }
         self.table().request_quotas
     }
 
