@@ -17,7 +17,7 @@ mod ops;
 
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Kafka-compatible streaming platform in one binary")]
-#[command(args_conflicts_with_subcommands = true)]
+#[command(args_conflicts_with_subcommands = true, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -25,6 +25,23 @@ struct Cli {
     #[command(flatten)]
     serve: ServeArgs,
 }
+
+const EXAMPLES: &str = "\
+Examples:
+  weir                                              run the platform (Kafka :9092, registry :8081, console :8080)
+  weir topic create orders -p 6 -c retention.ms=86400000
+  seq 3 | weir produce orders                       one record per line
+  weir consume orders -n 10 --format json
+  weir group describe billing
+  weir group reset-offsets billing --topic orders --to-earliest --execute
+  weir schema register orders-value --schema order.avsc
+  weir acl create --allow-principal User:alice --operation read --topic orders
+  weir profile create prod --brokers kafka-1:9093 -X security.protocol=SSL
+  weir completion bash > /etc/bash_completion.d/weir
+
+Operator commands exit 0 when done, 1 when the cluster or registry refused or
+could not be reached (the error names Kafka's or the registry's code), 2 for a
+usage error.";
 
 #[derive(Subcommand)]
 enum Command {
@@ -36,6 +53,21 @@ enum Command {
     Topic(TopicArgs),
     /// List, describe, reset the offsets of, and delete consumer groups (kafka-consumer-groups' operations).
     Group(GroupArgs),
+    /// Create, list and delete ACLs (rpk security acl's flags).
+    Acl(AclArgs),
+    /// Create, list and delete SCRAM users.
+    User(UserArgs),
+    /// The cluster's brokers and controller, its health, and broker configs.
+    Cluster(ClusterArgs),
+    /// Register, list, get, check and delete schemas of any Confluent-compatible registry.
+    Schema(SchemaArgs),
+    /// Save connection settings (brokers, -X properties, registry) as named profiles, rpk-style.
+    Profile(ProfileArgs),
+    /// Print a shell completion script.  e.g. weir completion bash > /etc/bash_completion.d/weir
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Write one record per stdin line to a topic (kcat-style: -K key delimiter, -H headers, -p partition).
     Produce {
         #[command(flatten)]
@@ -56,6 +88,46 @@ enum Command {
 struct GroupArgs {
     #[command(subcommand)]
     command: ops::group::GroupCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
+}
+
+#[derive(Args)]
+struct AclArgs {
+    #[command(subcommand)]
+    command: ops::acl::AclCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
+}
+
+#[derive(Args)]
+struct UserArgs {
+    #[command(subcommand)]
+    command: ops::user::UserCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
+}
+
+#[derive(Args)]
+struct ProfileArgs {
+    #[command(subcommand)]
+    command: ops::profile::ProfileCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
+}
+
+#[derive(Args)]
+struct SchemaArgs {
+    #[command(subcommand)]
+    command: ops::schema::SchemaCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
+}
+
+#[derive(Args)]
+struct ClusterArgs {
+    #[command(subcommand)]
+    command: ops::cluster::ClusterCmd,
     #[command(flatten)]
     conn: ops::Conn,
 }
@@ -298,10 +370,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The operator commands print their own outcome; librdkafka's log lines
     // (an end of partition reported as an error) would only repeat or confuse it.
-    let quiet = matches!(
-        cli.command,
-        Some(Command::Topic(_) | Command::Group(_) | Command::Produce { .. } | Command::Consume { .. })
-    );
+    let quiet = !matches!(cli.command, None | Some(Command::Serve(_) | Command::Mirror(_)));
     let logging = init_logging(if quiet { "warn,rdkafka=off,librdkafka=off" } else { "info" });
     if matches!(cli.command, Some(Command::Mirror(_))) {
         mirror_cmd::keep_heap();
@@ -316,14 +385,38 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Serve(a)) => runtime.block_on(serve(a, logging)),
         Some(Command::Mirror(a)) => runtime.block_on(mirror_cmd::run(a)),
-        Some(Command::Topic(a)) => runtime.block_on(ops::topic::run(a.command, a.conn)),
-        Some(Command::Group(a)) => runtime.block_on(ops::group::run(a.command, a.conn)),
-        Some(Command::Produce { args, conn }) => runtime.block_on(ops::records::produce(args, conn)),
-        Some(Command::Consume { args, conn }) => runtime.block_on(ops::records::consume(args, conn)),
+        Some(Command::Topic(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::topic::run(a.command, c))),
+        Some(Command::Group(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::group::run(a.command, c))),
+        Some(Command::Acl(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::acl::run(a.command, c))),
+        Some(Command::User(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::user::run(a.command, c))),
+        Some(Command::Cluster(a)) => {
+            a.conn.with_profile().and_then(|c| runtime.block_on(ops::cluster::run(a.command, c)))
+        }
+        Some(Command::Completion { shell }) => {
+            use clap::CommandFactory;
+            // Generated into memory: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "weir", &mut script);
+            std::io::stdout().write_all(&script).map_err(anyhow::Error::from)
+        }
+        Some(Command::Profile(a)) => ops::profile::run(a.command, &a.conn, a.conn.given()),
+        Some(Command::Schema(a)) => {
+            a.conn.with_profile().and_then(|c| runtime.block_on(ops::schema::run(a.command, c)))
+        }
+        Some(Command::Produce { args, conn }) => {
+            conn.with_profile().and_then(|c| runtime.block_on(ops::records::produce(args, c)))
+        }
+        Some(Command::Consume { args, conn }) => {
+            conn.with_profile().and_then(|c| runtime.block_on(ops::records::consume(args, c)))
+        }
         None => runtime.block_on(serve(cli.serve, logging)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // `weir consume t | head`: the reader has what it wanted.
+        Err(e) if e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("weir: {e:#}");
             ExitCode::FAILURE

@@ -3,31 +3,14 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
+use common::cli::{json, json_lines, names, weir, weir_in};
 use common::Weir;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 use serde_json::Value;
-
-fn weir(w: &Weir, args: &[&str]) -> Output {
-    Command::new(common::bin()).args(args).env("WEIR_BROKERS", &w.addr).output().expect("weir runs")
-}
-
-/// The command's JSON output; it must have exited with `code`.
-fn json(w: &Weir, args: &[&str], code: i32) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["--format", "json"]);
-    let out = weir(w, &all);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(code), "{args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {stdout}"))
-}
-
-fn names(list: &Value) -> Vec<String> {
-    list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_string()).collect()
-}
 
 #[test]
 fn topics_are_created_described_listed_and_deleted() {
@@ -82,36 +65,6 @@ fn topics_are_created_described_listed_and_deleted() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-}
-
-/// Runs `weir` with `stdin` piped in; (exit code, stdout, stderr).
-fn weir_in(w: &Weir, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new(common::bin())
-        .args(args)
-        .env("WEIR_BROKERS", &w.addr)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    // A command that hangs fails the test instead of holding up the suite.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("weir {args:?} did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect()
 }
 
 #[test]

@@ -60,8 +60,9 @@ fn dependencies(st: &State, refs: &[Reference]) -> Result<Vec<(String, SchemaTyp
     Ok(out)
 }
 
-/// A registered schema made ready to decode and encode with.
-enum Codec {
+/// A registered schema made ready to decode and encode with (also by `weir
+/// produce`/`consume`, from schemas read over the REST API).
+pub enum Codec {
     /// The named schemas it may refer to, then the writer schema, last.
     Avro(Vec<apache_avro::Schema>),
     Json,
@@ -69,7 +70,9 @@ enum Codec {
 }
 
 impl Codec {
-    fn build(ty: SchemaType, text: &str, deps: &[(String, SchemaType, String)]) -> Result<Codec, String> {
+    /// `deps`: (import name, type, text) of every schema the references
+    /// reach, dependencies first.
+    pub fn build(ty: SchemaType, text: &str, deps: &[(String, SchemaType, String)]) -> Result<Codec, String> {
         Ok(match ty {
             SchemaType::Avro => {
                 let mut texts: Vec<&str> = deps.iter().map(|(_, _, t)| t.as_str()).collect();
@@ -88,7 +91,8 @@ impl Codec {
         })
     }
 
-    fn decode(&self, mut data: &[u8]) -> Result<Value, String> {
+    /// The data after the 5-byte header as JSON.
+    pub fn decode(&self, mut data: &[u8]) -> Result<Value, String> {
         match self {
             Codec::Avro(schemata) => {
                 let (main, named) = schemata.split_last().ok_or("no schema")?;
@@ -101,7 +105,8 @@ impl Codec {
         }
     }
 
-    fn encode(&self, value: &Value) -> Result<Vec<u8>, String> {
+    /// JSON as the data after the 5-byte header.
+    pub fn encode(&self, value: &Value) -> Result<Vec<u8>, String> {
         match self {
             Codec::Avro(schemata) => {
                 let (main, named) = schemata.split_last().ok_or("no schema")?;

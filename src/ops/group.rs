@@ -1,8 +1,10 @@
-//! `weir group list|describe|reset-offsets|delete`, as kafka-consumer-groups
-//! does them: describe shows members with their assignments and, per
-//! partition, the committed offset, the end offset and the lag; reset-offsets
-//! prints the plan (a dry run) unless `--execute`, and refuses a group that has
-//! members, with kafka-consumer-groups' message.
+//! `weir group list|describe|reset-offsets|delete|delete-offsets`, as
+//! kafka-consumer-groups does them: describe shows members with their
+//! assignments and, per partition, the committed offset, the end offset and
+//! the lag; reset-offsets prints the plan (a dry run) unless `--execute`, and
+//! refuses a group that has members, with kafka-consumer-groups' message;
+//! `--to-datetime` takes its format (`2026-12-05T10:00:00.000`, UTC unless an
+//! offset such as `+01:00` or `Z` follows) or epoch milliseconds.
 
 use std::collections::BTreeMap;
 
@@ -27,12 +29,17 @@ pub enum GroupCmd {
     Describe { group: String },
     /// Move a group's committed offsets (a dry run unless --execute).
     /// e.g. weir group reset-offsets billing --topic orders --to-earliest --execute
-    #[command(group(ArgGroup::new("to").required(true).args(["to_earliest", "to_latest", "to_offset", "shift_by"])))]
+    #[command(group(ArgGroup::new("to").required(true)
+        .args(["to_earliest", "to_latest", "to_offset", "shift_by", "to_datetime"])))]
+    #[command(group(ArgGroup::new("which").required(true).args(["topic", "all_topics"])))]
     ResetOffsets {
         group: String,
         /// The topic whose offsets move (every partition, or --partition)
         #[arg(long)]
-        topic: String,
+        topic: Option<String>,
+        /// Every topic the group has committed offsets for
+        #[arg(long)]
+        all_topics: bool,
         /// Only this partition
         #[arg(long)]
         partition: Option<i32>,
@@ -45,6 +52,10 @@ pub enum GroupCmd {
         /// Move each committed offset by N (negative: back), kept within the partition
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         shift_by: Option<i64>,
+        /// The first offset whose record timestamp is at or after this time
+        /// (YYYY-MM-DDTHH:mm:SS.sss[Z|+HH:MM], UTC by default, or epoch ms)
+        #[arg(long, value_name = "DATETIME")]
+        to_datetime: Option<String>,
         /// Commit the new offsets (without it, only the plan is printed)
         #[arg(long)]
         execute: bool,
@@ -53,6 +64,16 @@ pub enum GroupCmd {
     Delete {
         #[arg(required = true)]
         groups: Vec<String>,
+    },
+    /// Delete a group's committed offsets of a topic (OffsetDelete; refused for partitions the group consumes).
+    /// e.g. weir group delete-offsets billing --topic orders
+    DeleteOffsets {
+        group: String,
+        #[arg(long)]
+        topic: String,
+        /// Only this partition
+        #[arg(long)]
+        partition: Option<i32>,
     },
 }
 
@@ -145,14 +166,17 @@ pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
             let mut gs = groups(&conn, None)?;
             gs.sort_by(|a, b| a.name.cmp(&b.name));
             match conn.format {
-                Format::Json => print_json(&Value::Array(
-                    gs.iter()
-                        .map(|g| {
-                            json!({"group": g.name, "state": g.state, "members": g.members.len(),
+                Format::Json | Format::Yaml => print_json(
+                    conn.format,
+                    &Value::Array(
+                        gs.iter()
+                            .map(|g| {
+                                json!({"group": g.name, "state": g.state, "members": g.members.len(),
                             "protocol_type": g.protocol_type})
-                        })
-                        .collect(),
-                )),
+                            })
+                            .collect(),
+                    ),
+                ),
                 Format::Table => print_table(
                     &["GROUP", "STATE", "MEMBERS", "PROTOCOL-TYPE"],
                     &gs.iter()
@@ -166,16 +190,37 @@ pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
             Ok(())
         }
         GroupCmd::Describe { group } => describe(&conn, &group),
-        GroupCmd::ResetOffsets { group, topic, partition, to_earliest, to_latest, to_offset, shift_by, execute } => {
-            let target = match (to_earliest, to_latest, to_offset, shift_by) {
+        GroupCmd::ResetOffsets {
+            group,
+            topic,
+            all_topics,
+            partition,
+            to_earliest,
+            to_latest,
+            to_offset,
+            shift_by,
+            to_datetime,
+            execute,
+        } => {
+            let target = match (to_earliest, to_latest, to_offset, shift_by, to_datetime) {
                 (true, ..) => Target::Earliest,
                 (_, true, ..) => Target::Latest,
-                (_, _, Some(o), _) => Target::Offset(o),
-                (.., Some(n)) => Target::Shift(n),
-                _ => bail!("say where to: --to-earliest, --to-latest, --to-offset N or --shift-by N"),
+                (_, _, Some(o), ..) => Target::Offset(o),
+                (_, _, _, Some(n), _) => Target::Shift(n),
+                (.., Some(t)) => Target::Time(parse_datetime(&t)?),
+                _ => bail!("say where to: --to-earliest, --to-latest, --to-offset N, --shift-by N or --to-datetime T"),
             };
-            reset(&conn, &group, &topic, partition, target, execute)
+            let topics = match (topic, all_topics) {
+                (Some(t), _) => vec![t],
+                (None, _) => {
+                    let mut ts: Vec<String> = offsets(&conn, &group)?.into_keys().map(|(t, _)| t).collect();
+                    ts.dedup();
+                    ts
+                }
+            };
+            reset(&conn, &group, &topics, partition, target, execute)
         }
+        GroupCmd::DeleteOffsets { group, topic, partition } => delete_offsets(&conn, &group, &topic, partition),
         GroupCmd::Delete { groups } => {
             let admin: AdminClient<DefaultClientContext> = conn.client_config()?.create()?;
             let names: Vec<&str> = groups.iter().map(String::as_str).collect();
@@ -197,19 +242,22 @@ fn describe(conn: &Conn, group: &str) -> Result<()> {
     };
     let offsets = offsets(conn, group)?;
     match conn.format {
-        Format::Json => print_json(&json!({
-            "group": group, "state": g.state, "protocol": g.protocol, "protocol_type": g.protocol_type,
-            "members": members.iter().map(|(id, client, host, a)| json!({
-                "member_id": id, "client_id": client, "host": host,
-                "assignment": a.iter().map(|(t, ps)| json!({"topic": t, "partitions": ps})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "offsets": offsets.iter().map(|((t, p), (o, _, high))| json!({
-                "topic": t, "partition": p, "committed_offset": o, "log_end_offset": high,
-                "lag": (high - o).max(0), "member_id": owner(t, *p),
-            })).collect::<Vec<_>>(),
-        })),
+        Format::Json | Format::Yaml => print_json(
+            conn.format,
+            &json!({
+                "group": group, "state": g.state, "protocol": g.protocol, "protocol_type": g.protocol_type,
+                "members": members.iter().map(|(id, client, host, a)| json!({
+                    "member_id": id, "client_id": client, "host": host,
+                    "assignment": a.iter().map(|(t, ps)| json!({"topic": t, "partitions": ps})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "offsets": offsets.iter().map(|((t, p), (o, _, high))| json!({
+                    "topic": t, "partition": p, "committed_offset": o, "log_end_offset": high,
+                    "lag": (high - o).max(0), "member_id": owner(t, *p),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
         Format::Table => {
-            println!("GROUP     {group}\nSTATE     {}\nMEMBERS   {}\n", g.state, members.len());
+            out!("GROUP     {group}\nSTATE     {}\nMEMBERS   {}\n", g.state, members.len());
             let rows: Vec<Vec<String>> = offsets
                 .iter()
                 .map(|((t, p), (o, _, high))| {
@@ -236,9 +284,102 @@ enum Target {
     Latest,
     Offset(i64),
     Shift(i64),
+    /// Epoch milliseconds.
+    Time(i64),
 }
 
-fn reset(conn: &Conn, group: &str, topic: &str, partition: Option<i32>, to: Target, execute: bool) -> Result<()> {
+/// kafka-consumer-groups' `--to-datetime` (`YYYY-MM-DDTHH:mm:SS.sss`, an
+/// optional `Z` or `±HH:MM`, seconds and millis optional) or epoch ms.
+fn parse_datetime(s: &str) -> Result<i64> {
+    let s = s.trim();
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let bad = || anyhow::anyhow!("--to-datetime expects YYYY-MM-DDTHH:mm:SS.sss[Z|+HH:MM] or epoch ms, got '{s}'");
+    let (date, rest) = s.split_once(['T', ' ']).ok_or_else(bad)?;
+    let (time, offset_min) = match rest.find(['Z', '+', '-']) {
+        Some(i) => {
+            let (t, z) = rest.split_at(i);
+            let off = match z {
+                "Z" => 0,
+                _ => {
+                    let sign = if z.starts_with('-') { -1 } else { 1 };
+                    let (h, m) = z[1..].split_once(':').unwrap_or((&z[1..], "0"));
+                    sign * (h.parse::<i64>().map_err(|_| bad())? * 60 + m.parse::<i64>().map_err(|_| bad())?)
+                }
+            };
+            (t, off)
+        }
+        None => (rest, 0),
+    };
+    let d: Vec<i64> = date.split('-').map(|p| p.parse().map_err(|_| bad())).collect::<Result<_>>()?;
+    let (hms, millis) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').map(|p| p.parse().map_err(|_| bad())).collect::<Result<_>>()?;
+    let [y, mo, day] = d[..] else { return Err(bad()) };
+    let (h, mi, sec) = match t[..] {
+        [h, m] => (h, m, 0),
+        [h, m, s] => (h, m, s),
+        _ => return Err(bad()),
+    };
+    let ms: i64 = format!("{millis:0<3}")[..3].parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&day) || h > 23 || mi > 59 || sec > 60 {
+        return Err(bad());
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Ok(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + ms)
+}
+
+/// OffsetDelete of a topic's (or one partition's) committed offsets.
+fn delete_offsets(conn: &Conn, group: &str, topic: &str, partition: Option<i32>) -> Result<()> {
+    let c = consumer(conn, group)?;
+    let md = tokio::task::block_in_place(|| c.fetch_metadata(Some(topic), conn.timeout()))
+        .context("Metadata request failed")?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
+        bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' does not exist");
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in t.partitions().iter().map(|p| p.id()).filter(|p| partition.is_none_or(|want| want == *p)) {
+        tpl.add_partition(topic, p);
+    }
+    let native = super::native::Native::new(conn)?;
+    let mut results = tokio::task::block_in_place(|| native.delete_group_offsets(group, &tpl))?;
+    results.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let failed = results.iter().filter(|r| r.2.is_some()).count();
+    match conn.format {
+        Format::Json | Format::Yaml => print_json(
+            conn.format,
+            &json!({
+                "group": group,
+                "partitions": results.iter().map(|(t, p, r)| json!({
+                    "topic": t, "partition": p,
+                    "error": r.as_ref().map(|r| json!({"code": r.code, "message": r.message})),
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        Format::Table => print_table(
+            &["TOPIC", "PARTITION", "STATUS"],
+            &results
+                .iter()
+                .map(|(t, p, r)| vec![t.clone(), p.to_string(), r.as_ref().map_or("deleted".into(), |r| r.to_string())])
+                .collect::<Vec<_>>(),
+        ),
+    }
+    if failed > 0 {
+        bail!("{failed} of {} partitions kept their offsets", results.len());
+    }
+    Ok(())
+}
+
+/// A planned offset move: topic, partition, current committed offset, new offset.
+type Move = (String, i32, Option<i64>, i64);
+
+fn reset(conn: &Conn, group: &str, topics: &[String], partition: Option<i32>, to: Target, execute: bool) -> Result<()> {
     if let Some(g) = groups(conn, Some(group))?.iter().find(|g| g.name == group) {
         if !g.members.is_empty() {
             bail!(
@@ -247,43 +388,66 @@ fn reset(conn: &Conn, group: &str, topic: &str, partition: Option<i32>, to: Targ
             );
         }
     }
+    if topics.is_empty() {
+        bail!("group '{group}' has no committed offsets to reset");
+    }
     let c = consumer(conn, group)?;
     let timeout = conn.timeout();
-    let plan = tokio::task::block_in_place(|| -> Result<Vec<(i32, Option<i64>, i64)>> {
-        let md = c.fetch_metadata(Some(topic), timeout).context("Metadata request failed")?;
-        let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
-            bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' does not exist");
-        };
-        let mut tpl = TopicPartitionList::new();
-        for p in t.partitions().iter().map(|p| p.id()).filter(|p| partition.is_none_or(|want| want == *p)) {
-            tpl.add_partition(topic, p);
-        }
-        if tpl.count() == 0 {
-            bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' has no partition {partition:?}");
-        }
-        let committed = c.committed_offsets(tpl, timeout).context("OffsetFetch failed")?;
+    let plan = tokio::task::block_in_place(|| -> Result<Vec<Move>> {
         let mut plan = Vec::new();
-        for e in committed.elements() {
-            let current = match e.offset() {
-                Offset::Offset(o) => Some(o),
+        for topic in topics {
+            let md = c.fetch_metadata(Some(topic), timeout).context("Metadata request failed")?;
+            let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
+                bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' does not exist");
+            };
+            let mut tpl = TopicPartitionList::new();
+            for p in t.partitions().iter().map(|p| p.id()).filter(|p| partition.is_none_or(|want| want == *p)) {
+                tpl.add_partition(topic, p);
+            }
+            if tpl.count() == 0 {
+                bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' has no partition {partition:?}");
+            }
+            let by_time = match to {
+                Target::Time(ms) => {
+                    let mut q = TopicPartitionList::new();
+                    for e in tpl.elements() {
+                        q.add_partition_offset(topic, e.partition(), Offset::Offset(ms)).context("bad timestamp")?;
+                    }
+                    Some(c.offsets_for_times(q, timeout).context("ListOffsets (by timestamp) failed")?)
+                }
                 _ => None,
             };
-            let (low, high) = c.fetch_watermarks(topic, e.partition(), timeout).context("ListOffsets failed")?;
-            let new = match to {
-                Target::Earliest => low,
-                Target::Latest => high,
-                Target::Offset(o) => o,
-                Target::Shift(n) => current.unwrap_or(low).saturating_add(n),
+            let committed = c.committed_offsets(tpl, timeout).context("OffsetFetch failed")?;
+            for e in committed.elements() {
+                let current = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                let (low, high) = c.fetch_watermarks(topic, e.partition(), timeout).context("ListOffsets failed")?;
+                let new = match to {
+                    Target::Earliest => low,
+                    Target::Latest => high,
+                    Target::Offset(o) => o,
+                    Target::Shift(n) => current.unwrap_or(low).saturating_add(n),
+                    // No record at or after the time: the end, as kafka-consumer-groups does.
+                    Target::Time(_) => match by_time.as_ref().and_then(|l| l.find_partition(topic, e.partition())) {
+                        Some(f) => match f.offset() {
+                            Offset::Offset(o) if o >= 0 => o,
+                            _ => high,
+                        },
+                        None => high,
+                    },
+                }
+                .clamp(low, high);
+                plan.push((topic.clone(), e.partition(), current, new));
             }
-            .clamp(low, high);
-            plan.push((e.partition(), current, new));
         }
         Ok(plan)
     })?;
     if execute {
         let mut tpl = TopicPartitionList::new();
-        for (p, _, new) in &plan {
-            tpl.add_partition_offset(topic, *p, Offset::Offset(*new)).context("bad offset")?;
+        for (t, p, _, new) in &plan {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*new)).context("bad offset")?;
         }
         tokio::task::block_in_place(|| c.commit(&tpl, CommitMode::Sync)).map_err(|e| match e.rdkafka_error_code() {
             Some(code) => {
@@ -293,18 +457,21 @@ fn reset(conn: &Conn, group: &str, topic: &str, partition: Option<i32>, to: Targ
         })?;
     }
     match conn.format {
-        Format::Json => print_json(&json!({
-            "group": group, "executed": execute,
-            "partitions": plan.iter().map(|(p, cur, new)| json!({
-                "topic": topic, "partition": p, "current_offset": cur, "new_offset": new,
-            })).collect::<Vec<_>>(),
-        })),
+        Format::Json | Format::Yaml => print_json(
+            conn.format,
+            &json!({
+                "group": group, "executed": execute,
+                "partitions": plan.iter().map(|(t, p, cur, new)| json!({
+                    "topic": t, "partition": p, "current_offset": cur, "new_offset": new,
+                })).collect::<Vec<_>>(),
+            }),
+        ),
         Format::Table => {
             let rows: Vec<Vec<String>> = plan
                 .iter()
-                .map(|(p, cur, new)| {
+                .map(|(t, p, cur, new)| {
                     let cur = cur.map_or("-".to_string(), |c| c.to_string());
-                    vec![topic.to_string(), p.to_string(), cur, new.to_string()]
+                    vec![t.clone(), p.to_string(), cur, new.to_string()]
                 })
                 .collect();
             print_table(&["TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"], &rows);
@@ -314,4 +481,22 @@ fn reset(conn: &Conn, group: &str, topic: &str, partition: Option<i32>, to: Targ
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_datetime;
+
+    #[test]
+    fn datetimes_as_kafka_consumer_groups_takes_them() {
+        assert_eq!(parse_datetime("1970-01-01T00:00:00.000").unwrap(), 0);
+        assert_eq!(parse_datetime("2026-12-05T10:00:00.000").unwrap(), 1_796_464_800_000);
+        assert_eq!(parse_datetime("2026-12-05T10:00:00Z").unwrap(), 1_796_464_800_000);
+        assert_eq!(parse_datetime("2026-12-05T11:00:00.000+01:00").unwrap(), 1_796_464_800_000);
+        assert_eq!(parse_datetime("2026-12-05T10:00:00.5").unwrap(), 1_796_464_800_500);
+        assert_eq!(parse_datetime("2000-02-29T00:00").unwrap(), 951_782_400_000);
+        assert_eq!(parse_datetime("1796464800000").unwrap(), 1_796_464_800_000);
+        assert!(parse_datetime("2026-13-01T00:00:00").is_err());
+        assert!(parse_datetime("yesterday").is_err());
+    }
 }

@@ -9,9 +9,37 @@
 //! refused something (each refusal is printed with Kafka's error name and
 //! message) or could not be reached; 2 for a usage error (clap's).
 
+/// `println!` that ends the command quietly when stdout is a closed pipe
+/// (`weir topic list | head -1`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::ops::stdout_failed(e)
+        }
+    }};
+}
+
+/// Exit on a failed write to stdout: quietly when the reader went away.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("weir: cannot write to stdout: {e}");
+    std::process::exit(1);
+}
+
+pub mod acl;
+pub mod cluster;
+pub mod encoding;
 pub mod group;
+pub mod native;
+pub mod profile;
 pub mod records;
+pub mod registry_client;
+pub mod schema;
 pub mod topic;
+pub mod user;
 
 use std::time::Duration;
 
@@ -25,14 +53,18 @@ use serde_json::{json, Value};
 pub enum Format {
     Table,
     Json,
+    Yaml,
 }
 
 /// The connection and output flags every operator command takes.
 #[derive(Args, Clone, Debug)]
 pub struct Conn {
-    /// Bootstrap brokers, comma-separated
-    #[arg(long, env = "WEIR_BROKERS", default_value = "127.0.0.1:9092", global = true)]
-    pub brokers: String,
+    /// Bootstrap brokers, comma-separated [default: the profile's, else 127.0.0.1:9092]
+    #[arg(long, env = "WEIR_BROKERS", global = true)]
+    pub brokers: Option<String>,
+    /// The connection profile to use [default: the current one] (see `weir profile`)
+    #[arg(long, env = "WEIR_PROFILE", global = true)]
+    pub profile: Option<String>,
     /// A librdkafka client property, e.g. -X security.protocol=SASL_SSL (repeatable)
     #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
     pub properties: Vec<String>,
@@ -42,16 +74,66 @@ pub struct Conn {
     /// Seconds to wait for the cluster
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub timeout: u64,
+    /// Schema registry URL, http:// or https:// [default: the profile's, else http://127.0.0.1:8081]
+    #[arg(long, env = "WEIR_REGISTRY", global = true)]
+    pub registry: Option<String>,
+    /// Schema registry credentials, USER:PASSWORD (HTTP basic)
+    #[arg(long, env = "WEIR_REGISTRY_USER", value_name = "USER:PASSWORD", hide_env_values = true, global = true)]
+    pub registry_user: Option<String>,
+    /// CA certificate (PEM) to trust for an https registry, besides the system's
+    #[arg(long, value_name = "FILE", global = true)]
+    pub registry_ca: Option<String>,
 }
 
 impl Conn {
+    /// The connection flags as given (no profile, no defaults): what `weir
+    /// profile create` saves.
+    pub fn given(&self) -> profile::Profile {
+        profile::Profile {
+            brokers: self.brokers.clone(),
+            properties: self.properties.clone(),
+            registry: self.registry.clone(),
+            registry_user: self.registry_user.clone(),
+            registry_ca: self.registry_ca.clone(),
+        }
+    }
+
+    /// Fills what the flags and environment left open from the selected
+    /// profile; its `-X` properties come first, so the command line's win.
+    pub fn with_profile(mut self) -> Result<Conn> {
+        if let Some(p) = profile::selected(self.profile.as_deref())? {
+            self.brokers = self.brokers.or(p.brokers);
+            self.registry = self.registry.or(p.registry);
+            self.registry_user = self.registry_user.or(p.registry_user);
+            self.registry_ca = self.registry_ca.or(p.registry_ca);
+            self.properties = p.properties.into_iter().chain(self.properties).collect();
+        }
+        Ok(self)
+    }
+
+    pub fn brokers(&self) -> &str {
+        self.brokers.as_deref().unwrap_or("127.0.0.1:9092")
+    }
+
+    pub fn registry(&self) -> &str {
+        self.registry.as_deref().unwrap_or("http://127.0.0.1:8081")
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.timeout.max(1))
     }
 
+    /// The value of a `-X` property, the last one given.
+    pub fn property(&self, key: &str) -> Option<String> {
+        self.properties.iter().rev().find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().to_string())
+        })
+    }
+
     pub fn client_config(&self) -> Result<ClientConfig> {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers).set("client.id", "weir-cli");
+        c.set("bootstrap.servers", self.brokers()).set("client.id", "weir-cli");
         // The commands report errors themselves; librdkafka's own log lines would repeat them.
         c.set("log_level", "3");
         // Describing a topic must not create it (librdkafka's producer-side default would).
@@ -96,14 +178,17 @@ pub fn report(
         })
         .collect();
     match conn.format {
-        Format::Json => print_json(&Value::Array(
-            rows.iter()
-                .map(|(t, e)| match e {
-                    None => json!({what: t, "error": null}),
-                    Some((name, msg)) => json!({what: t, "error": {"code": name, "message": msg}}),
-                })
-                .collect(),
-        )),
+        Format::Json | Format::Yaml => print_json(
+            conn.format,
+            &Value::Array(
+                rows.iter()
+                    .map(|(t, e)| match e {
+                        None => json!({what: t, "error": null}),
+                        Some((name, msg)) => json!({what: t, "error": {"code": name, "message": msg}}),
+                    })
+                    .collect(),
+            ),
+        ),
         Format::Table => print_table(
             &[what.to_uppercase().as_str(), "STATUS"],
             &rows
@@ -128,7 +213,7 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     }
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        out!("{}", padded.join("  ").trim_end());
     };
     line(headers.to_vec());
     for row in rows {
@@ -136,13 +221,87 @@ pub fn print_table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Prints a JSON value on one line.
-pub fn print_json(v: &serde_json::Value) {
-    println!("{v}");
+/// Prints a document: JSON on one line, or YAML (`--format yaml`).
+pub fn print_json(format: Format, v: &serde_json::Value) {
+    match format {
+        Format::Yaml => out!("{}", yaml(v).trim_end()),
+        _ => out!("{v}"),
+    }
+}
+
+/// A JSON value as a YAML block document. Strings are double-quoted (JSON's
+/// escapes are YAML's), so no value can be read back as another type.
+pub fn yaml(v: &Value) -> String {
+    fn key(k: &str) -> String {
+        let plain = !k.is_empty()
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            && !k.starts_with(['-', '.'])
+            && !matches!(k, "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~")
+            && k.parse::<f64>().is_err();
+        if plain {
+            k.to_string()
+        } else {
+            Value::String(k.to_string()).to_string()
+        }
+    }
+    fn scalar(v: &Value) -> Option<String> {
+        match v {
+            Value::Array(a) if a.is_empty() => Some("[]".into()),
+            Value::Object(o) if o.is_empty() => Some("{}".into()),
+            Value::Array(_) | Value::Object(_) => None,
+            other => Some(other.to_string()),
+        }
+    }
+    fn block(v: &Value, indent: usize, out: &mut String) {
+        let pad = " ".repeat(indent);
+        match v {
+            Value::Object(o) if !o.is_empty() => {
+                for (k, x) in o {
+                    match scalar(x) {
+                        Some(s) => out.push_str(&format!("{pad}{}: {s}\n", key(k))),
+                        None => {
+                            out.push_str(&format!("{pad}{}:\n", key(k)));
+                            block(x, indent + 2, out);
+                        }
+                    }
+                }
+            }
+            Value::Array(a) if !a.is_empty() => {
+                for x in a {
+                    match scalar(x) {
+                        Some(s) => out.push_str(&format!("{pad}- {s}\n")),
+                        None => {
+                            // The item's first line follows the dash; the rest keep its indent.
+                            let mut inner = String::new();
+                            block(x, indent + 2, &mut inner);
+                            out.push_str(&format!("{pad}- {}", &inner[indent + 2..]));
+                        }
+                    }
+                }
+            }
+            other => out.push_str(&format!("{pad}{}\n", scalar(other).unwrap_or_default())),
+        }
+    }
+    let mut out = String::new();
+    block(v, 0, &mut out);
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn yaml_documents() {
+        let v = serde_json::json!({
+            "name": "orders", "partitions": [{"id": 0, "isr": [1, 2]}, {"id": 1, "isr": []}],
+            "configs": {}, "null": null, "note": "a: b\n", "1x": true,
+        });
+        // Keys keep their order (serde_json's preserve_order, on in this workspace).
+        let want = "name: \"orders\"\npartitions:\n  - id: 0\n    isr:\n      - 1\n      - 2\n  - id: 1\n    isr: []\n\
+                    configs: {}\n\"null\": null\nnote: \"a: b\\n\"\n1x: true\n";
+        assert_eq!(super::yaml(&v), want);
+        assert_eq!(super::yaml(&serde_json::json!([])), "[]\n");
+    }
+
     #[test]
     fn error_names_are_kafkas() {
         use rdkafka::error::RDKafkaErrorCode as C;

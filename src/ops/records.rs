@@ -3,7 +3,10 @@
 //! printed as their values, a `-f` template (`%t %p %o %k %v %T %h`, kcat's
 //! letters) or JSON lines (`--format json`: topic, partition, offset,
 //! timestamp, key, value, headers). Keys, values and header values are shown as
-//! UTF-8 text, invalid bytes replaced.
+//! UTF-8 text, invalid bytes replaced. Through a schema registry (see
+//! `encoding`): `produce --value-subject S` (or `--value-schema-id N`, and the
+//! `--key-` forms) reads JSON documents and writes them in Confluent's wire
+//! format; `consume --decode` shows such keys and values as JSON.
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +36,26 @@ pub struct ProduceArgs {
     /// A header for every record, KEY=VALUE (repeatable)
     #[arg(short = 'H', long = "header", value_name = "KEY=VALUE")]
     pub headers: Vec<String>,
+    /// Values are JSON, written with this subject's latest schema (Confluent's wire format)
+    #[arg(long, value_name = "SUBJECT", conflicts_with = "value_schema_id")]
+    pub value_subject: Option<String>,
+    /// Values are JSON, written with the schema of this id
+    #[arg(long, value_name = "ID")]
+    pub value_schema_id: Option<i32>,
+    /// Keys are JSON, written with this subject's latest schema
+    #[arg(long, value_name = "SUBJECT", conflicts_with = "key_schema_id")]
+    pub key_subject: Option<String>,
+    /// Keys are JSON, written with the schema of this id
+    #[arg(long, value_name = "ID")]
+    pub key_schema_id: Option<i32>,
+}
+
+/// Which parts of a record `consume --decode` decodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Decode {
+    Key,
+    Value,
+    Both,
 }
 
 #[derive(Args, Debug)]
@@ -56,6 +79,9 @@ pub struct ConsumeArgs {
     /// Print each record with this template: %t topic, %p partition, %o offset, %k key, %v value, %T timestamp, %h headers
     #[arg(short = 'f', long = "template", value_name = "TEMPLATE")]
     pub template: Option<String>,
+    /// Decode values (or keys, or both) written in Confluent's wire format through the registry, shown as JSON
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "value", value_name = "PART")]
+    pub decode: Option<Decode>,
 }
 
 /// Counts failed deliveries and keeps the first error.
@@ -96,16 +122,26 @@ pub async fn produce(args: ProduceArgs, conn: Conn) -> Result<()> {
         .set("message.timeout.ms", (conn.timeout().as_millis() as u64).to_string())
         .create_with_context(Deliveries::default())
         .context("cannot create the producer")?;
+    let (key_codec, value_codec) = codecs(&conn, &args).await?;
     let mut sent = 0u64;
+    let mut bad = None;
     tokio::task::block_in_place(|| -> Result<()> {
-        for line in std::io::stdin().lock().lines() {
+        for (n, line) in std::io::stdin().lock().lines().enumerate() {
             let line = line.context("cannot read stdin")?;
             let (key, value) = match args.key_delimiter.as_deref().and_then(|d| line.split_once(d)) {
                 Some((k, v)) => (Some(k), v),
                 None => (None, line.as_str()),
             };
-            let mut rec = BaseRecord::<str, str>::to(&args.topic).payload(value).headers(headers.clone());
-            if let Some(k) = key {
+            // A line the schema refuses ends the run; what came before is still delivered.
+            let (key, value) = match (encode(&key_codec, key), encode(&value_codec, Some(value))) {
+                (Ok(k), Ok(v)) => (k, v.unwrap_or_default()),
+                (Err(e), _) | (_, Err(e)) => {
+                    bad = Some(format!("line {}: {e:#}", n + 1));
+                    break;
+                }
+            };
+            let mut rec = BaseRecord::<[u8], [u8]>::to(&args.topic).payload(&value).headers(headers.clone());
+            if let Some(k) = &key {
                 rec = rec.key(k);
             }
             if let Some(p) = args.partition {
@@ -134,25 +170,49 @@ pub async fn produce(args: ProduceArgs, conn: Conn) -> Result<()> {
         let first = d.first.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
         bail!("{failed} of {sent} records to {} were not delivered: {first}", args.topic);
     }
+    if let Some(bad) = bad {
+        bail!("{bad} (the {sent} records before it were produced to {})", args.topic);
+    }
     eprintln!("produced {sent} records to {}", args.topic);
     Ok(())
 }
 
-/// One record in the chosen form.
-fn render(m: &BorrowedMessage<'_>, template: Option<&str>, format: Format) -> String {
-    let text = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+fn text(b: Option<&[u8]>) -> Option<String> {
+    b.map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// A key or value as shown: UTF-8 text, or (decoded through the registry) JSON.
+fn shown(v: &Option<serde_json::Value>) -> String {
+    match v {
+        None => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// One record in the chosen form, its key and value as [`part`] gives them.
+fn render(
+    m: &BorrowedMessage<'_>,
+    (key, value): (Option<serde_json::Value>, Option<serde_json::Value>),
+    template: Option<&str>,
+    format: Format,
+) -> String {
     let headers: Vec<(String, Option<String>)> =
         m.headers().map(|hs| hs.iter().map(|h| (h.key.to_string(), text(h.value))).collect()).unwrap_or_default();
     let ts = m.timestamp().to_millis();
-    if format == Format::Json {
+    if format != Format::Table {
         let hs: Vec<_> = headers.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
-        return json!({
+        let doc = json!({
             "topic": m.topic(), "partition": m.partition(), "offset": m.offset(), "timestamp": ts,
-            "key": text(m.key()), "value": text(m.payload()), "headers": hs,
-        })
-        .to_string();
+            "key": key, "value": value, "headers": hs,
+        });
+        // YAML: a stream of documents, one per record.
+        return match format {
+            Format::Yaml => format!("---\n{}", super::yaml(&doc).trim_end()),
+            _ => doc.to_string(),
+        };
     }
-    let Some(t) = template else { return text(m.payload()).unwrap_or_default() };
+    let Some(t) = template else { return shown(&value) };
     let mut out = String::new();
     let mut chars = t.chars();
     while let Some(c) = chars.next() {
@@ -173,8 +233,8 @@ fn render(m: &BorrowedMessage<'_>, template: Option<&str>, format: Format) -> St
             Some('t') => out.push_str(m.topic()),
             Some('p') => out.push_str(&m.partition().to_string()),
             Some('o') => out.push_str(&m.offset().to_string()),
-            Some('k') => out.push_str(&text(m.key()).unwrap_or_default()),
-            Some('v') => out.push_str(&text(m.payload()).unwrap_or_default()),
+            Some('k') => out.push_str(&shown(&key)),
+            Some('v') => out.push_str(&shown(&value)),
             Some('T') => out.push_str(&ts.map(|t| t.to_string()).unwrap_or_default()),
             Some('h') => {
                 let hs: Vec<String> =
@@ -216,6 +276,7 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
         (None, None) => Offset::Beginning,
     };
     let timeout = conn.timeout();
+    let mut codecs = args.decode.map(|_| super::encoding::Codecs::new(&conn)).transpose()?;
     tokio::task::block_in_place(|| -> Result<()> {
         let md = consumer.fetch_metadata(Some(&args.topic), timeout).context("Metadata request failed")?;
         let Some(t) = md.topics().iter().find(|t| t.name() == args.topic) else {
@@ -268,9 +329,13 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
                 Ok(m) => {
                     at_end.remove(&m.partition());
                     printed.insert(m.partition(), m.offset() + 1);
+                    let parts = (
+                        part(&mut codecs, m.key(), matches!(args.decode, Some(Decode::Key | Decode::Both)))?,
+                        part(&mut codecs, m.payload(), matches!(args.decode, Some(Decode::Value | Decode::Both)))?,
+                    );
                     // A template says where its lines end (`\n`), as kcat's -f does.
-                    let line = render(&m, args.template.as_deref(), conn.format);
-                    match args.template.is_some() && conn.format != Format::Json {
+                    let line = render(&m, parts, args.template.as_deref(), conn.format);
+                    match args.template.is_some() && conn.format == Format::Table {
                         true => write!(out, "{line}")?,
                         false => writeln!(out, "{line}")?,
                     }
@@ -292,4 +357,58 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
         // What was printed is done with: commit it before leaving the group.
         commit(&printed)
     })
+}
+
+/// A schema id and its codec, for one part of the records.
+type PartCodec = Option<(i32, std::sync::Arc<weir_registry::wire::Codec>)>;
+
+/// The key and value codecs `produce`'s flags ask for.
+async fn codecs(conn: &Conn, args: &ProduceArgs) -> Result<(PartCodec, PartCodec)> {
+    if args.key_subject.is_none()
+        && args.key_schema_id.is_none()
+        && args.value_subject.is_none()
+        && args.value_schema_id.is_none()
+    {
+        return Ok((None, None));
+    }
+    let mut codecs = super::encoding::Codecs::new(conn)?;
+    let mut pick = async |subject: &Option<String>, id: Option<i32>| -> Result<PartCodec> {
+        let id = match (subject, id) {
+            (Some(s), _) => codecs.latest_id(s).await?,
+            (None, Some(id)) => id,
+            (None, None) => return Ok(None),
+        };
+        Ok(Some((id, codecs.codec(id).await?)))
+    };
+    let key = pick(&args.key_subject, args.key_schema_id).await?;
+    let value = pick(&args.value_subject, args.value_schema_id).await?;
+    Ok((key, value))
+}
+
+/// The bytes of one part: as given, or its JSON in Confluent's wire format.
+fn encode(codec: &PartCodec, text: Option<&str>) -> Result<Option<Vec<u8>>> {
+    let Some(text) = text else { return Ok(None) };
+    let Some((id, codec)) = codec else { return Ok(Some(text.as_bytes().to_vec())) };
+    let json: serde_json::Value = serde_json::from_str(text).context("not a JSON document")?;
+    let mut out = vec![0u8];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend(codec.encode(&json).map_err(|e| anyhow::anyhow!("schema {id}: {e}"))?);
+    Ok(Some(out))
+}
+
+/// A key or value to show: its text, or, when decoding and it is in
+/// Confluent's wire format, its JSON through the registry. A payload whose
+/// schema the registry cannot give is an error: its bytes would mislead.
+fn part(
+    codecs: &mut Option<super::encoding::Codecs>,
+    bytes: Option<&[u8]>,
+    decode: bool,
+) -> Result<Option<serde_json::Value>> {
+    let Some(b) = bytes else { return Ok(None) };
+    if let (true, Some(c)) = (decode, codecs.as_mut()) {
+        if let Some(decoded) = tokio::runtime::Handle::current().block_on(c.decode(b)) {
+            return decoded.map(Some);
+        }
+    }
+    Ok(text(Some(b)).map(serde_json::Value::String))
 }

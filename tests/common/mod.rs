@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod clients;
 pub mod groups;
 pub mod http;

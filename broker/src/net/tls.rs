@@ -183,7 +183,7 @@ pub async fn reload_loop(tls: Arc<Tls>, mut stop: tokio::sync::watch::Receiver<b
 /// CMake). rustls deprecates it for lacking post-quantum key exchange, which
 /// Kafka clients (OpenSSL, Java, Node) do not negotiate yet either.
 #[allow(deprecated)]
-pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
