@@ -45,8 +45,9 @@ fn topics_are_altered_grown_and_trimmed() {
     assert_eq!(json(&w, &["topic", "describe", "events"], 0)["partitions"].as_array().unwrap().len(), 4);
 
     // Trim moves the log start: records before the offset are gone.
-    let (code, _, err) = weir_in(&w, &["produce", "events", "-p", "0"], "a\nb\nc\nd\ne\n");
+    let (code, _, err) = weir_in(&w, &["produce", "events", "-p", "0", "--progress"], "a\nb\nc\nd\ne\n");
     assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("5 records, 10 B"), "the progress line: {err:?}");
     let trimmed = json(&w, &["topic", "trim", "events", "-p", "0", "--offset", "3"], 0);
     assert_eq!(trimmed, j!([{"topic": "events", "partition": 0, "log_start_offset": 3, "error": null}]));
     let (_, out, _) = weir_in(&w, &["consume", "events", "-p", "0", "-e"], "");
@@ -102,6 +103,14 @@ fn group_offsets_reset_by_time_and_deleted() {
     p.flush(Duration::from_secs(10)).unwrap();
     let (code, _, err) = weir_in(&w, &["consume", "ticks", "-g", "clock", "-n", "4"], "");
     assert_eq!(code, Some(0), "{err}");
+    // consume -o: from a time, and N before the end.
+    let after = format!("@{}", base + 3_600_000 + 1);
+    let (_, out, _) = weir_in(&w, &["consume", "ticks", "-o", &after, "-e", "-f", "%o\\n"], "");
+    assert_eq!(out, "2\n3\n");
+    let (_, out, _) = weir_in(&w, &["consume", "ticks", "-o", "-1", "-e", "-f", "%o\\n"], "");
+    assert_eq!(out, "3\n");
+    let (_, out, _) = weir_in(&w, &["consume", "ticks", "-o", "@2999-01-01T00:00:00Z", "-e"], "");
+    assert_eq!(out, "", "no record after the time: from the end");
 
     // The first record at or after the time; a dry run changes nothing.
     let at = (base + 3_600_000 + 1).to_string();
@@ -194,4 +203,63 @@ fn schemas_are_managed_and_records_go_through_them() {
     assert_eq!(del, j!([{"subject": "orders-value", "version": 1, "deleted": "soft"}]));
     let del = json(&w, &["schema", "delete", "orders-value", "--version", "1", "--permanent"], 0);
     assert_eq!(del[0]["deleted"], "permanent");
+}
+
+#[test]
+fn json_schema_and_protobuf_records_go_through_the_registry() {
+    let w = Weir::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proto = dir.path().join("reading.proto");
+    std::fs::write(&proto, "syntax = \"proto3\";\nmessage Reading {\n  string sensor = 1;\n  double celsius = 2;\n}\n")
+        .unwrap();
+    let schema = dir.path().join("point.json");
+    std::fs::write(&schema, r#"{"type":"object","properties":{"x":{"type":"integer"}}}"#).unwrap();
+    let p = json(&w, &["schema", "register", "readings-value", "--schema", proto.to_str().unwrap()], 0);
+    let s = json(&w, &["schema", "register", "points-value", "--schema", schema.to_str().unwrap()], 0);
+    let types: Vec<Value> =
+        json(&w, &["schema", "list"], 0).as_array().unwrap().iter().map(|r| r["type"].clone()).collect();
+    assert_eq!(types, [j!("JSON"), j!("PROTOBUF")], "points-value, then readings-value");
+
+    for (topic, subject, id, line, want) in [
+        (
+            "readings",
+            "readings-value",
+            &p["id"],
+            r#"{"sensor": "s1", "celsius": 21.5}"#,
+            j!({"sensor": "s1", "celsius": 21.5}),
+        ),
+        ("points", "points-value", &s["id"], r#"{"x": 7}"#, j!({"x": 7})),
+    ] {
+        json(&w, &["topic", "create", topic, "-p", "1"], 0);
+        let (code, _, err) = weir_in(&w, &["produce", topic, "--value-subject", subject], &format!("{line}\n"));
+        assert_eq!(code, Some(0), "{err}");
+        let (_, out, _) = weir_in(&w, &["consume", topic, "-e", "--decode", "--format", "json"], "");
+        let records = json_lines(&out);
+        assert_eq!(records[0]["value"], want, "{topic}");
+        // The schema id follows the magic byte, as Confluent's serializers write it.
+        let (_, raw, _) = weir_in(&w, &["consume", topic, "-e", "-f", "%v"], "");
+        let id = id.as_i64().unwrap() as u8;
+        assert_eq!(&raw.as_bytes()[..5], &[0, 0, 0, 0, id], "{topic}");
+    }
+    // A value that is not of the message's shape is refused before anything is sent.
+    let (code, _, err) = weir_in(&w, &["produce", "readings", "--value-subject", "readings-value"], "{\"nope\": 1}\n");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("line 1"), "{err}");
+}
+
+#[test]
+fn help_shows_examples_and_completions_are_generated() {
+    let run = |args: &[&str]| std::process::Command::new(common::bin()).args(args).output().unwrap();
+    let help = String::from_utf8_lossy(&run(&["--help"]).stdout).into_owned();
+    assert!(help.contains("Examples:") && help.contains("weir topic create orders"), "{help}");
+    for cmd in ["topic", "group", "acl", "user", "cluster", "schema", "profile"] {
+        let out = run(&[cmd, "--help"]);
+        assert_eq!(out.status.code(), Some(0), "{cmd}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("e.g. weir"), "weir {cmd} --help has an example");
+    }
+    for (shell, mark) in [("bash", "_weir()"), ("zsh", "#compdef weir"), ("fish", "complete -c weir")] {
+        let out = run(&["completion", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(mark), "{shell}");
+    }
 }

@@ -35,9 +35,11 @@ pub mod encoding;
 pub mod group;
 pub mod native;
 pub mod profile;
+pub mod progress;
 pub mod records;
 pub mod registry_client;
 pub mod schema;
+pub mod time;
 pub mod topic;
 pub mod user;
 

@@ -48,6 +48,9 @@ pub struct ProduceArgs {
     /// Keys are JSON, written with the schema of this id
     #[arg(long, value_name = "ID")]
     pub key_schema_id: Option<i32>,
+    /// Show progress on stderr (on by default when stdin is a file and stderr a terminal)
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// Which parts of a record `consume --decode` decodes.
@@ -64,8 +67,10 @@ pub struct ConsumeArgs {
     /// Stop after COUNT records
     #[arg(short = 'n', long = "num", value_name = "COUNT")]
     pub count: Option<u64>,
-    /// Where to start: start, end, or an offset (in each partition) [default: start; with a group, its committed offsets]
-    #[arg(short = 'o', long)]
+    /// Where to start in each partition: start, end, an offset, -N (N before the end),
+    /// or @TIME (the first record at or after it: epoch ms or 2026-12-05T10:00:00Z)
+    /// [default: start; with a group, its committed offsets]
+    #[arg(short = 'o', long, allow_hyphen_values = true)]
     pub offset: Option<String>,
     /// Only this partition
     #[arg(short = 'p', long)]
@@ -82,6 +87,9 @@ pub struct ConsumeArgs {
     /// Decode values (or keys, or both) written in Confluent's wire format through the registry, shown as JSON
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "value", value_name = "PART")]
     pub decode: Option<Decode>,
+    /// Show progress on stderr (on by default when stdout is a file and stderr a terminal)
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// Counts failed deliveries and keeps the first error.
@@ -125,9 +133,11 @@ pub async fn produce(args: ProduceArgs, conn: Conn) -> Result<()> {
     let (key_codec, value_codec) = codecs(&conn, &args).await?;
     let mut sent = 0u64;
     let mut bad = None;
+    let mut progress = super::progress::Progress::reading_stdin(args.progress);
     tokio::task::block_in_place(|| -> Result<()> {
         for (n, line) in std::io::stdin().lock().lines().enumerate() {
             let line = line.context("cannot read stdin")?;
+            progress.record(line.len() as u64 + 1);
             let (key, value) = match args.key_delimiter.as_deref().and_then(|d| line.split_once(d)) {
                 Some((k, v)) => (Some(k), v),
                 None => (None, line.as_str()),
@@ -162,6 +172,7 @@ pub async fn produce(args: ProduceArgs, conn: Conn) -> Result<()> {
         }
         // Past message.timeout.ms, so that every record has its delivery report.
         producer.flush(conn.timeout() + Duration::from_secs(5)).context("records were not all delivered in time")?;
+        progress.finish();
         Ok(())
     })?;
     let d = producer.context();
@@ -252,11 +263,21 @@ fn render(
     out
 }
 
-fn start_offset(spec: &str) -> Result<Offset> {
+/// Where `-o` starts: an offset librdkafka resolves, or a time to look up.
+#[derive(Clone, Copy)]
+enum Start {
+    At(Offset),
+    Time(i64),
+}
+
+fn start_offset(spec: &str) -> Result<Start> {
+    let bad = || format!("-o: '{spec}' is not start, end, an offset, -N or @TIME");
     Ok(match spec {
-        "start" | "beginning" | "earliest" => Offset::Beginning,
-        "end" | "latest" => Offset::End,
-        n => Offset::Offset(n.parse().with_context(|| format!("-o: '{n}' is not start, end or an offset"))?),
+        "start" | "beginning" | "earliest" => Start::At(Offset::Beginning),
+        "end" | "latest" => Start::At(Offset::End),
+        t if t.starts_with('@') => Start::Time(super::time::parse_datetime(&t[1..]).with_context(bad)?),
+        n if n.starts_with('-') => Start::At(Offset::OffsetTail(n[1..].parse().with_context(bad)?)),
+        n => Start::At(Offset::Offset(n.parse().with_context(bad)?)),
     })
 }
 
@@ -272,8 +293,8 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
     let start = match (&args.offset, &args.group) {
         (Some(spec), _) => start_offset(spec)?,
         // The group's committed offsets, else the start (auto.offset.reset).
-        (None, Some(_)) => Offset::Stored,
-        (None, None) => Offset::Beginning,
+        (None, Some(_)) => Start::At(Offset::Stored),
+        (None, None) => Start::At(Offset::Beginning),
     };
     let timeout = conn.timeout();
     let mut codecs = args.decode.map(|_| super::encoding::Codecs::new(&conn)).transpose()?;
@@ -296,11 +317,25 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
         } else {
             let mut tpl = TopicPartitionList::new();
             for p in &parts {
-                tpl.add_partition_offset(&args.topic, *p, start).context("bad offset")?;
+                let at = match start {
+                    Start::At(o) => o,
+                    Start::Time(ms) => Offset::Offset(ms),
+                };
+                tpl.add_partition_offset(&args.topic, *p, at).context("bad offset")?;
+            }
+            if let Start::Time(_) = start {
+                // Each partition's first offset at or after the time; none: its end.
+                tpl = consumer.offsets_for_times(tpl, timeout).context("ListOffsets (by timestamp) failed")?;
+                for e in tpl.clone().elements() {
+                    if !matches!(e.offset(), Offset::Offset(o) if o >= 0) {
+                        tpl.set_partition_offset(&args.topic, e.partition(), Offset::End).context("bad offset")?;
+                    }
+                }
             }
             consumer.assign(&tpl).context("cannot assign the partitions")?;
         }
         let mut out = std::io::stdout().lock();
+        let mut progress = super::progress::Progress::writing_stdout(args.progress, args.count);
         let (mut seen, mut at_end) = (0u64, std::collections::HashSet::new());
         // Next offset to commit per partition, and when the group last got them.
         let mut printed: std::collections::BTreeMap<i32, i64> = Default::default();
@@ -340,6 +375,7 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
                         false => writeln!(out, "{line}")?,
                     }
                     seen += 1;
+                    progress.record(m.payload_len() as u64);
                 }
                 Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
                     at_end.insert(p);
@@ -354,6 +390,7 @@ pub async fn consume(args: ConsumeArgs, conn: Conn) -> Result<()> {
             }
         }
         out.flush()?;
+        progress.finish();
         // What was printed is done with: commit it before leaving the group.
         commit(&printed)
     })

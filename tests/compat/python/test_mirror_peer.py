@@ -117,7 +117,8 @@ def test_tansu_as_the_source_cluster(bootstrap):
 
 
 def test_the_topic_commands_are_plain_clients_of_another_broker():
-    """`weir topic` against tansu: the operator commands speak Kafka, not Weir."""
+    """`weir topic`, `weir produce`, `weir consume` and `weir cluster info`
+    against tansu: the operator commands speak Kafka, not Weir."""
     import json
     (port,) = reserve_ports(1)
     tansu_addr = f"127.0.0.1:{port}"
@@ -126,9 +127,9 @@ def test_the_topic_commands_are_plain_clients_of_another_broker():
     try:
         topic = unique_topic("cli-peer")
 
-        def weir(*args):
-            return subprocess.run([WEIR, "topic", *args, "--brokers", tansu_addr, "--format", "json",
-                                   "--timeout", "5"], capture_output=True, text=True, timeout=60)
+        def weir(*args, command="topic", stdin=None):
+            return subprocess.run([WEIR, command, *args, "--brokers", tansu_addr, "--format", "json",
+                                   "--timeout", "5"], capture_output=True, text=True, timeout=60, input=stdin)
 
         def created():  # tansu may still be starting
             out = weir("create", topic, "-p", "2")
@@ -138,5 +139,15 @@ def test_the_topic_commands_are_plain_clients_of_another_broker():
         assert listed.returncode == 0, listed.stderr
         rows = {t["name"]: t for t in json.loads(listed.stdout)}
         assert rows[topic]["partitions"] == 2, rows
+        produced = weir(topic, "-p", "1", "-K", ":", command="produce", stdin="k1:one\nk2:two\nk3:three\n")
+        assert produced.returncode == 0, produced.stderr
+        consumed = weir(topic, "-p", "1", "-n", "3", command="consume")
+        assert consumed.returncode == 0, consumed.stderr
+        records = [json.loads(line) for line in consumed.stdout.splitlines()]
+        assert [(r["partition"], r["offset"], r["key"], r["value"]) for r in records] == \
+            [(1, 0, "k1", "one"), (1, 1, "k2", "two"), (1, 2, "k3", "three")]
+        info = weir("info", command="cluster")
+        assert info.returncode == 0, info.stderr
+        assert [f"{b['host']}:{b['port']}" for b in json.loads(info.stdout)["brokers"]] == [tansu_addr]
     finally:
         tansu.stop()
