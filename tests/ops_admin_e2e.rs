@@ -220,18 +220,20 @@ fn json_schema_and_protobuf_records_go_through_the_registry() {
         json(&w, &["schema", "list"], 0).as_array().unwrap().iter().map(|r| r["type"].clone()).collect();
     assert_eq!(types, [j!("JSON"), j!("PROTOBUF")], "points-value, then readings-value");
 
-    for (topic, subject, id, line, want) in [
+    // By subject (its latest schema) and by schema id.
+    let points_id = s["id"].to_string();
+    for (topic, flags, id, line, want) in [
         (
             "readings",
-            "readings-value",
+            ["--value-subject", "readings-value"],
             &p["id"],
             r#"{"sensor": "s1", "celsius": 21.5}"#,
             j!({"sensor": "s1", "celsius": 21.5}),
         ),
-        ("points", "points-value", &s["id"], r#"{"x": 7}"#, j!({"x": 7})),
+        ("points", ["--value-schema-id", points_id.as_str()], &s["id"], r#"{"x": 7}"#, j!({"x": 7})),
     ] {
         json(&w, &["topic", "create", topic, "-p", "1"], 0);
-        let (code, _, err) = weir_in(&w, &["produce", topic, "--value-subject", subject], &format!("{line}\n"));
+        let (code, _, err) = weir_in(&w, &["produce", topic, flags[0], flags[1]], &format!("{line}\n"));
         assert_eq!(code, Some(0), "{err}");
         let (_, out, _) = weir_in(&w, &["consume", topic, "-e", "--decode", "--format", "json"], "");
         let records = json_lines(&out);
