@@ -160,6 +160,30 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "Largest request frame; larger frames close the connection.",
     ),
     (
+        "max.connections",
+        "2147483647",
+        ConfigType::Int,
+        "Most client connections open at once, all listeners together; at the limit new ones wait to be accepted.",
+    ),
+    (
+        "max.connections.per.ip",
+        "2147483647",
+        ConfigType::Int,
+        "Most connections open at once from one address; more are closed as they are accepted.",
+    ),
+    (
+        "max.connections.per.ip.overrides",
+        "",
+        ConfigType::String,
+        "Per-address limits overriding max.connections.per.ip: a comma-separated list of host:count (IP or host name).",
+    ),
+    (
+        "connections.max.idle.ms",
+        "600000",
+        ConfigType::Long,
+        "Close a connection that sends no request for this long (also one that stops mid-request).",
+    ),
+    (
         "fetch.max.bytes",
         "16777216",
         ConfigType::Int,

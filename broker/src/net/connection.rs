@@ -108,6 +108,7 @@ pub(super) async fn run<R, W>(
     let peer = session.peer;
     let (tx, mut rx) = mpsc::channel::<Queued>(MAX_IN_FLIGHT);
     let max_frame = broker.settings().socket_request_max_bytes;
+    let idle_ms = broker.settings().connections.idle_ms;
 
     let mut writer = tokio::spawn(async move {
         while let Some(queued) = rx.recv().await {
@@ -193,6 +194,10 @@ pub(super) async fn run<R, W>(
                 // The writer stops when a request must close the connection.
                 _ = &mut writer => { writer_done = true; break; }
                 _ = shutdown.changed() => break,
+                _ = idle(idle_ms) => {
+                    tracing::info!(%peer, idle_ms, "closing idle connection (connections.max.idle.ms)");
+                    break;
+                }
             }
         }
         let len = i32::from_be_bytes(size);
@@ -206,7 +211,15 @@ pub(super) async fn run<R, W>(
             tracing::warn!(%peer, size = len, max, "request frame exceeds {key}; closing connection");
             break;
         }
-        let Some(frame) = read_frame_after(&mut rd, &mut early, len as usize).await else {
+        // A client that stops mid-frame holds the connection no longer than an idle one.
+        let frame = tokio::select! {
+            f = read_frame_after(&mut rd, &mut early, len as usize) => f,
+            _ = idle(idle_ms) => {
+                tracing::info!(%peer, idle_ms, size = len, "closing connection stalled mid-request (connections.max.idle.ms)");
+                break;
+            }
+        };
+        let Some(frame) = frame else {
             tracing::debug!(%peer, "connection closed mid-frame");
             break;
         };
@@ -298,6 +311,14 @@ pub(super) async fn run<R, W>(
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
     drop(held);
+}
+
+/// Ends after `connections.max.idle.ms`; never when it is not positive.
+async fn idle(ms: i64) {
+    match ms > 0 {
+        true => tokio::time::sleep(std::time::Duration::from_millis(ms as u64)).await,
+        false => std::future::pending().await,
+    }
 }
 
 /// How long a connection closed after its last response waits for the client's close.

@@ -9,6 +9,7 @@
 //! client came in on) all see it.
 
 mod connection;
+pub mod limits;
 pub mod listeners;
 pub mod sasl;
 pub mod tls;
@@ -89,6 +90,8 @@ pub struct Listeners {
     tls: Option<Arc<tls::Tls>>,
     /// Built when a SASL listener is configured.
     sasl: Option<Arc<sasl::SaslServer>>,
+    /// Shared by every listener: the broker-wide and per-address counts.
+    limits: Arc<limits::ConnectionLimits>,
 }
 
 impl Listeners {
@@ -115,6 +118,7 @@ impl Listeners {
             })?)?)),
             false => None,
         };
+        let limits = limits::ConnectionLimits::new(&settings.connections)?;
         let mut bound = Vec::with_capacity(specs.len());
         let mut endpoints = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -130,7 +134,7 @@ impl Listeners {
             endpoints.push(Endpoint { listener: spec.name.clone(), host, port, bound: local });
             bound.push((listener, spec));
         }
-        Ok(Listeners { bound, endpoints, tls, sasl })
+        Ok(Listeners { bound, endpoints, tls, sasl, limits })
     }
 
     pub fn endpoints(&self) -> &[Endpoint] {
@@ -142,13 +146,14 @@ impl Listeners {
         let metrics = Arc::new(ApiMetrics::new());
         let tls = self.tls;
         let sasl = self.sasl;
+        let limits = self.limits;
         let mut tasks: Vec<JoinHandle<()>> = self
             .bound
             .into_iter()
             .map(|(listener, spec)| {
                 let tls = spec.protocol.uses_tls().then(|| tls.clone()).flatten();
                 let sasl = spec.protocol.uses_sasl().then(|| sasl.clone()).flatten();
-                tokio::spawn(accept_loop(broker.clone(), metrics.clone(), listener, spec, tls, sasl))
+                tokio::spawn(accept_loop(broker.clone(), metrics.clone(), listener, spec, tls, sasl, limits.clone()))
             })
             .collect();
         if let Some(tls) = tls {
@@ -209,16 +214,38 @@ async fn accept_loop(
     spec: ListenerSpec,
     tls: Option<Arc<tls::Tls>>,
     sasl: Option<Arc<sasl::SaslServer>>,
+    limits: Arc<limits::ConnectionLimits>,
 ) {
     let mut shutdown = broker.shutdown_signal();
+    let refused = metrics::counter!("weir_kafka_connections_refused_total", "listener" => spec.name.clone(),
+        "reason" => "max.connections.per.ip");
     let name: Arc<str> = spec.name.as_str().into();
     let connections = metrics::counter!("weir_kafka_connections_total", "listener" => spec.name.clone());
     let active = metrics::gauge!("weir_kafka_connections_active", "listener" => spec.name.clone());
     let mut conns = JoinSet::new();
     loop {
+        // At max.connections the listener is left alone: clients wait in the backlog.
+        tokio::select! {
+            _ = limits.wait_for_room() => {}
+            Some(_) = conns.join_next(), if !conns.is_empty() => {
+                active.decrement(1.0);
+                continue;
+            }
+            _ = shutdown.changed() => break,
+        }
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let slot = match limits.admit(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(limits::Refused::PerIp { limit }) => {
+                            refused.increment(1);
+                            tracing::info!(listener = %name, %peer, limit,
+                                "connection refused: the address has max.connections.per.ip connections open");
+                            drop(stream);
+                            continue;
+                        }
+                    };
                     connections.increment(1);
                     active.increment(1.0);
                     let session = Session {
@@ -233,11 +260,13 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     match &tls {
                         Some(tls) => {
-                            conns.spawn(serve_tls(broker.clone(), metrics.clone(), tls.clone(), stream, session));
+                            let serve = serve_tls(broker.clone(), metrics.clone(), tls.clone(), stream, session);
+                            conns.spawn(async move { serve.await; drop(slot) });
                         }
                         None => {
                             let (rd, wr) = stream.into_split();
-                            conns.spawn(connection::run(broker.clone(), metrics.clone(), Arc::new(session), rd, wr));
+                            let serve = connection::run(broker.clone(), metrics.clone(), Arc::new(session), rd, wr);
+                            conns.spawn(async move { serve.await; drop(slot) });
                         }
                     }
                 }

@@ -1,0 +1,84 @@
+//! Connection limits with Kafka's names: `max.connections.per.ip` closes the
+//! connections over it, `max.connections` makes new clients wait until one
+//! closes, `connections.max.idle.ms` closes silent connections and ones that
+//! stop mid-request. Raw sockets, so the test sees exactly what the broker does.
+
+mod common;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::{wire, Weir};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+
+/// Sends ApiVersions; whether an answer came back.
+fn answered(s: &mut TcpStream) -> bool {
+    s.write_all(&wire::frame(ApiKey::ApiVersions, 0, 7, &ApiVersionsRequest::default())).is_ok()
+        && wire::read_frame(s).is_some()
+}
+
+/// Whether the broker closed the connection (EOF or reset) within the socket's read timeout.
+fn closed_by_broker(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    }
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn connections_over_the_per_address_limit_are_closed() {
+    let w = Weir::start_with(&["--set", "max.connections.per.ip=2"]);
+    let mut a = wire::connect(&w);
+    let mut b = wire::connect(&w);
+    assert!(answered(&mut a) && answered(&mut b));
+    let mut c = wire::connect(&w);
+    assert!(closed_by_broker(&mut c), "a third connection from 127.0.0.1 is closed");
+    // A closed connection gives its place back.
+    drop(a);
+    until("a new connection is served once one closed", || answered(&mut wire::connect(&w)));
+    assert!(answered(&mut b), "the connections within the limit were never disturbed");
+    let metrics = common::http::get(&w.console, "/metrics").body;
+    assert!(metrics.contains("weir_kafka_connections_refused_total{"), "{metrics}");
+}
+
+#[test]
+fn at_the_broker_limit_new_clients_wait_for_a_close() {
+    let w = Weir::start_with(&["--set", "max.connections=2"]);
+    let mut a = wire::connect(&w);
+    let mut b = wire::connect(&w);
+    assert!(answered(&mut a) && answered(&mut b));
+    // The third waits in the backlog: not refused, not answered.
+    let mut c = wire::connect(&w);
+    c.write_all(&wire::frame(ApiKey::ApiVersions, 0, 7, &ApiVersionsRequest::default())).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut byte = [0u8; 1];
+    let waited = c.read(&mut byte).unwrap_err();
+    assert!(matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{waited}");
+    drop(a);
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert!(wire::read_frame(&mut c).is_some(), "served once a connection closed");
+}
+
+#[test]
+fn idle_and_stalled_connections_are_closed() {
+    let w = Weir::start_with(&["--set", "connections.max.idle.ms=300"]);
+    let mut idle = wire::connect(&w);
+    assert!(answered(&mut idle));
+    assert!(closed_by_broker(&mut idle), "silent after its request: closed");
+    // A frame header and then nothing: closed too.
+    let mut stalled = wire::connect(&w);
+    stalled.write_all(&100i32.to_be_bytes()).unwrap();
+    stalled.write_all(&[0, 18]).unwrap();
+    assert!(closed_by_broker(&mut stalled), "stalled mid-request: closed");
+}
