@@ -82,3 +82,32 @@ fn idle_and_stalled_connections_are_closed() {
     stalled.write_all(&[0, 18]).unwrap();
     assert!(closed_by_broker(&mut stalled), "stalled mid-request: closed");
 }
+
+#[test]
+fn request_memory_is_bounded_across_connections() {
+    use kafka_protocol::protocol::StrBytes;
+    let w = Weir::start_with(&["--set", "queued.max.request.bytes=2048"]);
+    // A holds 2000 of the 2048 bytes: a frame announced, its body not all sent.
+    let mut a = wire::connect(&w);
+    a.write_all(&2000i32.to_be_bytes()).unwrap();
+    a.write_all(&[0u8; 100]).unwrap();
+    until("the broker holds A's 2000 bytes", || {
+        common::http::get(&w.console, "/metrics").body.contains("weir_kafka_request_bytes_held 2000")
+    });
+    // A small request still fits beside it.
+    let mut b = wire::connect(&w);
+    assert!(answered(&mut b), "a request within what is left is served");
+    // A larger one waits, unread, until A's bytes are given back.
+    let big = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_string("a".repeat(200)))
+        .with_client_software_version(StrBytes::from_static_str("1.0"));
+    let mut c = wire::connect(&w);
+    c.write_all(&wire::frame(ApiKey::ApiVersions, 3, 7, &big)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut byte = [0u8; 1];
+    let waited = c.read(&mut byte).unwrap_err();
+    assert!(matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{waited}");
+    drop(a);
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert!(wire::read_frame(&mut c).is_some(), "served once the memory was released");
+}

@@ -289,6 +289,7 @@ impl BrokerSettings {
                 max_per_ip: r.int("max.connections.per.ip", 0)? as usize,
                 overrides: crate::net::limits::parse_overrides(&r.raw("max.connections.per.ip.overrides")?)?,
                 idle_ms: r.long("connections.max.idle.ms", -1, i64::MAX)?,
+                queued_max_request_bytes: r.long("queued.max.request.bytes", -1, i64::MAX)?,
             },
             fetch_max_bytes: r.int("fetch.max.bytes", 1024)? as usize,
             log_retention_check_interval_ms: r.long("log.retention.check.interval.ms", 1, i64::MAX)? as u64,

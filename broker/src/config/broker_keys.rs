@@ -178,6 +178,12 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "Per-address limits overriding max.connections.per.ip: a comma-separated list of host:count (IP or host name).",
     ),
     (
+        "queued.max.request.bytes",
+        "-1",
+        ConfigType::Long,
+        "Request bytes held in memory at once, all connections together; at the bound no connection reads another request until some are answered. -1: no bound.",
+    ),
+    (
         "connections.max.idle.ms",
         "600000",
         ConfigType::Long,

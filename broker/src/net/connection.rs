@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::limits::{ConnectionLimits, Held};
 use super::sasl::{Admit, ConnSasl, Step};
 use super::Session;
 use crate::api::metrics::ApiMetrics;
@@ -99,6 +100,7 @@ pub(super) async fn run<R, W>(
     broker: BrokerHandle,
     metrics: Arc<ApiMetrics>,
     session: Arc<Session>,
+    limits: Arc<ConnectionLimits>,
     mut rd: R,
     mut wr: W,
 ) where
@@ -106,12 +108,13 @@ pub(super) async fn run<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let peer = session.peer;
-    let (tx, mut rx) = mpsc::channel::<Queued>(MAX_IN_FLIGHT);
+    // Each response travels with the request memory its request holds (queued.max.request.bytes).
+    let (tx, mut rx) = mpsc::channel::<(Queued, Option<Held>)>(MAX_IN_FLIGHT);
     let max_frame = broker.settings().socket_request_max_bytes;
     let idle_ms = broker.settings().connections.idle_ms;
 
     let mut writer = tokio::spawn(async move {
-        while let Some(queued) = rx.recv().await {
+        while let Some((queued, _held)) = rx.recv().await {
             let outcome = match queued {
                 Queued::Ready(o) => Ok(o),
                 Queued::Task(t) => t.await,
@@ -211,6 +214,11 @@ pub(super) async fn run<R, W>(
             tracing::warn!(%peer, size = len, max, "request frame exceeds {key}; closing connection");
             break;
         }
+        // Request memory first: at the bound the body waits unread in the socket.
+        let held = tokio::select! {
+            held = limits.reserve(len as usize) => held,
+            _ = shutdown.changed() => break,
+        };
         // A client that stops mid-frame holds the connection no longer than an idle one.
         let frame = tokio::select! {
             f = read_frame_after(&mut rd, &mut early, len as usize) => f,
@@ -233,11 +241,12 @@ pub(super) async fn run<R, W>(
                         Err(delay) => {
                             // No way to say why in a bare frame: Kafka closes.
                             tokio::time::sleep(delay).await;
-                            let _ = tx.send(Queued::Ready(Outcome::Close("SASL authentication failed".into()))).await;
+                            let close = Queued::Ready(Outcome::Close("SASL authentication failed".into()));
+                            let _ = tx.send((close, None)).await;
                             break;
                         }
                     };
-                    if tx.send(queued).await.is_err() {
+                    if tx.send((queued, held)).await.is_err() {
                         break;
                     }
                     continue;
@@ -277,17 +286,17 @@ pub(super) async fn run<R, W>(
             Outcome::Deferred(rest) => Queued::Task(tokio::spawn(rest)),
             Outcome::Close(reason) => {
                 // Answer what came before, then close.
-                let _ = tx.send(Queued::Ready(Outcome::Close(reason))).await;
+                let _ = tx.send((Queued::Ready(Outcome::Close(reason)), None)).await;
                 break;
             }
             last @ Outcome::Final(..) => {
-                let _ = tx.send(Queued::Ready(last)).await;
+                let _ = tx.send((Queued::Ready(last), None)).await;
                 linger = true;
                 break;
             }
             other => Queued::Ready(other),
         };
-        if tx.send(queued).await.is_err() {
+        if tx.send((queued, held)).await.is_err() {
             break; // the writer stopped (closed connection)
         }
     }
@@ -403,8 +412,10 @@ mod tests {
             software: Default::default(),
         });
         let metrics = Arc::new(crate::api::metrics::ApiMetrics::new());
-        let conn =
-            tokio::spawn(super::run(broker, metrics, session, rd, tokio::io::BufWriter::with_capacity(1 << 20, wr)));
+        let settings = crate::net::limits::LimitSettings { max_per_ip: 1, ..Default::default() };
+        let limits = crate::net::limits::ConnectionLimits::new(&settings).unwrap();
+        let wr = tokio::io::BufWriter::with_capacity(1 << 20, wr);
+        let conn = tokio::spawn(super::run(broker, metrics, session, limits, rd, wr));
         let (mut crd, mut cwr) = tokio::io::split(client);
         let mut body = BytesMut::new();
         RequestHeader::default()

@@ -7,6 +7,11 @@
 //!   (`host:count,...`, an address or a host name resolved at start-up): a
 //!   connection over its address's limit is closed as soon as it is accepted.
 //! - `connections.max.idle.ms`: see `connection::run`.
+//! - `queued.max.request.bytes`: request bytes held at once, all connections
+//!   together ([`ConnectionLimits::reserve`]). A connection reserves a frame's
+//!   size before reading its body and keeps it until the response is written;
+//!   at the bound, connections stop reading (TCP pushes back on the clients).
+//!   A frame larger than the bound waits until nothing else is held.
 //!
 //! Invariant: every admitted connection holds one [`Slot`], released when the
 //! connection's task ends, so the counts are exact however it ends.
@@ -16,7 +21,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::BrokerError;
 
@@ -28,6 +33,8 @@ pub struct LimitSettings {
     pub overrides: HashMap<String, usize>,
     /// -1 (or 0): never close idle connections.
     pub idle_ms: i64,
+    /// -1 (or 0): no bound.
+    pub queued_max_request_bytes: i64,
 }
 
 /// `max.connections.per.ip.overrides`: `host:count` entries, comma-separated.
@@ -56,6 +63,8 @@ pub struct ConnectionLimits {
     overrides: HashMap<IpAddr, usize>,
     state: Mutex<(usize, HashMap<IpAddr, usize>)>,
     freed: Notify,
+    /// `queued.max.request.bytes` as permits, and their number.
+    request_bytes: Option<(Arc<Semaphore>, u32)>,
 }
 
 /// Why a connection was not admitted.
@@ -93,6 +102,10 @@ impl ConnectionLimits {
             overrides,
             state: Mutex::new((0, HashMap::new())),
             freed: Notify::new(),
+            request_bytes: (s.queued_max_request_bytes > 0).then(|| {
+                let cap = s.queued_max_request_bytes.min(u32::MAX as i64) as u32;
+                (Arc::new(Semaphore::new(cap as usize)), cap)
+            }),
         }))
     }
 
@@ -120,9 +133,39 @@ impl ConnectionLimits {
         Ok(Slot { limits: self.clone(), ip })
     }
 
+    /// Holds `bytes` of the request memory bound until the permit is dropped
+    /// (None without a bound). Waits while the bound is reached.
+    pub async fn reserve(&self, bytes: usize) -> Option<Held> {
+        let (pool, cap) = self.request_bytes.as_ref()?;
+        let want = bytes.min(*cap as usize).max(1) as u32;
+        let permit = pool.clone().acquire_many_owned(want).await.ok()?;
+        metrics::gauge!("weir_kafka_request_bytes_held").increment(want as f64);
+        Some(Held(permit))
+    }
+
+    /// Request bytes held now under `queued.max.request.bytes` (0 without a bound).
+    pub fn reserved(&self) -> usize {
+        self.request_bytes.as_ref().map_or(0, |(pool, cap)| *cap as usize - pool.available_permits())
+    }
+
     /// Connections open now (all listeners).
     pub fn open(&self) -> usize {
         self.state.lock().0
+    }
+}
+
+/// Request bytes held under `queued.max.request.bytes`, given back on drop.
+pub struct Held(OwnedSemaphorePermit);
+
+impl Held {
+    pub fn bytes(&self) -> usize {
+        self.0.num_permits()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        metrics::gauge!("weir_kafka_request_bytes_held").decrement(self.0.num_permits() as f64);
     }
 }
 
@@ -156,7 +199,7 @@ mod tests {
             max_connections: max,
             max_per_ip: per_ip,
             overrides: parse_overrides(overrides).unwrap(),
-            idle_ms: -1,
+            ..Default::default()
         };
         ConnectionLimits::new(&s).unwrap()
     }
@@ -188,6 +231,26 @@ mod tests {
         assert!(!waiting.is_finished());
         drop(slot);
         waiting.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn request_bytes_are_held_until_released() {
+        let s = LimitSettings { max_per_ip: 1, queued_max_request_bytes: 100, ..Default::default() };
+        let l = ConnectionLimits::new(&s).unwrap();
+        let a = l.reserve(60).await.unwrap();
+        assert_eq!(l.reserved(), 60);
+        let waiting = tokio::spawn({
+            let l = l.clone();
+            async move { l.reserve(50).await.map(|p| p.bytes()) }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "60 + 50 is over the bound");
+        drop(a);
+        assert_eq!(waiting.await.unwrap(), Some(50));
+        // A frame over the bound waits for all of it, then goes through.
+        assert_eq!(l.reserve(1000).await.unwrap().bytes(), 100);
+        let unbounded = ConnectionLimits::new(&LimitSettings { max_per_ip: 1, ..Default::default() }).unwrap();
+        assert!(unbounded.reserve(10).await.is_none());
     }
 
     #[test]

@@ -168,6 +168,7 @@ impl Listeners {
 async fn serve_tls(
     broker: BrokerHandle,
     metrics: Arc<ApiMetrics>,
+    limits: Arc<limits::ConnectionLimits>,
     tls: Arc<tls::Tls>,
     stream: tokio::net::TcpStream,
     mut session: Session,
@@ -201,7 +202,7 @@ async fn serve_tls(
     }
     tracing::debug!(listener = %session.listener, peer = %session.peer, principal = %session.principal(), "TLS connection");
     let (rd, wr) = tokio::io::split(stream);
-    connection::run(broker, metrics, Arc::new(session), rd, wr).await
+    connection::run(broker, metrics, Arc::new(session), limits, rd, wr).await
 }
 
 /// How long a client has to complete the TLS handshake.
@@ -260,12 +261,14 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     match &tls {
                         Some(tls) => {
-                            let serve = serve_tls(broker.clone(), metrics.clone(), tls.clone(), stream, session);
+                            let serve =
+                                serve_tls(broker.clone(), metrics.clone(), limits.clone(), tls.clone(), stream, session);
                             conns.spawn(async move { serve.await; drop(slot) });
                         }
                         None => {
                             let (rd, wr) = stream.into_split();
-                            let serve = connection::run(broker.clone(), metrics.clone(), Arc::new(session), rd, wr);
+                            let session = Arc::new(session);
+                            let serve = connection::run(broker.clone(), metrics.clone(), session, limits.clone(), rd, wr);
                             conns.spawn(async move { serve.await; drop(slot) });
                         }
                     }
