@@ -28,6 +28,17 @@ fn closed_by_broker(s: &mut TcpStream) -> bool {
     }
 }
 
+/// `c` has sent a request: it is not answered while `holder` is open, and is
+/// once it closes.
+fn answered_only_after(c: &mut TcpStream, holder: TcpStream, what: &str) {
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let waited = c.read(&mut [0u8; 1]).unwrap_err();
+    assert!(matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{waited}");
+    drop(holder);
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    assert!(wire::read_frame(c).is_some(), "{what}");
+}
+
 fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f() {
@@ -61,13 +72,7 @@ fn at_the_broker_limit_new_clients_wait_for_a_close() {
     // The third waits in the backlog: not refused, not answered.
     let mut c = wire::connect(&w);
     c.write_all(&wire::frame(ApiKey::ApiVersions, 0, 7, &ApiVersionsRequest::default())).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut byte = [0u8; 1];
-    let waited = c.read(&mut byte).unwrap_err();
-    assert!(matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{waited}");
-    drop(a);
-    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    assert!(wire::read_frame(&mut c).is_some(), "served once a connection closed");
+    answered_only_after(&mut c, a, "served once a connection closed");
 }
 
 #[test]
@@ -103,11 +108,5 @@ fn request_memory_is_bounded_across_connections() {
         .with_client_software_version(StrBytes::from_static_str("1.0"));
     let mut c = wire::connect(&w);
     c.write_all(&wire::frame(ApiKey::ApiVersions, 3, 7, &big)).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut byte = [0u8; 1];
-    let waited = c.read(&mut byte).unwrap_err();
-    assert!(matches!(waited.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut), "{waited}");
-    drop(a);
-    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    assert!(wire::read_frame(&mut c).is_some(), "served once the memory was released");
+    answered_only_after(&mut c, a, "served once the memory was released");
 }
