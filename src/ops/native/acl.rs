@@ -7,7 +7,7 @@
 use anyhow::{bail, Result};
 use rdkafka::bindings as rd;
 
-use super::{cstring, slice, text, Native, Refusal};
+use super::{cstring, nonnull, slice, text, Native, Refusal};
 
 use rd::rd_kafka_AclOperation_t as Op;
 use rd::rd_kafka_AclPermissionType_t as Perm;
@@ -141,7 +141,7 @@ impl Native {
         })?;
         // SAFETY: the event is this call's result; errors are copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_CreateAcls_result(ev.0);
+            let r = nonnull(rd::rd_kafka_event_CreateAcls_result(ev.0), "CreateAcls")?;
             let mut n = 0;
             Ok(slice(rd::rd_kafka_CreateAcls_result_acls(r, &mut n), n)
                 .iter()
@@ -159,7 +159,7 @@ impl Native {
         })?;
         // SAFETY: the event is this call's result; bindings are copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_DescribeAcls_result(ev.0);
+            let r = nonnull(rd::rd_kafka_event_DescribeAcls_result(ev.0), "DescribeAcls")?;
             let mut n = 0;
             Ok(slice(rd::rd_kafka_DescribeAcls_result_acls(r, &mut n), n).iter().map(|&b| Acl::read(b)).collect())
         }
@@ -175,7 +175,7 @@ impl Native {
         })?;
         // SAFETY: the event is this call's result; everything is copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_DeleteAcls_result(ev.0);
+            let r = nonnull(rd::rd_kafka_event_DeleteAcls_result(ev.0), "DeleteAcls")?;
             let mut n = 0;
             Ok(slice(rd::rd_kafka_DeleteAcls_result_responses(r, &mut n), n)
                 .iter()
@@ -204,7 +204,8 @@ impl Native {
         )?;
         // SAFETY: the event is this call's result; everything is copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_DescribeUserScramCredentials_result(ev.0);
+            let r =
+                nonnull(rd::rd_kafka_event_DescribeUserScramCredentials_result(ev.0), "DescribeUserScramCredentials")?;
             let mut n = 0;
             let descs = slice(rd::rd_kafka_DescribeUserScramCredentials_result_descriptions(r, &mut n), n);
             Ok(descs
@@ -273,7 +274,7 @@ impl Native {
         )?;
         // SAFETY: the event is this call's result; everything is copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_AlterUserScramCredentials_result(ev.0);
+            let r = nonnull(rd::rd_kafka_event_AlterUserScramCredentials_result(ev.0), "AlterUserScramCredentials")?;
             let mut n = 0;
             Ok(slice(rd::rd_kafka_AlterUserScramCredentials_result_responses(r, &mut n), n)
                 .iter()

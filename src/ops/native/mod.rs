@@ -39,7 +39,8 @@ impl std::fmt::Display for Refusal {
 impl Refusal {
     fn of(code: rd::rd_kafka_resp_err_t, message: Option<String>) -> Refusal {
         let code = RDKafkaErrorCode::from(code);
-        let message = message.filter(|m| !m.is_empty()).unwrap_or_else(|| error_message(code));
+        // librdkafka prints a null error message of the response as "(null)".
+        let message = message.filter(|m| !m.is_empty() && m != "(null)").unwrap_or_else(|| error_message(code));
         Refusal { code: error_name(code), message }
     }
 
@@ -64,6 +65,15 @@ impl Refusal {
 unsafe fn text(p: *const c_char) -> Option<String> {
     // SAFETY: as the caller guarantees.
     (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// A typed result of the event, which librdkafka gives as null when the
+/// event is of another type (every accessor would then read through null).
+fn nonnull<T>(r: *const T, what: &str) -> Result<*const T> {
+    if r.is_null() {
+        bail!("{what}: librdkafka answered with an unexpected event");
+    }
+    Ok(r)
 }
 
 fn cstring(s: &str) -> Result<CString> {
@@ -147,9 +157,19 @@ impl Native {
         if ev.is_null() {
             bail!("{what}: no answer from the cluster within {} s", self.timeout.as_secs());
         }
+        // SAFETY: ev is the live event just polled.
+        let code = unsafe { rd::rd_kafka_event_error(ev) };
+        if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+            && op == rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBEUSERSCRAMCREDENTIALS
+        {
+            // librdkafka 2.12's DescribeUserScramCredentials parser stores a
+            // request-level error string it does not own (a static string or a
+            // stack copy) and frees it with the event: reading it is a
+            // use-after-return and destroying the event aborts the process. So
+            // neither: the event is leaked (one small allocation; the command ends).
+            bail!("{what}: {}", Refusal::of(code, None));
+        }
         let ev = Event(ev);
-        // SAFETY: ev is live while the guard is.
-        let code = unsafe { rd::rd_kafka_event_error(ev.0) };
         if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             // SAFETY: as above; the string is copied out.
             let msg = unsafe { text(rd::rd_kafka_event_error_string(ev.0)) };
@@ -168,10 +188,7 @@ impl Native {
         // SAFETY: the event is a DescribeCluster result (the call's only event); what it points to
         // is copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_DescribeCluster_result(ev.0);
-            if r.is_null() {
-                bail!("DescribeCluster: unexpected result event");
-            }
+            let r = nonnull(rd::rd_kafka_event_DescribeCluster_result(ev.0), "DescribeCluster")?;
             let mut n = 0;
             let nodes = slice(rd::rd_kafka_DescribeCluster_result_nodes(r, &mut n), n);
             let controller = rd::rd_kafka_DescribeCluster_result_controller(r);
@@ -245,7 +262,7 @@ impl Native {
         )?;
         // SAFETY: the event is this call's result; strings are copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_IncrementalAlterConfigs_result(ev.0);
+            let r = nonnull(rd::rd_kafka_event_IncrementalAlterConfigs_result(ev.0), "IncrementalAlterConfigs")?;
             let mut n = 0;
             for &c in slice(rd::rd_kafka_IncrementalAlterConfigs_result_resources(r, &mut n), n) {
                 let code = rd::rd_kafka_ConfigResource_error(c);
@@ -282,7 +299,7 @@ impl Native {
         let mut out = Vec::new();
         // SAFETY: the event is this call's result; everything read is copied out before it is dropped.
         unsafe {
-            let r = rd::rd_kafka_event_DeleteConsumerGroupOffsets_result(ev.0);
+            let r = nonnull(rd::rd_kafka_event_DeleteConsumerGroupOffsets_result(ev.0), "DeleteConsumerGroupOffsets")?;
             let mut n = 0;
             for &g in slice(rd::rd_kafka_DeleteConsumerGroupOffsets_result_groups(r, &mut n), n) {
                 if let Some(refusal) = Refusal::from_error(rd::rd_kafka_group_result_error(g)) {

@@ -96,6 +96,12 @@ def test_users_and_acls_through_a_profile_over_sasl_ssl(cli_weir):
 
     carol = as_user(w, "carol", "carol-secret")
     assert produce_error(carol, topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # Command-line -X wins over the profile's; carol may not list users: a refusal, not a crash.
+    env = {**os.environ, "WEIR_PROFILES": w.profiles}
+    refused = subprocess.run([WEIR, "user", "list", "-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.username=carol",
+                              "-X", "sasl.password=carol-secret"], capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 1, refused
+    assert "CLUSTER_AUTHORIZATION_FAILED" in refused.stderr, refused.stderr
 
     made = weir(w, "acl", "create", "--allow-principal", "carol", "--operation", "write,describe", "--topic", topic)
     assert [(a["operation"], a["error"]) for a in made] == [("WRITE", None), ("DESCRIBE", None)]

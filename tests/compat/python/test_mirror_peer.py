@@ -128,8 +128,10 @@ def test_the_topic_commands_are_plain_clients_of_another_broker():
         topic = unique_topic("cli-peer")
 
         def weir(*args, command="topic", stdin=None):
+            # No profile of the machine's user applies (WEIR_PROFILES names no file).
+            env = {**os.environ, "WEIR_PROFILES": os.path.join(tempfile.gettempdir(), "weir-no-profiles.toml")}
             return subprocess.run([WEIR, command, *args, "--brokers", tansu_addr, "--format", "json",
-                                   "--timeout", "5"], capture_output=True, text=True, timeout=60, input=stdin)
+                                   "--timeout", "5"], capture_output=True, text=True, timeout=60, input=stdin, env=env)
 
         def created():  # tansu may still be starting
             out = weir("create", topic, "-p", "2")
