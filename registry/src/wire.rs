@@ -105,6 +105,14 @@ impl Codec {
         }
     }
 
+    /// JSON as a whole payload in the wire format: the header with `id`, then the data.
+    pub fn frame(&self, id: i32, value: &Value) -> Result<Vec<u8>, String> {
+        let mut out = vec![0u8];
+        out.extend_from_slice(&id.to_be_bytes());
+        out.extend(self.encode(value)?);
+        Ok(out)
+    }
+
     /// JSON as the data after the 5-byte header.
     pub fn encode(&self, value: &Value) -> Result<Vec<u8>, String> {
         match self {
@@ -193,10 +201,7 @@ impl Store {
                 Ok((v.id, v.schema_type, v.schema.clone(), v.references.clone()))
             })
             .map_err(|e| e.to_string())?;
-        let mut out = vec![0u8];
-        out.extend_from_slice(&id.to_be_bytes());
-        out.extend(self.codec(id, ty, &text, &refs)?.encode(value)?);
-        Ok((id, out))
+        Ok((id, self.codec(id, ty, &text, &refs)?.frame(id, value)?))
     }
 }
 

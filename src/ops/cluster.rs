@@ -51,7 +51,7 @@ pub async fn run(cmd: ClusterCmd, conn: Conn) -> Result<()> {
                 }
             };
             if set.is_empty() && delete.is_empty() {
-                return describe_broker(&conn, id).await;
+                return describe_broker(&conn, native.admin(), id).await;
             }
             let ops = super::topic::config_ops(&set, &delete, &[], &[])?;
             tokio::task::block_in_place(|| native.incremental_alter(ConfigKind::Broker, &id.to_string(), &ops))
@@ -99,8 +99,7 @@ fn info(conn: &Conn) -> Result<()> {
 fn health(conn: &Conn) -> Result<()> {
     let native = Native::new(conn)?;
     let c = native.describe_cluster()?;
-    let client: AdminClient<DefaultClientContext> = conn.client_config()?.create()?;
-    let md = client.inner().fetch_metadata(None, conn.timeout()).context("Metadata request failed")?;
+    let md = native.admin().inner().fetch_metadata(None, conn.timeout()).context("Metadata request failed")?;
     let up: BTreeSet<i32> = md.brokers().iter().map(|b| b.id()).collect();
     let (mut named, mut leaderless, mut under) = (BTreeSet::new(), Vec::new(), Vec::new());
     for t in md.topics() {
@@ -154,8 +153,7 @@ fn health(conn: &Conn) -> Result<()> {
     Ok(())
 }
 
-async fn describe_broker(conn: &Conn, id: i32) -> Result<()> {
-    let client: AdminClient<DefaultClientContext> = conn.client_config()?.create()?;
+async fn describe_broker(conn: &Conn, client: &AdminClient<DefaultClientContext>, id: i32) -> Result<()> {
     let opts = AdminOptions::new().request_timeout(Some(conn.timeout()));
     let mut rows = Vec::new();
     for r in client.describe_configs(&[ResourceSpecifier::Broker(id)], &opts).await.context("DescribeConfigs failed")? {

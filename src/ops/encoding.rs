@@ -26,10 +26,12 @@ impl Codecs {
         Ok(Codecs { client: RegistryClient::new(conn)?, by_id: HashMap::new() })
     }
 
-    /// The id of a subject's latest version.
-    pub async fn latest_id(&self, subject: &str) -> Result<i32> {
+    /// The id and codec of a subject's latest version (one request: the
+    /// answer carries the schema).
+    pub async fn latest(&mut self, subject: &str) -> Result<(i32, Arc<Codec>)> {
         let v = self.client.call(Method::GET, &format!("/subjects/{}/versions/latest", escape(subject)), None).await?;
-        v["id"].as_i64().map(|i| i as i32).with_context(|| format!("subject {subject}: no id in the registry's answer"))
+        let id = v["id"].as_i64().with_context(|| format!("subject {subject}: no id in the registry's answer"))?;
+        Ok((id as i32, self.compile(id as i32, &v).await?))
     }
 
     /// The codec of schema `id`, fetched and compiled on first use.
@@ -38,9 +40,14 @@ impl Codecs {
             return Ok(c.clone());
         }
         let v = self.client.call(Method::GET, &format!("/schemas/ids/{id}"), None).await?;
-        let (ty, text) = schema_of(&v)?;
+        self.compile(id, &v).await
+    }
+
+    /// Compiles the schema of a registry answer (with its references) and keeps it under `id`.
+    async fn compile(&mut self, id: i32, v: &Value) -> Result<Arc<Codec>> {
+        let (ty, text) = schema_of(v)?;
         let mut deps = Vec::new();
-        self.dependencies(&v, &mut deps, &mut Vec::new()).await?;
+        self.dependencies(v, &mut deps, &mut Vec::new()).await?;
         let codec = Arc::new(Codec::build(ty, &text, &deps).map_err(|e| anyhow!("schema {id}: {e}"))?);
         self.by_id.insert(id, codec.clone());
         Ok(codec)

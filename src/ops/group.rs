@@ -290,8 +290,8 @@ enum Target {
 
 /// OffsetDelete of a topic's (or one partition's) committed offsets.
 fn delete_offsets(conn: &Conn, group: &str, topic: &str, partition: Option<i32>) -> Result<()> {
-    let c = consumer(conn, group)?;
-    let md = tokio::task::block_in_place(|| c.fetch_metadata(Some(topic), conn.timeout()))
+    let native = super::native::Native::new(conn)?;
+    let md = tokio::task::block_in_place(|| native.admin().inner().fetch_metadata(Some(topic), conn.timeout()))
         .context("Metadata request failed")?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
         bail!("UNKNOWN_TOPIC_OR_PARTITION: topic '{topic}' does not exist");
@@ -300,7 +300,6 @@ fn delete_offsets(conn: &Conn, group: &str, topic: &str, partition: Option<i32>)
     for p in t.partitions().iter().map(|p| p.id()).filter(|p| partition.is_none_or(|want| want == *p)) {
         tpl.add_partition(topic, p);
     }
-    let native = super::native::Native::new(conn)?;
     let mut results = tokio::task::block_in_place(|| native.delete_group_offsets(group, &tpl))?;
     results.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     let failed = results.iter().filter(|r| r.2.is_some()).count();

@@ -410,12 +410,11 @@ async fn codecs(conn: &Conn, args: &ProduceArgs) -> Result<(PartCodec, PartCodec
     }
     let mut codecs = super::encoding::Codecs::new(conn)?;
     let mut pick = async |subject: &Option<String>, id: Option<i32>| -> Result<PartCodec> {
-        let id = match (subject, id) {
-            (Some(s), _) => codecs.latest_id(s).await?,
-            (None, Some(id)) => id,
-            (None, None) => return Ok(None),
-        };
-        Ok(Some((id, codecs.codec(id).await?)))
+        Ok(match (subject, id) {
+            (Some(s), _) => Some(codecs.latest(s).await?),
+            (None, Some(id)) => Some((id, codecs.codec(id).await?)),
+            (None, None) => None,
+        })
     };
     let key = pick(&args.key_subject, args.key_schema_id).await?;
     let value = pick(&args.value_subject, args.value_schema_id).await?;
@@ -427,10 +426,7 @@ fn encode(codec: &PartCodec, text: Option<&str>) -> Result<Option<Vec<u8>>> {
     let Some(text) = text else { return Ok(None) };
     let Some((id, codec)) = codec else { return Ok(Some(text.as_bytes().to_vec())) };
     let json: serde_json::Value = serde_json::from_str(text).context("not a JSON document")?;
-    let mut out = vec![0u8];
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend(codec.encode(&json).map_err(|e| anyhow::anyhow!("schema {id}: {e}"))?);
-    Ok(Some(out))
+    Ok(Some(codec.frame(*id, &json).map_err(|e| anyhow::anyhow!("schema {id}: {e}"))?))
 }
 
 /// A key or value to show: its text, or, when decoding and it is in

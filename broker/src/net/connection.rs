@@ -188,7 +188,9 @@ pub(super) async fn run<R, W>(
         } else {
             let have = early.len();
             size[..have].copy_from_slice(&early.split_to(have));
+            // Biased, the read first: a request already buffered never starts the idle timer.
             tokio::select! {
+                biased;
                 r = rd.read_exact(&mut size[have..]) => {
                     if r.is_err() {
                         break; // EOF or reset: a normal disconnect.
@@ -215,12 +217,16 @@ pub(super) async fn run<R, W>(
             break;
         }
         // Request memory first: at the bound the body waits unread in the socket.
-        let held = tokio::select! {
-            held = limits.reserve(len as usize) => held,
-            _ = shutdown.changed() => break,
+        let held = match limits.bounds_request_bytes() {
+            true => tokio::select! {
+                held = limits.reserve(len as usize) => held,
+                _ = shutdown.changed() => break,
+            },
+            false => None,
         };
         // A client that stops mid-frame holds the connection no longer than an idle one.
         let frame = tokio::select! {
+            biased;
             f = read_frame_after(&mut rd, &mut early, len as usize) => f,
             _ = idle(idle_ms) => {
                 tracing::info!(%peer, idle_ms, size = len, "closing connection stalled mid-request (connections.max.idle.ms)");

@@ -143,13 +143,20 @@ impl ConnectionLimits {
         Some(Held(permit))
     }
 
+    /// Whether `queued.max.request.bytes` bounds anything (else [`Self::reserve`] is a no-op).
+    pub fn bounds_request_bytes(&self) -> bool {
+        self.request_bytes.is_some()
+    }
+
     /// Request bytes held now under `queued.max.request.bytes` (0 without a bound).
-    pub fn reserved(&self) -> usize {
+    #[cfg(test)]
+    fn reserved(&self) -> usize {
         self.request_bytes.as_ref().map_or(0, |(pool, cap)| *cap as usize - pool.available_permits())
     }
 
     /// Connections open now (all listeners).
-    pub fn open(&self) -> usize {
+    #[cfg(test)]
+    fn open(&self) -> usize {
         self.state.lock().0
     }
 }
@@ -157,8 +164,9 @@ impl ConnectionLimits {
 /// Request bytes held under `queued.max.request.bytes`, given back on drop.
 pub struct Held(OwnedSemaphorePermit);
 
+#[cfg(test)]
 impl Held {
-    pub fn bytes(&self) -> usize {
+    fn bytes(&self) -> usize {
         self.0.num_permits()
     }
 }

@@ -129,6 +129,11 @@ impl Native {
         Ok(Native { client, timeout: conn.timeout() })
     }
 
+    /// The admin client underneath, for the calls the rdkafka crate wraps.
+    pub fn admin(&self) -> &AdminClient<DefaultClientContext> {
+        &self.client
+    }
+
     /// Runs one admin call (`start` issues it on the client, options and
     /// queue given) and waits for its result event; an error of the request
     /// as a whole (timeout, transport, the broker's top-level error) fails.

@@ -253,3 +253,16 @@ def serving(handle: BrokerHandle, root: str):
         code = handle.stop()
         shutil.rmtree(root, ignore_errors=True)
         assert code == 0, f"weir exited with {code}"
+
+
+def broker_ca(root: str, organization: str) -> tuple[str, str]:
+    """A test CA (trustme) and a broker keystore it issued for 127.0.0.1 and
+    localhost, written under ``root``: (CA certificate path, keystore path: the
+    key and chain in one PEM, as ``ssl.keystore.location`` takes it)."""
+    import trustme
+    ca = trustme.CA(organization_name=organization)
+    ca_path = os.path.join(root, "ca.pem")
+    ca.cert_pem.write_to_path(ca_path)
+    keystore = os.path.join(root, "broker.pem")
+    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(keystore)
+    return ca_path, keystore

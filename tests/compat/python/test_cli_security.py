@@ -13,14 +13,13 @@ import tempfile
 import time
 
 import pytest
-import trustme
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from compat_broker import REPO_ROOT, launch_listeners, serving
+from compat_broker import REPO_ROOT, broker_ca, launch_listeners, serving
 from compat_util import unique_topic
 
 WEIR = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
@@ -31,11 +30,7 @@ ORDER = json.dumps({"type": "record", "name": "Order", "fields": [
 @pytest.fixture(scope="module")
 def cli_weir():
     root = tempfile.mkdtemp(prefix="weir-cli-")
-    ca = trustme.CA(organization_name="weir cli tests")
-    ca_path = os.path.join(root, "ca.pem")
-    ca.cert_pem.write_to_path(ca_path)
-    keystore = os.path.join(root, "broker.pem")
-    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(keystore)
+    ca_path, keystore = broker_ca(root, "weir cli tests")
     extra = ["--set", "ssl.keystore.type=PEM", "--set", f"ssl.keystore.location={keystore}",
              "--set", "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512",
              "--set", "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",

@@ -28,7 +28,7 @@ from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechan
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from compat_broker import BrokerHandle, launch_listeners, serving
+from compat_broker import BrokerHandle, broker_ca, launch_listeners, serving
 from compat_util import kafka_python_round_trip
 
 MECHANISMS = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -76,11 +76,7 @@ def start_weir(root: str, extra: list[str], env: dict) -> BrokerHandle:
 @pytest.fixture(scope="module")
 def sasl_weir():
     root = tempfile.mkdtemp(prefix="weir-sasl-")
-    ca = trustme.CA(organization_name="weir sasl tests")
-    ca_path = os.path.join(root, "ca.pem")
-    ca.cert_pem.write_to_path(ca_path)
-    keystore = os.path.join(root, "broker.pem")
-    ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(keystore)
+    ca_path, keystore = broker_ca(root, "weir sasl tests")
     issuer = Issuer(os.path.join(root, "jwks.json"))
     issuer.write()
     extra = ["--set", "ssl.keystore.type=PEM", "--set", f"ssl.keystore.location={keystore}",
