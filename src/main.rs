@@ -9,11 +9,16 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use weir_broker::config::file::FileConfig;
 use weir_broker::loggers::ApplyFilter;
 use weir_broker::{Broker, BrokerConfig, BrokerOptions};
 
 mod mirror_cmd;
 mod ops;
+
+/// Huge reservations (a client's claimed array length) get address space, not an abort.
+#[global_allocator]
+static ALLOCATOR: weir_broker::alloc::Allocator = weir_broker::alloc::Allocator;
 
 #[derive(Parser)]
 #[command(name = "weir", version, about = "Kafka-compatible streaming platform in one binary")]
@@ -167,46 +172,6 @@ struct ServeArgs {
     mirror_config: Option<PathBuf>,
 }
 
-/// The parts of weir.toml this binary reads. `[broker]` holds Kafka broker keys;
-/// dotted keys may be written bare (`log.retention.hours = 24`) because nested tables
-/// are flattened back into dotted names.
-#[derive(Default)]
-struct FileConfig {
-    data_dir: Option<PathBuf>,
-    kafka_addr: Option<String>,
-    registry_addr: Option<String>,
-    console_addr: Option<String>,
-    mirror_config: Option<PathBuf>,
-    broker: BTreeMap<String, String>,
-}
-
-fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
-    match value {
-        toml::Value::Table(t) => {
-            for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&key, v, out);
-            }
-        }
-        toml::Value::String(s) => {
-            out.insert(prefix.to_string(), s.clone());
-        }
-        toml::Value::Array(items) => {
-            let joined: Vec<String> = items
-                .iter()
-                .map(|i| match i {
-                    toml::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect();
-            out.insert(prefix.to_string(), joined.join(","));
-        }
-        other => {
-            out.insert(prefix.to_string(), other.to_string());
-        }
-    }
-}
-
 fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "properties") {
@@ -219,20 +184,7 @@ fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
         let data_dir = dirs.and_then(|d| d.split(',').map(str::trim).find(|s| !s.is_empty()).map(PathBuf::from));
         return Ok(FileConfig { data_dir, broker, ..FileConfig::default() });
     }
-    let table: toml::Table = text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
-    let mut fc = FileConfig::default();
-    for (key, value) in &table {
-        match (key.as_str(), value) {
-            ("data_dir", toml::Value::String(s)) => fc.data_dir = Some(PathBuf::from(s)),
-            ("kafka_addr", toml::Value::String(s)) => fc.kafka_addr = Some(s.clone()),
-            ("registry_addr", toml::Value::String(s)) => fc.registry_addr = Some(s.clone()),
-            ("console_addr", toml::Value::String(s)) => fc.console_addr = Some(s.clone()),
-            ("mirror_config", toml::Value::String(s)) => fc.mirror_config = Some(PathBuf::from(s)),
-            ("broker", toml::Value::Table(_)) => flatten("", value, &mut fc.broker),
-            _ => bail!("{}: unknown or mistyped key '{key}'", path.display()),
-        }
-    }
-    Ok(fc)
+    weir_broker::config::file::parse_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter)) -> Result<()> {

@@ -124,6 +124,21 @@ fn protocol_violations_close_only_their_connection() {
     s.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(closed(&mut s));
 
+    // An array length far beyond the frame (CreatePartitions v0 claiming
+    // 0x5d000000 topics in 16 bytes): the decoder reserves that capacity before
+    // reading, which aborted the process until huge reservations got address
+    // space only (broker/src/alloc.rs; found by the request_frame fuzz target).
+    let mut s = connect(&weir);
+    let mut f = BytesMut::new();
+    f.put_i32(12);
+    f.put_i16(ApiKey::CreatePartitions as i16);
+    f.put_i16(0);
+    f.put_i32(25);
+    f.put_i16(0);
+    f.put_i32(0x5d00_0000);
+    s.write_all(&f).unwrap();
+    assert!(closed(&mut s), "a frame shorter than its arrays closes the connection");
+
     // The broker and the other connection never noticed.
     api_versions_ok(&mut bystander);
     api_versions_ok(&mut connect(&weir));

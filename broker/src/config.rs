@@ -8,6 +8,7 @@
 //! Kafka default, exactly as Kafka's DescribeConfigs reports it.
 
 mod broker_keys;
+pub mod file;
 pub mod kafka_keys;
 
 use std::collections::BTreeMap;

@@ -17,6 +17,7 @@
 //! - `weir-storage`: the logs on disk.
 
 pub mod acl;
+pub mod alloc;
 pub mod api;
 pub mod auth;
 pub mod config;

@@ -15,6 +15,7 @@ pub enum MirrorError {
 }
 
 /// A Kafka-side failure: `what` it was about and `why`.
+#[cfg(feature = "clients")]
 pub(crate) fn kafka(what: &str, why: impl std::fmt::Display) -> MirrorError {
     MirrorError::Kafka { what: what.to_string(), why: why.to_string() }
 }

@@ -14,19 +14,27 @@
 
 pub mod config;
 pub mod error;
+#[cfg(feature = "clients")]
 pub mod failover;
 pub mod filter;
+#[cfg(feature = "clients")]
 pub mod flow;
 pub mod formats;
+#[cfg(feature = "clients")]
 pub mod live;
 pub mod policy;
+#[cfg(feature = "clients")]
 pub mod promote;
 pub mod properties;
+#[cfg(feature = "clients")]
 pub mod runner;
+#[cfg(feature = "clients")]
 pub mod status;
+#[cfg(feature = "clients")]
 pub mod wire;
 
 pub use config::{ClientKind, Flow, MirrorConfig, Mode};
 pub use error::MirrorError;
 pub use policy::Policy;
+#[cfg(feature = "clients")]
 pub use status::{FlowState, FlowStatus, MirrorStatus, PartitionStatus};

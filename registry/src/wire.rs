@@ -226,4 +226,14 @@ mod tests {
         assert!(codec.encode(&serde_json::json!({ "id": "seven" })).is_err());
         assert!(codec.decode(&[0xff]).is_err());
     }
+
+    #[test]
+    fn a_json_number_survives_decode_and_encode() {
+        // Found by the registry_schema fuzz target: serde_json's default float
+        // parser was a unit off in the last place for this literal.
+        let codec = Codec::Json;
+        let payload = format!("{{\"id\": {}}}", "3".repeat(101));
+        let value = codec.decode(payload.as_bytes()).unwrap();
+        assert_eq!(codec.decode(&codec.encode(&value).unwrap()).unwrap(), value);
+    }
 }

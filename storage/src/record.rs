@@ -69,15 +69,26 @@ fn write_bytes(out: &mut Vec<u8>, v: Option<&[u8]>) {
     }
 }
 
+/// The most a records section may decompress to. Compression ratios of a
+/// thousand and more are easy to make (a run of zeros), so a 1 MiB batch could
+/// otherwise make the broker hold gigabytes; real batches stay far below this.
+pub const MAX_DECOMPRESSED_BYTES: usize = 256 << 20;
+
 /// Decompresses a records section with the codec id from the batch attributes.
 /// Snappy accepts both the xerial framing used by Java clients and raw snappy.
+/// Output beyond [`MAX_DECOMPRESSED_BYTES`] is refused.
 pub fn decompress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() * 2);
+    let mut out = Vec::with_capacity(data.len().saturating_mul(2).min(MAX_DECOMPRESSED_BYTES));
     let err = |e: std::io::Error| bad(&format!("decompression failed: {e}"));
+    let too_large = || bad(&format!("records decompress to more than {MAX_DECOMPRESSED_BYTES} bytes"));
+    // Reads at most one byte past the bound, so an oversize stream is detected
+    // without being held.
+    let limit = MAX_DECOMPRESSED_BYTES as u64 + 1;
+    let snappy_len = |block: &[u8]| snap::raw::decompress_len(block).map_err(|e| bad(&format!("snappy: {e}")));
     match codec {
         batch::COMPRESSION_NONE => out.extend_from_slice(data),
         batch::COMPRESSION_GZIP => {
-            flate2::read::MultiGzDecoder::new(data).read_to_end(&mut out).map_err(err)?;
+            flate2::read::MultiGzDecoder::new(data).take(limit).read_to_end(&mut out).map_err(err)?;
         }
         batch::COMPRESSION_SNAPPY => {
             const XERIAL: &[u8] = b"\x82SNAPPY\x00";
@@ -87,25 +98,37 @@ pub fn decompress(codec: u8, data: &[u8]) -> Result<Vec<u8>> {
                     if pos + 4 > data.len() {
                         return Err(bad("truncated xerial snappy block"));
                     }
-                    let n = batch::be_i32(data, pos) as usize;
+                    let n = batch::be_i32(data, pos);
                     pos += 4;
-                    let block = data.get(pos..pos + n).ok_or_else(|| bad("truncated xerial snappy block"))?;
+                    let block = usize::try_from(n)
+                        .ok()
+                        .and_then(|n| data.get(pos..pos.checked_add(n)?))
+                        .ok_or_else(|| bad("truncated xerial snappy block"))?;
+                    if out.len() + snappy_len(block)? > MAX_DECOMPRESSED_BYTES {
+                        return Err(too_large());
+                    }
                     let d =
                         snap::raw::Decoder::new().decompress_vec(block).map_err(|e| bad(&format!("snappy: {e}")))?;
                     out.extend_from_slice(&d);
-                    pos += n;
+                    pos += block.len();
                 }
             } else {
+                if snappy_len(data)? > MAX_DECOMPRESSED_BYTES {
+                    return Err(too_large());
+                }
                 out = snap::raw::Decoder::new().decompress_vec(data).map_err(|e| bad(&format!("snappy: {e}")))?;
             }
         }
         batch::COMPRESSION_LZ4 => {
-            lz4_flex::frame::FrameDecoder::new(data).read_to_end(&mut out).map_err(err)?;
+            lz4_flex::frame::FrameDecoder::new(data).take(limit).read_to_end(&mut out).map_err(err)?;
         }
         batch::COMPRESSION_ZSTD => {
-            zstd::stream::read::Decoder::new(data).and_then(|mut d| d.read_to_end(&mut out)).map_err(err)?;
+            zstd::stream::read::Decoder::new(data).and_then(|d| d.take(limit).read_to_end(&mut out)).map_err(err)?;
         }
         c => return Err(bad(&format!("unknown compression codec {c}"))),
+    }
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(too_large());
     }
     Ok(out)
 }
@@ -195,7 +218,8 @@ pub fn decode_records(batch_bytes: &[u8]) -> Result<Vec<DecodedRecord>> {
         &data
     };
     let mut pos = 0;
-    let mut out = Vec::with_capacity(h.record_count.max(0) as usize);
+    // The count is the client's word: every record takes at least a byte.
+    let mut out = Vec::with_capacity((h.record_count.max(0) as usize).min(buf.len()));
     for _ in 0..h.record_count.max(0) {
         let len = read_varlong(buf, &mut pos)?;
         let end =
@@ -378,6 +402,36 @@ mod tests {
         let plain = recompress(&gzip, batch::COMPRESSION_NONE, 0).unwrap().unwrap();
         assert_eq!(BatchHeader::parse(&plain).unwrap().compression(), batch::COMPRESSION_NONE);
         assert_eq!(decode_records(&plain).unwrap(), recs());
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_for_every_codec() {
+        let zeros = vec![0u8; MAX_DECOMPRESSED_BYTES + 1];
+        for codec in 1..=4u8 {
+            let small = compress(codec, &zeros).unwrap();
+            assert!(small.len() < zeros.len() / 20, "codec {codec} compresses zeros");
+            let e = decompress(codec, &small).unwrap_err().to_string();
+            assert!(e.contains("decompress to more than"), "codec {codec}: {e}");
+            let fits = compress(codec, &zeros[..1 << 20]).unwrap();
+            assert_eq!(decompress(codec, &fits).unwrap().len(), 1 << 20, "codec {codec}");
+        }
+    }
+
+    #[test]
+    fn a_negative_xerial_block_length_is_an_error() {
+        // Found by the record_batch fuzz target: the length overflowed the position.
+        let mut framed = b"\x82SNAPPY\x00\x00\x00\x00\x01\x00\x00\x00\x01".to_vec();
+        framed.extend_from_slice(&(-8i32).to_be_bytes());
+        framed.extend_from_slice(b"abcd");
+        assert!(decompress(batch::COMPRESSION_SNAPPY, &framed).is_err());
+    }
+
+    #[test]
+    fn a_record_count_beyond_the_bytes_is_an_error_not_an_allocation() {
+        let mut b = encode_batch(&BatchTemplate::new(0, 0), &recs()).unwrap();
+        // records count: the last header field, before the records.
+        b[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(decode_records(&b).is_err());
     }
 
     #[test]

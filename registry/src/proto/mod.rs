@@ -70,6 +70,12 @@ impl FileResolver for Sources {
 pub fn compile(text: &str, refs: &[(String, String)], normalize: bool) -> Result<Compiled, String> {
     let file = compile_file(text, refs)?;
     let canonical = render::file(&file, normalize);
+    // A base64 descriptor is not held to .proto syntax (its package may be any
+    // bytes): what cannot be written back as .proto text is refused, as a
+    // stored schema is shown and compared by that text.
+    if let Err(e) = File::from_source(MAIN, &canonical) {
+        return Err(format!("the descriptor cannot be written as .proto text: {}", one_line(&e)));
+    }
     // The serialized form is the schema, not where in the text each part was.
     let mut descriptor = file.file_descriptor_proto().clone();
     descriptor.source_code_info = None;
@@ -93,6 +99,11 @@ pub fn compile_file(text: &str, refs: &[(String, String)]) -> Result<FileDescrip
                     format!("not .proto text ({}) nor a FileDescriptorProto ({e})", one_line(&text_error))
                 })?;
                 d.name = Some(MAIN.into());
+                // prost-reflect 0.14 panics (an index out of bounds while it
+                // words the error) on a descriptor with any other syntax.
+                if let Some(s) = d.syntax.as_deref().filter(|s| !["", "proto2", "proto3"].contains(s)) {
+                    return Err(format!("the FileDescriptorProto has an unknown syntax '{s}'"));
+                }
                 File::from_file_descriptor_proto(d)
             }
             None => return Err(one_line(&text_error)),

@@ -189,3 +189,20 @@ fn decodes_what_confluent_kafka_python_sends() {
     assert!(c.canonical.contains("repeated Item items = 3;"), "{}", c.canonical);
     assert_eq!(ok(&c.canonical).serialized, c.serialized, "text and descriptor compile to the same descriptor");
 }
+
+#[test]
+fn a_descriptor_with_an_unknown_syntax_is_refused() {
+    // Found by the registry_schema fuzz target: prost-reflect panicked on it.
+    let s = "ChFjb21wYXRfc2hvcC5wcm90bxIKY29tcGF0c2hvcCJdCgVPcmRlchIKCgJpZBgBIAEoAxIMCgRub3RlGAIgASgJEiUKBWl0ZW1zGAMgAygLMhYuY29tcGF0c2hvcC5PcmRlci5JdGVtGhMKBEl0ZW0SCwoDc2t1GAEgASgJYgZWcm90bzM=";
+    let Err(e) = compile(s, &[], false) else { panic!("refused") };
+    assert!(e.contains("unknown syntax 'Vroto3'"), "{e}");
+}
+
+#[test]
+fn a_descriptor_that_cannot_be_written_as_proto_text_is_refused() {
+    // Found by the registry_schema fuzz target: a FileDescriptorProto whose
+    // package is not an identifier compiled, and its canonical text did not.
+    let s = "2EEEEgYY3o1YEE+";
+    let Err(e) = compile(s, &[], false) else { panic!("refused") };
+    assert!(e.contains("cannot be written as .proto text"), "{e}");
+}

@@ -1,0 +1,163 @@
+//! weir-torture: one weir process under a randomized workload, killed with
+//! SIGKILL and frozen with SIGSTOP at random moments, then checked (see
+//! `check.rs` for what is proved). `scripts/torture --minutes N` runs it;
+//! docs/reliability.md reports the long runs.
+
+mod check;
+mod history;
+mod node;
+mod registry;
+mod workload;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+
+use history::{History, TxnOutcome};
+use node::Node;
+
+#[derive(Parser)]
+#[command(about = "Crash torture: a randomized workload against a weir that is killed and frozen, then a checker")]
+struct Args {
+    /// The weir binary [default: weir beside this program]
+    #[arg(long)]
+    weir: Option<PathBuf>,
+    /// How long faults are injected.
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
+    /// Seed of the fault schedule [default: from the clock]; printed, so a run can be repeated.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Keep the data directory and weir's log (printed at the end).
+    #[arg(long)]
+    keep: bool,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let weir = match args.weir {
+        Some(w) => w,
+        None => std::env::current_exe()?.with_file_name("weir"),
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    });
+    let dir = tempfile::Builder::new().prefix("weir-torture-").tempdir()?;
+    let mut node = Node::new(&weir, dir.path());
+    node.start().context("the first start")?;
+    println!(
+        "torture: seed {seed}, {} s of faults, weir {} (data in {})",
+        args.seconds,
+        node.kafka(),
+        dir.path().display()
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let bootstrap = node.kafka().to_string();
+    rt.block_on(workload::create_topics(&bootstrap))?;
+
+    let history: workload::Shared = Arc::new(Mutex::new(History::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for id in 0..4 {
+        tasks.push(rt.spawn(workload::idempotent_producer(id, bootstrap.clone(), history.clone(), stop.clone())));
+    }
+    tasks.push(rt.spawn(workload::admin(bootstrap.clone(), history.clone(), stop.clone())));
+    let mut threads = Vec::new();
+    {
+        let (b, h, s) = (bootstrap.clone(), history.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || workload::transactional_producer(b, h, s)));
+    }
+    for group in workload::GROUPS {
+        let (b, h, s) = (bootstrap.clone(), history.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || workload::consumer(group, b, h, s)));
+    }
+    {
+        let (b, h, s) = (bootstrap.clone(), history.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || workload::offset_sampler(b, h, s)));
+    }
+    {
+        let (r, h, s) = (node.registry().to_string(), history.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || registry::register(r, h, s)));
+    }
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let (mut kills, mut pauses) = (0u32, 0u32);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let mut violations = Vec::new();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(rng.gen_range(500..4000)));
+        if rng.gen_bool(0.75) {
+            node.kill();
+            kills += 1;
+            if let Err(e) = node.start() {
+                violations.push(format!("weir did not restart after kill {kills}: {e:#}\n{}", node.log_tail()));
+                break;
+            }
+        } else {
+            node.pause();
+            std::thread::sleep(Duration::from_millis(rng.gen_range(200..2500)));
+            node.resume();
+            pauses += 1;
+        }
+    }
+    // Quiet time: the clients catch up with a broker that stays up.
+    std::thread::sleep(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = rt.block_on(t);
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Err(e) = node.stop().and_then(|()| node.start()) {
+        violations.push(format!("weir did not stop and start cleanly: {e:#}\n{}", node.log_tail()));
+    }
+
+    let h = std::mem::take(&mut *history.lock().unwrap_or_else(|p| p.into_inner()));
+    violations.extend(h.violations.iter().cloned());
+    let counts = rt.block_on(check::check(node.kafka(), &h, &mut violations))?;
+    registry::check(node.registry(), &h.schemas, &mut violations);
+    node.stop()?;
+
+    let txn = |o: TxnOutcome| h.txns.iter().filter(|(_, x)| *x == o).count();
+    println!(
+        "torture: {:.0} s, {kills} kills, {pauses} stops, {} starts; {} records acknowledged ({} unacknowledged), \
+         {} read back; transactions {} committed, {} aborted, {} unknown ({} records read committed); \
+         {} offset commits ({} records consumed), {} committed-offset samples; {} schemas, {} topics, {} config changes ({} acknowledged)",
+        started.elapsed().as_secs_f64(),
+        node.starts,
+        h.acked.len(),
+        h.unacked,
+        counts.records,
+        txn(TxnOutcome::Committed),
+        txn(TxnOutcome::Aborted),
+        txn(TxnOutcome::Unknown),
+        counts.txn_records,
+        h.commit_count,
+        h.consumed,
+        h.offset_samples,
+        h.schemas.len(),
+        h.topics.len(),
+        h.configs.len(),
+        h.configs.iter().filter(|(_, a)| *a).count(),
+    );
+    if args.keep {
+        println!("torture: kept {}", dir.keep().display());
+    }
+    if violations.is_empty() {
+        println!("torture: every check passed");
+        Ok(())
+    } else {
+        for v in violations.iter().take(50) {
+            println!("VIOLATION: {v}");
+        }
+        println!("torture: {} violations (seed {seed})", violations.len());
+        std::process::exit(1);
+    }
+}
