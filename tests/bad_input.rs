@@ -8,7 +8,7 @@ use common::wire::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use common::Weir;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -24,20 +24,6 @@ fn closed(s: &mut TcpStream) -> bool {
 fn api_versions_ok(s: &mut TcpStream) {
     let r: ApiVersionsResponse = call(s, ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
     assert_eq!(r.error_code, 0);
-}
-
-fn produce(s: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
-    let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
-    ]);
-    let r: ProduceResponse = call(s, ApiKey::Produce, 9, &req);
-    let p = &r.responses[0].partition_responses[0];
-    if p.error_code != 0 {
-        eprintln!("produce error {}: {:?}", p.error_code, p.error_message);
-    }
-    (p.error_code, p.base_offset)
 }
 
 #[test]

@@ -32,6 +32,8 @@ pub struct Weir {
     _tmp: Option<tempfile::TempDir>,
     pub extra: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// A command weir runs under (its path and arguments follow), e.g. `unshare`.
+    pub wrapper: Vec<String>,
 }
 
 pub fn bin() -> &'static str {
@@ -51,9 +53,17 @@ fn try_spawn(
     addrs: [&str; 3],
     extra: &[String],
     env: &[(String, String)],
+    wrapper: &[String],
 ) -> Result<(Child, Ready), ExitStatus> {
     let [addr, registry, console] = addrs;
-    let mut cmd = Command::new(bin());
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(bin());
+            c
+        }
+        None => Command::new(bin()),
+    };
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(data_dir)
@@ -101,8 +111,15 @@ fn try_spawn(
     }
 }
 
-fn spawn(data_dir: &Path, addrs: [&str; 3], extra: &[String], env: &[(String, String)]) -> (Child, Ready) {
-    try_spawn(data_dir, addrs, extra, env).unwrap_or_else(|status| panic!("weir exited before it was ready: {status}"))
+fn spawn(
+    data_dir: &Path,
+    addrs: [&str; 3],
+    extra: &[String],
+    env: &[(String, String)],
+    wrapper: &[String],
+) -> (Child, Ready) {
+    try_spawn(data_dir, addrs, extra, env, wrapper)
+        .unwrap_or_else(|status| panic!("weir exited before it was ready: {status}"))
 }
 
 impl Weir {
@@ -121,19 +138,37 @@ impl Weir {
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Weir {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Self::launch(&[], data_dir, Some(tmp), extra, env)
+    }
+
+    /// Starts weir under `wrapper` (a command that runs its arguments: weir's
+    /// path and flags follow it) on `data_dir`, with `env` for both.
+    pub fn start_wrapped(wrapper: &[&str], data_dir: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Weir {
+        Self::launch(wrapper, data_dir, None, extra, env)
+    }
+
+    fn launch(
+        wrapper: &[&str],
+        data_dir: PathBuf,
+        tmp: Option<tempfile::TempDir>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Weir {
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        let (extra, wrapper) = (owned(extra), owned(wrapper));
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let any = "127.0.0.1:0";
-        let (child, ready) = spawn(&data_dir, [any, any, any], &extra, &env);
+        let (child, ready) = spawn(&data_dir, [any, any, any], &extra, &env, &wrapper);
         Weir {
             child: Some(child),
             addr: ready.kafka,
             registry: ready.registry,
             console: ready.console,
             data_dir,
-            _tmp: Some(tmp),
+            _tmp: tmp,
             extra,
             env,
+            wrapper,
         }
     }
 
@@ -166,7 +201,7 @@ impl Weir {
         let addrs = [self.addr.as_str(), self.registry.as_str(), self.console.as_str()];
         let mut tries = 0;
         let (child, ready) = loop {
-            match try_spawn(&self.data_dir, addrs, &self.extra, &self.env) {
+            match try_spawn(&self.data_dir, addrs, &self.extra, &self.env, &self.wrapper) {
                 Ok(started) => break started,
                 Err(status) if tries < 20 => {
                     tries += 1;

@@ -4,6 +4,7 @@
 //! docs/reliability.md reports the long runs.
 
 mod check;
+mod disk;
 mod history;
 mod node;
 mod registry;
@@ -33,9 +34,26 @@ struct Args {
     /// Seed of the fault schedule [default: from the clock]; printed, so a run can be repeated.
     #[arg(long)]
     seed: Option<u64>,
-    /// Keep the data directory and weir's log (printed at the end).
+    /// Keep weir's log (printed at the end; the data directory is a tmpfs that
+    /// ends with the run).
     #[arg(long)]
     keep: bool,
+}
+
+/// The run's disk, a tmpfs of its own (`disk.rs`). Without user namespaces the
+/// run fails, unless WEIR_SKIP_NAMESPACE_TESTS=1 says to go on knowingly on the
+/// machine's disk, without the disk-full fault.
+fn own_disk(dir: &std::path::Path) -> Result<bool> {
+    match disk::private_tmpfs(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if std::env::var("WEIR_SKIP_NAMESPACE_TESTS").is_ok_and(|v| v == "1") => {
+            println!("torture: no tmpfs of its own ({e}); the disk-full fault is SKIPPED (WEIR_SKIP_NAMESPACE_TESTS=1)");
+            Ok(false)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot make the run's tmpfs ({e}): user namespaces are needed; set WEIR_SKIP_NAMESPACE_TESTS=1 to run without the disk-full fault"
+        )),
+    }
 }
 
 fn main() -> Result<()> {
@@ -48,7 +66,11 @@ fn main() -> Result<()> {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
     });
     let dir = tempfile::Builder::new().prefix("weir-torture-").tempdir()?;
-    let mut node = Node::new(&weir, dir.path());
+    let fs = dir.path().join("fs");
+    std::fs::create_dir_all(&fs)?;
+    // Before any thread exists (unshare(2) needs a single-threaded process).
+    let tmpfs = own_disk(&fs)?;
+    let mut node = Node::new(&weir, &fs.join("data"), &dir.path().join("weir.log"));
     node.start().context("the first start")?;
     println!(
         "torture: seed {seed}, {} s of faults, weir {} (data in {})",
@@ -86,13 +108,21 @@ fn main() -> Result<()> {
     }
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let (mut kills, mut pauses) = (0u32, 0u32);
+    let (mut kills, mut pauses, mut disk_fulls) = (0u32, 0u32, 0u32);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
+    // Once, between a third and two thirds of the way.
+    let fill_at = started + Duration::from_secs(args.seconds) * rng.gen_range(33..67) / 100;
     let mut violations = Vec::new();
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(rng.gen_range(500..4000)));
-        if rng.gen_bool(0.75) {
+        if tmpfs && disk_fulls == 0 && Instant::now() >= fill_at {
+            let size = disk::fill(&fs)?;
+            std::thread::sleep(Duration::from_millis(rng.gen_range(2000..6000)));
+            disk::free(&fs)?;
+            disk_fulls += 1;
+            println!("torture: the disk was full at {} MiB for a while", size >> 20);
+        } else if rng.gen_bool(0.75) {
             node.kill();
             kills += 1;
             if let Err(e) = node.start() {
@@ -124,10 +154,13 @@ fn main() -> Result<()> {
     let counts = rt.block_on(check::check(node.kafka(), &h, &mut violations))?;
     registry::check(node.registry(), &h.schemas, &mut violations);
     node.stop()?;
+    if tmpfs {
+        disk::unmount(&fs);
+    }
 
     let txn = |o: TxnOutcome| h.txns.iter().filter(|(_, x)| *x == o).count();
     println!(
-        "torture: {:.0} s, {kills} kills, {pauses} stops, {} starts; {} records acknowledged ({} unacknowledged), \
+        "torture: {:.0} s, {kills} kills, {pauses} stops, {disk_fulls} disk full, {} starts; {} records acknowledged ({} unacknowledged), \
          {} read back; transactions {} committed, {} aborted, {} unknown ({} records read committed); \
          {} offset commits ({} records consumed), {} committed-offset samples; {} schemas, {} topics, {} config changes ({} acknowledged)",
         started.elapsed().as_secs_f64(),

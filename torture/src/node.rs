@@ -20,11 +20,13 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(bin: &Path, dir: &Path) -> Node {
+    /// `data`: the data directory; `log`: where weir's stderr goes (not on the
+    /// disk the run fills).
+    pub fn new(bin: &Path, data: &Path, log: &Path) -> Node {
         Node {
             bin: bin.to_path_buf(),
-            data: dir.join("data"),
-            log: dir.join("weir.log"),
+            data: data.to_path_buf(),
+            log: log.to_path_buf(),
             child: None,
             addrs: ["127.0.0.1:0".into(), "127.0.0.1:0".into(), "127.0.0.1:0".into()],
             starts: 0,
@@ -62,7 +64,9 @@ impl Node {
             .arg(&self.data)
             .args(["--kafka-addr", &self.addrs[0], "--registry-addr", &self.addrs[1], "--console-addr", &self.addrs[2]])
             // Small segments: rolls, index rebuilds and recovery across many files.
+            // Small preallocated indexes: the run's disk is a tmpfs, in memory.
             .args(["--set", "log.segment.bytes=1048576", "--set", "auto.create.topics.enable=false"])
+            .args(["--set", "log.index.size.max.bytes=65536", "--set", "offsets.topic.num.partitions=8"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(log)

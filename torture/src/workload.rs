@@ -271,7 +271,7 @@ pub fn offset_sampler(bootstrap: String, history: Shared, stop: Arc<AtomicBool>)
     }
 }
 
-/// Topic creations and `retention.ms` changes, one every 300 ms.
+/// Topic creations and `retention.ms` changes, one a second.
 pub async fn admin(bootstrap: String, history: Shared, stop: Arc<AtomicBool>) {
     let Ok(admin) = client(&bootstrap).create::<AdminClient<DefaultClientContext>>() else {
         lock(&history).violations.push("admin: cannot create a client".into());
@@ -280,7 +280,7 @@ pub async fn admin(bootstrap: String, history: Shared, stop: Arc<AtomicBool>) {
     let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
         n += 1;
         if n.is_multiple_of(2) {
             let name = format!("torture-t{n}");

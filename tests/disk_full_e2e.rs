@@ -1,0 +1,131 @@
+//! A full disk under the real broker: weir runs in a private mount namespace
+//! (`unshare -Urm`) with its data directory on a 32 MiB tmpfs, which a helper in
+//! the namespace fills (and later empties) when the test asks, through files in
+//! a control directory outside it. While the disk is full, produce is answered
+//! KAFKA_STORAGE_ERROR and changes nothing, while fetches and the registry's
+//! reads keep working; once space is freed, writes resume by themselves at the
+//! offset where they stopped, and the broker stops cleanly.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::http;
+use common::wire::*;
+use common::Weir;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::Offset;
+use serde_json::json;
+
+/// Mounts the tmpfs, starts the filler (waits for `fill`, fills the disk with
+/// dd, says `filled`; waits for `free`, deletes the filler, says `freed`; gives
+/// up after two minutes), then becomes weir.
+const SCRIPT: &str = r#"set -e
+mount -t tmpfs -o size=32m weir-disk-full "$WEIR_MNT"
+(
+  n=0; while [ ! -e "$WEIR_CTL/fill" ]; do sleep 0.05; n=$((n+1)); [ $n -lt 2400 ] || exit 0; done
+  dd if=/dev/zero of="$WEIR_MNT/filler" bs=65536 2>/dev/null || true
+  touch "$WEIR_CTL/filled"
+  n=0; while [ ! -e "$WEIR_CTL/free" ]; do sleep 0.05; n=$((n+1)); [ $n -lt 2400 ] || exit 0; done
+  rm -f "$WEIR_MNT/filler"
+  touch "$WEIR_CTL/freed"
+) &
+exec "$@"
+"#;
+
+/// Needs user and mount namespaces; without them the test fails unless the run
+/// says it skips such tests knowingly (it must not pass having checked nothing).
+fn namespaces() -> bool {
+    if Command::new("unshare").args(["-Urm", "true"]).status().is_ok_and(|s| s.success()) {
+        return true;
+    }
+    if std::env::var("WEIR_SKIP_NAMESPACE_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: `unshare -Urm` is not available (WEIR_SKIP_NAMESPACE_TESTS=1)");
+        return false;
+    }
+    panic!("`unshare -Urm` is not available, so the disk-full test cannot run; set WEIR_SKIP_NAMESPACE_TESTS=1 to skip it knowingly");
+}
+
+/// Asks the helper for `step` and waits for its `done` answer.
+fn ask(ctl: &Path, step: &str, done: &str) {
+    std::fs::write(ctl.join(step), b"").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ctl.join(done).exists() {
+        assert!(Instant::now() < deadline, "the helper in the namespace did not answer '{step}'");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
+    if !namespaces() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (mnt, ctl) = (tmp.path().join("mnt"), tmp.path().join("ctl"));
+    std::fs::create_dir_all(&mnt).unwrap();
+    std::fs::create_dir_all(&ctl).unwrap();
+    let mut weir = Weir::start_wrapped(
+        &["unshare", "-Urm", "sh", "-c", SCRIPT, "sh"],
+        mnt.join("data"),
+        &[
+            // Small preallocated indexes and one offsets partition: the 32 MiB hold the broker's own topics.
+            "--set",
+            "log.index.size.max.bytes=65536",
+            "--set",
+            "offsets.topic.num.partitions=1",
+            "--set",
+            "log.segment.bytes=1048576",
+        ],
+        &[("WEIR_MNT", mnt.to_str().unwrap()), ("WEIR_CTL", ctl.to_str().unwrap())],
+    );
+    let mut s = connect(&weir);
+    let req = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_static_str("full")))
+        .with_num_partitions(1)
+        .with_replication_factor(1)]);
+    let r: CreateTopicsResponse = call(&mut s, ApiKey::CreateTopics, 5, &req);
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    assert_eq!(produce(&mut s, "full", one_batch(&[b"one", b"two", b"three"])), (0, 0));
+    let schema =
+        json!({"schema": "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"}]}"});
+    let registered = http::post(&weir.registry, "/subjects/full-value/versions", &schema);
+    assert_eq!(registered.status, 200, "{}", registered.body);
+    let id = registered.json()["id"].as_i64().unwrap();
+
+    ask(&ctl, "fill", "filled");
+    // Larger than a page, so it needs blocks the disk no longer has.
+    let big = vec![b'x'; 256 * 1024];
+    for _ in 0..3 {
+        let (code, _) = produce(&mut s, "full", one_batch(&[&big[..]]));
+        assert_eq!(code, 56, "KAFKA_STORAGE_ERROR while the disk is full");
+    }
+    let read = common::clients::read_partition(&weir.addr, "full", 0, Offset::Beginning, 3);
+    let values: Vec<Option<Vec<u8>>> = read.iter().map(|(_, r)| r.value.clone()).collect();
+    assert_eq!(values, [Some(b"one".to_vec()), Some(b"two".to_vec()), Some(b"three".to_vec())]);
+    let schema_back = http::get(&weir.registry, &format!("/schemas/ids/{id}"));
+    assert_eq!(schema_back.status, 200, "the registry reads while the disk is full: {}", schema_back.body);
+    // Larger than the slack in the last page of the registry's log (a small one fits there).
+    let fields: Vec<_> = (0..400).map(|i| json!({"name": format!("field_number_{i}"), "type": "long"})).collect();
+    let large = json!({"schema": json!({"type": "record", "name": "S", "fields": fields}).to_string()});
+    let refused = http::post(&weir.registry, "/subjects/full-other-value/versions", &large);
+    assert_eq!(
+        (refused.status, refused.error_code()),
+        (500, 50001),
+        "Confluent's 'Error in the backend data store': {}",
+        refused.body
+    );
+
+    ask(&ctl, "free", "freed");
+    // No restart, no operator: the next produce is appended where the log stopped.
+    assert_eq!(produce(&mut s, "full", one_batch(&[&big[..]])), (0, 3), "writes resume at the offset they stopped at");
+    let read = common::clients::read_partition(&weir.addr, "full", 0, Offset::Offset(3), 1);
+    assert_eq!(read[0].1.value.as_deref(), Some(&big[..]));
+    let again = http::post(&weir.registry, "/subjects/full-other-value/versions", &large);
+    assert_eq!(again.status, 200, "the registry writes again: {}", again.body);
+    assert!(weir.stop().success(), "a clean shutdown after the disk was full");
+}
