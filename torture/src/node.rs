@@ -122,12 +122,10 @@ impl Node {
 
     /// SIGTERM and a wait for the clean shutdown.
     pub fn stop(&mut self) -> Result<()> {
+        // A frozen process is thawed first.
+        self.signal(libc::SIGCONT);
+        self.signal(libc::SIGTERM);
         if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on our own child's pid (a frozen one is thawed first).
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGCONT);
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
             let status = c.wait()?;
             if !status.success() {
                 bail!("weir exited with {status} on SIGTERM");
