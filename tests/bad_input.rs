@@ -10,7 +10,6 @@ use std::net::TcpStream;
 
 use bytes::{Buf, BufMut, BytesMut};
 use common::Weir;
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
@@ -134,15 +133,7 @@ fn protocol_violations_close_only_their_connection() {
 fn corrupt_and_oversize_batches_are_refused_and_lose_nothing() {
     let weir = Weir::start();
     let mut s = connect(&weir);
-    let req = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_static_str("t")))
-        .with_num_partitions(1)
-        .with_replication_factor(1)
-        .with_configs(vec![CreatableTopicConfig::default()
-            .with_name(StrBytes::from_static_str("max.message.bytes"))
-            .with_value(Some(StrBytes::from_static_str("2000")))])]);
-    let r: CreateTopicsResponse = call(&mut s, ApiKey::CreateTopics, 5, &req);
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    create_topic(&mut s, "t", 1, &[("max.message.bytes", "2000")]);
 
     assert_eq!(produce(&mut s, "t", batch(&[b"one", b"two"]).freeze()), (0, 0));
 

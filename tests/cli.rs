@@ -57,6 +57,8 @@ fn bad_settings_stop_start_up_with_a_message() {
         (vec!["--set", "log.retention.hour=1"], "did you mean 'log.retention.hours'?"),
         (vec!["--set", "log.retention.ms=-9"], "log.retention.ms"),
         (vec!["--set", "auto.create.topics.enable"], "KEY=VALUE"),
+        (vec!["--set", "listener.name.nosuch.max.connections=1"], "no listener is named NOSUCH"),
+        (vec!["--set", "listener.name.plaintext.max.connections=many"], "'many' is not a number"),
     ] {
         let out = Command::new(common::bin())
             .args(["serve", "--kafka-addr", "127.0.0.1:0", "--data-dir"])

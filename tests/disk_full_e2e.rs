@@ -15,9 +15,6 @@ use std::time::{Duration, Instant};
 use common::http;
 use common::wire::*;
 use common::Weir;
-use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::Offset;
 use serde_json::json;
 
@@ -84,12 +81,7 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
         &[("WEIR_MNT", mnt.to_str().unwrap()), ("WEIR_CTL", ctl.to_str().unwrap())],
     );
     let mut s = connect(&weir);
-    let req = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![CreatableTopic::default()
-        .with_name(TopicName(StrBytes::from_static_str("full")))
-        .with_num_partitions(1)
-        .with_replication_factor(1)]);
-    let r: CreateTopicsResponse = call(&mut s, ApiKey::CreateTopics, 5, &req);
-    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    create_topic(&mut s, "full", 1, &[]);
     assert_eq!(produce(&mut s, "full", one_batch(&[b"one", b"two", b"three"])), (0, 0));
     let schema =
         json!({"schema": "{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\",\"type\":\"long\"}]}"});

@@ -193,6 +193,21 @@ pub fn is_broker_key(key: &str) -> bool {
     broker_default(key).is_some()
 }
 
+/// The per-listener keys Weir reads, as Kafka spells them:
+/// `listener.name.<listener, lower case>.<key>`.
+pub const LISTENER_KEYS: &[&str] = &["max.connections"];
+
+/// `listener.name.<listener>.<key>` for a key in [`LISTENER_KEYS`]: the
+/// listener's name (upper case, as in `listeners`) and the key.
+pub fn listener_key(key: &str) -> Option<(String, &'static str)> {
+    let rest = key.strip_prefix("listener.name.")?;
+    LISTENER_KEYS.iter().find_map(|k| {
+        let name = rest.strip_suffix(k)?.strip_suffix('.')?;
+        let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        ok.then(|| (name.to_ascii_uppercase(), *k))
+    })
+}
+
 /// Kafka's type check of a value (booleans and numbers; other types take any string).
 fn check_value_type(key: &str, value: &str, ty: ConfigType) -> Result<()> {
     match ty {
@@ -255,6 +270,11 @@ impl BrokerConfig {
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let key = key.trim();
         let value = value.trim();
+        if listener_key(key).is_some() {
+            check_value_type(key, value, ConfigType::Int)?;
+            self.set.insert(key.to_string(), value.to_string());
+            return Ok(());
+        }
         if !is_broker_key(key) {
             if let Some((ty, ..)) = kafka_keys::kafka_key(key) {
                 // A Kafka key Weir has no use for: its value must still be of its

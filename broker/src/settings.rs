@@ -161,6 +161,21 @@ pub const SASL_KEYS: &[&str] = &[
     "sasl.oauthbearer.clock.skew.seconds",
 ];
 
+/// `listener.name.<listener>.max.connections` for every listener that has one.
+fn per_listener_limits(c: &BrokerConfig) -> Result<std::collections::HashMap<String, usize>> {
+    let mut out = std::collections::HashMap::new();
+    for (key, value) in &c.set {
+        if let Some((listener, "max.connections")) = crate::config::listener_key(key) {
+            let n: i64 = value.parse().map_err(|_| BrokerError::Config(format!("{key}: '{value}' is not a number")))?;
+            if !(0..=i32::MAX as i64).contains(&n) {
+                return Err(BrokerError::Config(format!("{key}: value {n} must be between 0 and {}", i32::MAX)));
+            }
+            out.insert(listener, n as usize);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads keys that must exist in the key tables; an unknown name is a bug in the
 /// caller and fails start-up with the key named.
 struct Reader<'a>(&'a BrokerConfig);
@@ -286,6 +301,7 @@ impl BrokerSettings {
             socket_request_max_bytes: r.int("socket.request.max.bytes", 1)? as usize,
             connections: crate::net::limits::LimitSettings {
                 max_connections: r.int("max.connections", 0)? as usize,
+                per_listener: per_listener_limits(c)?,
                 max_per_ip: r.int("max.connections.per.ip", 0)? as usize,
                 overrides: crate::net::limits::parse_overrides(&r.raw("max.connections.per.ip.overrides")?)?,
                 idle_ms: r.long("connections.max.idle.ms", -1, i64::MAX)?,

@@ -26,6 +26,7 @@
 //! consecutive failures from the same host, as on the Kafka listeners.
 
 pub mod basic;
+pub mod body;
 pub mod identity;
 mod serve;
 pub mod sessions;
@@ -53,6 +54,9 @@ pub enum AuthMethod {
     Basic,
 }
 
+/// `<prefix>.idle.timeout.ms` by default (Confluent's rest-utils: `idle.timeout.ms`).
+pub const DEFAULT_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One HTTP listener's address and security, from the broker's config.
 #[derive(Clone, Debug)]
 pub struct ListenerConfig {
@@ -64,6 +68,9 @@ pub struct ListenerConfig {
     pub method: AuthMethod,
     /// The realm of the `WWW-Authenticate` challenge.
     pub realm: String,
+    /// `<prefix>.idle.timeout.ms`: how long a connection may wait for its next
+    /// request's headers, and a request for its body (see `serve`).
+    pub idle_timeout: std::time::Duration,
 }
 
 impl ListenerConfig {
@@ -114,7 +121,14 @@ impl ListenerConfig {
         if realm.contains('"') {
             return Err(err(format!("{prefix}.authentication.realm: a realm cannot contain '\"'")));
         }
-        Ok(ListenerConfig { prefix, bind: bind.to_string(), tls, method, realm })
+        let idle_key = format!("{prefix}.idle.timeout.ms");
+        let idle = config.get(&idle_key).unwrap_or_default();
+        let idle_ms = match idle.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => ms,
+            _ => return Err(err(format!("{idle_key}: '{idle}' must be a number of milliseconds above 0"))),
+        };
+        let idle_timeout = std::time::Duration::from_millis(idle_ms);
+        Ok(ListenerConfig { prefix, bind: bind.to_string(), tls, method, realm, idle_timeout })
     }
 
     /// Whether requests carry an identity to authorize (a login or a certificate).

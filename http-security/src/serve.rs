@@ -1,8 +1,12 @@
 //! The accept loop of an HTTP listener, plain or TLS: every request carries
 //! the [`ConnInfo`] of its connection (peer, certificate principal). HTTP/1.1
-//! with keep-alive; a client has 30 s to send a request's headers and 10 s
-//! to complete a TLS handshake. Shutdown stops accepting, lets requests in
-//! flight finish, and closes idle connections.
+//! with keep-alive. Bounds (a client cannot hold a connection or memory
+//! beyond them): `<prefix>.idle.timeout.ms` (default 30 s) to send a request's
+//! headers, counted from the end of the previous response, so it also closes
+//! idle connections; as long again for its body ([`crate::body::TimedBody`]);
+//! [`MAX_HEADER_BYTES`] of request line and headers (more: 431); 10 s to
+//! complete a TLS handshake. Shutdown stops accepting, lets requests in flight
+//! finish, and closes idle connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +20,14 @@ use tokio::task::{JoinHandle, JoinSet};
 use weir_broker::net::tls::{self, Tls};
 use weir_broker::net::Principal;
 
+use crate::body::TimedBody;
 use crate::identity::ConnInfo;
 use crate::{HttpSecurityError, ListenerConfig};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Request line and headers together; browsers' cookies and a bearer token fit
+/// many times over.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// A running HTTP listener.
 pub struct HttpServer {
@@ -45,11 +52,11 @@ impl HttpServer {
         Ok((listener, tls))
     }
 
-    /// Serves `router` on `listener` until [`HttpServer::shutdown`].
-    pub fn start(listener: TcpListener, tls: Option<Arc<Tls>>, router: Router, name: &'static str) -> HttpServer {
+    /// Serves `router` on `listener` (bound for `config`) until [`HttpServer::shutdown`].
+    pub fn start(listener: TcpListener, tls: Option<Arc<Tls>>, router: Router, config: &ListenerConfig) -> HttpServer {
         let local_addr = listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, tls, router, stopped, name));
+        let task = tokio::spawn(accept_loop(listener, tls, router, stopped, config.prefix, config.idle_timeout));
         HttpServer { local_addr, stop, task }
     }
 
@@ -70,6 +77,7 @@ async fn accept_loop(
     router: Router,
     mut stopped: watch::Receiver<bool>,
     name: &'static str,
+    idle: Duration,
 ) {
     let mut conns = JoinSet::new();
     if let Some(t) = &tls {
@@ -91,7 +99,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        conns.spawn(connection(stream, peer, tls.clone(), router.clone(), stopped.clone(), name));
+        conns.spawn(connection(stream, peer, tls.clone(), router.clone(), stopped.clone(), name, idle));
     }
     while conns.join_next().await.is_some() {}
 }
@@ -103,11 +111,12 @@ async fn connection(
     router: Router,
     stopped: watch::Receiver<bool>,
     name: &'static str,
+    idle: Duration,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
         let info = ConnInfo { peer, tls: false, cert_principal: None };
-        return http(TokioIo::new(stream), info, router, stopped).await;
+        return http(TokioIo::new(stream), info, router, stopped, idle).await;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream)).await {
         Ok(Ok(s)) => s,
@@ -136,21 +145,23 @@ async fn connection(
         }
     };
     let info = ConnInfo { peer, tls: true, cert_principal };
-    http(TokioIo::new(stream), info, router, stopped).await
+    http(TokioIo::new(stream), info, router, stopped, idle).await
 }
 
-async fn http<I>(io: TokioIo<I>, info: ConnInfo, router: Router, mut stopped: watch::Receiver<bool>)
+async fn http<I>(io: TokioIo<I>, info: ConnInfo, router: Router, mut stopped: watch::Receiver<bool>, idle: Duration)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = tower::ServiceExt::map_request(router, move |mut req: axum::http::Request<hyper::body::Incoming>| {
+    let service = tower::ServiceExt::map_request(router, move |req: axum::http::Request<hyper::body::Incoming>| {
+        let mut req = req.map(|body| TimedBody::new(body, idle));
         req.extensions_mut().insert(info.clone());
         req
     });
     let service = hyper_util::service::TowerToHyperService::new(service);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
+        .header_read_timeout(idle)
+        .max_header_size(MAX_HEADER_BYTES)
         .serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {

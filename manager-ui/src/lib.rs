@@ -152,6 +152,7 @@ impl Console {
                 tls: None,
                 method: AuthMethod::None,
                 realm: "Weir".into(),
+                idle_timeout: weir_http_security::DEFAULT_IDLE_TIMEOUT,
             },
         };
         let (listener, tls) = HttpServer::bind(&config).await?;
@@ -199,7 +200,7 @@ impl Console {
                 .layer(axum::middleware::from_fn_with_state(broker, access::authorize))
                 .layer(axum::middleware::from_fn_with_state(auth, weir_http_security::authenticate));
         }
-        let server = HttpServer::start(listener, tls, router, "console");
+        let server = HttpServer::start(listener, tls, router, &config);
         tracing::info!(listener = %server.local_addr(), scheme = config.scheme(),
             authentication = ?config.method, "console started");
         Ok(Console { server: Some(server), tasks })

@@ -5,7 +5,8 @@
 //! outlive them.
 //!
 //! Series (every one documented in docs/metrics.md):
-//! - `weir_topics`, `weir_partitions` (gauges)
+//! - `weir_topics`, `weir_partitions`, `weir_offline_partitions` (gauges; the
+//!   last counts logs an I/O error took offline, Kafka's OfflinePartitionsCount)
 //! - `weir_partition_log_start_offset`, `weir_partition_log_end_offset`,
 //!   `weir_partition_high_watermark`, `weir_partition_size_bytes`
 //!   (gauges; `topic`, `partition`)
@@ -43,6 +44,8 @@ pub fn render(broker: &BrokerHandle, out: &mut String) {
     let _ = writeln!(out, "weir_topics {}", topics.len());
     header(out, "weir_partitions", "Partitions on this broker.");
     let _ = writeln!(out, "weir_partitions {}", partitions.len());
+    header(out, "weir_offline_partitions", "Partitions whose log an I/O error took offline until a restart.");
+    let _ = writeln!(out, "weir_offline_partitions {}", partitions.iter().filter(|p| p.log().is_offline()).count());
     type Field = fn(&weir_broker::partition::Partition) -> i64;
     let per_partition: [(&str, &str, Field); 4] = [
         ("weir_partition_log_start_offset", "First offset still in the partition's log.", |p| p.log_start_offset()),

@@ -64,7 +64,7 @@ impl Registry {
             .layer(axum::middleware::from_fn_with_state(store.clone(), access::authorize))
             .layer(axum::middleware::from_fn_with_state(auth, weir_http_security::authenticate));
         http_metrics::describe();
-        let server = HttpServer::start(listener, tls, router, "registry");
+        let server = HttpServer::start(listener, tls, router, &config);
         tracing::info!(listener = %server.local_addr(), scheme = config.scheme(),
             authentication = ?config.method, "schema registry started");
         Ok(Registry { store, server, scheme: config.scheme() })

@@ -1,5 +1,5 @@
 //! Typed storage errors. The broker maps them to Kafka error codes:
-//! `Io`/`DiskFull`/`Closed` -> KAFKA_STORAGE_ERROR, `CorruptBatch`/`InvalidRecord`/
+//! `Io`/`DiskFull`/`Offline` -> KAFKA_STORAGE_ERROR, `Closed` -> NOT_LEADER_OR_FOLLOWER, `CorruptBatch`/`InvalidRecord`/
 //! `UnsupportedMagic` -> CORRUPT_MESSAGE (or INVALID_RECORD), `MessageTooLarge` ->
 //! MESSAGE_TOO_LARGE, `OffsetOutOfRange` -> OFFSET_OUT_OF_RANGE.
 
@@ -37,6 +37,9 @@ pub enum StorageError {
     /// Only RecordBatch v2 (magic 2) is stored.
     #[error("unsupported record batch magic {magic}")]
     UnsupportedMagic { magic: i8 },
+    /// An earlier I/O error took the log offline (KAFKA_STORAGE_ERROR).
+    #[error("log {path:?} is offline after an I/O error; the broker recovers it when it restarts")]
+    Offline { path: PathBuf },
     /// The log was closed (or deleted).
     #[error("log is closed")]
     Closed,

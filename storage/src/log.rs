@@ -52,9 +52,6 @@ pub struct TimestampOffset {
 pub(crate) struct FlushState {
     pub(crate) flushed: i64,
     pub(crate) in_progress: bool,
-    /// An fdatasync failed: the page cache may have dropped dirty pages, so nothing
-    /// may be reported durable any more (the log must be reopened).
-    pub(crate) failed: bool,
     /// Bumped by every truncation. A sync that overlapped a truncation must not
     /// publish its target: that target may lie above the new log end, and offsets
     /// re-appended there would then be reported durable without an fdatasync.
@@ -77,6 +74,13 @@ pub struct Log {
     pub(crate) last_flush_ms: AtomicI64,
     pub(crate) dir_dirty: AtomicBool,
     pub(crate) closed: AtomicBool,
+    /// Set by an I/O error that leaves what is on disk unknown (a failed
+    /// fdatasync: the page cache may have dropped dirty pages; a failed write,
+    /// roll or index append). Never cleared: appends and reads fail with
+    /// [`StorageError::Offline`] until the broker restarts, when the missing
+    /// clean-shutdown marker makes it recover the log. Disk full does not set it:
+    /// a full disk leaves the log as it was, and writes resume when space is freed.
+    pub(crate) offline: AtomicBool,
     /// Held by the log cleaner while it compacts this log.
     pub(crate) cleaner_lock: Mutex<()>,
     /// Idempotent-producer state; changed only with `write_lock` held.
@@ -142,6 +146,7 @@ impl Log {
             last_flush_ms: AtomicI64::new(now),
             dir_dirty: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            offline: AtomicBool::new(false),
             cleaner_lock: Mutex::new(()),
             producers: Mutex::new(ProducerState::default()),
             unstable: AtomicI64::new(i64::MAX),
@@ -324,10 +329,10 @@ impl Log {
 
         let mut active = self.active();
         if self.should_roll(&active, &cfg, records.len() as u64, next - 1, now) {
-            self.roll_locked(&cfg)?;
+            self.roll_locked(&cfg).inspect_err(|e| self.offline_after("roll", e))?;
             active = self.active();
         }
-        active.append(&iov, &infos, cfg.index_interval_bytes, now)?;
+        active.append(&iov, &infos, cfg.index_interval_bytes, now).inspect_err(|e| self.offline_after("append", e))?;
         self.log_end.store(next, Ordering::Release);
         {
             let mut producers = self.producers.lock();
@@ -336,12 +341,15 @@ impl Log {
                 let done = producers.update(h, info.base_offset, info.max_ts.max(now), control);
                 if let Some(t) = done.filter(|t| t.aborted) {
                     let lso = producers.first_unstable_offset().unwrap_or(t.last_offset + 1);
-                    active.txn.append(crate::txn::AbortedTxn {
-                        producer_id: t.producer_id,
-                        first_offset: t.first_offset,
-                        last_offset: t.last_offset,
-                        last_stable_offset: lso,
-                    })?;
+                    active
+                        .txn
+                        .append(crate::txn::AbortedTxn {
+                            producer_id: t.producer_id,
+                            first_offset: t.first_offset,
+                            last_offset: t.last_offset,
+                            last_stable_offset: lso,
+                        })
+                        .inspect_err(|e| self.offline_after("aborted transaction index append", e))?;
                 }
             }
             self.unstable.store(producers.first_unstable_offset().unwrap_or(i64::MAX), Ordering::Release);
@@ -410,7 +418,7 @@ impl Log {
         let active = self.active();
         let now = self.clock.now_ms();
         if active.size() > 0 && active.meta().rolling_ts.is_some_and(|t| now - t > cfg.segment_ms) {
-            self.roll_locked(&cfg)?;
+            self.roll_locked(&cfg).inspect_err(|e| self.offline_after("roll", e))?;
             return Ok(true);
         }
         Ok(false)
@@ -419,6 +427,7 @@ impl Log {
     /// Whole batches from the one containing `offset`, bounded by `max_bytes` (the
     /// first batch whole when `min_one`). Zero-copy.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo> {
+        self.check_failed()?;
         let log_end = self.log_end.load(Ordering::Acquire);
         let log_start = self.log_start.load(Ordering::Acquire);
         if offset < log_start || offset > log_end {

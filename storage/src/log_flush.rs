@@ -9,23 +9,49 @@ use crate::log::{Log, WRITEBACK_EVERY};
 
 impl Log {
     pub(crate) fn check_failed(&self) -> Result<()> {
-        if self.flush.lock().failed {
-            return Err(StorageError::Io {
-                op: "fdatasync failed earlier; log must be reopened",
-                path: self.dir.clone(),
-                source: std::io::Error::other("earlier fdatasync failure"),
-            });
+        if self.offline.load(Ordering::Acquire) {
+            return Err(StorageError::Offline { path: self.dir.clone() });
         }
         Ok(())
     }
 
+    /// Whether an I/O error took the log offline (see [`Log::offline`]).
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
+    }
+
+    /// Takes the log offline after `e` from `op`, unless `e` leaves the log as
+    /// it was and may pass (see [`takes_offline`]).
+    pub(crate) fn offline_after(&self, op: &str, e: &StorageError) {
+        if takes_offline(op, e) && !self.offline.swap(true, Ordering::AcqRel) {
+            tracing::error!(dir = %self.dir.display(), op, error = %e,
+                "log offline after an I/O error: its produce and fetch requests fail until the broker restarts and recovers it");
+            metrics::counter!("weir_log_offline_total").increment(1);
+        }
+    }
+}
+
+/// Whether an error from `op` leaves the log's state on disk unknown.
+fn takes_offline(op: &str, e: &StorageError) -> bool {
+    match e {
+        // After a failed fdatasync the page cache may have dropped the pages it
+        // could not write, whatever the errno.
+        StorageError::Io { .. } | StorageError::DiskFull { .. } if op == "fdatasync" => true,
+        // Out of space, or over the process's file-size limit: the write was cut
+        // back and the log is as it was; writes resume when there is room.
+        StorageError::Io { source, .. } => source.raw_os_error() != Some(libc::EFBIG),
+        _ => false,
+    }
+}
+
+impl Log {
     /// Blocks until everything below `offset` is fdatasync'ed. Concurrent callers
     /// share one fdatasync (group commit): a caller arriving while a sync runs waits
     /// for it and syncs again only if its offset is still not covered.
     pub fn flush_to(&self, offset: i64) -> Result<()> {
         let mut st = self.flush.lock();
         loop {
-            if st.failed {
+            if self.is_offline() {
                 drop(st);
                 return self.check_failed();
             }
@@ -55,7 +81,7 @@ impl Log {
                     self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
                 }
                 Err(e) => {
-                    st.failed = true;
+                    self.offline_after("fdatasync", &e);
                     self.flush_cv.notify_all();
                     return Err(e);
                 }
@@ -130,5 +156,22 @@ impl Log {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn which_errors_take_a_log_offline() {
+        let io =
+            |errno| StorageError::io("append", std::path::Path::new("/d"), std::io::Error::from_raw_os_error(errno));
+        assert!(takes_offline("append", &io(libc::EIO)));
+        assert!(takes_offline("roll", &io(libc::ENOENT)));
+        assert!(!takes_offline("append", &io(libc::ENOSPC)), "a full disk passes");
+        assert!(!takes_offline("append", &io(libc::EFBIG)), "so does the file-size limit");
+        assert!(takes_offline("fdatasync", &io(libc::ENOSPC)), "a failed fdatasync never does");
+        assert!(!takes_offline("append", &StorageError::InvalidRecord { reason: "x".into() }));
     }
 }

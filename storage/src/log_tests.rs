@@ -504,3 +504,28 @@ fn idle_producers_expire_after_producer_id_expiration_ms() {
     // Forgotten: any sequence starts it again.
     assert!(!log.append(&idem(1, 0, 9, 1)).unwrap().duplicate);
 }
+
+#[test]
+fn an_io_error_takes_only_that_log_offline_until_it_is_reopened() {
+    let t = T::new();
+    let other_path = t.path.with_file_name("topic-1");
+    let cfg = LogConfig { segment_bytes: 500, ..Default::default() };
+    let log = t.open(cfg.clone());
+    let other = Log::open(other_path, cfg.clone(), t.clock.clone(), false).unwrap();
+    log.append(&simple_batch(3, 100, 0)).unwrap();
+    // The directory goes away under the log: the next roll cannot create its segment.
+    std::fs::remove_dir_all(&t.path).unwrap();
+    let rolled = log.append(&simple_batch(3, 100, 0));
+    assert!(matches!(rolled, Err(StorageError::Io { .. })), "{rolled:?}");
+    assert!(log.is_offline());
+    assert!(matches!(log.append(&simple_batch(1, 10, 0)), Err(StorageError::Offline { .. })));
+    assert!(matches!(log.read(0, 1 << 20, true), Err(StorageError::Offline { .. })));
+    assert!(matches!(log.flush(), Err(StorageError::Offline { .. })));
+    assert!(log.close().is_err(), "an offline log does not close cleanly (so it is recovered)");
+    // Its neighbour is untouched.
+    for _ in 0..3 {
+        other.append(&simple_batch(3, 100, 0)).unwrap();
+    }
+    assert!(!other.is_offline());
+    assert_eq!(all_offsets(&other), (0..9).collect::<Vec<_>>());
+}

@@ -202,7 +202,8 @@ impl LogManager {
     /// One pass of the periodic work: segment.ms rolls and retention on every log.
     pub fn run_retention(&self) -> usize {
         let mut deleted = 0;
-        for (tp, log) in self.logs() {
+        // An offline log is left alone until the restart that recovers it.
+        for (tp, log) in self.logs().into_iter().filter(|(_, l)| !l.is_offline()) {
             if let Err(e) = log.maybe_roll_by_time() {
                 tracing::warn!(%tp, error = %e, "segment.ms roll failed");
             }
@@ -216,7 +217,7 @@ impl LogManager {
 
     /// One pass of the interval flush policy over every log.
     pub fn run_interval_flushes(&self) {
-        for (tp, log) in self.logs() {
+        for (tp, log) in self.logs().into_iter().filter(|(_, l)| !l.is_offline()) {
             if let Err(e) = log.maybe_flush_interval() {
                 tracing::error!(%tp, error = %e, "interval flush failed");
             }
@@ -229,7 +230,7 @@ impl LogManager {
     /// One pass of the log cleaner over compacted logs. Returns logs cleaned.
     pub fn run_cleaner(&self) -> usize {
         let mut n = 0;
-        for (tp, log) in self.logs() {
+        for (tp, log) in self.logs().into_iter().filter(|(_, l)| !l.is_offline()) {
             match crate::cleaner::maybe_clean(&log) {
                 Ok(true) => n += 1,
                 Ok(false) => {}

@@ -41,8 +41,6 @@ pub fn request_raw(addr: &str, method: &str, path: &str, content_type: &str, pay
 
 /// Sends one request with the `Content-Type` and `Accept` given (empty: none).
 pub fn request_with(addr: &str, method: &str, path: &str, content_type: &str, accept: &str, payload: &[u8]) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut headers = String::new();
     if !content_type.is_empty() {
         headers += &format!("Content-Type: {content_type}\r\n");
@@ -54,10 +52,23 @@ pub fn request_with(addr: &str, method: &str, path: &str, content_type: &str, ac
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n",
         payload.len()
     );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(payload).unwrap();
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(payload);
+    exchange(addr, &bytes)
+}
+
+/// Sends `bytes` as they are (a request, or part of one) on a new connection
+/// and reads the response until the server closes the connection.
+pub fn exchange(addr: &str, bytes: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(bytes).unwrap();
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
+    // A server that answers before reading all it was sent (431, 413) resets
+    // the connection when it closes it; what it answered was read by then.
+    if let Err(e) = s.read_to_end(&mut raw) {
+        assert!(!raw.is_empty(), "no response: {e}");
+    }
     let text = String::from_utf8(raw).unwrap();
     let (head, rest) = text.split_once("\r\n\r\n").expect("a complete response");
     let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();

@@ -106,3 +106,24 @@ fn encode(values: &[&[u8]], sequence: impl Fn(usize) -> i32) -> BytesMut {
     .unwrap();
     buf
 }
+
+/// CreateTopics v5 of `name` with `configs`; panics unless it was created.
+pub fn create_topic(s: &mut TcpStream, name: &str, partitions: i32, configs: &[(&str, &str)]) {
+    use create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    let configs = configs
+        .iter()
+        .map(|(k, v)| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(k.to_string()))
+                .with_value(Some(StrBytes::from_string(v.to_string())))
+        })
+        .collect();
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.into())))
+        .with_num_partitions(partitions)
+        .with_replication_factor(1)
+        .with_configs(configs);
+    let req = CreateTopicsRequest::default().with_timeout_ms(10_000).with_topics(vec![topic]);
+    let r: CreateTopicsResponse = call(s, ApiKey::CreateTopics, 5, &req);
+    assert_eq!(r.topics[0].error_code, 0, "{name}: {:?}", r.topics[0].error_message);
+}

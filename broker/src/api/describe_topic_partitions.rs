@@ -67,18 +67,24 @@ pub fn handle(ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> Desc
         let first = if Some(&name) == start_topic.as_ref() { start_partition } else { 0 };
         let node = BrokerId(ctx.broker.cluster().node_id());
         let mut partitions = Vec::new();
+        let open = ctx.broker.partitions().topic(&t.name);
         let mut p = first;
         while p < t.partitions && budget > 0 {
-            partitions.push(
-                DescribeTopicPartitionsResponsePartition::default()
-                    .with_partition_index(p)
-                    .with_leader_id(node)
-                    .with_leader_epoch(0)
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![node])
-                    .with_eligible_leader_replicas(Some(vec![]))
-                    .with_last_known_elr(Some(vec![])),
-            );
+            let part = open.as_ref().and_then(|ps| ps.get(p as usize));
+            let described = DescribeTopicPartitionsResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_epoch(part.map_or(0, |p| p.leader_epoch()))
+                .with_replica_nodes(vec![node])
+                .with_eligible_leader_replicas(Some(vec![]))
+                .with_last_known_elr(Some(vec![]));
+            // As Metadata: an offline log has no leader.
+            partitions.push(match part.is_some_and(|p| p.log().is_offline()) {
+                true => described
+                    .with_error_code(ResponseError::LeaderNotAvailable.code())
+                    .with_leader_id(BrokerId(-1))
+                    .with_offline_replicas(vec![node]),
+                false => described.with_leader_id(node).with_isr_nodes(vec![node]),
+            });
             p += 1;
             budget -= 1;
         }

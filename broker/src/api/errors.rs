@@ -10,7 +10,9 @@ use crate::partition::AppendError;
 /// Storage failures as Kafka reports them per partition.
 pub fn storage(e: &StorageError) -> ResponseError {
     match e {
-        StorageError::Io { .. } | StorageError::DiskFull { .. } => ResponseError::KafkaStorageError,
+        StorageError::Io { .. } | StorageError::DiskFull { .. } | StorageError::Offline { .. } => {
+            ResponseError::KafkaStorageError
+        }
         // The log is closing (shutdown, topic deletion): clients refresh metadata and
         // retry, which is what a restart needs.
         StorageError::Closed => ResponseError::NotLeaderOrFollower,

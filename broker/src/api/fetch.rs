@@ -155,7 +155,7 @@ fn read_once(
                 }
                 Err(e) => {
                     any_error = true;
-                    if !matches!(e, StorageError::OffsetOutOfRange { .. }) {
+                    if !matches!(e, StorageError::OffsetOutOfRange { .. } | StorageError::Offline { .. }) {
                         tracing::warn!(topic = %w.name, partition = fp.partition, error = %e, "fetch failed");
                     }
                     parts.push(pd.with_error_code(errors::storage(&e).code()).with_records(Some(Default::default())));

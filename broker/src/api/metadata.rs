@@ -32,13 +32,21 @@ fn partitions(broker: &BrokerHandle, topic: &TopicMeta) -> Vec<MetadataResponseP
     let parts = broker.partitions().topic(&topic.name);
     (0..topic.partitions)
         .map(|p| {
-            let epoch = parts.as_ref().and_then(|ps| ps.get(p as usize)).map_or(0, |p| p.leader_epoch());
-            MetadataResponsePartition::default()
+            let part = parts.as_ref().and_then(|ps| ps.get(p as usize));
+            let epoch = part.map_or(0, |p| p.leader_epoch());
+            let replica = MetadataResponsePartition::default()
                 .with_partition_index(p)
-                .with_leader_id(node)
                 .with_leader_epoch(epoch)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
+                .with_replica_nodes(vec![node]);
+            // A log an I/O error took offline has no leader (Kafka: its only
+            // replica is offline), so clients stop sending to it.
+            if part.is_some_and(|p| p.log().is_offline()) {
+                return replica
+                    .with_error_code(ResponseError::LeaderNotAvailable.code())
+                    .with_leader_id(BrokerId(-1))
+                    .with_offline_replicas(vec![node]);
+            }
+            replica.with_leader_id(node).with_isr_nodes(vec![node])
         })
         .collect()
 }

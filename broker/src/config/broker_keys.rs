@@ -102,6 +102,12 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
     ),
     ("registry.authentication.realm", "Weir", ConfigType::String, "The schema registry's listener: the realm of its WWW-Authenticate challenge."),
     (
+        "registry.idle.timeout.ms",
+        "30000",
+        ConfigType::Long,
+        "The schema registry's listener: a connection waits this long for its next request's headers (then it is closed), and a request as long again for its body (then 408).",
+    ),
+    (
         "registry.ssl.keystore.location",
         "",
         ConfigType::String,
@@ -126,6 +132,12 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "The console's listener: NONE, or BASIC to require HTTP basic credentials of a SCRAM user, a login session or a client certificate.",
     ),
     ("console.authentication.realm", "Weir", ConfigType::String, "The console's listener: the realm of its WWW-Authenticate challenge."),
+    (
+        "console.idle.timeout.ms",
+        "30000",
+        ConfigType::Long,
+        "The console's listener: a connection waits this long for its next request's headers (then it is closed), and a request as long again for its body (then 408).",
+    ),
     (
         "console.ssl.keystore.location",
         "",

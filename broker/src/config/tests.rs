@@ -96,3 +96,15 @@ fn bad_values_and_keys_are_refused() {
     o.insert("bogus".to_string(), "1".to_string());
     assert!(validate_topic_configs(&o).is_err());
 }
+
+#[test]
+fn per_listener_keys_name_their_listener() {
+    assert_eq!(listener_key("listener.name.sasl_ssl.max.connections"), Some(("SASL_SSL".into(), "max.connections")));
+    assert_eq!(listener_key("listener.name..max.connections"), None);
+    assert_eq!(listener_key("listener.name.a.b.max.connections"), None, "a listener name has no dots");
+    assert_eq!(listener_key("listener.name.internal.max.connection"), None);
+    let mut b = BrokerConfig::default();
+    b.set("listener.name.internal.max.connections", "3").unwrap();
+    assert!(b.set("listener.name.internal.max.connections", "three").is_err());
+    assert!(b.set("listener.name.internal.no.such.key", "1").is_err());
+}

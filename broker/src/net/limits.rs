@@ -3,6 +3,8 @@
 //! - `max.connections`: client connections open at once, every listener
 //!   together. At the limit the acceptors stop accepting until one closes, so
 //!   new clients wait in the kernel's backlog rather than being refused.
+//! - `listener.name.<listener>.max.connections`: the same, for one listener;
+//!   both bounds apply.
 //! - `max.connections.per.ip`, with `max.connections.per.ip.overrides`
 //!   (`host:count,...`, an address or a host name resolved at start-up): a
 //!   connection over its address's limit is closed as soon as it is accepted.
@@ -28,6 +30,8 @@ use crate::error::BrokerError;
 #[derive(Clone, Debug, Default)]
 pub struct LimitSettings {
     pub max_connections: usize,
+    /// `listener.name.<listener>.max.connections`, by listener name (upper case).
+    pub per_listener: HashMap<String, usize>,
     pub max_per_ip: usize,
     /// Host (address or name) -> limit.
     pub overrides: HashMap<String, usize>,
@@ -59,6 +63,7 @@ pub fn parse_overrides(s: &str) -> Result<HashMap<String, usize>, BrokerError> {
 
 pub struct ConnectionLimits {
     max: usize,
+    per_listener: HashMap<String, usize>,
     max_per_ip: usize,
     overrides: HashMap<IpAddr, usize>,
     state: Mutex<(usize, HashMap<IpAddr, usize>)>,
@@ -98,6 +103,7 @@ impl ConnectionLimits {
         }
         Ok(Arc::new(ConnectionLimits {
             max: s.max_connections,
+            per_listener: s.per_listener.clone(),
             max_per_ip: s.max_per_ip,
             overrides,
             state: Mutex::new((0, HashMap::new())),
@@ -107,6 +113,11 @@ impl ConnectionLimits {
                 (Arc::new(Semaphore::new(cap as usize)), cap)
             }),
         }))
+    }
+
+    /// `listener.name.<listener>.max.connections`, if set for `listener`.
+    pub fn listener_max(&self, listener: &str) -> Option<usize> {
+        self.per_listener.get(&listener.to_ascii_uppercase()).copied()
     }
 
     /// Waits while the broker is at `max.connections`.

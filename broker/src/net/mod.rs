@@ -118,6 +118,17 @@ impl Listeners {
             })?)?)),
             false => None,
         };
+        let controllers = settings.controller_listener_names.to_ascii_uppercase();
+        for name in settings.connections.per_listener.keys() {
+            let known = specs.iter().any(|s| s.name.eq_ignore_ascii_case(name))
+                || controllers.split(',').any(|c| c.trim() == name);
+            if !known {
+                return Err(BrokerError::Config(format!(
+                    "listener.name.{}.max.connections: no listener is named {name} (listeners: {client_listeners})",
+                    name.to_ascii_lowercase()
+                )));
+            }
+        }
         let limits = limits::ConnectionLimits::new(&settings.connections)?;
         let mut bound = Vec::with_capacity(specs.len());
         let mut endpoints = Vec::with_capacity(specs.len());
@@ -224,8 +235,19 @@ async fn accept_loop(
     let connections = metrics::counter!("weir_kafka_connections_total", "listener" => spec.name.clone());
     let active = metrics::gauge!("weir_kafka_connections_active", "listener" => spec.name.clone());
     let mut conns = JoinSet::new();
+    let listener_max = limits.listener_max(&spec.name);
     loop {
-        // At max.connections the listener is left alone: clients wait in the backlog.
+        // At max.connections (the broker's or this listener's) the listener is
+        // left alone: clients wait in the backlog.
+        if listener_max.is_some_and(|max| conns.len() >= max) {
+            tokio::select! {
+                Some(_) = conns.join_next() => {
+                    active.decrement(1.0);
+                    continue;
+                }
+                _ = shutdown.changed() => break,
+            }
+        }
         tokio::select! {
             _ = limits.wait_for_room() => {}
             Some(_) = conns.join_next(), if !conns.is_empty() => {

@@ -138,8 +138,15 @@ pub(crate) async fn write<T: Send + 'static>(
 }
 
 pub(super) fn body<T: for<'de> Deserialize<'de>>(b: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(b)
-        .map_err(|e| ApiError::new(422, 422, format!("Unrecognized or malformed request body: {e}")))
+    // As Confluent: JSON that does not parse is rest-utils' 400 (Jackson's
+    // JsonParseException), JSON of the wrong shape the registry's 422 ("Unrecognized
+    // field: ...").
+    serde_json::from_slice(b).map_err(|e| match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            ApiError::new(400, 400, format!("Malformed JSON request body: {e}"))
+        }
+        _ => ApiError::new(422, 422, format!("Unrecognized or malformed request body: {e}")),
+    })
 }
 
 #[derive(Deserialize, Default)]

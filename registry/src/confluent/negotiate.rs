@@ -17,7 +17,6 @@ use crate::error::{ApiError, CONTENT_TYPE};
 
 const PRODUCED: [(&str, f32); 3] =
     [(CONTENT_TYPE, 1.0), ("application/vnd.schemaregistry+json", 0.9), ("application/json", 0.5)];
-const BODY_LIMIT: usize = 2 * 1024 * 1024;
 const CONSUMED: [&str; 4] =
     [CONTENT_TYPE, "application/vnd.schemaregistry+json", "application/json", "application/octet-stream"];
 
@@ -129,12 +128,15 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         return ApiError::new(415, 415, "HTTP 415 Unsupported Media Type").into_response();
     }
     let req = if has_body {
-        let (parts, body) = req.into_parts();
         // The same bound the handlers' body extractor applies (axum's default).
-        let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
-            Ok(b) => b,
-            Err(_) => return ApiError::new(413, 413, "HTTP 413 Request Entity Too Large").into_response(),
+        let (req, bytes) = match weir_http_security::body::buffer(req, weir_http_security::body::BODY_LIMIT).await {
+            Ok(read) => read,
+            Err(e) => {
+                let status = e.status().as_u16();
+                return ApiError::new(status, status as u32, format!("HTTP {status}: {}", e.message())).into_response();
+            }
         };
+        let (parts, _) = req.into_parts();
         let bytes = match to_utf8(&bytes) {
             Some(converted) => axum::body::Bytes::from(converted),
             None => bytes,

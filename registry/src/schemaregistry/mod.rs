@@ -204,6 +204,18 @@ use search::*;
 use versions::*;
 use views::*;
 
+/// Reads a POST's or PUT's whole body before routing, so that one too large or
+/// too slow is answered in Cloudera's error form (413, 408) like any other.
+async fn whole_body(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if !matches!(*req.method(), axum::http::Method::POST | axum::http::Method::PUT) {
+        return next.run(req).await;
+    }
+    match weir_http_security::body::buffer(req, weir_http_security::body::BODY_LIMIT).await {
+        Ok((req, _)) => next.run(req).await,
+        Err(e) => HwError { status: e.status().as_u16(), code: 1110, message: e.message() }.into_response(),
+    }
+}
+
 async fn not_found() -> R {
     Err(HwError { status: 404, code: 1101, message: "No such endpoint in the schema registry API".into() })
 }
@@ -247,5 +259,6 @@ pub fn router(app: App) -> Router {
         .route("/serdes", get(list_serdes).post(add_serdes))
         .route("/serdes/{id}", get(get_serdes))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(whole_body))
         .with_state(app)
 }
