@@ -7,7 +7,8 @@
 //! the shortest name that resolves to the type from where it is used.
 //!
 //! With `normalize` (Confluent's `normalize=true`): imports, options, fields (by
-//! number) and enum values (by number, then name) are sorted and type names are
+//! number) and enum values (by number, then name; a proto3 enum's zero value
+//! stays first, as proto3 requires) are sorted and type names are
 //! fully qualified with a leading dot; the order of messages, enums and services
 //! never changes, because serializers number messages by their position.
 //! Options are written from the compiled descriptor, so standard options come in
@@ -290,9 +291,13 @@ impl Renderer {
         for o in self.options(&e.options()) {
             writeln!(out, "{pad}option {o};").ok();
         }
-        let mut values: Vec<_> = e.values().collect();
+        // Declaration order (prost-reflect lists values by number): a proto3
+        // enum's first value must be its zero, which may follow negative ones.
+        let mut values: Vec<_> = proto.value.iter().filter_map(|v| e.get_value_by_name(v.name())).collect();
         if self.normalize {
-            values.sort_by(|a, b| (a.number(), a.name()).cmp(&(b.number(), b.name())));
+            // By number, then name; in proto3 the zero value stays first.
+            let proto3 = e.parent_file().syntax() == Syntax::Proto3;
+            values.sort_by_key(|v| (!(proto3 && v.number() == 0), v.number(), v.name().to_string()));
         }
         for v in values {
             let opts = self.options(&v.options());

@@ -206,3 +206,17 @@ fn a_descriptor_that_cannot_be_written_as_proto_text_is_refused() {
     let Err(e) = compile(s, &[], false) else { panic!("refused") };
     assert!(e.contains("cannot be written as .proto text"), "{e}");
 }
+
+#[test]
+fn a_proto3_enum_keeps_its_zero_value_first_when_a_negative_value_follows() {
+    // Found by the registry_schema fuzz target: values were written by number,
+    // so -1 came first and the canonical text no longer compiled.
+    let text = "syntax = \"proto3\";\nenum K { K0 = 0; K1 = -1; K2 = 2; }\nmessage M { K k = 1; }\n";
+    for normalize in [false, true] {
+        let c = compile(text, &[], normalize).unwrap();
+        let zero = c.canonical.find("K0 = 0;").unwrap();
+        assert!(zero < c.canonical.find("K1 = -1;").unwrap(), "{}", c.canonical);
+        let again = compile(&c.canonical, &[], normalize).unwrap_or_else(|e| panic!("{e}\n{}", c.canonical));
+        assert_eq!(again.canonical, c.canonical, "a fixed point");
+    }
+}
