@@ -77,6 +77,11 @@ impl Codec {
             SchemaType::Avro => {
                 let mut texts: Vec<&str> = deps.iter().map(|(_, _, t)| t.as_str()).collect();
                 texts.push(text);
+                for t in &texts {
+                    if let Ok(v) = serde_json::from_str::<Value>(t) {
+                        ascii_type_names(&v)?;
+                    }
+                }
                 Codec::Avro(
                     apache_avro::Schema::parse_list(&texts)
                         .map_err(|e| format!("the registered Avro schema does not parse: {e}"))?,
@@ -205,6 +210,38 @@ impl Store {
     }
 }
 
+/// apache-avro 0.17 panics (an unwrap in `Name::parse`) on a record, enum or
+/// fixed name outside `[A-Za-z_][A-Za-z0-9_]*` (dotted), which Avro Java and
+/// the registry accept (any Unicode letter): such a schema gets an error here
+/// instead of a panic in the console or the produce path.
+fn ascii_type_names(v: &Value) -> Result<(), String> {
+    match v {
+        Value::Array(items) => items.iter().try_for_each(ascii_type_names),
+        Value::Object(o) => {
+            let named = matches!(o.get("type").and_then(Value::as_str), Some("record" | "error" | "enum" | "fixed"));
+            if let (true, Some(Value::String(name))) = (named, o.get("name")) {
+                let ident = |s: &str| {
+                    let mut c = s.chars();
+                    c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+                };
+                // As its pattern: `name`, `ns.name`, or `.name` (an empty namespace).
+                let ok = match name.strip_prefix('.') {
+                    Some(rest) => ident(rest),
+                    None => name.split('.').all(ident),
+                };
+                if !ok {
+                    return Err(format!(
+                        "the Avro codec takes only ASCII letters, digits and '_' in type names: '{name}'"
+                    ));
+                }
+            }
+            o.values().try_for_each(ascii_type_names)
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +272,22 @@ mod tests {
         let payload = format!("{{\"id\": {}}}", "3".repeat(101));
         let value = codec.decode(payload.as_bytes()).unwrap();
         assert_eq!(codec.decode(&codec.encode(&value).unwrap()).unwrap(), value);
+    }
+
+    #[test]
+    fn a_non_ascii_type_name_is_an_error_not_a_panic() {
+        // Found by the registry_schema fuzz campaign: apache-avro unwraps its name check.
+        let schema = r#"{"type":"record","name":"Usźer","fields":[{"name":"id","type":"long"}]}"#;
+        let err = Codec::build(SchemaType::Avro, schema, &[]).err().expect("an error");
+        assert!(err.contains("Usźer"), "{err}");
+        let nested = r#"{"type":"record","name":"a.B","fields":[{"name":"e","type":{"type":"enum","name":"Ę","symbols":["X"]}}]}"#;
+        assert!(Codec::build(SchemaType::Avro, nested, &[]).is_err());
+        for fine in [".B2", "a_1.B2"] {
+            let f = r#"[{"name":"f","type":{"type":"fixed","name":"F","size":2}}]"#;
+            let schema = format!(r#"{{"type":"record","name":"{fine}","fields":{f}}}"#);
+            assert!(Codec::build(SchemaType::Avro, &schema, &[]).is_ok(), "{fine}");
+        }
+        let dotted = r#"{"type":"record","name":".a.B","fields":[]}"#;
+        assert!(Codec::build(SchemaType::Avro, dotted, &[]).is_err(), "a namespace after a leading dot");
     }
 }
