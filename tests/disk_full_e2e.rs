@@ -70,7 +70,7 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
         &["unshare", "-Urm", "sh", "-c", SCRIPT, "sh"],
         mnt.join("data"),
         &[
-            // Small preallocated indexes and one offsets partition: the 32 MiB hold the broker's own topics.
+            // Small indexes and one offsets partition: the 32 MiB hold the broker's own topics.
             "--set",
             "log.index.size.max.bytes=65536",
             "--set",

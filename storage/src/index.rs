@@ -10,9 +10,16 @@
 //!   with strictly increasing timestamps: "the largest timestamp among batches up to
 //!   and including the batch whose last offset is `relative offset`".
 //!
-//! The active segment's index files are preallocated to `segment.index.bytes` and
-//! trimmed to their entries on roll/close; a closed index's length is exactly
-//! `entries * entry size`.
+//! The active segment's index files are extended to `segment.index.bytes` as
+//! sparse files and trimmed to their entries on roll/close: a closed index's
+//! length is exactly `entries * entry size`, and one found at the full length was
+//! not trimmed (an unclean shutdown), so its entry count is unknown and it is
+//! rebuilt. Blocks are allocated (posix_fallocate) only ahead of the entries, in
+//! steps that double from one page up to [`RESERVE_STEP_MAX`]: a write through
+//! the mapping never lands in a hole (which on a full disk is SIGBUS, not an
+//! error), and an idle partition holds a page per index on disk instead of
+//! `segment.index.bytes` each (two internal topics of 50 partitions would
+//! otherwise pin 2 GiB at every start).
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -36,13 +43,16 @@ struct IndexFile {
     /// Opened for appending but the file was not trimmed (unclean shutdown): the
     /// entry count is unknown and the index must be rebuilt.
     untrimmed: bool,
+    /// Bytes from the start of the file whose blocks are known to be allocated:
+    /// entries are written only below this.
+    reserved: usize,
     /// Trimmed to its entries and durable (a closed segment's index).
     sealed: bool,
 }
 
 impl IndexFile {
-    /// Opens or creates; entries = file length / entry size. When `preallocate`,
-    /// the file is extended to `max_entries` (the caller then sets `entries`).
+    /// Opens or creates; entries = file length / entry size. When `preallocate`
+    /// (the active segment), the file is extended to `max_entries` as a sparse file.
     fn open(path: &Path, entry_size: usize, max_entries: usize, preallocate: bool) -> Result<IndexFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -62,6 +72,9 @@ impl IndexFile {
             max_entries: max_entries.max(entries),
             entry_size,
             untrimmed,
+            // An untrimmed file's allocation is unknown: allocating again what is
+            // already allocated is cheap.
+            reserved: if untrimmed { 0 } else { len },
             sealed: !preallocate,
         };
         if untrimmed {
@@ -73,7 +86,7 @@ impl IndexFile {
                 // Opening must work on a full disk, so that what is stored can still
                 // be read; the first append that needs an index entry then fails.
                 Err(StorageError::DiskFull { .. }) => {
-                    tracing::warn!(path = %path.display(), "disk full: index not preallocated");
+                    tracing::warn!(path = %path.display(), "disk full: index not extended");
                     idx.remap()?;
                 }
                 Err(e) => return Err(e),
@@ -118,22 +131,29 @@ impl IndexFile {
         }
         let path = self.path.clone();
         let file = self.handle()?;
-        let current = file.metadata().ctx("stat index", &path)?.len();
-        if len as u64 > current {
-            // Reserve the blocks now: a sparse file written through the mapping
-            // would meet a full disk as SIGBUS in the middle of an append, not as
-            // an error this append can report.
-            allocate(file, len as u64).ctx("preallocate index", &path)?;
-        } else {
-            file.set_len(len as u64).ctx("resize index", &path)?;
-        }
+        // Growing leaves a hole (no blocks); `reserve` allocates ahead of the entries.
+        file.set_len(len as u64).ctx("resize index", &path)?;
+        self.reserved = self.reserved.min(len);
         self.remap()?;
         self.file = None;
         Ok(())
     }
 
-    fn is_preallocated(&self) -> bool {
-        self.mmap.as_ref().map_or(0, |m| m.len()) > self.entries * self.entry_size
+    /// Makes sure the blocks up to `end` are allocated, allocating the next step.
+    fn reserve(&mut self, end: usize) -> Result<()> {
+        let full = self.max_entries * self.entry_size;
+        if self.mmap.as_ref().map_or(0, |m| m.len()) < full {
+            // Opened on a full disk without being extended.
+            self.resize(full)?;
+        }
+        let step = self.reserved.clamp(PAGE, RESERVE_STEP_MAX);
+        let target = (self.reserved + step).next_multiple_of(PAGE).max(end).min(full);
+        let path = self.path.clone();
+        let file = self.handle()?;
+        allocate(file, target as u64).ctx("allocate index", &path)?;
+        self.reserved = target;
+        self.file = None;
+        Ok(())
     }
 
     fn entry(&self, i: usize) -> &[u8] {
@@ -145,10 +165,10 @@ impl IndexFile {
         if self.entries >= self.max_entries {
             return Ok(false);
         }
-        if !self.is_preallocated() {
-            self.resize(self.max_entries * self.entry_size)?;
-        }
         let at = self.entries * self.entry_size;
+        if at + self.entry_size > self.reserved {
+            self.reserve(at + self.entry_size)?;
+        }
         let m = self.mmap.as_mut().expect("index mapped");
         m[at..at + self.entry_size].copy_from_slice(bytes);
         self.entries += 1;
@@ -177,7 +197,7 @@ impl IndexFile {
         Ok(())
     }
 
-    /// msync of the mapping, then fsync of the file: its size (preallocated or
+    /// msync of the mapping, then fsync of the file: its size (extended or
     /// trimmed) is metadata msync does not make durable, and the descriptor is
     /// opened for the purpose when none is held.
     fn fsync(&self) -> Result<()> {
@@ -212,7 +232,7 @@ impl OffsetIndex {
     pub fn is_full(&self) -> bool {
         self.f.entries >= self.f.max_entries
     }
-    /// The file was found preallocated (not trimmed): contents unknown.
+    /// The file was found at its full length (not trimmed): contents unknown.
     pub fn untrimmed(&self) -> bool {
         self.f.untrimmed
     }
@@ -301,7 +321,7 @@ impl TimeIndex {
     pub fn is_full(&self) -> bool {
         self.f.entries >= self.f.max_entries
     }
-    /// The file was found preallocated (not trimmed): contents unknown.
+    /// The file was found at its full length (not trimmed): contents unknown.
     pub fn untrimmed(&self) -> bool {
         self.f.untrimmed
     }
@@ -371,8 +391,14 @@ impl TimeIndex {
     }
 }
 
-/// Grows `file` to `len` bytes with the blocks allocated (posix_fallocate; glibc
-/// falls back to writing zeros where the filesystem cannot allocate).
+const PAGE: usize = 4096;
+
+/// The largest step by which an active index's allocated blocks grow.
+const RESERVE_STEP_MAX: usize = 1 << 20;
+
+/// Allocates the blocks of `file`'s first `len` bytes, growing it if shorter
+/// (posix_fallocate; glibc falls back to writing zeros where the filesystem
+/// cannot allocate).
 fn allocate(file: &File, len: u64) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: a valid open descriptor; the call only changes the file's size and blocks.
@@ -412,7 +438,7 @@ mod tests {
         idx.trim().unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().len(), 32);
         drop(idx);
-        // Reopen trimmed (closed) and preallocated (active).
+        // Reopen trimmed (closed) and extended (active).
         let idx = OffsetIndex::open(&p, 10, false).unwrap();
         assert_eq!(idx.len(), 4);
         drop(idx);
@@ -425,6 +451,36 @@ mod tests {
         let idx = OffsetIndex::open(&p, 10, true).unwrap();
         assert!(idx.untrimmed());
         assert_eq!(idx.len(), 0);
+    }
+
+    #[test]
+    fn an_active_index_allocates_blocks_only_ahead_of_its_entries() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("0.index");
+        let allocated = || std::fs::metadata(&p).unwrap().blocks() * 512;
+        let max = 10 * 1024 * 1024 / OffsetIndex::ENTRY;
+        let mut idx = OffsetIndex::open(&p, max, true).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), (max * OffsetIndex::ENTRY) as u64);
+        assert!(allocated() < 64 * 1024, "an empty index holds {} bytes", allocated());
+        let n = 50_000u32;
+        for i in 1..=n {
+            assert!(idx.append(i, i * 10).unwrap());
+        }
+        let used = n as u64 * OffsetIndex::ENTRY as u64;
+        assert!(allocated() >= used, "{} bytes allocated under {used} bytes of entries", allocated());
+        assert!(allocated() < 2 * used + 64 * 1024, "{} bytes allocated for {used}", allocated());
+        assert_eq!(idx.lookup(n as i64), Some((n, n * 10)));
+        assert_eq!(idx.lookup(12_345), Some((12_345, 123_450)));
+        idx.trim().unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), used);
+        drop(idx);
+        // Reopened for appending: extended again, the old entries kept.
+        let mut idx = OffsetIndex::open(&p, max, true).unwrap();
+        assert!(!idx.untrimmed());
+        assert_eq!(idx.len(), n as usize);
+        assert!(idx.append(n + 1, (n + 1) * 10).unwrap());
+        assert_eq!(idx.lookup(i64::from(n) + 5), Some((n + 1, (n + 1) * 10)));
     }
 
     #[test]

@@ -18,8 +18,8 @@
 //!   `(u32 offset - base, u32 file position)` pointing at batch starts, added whenever
 //!   more than `index.interval.bytes` were appended since the previous entry. Both
 //!   fields strictly increase and positions are > 0 (the first batch is never
-//!   indexed). Memory-mapped; the active segment's file is preallocated to
-//!   `segment.index.bytes` and trimmed to its entries when the segment is rolled or
+//!   indexed). Memory-mapped; the active segment's file is extended (sparse) to
+//!   `segment.index.bytes`, its blocks allocated just ahead of its entries, and trimmed to its entries when the segment is rolled or
 //!   the log closed.
 //! * `<base>.timeindex` — 12-byte entries `(i64 max timestamp so far, u32 relative
 //!   offset of the last record of the batch carrying it)`, timestamps strictly

@@ -356,7 +356,7 @@ fn reopen_clean_and_after_crash_keeps_everything() {
         let log = t.reopen(cfg.clone(), recover);
         assert_eq!(log.log_end_offset(), 300);
         assert_eq!(read_all(&log), full);
-        drop(log); // no close: indexes stay preallocated, as after a crash
+        drop(log); // no close: indexes stay at full length, as after a crash
     }
     // Indexes deleted: rebuilt on a clean open too.
     for e in std::fs::read_dir(&t.path).unwrap() {
