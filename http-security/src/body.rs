@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
 use hyper::body::{Frame, Incoming, SizeHint};
 
 /// The largest request body the registry and the console read (axum's default
@@ -104,6 +106,20 @@ impl BodyError {
             cur = err.source();
         }
         BodyError::Broken(format!("the request body could not be read: {e}"))
+    }
+}
+
+/// The body of a middleware (`axum::middleware::from_fn`) that reads the whole
+/// body of a POST, PUT or PATCH (at most [`BODY_LIMIT`]) before routing, so that
+/// one too large or too slow is answered by `refuse` in the app's own error form
+/// like any other error.
+pub async fn read_whole(req: Request, next: Next, refuse: impl FnOnce(BodyError) -> Response) -> Response {
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        return next.run(req).await;
+    }
+    match buffer(req, BODY_LIMIT).await {
+        Ok((req, _)) => next.run(req).await,
+        Err(e) => refuse(e),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::batch::{self, BatchHeader, ATTRIBUTES_OFFSET, HEADER_LEN};
 use crate::clock::Clock;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
+use crate::log_flush::WriteOp;
 use crate::producer::{Check, ProducerState};
 use crate::recycle::SegmentPool;
 use crate::segment::{BatchInfo, Segment};
@@ -329,10 +330,12 @@ impl Log {
 
         let mut active = self.active();
         if self.should_roll(&active, &cfg, records.len() as u64, next - 1, now) {
-            self.roll_locked(&cfg).inspect_err(|e| self.offline_after("roll", e))?;
+            self.roll_locked(&cfg).inspect_err(|e| self.offline_after(WriteOp::Roll, e))?;
             active = self.active();
         }
-        active.append(&iov, &infos, cfg.index_interval_bytes, now).inspect_err(|e| self.offline_after("append", e))?;
+        active
+            .append(&iov, &infos, cfg.index_interval_bytes, now)
+            .inspect_err(|e| self.offline_after(WriteOp::Append, e))?;
         self.log_end.store(next, Ordering::Release);
         {
             let mut producers = self.producers.lock();
@@ -349,7 +352,7 @@ impl Log {
                             last_offset: t.last_offset,
                             last_stable_offset: lso,
                         })
-                        .inspect_err(|e| self.offline_after("aborted transaction index append", e))?;
+                        .inspect_err(|e| self.offline_after(WriteOp::AbortedTxnIndex, e))?;
                 }
             }
             self.unstable.store(producers.first_unstable_offset().unwrap_or(i64::MAX), Ordering::Release);
@@ -418,7 +421,7 @@ impl Log {
         let active = self.active();
         let now = self.clock.now_ms();
         if active.size() > 0 && active.meta().rolling_ts.is_some_and(|t| now - t > cfg.segment_ms) {
-            self.roll_locked(&cfg).inspect_err(|e| self.offline_after("roll", e))?;
+            self.roll_locked(&cfg).inspect_err(|e| self.offline_after(WriteOp::Roll, e))?;
             return Ok(true);
         }
         Ok(false)

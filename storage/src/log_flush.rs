@@ -1,5 +1,6 @@
 //! Durability of a [`Log`]: group commit (`flush_to`), the page-cache policy's
-//! interval flushes and writeback, and the poisoning after a failed fdatasync.
+//! interval flushes and writeback, and taking a log offline after an I/O error
+//! that leaves its state on disk unknown (any failed fdatasync among them).
 
 use std::sync::atomic::Ordering;
 
@@ -22,21 +23,41 @@ impl Log {
 
     /// Takes the log offline after `e` from `op`, unless `e` leaves the log as
     /// it was and may pass (see [`takes_offline`]).
-    pub(crate) fn offline_after(&self, op: &str, e: &StorageError) {
+    pub(crate) fn offline_after(&self, op: WriteOp, e: &StorageError) {
         if takes_offline(op, e) && !self.offline.swap(true, Ordering::AcqRel) {
-            tracing::error!(dir = %self.dir.display(), op, error = %e,
+            tracing::error!(dir = %self.dir.display(), op = op.name(), error = %e,
                 "log offline after an I/O error: its produce and fetch requests fail until the broker restarts and recovers it");
             metrics::counter!("weir_log_offline_total").increment(1);
         }
     }
 }
 
+/// The writes whose failure may take a log offline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteOp {
+    Append,
+    Roll,
+    AbortedTxnIndex,
+    Fdatasync,
+}
+
+impl WriteOp {
+    fn name(self) -> &'static str {
+        match self {
+            WriteOp::Append => "append",
+            WriteOp::Roll => "roll",
+            WriteOp::AbortedTxnIndex => "aborted transaction index append",
+            WriteOp::Fdatasync => "fdatasync",
+        }
+    }
+}
+
 /// Whether an error from `op` leaves the log's state on disk unknown.
-fn takes_offline(op: &str, e: &StorageError) -> bool {
+fn takes_offline(op: WriteOp, e: &StorageError) -> bool {
     match e {
         // After a failed fdatasync the page cache may have dropped the pages it
         // could not write, whatever the errno.
-        StorageError::Io { .. } | StorageError::DiskFull { .. } if op == "fdatasync" => true,
+        StorageError::Io { .. } | StorageError::DiskFull { .. } if op == WriteOp::Fdatasync => true,
         // Out of space, or over the process's file-size limit: the write was cut
         // back and the log is as it was; writes resume when there is room.
         StorageError::Io { source, .. } => source.raw_os_error() != Some(libc::EFBIG),
@@ -81,7 +102,7 @@ impl Log {
                     self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
                 }
                 Err(e) => {
-                    self.offline_after("fdatasync", &e);
+                    self.offline_after(WriteOp::Fdatasync, &e);
                     self.flush_cv.notify_all();
                     return Err(e);
                 }
@@ -167,11 +188,11 @@ mod tests {
     fn which_errors_take_a_log_offline() {
         let io =
             |errno| StorageError::io("append", std::path::Path::new("/d"), std::io::Error::from_raw_os_error(errno));
-        assert!(takes_offline("append", &io(libc::EIO)));
-        assert!(takes_offline("roll", &io(libc::ENOENT)));
-        assert!(!takes_offline("append", &io(libc::ENOSPC)), "a full disk passes");
-        assert!(!takes_offline("append", &io(libc::EFBIG)), "so does the file-size limit");
-        assert!(takes_offline("fdatasync", &io(libc::ENOSPC)), "a failed fdatasync never does");
-        assert!(!takes_offline("append", &StorageError::InvalidRecord { reason: "x".into() }));
+        assert!(takes_offline(WriteOp::Append, &io(libc::EIO)));
+        assert!(takes_offline(WriteOp::Roll, &io(libc::ENOENT)));
+        assert!(!takes_offline(WriteOp::Append, &io(libc::ENOSPC)), "a full disk passes");
+        assert!(!takes_offline(WriteOp::Append, &io(libc::EFBIG)), "so does the file-size limit");
+        assert!(takes_offline(WriteOp::Fdatasync, &io(libc::ENOSPC)), "a failed fdatasync never does");
+        assert!(!takes_offline(WriteOp::Append, &StorageError::InvalidRecord { reason: "x".into() }));
     }
 }

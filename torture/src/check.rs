@@ -20,8 +20,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::history::{txn_value, value, Ack, History, TxnOutcome, TXN_RECORDS};
-use crate::workload::{client, committed_offsets, GROUPS, PARTITIONS, TOPIC, TXN_PARTITIONS, TXN_TOPIC};
+use crate::history::{txn_value, value, Ack, CommitState, History, TxnOutcome, TXN_RECORDS};
+use crate::workload::{client, committed_offsets, unexplained, GROUPS, PARTITIONS, TOPIC, TXN_PARTITIONS, TXN_TOPIC};
 
 /// Every record of `topic` as (partition, offset, value), read to the end.
 fn read_all(bootstrap: &str, topic: &str, partitions: i32, isolation: &str) -> anyhow::Result<Vec<(i32, i64, String)>> {
@@ -125,7 +125,12 @@ pub struct Counts {
     pub txn_records: usize,
 }
 
-pub async fn check(bootstrap: &str, history: &History, violations: &mut Vec<String>) -> anyhow::Result<Counts> {
+pub async fn check(
+    bootstrap: &str,
+    history: &History,
+    commits: &HashMap<(String, i32), CommitState>,
+    violations: &mut Vec<String>,
+) -> anyhow::Result<Counts> {
     let log = read_all(bootstrap, TOPIC, PARTITIONS, "read_uncommitted")?;
     violations.extend(records(&log, &history.acked));
     let txn_log = read_all(bootstrap, TXN_TOPIC, TXN_PARTITIONS, "read_committed")?;
@@ -133,14 +138,7 @@ pub async fn check(bootstrap: &str, history: &History, violations: &mut Vec<Stri
 
     for group in GROUPS {
         let now = committed_offsets(bootstrap, group).unwrap_or_default();
-        for ((g, p), acked) in &history.commits {
-            if g == group && now.get(p).copied().unwrap_or(-1) < *acked {
-                violations.push(format!(
-                    "group {group} partition {p}: committed {:?} below the acknowledged {acked}",
-                    now.get(p)
-                ));
-            }
-        }
+        violations.extend(unexplained(group, commits, &now));
     }
 
     let admin: AdminClient<DefaultClientContext> = client(bootstrap).create()?;

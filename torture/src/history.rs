@@ -28,9 +28,11 @@ pub struct History {
     pub unacked: u64,
     /// Transactions by number, each of `TXN_RECORDS` records.
     pub txns: Vec<(u64, TxnOutcome)>,
-    /// Per (group, partition): the largest offset a commit was acknowledged for.
-    pub commits: HashMap<(String, i32), i64>,
     pub commit_count: u64,
+    /// Acknowledged commits below an earlier acknowledged one of the same
+    /// partition: the consumer read again from an older position (after a
+    /// rebalance whose committed-offset fetch raced its own commit), for the report.
+    pub commit_regressions: u64,
     /// (subject, field names of the schema, id) of acknowledged registrations.
     pub schemas: Vec<(String, Vec<String>, i64)>,
     /// Topics whose creation was acknowledged.
@@ -45,6 +47,26 @@ pub struct History {
     /// Committed-offset samples taken while the broker was tortured.
     pub offset_samples: u64,
 }
+
+/// A partition's offset commits as its group's one consumer made them: the
+/// offset of the last acknowledged commit and the offsets attempted since
+/// (failed or in flight: they may have taken effect). The broker must hold one of
+/// them: a committed offset changes only by a commit, and commits apply in order.
+#[derive(Clone, Debug, Default)]
+pub struct CommitState {
+    pub acked: Option<i64>,
+    pub since: Vec<i64>,
+}
+
+impl CommitState {
+    pub fn allows(&self, seen: i64) -> bool {
+        self.acked == Some(seen) || self.since.contains(&seen)
+    }
+}
+
+/// Per (group, partition). Its own lock: the sampler holds it across a query so
+/// that no commit starts meanwhile.
+pub type Commits = std::sync::Arc<std::sync::Mutex<HashMap<(String, i32), CommitState>>>;
 
 /// Records per transaction.
 pub const TXN_RECORDS: usize = 8;

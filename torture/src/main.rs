@@ -83,6 +83,7 @@ fn main() -> Result<()> {
     rt.block_on(workload::create_topics(&bootstrap))?;
 
     let history: workload::Shared = Arc::new(Mutex::new(History::default()));
+    let commits: history::Commits = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for id in 0..4 {
@@ -95,12 +96,12 @@ fn main() -> Result<()> {
         threads.push(std::thread::spawn(move || workload::transactional_producer(b, h, s)));
     }
     for group in workload::GROUPS {
-        let (b, h, s) = (bootstrap.clone(), history.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || workload::consumer(group, b, h, s)));
+        let (b, h, c, s) = (bootstrap.clone(), history.clone(), commits.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || workload::consumer(group, b, h, c, s)));
     }
     {
-        let (b, h, s) = (bootstrap.clone(), history.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || workload::offset_sampler(b, h, s)));
+        let (b, h, c, s) = (bootstrap.clone(), history.clone(), commits.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || workload::offset_sampler(b, h, c, s)));
     }
     {
         let (r, h, s) = (node.registry().to_string(), history.clone(), stop.clone());
@@ -117,9 +118,11 @@ fn main() -> Result<()> {
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(rng.gen_range(500..4000)));
         if tmpfs && disk_fulls == 0 && Instant::now() >= fill_at {
+            node.mark("disk filled");
             let size = disk::fill(&fs)?;
             std::thread::sleep(Duration::from_millis(rng.gen_range(2000..6000)));
             disk::free(&fs)?;
+            node.mark("disk freed");
             disk_fulls += 1;
             println!("torture: the disk was full at {} MiB for a while", size >> 20);
         } else if rng.gen_bool(0.75) {
@@ -151,7 +154,8 @@ fn main() -> Result<()> {
 
     let h = std::mem::take(&mut *history.lock().unwrap_or_else(|p| p.into_inner()));
     violations.extend(h.violations.iter().cloned());
-    let counts = rt.block_on(check::check(node.kafka(), &h, &mut violations))?;
+    let commits = std::mem::take(&mut *commits.lock().unwrap_or_else(|p| p.into_inner()));
+    let counts = rt.block_on(check::check(node.kafka(), &h, &commits, &mut violations))?;
     registry::check(node.registry(), &h.schemas, &mut violations);
     node.stop()?;
     if tmpfs {
@@ -162,7 +166,7 @@ fn main() -> Result<()> {
     println!(
         "torture: {:.0} s, {kills} kills, {pauses} stops, {disk_fulls} disk full, {} starts; {} records acknowledged ({} unacknowledged), \
          {} read back; transactions {} committed, {} aborted, {} unknown ({} records read committed); \
-         {} offset commits ({} records consumed), {} committed-offset samples; {} schemas, {} topics, {} config changes ({} acknowledged)",
+         {} offset commits ({} records consumed, {} partition commits below an earlier acknowledged one), {} committed-offset samples; {} schemas, {} topics, {} config changes ({} acknowledged)",
         started.elapsed().as_secs_f64(),
         node.starts,
         h.acked.len(),
@@ -174,6 +178,7 @@ fn main() -> Result<()> {
         counts.txn_records,
         h.commit_count,
         h.consumed,
+        h.commit_regressions,
         h.offset_samples,
         h.schemas.len(),
         h.topics.len(),

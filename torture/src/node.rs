@@ -64,7 +64,7 @@ impl Node {
             .arg(&self.data)
             .args(["--kafka-addr", &self.addrs[0], "--registry-addr", &self.addrs[1], "--console-addr", &self.addrs[2]])
             // Small segments: rolls, index rebuilds and recovery across many files.
-            // Small preallocated indexes: the run's disk is a tmpfs, in memory.
+            // Small index bounds: the run's disk is a small tmpfs.
             .args(["--set", "log.segment.bytes=1048576", "--set", "auto.create.topics.enable=false"])
             .args(["--set", "log.index.size.max.bytes=65536", "--set", "offsets.topic.num.partitions=8"])
             .env("RUST_LOG", "warn")
@@ -105,8 +105,18 @@ impl Node {
         }
     }
 
+    /// Notes a fault in weir's log, so that what the broker logged can be read
+    /// beside what was done to it.
+    pub fn mark(&self, what: &str) {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.log) {
+            let _ = writeln!(f, "torture: {what} at {} ms since the epoch (start {})", epoch_ms(), self.starts);
+        }
+    }
+
     /// SIGKILL, and reaps the process.
     pub fn kill(&mut self) {
+        self.mark("SIGKILL");
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -114,6 +124,7 @@ impl Node {
     }
 
     pub fn pause(&self) {
+        self.mark("SIGSTOP");
         self.signal(libc::SIGSTOP);
     }
     pub fn resume(&self) {
@@ -140,6 +151,10 @@ impl Node {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
+}
+
+pub fn epoch_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 impl Drop for Node {

@@ -17,7 +17,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, FutureProducer, FutureRecord, Producer, ThreadedProducer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::history::{txn_value, value, Ack, History, TxnOutcome, TXN_RECORDS};
+use crate::history::{txn_value, value, Ack, CommitState, Commits, History, TxnOutcome, TXN_RECORDS};
 
 pub const TOPIC: &str = "torture";
 pub const PARTITIONS: i32 = 32;
@@ -177,9 +177,14 @@ pub fn transactional_producer(bootstrap: String, history: Shared, stop: Arc<Atom
     }
 }
 
+fn lock_commits(c: &Commits) -> std::sync::MutexGuard<'_, HashMap<(String, i32), CommitState>> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A consumer of `group` over the idempotent topic, committing the offsets it
-/// has read every 200 records or second; acknowledged commits go to the history.
-pub fn consumer(group: &'static str, bootstrap: String, history: Shared, stop: Arc<AtomicBool>) {
+/// has read every 200 records or second; every commit is noted before it is
+/// sent and again when acknowledged.
+pub fn consumer(group: &'static str, bootstrap: String, history: Shared, commits: Commits, stop: Arc<AtomicBool>) {
     let consumer: BaseConsumer = match client(&bootstrap)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -210,14 +215,26 @@ pub fn consumer(group: &'static str, bootstrap: String, history: Shared, stop: A
             for (p, o) in &next {
                 let _ = tpl.add_partition_offset(TOPIC, *p, Offset::Offset(*o));
             }
+            {
+                let mut c = lock_commits(&commits);
+                for (p, o) in &next {
+                    c.entry((group.to_string(), *p)).or_default().since.push(*o);
+                }
+            }
             if consumer.commit(&tpl, CommitMode::Sync).is_ok() {
+                let mut regressions = 0;
+                {
+                    let mut c = lock_commits(&commits);
+                    for (p, o) in next.drain() {
+                        let s = c.entry((group.to_string(), p)).or_default();
+                        regressions += u64::from(s.acked.is_some_and(|a| o < a));
+                        *s = CommitState { acked: Some(o), since: Vec::new() };
+                    }
+                }
                 let mut h = lock(&history);
                 h.consumed += read;
                 h.commit_count += 1;
-                for (p, o) in next.drain() {
-                    let slot = h.commits.entry((group.to_string(), p)).or_insert(o);
-                    *slot = (*slot).max(o);
-                }
+                h.commit_regressions += regressions;
                 read = 0;
             }
             last_commit = std::time::Instant::now();
@@ -225,8 +242,7 @@ pub fn consumer(group: &'static str, bootstrap: String, history: Shared, stop: A
     }
 }
 
-/// The groups' committed offsets as the broker reports them: none may be below
-/// an offset whose commit was acknowledged before the question was asked.
+/// The groups' committed offsets as the broker reports them.
 pub fn committed_offsets(bootstrap: &str, group: &str) -> Option<HashMap<i32, i64>> {
     let c: BaseConsumer = client(bootstrap).set("group.id", group).create().ok()?;
     let mut tpl = TopicPartitionList::new();
@@ -250,25 +266,39 @@ pub fn committed_offsets(bootstrap: &str, group: &str) -> Option<HashMap<i32, i6
     )
 }
 
-pub fn offset_sampler(bootstrap: String, history: Shared, stop: Arc<AtomicBool>) {
+/// Asks for the groups' committed offsets while no commit can start: each must
+/// be the last acknowledged commit's or one attempted since.
+pub fn offset_sampler(bootstrap: String, history: Shared, commits: Commits, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(700));
         for group in GROUPS {
-            let before: HashMap<i32, i64> =
-                lock(&history).commits.iter().filter(|((g, _), _)| g == group).map(|((_, p), o)| (*p, *o)).collect();
+            let c = lock_commits(&commits);
             let Some(now) = committed_offsets(&bootstrap, group) else { continue };
+            let found = unexplained(group, &c, &now);
+            drop(c);
             let mut h = lock(&history);
             h.offset_samples += 1;
-            for (p, acked) in before {
-                let seen = now.get(&p).copied().unwrap_or(-1);
-                if seen < acked {
-                    h.violations.push(format!(
-                        "group {group} partition {p}: committed offset {seen} is below the acknowledged {acked}"
-                    ));
-                }
-            }
+            h.violations.extend(found);
         }
     }
+}
+
+/// `group`'s partitions whose committed offset (`now`) is none its consumer's
+/// commits can explain.
+pub fn unexplained(group: &str, commits: &HashMap<(String, i32), CommitState>, now: &HashMap<i32, i64>) -> Vec<String> {
+    let mut found = Vec::new();
+    for ((g, p), s) in commits {
+        let Some(acked) = s.acked.filter(|_| g == group) else { continue };
+        let seen = now.get(p).copied().unwrap_or(-1);
+        if !s.allows(seen) {
+            found.push(format!(
+                "group {group} partition {p}: committed offset {seen}, not the acknowledged {acked} nor one attempted since {:?} (at {} ms since the epoch)",
+                s.since,
+                crate::node::epoch_ms()
+            ));
+        }
+    }
+    found
 }
 
 /// Topic creations and `retention.ms` changes, one a second.

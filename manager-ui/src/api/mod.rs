@@ -140,25 +140,19 @@ pub fn body<T>(b: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> A
     b.map(|b| b.0).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-/// Reads a POST's, PUT's or PATCH's whole body before routing: one too large is
-/// 413 REQUEST_TOO_LARGE (before it is read), one too slow 408 REQUEST_TIMEOUT.
+/// A body too large is 413 REQUEST_TOO_LARGE (before it is read), one too slow
+/// 408 REQUEST_TIMEOUT.
 async fn whole_body(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::http::Method;
-    use weir_http_security::body::{buffer, BodyError, BODY_LIMIT};
-    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
-        return next.run(req).await;
-    }
-    match buffer(req, BODY_LIMIT).await {
-        Ok((req, _)) => next.run(req).await,
-        Err(e) => {
-            let code = match e {
-                BodyError::TooLarge { .. } => "REQUEST_TOO_LARGE",
-                BodyError::TimedOut(_) => "REQUEST_TIMEOUT",
-                BodyError::Broken(_) => "INVALID_REQUEST",
-            };
-            ApiError::new(e.status(), code, e.message()).into_response()
-        }
-    }
+    use weir_http_security::body::BodyError;
+    weir_http_security::body::read_whole(req, next, |e| {
+        let code = match e {
+            BodyError::TooLarge { .. } => "REQUEST_TOO_LARGE",
+            BodyError::TimedOut(_) => "REQUEST_TIMEOUT",
+            BodyError::Broken(_) => "INVALID_REQUEST",
+        };
+        ApiError::new(e.status(), code, e.message()).into_response()
+    })
+    .await
 }
 
 /// A topic's open partitions, in partition order; 404 for an unknown topic.

@@ -204,16 +204,12 @@ use search::*;
 use versions::*;
 use views::*;
 
-/// Reads a POST's or PUT's whole body before routing, so that one too large or
-/// too slow is answered in Cloudera's error form (413, 408) like any other.
+/// A body too large or too slow is answered in Cloudera's error form (413, 408).
 async fn whole_body(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if !matches!(*req.method(), axum::http::Method::POST | axum::http::Method::PUT) {
-        return next.run(req).await;
-    }
-    match weir_http_security::body::buffer(req, weir_http_security::body::BODY_LIMIT).await {
-        Ok((req, _)) => next.run(req).await,
-        Err(e) => HwError { status: e.status().as_u16(), code: 1110, message: e.message() }.into_response(),
-    }
+    weir_http_security::body::read_whole(req, next, |e| {
+        HwError { status: e.status().as_u16(), code: 1110, message: e.message() }.into_response()
+    })
+    .await
 }
 
 async fn not_found() -> R {
