@@ -206,4 +206,29 @@ mod tests {
         let bad = transactions(&log, &[(1, TxnOutcome::Committed), (2, TxnOutcome::Aborted), (3, TxnOutcome::Unknown)]);
         assert_eq!(bad.len(), 3, "{bad:?}");
     }
+
+    #[test]
+    fn a_committed_offset_is_the_last_acknowledged_or_one_attempted_since() {
+        let key = |p: i32| ("g".to_string(), p);
+        let commits = HashMap::from([
+            (key(0), CommitState { acked: Some(10), since: vec![12, 11] }),
+            (key(1), CommitState { acked: Some(5), since: vec![] }),
+            (key(2), CommitState { acked: None, since: vec![3] }),
+        ]);
+        let seen = |o0: i64, o1: Option<i64>| {
+            let mut m = HashMap::from([(0, o0), (2, 0)]);
+            m.extend(o1.map(|o| (1, o)));
+            crate::workload::unexplained("g", &commits, &m)
+        };
+        for o0 in [10, 11, 12] {
+            assert!(seen(o0, Some(5)).is_empty(), "{o0}");
+        }
+        // An older commit's offset, one never attempted, or none at all.
+        assert_eq!(seen(9, Some(5)).len(), 1);
+        assert_eq!(seen(13, Some(5)).len(), 1);
+        assert_eq!(seen(10, None).len(), 1);
+        assert_eq!(seen(10, Some(4)).len(), 1);
+        // Another group's commits are not this one's.
+        assert!(crate::workload::unexplained("h", &commits, &HashMap::new()).is_empty());
+    }
 }
