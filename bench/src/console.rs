@@ -3,17 +3,14 @@
 //! plain HTTP/1.1 from this process. A benchmark, not a test: it prints
 //! markdown for docs/performance.md.
 //!
-//! Topics are created through Kafka's CreateTopics (librdkafka, in batches),
-//! with small offset indexes (`log.index.size.max.bytes`) so that 10,000
-//! partitions do not preallocate 100 GiB; groups get committed offsets
-//! through the console's own reset endpoint; a few hundred topics get
-//! records so sizes, lag and the history have something to show.
+//! Topics are created through Kafka's CreateTopics (librdkafka, in batches);
+//! groups get committed offsets through the console's own reset endpoint; a
+//! few hundred topics get records so sizes, lag and the history have
+//! something to show.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -22,66 +19,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
-struct Weir {
-    child: Child,
-    kafka: String,
-    console: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Weir {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
-fn start(bin: &PathBuf) -> Result<Weir> {
-    let data = tempfile::tempdir()?;
-    let mut cmd = Command::new(bin);
-    // Each partition holds three files open (log, offset and time index), so
-    // 10,000 topics need more than the usual 20,000 descriptors (Kafka's
-    // operators raise the limit the same way). Raising the hard limit needs
-    // root; without it the soft limit goes as high as the hard one allows.
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let want = libc::rlimit { rlim_cur: 200_000, rlim_max: 200_000 };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
-                let mut have = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut have) == 0 {
-                    have.rlim_cur = have.rlim_max;
-                    libc::setrlimit(libc::RLIMIT_NOFILE, &have);
-                }
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0"])
-        .args(["--set", "log.index.size.max.bytes=65536", "--set", "log.flush.interval.messages=9223372036854775807"])
-        .env("RUST_LOG", "warn")
-        .env("WEIR_CONSOLE_SAMPLE_MS", "1000")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("start weir")?;
-    let stdout = child.stdout.take().context("stdout")?;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(rest) = line.strip_prefix("weir ready ") {
-            let field = |name: &str| {
-                rest.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap_or_default().to_string()
-            };
-            return Ok(Weir { child, kafka: field("kafka="), console: field("console="), _data: data });
-        }
-    }
-    bail!("weir exited before it was ready")
-}
+use crate::local::Local;
 
 /// One HTTP/1.1 request (Connection: close); (status, body).
 fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
@@ -101,7 +39,13 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16
 }
 
 pub fn run(bin: PathBuf, topics: usize, groups: usize, repeats: usize) -> Result<()> {
-    let w = start(&bin)?;
+    let data = tempfile::tempdir()?;
+    let w = Local::start(
+        &bin,
+        data.path(),
+        &["log.flush.interval.messages=9223372036854775807"],
+        &[("WEIR_CONSOLE_SAMPLE_MS", "1000")],
+    )?;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &w.kafka).create()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let started = Instant::now();

@@ -9,6 +9,7 @@
 //! weir-bench smoke --weir BIN                         # a few seconds, correctness only
 //! weir-bench mirror --weir BIN [--records N]          # weir mirror beside a plain consume
 //! weir-bench console --weir BIN [--topics N --groups N] # the console API on a large estate
+//! weir-bench startup --weir BIN [--partitions N]      # start-up and memory with many partitions
 //! ```
 
 mod acls;
@@ -17,9 +18,11 @@ mod client;
 mod console;
 mod host;
 mod limits;
+mod local;
 mod mirror;
 mod report;
 mod security;
+mod startup;
 mod suite;
 mod workloads;
 
@@ -145,6 +148,16 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000)]
         groups: usize,
         #[arg(long, default_value_t = 20)]
+        repeats: usize,
+    },
+    /// Start-up time (after SIGTERM and after SIGKILL), memory and disk per
+    /// idle partition with many partitions (10,000 by default); prints markdown.
+    Startup {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        partitions: usize,
+        #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
     /// Produce and consume through PLAINTEXT, SSL and SASL_SSL listeners of one
@@ -299,6 +312,7 @@ fn main() -> Result<()> {
         Cmd::Smoke { weir } => smoke(weir),
         Cmd::Security { weir, records, repeats, only } => security::run(weir, records, repeats, only),
         Cmd::Console { weir, topics, groups, repeats } => console::run(weir, topics, groups, repeats),
+        Cmd::Startup { weir, partitions, repeats } => startup::run(weir, partitions, repeats),
         Cmd::Mirror { weir, records, repeats, latency_secs } => mirror::run(weir, records, repeats, latency_secs),
         Cmd::TcpSink { port } => limits::tcp_sink(port),
     }

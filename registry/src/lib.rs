@@ -11,6 +11,7 @@
 //! ([`weir_broker::BrokerHandle`]).
 
 pub mod access;
+pub mod avro_bound;
 pub mod avro_check;
 pub mod canonical;
 pub mod compat;

@@ -101,6 +101,7 @@ impl Codec {
         match self {
             Codec::Avro(schemata) => {
                 let (main, named) = schemata.split_last().ok_or("no schema")?;
+                crate::avro_bound::check(main, named, data).map_err(|e| format!("not decoded: {e}"))?;
                 let v = apache_avro::from_avro_datum_schemata(main, named.iter().collect(), &mut data, None)
                     .map_err(|e| format!("not an Avro datum of schema: {e}"))?;
                 Value::try_from(v).map_err(|e| format!("cannot show the Avro value as JSON: {e}"))
@@ -262,6 +263,20 @@ mod tests {
         assert_eq!(codec.decode(&bytes).unwrap(), value);
         assert!(codec.encode(&serde_json::json!({ "id": "seven" })).is_err());
         assert!(codec.decode(&[0xff]).is_err());
+    }
+
+    #[test]
+    fn an_avro_datum_announcing_a_huge_block_is_refused_not_allocated() {
+        // apache-avro would reserve room for 2^32 map entries (hundreds of GiB)
+        // and abort the process: found by the registry_schema fuzz campaign.
+        let codec = Codec::build(
+            SchemaType::Avro,
+            r#"{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":"string"}}]}"#,
+            &[],
+        )
+        .unwrap();
+        let e = codec.decode(&[0x80, 0x80, 0x80, 0x80, 0x20, 2, b'k']).unwrap_err();
+        assert!(e.contains("items"), "{e}");
     }
 
     #[test]

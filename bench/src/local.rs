@@ -1,0 +1,123 @@
+//! A weir the bench starts itself on a data directory it names, for the rows
+//! that need one process at a time and its own settings (the console estate,
+//! start-up): the descriptor limit raised as operators raise it, the ready
+//! line's addresses read, and stopped, killed or restarted on the same data.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub struct Local {
+    child: Child,
+    pub kafka: String,
+    pub console: String,
+    /// From spawning to the ready line.
+    pub ready_after: Duration,
+}
+
+impl Local {
+    /// Starts `bin serve` on `data` with `--set` pairs `settings` and `env`, and
+    /// waits for its ready line.
+    pub fn start(bin: &PathBuf, data: &Path, settings: &[&str], env: &[(&str, &str)]) -> Result<Local> {
+        let mut cmd = Command::new(bin);
+        // Each partition holds its active log open, so 10,000 partitions and
+        // their clients need more than the usual descriptors (Kafka's operators
+        // raise the limit the same way). Raising the hard limit needs root;
+        // without it the soft limit goes as high as the hard one allows.
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                let want = libc::rlimit { rlim_cur: 200_000, rlim_max: 200_000 };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
+                    let mut have = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut have) == 0 {
+                        have.rlim_cur = have.rlim_max;
+                        libc::setrlimit(libc::RLIMIT_NOFILE, &have);
+                    }
+                }
+                Ok(())
+            });
+        }
+        cmd.arg("serve").arg("--data-dir").arg(data).args([
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--registry-addr",
+            "127.0.0.1:0",
+            "--console-addr",
+            "127.0.0.1:0",
+        ]);
+        for s in settings {
+            cmd.args(["--set", s]);
+        }
+        let started = Instant::now();
+        let mut child = cmd
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("start weir")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line?;
+            if let Some(rest) = line.strip_prefix("weir ready ") {
+                let ready_after = started.elapsed();
+                let field = |name: &str| {
+                    rest.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap_or_default().to_string()
+                };
+                let (kafka, console) = (field("kafka="), field("console="));
+                // Keep reading stdout so that weir never blocks writing to it.
+                std::thread::spawn(move || lines.for_each(drop));
+                return Ok(Local { child, kafka, console, ready_after });
+            }
+        }
+        let _ = child.wait();
+        bail!("weir exited before it was ready")
+    }
+
+    /// Resident memory now, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// SIGTERM and a wait for the clean shutdown.
+    pub fn stop(mut self) -> Result<()> {
+        self.signal(libc::SIGTERM);
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("weir exited with {status} on SIGTERM");
+        }
+        Ok(())
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal(libc::SIGTERM);
+            let _ = self.child.wait();
+        }
+    }
+}
