@@ -99,9 +99,14 @@ pub fn compile_file(text: &str, refs: &[(String, String)]) -> Result<FileDescrip
                     format!("not .proto text ({}) nor a FileDescriptorProto ({e})", one_line(&text_error))
                 })?;
                 d.name = Some(MAIN.into());
-                // prost-reflect 0.14 panics (an index out of bounds while it
-                // words the error) on a descriptor with any other syntax.
-                if let Some(s) = d.syntax.as_deref().filter(|s| !["", "proto2", "proto3"].contains(s)) {
+                // An empty syntax is proto2, as an absent one (protoc writes
+                // none for proto2); prost-reflect 0.14 takes only the absent
+                // one, and panics (an index out of bounds while it words the
+                // error) on a descriptor with any other syntax.
+                if d.syntax.as_deref() == Some("") {
+                    d.syntax = None;
+                }
+                if let Some(s) = d.syntax.as_deref().filter(|s| !["proto2", "proto3"].contains(s)) {
                     return Err(format!("the FileDescriptorProto has an unknown syntax '{s}'"));
                 }
                 File::from_file_descriptor_proto(d)

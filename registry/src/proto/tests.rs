@@ -199,6 +199,15 @@ fn a_descriptor_with_an_unknown_syntax_is_refused() {
 }
 
 #[test]
+fn a_descriptor_with_an_empty_syntax_is_proto2() {
+    // Found by the registry_schema fuzz campaign: prost-reflect 0.14 takes only
+    // an absent syntax as proto2 and panicked on an empty one.
+    let c = ok("ChFjb21wYXRfc2hvcC5wcm90bxIKY29tcGF0c2hvcCJdCgVPcmRlchIKCgJpZBgBIAEoAxIMCgRub3RlGAIgASgJEiUKBWl0ZW1zGAMgAygLMhYuY29tcGF0c2hvcC5PcmRlci5JdGVtGhMKBEl0ZW0SCwoDc2t1GAEgASgJYgA=");
+    assert!(c.canonical.starts_with("syntax = \"proto2\";"), "{}", c.canonical);
+    assert!(c.canonical.contains("optional int64 id = 1;"), "{}", c.canonical);
+}
+
+#[test]
 fn a_descriptor_that_cannot_be_written_as_proto_text_is_refused() {
     // Found by the registry_schema fuzz target: a FileDescriptorProto whose
     // package is not an identifier compiled, and its canonical text did not.
