@@ -171,7 +171,8 @@ impl Running {
         out
     }
 
-    fn status_kib(pid: i32, field: &str) -> u64 {
+    /// A `/proc/<pid>/status` field in KiB (0 when unreadable).
+    pub fn status_kib(pid: i32, field: &str) -> u64 {
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|s| {

@@ -82,12 +82,7 @@ impl Local {
 
     /// Resident memory now, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
-            })
-            .unwrap_or(0)
+        crate::brokers::Running::status_kib(self.child.id() as i32, "VmRSS:")
     }
 
     /// SIGTERM and a wait for the clean shutdown.

@@ -12,9 +12,9 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 
+use crate::client;
 use crate::local::Local;
 
 const PER_TOPIC: usize = 100;
@@ -37,22 +37,15 @@ pub fn run(bin: PathBuf, partitions: usize, repeats: usize) -> Result<()> {
             r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
         }
     }
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        ClientConfig::new().set("bootstrap.servers", &w.kafka).set("linger.ms", "20").create()?;
+    let target = client::Target::Bootstrap(w.kafka.clone());
+    let (producer, acks) =
+        client::producer(&target, &client::ProducerSettings { acks: "all", compression: "none", linger_ms: 20 })?;
     for name in &names {
         for p in 0..per as i32 {
-            while let Err((e, _)) = producer.send(BaseRecord::<(), [u8]>::to(name).partition(p).payload(&b"x"[..])) {
-                if !matches!(
-                    e,
-                    rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                ) {
-                    bail!("produce: {e}");
-                }
-                producer.poll(Duration::from_millis(10));
-            }
+            client::send(&producer, name, p, b"x");
         }
     }
-    producer.flush(Duration::from_secs(120))?;
+    client::finish(&producer, &acks, (names.len() * per) as u64)?;
     drop(producer);
     drop(admin);
     std::thread::sleep(Duration::from_secs(2));

@@ -35,8 +35,9 @@ pub fn client(bootstrap: &str) -> ClientConfig {
     c
 }
 
-fn lock(h: &Shared) -> std::sync::MutexGuard<'_, History> {
-    h.lock().unwrap_or_else(|p| p.into_inner())
+/// A lock that a panicked holder does not poison for the rest of the run.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Creates the workload's topics (before any fault).
@@ -177,10 +178,6 @@ pub fn transactional_producer(bootstrap: String, history: Shared, stop: Arc<Atom
     }
 }
 
-fn lock_commits(c: &Commits) -> std::sync::MutexGuard<'_, HashMap<(String, i32), CommitState>> {
-    c.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A consumer of `group` over the idempotent topic, committing the offsets it
 /// has read every 200 records or second; every commit is noted before it is
 /// sent and again when acknowledged.
@@ -216,7 +213,7 @@ pub fn consumer(group: &'static str, bootstrap: String, history: Shared, commits
                 let _ = tpl.add_partition_offset(TOPIC, *p, Offset::Offset(*o));
             }
             {
-                let mut c = lock_commits(&commits);
+                let mut c = lock(&commits);
                 for (p, o) in &next {
                     c.entry((group.to_string(), *p)).or_default().since.push(*o);
                 }
@@ -224,7 +221,7 @@ pub fn consumer(group: &'static str, bootstrap: String, history: Shared, commits
             if consumer.commit(&tpl, CommitMode::Sync).is_ok() {
                 let mut regressions = 0;
                 {
-                    let mut c = lock_commits(&commits);
+                    let mut c = lock(&commits);
                     for (p, o) in next.drain() {
                         let s = c.entry((group.to_string(), p)).or_default();
                         regressions += u64::from(s.acked.is_some_and(|a| o < a));
@@ -272,7 +269,7 @@ pub fn offset_sampler(bootstrap: String, history: Shared, commits: Commits, stop
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(700));
         for group in GROUPS {
-            let c = lock_commits(&commits);
+            let c = lock(&commits);
             let Some(now) = committed_offsets(&bootstrap, group) else { continue };
             let found = unexplained(group, &c, &now);
             drop(c);
