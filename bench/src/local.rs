@@ -80,6 +80,10 @@ impl Local {
         bail!("weir exited before it was ready")
     }
 
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Resident memory now, in KiB.
     pub fn rss_kib(&self) -> u64 {
         crate::brokers::Running::status_kib(self.child.id() as i32, "VmRSS:")

@@ -16,6 +16,7 @@ mod acls;
 mod brokers;
 mod client;
 mod console;
+mod fetch_sessions;
 mod host;
 mod limits;
 mod local;
@@ -24,6 +25,7 @@ mod report;
 mod security;
 mod startup;
 mod suite;
+mod wire;
 mod workloads;
 
 use std::path::PathBuf;
@@ -159,6 +161,22 @@ enum Cmd {
         partitions: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+    },
+    /// One consumer of many partitions fetching without and with an incremental
+    /// fetch session (KIP-227), alternated on one Weir; prints markdown.
+    FetchSessions {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 1_000)]
+        partitions: i32,
+        /// Seconds of producing per run.
+        #[arg(long, default_value_t = 10)]
+        secs: u64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// 1 KiB records a second, over ten of the partitions.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
     },
     /// Produce and consume through PLAINTEXT, SSL and SASL_SSL listeners of one
     /// Weir, side by side; prints markdown. Needs `--features tls`.
@@ -313,6 +331,9 @@ fn main() -> Result<()> {
         Cmd::Security { weir, records, repeats, only } => security::run(weir, records, repeats, only),
         Cmd::Console { weir, topics, groups, repeats } => console::run(weir, topics, groups, repeats),
         Cmd::Startup { weir, partitions, repeats } => startup::run(weir, partitions, repeats),
+        Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {
+            fetch_sessions::run(weir, partitions, secs, repeats, rate)
+        }
         Cmd::Mirror { weir, records, repeats, latency_secs } => mirror::run(weir, records, repeats, latency_secs),
         Cmd::TcpSink { port } => limits::tcp_sink(port),
     }

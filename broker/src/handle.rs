@@ -86,6 +86,7 @@ pub(crate) struct Core {
     pub(crate) authorizer: Arc<dyn Authorizer>,
     /// Byte-rate quotas.
     pub(crate) throttler: crate::quotas::throttle::Throttler,
+    pub(crate) fetch_sessions: crate::fetch_session::FetchSessionCache,
     pub(crate) shutdown: watch::Sender<bool>,
     pub(crate) _lock: crate::lock::DirLock,
 }
@@ -126,6 +127,10 @@ impl BrokerHandle {
     }
     pub fn partitions(&self) -> &Arc<ReplicaManager> {
         &self.core.partitions
+    }
+    /// Incremental fetch sessions (KIP-227).
+    pub fn fetch_sessions(&self) -> &crate::fetch_session::FetchSessionCache {
+        &self.core.fetch_sessions
     }
     pub fn groups(&self) -> &Arc<Coordinator> {
         self.core.groups.get().expect("the group coordinator is opened before the broker serves")

@@ -24,6 +24,7 @@ pub mod config;
 pub mod configs;
 pub mod error;
 pub mod features;
+pub mod fetch_session;
 pub mod group;
 mod handle;
 pub mod internal;
@@ -176,6 +177,10 @@ impl BrokerHandle {
                 txn: OnceLock::new(),
                 schema_lookup: OnceLock::new(),
                 throttler: quotas::throttle::Throttler::new(meta.clone()),
+                fetch_sessions: fetch_session::FetchSessionCache::new(
+                    settings.fetch_session_cache_slots,
+                    settings.fetch_session_eviction_ms,
+                ),
                 authorizer: match &settings.authorizer {
                     Some(a) => Arc::new(acl::AclAuthorizer::new(
                         meta.clone(),

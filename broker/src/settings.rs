@@ -99,6 +99,10 @@ pub struct BrokerSettings {
     pub socket_request_max_bytes: usize,
     pub connections: crate::net::limits::LimitSettings,
     pub fetch_max_bytes: usize,
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub fetch_session_cache_slots: usize,
+    /// `min.incremental.fetch.session.eviction.ms`.
+    pub fetch_session_eviction_ms: i64,
     pub log_retention_check_interval_ms: u64,
     pub log_recycle_bytes: u64,
     pub offsets_topic_num_partitions: i32,
@@ -308,6 +312,8 @@ impl BrokerSettings {
                 queued_max_request_bytes: r.long("queued.max.request.bytes", -1, i64::MAX)?,
             },
             fetch_max_bytes: r.int("fetch.max.bytes", 1024)? as usize,
+            fetch_session_cache_slots: r.int("max.incremental.fetch.session.cache.slots", 0)? as usize,
+            fetch_session_eviction_ms: r.long("min.incremental.fetch.session.eviction.ms", 0, i64::MAX)?,
             log_retention_check_interval_ms: r.long("log.retention.check.interval.ms", 1, i64::MAX)? as u64,
             log_recycle_bytes: r.long("log.recycle.bytes", 0, i64::MAX)? as u64,
             offsets_topic_num_partitions: r.int("offsets.topic.num.partitions", 1)?,

@@ -52,11 +52,16 @@ pub fn call<Req: Encodable, Resp: Decodable>(s: &mut TcpStream, key: ApiKey, ver
 
 /// Produce v9 (acks=all) of `records` to partition 0 of `topic`: (error code, base offset).
 pub fn produce(s: &mut TcpStream, topic: &str, records: Bytes) -> (i16, i64) {
+    produce_to(s, topic, 0, records)
+}
+
+/// As [`produce`], to `partition`.
+pub fn produce_to(s: &mut TcpStream, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
     use produce_request::{PartitionProduceData, TopicProduceData};
     let req = ProduceRequest::default().with_acks(-1).with_timeout_ms(30_000).with_topic_data(vec![
-        TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.into())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(0).with_records(Some(records))]),
+        TopicProduceData::default().with_name(TopicName(StrBytes::from_string(topic.into()))).with_partition_data(
+            vec![PartitionProduceData::default().with_index(partition).with_records(Some(records))],
+        ),
     ]);
     let r: ProduceResponse = call(s, ApiKey::Produce, 9, &req);
     let p = &r.responses[0].partition_responses[0];

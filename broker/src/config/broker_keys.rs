@@ -207,6 +207,18 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         ConfigType::Int,
         "Most record bytes one fetch response carries, whatever the client asks (at least one batch is always returned). Kafka's default is 55 MiB; 16 MiB keeps a response below the 32 MiB above which glibc maps fresh memory for every buffer a client allocates, so librdkafka consumers stop page-faulting on each response.",
     ),
+    (
+        "max.incremental.fetch.session.cache.slots",
+        "1000",
+        ConfigType::Int,
+        "Incremental fetch sessions (KIP-227) kept at once; a consumer that gets no slot fetches without one (every partition in every request and response). 0: no sessions.",
+    ),
+    (
+        "min.incremental.fetch.session.eviction.ms",
+        "120000",
+        ConfigType::Long,
+        "A fetch session unused this long may be evicted for a new one, and one older than this may be evicted for a new one with more partitions (KIP-227's name; Apache Kafka fixes it at 120000).",
+    ),
     ("log.retention.check.interval.ms", "300000", ConfigType::Long, "How often retention runs."),
     (
         "log.recycle.bytes",
