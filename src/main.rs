@@ -187,6 +187,25 @@ fn read_config_file(path: &PathBuf) -> Result<FileConfig> {
     weir_broker::config::file::parse_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Every partition holds its active log segment open, so a broker of many
+/// partitions needs more descriptors than the usual soft limit of 1,024: raise
+/// the soft limit to the hard one, as JVM brokers' start scripts and Go's runtime
+/// do. Raising the hard limit stays the operator's choice.
+fn raise_open_file_limit() {
+    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) != 0 || l.rlim_cur >= l.rlim_max {
+            return;
+        }
+        let from = l.rlim_cur;
+        l.rlim_cur = l.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == 0 {
+            tracing::debug!(from, to = l.rlim_max, "raised the open-file limit");
+        }
+    }
+}
+
 async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter)) -> Result<()> {
     // Installed before anything else: a SIGTERM that arrives right after the ready
     // line must still shut down cleanly, not kill the process.
@@ -230,6 +249,7 @@ async fn serve(args: ServeArgs, (log_filter, apply_filter): (String, ApplyFilter
         Some(path) => Some(mirror_cmd::load_config(&path, &[])?),
         None => None,
     };
+    raise_open_file_limit();
     let broker = Broker::start(BrokerOptions { data_dir, kafka_addr, config }).await?;
     broker.handle().loggers().install(&log_filter, apply_filter);
     let addr = broker.local_addr();
