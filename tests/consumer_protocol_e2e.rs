@@ -466,3 +466,67 @@ async fn heartbeat_errors_epochs_assignors_regex_and_offsets() {
     assert_eq!((d.group_state.as_str(), d.members.len()), ("Empty", 0));
     assert_eq!(commit(&mut s, -1, ""), 0, "simple commits are fine in an empty group");
 }
+
+/// KIP-848 member state is in `__consumer_offsets` (Kafka's consumer-group
+/// records): after a clean restart and after SIGKILL, members heartbeat on at
+/// their epochs with their partitions; nobody rejoins from epoch 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_keep_their_epochs_and_partitions_across_a_restart() {
+    let mut weir = start();
+    let (topic, group) = ("kip848-restart", "kip848-restart-g");
+    create_topic(&weir.addr, topic, 4, &[]).await;
+    let mut a = RawMember::connect(&weir, group);
+    let mut b = RawMember::connect(&weir, group);
+    assert_eq!(a.join(&[topic]).error_code, 0);
+    assert_eq!(b.join(&[topic]).error_code, 0);
+    wait_for("both members stable with 2 partitions each", || {
+        assert_eq!(a.beat().error_code, 0);
+        assert_eq!(b.beat().error_code, 0);
+        a.partitions() == 2 && b.partitions() == 2 && cg_describe(&weir, group).group_state.as_str() == "Stable"
+    });
+    let before = cg_describe(&weir, group);
+    let (epochs, owned) = ((a.epoch, b.epoch), (a.owned.clone(), b.owned.clone()));
+    assert!(epochs.0 > 0 && epochs.1 > 0);
+
+    for crash in [false, true] {
+        if crash {
+            weir.kill();
+        } else {
+            assert!(weir.stop().success());
+        }
+        weir.restart();
+        a.s = wire::connect(&weir);
+        b.s = wire::connect(&weir);
+        let (ra, rb) = (a.beat(), b.beat());
+        assert_eq!((ra.error_code, rb.error_code), (0, 0), "{:?} {:?}", ra.error_message, rb.error_message);
+        assert_eq!((a.epoch, b.epoch), epochs, "crash {crash}: the members keep their epochs");
+        assert_eq!((a.owned.clone(), b.owned.clone()), owned, "and their partitions");
+        let after = cg_describe(&weir, group);
+        assert_eq!(
+            (after.group_state.as_str(), after.group_epoch, after.assignment_epoch, after.members.len()),
+            ("Stable", before.group_epoch, before.assignment_epoch, 2),
+            "crash {crash}"
+        );
+    }
+
+    // Leaving after the restart empties the group, and that too survives one.
+    assert_eq!(a.leave().error_code, 0);
+    assert_eq!(b.leave().error_code, 0);
+    assert!(weir.stop().success());
+    weir.restart();
+    let d = cg_describe(&weir, group);
+    assert_eq!((d.group_state.as_str(), d.members.len()), ("Empty", 0));
+
+    // A deleted group's records go with it: it stays gone after a restart.
+    let mut s = wire::connect(&weir);
+    let r: DeleteGroupsResponse = wire::call(
+        &mut s,
+        ApiKey::DeleteGroups,
+        2,
+        &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(sb(group))]),
+    );
+    assert_eq!(r.results[0].error_code, 0);
+    assert!(weir.stop().success());
+    weir.restart();
+    assert_eq!(cg_describe(&weir, group).error_code, 69, "GROUP_ID_NOT_FOUND");
+}

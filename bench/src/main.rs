@@ -17,6 +17,7 @@ mod brokers;
 mod client;
 mod console;
 mod fetch_sessions;
+mod groups;
 mod host;
 mod limits;
 mod local;
@@ -159,6 +160,20 @@ enum Cmd {
         weir: PathBuf,
         #[arg(long, default_value_t = 10_000)]
         partitions: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+    /// A KIP-848 group of many wire members joining, then one more; time to
+    /// Stable. With `--weir-baseline`, both builds in turn; prints markdown.
+    Groups {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long)]
+        weir_baseline: Option<PathBuf>,
+        #[arg(long, default_value_t = 500)]
+        members: usize,
+        #[arg(long, default_value_t = 2_000)]
+        partitions: i32,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
@@ -331,6 +346,11 @@ fn main() -> Result<()> {
         Cmd::Security { weir, records, repeats, only } => security::run(weir, records, repeats, only),
         Cmd::Console { weir, topics, groups, repeats } => console::run(weir, topics, groups, repeats),
         Cmd::Startup { weir, partitions, repeats } => startup::run(weir, partitions, repeats),
+        Cmd::Groups { weir, weir_baseline, members, partitions, repeats } => {
+            let mut weirs = vec![("weir".to_string(), weir)];
+            weirs.extend(weir_baseline.map(|b| ("baseline".to_string(), b)));
+            groups::run(&weirs, members, partitions, repeats)
+        }
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {
             fetch_sessions::run(weir, partitions, secs, repeats, rate)
         }

@@ -10,7 +10,7 @@ use crate::auth::{Operation, Resource};
 use crate::group::assignor;
 use crate::group::ConsumerHeartbeat;
 
-pub fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse {
+pub async fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse {
     if !ctx.broker.consumer_protocol_enabled() {
         // group.version 0: as Kafka, the API stays listed but is refused.
         return ConsumerGroupHeartbeatResponse::default()
@@ -59,7 +59,7 @@ pub fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) -> Consu
         client_host: ctx.client_host(),
         version: ctx.version,
     };
-    let a = match ctx.broker.groups().consumer_heartbeat(hb) {
+    let a = match ctx.broker.groups().consumer_heartbeat(hb).await {
         Ok(a) => a,
         Err(e) => {
             return ConsumerGroupHeartbeatResponse::default()

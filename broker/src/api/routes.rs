@@ -105,7 +105,7 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(IncrementalAlterConfigs, incremental_alter_configs, IncrementalAlterConfigsRequest, async),
         route!(OffsetDelete, offset_delete, OffsetDeleteRequest, async),
         route!(DescribeCluster, describe_cluster, DescribeClusterRequest, sync),
-        route!(ConsumerGroupHeartbeat, consumer_group_heartbeat, ConsumerGroupHeartbeatRequest, sync),
+        route!(ConsumerGroupHeartbeat, consumer_group_heartbeat, ConsumerGroupHeartbeatRequest, async),
         route!(ConsumerGroupDescribe, consumer_group_describe, ConsumerGroupDescribeRequest, sync),
         route!(DescribeTopicPartitions, describe_topic_partitions, DescribeTopicPartitionsRequest, sync),
         route!(AddPartitionsToTxn, add_partitions_to_txn, AddPartitionsToTxnRequest, async),

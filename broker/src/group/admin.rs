@@ -102,6 +102,8 @@ impl Coordinator {
         self.write(group, keys.into_iter().map(|k| (k, None)).collect())
             .await
             .map_err(|_| GroupError::CoordinatorNotAvailable)?;
+        // An empty consumer group's own records go too.
+        self.persist_consumer(group).await.map_err(|_| GroupError::CoordinatorNotAvailable)?;
         tracing::info!(%group, "group deleted");
         Ok(())
     }

@@ -176,6 +176,17 @@ impl ConsumerGroup {
         self.assignment_epoch = self.epoch;
     }
 
+    /// Rebuilds who owns each partition from the members (after a restore).
+    pub fn restore_owners(&mut self) {
+        self.owners.clear();
+        for m in self.members.values() {
+            for tp in m.owned() {
+                self.owners.insert(tp, m.id.clone());
+            }
+        }
+        self.assignor = self.choose_assignor();
+    }
+
     fn set_owners(&mut self, id: &str, before: Vec<(Uuid, i32)>) {
         for tp in before {
             if self.owners.get(&tp).map(String::as_str) == Some(id) {

@@ -138,7 +138,20 @@ fn resolve(m: &ConsumerMember, meta: &MetadataStore) -> Vec<(Uuid, String, i32)>
 }
 
 impl Coordinator {
-    pub fn consumer_heartbeat(&self, mut req: ConsumerHeartbeat) -> Result<HeartbeatAnswer, GroupError> {
+    /// A heartbeat, answered once the group's records it changed are on disk.
+    pub async fn consumer_heartbeat(&self, req: ConsumerHeartbeat) -> Result<HeartbeatAnswer, GroupError> {
+        let group = req.group.clone();
+        let answer = self.consumer_heartbeat_in_memory(req);
+        // Even a refused heartbeat may have changed the group (a fenced member is
+        // removed on rejoin); the diff writes only what changed.
+        self.persist_consumer(&group).await.map_err(|e| {
+            tracing::error!(%group, error = %e, "could not persist the consumer group");
+            GroupError::CoordinatorNotAvailable
+        })?;
+        answer
+    }
+
+    fn consumer_heartbeat_in_memory(&self, mut req: ConsumerHeartbeat) -> Result<HeartbeatAnswer, GroupError> {
         validate(&req)?;
         let compiled = match req.regex.as_deref() {
             Some(re) if !re.is_empty() => Some(compile(re)?),
@@ -392,9 +405,10 @@ pub(super) fn refresh_topics(cg: &mut ConsumerGroup, member: &str, meta: &Metada
 }
 
 impl Coordinator {
-    /// Expires consumer-group members whose session or revocation time ran out.
-    pub(super) fn tick_consumer(&self, g: &mut Group, now: i64) {
-        let Some(cg) = g.consumer.as_mut() else { return };
+    /// Expires consumer-group members whose session or revocation time ran out;
+    /// whether any did.
+    pub(super) fn tick_consumer(&self, g: &mut Group, now: i64) -> bool {
+        let Some(cg) = g.consumer.as_mut() else { return false };
         let session = group_timeouts(&self.consumer_cfg, &self.meta, &g.id).session_timeout_ms;
         let expired: Vec<(String, &'static str)> = cg
             .members
@@ -412,7 +426,7 @@ impl Coordinator {
             })
             .collect();
         if expired.is_empty() {
-            return;
+            return false;
         }
         for (id, why) in &expired {
             tracing::info!(group = %g.id, member = %id, reason = why, "member fenced");
@@ -421,6 +435,7 @@ impl Coordinator {
         cg.bump();
         g.state_timestamp = now;
         self.maybe_downgrade(g, now);
+        true
     }
 
     pub fn describe_consumer_group(&self, group: &str) -> Option<ConsumerGroupDescription> {

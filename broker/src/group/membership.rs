@@ -119,13 +119,16 @@ impl Coordinator {
         Ok(result)
     }
 
-    /// Expires sessions and ends timed-out rebalances; returns group metadata to
-    /// persist.
-    pub(super) fn tick(&self, now: i64) -> Vec<(String, GroupValue)> {
+    /// Expires sessions and ends timed-out rebalances; returns classic group
+    /// metadata to persist and the consumer groups that changed.
+    pub(super) fn tick(&self, now: i64) -> (Vec<(String, GroupValue)>, Vec<String>) {
         let mut out = Vec::new();
+        let mut consumer = Vec::new();
         let mut groups = self.store.lock();
         for g in groups.values_mut() {
-            self.tick_consumer(g, now);
+            if self.tick_consumer(g, now) {
+                consumer.push(g.id.clone());
+            }
             g.pending.retain(|_, deadline| *deadline > now);
             let expired: Vec<String> = g
                 .members
@@ -149,7 +152,7 @@ impl Coordinator {
                 out.push((g.id.clone(), v));
             }
         }
-        out
+        (out, consumer)
     }
 }
 

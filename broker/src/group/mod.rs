@@ -20,6 +20,7 @@
 
 pub mod assignor;
 pub mod consumer;
+pub mod consumer_records;
 pub mod overview;
 pub mod records;
 pub mod state;
@@ -34,6 +35,7 @@ mod offsets;
 mod sync;
 mod txn;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -47,6 +49,7 @@ use crate::partition::ReplicaManager;
 use crate::settings::{BrokerSettings, ConsumerGroupSettings, GroupSettings};
 pub use admin::{Description, ListedGroup, MemberDescription};
 pub use consumer_ops::{ConsumerGroupDescription, ConsumerHeartbeat, ConsumerMemberDescription, HeartbeatAnswer};
+use consumer_records::ConsumerKey;
 pub use join::JoinRequest;
 pub use migration::MigrationPolicy;
 pub use offsets::{CommitRequest, CommittedOffset, OffsetToCommit};
@@ -58,6 +61,10 @@ pub use txn::TxnCommitRequest;
 pub struct Coordinator {
     me: Weak<Coordinator>,
     store: StateTopic<GroupsState>,
+    /// Per KIP-848 group, its records as last written.
+    consumer_written: parking_lot::Mutex<HashMap<String, BTreeMap<ConsumerKey, Bytes>>>,
+    /// One turn per `__consumer_offsets` partition for consumer-group writes.
+    consumer_writers: Vec<tokio::sync::Mutex<()>>,
     clock: Arc<dyn Clock>,
     meta: Arc<MetadataStore>,
     partitions: Arc<ReplicaManager>,
@@ -76,9 +83,26 @@ impl Coordinator {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Coordinator>> {
         let store = StateTopic::open(offsets, GroupsState::new(clock.clone()))?;
-        tracing::info!(groups = store.lock().len(), "group coordinator loaded");
+        let restored = store.lock().finish_loading(&settings.consumer_group.assignors[0]);
+        let mut consumer_written = HashMap::new();
+        {
+            let mut groups = store.lock();
+            for id in &restored {
+                let Some(cg) = groups.get_mut(id).and_then(|g| g.consumer.as_deref_mut()) else { continue };
+                // What each member's subscription covers now, without a new epoch.
+                let members: Vec<String> = cg.members.keys().cloned().collect();
+                for m in &members {
+                    consumer_ops::refresh_topics(cg, m, &meta);
+                }
+                consumer_written.insert(id.clone(), consumer_records::records_of(cg));
+            }
+        }
+        tracing::info!(groups = store.lock().len(), consumer_groups = restored.len(), "group coordinator loaded");
+        let writers = (0..store.topic().partition_count()).map(|_| tokio::sync::Mutex::new(())).collect();
         Ok(Arc::new_cyclic(|me| Coordinator {
             me: me.clone(),
+            consumer_written: parking_lot::Mutex::new(consumer_written),
+            consumer_writers: writers,
             store,
             clock,
             meta,
@@ -99,9 +123,7 @@ impl Coordinator {
                 _ = shutdown.changed() => return,
             }
             let now = self.now();
-            for (group, value) in self.tick(now) {
-                self.persist_group(group, value).await;
-            }
+            self.periodic(now).await;
             if now - last_expiry >= 60_000 {
                 last_expiry = now;
                 self.expire_offsets().await;
@@ -138,6 +160,57 @@ impl Coordinator {
             me.store.write(partition, entries)
         })
         .await
+    }
+
+    /// The tick's work and the writes it calls for.
+    pub(super) async fn periodic(&self, now: i64) {
+        let (classic, consumer) = self.tick(now);
+        for (group, value) in classic {
+            self.persist_group(group, value).await;
+        }
+        for group in consumer {
+            if let Err(e) = self.persist_consumer(&group).await {
+                tracing::error!(%group, error = %e, "could not persist the consumer group");
+            }
+        }
+    }
+
+    /// Writes what changed in a KIP-848 group since its records were last written
+    /// (tombstones for what is gone; all of it when the group went). Writes of one
+    /// `__consumer_offsets` partition are taken in turn, each computed when its
+    /// turn comes, so the log's order is the state's and a caller returns only
+    /// after every change it made is on disk.
+    pub(super) async fn persist_consumer(&self, group: &str) -> Result<()> {
+        let partition = self.partition_for(group) as usize;
+        let _turn = self.consumer_writers[partition].lock().await;
+        let records = {
+            let groups = self.store.lock();
+            let now = groups
+                .get(group)
+                .and_then(|g| g.consumer.as_deref())
+                .map(consumer_records::records_of)
+                .unwrap_or_default();
+            let mut written = self.consumer_written.lock();
+            let before = written.remove(group).unwrap_or_default();
+            let mut out: Vec<(Key, Option<Bytes>)> = now
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|(k, v)| (Key::consumer(group, k.clone()), Some(v.clone())))
+                .collect();
+            out.extend(
+                before.keys().filter(|k| !now.contains_key(*k)).map(|k| (Key::consumer(group, k.clone()), None)),
+            );
+            if !now.is_empty() {
+                written.insert(group.to_string(), now);
+            }
+            out
+        };
+        let result = self.write(group, records).await;
+        if result.is_err() {
+            // Not on disk: the next change writes the whole group again.
+            self.consumer_written.lock().remove(group);
+        }
+        result
     }
 
     pub(super) async fn persist_group(&self, group: String, value: GroupValue) {

@@ -215,6 +215,10 @@ impl Coordinator {
                 Ok(()) => tracing::info!(%group, "expired committed offsets of an empty group"),
                 Err(e) => tracing::warn!(%group, error = %e, "could not expire offsets"),
             }
+            // A consumer group that went with its offsets: its own records go too.
+            if let Err(e) = self.persist_consumer(&group).await {
+                tracing::warn!(%group, error = %e, "could not remove the consumer group's records");
+            }
         }
     }
 }

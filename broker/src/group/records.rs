@@ -11,8 +11,19 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
-    Offset { group: String, topic: String, partition: i32 },
-    Group { group: String },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Group {
+        group: String,
+    },
+    /// A KIP-848 consumer group's records (`consumer_records.rs`).
+    Consumer {
+        group: String,
+        key: super::consumer_records::ConsumerKey,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +102,43 @@ fn get_bytes(buf: &mut impl Buf) -> R<Bytes> {
     need(buf, len as usize, "bytes")?;
     Ok(buf.copy_to_bytes(len as usize))
 }
+/// Flexible versions' unsigned varint.
+pub(crate) fn get_uvarint(buf: &mut &[u8]) -> R<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        need(buf, 1, "varint")?;
+        let b = buf.get_u8();
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(DecodeError("varint too long".into()))
+}
+
+/// A compact (flexible) nullable string.
+pub(crate) fn get_compact_string(buf: &mut &[u8]) -> R<Option<String>> {
+    let n = get_uvarint(buf)? as usize;
+    if n == 0 {
+        return Ok(None);
+    }
+    need(buf, n - 1, "string")?;
+    let s = std::str::from_utf8(&buf[..n - 1]).map_err(|_| DecodeError("string is not UTF-8".into()))?.to_string();
+    buf.advance(n - 1);
+    Ok(Some(s))
+}
+
+/// Skips a tagged-field section.
+pub(crate) fn skip_tags(buf: &mut &[u8]) -> R<()> {
+    for _ in 0..get_uvarint(buf)? {
+        get_uvarint(buf)?;
+        let size = get_uvarint(buf)? as usize;
+        need(buf, size, "tagged field")?;
+        buf.advance(size);
+    }
+    Ok(())
+}
+
 pub(crate) fn put_string(buf: &mut BytesMut, s: &str) {
     buf.put_i16(s.len() as i16);
     buf.put_slice(s.as_bytes());
@@ -120,6 +168,13 @@ impl Key {
                 buf.put_i16(2);
                 put_string(&mut buf, group);
             }
+            Key::Consumer { group, key } => {
+                buf.put_i16(key.record_type());
+                put_string(&mut buf, group);
+                if let Some(m) = key.member() {
+                    put_string(&mut buf, m);
+                }
+            }
         }
         buf.freeze()
     }
@@ -132,13 +187,18 @@ impl Key {
                 partition: get_i32(&mut buf)?,
             }),
             2 => Ok(Key::Group { group: get_string(&mut buf)? }),
+            v @ (3 | 5..=8) => {
+                let group = get_string(&mut buf)?;
+                let key = super::consumer_records::ConsumerKey::decode(v, || get_string(&mut buf))?;
+                Ok(Key::Consumer { group, key })
+            }
             v => Err(DecodeError(format!("unknown key version {v}"))),
         }
     }
 
     pub fn group(&self) -> &str {
         match self {
-            Key::Offset { group, .. } | Key::Group { group } => group,
+            Key::Offset { group, .. } | Key::Group { group } | Key::Consumer { group, .. } => group,
         }
     }
 }

@@ -9,7 +9,11 @@
 //!   nobody has joined since): generation, protocol type, state time. Classic
 //!   membership is ahead of the log while a group has members, so their metadata
 //!   records change nothing in memory;
-//! - a group tombstone removes the group, unless members joined it meanwhile.
+//! - a group tombstone removes the group, unless members joined it meanwhile;
+//! - KIP-848 consumer-group records (`consumer_records.rs`) are gathered while the
+//!   topic loads and become the groups when it is loaded
+//!   ([`GroupsState::finish_loading`]); afterwards the groups in memory are ahead
+//!   of their records (they are written from the state), so the fold skips them.
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
@@ -17,6 +21,7 @@ use std::sync::Arc;
 
 use weir_storage::Clock;
 
+use super::consumer_records::Loaded;
 use super::records::{GroupValue, Key, OffsetValue};
 use super::state::{Group, GroupState};
 use crate::internal::{KeyValue, StateMachine};
@@ -33,11 +38,29 @@ pub struct GroupsState {
     /// Offsets of open transactions, by (`__consumer_offsets` partition, producer
     /// id) (TxnOffsetCommit); each partition gets its own marker.
     pending: HashMap<(i32, i64), Vec<PendingOffset>>,
+    /// Consumer groups' records while the topic loads; None once loaded.
+    loading: Option<HashMap<String, Loaded>>,
 }
 
 impl GroupsState {
     pub fn new(clock: Arc<dyn Clock>) -> GroupsState {
-        GroupsState { groups: HashMap::new(), clock, pending: HashMap::new() }
+        GroupsState { groups: HashMap::new(), clock, pending: HashMap::new(), loading: Some(HashMap::new()) }
+    }
+
+    /// Makes the consumer groups the loaded records describe; their ids.
+    pub fn finish_loading(&mut self, default_assignor: &str) -> Vec<String> {
+        let now = self.clock.now_ms();
+        let mut restored = Vec::new();
+        for (id, loaded) in self.loading.take().unwrap_or_default() {
+            let Some(cg) = loaded.restore(default_assignor, now) else { continue };
+            let g = self.group(&id);
+            g.generation = g.generation.max(cg.epoch);
+            g.protocol_type = Some("consumer".into());
+            g.state_timestamp = now;
+            g.consumer = Some(Box::new(cg));
+            restored.push(id);
+        }
+        restored
     }
 
     /// Whether an open transaction holds an offset of `group` for the partition
@@ -126,6 +149,18 @@ impl StateMachine for GroupsState {
                     }
                 }
             },
+            Key::Consumer { group, key } => {
+                let now = self.clock.now_ms();
+                if let Some(loading) = self.loading.as_mut() {
+                    let l = loading.entry(group.clone()).or_default();
+                    if let Err(e) = l.apply(&key, value, now) {
+                        tracing::warn!(%group, error = %e.0, "skipping undecodable consumer group record");
+                    }
+                    if l.is_empty() {
+                        loading.remove(&group);
+                    }
+                }
+            }
             Key::Group { group } => match value.map(GroupValue::decode) {
                 Some(Ok(v)) => self.apply_group(group, v),
                 Some(Err(e)) => tracing::warn!(%group, error = %e.0, "skipping undecodable group value"),

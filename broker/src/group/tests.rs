@@ -59,10 +59,7 @@ impl Fixture {
     /// Moves the clock and runs the coordinator's periodic work at the new time.
     async fn advance(&self, ms: i64) {
         self.clock.advance(ms);
-        let g = self.groups();
-        for (group, value) in g.tick(self.clock.now_ms()) {
-            g.persist_group(group, value).await;
-        }
+        self.groups().periodic(self.clock.now_ms()).await;
     }
 
     fn topic(&self, name: &str, partitions: i32) -> uuid::Uuid {
@@ -252,19 +249,19 @@ async fn kip848_a_member_that_does_not_revoke_in_time_is_fenced() {
     let f = Fixture::new(&[]);
     f.topic("t", 4);
     let g = f.groups();
-    let a = g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).unwrap();
+    let a = g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).await.unwrap();
     assert_eq!(assignor::count(a.assignment.as_ref().unwrap()), 4);
-    let b = g.consumer_heartbeat(consumer("b", 0, Some(Assignment::new()))).unwrap();
+    let b = g.consumer_heartbeat(consumer("b", 0, Some(Assignment::new()))).await.unwrap();
     assert_eq!(assignor::count(b.assignment.as_ref().unwrap()), 0, "b waits for a to release");
     // a learns it must give two partitions up, and then says nothing.
-    let a2 = g.consumer_heartbeat(consumer("a", a.epoch, None)).unwrap();
+    let a2 = g.consumer_heartbeat(consumer("a", a.epoch, None)).await.unwrap();
     assert_eq!(assignor::count(a2.assignment.as_ref().unwrap()), 2);
     f.advance(19_000).await;
-    assert!(g.consumer_heartbeat(consumer("b", b.epoch, None)).is_ok());
+    assert!(g.consumer_heartbeat(consumer("b", b.epoch, None)).await.is_ok());
     f.advance(1_001).await; // a's rebalance timeout (20 s) is over
-    assert!(matches!(g.consumer_heartbeat(consumer("a", a.epoch, None)), Err(GroupError::UnknownMemberId(_))));
-    let b2 = g.consumer_heartbeat(consumer("b", b.epoch, None)).unwrap();
-    let b3 = g.consumer_heartbeat(consumer("b", b2.epoch, b2.assignment.clone())).unwrap();
+    assert!(matches!(g.consumer_heartbeat(consumer("a", a.epoch, None)).await, Err(GroupError::UnknownMemberId(_))));
+    let b2 = g.consumer_heartbeat(consumer("b", b.epoch, None)).await.unwrap();
+    let b3 = g.consumer_heartbeat(consumer("b", b2.epoch, b2.assignment.clone())).await.unwrap();
     let owned = b3.assignment.or(b2.assignment).unwrap();
     assert_eq!(assignor::count(&owned), 4, "b owns everything once a is gone");
 }
@@ -274,7 +271,7 @@ async fn kip848_a_member_without_heartbeats_leaves_after_its_session() {
     let f = Fixture::new(&[("group.consumer.session.timeout.ms", "45000")]);
     f.topic("t", 2);
     let g = f.groups();
-    g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).unwrap();
+    g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).await.unwrap();
     f.advance(44_999).await;
     assert_eq!(g.list()[0].state, "Stable");
     f.advance(1).await;

@@ -14,7 +14,9 @@ use std::collections::BTreeSet;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::state::TxnState;
-use crate::group::records::{get_i16, get_i32, get_i64, get_string, need, put_string, DecodeError, R};
+use crate::group::records::{
+    get_compact_string, get_i16, get_i32, get_i64, get_string, get_uvarint, need, put_string, skip_tags, DecodeError, R,
+};
 
 pub fn encode_key(transactional_id: &str) -> Bytes {
     let mut b = BytesMut::with_capacity(4 + transactional_id.len());
@@ -88,10 +90,11 @@ impl TxnValue {
         let state =
             TxnState::from_code(code).ok_or_else(|| DecodeError(format!("unknown transaction status {code}")))?;
         let mut partitions = BTreeSet::new();
-        let topics = if flexible { uvarint(&mut buf)? as i64 - 1 } else { get_i32(&mut buf)? as i64 };
+        let topics = if flexible { get_uvarint(&mut buf)? as i64 - 1 } else { get_i32(&mut buf)? as i64 };
         for _ in 0..topics.max(0) {
-            let topic = if flexible { compact_string(&mut buf)? } else { get_string(&mut buf)? };
-            let n = if flexible { uvarint(&mut buf)? as i64 - 1 } else { get_i32(&mut buf)? as i64 };
+            let topic =
+                if flexible { get_compact_string(&mut buf)?.unwrap_or_default() } else { get_string(&mut buf)? };
+            let n = if flexible { get_uvarint(&mut buf)? as i64 - 1 } else { get_i32(&mut buf)? as i64 };
             for _ in 0..n.max(0) {
                 partitions.insert((topic.clone(), get_i32(&mut buf)?));
             }
@@ -103,36 +106,6 @@ impl TxnValue {
         let start_ms = get_i64(&mut buf)?;
         Ok(TxnValue { producer_id, producer_epoch, timeout_ms, state, partitions, last_update_ms, start_ms })
     }
-}
-
-fn uvarint(buf: &mut &[u8]) -> R<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        need(buf, 1, "varint")?;
-        let b = buf.get_u8();
-        v |= ((b & 0x7f) as u64) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(DecodeError("varint too long".into()))
-}
-
-fn compact_string(buf: &mut &[u8]) -> R<String> {
-    let len = uvarint(buf)?.saturating_sub(1) as usize;
-    need(buf, len, "string")?;
-    let b = buf.copy_to_bytes(len);
-    String::from_utf8(b.to_vec()).map_err(|_| DecodeError("string is not UTF-8".into()))
-}
-
-fn skip_tags(buf: &mut &[u8]) -> R<()> {
-    for _ in 0..uvarint(buf)? {
-        uvarint(buf)?;
-        let len = uvarint(buf)? as usize;
-        need(buf, len, "tagged field")?;
-        buf.advance(len);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
