@@ -103,7 +103,7 @@ impl Coordinator {
             .await
             .map_err(|_| GroupError::CoordinatorNotAvailable)?;
         // An empty consumer group's own records go too.
-        self.persist_consumer(group).await.map_err(|_| GroupError::CoordinatorNotAvailable)?;
+        self.persist_consumer(group, None).await.map_err(|_| GroupError::CoordinatorNotAvailable)?;
         tracing::info!(%group, "group deleted");
         Ok(())
     }

@@ -142,9 +142,12 @@ impl Coordinator {
     pub async fn consumer_heartbeat(&self, req: ConsumerHeartbeat) -> Result<HeartbeatAnswer, GroupError> {
         let group = req.group.clone();
         let answer = self.consumer_heartbeat_in_memory(req);
+        // A heartbeat changes its own member (the one answered for: a static
+        // member leaving may be found by its instance id), or bumps the group.
         // Even a refused heartbeat may have changed the group (a fenced member is
-        // removed on rejoin); the diff writes only what changed.
-        self.persist_consumer(&group).await.map_err(|e| {
+        // removed on rejoin): then the whole group is compared.
+        let member = answer.as_ref().ok().map(|a| a.member_id.as_str());
+        self.persist_consumer(&group, member).await.map_err(|e| {
             tracing::error!(%group, error = %e, "could not persist the consumer group");
             GroupError::CoordinatorNotAvailable
         })?;

@@ -146,10 +146,74 @@ fn state_code(s: MemberState) -> i8 {
 
 /// Every record a consumer group is made of now, by key.
 pub fn records_of(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, Bytes> {
+    let mut out = group_records(cg);
+    for m in cg.members.values().filter(|m| m.classic.is_none()) {
+        member_records(cg, m, &mut out);
+    }
+    out
+}
+
+/// The group's own records (its epoch and its target's).
+pub fn group_records(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, Bytes> {
     let mut out = BTreeMap::new();
     out.insert(ConsumerKey::Metadata, value(|b| b.put_i32(cg.epoch)));
     out.insert(ConsumerKey::TargetMetadata, value(|b| b.put_i32(cg.assignment_epoch)));
-    for m in cg.members.values().filter(|m| m.classic.is_none()) {
+    out
+}
+
+/// Whether `written` holds member records for exactly the group's written
+/// members (those not speaking the classic protocol), in one ordered pass.
+pub fn same_members(cg: &ConsumerGroup, written: &BTreeMap<ConsumerKey, Bytes>) -> bool {
+    let mut ids = cg.members.values().filter(|m| m.classic.is_none()).map(|m| m.id.as_str());
+    let mut keys =
+        written.range(ConsumerKey::Member(String::new())..ConsumerKey::TargetMetadata).map(|(k, _)| k.member());
+    loop {
+        match (ids.next(), keys.next()) {
+            (None, None) => return true,
+            (Some(a), Some(Some(b))) if a == b => {}
+            _ => return false,
+        }
+    }
+}
+
+/// The changes that bring `before` (the records last written) to the group's
+/// records now (`cg` None: the group is gone), and the records now. With
+/// `member`, when the group's epochs and set of members are as written, only that
+/// member's records and the group's are encoded and compared (a group of
+/// hundreds is not re-encoded on every heartbeat): a heartbeat that bumps no
+/// epoch and adds or removes no member changes no other member's records.
+#[allow(clippy::type_complexity)]
+pub fn diff(
+    cg: Option<&ConsumerGroup>,
+    before: BTreeMap<ConsumerKey, Bytes>,
+    member: Option<&str>,
+) -> (Vec<(ConsumerKey, Option<Bytes>)>, BTreeMap<ConsumerKey, Bytes>) {
+    if let (Some(cg), Some(id)) = (cg, member) {
+        let mut part = group_records(cg);
+        if part.iter().all(|(k, v)| before.get(k) == Some(v)) && same_members(cg, &before) {
+            if let Some(m) = cg.members.get(id).filter(|m| m.classic.is_none()) {
+                member_records(cg, m, &mut part);
+            }
+            let changes = part
+                .iter()
+                .filter(|(k, v)| before.get(*k) != Some(*v))
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect();
+            let mut now = before;
+            now.extend(part);
+            return (changes, now);
+        }
+    }
+    let now = cg.map(records_of).unwrap_or_default();
+    let mut changes: Vec<(ConsumerKey, Option<Bytes>)> =
+        now.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
+    changes.extend(before.keys().filter(|k| !now.contains_key(*k)).map(|k| (k.clone(), None)));
+    (changes, now)
+}
+
+/// One member's records.
+pub fn member_records(cg: &ConsumerGroup, m: &ConsumerMember, out: &mut BTreeMap<ConsumerKey, Bytes>) {
+    {
         out.insert(
             ConsumerKey::Member(m.id.clone()),
             value(|b| {
@@ -181,7 +245,6 @@ pub fn records_of(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, Bytes> {
             }),
         );
     }
-    out
 }
 
 /// What a member's records say, while the topic loads.
@@ -372,6 +435,47 @@ mod tests {
         }
         loaded.apply(&ConsumerKey::Current("m1".into()), None, 0).unwrap();
         assert!(loaded.restore("uniform", 0).unwrap().members.is_empty());
+    }
+
+    fn group_of(ids: &[&str]) -> ConsumerGroup {
+        let mut cg = ConsumerGroup::new(3, "uniform");
+        for id in ids {
+            let mut m = ConsumerMember::new(id.to_string(), 0);
+            m.topic_names = vec!["t".into()];
+            m.epoch = 3;
+            cg.members.insert(id.to_string(), m);
+        }
+        cg
+    }
+
+    #[test]
+    fn a_one_member_diff_finds_what_the_whole_group_diff_finds() {
+        let t = Uuid::from_u128(1);
+        let mut cg = group_of(&["a", "b", "c"]);
+        let (first, written) = diff(Some(&cg), BTreeMap::new(), Some("a"));
+        assert_eq!(first.len(), 2 + 3 * 2, "everything, the first time (no targets yet)");
+
+        // b's heartbeat moved b alone: both ways find the same one change.
+        cg.members.get_mut("b").unwrap().assigned = [(t, [0].into())].into();
+        let (partial, after) = diff(Some(&cg), written.clone(), Some("b"));
+        let (full, after_full) = diff(Some(&cg), written.clone(), None);
+        assert_eq!(partial, full);
+        assert_eq!(partial.len(), 1);
+        assert_eq!(after, after_full);
+
+        // A member replaced by another without a new epoch (a static member taking
+        // over): the set differs, so the whole group is compared and the old one's
+        // records go.
+        let swapped = group_of(&["a", "c", "d"]);
+        let (changes, _) = diff(Some(&swapped), after.clone(), Some("d"));
+        assert!(changes.contains(&(ConsumerKey::Member("b".into()), None)), "{changes:?}");
+        assert!(changes.iter().any(|(k, v)| *k == ConsumerKey::Member("d".into()) && v.is_some()));
+
+        // The group gone: tombstones for all of it.
+        let (gone, now) = diff(None, after, Some("a"));
+        assert!(now.is_empty());
+        assert_eq!(gone.len(), 2 + 3 * 2);
+        assert!(gone.iter().all(|(_, v)| v.is_none()));
     }
 
     #[test]

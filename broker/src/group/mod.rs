@@ -169,7 +169,7 @@ impl Coordinator {
             self.persist_group(group, value).await;
         }
         for group in consumer {
-            if let Err(e) = self.persist_consumer(&group).await {
+            if let Err(e) = self.persist_consumer(&group, None).await {
                 tracing::error!(%group, error = %e, "could not persist the consumer group");
             }
         }
@@ -179,31 +179,21 @@ impl Coordinator {
     /// (tombstones for what is gone; all of it when the group went). Writes of one
     /// `__consumer_offsets` partition are taken in turn, each computed when its
     /// turn comes, so the log's order is the state's and a caller returns only
-    /// after every change it made is on disk.
-    pub(super) async fn persist_consumer(&self, group: &str) -> Result<()> {
+    /// after every change it made is on disk. `member`: the one member a heartbeat
+    /// changed, if it can have changed no other ([`consumer_records::diff`]).
+    pub(super) async fn persist_consumer(&self, group: &str, member: Option<&str>) -> Result<()> {
         let partition = self.partition_for(group) as usize;
         let _turn = self.consumer_writers[partition].lock().await;
         let records = {
             let groups = self.store.lock();
-            let now = groups
-                .get(group)
-                .and_then(|g| g.consumer.as_deref())
-                .map(consumer_records::records_of)
-                .unwrap_or_default();
+            let cg = groups.get(group).and_then(|g| g.consumer.as_deref());
             let mut written = self.consumer_written.lock();
             let before = written.remove(group).unwrap_or_default();
-            let mut out: Vec<(Key, Option<Bytes>)> = now
-                .iter()
-                .filter(|(k, v)| before.get(*k) != Some(*v))
-                .map(|(k, v)| (Key::consumer(group, k.clone()), Some(v.clone())))
-                .collect();
-            out.extend(
-                before.keys().filter(|k| !now.contains_key(*k)).map(|k| (Key::consumer(group, k.clone()), None)),
-            );
+            let (changes, now) = consumer_records::diff(cg, before, member);
             if !now.is_empty() {
                 written.insert(group.to_string(), now);
             }
-            out
+            changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)).collect()
         };
         let result = self.write(group, records).await;
         if result.is_err() {

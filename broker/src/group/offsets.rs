@@ -216,7 +216,7 @@ impl Coordinator {
                 Err(e) => tracing::warn!(%group, error = %e, "could not expire offsets"),
             }
             // A consumer group that went with its offsets: its own records go too.
-            if let Err(e) = self.persist_consumer(&group).await {
+            if let Err(e) = self.persist_consumer(&group, None).await {
                 tracing::warn!(%group, error = %e, "could not remove the consumer group's records");
             }
         }
