@@ -233,7 +233,7 @@ pub(crate) fn pinned_mock() -> Result<client::Mock> {
 
 fn smoke(weir: PathBuf) -> Result<()> {
     let root = tempfile::tempdir()?;
-    let b = Running::start(&Kind::Weir { bin: weir, durable: false, baseline: false }, root.path())?;
+    let b = Running::start(&Kind::Weir { bin: weir.clone(), durable: false, baseline: false }, root.path())?;
     let target = Target::Bootstrap(b.addr.clone());
     let result = (|| -> Result<()> {
         let spec = ProduceSpec { record_size: 1024, partitions: 2, acks: "-1", compression: "lz4", records: 20_000 };
@@ -274,7 +274,11 @@ fn smoke(weir: PathBuf) -> Result<()> {
         Ok(())
     })();
     b.stop()?;
-    result
+    result?;
+    // The rows that start their own weir, at toy sizes: each checks itself (every
+    // record read back, the group Stable with every partition owned).
+    fetch_sessions::run(weir.clone(), 20, 1, 1, 200)?;
+    groups::run(&[("weir".to_string(), weir)], 5, 20, 1)
 }
 
 fn main() -> Result<()> {
