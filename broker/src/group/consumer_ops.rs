@@ -115,7 +115,7 @@ fn validate(req: &ConsumerHeartbeat) -> Result<(), GroupError> {
 }
 
 /// `^(?:re)$`: Kafka matches the whole topic name.
-fn compile(re: &str) -> Result<regex::Regex, GroupError> {
+pub(super) fn compile(re: &str) -> Result<regex::Regex, GroupError> {
     regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| {
         GroupError::InvalidRegularExpression(format!(
             "SubscribedTopicRegex `{re}` is not a valid regular expression: {e}"

@@ -363,7 +363,7 @@ impl Loaded {
             if m.state == MemberState::UnrevokedPartitions {
                 m.revoke_deadline = Some(now + m.rebalance_timeout_ms);
             }
-            m.compiled = m.regex.as_deref().and_then(|re| regex::Regex::new(&format!("^(?:{re})$")).ok());
+            m.compiled = m.regex.as_deref().and_then(|re| super::consumer_ops::compile(re).ok());
             if let Some(inst) = &m.instance_id {
                 cg.static_members.insert(inst.clone(), id.clone());
             }
