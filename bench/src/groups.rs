@@ -1,11 +1,13 @@
-//! The consumer-group row (issue 24): N KIP-848 members (500 by default), each
-//! a thread speaking ConsumerGroupHeartbeat v1 on the wire at the interval the
-//! broker asks (250 ms for the run), on one topic of P partitions (2,000). A
-//! member reports what it owns in every heartbeat and gives up at once what its
-//! assignment no longer holds, as the Java consumer does. Reported: the time from
-//! the first join until ConsumerGroupDescribe shows the group Stable with every
-//! member and every partition owned; the time from one more member joining until
-//! Stable again; the broker's CPU over both. Prints markdown.
+//! The consumer-group row (issue 24): N members (500 by default) of one group on
+//! one topic of P partitions (2,000), once with each protocol. KIP-848: each
+//! member a thread speaking ConsumerGroupHeartbeat v1 on the wire at the interval
+//! the broker asks (250 ms for the run), reporting what it owns in every heartbeat
+//! and giving up at once what its assignment no longer holds, as the Java consumer
+//! does. Classic: see [`crate::classic_groups`] (heartbeats every 250 ms too, the
+//! broker's default `group.initial.rebalance.delay.ms` of 3 s). Reported: the time
+//! from the first join until the group's describe shows it Stable with every member
+//! and every partition owned; the time from one more member joining until Stable
+//! again; the broker's CPU over both. Prints markdown.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpStream;
@@ -19,11 +21,29 @@ use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use crate::classic_groups;
 use crate::client::{self, Target};
 use crate::local::Local;
 use crate::wire;
 
 const INTERVAL_MS: u32 = 250;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Protocol {
+    Consumer,
+    Classic,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Consumer, Protocol::Classic];
+
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::Consumer => "KIP-848",
+            Protocol::Classic => "classic",
+        }
+    }
+}
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -105,7 +125,7 @@ struct Measured {
     cpu_secs: f64,
 }
 
-fn measure(bin: &PathBuf, members: usize, partitions: i32) -> Result<Measured> {
+fn measure(bin: &PathBuf, protocol: Protocol, members: usize, partitions: i32) -> Result<Measured> {
     let data = tempfile::tempdir()?;
     let interval = format!("group.consumer.heartbeat.interval.ms={INTERVAL_MS}");
     let min_interval = format!("group.consumer.min.heartbeat.interval.ms={INTERVAL_MS}");
@@ -120,21 +140,29 @@ fn measure(bin: &PathBuf, members: usize, partitions: i32) -> Result<Measured> {
         (0..n)
             .map(|_| {
                 let (a, g, t, s) = (w.kafka.clone(), group.clone(), topic.clone(), stop.clone());
+                let interval = Duration::from_millis(INTERVAL_MS.into());
                 std::thread::Builder::new()
                     .stack_size(256 << 10)
-                    .spawn(move || member(a, g, t, s))
+                    .spawn(move || match protocol {
+                        Protocol::Consumer => member(a, g, t, s),
+                        Protocol::Classic => classic_groups::member(a, g, t, partitions, interval, s),
+                    })
                     .expect("a member thread")
             })
             .collect()
     };
     let started = Instant::now();
+    let stable = |n: usize| match protocol {
+        Protocol::Consumer => stable(&w.kafka, &group, n, partitions as usize),
+        Protocol::Classic => classic_groups::stable(&w.kafka, &group, n, partitions as usize),
+    };
     let mut threads = spawn(members);
-    stable(&w.kafka, &group, members, partitions as usize)?;
+    stable(members)?;
     let join_all = started.elapsed();
     std::thread::sleep(Duration::from_secs(1));
     let started = Instant::now();
     threads.extend(spawn(1));
-    stable(&w.kafka, &group, members + 1, partitions as usize)?;
+    stable(members + 1)?;
     let join_one = started.elapsed();
     let cpu_secs = crate::host::process_cpu_secs(w.pid()).unwrap_or(0.0) - cpu0;
     stop.store(true, Ordering::Relaxed);
@@ -145,33 +173,43 @@ fn measure(bin: &PathBuf, members: usize, partitions: i32) -> Result<Measured> {
     Ok(Measured { join_all, join_one, cpu_secs })
 }
 
-/// `weirs`: (label, binary), measured in turn `repeats` times.
-pub fn run(weirs: &[(String, PathBuf)], members: usize, partitions: i32, repeats: usize) -> Result<()> {
-    let mut rows: Vec<(String, Vec<Measured>)> = weirs.iter().map(|(l, _)| (l.clone(), Vec::new())).collect();
+/// `weirs`: (label, binary), measured in turn `repeats` times with each protocol.
+pub fn run(
+    weirs: &[(String, PathBuf)],
+    protocols: &[Protocol],
+    members: usize,
+    partitions: i32,
+    repeats: usize,
+) -> Result<()> {
+    let mut rows: Vec<(String, Protocol, Vec<Measured>)> =
+        protocols.iter().flat_map(|p| weirs.iter().map(move |(l, _)| (l.clone(), *p, Vec::new()))).collect();
     for _ in 0..repeats {
-        for (i, (label, bin)) in weirs.iter().enumerate() {
-            let m = measure(bin, members, partitions)?;
+        for (label, protocol, ms) in rows.iter_mut() {
+            let bin = &weirs.iter().find(|(l, _)| l == label).expect("a labelled build").1;
+            let m = measure(bin, *protocol, members, partitions)?;
             eprintln!(
-                "{label}: {members} joined and stable in {:.2} s, one more in {:.2} s, broker CPU {:.1} s",
+                "{label} {}: {members} joined and stable in {:.2} s, one more in {:.2} s, broker CPU {:.1} s",
+                protocol.name(),
                 m.join_all.as_secs_f64(),
                 m.join_one.as_secs_f64(),
                 m.cpu_secs
             );
-            rows[i].1.push(m);
+            ms.push(m);
         }
     }
     println!(
-        "A KIP-848 group of {members} members (wire clients, heartbeat interval {INTERVAL_MS} ms) on {partitions} partitions.\n"
+        "A group of {members} members (wire clients, heartbeat interval {INTERVAL_MS} ms) on {partitions} partitions.\n"
     );
     println!(
-        "| weir | {members} members joined to Stable (s) | one more member to Stable (s) | broker CPU over both (s) |"
+        "| weir | protocol | {members} members joined to Stable (s) | one more member to Stable (s) | broker CPU over both (s) |"
     );
-    println!("|---|---|---|---|");
-    for (label, ms) in &rows {
+    println!("|---|---|---|---|---|");
+    for (label, protocol, ms) in &rows {
         let col =
             |f: &dyn Fn(&Measured) -> f64| ms.iter().map(|m| format!("{:.2}", f(m))).collect::<Vec<_>>().join(" / ");
         println!(
-            "| {label} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} |",
+            protocol.name(),
             col(&|m| m.join_all.as_secs_f64()),
             col(&|m| m.join_one.as_secs_f64()),
             col(&|m| m.cpu_secs)

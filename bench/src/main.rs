@@ -14,6 +14,7 @@
 
 mod acls;
 mod brokers;
+mod classic_groups;
 mod client;
 mod console;
 mod fetch_sessions;
@@ -163,13 +164,17 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
-    /// A KIP-848 group of many wire members joining, then one more; time to
-    /// Stable. With `--weir-baseline`, both builds in turn; prints markdown.
+    /// A consumer group of many wire members joining, then one more; time to
+    /// Stable, with the KIP-848 protocol and the classic one. With
+    /// `--weir-baseline`, both builds in turn; prints markdown.
     Groups {
         #[arg(long)]
         weir: PathBuf,
         #[arg(long)]
         weir_baseline: Option<PathBuf>,
+        /// Only one protocol: `consumer` (KIP-848) or `classic`.
+        #[arg(long)]
+        protocol: Option<String>,
         #[arg(long, default_value_t = 500)]
         members: usize,
         #[arg(long, default_value_t = 2_000)]
@@ -278,7 +283,7 @@ fn smoke(weir: PathBuf) -> Result<()> {
     // The rows that start their own weir, at toy sizes: each checks itself (every
     // record read back, the group Stable with every partition owned).
     fetch_sessions::run(weir.clone(), 20, 1, 1, 200)?;
-    groups::run(&[("weir".to_string(), weir)], 5, 20, 1)
+    groups::run(&[("weir".to_string(), weir)], &groups::Protocol::ALL, 5, 20, 1)
 }
 
 fn main() -> Result<()> {
@@ -350,10 +355,16 @@ fn main() -> Result<()> {
         Cmd::Security { weir, records, repeats, only } => security::run(weir, records, repeats, only),
         Cmd::Console { weir, topics, groups, repeats } => console::run(weir, topics, groups, repeats),
         Cmd::Startup { weir, partitions, repeats } => startup::run(weir, partitions, repeats),
-        Cmd::Groups { weir, weir_baseline, members, partitions, repeats } => {
+        Cmd::Groups { weir, weir_baseline, protocol, members, partitions, repeats } => {
             let mut weirs = vec![("weir".to_string(), weir)];
             weirs.extend(weir_baseline.map(|b| ("baseline".to_string(), b)));
-            groups::run(&weirs, members, partitions, repeats)
+            let protocols: Vec<groups::Protocol> = match protocol.as_deref() {
+                None => groups::Protocol::ALL.to_vec(),
+                Some("consumer") => vec![groups::Protocol::Consumer],
+                Some("classic") => vec![groups::Protocol::Classic],
+                Some(other) => bail!("--protocol {other}: expected consumer or classic"),
+            };
+            groups::run(&weirs, &protocols, members, partitions, repeats)
         }
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {
             fetch_sessions::run(weir, partitions, secs, repeats, rate)

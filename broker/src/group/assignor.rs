@@ -11,7 +11,7 @@
 //!   in member-id order (the first `n % m` members get one extra), so members line up
 //!   on co-partitioned topics.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use uuid::Uuid;
 
@@ -67,88 +67,188 @@ fn range(members: &[MemberSubscription<'_>], partitions: &BTreeMap<Uuid, i32>) -
 }
 
 fn uniform(members: &[MemberSubscription<'_>], partitions: &BTreeMap<Uuid, i32>) -> BTreeMap<String, Assignment> {
+    // Members are numbered in id order, so (load, index) orders ties by id.
     let mut sorted: Vec<&MemberSubscription<'_>> = members.iter().collect();
     sorted.sort_unstable_by_key(|m| m.id);
-    let mut out: BTreeMap<String, Assignment> = BTreeMap::new();
-    let mut loads: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut taken: BTreeSet<(Uuid, i32)> = BTreeSet::new();
+    let mut out: Vec<Assignment> = vec![Assignment::new(); sorted.len()];
+    let mut taken: HashSet<(Uuid, i32)> = HashSet::new();
     // 1. Stickiness: previous assignments that are still valid.
-    for m in &sorted {
-        let mut a = Assignment::new();
-        if let Some(prev) = m.previous {
-            for (topic, parts) in prev {
-                let Some(&n) = partitions.get(topic) else { continue };
-                if !m.topics.contains(topic) {
-                    continue;
-                }
-                for &p in parts.iter().filter(|&&p| p < n) {
-                    if taken.insert((*topic, p)) {
-                        a.entry(*topic).or_default().insert(p);
-                    }
+    for (i, m) in sorted.iter().enumerate() {
+        let Some(prev) = m.previous else { continue };
+        for (topic, parts) in prev {
+            let Some(&n) = partitions.get(topic) else { continue };
+            if !m.topics.contains(topic) {
+                continue;
+            }
+            for &p in parts.iter().filter(|&&p| p < n) {
+                if taken.insert((*topic, p)) {
+                    out[i].entry(*topic).or_default().insert(p);
                 }
             }
         }
-        loads.insert(m.id, count(&a));
-        out.insert(m.id.to_string(), a);
     }
+    let mut loads = Loads::new(out.iter().map(count).collect());
     // 2. Unowned partitions go to the least-loaded subscriber.
     for (topic, &n) in partitions {
-        let subs: Vec<&str> = sorted.iter().filter(|m| m.topics.contains(topic)).map(|m| m.id).collect();
-        if subs.is_empty() {
-            continue;
-        }
         for p in 0..n {
             if taken.contains(&(*topic, p)) {
                 continue;
             }
-            let id = *subs.iter().min_by_key(|id| (loads[**id], **id)).expect("subscribers");
-            *loads.get_mut(id).expect("load") += 1;
-            out.get_mut(id).expect("member").entry(*topic).or_default().insert(p);
-            taken.insert((*topic, p));
+            let Some(to) = loads.receiver(&sorted, topic, usize::MAX) else { break };
+            loads.add(to, 1);
+            out[to].entry(*topic).or_default().insert(p);
         }
     }
     // 3. Balance: move a partition from a member to a subscriber with at least two
-    // fewer. Every move lowers the sum of squared loads, so this ends.
-    loop {
-        let mut moved = false;
-        let mut by_load: Vec<&str> = sorted.iter().map(|m| m.id).collect();
-        by_load.sort_unstable_by_key(|id| (std::cmp::Reverse(loads[id]), *id));
-        'donors: for donor in by_load {
-            let donor_load = loads[donor];
-            let owned: Vec<(Uuid, i32)> =
-                out[donor].iter().flat_map(|(t, ps)| ps.iter().rev().map(move |p| (*t, *p))).collect();
-            for (topic, p) in owned {
-                let target = sorted
-                    .iter()
-                    .filter(|m| m.id != donor && m.topics.contains(&topic) && loads[m.id] + 1 < donor_load)
-                    .map(|m| m.id)
-                    .min_by_key(|id| (loads[*id], *id));
-                if let Some(to) = target {
-                    let from = out.get_mut(donor).expect("donor");
-                    let set = from.get_mut(&topic).expect("topic");
-                    set.remove(&p);
-                    if set.is_empty() {
-                        from.remove(&topic);
+    // fewer. Every move lowers the sum of squared loads, so this ends. Donors are
+    // tried from the most loaded (ties by id), each topic of a donor in order, and
+    // the first with a receiver gives up its highest partition.
+    while let Some((donor, to, topic)) = loads.next_move(&sorted, &out) {
+        let set = out[donor].get_mut(&topic).expect("donor owns the topic");
+        let p = set.pop_last().expect("non-empty");
+        if set.is_empty() {
+            out[donor].remove(&topic);
+        }
+        out[to].entry(topic).or_default().insert(p);
+        loads.add(donor, -1);
+        loads.add(to, 1);
+    }
+    sorted.iter().zip(out).map(|(m, a)| (m.id.to_string(), a)).collect()
+}
+
+/// Members' partition counts, also kept ordered by (count, index) so the least and
+/// most loaded are found without a scan: a join storm recomputes the target of a
+/// group of hundreds of members once per join.
+struct Loads {
+    of: Vec<usize>,
+    order: BTreeSet<(usize, usize)>,
+}
+
+impl Loads {
+    fn new(of: Vec<usize>) -> Loads {
+        let order = of.iter().enumerate().map(|(i, l)| (*l, i)).collect();
+        Loads { of, order }
+    }
+
+    fn add(&mut self, i: usize, by: isize) {
+        self.order.remove(&(self.of[i], i));
+        self.of[i] = self.of[i].checked_add_signed(by).expect("load stays non-negative");
+        self.order.insert((self.of[i], i));
+    }
+
+    /// The least-loaded subscriber of `topic` (ties by id) with fewer than `below`.
+    fn receiver(&self, members: &[&MemberSubscription<'_>], topic: &Uuid, below: usize) -> Option<usize> {
+        self.order.iter().take_while(|(l, _)| *l < below).map(|(_, i)| *i).find(|i| members[*i].topics.contains(topic))
+    }
+
+    /// The next balancing move as (donor, receiver, topic), if any move is left.
+    fn next_move(&self, members: &[&MemberSubscription<'_>], out: &[Assignment]) -> Option<(usize, usize, Uuid)> {
+        let least = self.order.first()?.0;
+        let mut level = self.order.last()?.0;
+        // A receiver has at least two fewer than its donor, so donors at or below
+        // the least load + 1 have none.
+        while level >= least + 2 {
+            for &(_, donor) in self.order.range((level, 0)..=(level, usize::MAX)) {
+                for topic in out[donor].keys() {
+                    if let Some(to) = self.receiver(members, topic, level - 1) {
+                        return Some((donor, to, *topic));
                     }
-                    out.get_mut(to).expect("receiver").entry(topic).or_default().insert(p);
-                    *loads.get_mut(donor).expect("load") -= 1;
-                    *loads.get_mut(to).expect("load") += 1;
-                    moved = true;
-                    break 'donors;
                 }
             }
+            level = self.order.range(..(level, 0)).next_back()?.0;
         }
-        if !moved {
-            break;
-        }
+        None
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The first, plainly quadratic form of `uniform`: the specification the
+    /// indexed one must match exactly.
+    fn uniform_reference(
+        members: &[MemberSubscription<'_>],
+        partitions: &BTreeMap<Uuid, i32>,
+    ) -> BTreeMap<String, Assignment> {
+        let mut sorted: Vec<&MemberSubscription<'_>> = members.iter().collect();
+        sorted.sort_unstable_by_key(|m| m.id);
+        let mut out: BTreeMap<String, Assignment> = BTreeMap::new();
+        let mut loads: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut taken: BTreeSet<(Uuid, i32)> = BTreeSet::new();
+        // 1. Stickiness: previous assignments that are still valid.
+        for m in &sorted {
+            let mut a = Assignment::new();
+            if let Some(prev) = m.previous {
+                for (topic, parts) in prev {
+                    let Some(&n) = partitions.get(topic) else { continue };
+                    if !m.topics.contains(topic) {
+                        continue;
+                    }
+                    for &p in parts.iter().filter(|&&p| p < n) {
+                        if taken.insert((*topic, p)) {
+                            a.entry(*topic).or_default().insert(p);
+                        }
+                    }
+                }
+            }
+            loads.insert(m.id, count(&a));
+            out.insert(m.id.to_string(), a);
+        }
+        // 2. Unowned partitions go to the least-loaded subscriber.
+        for (topic, &n) in partitions {
+            let subs: Vec<&str> = sorted.iter().filter(|m| m.topics.contains(topic)).map(|m| m.id).collect();
+            if subs.is_empty() {
+                continue;
+            }
+            for p in 0..n {
+                if taken.contains(&(*topic, p)) {
+                    continue;
+                }
+                let id = *subs.iter().min_by_key(|id| (loads[**id], **id)).expect("subscribers");
+                *loads.get_mut(id).expect("load") += 1;
+                out.get_mut(id).expect("member").entry(*topic).or_default().insert(p);
+                taken.insert((*topic, p));
+            }
+        }
+        // 3. Balance: move a partition from a member to a subscriber with at least two
+        // fewer. Every move lowers the sum of squared loads, so this ends.
+        loop {
+            let mut moved = false;
+            let mut by_load: Vec<&str> = sorted.iter().map(|m| m.id).collect();
+            by_load.sort_unstable_by_key(|id| (std::cmp::Reverse(loads[id]), *id));
+            'donors: for donor in by_load {
+                let donor_load = loads[donor];
+                let owned: Vec<(Uuid, i32)> =
+                    out[donor].iter().flat_map(|(t, ps)| ps.iter().rev().map(move |p| (*t, *p))).collect();
+                for (topic, p) in owned {
+                    let target = sorted
+                        .iter()
+                        .filter(|m| m.id != donor && m.topics.contains(&topic) && loads[m.id] + 1 < donor_load)
+                        .map(|m| m.id)
+                        .min_by_key(|id| (loads[*id], *id));
+                    if let Some(to) = target {
+                        let from = out.get_mut(donor).expect("donor");
+                        let set = from.get_mut(&topic).expect("topic");
+                        set.remove(&p);
+                        if set.is_empty() {
+                            from.remove(&topic);
+                        }
+                        out.get_mut(to).expect("receiver").entry(topic).or_default().insert(p);
+                        *loads.get_mut(donor).expect("load") -= 1;
+                        *loads.get_mut(to).expect("load") += 1;
+                        moved = true;
+                        break 'donors;
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        out
+    }
 
     fn topics(n: usize) -> Vec<Uuid> {
         (0..n).map(|i| Uuid::from_u128(i as u128 + 1)).collect()
@@ -259,6 +359,36 @@ mod tests {
                     prev = out;
                 }
             }
+        }
+
+        #[test]
+        fn uniform_matches_its_reference_form(
+            nmembers in 1usize..30,
+            counts in proptest::collection::vec(0i32..60, 1..5),
+            masks in proptest::collection::vec(1u8..16, 30),
+            // Previous owners may overlap, be out of range or be unsubscribed.
+            previous in proptest::collection::vec(proptest::collection::vec((0usize..5, 0i32..70), 0..20), 30),
+        ) {
+            let t = topics(counts.len());
+            let parts: BTreeMap<Uuid, i32> = t.iter().copied().zip(counts.iter().copied()).collect();
+            let ids: Vec<String> = (0..nmembers).map(|i| format!("m{:02}", (i * 7) % 30)).collect();
+            let subs: Vec<BTreeSet<Uuid>> = (0..nmembers)
+                .map(|i| t.iter().enumerate().filter(|(j, _)| masks[i] & (1 << j) != 0).map(|(_, u)| *u).collect())
+                .collect();
+            let prev: Vec<Assignment> = previous
+                .iter()
+                .map(|tps| {
+                    let mut a = Assignment::new();
+                    for (j, p) in tps {
+                        a.entry(Uuid::from_u128(*j as u128 + 1)).or_default().insert(*p);
+                    }
+                    a
+                })
+                .collect();
+            let members: Vec<MemberSubscription<'_>> = (0..nmembers)
+                .map(|i| MemberSubscription { id: &ids[i], topics: &subs[i], previous: Some(&prev[i]) })
+                .collect();
+            prop_assert_eq!(uniform(&members, &parts), uniform_reference(&members, &parts));
         }
     }
 }
