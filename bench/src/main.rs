@@ -10,6 +10,8 @@
 //! weir-bench mirror --weir BIN [--records N]          # weir mirror beside a plain consume
 //! weir-bench console --weir BIN [--topics N --groups N] # the console API on a large estate
 //! weir-bench startup --weir BIN [--partitions N]      # start-up and memory with many partitions
+//! weir-bench groups --weir BIN [--protocol P]          # a 500-member group to Stable
+//! weir-bench long-poll --weir BIN [--consumers N]      # 1,000 long-polling consumers' latency
 //! ```
 
 mod acls;
@@ -22,6 +24,7 @@ mod groups;
 mod host;
 mod limits;
 mod local;
+mod long_poll;
 mod mirror;
 mod report;
 mod security;
@@ -182,6 +185,22 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// Many consumers each long-polling its own partition while a paced producer
+    /// writes round-robin over them, beside one consumer of one partition at the
+    /// same rate: end-to-end latency of each; prints markdown.
+    LongPoll {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 1_000)]
+        consumers: usize,
+        /// MB/s of 1 KiB records.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// One consumer of many partitions fetching without and with an incremental
     /// fetch session (KIP-227), alternated on one Weir; prints markdown.
     FetchSessions {
@@ -283,7 +302,8 @@ fn smoke(weir: PathBuf) -> Result<()> {
     // The rows that start their own weir, at toy sizes: each checks itself (every
     // record read back, the group Stable with every partition owned).
     fetch_sessions::run(weir.clone(), 20, 1, 1, 200)?;
-    groups::run(&[("weir".to_string(), weir)], &groups::Protocol::ALL, 5, 20, 1)
+    groups::run(&[("weir".to_string(), weir.clone())], &groups::Protocol::ALL, 5, 20, 1)?;
+    long_poll::run(weir, 20, 2.0, 2.0, 1)
 }
 
 fn main() -> Result<()> {
@@ -366,6 +386,7 @@ fn main() -> Result<()> {
             };
             groups::run(&weirs, &protocols, members, partitions, repeats)
         }
+        Cmd::LongPoll { weir, consumers, rate, secs, repeats } => long_poll::run(weir, consumers, rate, secs, repeats),
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {
             fetch_sessions::run(weir, partitions, secs, repeats, rate)
         }

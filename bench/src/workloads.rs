@@ -261,11 +261,11 @@ fn bench_epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     bench_epoch().elapsed().as_nanos() as u64
 }
 
-fn percentile(sorted: &[u64], q: f64) -> f64 {
+pub fn percentile(sorted: &[u64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -340,26 +340,7 @@ pub fn latency_path(
         })
     };
 
-    let settings = ProducerSettings { acks: "-1", compression: "none", linger_ms: 1 };
-    let (p, d) = client::producer(target, &settings)?;
-    let mut buf = payload(SIZE);
-    let start = now_ns() + 50_000_000;
-    for i in 0..total {
-        let intended = start + (i as f64 * interval_ns) as u64;
-        // Sleep, never spin: the client's threads share one CPU, and a spinning
-        // producer would delay the consumer thread by whole scheduler slices. Waking
-        // late only makes the measured latency larger (it counts from `intended`).
-        let now = now_ns();
-        if now < intended {
-            std::thread::sleep(Duration::from_nanos(intended - now));
-        }
-        buf[..8].copy_from_slice(&intended.to_le_bytes());
-        client::send(&p, topic, 0, &buf);
-        if i % 64 == 0 {
-            p.poll(Duration::ZERO);
-        }
-    }
-    client::finish(&p, &d, total)?;
+    paced_produce(target, topic, 1, total, interval_ns)?;
     let timed = reader.join().expect("reader thread")?;
     let slow_windows = slow_windows(&timed);
     let mut lat: Vec<u64> = timed.into_iter().map(|(_, l)| l).collect();
@@ -375,6 +356,32 @@ pub fn latency_path(
         steal: None,
         pauses: Default::default(),
     })
+}
+
+/// `total` 1 KiB records (acks=-1, linger.ms=1), one every `interval_ns`,
+/// round-robin over `partitions`; each carries the time it was meant to be sent
+/// (`now_ns`) in its first 8 bytes, little-endian.
+pub fn paced_produce(target: &Target, topic: &str, partitions: i32, total: u64, interval_ns: f64) -> Result<()> {
+    let settings = ProducerSettings { acks: "-1", compression: "none", linger_ms: 1 };
+    let (p, d) = client::producer(target, &settings)?;
+    let mut buf = payload(1024);
+    let start = now_ns() + 50_000_000;
+    for i in 0..total {
+        let intended = start + (i as f64 * interval_ns) as u64;
+        // Sleep, never spin: the client's threads share one CPU, and a spinning
+        // producer would delay the consumer thread by whole scheduler slices. Waking
+        // late only makes the measured latency larger (it counts from `intended`).
+        let now = now_ns();
+        if now < intended {
+            std::thread::sleep(Duration::from_nanos(intended - now));
+        }
+        buf[..8].copy_from_slice(&intended.to_le_bytes());
+        client::send(&p, topic, (i % partitions as u64) as i32, &buf);
+        if i % 64 == 0 {
+            p.poll(Duration::ZERO);
+        }
+    }
+    client::finish(&p, &d, total)
 }
 
 /// The five 100 ms windows (of intended send time) with the most records over 5 ms:
