@@ -9,7 +9,7 @@
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -19,17 +19,13 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use crate::wire;
+use crate::wire::{self, sb};
 
 const NONE: i16 = 0;
 const ILLEGAL_GENERATION: i16 = 22;
 const UNKNOWN_MEMBER_ID: i16 = 25;
 const REBALANCE_IN_PROGRESS: i16 = 27;
 const MEMBER_ID_REQUIRED: i16 = 79;
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 /// A ConsumerProtocol message: its version as an int16, then the body.
 fn versioned<T: Encodable>(version: i16, msg: &T) -> Result<Bytes> {
@@ -157,25 +153,12 @@ pub fn member(
     Ok(())
 }
 
-/// Waits until DescribeGroups shows the group Stable with `members` members whose
-/// assignments hold `partitions` partitions.
-pub fn stable(addr: &str, group: &str, members: usize, partitions: usize) -> Result<()> {
-    let mut s = TcpStream::connect(addr)?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]);
-        let (r, _): (DescribeGroupsResponse, _) = wire::call(&mut s, ApiKey::DescribeGroups, 5, &req)?;
-        if let Some(g) = r.groups.first() {
-            if g.group_state.as_str() == "Stable" && g.members.len() == members {
-                let owned = g.members.iter().map(|m| assigned(&m.member_assignment)).sum::<Result<usize>>()?;
-                if owned == partitions {
-                    return Ok(());
-                }
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("classic group {group} not stable with {members} members within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// The group as DescribeGroups shows it: (state, members, partitions in their
+/// assignments).
+pub fn describe(s: &mut TcpStream, group: &str) -> Result<Option<(String, usize, usize)>> {
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]);
+    let (r, _): (DescribeGroupsResponse, _) = wire::call(s, ApiKey::DescribeGroups, 5, &req)?;
+    let Some(g) = r.groups.first() else { return Ok(None) };
+    let owned = g.members.iter().map(|m| assigned(&m.member_assignment)).sum::<Result<usize>>()?;
+    Ok(Some((g.group_state.to_string(), g.members.len(), owned)))
 }

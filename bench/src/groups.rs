@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 
 use crate::classic_groups;
 use crate::client::{self, Target};
 use crate::local::Local;
-use crate::wire;
+use crate::wire::{self, sb};
 
 const INTERVAL_MS: u32 = 250;
 
@@ -43,10 +42,6 @@ impl Protocol {
             Protocol::Classic => "classic",
         }
     }
-}
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
 }
 
 /// One member's loop until `stop`.
@@ -98,22 +93,31 @@ fn member(addr: String, group: String, topic: String, stop: Arc<AtomicBool>) -> 
     Ok(())
 }
 
+/// The group as ConsumerGroupDescribe shows it: (state, members, partitions they own).
+fn describe(s: &mut TcpStream, group: &str) -> Result<Option<(String, usize, usize)>> {
+    let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb(group))]);
+    let (r, _): (ConsumerGroupDescribeResponse, _) = wire::call(s, ApiKey::ConsumerGroupDescribe, 0, &req)?;
+    Ok(r.groups.first().map(|g| {
+        let owned =
+            g.members.iter().flat_map(|m| m.assignment.topic_partitions.iter()).map(|t| t.partitions.len()).sum();
+        (g.group_state.to_string(), g.members.len(), owned)
+    }))
+}
+
 /// Waits until the group is Stable with `members` members owning `partitions`.
-fn stable(addr: &str, group: &str, members: usize, partitions: usize) -> Result<()> {
+fn stable(addr: &str, protocol: Protocol, group: &str, members: usize, partitions: usize) -> Result<()> {
     let mut s = TcpStream::connect(addr)?;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let req = ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb(group))]);
-        let (r, _): (ConsumerGroupDescribeResponse, _) = wire::call(&mut s, ApiKey::ConsumerGroupDescribe, 0, &req)?;
-        if let Some(g) = r.groups.first() {
-            let owned: usize =
-                g.members.iter().flat_map(|m| m.assignment.topic_partitions.iter()).map(|t| t.partitions.len()).sum();
-            if g.group_state.as_str() == "Stable" && g.members.len() == members && owned == partitions {
-                return Ok(());
-            }
+        let seen = match protocol {
+            Protocol::Consumer => describe(&mut s, group)?,
+            Protocol::Classic => classic_groups::describe(&mut s, group)?,
+        };
+        if seen.is_some_and(|(state, n, owned)| state == "Stable" && n == members && owned == partitions) {
+            return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("group {group} not stable with {members} members within 300 s");
+            bail!("{} group {group} not stable with {members} members within 300 s", protocol.name());
         }
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -152,10 +156,7 @@ fn measure(bin: &PathBuf, protocol: Protocol, members: usize, partitions: i32) -
             .collect()
     };
     let started = Instant::now();
-    let stable = |n: usize| match protocol {
-        Protocol::Consumer => stable(&w.kafka, &group, n, partitions as usize),
-        Protocol::Classic => classic_groups::stable(&w.kafka, &group, n, partitions as usize),
-    };
+    let stable = |n: usize| stable(&w.kafka, protocol, &group, n, partitions as usize);
     let mut threads = spawn(members);
     stable(members)?;
     let join_all = started.elapsed();

@@ -16,6 +16,11 @@ pub struct Sizes {
     pub response: usize,
 }
 
+/// A protocol string from a `&str`.
+pub fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
 /// Sends `req` as `key` v`version` and reads its response.
 pub fn call<Req: Encodable, Resp: Decodable>(
     s: &mut TcpStream,
