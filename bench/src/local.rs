@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 pub struct Local {
     child: Child,
     pub kafka: String,
+    pub registry: String,
     pub console: String,
     /// From spawning to the ready line.
     pub ready_after: Duration,
@@ -70,10 +71,10 @@ impl Local {
                 let field = |name: &str| {
                     rest.split_whitespace().find_map(|kv| kv.strip_prefix(name)).unwrap_or_default().to_string()
                 };
-                let (kafka, console) = (field("kafka="), field("console="));
+                let (kafka, registry, console) = (field("kafka="), field("registry="), field("console="));
                 // Keep reading stdout so that weir never blocks writing to it.
                 std::thread::spawn(move || lines.for_each(drop));
-                return Ok(Local { child, kafka, console, ready_after });
+                return Ok(Local { child, kafka, registry, console, ready_after });
             }
         }
         let _ = child.wait();

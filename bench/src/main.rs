@@ -26,7 +26,9 @@ mod limits;
 mod local;
 mod long_poll;
 mod mirror;
+mod registry;
 mod report;
+mod scale;
 mod security;
 mod startup;
 mod suite;
@@ -167,6 +169,51 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// Many partitions on one node written by many producers, beside one
+    /// producer on 16 partitions, in both modes; prints markdown.
+    ManyPartitions {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        partitions: usize,
+        #[arg(long, default_value_t = 100)]
+        producers: usize,
+        #[arg(long, default_value_t = 400_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// Seconds over which the broker's CPU is measured while every partition is idle.
+        #[arg(long, default_value_t = 5.0)]
+        idle_secs: f64,
+    },
+    /// Schema-registry requests per second with many subjects: lookups by id
+    /// and by subject and schema; prints markdown.
+    Registry {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 1_000)]
+        subjects: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+    /// Many idle client connections beside the 100-producer row: memory per
+    /// connection, throughput with and without them; prints markdown.
+    Connections {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        idle: usize,
+        #[arg(long, default_value_t = 100)]
+        active: usize,
+        #[arg(long, default_value_t = 400_000)]
+        records: u64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// A consumer group of many wire members joining, then one more; time to
     /// Stable, with the KIP-848 protocol and the classic one. With
     /// `--weir-baseline`, both builds in turn; prints markdown.
@@ -303,7 +350,10 @@ fn smoke(weir: PathBuf) -> Result<()> {
     // record read back, the group Stable with every partition owned).
     fetch_sessions::run(weir.clone(), 20, 1, 1, 200)?;
     groups::run(&[("weir".to_string(), weir.clone())], &groups::Protocol::ALL, 5, 20, 1)?;
-    long_poll::run(weir, 20, 2.0, 2.0, 1)
+    long_poll::run(weir.clone(), 20, 2.0, 2.0, 1)?;
+    scale::partitions(weir.clone(), 200, 4, 4_000, 1, 0.5)?;
+    scale::connections(weir.clone(), 200, 4, 4_000, 1)?;
+    registry::run(weir, 50, 2, 0.5, 1)
 }
 
 fn main() -> Result<()> {
@@ -375,6 +425,15 @@ fn main() -> Result<()> {
         Cmd::Security { weir, records, repeats, only } => security::run(weir, records, repeats, only),
         Cmd::Console { weir, topics, groups, repeats } => console::run(weir, topics, groups, repeats),
         Cmd::Startup { weir, partitions, repeats } => startup::run(weir, partitions, repeats),
+        Cmd::ManyPartitions { weir, partitions, producers, records, repeats, idle_secs } => {
+            scale::partitions(weir, partitions, producers, records, repeats, idle_secs)
+        }
+        Cmd::Registry { weir, subjects, clients, secs, repeats } => {
+            registry::run(weir, subjects, clients, secs, repeats)
+        }
+        Cmd::Connections { weir, idle, active, records, repeats } => {
+            scale::connections(weir, idle, active, records, repeats)
+        }
         Cmd::Groups { weir, weir_baseline, protocol, members, partitions, repeats } => {
             let mut weirs = vec![("weir".to_string(), weir)];
             weirs.extend(weir_baseline.map(|b| ("baseline".to_string(), b)));

@@ -415,6 +415,24 @@ pub fn many_partitions(target: &Target, partitions: i32, records: u64) -> Result
 pub fn many_producers(target: &Target, connections: usize, records: u64) -> Result<(String, Throughput)> {
     let topic = unique_topic("bench-conns");
     client::create_topic(target, &topic, 16)?;
+    let topics = Arc::new(vec![topic.clone()]);
+    let t = spread_produce(target, connections, records, topics, Arc::new(|k, i| (0, ((i + k as u64) % 16) as i32)))?;
+    Ok((topic, t))
+}
+
+/// Where producer k sends its i-th record: (index into the topics, partition).
+pub type Route = Arc<dyn Fn(usize, u64) -> (usize, i32) + Send + Sync>;
+
+/// `connections` producers (one client, so one connection, each), on their own
+/// threads, share `records` 1 KiB records (acks=-1, linger.ms=5) over `topics`
+/// as `route` says; the time runs from the first send to the last acknowledgement.
+pub fn spread_produce(
+    target: &Target,
+    connections: usize,
+    records: u64,
+    topics: Arc<Vec<String>>,
+    route: Route,
+) -> Result<Throughput> {
     let per = records / connections as u64;
     let data = Arc::new(payload(1024));
     let producers: Vec<_> = (0..connections)
@@ -425,10 +443,11 @@ pub fn many_producers(target: &Target, connections: usize, records: u64) -> Resu
         .into_iter()
         .enumerate()
         .map(|(k, (p, d))| {
-            let (topic, data) = (topic.clone(), data.clone());
+            let (topics, route, data) = (topics.clone(), route.clone(), data.clone());
             std::thread::spawn(move || -> Result<()> {
                 for i in 0..per {
-                    client::send(&p, &topic, ((i + k as u64) % 16) as i32, &data);
+                    let (t, partition) = route(k, i);
+                    client::send(&p, &topics[t], partition, &data);
                     if i % 256 == 0 {
                         p.poll(Duration::ZERO);
                     }
@@ -442,5 +461,5 @@ pub fn many_producers(target: &Target, connections: usize, records: u64) -> Resu
     }
     let secs = started.elapsed().as_secs_f64();
     let n = per * connections as u64;
-    Ok((topic, Throughput { records: n, bytes: n * 1024, secs }))
+    Ok(Throughput { records: n, bytes: n * 1024, secs })
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::IoSlice;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -13,7 +13,7 @@ use crate::batch::{self, BatchHeader, ATTRIBUTES_OFFSET, HEADER_LEN};
 use crate::clock::Clock;
 use crate::config::{FlushPolicy, LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
-use crate::log_flush::WriteOp;
+use crate::log_flush::{Attention, WriteOp};
 use crate::producer::{Check, ProducerState};
 use crate::recycle::SegmentPool;
 use crate::segment::{BatchInfo, Segment};
@@ -90,6 +90,10 @@ pub struct Log {
     pub(crate) unstable: AtomicI64,
     /// Where new segments find recycled files and deleted ones go.
     pub(crate) pool: Option<Arc<SegmentPool>>,
+    /// The owner's background queue and this log's place in it (see [`Attention`]).
+    pub(crate) attention: OnceLock<(Arc<Attention>, Weak<Log>)>,
+    /// In that queue now.
+    pub(crate) queued: AtomicBool,
 }
 
 pub(crate) const LOG_START_FILE: &str = "log-start-offset";
@@ -152,6 +156,8 @@ impl Log {
             producers: Mutex::new(ProducerState::default()),
             unstable: AtomicI64::new(i64::MAX),
             pool,
+            attention: OnceLock::new(),
+            queued: AtomicBool::new(false),
         };
         for s in log.segment_list() {
             // Recovery may have cut the tail below markers the index recorded.
@@ -175,6 +181,8 @@ impl Log {
     }
     pub fn update_config(&self, config: LogConfig) {
         *self.config.write() = config;
+        // A shorter flush interval may make a flush due with no further append.
+        self.want_attention();
     }
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
@@ -368,6 +376,7 @@ impl Log {
             duplicate: false,
         };
         drop(_w);
+        self.want_attention();
         if let FlushPolicy::Interval { messages, .. } = cfg.flush {
             if next - self.flushed_offset() >= messages.max(1) {
                 self.flush()?;
@@ -401,6 +410,8 @@ impl Log {
         active.seal()?;
         self.segments.write().insert(base, Arc::new(seg));
         self.dir_dirty.store(true, Ordering::Release);
+        // The sealed segment was trimmed: the background pass syncs it (sync_trimmed).
+        self.want_attention();
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::LogConfig;
 use crate::error::{IoContext, Result};
 use crate::log::Log;
+use crate::log_flush::Attention;
 use crate::recovery::fsync_dir;
 use crate::recycle::SegmentPool;
 
@@ -70,6 +71,8 @@ pub struct LogManager {
     logs: Mutex<BTreeMap<TopicPartition, Arc<Log>>>,
     pending_deletes: Mutex<Vec<(PathBuf, i64)>>,
     pool: Arc<SegmentPool>,
+    /// Logs the interval-flush pass looks at next.
+    attention: Arc<Attention>,
     stop: Arc<Stop>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -100,6 +103,7 @@ impl LogManager {
             logs: Mutex::new(BTreeMap::new()),
             pending_deletes: Mutex::new(Vec::new()),
             pool,
+            attention: Arc::default(),
             stop: Arc::new(Stop::default()),
             threads: Mutex::new(Vec::new()),
         })
@@ -135,6 +139,7 @@ impl LogManager {
         if !existed {
             fsync_dir(&self.data_dir)?;
         }
+        log.attach(self.attention.clone());
         logs.insert(tp.clone(), log.clone());
         Ok(log)
     }
@@ -215,14 +220,23 @@ impl LogManager {
         deleted
     }
 
-    /// One pass of the interval flush policy over every log.
+    /// One pass of the interval flush policy (flushes, writeback, syncs of
+    /// trimmed segments) over the logs that asked for one (see [`Attention`]).
     pub fn run_interval_flushes(&self) {
-        for (tp, log) in self.logs().into_iter().filter(|(_, l)| !l.is_offline()) {
-            if let Err(e) = log.maybe_flush_interval() {
-                tracing::error!(%tp, error = %e, "interval flush failed");
+        for log in self.attention.take() {
+            if log.is_offline() || log.is_closed() {
+                continue;
             }
+            if let Err(e) = log.maybe_flush_interval() {
+                tracing::error!(dir = %log.dir().display(), error = %e, "interval flush failed");
+            }
+            let mut again = log.due_by_age();
             if let Err(e) = log.sync_trimmed() {
-                tracing::error!(%tp, error = %e, "fdatasync of a trimmed segment failed");
+                tracing::error!(dir = %log.dir().display(), error = %e, "fdatasync of a trimmed segment failed");
+                again = true;
+            }
+            if again {
+                log.want_attention();
             }
         }
     }
@@ -377,5 +391,49 @@ mod tests {
         m.shutdown().unwrap();
         assert!(d.path().join(CLEAN_SHUTDOWN_MARKER).exists());
         assert!(compacted.is_closed());
+    }
+
+    #[test]
+    fn the_flush_pass_visits_only_logs_that_asked() {
+        let d = tempfile::tempdir().unwrap();
+        let clock = Arc::new(MockClock::new(1_000_000));
+        let m = LogManager::open(d.path(), clock.clone()).unwrap();
+        let page_cache =
+            LogConfig { flush: FlushPolicy::Interval { messages: i64::MAX, ms: i64::MAX }, ..Default::default() };
+        let logs: Vec<_> =
+            (0..50).map(|p| m.get_or_create(&TopicPartition::new("t", p), page_cache.clone()).unwrap()).collect();
+        assert_eq!(m.attention.len(), 50, "a new log is looked at once");
+        m.run_interval_flushes();
+        assert_eq!(m.attention.len(), 0, "idle logs are not looked at again");
+        let b = simple_batch(1, 100, 1_000_000);
+        logs[7].append(&b).unwrap();
+        logs[7].append(&b).unwrap();
+        assert_eq!(m.attention.len(), 1, "two appends, queued once");
+        m.run_interval_flushes();
+        assert_eq!(m.attention.len(), 0, "no flush interval: nothing comes due by age");
+
+        // A finite interval keeps an unflushed log queued until its flush.
+        logs[3].update_config(LogConfig {
+            flush: FlushPolicy::Interval { messages: i64::MAX, ms: 1_000 },
+            ..Default::default()
+        });
+        logs[3].append(&b).unwrap();
+        assert_eq!(m.attention.len(), 1);
+        m.run_interval_flushes();
+        assert_eq!((m.attention.len(), logs[3].flushed_offset()), (1, 0), "not due yet, still queued");
+        clock.advance(1_000);
+        m.run_interval_flushes();
+        assert_eq!((m.attention.len(), logs[3].flushed_offset()), (0, 1), "flushed, and idle again");
+
+        // A roll asks for a pass (a trimmed recycled segment is synced there).
+        logs[9].append(&b).unwrap();
+        m.run_interval_flushes();
+        logs[9].roll().unwrap();
+        assert_eq!(m.attention.len(), 1);
+        // A deleted log leaves the queue without a visit.
+        logs[11].append(&b).unwrap();
+        m.delete(&TopicPartition::new("t", 11)).unwrap();
+        m.run_interval_flushes();
+        assert_eq!(m.attention.len(), 0);
     }
 }

@@ -1,0 +1,257 @@
+//! The scale rows of issue 24 that need a broker of their own, each measured
+//! beside the suite row it is held to, alternated on the same broker:
+//!
+//! - `partitions`: N partitions on one node (topics of 100), P producers each
+//!   writing 1 KiB records (acks=-1) round-robin over its own N/P of them,
+//!   against the suite's 16-partition row (one producer) — in page-cache and in
+//!   durable mode; with the resident memory per idle partition and the peak.
+//! - `connections`: I idle client connections (each did what a client does
+//!   when it connects — ApiVersions, then Metadata — and then waits), the
+//!   broker's resident memory per connection, and the suite's 100-producer row
+//!   with and without them. Every idle connection must still answer afterwards.
+//!
+//! The broker runs on CPU 0 and the clients on CPU 1, as in the suite.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse};
+
+use crate::brokers::{self, Running};
+use crate::client::{self, Target};
+use crate::local::Local;
+use crate::wire::{self, sb};
+use crate::workloads::{self, ProduceSpec, Throughput};
+
+const PER_TOPIC: usize = 100;
+const PAGE_CACHE: &str = "log.flush.interval.messages=9223372036854775807";
+
+/// Starts weir with its threads on CPU 0, then moves this thread to CPU 1.
+fn start_pinned(bin: &PathBuf, data: &std::path::Path, settings: &[&str]) -> Result<Local> {
+    let pinned = brokers::cpus() > 1 && brokers::pin_to(0);
+    let w = Local::start(bin, data, settings, &[]);
+    if pinned {
+        brokers::pin_to(1);
+    }
+    w
+}
+
+fn mbs(v: &[Throughput]) -> String {
+    v.iter().map(|t| format!("{:.0}", t.mb_per_sec())).collect::<Vec<_>>().join(", ")
+}
+
+fn median(v: &[Throughput]) -> f64 {
+    let mut m: Vec<f64> = v.iter().map(Throughput::mb_per_sec).collect();
+    m.sort_by(f64::total_cmp);
+    m[m.len() / 2]
+}
+
+/// The 16-partition row of the suite: one producer, 1 KiB, acks=-1, no compression.
+fn sixteen(target: &Target, records: u64) -> Result<Throughput> {
+    let spec = ProduceSpec { record_size: 1024, partitions: 16, acks: "-1", compression: "none", records };
+    let (topic, t) = workloads::produce(target, &spec)?;
+    client::delete_topic(target, &topic)?;
+    Ok(t)
+}
+
+pub fn partitions(
+    bin: PathBuf,
+    partitions: usize,
+    producers: usize,
+    records: u64,
+    repeats: usize,
+    idle_secs: f64,
+) -> Result<()> {
+    if producers == 0
+        || partitions == 0
+        || !partitions.is_multiple_of(producers)
+        || !partitions.is_multiple_of(PER_TOPIC)
+    {
+        bail!("--partitions must be a multiple of --producers and of {PER_TOPIC}");
+    }
+    println!(
+        "1 KiB records, acks=-1, {records} per run; {partitions} partitions (topics of {PER_TOPIC}) written by \
+         {producers} producers, each round-robin over its own {} of them, against one producer on 16 partitions; \
+         alternated on one broker, {repeats} runs each.\n",
+        partitions / producers
+    );
+    println!("| mode | 16 partitions, 1 producer (MB/s) | {partitions} partitions, {producers} producers (MB/s) | ratio of medians | memory per idle partition | CPU while idle | peak resident | creating them | clean shutdown |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (mode, settings) in [("page cache", vec![PAGE_CACHE]), ("durable", vec![])] {
+        let data = tempfile::tempdir()?;
+        let w = start_pinned(&bin, data.path(), &settings)?;
+        let target = Target::Bootstrap(w.kafka.clone());
+        std::thread::sleep(Duration::from_secs(1));
+        let empty_rss = w.rss_kib();
+        let created = Instant::now();
+        let topics = create_topics(&target, partitions)?;
+        let created = created.elapsed().as_secs_f64();
+        std::thread::sleep(Duration::from_secs(1));
+        let per_idle = w.rss_kib().saturating_sub(empty_rss) as f64 / partitions as f64;
+        let cpu0 = crate::host::process_cpu_secs(w.pid()).unwrap_or(0.0);
+        std::thread::sleep(Duration::from_secs_f64(idle_secs));
+        let idle_cpu = (crate::host::process_cpu_secs(w.pid()).unwrap_or(0.0) - cpu0) / idle_secs * 100.0;
+        let share = (partitions / producers) as u64;
+        let route: workloads::Route = Arc::new(move |k, i| {
+            let j = k * share as usize + (i % share) as usize;
+            (j / PER_TOPIC, (j % PER_TOPIC) as i32)
+        });
+        let topics = Arc::new(topics);
+        let (mut few, mut many) = (Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            few.push(sixteen(&target, records)?);
+            many.push(workloads::spread_produce(&target, producers, records, topics.clone(), route.clone())?);
+            eprintln!(
+                "{mode}: 16 partitions {:.0} MB/s, {partitions} partitions {:.0} MB/s",
+                few.last().unwrap().mb_per_sec(),
+                many.last().unwrap().mb_per_sec()
+            );
+        }
+        let peak = Running::status_kib(w.pid(), "VmHWM:") as f64 / 1024.0;
+        let stopped = Instant::now();
+        w.stop()?;
+        let stopped = stopped.elapsed().as_secs_f64();
+        println!(
+            "| {mode} | {} | {} | {:.2} | {per_idle:.1} KiB | {idle_cpu:.1} % of a core | {peak:.0} MiB | {created:.1} s | \
+             {stopped:.1} s |",
+            mbs(&few),
+            mbs(&many),
+            median(&many) / median(&few)
+        );
+    }
+    Ok(())
+}
+
+/// Topics of [`PER_TOPIC`] partitions, `partitions` in all, each partition
+/// holding one record (so every log is open, as on a broker that has served it).
+fn create_topics(target: &Target, partitions: usize) -> Result<Vec<String>> {
+    let names: Vec<String> = (0..partitions / PER_TOPIC).map(|i| format!("scale-{i:04}")).collect();
+    for n in &names {
+        client::create_topic(target, n, PER_TOPIC as i32)?;
+    }
+    let settings = client::ProducerSettings { acks: "all", compression: "none", linger_ms: 20 };
+    let (producer, acks) = client::producer(target, &settings)?;
+    for n in &names {
+        for p in 0..PER_TOPIC as i32 {
+            client::send(&producer, n, p, b"x");
+        }
+    }
+    client::finish(&producer, &acks, partitions as u64)?;
+    Ok(names)
+}
+
+pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repeats: usize) -> Result<()> {
+    raise_own_fd_limit(idle + 4096);
+    let data = tempfile::tempdir()?;
+    let w = start_pinned(&bin, data.path(), &[PAGE_CACHE])?;
+    let target = Target::Bootstrap(w.kafka.clone());
+    std::thread::sleep(Duration::from_secs(1));
+    let (mut alone, mut beside, mut opened_in) = (Vec::new(), Vec::new(), Vec::new());
+    let mut per_conn = None;
+    for _ in 0..repeats {
+        let before = w.rss_kib();
+        let started = Instant::now();
+        let mut conns = open_idle(&w.kafka, idle)?;
+        opened_in.push(started.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_secs(1));
+        // Only on the fresh broker: later openings reuse what closed connections freed.
+        per_conn.get_or_insert(w.rss_kib().saturating_sub(before) as f64 / idle as f64);
+        let (topic, t) = workloads::many_producers(&target, active, records)?;
+        client::delete_topic(&target, &topic)?;
+        beside.push(t);
+        let dropped = still_open(&mut conns);
+        if dropped > 0 {
+            bail!("{dropped} of {idle} idle connections no longer answer after the run");
+        }
+        drop(conns);
+        std::thread::sleep(Duration::from_millis(500));
+        let (topic, t) = workloads::many_producers(&target, active, records)?;
+        client::delete_topic(&target, &topic)?;
+        alone.push(t);
+        eprintln!(
+            "{active} producers beside {idle} idle connections {:.0} MB/s, alone {:.0} MB/s",
+            beside.last().unwrap().mb_per_sec(),
+            alone.last().unwrap().mb_per_sec(),
+        );
+    }
+    let peak = Running::status_kib(w.pid(), "VmHWM:") as f64 / 1024.0;
+    w.stop()?;
+    let list = |v: &[f64], d: usize| v.iter().map(|x| format!("{x:.d$}")).collect::<Vec<_>>().join(", ");
+    println!(
+        "{active} producer connections (1 KiB, acks=-1, 16 partitions, {records} records per run) beside {idle} \
+         idle connections (each did ApiVersions and Metadata, then waits; every one must answer again after the \
+         run) and alone, alternated on one page-cache broker, {repeats} runs each.\n"
+    );
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| {active} producers alone (MB/s) | {} |", mbs(&alone));
+    println!("| {active} producers beside {idle} idle connections (MB/s) | {} |", mbs(&beside));
+    println!("| ratio of medians | {:.2} |", median(&beside) / median(&alone));
+    println!(
+        "| broker resident memory per idle connection (the first {idle} on a fresh broker) | {:.1} KiB |",
+        per_conn.unwrap_or_default()
+    );
+    println!("| {idle} connections opened in (s) | {} |", list(&opened_in, 2));
+    println!("| broker peak resident | {peak:.0} MiB |");
+    Ok(())
+}
+
+fn raise_own_fd_limit(want: usize) {
+    let mut have = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain getrlimit/setrlimit on this process.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut have) == 0 && (have.rlim_cur as usize) < want {
+            have.rlim_cur = have.rlim_max.min(want as libc::rlim_t);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &have);
+        }
+    }
+}
+
+/// One connection as a client leaves it after connecting: ApiVersions, then
+/// Metadata (of no topic), then nothing.
+fn connect_idle(addr: &str) -> Result<TcpStream> {
+    let mut s = TcpStream::connect(addr).with_context(|| format!("connect to {addr}"))?;
+    s.set_nodelay(true)?;
+    let req =
+        ApiVersionsRequest::default().with_client_software_name(sb("weir-bench")).with_client_software_version(sb("1"));
+    let (r, _): (ApiVersionsResponse, _) = wire::call(&mut s, ApiKey::ApiVersions, 3, &req)?;
+    if r.error_code != 0 {
+        bail!("ApiVersions error {}", r.error_code);
+    }
+    let (_, _): (MetadataResponse, _) =
+        wire::call(&mut s, ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(Some(Vec::new())))?;
+    Ok(s)
+}
+
+/// `n` idle connections, opened from 8 threads.
+fn open_idle(addr: &str, n: usize) -> Result<Vec<TcpStream>> {
+    const THREADS: usize = 8;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let addr = addr.to_string();
+            let count = n / THREADS + usize::from(t < n % THREADS);
+            std::thread::spawn(move || (0..count).map(|_| connect_idle(&addr)).collect::<Result<Vec<_>>>())
+        })
+        .collect();
+    let mut all = Vec::with_capacity(n);
+    for t in threads {
+        all.extend(t.join().map_err(|_| anyhow::anyhow!("a connecting thread panicked"))??);
+    }
+    Ok(all)
+}
+
+/// How many of `conns` fail to answer an ApiVersions request now.
+fn still_open(conns: &mut [TcpStream]) -> usize {
+    let req =
+        ApiVersionsRequest::default().with_client_software_name(sb("weir-bench")).with_client_software_version(sb("1"));
+    let mut failed = 0;
+    for s in conns {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let answered: Result<(ApiVersionsResponse, _)> = wire::call(s, ApiKey::ApiVersions, 3, &req);
+        failed += usize::from(answered.map(|(r, _)| r.error_code != 0).unwrap_or(true));
+    }
+    failed
+}
