@@ -78,7 +78,7 @@ pub fn partitions(
          alternated on one broker, {repeats} runs each.\n",
         partitions / producers
     );
-    println!("| mode | 16 partitions, 1 producer (MB/s) | {partitions} partitions, {producers} producers (MB/s) | ratio of medians | memory per idle partition | CPU while idle | peak resident | creating them | clean shutdown |");
+    println!("| mode | 16 partitions, 1 producer (MB/s) | {partitions} partitions, {producers} producers (MB/s) | ratio of medians | memory per idle partition | CPU while idle | peak resident | creating them, one record each | clean shutdown |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for (mode, settings) in [("page cache", vec![PAGE_CACHE]), ("durable", vec![])] {
         let data = tempfile::tempdir()?;
@@ -87,7 +87,8 @@ pub fn partitions(
         std::thread::sleep(Duration::from_secs(1));
         let empty_rss = w.rss_kib();
         let created = Instant::now();
-        let topics = create_topics(&target, partitions)?;
+        let topics: Vec<String> = (0..partitions / PER_TOPIC).map(|i| format!("scale-{i:04}")).collect();
+        crate::startup::create_and_fill(&w.kafka, &topics, PER_TOPIC)?;
         let created = created.elapsed().as_secs_f64();
         std::thread::sleep(Duration::from_secs(1));
         let per_idle = w.rss_kib().saturating_sub(empty_rss) as f64 / partitions as f64;
@@ -123,24 +124,6 @@ pub fn partitions(
         );
     }
     Ok(())
-}
-
-/// Topics of [`PER_TOPIC`] partitions, `partitions` in all, each partition
-/// holding one record (so every log is open, as on a broker that has served it).
-fn create_topics(target: &Target, partitions: usize) -> Result<Vec<String>> {
-    let names: Vec<String> = (0..partitions / PER_TOPIC).map(|i| format!("scale-{i:04}")).collect();
-    for n in &names {
-        client::create_topic(target, n, PER_TOPIC as i32)?;
-    }
-    let settings = client::ProducerSettings { acks: "all", compression: "none", linger_ms: 20 };
-    let (producer, acks) = client::producer(target, &settings)?;
-    for n in &names {
-        for p in 0..PER_TOPIC as i32 {
-            client::send(&producer, n, p, b"x");
-        }
-    }
-    client::finish(&producer, &acks, partitions as u64)?;
-    Ok(names)
 }
 
 pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repeats: usize) -> Result<()> {

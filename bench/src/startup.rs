@@ -27,27 +27,7 @@ pub fn run(bin: PathBuf, partitions: usize, repeats: usize) -> Result<()> {
     let (empty_rss, empty_disk) = (w.rss_kib(), allocated_bytes(dir));
     let per = PER_TOPIC.min(partitions.max(1));
     let names: Vec<String> = (0..partitions.div_ceil(per)).map(|i| format!("startup-{i:04}")).collect();
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &w.kafka).create()?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    for chunk in names.chunks(10) {
-        let new: Vec<NewTopic> =
-            chunk.iter().map(|n| NewTopic::new(n, per as i32, TopicReplication::Fixed(1))).collect();
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(120)));
-        for r in rt.block_on(admin.create_topics(&new, &opts))? {
-            r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
-        }
-    }
-    let target = client::Target::Bootstrap(w.kafka.clone());
-    let (producer, acks) =
-        client::producer(&target, &client::ProducerSettings { acks: "all", compression: "none", linger_ms: 20 })?;
-    for name in &names {
-        for p in 0..per as i32 {
-            client::send(&producer, name, p, b"x");
-        }
-    }
-    client::finish(&producer, &acks, (names.len() * per) as u64)?;
-    drop(producer);
-    drop(admin);
+    create_and_fill(&w.kafka, &names, per)?;
     std::thread::sleep(Duration::from_secs(2));
     let n = names.len() * per;
     let rss_per = (w.rss_kib().saturating_sub(empty_rss)) as f64 / n as f64;
@@ -80,6 +60,31 @@ pub fn run(bin: PathBuf, partitions: usize, repeats: usize) -> Result<()> {
     println!("| to ready after a clean shutdown (s) | {} |", secs(&clean));
     println!("| to ready after SIGKILL (s) | {} |", secs(&crashed));
     Ok(())
+}
+
+/// Topics `names` of `per` partitions each, created ten to a CreateTopics request
+/// through one admin client, then one small record written into each partition
+/// (so that every log is open, as on a broker that has served it).
+pub(crate) fn create_and_fill(kafka: &str, names: &[String], per: usize) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", kafka).create()?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    for chunk in names.chunks(10) {
+        let new: Vec<NewTopic> =
+            chunk.iter().map(|n| NewTopic::new(n, per as i32, TopicReplication::Fixed(1))).collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(120)));
+        for r in rt.block_on(admin.create_topics(&new, &opts))? {
+            r.map_err(|(t, e)| anyhow::anyhow!("create {t}: {e}"))?;
+        }
+    }
+    let target = client::Target::Bootstrap(kafka.to_string());
+    let (producer, acks) =
+        client::producer(&target, &client::ProducerSettings { acks: "all", compression: "none", linger_ms: 20 })?;
+    for name in names {
+        for p in 0..per as i32 {
+            client::send(&producer, name, p, b"x");
+        }
+    }
+    client::finish(&producer, &acks, (names.len() * per) as u64)
 }
 
 /// Every partition of `names` is in the restarted broker's metadata with a leader.
