@@ -22,6 +22,8 @@ use crate::recycle::SegmentPool;
 /// Marker written by a clean shutdown; its absence at startup triggers recovery.
 pub const CLEAN_SHUTDOWN_MARKER: &str = ".weir_clean_shutdown";
 const DELETE_SUFFIX: &str = ".delete";
+/// Threads that close logs at shutdown.
+const CLOSE_THREADS: usize = 8;
 
 /// A topic partition; its log lives in `<data-dir>/<topic>-<partition>/`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -301,15 +303,27 @@ impl LogManager {
         for t in threads {
             let _ = t.join();
         }
-        let mut first_err = None;
-        for (tp, log) in self.logs() {
-            if let Err(e) = log.close() {
-                tracing::error!(%tp, error = %e, "closing log failed");
-                first_err.get_or_insert(e);
+        let first_err = Mutex::new(None);
+        let logs = self.logs();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        // Closing a log is a handful of fsyncs (its indexes trimmed, its
+        // directory), each a synchronous write the thread waits for: several
+        // threads keep the device busy, and with 10,000 partitions a shutdown
+        // takes seconds instead of a quarter of a minute.
+        std::thread::scope(|s| {
+            for _ in 0..CLOSE_THREADS.min(logs.len()) {
+                s.spawn(|| {
+                    while let Some((tp, log)) = logs.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                        if let Err(e) = log.close() {
+                            tracing::error!(%tp, error = %e, "closing log failed");
+                            first_err.lock().get_or_insert(e);
+                        }
+                    }
+                });
             }
-        }
+        });
         self.run_pending_deletes(true);
-        if let Some(e) = first_err {
+        if let Some(e) = first_err.into_inner() {
             return Err(e);
         }
         let marker = self.data_dir.join(CLEAN_SHUTDOWN_MARKER);
