@@ -175,6 +175,9 @@ fn load(addr: &str, ids: &[i64], kind: Kind, clients: usize, secs: f64) -> Resul
 }
 
 pub fn run(bin: PathBuf, subjects: usize, clients: usize, secs: f64, repeats: usize) -> Result<()> {
+    if subjects == 0 || clients == 0 || repeats == 0 {
+        bail!("--subjects, --clients and --repeats must be at least 1");
+    }
     let data = tempfile::tempdir()?;
     let pinned = brokers::cpus() > 1 && brokers::pin_to(0);
     let w = Local::start(&bin, data.path(), &[], &[]);

@@ -4,7 +4,9 @@
 //! - `partitions`: N partitions on one node (topics of 100), P producers each
 //!   writing 1 KiB records (acks=-1) round-robin over its own N/P of them,
 //!   against the suite's 16-partition row (one producer) — in page-cache and in
-//!   durable mode; with the resident memory per idle partition and the peak.
+//!   durable mode; with the resident memory per idle partition, the broker's CPU
+//!   while every partition is idle, its peak memory, and the times to create the
+//!   partitions and to shut down cleanly.
 //! - `connections`: I idle client connections (each did what a client does
 //!   when it connects — ApiVersions, then Metadata — and then waits), the
 //!   broker's resident memory per connection, and the suite's 100-producer row
@@ -65,6 +67,9 @@ pub fn partitions(
     repeats: usize,
     idle_secs: f64,
 ) -> Result<()> {
+    if repeats == 0 {
+        bail!("--repeats must be at least 1");
+    }
     if producers == 0
         || partitions == 0
         || !partitions.is_multiple_of(producers)
@@ -127,6 +132,9 @@ pub fn partitions(
 }
 
 pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repeats: usize) -> Result<()> {
+    if repeats == 0 || idle == 0 || active == 0 {
+        bail!("--repeats, --idle and --active must be at least 1");
+    }
     raise_own_fd_limit(idle + 4096);
     let data = tempfile::tempdir()?;
     let w = start_pinned(&bin, data.path(), &[PAGE_CACHE])?;
