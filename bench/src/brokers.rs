@@ -101,7 +101,7 @@ impl Running {
                 c.arg("serve").arg("--data-dir").arg(data.path()).arg("--kafka-addr").arg(&addr);
                 c.args(["--registry-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0"]);
                 if !durable {
-                    c.args(["--set", "log.flush.interval.messages=9223372036854775807"]);
+                    c.args(["--set", crate::local::PAGE_CACHE]);
                 }
                 c.args(weir_args);
                 c.env("RUST_LOG", "warn");

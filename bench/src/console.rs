@@ -40,12 +40,7 @@ fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16
 
 pub fn run(bin: PathBuf, topics: usize, groups: usize, repeats: usize) -> Result<()> {
     let data = tempfile::tempdir()?;
-    let w = Local::start(
-        &bin,
-        data.path(),
-        &["log.flush.interval.messages=9223372036854775807"],
-        &[("WEIR_CONSOLE_SAMPLE_MS", "1000")],
-    )?;
+    let w = Local::start(&bin, data.path(), &[crate::local::PAGE_CACHE], &[("WEIR_CONSOLE_SAMPLE_MS", "1000")])?;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", &w.kafka).create()?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let started = Instant::now();

@@ -11,6 +11,27 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
+/// The `--set` that runs a weir in page-cache mode (no fdatasync before acks).
+pub const PAGE_CACHE: &str = "log.flush.interval.messages=9223372036854775807";
+
+/// Raises this process's descriptor limit to `want` if it is lower: the hard
+/// limit too when permitted (root), else the soft limit as far as the hard one
+/// allows. Only async-signal-safe calls, so a child may run it before exec.
+pub fn raise_fd_limit(want: libc::rlim_t) {
+    let mut have = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit on this process with valid pointers.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut have) != 0 || have.rlim_cur >= want {
+            return;
+        }
+        let both = libc::rlimit { rlim_cur: want, rlim_max: want.max(have.rlim_max) };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &both) != 0 {
+            have.rlim_cur = have.rlim_max.min(want);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &have);
+        }
+    }
+}
+
 pub struct Local {
     child: Child,
     pub kafka: String,
@@ -32,14 +53,7 @@ impl Local {
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
-                let want = libc::rlimit { rlim_cur: 200_000, rlim_max: 200_000 };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &want) != 0 {
-                    let mut have = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut have) == 0 {
-                        have.rlim_cur = have.rlim_max;
-                        libc::setrlimit(libc::RLIMIT_NOFILE, &have);
-                    }
-                }
+                raise_fd_limit(200_000);
                 Ok(())
             });
         }
@@ -79,6 +93,17 @@ impl Local {
         }
         let _ = child.wait();
         bail!("weir exited before it was ready")
+    }
+
+    /// [`Local::start`] with weir's threads on CPU 0, then this thread moved to
+    /// CPU 1 (the threads it starts later follow it), as the suite pins them.
+    pub fn start_pinned(bin: &PathBuf, data: &Path, settings: &[&str]) -> Result<Local> {
+        let pinned = crate::brokers::cpus() > 1 && crate::brokers::pin_to(0);
+        let w = Local::start(bin, data, settings, &[]);
+        if pinned {
+            crate::brokers::pin_to(1);
+        }
+        w
     }
 
     pub fn pid(&self) -> i32 {

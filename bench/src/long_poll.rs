@@ -137,7 +137,7 @@ fn measure(w: &Local, consumers: usize, rate_mb: f64, secs: f64) -> Result<Measu
 /// `repeats` times each.
 pub fn run(weir: PathBuf, consumers: usize, rate_mb: f64, secs: f64, repeats: usize) -> Result<()> {
     let data = tempfile::tempdir()?;
-    let w = Local::start(&weir, data.path(), &["log.flush.interval.messages=9223372036854775807"], &[])?;
+    let w = Local::start(&weir, data.path(), &[crate::local::PAGE_CACHE], &[])?;
     let mut rows: Vec<(usize, Vec<Measured>)> = vec![(1, Vec::new()), (consumers, Vec::new())];
     for _ in 0..repeats {
         for (n, ms) in rows.iter_mut() {

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::brokers;
 use crate::local::Local;
 use crate::workloads::percentile;
 
@@ -179,12 +178,7 @@ pub fn run(bin: PathBuf, subjects: usize, clients: usize, secs: f64, repeats: us
         bail!("--subjects, --clients and --repeats must be at least 1");
     }
     let data = tempfile::tempdir()?;
-    let pinned = brokers::cpus() > 1 && brokers::pin_to(0);
-    let w = Local::start(&bin, data.path(), &[], &[]);
-    if pinned {
-        brokers::pin_to(1);
-    }
-    let w = w?;
+    let w = Local::start_pinned(&bin, data.path(), &[])?;
     let started = Instant::now();
     let ids = register(&w.registry, subjects)?;
     let registered = started.elapsed().as_secs_f64();

@@ -22,24 +22,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse};
 
-use crate::brokers::{self, Running};
+use crate::brokers::Running;
 use crate::client::{self, Target};
-use crate::local::Local;
+use crate::local::{raise_fd_limit, Local, PAGE_CACHE};
 use crate::wire::{self, sb};
 use crate::workloads::{self, ProduceSpec, Throughput};
 
 const PER_TOPIC: usize = 100;
-const PAGE_CACHE: &str = "log.flush.interval.messages=9223372036854775807";
-
-/// Starts weir with its threads on CPU 0, then moves this thread to CPU 1.
-fn start_pinned(bin: &PathBuf, data: &std::path::Path, settings: &[&str]) -> Result<Local> {
-    let pinned = brokers::cpus() > 1 && brokers::pin_to(0);
-    let w = Local::start(bin, data, settings, &[]);
-    if pinned {
-        brokers::pin_to(1);
-    }
-    w
-}
 
 fn mbs(v: &[Throughput]) -> String {
     v.iter().map(|t| format!("{:.0}", t.mb_per_sec())).collect::<Vec<_>>().join(", ")
@@ -87,7 +76,7 @@ pub fn partitions(
     println!("|---|---|---|---|---|---|---|---|---|");
     for (mode, settings) in [("page cache", vec![PAGE_CACHE]), ("durable", vec![])] {
         let data = tempfile::tempdir()?;
-        let w = start_pinned(&bin, data.path(), &settings)?;
+        let w = Local::start_pinned(&bin, data.path(), &settings)?;
         let target = Target::Bootstrap(w.kafka.clone());
         std::thread::sleep(Duration::from_secs(1));
         let empty_rss = w.rss_kib();
@@ -135,9 +124,9 @@ pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repea
     if repeats == 0 || idle == 0 || active == 0 {
         bail!("--repeats, --idle and --active must be at least 1");
     }
-    raise_own_fd_limit(idle + 4096);
+    raise_fd_limit((idle + 4096) as libc::rlim_t);
     let data = tempfile::tempdir()?;
-    let w = start_pinned(&bin, data.path(), &[PAGE_CACHE])?;
+    let w = Local::start_pinned(&bin, data.path(), &[PAGE_CACHE])?;
     let target = Target::Bootstrap(w.kafka.clone());
     std::thread::sleep(Duration::from_secs(1));
     let (mut alone, mut beside, mut opened_in) = (Vec::new(), Vec::new(), Vec::new());
@@ -188,17 +177,6 @@ pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repea
     println!("| {idle} connections opened in (s) | {} |", list(&opened_in, 2));
     println!("| broker peak resident | {peak:.0} MiB |");
     Ok(())
-}
-
-fn raise_own_fd_limit(want: usize) {
-    let mut have = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: plain getrlimit/setrlimit on this process.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut have) == 0 && (have.rlim_cur as usize) < want {
-            have.rlim_cur = have.rlim_max.min(want as libc::rlim_t);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &have);
-        }
-    }
 }
 
 /// One connection as a client leaves it after connecting: ApiVersions, then
