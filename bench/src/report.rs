@@ -359,7 +359,7 @@ impl Report {
             o += &format!("| {rate} MB/s | {} |\n", cells.join(" | "));
         }
 
-        o += "\n## Scale (1 KiB, acks=-1)\n\nMB/s (records/s), peak resident memory of the broker.\n\n";
+        o += "\n## Scale (1 KiB, acks=-1)\n\nMB/s (records/s), median of the runs (rotated with the other brokers, as the headline rows); peak resident memory of the broker over them.\n\n";
         o += &format!("| workload | {} |\n|{}\n", names.join(" | "), " --- |".repeat(names.len() + 1));
         let scale_names: Vec<String> =
             self.brokers.first().map(|b| b.scale.iter().map(|s| s.0.clone()).collect()).unwrap_or_default();
