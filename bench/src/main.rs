@@ -330,8 +330,22 @@ fn smoke(weir: PathBuf) -> Result<()> {
         if z.records != plain.records {
             bail!("read {} of {} records from the zstd topic", z.records, plain.records);
         }
-        workloads::many_partitions(&target, 50, 5_000)?;
-        workloads::many_producers(&target, 4, 4_000)?;
+        // The suite's scale rows through its own loop (repeats, median, peak memory).
+        let results = BrokerResults::external(&b.addr);
+        let mut subjects = [Subject { target: target.clone(), broker: Some(&b), results }];
+        let toy = Scale { scale_records: 4_000, headline_repeats: 2, ..Scale::new(true) };
+        suite::run_workloads(&mut subjects, &toy, Some("partitions,producers"), None);
+        let rows = &subjects[0].results.scale;
+        if rows.len() != 2 {
+            bail!("{} scale rows of 2", rows.len());
+        }
+        for (label, r, peak) in rows {
+            match (r, peak) {
+                (Ok(t), Some(_)) if t.records == toy.scale_records => {}
+                (Err(e), _) => bail!("{label}: {e}"),
+                (r, peak) => bail!("{label}: {r:?}, peak memory {peak:?}"),
+            }
+        }
         let (peak, _, _) = b.memory_mib();
         if peak <= 0.0 {
             bail!("could not read the broker's memory");
