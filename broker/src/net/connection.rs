@@ -37,6 +37,14 @@ const PARKING_APIS: [i16; 3] = [ApiKey::Fetch as i16, ApiKey::JoinGroup as i16, 
 /// is parked; beyond this the socket is left alone until the request ends.
 const MAX_EARLY_BYTES: usize = 1 << 20;
 
+/// Room for one read of a request's size and what follows it. Reading the 4-byte
+/// size alone, then the body, then finding the socket empty took three `recv`s
+/// per request; one read into this much room takes a small request (a fetch, a
+/// heartbeat, a one-record produce) whole, and a short read tells the runtime the
+/// socket is drained, so the next wait goes straight to epoll. The room stays
+/// allocated while a connection waits for its next request.
+const READ_ROOM: usize = 4 << 10;
+
 enum Queued {
     Ready(Outcome),
     Task(JoinHandle<Outcome>),
@@ -78,14 +86,17 @@ async fn write_parts<W: AsyncWrite + Unpin>(wr: &mut W, parts: Vec<bytes::Bytes>
     Ok(())
 }
 
-/// Reads a `len`-byte frame body into fresh, unzeroed capacity (a produce frame is
-/// up to a MiB; zeroing it first was pure overhead), taking first what was already
-/// read into `early` (bytes a client pipelined while its previous request was
-/// parked). `None` on EOF or error.
+/// Reads a `len`-byte frame body into fresh, unzeroed capacity of its own size (a
+/// produce frame is up to a MiB; zeroing it first was pure overhead), taking first
+/// what was already read into `early` (read with the size, or pipelined while the
+/// previous request was parked). Copied, not split off: a request may keep parts
+/// of its frame for long (a group member's metadata), and `early` stays the
+/// connection's own, reused in place. `None` on EOF or error.
 async fn read_frame_after<R: AsyncRead + Unpin>(rd: &mut R, early: &mut BytesMut, len: usize) -> Option<BytesMut> {
     let mut frame = BytesMut::with_capacity(len);
     let from_early = early.len().min(len);
-    frame.extend_from_slice(&early.split_to(from_early));
+    frame.extend_from_slice(&early[..from_early]);
+    bytes::Buf::advance(early, from_early);
     while frame.len() < len {
         // `take` bounds the read to this frame: the capacity may exceed `len`.
         match rd.take((len - frame.len()) as u64).read_buf(&mut frame).await {
@@ -168,7 +179,8 @@ pub(super) async fn run<R, W>(
     let mut writer_done = false;
     // The connection ends with a last response (failed authentication).
     let mut linger = false;
-    // Bytes read while a request was parked: the start of the next request(s).
+    // Bytes read but not yet taken: the start of the next request(s), read with the
+    // last one or while it was parked.
     let mut early = BytesMut::new();
     loop {
         if *shutdown.borrow_and_update() {
@@ -182,30 +194,38 @@ pub(super) async fn run<R, W>(
                 _ = shutdown.changed() => break,
             }
         }
-        let mut size = [0u8; 4];
-        if early.len() >= 4 {
-            size.copy_from_slice(&early.split_to(4));
-        } else {
-            let have = early.len();
-            size[..have].copy_from_slice(&early.split_to(have));
+        let mut gone = false;
+        let waiting = idle(idle_ms);
+        tokio::pin!(waiting);
+        while early.len() < 4 && !gone {
+            // Room read ahead while a request was parked (up to a MiB) is not kept.
+            if early.is_empty() && early.capacity() > MAX_EARLY_BYTES / 16 {
+                early = BytesMut::new();
+            }
+            if early.capacity() - early.len() < READ_ROOM / 2 {
+                early.reserve(READ_ROOM);
+            }
             // Biased, the read first: a request already buffered never starts the idle timer.
             tokio::select! {
                 biased;
-                r = rd.read_exact(&mut size[have..]) => {
-                    if r.is_err() {
-                        break; // EOF or reset: a normal disconnect.
-                    }
+                r = rd.read_buf(&mut early) => {
+                    // EOF or reset: a normal disconnect.
+                    gone = matches!(r, Ok(0) | Err(_));
                 }
                 // The writer stops when a request must close the connection.
-                _ = &mut writer => { writer_done = true; break; }
-                _ = shutdown.changed() => break,
-                _ = idle(idle_ms) => {
+                _ = &mut writer => { writer_done = true; gone = true; }
+                _ = shutdown.changed() => gone = true,
+                _ = &mut waiting => {
                     tracing::info!(%peer, idle_ms, "closing idle connection (connections.max.idle.ms)");
-                    break;
+                    gone = true;
                 }
             }
         }
-        let len = i32::from_be_bytes(size);
+        if gone {
+            break;
+        }
+        let len = i32::from_be_bytes([early[0], early[1], early[2], early[3]]);
+        bytes::Buf::advance(&mut early, 4);
         if len < 0 {
             tracing::warn!(%peer, size = len, "negative request frame size; closing connection");
             break;
@@ -392,16 +412,13 @@ mod tests {
         assert_eq!(rest, b"j");
     }
 
-    /// A writer that keeps everything until flushed, as a TLS stream keeps what
-    /// the socket could not take: every response must still reach the client.
-    #[tokio::test]
-    async fn responses_are_flushed_through_a_buffering_writer() {
-        use std::sync::Arc;
+    type Client = (tokio::io::ReadHalf<tokio::io::DuplexStream>, tokio::io::WriteHalf<tokio::io::DuplexStream>);
 
-        use bytes::BufMut;
-        use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
-        use kafka_protocol::protocol::Encodable;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// A connection of a fresh broker served over an in-memory pipe, its writer
+    /// wrapped in a buffer that keeps everything until flushed (as a TLS stream
+    /// keeps what the socket could not take).
+    fn serve() -> (tempfile::TempDir, tokio::task::JoinHandle<()>, Client) {
+        use std::sync::Arc;
 
         let dir = tempfile::tempdir().unwrap();
         let clock: Arc<dyn weir_storage::Clock> = Arc::new(weir_storage::SystemClock);
@@ -422,29 +439,84 @@ mod tests {
         let limits = crate::net::limits::ConnectionLimits::new(&settings).unwrap();
         let wr = tokio::io::BufWriter::with_capacity(1 << 20, wr);
         let conn = tokio::spawn(super::run(broker, metrics, session, limits, rd, wr));
-        let (mut crd, mut cwr) = tokio::io::split(client);
+        (dir, conn, tokio::io::split(client))
+    }
+
+    /// An ApiVersions v3 request frame; `software_len` pads its client software
+    /// name, to make it as long as wanted.
+    fn api_versions(correlation_id: i32, software_len: usize) -> BytesMut {
+        use bytes::BufMut;
+        use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestHeader};
+        use kafka_protocol::protocol::{Encodable, StrBytes};
+
         let mut body = BytesMut::new();
         RequestHeader::default()
             .with_request_api_key(ApiKey::ApiVersions as i16)
             .with_request_api_version(3)
-            .with_correlation_id(5)
+            .with_correlation_id(correlation_id)
             .encode(&mut body, ApiKey::ApiVersions.request_header_version(3))
             .unwrap();
-        ApiVersionsRequest::default().encode(&mut body, 3).unwrap();
+        ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_string("a".repeat(software_len)))
+            .with_client_software_version(StrBytes::from_static_str("1"))
+            .encode(&mut body, 3)
+            .unwrap();
         let mut frame = BytesMut::new();
         frame.put_i32(body.len() as i32);
         frame.extend_from_slice(&body);
+        frame
+    }
+
+    /// The correlation id of the next response.
+    async fn answer(crd: &mut tokio::io::ReadHalf<tokio::io::DuplexStream>) -> i32 {
+        use tokio::io::AsyncReadExt;
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let len = crd.read_i32().await.unwrap();
+            let mut buf = vec![0u8; len as usize];
+            crd.read_exact(&mut buf).await.unwrap();
+            i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])
+        })
+        .await;
+        answered.expect("the response is flushed, not left in the writer's buffer")
+    }
+
+    /// Every response must reach the client through a writer that buffers.
+    #[tokio::test]
+    async fn responses_are_flushed_through_a_buffering_writer() {
+        use tokio::io::AsyncWriteExt;
+
+        let (_dir, conn, (mut crd, mut cwr)) = serve();
         for _ in 0..2 {
-            cwr.write_all(&frame).await.unwrap();
-            let answered = tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                let len = crd.read_i32().await.unwrap();
-                let mut buf = vec![0u8; len as usize];
-                crd.read_exact(&mut buf).await.unwrap();
-                i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])
-            })
-            .await;
-            assert_eq!(answered.expect("the response is flushed, not left in the writer's buffer"), 5);
+            cwr.write_all(&api_versions(5, 4)).await.unwrap();
+            assert_eq!(answer(&mut crd).await, 5);
         }
+        drop(cwr);
+        drop(crd);
+        conn.await.unwrap();
+    }
+
+    /// One read takes a request's size with what follows: several small requests
+    /// in one read, one larger than the read's room, and one arriving a byte at a
+    /// time are each answered, in order.
+    #[tokio::test]
+    async fn requests_read_together_or_in_pieces_are_each_answered_in_order() {
+        use tokio::io::AsyncWriteExt;
+
+        let (_dir, conn, (mut crd, mut cwr)) = serve();
+        let mut together = BytesMut::new();
+        for (id, pad) in [(1, 4), (2, 4), (3, 3 * super::READ_ROOM), (4, 4)] {
+            together.extend_from_slice(&api_versions(id, pad));
+        }
+        cwr.write_all(&together).await.unwrap();
+        for id in 1..=4 {
+            assert_eq!(answer(&mut crd).await, id);
+        }
+        for byte in api_versions(5, 4).iter() {
+            cwr.write_all(&[*byte]).await.unwrap();
+            cwr.flush().await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(answer(&mut crd).await, 5);
         drop(cwr);
         drop(crd);
         conn.await.unwrap();
