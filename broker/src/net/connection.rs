@@ -86,6 +86,20 @@ async fn write_parts<W: AsyncWrite + Unpin>(wr: &mut W, parts: Vec<bytes::Bytes>
     Ok(())
 }
 
+/// Reads what the socket has into `early`, making room first: [`READ_ROOM`] when
+/// less than half of it is left, and room grown by a long read-ahead (up to
+/// [`MAX_EARLY_BYTES`] while a request was parked) is given back once taken.
+/// Cancel-safe, as `read_buf` is.
+async fn read_more<R: AsyncRead + Unpin>(rd: &mut R, early: &mut BytesMut) -> std::io::Result<usize> {
+    if early.is_empty() && early.capacity() > MAX_EARLY_BYTES / 16 {
+        *early = BytesMut::new();
+    }
+    if early.capacity() - early.len() < READ_ROOM / 2 {
+        early.reserve(READ_ROOM);
+    }
+    rd.read_buf(early).await
+}
+
 /// Reads a `len`-byte frame body into fresh, unzeroed capacity of its own size (a
 /// produce frame is up to a MiB; zeroing it first was pure overhead), taking first
 /// what was already read into `early` (read with the size, or pipelined while the
@@ -198,17 +212,10 @@ pub(super) async fn run<R, W>(
         let waiting = idle(idle_ms);
         tokio::pin!(waiting);
         while early.len() < 4 && !gone {
-            // Room read ahead while a request was parked (up to a MiB) is not kept.
-            if early.is_empty() && early.capacity() > MAX_EARLY_BYTES / 16 {
-                early = BytesMut::new();
-            }
-            if early.capacity() - early.len() < READ_ROOM / 2 {
-                early.reserve(READ_ROOM);
-            }
             // Biased, the read first: a request already buffered never starts the idle timer.
             tokio::select! {
                 biased;
-                r = rd.read_buf(&mut early) => {
+                r = read_more(&mut rd, &mut early) => {
                     // EOF or reset: a normal disconnect.
                     gone = matches!(r, Ok(0) | Err(_));
                 }
@@ -294,7 +301,7 @@ pub(super) async fn run<R, W>(
                 tokio::select! {
                     biased;
                     out = &mut dispatched => break Some(out),
-                    r = rd.read_buf(&mut early), if early.len() < MAX_EARLY_BYTES => match r {
+                    r = read_more(&mut rd, &mut early), if early.len() < MAX_EARLY_BYTES => match r {
                         Ok(0) | Err(_) => break None,
                         Ok(_) => {}
                     },
@@ -480,6 +487,12 @@ mod tests {
         answered.expect("the response is flushed, not left in the writer's buffer")
     }
 
+    /// Closes the client's side and waits for the connection to end.
+    async fn hang_up(conn: tokio::task::JoinHandle<()>, client: Client) {
+        drop(client);
+        conn.await.unwrap();
+    }
+
     /// Every response must reach the client through a writer that buffers.
     #[tokio::test]
     async fn responses_are_flushed_through_a_buffering_writer() {
@@ -490,9 +503,7 @@ mod tests {
             cwr.write_all(&api_versions(5, 4)).await.unwrap();
             assert_eq!(answer(&mut crd).await, 5);
         }
-        drop(cwr);
-        drop(crd);
-        conn.await.unwrap();
+        hang_up(conn, (crd, cwr)).await;
     }
 
     /// One read takes a request's size with what follows: several small requests
@@ -517,9 +528,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(answer(&mut crd).await, 5);
-        drop(cwr);
-        drop(crd);
-        conn.await.unwrap();
+        hang_up(conn, (crd, cwr)).await;
     }
 
     #[tokio::test]
