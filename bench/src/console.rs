@@ -22,7 +22,7 @@ use rdkafka::ClientConfig;
 use crate::local::Local;
 
 /// One HTTP/1.1 request (Connection: close); (status, body).
-fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
+pub(crate) fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     let body = body.unwrap_or("");
     write!(

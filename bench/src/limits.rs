@@ -38,15 +38,7 @@ pub fn loopback_tcp(bytes: u64) -> Result<f64> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["tcp-sink", "--port", &port.to_string()]).stdout(Stdio::piped());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(0, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-            Ok(())
-        });
-    }
+    pin_child(&mut cmd, 0);
     let mut child = cmd.spawn()?;
     let mut line = [0u8; 6];
     child.stdout.as_mut().unwrap().read_exact(&mut line).context("sink start")?;
@@ -115,4 +107,103 @@ pub fn page_cache_write(dir: &Path, bytes: u64) -> Result<(f64, f64)> {
     drop(f);
     std::fs::remove_file(&path)?;
     Ok((new, cached))
+}
+
+/// The sending process of [`receive_write_cpu`]: connects and writes `bytes` in
+/// 1 MiB writes, then closes.
+pub fn tcp_source(port: u16, bytes: u64) -> Result<()> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    let buf = vec![7u8; 1 << 20];
+    let mut sent = 0u64;
+    while sent < bytes {
+        s.write_all(&buf)?;
+        sent += buf.len() as u64;
+    }
+    Ok(())
+}
+
+/// CPU time of the calling thread, in seconds.
+fn thread_cpu_secs() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+}
+
+/// Pins the process `cmd` starts to one CPU.
+fn pin_child(cmd: &mut Command, cpu: usize) {
+    // SAFETY: only async-signal-safe calls (sched_setaffinity) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            pin_thread(cpu);
+            Ok(())
+        });
+    }
+}
+
+/// Pins the calling thread to one CPU (the suite's broker CPU is 0, its client's 1).
+fn pin_thread(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is valid; the call affects this thread only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// The floor under any broker's CPU per MB produced, on this machine: a thread
+/// on the broker's CPU that only receives 1 MiB frames over loopback (from a
+/// process on the client's CPU) and writes each into a new file in `dir` (no
+/// parsing, CRC, index or answer), with writeback of each MiB started at once
+/// when `writeback` (as page-cache Weir starts it). Milliseconds of that thread's
+/// CPU per MB.
+pub fn receive_write_cpu(dir: &Path, bytes: u64, writeback: bool) -> Result<f64> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["tcp-source", "--port", &port.to_string(), "--bytes", &bytes.to_string()]);
+    pin_child(&mut cmd, 1);
+    let mut child = cmd.spawn()?;
+    let path = dir.join("receive-write-probe");
+    let file = std::fs::File::create(&path)?;
+    let receiver = std::thread::spawn(move || -> Result<(u64, f64)> {
+        pin_thread(0);
+        let (mut s, _) = listener.accept()?;
+        let mut buf = vec![0u8; 1 << 20];
+        let started = thread_cpu_secs();
+        let mut off = 0u64;
+        loop {
+            let mut fill = 0;
+            while fill < buf.len() {
+                match s.read(&mut buf[fill..])? {
+                    0 => break,
+                    n => fill += n,
+                }
+            }
+            if fill == 0 {
+                break;
+            }
+            file.write_all_at(&buf[..fill], off)?;
+            if writeback {
+                use std::os::fd::AsRawFd;
+                // SAFETY: a valid descriptor and a range inside the file.
+                unsafe {
+                    libc::sync_file_range(file.as_raw_fd(), off as i64, fill as i64, libc::SYNC_FILE_RANGE_WRITE)
+                };
+            }
+            off += fill as u64;
+            if fill < buf.len() {
+                break;
+            }
+        }
+        Ok((off, thread_cpu_secs() - started))
+    });
+    let got = receiver.join().expect("receiver thread");
+    child.wait()?;
+    std::fs::remove_file(&path)?;
+    let (received, cpu) = got?;
+    if received < bytes {
+        bail!("received {received} of {bytes} bytes");
+    }
+    Ok(cpu * 1e3 / (received as f64 / 1e6))
 }

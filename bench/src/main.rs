@@ -288,6 +288,14 @@ enum Cmd {
         #[arg(long)]
         port: u16,
     },
+    /// Internal: the sending process of the receive-and-write floor.
+    #[command(hide = true)]
+    TcpSource {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        bytes: u64,
+    },
 }
 
 /// librdkafka's mock cluster with its threads on CPU 0, where the brokers run, and
@@ -367,6 +375,14 @@ fn smoke(weir: PathBuf) -> Result<()> {
     long_poll::run(weir.clone(), 20, 2.0, 2.0, 1)?;
     scale::partitions(weir.clone(), 200, 4, 4_000, 1, 0.5)?;
     scale::connections(weir.clone(), 200, 4, 4_000, 1)?;
+    // The floor the suite prints beside the broker's CPU per MB.
+    for writeback in [false, true] {
+        let ms = limits::receive_write_cpu(&std::env::temp_dir(), 64 << 20, writeback)?;
+        if !(ms.is_finite() && ms > 0.0) {
+            bail!("receive-and-write floor: {ms} ms per MB");
+        }
+        println!("receive and write (writeback {writeback}): {ms:.2} ms of CPU per MB");
+    }
     registry::run(weir, 50, 2, 0.5, 1)
 }
 
@@ -465,5 +481,6 @@ fn main() -> Result<()> {
         }
         Cmd::Mirror { weir, records, repeats, latency_secs } => mirror::run(weir, records, repeats, latency_secs),
         Cmd::TcpSink { port } => limits::tcp_sink(port),
+        Cmd::TcpSource { port, bytes } => limits::tcp_source(port, bytes),
     }
 }

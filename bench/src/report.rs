@@ -42,6 +42,10 @@ pub struct Limits {
     /// Buffered writes into new page-cache pages, and into pages already cached.
     pub page_cache_new_mb: Option<f64>,
     pub page_cache_cached_mb: Option<f64>,
+    /// Milliseconds of CPU per MB of only receiving 1 MiB frames over loopback and
+    /// writing them into a new file: without, and with, writeback started per MiB.
+    pub receive_write_ms: Option<f64>,
+    pub receive_write_writeback_ms: Option<f64>,
     /// partitions -> produce 1 KiB acks=-1 against the mock cluster.
     pub mock_produce: BTreeMap<i32, Throughput>,
 }
@@ -248,6 +252,8 @@ impl Report {
                 "fdatasync_64kib_mb": self.limits.fdatasync_small_mb,
                 "page_cache_write_new_mb": self.limits.page_cache_new_mb,
                 "page_cache_write_cached_mb": self.limits.page_cache_cached_mb,
+                "receive_write_cpu_ms_per_mb": self.limits.receive_write_ms,
+                "receive_write_writeback_cpu_ms_per_mb": self.limits.receive_write_writeback_ms,
                 "mock_produce_mb": self.limits.mock_produce.iter().map(|(p, t)| (p.to_string(), t.mb_per_sec())).collect::<BTreeMap<_, _>>(),
             },
             "brokers": self.brokers.iter().map(BrokerResults::json).collect::<Vec<_>>(),
@@ -444,6 +450,15 @@ impl Report {
             let best_peer =
                 self.peers().filter_map(get).fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
             o += &format!("| {row} | {} | {} |\n", cells.join(" | "), ratio(best_peer, self.weir().and_then(get)));
+        }
+        let l = &self.limits;
+        if let (Some(plain), Some(wb)) = (l.receive_write_ms, l.receive_write_writeback_ms) {
+            o += &format!(
+                "\nThe floor on this machine, for any broker that keeps its log in files: a thread on the \
+                 broker's CPU that only receives 1 MiB frames over loopback and writes each into a new file (no \
+                 parsing, CRC, index or answer) spends {plain:.2} ms per MB, {wb:.2} with writeback of each MiB \
+                 started as page-cache Weir starts it.\n"
+            );
         }
         o
     }

@@ -72,8 +72,8 @@ pub fn partitions(
          alternated on one broker, {repeats} runs each.\n",
         partitions / producers
     );
-    println!("| mode | 16 partitions, 1 producer (MB/s) | {partitions} partitions, {producers} producers (MB/s) | ratio of medians | memory per idle partition | CPU while idle | peak resident | creating them, one record each | clean shutdown |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| mode | 16 partitions, 1 producer (MB/s) | {partitions} partitions, {producers} producers (MB/s) | ratio of medians | their Produce requests, mean size (KiB) | memory per idle partition | CPU while idle | peak resident | creating them, one record each | clean shutdown |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (mode, settings) in [("page cache", vec![PAGE_CACHE]), ("durable", vec![])] {
         let data = tempfile::tempdir()?;
         let w = Local::start_pinned(&bin, data.path(), &settings)?;
@@ -95,10 +95,13 @@ pub fn partitions(
             (j / PER_TOPIC, (j % PER_TOPIC) as i32)
         });
         let topics = Arc::new(topics);
-        let (mut few, mut many) = (Vec::new(), Vec::new());
+        let (mut few, mut many, mut request_kib) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..repeats {
             few.push(sixteen(&target, records)?);
+            let (reqs, bytes) = produce_counters(&w.console)?;
             many.push(workloads::spread_produce(&target, producers, records, topics.clone(), route.clone())?);
+            let (reqs2, bytes2) = produce_counters(&w.console)?;
+            request_kib.push((bytes2 - bytes) / (reqs2 - reqs).max(1.0) / 1024.0);
             eprintln!(
                 "{mode}: 16 partitions {:.0} MB/s, {partitions} partitions {:.0} MB/s",
                 few.last().unwrap().mb_per_sec(),
@@ -110,14 +113,30 @@ pub fn partitions(
         w.stop()?;
         let stopped = stopped.elapsed().as_secs_f64();
         println!(
-            "| {mode} | {} | {} | {:.2} | {per_idle:.1} KiB | {idle_cpu:.1} % of a core | {peak:.0} MiB | {created:.1} s | \
-             {stopped:.1} s |",
+            "| {mode} | {} | {} | {:.2} | {} | {per_idle:.1} KiB | {idle_cpu:.1} % of a core | {peak:.0} MiB | \
+             {created:.1} s | {stopped:.1} s |",
             mbs(&few),
             mbs(&many),
-            median(&many) / median(&few)
+            median(&many) / median(&few),
+            request_kib.iter().map(|k| format!("{k:.1}")).collect::<Vec<_>>().join(", ")
         );
     }
     Ok(())
+}
+
+/// The broker's count of Produce requests and of their bytes so far, from its
+/// Prometheus metrics.
+fn produce_counters(console: &str) -> Result<(f64, f64)> {
+    let (status, body) = crate::console::http(console, "GET", "/metrics", None)?;
+    if status != 200 {
+        bail!("GET /metrics: {status}");
+    }
+    let value = |name: &str| {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix("{api=\"Produce\"} ")?.trim().parse::<f64>().ok())
+            .with_context(|| format!("no {name} for Produce in /metrics"))
+    };
+    Ok((value("weir_kafka_requests_total")?, value("weir_kafka_request_bytes_total")?))
 }
 
 pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repeats: usize) -> Result<()> {
@@ -129,6 +148,11 @@ pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repea
     let w = Local::start_pinned(&bin, data.path(), &[PAGE_CACHE])?;
     let target = Target::Bootstrap(w.kafka.clone());
     std::thread::sleep(Duration::from_secs(1));
+    // Not counted: a fresh broker's first run of a row is its slowest (its heap and
+    // the page cache touched for the first time), which would land on the first
+    // run beside the idle connections.
+    let (topic, _) = workloads::many_producers(&target, active, records)?;
+    client::delete_topic(&target, &topic)?;
     let (mut alone, mut beside, mut opened_in) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_conn = None;
     for _ in 0..repeats {
@@ -163,7 +187,7 @@ pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repea
     println!(
         "{active} producer connections (1 KiB, acks=-1, 16 partitions, {records} records per run) beside {idle} \
          idle connections (each did ApiVersions and Metadata, then waits; every one must answer again after the \
-         run) and alone, alternated on one page-cache broker, {repeats} runs each.\n"
+         run) and alone, alternated on one page-cache broker after one run not counted, {repeats} runs each.\n"
     );
     println!("| measure | value |");
     println!("|---|---|");

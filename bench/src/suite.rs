@@ -438,6 +438,12 @@ fn measure_limits(report: &mut Report, root: &std::path::Path, quick: bool) {
         }
         Err(e) => eprintln!("  page-cache write: {e:#}"),
     }
+    let bytes = if quick { 256 << 20 } else { 2 << 30 };
+    report.limits.receive_write_ms =
+        limits::receive_write_cpu(root, bytes, false).inspect_err(|e| eprintln!("  receive and write: {e:#}")).ok();
+    report.limits.receive_write_writeback_ms = limits::receive_write_cpu(root, bytes, true)
+        .inspect_err(|e| eprintln!("  receive and write, writeback: {e:#}"))
+        .ok();
     eprintln!("  {:?}", report.limits);
 }
 
