@@ -10,9 +10,6 @@ a group.id in its configuration).
 
 from __future__ import annotations
 
-import functools
-import time
-
 import pytest
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -35,9 +32,7 @@ from confluent_kafka.admin import (
 )
 
 from compat_util import BASE_TS, DEADLINE, unique_topic, wait_until
-
-PARTITIONS = 3
-T = 30  # seconds, per admin request
+from confluent_util import PARTITIONS, T, create_topic, group_consumer, plain_records, produce, topic_names
 
 
 # ---------------------------------------------------------------- helpers
@@ -45,64 +40,6 @@ T = 30  # seconds, per admin request
 @pytest.fixture(scope="module")
 def admin(bootstrap):
     return AdminClient({"bootstrap.servers": bootstrap, "client.id": "compat-ck-admin"})
-
-
-def topic_names(admin) -> set[str]:
-    # All-topics metadata: asking for one topic by name could auto-create it.
-    return set(admin.list_topics(timeout=T).topics)
-
-
-def create_topic(admin, prefix: str, config: dict | None = None) -> str:
-    name = unique_topic(f"ck-{prefix}")
-    fs = admin.create_topics(
-        [NewTopic(name, num_partitions=PARTITIONS, replication_factor=1, config=config or {})],
-        operation_timeout=T, request_timeout=T,
-    )
-    fs[name].result(timeout=DEADLINE)
-
-    def ready():
-        md = admin.list_topics(timeout=T).topics.get(name)
-        return (md is not None and md.error is None and len(md.partitions) == PARTITIONS
-                and all(p.leader >= 0 for p in md.partitions.values()))
-
-    wait_until(ready, f"topic {name} with {PARTITIONS} led partitions in metadata")
-    return name
-
-
-def produce(bootstrap, topic, records, **conf) -> dict:
-    """Produce ``records`` (dicts for Producer.produce); return
-    {(partition, offset): record} from the delivery reports."""
-    producer = Producer({
-        "bootstrap.servers": bootstrap,
-        "client.id": "compat-ck-producer",
-        "acks": "all",
-        # librdkafka's default; the idempotent producer has its own test.
-        "enable.idempotence": False,
-        "linger.ms": 5,
-        **conf,
-    })
-    delivered, errors = {}, []
-
-    def on_delivery(record, err, msg):
-        if err is not None:
-            errors.append(err)
-            return
-        # Delivery reports carry no headers: expect what was sent.
-        ts_type, ts = msg.timestamp()
-        if "timestamp" in record:
-            assert ts == record["timestamp"]
-        delivered[(msg.partition(), msg.offset())] = {
-            "key": record.get("key"), "value": record.get("value"),
-            "headers": record.get("headers", []), "timestamp": ts, "timestamp_type": ts_type}
-
-    for r in records:
-        producer.produce(topic, on_delivery=functools.partial(on_delivery, r), **r)
-        producer.poll(0)
-    remaining = producer.flush(DEADLINE)
-    assert remaining == 0, f"{remaining} records not delivered within {DEADLINE}s"
-    assert not errors, f"delivery errors: {errors}"
-    assert len(delivered) == len(records), "duplicate or missing (partition, offset) in delivery reports"
-    return delivered
 
 
 def msg_record(msg) -> dict:
@@ -316,26 +253,6 @@ def test_delete_topic(admin, bootstrap):
 
 
 # ---------------------------------------------------------------- consumer groups
-
-def group_consumer(bootstrap, group: str, **conf) -> Consumer:
-    return Consumer({
-        "bootstrap.servers": bootstrap,
-        "client.id": "compat-ck-group",
-        "group.id": group,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-        "session.timeout.ms": 10000,
-        "heartbeat.interval.ms": 500,
-        "fetch.wait.max.ms": 200,
-        **conf,
-    })
-
-
-def plain_records(n: int, start: int = 0) -> list[dict]:
-    """``n`` records spread round-robin over the partitions."""
-    return [{"key": f"k{i}".encode(), "value": f"v{i}".encode(), "partition": i % PARTITIONS,
-             "timestamp": BASE_TS + i} for i in range(start, start + n)]
-
 
 def consume_subscribed(consumers, count: int, start: dict[int, int] | None = None) -> dict:
     """Poll ``consumers`` (subscribed) until ``count`` records arrived in total:
@@ -571,90 +488,3 @@ def test_idempotent_producer_keeps_each_record_once_through_a_restart(admin, boo
         per_partition.setdefault(p, []).append(int(got[(p, o)]["value"]))
     for p, values in per_partition.items():
         assert values == list(range(p, total, PARTITIONS)), f"partition {p}: each record once, in order"
-
-
-# ---------------------------------------------------------------- transactions
-
-def read_values(bootstrap, topic: str, isolation: str, want: int) -> list[bytes]:
-    """Every value of ``topic`` (all partitions) from the start, read with
-    ``isolation``, until ``want`` arrived or two seconds pass without one."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique_topic("ck-txn-reader"),
-                  "enable.auto.commit": False, "isolation.level": isolation, "fetch.wait.max.ms": 100})
-    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])
-    out, idle, end = [], time.time(), time.time() + DEADLINE
-    try:
-        while len(out) < want and time.time() - idle < 2 and time.time() < end:
-            m = c.poll(0.2)
-            if m is None:
-                continue
-            assert m.error() is None, m.error()
-            out.append(m.value())
-            idle = time.time()
-    finally:
-        c.close()
-    return out
-
-
-def test_transactions_commit_abort_and_read_committed(admin, bootstrap):
-    topic = create_topic(admin, "ck-txn")
-    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": unique_topic("ck-txn-id"), "linger.ms": 5})
-    p.init_transactions(T)
-    p.begin_transaction()
-    for i in range(30):
-        p.produce(topic, value=f"c{i}".encode(), partition=i % PARTITIONS)
-    p.commit_transaction(T)
-    p.begin_transaction()
-    for i in range(20):
-        p.produce(topic, value=f"a{i}".encode(), partition=i % PARTITIONS)
-    p.flush(T)
-    p.abort_transaction(T)
-    committed = read_values(bootstrap, topic, "read_committed", 30)
-    assert sorted(committed) == sorted(f"c{i}".encode() for i in range(30))
-    everything = read_values(bootstrap, topic, "read_uncommitted", 50)
-    assert len(everything) == 50
-
-
-def test_consume_transform_produce_with_send_offsets(admin, bootstrap):
-    src, dst = create_topic(admin, "ck-ctp-in"), create_topic(admin, "ck-ctp-out")
-    produce(bootstrap, src, plain_records(60))
-    group = unique_topic("ck-ctp-group")
-    c = group_consumer(bootstrap, group, **{"isolation.level": "read_committed"})
-    c.subscribe([src])
-    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": unique_topic("ck-ctp-id")})
-    p.init_transactions(T)
-    moved, end = 0, time.time() + DEADLINE
-    while moved < 60 and time.time() < end:
-        msgs = c.consume(20, 1.0)
-        if not msgs:
-            continue
-        p.begin_transaction()
-        for m in msgs:
-            assert m.error() is None, m.error()
-            p.produce(dst, value=b"out-" + m.value(), partition=m.partition())
-        p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), T)
-        p.commit_transaction(T)
-        moved += len(msgs)
-    assert moved == 60
-    out = read_values(bootstrap, dst, "read_committed", 60)
-    assert sorted(out) == sorted(b"out-v%d" % i for i in range(60))
-    done = {tp.partition: tp.offset for tp in c.committed([TopicPartition(src, p) for p in range(PARTITIONS)], T)}
-    assert sum(done.values()) == 60, done
-    c.close()
-
-
-def test_a_second_transactional_producer_fences_the_first(admin, bootstrap):
-    topic = create_topic(admin, "ck-fence")
-    tid = unique_topic("ck-fence-id")
-    zombie = Producer({"bootstrap.servers": bootstrap, "transactional.id": tid})
-    zombie.init_transactions(T)
-    zombie.begin_transaction()
-    fresh = Producer({"bootstrap.servers": bootstrap, "transactional.id": tid})
-    fresh.init_transactions(T)
-    zombie.produce(topic, value=b"zombie", partition=0)
-    with pytest.raises(KafkaException) as err:
-        zombie.commit_transaction(T)
-    assert err.value.args[0].fatal(), err.value.args[0]
-    fresh.begin_transaction()
-    fresh.produce(topic, value=b"fresh", partition=0)
-    fresh.commit_transaction(T)
-    assert read_values(bootstrap, topic, "read_committed", 1) == [b"fresh"]
