@@ -160,15 +160,27 @@ fn pin_thread(cpu: usize) {
 pub fn receive_write_cpu(dir: &Path, bytes: u64, writeback: bool) -> Result<f64> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
+    let path = dir.join("receive-write-probe");
+    let file = std::fs::File::create(&path)?;
     let mut cmd = Command::new(std::env::current_exe()?);
     cmd.args(["tcp-source", "--port", &port.to_string(), "--bytes", &bytes.to_string()]);
     pin_child(&mut cmd, 1);
     let mut child = cmd.spawn()?;
-    let path = dir.join("receive-write-probe");
-    let file = std::fs::File::create(&path)?;
     let receiver = std::thread::spawn(move || -> Result<(u64, f64)> {
         pin_thread(0);
-        let (mut s, _) = listener.accept()?;
+        // Not a blocking accept: a source that never connects must not hang the run.
+        listener.set_nonblocking(true)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => return Err(e).context("the sending process did not connect"),
+            }
+        };
+        s.set_nonblocking(false)?;
         let mut buf = vec![0u8; 1 << 20];
         let started = thread_cpu_secs();
         let mut off = 0u64;
@@ -187,9 +199,12 @@ pub fn receive_write_cpu(dir: &Path, bytes: u64, writeback: bool) -> Result<f64>
             if writeback {
                 use std::os::fd::AsRawFd;
                 // SAFETY: a valid descriptor and a range inside the file.
-                unsafe {
+                let r = unsafe {
                     libc::sync_file_range(file.as_raw_fd(), off as i64, fill as i64, libc::SYNC_FILE_RANGE_WRITE)
                 };
+                if r != 0 {
+                    return Err(std::io::Error::last_os_error()).context("sync_file_range");
+                }
             }
             off += fill as u64;
             if fill < buf.len() {
@@ -199,6 +214,9 @@ pub fn receive_write_cpu(dir: &Path, bytes: u64, writeback: bool) -> Result<f64>
         Ok((off, thread_cpu_secs() - started))
     });
     let got = receiver.join().expect("receiver thread");
+    if got.is_err() {
+        let _ = child.kill();
+    }
     child.wait()?;
     std::fs::remove_file(&path)?;
     let (received, cpu) = got?;
