@@ -140,7 +140,9 @@ async fn metrics_show_partition_offsets_and_group_lag_as_of_the_scrape() {
     let (free, total) =
         (sample(&text, "weir_disk_free_bytes").unwrap(), sample(&text, "weir_disk_total_bytes").unwrap());
     assert!(free > 0.0 && free <= total, "{free} of {total}");
-    assert!(sample(&text, "weir_process_resident_memory_bytes").unwrap() > 1e6);
+    let resident = sample(&text, "weir_process_resident_memory_bytes").unwrap();
+    let anonymous = sample(&text, "weir_process_resident_anonymous_bytes").unwrap();
+    assert!(resident > 1e6 && anonymous > 1e6 && anonymous <= resident, "{anonymous} of {resident}");
     assert!(sample(&text, "weir_process_cpu_seconds_total").unwrap() > 0.0);
 
     // The topic deleted: its series are gone, not left at their last values.

@@ -18,7 +18,8 @@
 //! - `weir_disk_free_bytes`, `weir_disk_total_bytes` (gauges): the data
 //!   directory's file system
 //! - and for any process, broker or not: `weir_process_cpu_seconds_total`
-//!   (counter), `weir_process_resident_memory_bytes` (gauge) (Linux `/proc`)
+//!   (counter), `weir_process_resident_memory_bytes` and
+//!   `weir_process_resident_anonymous_bytes` (gauges) (Linux `/proc`)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -136,9 +137,25 @@ pub fn render_process(out: &mut String) {
         }
     }
     if let (Ok(statm), true) = (std::fs::read_to_string("/proc/self/statm"), page > 0) {
-        if let Some(Ok(resident)) = statm.split_whitespace().nth(1).map(str::parse::<u64>) {
+        let field = |i: usize| statm.split_whitespace().nth(i).and_then(|v| v.parse::<u64>().ok());
+        if let Some(resident) = field(1) {
             header(out, "weir_process_resident_memory_bytes", "Resident memory of this process.");
             let _ = writeln!(out, "weir_process_resident_memory_bytes {}", resident * page as u64);
+            // Fetches send from mapped segments, so the total also counts page
+            // cache the kernel can take back; what is not file-backed is the
+            // process's own (heap, stacks).
+            if let Some(shared) = field(2) {
+                header(
+                    out,
+                    "weir_process_resident_anonymous_bytes",
+                    "Resident memory of this process not backed by files (heap, stacks).",
+                );
+                let _ = writeln!(
+                    out,
+                    "weir_process_resident_anonymous_bytes {}",
+                    resident.saturating_sub(shared) * page as u64
+                );
+            }
         }
     }
 }
