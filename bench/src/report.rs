@@ -457,7 +457,7 @@ impl Report {
                 "\nThe floor on this machine, for any broker that keeps its log in files: a thread on the \
                  broker's CPU that only receives 1 MiB frames over loopback and writes each into a new file (no \
                  parsing, CRC, index or answer) spends {plain:.2} ms per MB, {wb:.2} with writeback of each MiB \
-                 started as page-cache Weir starts it.\n"
+                 started as page-cache Weir starts it (the lowest of three runs each).\n"
             );
         }
         o
