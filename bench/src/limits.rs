@@ -1,7 +1,8 @@
 //! The machine's limits, measured in the same run as the brokers: loopback TCP
 //! between two processes, sequential write + fdatasync to the data directory's
 //! disk, buffered writes into the page cache (new pages, and pages already cached),
-//! and (in main) the client's own ceiling against librdkafka's mock cluster.
+//! the CPU per MB of only receiving and writing (the floor under a broker's), and
+//! (in main) the client's own ceiling against librdkafka's mock cluster.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -224,4 +225,34 @@ pub fn receive_write_cpu(dir: &Path, bytes: u64, writeback: bool) -> Result<f64>
         bail!("received {received} of {bytes} bytes");
     }
     Ok(cpu * 1e3 / (received as f64 / 1e6))
+}
+
+/// Every limit of the report, measured on `root`'s disk (small sizes when `quick`).
+pub fn measure(out: &mut crate::report::Limits, root: &Path, quick: bool) {
+    eprintln!("limits:");
+    out.loopback_mb = loopback_tcp(if quick { 1 << 30 } else { 4 << 30 }).ok();
+    out.fdatasync_mb = fdatasync_write(root, 1 << 20, if quick { 1.0 } else { 3.0 }).ok();
+    out.fdatasync_small_mb = fdatasync_write(root, 64 << 10, if quick { 1.0 } else { 3.0 }).ok();
+    match page_cache_write(root, if quick { 256 << 20 } else { 1 << 30 }) {
+        Ok((new, cached)) => {
+            out.page_cache_new_mb = Some(new);
+            out.page_cache_cached_mb = Some(cached);
+        }
+        Err(e) => eprintln!("  page-cache write: {e:#}"),
+    }
+    // A floor, so the lowest of three: the first run may take pages the host has
+    // reclaimed (see `page_cache_write`) and cost several times the others.
+    let bytes = if quick { 256 << 20 } else { 2 << 30 };
+    let floor = |writeback: bool| {
+        (0..3)
+            .filter_map(|_| {
+                receive_write_cpu(root, bytes, writeback)
+                    .inspect_err(|e| eprintln!("  receive and write (writeback {writeback}): {e:#}"))
+                    .ok()
+            })
+            .reduce(f64::min)
+    };
+    out.receive_write_ms = floor(false);
+    out.receive_write_writeback_ms = floor(true);
+    eprintln!("  {out:?}");
 }

@@ -426,35 +426,6 @@ fn memory_growth(target: &Target, broker: &Running, scale: &Scale) -> Result<Vec
     Ok(out)
 }
 
-fn measure_limits(report: &mut Report, root: &std::path::Path, quick: bool) {
-    eprintln!("limits:");
-    report.limits.loopback_mb = limits::loopback_tcp(if quick { 1 << 30 } else { 4 << 30 }).ok();
-    report.limits.fdatasync_mb = limits::fdatasync_write(root, 1 << 20, if quick { 1.0 } else { 3.0 }).ok();
-    report.limits.fdatasync_small_mb = limits::fdatasync_write(root, 64 << 10, if quick { 1.0 } else { 3.0 }).ok();
-    match limits::page_cache_write(root, if quick { 256 << 20 } else { 1 << 30 }) {
-        Ok((new, cached)) => {
-            report.limits.page_cache_new_mb = Some(new);
-            report.limits.page_cache_cached_mb = Some(cached);
-        }
-        Err(e) => eprintln!("  page-cache write: {e:#}"),
-    }
-    // A floor, so the lowest of three: the first run may take pages the host has
-    // reclaimed (see `page_cache_write`) and cost several times the others.
-    let bytes = if quick { 256 << 20 } else { 2 << 30 };
-    let floor = |writeback: bool| {
-        (0..3)
-            .filter_map(|_| {
-                limits::receive_write_cpu(root, bytes, writeback)
-                    .inspect_err(|e| eprintln!("  receive and write (writeback {writeback}): {e:#}"))
-                    .ok()
-            })
-            .reduce(f64::min)
-    };
-    report.limits.receive_write_ms = floor(false);
-    report.limits.receive_write_writeback_ms = floor(true);
-    eprintln!("  {:?}", report.limits);
-}
-
 pub fn suite(
     weir: PathBuf,
     weir_baseline: Option<PathBuf>,
@@ -477,7 +448,7 @@ pub fn suite(
         eprintln!("warning: not pinned (one CPU, or sched_setaffinity failed): broker and client share CPUs");
     }
     let mut report = Report::new(pinned, root.path(), quick);
-    measure_limits(&mut report, root.path(), quick);
+    limits::measure(&mut report.limits, root.path(), quick);
 
     let mut kinds = vec![
         Kind::Weir { bin: weir.clone(), durable: false, baseline: false },
