@@ -141,16 +141,14 @@ impl Coordinator {
     /// A heartbeat, answered once the group's records it changed are on disk.
     pub async fn consumer_heartbeat(&self, req: ConsumerHeartbeat) -> Result<HeartbeatAnswer, GroupError> {
         let group = req.group.clone();
+        let _turn = self.consumer_turn(&group).await;
         let answer = self.consumer_heartbeat_in_memory(req);
         // A heartbeat changes its own member (the one answered for: a static
         // member leaving may be found by its instance id), or bumps the group.
         // Even a refused heartbeat may have changed the group (a fenced member is
         // removed on rejoin): then the whole group is compared.
         let member = answer.as_ref().ok().map(|a| a.member_id.as_str());
-        self.persist_consumer(&group, member).await.map_err(|e| {
-            tracing::error!(%group, error = %e, "could not persist the consumer group");
-            GroupError::CoordinatorNotAvailable
-        })?;
+        self.persist_consumer_in_turn(&group, member).await.map_err(|_| GroupError::CoordinatorNotAvailable)?;
         answer
     }
 

@@ -176,39 +176,65 @@ pub fn same_members(cg: &ConsumerGroup, written: &BTreeMap<ConsumerKey, Bytes>) 
     }
 }
 
+/// A change of a group's records: what to write, what it replaces, and the
+/// records once it is written.
+pub struct Diff {
+    pub changes: Vec<(ConsumerKey, Option<Bytes>)>,
+    /// Each changed key's value before the change (None: it was not there), so
+    /// that a change that could not be written can be taken back.
+    pub undo: Vec<(ConsumerKey, Option<Bytes>)>,
+    pub now: BTreeMap<ConsumerKey, Bytes>,
+}
+
+impl Diff {
+    /// The records as they were before the change, from the records after it.
+    pub fn undone(
+        mut now: BTreeMap<ConsumerKey, Bytes>,
+        undo: Vec<(ConsumerKey, Option<Bytes>)>,
+    ) -> BTreeMap<ConsumerKey, Bytes> {
+        for (k, v) in undo {
+            match v {
+                Some(v) => now.insert(k, v),
+                None => now.remove(&k),
+            };
+        }
+        now
+    }
+}
+
 /// The changes that bring `before` (the records last written) to the group's
 /// records now (`cg` None: the group is gone), and the records now. With
 /// `member`, when the group's epochs and set of members are as written, only that
 /// member's records and the group's are encoded and compared (a group of
 /// hundreds is not re-encoded on every heartbeat): a heartbeat that bumps no
 /// epoch and adds or removes no member changes no other member's records.
-#[allow(clippy::type_complexity)]
-pub fn diff(
-    cg: Option<&ConsumerGroup>,
-    before: BTreeMap<ConsumerKey, Bytes>,
-    member: Option<&str>,
-) -> (Vec<(ConsumerKey, Option<Bytes>)>, BTreeMap<ConsumerKey, Bytes>) {
+pub fn diff(cg: Option<&ConsumerGroup>, before: BTreeMap<ConsumerKey, Bytes>, member: Option<&str>) -> Diff {
+    let undo_of = |changes: &[(ConsumerKey, Option<Bytes>)], before: &BTreeMap<ConsumerKey, Bytes>| {
+        changes.iter().map(|(k, _)| (k.clone(), before.get(k).cloned())).collect()
+    };
     if let (Some(cg), Some(id)) = (cg, member) {
         let mut part = group_records(cg);
         if part.iter().all(|(k, v)| before.get(k) == Some(v)) && same_members(cg, &before) {
             if let Some(m) = cg.members.get(id).filter(|m| m.classic.is_none()) {
                 member_records(cg, m, &mut part);
             }
-            let changes = part
+            let changes: Vec<_> = part
                 .iter()
                 .filter(|(k, v)| before.get(*k) != Some(*v))
                 .map(|(k, v)| (k.clone(), Some(v.clone())))
                 .collect();
+            let undo = undo_of(&changes, &before);
             let mut now = before;
             now.extend(part);
-            return (changes, now);
+            return Diff { changes, undo, now };
         }
     }
     let now = cg.map(records_of).unwrap_or_default();
     let mut changes: Vec<(ConsumerKey, Option<Bytes>)> =
         now.iter().filter(|(k, v)| before.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), Some(v.clone()))).collect();
     changes.extend(before.keys().filter(|k| !now.contains_key(*k)).map(|k| (k.clone(), None)));
-    (changes, now)
+    let undo = undo_of(&changes, &before);
+    Diff { changes, undo, now }
 }
 
 /// One member's records.
@@ -452,30 +478,35 @@ mod tests {
     fn a_one_member_diff_finds_what_the_whole_group_diff_finds() {
         let t = Uuid::from_u128(1);
         let mut cg = group_of(&["a", "b", "c"]);
-        let (first, written) = diff(Some(&cg), BTreeMap::new(), Some("a"));
+        let Diff { changes: first, now: written, undo } = diff(Some(&cg), BTreeMap::new(), Some("a"));
         assert_eq!(first.len(), 2 + 3 * 2, "everything, the first time (no targets yet)");
+        assert!(Diff::undone(written.clone(), undo).is_empty(), "undone, nothing was written");
 
         // b's heartbeat moved b alone: both ways find the same one change.
         cg.members.get_mut("b").unwrap().assigned = [(t, [0].into())].into();
-        let (partial, after) = diff(Some(&cg), written.clone(), Some("b"));
-        let (full, after_full) = diff(Some(&cg), written.clone(), None);
+        let Diff { changes: partial, now: after, undo } = diff(Some(&cg), written.clone(), Some("b"));
+        let Diff { changes: full, now: after_full, undo: undo_full } = diff(Some(&cg), written.clone(), None);
         assert_eq!(partial, full);
         assert_eq!(partial.len(), 1);
         assert_eq!(after, after_full);
+        assert_eq!(Diff::undone(after.clone(), undo), written, "undone, b's records are as written");
+        assert_eq!(Diff::undone(after_full, undo_full), written);
 
         // A member replaced by another without a new epoch (a static member taking
         // over): the set differs, so the whole group is compared and the old one's
         // records go.
         let swapped = group_of(&["a", "c", "d"]);
-        let (changes, _) = diff(Some(&swapped), after.clone(), Some("d"));
+        let Diff { changes, now: swapped_now, undo } = diff(Some(&swapped), after.clone(), Some("d"));
         assert!(changes.contains(&(ConsumerKey::Member("b".into()), None)), "{changes:?}");
         assert!(changes.iter().any(|(k, v)| *k == ConsumerKey::Member("d".into()) && v.is_some()));
+        assert_eq!(Diff::undone(swapped_now, undo), after, "undone, b is back and d gone");
 
         // The group gone: tombstones for all of it.
-        let (gone, now) = diff(None, after, Some("a"));
+        let Diff { changes: gone, now, undo } = diff(None, after.clone(), Some("a"));
         assert!(now.is_empty());
         assert_eq!(gone.len(), 2 + 3 * 2);
         assert!(gone.iter().all(|(_, v)| v.is_none()));
+        assert_eq!(Diff::undone(now, undo), after, "undone, the group is back");
     }
 
     #[test]

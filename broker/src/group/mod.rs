@@ -8,7 +8,11 @@
 //! start-up, so the groups after a restart are the groups before it. Membership
 //! (who is in a group, rebalances, heartbeats) lives in memory and changes under
 //! that lock; JoinGroup and SyncGroup park on oneshot channels stored in the member,
-//! and the transitions that complete them send the answers. A 100 ms tick expires
+//! and the transitions that complete them send the answers. What a member is told
+//! is on disk first: a classic group's assignment before it becomes Stable, a
+//! KIP-848 group's records before the heartbeat is answered; a write that fails
+//! is answered with COORDINATOR_NOT_AVAILABLE and leaves the group as its log
+//! says (a rebalance; the records as last written). A 100 ms tick expires
 //! sessions, ends rebalances whose timeout passed, and expires offsets of empty
 //! groups. Time comes from the injected [`Clock`], so every timeout is testable
 //! with a mock clock.
@@ -175,6 +179,11 @@ impl Coordinator {
         }
     }
 
+    /// The turn of a group's `__consumer_offsets` partition for KIP-848 writes.
+    pub(super) async fn consumer_turn(&self, group: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.consumer_writers[self.partition_for(group) as usize].lock().await
+    }
+
     /// Writes what changed in a KIP-848 group since its records were last written
     /// (tombstones for what is gone; all of it when the group went). Writes of one
     /// `__consumer_offsets` partition are taken in turn, each computed when its
@@ -182,25 +191,49 @@ impl Coordinator {
     /// after every change it made is on disk. `member`: the one member a heartbeat
     /// changed, if it can have changed no other ([`consumer_records::diff`]).
     pub(super) async fn persist_consumer(&self, group: &str, member: Option<&str>) -> Result<()> {
-        let partition = self.partition_for(group) as usize;
-        let _turn = self.consumer_writers[partition].lock().await;
-        let records = {
+        let _turn = self.consumer_turn(group).await;
+        self.persist_consumer_in_turn(group, member).await
+    }
+
+    /// [`Coordinator::persist_consumer`] for a caller that holds the group's turn
+    /// (a heartbeat takes it before it changes the group, so that no other
+    /// heartbeat's change can be taken back with its own). A write that fails
+    /// takes the change back: the group returns to its records as last written,
+    /// as a restart would find it.
+    pub(super) async fn persist_consumer_in_turn(&self, group: &str, member: Option<&str>) -> Result<()> {
+        let (records, undo) = {
             let groups = self.store.lock();
             let cg = groups.get(group).and_then(|g| g.consumer.as_deref());
             let mut written = self.consumer_written.lock();
             let before = written.remove(group).unwrap_or_default();
-            let (changes, now) = consumer_records::diff(cg, before, member);
+            let consumer_records::Diff { changes, undo, now } = consumer_records::diff(cg, before, member);
             if !now.is_empty() {
                 written.insert(group.to_string(), now);
             }
-            changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)).collect()
+            (changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)).collect(), undo)
         };
         let result = self.write(group, records).await;
-        if result.is_err() {
-            // Not on disk: the next change writes the whole group again.
-            self.consumer_written.lock().remove(group);
+        if let Err(e) = &result {
+            tracing::error!(%group, error = %e, "could not persist the consumer group; it returns to its records as last written");
+            self.revert_consumer(group, undo);
         }
         result
+    }
+
+    fn revert_consumer(&self, group: &str, undo: Vec<(ConsumerKey, Option<Bytes>)>) {
+        let mut groups = self.store.lock();
+        let mut written = self.consumer_written.lock();
+        let records = consumer_records::Diff::undone(written.remove(group).unwrap_or_default(), undo);
+        groups.restore_consumer(group, &records, &self.consumer_cfg.assignors[0]);
+        if let Some(cg) = groups.get_mut(group).and_then(|g| g.consumer.as_deref_mut()) {
+            let members: Vec<String> = cg.members.keys().cloned().collect();
+            for m in &members {
+                consumer_ops::refresh_topics(cg, m, &self.meta);
+            }
+        }
+        if !records.is_empty() {
+            written.insert(group.to_string(), records);
+        }
     }
 
     pub(super) async fn persist_group(&self, group: String, value: GroupValue) {

@@ -15,13 +15,15 @@
 //!   ([`GroupsState::finish_loading`]); afterwards the groups in memory are ahead
 //!   of their records (they are written from the state), so the fold skips them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use weir_storage::Clock;
 
-use super::consumer_records::Loaded;
+use super::consumer::ConsumerGroup;
+use super::consumer_records::{ConsumerKey, Loaded};
 use super::records::{GroupValue, Key, OffsetValue};
 use super::state::{Group, GroupState};
 use crate::internal::{KeyValue, StateMachine};
@@ -53,14 +55,41 @@ impl GroupsState {
         let mut restored = Vec::new();
         for (id, loaded) in self.loading.take().unwrap_or_default() {
             let Some(cg) = loaded.restore(default_assignor, now) else { continue };
-            let g = self.group(&id);
-            g.generation = g.generation.max(cg.epoch);
-            g.protocol_type = Some("consumer".into());
-            g.state_timestamp = now;
-            g.consumer = Some(Box::new(cg));
+            self.install_consumer(&id, cg, now);
             restored.push(id);
         }
         restored
+    }
+
+    /// Puts the consumer group that `records` (a group's records as last written)
+    /// describe in place of the one in memory, as a restart would load it: its
+    /// classic-protocol members, which are not written, go; no records, no group.
+    pub fn restore_consumer(&mut self, id: &str, records: &BTreeMap<ConsumerKey, Bytes>, default_assignor: &str) {
+        let now = self.clock.now_ms();
+        let mut loaded = Loaded::default();
+        for (k, v) in records {
+            if let Err(e) = loaded.apply(k, Some(v), now) {
+                tracing::warn!(group = %id, error = %e.0, "skipping undecodable consumer group record");
+            }
+        }
+        match loaded.restore(default_assignor, now) {
+            Some(cg) => self.install_consumer(id, cg, now),
+            None => {
+                let Some(g) = self.groups.get_mut(id) else { return };
+                g.consumer = None;
+                if !g.has_members() && g.offsets.is_empty() {
+                    self.groups.remove(id);
+                }
+            }
+        }
+    }
+
+    fn install_consumer(&mut self, id: &str, cg: ConsumerGroup, now: i64) {
+        let g = self.group(id);
+        g.generation = g.generation.max(cg.epoch);
+        g.protocol_type = Some("consumer".into());
+        g.state_timestamp = now;
+        g.consumer = Some(Box::new(cg));
     }
 
     /// Whether an open transaction holds an offset of `group` for the partition

@@ -156,6 +156,48 @@ async fn the_join_barrier_waits_for_the_initial_delay_then_answers_everyone() {
     assert_eq!(g.group_state("g"), Some(GroupState::CompletingRebalance));
 }
 
+/// Takes the `__consumer_offsets` partition of `group` offline the way a failing
+/// disk does: its directory goes away, so the next roll cannot create a segment
+/// (with one-record segments, the next write rolls).
+fn lose_the_groups_log(f: &Fixture, group: &str) {
+    let p = f.groups().partition_for(group);
+    let dir = f.dir.path().join(format!("__consumer_offsets-{p}"));
+    assert!(dir.is_dir(), "{} exists", dir.display());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_failed_write_of_the_assignment_answers_the_error_and_rebalances() {
+    let f = Fixture::new(&[("offsets.topic.segment.bytes", "14")]);
+    let g = f.groups();
+    let (leader, follower) = stable_pair(&f).await; // its assignment is the segment's one record
+                                                    // A third member: everyone rejoins, the join phase of generation 2 completes.
+    let c = spawn_join(&g, join_request("", None));
+    until("c parked", || members(&g) == 3).await;
+    let l = spawn_join(&g, join_request(&leader, None));
+    let fo = spawn_join(&g, join_request(&follower, None));
+    let (c, l, fo) = (c.await.unwrap(), l.await.unwrap(), fo.await.unwrap());
+    assert_eq!((c.generation, l.generation, fo.generation), (2, 2, 2));
+    assert_eq!(g.group_state("g"), Some(GroupState::CompletingRebalance));
+    lose_the_groups_log(&f, "g");
+    let (g2, fid) = (g.clone(), follower.clone());
+    let follower_sync = tokio::spawn(async move { g2.sync("g", 2, &fid, None, vec![]).await });
+    until("the follower waits", || g.store.lock()["g"].members[&follower].sync_waiter.is_some()).await;
+    let assignments: Vec<(String, Bytes)> =
+        [&leader, &follower, &c.member_id].iter().map(|m| (m.to_string(), Bytes::from_static(b"parts"))).collect();
+    let synced = g.sync("g", 2, &leader, None, assignments).await;
+    assert_eq!(synced.error, Some(GroupError::CoordinatorNotAvailable));
+    assert!(synced.assignment.is_empty());
+    let follower_sync = follower_sync.await.unwrap();
+    assert_eq!(follower_sync.error, Some(GroupError::CoordinatorNotAvailable), "the waiting member gets it too");
+    // Nobody holds an assignment the log lacks: the group rebalances.
+    assert_eq!(g.group_state("g"), Some(GroupState::PreparingRebalance));
+    assert!(g.store.lock()["g"].members.values().all(|m| m.assignment.is_empty()));
+    assert_eq!(g.heartbeat("g", 2, &c.member_id, None), Err(GroupError::RebalanceInProgress));
+    let late = g.sync("g", 2, &c.member_id, None, vec![]).await;
+    assert_eq!(late.error, Some(GroupError::RebalanceInProgress));
+}
+
 #[tokio::test]
 async fn the_rebalance_timeout_removes_members_that_do_not_rejoin() {
     let f = Fixture::new(&[]);
@@ -264,6 +306,30 @@ async fn kip848_a_member_that_does_not_revoke_in_time_is_fenced() {
     let b3 = g.consumer_heartbeat(consumer("b", b2.epoch, b2.assignment.clone())).await.unwrap();
     let owned = b3.assignment.or(b2.assignment).unwrap();
     assert_eq!(assignor::count(&owned), 4, "b owns everything once a is gone");
+}
+
+#[tokio::test]
+async fn kip848_a_change_that_cannot_be_written_is_taken_back() {
+    let f = Fixture::new(&[("offsets.topic.segment.bytes", "14")]);
+    f.topic("t", 4);
+    let g = f.groups();
+    let a = g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).await.unwrap();
+    assert_eq!(assignor::count(a.assignment.as_ref().unwrap()), 4);
+    lose_the_groups_log(&f, "cg");
+    // b's join bumps the group's epoch and takes two of a's partitions: not written,
+    // so none of it stays.
+    let b = g.consumer_heartbeat(consumer("b", 0, Some(Assignment::new()))).await;
+    assert_eq!(b.err(), Some(GroupError::CoordinatorNotAvailable));
+    {
+        let groups = g.store.lock();
+        let cg = groups["cg"].consumer.as_deref().unwrap();
+        assert_eq!(cg.members.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(cg.epoch, a.epoch);
+    }
+    // a keeps its epoch and everything it owns; its heartbeat changes nothing to write.
+    let a2 = g.consumer_heartbeat(consumer("a", a.epoch, a.assignment.clone())).await.unwrap();
+    assert_eq!(a2.epoch, a.epoch);
+    assert!(a2.assignment.is_none_or(|owned| assignor::count(&owned) == 4));
 }
 
 #[tokio::test]
