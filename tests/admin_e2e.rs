@@ -9,15 +9,11 @@ use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use common::wire::sb;
 use common::{wire, Weir};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 fn topic_req(name: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> CreatableTopic {
     CreatableTopic::default()

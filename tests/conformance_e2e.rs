@@ -8,20 +8,16 @@ mod common;
 use std::time::Duration;
 
 use common::clients::*;
+use common::wire::sb;
 use common::{wire, Weir};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 const ARGS: &[&str] = &["--set", "group.initial.rebalance.delay.ms=0"];
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 fn commit_request(group: &str, topic: &str, generation: i32, member: &str, offset: i64) -> OffsetCommitRequest {
     OffsetCommitRequest::default()

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use common::clients::*;
 use common::groups::*;
+use common::wire::sb;
 use common::{wire, Weir};
 use kafka_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use uuid::Uuid;
@@ -48,10 +48,6 @@ fn start() -> Weir {
 }
 
 const CONSUMER: &[(&str, &str)] = &[("group.protocol", "consumer")];
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 // ------------------------------------------------------------------ raw members
 

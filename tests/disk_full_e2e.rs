@@ -3,8 +3,10 @@
 //! the namespace fills (and later empties) when the test asks, through files in
 //! a control directory outside it. While the disk is full, produce is answered
 //! KAFKA_STORAGE_ERROR and changes nothing, while fetches and the registry's
-//! reads keep working; once space is freed, writes resume by themselves at the
-//! offset where they stopped, and the broker stops cleanly.
+//! reads keep working; a consumer group's assignment that cannot be written is
+//! refused (COORDINATOR_NOT_AVAILABLE) and the group rebalances rather than going
+//! Stable; once space is freed, writes resume by themselves at the offset where
+//! they stopped, the group completes, and the broker stops cleanly.
 
 mod common;
 
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 use common::http;
 use common::wire::*;
 use common::Weir;
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::*;
 use rdkafka::Offset;
 use serde_json::json;
 
@@ -47,6 +51,51 @@ fn namespaces() -> bool {
     panic!("`unshare -Urm` is not available, so the disk-full test cannot run; set WEIR_SKIP_NAMESPACE_TESTS=1 to skip it knowingly");
 }
 
+/// JoinGroup v5 of a classic group's only member (first asked for its member id,
+/// KIP-394); its (member id, generation).
+fn join_alone(s: &mut std::net::TcpStream, group: &str, member: &str) -> (String, i32) {
+    let mut req = JoinGroupRequest::default()
+        .with_group_id(GroupId(sb(group)))
+        .with_member_id(sb(member))
+        .with_session_timeout_ms(30_000)
+        .with_rebalance_timeout_ms(30_000)
+        .with_protocol_type(sb("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default().with_name(sb("range"))]);
+    let mut r: JoinGroupResponse = call(s, ApiKey::JoinGroup, 5, &req);
+    if r.error_code == 79 {
+        req = req.with_member_id(r.member_id.clone());
+        r = call(s, ApiKey::JoinGroup, 5, &req);
+    }
+    assert_eq!(r.error_code, 0, "join");
+    assert_eq!(r.leader, r.member_id, "the only member leads");
+    (r.member_id.to_string(), r.generation_id)
+}
+
+/// The leader's SyncGroup v3 handing itself `assignment`.
+fn sync_leader(
+    s: &mut std::net::TcpStream,
+    group: &str,
+    member: &str,
+    generation: i32,
+    assignment: &[u8],
+) -> SyncGroupResponse {
+    let given = sync_group_request::SyncGroupRequestAssignment::default()
+        .with_member_id(sb(member))
+        .with_assignment(bytes::Bytes::copy_from_slice(assignment));
+    let req = SyncGroupRequest::default()
+        .with_group_id(GroupId(sb(group)))
+        .with_generation_id(generation)
+        .with_member_id(sb(member))
+        .with_assignments(vec![given]);
+    call(s, ApiKey::SyncGroup, 3, &req)
+}
+
+fn group_state(s: &mut std::net::TcpStream, group: &str) -> String {
+    let req = DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]);
+    let r: DescribeGroupsResponse = call(s, ApiKey::DescribeGroups, 5, &req);
+    r.groups[0].group_state.to_string()
+}
+
 /// Asks the helper for `step` and waits for its `done` answer.
 fn ask(ctl: &Path, step: &str, done: &str) {
     std::fs::write(ctl.join(step), b"").unwrap();
@@ -77,6 +126,8 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
             "offsets.topic.num.partitions=1",
             "--set",
             "log.segment.bytes=1048576",
+            "--set",
+            "group.initial.rebalance.delay.ms=0",
         ],
         &[("WEIR_MNT", mnt.to_str().unwrap()), ("WEIR_CTL", ctl.to_str().unwrap())],
     );
@@ -111,6 +162,13 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
         "Confluent's 'Error in the backend data store': {}",
         refused.body
     );
+    // A group's assignment is on disk before anyone is given it.
+    let mut g = connect(&weir);
+    let (member, generation) = join_alone(&mut g, "full-group", "");
+    let synced = sync_leader(&mut g, "full-group", &member, generation, &big);
+    assert_eq!(synced.error_code, 15, "COORDINATOR_NOT_AVAILABLE: the assignment could not be written");
+    assert!(synced.assignment.is_empty());
+    assert_eq!(group_state(&mut g, "full-group"), "PreparingRebalance", "not Stable with an unwritten assignment");
 
     ask(&ctl, "free", "freed");
     // No restart, no operator: the next produce is appended where the log stopped.
@@ -119,5 +177,12 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
     assert_eq!(read[0].1.value.as_deref(), Some(&big[..]));
     let again = http::post(&weir.registry, "/subjects/full-other-value/versions", &large);
     assert_eq!(again.status, 200, "the registry writes again: {}", again.body);
+    let (rejoined, next) = join_alone(&mut g, "full-group", &member);
+    assert_eq!(rejoined, member);
+    assert!(next > generation, "a new generation: {next} after {generation}");
+    let synced = sync_leader(&mut g, "full-group", &member, next, &big);
+    assert_eq!(synced.error_code, 0, "the group completes once its assignment can be written");
+    assert_eq!(&synced.assignment[..], &big[..]);
+    assert_eq!(group_state(&mut g, "full-group"), "Stable");
     assert!(weir.stop().success(), "a clean shutdown after the disk was full");
 }

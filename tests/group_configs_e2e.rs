@@ -7,19 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::wire::sb;
 use common::{wire, Weir};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 
 const GROUP: i8 = 32;
 const SET: i8 = 0;
 const DELETE: i8 = 1;
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 /// (value, source) of each group config.
 fn describe(weir: &Weir, group: &str) -> Vec<(String, Option<String>, i8)> {

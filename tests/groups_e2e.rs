@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::clients::*;
 use common::groups::*;
+use common::wire::sb;
 use common::{wire, Weir};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -28,10 +28,6 @@ use rdkafka::{Offset, TopicPartitionList};
 const ARGS: &[&str] = &["--set", "group.initial.rebalance.delay.ms=0", "--set", "group.min.session.timeout.ms=1000"];
 
 // ------------------------------------------------------------------ raw protocol
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 /// ConsumerProtocolSubscription v0: the topics, no user data.
 fn subscription(topics: &[&str]) -> Bytes {

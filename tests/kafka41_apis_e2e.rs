@@ -12,11 +12,6 @@ use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::StrBytes;
-
-fn sb(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
 
 fn versions(resp: &ApiVersionsResponse, key: ApiKey) -> std::ops::RangeInclusive<i16> {
     let k = resp.api_keys.iter().find(|k| k.api_key == key as i16).unwrap_or_else(|| panic!("{key:?} advertised"));

@@ -13,6 +13,11 @@ use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEnc
 
 use super::Weir;
 
+/// A protocol string from a `&str`.
+pub fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
 pub fn connect(weir: &Weir) -> TcpStream {
     let s = TcpStream::connect(&weir.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
