@@ -21,6 +21,24 @@ use rdkafka::ClientConfig;
 
 use crate::local::Local;
 
+/// The values of per-API metrics (`name{api="API"} value` lines) in a broker's
+/// Prometheus metrics at `console`, in the order of `names`.
+pub(crate) fn api_metrics(console: &str, api: &str, names: &[&str]) -> Result<Vec<f64>> {
+    let (status, body) = http(console, "GET", "/metrics", None)?;
+    if status != 200 {
+        anyhow::bail!("GET /metrics: {status}");
+    }
+    let labels = format!("{{api=\"{api}\"}} ");
+    names
+        .iter()
+        .map(|name| {
+            body.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(labels.as_str())?.trim().parse::<f64>().ok())
+                .with_context(|| format!("no {name} for {api} in /metrics"))
+        })
+        .collect()
+}
+
 /// One HTTP/1.1 request (Connection: close); (status, body).
 pub(crate) fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;

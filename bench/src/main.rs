@@ -32,6 +32,7 @@ mod scale;
 mod security;
 mod startup;
 mod suite;
+mod txn_commit;
 mod wire;
 mod workloads;
 
@@ -232,6 +233,21 @@ enum Cmd {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// How long committing a small transaction takes (one 1 KiB record in each of 16
+    /// partitions): the client's commit p50 and p99 and the broker's EndTxn mean, in
+    /// both modes. With `--weir-baseline`, both builds in turn; prints markdown
+    TxnCommit {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long)]
+        weir_baseline: Option<PathBuf>,
+        #[arg(long, default_value_t = 16)]
+        partitions: i32,
+        #[arg(long, default_value_t = 300)]
+        transactions: usize,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
     /// Many consumers each long-polling its own partition while a paced producer
     /// writes round-robin over them, beside one consumer of one partition at the
     /// same rate: end-to-end latency of each; prints markdown.
@@ -375,6 +391,7 @@ fn smoke(weir: PathBuf) -> Result<()> {
     long_poll::run(weir.clone(), 20, 2.0, 2.0, 1)?;
     scale::partitions(weir.clone(), 200, 4, 4_000, 1, 0.5)?;
     scale::connections(weir.clone(), 200, 4, 4_000, 1)?;
+    txn_commit::run(&[("weir".to_string(), weir.clone())], 4, 5, 1)?;
     // The floor the suite prints beside the broker's CPU per MB.
     for writeback in [false, true] {
         let ms = limits::receive_write_cpu(&std::env::temp_dir(), 64 << 20, writeback)?;
@@ -474,6 +491,11 @@ fn main() -> Result<()> {
                 Some(other) => bail!("--protocol {other}: expected consumer or classic"),
             };
             groups::run(&weirs, &protocols, members, partitions, repeats)
+        }
+        Cmd::TxnCommit { weir, weir_baseline, partitions, transactions, repeats } => {
+            let mut weirs = vec![("weir".to_string(), weir)];
+            weirs.extend(weir_baseline.map(|b| ("baseline".to_string(), b)));
+            txn_commit::run(&weirs, partitions, transactions, repeats)
         }
         Cmd::LongPoll { weir, consumers, rate, secs, repeats } => long_poll::run(weir, consumers, rate, secs, repeats),
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {

@@ -127,16 +127,12 @@ pub fn partitions(
 /// The broker's count of Produce requests and of their bytes so far, from its
 /// Prometheus metrics.
 fn produce_counters(console: &str) -> Result<(f64, f64)> {
-    let (status, body) = crate::console::http(console, "GET", "/metrics", None)?;
-    if status != 200 {
-        bail!("GET /metrics: {status}");
-    }
-    let value = |name: &str| {
-        body.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix("{api=\"Produce\"} ")?.trim().parse::<f64>().ok())
-            .with_context(|| format!("no {name} for Produce in /metrics"))
-    };
-    Ok((value("weir_kafka_requests_total")?, value("weir_kafka_request_bytes_total")?))
+    let v = crate::console::api_metrics(
+        console,
+        "Produce",
+        &["weir_kafka_requests_total", "weir_kafka_request_bytes_total"],
+    )?;
+    Ok((v[0], v[1]))
 }
 
 pub fn connections(bin: PathBuf, idle: usize, active: usize, records: u64, repeats: usize) -> Result<()> {

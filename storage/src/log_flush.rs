@@ -192,6 +192,17 @@ impl Log {
         Ok(())
     }
 
+    /// Starts writing out what was appended and is not yet durable, without waiting
+    /// (sync_file_range). A caller that must make several logs durable starts them
+    /// all, then calls [`Log::flush_to`] on each: the devices' writes overlap instead
+    /// of following one another, fdatasync by fdatasync.
+    pub fn start_flush(&self) {
+        if self.is_offline() || self.flushed_offset() >= self.log_end_offset() {
+            return;
+        }
+        self.active().start_writeback_to_end();
+    }
+
     /// flush_to(log_end_offset).
     pub fn flush(&self) -> Result<()> {
         self.flush_to(self.log_end_offset())

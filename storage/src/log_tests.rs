@@ -412,6 +412,23 @@ fn interval_flush_policy() {
     drop(never);
 }
 
+#[test]
+fn starting_a_flush_reports_nothing_durable_until_flush_to() {
+    let t = T::new();
+    let log =
+        t.open(LogConfig { flush: FlushPolicy::Interval { messages: i64::MAX, ms: i64::MAX }, ..Default::default() });
+    log.start_flush(); // nothing appended: nothing to do
+    for _ in 0..3 {
+        log.append(&simple_batch(2, 700, 0)).unwrap();
+    }
+    log.start_flush();
+    assert_eq!(log.flushed_offset(), 0, "writeback started is not durability");
+    log.flush_to(6).unwrap();
+    assert_eq!(log.flushed_offset(), 6);
+    log.start_flush(); // all flushed: nothing to do
+    assert_eq!(all_offsets(&log), (0..6).collect::<Vec<_>>());
+}
+
 // ------------------------------------------------------------ idempotent producers
 
 fn idem(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {

@@ -214,6 +214,20 @@ impl Segment {
         }
     }
 
+    /// Starts writeback of everything past the trickle's position to the end of
+    /// the file, the partial last page included, without waiting: for a caller
+    /// about to fdatasync this segment among others, so their writes overlap.
+    pub fn start_writeback_to_end(&self) {
+        let from = self.writeback_from.load(Ordering::Acquire);
+        // SAFETY: a valid descriptor; a length of 0 means to the end of the file.
+        let rc = unsafe {
+            libc::sync_file_range(self.file.as_raw_fd(), from as libc::off64_t, 0, libc::SYNC_FILE_RANGE_WRITE)
+        };
+        if rc != 0 {
+            tracing::debug!(segment = %self.log_path.display(), error = %std::io::Error::last_os_error(), "sync_file_range failed");
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Acquire)
     }

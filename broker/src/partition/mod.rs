@@ -357,6 +357,12 @@ impl Partition {
         self.log.flush_to(offset)
     }
 
+    /// Starts writing out what is not yet on disk, without waiting (see
+    /// `Log::start_flush`): before `flush_to` on several partitions.
+    pub fn start_flush(&self) {
+        self.log.start_flush()
+    }
+
     /// Appends a transaction marker (the transaction coordinator's write): it ends
     /// `producer_id`'s open transaction here. Blocking.
     pub fn append_control(

@@ -6,9 +6,11 @@
 //! a change is written and fsynced before it is acted on. Operations on one id are
 //! serialised (striped locks) and run to completion on the calling (blocking)
 //! thread: EndTxn writes PrepareCommit/PrepareAbort, then a marker into every
-//! partition of the transaction (fsynced; markers into `__consumer_offsets` go
-//! through the group coordinator, which then applies or drops the transaction's
-//! offsets), then CompleteCommit/CompleteAbort, and only then answers. A broker
+//! partition of the transaction (all appended and their writeback started before
+//! the first fdatasync, so the partitions' disk writes overlap; markers into
+//! `__consumer_offsets` go through the group coordinator, which then applies or
+//! drops the transaction's offsets), then CompleteCommit/CompleteAbort, and only
+//! then answers. A broker
 //! that dies between the two completes the transaction when it starts again.
 //! Coordinator epoch is 0: one node is always the coordinator.
 //!
@@ -324,23 +326,32 @@ impl TxnCoordinator {
         v.last_update_ms = now;
         self.persist(id, Some(&v))?;
         let kind = if commit { ControlType::Commit } else { ControlType::Abort };
+        let failed = |topic: &str, partition: i32, e: BrokerError| {
+            tracing::error!(transactional.id = %id, %topic, partition, error = %e, "could not write a transaction marker");
+            TxnError::CoordinatorNotAvailable
+        };
+        // Every marker is appended and its writeback started before the first
+        // fdatasync, so the partitions' syncs overlap rather than follow one another.
+        let mut appended = Vec::with_capacity(v.partitions.len());
         for (topic, partition) in &v.partitions {
-            let r = if topic == crate::group::store::OFFSETS_TOPIC {
-                self.groups.write_marker(*partition, kind, v.producer_id, v.producer_epoch)
-            } else {
-                match self.partitions.get(topic, *partition).filter(|p| !p.is_removed()) {
-                    // A deleted topic has nothing left to mark.
-                    None => Ok(()),
-                    Some(p) => p
-                        .append_control(kind, v.producer_id, v.producer_epoch, 0)
-                        .and_then(|info| p.flush_to(info.last_offset + 1))
-                        .map_err(BrokerError::from),
-                }
-            };
-            if let Err(e) = r {
-                tracing::error!(transactional.id = %id, %topic, partition, error = %e, "could not write a transaction marker");
-                return Err(TxnError::CoordinatorNotAvailable);
+            if topic == crate::group::store::OFFSETS_TOPIC {
+                self.groups
+                    .write_marker(*partition, kind, v.producer_id, v.producer_epoch)
+                    .map_err(|e| failed(topic, *partition, e))?;
+                continue;
             }
+            // A deleted topic has nothing left to mark.
+            let Some(p) = self.partitions.get(topic, *partition).filter(|p| !p.is_removed()) else { continue };
+            let info = p
+                .append_control(kind, v.producer_id, v.producer_epoch, 0)
+                .map_err(|e| failed(topic, *partition, e.into()))?;
+            appended.push((p, info.last_offset + 1, topic, *partition));
+        }
+        for (p, ..) in &appended {
+            p.start_flush();
+        }
+        for (p, end, topic, partition) in appended {
+            p.flush_to(end).map_err(|e| failed(topic, partition, e.into()))?;
         }
         v.state = if commit { TxnState::CompleteCommit } else { TxnState::CompleteAbort };
         v.partitions.clear();

@@ -1,0 +1,100 @@
+//! The transaction-commit row: how long committing a small transaction takes (one
+//! 1 KiB record in each of 16 partitions, acks=-1, flushed before the commit), as
+//! the client sees it (`commit_transaction`, p50 and p99) and at the broker (the
+//! mean of EndTxn in its request-latency histogram). EndTxn writes PrepareCommit,
+//! a marker into every partition of the transaction and CompleteCommit, each on
+//! disk before it answers, so this is the broker's own cost of exactly-once per
+//! commit. Each build in turn, a fresh broker per mode (page cache, durable), the
+//! broker pinned to CPU 0 and the client to CPU 1. Prints markdown.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use rdkafka::producer::Producer;
+
+use crate::client::{self, ProducerSettings, Target};
+use crate::local::{Local, PAGE_CACHE};
+
+/// Commits before the measured ones: the producer's connections and the
+/// partitions' first markers.
+const WARM_UP: usize = 20;
+
+struct Measured {
+    p50_ms: f64,
+    p99_ms: f64,
+    end_txn_ms: f64,
+}
+
+pub fn run(weirs: &[(String, PathBuf)], partitions: i32, transactions: usize, repeats: usize) -> Result<()> {
+    if repeats == 0 || transactions < 2 || partitions < 1 {
+        anyhow::bail!("--repeats and --partitions must be at least 1, --transactions at least 2");
+    }
+    let modes: [(&str, &[&str]); 2] = [("page cache", &[PAGE_CACHE]), ("durable", &[])];
+    let mut rows: Vec<(String, &str, Vec<Measured>)> =
+        modes.iter().flat_map(|(m, _)| weirs.iter().map(move |(l, _)| (l.clone(), *m, Vec::new()))).collect();
+    for _ in 0..repeats {
+        for (label, mode, ms) in rows.iter_mut() {
+            let bin = &weirs.iter().find(|(l, _)| l == label).expect("a labelled build").1;
+            let settings = modes.iter().find(|(m, _)| m == mode).expect("a mode").1;
+            let m = measure(bin, settings, partitions, transactions)?;
+            eprintln!(
+                "{label}, {mode}: commit p50 {:.2} ms, p99 {:.2} ms; EndTxn at the broker {:.2} ms",
+                m.p50_ms, m.p99_ms, m.end_txn_ms
+            );
+            ms.push(m);
+        }
+    }
+    println!("{transactions} transactions of one 1 KiB record in each of {partitions} partitions (acks=-1), after {WARM_UP}.\n");
+    println!("| weir | mode | commit p50 (ms) | commit p99 (ms) | EndTxn at the broker, mean (ms) |");
+    println!("|---|---|---|---|---|");
+    for (label, mode, ms) in &rows {
+        let col =
+            |f: &dyn Fn(&Measured) -> f64| ms.iter().map(|m| format!("{:.2}", f(m))).collect::<Vec<_>>().join(" / ");
+        println!("| {label} | {mode} | {} | {} | {} |", col(&|m| m.p50_ms), col(&|m| m.p99_ms), col(&|m| m.end_txn_ms));
+    }
+    Ok(())
+}
+
+fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usize) -> Result<Measured> {
+    let data = tempfile::tempdir()?;
+    let w = Local::start_pinned(bin, data.path(), settings)?;
+    let target = Target::Bootstrap(w.kafka.clone());
+    let topic = "bench-txn-commit";
+    client::create_topic(&target, topic, partitions)?;
+    let producer = ProducerSettings { acks: "-1", compression: "none", linger_ms: 0 };
+    let extra = [
+        ("enable.idempotence", "true"),
+        ("transactional.id", "bench-txn-commit"),
+        // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+        ("transaction.timeout.ms", "120000"),
+    ];
+    let (p, _) = client::producer_with(&target, &producer, &extra)?;
+    let t = Duration::from_secs(60);
+    p.init_transactions(t).context("init_transactions")?;
+    let payload = vec![b'x'; 1024];
+    let commit = || -> Result<f64> {
+        p.begin_transaction().context("begin_transaction")?;
+        for partition in 0..partitions {
+            client::send(&p, topic, partition, &payload);
+        }
+        p.flush(t).context("flush")?;
+        let started = Instant::now();
+        p.commit_transaction(t).context("commit_transaction")?;
+        Ok(started.elapsed().as_secs_f64() * 1e3)
+    };
+    for _ in 0..WARM_UP {
+        commit()?;
+    }
+    let names = ["weir_kafka_request_latency_seconds_sum", "weir_kafka_request_latency_seconds_count"];
+    let before = crate::console::api_metrics(&w.console, "EndTxn", &names)?;
+    let mut ms = (0..transactions).map(|_| commit()).collect::<Result<Vec<f64>>>()?;
+    let after = crate::console::api_metrics(&w.console, "EndTxn", &names)?;
+    let count = after[1] - before[1];
+    if count < transactions as f64 {
+        anyhow::bail!("the broker counted {count} EndTxn requests for {transactions} commits");
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
+    Ok(Measured { p50_ms: at(0.5), p99_ms: at(0.99), end_txn_ms: (after[0] - before[0]) / count * 1e3 })
+}
