@@ -10,8 +10,8 @@
 //! the first fdatasync, so the partitions' disk writes overlap; markers into
 //! `__consumer_offsets` go through the group coordinator, which then applies or
 //! drops the transaction's offsets), then CompleteCommit/CompleteAbort, and only
-//! then answers. A broker
-//! that dies between the two completes the transaction when it starts again.
+//! then answers. A broker that dies between the two completes the transaction
+//! when it starts again.
 //! Coordinator epoch is 0: one node is always the coordinator.
 //!
 //! Fencing: InitProducerId bumps the epoch (a new producer id once the epoch would
