@@ -244,9 +244,7 @@ fn print(partitions: i32, rate: u64, results: &[(Mode, Measured)]) {
     println!("| --- | --- | --- | --- | --- | --- |");
     for mode in [Mode::Sessionless, Mode::Session] {
         let runs: Vec<&Measured> = results.iter().filter(|(m, _)| *m == mode).map(|(_, r)| r).collect();
-        let col = |f: &dyn Fn(&Measured) -> f64, digits: usize| {
-            runs.iter().map(|r| format!("{:.*}", digits, f(r))).collect::<Vec<_>>().join(" / ")
-        };
+        let col = |f: &dyn Fn(&Measured) -> f64, digits: usize| crate::report::each_run(&runs, digits, |r| f(r));
         println!(
             "| {} | {} | {} | {} | {} | {} |",
             mode.name(),

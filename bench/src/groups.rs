@@ -206,8 +206,7 @@ pub fn run(
     );
     println!("|---|---|---|---|---|");
     for (label, protocol, ms) in &rows {
-        let col =
-            |f: &dyn Fn(&Measured) -> f64| ms.iter().map(|m| format!("{:.2}", f(m))).collect::<Vec<_>>().join(" / ");
+        let col = |f: &dyn Fn(&Measured) -> f64| crate::report::each_run(ms, 2, f);
         println!(
             "| {label} | {} | {} | {} | {} |",
             protocol.name(),

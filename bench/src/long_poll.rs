@@ -157,9 +157,7 @@ pub fn run(weir: PathBuf, consumers: usize, rate_mb: f64, secs: f64, repeats: us
     println!("| consumers | p50 (ms) | p99 (ms) | p99.9 (ms) | max (ms) | broker CPU per run (s) |");
     println!("|---|---|---|---|---|---|");
     for (n, ms) in &rows {
-        let col = |f: &dyn Fn(&Measured) -> f64, d: usize| {
-            ms.iter().map(|m| format!("{:.*}", d, f(m))).collect::<Vec<_>>().join(" / ")
-        };
+        let col = |f: &dyn Fn(&Measured) -> f64, d: usize| crate::report::each_run(ms, d, f);
         println!(
             "| {n} | {} | {} | {} | {} | {} |",
             col(&|m| m.p50, 2),

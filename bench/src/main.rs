@@ -326,6 +326,13 @@ pub(crate) fn pinned_mock() -> Result<client::Mock> {
     mock
 }
 
+/// The builds a row compares: `weir`, and the baseline if one is given.
+fn builds(weir: PathBuf, baseline: Option<PathBuf>) -> Vec<(String, PathBuf)> {
+    let mut weirs = vec![("weir".to_string(), weir)];
+    weirs.extend(baseline.map(|b| ("baseline".to_string(), b)));
+    weirs
+}
+
 fn smoke(weir: PathBuf) -> Result<()> {
     let root = tempfile::tempdir()?;
     let b = Running::start(&Kind::Weir { bin: weir.clone(), durable: false, baseline: false }, root.path())?;
@@ -387,11 +394,11 @@ fn smoke(weir: PathBuf) -> Result<()> {
     // The rows that start their own weir, at toy sizes: each checks itself (every
     // record read back, the group Stable with every partition owned).
     fetch_sessions::run(weir.clone(), 20, 1, 1, 200)?;
-    groups::run(&[("weir".to_string(), weir.clone())], &groups::Protocol::ALL, 5, 20, 1)?;
+    groups::run(&builds(weir.clone(), None), &groups::Protocol::ALL, 5, 20, 1)?;
     long_poll::run(weir.clone(), 20, 2.0, 2.0, 1)?;
     scale::partitions(weir.clone(), 200, 4, 4_000, 1, 0.5)?;
     scale::connections(weir.clone(), 200, 4, 4_000, 1)?;
-    txn_commit::run(&[("weir".to_string(), weir.clone())], 4, 5, 1)?;
+    txn_commit::run(&builds(weir.clone(), None), 4, 5, 1)?;
     // The floor the suite prints beside the broker's CPU per MB.
     for writeback in [false, true] {
         let ms = limits::receive_write_cpu(&std::env::temp_dir(), 64 << 20, writeback)?;
@@ -482,8 +489,7 @@ fn main() -> Result<()> {
             scale::connections(weir, idle, active, records, repeats)
         }
         Cmd::Groups { weir, weir_baseline, protocol, members, partitions, repeats } => {
-            let mut weirs = vec![("weir".to_string(), weir)];
-            weirs.extend(weir_baseline.map(|b| ("baseline".to_string(), b)));
+            let weirs = builds(weir, weir_baseline);
             let protocols: Vec<groups::Protocol> = match protocol.as_deref() {
                 None => groups::Protocol::ALL.to_vec(),
                 Some("consumer") => vec![groups::Protocol::Consumer],
@@ -493,9 +499,7 @@ fn main() -> Result<()> {
             groups::run(&weirs, &protocols, members, partitions, repeats)
         }
         Cmd::TxnCommit { weir, weir_baseline, partitions, transactions, repeats } => {
-            let mut weirs = vec![("weir".to_string(), weir)];
-            weirs.extend(weir_baseline.map(|b| ("baseline".to_string(), b)));
-            txn_commit::run(&weirs, partitions, transactions, repeats)
+            txn_commit::run(&builds(weir, weir_baseline), partitions, transactions, repeats)
         }
         Cmd::LongPoll { weir, consumers, rate, secs, repeats } => long_poll::run(weir, consumers, rate, secs, repeats),
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {

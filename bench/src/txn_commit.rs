@@ -49,8 +49,7 @@ pub fn run(weirs: &[(String, PathBuf)], partitions: i32, transactions: usize, re
     println!("| weir | mode | commit p50 (ms) | commit p99 (ms) | EndTxn at the broker, mean (ms) |");
     println!("|---|---|---|---|---|");
     for (label, mode, ms) in &rows {
-        let col =
-            |f: &dyn Fn(&Measured) -> f64| ms.iter().map(|m| format!("{:.2}", f(m))).collect::<Vec<_>>().join(" / ");
+        let col = |f: &dyn Fn(&Measured) -> f64| crate::report::each_run(ms, 2, f);
         println!("| {label} | {mode} | {} | {} | {} |", col(&|m| m.p50_ms), col(&|m| m.p99_ms), col(&|m| m.end_txn_ms));
     }
     Ok(())
@@ -73,7 +72,7 @@ fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usiz
     let t = Duration::from_secs(60);
     p.init_transactions(t).context("init_transactions")?;
     let payload = vec![b'x'; 1024];
-    let commit = || -> Result<f64> {
+    let commit = || -> Result<u64> {
         p.begin_transaction().context("begin_transaction")?;
         for partition in 0..partitions {
             client::send(&p, topic, partition, &payload);
@@ -81,20 +80,23 @@ fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usiz
         p.flush(t).context("flush")?;
         let started = Instant::now();
         p.commit_transaction(t).context("commit_transaction")?;
-        Ok(started.elapsed().as_secs_f64() * 1e3)
+        Ok(started.elapsed().as_nanos() as u64)
     };
     for _ in 0..WARM_UP {
         commit()?;
     }
     let names = ["weir_kafka_request_latency_seconds_sum", "weir_kafka_request_latency_seconds_count"];
     let before = crate::console::api_metrics(&w.console, "EndTxn", &names)?;
-    let mut ms = (0..transactions).map(|_| commit()).collect::<Result<Vec<f64>>>()?;
+    let mut ns = (0..transactions).map(|_| commit()).collect::<Result<Vec<u64>>>()?;
     let after = crate::console::api_metrics(&w.console, "EndTxn", &names)?;
     let count = after[1] - before[1];
     if count < transactions as f64 {
         anyhow::bail!("the broker counted {count} EndTxn requests for {transactions} commits");
     }
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((ms.len() - 1) as f64 * q).round() as usize];
-    Ok(Measured { p50_ms: at(0.5), p99_ms: at(0.99), end_txn_ms: (after[0] - before[0]) / count * 1e3 })
+    ns.sort_unstable();
+    Ok(Measured {
+        p50_ms: crate::workloads::percentile(&ns, 0.5),
+        p99_ms: crate::workloads::percentile(&ns, 0.99),
+        end_txn_ms: (after[0] - before[0]) / count * 1e3,
+    })
 }

@@ -236,9 +236,15 @@ impl Coordinator {
         }
     }
 
+    /// Durably writes a classic group's metadata.
+    async fn write_group(&self, group: &str, value: &GroupValue) -> Result<()> {
+        self.write(group, vec![(Key::Group { group: group.to_string() }, Some(value.encode()))]).await
+    }
+
+    /// [`Coordinator::write_group`] where a failure is only logged (the group went
+    /// empty: nobody waits on the answer, as in Kafka).
     pub(super) async fn persist_group(&self, group: String, value: GroupValue) {
-        let key = Key::Group { group: group.clone() };
-        if let Err(e) = self.write(&group, vec![(key, Some(value.encode()))]).await {
+        if let Err(e) = self.write_group(&group, &value).await {
             tracing::error!(%group, error = %e, "could not persist group metadata");
         }
     }

@@ -87,8 +87,7 @@ impl Coordinator {
     /// Writes the leader's assignment, then (if the group is still completing that
     /// generation's rebalance) hands it out, or the write's error.
     async fn complete_sync(&self, group: &str, generation: i32, value: GroupValue, mut given: BTreeMap<String, Bytes>) {
-        let key = super::records::Key::Group { group: group.to_string() };
-        let written = self.write(group, vec![(key, Some(value.encode()))]).await;
+        let written = self.write_group(group, &value).await;
         let mut groups = self.store.lock();
         let Some(g) = groups.get_mut(group) else { return };
         if g.generation != generation || g.state != GroupState::CompletingRebalance || g.consumer.is_some() {
