@@ -80,12 +80,21 @@ async fn a_lag_alert_fires_to_a_webhook_resolves_and_survives_a_restart() {
         json!({ "name": "x", "metric": "group_lag_records", "operator": "above", "threshold": 1 }),
     );
     assert!(no_target.json()["message"].as_str().unwrap().contains("needs a target"), "{}", no_target.body);
-    let https = post(
+    let ftp = post(
         &weir,
         "/api/v1/alerts/notifiers",
-        json!({ "name": "tls", "type": "webhook", "url": "https://example.com/" }),
+        json!({ "name": "ftp", "type": "webhook", "url": "ftp://example.com/" }),
     );
-    assert_eq!(https.status, 400, "{}", https.body);
+    assert_eq!(ftp.status, 400, "{}", ftp.body);
+    // https webhooks are called: a test delivery to a port nobody listens on fails
+    // at the connection.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let url = format!("https://{closed}/hook");
+    let https = post(&weir, "/api/v1/alerts/notifiers", json!({ "name": "tls", "type": "webhook", "url": url }));
+    assert_eq!(https.status, 201, "{}", https.body);
+    let t = post(&weir, "/api/v1/alerts/notifiers/tls/test", json!({}));
+    assert!(t.status == 502 && t.body.contains("cannot connect"), "{} {}", t.status, t.body);
+    assert_eq!(http::request(&weir.console, "DELETE", "/api/v1/alerts/notifiers/tls", None).status, 204);
     let r = post(&weir, "/api/v1/alerts/policies", policy.clone());
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(post(&weir, "/api/v1/alerts/policies", policy.clone()).status, 409);

@@ -247,6 +247,9 @@ enum Cmd {
         transactions: usize,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Each transaction also commits a consumer group's offsets.
+        #[arg(long)]
+        offsets: bool,
     },
     /// Many consumers each long-polling its own partition while a paced producer
     /// writes round-robin over them, beside one consumer of one partition at the
@@ -398,7 +401,7 @@ fn smoke(weir: PathBuf) -> Result<()> {
     long_poll::run(weir.clone(), 20, 2.0, 2.0, 1)?;
     scale::partitions(weir.clone(), 200, 4, 4_000, 1, 0.5)?;
     scale::connections(weir.clone(), 200, 4, 4_000, 1)?;
-    txn_commit::run(&builds(weir.clone(), None), 4, 5, 1)?;
+    txn_commit::run(&builds(weir.clone(), None), 4, 5, 1, true)?;
     // The floor the suite prints beside the broker's CPU per MB.
     for writeback in [false, true] {
         let ms = limits::receive_write_cpu(&std::env::temp_dir(), 64 << 20, writeback)?;
@@ -498,8 +501,8 @@ fn main() -> Result<()> {
             };
             groups::run(&weirs, &protocols, members, partitions, repeats)
         }
-        Cmd::TxnCommit { weir, weir_baseline, partitions, transactions, repeats } => {
-            txn_commit::run(&builds(weir, weir_baseline), partitions, transactions, repeats)
+        Cmd::TxnCommit { weir, weir_baseline, partitions, transactions, repeats, offsets } => {
+            txn_commit::run(&builds(weir, weir_baseline), partitions, transactions, repeats, offsets)
         }
         Cmd::LongPoll { weir, consumers, rate, secs, repeats } => long_poll::run(weir, consumers, rate, secs, repeats),
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {

@@ -4,14 +4,19 @@
 //! mean of EndTxn in its request-latency histogram). EndTxn writes PrepareCommit,
 //! a marker into every partition of the transaction and CompleteCommit, each on
 //! disk before it answers, so this is the broker's own cost of exactly-once per
-//! commit. Each build in turn, a fresh broker per mode (page cache, durable), the
-//! broker pinned to CPU 0 and the client to CPU 1. Prints markdown.
+//! commit. With `offsets`, each transaction also carries a consumer group's offsets
+//! for the 16 partitions (`send_offsets_to_transaction`, as a consume-transform-produce
+//! application sends them), so EndTxn also writes a marker into `__consumer_offsets`.
+//! Each build in turn, a fresh broker per mode (page cache, durable), the broker
+//! pinned to CPU 0 and the client to CPU 1. Prints markdown.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::client::{self, ProducerSettings, Target};
 use crate::local::{Local, PAGE_CACHE};
@@ -26,7 +31,13 @@ struct Measured {
     end_txn_ms: f64,
 }
 
-pub fn run(weirs: &[(String, PathBuf)], partitions: i32, transactions: usize, repeats: usize) -> Result<()> {
+pub fn run(
+    weirs: &[(String, PathBuf)],
+    partitions: i32,
+    transactions: usize,
+    repeats: usize,
+    offsets: bool,
+) -> Result<()> {
     if repeats == 0 || transactions < 2 || partitions < 1 {
         anyhow::bail!("--repeats and --partitions must be at least 1, --transactions at least 2");
     }
@@ -37,7 +48,7 @@ pub fn run(weirs: &[(String, PathBuf)], partitions: i32, transactions: usize, re
         for (label, mode, ms) in rows.iter_mut() {
             let bin = &weirs.iter().find(|(l, _)| l == label).expect("a labelled build").1;
             let settings = modes.iter().find(|(m, _)| m == mode).expect("a mode").1;
-            let m = measure(bin, settings, partitions, transactions)?;
+            let m = measure(bin, settings, partitions, transactions, offsets)?;
             eprintln!(
                 "{label}, {mode}: commit p50 {:.2} ms, p99 {:.2} ms; EndTxn at the broker {:.2} ms",
                 m.p50_ms, m.p99_ms, m.end_txn_ms
@@ -45,7 +56,10 @@ pub fn run(weirs: &[(String, PathBuf)], partitions: i32, transactions: usize, re
             ms.push(m);
         }
     }
-    println!("{transactions} transactions of one 1 KiB record in each of {partitions} partitions (acks=-1), after {WARM_UP}.\n");
+    let with = if offsets { ", and a group's offsets for them," } else { "" };
+    println!(
+        "{transactions} transactions of one 1 KiB record in each of {partitions} partitions (acks=-1){with} after {WARM_UP}.\n"
+    );
     println!("| weir | mode | commit p50 (ms) | commit p99 (ms) | EndTxn at the broker, mean (ms) |");
     println!("|---|---|---|---|---|");
     for (label, mode, ms) in &rows {
@@ -55,7 +69,7 @@ pub fn run(weirs: &[(String, PathBuf)], partitions: i32, transactions: usize, re
     Ok(())
 }
 
-fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usize) -> Result<Measured> {
+fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usize, offsets: bool) -> Result<Measured> {
     let data = tempfile::tempdir()?;
     let w = Local::start_pinned(bin, data.path(), settings)?;
     let target = Target::Bootstrap(w.kafka.clone());
@@ -71,13 +85,29 @@ fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usiz
     let (p, _) = client::producer_with(&target, &producer, &extra)?;
     let t = Duration::from_secs(60);
     p.init_transactions(t).context("init_transactions")?;
+    // Only its group metadata is used: the offsets are committed through the producer.
+    let group: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &w.kafka)
+        .set("group.id", "bench-txn-commit")
+        .create()
+        .context("consumer")?;
+    let group = group.group_metadata().context("the consumer's group metadata")?;
     let payload = vec![b'x'; 1024];
-    let commit = || -> Result<u64> {
+    let mut n = 0i64;
+    let mut commit = || -> Result<u64> {
         p.begin_transaction().context("begin_transaction")?;
         for partition in 0..partitions {
             client::send(&p, topic, partition, &payload);
         }
         p.flush(t).context("flush")?;
+        if offsets {
+            n += 1;
+            let mut tpl = TopicPartitionList::new();
+            for partition in 0..partitions {
+                tpl.add_partition_offset(topic, partition, Offset::Offset(n))?;
+            }
+            p.send_offsets_to_transaction(&tpl, &group, t).context("send_offsets_to_transaction")?;
+        }
         let started = Instant::now();
         p.commit_transaction(t).context("commit_transaction")?;
         Ok(started.elapsed().as_nanos() as u64)
@@ -86,12 +116,17 @@ fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usiz
         commit()?;
     }
     let names = ["weir_kafka_request_latency_seconds_sum", "weir_kafka_request_latency_seconds_count"];
-    let before = crate::console::api_metrics(&w.console, "EndTxn", &names)?;
+    let offset_commits = || crate::console::api_metrics(&w.console, "TxnOffsetCommit", &names[1..]);
+    let (before, commits_before) = (crate::console::api_metrics(&w.console, "EndTxn", &names)?, offset_commits()?);
     let mut ns = (0..transactions).map(|_| commit()).collect::<Result<Vec<u64>>>()?;
-    let after = crate::console::api_metrics(&w.console, "EndTxn", &names)?;
+    let (after, commits_after) = (crate::console::api_metrics(&w.console, "EndTxn", &names)?, offset_commits()?);
     let count = after[1] - before[1];
     if count < transactions as f64 {
         anyhow::bail!("the broker counted {count} EndTxn requests for {transactions} commits");
+    }
+    let offset_count = commits_after[0] - commits_before[0];
+    if offsets && offset_count < transactions as f64 {
+        anyhow::bail!("the broker counted {offset_count} TxnOffsetCommit requests for {transactions} transactions");
     }
     ns.sort_unstable();
     Ok(Measured {

@@ -69,7 +69,26 @@ pub static BROKER_KEYS: &[(&str, &str, ConfigType, &str)] = &[
         "sasl.oauthbearer.jwks.endpoint.url",
         "",
         ConfigType::String,
-        "OAUTHBEARER: file: URL (or path) of the JSON Web Key Set that signs tokens; read again when it changes.",
+        "OAUTHBEARER: the JSON Web Key Set that signs tokens: the identity provider's https:// endpoint, \
+         or a file: URL (or path), read again when it changes.",
+    ),
+    (
+        "sasl.oauthbearer.jwks.endpoint.refresh.ms",
+        "3600000",
+        ConfigType::Long,
+        "OAUTHBEARER: an https:// key set is fetched again this often (and at once for a key id it lacks).",
+    ),
+    (
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms",
+        "100",
+        ConfigType::Long,
+        "OAUTHBEARER: the first wait before fetching a key set again after a failed fetch.",
+    ),
+    (
+        "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms",
+        "10000",
+        ConfigType::Long,
+        "OAUTHBEARER: the longest wait between failed fetches (and how long start-up waits for the first).",
     ),
     ("sasl.oauthbearer.expected.audience", "", ConfigType::List, "OAUTHBEARER: a token's aud must be one of these."),
     ("sasl.oauthbearer.expected.issuer", "", ConfigType::String, "OAUTHBEARER: a token's iss must be this."),

@@ -9,6 +9,7 @@
 //! client came in on) all see it.
 
 mod connection;
+pub mod http_client;
 pub mod limits;
 pub mod listeners;
 pub mod sasl;
@@ -118,6 +119,14 @@ impl Listeners {
             })?)?)),
             false => None,
         };
+        if let Some(s) = &sasl {
+            if !s.oauth_ready().await {
+                tracing::error!(
+                    "the OAUTHBEARER key set (sasl.oauthbearer.jwks.endpoint.url) could not be fetched yet; \
+                     OAUTHBEARER authentications fail until it is (retrying)"
+                );
+            }
+        }
         let controllers = settings.controller_listener_names.to_ascii_uppercase();
         for name in settings.connections.per_listener.keys() {
             let known = specs.iter().any(|s| s.name.eq_ignore_ascii_case(name))

@@ -447,11 +447,15 @@ mod tests {
         let back = serde_json::to_value(&n).unwrap();
         assert_eq!(back["type"], "webhook");
         assert_eq!(back["url"], "http://127.0.0.1:9/hook");
-        for url in ["ftp://x/", "http://", "not a url", "https://example.com/"] {
+        for url in ["ftp://x/", "http://", "not a url", "https://"] {
             let mut n = n.clone();
             n.kind = NotifierKind::Webhook { url: url.into(), headers: Default::default() };
             assert!(n.validate().is_err(), "{url}");
         }
+        let mut https = n.clone();
+        https.kind =
+            NotifierKind::Webhook { url: "https://hooks.example.com/weir".into(), headers: Default::default() };
+        https.validate().unwrap();
         let mut log: NotifierConfig =
             serde_json::from_value(serde_json::json!({"name": "log", "type": "log"})).unwrap();
         log.validate().unwrap();

@@ -14,12 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::http::{header, Request, Uri};
 use bytes::Bytes;
-use http_body_util::Full;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::mpsc;
+use weir_broker::net::http_client::{HttpClient, Url};
 
 use super::{Event, NotifierConfig, NotifierKind, Status};
 
@@ -30,38 +29,13 @@ const QUEUE: usize = 1000;
 /// The longest wait between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Where a webhook goes: an `http://host[:port]/path` URL, checked once.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Target {
-    host: String,
-    port: u16,
-    authority: String,
-    path: String,
-}
+/// Where a webhook goes: an `http://` or `https://` URL (the server verified
+/// against the system's trusted roots), checked once.
+pub struct Target;
 
 impl Target {
-    pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: Uri = url.parse().map_err(|e| format!("webhook url {url:?} is not a URL: {e}"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some("https") => {
-                return Err(format!(
-                    "webhook url {url:?}: https is not supported yet (the console has no TLS client); \
-                     use an http:// endpoint, such as a relay on a trusted network"
-                ))
-            }
-            _ => return Err(format!("webhook url {url:?} must start with http://")),
-        }
-        let authority = uri.authority().ok_or_else(|| format!("webhook url {url:?} has no host"))?;
-        if authority.host().is_empty() {
-            return Err(format!("webhook url {url:?} has no host"));
-        }
-        Ok(Target {
-            host: authority.host().trim_matches(['[', ']']).to_string(),
-            port: authority.port_u16().unwrap_or(80),
-            authority: authority.as_str().to_string(),
-            path: uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string()),
-        })
+    pub fn parse(url: &str) -> Result<Url, String> {
+        Url::parse(url).map_err(|e| format!("webhook url {e}"))
     }
 }
 
@@ -266,30 +240,11 @@ async fn deliver(d: &Delivery) -> Result<(), String> {
 }
 
 /// POSTs `body` as JSON; the HTTP status, or why there is none.
-async fn post(target: &Target, headers: &BTreeMap<String, String>, body: Bytes) -> Result<u16, String> {
-    let call = async {
-        let stream = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-            .await
-            .map_err(|e| format!("cannot connect to {}: {e}", target.authority))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with {} failed: {e}", target.authority))?;
-        let conn = tokio::spawn(conn);
-        let mut req = Request::post(target.path.as_str())
-            .header(header::HOST, target.authority.as_str())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::USER_AGENT, concat!("weir/", env!("CARGO_PKG_VERSION")));
-        for (k, v) in headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let req = req.body(Full::new(body)).map_err(|e| format!("bad webhook request: {e}"))?;
-        let answer = sender.send_request(req).await.map_err(|e| format!("webhook call failed: {e}"));
-        conn.abort();
-        Ok(answer?.status().as_u16())
-    };
-    tokio::time::timeout(CALL_TIMEOUT, call)
-        .await
-        .map_err(|_| format!("no answer from {} within {} s", target.authority, CALL_TIMEOUT.as_secs()))?
+async fn post(target: &Url, headers: &BTreeMap<String, String>, body: Bytes) -> Result<u16, String> {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let answer = HttpClient::system().call(hyper::Method::POST, target, &all, body, CALL_TIMEOUT, 0).await?;
+    Ok(answer.status)
 }
 
 #[cfg(test)]
@@ -306,7 +261,9 @@ mod tests {
         let t = Target::parse("http://alerts.example").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/"));
         assert_eq!(Target::parse("http://[::1]:9/").unwrap().host, "::1");
-        assert!(Target::parse("https://x/").unwrap_err().contains("https"));
+        let t = Target::parse("https://hooks.example/x").unwrap();
+        assert_eq!((t.https, t.port), (true, 443));
+        assert!(Target::parse("ftp://x/").unwrap_err().starts_with("webhook url"));
     }
 
     #[test]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import ssl
+import subprocess
 import tempfile
 import urllib.error
 import urllib.parse
@@ -26,7 +28,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 
-from compat_broker import launch_listeners, serving
+from compat_broker import REPO_ROOT, launch_listeners, serving
 from test_tls import Certs
 
 USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
@@ -123,6 +125,25 @@ def test_the_registry_serves_tls_and_wants_credentials(sec_weir):
     # The failures are in the audit log with the client's address.
     log = open(w.log_path, encoding="utf-8").read()
     assert "HTTP authentication failed" in log and "user=alice" in log
+
+
+def test_the_cli_calls_the_tls_registry_with_its_ca_and_credentials(sec_weir):
+    """`weir schema` over https: the broker's CA given with --registry-ca and
+    alice's credentials lists the subjects; without the CA the certificate is
+    refused, without credentials the registry's 401 is reported."""
+    w = sec_weir
+    weir = os.environ.get("WEIR_BIN") or str(REPO_ROOT / "target" / "release" / "weir")
+
+    def schema(*args):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WEIR_REGISTRY")}
+        return subprocess.run([weir, "schema", "list", "--registry", w.registry_url, *args],
+                              capture_output=True, text=True, env=env, timeout=60)
+    ok = schema("--registry-ca", w.certs.ca_path, "--registry-user", "alice:" + USERS["alice"])
+    assert ok.returncode == 0, ok.stderr
+    untrusted = schema("--registry-user", "alice:" + USERS["alice"])
+    assert untrusted.returncode != 0 and "TLS with" in untrusted.stderr, untrusted.stderr
+    anonymous = schema("--registry-ca", w.certs.ca_path)
+    assert anonymous.returncode != 0 and "401" in anonymous.stderr, anonymous.stderr
 
 
 def test_the_confluent_serializer_with_credentials_round_trips_records(sec_weir):

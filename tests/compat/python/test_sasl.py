@@ -2,7 +2,8 @@
 SASL_SSL and SASL_PLAINTEXT with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 against
 users created at start-up (WEIR_BOOTSTRAP_USERS) and with the Admin API
 (AlterUserScramCredentials); OAUTHBEARER with RS256 tokens checked against a
-JWKS file; KIP-368 re-authentication on a short session lifetime. A wrong
+JWKS file, and against an identity provider's HTTPS endpoint that rotates its
+key; KIP-368 re-authentication on a short session lifetime. A wrong
 password, an unknown user, a forged or expired token, plaintext on the SASL
 port and SASL on the plaintext port fail cleanly while the broker keeps
 serving the others."""
@@ -18,7 +19,10 @@ import tempfile
 import time
 import uuid
 
+import http.server
+import ssl
 import subprocess
+import threading
 
 import pytest
 import trustme
@@ -245,6 +249,84 @@ def test_oauthbearer_tokens_signed_by_the_issuer(sasl_weir):
                  "sasl.oauthbearer.config": "principal=admin"}
     assert not can_connect(unsecured), "an unsigned token (alg none)"
     assert can_connect(oauth_conf(w, lambda: w.issuer.token("svc-orders")))
+
+
+class JwksEndpoint:
+    """An identity provider's JWKS endpoint over HTTPS (a trustme CA), serving
+    whatever ``jwks`` holds now and counting the requests."""
+
+    def __init__(self, root: str, jwks: dict):
+        self.jwks, self.requests = jwks, 0
+        ca = trustme.CA()
+        self.ca_path = os.path.join(root, "idp-ca.pem")
+        ca.cert_pem.write_to_path(self.ca_path)
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                endpoint.requests += 1
+                body = json.dumps(endpoint.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1").configure_cert(ctx)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}/realms/test/certs"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def idp_weir():
+    """A broker whose OAUTHBEARER keys come from an HTTPS endpoint, trusted
+    through SSL_CERT_FILE as any program trusts a private CA."""
+    root = tempfile.mkdtemp(prefix="weir-idp-")
+    ca_path, keystore = broker_ca(root, "weir idp tests")
+    issuer = Issuer(os.path.join(root, "unused.json"))
+    idp = JwksEndpoint(root, issuer.jwks)
+    extra = ["--set", "ssl.keystore.type=PEM", "--set", f"ssl.keystore.location={keystore}",
+             "--set", "sasl.enabled.mechanisms=OAUTHBEARER",
+             "--set", f"sasl.oauthbearer.jwks.endpoint.url={idp.url}",
+             "--set", "sasl.oauthbearer.expected.audience=kafka",
+             "--set", "sasl.oauthbearer.expected.issuer=https://idp.test"]
+    handle = start_weir(root, extra, {"SSL_CERT_FILE": idp.ca_path})
+    handle.ca_path, handle.issuer, handle.idp = ca_path, issuer, idp
+    try:
+        yield from serving(handle, root)
+    finally:
+        idp.close()
+
+
+def test_oauthbearer_keys_from_an_https_endpoint_follow_its_rotation(idp_weir):
+    """The key set is fetched at start-up; when the provider rotates to a key
+    under a new id, the first token naming it makes the broker fetch the set
+    again, the client's retry gets in, and the retired key's tokens are refused."""
+    w = idp_weir
+    assert w.idp.requests >= 1
+    assert round_trip(oauth_conf(w, lambda: w.issuer.token("svc-orders")), 3) == ["v0", "v1", "v2"]
+    fetched = w.idp.requests
+    rotated = Issuer(os.path.join(w.data_dir, "unused2.json"), kid="k2")
+    w.idp.jwks = rotated.jwks
+    deadline, joined = time.monotonic() + 60, False
+    while not joined and time.monotonic() < deadline:
+        joined = can_connect(oauth_conf(w, lambda: rotated.token("svc-orders")), timeout=10)
+    assert joined, "a token signed with the rotated key is accepted once the set is fetched again"
+    assert w.idp.requests > fetched
+    assert not can_connect(oauth_conf(w, lambda: w.issuer.token("svc-orders"))), "the retired key"
+    assert round_trip(oauth_conf(w, lambda: rotated.token("svc-orders")), 2) == ["v0", "v1"]
+    log = open(w.log_path, encoding="utf-8", errors="replace").read()
+    assert "JWKS fetched" in log
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@
 //! 7628, a JWT checked against a JWKS file).
 
 pub mod failures;
+mod jwks_http;
 mod jwt;
 pub mod oauth;
 mod plain;
@@ -147,6 +148,15 @@ impl SaslServer {
 
     pub fn max_receive(&self) -> usize {
         self.settings.max_receive
+    }
+
+    /// Waits a while for OAUTHBEARER's key set when it comes from an endpoint
+    /// (so clients of a broker just started are not refused); whether it is there.
+    pub async fn oauth_ready(&self) -> bool {
+        match &self.oauth {
+            Some(v) => v.ready().await,
+            None => true,
+        }
     }
 }
 

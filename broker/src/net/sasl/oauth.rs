@@ -1,9 +1,10 @@
 //! SASL/OAUTHBEARER (RFC 7628) with Kafka's broker-side JWT validation: the
 //! client's message is `n,[a=authzid],` `\x01auth=Bearer <JWT>\x01` (more
 //! `key=value\x01` extensions may follow, and are ignored) `\x01`. The JWT must be
-//! signed by a key of the JWKS named by `sasl.oauthbearer.jwks.endpoint.url` (a
-//! `file:` URL or a path; the file is read again when it changes, checked at
-//! most once a second), carry `exp` (and respect `nbf`), within
+//! signed by a key of the JWKS named by `sasl.oauthbearer.jwks.endpoint.url`: an
+//! identity provider's `https://` (or `http://`) endpoint, fetched and refreshed as
+//! Kafka does (`jwks_http.rs`), or a `file:` URL or a path (the file is read again
+//! when it changes, checked at most once a second). It must carry `exp` (and respect `nbf`), within
 //! `sasl.oauthbearer.clock.skew.seconds`; `iss` must be
 //! `sasl.oauthbearer.expected.issuer` and `aud` one of
 //! `sasl.oauthbearer.expected.audience` when those are set. The principal is
@@ -11,17 +12,27 @@
 //! lasts no longer than the token (KIP-368).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
+use super::jwks_http::{RemoteJwks, Timing};
 use super::{config_error, jwt, now_ms, Verdict};
 use crate::error::BrokerError;
+use crate::net::http_client::{HttpClient, Url};
+
+/// Where the key set comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Jwks {
+    File(PathBuf),
+    Http { url: Url, shown: String, timing: Timing },
+}
 
 #[derive(Clone, Debug)]
 pub struct OAuthSettings {
-    pub jwks: PathBuf,
+    pub jwks: Jwks,
     pub expected_audience: Vec<String>,
     pub expected_issuer: Option<String>,
     pub sub_claim: String,
@@ -32,21 +43,32 @@ impl OAuthSettings {
     pub fn from_keys(get: &impl Fn(&str) -> String) -> Result<OAuthSettings, BrokerError> {
         let url = get("sasl.oauthbearer.jwks.endpoint.url");
         let jwks = if let Some(path) = url.strip_prefix("file://") {
-            PathBuf::from(path)
+            Jwks::File(PathBuf::from(path))
         } else if let Some(path) = url.strip_prefix("file:") {
-            PathBuf::from(path)
+            Jwks::File(PathBuf::from(path))
         } else if url.starts_with("http://") || url.starts_with("https://") {
-            return Err(config_error(format!(
-                "sasl.oauthbearer.jwks.endpoint.url: '{url}': HTTP JWKS endpoints are not fetched; \
-                 save the key set to a file and give its file: URL"
-            )));
+            let parsed =
+                Url::parse(&url).map_err(|e| config_error(format!("sasl.oauthbearer.jwks.endpoint.url: {e}")))?;
+            let ms = |key: &str, min: u64| -> Result<Duration, BrokerError> {
+                let v = get(key);
+                match v.trim().parse::<u64>() {
+                    Ok(n) if n >= min => Ok(Duration::from_millis(n)),
+                    _ => Err(config_error(format!("{key}: '{v}' is not a number of milliseconds ≥ {min}"))),
+                }
+            };
+            let timing = Timing {
+                refresh: ms("sasl.oauthbearer.jwks.endpoint.refresh.ms", 1)?,
+                retry_backoff: ms("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", 1)?,
+                retry_backoff_max: ms("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", 1)?,
+            };
+            Jwks::Http { url: parsed, shown: url.clone(), timing }
         } else if url.is_empty() {
             return Err(config_error(
                 "OAUTHBEARER in sasl.enabled.mechanisms needs sasl.oauthbearer.jwks.endpoint.url \
-                 (a file: URL of the issuer's JSON Web Key Set)",
+                 (the issuer's JSON Web Key Set: its https:// endpoint or a file: URL)",
             ));
         } else {
-            PathBuf::from(url)
+            Jwks::File(PathBuf::from(url))
         };
         let skew = get("sasl.oauthbearer.clock.skew.seconds");
         let clock_skew_s = skew.trim().parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
@@ -72,7 +94,12 @@ const RECHECK: Duration = Duration::from_secs(1);
 
 pub struct Validator {
     settings: OAuthSettings,
-    keys: Mutex<Keys>,
+    keys: Source,
+}
+
+enum Source {
+    File { path: PathBuf, keys: Mutex<Keys> },
+    Http(Arc<RemoteJwks>),
 }
 
 struct Keys {
@@ -89,23 +116,53 @@ fn read_keys(path: &std::path::Path) -> Result<Vec<jwt::Jwk>, String> {
 }
 
 impl Validator {
+    /// A file is read now (a bad one stops start-up); an endpoint is fetched from
+    /// now on, on the current runtime, with the system's trusted roots.
     pub fn load(settings: OAuthSettings) -> Result<Validator, BrokerError> {
-        let keys =
-            read_keys(&settings.jwks).map_err(|e| config_error(format!("sasl.oauthbearer.jwks.endpoint.url: {e}")))?;
-        let modified = modified(&settings.jwks);
-        Ok(Validator { keys: Mutex::new(Keys { keys, modified, checked: Instant::now() }), settings })
+        Validator::load_with(settings, HttpClient::system)
     }
 
-    /// The current keys, read again if the file changed since it was last looked at.
-    fn keys(&self) -> Vec<jwt::Jwk> {
-        let mut k = self.keys.lock();
+    /// [`Validator::load`] with the client an endpoint is fetched with.
+    pub fn load_with(settings: OAuthSettings, client: impl FnOnce() -> HttpClient) -> Result<Validator, BrokerError> {
+        let keys = match &settings.jwks {
+            Jwks::File(path) => {
+                let keys =
+                    read_keys(path).map_err(|e| config_error(format!("sasl.oauthbearer.jwks.endpoint.url: {e}")))?;
+                let keys = Mutex::new(Keys { keys, modified: modified(path), checked: Instant::now() });
+                Source::File { path: path.clone(), keys }
+            }
+            Jwks::Http { url, shown, timing } => Source::Http(
+                RemoteJwks::start(url.clone(), shown.clone(), *timing, client())
+                    .map_err(|e| config_error(format!("sasl.oauthbearer.jwks.endpoint.url: {e}")))?,
+            ),
+        };
+        Ok(Validator { keys, settings })
+    }
+
+    /// Waits for an endpoint's first fetch, at most
+    /// `sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms`; whether the keys are there.
+    pub async fn ready(&self) -> bool {
+        match (&self.keys, &self.settings.jwks) {
+            (Source::Http(remote), Jwks::Http { timing, .. }) => remote.ready(timing.retry_backoff_max).await,
+            _ => true,
+        }
+    }
+
+    /// The current keys: a file's read again if it changed since it was last looked
+    /// at; an endpoint's as last fetched, or why there are none.
+    fn keys(&self) -> Result<Vec<jwt::Jwk>, String> {
+        let (path, keys) = match &self.keys {
+            Source::Http(remote) => return remote.keys(),
+            Source::File { path, keys } => (path, keys),
+        };
+        let mut k = keys.lock();
         if k.checked.elapsed() >= RECHECK {
             k.checked = Instant::now();
-            let now = modified(&self.settings.jwks);
+            let now = modified(path);
             if now != k.modified {
-                match read_keys(&self.settings.jwks) {
+                match read_keys(path) {
                     Ok(keys) => {
-                        tracing::info!(jwks = %self.settings.jwks.display(), keys = keys.len(), "JWKS reloaded");
+                        tracing::info!(jwks = %path.display(), keys = keys.len(), "JWKS reloaded");
                         k.keys = keys;
                         k.modified = now;
                     }
@@ -113,7 +170,7 @@ impl Validator {
                 }
             }
         }
-        k.keys.clone()
+        Ok(k.keys.clone())
     }
 
     pub(super) fn verify(&self, message: &[u8]) -> Verdict {
@@ -126,7 +183,12 @@ impl Validator {
     /// The principal's name and the token's expiry (ms since the epoch).
     fn check(&self, message: &[u8], now_ms: i64) -> Result<(String, i64), String> {
         let (authzid, token) = parse_message(message)?;
-        let claims = jwt::verify(&token, &self.keys()).map_err(|e| e.to_string())?;
+        let claims = jwt::verify(&token, &self.keys()?).map_err(|e| {
+            if let (jwt::VerifyError::UnknownKey(kid), Source::Http(remote)) = (&e, &self.keys) {
+                remote.missing(kid);
+            }
+            e.to_string()
+        })?;
         let user = self.check_claims(&claims, now_ms)?;
         if authzid.as_deref().is_some_and(|a| a != user) {
             return Err(format!(
