@@ -85,13 +85,17 @@ fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usiz
     let (p, _) = client::producer_with(&target, &producer, &extra)?;
     let t = Duration::from_secs(60);
     p.init_transactions(t).context("init_transactions")?;
-    // Only its group metadata is used: the offsets are committed through the producer.
-    let group: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &w.kafka)
-        .set("group.id", "bench-txn-commit")
-        .create()
-        .context("consumer")?;
-    let group = group.group_metadata().context("the consumer's group metadata")?;
+    // Only a consumer's group metadata is used: the offsets go through the producer.
+    let group = offsets
+        .then(|| -> Result<_> {
+            let c: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &w.kafka)
+                .set("group.id", "bench-txn-commit")
+                .create()
+                .context("consumer")?;
+            c.group_metadata().context("the consumer's group metadata")
+        })
+        .transpose()?;
     let payload = vec![b'x'; 1024];
     let mut n = 0i64;
     let mut commit = || -> Result<u64> {
@@ -100,13 +104,13 @@ fn measure(bin: &PathBuf, settings: &[&str], partitions: i32, transactions: usiz
             client::send(&p, topic, partition, &payload);
         }
         p.flush(t).context("flush")?;
-        if offsets {
+        if let Some(group) = &group {
             n += 1;
             let mut tpl = TopicPartitionList::new();
             for partition in 0..partitions {
                 tpl.add_partition_offset(topic, partition, Offset::Offset(n))?;
             }
-            p.send_offsets_to_transaction(&tpl, &group, t).context("send_offsets_to_transaction")?;
+            p.send_offsets_to_transaction(&tpl, group, t).context("send_offsets_to_transaction")?;
         }
         let started = Instant::now();
         p.commit_transaction(t).context("commit_transaction")?;

@@ -19,7 +19,7 @@
 //!
 //! Mechanisms: PLAIN (checked against the user's SCRAM credential, so no password
 //! is stored), SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802/7677), OAUTHBEARER (RFC
-//! 7628, a JWT checked against a JWKS file).
+//! 7628, a JWT checked against a JWKS: an identity provider's endpoint or a file).
 
 pub mod failures;
 mod jwks_http;
