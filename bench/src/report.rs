@@ -16,13 +16,13 @@ pub fn show<E: std::fmt::Display>(r: &Result<Throughput, E>) -> String {
     }
 }
 
-/// The median run by throughput; the first error if any run failed.
 /// Each run's figure to `digits` places, as the standalone rows print them:
 /// `1.23 / 1.19 / 1.30`.
 pub fn each_run<T>(runs: &[T], digits: usize, f: impl Fn(&T) -> f64) -> String {
     runs.iter().map(|r| format!("{:.*}", digits, f(r))).collect::<Vec<_>>().join(" / ")
 }
 
+/// The median run by throughput; the first error if any run failed.
 pub fn median(runs: Vec<Result<Throughput, String>>) -> Result<Throughput, String> {
     median_by(runs, Throughput::mb_per_sec)
 }

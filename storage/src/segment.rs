@@ -200,28 +200,27 @@ impl Segment {
         if self.writeback_from.compare_exchange(from, end, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return; // another appender just did it
         }
-        // SAFETY: a valid descriptor; the range is within the file.
-        let rc = unsafe {
-            libc::sync_file_range(
-                self.file.as_raw_fd(),
-                from as libc::off64_t,
-                (end - from) as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
-        if rc != 0 {
-            tracing::debug!(segment = %self.log_path.display(), error = %std::io::Error::last_os_error(), "sync_file_range failed");
-        }
+        self.write_out(from, end - from);
     }
 
     /// Starts writeback of everything past the trickle's position to the end of
     /// the file, the partial last page included, without waiting: for a caller
     /// about to fdatasync this segment among others, so their writes overlap.
     pub fn start_writeback_to_end(&self) {
-        let from = self.writeback_from.load(Ordering::Acquire);
-        // SAFETY: a valid descriptor; a length of 0 means to the end of the file.
+        self.write_out(self.writeback_from.load(Ordering::Acquire), 0);
+    }
+
+    /// `sync_file_range(SYNC_FILE_RANGE_WRITE)` of `len` bytes from `from` (0: to the
+    /// end of the file). Only a hint: a failure is logged, never reported.
+    fn write_out(&self, from: u64, len: u64) {
+        // SAFETY: a valid descriptor; the range starts within the file.
         let rc = unsafe {
-            libc::sync_file_range(self.file.as_raw_fd(), from as libc::off64_t, 0, libc::SYNC_FILE_RANGE_WRITE)
+            libc::sync_file_range(
+                self.file.as_raw_fd(),
+                from as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
         };
         if rc != 0 {
             tracing::debug!(segment = %self.log_path.display(), error = %std::io::Error::last_os_error(), "sync_file_range failed");

@@ -376,7 +376,7 @@ impl NotifierConfig {
         name_and_id("notifier", &mut self.name, &mut self.id)?;
         if let NotifierKind::Webhook { url, headers } = &mut self.kind {
             *url = url.trim().to_string();
-            notify::Target::parse(url).map_err(invalid)?;
+            notify::target(url).map_err(invalid)?;
             for (k, v) in headers.iter() {
                 let name_ok = axum::http::HeaderName::from_bytes(k.as_bytes()).is_ok();
                 if !name_ok || axum::http::HeaderValue::from_str(v).is_err() {

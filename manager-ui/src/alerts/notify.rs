@@ -31,12 +31,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Where a webhook goes: an `http://` or `https://` URL (the server verified
 /// against the system's trusted roots), checked once.
-pub struct Target;
-
-impl Target {
-    pub fn parse(url: &str) -> Result<Url, String> {
-        Url::parse(url).map_err(|e| format!("webhook url {e}"))
-    }
+pub fn target(url: &str) -> Result<Url, String> {
+    Url::parse(url).map_err(|e| format!("webhook url {e}"))
 }
 
 /// What a notifier has done since the process started.
@@ -132,7 +128,7 @@ impl Dispatcher {
                 Ok("written to the log".to_string())
             }
             NotifierKind::Webhook { url, headers } => {
-                let target = Target::parse(url)?;
+                let target = target(url)?;
                 let status = post(&target, headers, body).await?;
                 if (200..300).contains(&status) {
                     Ok(format!("HTTP {status}"))
@@ -217,7 +213,7 @@ async fn deliver(d: &Delivery) -> Result<(), String> {
             Ok(())
         }
         NotifierKind::Webhook { url, headers } => {
-            let target = Target::parse(url)?;
+            let target = target(url)?;
             let mut backoff = Duration::from_millis(n.retry_backoff_ms);
             let mut attempt = 0;
             loop {
@@ -253,17 +249,17 @@ mod tests {
 
     #[test]
     fn targets() {
-        let t = Target::parse("http://127.0.0.1:8099/hooks/weir?x=1").unwrap();
+        let t = target("http://127.0.0.1:8099/hooks/weir?x=1").unwrap();
         assert_eq!(
             (t.host.as_str(), t.port, t.authority.as_str(), t.path.as_str()),
             ("127.0.0.1", 8099, "127.0.0.1:8099", "/hooks/weir?x=1")
         );
-        let t = Target::parse("http://alerts.example").unwrap();
+        let t = target("http://alerts.example").unwrap();
         assert_eq!((t.port, t.path.as_str()), (80, "/"));
-        assert_eq!(Target::parse("http://[::1]:9/").unwrap().host, "::1");
-        let t = Target::parse("https://hooks.example/x").unwrap();
+        assert_eq!(target("http://[::1]:9/").unwrap().host, "::1");
+        let t = target("https://hooks.example/x").unwrap();
         assert_eq!((t.https, t.port), (true, 443));
-        assert!(Target::parse("ftp://x/").unwrap_err().starts_with("webhook url"));
+        assert!(target("ftp://x/").unwrap_err().starts_with("webhook url"));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub struct RemoteJwks {
     url: Url,
     /// The URL as configured, for messages.
     shown: String,
+    timing: Timing,
     state: Mutex<State>,
     /// Wakes the refresher for an early fetch.
     wake: Arc<Notify>,
@@ -71,11 +72,12 @@ impl RemoteJwks {
         let me = Arc::new(RemoteJwks {
             url,
             shown,
+            timing,
             state: Mutex::new(State { keys: None, last_error: None, fetched_at: None, missing: HashMap::new() }),
             wake: Arc::new(Notify::new()),
             ready: watch::channel(false).0,
         });
-        runtime.spawn(refresher(Arc::downgrade(&me), me.wake.clone(), timing, client));
+        runtime.spawn(refresher(Arc::downgrade(&me), me.wake.clone(), client));
         Ok(me)
     }
 
@@ -111,10 +113,11 @@ impl RemoteJwks {
         self.wake.notify_one();
     }
 
-    /// Waits until the first fetch succeeded or `timeout` passed; whether it did.
-    pub async fn ready(&self, timeout: Duration) -> bool {
+    /// Waits until the first fetch succeeded, at most the longest retry back-off;
+    /// whether it did.
+    pub async fn ready(&self) -> bool {
         let mut rx = self.ready.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|r| *r)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(self.timing.retry_backoff_max, rx.wait_for(|r| *r)).await.is_ok_and(|r| r.is_ok())
     }
 
     async fn fetch(&self, client: &HttpClient) -> Result<usize, String> {
@@ -145,10 +148,11 @@ impl RemoteJwks {
     }
 }
 
-async fn refresher(me: Weak<RemoteJwks>, wake: Arc<Notify>, timing: Timing, client: HttpClient) {
+async fn refresher(me: Weak<RemoteJwks>, wake: Arc<Notify>, client: HttpClient) {
     let mut failures: u32 = 0;
     loop {
         let Some(jwks) = me.upgrade() else { return };
+        let timing = jwks.timing;
         let wait = match jwks.fetch(&client).await {
             Ok(n) => {
                 let again = failures > 0;
