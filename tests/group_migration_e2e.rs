@@ -43,7 +43,7 @@ fn consumer_members(weir: &Weir, group: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_classic_group_is_upgraded_and_downgraded_live_without_losing_offsets() {
-    let weir = Weir::start_with(&[
+    let mut weir = Weir::start_restartable(&[
         "--set",
         "group.initial.rebalance.delay.ms=0",
         "--set",
@@ -58,8 +58,9 @@ async fn a_classic_group_is_upgraded_and_downgraded_live_without_losing_offsets(
     create_topic(&weir.addr, topic, PARTS as i32, &[]).await;
     let history = Arc::new(History::default());
     let mut produced = 0;
+    let addr = weir.addr.clone(); // the same after the restart
     let mut produce = |n: usize| {
-        produce_round_robin(&weir.addr, topic, PARTS, produced..produced + n);
+        produce_round_robin(&addr, topic, PARTS, produced..produced + n);
         produced += n;
     };
 
@@ -83,11 +84,25 @@ async fn a_classic_group_is_upgraded_and_downgraded_live_without_losing_offsets(
     produce(400);
     wait_for("every record so far", seen_all(&history, 800));
 
+    // A restart of the broker: the classic members are written with the consumer
+    // group (Kafka's classic member metadata), so nobody rebalances.
+    wait_for("the mixed group to settle", || group_type(&weir, group).is_some_and(|(_, s)| s == "Stable"));
+    let moves = |m: &Member| (m.tracker.assigns.load(Ordering::SeqCst), m.tracker.revokes.load(Ordering::SeqCst));
+    let before = [moves(&c1), moves(&c2), moves(&k1)];
+    assert_eq!(weir.stop().code(), Some(0));
+    weir.restart();
+    assert_eq!(consumer_members(&weir, group), 3, "every member back after the restart");
+    produce(200);
+    wait_for("the records after the restart", seen_all(&history, 1000));
+    std::thread::sleep(std::time::Duration::from_secs(3)); // ten heartbeat intervals
+    assert_eq!([moves(&c1), moves(&c2), moves(&k1)], before, "no member gave up or got partitions");
+    assert_eq!(group_type(&weir, group), Some(("consumer".to_string(), "Stable".to_string())));
+
     // A rolling upgrade: the classic members are replaced one by one.
     c1.close();
     let mut k2 = Member::spawn(&weir.addr, group, topic, CONSUMER, history.clone());
     produce(200);
-    wait_for("the records after c1 left", seen_all(&history, 1000));
+    wait_for("the records after c1 left", seen_all(&history, 1200));
     wait_for("k2 to get partitions", || !k2.tracker.partitions().is_empty());
 
     // Downgrade: the consumer-protocol members leave; c2 remains.
@@ -96,14 +111,13 @@ async fn a_classic_group_is_upgraded_and_downgraded_live_without_losing_offsets(
     wait_for("the group to become classic again", || group_type(&weir, group).is_some_and(|(t, _)| t == "classic"));
     wait_for("c2 to own every partition", || c2.tracker.partitions().len() == PARTS);
     produce(200);
-    wait_for("the records after the downgrade", seen_all(&history, 1200));
+    wait_for("the records after the downgrade", seen_all(&history, 1400));
     c2.close();
 
     let events = history.events.lock().unwrap().clone();
     let ends: BTreeMap<i32, i64> = (0..PARTS as i32).map(|p| (p, (produced / PARTS) as i64)).collect();
     let duplicates = check_history(&events, &ends);
     eprintln!("migration: {produced} records, {duplicates} seen twice after rebalances");
-    let mut weir = weir;
     assert_eq!(weir.stop().code(), Some(0));
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
 use super::clients::{create_topic, flush, producer, send, DEADLINE};
@@ -162,6 +163,11 @@ impl Member {
                             history.seen.fetch_add(1, Ordering::SeqCst);
                             next.insert(p, (run, m.offset() + 1));
                         }
+                        // The broker restarting (a test may restart it): librdkafka
+                        // reports the lost connection and reconnects by itself.
+                        Some(Err(KafkaError::MessageConsumption(
+                            RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+                        ))) => break,
                         Some(Err(e)) => panic!("consume error: {e}"),
                         None => break,
                     }

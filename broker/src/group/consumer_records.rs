@@ -10,7 +10,10 @@
 //! struct; unknown tags are skipped when read, none are written):
 //! - 3: Epoch i32.
 //! - 5: InstanceId?, RackId?, ClientId, ClientHost, SubscribedTopicNames[],
-//!   SubscribedTopicRegex?, RebalanceTimeoutMs i32, ServerAssignor?.
+//!   SubscribedTopicRegex?, RebalanceTimeoutMs i32, ServerAssignor?; tagged
+//!   field 0, only for a member speaking the classic protocol:
+//!   ClassicMemberMetadata (SessionTimeoutMs i32, SupportedProtocols[] of (Name,
+//!   Metadata bytes)).
 //! - 6: AssignmentEpoch i32.
 //! - 7: TopicPartitions[] of (TopicId uuid, Partitions[] i32).
 //! - 8: MemberEpoch i32, PreviousMemberEpoch i32, State i8 (0 stable, 1
@@ -19,7 +22,8 @@
 //!
 //! A static member that left for now is written with member epoch -2 and its
 //! epoch as the previous one. Members speaking the classic protocol inside a
-//! consumer group are not written: after a restart they rejoin, as before.
+//! consumer group are written as the others, with their classic metadata (as
+//! Kafka writes them), so that after a restart they heartbeat on.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,6 +32,7 @@ use uuid::Uuid;
 
 use super::assignor::Assignment;
 use super::consumer::{ConsumerGroup, ConsumerMember, MemberState};
+use super::migration::ClassicMember;
 use super::records::{get_compact_string, get_i16, get_i32, get_uvarint, need, skip_tags, DecodeError, Key, R};
 
 const STATIC_LEFT_EPOCH: i32 = -2;
@@ -129,11 +134,70 @@ fn get_partitions(buf: &mut &[u8]) -> R<Assignment> {
 }
 
 fn value(f: impl FnOnce(&mut BytesMut)) -> Bytes {
+    value_tagged(f, None)
+}
+
+/// A value whose tagged-field section holds `tag0` (already encoded) as tag 0.
+fn value_tagged(f: impl FnOnce(&mut BytesMut), tag0: Option<&[u8]>) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_i16(0);
     f(&mut buf);
-    put_uvarint(&mut buf, 0);
+    match tag0 {
+        Some(t) => {
+            put_uvarint(&mut buf, 1);
+            put_uvarint(&mut buf, 0);
+            put_uvarint(&mut buf, t.len() as u64);
+            buf.put_slice(t);
+        }
+        None => put_uvarint(&mut buf, 0),
+    }
     buf.freeze()
+}
+
+/// ClassicMemberMetadata: SessionTimeoutMs, then SupportedProtocols.
+fn encode_classic(c: &ClassicMember) -> BytesMut {
+    let mut b = BytesMut::new();
+    b.put_i32(c.session_timeout_ms.clamp(0, i32::MAX as i64) as i32);
+    put_uvarint(&mut b, c.protocols.len() as u64 + 1);
+    for (name, metadata) in &c.protocols {
+        put_compact_string(&mut b, Some(name));
+        put_uvarint(&mut b, metadata.len() as u64 + 1);
+        b.put_slice(metadata);
+        put_uvarint(&mut b, 0);
+    }
+    put_uvarint(&mut b, 0);
+    b
+}
+
+fn decode_classic(mut buf: &[u8]) -> R<ClassicMember> {
+    let session_timeout_ms = get_i32(&mut buf)? as i64;
+    let mut protocols = Vec::new();
+    for _ in 0..get_len(&mut buf)? {
+        let name = get_compact_string(&mut buf)?.unwrap_or_default();
+        let n = get_uvarint(&mut buf)?.saturating_sub(1) as usize;
+        need(&buf, n, "protocol metadata")?;
+        protocols.push((name, Bytes::copy_from_slice(&buf[..n])));
+        buf.advance(n);
+        skip_tags(&mut buf)?;
+    }
+    skip_tags(&mut buf)?;
+    Ok(ClassicMember { session_timeout_ms, protocols })
+}
+
+/// A tagged-field section, keeping tag 0's data (the others are skipped).
+fn get_tag0<'a>(buf: &mut &'a [u8]) -> R<Option<&'a [u8]>> {
+    let mut tag0 = None;
+    for _ in 0..get_uvarint(buf)? {
+        let tag = get_uvarint(buf)?;
+        let size = get_uvarint(buf)? as usize;
+        need(buf, size, "tagged field")?;
+        let (data, rest) = buf.split_at(size);
+        if tag == 0 {
+            tag0 = Some(data);
+        }
+        *buf = rest;
+    }
+    Ok(tag0)
 }
 
 fn state_code(s: MemberState) -> i8 {
@@ -147,7 +211,7 @@ fn state_code(s: MemberState) -> i8 {
 /// Every record a consumer group is made of now, by key.
 pub fn records_of(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, Bytes> {
     let mut out = group_records(cg);
-    for m in cg.members.values().filter(|m| m.classic.is_none()) {
+    for m in cg.members.values() {
         member_records(cg, m, &mut out);
     }
     out
@@ -161,10 +225,10 @@ pub fn group_records(cg: &ConsumerGroup) -> BTreeMap<ConsumerKey, Bytes> {
     out
 }
 
-/// Whether `written` holds member records for exactly the group's written
-/// members (those not speaking the classic protocol), in one ordered pass.
+/// Whether `written` holds member records for exactly the group's members, in
+/// one ordered pass.
 pub fn same_members(cg: &ConsumerGroup, written: &BTreeMap<ConsumerKey, Bytes>) -> bool {
-    let mut ids = cg.members.values().filter(|m| m.classic.is_none()).map(|m| m.id.as_str());
+    let mut ids = cg.members.keys().map(String::as_str);
     let mut keys =
         written.range(ConsumerKey::Member(String::new())..ConsumerKey::TargetMetadata).map(|(k, _)| k.member());
     loop {
@@ -215,7 +279,7 @@ pub fn diff(cg: Option<&ConsumerGroup>, before: BTreeMap<ConsumerKey, Bytes>, me
     if let (Some(cg), Some(id)) = (cg, member) {
         let mut part = group_records(cg);
         if part.iter().all(|(k, v)| before.get(k) == Some(v)) && same_members(cg, &before) {
-            if let Some(m) = cg.members.get(id).filter(|m| m.classic.is_none()) {
+            if let Some(m) = cg.members.get(id) {
                 member_records(cg, m, &mut part);
             }
             let changes: Vec<_> = part
@@ -240,21 +304,25 @@ pub fn diff(cg: Option<&ConsumerGroup>, before: BTreeMap<ConsumerKey, Bytes>, me
 /// One member's records.
 pub fn member_records(cg: &ConsumerGroup, m: &ConsumerMember, out: &mut BTreeMap<ConsumerKey, Bytes>) {
     {
+        let classic = m.classic.as_ref().map(encode_classic);
         out.insert(
             ConsumerKey::Member(m.id.clone()),
-            value(|b| {
-                put_compact_string(b, m.instance_id.as_deref());
-                put_compact_string(b, m.rack_id.as_deref());
-                put_compact_string(b, Some(&m.client_id));
-                put_compact_string(b, Some(&m.client_host));
-                put_uvarint(b, m.topic_names.len() as u64 + 1);
-                for t in &m.topic_names {
-                    put_compact_string(b, Some(t));
-                }
-                put_compact_string(b, m.regex.as_deref());
-                b.put_i32(m.rebalance_timeout_ms.clamp(-1, i32::MAX as i64) as i32);
-                put_compact_string(b, m.assignor.as_deref());
-            }),
+            value_tagged(
+                |b| {
+                    put_compact_string(b, m.instance_id.as_deref());
+                    put_compact_string(b, m.rack_id.as_deref());
+                    put_compact_string(b, Some(&m.client_id));
+                    put_compact_string(b, Some(&m.client_host));
+                    put_uvarint(b, m.topic_names.len() as u64 + 1);
+                    for t in &m.topic_names {
+                        put_compact_string(b, Some(t));
+                    }
+                    put_compact_string(b, m.regex.as_deref());
+                    b.put_i32(m.rebalance_timeout_ms.clamp(-1, i32::MAX as i64) as i32);
+                    put_compact_string(b, m.assignor.as_deref());
+                },
+                classic.as_deref(),
+            ),
         );
         if let Some(t) = cg.target.get(&m.id) {
             out.insert(ConsumerKey::Target(m.id.clone()), value(|b| put_partitions(b, t)));
@@ -341,8 +409,10 @@ impl Loaded {
                 m.regex = get_compact_string(&mut buf)?;
                 m.rebalance_timeout_ms = get_i32(&mut buf)? as i64;
                 m.assignor = get_compact_string(&mut buf)?;
+                m.classic = get_tag0(&mut buf)?.map(decode_classic).transpose()?;
                 let entry = self.members.entry(member.expect("a member key")).or_default();
                 entry.metadata = Some(m);
+                return Ok(());
             }
             ConsumerKey::Target(_) => {
                 let t = get_partitions(&mut buf)?;
@@ -410,115 +480,5 @@ impl Key {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_group_survives_its_records() {
-        let t = Uuid::from_u128(7);
-        let mut cg = ConsumerGroup::new(4, "uniform");
-        let mut m = ConsumerMember::new("m1".into(), 0);
-        m.instance_id = Some("i1".into());
-        m.client_id = "c".into();
-        m.client_host = "/127.0.0.1".into();
-        m.topic_names = vec!["orders".into()];
-        m.regex = Some("ord.*".into());
-        m.assignor = Some("range".into());
-        m.epoch = 4;
-        m.previous_epoch = 3;
-        m.state = MemberState::UnrevokedPartitions;
-        m.assigned = [(t, [0, 1].into())].into();
-        m.revoking = [(t, [2].into())].into();
-        cg.members.insert("m1".into(), m);
-        cg.target.insert("m1".into(), [(t, [0, 1].into())].into());
-        let records = records_of(&cg);
-        assert_eq!(records.len(), 5);
-
-        let mut loaded = Loaded::default();
-        for (k, v) in &records {
-            loaded.apply(k, Some(v), 0).unwrap();
-        }
-        let back = loaded.restore("uniform", 100).unwrap();
-        assert_eq!((back.epoch, back.assignment_epoch), (4, 4));
-        let m = &back.members["m1"];
-        assert_eq!((m.epoch, m.previous_epoch, m.state), (4, 3, MemberState::UnrevokedPartitions));
-        assert_eq!(m.assigned, [(t, [0, 1].into())].into());
-        assert_eq!(m.revoking, [(t, [2].into())].into());
-        assert_eq!(
-            (m.instance_id.as_deref(), m.regex.as_deref(), m.assignor.as_deref()),
-            (Some("i1"), Some("ord.*"), Some("range"))
-        );
-        assert!(m.compiled.is_some());
-        assert_eq!(m.revoke_deadline, Some(100 + m.rebalance_timeout_ms));
-        assert_eq!(back.static_members["i1"], "m1");
-        assert_eq!(back.owners.len(), 3);
-        assert_eq!(records_of(&back), records, "written again the same");
-
-        // A tombstone of the member's current assignment drops it.
-        let mut loaded = Loaded::default();
-        for (k, v) in &records {
-            loaded.apply(k, Some(v), 0).unwrap();
-        }
-        loaded.apply(&ConsumerKey::Current("m1".into()), None, 0).unwrap();
-        assert!(loaded.restore("uniform", 0).unwrap().members.is_empty());
-    }
-
-    fn group_of(ids: &[&str]) -> ConsumerGroup {
-        let mut cg = ConsumerGroup::new(3, "uniform");
-        for id in ids {
-            let mut m = ConsumerMember::new(id.to_string(), 0);
-            m.topic_names = vec!["t".into()];
-            m.epoch = 3;
-            cg.members.insert(id.to_string(), m);
-        }
-        cg
-    }
-
-    #[test]
-    fn a_one_member_diff_finds_what_the_whole_group_diff_finds() {
-        let t = Uuid::from_u128(1);
-        let mut cg = group_of(&["a", "b", "c"]);
-        let Diff { changes: first, now: written, undo } = diff(Some(&cg), BTreeMap::new(), Some("a"));
-        assert_eq!(first.len(), 2 + 3 * 2, "everything, the first time (no targets yet)");
-        assert!(Diff::undone(written.clone(), undo).is_empty(), "undone, nothing was written");
-
-        // b's heartbeat moved b alone: both ways find the same one change.
-        cg.members.get_mut("b").unwrap().assigned = [(t, [0].into())].into();
-        let Diff { changes: partial, now: after, undo } = diff(Some(&cg), written.clone(), Some("b"));
-        let Diff { changes: full, now: after_full, undo: undo_full } = diff(Some(&cg), written.clone(), None);
-        assert_eq!(partial, full);
-        assert_eq!(partial.len(), 1);
-        assert_eq!(after, after_full);
-        assert_eq!(Diff::undone(after.clone(), undo), written, "undone, b's records are as written");
-        assert_eq!(Diff::undone(after_full, undo_full), written);
-
-        // A member replaced by another without a new epoch (a static member taking
-        // over): the set differs, so the whole group is compared and the old one's
-        // records go.
-        let swapped = group_of(&["a", "c", "d"]);
-        let Diff { changes, now: swapped_now, undo } = diff(Some(&swapped), after.clone(), Some("d"));
-        assert!(changes.contains(&(ConsumerKey::Member("b".into()), None)), "{changes:?}");
-        assert!(changes.iter().any(|(k, v)| *k == ConsumerKey::Member("d".into()) && v.is_some()));
-        assert_eq!(Diff::undone(swapped_now, undo), after, "undone, b is back and d gone");
-
-        // The group gone: tombstones for all of it.
-        let Diff { changes: gone, now, undo } = diff(None, after.clone(), Some("a"));
-        assert!(now.is_empty());
-        assert_eq!(gone.len(), 2 + 3 * 2);
-        assert!(gone.iter().all(|(_, v)| v.is_none()));
-        assert_eq!(Diff::undone(now, undo), after, "undone, the group is back");
-    }
-
-    #[test]
-    fn truncated_values_are_errors_not_panics() {
-        let mut cg = ConsumerGroup::new(1, "uniform");
-        let mut m = ConsumerMember::new("m".into(), 0);
-        m.topic_names = vec!["a".into()];
-        cg.members.insert("m".into(), m);
-        for (k, v) in records_of(&cg) {
-            for cut in 0..v.len() {
-                assert!(Loaded::default().apply(&k, Some(&v[..cut]), 0).is_err(), "{k:?} cut at {cut}");
-            }
-        }
-    }
-}
+#[path = "consumer_records_tests.rs"]
+mod tests;

@@ -113,11 +113,24 @@ impl Coordinator {
     }
 
     pub async fn join(&self, req: JoinRequest) -> JoinResult {
-        let (rx, persist) = {
+        let group = req.group.clone();
+        // A classic member joining a consumer group changes its records.
+        let turn = self.classic_turn(&group).await;
+        let joined = {
             let mut groups = self.store.lock();
-            match self.join_locked(&mut groups, req) {
-                Ok(r) => return r,
-                Err(pending) => pending,
+            self.join_locked(&mut groups, req)
+        };
+        let (rx, persist) = match joined {
+            Ok(r) => {
+                let member = r.error.is_none().then_some(r.member_id.as_str());
+                if self.persist_after_classic(&group, turn, member).await {
+                    return r;
+                }
+                return JoinResult::error(&r.member_id, GroupError::CoordinatorNotAvailable);
+            }
+            Err(pending) => {
+                drop(turn);
+                pending
             }
         };
         if let Some((group, value)) = persist {

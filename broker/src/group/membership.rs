@@ -78,45 +78,62 @@ impl Coordinator {
         group: &str,
         members: Vec<(String, Option<String>)>,
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
-        let (result, persist) = {
+        // Classic members leaving a consumer group change its records.
+        let turn = self.classic_turn(group).await;
+        let (results, persist) = {
             let mut groups = self.store.lock();
             let Some(g) = groups.get_mut(group) else {
                 return Err(GroupError::UnknownMemberId(format!("Group {group} has no members.")));
             };
             let now = self.now();
             if g.consumer.is_some() {
-                return Ok(self.classic_leave_consumer(g, &members, now));
+                (self.classic_leave_consumer(g, &members, now), None)
+            } else {
+                let results = self.leave_classic(g, &members);
+                let left = results.iter().any(Result::is_ok);
+                (results, Some(if left { self.after_departure(g, now).map(|v| (g.id.clone(), v)) } else { None }))
             }
-            let mut results = Vec::with_capacity(members.len());
-            for (id, inst) in &members {
-                let target = match inst {
-                    Some(inst) => match g.static_members.get(inst) {
-                        Some(known) if id.is_empty() || known == id => Some(known.clone()),
-                        Some(_) => {
-                            results.push(Err(fenced(inst)));
-                            continue;
-                        }
-                        None => None,
-                    },
-                    None => g.members.contains_key(id).then(|| id.clone()),
-                };
-                match target {
-                    Some(t) => {
-                        tracing::info!(group = %g.id, member = %t, "member left the group");
-                        self.remove_member(g, &t);
-                        results.push(Ok(()));
-                    }
-                    None => results.push(Err(unknown_member(id))),
+        };
+        match persist {
+            Some(persist) => {
+                drop(turn);
+                if let Some((g, v)) = persist {
+                    self.persist_group(g, v).await;
                 }
             }
-            let left = results.iter().any(Result::is_ok);
-            let persist = if left { self.after_departure(g, now).map(|v| (g.id.clone(), v)) } else { None };
-            (results, persist)
-        };
-        if let Some((g, v)) = persist {
-            self.persist_group(g, v).await;
+            None => {
+                if results.iter().any(Result::is_ok) && !self.persist_after_classic(group, turn, None).await {
+                    return Err(GroupError::CoordinatorNotAvailable);
+                }
+            }
         }
-        Ok(result)
+        Ok(results)
+    }
+
+    fn leave_classic(&self, g: &mut Group, members: &[(String, Option<String>)]) -> Vec<Result<(), GroupError>> {
+        let mut results = Vec::with_capacity(members.len());
+        for (id, inst) in members {
+            let target = match inst {
+                Some(inst) => match g.static_members.get(inst) {
+                    Some(known) if id.is_empty() || known == id => Some(known.clone()),
+                    Some(_) => {
+                        results.push(Err(fenced(inst)));
+                        continue;
+                    }
+                    None => None,
+                },
+                None => g.members.contains_key(id).then(|| id.clone()),
+            };
+            match target {
+                Some(t) => {
+                    tracing::info!(group = %g.id, member = %t, "member left the group");
+                    self.remove_member(g, &t);
+                    results.push(Ok(()));
+                }
+                None => results.push(Err(unknown_member(id))),
+            }
+        }
+        results
     }
 
     /// Expires sessions and ends timed-out rebalances; returns classic group

@@ -212,22 +212,7 @@ impl Coordinator {
             }
             cg.members.insert(id, m);
         }
-        for m in g.members.values_mut() {
-            if let Some(w) = m.join_waiter.take() {
-                let _ = w.send(JoinResult::error(&m.id, GroupError::RebalanceInProgress));
-            }
-            if let Some(w) = m.sync_waiter.take() {
-                let _ = w.send(SyncResult::error(GroupError::RebalanceInProgress));
-            }
-        }
-        g.members.clear();
-        g.static_members.clear();
-        g.pending.clear();
-        g.protocol = None;
-        g.leader = None;
-        g.rebalance_deadline = None;
-        g.initial_delay_until = None;
-        g.set_state(GroupState::Empty, now);
+        g.clear_classic(now);
         tracing::info!(group = %g.id, members = cg.members.len(), group_epoch = cg.epoch, "converted the classic group to a consumer group");
         g.consumer = Some(Box::new(cg));
         Ok(())

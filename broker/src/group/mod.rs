@@ -184,6 +184,38 @@ impl Coordinator {
         self.consumer_writers[self.partition_for(group) as usize].lock().await
     }
 
+    /// The group's turn for a classic request (JoinGroup, LeaveGroup) that may
+    /// change a consumer group's records: taken when the group is one with members.
+    pub(super) async fn classic_turn(&self, group: &str) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        let consumer =
+            self.store.lock().get(group).is_some_and(|g| g.consumer.as_ref().is_some_and(|c| !c.members.is_empty()));
+        if consumer {
+            Some(self.consumer_turn(group).await)
+        } else {
+            None
+        }
+    }
+
+    /// After a classic request: the consumer group's records it changed written
+    /// (`turn` from [`Coordinator::classic_turn`], or taken now if the group became
+    /// a consumer group meanwhile). False when the write failed and the change was
+    /// taken back.
+    pub(super) async fn persist_after_classic(
+        &self,
+        group: &str,
+        turn: Option<tokio::sync::MutexGuard<'_, ()>>,
+        member: Option<&str>,
+    ) -> bool {
+        if turn.is_none() && !self.is_consumer_group(group) {
+            return true;
+        }
+        let _turn = match turn {
+            Some(t) => t,
+            None => self.consumer_turn(group).await,
+        };
+        self.persist_consumer_in_turn(group, member).await.is_ok()
+    }
+
     /// Writes what changed in a KIP-848 group since its records were last written
     /// (tombstones for what is gone; all of it when the group went). Writes of one
     /// `__consumer_offsets` partition are taken in turn, each computed when its
@@ -200,17 +232,36 @@ impl Coordinator {
     /// heartbeat's change can be taken back with its own). A write that fails
     /// takes the change back: the group returns to its records as last written,
     /// as a restart would find it.
+    ///
+    /// As in Kafka, a classic group turned consumer group (live upgrade) writes a
+    /// tombstone of its classic metadata before its first records, and a consumer
+    /// group turned classic (downgrade) writes its classic metadata after the
+    /// tombstones of its records, so that the log (and a compacted one) says which
+    /// it is now.
     pub(super) async fn persist_consumer_in_turn(&self, group: &str, member: Option<&str>) -> Result<()> {
         let (records, undo) = {
             let groups = self.store.lock();
-            let cg = groups.get(group).and_then(|g| g.consumer.as_deref());
+            let g = groups.get(group);
+            let cg = g.and_then(|g| g.consumer.as_deref());
             let mut written = self.consumer_written.lock();
             let before = written.remove(group).unwrap_or_default();
+            let first = before.is_empty();
             let consumer_records::Diff { changes, undo, now } = consumer_records::diff(cg, before, member);
+            let mut records: Vec<(Key, Option<Bytes>)> = Vec::with_capacity(changes.len() + 1);
+            let classic_key = || Key::Group { group: group.to_string() };
+            // A group with a generation has had classic metadata written.
+            if first && !now.is_empty() && g.is_some_and(|g| g.generation > 0) {
+                records.push((classic_key(), None));
+            }
+            let downgraded = g.filter(|g| cg.is_none() && !first && !g.members.is_empty());
+            records.extend(changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)));
+            if let Some(g) = downgraded {
+                records.push((classic_key(), Some(g.to_value().encode())));
+            }
             if !now.is_empty() {
                 written.insert(group.to_string(), now);
             }
-            (changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)).collect(), undo)
+            (records, undo)
         };
         let result = self.write(group, records).await;
         if let Err(e) = &result {

@@ -168,6 +168,68 @@ impl Group {
         self.state_timestamp = now_ms;
     }
 
+    /// Drops the classic membership (the group became a consumer group, or its
+    /// classic metadata was written over): parked JoinGroup and SyncGroup calls get
+    /// REBALANCE_IN_PROGRESS. The generation stays, so epochs only grow.
+    pub fn clear_classic(&mut self, now_ms: i64) {
+        for m in self.members.values_mut() {
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinResult::error(&m.id, GroupError::RebalanceInProgress));
+            }
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncResult::error(GroupError::RebalanceInProgress));
+            }
+        }
+        self.members.clear();
+        self.static_members.clear();
+        self.pending.clear();
+        self.protocol = None;
+        self.leader = None;
+        self.rebalance_deadline = None;
+        self.initial_delay_until = None;
+        self.set_state(GroupState::Empty, now_ms);
+    }
+
+    /// The classic group its metadata record describes, as Kafka loads it: Stable
+    /// with the members of the generation written (each supporting only the
+    /// group's protocol, with its subscription and assignment), Empty without.
+    /// Sessions start `now_ms`.
+    pub fn restore_classic(&mut self, value: GroupValue, now_ms: i64) {
+        self.clear_classic(now_ms);
+        self.generation = value.generation;
+        self.protocol_type = Some(value.protocol_type).filter(|p| !p.is_empty());
+        self.state_timestamp = if value.current_state_timestamp > 0 { value.current_state_timestamp } else { now_ms };
+        if value.members.is_empty() {
+            return;
+        }
+        let protocol = value.protocol.unwrap_or_default();
+        let protocol_type = self.protocol_type.clone().unwrap_or_default();
+        for m in value.members {
+            if let Some(inst) = &m.group_instance_id {
+                self.static_members.insert(inst.clone(), m.member_id.clone());
+            }
+            let member = Member {
+                id: m.member_id.clone(),
+                instance_id: m.group_instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout_ms: m.session_timeout as i64,
+                rebalance_timeout_ms: m.rebalance_timeout as i64,
+                protocol_type: protocol_type.clone(),
+                protocols: vec![(protocol.clone(), m.subscription)],
+                assignment: m.assignment,
+                last_heartbeat: now_ms,
+                join_waiter: None,
+                sync_waiter: None,
+            };
+            self.members.insert(m.member_id, member);
+        }
+        self.protocol = Some(protocol);
+        self.leader =
+            value.leader.filter(|l| self.members.contains_key(l)).or_else(|| self.members.keys().next().cloned());
+        self.state = GroupState::Stable;
+    }
+
     /// A protocol every member supports, chosen by the members' preference votes.
     pub fn select_protocol(&self) -> Option<String> {
         let first = self.members.values().next()?;

@@ -5,15 +5,22 @@
 //! Kafka, in Kafka's key/value schemas (`records.rs`). The fold:
 //! - an offset commit sets that partition's committed offset (creating the group);
 //!   its tombstone removes it;
-//! - group metadata seeds a group that has no members yet (at start-up, or a group
-//!   nobody has joined since): generation, protocol type, state time. Classic
-//!   membership is ahead of the log while a group has members, so their metadata
-//!   records change nothing in memory;
-//! - a group tombstone removes the group, unless members joined it meanwhile;
+//! - while the topic loads, a classic group's metadata record makes the group it
+//!   describes, as Kafka loads it: Stable with the members of the generation
+//!   written (so that after a restart they heartbeat on, no rebalance), Empty
+//!   without members. Afterwards membership is ahead of the log and the records
+//!   only seed a group nobody has joined since (generation, protocol type, state
+//!   time);
+//! - a group tombstone removes the group, unless members joined it meanwhile; while
+//!   loading it removes the classic membership (the group became a consumer
+//!   group) and the group with it if no offsets are left;
 //! - KIP-848 consumer-group records (`consumer_records.rs`) are gathered while the
 //!   topic loads and become the groups when it is loaded
 //!   ([`GroupsState::finish_loading`]); afterwards the groups in memory are ahead
 //!   of their records (they are written from the state), so the fold skips them.
+//!   While loading, the later of a group's classic metadata and its consumer-group
+//!   records says which kind it is (logs written before the upgrade's tombstone
+//!   have both).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Deref, DerefMut};
@@ -58,12 +65,16 @@ impl GroupsState {
             self.install_consumer(&id, cg, now);
             restored.push(id);
         }
+        // Sessions of restored classic members start now, as in Kafka.
+        for m in self.groups.values_mut().flat_map(|g| g.members.values_mut()) {
+            m.last_heartbeat = now;
+        }
         restored
     }
 
     /// Puts the consumer group that `records` (a group's records as last written)
-    /// describe in place of the one in memory, as a restart would load it: its
-    /// classic-protocol members, which are not written, go; no records, no group.
+    /// describe in place of the one in memory, as a restart would load it; no
+    /// records, no group.
     pub fn restore_consumer(&mut self, id: &str, records: &BTreeMap<ConsumerKey, Bytes>, default_assignor: &str) {
         let now = self.clock.now_ms();
         let mut loaded = Loaded::default();
@@ -86,6 +97,8 @@ impl GroupsState {
 
     fn install_consumer(&mut self, id: &str, cg: ConsumerGroup, now: i64) {
         let g = self.group(id);
+        // A downgrade taken back: the classic members it made go.
+        g.clear_classic(now);
         g.generation = g.generation.max(cg.epoch);
         g.protocol_type = Some("consumer".into());
         g.state_timestamp = now;
@@ -123,6 +136,12 @@ impl GroupsState {
 
     fn apply_group(&mut self, id: String, value: GroupValue) {
         let now = self.clock.now_ms();
+        if let Some(loading) = self.loading.as_mut() {
+            // The later record wins: any consumer-group records before it are stale.
+            loading.remove(&id);
+            self.group(&id).restore_classic(value, now);
+            return;
+        }
         let g = self.group(&id);
         let seedable = !g.has_members() && g.consumer.is_none() && g.state == GroupState::Empty;
         if seedable && value.generation >= g.generation {
@@ -181,6 +200,9 @@ impl StateMachine for GroupsState {
             Key::Consumer { group, key } => {
                 let now = self.clock.now_ms();
                 if let Some(loading) = self.loading.as_mut() {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.clear_classic(now);
+                    }
                     let l = loading.entry(group.clone()).or_default();
                     if let Err(e) = l.apply(&key, value, now) {
                         tracing::warn!(%group, error = %e.0, "skipping undecodable consumer group record");
@@ -193,8 +215,17 @@ impl StateMachine for GroupsState {
             Key::Group { group } => match value.map(GroupValue::decode) {
                 Some(Ok(v)) => self.apply_group(group, v),
                 Some(Err(e)) => tracing::warn!(%group, error = %e.0, "skipping undecodable group value"),
+                None if self.loading.is_some() => {
+                    let now = self.clock.now_ms();
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.clear_classic(now);
+                        if g.offsets.is_empty() {
+                            self.groups.remove(&group);
+                        }
+                    }
+                }
                 None => {
-                    if self.groups.get(&group).is_some_and(|g| !g.has_members()) {
+                    if self.groups.get(&group).is_some_and(|g| !g.has_members() && g.offsets.is_empty()) {
                         self.groups.remove(&group);
                     }
                 }

@@ -411,3 +411,122 @@ async fn offsets_of_a_group_empty_for_the_retention_time_expire() {
     assert!(g.fetch_offsets("g", None).is_empty());
     assert!(g.list().is_empty(), "the group went with its last offset");
 }
+
+/// The classic group a generation ago: its metadata record brings its members
+/// back after a restart, so they heartbeat on without a rebalance (Kafka loads
+/// classic groups this way).
+#[tokio::test]
+async fn a_classic_group_keeps_its_members_across_a_restart() {
+    let mut f = Fixture::new(&[]);
+    let (leader, follower) = stable_pair(&f).await;
+    let generation = f.groups().store.lock()["g"].generation;
+    f.reopen();
+    let g = f.groups();
+    assert_eq!(g.group_state("g"), Some(GroupState::Stable));
+    assert_eq!(g.heartbeat("g", generation, &leader, None), Ok(()));
+    assert_eq!(g.heartbeat("g", generation, &follower, None), Ok(()));
+    let synced = g.sync("g", generation, &follower, None, vec![]).await;
+    assert_eq!((synced.error, synced.assignment), (None, Bytes::from_static(b"to-follower")));
+    let d = g.describe("g").unwrap();
+    assert_eq!((d.protocol.as_str(), d.members.len()), ("range", 2));
+    assert!(d.members.iter().all(|m| m.metadata == Bytes::from_static(b"subscription")));
+    // A known member rejoining with what it joined with gets the same generation.
+    let again = g.join(join_request(&follower, None)).await;
+    assert_eq!((again.error, again.generation), (None, generation));
+    // Their sessions run from the restart: the silent leader goes, and the follower
+    // is told to rejoin.
+    f.advance(6_000).await;
+    assert_eq!(g.heartbeat("g", generation, &follower, None), Ok(()));
+    f.advance(4_001).await;
+    assert_eq!(g.heartbeat("g", generation, &follower, None), Err(GroupError::RebalanceInProgress));
+    assert_eq!(members(&g), 1);
+
+    // A group that went empty comes back empty.
+    g.leave("g", vec![(follower.clone(), None)]).await.unwrap();
+    f.reopen();
+    assert_eq!(f.groups().group_state("g"), Some(GroupState::Empty));
+    assert_eq!(members(&f.groups()), 0);
+}
+
+/// A ConsumerProtocol subscription (version 1) to `topics`.
+fn subscription(topics: &[&str]) -> Bytes {
+    use bytes::BufMut;
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+    let s = ConsumerProtocolSubscription::default()
+        .with_topics(topics.iter().map(|t| StrBytes::from_string(t.to_string())).collect());
+    let mut b = bytes::BytesMut::new();
+    b.put_i16(1);
+    s.encode(&mut b, 1).unwrap();
+    b.freeze()
+}
+
+fn classic_member_of(g: &Coordinator, group: &str, id: &str) -> Option<(i32, usize, bool)> {
+    let groups = g.store.lock();
+    let cg = groups.get(group)?.consumer.as_deref()?;
+    cg.members.get(id).map(|m| (m.epoch, assignor::count(&m.assigned), m.classic.is_some()))
+}
+
+/// A member speaking the classic protocol inside a consumer group is written with
+/// its classic metadata, and the log says which kind the group is after an
+/// upgrade or a downgrade: each survives a restart.
+#[tokio::test]
+async fn classic_members_of_a_consumer_group_and_its_conversions_survive_a_restart() {
+    let mut f = Fixture::new(&[("group.initial.rebalance.delay.ms", "0")]);
+    f.topic("t", 4);
+    let g = f.groups();
+    g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).await.unwrap();
+    let join = |member: &str| JoinRequest {
+        group: "cg".into(),
+        protocols: vec![("range".into(), subscription(&["t"]))],
+        ..join_request(member, None)
+    };
+    let c = g.join(join("")).await;
+    assert_eq!(c.error, None);
+    let before = classic_member_of(&g, "cg", &c.member_id).unwrap();
+    assert!(before.2, "c speaks the classic protocol");
+
+    f.reopen();
+    let g = f.groups();
+    assert_eq!(classic_member_of(&g, "cg", &c.member_id), Some(before), "c is back, at its epoch, as classic");
+    assert!(classic_member_of(&g, "cg", "a").is_some());
+    // a leaves: only c is left, so the group becomes a classic group.
+    let left = g.consumer_heartbeat(ConsumerHeartbeat { epoch: -1, ..consumer("a", -1, None) }).await;
+    assert!(left.is_ok(), "{left:?}");
+    assert!(!g.is_consumer_group("cg"));
+    let generation = g.store.lock()["cg"].generation;
+
+    f.reopen();
+    let g = f.groups();
+    assert!(!g.is_consumer_group("cg"), "still classic after a restart");
+    {
+        let groups = g.store.lock();
+        let cg = &groups["cg"];
+        assert_eq!((cg.generation, cg.members.keys().collect::<Vec<_>>()), (generation, vec![&c.member_id]));
+    }
+    // A consumer-protocol member upgrades it again; c comes along.
+    g.consumer_heartbeat(consumer("b", 0, Some(Assignment::new()))).await.unwrap();
+    // In the log (and so in what compaction keeps): the downgrade wrote the classic
+    // metadata after its tombstones; the upgrade a tombstone of it before its records.
+    let mut log = Vec::new();
+    g.store
+        .topic()
+        .replay(g.partition_for("cg"), 0, |kv| {
+            let key = records::Key::decode(kv.key.as_deref().unwrap()).unwrap();
+            if key.group() == "cg" {
+                log.push((matches!(key, Key::Group { .. }), kv.value.is_some()));
+            }
+        })
+        .unwrap();
+    let classic: Vec<usize> = (0..log.len()).filter(|i| log[*i].0).collect();
+    let (downgrade, upgrade) = (classic[classic.len() - 2], classic[classic.len() - 1]);
+    assert_eq!((log[downgrade].1, log[upgrade].1), (true, false), "{log:?}");
+    assert!(!log[downgrade - 1].1, "after the consumer group's tombstones: {log:?}");
+    assert!(log[upgrade + 1..].iter().all(|(_, v)| *v) && upgrade + 1 < log.len(), "{log:?}");
+    f.reopen();
+    let g = f.groups();
+    assert!(g.is_consumer_group("cg"), "a consumer group after a restart");
+    assert!(classic_member_of(&g, "cg", &c.member_id).is_some_and(|m| m.2));
+    assert!(classic_member_of(&g, "cg", "b").is_some_and(|m| !m.2));
+    assert!(g.store.lock()["cg"].members.is_empty(), "no classic membership beside the consumer group");
+}

@@ -73,13 +73,20 @@ class BrokerHandle:
     _log: object = None
     cmd: list | None = None
 
-    def restart(self, timeout: float | None = None):
-        """SIGTERM (expecting exit 0), then start the same command again: same port,
-        same data directory. Clients reconnect to the same address."""
+    def restart(self, timeout: float | None = None, crash: bool = False):
+        """SIGTERM (expecting exit 0), or SIGKILL with ``crash``, then start the same
+        command again: same port, same data directory. Clients reconnect to the same
+        address."""
         assert self.proc is not None, "an external broker (COMPAT_BOOTSTRAP) cannot be restarted"
-        code = self._terminate()
-        assert code == 0, f"weir exited with {code} on SIGTERM before a restart; log {self.log_path}"
-        self._log.write("---- restart ----\n")
+        if crash:
+            self.kill_group()
+            self.proc.wait(timeout=10)
+            for t in self._threads:
+                t.join(timeout=5)
+        else:
+            code = self._terminate()
+            assert code == 0, f"weir exited with {code} on SIGTERM before a restart; log {self.log_path}"
+        self._log.write(f"---- restart{' after SIGKILL' if crash else ''} ----\n")
         self._log.flush()
         bootstrap = _launch(self, timeout)
         assert bootstrap == self.bootstrap, f"restarted on {bootstrap}, expected {self.bootstrap}"

@@ -64,7 +64,8 @@ def registry_url(broker) -> str:
 @pytest.fixture
 def restart_broker(broker):
     """A function that restarts the broker on the same port and data directory
-    (SIGTERM, exit 0, start again). Skips the test against an external broker."""
+    (SIGTERM, exit 0, start again; ``crash=True``: SIGKILL). Skips the test against
+    an external broker."""
     if broker.proc is None:
         pytest.skip("needs a broker this suite started (not COMPAT_BOOTSTRAP)")
     return broker.restart

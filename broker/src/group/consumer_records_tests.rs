@@ -1,0 +1,157 @@
+//! Tests of the consumer-group records.
+use super::*;
+
+#[test]
+fn a_group_survives_its_records() {
+    let t = Uuid::from_u128(7);
+    let mut cg = ConsumerGroup::new(4, "uniform");
+    let mut m = ConsumerMember::new("m1".into(), 0);
+    m.instance_id = Some("i1".into());
+    m.client_id = "c".into();
+    m.client_host = "/127.0.0.1".into();
+    m.topic_names = vec!["orders".into()];
+    m.regex = Some("ord.*".into());
+    m.assignor = Some("range".into());
+    m.epoch = 4;
+    m.previous_epoch = 3;
+    m.state = MemberState::UnrevokedPartitions;
+    m.assigned = [(t, [0, 1].into())].into();
+    m.revoking = [(t, [2].into())].into();
+    cg.members.insert("m1".into(), m);
+    cg.target.insert("m1".into(), [(t, [0, 1].into())].into());
+    let records = records_of(&cg);
+    assert_eq!(records.len(), 5);
+
+    let mut loaded = Loaded::default();
+    for (k, v) in &records {
+        loaded.apply(k, Some(v), 0).unwrap();
+    }
+    let back = loaded.restore("uniform", 100).unwrap();
+    assert_eq!((back.epoch, back.assignment_epoch), (4, 4));
+    let m = &back.members["m1"];
+    assert_eq!((m.epoch, m.previous_epoch, m.state), (4, 3, MemberState::UnrevokedPartitions));
+    assert_eq!(m.assigned, [(t, [0, 1].into())].into());
+    assert_eq!(m.revoking, [(t, [2].into())].into());
+    assert_eq!(
+        (m.instance_id.as_deref(), m.regex.as_deref(), m.assignor.as_deref()),
+        (Some("i1"), Some("ord.*"), Some("range"))
+    );
+    assert!(m.compiled.is_some());
+    assert_eq!(m.revoke_deadline, Some(100 + m.rebalance_timeout_ms));
+    assert_eq!(back.static_members["i1"], "m1");
+    assert_eq!(back.owners.len(), 3);
+    assert_eq!(records_of(&back), records, "written again the same");
+
+    // A tombstone of the member's current assignment drops it.
+    let mut loaded = Loaded::default();
+    for (k, v) in &records {
+        loaded.apply(k, Some(v), 0).unwrap();
+    }
+    loaded.apply(&ConsumerKey::Current("m1".into()), None, 0).unwrap();
+    assert!(loaded.restore("uniform", 0).unwrap().members.is_empty());
+}
+
+fn group_of(ids: &[&str]) -> ConsumerGroup {
+    let mut cg = ConsumerGroup::new(3, "uniform");
+    for id in ids {
+        let mut m = ConsumerMember::new(id.to_string(), 0);
+        m.topic_names = vec!["t".into()];
+        m.epoch = 3;
+        cg.members.insert(id.to_string(), m);
+    }
+    cg
+}
+
+#[test]
+fn a_one_member_diff_finds_what_the_whole_group_diff_finds() {
+    let t = Uuid::from_u128(1);
+    let mut cg = group_of(&["a", "b", "c"]);
+    let Diff { changes: first, now: written, undo } = diff(Some(&cg), BTreeMap::new(), Some("a"));
+    assert_eq!(first.len(), 2 + 3 * 2, "everything, the first time (no targets yet)");
+    assert!(Diff::undone(written.clone(), undo).is_empty(), "undone, nothing was written");
+
+    // b's heartbeat moved b alone: both ways find the same one change.
+    cg.members.get_mut("b").unwrap().assigned = [(t, [0].into())].into();
+    let Diff { changes: partial, now: after, undo } = diff(Some(&cg), written.clone(), Some("b"));
+    let Diff { changes: full, now: after_full, undo: undo_full } = diff(Some(&cg), written.clone(), None);
+    assert_eq!(partial, full);
+    assert_eq!(partial.len(), 1);
+    assert_eq!(after, after_full);
+    assert_eq!(Diff::undone(after.clone(), undo), written, "undone, b's records are as written");
+    assert_eq!(Diff::undone(after_full, undo_full), written);
+
+    // A member replaced by another without a new epoch (a static member taking
+    // over): the set differs, so the whole group is compared and the old one's
+    // records go.
+    let swapped = group_of(&["a", "c", "d"]);
+    let Diff { changes, now: swapped_now, undo } = diff(Some(&swapped), after.clone(), Some("d"));
+    assert!(changes.contains(&(ConsumerKey::Member("b".into()), None)), "{changes:?}");
+    assert!(changes.iter().any(|(k, v)| *k == ConsumerKey::Member("d".into()) && v.is_some()));
+    assert_eq!(Diff::undone(swapped_now, undo), after, "undone, b is back and d gone");
+
+    // The group gone: tombstones for all of it.
+    let Diff { changes: gone, now, undo } = diff(None, after.clone(), Some("a"));
+    assert!(now.is_empty());
+    assert_eq!(gone.len(), 2 + 3 * 2);
+    assert!(gone.iter().all(|(_, v)| v.is_none()));
+    assert_eq!(Diff::undone(now, undo), after, "undone, the group is back");
+}
+
+#[test]
+fn truncated_values_are_errors_not_panics() {
+    let mut cg = ConsumerGroup::new(1, "uniform");
+    let mut m = ConsumerMember::new("m".into(), 0);
+    m.topic_names = vec!["a".into()];
+    cg.members.insert("m".into(), m);
+    for (k, v) in records_of(&cg) {
+        for cut in 0..v.len() {
+            assert!(Loaded::default().apply(&k, Some(&v[..cut]), 0).is_err(), "{k:?} cut at {cut}");
+        }
+    }
+}
+
+#[test]
+fn a_member_speaking_the_classic_protocol_keeps_its_metadata() {
+    let t = Uuid::from_u128(3);
+    let mut cg = group_of(&["c"]);
+    let m = cg.members.get_mut("c").unwrap();
+    m.assigned = [(t, [1].into())].into();
+    m.classic = Some(ClassicMember {
+        session_timeout_ms: 45_000,
+        protocols: vec![("range".into(), Bytes::from_static(b"\0\x01sub")), ("roundrobin".into(), Bytes::new())],
+    });
+    let records = records_of(&cg);
+    let member = &records[&ConsumerKey::Member("c".into())];
+
+    let mut loaded = Loaded::default();
+    for (k, v) in &records {
+        loaded.apply(k, Some(v), 0).unwrap();
+    }
+    let back = loaded.restore("uniform", 7).unwrap();
+    let c = back.members["c"].classic.as_ref().expect("still a classic member");
+    assert_eq!(c.session_timeout_ms, 45_000);
+    assert_eq!(c.protocols, cg.members["c"].classic.as_ref().unwrap().protocols);
+    assert_eq!(back.members["c"].assigned, [(t, [1].into())].into());
+    assert_eq!(records_of(&back), records, "written again the same");
+
+    // Kafka's layout: the tagged section is one field, tag 0, after ServerAssignor
+    // (null here), holding SessionTimeoutMs first.
+    let plain = records_of(&group_of(&["c"]))[&ConsumerKey::Member("c".into())].clone();
+    let tags = &member[plain.len() - 1..];
+    assert_eq!(&member[..plain.len() - 1], &plain[..plain.len() - 1]);
+    assert_eq!(&tags[..2], &[1, 0], "one tagged field, tag 0");
+    assert_eq!(&tags[3..7], &45_000i32.to_be_bytes());
+
+    // Another tag beside it (a newer writer's) is skipped; a cut one is an error.
+    let mut with_other = BytesMut::from(&member[..plain.len() - 1]);
+    with_other.put_u8(2);
+    with_other.put_u8(0);
+    with_other.put_slice(&tags[2..]);
+    with_other.put_slice(&[5, 2, 0xaa, 0xbb]);
+    let mut loaded = Loaded::default();
+    loaded.apply(&ConsumerKey::Member("c".into()), Some(&with_other), 0).unwrap();
+    let read = loaded.members["c"].metadata.as_ref().unwrap().classic.as_ref().unwrap();
+    assert_eq!((read.session_timeout_ms, read.protocols.len()), (45_000, 2));
+    let mut cut = Loaded::default();
+    assert!(cut.apply(&ConsumerKey::Member("c".into()), Some(&with_other[..with_other.len() - 1]), 0).is_err());
+}
