@@ -1,8 +1,8 @@
 // kafkajs against the broker: admin, produce, consume by assignment (low-level
 // Fetch, see ../lib/fetch.mjs), offsets by timestamp, configs, delete records,
 // delete topic, and consumer groups (consumer.run, commits, admin group APIs,
-// resuming after a broker restart), and an idempotent producer through a broker
-// restart. Run with: node --test test/kafkajs.test.mjs
+// resuming after a broker restart, a member kept through one), and an idempotent
+// producer through a broker restart. Run with: node --test test/kafkajs.test.mjs
 
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
@@ -454,7 +454,36 @@ test('transactions: a committed one is read once with sendOffsets, an aborted on
     assert.deepEqual(values.sort(), Array.from({ length: 30 }, (_, i) => `out-v${i}`).sort())
   })
 
-// Last: it restarts the broker under the shared admin and cluster clients.
+// These restart the broker under the shared admin and cluster clients.
+test('a group member stays in its generation through a broker restart: no rebalance',
+  { timeout: TEST_TIMEOUT_MS }, async (t) => {
+    if (!broker.restart) return t.skip('needs a broker this suite started (not COMPAT_BOOTSTRAP)')
+    const topic = await createTopic('grp-restart')
+    const consumer = groupConsumer(uniqueTopic('grp-restart'))
+    const events = []
+    for (const name of ['GROUP_JOIN', 'REBALANCING', 'CRASH']) {
+      consumer.on(consumer.events[name], e => events.push([name, e.payload.memberId]))
+    }
+    const seen = new Map()
+    try {
+      await runCollecting(consumer, topic, seen, {}, { autoCommit: false })
+      await withProducer(p => produceExplicit(p, topic, plainMessages(30)))
+      await waitUntil(() => seen.size >= 30, `30 records (have ${seen.size})`)
+      const before = events.length
+      await broker.restart()
+      await withProducer(p => produceExplicit(p, topic, plainMessages(30, 30)))
+      await waitUntil(() => seen.size >= 60, `60 records, the last 30 after the restart (have ${seen.size})`)
+      await new Promise(resolve => setTimeout(resolve, 3000)) // six heartbeat intervals
+      // The broker loaded the group with its member: the heartbeats go on in the
+      // same generation, nobody joins again (a forgotten member would be told
+      // UNKNOWN_MEMBER_ID and join under a new member id).
+      assert.deepEqual(events.slice(before), [], 'no rejoin, rebalance or crash after the restart')
+      assert.deepEqual(events.map(e => e[0]), ['GROUP_JOIN'])
+    } finally {
+      await consumer.disconnect()
+    }
+  })
+
 test('committed offsets survive a broker restart and the group resumes after them',
   { timeout: TEST_TIMEOUT_MS }, async (t) => {
     if (!broker.restart) return t.skip('needs a broker this suite started (not COMPAT_BOOTSTRAP)')
