@@ -448,6 +448,28 @@ async fn a_classic_group_keeps_its_members_across_a_restart() {
     assert_eq!(members(&f.groups()), 0);
 }
 
+/// A static member comes back with its instance id: the client restarting too
+/// (a new member id, the same instance id) takes its place without a rebalance.
+#[tokio::test]
+async fn a_static_member_is_known_by_its_instance_id_after_a_restart() {
+    let mut f = Fixture::new(&[("group.initial.rebalance.delay.ms", "0")]);
+    let g = f.groups();
+    let first = g.join(join_request("", Some("instance-1"))).await;
+    let a = Bytes::from_static(b"a");
+    g.sync("g", first.generation, &first.member_id, Some("instance-1"), vec![(first.member_id.clone(), a.clone())])
+        .await;
+    f.reopen();
+    let g = f.groups();
+    assert_eq!(g.heartbeat("g", first.generation, &first.member_id, Some("instance-1")), Ok(()));
+    let again = g.join(join_request("", Some("instance-1"))).await;
+    assert_eq!((again.error, again.generation), (None, first.generation), "no new generation");
+    assert_ne!(again.member_id, first.member_id);
+    let synced = g.sync("g", first.generation, &again.member_id, Some("instance-1"), vec![]).await;
+    assert_eq!((synced.error, synced.assignment), (None, a), "it takes over the assignment");
+    let fenced = g.heartbeat("g", first.generation, &first.member_id, Some("instance-1"));
+    assert!(matches!(fenced, Err(GroupError::FencedInstanceId(_))), "{fenced:?}");
+}
+
 /// A ConsumerProtocol subscription (version 1) to `topics`.
 fn subscription(topics: &[&str]) -> Bytes {
     use bytes::BufMut;

@@ -1,8 +1,8 @@
 """Classic consumer groups through a broker restart, as with Kafka: the group's
 members come back from `__consumer_offsets` (the metadata record of the last
 generation), so the consumers' heartbeats are answered as before and nobody
-rebalances: no partition is revoked or assigned again, member ids stay, and
-consumption goes on. Both after SIGTERM and after SIGKILL, with librdkafka
+rebalances: no partition is revoked or assigned again, member ids stay, commits in
+the old generation are accepted, and consumption goes on. Both after SIGTERM and after SIGKILL, with librdkafka
 (confluent-kafka) and kafka-python.
 """
 
@@ -74,6 +74,9 @@ def test_confluent_classic_group_heartbeats_on_through_a_restart(admin, bootstra
         _poll(consumers, got, 4)
         assert events == seen, f"no rebalance after the restart: {events[len(seen):]}"
         assert [c.memberid() for c in consumers] == member_ids
+        # Commits carry the member's generation from before the restart: accepted.
+        for c in consumers:
+            c.commit(asynchronous=False)
         # A new admin client: librdkafka 2.12's admin client, re-bootstrapped after the
         # broker went away, sends its next request to the broker handle it retired, and
         # the request times out (the broker never sees it).
