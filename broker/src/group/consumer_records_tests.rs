@@ -155,3 +155,45 @@ fn a_member_speaking_the_classic_protocol_keeps_its_metadata() {
     let mut cut = Loaded::default();
     assert!(cut.apply(&ConsumerKey::Member("c".into()), Some(&with_other[..with_other.len() - 1]), 0).is_err());
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any member, classic or not, reads back as written; and any bytes as a
+        /// value are read or refused, never a panic.
+        #[test]
+        fn members_round_trip_and_any_value_is_safe(
+            timeout in 0i64..=i32::MAX as i64,
+            protocols in proptest::collection::vec(("[a-z-]{0,12}", proptest::collection::vec(any::<u8>(), 0..40)), 0..4),
+            classic in any::<bool>(),
+            parts in proptest::collection::btree_set(0i32..64, 0..10),
+            garbage in proptest::collection::vec(any::<u8>(), 0..80),
+        ) {
+            let t = Uuid::from_u128(9);
+            let mut cg = group_of(&["m"]);
+            let m = cg.members.get_mut("m").unwrap();
+            m.assigned = [(t, parts)].into();
+            m.classic = classic.then(|| ClassicMember {
+                session_timeout_ms: timeout,
+                protocols: protocols.into_iter().map(|(n, b)| (n, Bytes::from(b))).collect(),
+            });
+            let records = records_of(&cg);
+            let mut loaded = Loaded::default();
+            for (k, v) in &records {
+                loaded.apply(k, Some(v), 0).unwrap();
+            }
+            let back = loaded.restore("uniform", 0).unwrap();
+            prop_assert_eq!(records_of(&back), records);
+            let (a, b) = (back.members["m"].classic.as_ref(), cg.members["m"].classic.as_ref());
+            prop_assert_eq!(a.map(|c| (c.session_timeout_ms, c.protocols.clone())), b.map(|c| (c.session_timeout_ms, c.protocols.clone())));
+            for key in [ConsumerKey::Member("m".into()), ConsumerKey::Current("m".into()), ConsumerKey::Metadata] {
+                let mut value = vec![0u8, 0];
+                value.extend_from_slice(&garbage);
+                let _ = Loaded::default().apply(&key, Some(&value), 0);
+            }
+        }
+    }
+}
