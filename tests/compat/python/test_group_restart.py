@@ -32,14 +32,15 @@ def _poll(consumers, got, seconds):
                 got.add((m.partition(), m.offset()))
 
 
-@pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
-def test_confluent_classic_group_heartbeats_on_through_a_restart(admin, bootstrap, restart_broker, crash):
+@pytest.mark.parametrize("crash,strategy", [(False, "range"), (True, "cooperative-sticky")],
+                         ids=["sigterm-range", "sigkill-cooperative-sticky"])
+def test_confluent_classic_group_heartbeats_on_through_a_restart(admin, bootstrap, restart_broker, crash, strategy):
     topic = create_topic(admin, "grp-restart")
     group = unique_topic("ck-grp-restart")
     events: list[tuple[int, str, list[int]]] = []
     consumers = []
     for i in range(2):
-        c = group_consumer(bootstrap, group, **{"partition.assignment.strategy": "range"})
+        c = group_consumer(bootstrap, group, **{"partition.assignment.strategy": strategy})
 
         def on_assign(_c, parts, i=i):
             events.append((i, "assign", sorted(p.partition for p in parts)))
