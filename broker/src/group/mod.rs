@@ -246,6 +246,9 @@ impl Coordinator {
             let mut written = self.consumer_written.lock();
             let before = written.remove(group).unwrap_or_default();
             let first = before.is_empty();
+            // A downgrade leaves a classic group where written members were; the
+            // records of an empty consumer group that became classic name none.
+            let had_members = before.keys().any(|k| matches!(k, ConsumerKey::Member(_)));
             let consumer_records::Diff { changes, undo, now } = consumer_records::diff(cg, before, member);
             let mut records: Vec<(Key, Option<Bytes>)> = Vec::with_capacity(changes.len() + 1);
             let classic_key = || Key::Group { group: group.to_string() };
@@ -253,7 +256,7 @@ impl Coordinator {
             if first && !now.is_empty() && g.is_some_and(|g| g.generation > 0) {
                 records.push((classic_key(), None));
             }
-            let downgraded = g.filter(|g| cg.is_none() && !first && !g.members.is_empty());
+            let downgraded = g.filter(|g| cg.is_none() && had_members && !g.members.is_empty());
             records.extend(changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)));
             if let Some(g) = downgraded {
                 records.push((classic_key(), Some(g.to_value().encode())));

@@ -530,16 +530,7 @@ async fn classic_members_of_a_consumer_group_and_its_conversions_survive_a_resta
     g.consumer_heartbeat(consumer("b", 0, Some(Assignment::new()))).await.unwrap();
     // In the log (and so in what compaction keeps): the downgrade wrote the classic
     // metadata after its tombstones; the upgrade a tombstone of it before its records.
-    let mut log = Vec::new();
-    g.store
-        .topic()
-        .replay(g.partition_for("cg"), 0, |kv| {
-            let key = records::Key::decode(kv.key.as_deref().unwrap()).unwrap();
-            if key.group() == "cg" {
-                log.push((matches!(key, Key::Group { .. }), kv.value.is_some()));
-            }
-        })
-        .unwrap();
+    let log = group_log(&g, "cg");
     let classic: Vec<usize> = (0..log.len()).filter(|i| log[*i].0).collect();
     let (downgrade, upgrade) = (classic[classic.len() - 2], classic[classic.len() - 1]);
     assert_eq!((log[downgrade].1, log[upgrade].1), (true, false), "{log:?}");
@@ -551,4 +542,44 @@ async fn classic_members_of_a_consumer_group_and_its_conversions_survive_a_resta
     assert!(classic_member_of(&g, "cg", &c.member_id).is_some_and(|m| m.2));
     assert!(classic_member_of(&g, "cg", "b").is_some_and(|m| !m.2));
     assert!(g.store.lock()["cg"].members.is_empty(), "no classic membership beside the consumer group");
+}
+
+/// A group's records in its `__consumer_offsets` partition, in order: (a classic
+/// metadata key, a value rather than a tombstone).
+fn group_log(g: &Coordinator, group: &str) -> Vec<(bool, bool)> {
+    let mut log = Vec::new();
+    g.store
+        .topic()
+        .replay(g.partition_for(group), 0, |kv| {
+            let key = records::Key::decode(kv.key.as_deref().unwrap()).unwrap();
+            if key.group() == group {
+                log.push((matches!(key, Key::Group { .. }), kv.value.is_some()));
+            }
+        })
+        .unwrap();
+    log
+}
+
+/// An empty consumer group taken over by a classic member leaves its records
+/// behind; a stray consumer-protocol heartbeat takes them away without writing
+/// the classic group's metadata in the middle of its rebalance (only a downgrade,
+/// whose members were written, writes that).
+#[tokio::test]
+async fn the_records_of_an_empty_consumer_group_go_without_classic_metadata() {
+    let f = Fixture::new(&[("group.initial.rebalance.delay.ms", "0")]);
+    f.topic("t", 2);
+    let g = f.groups();
+    g.consumer_heartbeat(consumer("a", 0, Some(Assignment::new()))).await.unwrap();
+    g.consumer_heartbeat(consumer("a", -1, None)).await.unwrap();
+    let join = JoinRequest {
+        group: "cg".into(),
+        protocols: vec![("range".into(), subscription(&["t"]))],
+        ..join_request("", None)
+    };
+    assert_eq!(g.join(join).await.error, None);
+    assert!(!g.is_consumer_group("cg"));
+    let written = group_log(&g, "cg").len();
+    assert!(g.consumer_heartbeat(consumer("x", 3, None)).await.is_err(), "x is not a member");
+    let after = group_log(&g, "cg")[written..].to_vec();
+    assert!(!after.is_empty() && after.iter().all(|r| *r == (false, false)), "only tombstones: {after:?}");
 }
