@@ -11,9 +11,9 @@
 //! - 3: Epoch i32.
 //! - 5: InstanceId?, RackId?, ClientId, ClientHost, SubscribedTopicNames[],
 //!   SubscribedTopicRegex?, RebalanceTimeoutMs i32, ServerAssignor?; tagged
-//!   field 0, only for a member speaking the classic protocol:
-//!   ClassicMemberMetadata (SessionTimeoutMs i32, SupportedProtocols[] of (Name,
-//!   Metadata bytes)).
+//!   field 0, only for a member speaking the classic protocol: the nullable struct
+//!   ClassicMemberMetadata (KIP-893: an i8 1 for present, -1 for null, then
+//!   SessionTimeoutMs i32, SupportedProtocols[] of (Name, Metadata bytes)).
 //! - 6: AssignmentEpoch i32.
 //! - 7: TopicPartitions[] of (TopicId uuid, Partitions[] i32).
 //! - 8: MemberEpoch i32, PreviousMemberEpoch i32, State i8 (0 stable, 1
@@ -154,9 +154,11 @@ fn value_tagged(f: impl FnOnce(&mut BytesMut), tag0: Option<&[u8]>) -> Bytes {
     buf.freeze()
 }
 
-/// ClassicMemberMetadata: SessionTimeoutMs, then SupportedProtocols.
+/// ClassicMemberMetadata as a present nullable struct: the marker 1 (KIP-893,
+/// as Kafka's generated code writes it), SessionTimeoutMs, SupportedProtocols.
 fn encode_classic(c: &ClassicMember) -> BytesMut {
     let mut b = BytesMut::new();
+    b.put_i8(1);
     b.put_i32(c.session_timeout_ms.clamp(0, i32::MAX as i64) as i32);
     put_uvarint(&mut b, c.protocols.len() as u64 + 1);
     for (name, metadata) in &c.protocols {
@@ -169,7 +171,12 @@ fn encode_classic(c: &ClassicMember) -> BytesMut {
     b
 }
 
-fn decode_classic(mut buf: &[u8]) -> R<ClassicMember> {
+/// A nullable ClassicMemberMetadata; a negative marker is null (as Kafka reads it).
+fn decode_classic(mut buf: &[u8]) -> R<Option<ClassicMember>> {
+    need(&buf, 1, "nullable struct marker")?;
+    if buf.get_i8() < 0 {
+        return Ok(None);
+    }
     let session_timeout_ms = get_i32(&mut buf)? as i64;
     let mut protocols = Vec::new();
     for _ in 0..get_len(&mut buf)? {
@@ -181,7 +188,10 @@ fn decode_classic(mut buf: &[u8]) -> R<ClassicMember> {
         skip_tags(&mut buf)?;
     }
     skip_tags(&mut buf)?;
-    Ok(ClassicMember { session_timeout_ms, protocols })
+    if !buf.is_empty() {
+        return Err(DecodeError("bytes left after ClassicMemberMetadata".into()));
+    }
+    Ok(Some(ClassicMember { session_timeout_ms, protocols }))
 }
 
 /// A tagged-field section, keeping tag 0's data (the others are skipped).
@@ -409,7 +419,7 @@ impl Loaded {
                 m.regex = get_compact_string(&mut buf)?;
                 m.rebalance_timeout_ms = get_i32(&mut buf)? as i64;
                 m.assignor = get_compact_string(&mut buf)?;
-                m.classic = get_tag0(&mut buf)?.map(decode_classic).transpose()?;
+                m.classic = get_tag0(&mut buf)?.map(decode_classic).transpose()?.flatten();
                 let entry = self.members.entry(member.expect("a member key")).or_default();
                 entry.metadata = Some(m);
                 return Ok(());

@@ -134,13 +134,24 @@ fn a_member_speaking_the_classic_protocol_keeps_its_metadata() {
     assert_eq!(back.members["c"].assigned, [(t, [1].into())].into());
     assert_eq!(records_of(&back), records, "written again the same");
 
-    // Kafka's layout: the tagged section is one field, tag 0, after ServerAssignor
-    // (null here), holding SessionTimeoutMs first.
+    // Kafka's layout, byte for byte from its schema: after ServerAssignor (null
+    // here) the tagged section holds one field, tag 0, whose data is the nullable
+    // struct: the marker 1, then SessionTimeoutMs, SupportedProtocols, no tags.
     let plain = records_of(&group_of(&["c"]))[&ConsumerKey::Member("c".into())].clone();
     let tags = &member[plain.len() - 1..];
     assert_eq!(&member[..plain.len() - 1], &plain[..plain.len() - 1]);
-    assert_eq!(&tags[..2], &[1, 0], "one tagged field, tag 0");
-    assert_eq!(&tags[3..7], &45_000i32.to_be_bytes());
+    let mut want = vec![1u8, 0, 33, 1, 0x00, 0x00, 0xaf, 0xc8, 3, 6];
+    want.extend_from_slice(b"range");
+    want.extend_from_slice(&[6, 0, 1, b's', b'u', b'b', 0, 11]);
+    want.extend_from_slice(b"roundrobin");
+    want.extend_from_slice(&[1, 0, 0]);
+    assert_eq!(tags, &want[..]);
+    // A null ClassicMemberMetadata (marker -1) is a consumer-protocol member.
+    let mut null = BytesMut::from(&member[..plain.len() - 1]);
+    null.put_slice(&[1, 0, 1, 0xff]);
+    let mut loaded = Loaded::default();
+    loaded.apply(&ConsumerKey::Member("c".into()), Some(&null), 0).unwrap();
+    assert!(loaded.members["c"].metadata.as_ref().unwrap().classic.is_none());
 
     // Another tag beside it (a newer writer's) is skipped; a cut one is an error.
     let mut with_other = BytesMut::from(&member[..plain.len() - 1]);

@@ -129,7 +129,12 @@ impl Coordinator {
                 return JoinResult::error(&r.member_id, GroupError::CoordinatorNotAvailable);
             }
             Err(pending) => {
-                drop(turn);
+                // An empty consumer group became this classic group: its records go
+                // (a failure is logged; they are kept to be removed later).
+                if let Some(turn) = turn {
+                    let _ = self.persist_consumer_in_turn(&group, None).await;
+                    drop(turn);
+                }
                 pending
             }
         };

@@ -185,11 +185,10 @@ impl Coordinator {
     }
 
     /// The group's turn for a classic request (JoinGroup, LeaveGroup) that may
-    /// change a consumer group's records: taken when the group is one with members.
+    /// change a consumer group's records: taken when the group is a consumer group
+    /// (one with members changes; an empty one becomes classic, its records go).
     pub(super) async fn classic_turn(&self, group: &str) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        let consumer =
-            self.store.lock().get(group).is_some_and(|g| g.consumer.as_ref().is_some_and(|c| !c.members.is_empty()));
-        if consumer {
+        if self.is_consumer_group(group) {
             Some(self.consumer_turn(group).await)
         } else {
             None
@@ -239,7 +238,7 @@ impl Coordinator {
     /// tombstones of its records, so that the log (and a compacted one) says which
     /// it is now.
     pub(super) async fn persist_consumer_in_turn(&self, group: &str, member: Option<&str>) -> Result<()> {
-        let (records, undo) = {
+        let (records, undo, revertible) = {
             let groups = self.store.lock();
             let g = groups.get(group);
             let cg = g.and_then(|g| g.consumer.as_deref());
@@ -253,10 +252,15 @@ impl Coordinator {
             let mut records: Vec<(Key, Option<Bytes>)> = Vec::with_capacity(changes.len() + 1);
             let classic_key = || Key::Group { group: group.to_string() };
             // A group with a generation has had classic metadata written.
-            if first && !now.is_empty() && g.is_some_and(|g| g.generation > 0) {
+            let joined = cg.is_some_and(|c| !c.members.is_empty());
+            if first && joined && g.is_some_and(|g| g.generation > 0) {
                 records.push((classic_key(), None));
             }
             let downgraded = g.filter(|g| cg.is_none() && had_members && !g.members.is_empty());
+            // Taking back a change means putting the consumer group back: only for a
+            // consumer group, or one just downgraded, never over a live classic group
+            // whose leftover records could not be removed.
+            let revertible = cg.is_some() || had_members;
             records.extend(changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)));
             if let Some(g) = downgraded {
                 records.push((classic_key(), Some(g.to_value().encode())));
@@ -264,20 +268,32 @@ impl Coordinator {
             if !now.is_empty() {
                 written.insert(group.to_string(), now);
             }
-            (records, undo)
+            (records, undo, revertible)
         };
         let result = self.write(group, records).await;
         if let Err(e) = &result {
-            tracing::error!(%group, error = %e, "could not persist the consumer group; it returns to its records as last written");
-            self.revert_consumer(group, undo);
+            if revertible {
+                tracing::error!(%group, error = %e, "could not persist the consumer group; it returns to its records as last written");
+            } else {
+                tracing::warn!(%group, error = %e, "could not remove the records of a former consumer group; kept to try again");
+            }
+            self.revert_consumer(group, undo, revertible);
         }
         result
     }
 
-    fn revert_consumer(&self, group: &str, undo: Vec<(ConsumerKey, Option<Bytes>)>) {
+    /// The records as last written, again, after a failed write; with `restore`,
+    /// the group in memory too.
+    fn revert_consumer(&self, group: &str, undo: Vec<(ConsumerKey, Option<Bytes>)>, restore: bool) {
         let mut groups = self.store.lock();
         let mut written = self.consumer_written.lock();
         let records = consumer_records::Diff::undone(written.remove(group).unwrap_or_default(), undo);
+        if !restore {
+            if !records.is_empty() {
+                written.insert(group.to_string(), records);
+            }
+            return;
+        }
         groups.restore_consumer(group, &records, &self.consumer_cfg.assignors[0]);
         if let Some(cg) = groups.get_mut(group).and_then(|g| g.consumer.as_deref_mut()) {
             let members: Vec<String> = cg.members.keys().cloned().collect();

@@ -11,9 +11,9 @@
 //!   without members. Afterwards membership is ahead of the log and the records
 //!   only seed a group nobody has joined since (generation, protocol type, state
 //!   time);
-//! - a group tombstone removes the group, unless members joined it meanwhile; while
-//!   loading it removes the classic membership (the group became a consumer
-//!   group) and the group with it if no offsets are left;
+//! - a group tombstone removes the group, unless members joined it meanwhile or
+//!   offsets are left; while loading it also removes the classic membership (the
+//!   group became a consumer group) and any consumer-group records read before it;
 //! - KIP-848 consumer-group records (`consumer_records.rs`) are gathered while the
 //!   topic loads and become the groups when it is loaded
 //!   ([`GroupsState::finish_loading`]); afterwards the groups in memory are ahead
@@ -200,8 +200,12 @@ impl StateMachine for GroupsState {
             Key::Consumer { group, key } => {
                 let now = self.clock.now_ms();
                 if let Some(loading) = self.loading.as_mut() {
-                    if let Some(g) = self.groups.get_mut(&group) {
-                        g.clear_classic(now);
+                    // A consumer group's record (not its tombstone: a downgrade's come
+                    // before the classic metadata) says the group is no longer classic.
+                    if value.is_some() {
+                        if let Some(g) = self.groups.get_mut(&group) {
+                            g.clear_classic(now);
+                        }
                     }
                     let l = loading.entry(group.clone()).or_default();
                     if let Err(e) = l.apply(&key, value, now) {
@@ -217,6 +221,11 @@ impl StateMachine for GroupsState {
                 Some(Err(e)) => tracing::warn!(%group, error = %e.0, "skipping undecodable group value"),
                 None if self.loading.is_some() => {
                     let now = self.clock.now_ms();
+                    // The later record wins here too: an upgrade's consumer records
+                    // come after this tombstone, a deleted group's before it.
+                    if let Some(loading) = self.loading.as_mut() {
+                        loading.remove(&group);
+                    }
                     if let Some(g) = self.groups.get_mut(&group) {
                         g.clear_classic(now);
                         if g.offsets.is_empty() {
