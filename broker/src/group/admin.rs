@@ -83,6 +83,10 @@ impl Coordinator {
     /// DeleteGroups: only groups without members; writes tombstones for its offsets
     /// and its metadata.
     pub async fn delete_group(&self, group: &str) -> Result<(), GroupError> {
+        // The group's turn: no consumer-protocol member joins between the check and
+        // the tombstones (while loading, the classic-metadata tombstone drops the
+        // consumer-group records written before it).
+        let _turn = self.consumer_turn(group).await;
         let keys: Vec<Key> = {
             let groups = self.store.lock();
             let Some(g) = groups.get(group) else {
@@ -103,7 +107,7 @@ impl Coordinator {
             .await
             .map_err(|_| GroupError::CoordinatorNotAvailable)?;
         // An empty consumer group's own records go too.
-        self.persist_consumer(group, None).await.map_err(|_| GroupError::CoordinatorNotAvailable)?;
+        self.persist_consumer_in_turn(group, None).await.map_err(|_| GroupError::CoordinatorNotAvailable)?;
         tracing::info!(%group, "group deleted");
         Ok(())
     }

@@ -245,9 +245,11 @@ impl Coordinator {
             let mut written = self.consumer_written.lock();
             let before = written.remove(group).unwrap_or_default();
             let first = before.is_empty();
-            // A downgrade leaves a classic group where written members were; the
-            // records of an empty consumer group that became classic name none.
-            let had_members = before.keys().any(|k| matches!(k, ConsumerKey::Member(_)));
+            // A downgrade leaves a classic group of members that were written in the
+            // consumer group; a classic member taking over an emptied consumer group
+            // (whose records may still name members that expired) was not.
+            let downgrade = cg.is_none()
+                && g.is_some_and(|g| g.members.keys().any(|id| before.contains_key(&ConsumerKey::Member(id.clone()))));
             let consumer_records::Diff { changes, undo, now } = consumer_records::diff(cg, before, member);
             let mut records: Vec<(Key, Option<Bytes>)> = Vec::with_capacity(changes.len() + 1);
             let classic_key = || Key::Group { group: group.to_string() };
@@ -256,11 +258,11 @@ impl Coordinator {
             if first && joined && g.is_some_and(|g| g.generation > 0) {
                 records.push((classic_key(), None));
             }
-            let downgraded = g.filter(|g| cg.is_none() && had_members && !g.members.is_empty());
+            let downgraded = g.filter(|_| downgrade);
             // Taking back a change means putting the consumer group back: only for a
             // consumer group, or one just downgraded, never over a live classic group
             // whose leftover records could not be removed.
-            let revertible = cg.is_some() || had_members;
+            let revertible = cg.is_some() || downgrade;
             records.extend(changes.into_iter().map(|(k, v)| (Key::consumer(group, k), v)));
             if let Some(g) = downgraded {
                 records.push((classic_key(), Some(g.to_value().encode())));

@@ -190,33 +190,39 @@ impl Coordinator {
     pub(super) async fn expire_offsets(&self) {
         let now = self.now();
         let retention = self.cfg.offsets_retention_ms;
-        let expired: Vec<(String, Vec<Key>)> = {
-            let groups = self.store.lock();
-            groups
-                .values()
-                .filter(|g| g.state == GroupState::Empty && !g.has_members() && g.state_timestamp + retention <= now)
-                .map(|g| {
-                    let mut keys: Vec<Key> = g
-                        .offsets
-                        .iter()
-                        .filter(|(_, v)| v.commit_timestamp + retention <= now)
-                        .map(|((t, p), _)| Key::Offset { group: g.id.clone(), topic: t.clone(), partition: *p })
-                        .collect();
-                    if keys.len() == g.offsets.len() {
-                        keys.push(Key::Group { group: g.id.clone() });
-                    }
-                    (g.id.clone(), keys)
-                })
-                .filter(|(_, k)| !k.is_empty())
-                .collect()
+        let expired_keys = |g: &Group| -> Vec<Key> {
+            if g.state != GroupState::Empty || g.has_members() || g.state_timestamp + retention > now {
+                return Vec::new();
+            }
+            let mut keys: Vec<Key> = g
+                .offsets
+                .iter()
+                .filter(|(_, v)| v.commit_timestamp + retention <= now)
+                .map(|((t, p), _)| Key::Offset { group: g.id.clone(), topic: t.clone(), partition: *p })
+                .collect();
+            if keys.len() == g.offsets.len() {
+                keys.push(Key::Group { group: g.id.clone() });
+            }
+            keys
         };
-        for (group, keys) in expired {
+        let candidates: Vec<String> = {
+            let groups = self.store.lock();
+            groups.values().filter(|g| !expired_keys(g).is_empty()).map(|g| g.id.clone()).collect()
+        };
+        for group in candidates {
+            // Checked again in the group's turn, so that no consumer-protocol member
+            // joins between the check and the tombstones.
+            let _turn = self.consumer_turn(&group).await;
+            let keys = self.store.lock().get(&group).map(expired_keys).unwrap_or_default();
+            if keys.is_empty() {
+                continue;
+            }
             match self.write(&group, keys.into_iter().map(|k| (k, None)).collect()).await {
                 Ok(()) => tracing::info!(%group, "expired committed offsets of an empty group"),
                 Err(e) => tracing::warn!(%group, error = %e, "could not expire offsets"),
             }
             // A consumer group that went with its offsets: its own records go too.
-            if let Err(e) = self.persist_consumer(&group, None).await {
+            if let Err(e) = self.persist_consumer_in_turn(&group, None).await {
                 tracing::warn!(%group, error = %e, "could not remove the consumer group's records");
             }
         }
