@@ -131,9 +131,8 @@ impl Coordinator {
             Err(pending) => {
                 // An empty consumer group became this classic group: its records go
                 // (a failure is logged; they are kept to be removed later).
-                if let Some(turn) = turn {
-                    let _ = self.persist_consumer_in_turn(&group, None).await;
-                    drop(turn);
+                if turn.is_some() {
+                    self.persist_after_classic(&group, turn, None).await;
                 }
                 pending
             }

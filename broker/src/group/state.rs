@@ -190,15 +190,21 @@ impl Group {
         self.set_state(GroupState::Empty, now_ms);
     }
 
+    /// What a metadata record says of a group beside its members: generation,
+    /// protocol type, the time of its state.
+    pub fn seed(&mut self, value: &GroupValue, now_ms: i64) {
+        self.generation = value.generation;
+        self.protocol_type = Some(value.protocol_type.clone()).filter(|p| !p.is_empty());
+        self.state_timestamp = if value.current_state_timestamp > 0 { value.current_state_timestamp } else { now_ms };
+    }
+
     /// The classic group its metadata record describes, as Kafka loads it: Stable
     /// with the members of the generation written (each supporting only the
     /// group's protocol, with its subscription and assignment), Empty without.
     /// Sessions start `now_ms`.
     pub fn restore_classic(&mut self, value: GroupValue, now_ms: i64) {
         self.clear_classic(now_ms);
-        self.generation = value.generation;
-        self.protocol_type = Some(value.protocol_type).filter(|p| !p.is_empty());
-        self.state_timestamp = if value.current_state_timestamp > 0 { value.current_state_timestamp } else { now_ms };
+        self.seed(&value, now_ms);
         if value.members.is_empty() {
             return;
         }

@@ -145,9 +145,7 @@ impl GroupsState {
         let g = self.group(&id);
         let seedable = !g.has_members() && g.consumer.is_none() && g.state == GroupState::Empty;
         if seedable && value.generation >= g.generation {
-            g.generation = value.generation;
-            g.protocol_type = Some(value.protocol_type).filter(|p| !p.is_empty());
-            g.state_timestamp = if value.current_state_timestamp > 0 { value.current_state_timestamp } else { now };
+            g.seed(&value, now);
         }
     }
 }
