@@ -163,8 +163,14 @@ fn feature_levels_are_reported_and_changed_with_kafkas_checks() {
         )
     };
     let (supported, finalized, epoch) = features(&weir, 4);
-    assert_eq!(supported, vec![("group.version".into(), 0, 1), ("metadata.version".into(), 27, 27)]);
-    assert_eq!(finalized, vec![("group.version".into(), 1), ("metadata.version".into(), 27)]);
+    assert_eq!(
+        supported,
+        vec![("group.version".into(), 0, 1), ("metadata.version".into(), 27, 27), ("share.version".into(), 0, 1)]
+    );
+    assert_eq!(
+        finalized,
+        vec![("group.version".into(), 1), ("metadata.version".into(), 27), ("share.version".into(), 1)]
+    );
     assert!(epoch >= 0);
     // v3 clients are not shown features supported from level 0 (KAFKA-17492).
     assert_eq!(features(&weir, 3).0, vec![("metadata.version".into(), 27, 27)]);
@@ -194,7 +200,11 @@ fn feature_levels_are_reported_and_changed_with_kafkas_checks() {
     // group.version 0 turns the consumer protocol off, as in Kafka, and it stays off
     // across a restart; 1 turns it on again.
     assert_eq!(update(&weir, 1, "group.version", 0, 2, false).0, 0);
-    assert_eq!(features(&weir, 4).1, vec![("metadata.version".into(), 27)], "level 0 is not listed");
+    assert_eq!(
+        features(&weir, 4).1,
+        vec![("metadata.version".into(), 27), ("share.version".into(), 1)],
+        "level 0 is not listed"
+    );
     let hb = |weir: &Weir| -> i16 {
         let req = ConsumerGroupHeartbeatRequest::default()
             .with_group_id(GroupId(sb("fv")))

@@ -30,6 +30,7 @@ mod registry;
 mod report;
 mod scale;
 mod security;
+mod share_groups;
 mod startup;
 mod suite;
 mod txn_commit;
@@ -264,6 +265,18 @@ enum Cmd {
         rate: f64,
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+    /// One consumer reading a pre-filled topic with plain Fetch and as a share
+    /// group's member (ShareFetch, KIP-932), alternated on one Weir; prints markdown.
+    ShareGroups {
+        #[arg(long)]
+        weir: PathBuf,
+        #[arg(long, default_value_t = 16)]
+        partitions: i32,
+        #[arg(long, default_value_t = 400_000)]
+        records: u64,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
@@ -505,6 +518,7 @@ fn main() -> Result<()> {
             txn_commit::run(&builds(weir, weir_baseline), partitions, transactions, repeats, offsets)
         }
         Cmd::LongPoll { weir, consumers, rate, secs, repeats } => long_poll::run(weir, consumers, rate, secs, repeats),
+        Cmd::ShareGroups { weir, partitions, records, repeats } => share_groups::run(weir, partitions, records, repeats),
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {
             fetch_sessions::run(weir, partitions, secs, repeats, rate)
         }

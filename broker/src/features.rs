@@ -5,7 +5,8 @@
 //! `metadata.version` at Kafka 4.1's level (27, 4.1-IV1; Weir's metadata log is
 //! its own format, so no other level is offered) and `group.version` 0-1 (1: the
 //! KIP-848 consumer protocol is served; 0 turns ConsumerGroupHeartbeat and
-//! ConsumerGroupDescribe off, as in Kafka). `transaction.version` 2 (KIP-890 part
+//! ConsumerGroupDescribe off, as in Kafka) and `share.version` 0-1 (1: share
+//! groups, KIP-932, are served; 0 refuses their APIs). `transaction.version` 2 (KIP-890 part
 //! 2) is not offered, so it is left out, as Kafka leaves out features it supports
 //! only at level 0. Finalized levels are kept in the metadata log
 //! (`FeatureLevelChanged`); a cluster starts at each feature's default.
@@ -23,10 +24,12 @@ pub struct FeatureDef {
 
 pub const METADATA_VERSION: &str = "metadata.version";
 pub const GROUP_VERSION: &str = "group.version";
+pub const SHARE_VERSION: &str = "share.version";
 
 pub const FEATURES: &[FeatureDef] = &[
     FeatureDef { name: GROUP_VERSION, min: 0, max: 1, default: 1 },
     FeatureDef { name: METADATA_VERSION, min: 27, max: 27, default: 27 },
+    FeatureDef { name: SHARE_VERSION, min: 0, max: 1, default: 1 },
 ];
 
 pub fn feature(name: &str) -> Option<&'static FeatureDef> {
@@ -159,6 +162,11 @@ impl crate::BrokerHandle {
     pub fn consumer_protocol_enabled(&self) -> bool {
         self.settings().consumer_group.enabled
             && self.finalized_features().iter().any(|(n, l)| *n == GROUP_VERSION && *l >= 1)
+    }
+
+    /// Whether share groups (KIP-932) are served: `share.version` at least 1.
+    pub fn share_groups_enabled(&self) -> bool {
+        self.finalized_features().iter().any(|(n, l)| *n == SHARE_VERSION && *l >= 1)
     }
 
     /// Checks every update (the first failure refuses them all), then stores

@@ -82,6 +82,7 @@ pub(crate) struct Core {
     pub(crate) producer_clients: crate::producer_clients::ProducerClients,
     pub(crate) groups: OnceLock<Arc<Coordinator>>,
     pub(crate) txn: OnceLock<Arc<TxnCoordinator>>,
+    pub(crate) shares: OnceLock<Arc<crate::share::ShareCoordinator>>,
     pub(crate) schema_lookup: OnceLock<Arc<dyn SchemaIdLookup>>,
     pub(crate) authorizer: Arc<dyn Authorizer>,
     /// Byte-rate quotas.
@@ -139,6 +140,11 @@ impl BrokerHandle {
     /// The transaction coordinator.
     pub fn txn(&self) -> &Arc<TxnCoordinator> {
         self.core.txn.get().expect("the transaction coordinator is opened before the broker serves")
+    }
+
+    /// The share-group coordinator (KIP-932).
+    pub fn shares(&self) -> &Arc<crate::share::ShareCoordinator> {
+        self.core.shares.get().expect("the share coordinator is opened before the broker serves")
     }
 
     /// A producer id never handed out before on this node (persisted in blocks).

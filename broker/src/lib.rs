@@ -38,6 +38,7 @@ pub mod quotas;
 pub mod schema_validation;
 pub mod scram;
 pub mod settings;
+pub mod share;
 pub mod telemetry;
 pub mod topics;
 pub mod txn;
@@ -94,6 +95,7 @@ impl Broker {
         }
         let timers = tokio::spawn(handle.groups().clone().run_timers(handle.shutdown_signal()));
         let txn_timers = tokio::spawn(handle.txn().clone().run_timers(handle.shutdown_signal()));
+        let share_timers = tokio::spawn(handle.shares().clone().run_timers(handle.shutdown_signal()));
         tracing::info!(
             cluster.id = %handle.cluster().cluster_id(),
             node.id = handle.cluster().node_id(),
@@ -102,7 +104,7 @@ impl Broker {
             "broker started"
         );
         let servers = listeners.serve(&handle);
-        Ok(Broker { handle, servers, timers: vec![timers, txn_timers] })
+        Ok(Broker { handle, servers, timers: vec![timers, txn_timers, share_timers] })
     }
 
     /// The address of the first listener.
@@ -175,6 +177,7 @@ impl BrokerHandle {
                 producer_clients: Default::default(),
                 groups: OnceLock::new(),
                 txn: OnceLock::new(),
+                shares: OnceLock::new(),
                 schema_lookup: OnceLock::new(),
                 throttler: quotas::throttle::Throttler::new(meta.clone()),
                 fetch_sessions: fetch_session::FetchSessionCache::new(
@@ -209,8 +212,34 @@ impl BrokerHandle {
         txn_configs.insert("segment.bytes".to_string(), settings.txn.state_log_segment_bytes.to_string());
         let txn_log =
             handle.internal_topic(txn::TRANSACTION_STATE_TOPIC, settings.txn.state_log_partitions, txn_configs)?;
-        let txn = txn::TxnCoordinator::open(txn_log, meta, partitions, coordinator, settings.txn.clone(), clock)?;
+        let txn = txn::TxnCoordinator::open(
+            txn_log,
+            meta.clone(),
+            partitions,
+            coordinator,
+            settings.txn.clone(),
+            clock.clone(),
+        )?;
         let _ = handle.core.txn.set(txn);
+        // `__share_group_state` is created with the first share group (as Kafka
+        // does); one that exists is read back now.
+        let share_topic = |h: &BrokerHandle| {
+            let mut configs = BTreeMap::new();
+            configs.insert("cleanup.policy".to_string(), "compact".to_string());
+            h.internal_topic(share::store::SHARE_STATE_TOPIC, h.settings().share_group.state_topic_partitions, configs)
+        };
+        let existing = match meta.topic(share::store::SHARE_STATE_TOPIC) {
+            Some(_) => Some(share_topic(&handle)?),
+            None => None,
+        };
+        // Weak: the coordinator lives in the handle's core.
+        let weak = Arc::downgrade(&handle.core);
+        let open_store: share::OpenStateTopic = Box::new(move || {
+            let core = weak.upgrade().ok_or_else(|| TopicError::Broker(BrokerError::NotOpen("broker".into())))?;
+            share_topic(&BrokerHandle { core })
+        });
+        let shares = share::ShareCoordinator::open(existing, open_store, meta, settings.share_group.clone(), clock)?;
+        let _ = handle.core.shares.set(shares);
         Ok(handle)
     }
 

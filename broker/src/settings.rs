@@ -25,6 +25,19 @@ pub struct GroupSettings {
     pub offset_metadata_max_bytes: usize,
 }
 
+/// Share groups (`group.share.*`, KIP-932).
+#[derive(Clone, Debug)]
+pub struct ShareGroupSettings {
+    pub session_timeout_ms: i64,
+    pub heartbeat_interval_ms: i64,
+    pub record_lock_duration_ms: i64,
+    pub delivery_count_limit: u16,
+    pub partition_max_record_locks: usize,
+    pub max_size: usize,
+    pub max_share_sessions: usize,
+    pub state_topic_partitions: i32,
+}
+
 /// The transaction coordinator (`transaction.*`).
 #[derive(Clone, Debug)]
 pub struct TxnSettings {
@@ -110,6 +123,7 @@ pub struct BrokerSettings {
     pub producer_id_expiration_ms: i64,
     pub group: GroupSettings,
     pub consumer_group: ConsumerGroupSettings,
+    pub share_group: ShareGroupSettings,
     pub txn: TxnSettings,
 }
 
@@ -324,6 +338,17 @@ impl BrokerSettings {
             producer_id_expiration_ms: r.long("producer.id.expiration.ms", 1, i64::MAX)?,
             group,
             consumer_group,
+            share_group: ShareGroupSettings {
+                session_timeout_ms: int_ms("group.share.session.timeout.ms")?,
+                heartbeat_interval_ms: int_ms("group.share.heartbeat.interval.ms")?,
+                record_lock_duration_ms: int_ms("group.share.record.lock.duration.ms")?,
+                // Kafka bounds these: 2-10 deliveries, 100-10,000 locks, 1-1,000 members.
+                delivery_count_limit: r.long("group.share.delivery.count.limit", 2, 10)? as u16,
+                partition_max_record_locks: r.long("group.share.partition.max.record.locks", 100, 10_000)? as usize,
+                max_size: r.long("group.share.max.size", 1, 1000)? as usize,
+                max_share_sessions: r.int("group.share.max.share.sessions", 1)? as usize,
+                state_topic_partitions: r.int("share.coordinator.state.topic.num.partitions", 1)?,
+            },
             txn: TxnSettings {
                 state_log_partitions: r.int("transaction.state.log.num.partitions", 1)?,
                 state_log_segment_bytes: r.int("transaction.state.log.segment.bytes", 14)? as i64,

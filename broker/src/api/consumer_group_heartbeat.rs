@@ -37,6 +37,10 @@ pub async fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) ->
         let message = format!("Unauthorized topics: {}", hidden.join(", "));
         return refused(kafka_protocol::ResponseError::TopicAuthorizationFailed, Some(message));
     }
+    if ctx.broker.shares().is_share_group(req.group_id.0.as_str()) {
+        let message = format!("Group {} is not a consumer group.", req.group_id.0.as_str());
+        return refused(kafka_protocol::ResponseError::GroupIdNotFound, Some(message));
+    }
     let owned = req.topic_partitions.map(|tps| {
         let mut a = assignor::Assignment::new();
         for tp in tps {

@@ -10,7 +10,12 @@ pub async fn handle(ctx: &RequestContext, req: DeleteGroupsRequest) -> DeleteGro
     let coordinator = ctx.broker.groups();
     let mut results = Vec::with_capacity(req.groups_names.len());
     for g in req.groups_names {
+        let shares = ctx.broker.shares();
         let code = match ctx.authorize(Operation::Delete, Resource::Group(g.0.as_str())) {
+            true if shares.is_share_group(g.0.as_str()) => match shares.delete(g.0.as_str()).await {
+                Ok(()) => 0,
+                Err(e) => errors::share(&e).code(),
+            },
             true => errors::group_code(&coordinator.delete_group(g.0.as_str()).await),
             false => kafka_protocol::ResponseError::GroupAuthorizationFailed.code(),
         };

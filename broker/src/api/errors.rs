@@ -131,3 +131,28 @@ pub fn commit(e: &GroupError, version: i16) -> i16 {
 pub fn group_code(r: &Result<(), GroupError>) -> i16 {
     r.as_ref().err().map_or(0, |e| group(e).code())
 }
+
+/// Share-group coordinator errors.
+pub fn share(e: &crate::share::ShareError) -> ResponseError {
+    use crate::share::ShareError;
+    match e {
+        ShareError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        ShareError::UnknownMember { .. } => ResponseError::UnknownMemberId,
+        ShareError::FencedEpoch { .. } => ResponseError::FencedMemberEpoch,
+        ShareError::NotShareGroup(_) | ShareError::GroupNotFound(_) => ResponseError::GroupIdNotFound,
+        ShareError::GroupFull(_) => ResponseError::GroupMaxSizeReached,
+        ShareError::NotEmpty(_) => ResponseError::NonEmptyGroup,
+        ShareError::Storage(_) => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
+/// Share-session errors.
+pub fn share_session(e: &crate::share::SessionError) -> ResponseError {
+    use crate::share::SessionError;
+    match e {
+        SessionError::NotFound => ResponseError::ShareSessionNotFound,
+        SessionError::InvalidEpoch => ResponseError::InvalidShareSessionEpoch,
+        SessionError::LimitReached => ResponseError::ShareSessionLimitReached,
+        SessionError::InvalidRequest(_) => ResponseError::InvalidRequest,
+    }
+}

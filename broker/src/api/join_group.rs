@@ -14,6 +14,13 @@ pub async fn handle(ctx: &RequestContext, req: JoinGroupRequest) -> JoinGroupRes
             .with_generation_id(-1)
             .with_member_id(req.member_id);
     }
+    if ctx.broker.shares().is_share_group(req.group_id.0.as_str()) {
+        // One namespace for every kind of group: a share group takes no classic members.
+        return JoinGroupResponse::default()
+            .with_error_code(kafka_protocol::ResponseError::InconsistentGroupProtocol.code())
+            .with_generation_id(-1)
+            .with_member_id(req.member_id);
+    }
     let session = req.session_timeout_ms.max(0) as i64;
     // v0 has no rebalance timeout: it is the session timeout.
     let rebalance = if ctx.version >= 1 { req.rebalance_timeout_ms.max(0) as i64 } else { session };

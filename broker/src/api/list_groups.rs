@@ -12,11 +12,18 @@ pub fn handle(ctx: &RequestContext, req: ListGroupsRequest) -> ListGroupsRespons
     let all = ctx.may(Operation::Describe, Resource::Cluster);
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_lowercase()).collect();
+    let shares = ctx.broker.shares().list().into_iter().map(|(group_id, state)| crate::group::ListedGroup {
+        group_id,
+        protocol_type: "share".to_string(),
+        state,
+        group_type: "share",
+    });
     let groups = ctx
         .broker
         .groups()
         .list()
         .into_iter()
+        .chain(shares)
         .filter(|g| states.is_empty() || states.contains(&g.state.to_lowercase()))
         .filter(|g| types.is_empty() || types.iter().any(|t| t == g.group_type))
         .filter(|g| all || ctx.may(Operation::Describe, Resource::Group(&g.group_id)))

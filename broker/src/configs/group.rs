@@ -2,8 +2,9 @@
 //! and heartbeat interval, kept in the metadata log (`GroupConfigsReplaced`) and read
 //! by the group coordinator on each heartbeat and expiry check. Unset keys fall back
 //! to the broker's `group.consumer.*` values. Any group name may carry configs, even
-//! one no member has joined yet, as in Kafka. Share-group keys come with share
-//! groups.
+//! one no member has joined yet, as in Kafka. Share groups read
+//! `share.auto.offset.reset` (where a share-partition starts: `latest`, the default,
+//! or `earliest`) when a share-partition is first read.
 
 use std::collections::BTreeMap;
 
@@ -27,11 +28,22 @@ pub const GROUP_CONFIGS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Share-group keys: (name, default, doc).
+pub const SHARE_GROUP_CONFIGS: &[(&str, &str, &str)] = &[(
+    "share.auto.offset.reset",
+    "latest",
+    "Where a share group starts reading a partition it has not read before: latest or earliest.",
+)];
+
 /// A consumer group's session timeout and heartbeat interval, overrides applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GroupTimeouts {
     pub session_timeout_ms: i64,
     pub heartbeat_interval_ms: i64,
+}
+
+fn is_group_key(name: &str) -> bool {
+    GROUP_CONFIGS.iter().any(|g| g.0 == name) || SHARE_GROUP_CONFIGS.iter().any(|g| g.0 == name)
 }
 
 fn check_name(group: &str) -> Result<(), TopicError> {
@@ -104,6 +116,27 @@ impl Configs {
                 synonyms,
             });
         }
+        for (name, default, doc) in SHARE_GROUP_CONFIGS {
+            let (value, source) = match overrides.get(*name) {
+                Some(v) => (v.clone(), ConfigSource::Group),
+                None => (default.to_string(), ConfigSource::Default),
+            };
+            let synonyms = if source == ConfigSource::Group {
+                vec![ConfigSynonym { name: name.to_string(), value: Some(value.clone()), source }]
+            } else {
+                Vec::new()
+            };
+            out.push(ConfigEntry {
+                name,
+                value: Some(value),
+                source,
+                read_only: false,
+                sensitive: false,
+                ty: ConfigType::String,
+                doc,
+                synonyms,
+            });
+        }
         Ok(out)
     }
 
@@ -122,7 +155,7 @@ impl Configs {
         self.update_group(
             group,
             |current| {
-                if let Some(c) = changes.iter().find(|c| !GROUP_CONFIGS.iter().any(|g| g.0 == c.name)) {
+                if let Some(c) = changes.iter().find(|c| !is_group_key(&c.name)) {
                     return Err(TopicError::InvalidConfig(format!("Unknown group config name: {}", c.name)));
                 }
                 let mut configs = current.clone();
@@ -172,6 +205,15 @@ impl Configs {
         let cg = &self.settings.consumer_group;
         let mut values = [cg.session_timeout_ms, cg.heartbeat_interval_ms];
         for (name, value) in configs {
+            if name == SHARE_GROUP_CONFIGS[0].0 {
+                if !["latest", "earliest"].contains(&value.trim().to_ascii_lowercase().as_str()) {
+                    return Err(TopicError::InvalidConfig(format!(
+                        "Invalid value {value} for configuration {name}: must be latest or earliest \
+                         (by_duration is not supported)"
+                    )));
+                }
+                continue;
+            }
             let Some(i) = GROUP_CONFIGS.iter().position(|g| g.0 == name) else {
                 return Err(TopicError::InvalidConfig(format!("Unknown group config name: {name}")));
             };

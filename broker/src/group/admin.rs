@@ -13,7 +13,7 @@ pub struct ListedGroup {
     pub protocol_type: String,
     /// Kafka's state name (`Stable`, `Empty`, `Reconciling`, ...).
     pub state: &'static str,
-    /// `classic` or `consumer`.
+    /// `classic`, `consumer` or `share`.
     pub group_type: &'static str,
 }
 

@@ -263,6 +263,47 @@ impl ErrorCodes for ConsumerGroupDescribeResponse {
     }
 }
 
+impl ErrorCodes for ShareGroupHeartbeatResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+    }
+}
+
+impl ErrorCodes for ShareGroupDescribeResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x0 in &self.groups {
+            f(x0.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for ShareFetchResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x0 in &self.responses {
+            for x1 in &x0.partitions {
+                f(x1.error_code);
+            }
+        }
+        for x0 in &self.responses {
+            for x1 in &x0.partitions {
+                f(x1.acknowledge_error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for ShareAcknowledgeResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x0 in &self.responses {
+            for x1 in &x0.partitions {
+                f(x1.error_code);
+            }
+        }
+    }
+}
+
 impl ErrorCodes for DescribeTopicPartitionsResponse {
     fn error_codes(&self, f: &mut dyn FnMut(i16)) {
         for x0 in &self.topics {

@@ -1,0 +1,275 @@
+//! ShareFetch (key 78): a share-group member's fetch (KIP-932). In order: the
+//! share session step (which partitions the session reads), the acknowledgements
+//! it carries (applied and on disk before the answer), then records acquired for
+//! the member from each of the session's partitions, long-polling up to
+//! `max_wait_ms` while nothing can be acquired. Each partition answers with the
+//! batches holding its acquired records and the acquired ranges (with their
+//! delivery counts); a client hands out only records inside them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::share_fetch_response::{
+    AcquiredRecords, LeaderIdAndEpoch, NodeEndpoint, PartitionData, ShareFetchableTopicResponse,
+};
+use kafka_protocol::messages::{BrokerId, ShareFetchRequest, ShareFetchResponse};
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+use super::{errors, str_bytes, RequestContext};
+use crate::auth::{Operation, Resource};
+use crate::partition::{FetchWaiter, Partition};
+use crate::share::{AckBatch, AckOutcome};
+
+/// A partition of the session, resolved once per request.
+struct Target {
+    topic_id: Uuid,
+    index: i32,
+    /// None when it cannot be read (its error is in the answer) or is not in the
+    /// session (only acknowledged).
+    partition: Option<Arc<Partition>>,
+    answer: PartitionData,
+    /// Worth sending: records, an error, or acknowledgement results.
+    send: bool,
+}
+
+/// Acknowledgement batches as sent: (first offset, last offset, types).
+pub fn ack_batches<'a>(batches: impl Iterator<Item = (i64, i64, &'a [i8])>) -> Vec<AckBatch> {
+    batches.map(|(first, last, types)| AckBatch { first, last, types: types.to_vec() }).collect()
+}
+
+/// A partition's acknowledgement error code (0: done).
+pub fn ack_code(o: AckOutcome) -> i16 {
+    match o {
+        AckOutcome::Done => 0,
+        AckOutcome::InvalidRecordState => ResponseError::InvalidRecordState.code(),
+        AckOutcome::InvalidRequest => ResponseError::InvalidRequest.code(),
+        AckOutcome::NotPersisted => ResponseError::CoordinatorNotAvailable.code(),
+    }
+}
+
+fn refused(code: ResponseError, message: Option<String>) -> ShareFetchResponse {
+    ShareFetchResponse::default().with_error_code(code.code()).with_error_message(message.map(str_bytes))
+}
+
+/// The partition behind (topic id, index), or the error a partition answers with.
+pub fn resolve(ctx: &RequestContext, topic_id: Uuid, index: i32) -> Result<Arc<Partition>, ResponseError> {
+    let Some(t) = ctx.broker.topics().by_id(&topic_id) else { return Err(ResponseError::UnknownTopicId) };
+    if !ctx.authorize(Operation::Read, Resource::Topic(&t.name)) {
+        return Err(ResponseError::TopicAuthorizationFailed);
+    }
+    ctx.broker
+        .partitions()
+        .get(&t.name, index)
+        .filter(|p| !p.is_removed())
+        .ok_or(ResponseError::UnknownTopicOrPartition)
+}
+
+pub fn node_endpoints(ctx: &RequestContext) -> Vec<NodeEndpoint> {
+    let c = ctx.broker.cluster();
+    c.endpoint(&ctx.session.listener)
+        .map(|e| {
+            vec![NodeEndpoint::default()
+                .with_node_id(BrokerId(c.node_id()))
+                .with_host(str_bytes(e.host.clone()))
+                .with_port(e.port)]
+        })
+        .unwrap_or_default()
+}
+
+pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
+    if !ctx.broker.share_groups_enabled() {
+        return refused(ResponseError::UnsupportedVersion, None);
+    }
+    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
+        return refused(ResponseError::InvalidRequest, Some("GroupId and MemberId are required".into()));
+    };
+    let (group, member) = (group.0.to_string(), member.to_string());
+    if group.is_empty() || member.is_empty() {
+        return refused(ResponseError::InvalidRequest, Some("GroupId and MemberId can't be empty.".into()));
+    }
+    if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
+        return refused(ResponseError::GroupAuthorizationFailed, None);
+    }
+    let shares = ctx.broker.shares().clone();
+    let mut add = Vec::new();
+    let mut acks: Vec<(Uuid, i32, Vec<AckBatch>)> = Vec::new();
+    for t in &req.topics {
+        for p in &t.partitions {
+            add.push((t.topic_id, p.partition_index));
+            if !p.acknowledgement_batches.is_empty() {
+                let batches =
+                    p.acknowledgement_batches.iter().map(|b| (b.first_offset, b.last_offset, &b.acknowledge_types[..]));
+                acks.push((t.topic_id, p.partition_index, ack_batches(batches)));
+            }
+        }
+    }
+    let forget: Vec<(Uuid, i32)> =
+        req.forgotten_topics_data.iter().flat_map(|f| f.partitions.iter().map(move |p| (f.topic_id, *p))).collect();
+    let plan =
+        match shares.fetch_session(&group, &member, req.share_session_epoch, &add, &forget, !acks.is_empty()).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                let message = match &e {
+                    crate::share::SessionError::InvalidRequest(m) => Some(m.clone()),
+                    _ => None,
+                };
+                return refused(errors::share_session(&e), message);
+            }
+        };
+    // Acknowledgements of partitions this member may not read fail there.
+    let mut ack_results: Vec<(Uuid, i32, i16)> = Vec::new();
+    let mut allowed = Vec::new();
+    for (t, p, batches) in acks {
+        match resolve(ctx, t, p) {
+            Ok(_) => allowed.push((t, p, batches)),
+            Err(e) => ack_results.push((t, p, e.code())),
+        }
+    }
+    for (t, p, o) in shares.acknowledge(&group, &member, allowed).await {
+        ack_results.push((t, p, ack_code(o)));
+    }
+    let leader = |p: &Partition| {
+        LeaderIdAndEpoch::default().with_leader_id(ctx.broker.cluster().node_id()).with_leader_epoch(p.leader_epoch())
+    };
+    let mut targets: Vec<Target> = plan
+        .partitions
+        .iter()
+        .map(|&(topic_id, index)| {
+            // Records are never null: librdkafka refuses a null record set.
+            let answer = PartitionData::default().with_partition_index(index).with_records(Some(Bytes::new()));
+            match resolve(ctx, topic_id, index) {
+                Ok(p) => {
+                    let answer = answer.with_current_leader(leader(&p));
+                    Target { topic_id, index, partition: Some(p), answer, send: false }
+                }
+                Err(e) => {
+                    let answer = answer.with_error_code(e.code());
+                    Target { topic_id, index, partition: None, answer, send: true }
+                }
+            }
+        })
+        .collect();
+    for (t, p, code) in &ack_results {
+        match targets.iter_mut().find(|x| x.topic_id == *t && x.index == *p) {
+            Some(x) => {
+                x.answer.acknowledge_error_code = *code;
+                x.send = true;
+            }
+            None => targets.push(Target {
+                topic_id: *t,
+                index: *p,
+                partition: None,
+                answer: PartitionData::default()
+                    .with_partition_index(*p)
+                    .with_records(Some(Bytes::new()))
+                    .with_acknowledge_error_code(*code),
+                send: true,
+            }),
+        }
+    }
+    if plan.closed {
+        // The session is over: what the member still holds goes back.
+        shares.release(&group, &member).await;
+    } else {
+        fetch_records(ctx, &req, &group, &member, &mut targets).await;
+    }
+    let mut responses: Vec<ShareFetchableTopicResponse> = Vec::new();
+    for t in targets.into_iter().filter(|t| t.send) {
+        match responses.last_mut().filter(|r| r.topic_id == t.topic_id) {
+            Some(r) => r.partitions.push(t.answer),
+            None => responses
+                .push(ShareFetchableTopicResponse::default().with_topic_id(t.topic_id).with_partitions(vec![t.answer])),
+        }
+    }
+    ShareFetchResponse::default()
+        .with_acquisition_lock_timeout_ms(shares.settings().record_lock_duration_ms as i32)
+        .with_responses(responses)
+        .with_node_endpoints(node_endpoints(ctx))
+}
+
+/// Acquires records for the member from its session's partitions, waiting up to
+/// `max_wait_ms` for some to arrive when none can be acquired.
+async fn fetch_records(
+    ctx: &RequestContext,
+    req: &ShareFetchRequest,
+    group: &str,
+    member: &str,
+    targets: &mut [Target],
+) {
+    let shares = ctx.broker.shares().clone();
+    let readable: Vec<(Uuid, Arc<Partition>)> =
+        targets.iter().filter_map(|t| t.partition.as_ref().map(|p| (t.topic_id, p.clone()))).collect();
+    if let Err(e) = shares.prepare(group, &readable).await {
+        tracing::warn!(group, error = %e, "share-partitions could not be initialized");
+        for t in targets.iter_mut().filter(|t| t.partition.is_some()) {
+            t.answer.error_code = ResponseError::CoordinatorNotAvailable.code();
+            t.send = true;
+        }
+        return;
+    }
+    let member: Arc<str> = Arc::from(member);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let broker_max = ctx.broker.settings().fetch_max_bytes;
+    let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(broker_max) } else { broker_max };
+    let max_records = if req.max_records > 0 { req.max_records as usize } else { 500 };
+    let mut shutdown = ctx.broker.shutdown_signal();
+    let mut waiter: Option<Arc<FetchWaiter>> = None;
+    loop {
+        let mut records_left = max_records;
+        let mut bytes_left = max_bytes;
+        let mut any = false;
+        for t in targets.iter_mut() {
+            let Some(p) = &t.partition else { continue };
+            if records_left == 0 || bytes_left == 0 {
+                break;
+            }
+            match shares.acquire(group, &member, t.topic_id, p, records_left, bytes_left) {
+                Ok(a) if !a.ranges.is_empty() => {
+                    let n: i64 = a.ranges.iter().map(|r| r.last - r.first + 1).sum();
+                    records_left = records_left.saturating_sub(n as usize);
+                    bytes_left = bytes_left.saturating_sub(a.records.len());
+                    t.answer.records = Some(a.records);
+                    t.answer.acquired_records = a
+                        .ranges
+                        .iter()
+                        .map(|r| {
+                            AcquiredRecords::default()
+                                .with_first_offset(r.first)
+                                .with_last_offset(r.last)
+                                .with_delivery_count(r.deliveries as i16)
+                        })
+                        .collect();
+                    t.send = true;
+                    any = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    t.answer.error_code = errors::storage(&e).code();
+                    t.send = true;
+                    any = true;
+                }
+            }
+        }
+        if any || tokio::time::Instant::now() >= deadline || *shutdown.borrow_and_update() {
+            return;
+        }
+        let Some(w) = waiter.as_ref() else {
+            // Parked before reading again, so an append in between is not missed.
+            let w = FetchWaiter::new();
+            for (_, p) in &readable {
+                p.park(&w);
+            }
+            waiter = Some(w);
+            continue;
+        };
+        // Records released or timed out are not announced: look again now and then.
+        let poll = tokio::time::Instant::now() + Duration::from_millis(100);
+        tokio::select! {
+            _ = w.wait() => {}
+            _ = tokio::time::sleep_until(deadline.min(poll)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}

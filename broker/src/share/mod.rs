@@ -1,0 +1,291 @@
+//! Share groups (KIP-932, "queues for Kafka"): members read the same partitions
+//! together, each record handed to one member at a time under a lock, and
+//! acknowledged one by one (accepted, released for another delivery, rejected).
+//!
+//! - `group.rs`: membership (ShareGroupHeartbeat) and the assignment;
+//! - `partition.rs`: a share-partition's records in flight (the state machine);
+//! - `session.rs`: share sessions (ShareFetch's incremental partition lists);
+//! - `store.rs`: `__share_group_state`, what survives a restart.
+//!
+//! Locking: the groups and sessions sit under one mutex held only for in-memory
+//! work; each share-partition has its own mutex, held while its log is read and
+//! its records acquired (a memory-mapped read), never across an await. Writes to
+//! `__share_group_state` of one of its partitions take that partition's turn and
+//! take the snapshots inside it, so a later state is never overwritten by an
+//! earlier one. What a member acknowledged is on disk before it is answered, and
+//! a share-partition's start is on disk before its first records are handed out,
+//! so a restart hands out again at most what was not acknowledged (acquired
+//! records come back available: a lock does not outlive the broker).
+//!
+//! Not yet done: members are not persisted (after a restart they join again, as
+//! after a session timeout); a member's records are not released when its
+//! connection closes (they wait for the lock, or its leave or session timeout);
+//! `read_committed` is not offered (`share.isolation.level`).
+
+pub mod group;
+pub mod partition;
+mod session;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use uuid::Uuid;
+use weir_storage::Clock;
+
+use crate::error::TopicError;
+use crate::internal::InternalTopic;
+use crate::internal::StateTopic;
+use crate::metadata::MetadataStore;
+use crate::settings::ShareGroupSettings;
+use group::{Assignment, ShareGroup, ShareMember};
+use partition::SharePartition;
+pub use session::SessionError;
+use session::Sessions;
+use store::{Persisted, ShareKey, StateKey};
+
+mod ops;
+pub use ops::{AckBatch, AckOutcome, Acquired, ShareGroupDescription, ShareHeartbeat, ShareHeartbeatAnswer};
+pub use session::FINAL_EPOCH;
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ShareError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("Member {member} is not a member of group {group}.")]
+    UnknownMember { group: String, member: String },
+    #[error("The share group member has epoch {got} but the group has {expected}.")]
+    FencedEpoch { got: i32, expected: i32 },
+    #[error("Group {0} is not a share group.")]
+    NotShareGroup(String),
+    #[error("Share group {0} not found.")]
+    GroupNotFound(String),
+    #[error("The share group has reached its maximum size of {0}.")]
+    GroupFull(usize),
+    #[error("Share group {0} is not empty.")]
+    NotEmpty(String),
+    #[error("share group state could not be written: {0}")]
+    Storage(String),
+}
+
+pub type Result<T, E = ShareError> = std::result::Result<T, E>;
+
+/// Opens `__share_group_state` (creating it when missing). Blocking.
+pub type OpenStateTopic = Box<dyn Fn() -> Result<InternalTopic, TopicError> + Send + Sync>;
+
+struct State {
+    groups: HashMap<String, ShareGroup>,
+    parts: HashMap<ShareKey, Arc<Mutex<SharePartition>>>,
+    sessions: Sessions,
+}
+
+pub struct ShareCoordinator {
+    me: std::sync::Weak<ShareCoordinator>,
+    state: Mutex<State>,
+    /// `__share_group_state`, once it exists.
+    store: Mutex<Option<Arc<StateTopic<Persisted>>>>,
+    open_store: OpenStateTopic,
+    /// One turn per `__share_group_state` partition.
+    writers: Vec<tokio::sync::Mutex<()>>,
+    meta: Arc<MetadataStore>,
+    clock: Arc<dyn Clock>,
+    cfg: ShareGroupSettings,
+}
+
+impl ShareCoordinator {
+    /// Restores the share groups `__share_group_state` holds, if it exists.
+    /// Blocking.
+    pub(crate) fn open(
+        existing: Option<InternalTopic>,
+        open_store: OpenStateTopic,
+        meta: Arc<MetadataStore>,
+        cfg: ShareGroupSettings,
+        clock: Arc<dyn Clock>,
+    ) -> crate::Result<Arc<ShareCoordinator>> {
+        let mut groups = HashMap::new();
+        let mut parts = HashMap::new();
+        let mut store = None;
+        let mut writer_count = cfg.state_topic_partitions.max(1) as usize;
+        if let Some(topic) = existing {
+            writer_count = topic.partition_count() as usize;
+            let st = StateTopic::open(topic, Persisted::default())?;
+            {
+                let p = st.lock();
+                for (g, epoch) in &p.epochs {
+                    groups.insert(g.clone(), ShareGroup { epoch: *epoch, ..Default::default() });
+                }
+                for (k, snap) in &p.partitions {
+                    parts.insert(k.clone(), Arc::new(Mutex::new(SharePartition::restore(snap))));
+                }
+            }
+            tracing::info!(share_groups = groups.len(), share_partitions = parts.len(), "share groups loaded");
+            store = Some(Arc::new(st));
+        }
+        Ok(Arc::new_cyclic(|me| ShareCoordinator {
+            me: me.clone(),
+            state: Mutex::new(State { groups, parts, sessions: Sessions::new(cfg.max_share_sessions) }),
+            store: Mutex::new(store),
+            open_store,
+            writers: (0..writer_count).map(|_| tokio::sync::Mutex::new(())).collect(),
+            meta,
+            clock,
+            cfg,
+        }))
+    }
+
+    pub fn settings(&self) -> &ShareGroupSettings {
+        &self.cfg
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn is_share_group(&self, group: &str) -> bool {
+        self.state.lock().groups.contains_key(group)
+    }
+
+    /// Runs the periodic work (session timeouts, lock timeouts) until `shutdown`.
+    pub async fn run_timers(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut interval = tokio::time::interval(std::time::Duration::from_millis(100));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            self.tick(self.now()).await;
+        }
+    }
+
+    /// Removes members whose session ended and frees records whose lock ended,
+    /// writing what changed.
+    pub async fn tick(&self, now: i64) {
+        let (epochs, changed) = {
+            let mut st = self.state.lock();
+            let mut epochs = Vec::new();
+            let mut gone: Vec<(String, String)> = Vec::new();
+            for (gid, g) in st.groups.iter_mut() {
+                let expired: Vec<String> = g
+                    .members
+                    .iter()
+                    .filter(|(_, m)| m.last_heartbeat + self.cfg.session_timeout_ms <= now)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if expired.is_empty() {
+                    continue;
+                }
+                for m in expired {
+                    tracing::info!(group = %gid, member_id = %m, "share group member's session timed out");
+                    g.members.remove(&m);
+                    gone.push((gid.clone(), m));
+                }
+                g.epoch += 1;
+                epochs.push(gid.clone());
+                let topics = self.topics_of(&g.subscribed());
+                g.assign(topics);
+            }
+            for (g, m) in &gone {
+                st.sessions.remove(g, m);
+            }
+            st.sessions.evict_idle(now, self.cfg.session_timeout_ms);
+            let mut changed = Vec::new();
+            for (k, p) in &st.parts {
+                let mut p = p.lock();
+                let mut c = false;
+                for (_, m) in gone.iter().filter(|(g, _)| *g == k.group) {
+                    c |= p.release_member(m, self.cfg.delivery_count_limit);
+                }
+                if p.next_deadline().is_some_and(|d| d <= now) {
+                    c |= p.expire(now, self.cfg.delivery_count_limit);
+                }
+                if c {
+                    changed.push(k.clone());
+                }
+            }
+            (epochs, changed)
+        };
+        for g in epochs {
+            if let Err(e) = self.persist_epoch(&g).await {
+                tracing::error!(group = %g, error = %e, "could not write the share group's epoch");
+            }
+        }
+        if let Err(e) = self.persist_partitions(changed).await {
+            tracing::error!(error = %e, "could not write released share-group records");
+        }
+    }
+
+    /// The subscribed topics that exist: (name, id, partition count), by name.
+    fn topics_of(&self, names: &std::collections::BTreeSet<String>) -> Vec<(String, Uuid, i32)> {
+        names.iter().filter_map(|n| self.meta.topic(n).map(|t| (t.name.clone(), t.id, t.partitions))).collect()
+    }
+
+    fn store(&self) -> Result<Arc<StateTopic<Persisted>>> {
+        if let Some(s) = self.store.lock().as_ref() {
+            return Ok(s.clone());
+        }
+        let topic = (self.open_store)().map_err(|e| ShareError::Storage(e.to_string()))?;
+        let st = StateTopic::open(topic, Persisted::default()).map_err(|e| ShareError::Storage(e.to_string()))?;
+        let mut slot = self.store.lock();
+        Ok(slot.get_or_insert_with(|| Arc::new(st)).clone())
+    }
+
+    fn store_partition(&self, group: &str) -> i32 {
+        crate::group::records::partition_for(group, self.writers.len() as i32)
+    }
+
+    /// Appends to `__share_group_state` (created first if need be) and waits until
+    /// the records are durable.
+    async fn write(&self, partition: i32, entries: Vec<crate::internal::Entry>) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let me = self.me.upgrade().ok_or_else(|| ShareError::Storage("the broker is closing".into()))?;
+        crate::blocking(move || {
+            let store = me.store()?;
+            store.write(partition, entries).map_err(|e| ShareError::Storage(e.to_string()))
+        })
+        .await
+    }
+
+    /// Writes the group's epoch as it is when its turn comes (so a later epoch is
+    /// never overwritten by an earlier one).
+    async fn persist_epoch(&self, group: &str) -> Result<()> {
+        let partition = self.store_partition(group);
+        let _turn = self.writers[partition as usize].lock().await;
+        let Some(epoch) = self.state.lock().groups.get(group).map(|g| g.epoch) else { return Ok(()) };
+        self.write(
+            partition,
+            vec![(Some(StateKey::Group(group.to_string()).encode()), Some(store::encode_epoch(epoch)))],
+        )
+        .await
+    }
+
+    /// Writes the current snapshot of each share-partition, taken in its
+    /// partition's turn.
+    async fn persist_partitions(&self, keys: Vec<ShareKey>) -> Result<()> {
+        let mut by_partition: BTreeMap<i32, Vec<ShareKey>> = BTreeMap::new();
+        for k in keys {
+            by_partition.entry(self.store_partition(&k.group)).or_default().push(k);
+        }
+        for (partition, keys) in by_partition {
+            let _turn = self.writers[partition as usize].lock().await;
+            let entries: Vec<crate::internal::Entry> = {
+                let st = self.state.lock();
+                keys.iter()
+                    .filter_map(|k| {
+                        let p = st.parts.get(k)?;
+                        let snap = p.lock().snapshot();
+                        Some((Some(StateKey::Partition(k.clone()).encode()), Some(store::encode_snapshot(&snap))))
+                    })
+                    .collect()
+            };
+            self.write(partition, entries).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,444 @@
+//! The share coordinator's operations, one per Kafka API: heartbeats, a fetch's
+//! session step and acquisitions, acknowledgements, and the admin views.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use uuid::Uuid;
+use weir_storage::StorageError;
+
+use super::partition::{self, AckError, AckType, AcquireLimits, AcquiredRange, SharePartition};
+use super::session::{FetchPlan, SessionError};
+use super::store::{ShareKey, StateKey};
+use super::{Assignment, Result, ShareCoordinator, ShareError, ShareGroup, ShareMember};
+use crate::partition::{Isolation, Partition};
+
+/// A ShareGroupHeartbeat, in domain terms.
+#[derive(Clone, Debug)]
+pub struct ShareHeartbeat {
+    pub group: String,
+    pub member_id: String,
+    pub epoch: i32,
+    pub rack_id: Option<String>,
+    /// None: unchanged since the last heartbeat.
+    pub topics: Option<Vec<String>>,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareHeartbeatAnswer {
+    pub member_id: String,
+    pub epoch: i32,
+    pub interval_ms: i32,
+    /// Present when the member's assignment is new to it.
+    pub assignment: Option<Assignment>,
+}
+
+/// One acknowledgement batch as sent.
+#[derive(Clone, Debug)]
+pub struct AckBatch {
+    pub first: i64,
+    pub last: i64,
+    pub types: Vec<i8>,
+}
+
+/// What became of a partition's acknowledgements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckOutcome {
+    Done,
+    InvalidRecordState,
+    InvalidRequest,
+    /// Applied, but not written to disk: after a restart the records may be
+    /// handed out again.
+    NotPersisted,
+}
+
+/// A partition's answer to an acquisition.
+#[derive(Debug, Default)]
+pub struct Acquired {
+    pub records: Bytes,
+    pub ranges: Vec<AcquiredRange>,
+}
+
+/// A share group as DescribeGroups-style views show it.
+#[derive(Clone, Debug)]
+pub struct ShareGroupDescription {
+    pub group: String,
+    pub state: &'static str,
+    pub epoch: i32,
+    pub members: Vec<(String, ShareMember)>,
+}
+
+impl ShareCoordinator {
+    pub async fn heartbeat(&self, hb: ShareHeartbeat) -> Result<ShareHeartbeatAnswer> {
+        if hb.group.is_empty() {
+            return Err(ShareError::InvalidRequest("GroupId can't be empty.".into()));
+        }
+        if hb.member_id.is_empty() {
+            return Err(ShareError::InvalidRequest("MemberId can't be empty.".into()));
+        }
+        if hb.rack_id.as_deref() == Some("") {
+            return Err(ShareError::InvalidRequest("RackId can't be empty.".into()));
+        }
+        if hb.epoch < -1 {
+            return Err(ShareError::InvalidRequest("MemberEpoch is invalid.".into()));
+        }
+        if hb.epoch == 0 && hb.topics.as_ref().is_none_or(|t| t.is_empty()) {
+            return Err(ShareError::InvalidRequest("SubscribedTopicNames must be set in first request.".into()));
+        }
+        let now = self.now();
+        let (answer, epoch_written, released) = {
+            let mut st = self.state.lock();
+            if hb.epoch == -1 {
+                let Some(g) = st.groups.get_mut(&hb.group) else {
+                    return Err(ShareError::GroupNotFound(hb.group));
+                };
+                if g.members.remove(&hb.member_id).is_none() {
+                    return Err(ShareError::UnknownMember { group: hb.group, member: hb.member_id });
+                }
+                tracing::info!(group = %hb.group, member_id = %hb.member_id, "share group member left");
+                g.epoch += 1;
+                let topics = self.topics_of(&g.subscribed());
+                g.assign(topics);
+                // Its share session and the records it holds stay until the client
+                // ends the session (a leaving consumer sends its last acknowledgements
+                // after the leave, as Kafka's does) or the session times out.
+                let answer = ShareHeartbeatAnswer {
+                    member_id: hb.member_id,
+                    epoch: -1,
+                    interval_ms: self.cfg.heartbeat_interval_ms as i32,
+                    assignment: None,
+                };
+                (answer, Some(hb.group), Vec::new())
+            } else {
+                let mut bumped = false;
+                if hb.epoch == 0 {
+                    let full = st.groups.get(&hb.group).is_some_and(|g| {
+                        !g.members.contains_key(&hb.member_id) && g.members.len() >= self.cfg.max_size
+                    });
+                    if full {
+                        return Err(ShareError::GroupFull(self.cfg.max_size));
+                    }
+                    let g = st.groups.entry(hb.group.clone()).or_default();
+                    let topics: BTreeSet<String> = hb.topics.iter().flatten().cloned().collect();
+                    let previous = g.members.insert(
+                        hb.member_id.clone(),
+                        ShareMember {
+                            epoch: 0,
+                            previous_epoch: 0,
+                            topics,
+                            rack_id: hb.rack_id.clone(),
+                            client_id: hb.client_id.clone(),
+                            client_host: hb.client_host.clone(),
+                            last_heartbeat: now,
+                            assignment: Assignment::new(),
+                        },
+                    );
+                    if previous.as_ref().is_none_or(|p| p.topics != g.members[&hb.member_id].topics) {
+                        bumped = true;
+                    }
+                    if previous.is_none() {
+                        tracing::info!(group = %hb.group, member_id = %hb.member_id, "share group member joined");
+                    }
+                } else {
+                    let Some(g) = st.groups.get_mut(&hb.group) else {
+                        return Err(ShareError::GroupNotFound(hb.group));
+                    };
+                    let Some(m) = g.members.get_mut(&hb.member_id) else {
+                        return Err(ShareError::UnknownMember { group: hb.group, member: hb.member_id });
+                    };
+                    if hb.epoch != m.epoch && hb.epoch != m.previous_epoch {
+                        return Err(ShareError::FencedEpoch { got: hb.epoch, expected: m.epoch });
+                    }
+                    m.last_heartbeat = now;
+                    if let Some(topics) = &hb.topics {
+                        let topics: BTreeSet<String> = topics.iter().cloned().collect();
+                        if topics != m.topics {
+                            m.topics = topics;
+                            bumped = true;
+                        }
+                    }
+                }
+                let g = st.groups.get_mut(&hb.group).expect("the group is there");
+                let topics = self.topics_of(&g.subscribed());
+                if bumped || topics != g.topics_seen {
+                    g.epoch += 1;
+                    g.assign(topics);
+                    bumped = true;
+                }
+                let (group_epoch, target) = (g.epoch, g.target.get(&hb.member_id).cloned().unwrap_or_default());
+                let m = g.members.get_mut(&hb.member_id).expect("the member is there");
+                let assignment = if m.epoch != group_epoch || hb.epoch == 0 {
+                    m.previous_epoch = if hb.epoch == 0 { 0 } else { m.epoch };
+                    m.epoch = group_epoch;
+                    m.assignment = target.clone();
+                    Some(target)
+                } else {
+                    None
+                };
+                let answer = ShareHeartbeatAnswer {
+                    member_id: hb.member_id,
+                    epoch: group_epoch,
+                    interval_ms: self.cfg.heartbeat_interval_ms as i32,
+                    assignment,
+                };
+                (answer, bumped.then_some(hb.group), Vec::new())
+            }
+        };
+        if let Some(g) = epoch_written {
+            if let Err(err) = self.persist_epoch(&g).await {
+                tracing::error!(group = %g, error = %err, "could not write the share group's epoch");
+            }
+        }
+        if let Err(e) = self.persist_partitions(released).await {
+            tracing::error!(error = %e, "could not write records released by a leaving member");
+        }
+        Ok(answer)
+    }
+
+    /// Gives back what `member` holds in `group`'s share-partitions; the keys that
+    /// changed.
+    fn release_locked(
+        &self,
+        parts: &std::collections::HashMap<ShareKey, Arc<Mutex<SharePartition>>>,
+        group: &str,
+        member: &str,
+    ) -> Vec<ShareKey> {
+        parts
+            .iter()
+            .filter(|(k, _)| k.group == group)
+            .filter(|(_, p)| p.lock().release_member(member, self.cfg.delivery_count_limit))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// A ShareFetch's session step. A session opened again gives back what the
+    /// member held (its earlier acknowledgements cannot come any more).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn fetch_session(
+        &self,
+        group: &str,
+        member: &str,
+        epoch: i32,
+        add: &[(Uuid, i32)],
+        forget: &[(Uuid, i32)],
+        has_acks: bool,
+    ) -> std::result::Result<FetchPlan, SessionError> {
+        let (plan, released) = {
+            let mut st = self.state.lock();
+            let plan = st.sessions.fetch(group, member, epoch, add, forget, has_acks, self.now())?;
+            let released = if plan.replaced { self.release_locked(&st.parts, group, member) } else { Vec::new() };
+            (plan, released)
+        };
+        if let Err(e) = self.persist_partitions(released).await {
+            tracing::error!(group, error = %e, "could not write records released by a new share session");
+        }
+        Ok(plan)
+    }
+
+    /// Gives back what `member` holds in `group` (its session ended) and writes it.
+    pub async fn release(&self, group: &str, member: &str) {
+        let released = {
+            let st = self.state.lock();
+            self.release_locked(&st.parts, group, member)
+        };
+        if let Err(e) = self.persist_partitions(released).await {
+            tracing::error!(group, error = %e, "could not write records released by a closed share session");
+        }
+    }
+
+    /// A ShareAcknowledge's session step: true when it ends the session.
+    pub fn acknowledge_session(
+        &self,
+        group: &str,
+        member: &str,
+        epoch: i32,
+    ) -> std::result::Result<bool, SessionError> {
+        self.state.lock().sessions.acknowledge(group, member, epoch, self.now())
+    }
+
+    /// Applies a member's acknowledgements, partition by partition (a batch that
+    /// fails fails its partition; batches before it stay applied), and writes the
+    /// partitions that changed before returning.
+    pub async fn acknowledge(
+        &self,
+        group: &str,
+        member: &str,
+        acks: Vec<(Uuid, i32, Vec<AckBatch>)>,
+    ) -> Vec<(Uuid, i32, AckOutcome)> {
+        let mut out = Vec::with_capacity(acks.len());
+        let mut changed = Vec::new();
+        for (topic_id, partition, batches) in acks {
+            let key = ShareKey { group: group.to_string(), topic_id, partition };
+            let sp = self.state.lock().parts.get(&key).cloned();
+            let Some(sp) = sp else {
+                out.push((topic_id, partition, AckOutcome::InvalidRecordState));
+                continue;
+            };
+            let mut outcome = AckOutcome::Done;
+            let mut any = false;
+            {
+                let mut sp = sp.lock();
+                for b in &batches {
+                    let Some(types) = b.types.iter().map(|t| AckType::from_code(*t)).collect::<Option<Vec<_>>>() else {
+                        outcome = AckOutcome::InvalidRequest;
+                        break;
+                    };
+                    match sp.acknowledge(member, b.first, b.last, &types, self.cfg.delivery_count_limit) {
+                        Ok(()) => any = true,
+                        Err(AckError::InvalidRecordState) => {
+                            outcome = AckOutcome::InvalidRecordState;
+                            break;
+                        }
+                        Err(AckError::InvalidRequest) => {
+                            outcome = AckOutcome::InvalidRequest;
+                            break;
+                        }
+                    }
+                }
+            }
+            if any {
+                changed.push(key);
+            }
+            out.push((topic_id, partition, outcome));
+        }
+        if let Err(e) = self.persist_partitions(changed.clone()).await {
+            tracing::error!(group, error = %e, "could not write acknowledgements");
+            for (t, p, o) in out.iter_mut() {
+                if *o == AckOutcome::Done && changed.iter().any(|k| k.topic_id == *t && k.partition == *p) {
+                    *o = AckOutcome::NotPersisted;
+                }
+            }
+        }
+        out
+    }
+
+    /// Makes sure each partition has its share-partition, starting where
+    /// `share.auto.offset.reset` says, and writes the new ones before anything of
+    /// them is handed out.
+    pub async fn prepare(&self, group: &str, partitions: &[(Uuid, Arc<Partition>)]) -> Result<()> {
+        let earliest = self
+            .meta
+            .group_configs(group)
+            .and_then(|c| c.get("share.auto.offset.reset").cloned())
+            .is_some_and(|v| v.eq_ignore_ascii_case("earliest"));
+        let created: Vec<ShareKey> = {
+            let mut st = self.state.lock();
+            let mut created = Vec::new();
+            for (topic_id, p) in partitions {
+                let key = ShareKey { group: group.to_string(), topic_id: *topic_id, partition: p.index() };
+                if st.parts.contains_key(&key) {
+                    continue;
+                }
+                let start = if earliest { p.log_start_offset() } else { p.high_watermark() };
+                tracing::info!(group, topic = p.topic(), partition = p.index(), start, "share-partition initialized");
+                st.parts.insert(key.clone(), Arc::new(Mutex::new(SharePartition::new(start))));
+                created.push(key);
+            }
+            created
+        };
+        if let Err(e) = self.persist_partitions(created.clone()).await {
+            // Not handed out from before it is on disk: dropped, to be tried again.
+            let mut st = self.state.lock();
+            for k in &created {
+                st.parts.remove(k);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Acquires for `member` what it can of one partition: at most `max_records`
+    /// (whole batches) from at most `max_bytes` read. The records handed out are
+    /// the batches holding the acquired offsets.
+    pub fn acquire(
+        &self,
+        group: &str,
+        member: &Arc<str>,
+        topic_id: Uuid,
+        p: &Partition,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> std::result::Result<Acquired, StorageError> {
+        let key = ShareKey { group: group.to_string(), topic_id, partition: p.index() };
+        let Some(sp) = self.state.lock().parts.get(&key).cloned() else { return Ok(Acquired::default()) };
+        let mut sp = sp.lock();
+        sp.align(p.log_start_offset());
+        let Some(from) = sp.next_read(self.cfg.partition_max_record_locks) else { return Ok(Acquired::default()) };
+        if from >= p.high_watermark() {
+            return Ok(Acquired::default());
+        }
+        let read = p.read(from, max_bytes, Isolation::ReadUncommitted, true)?;
+        let spans = partition::spans(&read.records);
+        let limits = AcquireLimits {
+            max_records,
+            max_in_flight: self.cfg.partition_max_record_locks,
+            delivery_limit: self.cfg.delivery_count_limit,
+            lock_ms: self.cfg.record_lock_duration_ms,
+        };
+        let (ranges, used) = sp.acquire(member, &spans, limits, self.now());
+        if ranges.is_empty() || used == 0 {
+            return Ok(Acquired { records: Bytes::new(), ranges });
+        }
+        Ok(Acquired { records: read.records.slice(..spans[used - 1].end_pos), ranges })
+    }
+
+    pub fn list(&self) -> Vec<(String, &'static str)> {
+        let st = self.state.lock();
+        let mut out: Vec<(String, &'static str)> = st.groups.iter().map(|(id, g)| (id.clone(), g.state())).collect();
+        out.sort();
+        out
+    }
+
+    pub fn describe(&self, group: &str) -> Option<ShareGroupDescription> {
+        let st = self.state.lock();
+        let g: &ShareGroup = st.groups.get(group)?;
+        Some(ShareGroupDescription {
+            group: group.to_string(),
+            state: g.state(),
+            epoch: g.epoch,
+            members: g.members.iter().map(|(id, m)| (id.clone(), m.clone())).collect(),
+        })
+    }
+
+    /// The start offset of each share-partition of `group` (DescribeShareGroupOffsets-style).
+    pub fn start_offsets(&self, group: &str) -> Vec<(Uuid, i32, i64)> {
+        let st = self.state.lock();
+        let mut out: Vec<(Uuid, i32, i64)> = st
+            .parts
+            .iter()
+            .filter(|(k, _)| k.group == group)
+            .map(|(k, p)| (k.topic_id, k.partition, p.lock().start()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Deletes an empty share group and its state (DeleteGroups).
+    pub async fn delete(&self, group: &str) -> Result<()> {
+        let keys: Vec<ShareKey> = {
+            let st = self.state.lock();
+            let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
+            if !g.members.is_empty() {
+                return Err(ShareError::NotEmpty(group.to_string()));
+            }
+            st.parts.keys().filter(|k| k.group == group).cloned().collect()
+        };
+        let partition = self.store_partition(group);
+        let _turn = self.writers[partition as usize].lock().await;
+        let mut entries: Vec<crate::internal::Entry> =
+            keys.iter().map(|k| (Some(StateKey::Partition(k.clone()).encode()), None)).collect();
+        entries.push((Some(StateKey::Group(group.to_string()).encode()), None));
+        self.write(partition, entries).await?;
+        let mut st = self.state.lock();
+        if st.groups.get(group).is_some_and(|g| g.members.is_empty()) {
+            st.groups.remove(group);
+            st.parts.retain(|k, _| k.group != group);
+            st.sessions.remove_group(group);
+        }
+        Ok(())
+    }
+}

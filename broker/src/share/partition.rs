@@ -1,0 +1,418 @@
+//! One share-partition: what a share group has done with one topic partition
+//! (KIP-932).
+//!
+//! Offsets below the share-partition start offset (SPSO, `start`) are done with.
+//! Every offset in `[start, end)` is in flight and has a slot; `end` (the SPEO) is
+//! the first offset never handed out. A slot is Available (to be handed out again),
+//! Acquired by one member until its lock's deadline, Acknowledged (accepted) or
+//! Archived (rejected, out of deliveries, or no record at all: a control batch or
+//! a hole left by compaction). The start moves past every leading slot that is
+//! Acknowledged or Archived, so the first slot, when there is one, is Available or
+//! Acquired.
+//!
+//! Invariants: `end - start` never exceeds the in-flight bound it was given
+//! (`group.share.partition.max.record.locks`), so the per-offset slots are bounded;
+//! a slot's delivery count is the number of times it was acquired and never
+//! exceeds the delivery limit: a record released or timed out with its deliveries
+//! used up is archived rather than made available.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use weir_storage::batch::BatchHeader;
+
+/// A record's state, with Kafka's numbers for it (ShareSnapshotValue's
+/// DeliveryState).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordState {
+    Available = 0,
+    Acquired = 1,
+    Acknowledged = 2,
+    Archived = 4,
+}
+
+impl RecordState {
+    pub fn from_code(code: u8) -> Option<RecordState> {
+        Some(match code {
+            0 => RecordState::Available,
+            1 => RecordState::Acquired,
+            2 => RecordState::Acknowledged,
+            4 => RecordState::Archived,
+            _ => return None,
+        })
+    }
+}
+
+/// What a member says of a record (ShareFetch/ShareAcknowledge AcknowledgeTypes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckType {
+    /// No record there (a control record, an offset compaction removed).
+    Gap,
+    Accept,
+    /// Hand it out again (to any member).
+    Release,
+    Reject,
+}
+
+impl AckType {
+    pub fn from_code(code: i8) -> Option<AckType> {
+        Some(match code {
+            0 => AckType::Gap,
+            1 => AckType::Accept,
+            2 => AckType::Release,
+            3 => AckType::Reject,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an acknowledgement was refused (the partition's state is then unchanged).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckError {
+    /// A record in the range is not acquired by this member (INVALID_RECORD_STATE).
+    InvalidRecordState,
+    /// The range or its types are malformed (INVALID_REQUEST).
+    InvalidRequest,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    state: RecordState,
+    deliveries: u16,
+    /// The member holding it while Acquired.
+    owner: Option<Arc<str>>,
+    /// When an Acquired slot's lock ends (ms).
+    deadline: i64,
+}
+
+impl Slot {
+    fn done(&self) -> bool {
+        matches!(self.state, RecordState::Acknowledged | RecordState::Archived)
+    }
+}
+
+/// A run of acquired offsets with one delivery count (ShareFetch's AcquiredRecords).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AcquiredRange {
+    pub first: i64,
+    pub last: i64,
+    pub deliveries: u16,
+}
+
+/// The bounds an acquisition works within.
+#[derive(Clone, Copy, Debug)]
+pub struct AcquireLimits {
+    /// Stop after the batch that brings the acquired count to this (whole batches
+    /// are handed out, as Kafka does).
+    pub max_records: usize,
+    /// `group.share.partition.max.record.locks`: the most offsets in flight.
+    pub max_in_flight: usize,
+    pub delivery_limit: u16,
+    pub lock_ms: i64,
+}
+
+/// A batch as acquisition sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchSpan {
+    pub base: i64,
+    pub last: i64,
+    pub control: bool,
+    /// Its bytes end here in the buffer read.
+    pub end_pos: usize,
+}
+
+/// The batches in `buf` (whole batches as a read returns them), headers only.
+pub fn spans(buf: &[u8]) -> Vec<BatchSpan> {
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < buf.len() {
+        let Ok(h) = BatchHeader::parse(&buf[pos..]) else { break };
+        let end = pos + h.total_len();
+        if end > buf.len() {
+            break;
+        }
+        out.push(BatchSpan { base: h.base_offset, last: h.last_offset(), control: h.is_control(), end_pos: end });
+        pos = end;
+    }
+    out
+}
+
+/// The persisted form: the start and every in-flight slot that is not plainly
+/// Available with no deliveries (acquired slots persist as Available: a lock does
+/// not outlive the broker).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub start: i64,
+    /// (first offset, last offset, state, delivery count), in offset order.
+    pub batches: Vec<(i64, i64, RecordState, u16)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SharePartition {
+    start: i64,
+    slots: VecDeque<Slot>,
+}
+
+impl SharePartition {
+    pub fn new(start: i64) -> SharePartition {
+        SharePartition { start, slots: VecDeque::new() }
+    }
+
+    /// The share-partition start offset (SPSO).
+    pub fn start(&self) -> i64 {
+        self.start
+    }
+
+    /// The first offset never handed out (SPEO).
+    pub fn end(&self) -> i64 {
+        self.start + self.slots.len() as i64
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Slots Acquired now.
+    pub fn acquired(&self) -> usize {
+        self.slots.iter().filter(|s| s.state == RecordState::Acquired).count()
+    }
+
+    /// Where a read for the next acquisition starts: the first Available slot, else
+    /// the end; None when nothing can be acquired (every slot taken and the
+    /// in-flight bound reached).
+    pub fn next_read(&self, max_in_flight: usize) -> Option<i64> {
+        if let Some(i) = self.slots.iter().position(|s| s.state == RecordState::Available) {
+            return Some(self.start + i as i64);
+        }
+        (self.slots.len() < max_in_flight).then(|| self.end())
+    }
+
+    /// Drops what the log no longer has (retention, DeleteRecords): the start is
+    /// never below the log's start offset.
+    pub fn align(&mut self, log_start: i64) -> bool {
+        if log_start <= self.start {
+            return false;
+        }
+        let drop = ((log_start - self.start) as usize).min(self.slots.len());
+        self.slots.drain(..drop);
+        self.start = log_start;
+        self.advance();
+        true
+    }
+
+    /// Acquires for `member` what the read `batches` (whole batches read from the
+    /// log, in offset order) hold that is Available or new. Control batches and
+    /// holes between batches are archived, never handed out. Returns the acquired
+    /// ranges and how many of the batches were used (the answer carries those).
+    pub fn acquire(
+        &mut self,
+        member: &Arc<str>,
+        batches: &[BatchSpan],
+        limits: AcquireLimits,
+        now: i64,
+    ) -> (Vec<AcquiredRange>, usize) {
+        let mut out: Vec<AcquiredRange> = Vec::new();
+        let mut count = 0usize;
+        let mut used = 0usize;
+        let deadline = now.saturating_add(limits.lock_ms);
+        for b in batches {
+            if b.last < self.start {
+                used += 1;
+                continue;
+            }
+            if count >= limits.max_records {
+                break;
+            }
+            let mut took = false;
+            let mut blocked = false;
+            for off in b.base.max(self.start)..=b.last {
+                let idx = (off - self.start) as usize;
+                if idx >= self.slots.len() {
+                    if self.slots.len() >= limits.max_in_flight {
+                        blocked = true;
+                        break;
+                    }
+                    // A hole before this batch (compaction) holds no records.
+                    while self.end() < off {
+                        self.slots.push_back(archived(0));
+                    }
+                    self.slots.push_back(Slot {
+                        state: RecordState::Available,
+                        deliveries: 0,
+                        owner: None,
+                        deadline: 0,
+                    });
+                }
+                let slot = &mut self.slots[idx];
+                if slot.state != RecordState::Available {
+                    continue;
+                }
+                if b.control {
+                    *slot = archived(slot.deliveries);
+                    continue;
+                }
+                slot.state = RecordState::Acquired;
+                slot.deliveries = slot.deliveries.saturating_add(1);
+                slot.owner = Some(member.clone());
+                slot.deadline = deadline;
+                count += 1;
+                took = true;
+                match out.last_mut() {
+                    Some(r) if r.last + 1 == off && r.deliveries == slot.deliveries => r.last = off,
+                    _ => out.push(AcquiredRange { first: off, last: off, deliveries: slot.deliveries }),
+                }
+            }
+            if took || !blocked {
+                used += 1;
+            }
+            if blocked {
+                break;
+            }
+        }
+        self.advance();
+        (out, used)
+    }
+
+    /// Applies a member's acknowledgement of `first..=last`: one type for the whole
+    /// range, or one per offset. Every offset must be Acquired by `member`, except
+    /// that a gap may name an offset that holds no record (already archived).
+    /// All or nothing: on an error nothing changes.
+    pub fn acknowledge(
+        &mut self,
+        member: &str,
+        first: i64,
+        last: i64,
+        types: &[AckType],
+        delivery_limit: u16,
+    ) -> Result<(), AckError> {
+        if first > last || types.is_empty() || (types.len() != 1 && types.len() as i64 != last - first + 1) {
+            return Err(AckError::InvalidRequest);
+        }
+        let ty = |off: i64| if types.len() == 1 { types[0] } else { types[(off - first) as usize] };
+        if first < self.start || last >= self.end() {
+            return Err(AckError::InvalidRecordState);
+        }
+        for off in first..=last {
+            let s = &self.slots[(off - self.start) as usize];
+            let held = s.state == RecordState::Acquired && s.owner.as_deref() == Some(member);
+            let gap_ok = ty(off) == AckType::Gap && s.state == RecordState::Archived;
+            if !held && !gap_ok {
+                return Err(AckError::InvalidRecordState);
+            }
+        }
+        for off in first..=last {
+            let s = &mut self.slots[(off - self.start) as usize];
+            if s.state != RecordState::Acquired {
+                continue;
+            }
+            *s = match ty(off) {
+                AckType::Accept => done(RecordState::Acknowledged, s.deliveries),
+                AckType::Gap | AckType::Reject => archived(s.deliveries),
+                AckType::Release => released(s.deliveries, delivery_limit),
+            };
+        }
+        self.advance();
+        Ok(())
+    }
+
+    /// Everything `member` holds goes back (it left, or its session ended). True
+    /// when something changed.
+    pub fn release_member(&mut self, member: &str, delivery_limit: u16) -> bool {
+        let mut changed = false;
+        for s in self.slots.iter_mut() {
+            if s.state == RecordState::Acquired && s.owner.as_deref() == Some(member) {
+                *s = released(s.deliveries, delivery_limit);
+                changed = true;
+            }
+        }
+        self.advance();
+        changed
+    }
+
+    /// Locks whose deadline passed go back. True when something changed.
+    pub fn expire(&mut self, now: i64, delivery_limit: u16) -> bool {
+        let mut changed = false;
+        for s in self.slots.iter_mut() {
+            if s.state == RecordState::Acquired && s.deadline <= now {
+                *s = released(s.deliveries, delivery_limit);
+                changed = true;
+            }
+        }
+        self.advance();
+        changed
+    }
+
+    /// The earliest lock deadline, if any slot is Acquired.
+    pub fn next_deadline(&self) -> Option<i64> {
+        self.slots.iter().filter(|s| s.state == RecordState::Acquired).map(|s| s.deadline).min()
+    }
+
+    fn advance(&mut self) {
+        while self.slots.front().is_some_and(Slot::done) {
+            self.slots.pop_front();
+            self.start += 1;
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut batches: Vec<(i64, i64, RecordState, u16)> = Vec::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            let off = self.start + i as i64;
+            let state = if s.state == RecordState::Acquired { RecordState::Available } else { s.state };
+            if state == RecordState::Available && s.deliveries == 0 {
+                continue;
+            }
+            match batches.last_mut() {
+                Some(b) if b.1 + 1 == off && b.2 == state && b.3 == s.deliveries => b.1 = off,
+                _ => batches.push((off, off, state, s.deliveries)),
+            }
+        }
+        Snapshot { start: self.start, batches }
+    }
+
+    /// The partition a snapshot describes: what it names keeps its state and
+    /// deliveries (acquired as Available); offsets between its batches are
+    /// Available with no deliveries.
+    pub fn restore(snap: &Snapshot) -> SharePartition {
+        let mut p = SharePartition::new(snap.start);
+        for &(first, last, state, deliveries) in &snap.batches {
+            if last < p.end() || first < p.start {
+                continue;
+            }
+            while p.end() < first {
+                p.slots.push_back(Slot { state: RecordState::Available, deliveries: 0, owner: None, deadline: 0 });
+            }
+            let state = if state == RecordState::Acquired { RecordState::Available } else { state };
+            for _ in first..=last {
+                p.slots.push_back(Slot { state, deliveries, owner: None, deadline: 0 });
+            }
+        }
+        // Trailing Available slots with no deliveries are simply not handed out yet.
+        while p.slots.back().is_some_and(|s| s.state == RecordState::Available && s.deliveries == 0) {
+            p.slots.pop_back();
+        }
+        p.advance();
+        p
+    }
+}
+
+fn done(state: RecordState, deliveries: u16) -> Slot {
+    Slot { state, deliveries, owner: None, deadline: 0 }
+}
+
+fn archived(deliveries: u16) -> Slot {
+    done(RecordState::Archived, deliveries)
+}
+
+/// A record given back: Available again, or archived when its deliveries are used up.
+fn released(deliveries: u16, limit: u16) -> Slot {
+    if deliveries >= limit {
+        archived(deliveries)
+    } else {
+        done(RecordState::Available, deliveries)
+    }
+}
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

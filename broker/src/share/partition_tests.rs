@@ -1,0 +1,219 @@
+use std::sync::Arc;
+
+use proptest::prelude::*;
+
+use super::*;
+
+const LIMITS: AcquireLimits = AcquireLimits { max_records: 500, max_in_flight: 100, delivery_limit: 3, lock_ms: 1000 };
+
+fn batch(base: i64, last: i64) -> BatchSpan {
+    BatchSpan { base, last, control: false, end_pos: 0 }
+}
+
+fn member(m: &str) -> Arc<str> {
+    Arc::from(m)
+}
+
+fn ranges(r: &[AcquiredRange]) -> Vec<(i64, i64, u16)> {
+    r.iter().map(|r| (r.first, r.last, r.deliveries)).collect()
+}
+
+#[test]
+fn acquires_whole_batches_then_stops_at_max_records() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    let limits = AcquireLimits { max_records: 3, ..LIMITS };
+    let (got, used) = p.acquire(&a, &[batch(0, 1), batch(2, 4), batch(5, 9)], limits, 0);
+    // The second batch brings the count to 5 (>= 3): whole batches, then stop.
+    assert_eq!(ranges(&got), vec![(0, 4, 1)]);
+    assert_eq!(used, 2);
+    assert_eq!((p.start(), p.end()), (0, 5));
+    // Nothing Available is left below the end: the next read starts there.
+    assert_eq!(p.next_read(100), Some(5));
+}
+
+#[test]
+fn accepted_records_move_the_start_and_released_ones_come_back_with_a_higher_count() {
+    let mut p = SharePartition::new(10);
+    let (a, b) = (member("a"), member("b"));
+    p.acquire(&a, &[batch(10, 14)], LIMITS, 0);
+    p.acknowledge("a", 10, 11, &[AckType::Accept], 3).unwrap();
+    p.acknowledge("a", 12, 12, &[AckType::Release], 3).unwrap();
+    assert_eq!(p.start(), 12);
+    assert_eq!(p.next_read(100), Some(12));
+    let (got, _) = p.acquire(&b, &[batch(10, 14), batch(15, 15)], LIMITS, 0);
+    assert_eq!(ranges(&got), vec![(12, 12, 2), (15, 15, 1)]);
+    // a still holds 13 and 14; b may not acknowledge them.
+    assert_eq!(p.acknowledge("b", 13, 13, &[AckType::Accept], 3), Err(AckError::InvalidRecordState));
+    p.acknowledge("a", 13, 14, &[AckType::Accept, AckType::Reject], 3).unwrap();
+    p.acknowledge("b", 12, 12, &[AckType::Accept], 3).unwrap();
+    assert_eq!(p.start(), 15);
+}
+
+#[test]
+fn an_acknowledgement_is_all_or_nothing() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    p.acquire(&a, &[batch(0, 3)], LIMITS, 0);
+    p.acknowledge("a", 0, 0, &[AckType::Accept], 3).unwrap();
+    // Offset 0 is done: a range over it fails and changes nothing.
+    assert_eq!(p.acknowledge("a", 0, 2, &[AckType::Accept], 3), Err(AckError::InvalidRecordState));
+    assert_eq!(p.acquired(), 3);
+    assert_eq!(p.acknowledge("a", 1, 2, &[AckType::Accept; 3], 3), Err(AckError::InvalidRequest));
+    assert_eq!(p.acknowledge("a", 2, 1, &[AckType::Accept], 3), Err(AckError::InvalidRequest));
+    assert_eq!(p.acknowledge("a", 3, 4, &[AckType::Accept], 3), Err(AckError::InvalidRecordState));
+    assert_eq!(p.acquired(), 3);
+}
+
+#[test]
+fn a_lock_that_times_out_frees_the_record_until_its_deliveries_run_out() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    for round in 1..=3u16 {
+        let (got, _) = p.acquire(&a, &[batch(0, 0)], LIMITS, round as i64 * 10_000);
+        assert_eq!(ranges(&got), vec![(0, 0, round)]);
+        assert_eq!(p.next_deadline(), Some(round as i64 * 10_000 + 1000));
+        assert!(!p.expire(round as i64 * 10_000 + 999, 3));
+        assert!(p.expire(round as i64 * 10_000 + 1000, 3));
+    }
+    // The third delivery was the last: archived, and the start moved past it.
+    assert_eq!((p.start(), p.in_flight()), (1, 0));
+}
+
+#[test]
+fn a_member_that_leaves_gives_back_what_it_holds() {
+    let mut p = SharePartition::new(0);
+    let (a, b) = (member("a"), member("b"));
+    p.acquire(&a, &[batch(0, 1)], LIMITS, 0);
+    p.acquire(&b, &[batch(2, 3)], LIMITS, 0);
+    assert!(p.release_member("a", 3));
+    assert!(!p.release_member("a", 3));
+    assert_eq!(p.next_read(100), Some(0));
+    assert_eq!(p.acquired(), 2);
+}
+
+#[test]
+fn control_batches_and_holes_are_archived_never_handed_out() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    let marker = BatchSpan { base: 2, last: 2, control: true, end_pos: 0 };
+    let (got, used) = p.acquire(&a, &[batch(0, 1), marker, batch(5, 6)], LIMITS, 0);
+    assert_eq!(ranges(&got), vec![(0, 1, 1), (5, 6, 1)]);
+    assert_eq!(used, 3);
+    p.acknowledge("a", 0, 1, &[AckType::Accept], 3).unwrap();
+    // 2 (the marker) and 3-4 (a hole) are done: the start goes to 5. A gap
+    // acknowledgement of them is accepted (nothing to change).
+    assert_eq!(p.start(), 5);
+    p.acknowledge("a", 5, 6, &[AckType::Accept], 3).unwrap();
+    assert_eq!((p.start(), p.end()), (7, 7));
+}
+
+#[test]
+fn the_in_flight_bound_stops_new_acquisitions() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    let limits = AcquireLimits { max_in_flight: 4, ..LIMITS };
+    let (got, used) = p.acquire(&a, &[batch(0, 2), batch(3, 5)], limits, 0);
+    assert_eq!(ranges(&got), vec![(0, 3, 1)]);
+    assert_eq!(used, 2);
+    assert_eq!(p.next_read(4), None);
+    p.acknowledge("a", 0, 0, &[AckType::Accept], 3).unwrap();
+    assert_eq!(p.next_read(4), Some(4));
+}
+
+#[test]
+fn the_log_start_moving_past_the_start_drops_what_is_gone() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    p.acquire(&a, &[batch(0, 4)], LIMITS, 0);
+    assert!(p.align(3));
+    assert_eq!((p.start(), p.end(), p.acquired()), (3, 5, 2));
+    assert!(!p.align(2));
+    assert!(p.align(9));
+    assert_eq!((p.start(), p.end()), (9, 9));
+}
+
+#[test]
+fn spans_reads_batch_headers() {
+    use weir_storage::testutil::{BatchBuilder, Record};
+    let mut buf = BatchBuilder::new(7).records(["a", "b", "c"].map(Record::value)).build();
+    buf.extend(BatchBuilder::new(10).record(Record::value("d")).build());
+    let s = spans(&buf);
+    assert_eq!(s.len(), 2);
+    assert_eq!((s[0].base, s[0].last, s[1].base, s[1].last), (7, 9, 10, 10));
+    assert_eq!(s[1].end_pos, buf.len());
+    // A cut batch at the end is left out.
+    assert_eq!(spans(&buf[..buf.len() - 1]).len(), 1);
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Acquire { member: u8, n: i64 },
+    Ack { member: u8, at: u8, len: u8, ty: u8 },
+    Expire { at: i64 },
+    Leave { member: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0u8..3, 1i64..6).prop_map(|(member, n)| Op::Acquire { member, n }),
+        (0u8..3, 0u8..20, 1u8..4, 0u8..4).prop_map(|(member, at, len, ty)| Op::Ack { member, at, len, ty }),
+        (0i64..5000).prop_map(|at| Op::Expire { at }),
+        (0u8..3).prop_map(|member| Op::Leave { member }),
+    ]
+}
+
+proptest! {
+    /// Any sequence keeps the invariants: the first slot is never done, the
+    /// in-flight bound holds, deliveries stay within the limit, no offset is
+    /// handed to two members at once, and a snapshot restores the same states.
+    #[test]
+    fn invariants_hold_and_snapshots_restore(ops in proptest::collection::vec(op(), 1..60)) {
+        let limits = AcquireLimits { max_records: 4, max_in_flight: 12, delivery_limit: 3, lock_ms: 1000 };
+        let members: Vec<Arc<str>> = (0..3).map(|i| member(&format!("m{i}"))).collect();
+        let mut p = SharePartition::new(0);
+        let mut now = 0i64;
+        let mut log_end = 0i64;
+        for op in ops {
+            match op {
+                Op::Acquire { member, n } => {
+                    log_end += n;
+                    let Some(from) = p.next_read(limits.max_in_flight) else { continue };
+                    let batches: Vec<BatchSpan> = (from..log_end).map(|o| batch(o, o)).collect();
+                    let (got, _) = p.acquire(&members[member as usize], &batches, limits, now);
+                    for r in got {
+                        prop_assert!(r.first >= p.start() && r.last < p.end());
+                        prop_assert!(r.deliveries >= 1 && r.deliveries <= limits.delivery_limit);
+                    }
+                }
+                Op::Ack { member, at, len, ty } => {
+                    let first = p.start() + at as i64 % 6;
+                    let ty = AckType::from_code(ty as i8).unwrap();
+                    let before = p.snapshot();
+                    let r = p.acknowledge(&format!("m{member}"), first, first + len as i64 - 1, &[ty], 3);
+                    if r.is_err() {
+                        prop_assert_eq!(p.snapshot(), before);
+                    }
+                }
+                Op::Expire { at } => {
+                    now += at;
+                    p.expire(now, limits.delivery_limit);
+                }
+                Op::Leave { member } => {
+                    p.release_member(&format!("m{member}"), limits.delivery_limit);
+                }
+            }
+            prop_assert!(p.in_flight() <= limits.max_in_flight);
+            prop_assert!(p.slots.front().is_none_or(|s| !s.done()));
+            for s in &p.slots {
+                prop_assert!(s.deliveries <= limits.delivery_limit);
+                prop_assert_eq!(s.owner.is_some(), s.state == RecordState::Acquired);
+            }
+            let snap = p.snapshot();
+            let back = SharePartition::restore(&snap);
+            prop_assert_eq!(back.snapshot(), snap);
+            prop_assert_eq!(back.start(), p.start());
+            prop_assert_eq!(back.acquired(), 0);
+        }
+    }
+}

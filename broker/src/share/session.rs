@@ -1,0 +1,211 @@
+//! Share sessions (KIP-932): per (group, member), the partitions a member's
+//! ShareFetch requests read, so that a request names only what changed.
+//!
+//! Epoch 0 opens a session (replacing one the member had) with the partitions it
+//! names and may not carry acknowledgements; each later ShareFetch or
+//! ShareAcknowledge carries the next epoch (1, 2, ..., wrapping to 1 after
+//! `i32::MAX`), adds the partitions it names and drops its forgotten ones; -1 ends
+//! the session (ShareAcknowledge's final request, or a final ShareFetch with
+//! acknowledgements only). An unknown session is SHARE_SESSION_NOT_FOUND, a wrong
+//! epoch INVALID_SHARE_SESSION_EPOCH, a new session beyond
+//! `group.share.max.share.sessions` SHARE_SESSION_LIMIT_REACHED.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+pub const FINAL_EPOCH: i32 = -1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    NotFound,
+    InvalidEpoch,
+    LimitReached,
+    InvalidRequest(String),
+}
+
+struct Session {
+    next_epoch: i32,
+    partitions: Vec<(Uuid, i32)>,
+    last_used: i64,
+}
+
+/// What a ShareFetch reads after its session step.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FetchPlan {
+    /// The session's partitions (none for a final request).
+    pub partitions: Vec<(Uuid, i32)>,
+    /// A session the member had was replaced (its records go back).
+    pub replaced: bool,
+    /// The request ended the session.
+    pub closed: bool,
+}
+
+pub struct Sessions {
+    map: HashMap<(String, String), Session>,
+    max: usize,
+}
+
+fn next(epoch: i32) -> i32 {
+    if epoch == i32::MAX {
+        1
+    } else {
+        epoch + 1
+    }
+}
+
+impl Sessions {
+    pub fn new(max: usize) -> Sessions {
+        Sessions { map: HashMap::new(), max }
+    }
+
+    fn key(group: &str, member: &str) -> (String, String) {
+        (group.to_string(), member.to_string())
+    }
+
+    /// A ShareFetch's session step.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fetch(
+        &mut self,
+        group: &str,
+        member: &str,
+        epoch: i32,
+        add: &[(Uuid, i32)],
+        forget: &[(Uuid, i32)],
+        has_acks: bool,
+        now: i64,
+    ) -> Result<FetchPlan, SessionError> {
+        let key = Self::key(group, member);
+        match epoch {
+            0 => {
+                if has_acks {
+                    return Err(SessionError::InvalidRequest(
+                        "Acknowledge data present on initial fetch for a share session".into(),
+                    ));
+                }
+                if !self.map.contains_key(&key) && self.map.len() >= self.max {
+                    return Err(SessionError::LimitReached);
+                }
+                let mut partitions = Vec::with_capacity(add.len());
+                for p in add {
+                    if !partitions.contains(p) {
+                        partitions.push(*p);
+                    }
+                }
+                let replaced = self
+                    .map
+                    .insert(key, Session { next_epoch: 1, partitions: partitions.clone(), last_used: now })
+                    .is_some();
+                Ok(FetchPlan { partitions, replaced, closed: false })
+            }
+            FINAL_EPOCH => {
+                if !add.is_empty() || !forget.is_empty() {
+                    return Err(SessionError::InvalidRequest(
+                        "A final share fetch may only carry acknowledgements".into(),
+                    ));
+                }
+                self.map.remove(&key).ok_or(SessionError::NotFound)?;
+                Ok(FetchPlan { partitions: Vec::new(), replaced: false, closed: true })
+            }
+            e if e < FINAL_EPOCH => Err(SessionError::InvalidRequest(format!("Invalid share session epoch {e}"))),
+            e => {
+                let s = self.step(&key, e, now)?;
+                s.partitions.retain(|p| !forget.contains(p));
+                for p in add {
+                    if !s.partitions.contains(p) {
+                        s.partitions.push(*p);
+                    }
+                }
+                Ok(FetchPlan { partitions: s.partitions.clone(), replaced: false, closed: false })
+            }
+        }
+    }
+
+    /// A ShareAcknowledge's session step: true when it ends the session.
+    pub fn acknowledge(&mut self, group: &str, member: &str, epoch: i32, now: i64) -> Result<bool, SessionError> {
+        let key = Self::key(group, member);
+        match epoch {
+            0 => Err(SessionError::InvalidEpoch),
+            FINAL_EPOCH => {
+                self.map.remove(&key).ok_or(SessionError::NotFound)?;
+                Ok(true)
+            }
+            e if e < FINAL_EPOCH => Err(SessionError::InvalidRequest(format!("Invalid share session epoch {e}"))),
+            e => {
+                self.step(&key, e, now)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// A request in an open session: `epoch` must be the one expected next.
+    fn step(&mut self, key: &(String, String), epoch: i32, now: i64) -> Result<&mut Session, SessionError> {
+        let s = self.map.get_mut(key).ok_or(SessionError::NotFound)?;
+        if s.next_epoch != epoch {
+            return Err(SessionError::InvalidEpoch);
+        }
+        s.next_epoch = next(epoch);
+        s.last_used = now;
+        Ok(s)
+    }
+
+    pub fn remove(&mut self, group: &str, member: &str) {
+        self.map.remove(&Self::key(group, member));
+    }
+
+    /// Drops every session of `group`.
+    pub fn remove_group(&mut self, group: &str) {
+        self.map.retain(|(g, _), _| g != group);
+    }
+
+    /// Drops sessions unused for `idle_ms` (their member is gone or restarted).
+    pub fn evict_idle(&mut self, now: i64, idle_ms: i64) {
+        self.map.retain(|_, s| now - s.last_used < idle_ms);
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: (Uuid, i32) = (Uuid::from_u128(1), 0);
+    const Q: (Uuid, i32) = (Uuid::from_u128(1), 1);
+
+    #[test]
+    fn a_session_grows_and_shrinks_with_its_epochs() {
+        let mut s = Sessions::new(10);
+        assert_eq!(s.fetch("g", "m", 1, &[], &[], false, 0), Err(SessionError::NotFound));
+        let plan = s.fetch("g", "m", 0, &[P, P], &[], false, 0).unwrap();
+        assert_eq!((plan.partitions, plan.replaced), (vec![P], false));
+        assert_eq!(s.fetch("g", "m", 1, &[Q], &[], true, 0).unwrap().partitions, vec![P, Q]);
+        assert_eq!(s.acknowledge("g", "m", 2, 0), Ok(false));
+        assert_eq!(s.fetch("g", "m", 3, &[], &[P], false, 0).unwrap().partitions, vec![Q]);
+        // A wrong epoch is refused and the session keeps its place.
+        assert_eq!(s.fetch("g", "m", 3, &[], &[], false, 0), Err(SessionError::InvalidEpoch));
+        assert_eq!(s.fetch("g", "m", 4, &[], &[], false, 0).unwrap().partitions, vec![Q]);
+        assert!(s.fetch("g", "m", 0, &[P], &[], false, 0).unwrap().replaced);
+        assert_eq!(s.acknowledge("g", "m", 0, 0), Err(SessionError::InvalidEpoch));
+        assert_eq!(s.acknowledge("g", "m", FINAL_EPOCH, 0), Ok(true));
+        assert_eq!(s.acknowledge("g", "m", FINAL_EPOCH, 0), Err(SessionError::NotFound));
+    }
+
+    #[test]
+    fn limits_and_malformed_requests() {
+        let mut s = Sessions::new(1);
+        s.fetch("g", "a", 0, &[P], &[], false, 0).unwrap();
+        assert_eq!(s.fetch("g", "b", 0, &[P], &[], false, 0), Err(SessionError::LimitReached));
+        // The member that has one may open it again.
+        s.fetch("g", "a", 0, &[P], &[], false, 0).unwrap();
+        assert!(matches!(s.fetch("g", "a", 0, &[P], &[], true, 0), Err(SessionError::InvalidRequest(_))));
+        assert!(matches!(s.fetch("g", "a", FINAL_EPOCH, &[P], &[], false, 0), Err(SessionError::InvalidRequest(_))));
+        assert!(matches!(s.fetch("g", "a", -2, &[], &[], false, 0), Err(SessionError::InvalidRequest(_))));
+        s.evict_idle(100, 50);
+        assert_eq!(s.len(), 0);
+        assert_eq!(next(i32::MAX), 1);
+    }
+}

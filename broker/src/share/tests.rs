@@ -1,0 +1,231 @@
+//! The share coordinator against a broker's partitions, with a mock clock:
+//! nothing here sleeps; time moves only when a test advances it and ticks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_storage::testutil::{BatchBuilder, Record};
+use weir_storage::{Clock, MockClock};
+
+use super::*;
+use crate::config::BrokerConfig;
+use crate::handle::BrokerHandle;
+use crate::topics::CreateTopic;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    clock: Arc<MockClock>,
+    broker: Option<BrokerHandle>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let mut f =
+            Fixture { dir: tempfile::tempdir().unwrap(), clock: Arc::new(MockClock::new(1_000_000)), broker: None };
+        f.reopen();
+        f
+    }
+
+    fn reopen(&mut self) {
+        if let Some(b) = self.broker.take() {
+            b.close().unwrap();
+        }
+        let mut c = BrokerConfig::default();
+        for (k, v) in [
+            ("offsets.topic.num.partitions", "3"),
+            ("transaction.state.log.num.partitions", "3"),
+            ("share.coordinator.state.topic.num.partitions", "3"),
+            ("group.share.delivery.count.limit", "3"),
+        ] {
+            c.set(k, v).unwrap();
+        }
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        self.broker = Some(BrokerHandle::open(self.dir.path(), c, clock, vec![]).unwrap());
+    }
+
+    fn broker(&self) -> &BrokerHandle {
+        self.broker.as_ref().unwrap()
+    }
+
+    fn shares(&self) -> Arc<ShareCoordinator> {
+        self.broker().shares().clone()
+    }
+
+    fn topic(&self, name: &str, partitions: i32) -> Uuid {
+        let req = CreateTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: -1,
+            assignments: vec![],
+            configs: BTreeMap::new(),
+        };
+        self.broker().topics().create(req, false).unwrap().id
+    }
+
+    fn partition(&self, topic: &str, index: i32) -> Arc<crate::partition::Partition> {
+        self.broker().partitions().get(topic, index).unwrap()
+    }
+
+    /// Appends one batch of `n` records.
+    fn produce(&self, topic: &str, index: i32, n: usize) {
+        let batch = BatchBuilder::new(0).records((0..n).map(|i| Record::value(format!("r{i}")))).build();
+        self.partition(topic, index).append_internal(&batch).unwrap();
+    }
+
+    async fn advance(&self, ms: i64) {
+        self.clock.advance(ms);
+        self.shares().tick(self.clock.now_ms()).await;
+    }
+
+    fn earliest(&self, group: &str) {
+        let change = crate::configs::ConfigChange {
+            name: "share.auto.offset.reset".into(),
+            op: crate::configs::AlterOp::Set,
+            value: Some("earliest".into()),
+        };
+        self.broker().configs().alter_group(group, &[change], false).unwrap();
+    }
+}
+
+fn hb(member: &str, epoch: i32, topics: Option<&[&str]>) -> ShareHeartbeat {
+    ShareHeartbeat {
+        group: "g".into(),
+        member_id: member.into(),
+        epoch,
+        rack_id: None,
+        topics: topics.map(|t| t.iter().map(|s| s.to_string()).collect()),
+        client_id: "client".into(),
+        client_host: "/127.0.0.1".into(),
+    }
+}
+
+fn owned(a: &ShareHeartbeatAnswer, topic: Uuid) -> Vec<i32> {
+    a.assignment.as_ref().and_then(|a| a.get(&topic)).map(|s| s.iter().copied().collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn members_join_are_told_their_partitions_and_leave() {
+    let f = Fixture::new();
+    let t = f.topic("t", 4);
+    let s = f.shares();
+    let a = s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    assert_eq!((a.epoch, owned(&a, t)), (1, vec![0, 1, 2, 3]));
+    // A heartbeat in step carries no assignment.
+    assert_eq!(s.heartbeat(hb("a", 1, None)).await.unwrap().assignment, None);
+    let b = s.heartbeat(hb("b", 0, Some(&["t"]))).await.unwrap();
+    assert_eq!((b.epoch, owned(&b, t)), (2, vec![1, 3]));
+    // a keeps reading all four until its next heartbeat, which moves it to epoch 2.
+    let a = s.heartbeat(hb("a", 1, None)).await.unwrap();
+    assert_eq!((a.epoch, owned(&a, t)), (2, vec![0, 2]));
+    // The epoch before the current one is still accepted; anything else is fenced.
+    assert!(s.heartbeat(hb("a", 1, None)).await.is_ok());
+    assert!(matches!(s.heartbeat(hb("a", 7, None)).await, Err(ShareError::FencedEpoch { got: 7, .. })));
+    assert!(matches!(s.heartbeat(hb("x", 2, None)).await, Err(ShareError::UnknownMember { .. })));
+    assert!(matches!(s.heartbeat(hb("", 0, Some(&["t"]))).await, Err(ShareError::InvalidRequest(_))));
+    assert!(matches!(s.heartbeat(hb("c", 0, None)).await, Err(ShareError::InvalidRequest(_))));
+    assert!(matches!(s.heartbeat(hb("c", -2, None)).await, Err(ShareError::InvalidRequest(_))));
+    let left = s.heartbeat(hb("b", -1, None)).await.unwrap();
+    assert_eq!(left.epoch, -1);
+    let a = s.heartbeat(hb("a", 2, None)).await.unwrap();
+    assert_eq!((a.epoch, owned(&a, t)), (3, vec![0, 1, 2, 3]));
+    assert_eq!(s.list(), vec![("g".to_string(), "Stable")]);
+    // Partitions added to the topic move the epoch.
+    f.broker().topics().create_partitions("t", 6, None, false).unwrap();
+    let a = s.heartbeat(hb("a", 3, None)).await.unwrap();
+    assert_eq!((a.epoch, owned(&a, t)), (4, vec![0, 1, 2, 3, 4, 5]));
+}
+
+#[tokio::test]
+async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_restart() {
+    let mut f = Fixture::new();
+    let t = f.topic("t", 1);
+    f.earliest("g");
+    f.produce("t", 0, 10);
+    let s = f.shares();
+    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    s.heartbeat(hb("b", 0, Some(&["t"]))).await.unwrap();
+    let p = f.partition("t", 0);
+    s.prepare("g", &[(t, p.clone())]).await.unwrap();
+    let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
+    let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
+    assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 0, last: 9, deliveries: 1 }]);
+    assert!(!got.records.is_empty());
+    // Nothing is left for b while a holds everything.
+    assert!(s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap().ranges.is_empty());
+    let batch = |first, last, ty: i8| AckBatch { first, last, types: vec![ty] };
+    let out = s.acknowledge("g", "a", vec![(t, 0, vec![batch(0, 3, 1), batch(4, 5, 2), batch(6, 6, 3)])]).await;
+    assert_eq!(out, vec![(t, 0, AckOutcome::Done)]);
+    // b may not acknowledge what a holds.
+    let out = s.acknowledge("g", "b", vec![(t, 0, vec![batch(7, 7, 1)])]).await;
+    assert_eq!(out, vec![(t, 0, AckOutcome::InvalidRecordState)]);
+    let got = s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap();
+    assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 4, last: 5, deliveries: 2 }]);
+    assert_eq!(s.start_offsets("g"), vec![(t, 0, 4)]);
+
+    // A restart: what was acknowledged stays done; what was held comes back, its
+    // deliveries as last written (the acknowledgement's write counted a's
+    // delivery of 4-9; b's of 4-5 was not written since).
+    f.reopen();
+    let s = f.shares();
+    assert_eq!(s.start_offsets("g"), vec![(t, 0, 4)]);
+    assert_eq!(s.list(), vec![("g".to_string(), "Empty")]);
+    let p = f.partition("t", 0);
+    let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
+    assert_eq!(
+        got.ranges,
+        vec![
+            partition::AcquiredRange { first: 4, last: 5, deliveries: 2 },
+            partition::AcquiredRange { first: 7, last: 9, deliveries: 2 }
+        ]
+    );
+}
+
+#[tokio::test]
+async fn locks_time_out_and_members_that_stop_heartbeating_give_their_records_back() {
+    let f = Fixture::new();
+    let t = f.topic("t", 1);
+    f.earliest("g");
+    f.produce("t", 0, 2);
+    let s = f.shares();
+    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    let p = f.partition("t", 0);
+    s.prepare("g", &[(t, p.clone())]).await.unwrap();
+    let a: Arc<str> = Arc::from("a");
+    let lock = s.settings().record_lock_duration_ms;
+    for delivery in 1..=3u16 {
+        let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
+        assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 0, last: 1, deliveries: delivery }]);
+        f.advance(lock - 1).await;
+        assert!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.is_empty(), "still locked");
+        s.heartbeat(hb("a", 1, None)).await.unwrap();
+        f.advance(1).await;
+    }
+    // The third delivery was the last (group.share.delivery.count.limit=3): archived.
+    assert!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.is_empty());
+    assert_eq!(s.start_offsets("g"), vec![(t, 0, 2)]);
+
+    f.produce("t", 0, 1);
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    // No heartbeat for the session timeout: a is removed and its record goes back.
+    f.advance(s.settings().session_timeout_ms).await;
+    assert_eq!(s.list(), vec![("g".to_string(), "Empty")]);
+    let b: Arc<str> = Arc::from("b");
+    let got = s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap();
+    assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 2, last: 2, deliveries: 2 }]);
+}
+
+#[tokio::test]
+async fn an_empty_share_group_is_deleted_with_its_state() {
+    let mut f = Fixture::new();
+    let t = f.topic("t", 1);
+    let s = f.shares();
+    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    s.prepare("g", &[(t, f.partition("t", 0))]).await.unwrap();
+    assert_eq!(s.delete("g").await, Err(ShareError::NotEmpty("g".into())));
+    s.heartbeat(hb("a", -1, None)).await.unwrap();
+    s.delete("g").await.unwrap();
+    assert!(s.list().is_empty() && s.start_offsets("g").is_empty());
+    assert_eq!(s.delete("g").await, Err(ShareError::GroupNotFound("g".into())));
+    f.reopen();
+    assert!(f.shares().list().is_empty() && f.shares().start_offsets("g").is_empty());
+}

@@ -1,0 +1,189 @@
+//! Share groups (KIP-932) on the wire, what a client library does not show: the
+//! answers to malformed heartbeats, share-session epochs (SHARE_SESSION_NOT_FOUND,
+//! INVALID_SHARE_SESSION_EPOCH, acknowledgements on a session's first fetch),
+//! acquired ranges and delivery counts, ShareGroupDescribe, one namespace for
+//! every kind of group, and `share.version` 0 refusing the APIs across a restart.
+
+mod common;
+
+use common::wire::*;
+use common::Weir;
+use kafka_protocol::messages::share_acknowledge_request::{AcknowledgePartition, AcknowledgeTopic};
+use kafka_protocol::messages::share_fetch_request::{AcknowledgementBatch, FetchPartition, FetchTopic};
+use kafka_protocol::messages::update_features_request::FeatureUpdateKey;
+use kafka_protocol::messages::*;
+use uuid::Uuid;
+
+fn heartbeat(
+    s: &mut std::net::TcpStream,
+    member: &str,
+    epoch: i32,
+    topics: Option<&[&str]>,
+) -> ShareGroupHeartbeatResponse {
+    let req = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(sb("sg")))
+        .with_member_id(sb(member))
+        .with_member_epoch(epoch)
+        .with_subscribed_topic_names(topics.map(|t| t.iter().map(|n| TopicName(sb(n))).collect()));
+    call(s, ApiKey::ShareGroupHeartbeat, 1, &req)
+}
+
+fn fetch(s: &mut std::net::TcpStream, epoch: i32, topic: Uuid, acks: Vec<AcknowledgementBatch>) -> ShareFetchResponse {
+    let req = ShareFetchRequest::default()
+        .with_group_id(Some(GroupId(sb("sg"))))
+        .with_member_id(Some(sb("m1")))
+        .with_share_session_epoch(epoch)
+        .with_max_wait_ms(200)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_max_records(500)
+        .with_batch_size(500)
+        .with_topics(vec![FetchTopic::default().with_topic_id(topic).with_partitions(vec![FetchPartition::default()
+            .with_partition_index(0)
+            .with_acknowledgement_batches(acks)])]);
+    call(s, ApiKey::ShareFetch, 1, &req)
+}
+
+fn accept(first: i64, last: i64) -> AcknowledgementBatch {
+    AcknowledgementBatch::default().with_first_offset(first).with_last_offset(last).with_acknowledge_types(vec![1])
+}
+
+fn acquired(r: &ShareFetchResponse) -> Vec<(i64, i64, i16)> {
+    r.responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .flat_map(|p| &p.acquired_records)
+        .map(|a| (a.first_offset, a.last_offset, a.delivery_count))
+        .collect()
+}
+
+fn set_share_version(weir: &Weir, level: i16) -> i16 {
+    let u = FeatureUpdateKey::default()
+        .with_feature(sb("share.version"))
+        .with_max_version_level(level)
+        .with_upgrade_type(if level == 0 { 2 } else { 1 });
+    let req = UpdateFeaturesRequest::default().with_feature_updates(vec![u]).with_timeout_ms(10_000);
+    let r: UpdateFeaturesResponse = call(&mut connect(weir), ApiKey::UpdateFeatures, 1, &req);
+    r.error_code
+}
+
+#[test]
+fn share_groups_on_the_wire() {
+    let mut weir = Weir::start_restartable(&["--set", "group.share.heartbeat.interval.ms=500"]);
+    let mut s = connect(&weir);
+    create_topic(&mut s, "st", 1, &[]);
+    let md: MetadataResponse = call(
+        &mut s,
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest::default().with_topics(Some(vec![
+            metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(sb("st"))))
+        ])),
+    );
+    let topic = md.topics[0].topic_id;
+
+    // Malformed heartbeats.
+    assert_eq!(heartbeat(&mut s, "", 0, Some(&["st"])).error_code, 42, "INVALID_REQUEST: no member id");
+    assert_eq!(heartbeat(&mut s, "m1", 0, None).error_code, 42, "INVALID_REQUEST: no topics on join");
+    assert_eq!(heartbeat(&mut s, "m1", 3, None).error_code, 69, "GROUP_ID_NOT_FOUND");
+    let joined = heartbeat(&mut s, "m1", 0, Some(&["st"]));
+    assert_eq!((joined.error_code, joined.member_epoch, joined.heartbeat_interval_ms), (0, 1, 500));
+    let a = joined.assignment.expect("an assignment on join");
+    assert_eq!((a.topic_partitions[0].topic_id, a.topic_partitions[0].partitions.clone()), (topic, vec![0]));
+    assert_eq!(heartbeat(&mut s, "m2", 1, None).error_code, 25, "UNKNOWN_MEMBER_ID");
+    assert_eq!(heartbeat(&mut s, "m1", 9, None).error_code, 110, "FENCED_MEMBER_EPOCH");
+
+    // Sessions. Nothing is on the partition yet: `latest` starts at its end.
+    assert_eq!(fetch(&mut s, 1, topic, vec![]).error_code, 122, "SHARE_SESSION_NOT_FOUND");
+    assert_eq!(fetch(&mut s, 0, topic, vec![accept(0, 0)]).error_code, 42, "acknowledgements on a first fetch");
+    let r = fetch(&mut s, 0, topic, vec![]);
+    assert_eq!((r.error_code, acquired(&r)), (0, vec![]));
+    assert!(r.acquisition_lock_timeout_ms > 0);
+    produce(&mut s, "st", batch(&[b"a", b"b", b"c"]).freeze());
+    let r = fetch(&mut s, 1, topic, vec![]);
+    assert_eq!(acquired(&r), vec![(0, 2, 1)]);
+    let p = &r.responses[0].partitions[0];
+    assert!(p.records.as_ref().is_some_and(|b| !b.is_empty()));
+    assert_eq!(fetch(&mut s, 1, topic, vec![]).error_code, 123, "INVALID_SHARE_SESSION_EPOCH");
+    // Acknowledged on the next fetch: accept 0-1; 2 released with ShareAcknowledge.
+    let r = fetch(&mut s, 2, topic, vec![accept(0, 1)]);
+    assert_eq!((r.error_code, r.responses[0].partitions[0].acknowledge_error_code), (0, 0));
+    assert_eq!(acquired(&r), vec![]);
+    let ack = |s: &mut std::net::TcpStream, epoch: i32, first: i64, ty: i8| -> ShareAcknowledgeResponse {
+        let req = ShareAcknowledgeRequest::default()
+            .with_group_id(Some(GroupId(sb("sg"))))
+            .with_member_id(Some(sb("m1")))
+            .with_share_session_epoch(epoch)
+            .with_topics(vec![AcknowledgeTopic::default().with_topic_id(topic).with_partitions(vec![
+                AcknowledgePartition::default().with_partition_index(0).with_acknowledgement_batches(vec![
+                    share_acknowledge_request::AcknowledgementBatch::default()
+                        .with_first_offset(first)
+                        .with_last_offset(first)
+                        .with_acknowledge_types(vec![ty]),
+                ]),
+            ])]);
+        call(s, ApiKey::ShareAcknowledge, 1, &req)
+    };
+    assert_eq!(ack(&mut s, 0, 2, 2).error_code, 123, "ShareAcknowledge cannot open a session");
+    let r = ack(&mut s, 3, 2, 2);
+    assert_eq!((r.error_code, r.responses[0].partitions[0].error_code), (0, 0));
+    // Acknowledging it again: it is no longer held (INVALID_RECORD_STATE).
+    assert_eq!(ack(&mut s, 4, 2, 1).responses[0].partitions[0].error_code, 121);
+    let r = fetch(&mut s, 5, topic, vec![]);
+    assert_eq!(acquired(&r), vec![(2, 2, 2)], "released: handed out again, second delivery");
+
+    // Described; one namespace for every kind of group.
+    let d: ShareGroupDescribeResponse = call(
+        &mut s,
+        ApiKey::ShareGroupDescribe,
+        1,
+        &ShareGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb("sg")), GroupId(sb("nope"))]),
+    );
+    let g = &d.groups[0];
+    assert_eq!((g.error_code, g.group_state.as_str(), g.members.len()), (0, "Stable", 1));
+    assert_eq!(g.members[0].assignment.topic_partitions[0].topic_name.0.as_str(), "st");
+    assert_eq!(d.groups[1].error_code, 69);
+    let c: ConsumerGroupHeartbeatResponse = call(
+        &mut s,
+        ApiKey::ConsumerGroupHeartbeat,
+        0,
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(sb("sg")))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![]))
+            .with_topic_partitions(Some(vec![])),
+    );
+    assert_eq!(c.error_code, 69, "a share group is not a consumer group");
+    let j: JoinGroupResponse = call(
+        &mut s,
+        ApiKey::JoinGroup,
+        5,
+        &JoinGroupRequest::default()
+            .with_group_id(GroupId(sb("sg")))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_protocol_type(sb("consumer")),
+    );
+    assert_eq!(j.error_code, 23, "INCONSISTENT_GROUP_PROTOCOL");
+    let l: ListGroupsResponse =
+        call(&mut s, ApiKey::ListGroups, 5, &ListGroupsRequest::default().with_types_filter(vec![sb("share")]));
+    let listed: Vec<(&str, &str, &str)> =
+        l.groups.iter().map(|g| (g.group_id.0.as_str(), g.group_state.as_str(), g.group_type.as_str())).collect();
+    assert_eq!(listed, vec![("sg", "Stable", "share")]);
+
+    // share.version 0: the APIs stay listed and refuse, also after a restart.
+    assert_eq!(set_share_version(&weir, 0), 0);
+    assert_eq!(heartbeat(&mut connect(&weir), "m1", 1, None).error_code, 35);
+    assert!(weir.stop().success());
+    weir.restart();
+    let mut s = connect(&weir);
+    assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["st"])).error_code, 35);
+    assert_eq!(set_share_version(&weir, 1), 0);
+    // After the restart the member joins again. Offset 2 comes back as last written
+    // (released after one delivery: its second acquisition was not written), so
+    // this is its second delivery again.
+    assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["st"])).error_code, 0);
+    let r = fetch(&mut s, 0, topic, vec![]);
+    assert_eq!(acquired(&r), vec![(2, 2, 2)]);
+}
