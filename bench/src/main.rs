@@ -415,6 +415,7 @@ fn smoke(weir: PathBuf) -> Result<()> {
     scale::partitions(weir.clone(), 200, 4, 4_000, 1, 0.5)?;
     scale::connections(weir.clone(), 200, 4, 4_000, 1)?;
     txn_commit::run(&builds(weir.clone(), None), 4, 5, 1, true)?;
+    share_groups::run(weir.clone(), 4, 4_000, 1)?;
     // The floor the suite prints beside the broker's CPU per MB.
     for writeback in [false, true] {
         let ms = limits::receive_write_cpu(&std::env::temp_dir(), 64 << 20, writeback)?;
@@ -518,7 +519,9 @@ fn main() -> Result<()> {
             txn_commit::run(&builds(weir, weir_baseline), partitions, transactions, repeats, offsets)
         }
         Cmd::LongPoll { weir, consumers, rate, secs, repeats } => long_poll::run(weir, consumers, rate, secs, repeats),
-        Cmd::ShareGroups { weir, partitions, records, repeats } => share_groups::run(weir, partitions, records, repeats),
+        Cmd::ShareGroups { weir, partitions, records, repeats } => {
+            share_groups::run(weir, partitions, records, repeats)
+        }
         Cmd::FetchSessions { weir, partitions, secs, repeats, rate } => {
             fetch_sessions::run(weir, partitions, secs, repeats, rate)
         }

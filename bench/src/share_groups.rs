@@ -91,7 +91,8 @@ pub fn run(bin: PathBuf, partitions: i32, records: u64, repeats: usize) -> Resul
 }
 
 fn fill(target: &Target, topic: &str, partitions: i32, records: u64) -> Result<()> {
-    let (p, acks) = client::producer(target, &client::ProducerSettings { acks: "1", compression: "none", linger_ms: 5 })?;
+    let (p, acks) =
+        client::producer(target, &client::ProducerSettings { acks: "1", compression: "none", linger_ms: 5 })?;
     let payload = vec![b's'; RECORD];
     for n in 0..records {
         client::send(&p, topic, (n % partitions as u64) as i32, &payload);
@@ -100,8 +101,9 @@ fn fill(target: &Target, topic: &str, partitions: i32, records: u64) -> Result<(
 }
 
 fn topic_id(s: &mut TcpStream, topic: &str) -> Result<Uuid> {
-    let req = MetadataRequest::default()
-        .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(sb(topic))))]));
+    let req = MetadataRequest::default().with_topics(Some(vec![
+        metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(sb(topic))))
+    ]));
     let (md, _): (MetadataResponse, _) = wire::call(s, ApiKey::Metadata, 12, &req)?;
     Ok(md.topics[0].topic_id)
 }
@@ -204,7 +206,10 @@ fn share_all(s: &mut TcpStream, group: &str, topic: &str, topic_id: Uuid, record
                     .iter()
                     .map(|p| {
                         let acks = pending.get(p).into_iter().flatten().map(|&(f, l)| {
-                            AcknowledgementBatch::default().with_first_offset(f).with_last_offset(l).with_acknowledge_types(vec![1])
+                            AcknowledgementBatch::default()
+                                .with_first_offset(f)
+                                .with_last_offset(l)
+                                .with_acknowledge_types(vec![1])
                         });
                         share_fetch_request::FetchPartition::default()
                             .with_partition_index(*p)
@@ -232,7 +237,12 @@ fn share_all(s: &mut TcpStream, group: &str, topic: &str, topic_id: Uuid, record
         pending.clear();
         for p in resp.responses.iter().flat_map(|t| &t.partitions) {
             if p.error_code != 0 || p.acknowledge_error_code != 0 {
-                bail!("ShareFetch: partition {} answered {} / {}", p.partition_index, p.error_code, p.acknowledge_error_code);
+                bail!(
+                    "ShareFetch: partition {} answered {} / {}",
+                    p.partition_index,
+                    p.error_code,
+                    p.acknowledge_error_code
+                );
             }
             for a in &p.acquired_records {
                 if a.delivery_count != 1 {
@@ -255,7 +265,10 @@ fn share_all(s: &mut TcpStream, group: &str, topic: &str, topic_id: Uuid, record
                         ranges
                             .iter()
                             .map(|&(f, l)| {
-                                AckBatch::default().with_first_offset(f).with_last_offset(l).with_acknowledge_types(vec![1])
+                                AckBatch::default()
+                                    .with_first_offset(f)
+                                    .with_last_offset(l)
+                                    .with_acknowledge_types(vec![1])
                             })
                             .collect(),
                     )
