@@ -33,9 +33,10 @@ fn api_versions_advertises_only_what_is_served_and_downgrades_unknown_versions()
     let keys: Vec<i16> = r.api_keys.iter().map(|k| k.api_key).collect();
     assert!(keys.contains(&(ApiKey::Produce as i16)) && keys.contains(&(ApiKey::Fetch as i16)));
     assert!(keys.contains(&(ApiKey::AddPartitionsToTxn as i16)) && keys.contains(&(ApiKey::EndTxn as i16)));
-    // Not served (no share groups), so not advertised.
-    assert!(!keys.contains(&(ApiKey::ShareGroupHeartbeat as i16)));
-    assert!(!keys.contains(&(ApiKey::ShareFetch as i16)));
+    // Share groups are served; the share coordinator's inter-broker state APIs
+    // and streams groups (KIP-1071, key 88) are not, so not advertised.
+    assert!(keys.contains(&(ApiKey::ShareGroupHeartbeat as i16)) && keys.contains(&(ApiKey::ShareFetch as i16)));
+    assert!(!keys.contains(&(ApiKey::InitializeShareGroupState as i16)) && !keys.contains(&88));
 
     // A version from the future: a v0 response with UNSUPPORTED_VERSION and our ranges.
     let mut header = BytesMut::new();

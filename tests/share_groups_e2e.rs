@@ -186,4 +186,17 @@ fn share_groups_on_the_wire() {
     assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["st"])).error_code, 0);
     let r = fetch(&mut s, 0, topic, vec![]);
     assert_eq!(acquired(&r), vec![(2, 2, 2)]);
+    // A final fetch carries its last acknowledgements and fetches nothing.
+    let r = fetch(&mut s, -1, topic, vec![accept(2, 2)]);
+    assert_eq!((r.error_code, r.responses[0].partitions[0].acknowledge_error_code, acquired(&r)), (0, 0, vec![]));
+    assert_eq!(fetch(&mut s, 1, topic, vec![]).error_code, 122, "the session is over");
+    let r = fetch(&mut s, 0, topic, vec![]);
+    assert_eq!((r.error_code, acquired(&r)), (0, vec![]), "everything is acknowledged");
+    // Only a share group's members fetch.
+    let req = ShareFetchRequest::default()
+        .with_group_id(Some(GroupId(sb("no-such-group"))))
+        .with_member_id(Some(sb("m1")))
+        .with_share_session_epoch(0);
+    let r: ShareFetchResponse = call(&mut s, ApiKey::ShareFetch, 1, &req);
+    assert_eq!(r.error_code, 69, "GROUP_ID_NOT_FOUND");
 }

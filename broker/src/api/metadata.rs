@@ -17,7 +17,7 @@ use crate::metadata::TopicMeta;
 use crate::topics::CreateTopic;
 
 pub fn is_internal(name: &str) -> bool {
-    name == "__consumer_offsets" || name == "__transaction_state"
+    name == "__consumer_offsets" || name == "__transaction_state" || name == crate::share::store::SHARE_STATE_TOPIC
 }
 
 /// This node as the client that came in on `listener` reaches it.

@@ -10,25 +10,18 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::share_fetch::{ack_batches, ack_code, node_endpoints, resolve};
+use super::share_fetch::{ack_batches, ack_code, checked, node_endpoints, resolve};
 use super::{errors, str_bytes, RequestContext};
-use crate::auth::{Operation, Resource};
 
 fn refused(code: ResponseError, message: Option<String>) -> ShareAcknowledgeResponse {
     ShareAcknowledgeResponse::default().with_error_code(code.code()).with_error_message(message.map(str_bytes))
 }
 
 pub async fn handle(ctx: &RequestContext, req: ShareAcknowledgeRequest) -> ShareAcknowledgeResponse {
-    if !ctx.broker.share_groups_enabled() {
-        return refused(ResponseError::UnsupportedVersion, None);
-    }
-    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
-        return refused(ResponseError::InvalidRequest, Some("GroupId and MemberId are required".into()));
+    let (group, member) = match checked(ctx, req.group_id.as_ref(), req.member_id.as_ref()) {
+        Ok(ids) => ids,
+        Err((code, message)) => return refused(code, message),
     };
-    let (group, member) = (group.0.to_string(), member.to_string());
-    if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
-        return refused(ResponseError::GroupAuthorizationFailed, None);
-    }
     let shares = ctx.broker.shares().clone();
     let closing = match shares.acknowledge_session(&group, &member, req.share_session_epoch) {
         Ok(c) => c,
@@ -50,12 +43,9 @@ pub async fn handle(ctx: &RequestContext, req: ShareAcknowledgeRequest) -> Share
             }
         }
     }
-    for (t, p, o) in shares.acknowledge(&group, &member, acks).await {
+    // A closing session gives back what the member still holds.
+    for (t, p, o) in shares.acknowledge(&group, &member, acks, closing).await {
         results.push((t, p, ack_code(o)));
-    }
-    if closing {
-        // The session is over: what the member still holds goes back.
-        shares.release(&group, &member).await;
     }
     let node = ctx.broker.cluster().node_id();
     let mut responses: Vec<ShareAcknowledgeTopicResponse> = Vec::new();

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use kafka_protocol::messages::share_fetch_response::{
     AcquiredRecords, LeaderIdAndEpoch, NodeEndpoint, PartitionData, ShareFetchableTopicResponse,
 };
-use kafka_protocol::messages::{BrokerId, ShareFetchRequest, ShareFetchResponse};
+use kafka_protocol::messages::{BrokerId, GroupId, ShareFetchRequest, ShareFetchResponse};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
@@ -53,6 +53,34 @@ fn refused(code: ResponseError, message: Option<String>) -> ShareFetchResponse {
     ShareFetchResponse::default().with_error_code(code.code()).with_error_message(message.map(str_bytes))
 }
 
+/// A ShareFetch's or ShareAcknowledge's group and member, or the error the
+/// request is refused with: share groups on, both ids given, READ on the group,
+/// and the group a share group (a member joins with ShareGroupHeartbeat first).
+#[allow(clippy::type_complexity)]
+pub fn checked(
+    ctx: &RequestContext,
+    group: Option<&GroupId>,
+    member: Option<&kafka_protocol::protocol::StrBytes>,
+) -> Result<(String, String), (ResponseError, Option<String>)> {
+    if !ctx.broker.share_groups_enabled() {
+        return Err((ResponseError::UnsupportedVersion, None));
+    }
+    let (Some(group), Some(member)) = (group, member) else {
+        return Err((ResponseError::InvalidRequest, Some("GroupId and MemberId are required".into())));
+    };
+    let (group, member) = (group.0.to_string(), member.to_string());
+    if group.is_empty() || member.is_empty() {
+        return Err((ResponseError::InvalidRequest, Some("GroupId and MemberId can't be empty.".into())));
+    }
+    if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
+        return Err((ResponseError::GroupAuthorizationFailed, None));
+    }
+    if !ctx.broker.shares().is_share_group(&group) {
+        return Err((ResponseError::GroupIdNotFound, Some(format!("Share group {group} not found."))));
+    }
+    Ok((group, member))
+}
+
 /// The partition behind (topic id, index), or the error a partition answers with.
 pub fn resolve(ctx: &RequestContext, topic_id: Uuid, index: i32) -> Result<Arc<Partition>, ResponseError> {
     let Some(t) = ctx.broker.topics().by_id(&topic_id) else { return Err(ResponseError::UnknownTopicId) };
@@ -79,19 +107,10 @@ pub fn node_endpoints(ctx: &RequestContext) -> Vec<NodeEndpoint> {
 }
 
 pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {
-    if !ctx.broker.share_groups_enabled() {
-        return refused(ResponseError::UnsupportedVersion, None);
-    }
-    let (Some(group), Some(member)) = (req.group_id.as_ref(), req.member_id.as_ref()) else {
-        return refused(ResponseError::InvalidRequest, Some("GroupId and MemberId are required".into()));
+    let (group, member) = match checked(ctx, req.group_id.as_ref(), req.member_id.as_ref()) {
+        Ok(ids) => ids,
+        Err((code, message)) => return refused(code, message),
     };
-    let (group, member) = (group.0.to_string(), member.to_string());
-    if group.is_empty() || member.is_empty() {
-        return refused(ResponseError::InvalidRequest, Some("GroupId and MemberId can't be empty.".into()));
-    }
-    if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
-        return refused(ResponseError::GroupAuthorizationFailed, None);
-    }
     let shares = ctx.broker.shares().clone();
     let mut add = Vec::new();
     let mut acks: Vec<(Uuid, i32, Vec<AckBatch>)> = Vec::new();
@@ -127,7 +146,8 @@ pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchR
             Err(e) => ack_results.push((t, p, e.code())),
         }
     }
-    for (t, p, o) in shares.acknowledge(&group, &member, allowed).await {
+    // A final fetch closes the session: what the member still holds goes back.
+    for (t, p, o) in shares.acknowledge(&group, &member, allowed, plan.closed).await {
         ack_results.push((t, p, ack_code(o)));
     }
     let leader = |p: &Partition| {
@@ -169,10 +189,7 @@ pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchR
             }),
         }
     }
-    if plan.closed {
-        // The session is over: what the member still holds goes back.
-        shares.release(&group, &member).await;
-    } else {
+    if !plan.closed {
         fetch_records(ctx, &req, &group, &member, &mut targets).await;
     }
     let mut responses: Vec<ShareFetchableTopicResponse> = Vec::new();

@@ -25,7 +25,7 @@ pub const LEAVE_EPOCH: i32 = -1;
 pub const LEAVE_STATIC_EPOCH: i32 = -2;
 
 /// Topics a regular expression never matches (Kafka's internal topics).
-const INTERNAL_TOPICS: &[&str] = &[OFFSETS_TOPIC, "__transaction_state"];
+const INTERNAL_TOPICS: &[&str] = &[OFFSETS_TOPIC, "__transaction_state", crate::share::store::SHARE_STATE_TOPIC];
 
 pub struct ConsumerHeartbeat {
     pub group: String,

@@ -77,6 +77,8 @@ pub type OpenStateTopic = Box<dyn Fn() -> Result<InternalTopic, TopicError> + Se
 struct State {
     groups: HashMap<String, ShareGroup>,
     parts: HashMap<ShareKey, Arc<Mutex<SharePartition>>>,
+    /// Share-partitions whose first start is being written.
+    pending: std::collections::HashSet<ShareKey>,
     sessions: Sessions,
 }
 
@@ -124,7 +126,12 @@ impl ShareCoordinator {
         }
         Ok(Arc::new_cyclic(|me| ShareCoordinator {
             me: me.clone(),
-            state: Mutex::new(State { groups, parts, sessions: Sessions::new(cfg.max_share_sessions) }),
+            state: Mutex::new(State {
+                groups,
+                parts,
+                pending: Default::default(),
+                sessions: Sessions::new(cfg.max_share_sessions),
+            }),
             store: Mutex::new(store),
             open_store,
             writers: (0..writer_count).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -193,12 +200,14 @@ impl ShareCoordinator {
             let mut changed = Vec::new();
             for (k, p) in &st.parts {
                 let mut p = p.lock();
+                // Locks first: a delivery whose lock ran out counts; what a departed
+                // member still holds goes back without counting (as on a leave).
                 let mut c = false;
-                for (_, m) in gone.iter().filter(|(g, _)| *g == k.group) {
-                    c |= p.release_member(m, self.cfg.delivery_count_limit);
-                }
                 if p.next_deadline().is_some_and(|d| d <= now) {
                     c |= p.expire(now, self.cfg.delivery_count_limit);
+                }
+                for (_, m) in gone.iter().filter(|(g, _)| *g == k.group) {
+                    c |= p.release_member(m, self.cfg.delivery_count_limit);
                 }
                 if c {
                     changed.push(k.clone());

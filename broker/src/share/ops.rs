@@ -80,6 +80,12 @@ impl ShareCoordinator {
         if hb.member_id.is_empty() {
             return Err(ShareError::InvalidRequest("MemberId can't be empty.".into()));
         }
+        if hb.group.len() > super::store::MAX_GROUP_ID_BYTES {
+            return Err(ShareError::InvalidRequest(format!(
+                "GroupId can't be longer than {} bytes.",
+                super::store::MAX_GROUP_ID_BYTES
+            )));
+        }
         if hb.rack_id.as_deref() == Some("") {
             return Err(ShareError::InvalidRequest("RackId can't be empty.".into()));
         }
@@ -239,17 +245,6 @@ impl ShareCoordinator {
         Ok(plan)
     }
 
-    /// Gives back what `member` holds in `group` (its session ended) and writes it.
-    pub async fn release(&self, group: &str, member: &str) {
-        let released = {
-            let st = self.state.lock();
-            self.release_locked(&st.parts, group, member)
-        };
-        if let Err(e) = self.persist_partitions(released).await {
-            tracing::error!(group, error = %e, "could not write records released by a closed share session");
-        }
-    }
-
     /// A ShareAcknowledge's session step: true when it ends the session.
     pub fn acknowledge_session(
         &self,
@@ -262,12 +257,15 @@ impl ShareCoordinator {
 
     /// Applies a member's acknowledgements, partition by partition (a batch that
     /// fails fails its partition; batches before it stay applied), and writes the
-    /// partitions that changed before returning.
+    /// partitions that changed before returning. `closing`: the member's session
+    /// ended, so what it still holds goes back, in the same step as the
+    /// acknowledgements (no new session of the member can acquire in between).
     pub async fn acknowledge(
         &self,
         group: &str,
         member: &str,
         acks: Vec<(Uuid, i32, Vec<AckBatch>)>,
+        closing: bool,
     ) -> Vec<(Uuid, i32, AckOutcome)> {
         let mut out = Vec::with_capacity(acks.len());
         let mut changed = Vec::new();
@@ -288,7 +286,7 @@ impl ShareCoordinator {
                         break;
                     };
                     match sp.acknowledge(member, b.first, b.last, &types, self.cfg.delivery_count_limit) {
-                        Ok(()) => any = true,
+                        Ok(c) => any |= c,
                         Err(AckError::InvalidRecordState) => {
                             outcome = AckOutcome::InvalidRecordState;
                             break;
@@ -304,6 +302,14 @@ impl ShareCoordinator {
                 changed.push(key);
             }
             out.push((topic_id, partition, outcome));
+        }
+        if closing {
+            let st = self.state.lock();
+            for k in self.release_locked(&st.parts, group, member) {
+                if !changed.contains(&k) {
+                    changed.push(k);
+                }
+            }
         }
         if let Err(e) = self.persist_partitions(changed.clone()).await {
             tracing::error!(group, error = %e, "could not write acknowledgements");
@@ -325,30 +331,45 @@ impl ShareCoordinator {
             .group_configs(group)
             .and_then(|c| c.get("share.auto.offset.reset").cloned())
             .is_some_and(|v| v.eq_ignore_ascii_case("earliest"));
-        let created: Vec<ShareKey> = {
+        // A new share-partition is readable (in `parts`) only once its start is on
+        // disk; meanwhile it is pending and other fetches acquire nothing from it.
+        let created: Vec<(ShareKey, SharePartition)> = {
             let mut st = self.state.lock();
             let mut created = Vec::new();
             for (topic_id, p) in partitions {
                 let key = ShareKey { group: group.to_string(), topic_id: *topic_id, partition: p.index() };
-                if st.parts.contains_key(&key) {
+                if st.parts.contains_key(&key) || !st.pending.insert(key.clone()) {
                     continue;
                 }
                 let start = if earliest { p.log_start_offset() } else { p.high_watermark() };
-                tracing::info!(group, topic = p.topic(), partition = p.index(), start, "share-partition initialized");
-                st.parts.insert(key.clone(), Arc::new(Mutex::new(SharePartition::new(start))));
-                created.push(key);
+                created.push((key, SharePartition::new(start)));
             }
             created
         };
-        if let Err(e) = self.persist_partitions(created.clone()).await {
-            // Not handed out from before it is on disk: dropped, to be tried again.
-            let mut st = self.state.lock();
-            for k in &created {
-                st.parts.remove(k);
-            }
-            return Err(e);
+        if created.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let partition = self.store_partition(group);
+        let written = {
+            let _turn = self.writers[partition as usize].lock().await;
+            let entries = created
+                .iter()
+                .map(|(k, sp)| {
+                    (Some(StateKey::Partition(k.clone()).encode()), Some(super::store::encode_snapshot(&sp.snapshot())))
+                })
+                .collect();
+            self.write(partition, entries).await
+        };
+        let mut st = self.state.lock();
+        let alive = st.groups.contains_key(group);
+        for (k, sp) in created {
+            st.pending.remove(&k);
+            if written.is_ok() && alive {
+                tracing::info!(group, topic_id = %k.topic_id, partition = k.partition, start = sp.start(), "share-partition initialized");
+                st.parts.insert(k, Arc::new(Mutex::new(sp)));
+            }
+        }
+        written
     }
 
     /// Acquires for `member` what it can of one partition: at most `max_records`
@@ -417,28 +438,30 @@ impl ShareCoordinator {
         out
     }
 
-    /// Deletes an empty share group and its state (DeleteGroups).
+    /// Deletes an empty share group and its state (DeleteGroups). The group goes from memory at once (checked empty in the same step, so no
+    /// member joins it between the check and the removal), then its tombstones are
+    /// written; if they cannot be, the error says so and a restart finds the group
+    /// as last written.
     pub async fn delete(&self, group: &str) -> Result<()> {
         let keys: Vec<ShareKey> = {
-            let st = self.state.lock();
+            let mut st = self.state.lock();
             let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
             if !g.members.is_empty() {
                 return Err(ShareError::NotEmpty(group.to_string()));
             }
-            st.parts.keys().filter(|k| k.group == group).cloned().collect()
+            st.groups.remove(group);
+            st.sessions.remove_group(group);
+            let keys: Vec<ShareKey> = st.parts.keys().filter(|k| k.group == group).cloned().collect();
+            for k in &keys {
+                st.parts.remove(k);
+            }
+            keys
         };
         let partition = self.store_partition(group);
         let _turn = self.writers[partition as usize].lock().await;
         let mut entries: Vec<crate::internal::Entry> =
             keys.iter().map(|k| (Some(StateKey::Partition(k.clone()).encode()), None)).collect();
         entries.push((Some(StateKey::Group(group.to_string()).encode()), None));
-        self.write(partition, entries).await?;
-        let mut st = self.state.lock();
-        if st.groups.get(group).is_some_and(|g| g.members.is_empty()) {
-            st.groups.remove(group);
-            st.parts.retain(|k, _| k.group != group);
-            st.sessions.remove_group(group);
-        }
-        Ok(())
+        self.write(partition, entries).await
     }
 }

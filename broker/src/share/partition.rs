@@ -226,13 +226,17 @@ impl SharePartition {
             let mut took = false;
             let mut blocked = false;
             for off in b.base.max(self.start)..=b.last {
-                let idx = (off - self.start) as usize;
-                if idx >= self.slots.len() {
-                    if self.slots.len() >= limits.max_in_flight {
+                if off >= self.end() {
+                    // A hole before this batch (compaction) holds no records: with
+                    // nothing in flight the start moves past it, else it is archived
+                    // slot by slot, within the in-flight bound like any offset.
+                    if self.slots.is_empty() {
+                        self.start = off;
+                    }
+                    if (off - self.start) as usize >= limits.max_in_flight {
                         blocked = true;
                         break;
                     }
-                    // A hole before this batch (compaction) holds no records.
                     while self.end() < off {
                         self.slots.push_back(archived(0));
                     }
@@ -243,7 +247,7 @@ impl SharePartition {
                         deadline: 0,
                     });
                 }
-                let slot = &mut self.slots[idx];
+                let slot = &mut self.slots[(off - self.start) as usize];
                 if slot.state != RecordState::Available {
                     continue;
                 }
@@ -276,7 +280,8 @@ impl SharePartition {
     /// Applies a member's acknowledgement of `first..=last`: one type for the whole
     /// range, or one per offset. Every offset must be Acquired by `member`, except
     /// that a gap may name an offset that holds no record (already archived).
-    /// All or nothing: on an error nothing changes.
+    /// All or nothing: on an error nothing changes. True when something changed
+    /// (a gap over records that hold nothing changes nothing).
     pub fn acknowledge(
         &mut self,
         member: &str,
@@ -284,14 +289,18 @@ impl SharePartition {
         last: i64,
         types: &[AckType],
         delivery_limit: u16,
-    ) -> Result<(), AckError> {
-        if first > last || types.is_empty() || (types.len() != 1 && types.len() as i64 != last - first + 1) {
+    ) -> Result<bool, AckError> {
+        if first > last || types.is_empty() {
             return Err(AckError::InvalidRequest);
         }
-        let ty = |off: i64| if types.len() == 1 { types[0] } else { types[(off - first) as usize] };
+        // In range before any arithmetic on the client's offsets.
         if first < self.start || last >= self.end() {
             return Err(AckError::InvalidRecordState);
         }
+        if types.len() != 1 && types.len() as i64 != last - first + 1 {
+            return Err(AckError::InvalidRequest);
+        }
+        let ty = |off: i64| if types.len() == 1 { types[0] } else { types[(off - first) as usize] };
         for off in first..=last {
             let s = &self.slots[(off - self.start) as usize];
             let held = s.state == RecordState::Acquired && s.owner.as_deref() == Some(member);
@@ -300,6 +309,7 @@ impl SharePartition {
                 return Err(AckError::InvalidRecordState);
             }
         }
+        let mut changed = false;
         for off in first..=last {
             let s = &mut self.slots[(off - self.start) as usize];
             if s.state != RecordState::Acquired {
@@ -310,18 +320,20 @@ impl SharePartition {
                 AckType::Gap | AckType::Reject => archived(s.deliveries),
                 AckType::Release => released(s.deliveries, delivery_limit),
             };
+            changed = true;
         }
         self.advance();
-        Ok(())
+        Ok(changed)
     }
 
     /// Everything `member` holds goes back (it left, or its session ended). True
     /// when something changed.
+    /// As in Kafka, a delivery to a member that went away does not count.
     pub fn release_member(&mut self, member: &str, delivery_limit: u16) -> bool {
         let mut changed = false;
         for s in self.slots.iter_mut() {
             if s.state == RecordState::Acquired && s.owner.as_deref() == Some(member) {
-                *s = released(s.deliveries, delivery_limit);
+                *s = released(s.deliveries.saturating_sub(1), delivery_limit);
                 changed = true;
             }
         }

@@ -90,6 +90,9 @@ fn a_member_that_leaves_gives_back_what_it_holds() {
     assert!(!p.release_member("a", 3));
     assert_eq!(p.next_read(100), Some(0));
     assert_eq!(p.acquired(), 2);
+    // A delivery to a member that went away does not count.
+    let (got, _) = p.acquire(&b, &[batch(0, 1)], LIMITS, 0);
+    assert_eq!(ranges(&got), vec![(0, 1, 1)]);
 }
 
 #[test]
@@ -106,6 +109,29 @@ fn control_batches_and_holes_are_archived_never_handed_out() {
     assert_eq!(p.start(), 5);
     p.acknowledge("a", 5, 6, &[AckType::Accept], 3).unwrap();
     assert_eq!((p.start(), p.end()), (7, 7));
+}
+
+#[test]
+fn a_compaction_hole_is_skipped_or_archived_within_the_in_flight_bound() {
+    let a = member("a");
+    let limits = AcquireLimits { max_in_flight: 4, ..LIMITS };
+    // Nothing in flight: the start moves past a hole of any size.
+    let mut p = SharePartition::new(0);
+    let (got, _) = p.acquire(&a, &[batch(1_000_000, 1_000_001)], limits, 0);
+    assert_eq!(ranges(&got), vec![(1_000_000, 1_000_001, 1)]);
+    assert_eq!((p.start(), p.in_flight()), (1_000_000, 2));
+    // With records in flight a hole takes slots, and one wider than the bound
+    // waits until the records before it are done.
+    let mut p = SharePartition::new(0);
+    p.acquire(&a, &[batch(0, 0)], limits, 0);
+    let (got, used) = p.acquire(&a, &[batch(10, 10)], limits, 0);
+    assert_eq!((got.len(), used, p.in_flight()), (0, 0, 1));
+    p.acknowledge("a", 0, 0, &[AckType::Accept], 3).unwrap();
+    let (got, _) = p.acquire(&a, &[batch(10, 10)], limits, 0);
+    assert_eq!(ranges(&got), vec![(10, 10, 1)]);
+    let (got, _) = p.acquire(&a, &[batch(11, 11), batch(13, 13)], limits, 0);
+    assert_eq!(ranges(&got), vec![(11, 11, 1), (13, 13, 1)]);
+    assert_eq!((p.start(), p.in_flight()), (10, 4));
 }
 
 #[test]

@@ -4,13 +4,13 @@
 //! Epoch 0 opens a session (replacing one the member had) with the partitions it
 //! names and may not carry acknowledgements; each later ShareFetch or
 //! ShareAcknowledge carries the next epoch (1, 2, ..., wrapping to 1 after
-//! `i32::MAX`), adds the partitions it names and drops its forgotten ones; -1 ends
-//! the session (ShareAcknowledge's final request, or a final ShareFetch with
-//! acknowledgements only). An unknown session is SHARE_SESSION_NOT_FOUND, a wrong
+//! `i32::MAX`), adds the partitions it names and then drops its forgotten ones; -1
+//! ends the session (ShareAcknowledge's final request, or a final ShareFetch, whose
+//! partitions carry only acknowledgements). An unknown session is SHARE_SESSION_NOT_FOUND, a wrong
 //! epoch INVALID_SHARE_SESSION_EPOCH, a new session beyond
 //! `group.share.max.share.sessions` SHARE_SESSION_LIMIT_REACHED.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
@@ -24,10 +24,34 @@ pub enum SessionError {
     InvalidRequest(String),
 }
 
+#[derive(Default)]
 struct Session {
     next_epoch: i32,
+    /// In the order first named; `named` indexes them (a request may name many).
     partitions: Vec<(Uuid, i32)>,
+    named: HashSet<(Uuid, i32)>,
     last_used: i64,
+}
+
+impl Session {
+    fn add(&mut self, add: &[(Uuid, i32)]) {
+        for p in add {
+            if self.named.insert(*p) {
+                self.partitions.push(*p);
+            }
+        }
+    }
+
+    fn forget(&mut self, forget: &[(Uuid, i32)]) {
+        if forget.is_empty() {
+            return;
+        }
+        for p in forget {
+            self.named.remove(p);
+        }
+        let named = &self.named;
+        self.partitions.retain(|p| named.contains(p));
+    }
 }
 
 /// What a ShareFetch reads after its session step.
@@ -86,36 +110,25 @@ impl Sessions {
                 if !self.map.contains_key(&key) && self.map.len() >= self.max {
                     return Err(SessionError::LimitReached);
                 }
-                let mut partitions = Vec::with_capacity(add.len());
-                for p in add {
-                    if !partitions.contains(p) {
-                        partitions.push(*p);
-                    }
-                }
-                let replaced = self
-                    .map
-                    .insert(key, Session { next_epoch: 1, partitions: partitions.clone(), last_used: now })
-                    .is_some();
+                let mut s = Session { next_epoch: 1, last_used: now, ..Default::default() };
+                s.add(add);
+                let partitions = s.partitions.clone();
+                let replaced = self.map.insert(key, s).is_some();
                 Ok(FetchPlan { partitions, replaced, closed: false })
             }
             FINAL_EPOCH => {
-                if !add.is_empty() || !forget.is_empty() {
-                    return Err(SessionError::InvalidRequest(
-                        "A final share fetch may only carry acknowledgements".into(),
-                    ));
-                }
+                // Its partitions carry the last acknowledgements; nothing is fetched.
                 self.map.remove(&key).ok_or(SessionError::NotFound)?;
                 Ok(FetchPlan { partitions: Vec::new(), replaced: false, closed: true })
             }
             e if e < FINAL_EPOCH => Err(SessionError::InvalidRequest(format!("Invalid share session epoch {e}"))),
             e => {
                 let s = self.step(&key, e, now)?;
-                s.partitions.retain(|p| !forget.contains(p));
-                for p in add {
-                    if !s.partitions.contains(p) {
-                        s.partitions.push(*p);
-                    }
-                }
+                // As Kafka's session update: the named partitions in, then the
+                // forgotten ones out (a partition acknowledged and forgotten in one
+                // request leaves the session).
+                s.add(add);
+                s.forget(forget);
                 Ok(FetchPlan { partitions: s.partitions.clone(), replaced: false, closed: false })
             }
         }
@@ -185,9 +198,11 @@ mod tests {
         assert_eq!(s.fetch("g", "m", 1, &[Q], &[], true, 0).unwrap().partitions, vec![P, Q]);
         assert_eq!(s.acknowledge("g", "m", 2, 0), Ok(false));
         assert_eq!(s.fetch("g", "m", 3, &[], &[P], false, 0).unwrap().partitions, vec![Q]);
+        // Acknowledged and forgotten in one request: out.
+        assert_eq!(s.fetch("g", "m", 4, &[P], &[P], true, 0).unwrap().partitions, vec![Q]);
         // A wrong epoch is refused and the session keeps its place.
-        assert_eq!(s.fetch("g", "m", 3, &[], &[], false, 0), Err(SessionError::InvalidEpoch));
-        assert_eq!(s.fetch("g", "m", 4, &[], &[], false, 0).unwrap().partitions, vec![Q]);
+        assert_eq!(s.fetch("g", "m", 4, &[], &[], false, 0), Err(SessionError::InvalidEpoch));
+        assert_eq!(s.fetch("g", "m", 5, &[], &[], false, 0).unwrap().partitions, vec![Q]);
         assert!(s.fetch("g", "m", 0, &[P], &[], false, 0).unwrap().replaced);
         assert_eq!(s.acknowledge("g", "m", 0, 0), Err(SessionError::InvalidEpoch));
         assert_eq!(s.acknowledge("g", "m", FINAL_EPOCH, 0), Ok(true));
@@ -202,7 +217,8 @@ mod tests {
         // The member that has one may open it again.
         s.fetch("g", "a", 0, &[P], &[], false, 0).unwrap();
         assert!(matches!(s.fetch("g", "a", 0, &[P], &[], true, 0), Err(SessionError::InvalidRequest(_))));
-        assert!(matches!(s.fetch("g", "a", FINAL_EPOCH, &[P], &[], false, 0), Err(SessionError::InvalidRequest(_))));
+        assert!(s.fetch("g", "a", FINAL_EPOCH, &[P], &[], true, 0).unwrap().closed);
+        s.fetch("g", "a", 0, &[P], &[], false, 0).unwrap();
         assert!(matches!(s.fetch("g", "a", -2, &[], &[], false, 0), Err(SessionError::InvalidRequest(_))));
         s.evict_idle(100, 50);
         assert_eq!(s.len(), 0);

@@ -26,6 +26,14 @@ use crate::internal::StateMachine;
 
 pub const SHARE_STATE_TOPIC: &str = "__share_group_state";
 
+/// The longest group id a record can name (its length is an i16).
+pub const MAX_GROUP_ID_BYTES: usize = i16::MAX as usize;
+
+/// How far past its start a snapshot may reach: in flight are at most
+/// `group.share.partition.max.record.locks` (10,000 at most) offsets; a record
+/// reaching further is refused rather than restored into that many slots.
+const MAX_SNAPSHOT_SPAN: i64 = 100_000;
+
 /// A share-partition of a group.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShareKey {
@@ -81,10 +89,13 @@ impl StateKey {
             return None;
         }
         match b.get_i16() {
-            0 => Some(StateKey::Group(get_str(&mut b)?)),
+            0 => {
+                let g = get_str(&mut b)?;
+                b.is_empty().then_some(StateKey::Group(g))
+            }
             1 => {
                 let group = get_str(&mut b)?;
-                if b.remaining() < 20 {
+                if b.remaining() != 20 {
                     return None;
                 }
                 let topic_id = Uuid::from_slice(&b[..16]).ok()?;
@@ -134,6 +145,9 @@ pub fn decode_snapshot(mut b: &[u8]) -> Option<Snapshot> {
         return None;
     }
     let start = b.get_i64();
+    if start < 0 {
+        return None;
+    }
     let n = usize::try_from(b.get_i32()).ok()?;
     if b.remaining() != n.checked_mul(19)? {
         return None;
@@ -145,10 +159,10 @@ pub fn decode_snapshot(mut b: &[u8]) -> Option<Snapshot> {
         let state = RecordState::from_code(b.get_i8() as u8)?;
         let deliveries = u16::try_from(b.get_i16()).ok()?;
         // In order, within the partition, not overlapping.
-        if first < next || last < first {
+        if first < next || last < first || last.checked_sub(start).is_none_or(|d| d >= MAX_SNAPSHOT_SPAN) {
             return None;
         }
-        next = last + 1;
+        next = last.checked_add(1)?;
         batches.push((first, last, state, deliveries));
     }
     Some(Snapshot { start, batches })
@@ -212,6 +226,10 @@ mod tests {
 
     use super::*;
 
+    fn g_bytes() -> Vec<u8> {
+        StateKey::Group("g".into()).encode().to_vec()
+    }
+
     #[test]
     fn keys_read_back() {
         let k = StateKey::Partition(ShareKey { group: "g".into(), topic_id: Uuid::from_u128(7), partition: 3 });
@@ -219,6 +237,16 @@ mod tests {
         let g = StateKey::Group("grüppe".into());
         assert_eq!(StateKey::decode(&g.encode()), Some(g));
         assert_eq!(StateKey::decode(&[0, 2, 0]), None);
+        let mut trailing = g_bytes();
+        trailing.push(0);
+        assert_eq!(StateKey::decode(&trailing), None, "a key is read whole or not at all");
+        // A snapshot reaching further than any partition can have in flight, or
+        // starting below 0, is refused.
+        let far = Snapshot { start: 0, batches: vec![(0, MAX_SNAPSHOT_SPAN, RecordState::Archived, 1)] };
+        assert_eq!(decode_snapshot(&encode_snapshot(&far)), None);
+        let max = Snapshot { start: i64::MAX - 5, batches: vec![(i64::MAX, i64::MAX, RecordState::Archived, 1)] };
+        assert_eq!(decode_snapshot(&encode_snapshot(&max)), None);
+        assert_eq!(decode_snapshot(&encode_snapshot(&Snapshot { start: -1, batches: vec![] })), None);
         assert_eq!(StateKey::decode(&[0, 9]), None);
         assert_eq!(decode_epoch(&encode_epoch(12)), Some(12));
     }

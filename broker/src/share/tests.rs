@@ -153,10 +153,10 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
     // Nothing is left for b while a holds everything.
     assert!(s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap().ranges.is_empty());
     let batch = |first, last, ty: i8| AckBatch { first, last, types: vec![ty] };
-    let out = s.acknowledge("g", "a", vec![(t, 0, vec![batch(0, 3, 1), batch(4, 5, 2), batch(6, 6, 3)])]).await;
+    let out = s.acknowledge("g", "a", vec![(t, 0, vec![batch(0, 3, 1), batch(4, 5, 2), batch(6, 6, 3)])], false).await;
     assert_eq!(out, vec![(t, 0, AckOutcome::Done)]);
     // b may not acknowledge what a holds.
-    let out = s.acknowledge("g", "b", vec![(t, 0, vec![batch(7, 7, 1)])]).await;
+    let out = s.acknowledge("g", "b", vec![(t, 0, vec![batch(7, 7, 1)])], false).await;
     assert_eq!(out, vec![(t, 0, AckOutcome::InvalidRecordState)]);
     let got = s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap();
     assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 4, last: 5, deliveries: 2 }]);
@@ -171,6 +171,16 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
     assert_eq!(s.list(), vec![("g".to_string(), "Empty")]);
     let p = f.partition("t", 0);
     let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
+    assert_eq!(
+        got.ranges,
+        vec![
+            partition::AcquiredRange { first: 4, last: 5, deliveries: 2 },
+            partition::AcquiredRange { first: 7, last: 9, deliveries: 2 }
+        ]
+    );
+    // a's session closes: what it holds goes back, that delivery not counted.
+    assert!(s.acknowledge("g", "a", vec![], true).await.is_empty());
+    let got = s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap();
     assert_eq!(
         got.ranges,
         vec![
