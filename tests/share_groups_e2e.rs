@@ -192,6 +192,34 @@ fn share_groups_on_the_wire() {
     assert_eq!(fetch(&mut s, 1, topic, vec![]).error_code, 122, "the session is over");
     let r = fetch(&mut s, 0, topic, vec![]);
     assert_eq!((r.error_code, acquired(&r)), (0, vec![]), "everything is acknowledged");
+    // A member whose connection drops gives back what it holds at once, the
+    // delivery counted: m1 gets the record well inside the 30 s lock.
+    produce(&mut s, "st", batch(&[b"d"]).freeze());
+    {
+        let mut s2 = connect(&weir);
+        assert_eq!(heartbeat(&mut s2, "m2", 0, Some(&["st"])).error_code, 0);
+        let req = ShareFetchRequest::default()
+            .with_group_id(Some(GroupId(sb("sg"))))
+            .with_member_id(Some(sb("m2")))
+            .with_share_session_epoch(0)
+            .with_max_wait_ms(200)
+            .with_max_records(500)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic_id(topic)
+                .with_partitions(vec![FetchPartition::default().with_partition_index(0)])]);
+        let r: ShareFetchResponse = call(&mut s2, ApiKey::ShareFetch, 1, &req);
+        assert_eq!(acquired(&r), vec![(3, 3, 1)]);
+    }
+    let mut back = vec![];
+    for epoch in 1..=25 {
+        back = acquired(&fetch(&mut s, epoch, topic, vec![]));
+        if !back.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(back, vec![(3, 3, 2)]);
+
     // Only a share group's members fetch.
     let req = ShareFetchRequest::default()
         .with_group_id(Some(GroupId(sb("no-such-group"))))

@@ -149,6 +149,8 @@ impl HttpAuth {
             sasl: None,
             muted_until_ms: Arc::default(),
             software: Default::default(),
+            id: weir_broker::net::next_connection_id(),
+            share_sessions: Default::default(),
         };
         Identity { session: Arc::new(session), via, enforce: self.enforce }
     }

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::share_fetch::{ack_batches, ack_code, checked, node_endpoints, resolve};
+use super::share_fetch::{ack_batches, ack_code, checked, node_endpoints, note_session, resolve};
 use super::{errors, str_bytes, RequestContext};
 
 fn refused(code: ResponseError, message: Option<String>) -> ShareAcknowledgeResponse {
@@ -23,8 +23,13 @@ pub async fn handle(ctx: &RequestContext, req: ShareAcknowledgeRequest) -> Share
         Err((code, message)) => return refused(code, message),
     };
     let shares = ctx.broker.shares().clone();
-    let closing = match shares.acknowledge_session(&group, &member, req.share_session_epoch) {
-        Ok(c) => c,
+    let closing = match shares.acknowledge_session(&group, &member, req.share_session_epoch, ctx.session.id) {
+        Ok(closing) => {
+            if !closing {
+                note_session(ctx, &group, &member);
+            }
+            closing
+        }
         Err(e) => return refused(errors::share_session(&e), None),
     };
     let mut results: Vec<(Uuid, i32, i16)> = Vec::new();

@@ -22,6 +22,8 @@ use crate::auth::{Operation, Resource};
 use crate::partition::{FetchWaiter, Partition};
 use crate::share::{AckBatch, AckOutcome};
 
+const MAX_SESSIONS_PER_CONNECTION: usize = 64;
+
 /// A partition of the session, resolved once per request.
 struct Target {
     topic_id: Uuid,
@@ -81,6 +83,20 @@ pub fn checked(
     Ok((group, member))
 }
 
+/// Remembers that this connection used the member's share session, so that its
+/// close ends the session.
+pub fn note_session(ctx: &RequestContext, group: &str, member: &str) {
+    let mut used = ctx.session.share_sessions.lock();
+    if !used.iter().any(|(g, m)| g == group && m == member) {
+        // Bounded: a connection that went through many member ids forgets the
+        // oldest (their sessions still end when idle).
+        if used.len() >= MAX_SESSIONS_PER_CONNECTION {
+            used.remove(0);
+        }
+        used.push((group.to_string(), member.to_string()));
+    }
+}
+
 /// The partition behind (topic id, index), or the error a partition answers with.
 pub fn resolve(ctx: &RequestContext, topic_id: Uuid, index: i32) -> Result<Arc<Partition>, ResponseError> {
     let Some(t) = ctx.broker.topics().by_id(&topic_id) else { return Err(ResponseError::UnknownTopicId) };
@@ -126,17 +142,23 @@ pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchR
     }
     let forget: Vec<(Uuid, i32)> =
         req.forgotten_topics_data.iter().flat_map(|f| f.partitions.iter().map(move |p| (f.topic_id, *p))).collect();
-    let plan =
-        match shares.fetch_session(&group, &member, req.share_session_epoch, &add, &forget, !acks.is_empty()).await {
-            Ok(plan) => plan,
-            Err(e) => {
-                let message = match &e {
-                    crate::share::SessionError::InvalidRequest(m) => Some(m.clone()),
-                    _ => None,
-                };
-                return refused(errors::share_session(&e), message);
+    let epoch = req.share_session_epoch;
+    let plan = match shares.fetch_session(&group, &member, epoch, &add, &forget, !acks.is_empty(), ctx.session.id).await
+    {
+        Ok(plan) => {
+            if !plan.closed {
+                note_session(ctx, &group, &member);
             }
-        };
+            plan
+        }
+        Err(e) => {
+            let message = match &e {
+                crate::share::SessionError::InvalidRequest(m) => Some(m.clone()),
+                _ => None,
+            };
+            return refused(errors::share_session(&e), message);
+        }
+    };
     // Acknowledgements of partitions this member may not read fail there.
     let mut ack_results: Vec<(Uuid, i32, i16)> = Vec::new();
     let mut allowed = Vec::new();

@@ -353,6 +353,12 @@ pub(super) async fn run<R, W>(
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
     drop(held);
+    // Not when the broker is stopping (it closed the connection, not the client):
+    // a restart finds the records as last written.
+    let share_sessions = std::mem::take(&mut *session.share_sessions.lock());
+    if !share_sessions.is_empty() && !broker.is_shutting_down() {
+        broker.shares().connection_closed(session.id, share_sessions).await;
+    }
 }
 
 /// Ends after `connections.max.idle.ms`; never when it is not positive.
@@ -440,6 +446,8 @@ mod tests {
             sasl: None,
             muted_until_ms: Default::default(),
             software: Default::default(),
+            id: crate::net::next_connection_id(),
+            share_sessions: Default::default(),
         });
         let metrics = Arc::new(crate::api::metrics::ApiMetrics::new());
         let settings = crate::net::limits::LimitSettings { max_per_ip: 1, ..Default::default() };

@@ -81,6 +81,17 @@ pub struct Session {
     /// The client's software name and version (KIP-511, ApiVersions v3+), for
     /// matching telemetry subscriptions.
     pub software: std::sync::OnceLock<(String, String)>,
+    /// This connection, among every connection the broker served.
+    pub id: u64,
+    /// The share sessions (group, member) this connection used: when it closes they
+    /// end and what their members hold goes back, as in Kafka.
+    pub share_sessions: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
+}
+
+/// A new connection's [`Session::id`].
+pub fn next_connection_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Bound listeners, not yet serving.
@@ -288,6 +299,8 @@ async fn accept_loop(
                         sasl: sasl.as_ref().map(|s| Arc::new(sasl::ConnSasl::new(s.clone(), peer.ip()))),
                         muted_until_ms: Default::default(),
                         software: Default::default(),
+                        id: next_connection_id(),
+                        share_sessions: Default::default(),
                     };
                     let _ = stream.set_nodelay(true);
                     match &tls {

@@ -207,7 +207,7 @@ impl ShareCoordinator {
                     c |= p.expire(now, self.cfg.delivery_count_limit);
                 }
                 for (_, m) in gone.iter().filter(|(g, _)| *g == k.group) {
-                    c |= p.release_member(m, self.cfg.delivery_count_limit);
+                    c |= p.release_member(m, self.cfg.delivery_count_limit, true);
                 }
                 if c {
                     changed.push(k.clone());

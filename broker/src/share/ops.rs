@@ -212,17 +212,19 @@ impl ShareCoordinator {
         parts: &std::collections::HashMap<ShareKey, Arc<Mutex<SharePartition>>>,
         group: &str,
         member: &str,
+        counted: bool,
     ) -> Vec<ShareKey> {
         parts
             .iter()
             .filter(|(k, _)| k.group == group)
-            .filter(|(_, p)| p.lock().release_member(member, self.cfg.delivery_count_limit))
+            .filter(|(_, p)| p.lock().release_member(member, self.cfg.delivery_count_limit, counted))
             .map(|(k, _)| k.clone())
             .collect()
     }
 
-    /// A ShareFetch's session step. A session opened again gives back what the
-    /// member held (its earlier acknowledgements cannot come any more).
+    /// A ShareFetch's session step, on connection `conn`. A session opened again
+    /// gives back what the member held (its earlier acknowledgements cannot come
+    /// any more).
     #[allow(clippy::too_many_arguments)]
     pub async fn fetch_session(
         &self,
@@ -232,11 +234,13 @@ impl ShareCoordinator {
         add: &[(Uuid, i32)],
         forget: &[(Uuid, i32)],
         has_acks: bool,
+        conn: u64,
     ) -> std::result::Result<FetchPlan, SessionError> {
         let (plan, released) = {
             let mut st = self.state.lock();
-            let plan = st.sessions.fetch(group, member, epoch, add, forget, has_acks, self.now())?;
-            let released = if plan.replaced { self.release_locked(&st.parts, group, member) } else { Vec::new() };
+            let plan = st.sessions.fetch(group, member, epoch, add, forget, has_acks, self.now(), conn)?;
+            let released =
+                if plan.replaced { self.release_locked(&st.parts, group, member, false) } else { Vec::new() };
             (plan, released)
         };
         if let Err(e) = self.persist_partitions(released).await {
@@ -245,21 +249,43 @@ impl ShareCoordinator {
         Ok(plan)
     }
 
-    /// A ShareAcknowledge's session step: true when it ends the session.
+    /// A ShareAcknowledge's session step, on connection `conn`: true when it
+    /// ends the session.
     pub fn acknowledge_session(
         &self,
         group: &str,
         member: &str,
         epoch: i32,
+        conn: u64,
     ) -> std::result::Result<bool, SessionError> {
-        self.state.lock().sessions.acknowledge(group, member, epoch, self.now())
+        self.state.lock().sessions.acknowledge(group, member, epoch, self.now(), conn)
+    }
+
+    /// Connection `conn` closed: the share sessions it used last end, and what their
+    /// members hold goes back at once, as Kafka's share session cache does on a
+    /// disconnect; the delivery counts (the member may have crashed on it).
+    pub async fn connection_closed(&self, conn: u64, sessions: Vec<(String, String)>) {
+        let released = {
+            let mut st = self.state.lock();
+            let mut released = Vec::new();
+            for (group, member) in &sessions {
+                if st.sessions.close_for_connection(group, member, conn) {
+                    tracing::debug!(%group, member_id = %member, "share session ended with its connection");
+                    released.extend(self.release_locked(&st.parts, group, member, true));
+                }
+            }
+            released
+        };
+        if let Err(e) = self.persist_partitions(released).await {
+            tracing::error!(error = %e, "could not write records released by a closed connection");
+        }
     }
 
     /// Applies a member's acknowledgements, partition by partition (a batch that
     /// fails fails its partition; batches before it stay applied), and writes the
     /// partitions that changed before returning. `closing`: the member's session
-    /// ended, so what it still holds goes back, in the same step as the
-    /// acknowledgements (no new session of the member can acquire in between).
+    /// ended, so what it still holds goes back too, before the write (not counted
+    /// as a delivery).
     pub async fn acknowledge(
         &self,
         group: &str,
@@ -305,7 +331,7 @@ impl ShareCoordinator {
         }
         if closing {
             let st = self.state.lock();
-            for k in self.release_locked(&st.parts, group, member) {
+            for k in self.release_locked(&st.parts, group, member, false) {
                 if !changed.contains(&k) {
                     changed.push(k);
                 }
@@ -352,6 +378,15 @@ impl ShareCoordinator {
         let partition = self.store_partition(group);
         let written = {
             let _turn = self.writers[partition as usize].lock().await;
+            // Deleted meanwhile: nothing is written for it (its tombstones may be
+            // written already).
+            if !self.state.lock().groups.contains_key(group) {
+                let mut st = self.state.lock();
+                for (k, _) in &created {
+                    st.pending.remove(k);
+                }
+                return Ok(());
+            }
             let entries = created
                 .iter()
                 .map(|(k, sp)| {
@@ -400,6 +435,7 @@ impl ShareCoordinator {
             delivery_limit: self.cfg.delivery_count_limit,
             lock_ms: self.cfg.record_lock_duration_ms,
         };
+        sp.archive_missing(from, &spans);
         let (ranges, used) = sp.acquire(member, &spans, limits, self.now());
         if ranges.is_empty() || used == 0 {
             return Ok(Acquired { records: Bytes::new(), ranges });
@@ -451,7 +487,9 @@ impl ShareCoordinator {
             }
             st.groups.remove(group);
             st.sessions.remove_group(group);
-            let keys: Vec<ShareKey> = st.parts.keys().filter(|k| k.group == group).cloned().collect();
+            // Pending ones too: their first write may be in its turn already.
+            let keys: Vec<ShareKey> =
+                st.parts.keys().chain(st.pending.iter()).filter(|k| k.group == group).cloned().collect();
             for k in &keys {
                 st.parts.remove(k);
             }

@@ -12,9 +12,10 @@
 //!
 //! Invariants: `end - start` never exceeds the in-flight bound it was given
 //! (`group.share.partition.max.record.locks`), so the per-offset slots are bounded;
-//! a slot's delivery count is the number of times it was acquired and never
-//! exceeds the delivery limit: a record released or timed out with its deliveries
-//! used up is archived rather than made available.
+//! a slot's delivery count is the number of times it was acquired (less those to
+//! members that closed their sessions without failing) and never exceeds the
+//! delivery limit: a record released or timed out with its deliveries used up is
+//! archived rather than made available.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -187,6 +188,25 @@ impl SharePartition {
         (self.slots.len() < max_in_flight).then(|| self.end())
     }
 
+    /// Archives the Available records a read from `from` shows are gone: offsets
+    /// no batch holds below the last batch read (compaction removed them after
+    /// they were released). Without this the start could never pass them.
+    pub fn archive_missing(&mut self, from: i64, batches: &[BatchSpan]) {
+        let mut next = from.max(self.start);
+        for b in batches {
+            let to = b.base.min(self.end());
+            while next < to {
+                let s = &mut self.slots[(next - self.start) as usize];
+                if s.state == RecordState::Available {
+                    *s = archived(s.deliveries);
+                }
+                next += 1;
+            }
+            next = next.max(b.last.saturating_add(1));
+        }
+        self.advance();
+    }
+
     /// Drops what the log no longer has (retention, DeleteRecords): the start is
     /// never below the log's start offset.
     pub fn align(&mut self, log_start: i64) -> bool {
@@ -326,14 +346,18 @@ impl SharePartition {
         Ok(changed)
     }
 
-    /// Everything `member` holds goes back (it left, or its session ended). True
-    /// when something changed.
-    /// As in Kafka, a delivery to a member that went away does not count.
-    pub fn release_member(&mut self, member: &str, delivery_limit: u16) -> bool {
+    /// Everything `member` holds goes back. `counted`: the member failed (its
+    /// connection dropped, its session timed out), so the delivery counts, as a
+    /// lock running out would (a record that crashes its consumers is archived
+    /// after the limit); otherwise (it ended its session, or opened a new one) the
+    /// delivery is not counted, as Kafka does for a member that closes. True when
+    /// something changed.
+    pub fn release_member(&mut self, member: &str, delivery_limit: u16, counted: bool) -> bool {
         let mut changed = false;
         for s in self.slots.iter_mut() {
             if s.state == RecordState::Acquired && s.owner.as_deref() == Some(member) {
-                *s = released(s.deliveries.saturating_sub(1), delivery_limit);
+                let deliveries = if counted { s.deliveries } else { s.deliveries.saturating_sub(1) };
+                *s = released(deliveries, delivery_limit);
                 changed = true;
             }
         }

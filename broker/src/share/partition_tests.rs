@@ -86,8 +86,8 @@ fn a_member_that_leaves_gives_back_what_it_holds() {
     let (a, b) = (member("a"), member("b"));
     p.acquire(&a, &[batch(0, 1)], LIMITS, 0);
     p.acquire(&b, &[batch(2, 3)], LIMITS, 0);
-    assert!(p.release_member("a", 3));
-    assert!(!p.release_member("a", 3));
+    assert!(p.release_member("a", 3, false));
+    assert!(!p.release_member("a", 3, false));
     assert_eq!(p.next_read(100), Some(0));
     assert_eq!(p.acquired(), 2);
     // A delivery to a member that went away does not count.
@@ -135,6 +135,27 @@ fn a_compaction_hole_is_skipped_or_archived_within_the_in_flight_bound() {
 }
 
 #[test]
+fn released_records_that_compaction_removed_are_archived_when_a_read_shows_them_gone() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    p.acquire(&a, &[batch(0, 5)], LIMITS, 0);
+    p.acknowledge(
+        "a",
+        0,
+        5,
+        &[AckType::Release, AckType::Accept, AckType::Release, AckType::Release, AckType::Accept, AckType::Release],
+        3,
+    )
+    .unwrap();
+    // The cleaner removed 0, 2 and 3; a read from 0 returns batches at 1 and 5.
+    assert_eq!(p.next_read(100), Some(0));
+    p.archive_missing(0, &[batch(1, 1), batch(5, 5)]);
+    assert_eq!((p.start(), p.next_read(100)), (5, Some(5)));
+    let (got, _) = p.acquire(&a, &[batch(5, 5)], LIMITS, 0);
+    assert_eq!(ranges(&got), vec![(5, 5, 2)]);
+}
+
+#[test]
 fn the_in_flight_bound_stops_new_acquisitions() {
     let mut p = SharePartition::new(0);
     let a = member("a");
@@ -174,42 +195,103 @@ fn spans_reads_batch_headers() {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Acquire { member: u8, n: i64 },
-    Ack { member: u8, at: u8, len: u8, ty: u8 },
-    Expire { at: i64 },
-    Leave { member: u8 },
+    /// Appends a batch of `n` records, after a hole of `gap` offsets; `control`: a
+    /// transaction marker.
+    Append {
+        n: i64,
+        gap: i64,
+        control: bool,
+    },
+    /// The cleaner removes a batch that is not the last.
+    Compact {
+        at: u8,
+    },
+    Acquire {
+        member: u8,
+    },
+    Ack {
+        member: u8,
+        at: u8,
+        len: u8,
+        ty: u8,
+    },
+    Expire {
+        at: i64,
+    },
+    Leave {
+        member: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0u8..3, 1i64..6).prop_map(|(member, n)| Op::Acquire { member, n }),
+        (1i64..6, prop_oneof![Just(0i64), 1i64..30], proptest::bool::weighted(0.15))
+            .prop_map(|(n, gap, control)| Op::Append { n, gap, control }),
+        (0u8..20).prop_map(|at| Op::Compact { at }),
+        (0u8..3).prop_map(|member| Op::Acquire { member }),
         (0u8..3, 0u8..20, 1u8..4, 0u8..4).prop_map(|(member, at, len, ty)| Op::Ack { member, at, len, ty }),
         (0i64..5000).prop_map(|at| Op::Expire { at }),
         (0u8..3).prop_map(|member| Op::Leave { member }),
     ]
 }
 
+/// What a read from `from` returns: the batches holding or following it, at
+/// most `max` of them (a read is bounded by bytes).
+fn read(log: &[BatchSpan], from: i64, max: usize) -> Vec<BatchSpan> {
+    log.iter().filter(|b| b.last >= from).take(max).copied().collect()
+}
+
+/// A read and an acquisition, as the coordinator does them.
+fn fetch(
+    p: &mut SharePartition,
+    log: &[BatchSpan],
+    m: &Arc<str>,
+    limits: AcquireLimits,
+    now: i64,
+    max: usize,
+) -> Vec<AcquiredRange> {
+    let Some(from) = p.next_read(limits.max_in_flight) else { return vec![] };
+    let batches = read(log, from, max);
+    p.archive_missing(from, &batches);
+    p.acquire(m, &batches, limits, now).0
+}
+
 proptest! {
-    /// Any sequence keeps the invariants: the first slot is never done, the
-    /// in-flight bound holds, deliveries stay within the limit, no offset is
-    /// handed to two members at once, and a snapshot restores the same states.
+    /// Any sequence, over a log with holes, transaction markers and batches the
+    /// cleaner removes, keeps the invariants: only records that are in the log
+    /// (not markers) are handed out, the first slot is never done, the in-flight
+    /// bound holds, deliveries stay within the limit, an offset is held by at most
+    /// one member, and a snapshot restores the same states. And it stays live: a
+    /// member that accepts everything it gets brings the start to the log's end.
     #[test]
-    fn invariants_hold_and_snapshots_restore(ops in proptest::collection::vec(op(), 1..60)) {
+    fn invariants_hold_snapshots_restore_and_the_start_reaches_the_end(
+        ops in proptest::collection::vec(op(), 1..80),
+    ) {
         let limits = AcquireLimits { max_records: 4, max_in_flight: 12, delivery_limit: 3, lock_ms: 1000 };
         let members: Vec<Arc<str>> = (0..3).map(|i| member(&format!("m{i}"))).collect();
         let mut p = SharePartition::new(0);
         let mut now = 0i64;
+        let mut log: Vec<BatchSpan> = Vec::new();
         let mut log_end = 0i64;
         for op in ops {
             match op {
-                Op::Acquire { member, n } => {
-                    log_end += n;
-                    let Some(from) = p.next_read(limits.max_in_flight) else { continue };
-                    let batches: Vec<BatchSpan> = (from..log_end).map(|o| batch(o, o)).collect();
-                    let (got, _) = p.acquire(&members[member as usize], &batches, limits, now);
-                    for r in got {
+                Op::Append { n, gap, control } => {
+                    let base = log_end + gap;
+                    log.push(BatchSpan { base, last: base + n - 1, control, end_pos: 0 });
+                    log_end = base + n;
+                }
+                Op::Compact { at } => {
+                    if log.len() > 1 {
+                        log.remove(at as usize % (log.len() - 1));
+                    }
+                }
+                Op::Acquire { member } => {
+                    for r in fetch(&mut p, &log, &members[member as usize], limits, now, 3) {
                         prop_assert!(r.first >= p.start() && r.last < p.end());
                         prop_assert!(r.deliveries >= 1 && r.deliveries <= limits.delivery_limit);
+                        for off in r.first..=r.last {
+                            prop_assert!(log.iter().any(|b| !b.control && b.base <= off && off <= b.last), "{off} is no record");
+                        }
                     }
                 }
                 Op::Ack { member, at, len, ty } => {
@@ -226,7 +308,7 @@ proptest! {
                     p.expire(now, limits.delivery_limit);
                 }
                 Op::Leave { member } => {
-                    p.release_member(&format!("m{member}"), limits.delivery_limit);
+                    p.release_member(&format!("m{member}"), limits.delivery_limit, member == 0);
                 }
             }
             prop_assert!(p.in_flight() <= limits.max_in_flight);
@@ -241,5 +323,17 @@ proptest! {
             prop_assert_eq!(back.start(), p.start());
             prop_assert_eq!(back.acquired(), 0);
         }
+        // Liveness: every lock runs out, then one member takes and accepts all.
+        now += 10_000;
+        p.expire(now, limits.delivery_limit);
+        for _ in 0..200 {
+            if p.start() >= log_end {
+                break;
+            }
+            for r in fetch(&mut p, &log, &members[0], limits, now, 3) {
+                p.acknowledge("m0", r.first, r.last, &[AckType::Accept], limits.delivery_limit).unwrap();
+            }
+        }
+        prop_assert!(p.start() >= log_end, "start {} short of the log end {log_end}", p.start());
     }
 }

@@ -31,6 +31,8 @@ struct Session {
     partitions: Vec<(Uuid, i32)>,
     named: HashSet<(Uuid, i32)>,
     last_used: i64,
+    /// The connection that used it last ([`crate::net::Session::id`]).
+    conn: u64,
 }
 
 impl Session {
@@ -98,6 +100,7 @@ impl Sessions {
         forget: &[(Uuid, i32)],
         has_acks: bool,
         now: i64,
+        conn: u64,
     ) -> Result<FetchPlan, SessionError> {
         let key = Self::key(group, member);
         match epoch {
@@ -110,7 +113,7 @@ impl Sessions {
                 if !self.map.contains_key(&key) && self.map.len() >= self.max {
                     return Err(SessionError::LimitReached);
                 }
-                let mut s = Session { next_epoch: 1, last_used: now, ..Default::default() };
+                let mut s = Session { next_epoch: 1, last_used: now, conn, ..Default::default() };
                 s.add(add);
                 let partitions = s.partitions.clone();
                 let replaced = self.map.insert(key, s).is_some();
@@ -123,7 +126,7 @@ impl Sessions {
             }
             e if e < FINAL_EPOCH => Err(SessionError::InvalidRequest(format!("Invalid share session epoch {e}"))),
             e => {
-                let s = self.step(&key, e, now)?;
+                let s = self.step(&key, e, now, conn)?;
                 // As Kafka's session update: the named partitions in, then the
                 // forgotten ones out (a partition acknowledged and forgotten in one
                 // request leaves the session).
@@ -135,7 +138,14 @@ impl Sessions {
     }
 
     /// A ShareAcknowledge's session step: true when it ends the session.
-    pub fn acknowledge(&mut self, group: &str, member: &str, epoch: i32, now: i64) -> Result<bool, SessionError> {
+    pub fn acknowledge(
+        &mut self,
+        group: &str,
+        member: &str,
+        epoch: i32,
+        now: i64,
+        conn: u64,
+    ) -> Result<bool, SessionError> {
         let key = Self::key(group, member);
         match epoch {
             0 => Err(SessionError::InvalidEpoch),
@@ -145,21 +155,33 @@ impl Sessions {
             }
             e if e < FINAL_EPOCH => Err(SessionError::InvalidRequest(format!("Invalid share session epoch {e}"))),
             e => {
-                self.step(&key, e, now)?;
+                self.step(&key, e, now, conn)?;
                 Ok(false)
             }
         }
     }
 
     /// A request in an open session: `epoch` must be the one expected next.
-    fn step(&mut self, key: &(String, String), epoch: i32, now: i64) -> Result<&mut Session, SessionError> {
+    fn step(&mut self, key: &(String, String), epoch: i32, now: i64, conn: u64) -> Result<&mut Session, SessionError> {
         let s = self.map.get_mut(key).ok_or(SessionError::NotFound)?;
         if s.next_epoch != epoch {
             return Err(SessionError::InvalidEpoch);
         }
         s.next_epoch = next(epoch);
         s.last_used = now;
+        s.conn = conn;
         Ok(s)
+    }
+
+    /// Ends the member's session if connection `conn` used it last (the
+    /// connection closed); true when it did.
+    pub fn close_for_connection(&mut self, group: &str, member: &str, conn: u64) -> bool {
+        let key = Self::key(group, member);
+        if self.map.get(&key).is_some_and(|s| s.conn == conn) {
+            self.map.remove(&key);
+            return true;
+        }
+        false
     }
 
     pub fn remove(&mut self, group: &str, member: &str) {
@@ -192,34 +214,46 @@ mod tests {
     #[test]
     fn a_session_grows_and_shrinks_with_its_epochs() {
         let mut s = Sessions::new(10);
-        assert_eq!(s.fetch("g", "m", 1, &[], &[], false, 0), Err(SessionError::NotFound));
-        let plan = s.fetch("g", "m", 0, &[P, P], &[], false, 0).unwrap();
+        assert_eq!(s.fetch("g", "m", 1, &[], &[], false, 0, 7), Err(SessionError::NotFound));
+        let plan = s.fetch("g", "m", 0, &[P, P], &[], false, 0, 7).unwrap();
         assert_eq!((plan.partitions, plan.replaced), (vec![P], false));
-        assert_eq!(s.fetch("g", "m", 1, &[Q], &[], true, 0).unwrap().partitions, vec![P, Q]);
-        assert_eq!(s.acknowledge("g", "m", 2, 0), Ok(false));
-        assert_eq!(s.fetch("g", "m", 3, &[], &[P], false, 0).unwrap().partitions, vec![Q]);
+        assert_eq!(s.fetch("g", "m", 1, &[Q], &[], true, 0, 7).unwrap().partitions, vec![P, Q]);
+        assert_eq!(s.acknowledge("g", "m", 2, 0, 7), Ok(false));
+        assert_eq!(s.fetch("g", "m", 3, &[], &[P], false, 0, 7).unwrap().partitions, vec![Q]);
         // Acknowledged and forgotten in one request: out.
-        assert_eq!(s.fetch("g", "m", 4, &[P], &[P], true, 0).unwrap().partitions, vec![Q]);
+        assert_eq!(s.fetch("g", "m", 4, &[P], &[P], true, 0, 7).unwrap().partitions, vec![Q]);
         // A wrong epoch is refused and the session keeps its place.
-        assert_eq!(s.fetch("g", "m", 4, &[], &[], false, 0), Err(SessionError::InvalidEpoch));
-        assert_eq!(s.fetch("g", "m", 5, &[], &[], false, 0).unwrap().partitions, vec![Q]);
-        assert!(s.fetch("g", "m", 0, &[P], &[], false, 0).unwrap().replaced);
-        assert_eq!(s.acknowledge("g", "m", 0, 0), Err(SessionError::InvalidEpoch));
-        assert_eq!(s.acknowledge("g", "m", FINAL_EPOCH, 0), Ok(true));
-        assert_eq!(s.acknowledge("g", "m", FINAL_EPOCH, 0), Err(SessionError::NotFound));
+        assert_eq!(s.fetch("g", "m", 4, &[], &[], false, 0, 7), Err(SessionError::InvalidEpoch));
+        assert_eq!(s.fetch("g", "m", 5, &[], &[], false, 0, 7).unwrap().partitions, vec![Q]);
+        assert!(s.fetch("g", "m", 0, &[P], &[], false, 0, 7).unwrap().replaced);
+        assert_eq!(s.acknowledge("g", "m", 0, 0, 7), Err(SessionError::InvalidEpoch));
+        assert_eq!(s.acknowledge("g", "m", FINAL_EPOCH, 0, 7), Ok(true));
+        assert_eq!(s.acknowledge("g", "m", FINAL_EPOCH, 0, 7), Err(SessionError::NotFound));
+    }
+
+    #[test]
+    fn a_closed_connection_ends_the_sessions_it_used_last() {
+        let mut s = Sessions::new(10);
+        s.fetch("g", "m", 0, &[P], &[], false, 0, 7).unwrap();
+        // The member goes on over another connection: the first one's close
+        // leaves the session alone.
+        s.fetch("g", "m", 1, &[], &[], false, 0, 8).unwrap();
+        assert!(!s.close_for_connection("g", "m", 7));
+        assert!(s.close_for_connection("g", "m", 8));
+        assert_eq!(s.fetch("g", "m", 2, &[], &[], false, 0, 8), Err(SessionError::NotFound));
     }
 
     #[test]
     fn limits_and_malformed_requests() {
         let mut s = Sessions::new(1);
-        s.fetch("g", "a", 0, &[P], &[], false, 0).unwrap();
-        assert_eq!(s.fetch("g", "b", 0, &[P], &[], false, 0), Err(SessionError::LimitReached));
+        s.fetch("g", "a", 0, &[P], &[], false, 0, 7).unwrap();
+        assert_eq!(s.fetch("g", "b", 0, &[P], &[], false, 0, 7), Err(SessionError::LimitReached));
         // The member that has one may open it again.
-        s.fetch("g", "a", 0, &[P], &[], false, 0).unwrap();
-        assert!(matches!(s.fetch("g", "a", 0, &[P], &[], true, 0), Err(SessionError::InvalidRequest(_))));
-        assert!(s.fetch("g", "a", FINAL_EPOCH, &[P], &[], true, 0).unwrap().closed);
-        s.fetch("g", "a", 0, &[P], &[], false, 0).unwrap();
-        assert!(matches!(s.fetch("g", "a", -2, &[], &[], false, 0), Err(SessionError::InvalidRequest(_))));
+        s.fetch("g", "a", 0, &[P], &[], false, 0, 7).unwrap();
+        assert!(matches!(s.fetch("g", "a", 0, &[P], &[], true, 0, 7), Err(SessionError::InvalidRequest(_))));
+        assert!(s.fetch("g", "a", FINAL_EPOCH, &[P], &[], true, 0, 7).unwrap().closed);
+        s.fetch("g", "a", 0, &[P], &[], false, 0, 7).unwrap();
+        assert!(matches!(s.fetch("g", "a", -2, &[], &[], false, 0, 7), Err(SessionError::InvalidRequest(_))));
         s.evict_idle(100, 50);
         assert_eq!(s.len(), 0);
         assert_eq!(next(i32::MAX), 1);

@@ -2,8 +2,9 @@
 (confluent-kafka's ``ShareConsumer``): members read the same partitions together,
 each record handed to one member at a time under a lock and acknowledged one by
 one; released records come back with a higher delivery count, rejected ones do
-not, a lock that runs out hands the record to another member, and what was
-acknowledged stays acknowledged through a broker crash.
+not, a lock that runs out hands the record to another member, a member whose
+connection drops gives its records back at once, and what was acknowledged stays
+acknowledged through a broker crash.
 
 The module runs its own broker: a 2 s record lock and a 500 ms share heartbeat, so
 that nothing here waits Kafka's 30 s lock.
@@ -11,6 +12,7 @@ that nothing here waits Kafka's 30 s lock.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import tempfile
@@ -147,21 +149,27 @@ time.sleep(600)
 """
 
 
-def test_a_lock_that_runs_out_hands_the_records_to_another_member(weir, admin):
-    # One partition: with two members both read it.
-    topic = unique_topic("ck-share-lock")
+def _held_by_another_process(weir, admin, name: str):
+    """A one-partition topic (two members both read it) whose five records a
+    member in another process has taken; (that process, the topic, the group)."""
+    topic = unique_topic(f"ck-{name}")
     admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=DEADLINE)
-    group = unique_topic("share-lock")
+    group = unique_topic(name)
     earliest(admin, group)
     produce(weir.bootstrap, topic, records(5, 1))
-    # A member that takes the records and dies without a word (SIGKILL: no
-    # acknowledgement, no leave, no closed session): only the lock gives them back.
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, weir.bootstrap, group, topic],
                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert holder.stdout.readline().strip() == "held [0, 1, 2, 3, 4]"
+    return holder, topic, group
+
+
+def test_a_lock_that_runs_out_hands_the_records_to_another_member(weir, admin):
+    holder, topic, group = _held_by_another_process(weir, admin, "share-lock")
     try:
-        assert holder.stdout.readline().strip() == "held [0, 1, 2, 3, 4]"
+        # Frozen (SIGSTOP): still connected, but it acknowledges nothing and sends no
+        # heartbeat; only the lock gives the records back, their delivery counted.
+        holder.send_signal(signal.SIGSTOP)
         other = share_consumer(weir, group, topic)
-        holder.kill()
         start = time.monotonic()
         later = poll_until(other, [], 5)
     finally:
@@ -169,6 +177,21 @@ def test_a_lock_that_runs_out_hands_the_records_to_another_member(weir, admin):
         holder.wait()
     assert sorted((m.offset(), m.delivery_count()) for m in later) == [(o, 2) for o in range(5)]
     assert time.monotonic() - start >= LOCK_MS / 1000 - 1.0, "handed out again before the lock ran out"
+    other.commit_sync()
+    other.close()
+
+
+def test_a_member_whose_connection_drops_gives_its_records_back(weir, admin):
+    holder, topic, group = _held_by_another_process(weir, admin, "share-drop")
+    # SIGKILL: its connections close, so its share session ends and the records go
+    # back at once (as Kafka on a disconnect), that delivery counted: the member may
+    # have died of one of them. (tests/share_groups_e2e.rs checks "at once" against
+    # a 30 s lock.)
+    holder.kill()
+    holder.wait()
+    other = share_consumer(weir, group, topic)
+    later = poll_until(other, [], 5)
+    assert sorted((m.offset(), m.delivery_count()) for m in later) == [(o, 2) for o in range(5)]
     other.commit_sync()
     other.close()
 
