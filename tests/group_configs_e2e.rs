@@ -83,6 +83,7 @@ fn group_configs_are_checked_stored_and_obeyed() {
         vec![
             ("consumer.session.timeout.ms".into(), Some("60000".into()), 5),
             ("consumer.heartbeat.interval.ms".into(), Some("2000".into()), 5),
+            ("share.auto.offset.reset".into(), Some("latest".into()), 5),
         ]
     );
 
@@ -138,6 +139,11 @@ fn group_configs_are_checked_stored_and_obeyed() {
     // DELETE returns a key to the broker's value.
     assert_eq!(alter(&weir, "gc", &[("consumer.heartbeat.interval.ms", DELETE, "")]).0, 0);
     assert_eq!(describe(&weir, "gc")[1], ("consumer.heartbeat.interval.ms".into(), Some("2000".into()), 5));
+    // A share group's start: latest or earliest.
+    let (code, msg) = alter(&weir, "gc", &[("share.auto.offset.reset", SET, "sometimes")]);
+    assert_eq!(code, 40, "{msg:?}");
+    assert_eq!(alter(&weir, "gc", &[("share.auto.offset.reset", SET, "earliest")]).0, 0);
+    assert_eq!(describe(&weir, "gc")[2], ("share.auto.offset.reset".into(), Some("earliest".into()), 8));
     assert_eq!(weir.stop().code(), Some(0));
 }
 

@@ -116,9 +116,9 @@ impl Coordinator {
         let group = req.group.clone();
         // A classic member joining a consumer group changes its records.
         let turn = self.classic_turn(&group).await;
-        let joined = {
-            let mut groups = self.store.lock();
-            self.join_locked(&mut groups, req)
+        let (joined, turn) = {
+            let (mut groups, turn) = self.lock_in_turn(&group, turn).await;
+            (self.join_locked(&mut groups, req), turn)
         };
         let (rx, persist) = match joined {
             Ok(r) => {

@@ -80,18 +80,19 @@ impl Coordinator {
     ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
         // Classic members leaving a consumer group change its records.
         let turn = self.classic_turn(group).await;
-        let (results, persist) = {
-            let mut groups = self.store.lock();
+        let (results, persist, turn) = {
+            let (mut groups, turn) = self.lock_in_turn(group, turn).await;
             let Some(g) = groups.get_mut(group) else {
                 return Err(GroupError::UnknownMemberId(format!("Group {group} has no members.")));
             };
             let now = self.now();
             if g.consumer.is_some() {
-                (self.classic_leave_consumer(g, &members, now), None)
+                (self.classic_leave_consumer(g, &members, now), None, turn)
             } else {
                 let results = self.leave_classic(g, &members);
                 let left = results.iter().any(Result::is_ok);
-                (results, Some(if left { self.after_departure(g, now).map(|v| (g.id.clone(), v)) } else { None }))
+                let persist = if left { self.after_departure(g, now).map(|v| (g.id.clone(), v)) } else { None };
+                (results, Some(persist), turn)
             }
         };
         match persist {

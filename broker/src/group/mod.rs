@@ -195,6 +195,27 @@ impl Coordinator {
         }
     }
 
+    /// The groups, locked, with the group's turn if it is a consumer group now.
+    /// `turn` is what [`Coordinator::classic_turn`] took; a group that became a
+    /// consumer group since (a consumer-protocol member upgraded it) gets its turn
+    /// taken now, the lock let go meanwhile, so a classic request never changes a
+    /// consumer group outside its turn.
+    pub(super) async fn lock_in_turn<'a>(
+        &'a self,
+        group: &str,
+        mut turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    ) -> (crate::internal::StateGuard<'a, GroupsState>, Option<tokio::sync::MutexGuard<'a, ()>>) {
+        loop {
+            {
+                let groups = self.store.lock();
+                if turn.is_some() || groups.get(group).is_none_or(|g| g.consumer.is_none()) {
+                    return (groups, turn);
+                }
+            }
+            turn = Some(self.consumer_turn(group).await);
+        }
+    }
+
     /// After a classic request: the consumer group's records it changed written
     /// (`turn` from [`Coordinator::classic_turn`], or taken now if the group became
     /// a consumer group meanwhile). False when the write failed and the change was

@@ -26,7 +26,7 @@ use kafka_protocol::records::RecordBatchDecoder;
 use weir_storage::record::{encode_batch, BatchTemplate, DecodedRecord};
 use weir_storage::{Clock, ControlType};
 
-pub use state::{StateMachine, StateTopic};
+pub use state::{StateGuard, StateMachine, StateTopic};
 
 use crate::error::{BrokerError, Result};
 use crate::partition::{Isolation, Partition};
