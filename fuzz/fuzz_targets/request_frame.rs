@@ -58,6 +58,8 @@ fn env() -> &'static Env {
             sasl: None,
             muted_until_ms: Default::default(),
             software: Default::default(),
+            id: weir_broker::net::next_connection_id(),
+            share_sessions: Default::default(),
         });
         Env { rt, broker, metrics: ApiMetrics::new(), session, _dir: dir }
     })
