@@ -174,7 +174,7 @@ fn measure(
                 }
                 let Some(records) = p.records.as_ref() else { continue };
                 m.record_bytes += records.len() as u64;
-                let (next, count) = walk(records)?;
+                let (next, count) = wire::walk(records);
                 if let Some(next) = next {
                     offsets[p.partition_index as usize] = next;
                 }
@@ -185,24 +185,6 @@ fn measure(
     m.secs = started.elapsed().as_secs_f64();
     m.broker_cpu_secs = crate::host::process_cpu_secs(w.pid()).unwrap_or(0.0) - cpu0;
     Ok(m)
-}
-
-/// The offset after the last whole batch in `records`, and the records counted.
-fn walk(records: &[u8]) -> Result<(Option<i64>, u64)> {
-    let (mut at, mut next, mut count) = (0usize, None, 0u64);
-    while records.len() - at >= 61 {
-        let b = &records[at..];
-        let base = i64::from_be_bytes(b[0..8].try_into()?);
-        let len = i32::from_be_bytes(b[8..12].try_into()?) as usize + 12;
-        if b.len() < len {
-            break; // a partial batch at the end of a response
-        }
-        let last_delta = i32::from_be_bytes(b[23..27].try_into()?) as i64;
-        count += i32::from_be_bytes(b[57..61].try_into()?) as u64;
-        next = Some(base + last_delta + 1);
-        at += len;
-    }
-    Ok((next, count))
 }
 
 /// `rate` 1 KiB records a second over ten partitions spread across the topic,

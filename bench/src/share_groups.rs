@@ -134,7 +134,7 @@ fn fetch_all(s: &mut TcpStream, topic: &str, partitions: i32, records: u64) -> R
             if p.error_code != 0 {
                 bail!("fetch: partition {} answered error {}", p.partition_index, p.error_code);
             }
-            let (next, count) = walk(p.records.as_deref().unwrap_or_default());
+            let (next, count) = wire::walk(p.records.as_deref().unwrap_or_default());
             if let Some(next) = next {
                 offsets[p.partition_index as usize] = next;
             }
@@ -142,24 +142,6 @@ fn fetch_all(s: &mut TcpStream, topic: &str, partitions: i32, records: u64) -> R
         }
     }
     Ok(requests)
-}
-
-/// The offset after the last whole batch, and the records in the batches.
-fn walk(records: &[u8]) -> (Option<i64>, u64) {
-    let (mut at, mut next, mut count) = (0usize, None, 0u64);
-    while records.len() - at >= 61 {
-        let b = &records[at..];
-        let len = i32::from_be_bytes(b[8..12].try_into().expect("4 bytes")) as usize + 12;
-        if b.len() < len {
-            break;
-        }
-        let base = i64::from_be_bytes(b[0..8].try_into().expect("8 bytes"));
-        let last_delta = i32::from_be_bytes(b[23..27].try_into().expect("4 bytes")) as i64;
-        count += i32::from_be_bytes(b[57..61].try_into().expect("4 bytes")) as u64;
-        next = Some(base + last_delta + 1);
-        at += len;
-    }
-    (next, count)
 }
 
 /// Joins `group` (share.auto.offset.reset=earliest) and acquires until `records`

@@ -53,3 +53,50 @@ pub fn call<Req: Encodable, Resp: Decodable>(
     }
     Ok((resp, sizes))
 }
+
+/// Walks the record batches of a fetched `records` field (a partial batch at
+/// the end, as a size-limited response may carry, is left out): the offset after
+/// the last whole batch, if any, and how many records the whole batches hold.
+pub fn walk(records: &[u8]) -> (Option<i64>, u64) {
+    let word = |b: &[u8], at: usize| i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let (mut at, mut next, mut count) = (0usize, None, 0u64);
+    // 61 bytes: a batch header up to and including its record count.
+    while records.len() - at >= 61 {
+        let b = &records[at..];
+        let len = word(b, 8) as usize + 12;
+        if b.len() < len {
+            break;
+        }
+        let base = (i64::from(word(b, 0)) << 32) | i64::from(word(b, 4) as u32);
+        next = Some(base + i64::from(word(b, 23)) + 1);
+        count += word(b, 57) as u64;
+        at += len;
+    }
+    (next, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::walk;
+
+    fn batch(base: i64, records: i32) -> Vec<u8> {
+        let mut b = vec![0u8; 61 + 10];
+        b[0..8].copy_from_slice(&base.to_be_bytes());
+        let len = (b.len() - 12) as i32;
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        b[23..27].copy_from_slice(&(records - 1).to_be_bytes());
+        b[57..61].copy_from_slice(&records.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn walks_whole_batches_and_leaves_a_partial_one() {
+        let mut r = batch(5_000_000_000, 3);
+        r.extend(batch(5_000_000_003, 2));
+        assert_eq!(walk(&r), (Some(5_000_000_005), 5));
+        let partial = batch(5_000_000_005, 4);
+        r.extend(&partial[..40]);
+        assert_eq!(walk(&r), (Some(5_000_000_005), 5));
+        assert_eq!(walk(&[]), (None, 0));
+    }
+}

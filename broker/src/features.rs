@@ -160,13 +160,12 @@ impl crate::BrokerHandle {
     /// Whether KIP-848 consumer groups are served: `consumer` among
     /// `group.coordinator.rebalance.protocols` and `group.version` at least 1.
     pub fn consumer_protocol_enabled(&self) -> bool {
-        self.settings().consumer_group.enabled
-            && self.finalized_features().iter().any(|(n, l)| *n == GROUP_VERSION && *l >= 1)
+        self.settings().consumer_group.enabled && self.core.meta.finalized_level(GROUP_VERSION) >= 1
     }
 
     /// Whether share groups (KIP-932) are served: `share.version` at least 1.
     pub fn share_groups_enabled(&self) -> bool {
-        self.finalized_features().iter().any(|(n, l)| *n == SHARE_VERSION && *l >= 1)
+        self.core.meta.finalized_level(SHARE_VERSION) >= 1
     }
 
     /// Checks every update (the first failure refuses them all), then stores

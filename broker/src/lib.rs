@@ -31,6 +31,8 @@ pub mod internal;
 mod lock;
 pub mod loggers;
 pub mod metadata;
+#[cfg(test)]
+mod mock_broker;
 pub mod net;
 pub mod partition;
 pub mod producer_clients;

@@ -343,6 +343,13 @@ impl MetadataStore {
             .collect()
     }
 
+    /// One feature's finalized level (its default until changed); 0 for a
+    /// feature this broker does not support.
+    pub fn finalized_level(&self, name: &str) -> i16 {
+        let Some(def) = crate::features::feature(name) else { return 0 };
+        self.log.lock().features.get(name).copied().unwrap_or(def.default)
+    }
+
     /// Users with SCRAM credentials: each with its (mechanism, iterations).
     pub fn scram_users(&self) -> BTreeMap<String, Vec<(i8, i32)>> {
         let s = self.log.lock();

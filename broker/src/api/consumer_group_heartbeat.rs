@@ -26,15 +26,7 @@ pub async fn handle(ctx: &RequestContext, req: ConsumerGroupHeartbeatRequest) ->
         return refused(kafka_protocol::ResponseError::GroupAuthorizationFailed, None);
     }
     // Kafka checks DESCRIBE on every subscribed topic name.
-    let hidden: Vec<&str> = req
-        .subscribed_topic_names
-        .iter()
-        .flatten()
-        .map(|t| t.0.as_str())
-        .filter(|t| !ctx.authorize(Operation::Describe, Resource::Topic(t)))
-        .collect();
-    if !hidden.is_empty() {
-        let message = format!("Unauthorized topics: {}", hidden.join(", "));
+    if let Some(message) = ctx.undescribable_topics(req.subscribed_topic_names.iter().flatten().map(|t| t.0.as_str())) {
         return refused(kafka_protocol::ResponseError::TopicAuthorizationFailed, Some(message));
     }
     if ctx.broker.shares().is_share_group(req.group_id.0.as_str()) {

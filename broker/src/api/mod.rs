@@ -139,6 +139,14 @@ impl RequestContext {
         allowed
     }
 
+    /// Kafka's check of a group heartbeat's subscribed topic names: DESCRIBE on
+    /// each; the message naming those refused, if any.
+    pub fn undescribable_topics<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Option<String> {
+        let hidden: Vec<&str> =
+            names.into_iter().filter(|t| !self.authorize(Operation::Describe, Resource::Topic(t))).collect();
+        (!hidden.is_empty()).then(|| format!("Unauthorized topics: {}", hidden.join(", ")))
+    }
+
     /// Records `bytes` against the client's byte-rate quota of `kind`: how long
     /// it is throttled (ms; 0 when under its quota or without one). The
     /// connection reads nothing more from the client until then.

@@ -300,11 +300,13 @@ async fn fetch_records(
             for (_, p) in &readable {
                 p.park(&w);
             }
+            shares.park(group, &w);
             waiter = Some(w);
             continue;
         };
-        // Records released or timed out are not announced: look again now and then.
-        let poll = tokio::time::Instant::now() + Duration::from_millis(100);
+        // The log start moving under retention is not announced (module docs of
+        // `share`): look again now and then.
+        let poll = tokio::time::Instant::now() + Duration::from_secs(1);
         tokio::select! {
             _ = w.wait() => {}
             _ = tokio::time::sleep_until(deadline.min(poll)) => {}

@@ -22,15 +22,7 @@ pub async fn handle(ctx: &RequestContext, req: ShareGroupHeartbeatRequest) -> Sh
     if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
         return refused(ResponseError::GroupAuthorizationFailed, None);
     }
-    let hidden: Vec<&str> = req
-        .subscribed_topic_names
-        .iter()
-        .flatten()
-        .map(|t| t.0.as_str())
-        .filter(|t| !ctx.authorize(Operation::Describe, Resource::Topic(t)))
-        .collect();
-    if !hidden.is_empty() {
-        let message = format!("Unauthorized topics: {}", hidden.join(", "));
+    if let Some(message) = ctx.undescribable_topics(req.subscribed_topic_names.iter().flatten().map(|t| t.0.as_str())) {
         return refused(ResponseError::TopicAuthorizationFailed, Some(message));
     }
     // One namespace for every kind of group.

@@ -1,55 +1,24 @@
 //! The coordinator's state machines driven by a mock clock: nothing here sleeps;
 //! time moves only when a test advances it and calls the tick.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use weir_storage::{Clock, MockClock};
+use weir_storage::Clock;
 
 use super::assignor::{self, Assignment};
 use super::state::{GroupState, JoinResult};
 use super::*;
-use crate::config::BrokerConfig;
-use crate::handle::BrokerHandle;
-use crate::topics::CreateTopic;
+use crate::mock_broker::MockBroker;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    clock: Arc<MockClock>,
-    broker: Option<BrokerHandle>,
-    config: Vec<(&'static str, &'static str)>,
-}
+crate::mock_broker::fixture!(Fixture);
 
 impl Fixture {
     fn new(config: &[(&'static str, &'static str)]) -> Fixture {
-        let mut f = Fixture {
-            dir: tempfile::tempdir().unwrap(),
-            clock: Arc::new(MockClock::new(1_000_000)),
-            broker: None,
-            config: config.to_vec(),
-        };
-        f.reopen();
-        f
-    }
-
-    /// Opens the broker (again) on the same data directory: a restart.
-    fn reopen(&mut self) {
-        if let Some(b) = self.broker.take() {
-            b.close().unwrap();
-        }
-        let mut c = BrokerConfig::default();
-        c.set("offsets.topic.num.partitions", "3").unwrap();
-        for (k, v) in &self.config {
-            c.set(k, v).unwrap();
-        }
-        let clock: Arc<dyn Clock> = self.clock.clone();
-        self.broker = Some(BrokerHandle::open(self.dir.path(), c, clock, vec![]).unwrap());
-    }
-
-    fn broker(&self) -> &BrokerHandle {
-        self.broker.as_ref().unwrap()
+        let mut all = vec![("offsets.topic.num.partitions", "3")];
+        all.extend_from_slice(config);
+        Fixture(MockBroker::new(&all))
     }
 
     fn groups(&self) -> Arc<Coordinator> {
@@ -60,17 +29,6 @@ impl Fixture {
     async fn advance(&self, ms: i64) {
         self.clock.advance(ms);
         self.groups().periodic(self.clock.now_ms()).await;
-    }
-
-    fn topic(&self, name: &str, partitions: i32) -> uuid::Uuid {
-        let req = CreateTopic {
-            name: name.into(),
-            partitions,
-            replication_factor: -1,
-            assignments: vec![],
-            configs: BTreeMap::new(),
-        };
-        self.broker().topics().create(req, false).unwrap().id
     }
 }
 

@@ -34,7 +34,7 @@ pub use waiters::FetchWaiter;
 
 use crate::schema_validation::{self, SchemaIdLookup};
 use crate::settings::TopicSettings;
-use waiters::Waiters;
+pub(crate) use waiters::Waiters;
 
 /// Checks a transactional produce against the transaction coordinator: the
 /// producer must have an open transaction that holds the partition.

@@ -43,12 +43,12 @@ impl FetchWaiter {
 }
 
 #[derive(Default)]
-pub(super) struct Waiters {
+pub(crate) struct Waiters {
     list: Mutex<Vec<Weak<FetchWaiter>>>,
 }
 
 impl Waiters {
-    pub(super) fn register(&self, waiter: &Arc<FetchWaiter>) {
+    pub(crate) fn register(&self, waiter: &Arc<FetchWaiter>) {
         let mut list = self.list.lock();
         if list.len() >= 8 && list.len().is_power_of_two() {
             list.retain(|w| w.strong_count() > 0);
@@ -56,7 +56,7 @@ impl Waiters {
         list.push(Arc::downgrade(waiter));
     }
 
-    pub(super) fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let mut list = self.list.lock();
         if list.is_empty() {
             return;

@@ -17,10 +17,15 @@
 //! so a restart hands out again at most what was not acknowledged (acquired
 //! records come back available: a lock does not outlive the broker).
 //!
+//! Waking: a ShareFetch with nothing to acquire parks on its partitions (woken by
+//! an append) and on its group (woken by any change that is about to be written:
+//! records released, locks run out, acknowledgements that free in-flight room, a
+//! share-partition initialized). Only the log start moving under retention is
+//! not announced; a parked fetch looks again each second for that.
+//!
 //! Not yet done: members are not persisted (after a restart they join again, as
-//! after a session timeout); a member's records are not released when its
-//! connection closes (they wait for the lock, or its leave or session timeout);
-//! `read_committed` is not offered (`share.isolation.level`).
+//! after a session timeout); `read_committed` is not offered
+//! (`share.isolation.level`).
 
 pub mod group;
 pub mod partition;
@@ -38,6 +43,7 @@ use crate::error::TopicError;
 use crate::internal::InternalTopic;
 use crate::internal::StateTopic;
 use crate::metadata::MetadataStore;
+use crate::partition::{FetchWaiter, Waiters};
 use crate::settings::ShareGroupSettings;
 use group::{Assignment, ShareGroup, ShareMember};
 use partition::SharePartition;
@@ -74,12 +80,31 @@ pub type Result<T, E = ShareError> = std::result::Result<T, E>;
 /// Opens `__share_group_state` (creating it when missing). Blocking.
 pub type OpenStateTopic = Box<dyn Fn() -> Result<InternalTopic, TopicError> + Send + Sync>;
 
+/// One group's share-partitions, by (topic id, partition).
+type GroupParts = HashMap<(Uuid, i32), Arc<Mutex<SharePartition>>>;
+
 struct State {
     groups: HashMap<String, ShareGroup>,
-    parts: HashMap<ShareKey, Arc<Mutex<SharePartition>>>,
+    /// By group first, so that a fetch finds its partitions without building a
+    /// key and a member's release visits only its group's.
+    parts: HashMap<String, GroupParts>,
     /// Share-partitions whose first start is being written.
     pending: std::collections::HashSet<ShareKey>,
+    /// ShareFetches waiting for something of a group's to change.
+    parked: HashMap<String, Waiters>,
     sessions: Sessions,
+}
+
+impl State {
+    fn wake(&self, group: &str) {
+        if let Some(w) = self.parked.get(group) {
+            w.wake();
+        }
+    }
+
+    fn part(&self, group: &str, topic_id: Uuid, partition: i32) -> Option<&Arc<Mutex<SharePartition>>> {
+        self.parts.get(group)?.get(&(topic_id, partition))
+    }
 }
 
 pub struct ShareCoordinator {
@@ -106,7 +131,7 @@ impl ShareCoordinator {
         clock: Arc<dyn Clock>,
     ) -> crate::Result<Arc<ShareCoordinator>> {
         let mut groups = HashMap::new();
-        let mut parts = HashMap::new();
+        let mut parts: HashMap<String, GroupParts> = HashMap::new();
         let mut store = None;
         let mut writer_count = cfg.state_topic_partitions.max(1) as usize;
         if let Some(topic) = existing {
@@ -118,10 +143,12 @@ impl ShareCoordinator {
                     groups.insert(g.clone(), ShareGroup { epoch: *epoch, ..Default::default() });
                 }
                 for (k, snap) in &p.partitions {
-                    parts.insert(k.clone(), Arc::new(Mutex::new(SharePartition::restore(snap))));
+                    let sp = Arc::new(Mutex::new(SharePartition::restore(snap)));
+                    parts.entry(k.group.clone()).or_default().insert((k.topic_id, k.partition), sp);
                 }
             }
-            tracing::info!(share_groups = groups.len(), share_partitions = parts.len(), "share groups loaded");
+            let share_partitions: usize = parts.values().map(HashMap::len).sum();
+            tracing::info!(share_groups = groups.len(), share_partitions, "share groups loaded");
             store = Some(Arc::new(st));
         }
         Ok(Arc::new_cyclic(|me| ShareCoordinator {
@@ -130,6 +157,7 @@ impl ShareCoordinator {
                 groups,
                 parts,
                 pending: Default::default(),
+                parked: HashMap::new(),
                 sessions: Sessions::new(cfg.max_share_sessions),
             }),
             store: Mutex::new(store),
@@ -147,6 +175,16 @@ impl ShareCoordinator {
 
     fn now(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Parks `waiter` on `group`: it is woken by the next change to the group's
+    /// share-partitions (see the module docs).
+    pub fn park(&self, group: &str, waiter: &Arc<FetchWaiter>) {
+        let mut st = self.state.lock();
+        match st.parked.get(group) {
+            Some(w) => w.register(waiter),
+            None => st.parked.entry(group.to_string()).or_default().register(waiter),
+        }
     }
 
     pub fn is_share_group(&self, group: &str) -> bool {
@@ -198,19 +236,21 @@ impl ShareCoordinator {
             }
             st.sessions.evict_idle(now, self.cfg.session_timeout_ms);
             let mut changed = Vec::new();
-            for (k, p) in &st.parts {
-                let mut p = p.lock();
-                // Locks first: a delivery whose lock ran out counts; what a departed
-                // member still holds goes back without counting (as on a leave).
-                let mut c = false;
-                if p.next_deadline().is_some_and(|d| d <= now) {
-                    c |= p.expire(now, self.cfg.delivery_count_limit);
-                }
-                for (_, m) in gone.iter().filter(|(g, _)| *g == k.group) {
-                    c |= p.release_member(m, self.cfg.delivery_count_limit, true);
-                }
-                if c {
-                    changed.push(k.clone());
+            for (group, gp) in &st.parts {
+                for (&(topic_id, partition), p) in gp {
+                    let mut p = p.lock();
+                    // Locks first: a delivery whose lock ran out counts; what a departed
+                    // member still holds goes back without counting (as on a leave).
+                    let mut c = false;
+                    if p.next_deadline().is_some_and(|d| d <= now) {
+                        c |= p.expire(now, self.cfg.delivery_count_limit);
+                    }
+                    for (_, m) in gone.iter().filter(|(g, _)| g == group) {
+                        c |= p.release_member(m, self.cfg.delivery_count_limit, true);
+                    }
+                    if c {
+                        changed.push(ShareKey { group: group.clone(), topic_id, partition });
+                    }
                 }
             }
             (epochs, changed)
@@ -274,6 +314,16 @@ impl ShareCoordinator {
     /// Writes the current snapshot of each share-partition, taken in its
     /// partition's turn.
     async fn persist_partitions(&self, keys: Vec<ShareKey>) -> Result<()> {
+        {
+            let st = self.state.lock();
+            let mut last: Option<&str> = None;
+            for k in &keys {
+                if last != Some(k.group.as_str()) {
+                    st.wake(&k.group);
+                    last = Some(&k.group);
+                }
+            }
+        }
         let mut by_partition: BTreeMap<i32, Vec<ShareKey>> = BTreeMap::new();
         for k in keys {
             by_partition.entry(self.store_partition(&k.group)).or_default().push(k);
@@ -284,7 +334,7 @@ impl ShareCoordinator {
                 let st = self.state.lock();
                 keys.iter()
                     .filter_map(|k| {
-                        let p = st.parts.get(k)?;
+                        let p = st.part(&k.group, k.topic_id, k.partition)?;
                         let snap = p.lock().snapshot();
                         Some((Some(StateKey::Partition(k.clone()).encode()), Some(store::encode_snapshot(&snap))))
                     })

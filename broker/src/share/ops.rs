@@ -209,16 +209,15 @@ impl ShareCoordinator {
     /// changed.
     fn release_locked(
         &self,
-        parts: &std::collections::HashMap<ShareKey, Arc<Mutex<SharePartition>>>,
+        parts: &std::collections::HashMap<String, super::GroupParts>,
         group: &str,
         member: &str,
         counted: bool,
     ) -> Vec<ShareKey> {
-        parts
-            .iter()
-            .filter(|(k, _)| k.group == group)
+        let Some(gp) = parts.get(group) else { return Vec::new() };
+        gp.iter()
             .filter(|(_, p)| p.lock().release_member(member, self.cfg.delivery_count_limit, counted))
-            .map(|(k, _)| k.clone())
+            .map(|(&(topic_id, partition), _)| ShareKey { group: group.to_string(), topic_id, partition })
             .collect()
     }
 
@@ -296,8 +295,7 @@ impl ShareCoordinator {
         let mut out = Vec::with_capacity(acks.len());
         let mut changed = Vec::new();
         for (topic_id, partition, batches) in acks {
-            let key = ShareKey { group: group.to_string(), topic_id, partition };
-            let sp = self.state.lock().parts.get(&key).cloned();
+            let sp = self.state.lock().part(group, topic_id, partition).cloned();
             let Some(sp) = sp else {
                 out.push((topic_id, partition, AckOutcome::InvalidRecordState));
                 continue;
@@ -325,7 +323,7 @@ impl ShareCoordinator {
                 }
             }
             if any {
-                changed.push(key);
+                changed.push(ShareKey { group: group.to_string(), topic_id, partition });
             }
             out.push((topic_id, partition, outcome));
         }
@@ -363,8 +361,11 @@ impl ShareCoordinator {
             let mut st = self.state.lock();
             let mut created = Vec::new();
             for (topic_id, p) in partitions {
+                if st.part(group, *topic_id, p.index()).is_some() {
+                    continue;
+                }
                 let key = ShareKey { group: group.to_string(), topic_id: *topic_id, partition: p.index() };
-                if st.parts.contains_key(&key) || !st.pending.insert(key.clone()) {
+                if !st.pending.insert(key.clone()) {
                     continue;
                 }
                 let start = if earliest { p.log_start_offset() } else { p.high_watermark() };
@@ -397,11 +398,15 @@ impl ShareCoordinator {
         };
         let mut st = self.state.lock();
         let alive = st.groups.contains_key(group);
+        if alive && written.is_ok() {
+            st.wake(group);
+        }
         for (k, sp) in created {
             st.pending.remove(&k);
             if written.is_ok() && alive {
                 tracing::info!(group, topic_id = %k.topic_id, partition = k.partition, start = sp.start(), "share-partition initialized");
-                st.parts.insert(k, Arc::new(Mutex::new(sp)));
+                let gp = st.parts.entry(k.group).or_default();
+                gp.insert((k.topic_id, k.partition), Arc::new(Mutex::new(sp)));
             }
         }
         written
@@ -419,8 +424,9 @@ impl ShareCoordinator {
         max_records: usize,
         max_bytes: usize,
     ) -> std::result::Result<Acquired, StorageError> {
-        let key = ShareKey { group: group.to_string(), topic_id, partition: p.index() };
-        let Some(sp) = self.state.lock().parts.get(&key).cloned() else { return Ok(Acquired::default()) };
+        let Some(sp) = self.state.lock().part(group, topic_id, p.index()).cloned() else {
+            return Ok(Acquired::default());
+        };
         let mut sp = sp.lock();
         sp.align(p.log_start_offset());
         let Some(from) = sp.next_read(self.cfg.partition_max_record_locks) else { return Ok(Acquired::default()) };
@@ -464,12 +470,8 @@ impl ShareCoordinator {
     /// The start offset of each share-partition of `group` (DescribeShareGroupOffsets-style).
     pub fn start_offsets(&self, group: &str) -> Vec<(Uuid, i32, i64)> {
         let st = self.state.lock();
-        let mut out: Vec<(Uuid, i32, i64)> = st
-            .parts
-            .iter()
-            .filter(|(k, _)| k.group == group)
-            .map(|(k, p)| (k.topic_id, k.partition, p.lock().start()))
-            .collect();
+        let Some(gp) = st.parts.get(group) else { return Vec::new() };
+        let mut out: Vec<(Uuid, i32, i64)> = gp.iter().map(|(&(t, p), sp)| (t, p, sp.lock().start())).collect();
         out.sort();
         out
     }
@@ -487,12 +489,15 @@ impl ShareCoordinator {
             }
             st.groups.remove(group);
             st.sessions.remove_group(group);
+            st.parked.remove(group);
             // Pending ones too: their first write may be in its turn already.
-            let keys: Vec<ShareKey> =
-                st.parts.keys().chain(st.pending.iter()).filter(|k| k.group == group).cloned().collect();
-            for k in &keys {
-                st.parts.remove(k);
-            }
+            let mut keys: Vec<ShareKey> = st.pending.iter().filter(|k| k.group == group).cloned().collect();
+            let gp = st.parts.remove(group).unwrap_or_default();
+            keys.extend(gp.into_keys().map(|(topic_id, partition)| ShareKey {
+                group: group.to_string(),
+                topic_id,
+                partition,
+            }));
             keys
         };
         let partition = self.store_partition(group);

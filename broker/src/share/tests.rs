@@ -1,65 +1,28 @@
 //! The share coordinator against a broker's partitions, with a mock clock:
 //! nothing here sleeps; time moves only when a test advances it and ticks.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weir_storage::testutil::{BatchBuilder, Record};
-use weir_storage::{Clock, MockClock};
+use weir_storage::Clock;
 
 use super::*;
-use crate::config::BrokerConfig;
-use crate::handle::BrokerHandle;
-use crate::topics::CreateTopic;
+use crate::mock_broker::MockBroker;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    clock: Arc<MockClock>,
-    broker: Option<BrokerHandle>,
-}
+crate::mock_broker::fixture!(Fixture);
 
 impl Fixture {
     fn new() -> Fixture {
-        let mut f =
-            Fixture { dir: tempfile::tempdir().unwrap(), clock: Arc::new(MockClock::new(1_000_000)), broker: None };
-        f.reopen();
-        f
-    }
-
-    fn reopen(&mut self) {
-        if let Some(b) = self.broker.take() {
-            b.close().unwrap();
-        }
-        let mut c = BrokerConfig::default();
-        for (k, v) in [
+        Fixture(MockBroker::new(&[
             ("offsets.topic.num.partitions", "3"),
             ("transaction.state.log.num.partitions", "3"),
             ("share.coordinator.state.topic.num.partitions", "3"),
             ("group.share.delivery.count.limit", "3"),
-        ] {
-            c.set(k, v).unwrap();
-        }
-        let clock: Arc<dyn Clock> = self.clock.clone();
-        self.broker = Some(BrokerHandle::open(self.dir.path(), c, clock, vec![]).unwrap());
-    }
-
-    fn broker(&self) -> &BrokerHandle {
-        self.broker.as_ref().unwrap()
+        ]))
     }
 
     fn shares(&self) -> Arc<ShareCoordinator> {
         self.broker().shares().clone()
-    }
-
-    fn topic(&self, name: &str, partitions: i32) -> Uuid {
-        let req = CreateTopic {
-            name: name.into(),
-            partitions,
-            replication_factor: -1,
-            assignments: vec![],
-            configs: BTreeMap::new(),
-        };
-        self.broker().topics().create(req, false).unwrap().id
     }
 
     fn partition(&self, topic: &str, index: i32) -> Arc<crate::partition::Partition> {
@@ -238,4 +201,39 @@ async fn an_empty_share_group_is_deleted_with_its_state() {
     assert_eq!(s.delete("g").await, Err(ShareError::GroupNotFound("g".into())));
     f.reopen();
     assert!(f.shares().list().is_empty() && f.shares().start_offsets("g").is_empty());
+}
+
+#[tokio::test]
+async fn a_parked_fetch_is_woken_by_its_groups_changes_only() {
+    let f = Fixture::new();
+    let t = f.topic("t", 1);
+    f.earliest("g");
+    f.earliest("h");
+    f.produce("t", 0, 4);
+    let s = f.shares();
+    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    let p = f.partition("t", 0);
+    let (in_g, in_h) = (crate::partition::FetchWaiter::new(), crate::partition::FetchWaiter::new());
+    s.park("g", &in_g);
+    s.park("h", &in_h);
+    // A share-partition initialized: its records can be acquired now.
+    s.prepare("g", &[(t, p.clone())]).await.unwrap();
+    assert_eq!((in_g.wakes(), in_h.wakes()), (1, 0));
+    let a: Arc<str> = Arc::from("a");
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    // Records released by an acknowledgement.
+    let release = AckBatch { first: 0, last: 1, types: vec![2] };
+    s.acknowledge("g", "a", vec![(t, 0, vec![release])], false).await;
+    assert_eq!((in_g.wakes(), in_h.wakes()), (2, 0));
+    // Nothing changed: no wake.
+    s.acknowledge("g", "a", vec![], false).await;
+    f.advance(1).await;
+    assert_eq!(in_g.wakes(), 2);
+    // Locks that ran out.
+    f.advance(s.settings().record_lock_duration_ms).await;
+    assert_eq!((in_g.wakes(), in_h.wakes()), (3, 0));
+    // What a member held, given back as its session closes.
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    s.acknowledge("g", "a", vec![], true).await;
+    assert_eq!((in_g.wakes(), in_h.wakes()), (4, 0));
 }

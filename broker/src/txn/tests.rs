@@ -1,54 +1,24 @@
 //! The transaction coordinator on an in-process broker with a mock clock.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weir_storage::testutil::{BatchBuilder, Record};
-use weir_storage::{Clock, MockClock};
 
 use super::*;
-use crate::config::BrokerConfig;
 use crate::group::{OffsetToCommit, TxnCommitRequest};
-use crate::handle::BrokerHandle;
+use crate::mock_broker::MockBroker;
 use crate::partition::{AppendError, Isolation};
-use crate::topics::CreateTopic;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    clock: Arc<MockClock>,
-    broker: Option<BrokerHandle>,
-}
+crate::mock_broker::fixture!(Fixture);
 
 impl Fixture {
     fn new() -> Fixture {
-        let mut f =
-            Fixture { dir: tempfile::tempdir().unwrap(), clock: Arc::new(MockClock::new(1_000_000)), broker: None };
-        f.reopen();
-        let req = CreateTopic {
-            name: "t".into(),
-            partitions: 2,
-            replication_factor: -1,
-            assignments: vec![],
-            configs: BTreeMap::new(),
-        };
-        f.broker().topics().create(req, false).unwrap();
+        let f = Fixture(MockBroker::new(&[
+            ("offsets.topic.num.partitions", "2"),
+            ("transaction.state.log.num.partitions", "3"),
+        ]));
+        f.topic("t", 2);
         f
-    }
-
-    fn reopen(&mut self) {
-        if let Some(b) = self.broker.take() {
-            b.close().unwrap();
-        }
-        let mut c = BrokerConfig::default();
-        for (k, v) in [("offsets.topic.num.partitions", "2"), ("transaction.state.log.num.partitions", "3")] {
-            c.set(k, v).unwrap();
-        }
-        let clock: Arc<dyn Clock> = self.clock.clone();
-        self.broker = Some(BrokerHandle::open(self.dir.path(), c, clock, vec![]).unwrap());
-    }
-
-    fn broker(&self) -> &BrokerHandle {
-        self.broker.as_ref().unwrap()
     }
 
     fn txn(&self) -> &Arc<TxnCoordinator> {
