@@ -42,7 +42,7 @@ Pages.overview = async function (root) {
       card("Brokers", UI.fmtNum(c.brokers.length), `controller ${c.controller_id}`),
       card("Topics", UI.fmtNum(c.topics), `${UI.fmtNum(c.internal_topics)} internal`, "#/topics"),
       card("Partitions", UI.fmtNum(c.partitions)),
-      card("Consumer groups", UI.fmtNum(c.groups), states || "none", "#/groups"),
+      card("Groups", UI.fmtNum(c.groups), states || "none", "#/groups"),
       card("Stored", UI.fmtBytes(c.size_bytes), "all partitions"),
       card("Disk free", diskPct === null ? "–" : diskPct.toFixed(1) + " %", b.disk ? `${UI.fmtBytes(b.disk.free_bytes)} of ${UI.fmtBytes(b.disk.total_bytes)}` : ""),
       card("Replication flows", UI.fmtNum(c.mirror_flows), c.mirror_flows ? "" : "not configured", "#/replication"),

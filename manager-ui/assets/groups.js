@@ -1,6 +1,8 @@
-// Consumer groups: the list (search, state filter, sort by lag, paging); one
-// group's members and per-partition offsets and lag; reset offsets (only
-// while the group has no members, as Kafka requires) and delete.
+// Groups of every kind (classic, consumer, share): the list (search, state
+// filter, sort by lag, paging); one group's members and per-partition offsets
+// and lag; reset offsets (only while the group has no members, as Kafka
+// requires) and delete. A share group's offsets are its share-partitions' start
+// offsets, and a reset moves those.
 "use strict";
 
 (function () {
@@ -16,7 +18,7 @@ Pages.groups = async function (root) {
   const stateSel = el("select", { "aria-label": "State" }, STATES.map((s) => el("option", { value: s }, s || "All states")));
   stateSel.value = state.st;
   const listBox = el("div", {});
-  root.replaceChildren(el("h1", {}, "Consumer groups"), el("div", { class: "toolbar" }, search, stateSel), listBox);
+  root.replaceChildren(el("h1", {}, "Groups"), el("div", { class: "toolbar" }, search, stateSel), listBox);
   async function load() {
     UI.setRouteParams("/groups", { q: state.q, state: state.st, sort: state.sort === "lag" ? "" : state.sort, order: state.desc ? "" : "asc", offset: state.offset || "" });
     const qs = new URLSearchParams({ q: state.q, sort: state.sort, order: state.desc ? "desc" : "asc", offset: state.offset, limit: LIMIT });
@@ -32,7 +34,7 @@ Pages.groups = async function (root) {
         { label: "Topics", num: true, render: (g) => UI.fmtNum(g.topics) },
         { label: "Partitions", num: true, render: (g) => UI.fmtNum(g.partitions) },
         { label: "Total lag", num: true, sort: "lag", render: (g) => el("span", { class: g.lag > 0 ? "lag" : null, "data-lag": g.lag }, UI.fmtNum(g.lag)) },
-      ], data.groups, { rowAttrs: (g) => ({ "data-group": g.group_id }), sort, empty: state.q || state.st ? "No group matches." : "No consumer groups yet." }),
+      ], data.groups, { rowAttrs: (g) => ({ "data-group": g.group_id }), sort, empty: state.q || state.st ? "No group matches." : "No groups yet." }),
       UI.pager(data.total, data.offset, data.limit, (o) => { state.offset = o; load(); }));
   }
   search.addEventListener("input", UI.debounce(() => { state.q = search.value.trim(); state.offset = 0; load(); }, 250));
@@ -50,9 +52,10 @@ Pages.group = async function (root, id) {
   ]);
   function render() {
     const empty = g.members.length === 0;
+    const share = g.type === "share";
     root.replaceChildren(
       el("h1", {}, g.group_id, " ", UI.badge(g.state), el("small", {}, `${g.type} group · ${g.protocol_type || "no protocol"} ${g.protocol || ""}`)),
-      el("div", { class: "cards" }, card("Members", UI.fmtNum(g.members.length)), card("Partitions", UI.fmtNum(g.offsets.length)), card("Total lag", UI.fmtNum(g.lag)), card(g.type === "consumer" ? "Group epoch" : "Generation", UI.fmtNum(g.epoch))),
+      el("div", { class: "cards" }, card("Members", UI.fmtNum(g.members.length)), card("Partitions", UI.fmtNum(g.offsets.length)), card("Total lag", UI.fmtNum(g.lag)), card(g.type === "classic" ? "Generation" : "Group epoch", UI.fmtNum(g.epoch))),
       el("div", { class: "toolbar" },
         el("a", { href: "#/groups" }, "‹ All groups"), el("span", { class: "grow" }),
         el("button", { id: "reset-offsets", disabled: !empty, title: empty ? null : "Stop the group's consumers first: Kafka resets only groups without members", onclick: resetDialog }, "Reset offsets"),
@@ -70,11 +73,11 @@ Pages.group = async function (root, id) {
       UI.table([
         { label: "Topic", render: (o) => el("a", { href: "#/topics/" + encodeURIComponent(o.topic) }, o.topic) },
         { label: "Partition", num: true, key: "partition" },
-        { label: "Committed", num: true, render: (o) => UI.fmtNum(o.committed_offset) },
+        { label: share ? "Start offset" : "Committed", num: true, render: (o) => UI.fmtNum(o.committed_offset) },
         { label: "End offset", num: true, render: (o) => UI.fmtNum(o.log_end_offset) },
         { label: "Lag", num: true, render: (o) => el("span", { "data-lag": o.lag }, UI.fmtNum(o.lag)) },
         { label: "Member", render: (o) => o.client_id ? `${o.client_id}` : "–" },
-      ], g.offsets, { empty: "The group has committed no offsets.", rowAttrs: (o) => ({ "data-topic": o.topic, "data-partition": o.partition }) }));
+      ], g.offsets, { empty: share ? "The group has read no partition yet." : "The group has committed no offsets.", rowAttrs: (o) => ({ "data-topic": o.topic, "data-partition": o.partition }) }));
   }
   async function reload() { g = await UI.get(path); render(); }
 
@@ -127,7 +130,8 @@ Pages.group = async function (root, id) {
   }
   function deleteGroup() {
     const err = el("div", { class: "error-text" });
-    UI.dialog("Delete group " + g.group_id, [el("p", {}, "This deletes the group and its committed offsets."), err], (close) => [
+    const what = g.type === "share" ? "the delivery state of its share-partitions" : "its committed offsets";
+    UI.dialog("Delete group " + g.group_id, [el("p", {}, `This deletes the group and ${what}.`), err], (close) => [
       el("button", { onclick: close }, "Cancel"),
       el("button", { class: "danger solid", id: "delete-group-submit", onclick: async () => {
         try { await UI.api("DELETE", path); close(); UI.flashNext(`Group ${g.group_id} deleted.`, "info"); location.hash = "#/groups"; } catch (e) { err.textContent = UI.errorText(e); }

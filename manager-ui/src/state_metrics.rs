@@ -60,20 +60,20 @@ pub fn render(broker: &BrokerHandle, out: &mut String) {
             let _ = writeln!(out, "{name}{{topic=\"{}\",partition=\"{}\"}} {}", label(p.topic()), p.index(), field(p));
         }
     }
-    let groups = broker.groups().overviews();
+    let groups = broker.group_overviews();
     let mut states: BTreeMap<&str, usize> = BTreeMap::new();
     for g in &groups {
         *states.entry(g.state).or_default() += 1;
     }
-    header(out, "weir_groups", "Consumer groups, by state.");
+    header(out, "weir_groups", "Groups of every kind (classic, consumer, share), by state.");
     for (state, n) in &states {
         let _ = writeln!(out, "weir_groups{{state=\"{state}\"}} {n}");
     }
-    header(out, "weir_group_members", "Members of a consumer group.");
+    header(out, "weir_group_members", "Members of a group.");
     for g in &groups {
         let _ = writeln!(out, "weir_group_members{{group=\"{}\"}} {}", label(&g.group_id), g.members.len());
     }
-    header(out, "weir_group_lag", "Records between a group's committed offset and the partition's log end.");
+    header(out, "weir_group_lag", "Records between a group's committed offset (a share group: its share-partition start, less the records finished after it) and the partition's high watermark.");
     for g in &groups {
         for o in &g.offsets {
             let Some(lag) = o.lag else { continue };
@@ -86,7 +86,7 @@ pub fn render(broker: &BrokerHandle, out: &mut String) {
             );
         }
     }
-    header(out, "weir_group_lag_sum", "A consumer group's lag over all its partitions.");
+    header(out, "weir_group_lag_sum", "A group's lag over all its partitions.");
     for g in &groups {
         let _ = writeln!(out, "weir_group_lag_sum{{group=\"{}\"}} {}", label(&g.group_id), g.total_lag());
     }

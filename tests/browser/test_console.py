@@ -16,6 +16,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetS
 from playwright.sync_api import expect
 
 from conftest import shot
+from console_util import produce
 
 
 def unique(prefix: str) -> str:
@@ -28,14 +29,6 @@ def api(console_url: str, method: str, path: str, body=None):
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read() or b"null")
-
-
-def produce(bootstrap: str, topic: str, per_partition: dict[int, int]) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    for part, n in per_partition.items():
-        for i in range(n):
-            p.produce(topic, value=f"{part}-{i}".encode(), partition=part)
-    assert p.flush(30) == 0
 
 
 def consume_and_commit(bootstrap: str, group: str, topic: str, upto: dict[int, int]) -> None:

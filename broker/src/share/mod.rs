@@ -28,6 +28,7 @@
 //! (`share.isolation.level`).
 
 pub mod group;
+pub mod overview;
 pub mod partition;
 mod session;
 pub mod store;

@@ -405,8 +405,9 @@ impl ShareCoordinator {
             st.pending.remove(&k);
             if written.is_ok() && alive {
                 tracing::info!(group, topic_id = %k.topic_id, partition = k.partition, start = sp.start(), "share-partition initialized");
+                // A start set meanwhile (set_start_offsets) stands.
                 let gp = st.parts.entry(k.group).or_default();
-                gp.insert((k.topic_id, k.partition), Arc::new(Mutex::new(sp)));
+                gp.entry((k.topic_id, k.partition)).or_insert_with(|| Arc::new(Mutex::new(sp)));
             }
         }
         written

@@ -178,6 +178,12 @@ impl SharePartition {
         self.slots.iter().filter(|s| s.state == RecordState::Acquired).count()
     }
 
+    /// Slots whose delivery is over (Acknowledged or Archived): they count
+    /// neither as lag nor as in flight.
+    pub fn finished(&self) -> usize {
+        self.slots.iter().filter(|s| matches!(s.state, RecordState::Acknowledged | RecordState::Archived)).count()
+    }
+
     /// Where a read for the next acquisition starts: the first Available slot, else
     /// the end; None when nothing can be acquired (every slot taken and the
     /// in-flight bound reached).

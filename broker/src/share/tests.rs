@@ -1,6 +1,7 @@
 //! The share coordinator against a broker's partitions, with a mock clock:
 //! nothing here sleeps; time moves only when a test advances it and ticks.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weir_storage::testutil::{BatchBuilder, Record};
@@ -47,6 +48,20 @@ impl Fixture {
             value: Some("earliest".into()),
         };
         self.broker().configs().alter_group(group, &[change], false).unwrap();
+    }
+
+    /// Topic `topic` (one partition) holding `records` records, group `g` (reading
+    /// from the earliest) with member `a` subscribed to it, and the share-partition
+    /// initialized.
+    async fn one_member_reading(&self, topic: &str, records: usize) -> (Uuid, Arc<crate::partition::Partition>) {
+        let t = self.topic(topic, 1);
+        self.earliest("g");
+        self.produce(topic, 0, records);
+        let s = self.shares();
+        s.heartbeat(hb("a", 0, Some(&[topic]))).await.unwrap();
+        let p = self.partition(topic, 0);
+        s.prepare("g", &[(t, p.clone())]).await.unwrap();
+        (t, p)
     }
 }
 
@@ -101,14 +116,9 @@ async fn members_join_are_told_their_partitions_and_leave() {
 #[tokio::test]
 async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_restart() {
     let mut f = Fixture::new();
-    let t = f.topic("t", 1);
-    f.earliest("g");
-    f.produce("t", 0, 10);
+    let (t, p) = f.one_member_reading("t", 10).await;
     let s = f.shares();
-    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
     s.heartbeat(hb("b", 0, Some(&["t"]))).await.unwrap();
-    let p = f.partition("t", 0);
-    s.prepare("g", &[(t, p.clone())]).await.unwrap();
     let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
     let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
     assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 0, last: 9, deliveries: 1 }]);
@@ -156,13 +166,8 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
 #[tokio::test]
 async fn locks_time_out_and_members_that_stop_heartbeating_give_their_records_back() {
     let f = Fixture::new();
-    let t = f.topic("t", 1);
-    f.earliest("g");
-    f.produce("t", 0, 2);
+    let (t, p) = f.one_member_reading("t", 2).await;
     let s = f.shares();
-    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
-    let p = f.partition("t", 0);
-    s.prepare("g", &[(t, p.clone())]).await.unwrap();
     let a: Arc<str> = Arc::from("a");
     let lock = s.settings().record_lock_duration_ms;
     for delivery in 1..=3u16 {
@@ -236,4 +241,41 @@ async fn a_parked_fetch_is_woken_by_its_groups_changes_only() {
     assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
     s.acknowledge("g", "a", vec![], true).await;
     assert_eq!((in_g.wakes(), in_h.wakes()), (4, 0));
+}
+
+#[tokio::test]
+async fn the_overview_shows_start_offsets_and_lag_and_a_reset_start_survives_a_restart() {
+    let mut f = Fixture::new();
+    let (t, p) = f.one_member_reading("t", 10).await;
+    let s = f.shares();
+    let a: Arc<str> = Arc::from("a");
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    let batch = |first, last, ty: i8| AckBatch { first, last, types: vec![ty] };
+    // 0-3 accepted (the start moves past them), 4-5 released, 6 accepted, 7-9 held.
+    s.acknowledge("g", "a", vec![(t, 0, vec![batch(0, 3, 1), batch(4, 5, 2), batch(6, 6, 1)])], false).await;
+    let o = f.broker().group_overview("g").unwrap();
+    assert_eq!((o.group_type, o.state, o.protocol.as_str()), ("share", "Stable", "simple"));
+    assert_eq!(o.members.len(), 1);
+    assert_eq!(o.members[0].assignment, BTreeMap::from([("t".to_string(), [0].into())]));
+    let lag = &o.offsets[0];
+    assert_eq!((lag.committed, lag.log_end, lag.lag), (4, Some(10), Some(5)), "10 - 4 - one finished");
+    assert_eq!(
+        s.progress("g")[0],
+        overview::ShareProgress { topic_id: t, partition: 0, start: 4, acquired: 3, finished: 1 }
+    );
+    assert!(f.broker().group_overviews().iter().any(|g| g.group_id == "g" && g.group_type == "share"));
+
+    // Only an empty group's starts are set.
+    assert_eq!(s.set_start_offsets("g", &[(t, 0, 8)]).await, Err(ShareError::NotEmpty("g".into())));
+    s.heartbeat(hb("a", -1, None)).await.unwrap();
+    s.set_start_offsets("g", &[(t, 0, 8)]).await.unwrap();
+    let o = f.broker().group_overview("g").unwrap();
+    assert_eq!((o.state, o.offsets[0].committed, o.offsets[0].lag), ("Empty", 8, Some(2)));
+    f.reopen();
+    let s = f.shares();
+    assert_eq!(s.start_offsets("g"), vec![(t, 0, 8)]);
+    let b: Arc<str> = Arc::from("b");
+    let got = s.acquire("g", &b, t, &f.partition("t", 0), 500, 1 << 20).unwrap();
+    assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 8, last: 9, deliveries: 1 }]);
+    assert_eq!(s.set_start_offsets("h", &[(t, 0, 0)]).await, Err(ShareError::GroupNotFound("h".into())));
 }

@@ -22,10 +22,11 @@ async fn cluster(State(api): State<Api>) -> ApiResult<Json<Value>> {
     let partitions = b.partitions().all();
     let size: u64 = partitions.iter().map(|p| p.size_bytes()).sum();
     let groups = b.groups().list();
+    let shares = b.shares().list();
     let mut states = serde_json::Map::new();
-    for g in &groups {
-        let n = states.get(g.state).and_then(Value::as_u64).unwrap_or(0);
-        states.insert(g.state.to_string(), json!(n + 1));
+    for state in groups.iter().map(|g| g.state).chain(shares.iter().map(|(_, s)| *s)) {
+        let n = states.get(state).and_then(Value::as_u64).unwrap_or(0);
+        states.insert(state.to_string(), json!(n + 1));
     }
     let listeners: Vec<Value> = c
         .endpoints()
@@ -50,7 +51,7 @@ async fn cluster(State(api): State<Api>) -> ApiResult<Json<Value>> {
         "internal_topics": internal,
         "partitions": partitions.len(),
         "size_bytes": size,
-        "groups": groups.len(),
+        "groups": groups.len() + shares.len(),
         "groups_by_state": states,
         "mirror_flows": api.mirror.snapshot().len(),
     })))

@@ -1,9 +1,12 @@
-//! Consumer groups: the paged, searchable list (sortable by lag); one group's
-//! members, assignments and per-partition committed offset, end and lag;
-//! offset resets (earliest, latest, timestamp, an offset, a shift; only while
-//! the group has no members, as Kafka requires) and deletion. Lag is the
-//! partition's high watermark minus the committed offset, never negative:
-//! what Kafka's admin tools compute.
+//! Groups of every kind (classic, consumer, share): the paged, searchable list
+//! (sortable by lag); one group's members, assignments and per-partition
+//! committed offset, end and lag; offset resets (earliest, latest, timestamp, an
+//! offset, a shift; only while the group has no members, as Kafka requires) and
+//! deletion. Lag is the partition's high watermark minus the committed offset,
+//! never negative: what Kafka's admin tools compute. A share group shows each
+//! share-partition's start offset where the others show a committed offset, its
+//! lag less the records finished after the start (`weir_broker::share::overview`),
+//! and a reset sets those starts (Kafka's AlterShareGroupOffsets).
 
 use std::collections::BTreeSet;
 use weir_broker::auth::{Operation, Resource};
@@ -18,6 +21,7 @@ use serde_json::{json, Value};
 use weir_broker::api::errors;
 use weir_broker::group::overview::GroupOverview;
 use weir_broker::group::{CommitRequest, OffsetToCommit};
+use weir_broker::share::ShareError;
 use weir_broker::GroupError;
 
 use super::{body, page, query, Api, ApiError, ApiResult, ListQuery};
@@ -55,8 +59,7 @@ async fn list(
     let matches = q.matcher();
     let mut groups: Vec<GroupOverview> = api
         .broker
-        .groups()
-        .overviews()
+        .group_overviews()
         .into_iter()
         .filter(|g| matches(&g.group_id) && filter.state.as_deref().is_none_or(|s| s.eq_ignore_ascii_case(g.state)))
         .filter(|g| super::may(&api, &who, Operation::Describe, Resource::Group(&g.group_id)))
@@ -144,13 +147,22 @@ fn describe(g: &GroupOverview) -> Value {
 }
 
 async fn detail(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let g = api.broker.groups().overview(&id).ok_or_else(|| unknown_group(&id))?;
+    let g = api.broker.group_overview(&id).ok_or_else(|| unknown_group(&id))?;
     Ok(Json(describe(&g)))
+}
+
+fn share_error(e: ShareError) -> ApiError {
+    ApiError::kafka(errors::share(&e), e.to_string())
 }
 
 /// `DELETE /api/v1/groups/{id}`: 204; only a group without members (NON_EMPTY_GROUP otherwise).
 async fn delete(State(api): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    api.broker.groups().delete_group(&id).await.map_err(group_error)?;
+    let shares = api.broker.shares();
+    if shares.is_share_group(&id) {
+        shares.delete(&id).await.map_err(share_error)?;
+    } else {
+        api.broker.groups().delete_group(&id).await.map_err(group_error)?;
+    }
     tracing::info!(group = %id, "console: group deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -192,7 +204,7 @@ async fn reset_offsets(
 ) -> ApiResult<Json<Value>> {
     let body = body(b)?;
     let broker = &api.broker;
-    let g = broker.groups().overview(&id);
+    let g = broker.group_overview(&id);
     if let Some(g) = &g {
         if !g.members.is_empty() {
             return Err(ApiError::kafka(
@@ -260,7 +272,16 @@ async fn reset_offsets(
         }));
         commits.push(OffsetToCommit { topic, partition, offset: target, leader_epoch: -1, metadata: None });
     }
-    if !body.dry_run {
+    if !body.dry_run && g.as_ref().is_some_and(|g| g.group_type == "share") {
+        // A share group's starts (Kafka's AlterShareGroupOffsets).
+        let mut starts = Vec::with_capacity(commits.len());
+        for c in &commits {
+            let id = broker.topics().get(&c.topic).ok_or_else(|| ApiError::unknown_topic(&c.topic))?.id;
+            starts.push((id, c.partition, c.offset));
+        }
+        broker.shares().set_start_offsets(&id, &starts).await.map_err(share_error)?;
+        tracing::info!(group = %id, partitions = rows.len(), "console: share group start offsets reset");
+    } else if !body.dry_run {
         let req = CommitRequest {
             group: id.clone(),
             generation: -1,

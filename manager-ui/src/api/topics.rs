@@ -255,7 +255,7 @@ fn describe(api: &Api, name: &str) -> ApiResult<Value> {
         })
         .collect();
     let mut groups = Vec::new();
-    for g in broker.groups().overviews() {
+    for g in broker.group_overviews() {
         let assigned: BTreeSet<i32> =
             g.members.iter().filter_map(|m| m.assignment.get(name)).flatten().copied().collect();
         let offsets: Vec<_> = g.offsets.iter().filter(|o| o.topic == name).collect();

@@ -280,7 +280,7 @@ fn take(
         deltas.iter().find(|d| d.api == api).and_then(|d| stats::quantile(&d.latency_buckets, 0.99)).map(|s| s * 1e3)
     };
 
-    let groups = broker.groups().overviews();
+    let groups = broker.group_overviews();
     let group_count = groups.len();
     let mut group_lag: Vec<GroupLag> = groups
         .iter()

@@ -1,0 +1,148 @@
+//! What the console and the metrics exporter see of share groups, in the shape
+//! of consumer groups' overviews (`group::overview`), so one list shows every
+//! kind of group: type `share`, protocol type `share`, assignor `simple`, the
+//! group epoch, members with their assignments by topic name, and per
+//! share-partition its start offset (SPSO) where a consumer group shows its
+//! committed offset. A share-partition's lag is what is left to deliver: the
+//! high watermark minus the start minus the records in flight whose delivery is
+//! over (acknowledged or archived), as Kafka computes it (KIP-1226).
+//!
+//! Start offsets are set as Kafka's AlterShareGroupOffsets sets them: only while
+//! the group has no members; each named share-partition starts again at its
+//! offset with nothing in flight, written before the call returns.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use super::partition::SharePartition;
+use super::store::ShareKey;
+use super::{Result, ShareCoordinator, ShareError};
+use crate::group::overview::{GroupOverview, MemberOverview, PartitionLag};
+
+/// One share-partition of a group: its start, and of its records in flight how
+/// many are held by members and how many are finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareProgress {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub start: i64,
+    pub acquired: usize,
+    pub finished: usize,
+}
+
+impl ShareCoordinator {
+    /// Every share-partition of `group`, by topic id and partition.
+    pub fn progress(&self, group: &str) -> Vec<ShareProgress> {
+        let st = self.state.lock();
+        let Some(gp) = st.parts.get(group) else { return Vec::new() };
+        let mut out: Vec<ShareProgress> = gp
+            .iter()
+            .map(|(&(topic_id, partition), sp)| {
+                let sp = sp.lock();
+                ShareProgress {
+                    topic_id,
+                    partition,
+                    start: sp.start(),
+                    acquired: sp.acquired(),
+                    finished: sp.finished(),
+                }
+            })
+            .collect();
+        out.sort_by_key(|p| (p.topic_id, p.partition));
+        out
+    }
+
+    /// Starts each named share-partition of `group` again at its offset, nothing
+    /// in flight (the caller brings the offsets into the partitions' ranges).
+    /// Refused while the group has members.
+    pub async fn set_start_offsets(&self, group: &str, starts: &[(Uuid, i32, i64)]) -> Result<()> {
+        let keys: Vec<ShareKey> = {
+            let mut st = self.state.lock();
+            let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
+            if !g.members.is_empty() {
+                return Err(ShareError::NotEmpty(group.to_string()));
+            }
+            let gp = st.parts.entry(group.to_string()).or_default();
+            for &(topic_id, partition, start) in starts {
+                gp.insert((topic_id, partition), Arc::new(Mutex::new(SharePartition::new(start))));
+            }
+            starts
+                .iter()
+                .map(|&(topic_id, partition, _)| ShareKey { group: group.to_string(), topic_id, partition })
+                .collect()
+        };
+        for &(topic_id, partition, start) in starts {
+            tracing::info!(group, %topic_id, partition, start, "share-partition start offset set");
+        }
+        self.persist_partitions(keys).await
+    }
+}
+
+impl crate::BrokerHandle {
+    /// Every share group, by id.
+    pub fn share_overviews(&self) -> Vec<GroupOverview> {
+        let shares = self.shares();
+        shares.list().into_iter().filter_map(|(id, _)| self.share_overview(&id)).collect()
+    }
+
+    /// One share group's overview, lag computed against the high watermarks now.
+    pub fn share_overview(&self, group: &str) -> Option<GroupOverview> {
+        let d = self.shares().describe(group)?;
+        let name = |id: &Uuid| self.topics().by_id(id).map(|t| t.name.clone());
+        let members = d
+            .members
+            .iter()
+            .map(|(id, m)| MemberOverview {
+                member_id: id.clone(),
+                instance_id: None,
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                assignment: m
+                    .assignment
+                    .iter()
+                    .filter(|(_, ps)| !ps.is_empty())
+                    .filter_map(|(t, ps)| Some((name(t)?, ps.clone())))
+                    .collect(),
+            })
+            .collect();
+        let mut offsets: Vec<PartitionLag> = self
+            .shares()
+            .progress(group)
+            .into_iter()
+            .filter_map(|p| {
+                // A share-partition of a deleted topic is kept (architecture notes)
+                // but not shown: it has no name any more.
+                let topic = name(&p.topic_id)?;
+                let log_end = self.partitions().get(&topic, p.partition).map(|l| l.high_watermark());
+                let lag = log_end.map(|e| (e - p.start - p.finished as i64).max(0));
+                Some(PartitionLag { topic, partition: p.partition, committed: p.start, log_end, lag })
+            })
+            .collect();
+        offsets.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        Some(GroupOverview {
+            group_id: d.group,
+            group_type: "share",
+            state: d.state,
+            protocol_type: "share".into(),
+            protocol: "simple".into(),
+            epoch: d.epoch,
+            members,
+            offsets,
+        })
+    }
+
+    /// Every group of every kind (classic, consumer, share), by id.
+    pub fn group_overviews(&self) -> Vec<GroupOverview> {
+        let mut all = self.groups().overviews();
+        all.extend(self.share_overviews());
+        all.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        all
+    }
+
+    /// One group of any kind.
+    pub fn group_overview(&self, group: &str) -> Option<GroupOverview> {
+        self.groups().overview(group).or_else(|| self.share_overview(group))
+    }
+}
