@@ -44,6 +44,13 @@ fn fetch(s: &mut std::net::TcpStream, epoch: i32, topic: Uuid, acks: Vec<Acknowl
     call(s, ApiKey::ShareFetch, 1, &req)
 }
 
+fn topic_id(s: &mut std::net::TcpStream, name: &str) -> Uuid {
+    let topic = metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(sb(name))));
+    let md: MetadataResponse =
+        call(s, ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(Some(vec![topic])));
+    md.topics[0].topic_id
+}
+
 fn accept(first: i64, last: i64) -> AcknowledgementBatch {
     AcknowledgementBatch::default().with_first_offset(first).with_last_offset(last).with_acknowledge_types(vec![1])
 }
@@ -72,15 +79,7 @@ fn share_groups_on_the_wire() {
     let mut weir = Weir::start_restartable(&["--set", "group.share.heartbeat.interval.ms=500"]);
     let mut s = connect(&weir);
     create_topic(&mut s, "st", 1, &[]);
-    let md: MetadataResponse = call(
-        &mut s,
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest::default().with_topics(Some(vec![
-            metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(sb("st"))))
-        ])),
-    );
-    let topic = md.topics[0].topic_id;
+    let topic = topic_id(&mut s, "st");
 
     // Malformed heartbeats.
     assert_eq!(heartbeat(&mut s, "", 0, Some(&["st"])).error_code, 42, "INVALID_REQUEST: no member id");
@@ -227,4 +226,42 @@ fn share_groups_on_the_wire() {
         .with_share_session_epoch(0);
     let r: ShareFetchResponse = call(&mut s, ApiKey::ShareFetch, 1, &req);
     assert_eq!(r.error_code, 69, "GROUP_ID_NOT_FOUND");
+}
+
+#[test]
+fn share_fetches_count_against_the_fetch_byte_rate_quota() {
+    let weir = Weir::start();
+    let mut s = connect(&weir);
+    create_topic(&mut s, "sq", 1, &[]);
+    let topic = topic_id(&mut s, "sq");
+    // 1 KB/s for every user (this connection is ANONYMOUS): one response of 8 KiB
+    // is over it at once.
+    let quota = alter_client_quotas_request::EntryData::default()
+        .with_entity(vec![alter_client_quotas_request::EntityData::default()
+            .with_entity_type(sb("user"))
+            .with_entity_name(None)])
+        .with_ops(vec![alter_client_quotas_request::OpData::default()
+            .with_key(sb("consumer_byte_rate"))
+            .with_value(1000.0)]);
+    let r: AlterClientQuotasResponse =
+        call(&mut s, ApiKey::AlterClientQuotas, 1, &AlterClientQuotasRequest::default().with_entries(vec![quota]));
+    assert_eq!(r.entries[0].error_code, 0, "{:?}", r.entries[0].error_message);
+    let value = vec![b'q'; 1024];
+    let values: Vec<&[u8]> = (0..8).map(|_| &value[..]).collect();
+    produce(&mut s, "sq", batch(&values).freeze());
+    let group = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(32)
+            .with_resource_name(sb("sg"))
+            .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
+                .with_name(sb("share.auto.offset.reset"))
+                .with_config_operation(0)
+                .with_value(Some(sb("earliest")))]),
+    ]);
+    let r: IncrementalAlterConfigsResponse = call(&mut s, ApiKey::IncrementalAlterConfigs, 1, &group);
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["sq"])).error_code, 0);
+    let r = fetch(&mut s, 0, topic, vec![]);
+    assert_eq!(acquired(&r), vec![(0, 7, 1)]);
+    assert!(r.throttle_time_ms > 0, "8 KiB against 1 KB/s: throttled, got {}", r.throttle_time_ms);
 }

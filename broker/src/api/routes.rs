@@ -109,7 +109,7 @@ pub static ROUTES: LazyLock<Vec<Route>> = LazyLock::new(|| {
         route!(ConsumerGroupDescribe, consumer_group_describe, ConsumerGroupDescribeRequest, sync),
         route!(ShareGroupHeartbeat, share_group_heartbeat, ShareGroupHeartbeatRequest, async),
         route!(ShareGroupDescribe, share_group_describe, ShareGroupDescribeRequest, sync),
-        route!(ShareFetch, share_fetch, ShareFetchRequest, async),
+        route!(ShareFetch, ShareFetchRequest, custom share_fetch::route),
         route!(ShareAcknowledge, share_acknowledge, ShareAcknowledgeRequest, async),
         route!(DescribeTopicPartitions, describe_topic_partitions, DescribeTopicPartitionsRequest, sync),
         route!(AddPartitionsToTxn, add_partitions_to_txn, AddPartitionsToTxnRequest, async),

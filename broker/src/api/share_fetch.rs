@@ -4,7 +4,11 @@
 //! the member from each of the session's partitions, long-polling up to
 //! `max_wait_ms` while nothing can be acquired. Each partition answers with the
 //! batches holding its acquired records and the acquired ranges (with their
-//! delivery counts); a client hands out only records inside them.
+//! delivery counts); a client hands out only records inside them. The response
+//! counts against the fetch byte-rate quota, as Kafka's does. It is encoded into
+//! one buffer (the records copied): written from the segments in parts, as Fetch
+//! responses are, it cost the broker more CPU per GB at these response sizes
+//! (docs/performance.md, "Share-group row").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +21,8 @@ use kafka_protocol::messages::{BrokerId, GroupId, ShareFetchRequest, ShareFetchR
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::{errors, str_bytes, RequestContext};
+use super::routes::{decode, BoxFuture};
+use super::{errors, str_bytes, Outcome, RequestContext};
 use crate::auth::{Operation, Resource};
 use crate::partition::{FetchWaiter, Partition};
 use crate::share::{AckBatch, AckOutcome};
@@ -120,6 +125,24 @@ pub fn node_endpoints(ctx: &RequestContext) -> Vec<NodeEndpoint> {
                 .with_port(e.port)]
         })
         .unwrap_or_default()
+}
+
+pub fn route(ctx: RequestContext, mut body: Bytes) -> BoxFuture {
+    Box::pin(async move {
+        let req = match decode::<ShareFetchRequest>(&mut body, &ctx) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Close(e),
+        };
+        let resp = handle(&ctx, req).await;
+        let mut out = super::respond(&ctx, &resp);
+        if let Outcome::Respond(buf) = &out {
+            let throttle = ctx.throttle(crate::quotas::throttle::Kind::Fetch, buf.len());
+            if throttle > 0 {
+                super::throttle_time::raise(&mut out, ctx.key, ctx.version, throttle);
+            }
+        }
+        out
+    })
 }
 
 pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchResponse {

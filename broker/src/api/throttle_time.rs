@@ -102,7 +102,11 @@ pub fn first_field_since(key: ApiKey) -> Option<i16> {
         | ConsumerGroupDescribe
         | GetTelemetrySubscriptions
         | PushTelemetry
-        | DescribeTopicPartitions => 0,
+        | DescribeTopicPartitions
+        | ShareGroupHeartbeat
+        | ShareGroupDescribe
+        | ShareFetch
+        | ShareAcknowledge => 0,
         _ => return None,
     })
 }
@@ -207,6 +211,8 @@ mod tests {
             ConsumerGroupDescribe => ConsumerGroupDescribeResponse,
             GetTelemetrySubscriptions => GetTelemetrySubscriptionsResponse, PushTelemetry => PushTelemetryResponse,
             DescribeTopicPartitions => DescribeTopicPartitionsResponse,
+            ShareGroupHeartbeat => ShareGroupHeartbeatResponse, ShareGroupDescribe => ShareGroupDescribeResponse,
+            ShareFetch => ShareFetchResponse, ShareAcknowledge => ShareAcknowledgeResponse,
         );
         for key in ApiKey::iter() {
             if first_field_since(key).is_some() {
