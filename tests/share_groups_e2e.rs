@@ -2,7 +2,9 @@
 //! answers to malformed heartbeats, share-session epochs (SHARE_SESSION_NOT_FOUND,
 //! INVALID_SHARE_SESSION_EPOCH, acknowledgements on a session's first fetch),
 //! acquired ranges and delivery counts, ShareGroupDescribe, one namespace for
-//! every kind of group, and `share.version` 0 refusing the APIs across a restart.
+//! every kind of group, and `share.version` 0 refusing the APIs across a restart;
+//! the fetch byte-rate quota on ShareFetch; DescribeShareGroupOffsets,
+//! AlterShareGroupOffsets and DeleteShareGroupOffsets.
 
 mod common;
 
@@ -49,6 +51,21 @@ fn topic_id(s: &mut std::net::TcpStream, name: &str) -> Uuid {
     let md: MetadataResponse =
         call(s, ApiKey::Metadata, 12, &MetadataRequest::default().with_topics(Some(vec![topic])));
     md.topics[0].topic_id
+}
+
+/// share.auto.offset.reset=earliest for group `sg`.
+fn earliest(s: &mut std::net::TcpStream) {
+    let group = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(32)
+            .with_resource_name(sb("sg"))
+            .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
+                .with_name(sb("share.auto.offset.reset"))
+                .with_config_operation(0)
+                .with_value(Some(sb("earliest")))]),
+    ]);
+    let r: IncrementalAlterConfigsResponse = call(s, ApiKey::IncrementalAlterConfigs, 1, &group);
+    assert_eq!(r.responses[0].error_code, 0);
 }
 
 fn accept(first: i64, last: i64) -> AcknowledgementBatch {
@@ -249,19 +266,159 @@ fn share_fetches_count_against_the_fetch_byte_rate_quota() {
     let value = vec![b'q'; 1024];
     let values: Vec<&[u8]> = (0..8).map(|_| &value[..]).collect();
     produce(&mut s, "sq", batch(&values).freeze());
-    let group = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        incremental_alter_configs_request::AlterConfigsResource::default()
-            .with_resource_type(32)
-            .with_resource_name(sb("sg"))
-            .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
-                .with_name(sb("share.auto.offset.reset"))
-                .with_config_operation(0)
-                .with_value(Some(sb("earliest")))]),
-    ]);
-    let r: IncrementalAlterConfigsResponse = call(&mut s, ApiKey::IncrementalAlterConfigs, 1, &group);
-    assert_eq!(r.responses[0].error_code, 0);
+    earliest(&mut s);
     assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["sq"])).error_code, 0);
     let r = fetch(&mut s, 0, topic, vec![]);
     assert_eq!(acquired(&r), vec![(0, 7, 1)]);
     assert!(r.throttle_time_ms > 0, "8 KiB against 1 KB/s: throttled, got {}", r.throttle_time_ms);
+}
+
+/// (topic, topic id is nil, partition, start offset, error code).
+type OffsetRow = (String, bool, i32, i64, i16);
+
+/// DescribeShareGroupOffsets of `group`: a row for each partition answered; the
+/// group's error.
+fn describe_offsets(
+    s: &mut std::net::TcpStream,
+    group: &str,
+    topics: Option<&[(&str, &[i32])]>,
+) -> (i16, Vec<OffsetRow>) {
+    let topics = topics.map(|ts| {
+        ts.iter()
+            .map(|(t, ps)| {
+                describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestTopic::default()
+                    .with_topic_name(TopicName(sb(t)))
+                    .with_partitions(ps.to_vec())
+            })
+            .collect()
+    });
+    let req = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+        describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+            .with_group_id(GroupId(sb(group)))
+            .with_topics(topics),
+    ]);
+    let r: DescribeShareGroupOffsetsResponse = call(s, ApiKey::DescribeShareGroupOffsets, 0, &req);
+    let g = &r.groups[0];
+    let rows = g
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| {
+                (t.topic_name.0.to_string(), t.topic_id.is_nil(), p.partition_index, p.start_offset, p.error_code)
+            })
+        })
+        .collect();
+    (g.error_code, rows)
+}
+
+fn alter_offsets(
+    s: &mut std::net::TcpStream,
+    group: &str,
+    starts: &[(&str, i32, i64)],
+) -> AlterShareGroupOffsetsResponse {
+    let topics = starts
+        .iter()
+        .map(|(t, p, o)| {
+            alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(TopicName(sb(t)))
+                .with_partitions(vec![
+                    alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default()
+                        .with_partition_index(*p)
+                        .with_start_offset(*o),
+                ])
+        })
+        .collect();
+    let req = AlterShareGroupOffsetsRequest::default().with_group_id(GroupId(sb(group))).with_topics(topics);
+    call(s, ApiKey::AlterShareGroupOffsets, 0, &req)
+}
+
+fn alter_codes(r: &AlterShareGroupOffsetsResponse) -> Vec<i16> {
+    r.responses.iter().flat_map(|t| &t.partitions).map(|p| p.error_code).collect()
+}
+
+#[test]
+fn share_offsets_are_described_reset_and_deleted() {
+    let weir = Weir::start();
+    let mut s = connect(&weir);
+    create_topic(&mut s, "so", 2, &[]);
+    create_topic(&mut s, "other", 1, &[]);
+    let topic = topic_id(&mut s, "so");
+    produce(&mut s, "so", batch(&[b"0", b"1", b"2", b"3", b"4"]).freeze());
+    earliest(&mut s);
+    assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["so"])).error_code, 0);
+    assert_eq!(acquired(&fetch(&mut s, 0, topic, vec![])), vec![(0, 4, 1)]);
+    fetch(&mut s, 1, topic, vec![accept(0, 4)]);
+
+    // All topics: only what the group has state for (partition 0 was read).
+    assert_eq!(describe_offsets(&mut s, "sg", None), (0, vec![("so".into(), false, 0, 5, 0)]));
+    let named: &[(&str, &[i32])] = &[("so", &[0, 1]), ("nope", &[0])];
+    let want = vec![("so".into(), false, 0, 5, 0), ("so".into(), false, 1, -1, 0), ("nope".into(), true, 0, -1, 0)];
+    assert_eq!(describe_offsets(&mut s, "sg", Some(named)), (0, want));
+    assert_eq!(describe_offsets(&mut s, "no-group", None), (0, vec![]), "Kafka does not check the group");
+
+    // Only an empty group's starts are set.
+    let r = alter_offsets(&mut s, "sg", &[("so", 0, 2)]);
+    assert_eq!((r.error_code, r.error_message.as_deref()), (68, Some("The group is not empty.")));
+    assert_eq!(heartbeat(&mut s, "m1", -1, None).error_code, 0);
+    let r = alter_offsets(&mut s, "sg", &[("so", 0, 2), ("so", 1, 0), ("so", 7, 0), ("nope", 0, 0)]);
+    assert_eq!((r.error_code, alter_codes(&r)), (0, vec![0, 0, 3, 3]));
+    let named: &[(&str, &[i32])] = &[("so", &[0, 1])];
+    let want = vec![("so".into(), false, 0, 2, 0), ("so".into(), false, 1, 0, 0)];
+    assert_eq!(describe_offsets(&mut s, "sg", Some(named)), (0, want));
+    // A member reads again from the new start, each record a first delivery.
+    assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["so"])).error_code, 0);
+    assert_eq!(acquired(&fetch(&mut s, 0, topic, vec![])), vec![(2, 4, 1)]);
+    fetch(&mut s, -1, topic, vec![accept(2, 4)]);
+    assert_eq!(heartbeat(&mut s, "m1", -1, None).error_code, 0);
+
+    // A reset creates a share group that does not exist; a group of another kind
+    // is not one.
+    let r = alter_offsets(&mut s, "fresh", &[("so", 1, 0)]);
+    assert_eq!((r.error_code, alter_codes(&r)), (0, vec![0]));
+    let l: ListGroupsResponse =
+        call(&mut s, ApiKey::ListGroups, 5, &ListGroupsRequest::default().with_types_filter(vec![sb("share")]));
+    assert!(l.groups.iter().any(|g| g.group_id.0.as_str() == "fresh" && g.group_state.as_str() == "Empty"));
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(sb("classic")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_topics(vec![offset_commit_request::OffsetCommitRequestTopic::default()
+            .with_name(TopicName(sb("so")))
+            .with_partitions(vec![offset_commit_request::OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(1)])]);
+    let c: OffsetCommitResponse = call(&mut s, ApiKey::OffsetCommit, 8, &commit);
+    assert_eq!(c.topics[0].partitions[0].error_code, 0);
+    let r = alter_offsets(&mut s, "classic", &[("so", 0, 0)]);
+    assert_eq!((r.error_code, r.error_message.as_deref()), (69, Some("Group classic is not a share group.")));
+
+    // Deleting a topic's state: per topic, what there was to delete.
+    let del = |s: &mut std::net::TcpStream, group: &str, topics: &[&str]| -> DeleteShareGroupOffsetsResponse {
+        let req = DeleteShareGroupOffsetsRequest::default().with_group_id(GroupId(sb(group))).with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(TopicName(sb(t)))
+                })
+                .collect(),
+        );
+        call(s, ApiKey::DeleteShareGroupOffsets, 0, &req)
+    };
+    let r = del(&mut s, "sg", &["so", "nope", "other"]);
+    let rows: Vec<(&str, i16, Option<&str>)> = r
+        .responses
+        .iter()
+        .map(|t| (t.topic_name.0.as_str(), t.error_code, t.error_message.as_ref().map(|m| m.as_str())))
+        .collect();
+    assert_eq!(r.error_code, 0);
+    assert_eq!(
+        rows,
+        vec![
+            ("so", 0, None),
+            ("nope", 3, Some("This server does not host this topic-partition.")),
+            ("other", 3, Some("There is no offset information to delete.")),
+        ]
+    );
+    assert_eq!(describe_offsets(&mut s, "sg", None), (0, vec![]));
+    assert_eq!(del(&mut s, "no-group", &["so"]).error_code, 69, "GROUP_ID_NOT_FOUND");
 }

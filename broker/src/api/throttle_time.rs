@@ -106,7 +106,10 @@ pub fn first_field_since(key: ApiKey) -> Option<i16> {
         | ShareGroupHeartbeat
         | ShareGroupDescribe
         | ShareFetch
-        | ShareAcknowledge => 0,
+        | ShareAcknowledge
+        | DescribeShareGroupOffsets
+        | AlterShareGroupOffsets
+        | DeleteShareGroupOffsets => 0,
         _ => return None,
     })
 }
@@ -213,6 +216,9 @@ mod tests {
             DescribeTopicPartitions => DescribeTopicPartitionsResponse,
             ShareGroupHeartbeat => ShareGroupHeartbeatResponse, ShareGroupDescribe => ShareGroupDescribeResponse,
             ShareFetch => ShareFetchResponse, ShareAcknowledge => ShareAcknowledgeResponse,
+            DescribeShareGroupOffsets => DescribeShareGroupOffsetsResponse,
+            AlterShareGroupOffsets => AlterShareGroupOffsetsResponse,
+            DeleteShareGroupOffsets => DeleteShareGroupOffsetsResponse,
         );
         for key in ApiKey::iter() {
             if first_field_since(key).is_some() {

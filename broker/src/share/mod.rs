@@ -27,6 +27,7 @@
 //! after a session timeout); `read_committed` is not offered
 //! (`share.isolation.level`).
 
+mod admin;
 pub mod group;
 pub mod overview;
 pub mod partition;
@@ -70,7 +71,7 @@ pub enum ShareError {
     GroupNotFound(String),
     #[error("The share group has reached its maximum size of {0}.")]
     GroupFull(usize),
-    #[error("Share group {0} is not empty.")]
+    #[error("The group is not empty.")]
     NotEmpty(String),
     #[error("share group state could not be written: {0}")]
     Storage(String),

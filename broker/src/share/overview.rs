@@ -6,19 +6,10 @@
 //! committed offset. A share-partition's lag is what is left to deliver: the
 //! high watermark minus the start minus the records in flight whose delivery is
 //! over (acknowledged or archived), as Kafka computes it (KIP-1226).
-//!
-//! Start offsets are set as Kafka's AlterShareGroupOffsets sets them: only while
-//! the group has no members; each named share-partition starts again at its
-//! offset with nothing in flight, written before the call returns.
 
-use std::sync::Arc;
-
-use parking_lot::Mutex;
 use uuid::Uuid;
 
-use super::partition::SharePartition;
-use super::store::ShareKey;
-use super::{Result, ShareCoordinator, ShareError};
+use super::ShareCoordinator;
 use crate::group::overview::{GroupOverview, MemberOverview, PartitionLag};
 
 /// One share-partition of a group: its start, and of its records in flight how
@@ -52,31 +43,6 @@ impl ShareCoordinator {
             .collect();
         out.sort_by_key(|p| (p.topic_id, p.partition));
         out
-    }
-
-    /// Starts each named share-partition of `group` again at its offset, nothing
-    /// in flight (the caller brings the offsets into the partitions' ranges).
-    /// Refused while the group has members.
-    pub async fn set_start_offsets(&self, group: &str, starts: &[(Uuid, i32, i64)]) -> Result<()> {
-        let keys: Vec<ShareKey> = {
-            let mut st = self.state.lock();
-            let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
-            if !g.members.is_empty() {
-                return Err(ShareError::NotEmpty(group.to_string()));
-            }
-            let gp = st.parts.entry(group.to_string()).or_default();
-            for &(topic_id, partition, start) in starts {
-                gp.insert((topic_id, partition), Arc::new(Mutex::new(SharePartition::new(start))));
-            }
-            starts
-                .iter()
-                .map(|&(topic_id, partition, _)| ShareKey { group: group.to_string(), topic_id, partition })
-                .collect()
-        };
-        for &(topic_id, partition, start) in starts {
-            tracing::info!(group, %topic_id, partition, start, "share-partition start offset set");
-        }
-        self.persist_partitions(keys).await
     }
 }
 

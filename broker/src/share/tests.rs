@@ -277,5 +277,16 @@ async fn the_overview_shows_start_offsets_and_lag_and_a_reset_start_survives_a_r
     let b: Arc<str> = Arc::from("b");
     let got = s.acquire("g", &b, t, &f.partition("t", 0), 500, 1 << 20).unwrap();
     assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 8, last: 9, deliveries: 1 }]);
-    assert_eq!(s.set_start_offsets("h", &[(t, 0, 0)]).await, Err(ShareError::GroupNotFound("h".into())));
+    // A negative start drops the share-partition's state; a group that does not
+    // exist is created (empty), and both survive a restart.
+    s.set_start_offsets("g", &[(t, 0, -1)]).await.unwrap();
+    s.set_start_offsets("h", &[(t, 0, 3)]).await.unwrap();
+    f.reopen();
+    let s = f.shares();
+    assert_eq!((s.start_offsets("g"), s.start_offsets("h")), (vec![], vec![(t, 0, 3)]));
+    assert_eq!(s.list(), vec![("g".to_string(), "Empty"), ("h".to_string(), "Empty")]);
+    assert_eq!(s.delete_topic_states("h", &[t, Uuid::from_u128(9)]).await, Ok(vec![true, false]));
+    assert_eq!(s.delete_topic_states("x", &[t]).await, Err(ShareError::GroupNotFound("x".into())));
+    f.reopen();
+    assert!(f.shares().start_offsets("h").is_empty());
 }

@@ -304,6 +304,41 @@ impl ErrorCodes for ShareAcknowledgeResponse {
     }
 }
 
+impl ErrorCodes for DescribeShareGroupOffsetsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x0 in &self.groups {
+            for x1 in &x0.topics {
+                for x2 in &x1.partitions {
+                    f(x2.error_code);
+                }
+            }
+        }
+        for x0 in &self.groups {
+            f(x0.error_code);
+        }
+    }
+}
+
+impl ErrorCodes for AlterShareGroupOffsetsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x0 in &self.responses {
+            for x1 in &x0.partitions {
+                f(x1.error_code);
+            }
+        }
+    }
+}
+
+impl ErrorCodes for DeleteShareGroupOffsetsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x0 in &self.responses {
+            f(x0.error_code);
+        }
+    }
+}
+
 impl ErrorCodes for DescribeTopicPartitionsResponse {
     fn error_codes(&self, f: &mut dyn FnMut(i16)) {
         for x0 in &self.topics {
