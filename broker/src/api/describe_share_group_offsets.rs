@@ -67,7 +67,8 @@ fn all_topics(ctx: &RequestContext, starts: &BTreeMap<(Uuid, i32), i64>) -> Vec<
     let mut out: Vec<Topic> = Vec::new();
     for (&(id, index), &start) in starts {
         if out.last().is_none_or(|t| t.topic_id != id) {
-            // A deleted topic's state is kept, but it has no name to show.
+            // A topic deleted since the share coordinator's last tick (which
+            // drops its state) has no name to show.
             let Some(meta) = ctx.broker.topics().by_id(&id) else { continue };
             if !ctx.may(Operation::Describe, Resource::Topic(&meta.name)) {
                 continue;

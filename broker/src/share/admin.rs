@@ -12,7 +12,13 @@
 //!   the group has no state for is reported, not an error of the call.
 //!
 //! Both write to `__share_group_state` before returning.
+//!
+//! The share-partitions of a deleted topic go too, as Kafka deletes their state:
+//! the coordinator's tick looks for them whenever the metadata changed since its
+//! last look (and once after a start, for topics deleted while it was down).
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -91,6 +97,39 @@ impl ShareCoordinator {
         }
         self.erase(group, gone).await?;
         Ok(found)
+    }
+
+    /// Drops the share-partitions of topics that no longer exist (module docs).
+    pub(super) async fn sweep_deleted_topics(&self) {
+        let at = self.meta.end_offset();
+        if self.metadata_seen.swap(at, Ordering::Relaxed) == at {
+            return;
+        }
+        let gone: BTreeMap<String, Vec<ShareKey>> = {
+            let mut st = self.state.lock();
+            let mut exists: HashMap<Uuid, bool> = HashMap::new();
+            let mut gone: BTreeMap<String, Vec<ShareKey>> = BTreeMap::new();
+            for (group, gp) in st.parts.iter_mut() {
+                gp.retain(|&(topic_id, partition), _| {
+                    let keep = *exists.entry(topic_id).or_insert_with(|| self.meta.topic_by_id(&topic_id).is_some());
+                    if !keep {
+                        gone.entry(group.clone()).or_default().push(ShareKey {
+                            group: group.clone(),
+                            topic_id,
+                            partition,
+                        });
+                    }
+                    keep
+                });
+            }
+            gone
+        };
+        for (group, keys) in gone {
+            tracing::info!(group, share_partitions = keys.len(), "state of a deleted topic's share-partitions deleted");
+            if let Err(e) = self.erase(&group, keys).await {
+                tracing::error!(group, error = %e, "could not delete the state of a deleted topic's share-partitions");
+            }
+        }
     }
 
     /// Writes tombstones for share-partitions already taken out of memory.

@@ -120,6 +120,9 @@ pub struct ShareCoordinator {
     meta: Arc<MetadataStore>,
     clock: Arc<dyn Clock>,
     cfg: ShareGroupSettings,
+    /// The metadata log's end when share-partitions of deleted topics were last
+    /// looked for (-1: never).
+    metadata_seen: std::sync::atomic::AtomicI64,
 }
 
 impl ShareCoordinator {
@@ -168,6 +171,7 @@ impl ShareCoordinator {
             meta,
             clock,
             cfg,
+            metadata_seen: std::sync::atomic::AtomicI64::new(-1),
         }))
     }
 
@@ -209,6 +213,7 @@ impl ShareCoordinator {
     /// Removes members whose session ended and frees records whose lock ended,
     /// writing what changed.
     pub async fn tick(&self, now: i64) {
+        self.sweep_deleted_topics().await;
         let (epochs, changed) = {
             let mut st = self.state.lock();
             let mut epochs = Vec::new();

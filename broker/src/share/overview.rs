@@ -78,8 +78,8 @@ impl crate::BrokerHandle {
             .progress(group)
             .into_iter()
             .filter_map(|p| {
-                // A share-partition of a deleted topic is kept (architecture notes)
-                // but not shown: it has no name any more.
+                // A share-partition of a topic deleted since the coordinator's
+                // last tick (which drops it) has no name any more: not shown.
                 let topic = name(&p.topic_id)?;
                 let log_end = self.partitions().get(&topic, p.partition).map(|l| l.high_watermark());
                 let lag = log_end.map(|e| (e - p.start - p.finished as i64).max(0));

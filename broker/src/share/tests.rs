@@ -290,3 +290,22 @@ async fn the_overview_shows_start_offsets_and_lag_and_a_reset_start_survives_a_r
     f.reopen();
     assert!(f.shares().start_offsets("h").is_empty());
 }
+
+#[tokio::test]
+async fn a_deleted_topics_share_partitions_go_with_it() {
+    let mut f = Fixture::new();
+    let (t, _) = f.one_member_reading("t", 3).await;
+    let u = f.topic("u", 1);
+    let s = f.shares();
+    s.prepare("g", &[(u, f.partition("u", 0))]).await.unwrap();
+    f.advance(1).await;
+    let mut both = vec![(t, 0, 0), (u, 0, 0)];
+    both.sort();
+    assert_eq!(s.start_offsets("g"), both);
+    let meta = f.broker().topics().get("t").unwrap();
+    f.broker().topics().delete(&meta).unwrap();
+    f.advance(1).await;
+    assert_eq!(s.start_offsets("g"), vec![(u, 0, 0)]);
+    f.reopen();
+    assert_eq!(f.shares().start_offsets("g"), vec![(u, 0, 0)], "the tombstones were written");
+}
