@@ -84,6 +84,7 @@ fn group_configs_are_checked_stored_and_obeyed() {
             ("consumer.session.timeout.ms".into(), Some("60000".into()), 5),
             ("consumer.heartbeat.interval.ms".into(), Some("2000".into()), 5),
             ("share.auto.offset.reset".into(), Some("latest".into()), 5),
+            ("share.isolation.level".into(), Some("read_uncommitted".into()), 5),
         ]
     );
 
@@ -144,6 +145,18 @@ fn group_configs_are_checked_stored_and_obeyed() {
     assert_eq!(code, 40, "{msg:?}");
     assert_eq!(alter(&weir, "gc", &[("share.auto.offset.reset", SET, "earliest")]).0, 0);
     assert_eq!(describe(&weir, "gc")[2], ("share.auto.offset.reset".into(), Some("earliest".into()), 8));
+    // Which transactional records a share group gets: Kafka's two levels, as spelt.
+    let (code, msg) = alter(&weir, "gc", &[("share.isolation.level", SET, "READ_COMMITTED")]);
+    assert_eq!(code, 40, "{msg:?}");
+    assert_eq!(
+        msg.as_deref(),
+        Some(
+            "Invalid value READ_COMMITTED for configuration share.isolation.level: String must be one of: \
+             read_committed, read_uncommitted"
+        )
+    );
+    assert_eq!(alter(&weir, "gc", &[("share.isolation.level", SET, "read_committed")]).0, 0);
+    assert_eq!(describe(&weir, "gc")[3], ("share.isolation.level".into(), Some("read_committed".into()), 8));
     assert_eq!(weir.stop().code(), Some(0));
 }
 

@@ -336,6 +336,29 @@ fn alter_codes(r: &AlterShareGroupOffsetsResponse) -> Vec<i16> {
     r.responses.iter().flat_map(|t| &t.partitions).map(|p| p.error_code).collect()
 }
 
+fn del(s: &mut std::net::TcpStream, group: &str, topics: &[&str]) -> DeleteShareGroupOffsetsResponse {
+    let topics = topics
+        .iter()
+        .map(|t| {
+            delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                .with_topic_name(TopicName(sb(t)))
+        })
+        .collect();
+    let req = DeleteShareGroupOffsetsRequest::default().with_group_id(GroupId(sb(group))).with_topics(topics);
+    call(s, ApiKey::DeleteShareGroupOffsets, 0, &req)
+}
+
+/// A simple commit (no member) of offset 1 of so-0 for `group`.
+fn commit_to(group: &str) -> OffsetCommitRequest {
+    OffsetCommitRequest::default().with_group_id(GroupId(sb(group))).with_generation_id_or_member_epoch(-1).with_topics(
+        vec![offset_commit_request::OffsetCommitRequestTopic::default()
+            .with_name(TopicName(sb("so")))
+            .with_partitions(vec![offset_commit_request::OffsetCommitRequestPartition::default()
+                .with_partition_index(0)
+                .with_committed_offset(1)])],
+    )
+}
+
 #[test]
 fn share_offsets_are_described_reset_and_deleted() {
     let weir = Weir::start();
@@ -356,9 +379,13 @@ fn share_offsets_are_described_reset_and_deleted() {
     assert_eq!(describe_offsets(&mut s, "sg", Some(named)), (0, want));
     assert_eq!(describe_offsets(&mut s, "no-group", None), (0, vec![]), "Kafka does not check the group");
 
-    // Only an empty group's starts are set.
+    // Only an empty group's starts are set, its state deleted; a share group takes
+    // no committed offsets.
     let r = alter_offsets(&mut s, "sg", &[("so", 0, 2)]);
     assert_eq!((r.error_code, r.error_message.as_deref()), (68, Some("The group is not empty.")));
+    assert_eq!(del(&mut s, "sg", &["so"]).error_code, 68);
+    let c: OffsetCommitResponse = call(&mut s, ApiKey::OffsetCommit, 8, &commit_to("sg"));
+    assert_eq!(c.topics[0].partitions[0].error_code, 69, "GROUP_ID_NOT_FOUND");
     assert_eq!(heartbeat(&mut s, "m1", -1, None).error_code, 0);
     let r = alter_offsets(&mut s, "sg", &[("so", 0, 2), ("so", 1, 0), ("so", 7, 0), ("nope", 0, 0)]);
     assert_eq!((r.error_code, alter_codes(&r)), (0, vec![0, 0, 3, 3]));
@@ -378,32 +405,17 @@ fn share_offsets_are_described_reset_and_deleted() {
     let l: ListGroupsResponse =
         call(&mut s, ApiKey::ListGroups, 5, &ListGroupsRequest::default().with_types_filter(vec![sb("share")]));
     assert!(l.groups.iter().any(|g| g.group_id.0.as_str() == "fresh" && g.group_state.as_str() == "Empty"));
-    let commit = OffsetCommitRequest::default()
-        .with_group_id(GroupId(sb("classic")))
-        .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![offset_commit_request::OffsetCommitRequestTopic::default()
-            .with_name(TopicName(sb("so")))
-            .with_partitions(vec![offset_commit_request::OffsetCommitRequestPartition::default()
-                .with_partition_index(0)
-                .with_committed_offset(1)])]);
-    let c: OffsetCommitResponse = call(&mut s, ApiKey::OffsetCommit, 8, &commit);
+    let c: OffsetCommitResponse = call(&mut s, ApiKey::OffsetCommit, 8, &commit_to("classic"));
     assert_eq!(c.topics[0].partitions[0].error_code, 0);
     let r = alter_offsets(&mut s, "classic", &[("so", 0, 0)]);
     assert_eq!((r.error_code, r.error_message.as_deref()), (69, Some("Group classic is not a share group.")));
 
+    // A negative start drops a share-partition's state.
+    let r = alter_offsets(&mut s, "fresh", &[("so", 1, -1)]);
+    assert_eq!((r.error_code, alter_codes(&r)), (0, vec![0]));
+    assert_eq!(describe_offsets(&mut s, "fresh", None), (0, vec![]));
+
     // Deleting a topic's state: per topic, what there was to delete.
-    let del = |s: &mut std::net::TcpStream, group: &str, topics: &[&str]| -> DeleteShareGroupOffsetsResponse {
-        let req = DeleteShareGroupOffsetsRequest::default().with_group_id(GroupId(sb(group))).with_topics(
-            topics
-                .iter()
-                .map(|t| {
-                    delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
-                        .with_topic_name(TopicName(sb(t)))
-                })
-                .collect(),
-        );
-        call(s, ApiKey::DeleteShareGroupOffsets, 0, &req)
-    };
     let r = del(&mut s, "sg", &["so", "nope", "other"]);
     let rows: Vec<(&str, i16, Option<&str>)> = r
         .responses

@@ -33,11 +33,12 @@ pub(crate) fn check_group(
     if !ctx.broker.share_groups_enabled() {
         return Err((ResponseError::UnsupportedVersion, None));
     }
-    if group.is_empty() {
-        return Err((ResponseError::InvalidGroupId, Some("The group id is invalid.".into())));
-    }
+    // Kafka authorizes first, then checks the id.
     if !ctx.authorize(operation, Resource::Group(group)) {
         return Err((ResponseError::GroupAuthorizationFailed, None));
+    }
+    if group.is_empty() {
+        return Err((ResponseError::InvalidGroupId, Some("The group id is invalid.".into())));
     }
     if !ctx.broker.shares().is_share_group(group) && ctx.broker.groups().group_state(group).is_some() {
         let e = crate::share::ShareError::NotShareGroup(group.to_string());

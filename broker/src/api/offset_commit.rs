@@ -35,6 +35,10 @@ pub async fn handle(ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCom
     };
     let codes: Vec<i16> = if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
         vec![kafka_protocol::ResponseError::GroupAuthorizationFailed.code(); n]
+    } else if ctx.broker.shares().is_share_group(&group) {
+        // One namespace for every kind of group: a share group has no offsets
+        // to commit (it would otherwise become a classic group of the same id).
+        vec![kafka_protocol::ResponseError::GroupIdNotFound.code(); n]
     } else {
         match ctx.broker.groups().commit(commit).await {
             Ok(per_partition) => {

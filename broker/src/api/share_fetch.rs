@@ -272,6 +272,7 @@ async fn fetch_records(
         return;
     }
     let member: Arc<str> = Arc::from(member);
+    let isolation = shares.isolation(group);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let broker_max = ctx.broker.settings().fetch_max_bytes;
     let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(broker_max) } else { broker_max };
@@ -287,7 +288,7 @@ async fn fetch_records(
             if records_left == 0 || bytes_left == 0 {
                 break;
             }
-            match shares.acquire(group, &member, t.topic_id, p, records_left, bytes_left) {
+            match shares.acquire(group, &member, t.topic_id, p, records_left, bytes_left, isolation) {
                 Ok(a) if !a.ranges.is_empty() => {
                     let n: i64 = a.ranges.iter().map(|r| r.last - r.first + 1).sum();
                     records_left = records_left.saturating_sub(n as usize);

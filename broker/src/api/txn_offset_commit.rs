@@ -40,6 +40,9 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
         vec![ResponseError::TransactionalIdAuthorizationFailed.code(); n]
     } else if !ctx.authorize(Operation::Read, Resource::Group(&group)) {
         vec![ResponseError::GroupAuthorizationFailed.code(); n]
+    } else if ctx.broker.shares().is_share_group(&group) {
+        // One namespace for every kind of group (as OffsetCommit).
+        vec![ResponseError::GroupIdNotFound.code(); n]
     } else {
         // The group's offsets partition must be in the producer's open transaction
         // (AddOffsetsToTxn first).

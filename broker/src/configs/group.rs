@@ -4,7 +4,8 @@
 //! to the broker's `group.consumer.*` values. Any group name may carry configs, even
 //! one no member has joined yet, as in Kafka. Share groups read
 //! `share.auto.offset.reset` (where a share-partition starts: `latest`, the default,
-//! or `earliest`) when a share-partition is first read.
+//! or `earliest`) when a share-partition is first read, and `share.isolation.level`
+//! (`read_uncommitted`, the default, or `read_committed`) on every fetch.
 
 use std::collections::BTreeMap;
 
@@ -29,11 +30,19 @@ pub const GROUP_CONFIGS: &[(&str, &str, &str)] = &[
 ];
 
 /// Share-group keys: (name, default, doc).
-pub const SHARE_GROUP_CONFIGS: &[(&str, &str, &str)] = &[(
-    "share.auto.offset.reset",
-    "latest",
-    "Where a share group starts reading a partition it has not read before: latest or earliest.",
-)];
+pub const SHARE_GROUP_CONFIGS: &[(&str, &str, &str)] = &[
+    (
+        "share.auto.offset.reset",
+        "latest",
+        "Where a share group starts reading a partition it has not read before: latest or earliest.",
+    ),
+    (
+        "share.isolation.level",
+        "read_uncommitted",
+        "Which transactional records a share group is handed: read_committed hands out only committed ones \
+         (records of aborted transactions are archived, open transactions wait), read_uncommitted all.",
+    ),
+];
 
 /// A consumer group's session timeout and heartbeat interval, overrides applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +214,15 @@ impl Configs {
         let cg = &self.settings.consumer_group;
         let mut values = [cg.session_timeout_ms, cg.heartbeat_interval_ms];
         for (name, value) in configs {
+            if name == SHARE_GROUP_CONFIGS[1].0 {
+                if !["read_committed", "read_uncommitted"].contains(&value.as_str()) {
+                    return Err(TopicError::InvalidConfig(format!(
+                        "Invalid value {value} for configuration {name}: String must be one of: read_committed, \
+                         read_uncommitted"
+                    )));
+                }
+                continue;
+            }
             if name == SHARE_GROUP_CONFIGS[0].0 {
                 if !["latest", "earliest"].contains(&value.trim().to_ascii_lowercase().as_str()) {
                     return Err(TopicError::InvalidConfig(format!(

@@ -25,77 +25,88 @@ use parking_lot::Mutex;
 use uuid::Uuid;
 
 use super::partition::SharePartition;
-use super::store::{ShareKey, StateKey};
+use super::store::{self, ShareKey, StateKey};
 use super::{Result, ShareCoordinator, ShareError};
 
 impl ShareCoordinator {
     /// Sets the starts of `group`'s share-partitions (topic id, partition,
     /// start); see the module docs. Refused while the group has members.
     pub async fn set_start_offsets(&self, group: &str, starts: &[(Uuid, i32, i64)]) -> Result<()> {
-        let (keys, gone, created) = {
-            let mut st = self.state.lock();
-            let created = !st.groups.contains_key(group);
-            let g = st.groups.entry(group.to_string()).or_default();
-            if !g.members.is_empty() {
-                return Err(ShareError::NotEmpty(group.to_string()));
+        let partition = self.store_partition(group);
+        // In the group's turn throughout, memory changed only once the write is
+        // done: a failed write changes nothing, and a first read of one of these
+        // share-partitions (`prepare`, which takes the turn too) comes wholly
+        // before or after.
+        let _turn = self.writers[partition as usize].lock().await;
+        let created = {
+            let st = self.state.lock();
+            match st.groups.get(group) {
+                Some(g) if !g.members.is_empty() => return Err(ShareError::NotEmpty(group.to_string())),
+                Some(_) => false,
+                None => true,
             }
-            let gp = st.parts.entry(group.to_string()).or_default();
-            let (mut keys, mut gone) = (Vec::new(), Vec::new());
-            for &(topic_id, partition, start) in starts {
-                let key = ShareKey { group: group.to_string(), topic_id, partition };
-                if start < 0 {
-                    gp.remove(&(topic_id, partition));
-                    gone.push(key);
-                } else {
-                    gp.insert((topic_id, partition), Arc::new(Mutex::new(SharePartition::new(start))));
-                    keys.push(key);
-                }
-            }
-            (keys, gone, created)
         };
+        let mut entries: Vec<crate::internal::Entry> = Vec::with_capacity(starts.len() + 1);
         if created {
-            tracing::info!(group, "share group created by an offset reset");
-            self.persist_epoch(group).await?;
+            entries.push((Some(StateKey::Group(group.to_string()).encode()), Some(store::encode_epoch(0))));
         }
         for &(topic_id, partition, start) in starts {
+            let key = StateKey::Partition(ShareKey { group: group.to_string(), topic_id, partition }).encode();
+            let value = (start >= 0).then(|| store::encode_snapshot(&SharePartition::new(start).snapshot()));
+            entries.push((Some(key), value));
+        }
+        self.write(partition, entries).await?;
+        let mut st = self.state.lock();
+        if created {
+            tracing::info!(group, "share group created by an offset reset");
+            st.groups.entry(group.to_string()).or_default();
+        }
+        let gp = st.parts.entry(group.to_string()).or_default();
+        for &(topic_id, partition, start) in starts {
+            if start < 0 {
+                gp.remove(&(topic_id, partition));
+            } else {
+                gp.insert((topic_id, partition), Arc::new(Mutex::new(SharePartition::new(start))));
+            }
             tracing::info!(group, %topic_id, partition, start, "share-partition start offset set");
         }
-        self.erase(group, gone).await?;
-        self.persist_partitions(keys).await
+        for &(topic_id, partition, _) in starts {
+            st.pending.remove(&ShareKey { group: group.to_string(), topic_id, partition });
+        }
+        st.wake(group);
+        Ok(())
     }
 
     /// Deletes the state of every share-partition of each topic for `group`;
     /// per topic, whether the group had any. Refused while the group has
     /// members.
     pub async fn delete_topic_states(&self, group: &str, topics: &[Uuid]) -> Result<Vec<bool>> {
-        let (found, gone) = {
-            let mut st = self.state.lock();
+        let partition = self.store_partition(group);
+        let _turn = self.writers[partition as usize].lock().await;
+        let (found, keys) = {
+            let st = self.state.lock();
             let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
             if !g.members.is_empty() {
                 return Err(ShareError::NotEmpty(group.to_string()));
             }
-            let Some(gp) = st.parts.get_mut(group) else { return Ok(vec![false; topics.len()]) };
-            let mut gone = Vec::new();
+            let mut keys = Vec::new();
             let found = topics
                 .iter()
                 .map(|t| {
-                    let before = gone.len();
-                    gp.retain(|&(topic_id, partition), _| {
-                        let keep = topic_id != *t;
-                        if !keep {
-                            gone.push(ShareKey { group: group.to_string(), topic_id, partition });
-                        }
-                        keep
-                    });
-                    gone.len() > before
+                    let before = keys.len();
+                    if let Some(gp) = st.parts.get(group) {
+                        keys.extend(gp.keys().filter(|(id, _)| id == t).map(|&(topic_id, partition)| ShareKey {
+                            group: group.to_string(),
+                            topic_id,
+                            partition,
+                        }));
+                    }
+                    keys.len() > before
                 })
                 .collect();
-            (found, gone)
+            (found, keys)
         };
-        for k in &gone {
-            tracing::info!(group, topic_id = %k.topic_id, partition = k.partition, "share-partition state deleted");
-        }
-        self.erase(group, gone).await?;
+        self.erase(partition, &keys).await?;
         Ok(found)
     }
 
@@ -106,40 +117,58 @@ impl ShareCoordinator {
             return;
         }
         let gone: BTreeMap<String, Vec<ShareKey>> = {
-            let mut st = self.state.lock();
+            let st = self.state.lock();
             let mut exists: HashMap<Uuid, bool> = HashMap::new();
             let mut gone: BTreeMap<String, Vec<ShareKey>> = BTreeMap::new();
-            for (group, gp) in st.parts.iter_mut() {
-                gp.retain(|&(topic_id, partition), _| {
-                    let keep = *exists.entry(topic_id).or_insert_with(|| self.meta.topic_by_id(&topic_id).is_some());
-                    if !keep {
+            for (group, gp) in &st.parts {
+                for &(topic_id, partition) in gp.keys() {
+                    if !*exists.entry(topic_id).or_insert_with(|| self.meta.topic_by_id(&topic_id).is_some()) {
                         gone.entry(group.clone()).or_default().push(ShareKey {
                             group: group.clone(),
                             topic_id,
                             partition,
                         });
                     }
-                    keep
-                });
+                }
             }
             gone
         };
         for (group, keys) in gone {
-            tracing::info!(group, share_partitions = keys.len(), "state of a deleted topic's share-partitions deleted");
-            if let Err(e) = self.erase(&group, keys).await {
-                tracing::error!(group, error = %e, "could not delete the state of a deleted topic's share-partitions");
+            let partition = self.store_partition(&group);
+            let _turn = self.writers[partition as usize].lock().await;
+            match self.erase(partition, &keys).await {
+                Ok(()) => {
+                    tracing::info!(
+                        group,
+                        share_partitions = keys.len(),
+                        "state of a deleted topic's share-partitions deleted"
+                    )
+                }
+                Err(e) => {
+                    // Looked for again at the next tick.
+                    self.metadata_seen.store(-1, Ordering::Relaxed);
+                    tracing::error!(group, error = %e, "could not delete the state of a deleted topic's share-partitions");
+                }
             }
         }
     }
 
-    /// Writes tombstones for share-partitions already taken out of memory.
-    async fn erase(&self, group: &str, keys: Vec<ShareKey>) -> Result<()> {
+    /// Writes tombstones for `keys` (the caller holds their partition's turn),
+    /// then drops them from memory.
+    async fn erase(&self, partition: i32, keys: &[ShareKey]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
-        let partition = self.store_partition(group);
-        let _turn = self.writers[partition as usize].lock().await;
-        let entries = keys.into_iter().map(|k| (Some(StateKey::Partition(k).encode()), None)).collect();
-        self.write(partition, entries).await
+        let entries = keys.iter().map(|k| (Some(StateKey::Partition(k.clone()).encode()), None)).collect();
+        self.write(partition, entries).await?;
+        let mut st = self.state.lock();
+        for k in keys {
+            if let Some(gp) = st.parts.get_mut(&k.group) {
+                gp.remove(&(k.topic_id, k.partition));
+            }
+            st.pending.remove(k);
+            tracing::info!(group = %k.group, topic_id = %k.topic_id, partition = k.partition, "share-partition state deleted");
+        }
+        Ok(())
     }
 }

@@ -18,14 +18,19 @@
 //! records come back available: a lock does not outlive the broker).
 //!
 //! Waking: a ShareFetch with nothing to acquire parks on its partitions (woken by
-//! an append) and on its group (woken by any change that is about to be written:
-//! records released, locks run out, acknowledgements that free in-flight room, a
-//! share-partition initialized). Only the log start moving under retention is
-//! not announced; a parked fetch looks again each second for that.
+//! an append, or a transaction marker that moves the last stable offset) and on
+//! its group (woken by a change of its share-partitions' records: released,
+//! locks run out, acknowledgements that free in-flight room, a share-partition
+//! initialized or its start reset; deleting state makes nothing available and
+//! wakes no one). Only the log start moving under retention is not announced; a
+//! parked fetch looks again each second for that.
+//!
+//! `share.isolation.level` (a group config): under `read_committed` a share-partition
+//! reads up to the last stable offset and archives the batches of aborted
+//! transactions (never handed out), as Kafka does.
 //!
 //! Not yet done: members are not persisted (after a restart they join again, as
-//! after a session timeout); `read_committed` is not offered
-//! (`share.isolation.level`).
+//! after a session timeout).
 
 mod admin;
 pub mod group;

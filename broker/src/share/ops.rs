@@ -349,6 +349,20 @@ impl ShareCoordinator {
     /// Makes sure each partition has its share-partition, starting where
     /// `share.auto.offset.reset` says, and writes the new ones before anything of
     /// them is handed out.
+    /// `share.isolation.level` of `group`: which records it is handed.
+    pub fn isolation(&self, group: &str) -> Isolation {
+        let committed = self
+            .meta
+            .group_configs(group)
+            .and_then(|c| c.get("share.isolation.level").cloned())
+            .is_some_and(|v| v == "read_committed");
+        if committed {
+            Isolation::ReadCommitted
+        } else {
+            Isolation::ReadUncommitted
+        }
+    }
+
     pub async fn prepare(&self, group: &str, partitions: &[(Uuid, Arc<Partition>)]) -> Result<()> {
         let earliest = self
             .meta
@@ -357,7 +371,7 @@ impl ShareCoordinator {
             .is_some_and(|v| v.eq_ignore_ascii_case("earliest"));
         // A new share-partition is readable (in `parts`) only once its start is on
         // disk; meanwhile it is pending and other fetches acquire nothing from it.
-        let created: Vec<(ShareKey, SharePartition)> = {
+        let mut created: Vec<(ShareKey, SharePartition)> = {
             let mut st = self.state.lock();
             let mut created = Vec::new();
             for (topic_id, p) in partitions {
@@ -377,23 +391,37 @@ impl ShareCoordinator {
             return Ok(());
         }
         let partition = self.store_partition(group);
+        // The turn is held until memory matches what was written, so an offset reset
+        // (which takes it too) comes wholly before or after.
+        let _turn = self.writers[partition as usize].lock().await;
         let written = {
-            let _turn = self.writers[partition as usize].lock().await;
-            // Deleted meanwhile: nothing is written for it (its tombstones may be
-            // written already).
-            if !self.state.lock().groups.contains_key(group) {
+            let entries: Vec<crate::internal::Entry> = {
                 let mut st = self.state.lock();
-                for (k, _) in &created {
-                    st.pending.remove(k);
+                // Deleted meanwhile: nothing is written for it (its tombstones may
+                // be written already).
+                if !st.groups.contains_key(group) {
+                    for (k, _) in &created {
+                        st.pending.remove(k);
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
-            let entries = created
-                .iter()
-                .map(|(k, sp)| {
-                    (Some(StateKey::Partition(k.clone()).encode()), Some(super::store::encode_snapshot(&sp.snapshot())))
-                })
-                .collect();
+                // An offset reset or delete in between (`admin`) decided these; what
+                // it wrote stands.
+                created.retain(|(k, _)| {
+                    let mine = st.pending.contains(k) && st.part(&k.group, k.topic_id, k.partition).is_none();
+                    if !mine {
+                        st.pending.remove(k);
+                    }
+                    mine
+                });
+                created
+                    .iter()
+                    .map(|(k, sp)| {
+                        let snapshot = super::store::encode_snapshot(&sp.snapshot());
+                        (Some(StateKey::Partition(k.clone()).encode()), Some(snapshot))
+                    })
+                    .collect()
+            };
             self.write(partition, entries).await
         };
         let mut st = self.state.lock();
@@ -405,9 +433,8 @@ impl ShareCoordinator {
             st.pending.remove(&k);
             if written.is_ok() && alive {
                 tracing::info!(group, topic_id = %k.topic_id, partition = k.partition, start = sp.start(), "share-partition initialized");
-                // A start set meanwhile (set_start_offsets) stands.
                 let gp = st.parts.entry(k.group).or_default();
-                gp.entry((k.topic_id, k.partition)).or_insert_with(|| Arc::new(Mutex::new(sp)));
+                gp.insert((k.topic_id, k.partition), Arc::new(Mutex::new(sp)));
             }
         }
         written
@@ -416,6 +443,7 @@ impl ShareCoordinator {
     /// Acquires for `member` what it can of one partition: at most `max_records`
     /// (whole batches) from at most `max_bytes` read. The records handed out are
     /// the batches holding the acquired offsets.
+    #[allow(clippy::too_many_arguments)]
     pub fn acquire(
         &self,
         group: &str,
@@ -424,6 +452,7 @@ impl ShareCoordinator {
         p: &Partition,
         max_records: usize,
         max_bytes: usize,
+        isolation: Isolation,
     ) -> std::result::Result<Acquired, StorageError> {
         let Some(sp) = self.state.lock().part(group, topic_id, p.index()).cloned() else {
             return Ok(Acquired::default());
@@ -431,11 +460,15 @@ impl ShareCoordinator {
         let mut sp = sp.lock();
         sp.align(p.log_start_offset());
         let Some(from) = sp.next_read(self.cfg.partition_max_record_locks) else { return Ok(Acquired::default()) };
-        if from >= p.high_watermark() {
+        let bound = match isolation {
+            Isolation::ReadUncommitted => p.high_watermark(),
+            Isolation::ReadCommitted => p.last_stable_offset(),
+        };
+        if from >= bound {
             return Ok(Acquired::default());
         }
-        let read = p.read(from, max_bytes, Isolation::ReadUncommitted, true)?;
-        let spans = partition::spans(&read.records);
+        let read = p.read(from, max_bytes, isolation, true)?;
+        let spans = partition::spans(&read.records, &read.aborted);
         let limits = AcquireLimits {
             max_records,
             max_in_flight: self.cfg.partition_max_record_locks,
@@ -482,6 +515,10 @@ impl ShareCoordinator {
     /// written; if they cannot be, the error says so and a restart finds the group
     /// as last written.
     pub async fn delete(&self, group: &str) -> Result<()> {
+        // The group's turn first: an offset reset (which may create the group)
+        // comes wholly before or after, never between the removal and the write.
+        let partition = self.store_partition(group);
+        let _turn = self.writers[partition as usize].lock().await;
         let keys: Vec<ShareKey> = {
             let mut st = self.state.lock();
             let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
@@ -501,8 +538,6 @@ impl ShareCoordinator {
             }));
             keys
         };
-        let partition = self.store_partition(group);
-        let _turn = self.writers[partition as usize].lock().await;
         let mut entries: Vec<crate::internal::Entry> =
             keys.iter().map(|k| (Some(StateKey::Partition(k.clone()).encode()), None)).collect();
         entries.push((Some(StateKey::Group(group.to_string()).encode()), None));

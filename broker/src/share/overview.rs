@@ -4,7 +4,7 @@
 //! group epoch, members with their assignments by topic name, and per
 //! share-partition its start offset (SPSO) where a consumer group shows its
 //! committed offset. A share-partition's lag is what is left to deliver: the
-//! high watermark minus the start minus the records in flight whose delivery is
+//! high watermark minus the start (at least the log start) minus the records in flight whose delivery is
 //! over (acknowledged or archived), as Kafka computes it (KIP-1226).
 
 use uuid::Uuid;
@@ -81,8 +81,12 @@ impl crate::BrokerHandle {
                 // A share-partition of a topic deleted since the coordinator's
                 // last tick (which drops it) has no name any more: not shown.
                 let topic = name(&p.topic_id)?;
-                let log_end = self.partitions().get(&topic, p.partition).map(|l| l.high_watermark());
-                let lag = log_end.map(|e| (e - p.start - p.finished as i64).max(0));
+                let log = self.partitions().get(&topic, p.partition);
+                let log_end = log.as_ref().map(|l| l.high_watermark());
+                // Records retention removed are not left to deliver, though the
+                // start moves past them only at the next fetch.
+                let lag =
+                    log.map(|l| (l.high_watermark() - p.start.max(l.log_start_offset()) - p.finished as i64).max(0));
                 Some(PartitionLag { topic, partition: p.partition, committed: p.start, log_end, lag })
             })
             .collect();
@@ -107,8 +111,12 @@ impl crate::BrokerHandle {
         all
     }
 
-    /// One group of any kind.
+    /// One group of any kind (a share group first, as the console's delete
+    /// decides by it).
     pub fn group_overview(&self, group: &str) -> Option<GroupOverview> {
-        self.groups().overview(group).or_else(|| self.share_overview(group))
+        if self.shares().is_share_group(group) {
+            return self.share_overview(group);
+        }
+        self.groups().overview(group)
     }
 }

@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use weir_storage::batch::BatchHeader;
+use weir_storage::AbortedTxn;
 
 /// A record's state, with Kafka's numbers for it (ShareSnapshotValue's
 /// DeliveryState).
@@ -117,13 +118,19 @@ pub struct AcquireLimits {
 pub struct BatchSpan {
     pub base: i64,
     pub last: i64,
-    pub control: bool,
+    /// Never handed out, its offsets archived: a control batch (a transaction
+    /// marker), or under read_committed a batch of an aborted transaction.
+    pub archive: bool,
     /// Its bytes end here in the buffer read.
     pub end_pos: usize,
 }
 
 /// The batches in `buf` (whole batches as a read returns them), headers only.
-pub fn spans(buf: &[u8]) -> Vec<BatchSpan> {
+/// `aborted`: the aborted transactions a read_committed read overlaps (empty
+/// under read_uncommitted), whose data batches are archived: a transactional
+/// batch of an aborted transaction's producer between its first offset and its
+/// abort marker.
+pub fn spans(buf: &[u8], aborted: &[AbortedTxn]) -> Vec<BatchSpan> {
     let mut out = Vec::new();
     let mut pos = 0usize;
     while pos < buf.len() {
@@ -132,7 +139,10 @@ pub fn spans(buf: &[u8]) -> Vec<BatchSpan> {
         if end > buf.len() {
             break;
         }
-        out.push(BatchSpan { base: h.base_offset, last: h.last_offset(), control: h.is_control(), end_pos: end });
+        let (base, last) = (h.base_offset, h.last_offset());
+        let aborted = h.is_transactional()
+            && aborted.iter().any(|a| a.producer_id == h.producer_id && a.first_offset <= base && last < a.last_offset);
+        out.push(BatchSpan { base, last, archive: h.is_control() || aborted, end_pos: end });
         pos = end;
     }
     out
@@ -277,7 +287,7 @@ impl SharePartition {
                 if slot.state != RecordState::Available {
                     continue;
                 }
-                if b.control {
+                if b.archive {
                     *slot = archived(slot.deliveries);
                     continue;
                 }

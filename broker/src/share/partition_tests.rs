@@ -7,7 +7,7 @@ use super::*;
 const LIMITS: AcquireLimits = AcquireLimits { max_records: 500, max_in_flight: 100, delivery_limit: 3, lock_ms: 1000 };
 
 fn batch(base: i64, last: i64) -> BatchSpan {
-    BatchSpan { base, last, control: false, end_pos: 0 }
+    BatchSpan { base, last, archive: false, end_pos: 0 }
 }
 
 fn member(m: &str) -> Arc<str> {
@@ -99,7 +99,7 @@ fn a_member_that_leaves_gives_back_what_it_holds() {
 fn control_batches_and_holes_are_archived_never_handed_out() {
     let mut p = SharePartition::new(0);
     let a = member("a");
-    let marker = BatchSpan { base: 2, last: 2, control: true, end_pos: 0 };
+    let marker = BatchSpan { base: 2, last: 2, archive: true, end_pos: 0 };
     let (got, used) = p.acquire(&a, &[batch(0, 1), marker, batch(5, 6)], LIMITS, 0);
     assert_eq!(ranges(&got), vec![(0, 1, 1), (5, 6, 1)]);
     assert_eq!(used, 3);
@@ -183,14 +183,29 @@ fn the_log_start_moving_past_the_start_drops_what_is_gone() {
 #[test]
 fn spans_reads_batch_headers() {
     use weir_storage::testutil::{BatchBuilder, Record};
-    let mut buf = BatchBuilder::new(7).records(["a", "b", "c"].map(Record::value)).build();
-    buf.extend(BatchBuilder::new(10).record(Record::value("d")).build());
-    let s = spans(&buf);
-    assert_eq!(s.len(), 2);
+    let txn = |base: i64, pid: i64, values: &[&str]| {
+        BatchBuilder::new(base)
+            .producer(pid, 0, 0)
+            .transactional(true)
+            .records(values.iter().map(|v| Record::value(*v)))
+            .build()
+    };
+    let mut buf = txn(7, 1, &["a", "b", "c"]);
+    buf.extend(txn(10, 2, &["d"]));
+    buf.extend(BatchBuilder::new(11).record(Record::value("e")).build());
+    let s = spans(&buf, &[]);
+    assert_eq!(s.len(), 3);
     assert_eq!((s[0].base, s[0].last, s[1].base, s[1].last), (7, 9, 10, 10));
-    assert_eq!(s[1].end_pos, buf.len());
+    assert_eq!(s[2].end_pos, buf.len());
+    assert!(s.iter().all(|b| !b.archive));
+    // read_committed: producer 1's transaction from 7 was aborted by a marker at 12;
+    // producer 2's and the plain batch are kept.
+    let aborted =
+        [weir_storage::AbortedTxn { producer_id: 1, first_offset: 7, last_offset: 12, last_stable_offset: 7 }];
+    let archive: Vec<bool> = spans(&buf, &aborted).iter().map(|b| b.archive).collect();
+    assert_eq!(archive, vec![true, false, false]);
     // A cut batch at the end is left out.
-    assert_eq!(spans(&buf[..buf.len() - 1]).len(), 1);
+    assert_eq!(spans(&buf[..buf.len() - 1], &[]).len(), 2);
 }
 
 #[derive(Clone, Debug)]
@@ -277,7 +292,7 @@ proptest! {
             match op {
                 Op::Append { n, gap, control } => {
                     let base = log_end + gap;
-                    log.push(BatchSpan { base, last: base + n - 1, control, end_pos: 0 });
+                    log.push(BatchSpan { base, last: base + n - 1, archive: control, end_pos: 0 });
                     log_end = base + n;
                 }
                 Op::Compact { at } => {
@@ -290,7 +305,7 @@ proptest! {
                         prop_assert!(r.first >= p.start() && r.last < p.end());
                         prop_assert!(r.deliveries >= 1 && r.deliveries <= limits.delivery_limit);
                         for off in r.first..=r.last {
-                            prop_assert!(log.iter().any(|b| !b.control && b.base <= off && off <= b.last), "{off} is no record");
+                            prop_assert!(log.iter().any(|b| !b.archive && b.base <= off && off <= b.last), "{off} is no record");
                         }
                     }
                 }

@@ -9,6 +9,9 @@ use weir_storage::Clock;
 
 use super::*;
 use crate::mock_broker::MockBroker;
+use crate::partition::Isolation;
+
+const RU: Isolation = Isolation::ReadUncommitted;
 
 crate::mock_broker::fixture!(Fixture);
 
@@ -120,18 +123,18 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
     let s = f.shares();
     s.heartbeat(hb("b", 0, Some(&["t"]))).await.unwrap();
     let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
-    let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
+    let got = s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap();
     assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 0, last: 9, deliveries: 1 }]);
     assert!(!got.records.is_empty());
     // Nothing is left for b while a holds everything.
-    assert!(s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap().ranges.is_empty());
+    assert!(s.acquire("g", &b, t, &p, 500, 1 << 20, RU).unwrap().ranges.is_empty());
     let batch = |first, last, ty: i8| AckBatch { first, last, types: vec![ty] };
     let out = s.acknowledge("g", "a", vec![(t, 0, vec![batch(0, 3, 1), batch(4, 5, 2), batch(6, 6, 3)])], false).await;
     assert_eq!(out, vec![(t, 0, AckOutcome::Done)]);
     // b may not acknowledge what a holds.
     let out = s.acknowledge("g", "b", vec![(t, 0, vec![batch(7, 7, 1)])], false).await;
     assert_eq!(out, vec![(t, 0, AckOutcome::InvalidRecordState)]);
-    let got = s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap();
+    let got = s.acquire("g", &b, t, &p, 500, 1 << 20, RU).unwrap();
     assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 4, last: 5, deliveries: 2 }]);
     assert_eq!(s.start_offsets("g"), vec![(t, 0, 4)]);
 
@@ -143,7 +146,7 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
     assert_eq!(s.start_offsets("g"), vec![(t, 0, 4)]);
     assert_eq!(s.list(), vec![("g".to_string(), "Empty")]);
     let p = f.partition("t", 0);
-    let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
+    let got = s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap();
     assert_eq!(
         got.ranges,
         vec![
@@ -153,7 +156,7 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
     );
     // a's session closes: what it holds goes back, that delivery not counted.
     assert!(s.acknowledge("g", "a", vec![], true).await.is_empty());
-    let got = s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap();
+    let got = s.acquire("g", &b, t, &p, 500, 1 << 20, RU).unwrap();
     assert_eq!(
         got.ranges,
         vec![
@@ -171,24 +174,24 @@ async fn locks_time_out_and_members_that_stop_heartbeating_give_their_records_ba
     let a: Arc<str> = Arc::from("a");
     let lock = s.settings().record_lock_duration_ms;
     for delivery in 1..=3u16 {
-        let got = s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap();
+        let got = s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap();
         assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 0, last: 1, deliveries: delivery }]);
         f.advance(lock - 1).await;
-        assert!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.is_empty(), "still locked");
+        assert!(s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap().ranges.is_empty(), "still locked");
         s.heartbeat(hb("a", 1, None)).await.unwrap();
         f.advance(1).await;
     }
     // The third delivery was the last (group.share.delivery.count.limit=3): archived.
-    assert!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.is_empty());
+    assert!(s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap().ranges.is_empty());
     assert_eq!(s.start_offsets("g"), vec![(t, 0, 2)]);
 
     f.produce("t", 0, 1);
-    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap().ranges.len(), 1);
     // No heartbeat for the session timeout: a is removed and its record goes back.
     f.advance(s.settings().session_timeout_ms).await;
     assert_eq!(s.list(), vec![("g".to_string(), "Empty")]);
     let b: Arc<str> = Arc::from("b");
-    let got = s.acquire("g", &b, t, &p, 500, 1 << 20).unwrap();
+    let got = s.acquire("g", &b, t, &p, 500, 1 << 20, RU).unwrap();
     assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 2, last: 2, deliveries: 2 }]);
 }
 
@@ -225,7 +228,7 @@ async fn a_parked_fetch_is_woken_by_its_groups_changes_only() {
     s.prepare("g", &[(t, p.clone())]).await.unwrap();
     assert_eq!((in_g.wakes(), in_h.wakes()), (1, 0));
     let a: Arc<str> = Arc::from("a");
-    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap().ranges.len(), 1);
     // Records released by an acknowledgement.
     let release = AckBatch { first: 0, last: 1, types: vec![2] };
     s.acknowledge("g", "a", vec![(t, 0, vec![release])], false).await;
@@ -238,7 +241,7 @@ async fn a_parked_fetch_is_woken_by_its_groups_changes_only() {
     f.advance(s.settings().record_lock_duration_ms).await;
     assert_eq!((in_g.wakes(), in_h.wakes()), (3, 0));
     // What a member held, given back as its session closes.
-    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap().ranges.len(), 1);
     s.acknowledge("g", "a", vec![], true).await;
     assert_eq!((in_g.wakes(), in_h.wakes()), (4, 0));
 }
@@ -249,7 +252,7 @@ async fn the_overview_shows_start_offsets_and_lag_and_a_reset_start_survives_a_r
     let (t, p) = f.one_member_reading("t", 10).await;
     let s = f.shares();
     let a: Arc<str> = Arc::from("a");
-    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20).unwrap().ranges.len(), 1);
+    assert_eq!(s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap().ranges.len(), 1);
     let batch = |first, last, ty: i8| AckBatch { first, last, types: vec![ty] };
     // 0-3 accepted (the start moves past them), 4-5 released, 6 accepted, 7-9 held.
     s.acknowledge("g", "a", vec![(t, 0, vec![batch(0, 3, 1), batch(4, 5, 2), batch(6, 6, 1)])], false).await;
@@ -275,7 +278,7 @@ async fn the_overview_shows_start_offsets_and_lag_and_a_reset_start_survives_a_r
     let s = f.shares();
     assert_eq!(s.start_offsets("g"), vec![(t, 0, 8)]);
     let b: Arc<str> = Arc::from("b");
-    let got = s.acquire("g", &b, t, &f.partition("t", 0), 500, 1 << 20).unwrap();
+    let got = s.acquire("g", &b, t, &f.partition("t", 0), 500, 1 << 20, RU).unwrap();
     assert_eq!(got.ranges, vec![partition::AcquiredRange { first: 8, last: 9, deliveries: 1 }]);
     // A negative start drops the share-partition's state; a group that does not
     // exist is created (empty), and both survive a restart.

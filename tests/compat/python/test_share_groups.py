@@ -20,7 +20,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import AcknowledgeType, ShareConsumer
+from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
 from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
                                    ResourceType)
 
@@ -46,10 +46,13 @@ def admin(weir):
     return AdminClient({"bootstrap.servers": weir.bootstrap})
 
 
-def earliest(admin, group: str):
-    """share.auto.offset.reset=earliest for the group (a GROUP config, as in Kafka)."""
-    res = ConfigResource(ResourceType.GROUP, group, incremental_configs=[
-        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
+def earliest(admin, group: str, **more: str):
+    """share.auto.offset.reset=earliest for the group (a GROUP config, as in Kafka),
+    and `more` group configs (dots as underscores)."""
+    entries = [ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)]
+    entries += [ConfigEntry(k.replace("_", "."), v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in more.items()]
+    res = ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)
     for f in admin.incremental_alter_configs([res]).values():
         f.result(timeout=T)
 
@@ -252,3 +255,42 @@ def _delete(admin, group: str) -> bool:
         if "NON_EMPTY_GROUP" not in str(e):
             raise
         return False
+
+
+def test_read_committed_share_groups_see_only_committed_records(weir, admin):
+    """share.isolation.level=read_committed: records of aborted transactions are
+    never handed out, those of an open one wait for its commit; a read_uncommitted
+    group beside it gets every record."""
+    topic = create_topic(admin, "share-txn")
+    committed, uncommitted = unique_topic("share-rc"), unique_topic("share-ru")
+    earliest(admin, committed, share_isolation_level="read_committed")
+    earliest(admin, uncommitted)
+    p = Producer({"bootstrap.servers": weir.bootstrap, "transactional.id": unique_topic("share-txn-p")})
+    p.init_transactions(T)
+
+    def txn(values, commit=True):
+        p.begin_transaction()
+        for v in values:
+            p.produce(topic, v.encode(), partition=0)
+        p.flush(T)
+        if commit is True:
+            p.commit_transaction(T)
+        elif commit is False:
+            p.abort_transaction(T)
+
+    txn(["c1", "c2"])
+    txn(["a1", "a2"], commit=False)
+    txn(["c3"])
+    txn(["o1"], commit=None)  # left open
+    values = lambda ms: sorted(m.value().decode() for m in ms)  # noqa: E731
+    rc = share_consumer(weir, committed, topic)
+    got = poll_until(rc, [], 3)
+    assert values(got) == ["c1", "c2", "c3"]
+    assert poll_until(rc, [], 1, seconds=2) == [], "nothing of the open transaction yet"
+    ru = share_consumer(weir, uncommitted, topic)
+    assert values(poll_until(ru, [], 6)) == ["a1", "a2", "c1", "c2", "c3", "o1"]
+    p.commit_transaction(T)
+    assert values(poll_until(rc, [], 1)) == ["o1"], "handed out once committed"
+    for c in (rc, ru):
+        c.commit_sync()
+        c.close()
