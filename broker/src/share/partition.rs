@@ -162,11 +162,16 @@ pub struct Snapshot {
 pub struct SharePartition {
     start: i64,
     slots: VecDeque<Slot>,
+    /// No later than the earliest lock deadline of an Acquired slot (i64::MAX:
+    /// none): lowered by each acquisition, made exact by `expire`, so the
+    /// coordinator's tick looks at a partition's slots only when a lock may have
+    /// run out.
+    deadline_floor: i64,
 }
 
 impl SharePartition {
     pub fn new(start: i64) -> SharePartition {
-        SharePartition { start, slots: VecDeque::new() }
+        SharePartition { start, slots: VecDeque::new(), deadline_floor: i64::MAX }
     }
 
     /// The share-partition start offset (SPSO).
@@ -295,6 +300,7 @@ impl SharePartition {
                 slot.deliveries = slot.deliveries.saturating_add(1);
                 slot.owner = Some(member.clone());
                 slot.deadline = deadline;
+                self.deadline_floor = self.deadline_floor.min(deadline);
                 count += 1;
                 took = true;
                 match out.last_mut() {
@@ -384,19 +390,27 @@ impl SharePartition {
     /// Locks whose deadline passed go back. True when something changed.
     pub fn expire(&mut self, now: i64, delivery_limit: u16) -> bool {
         let mut changed = false;
+        let mut floor = i64::MAX;
         for s in self.slots.iter_mut() {
-            if s.state == RecordState::Acquired && s.deadline <= now {
+            if s.state != RecordState::Acquired {
+                continue;
+            }
+            if s.deadline <= now {
                 *s = released(s.deliveries, delivery_limit);
                 changed = true;
+            } else {
+                floor = floor.min(s.deadline);
             }
         }
+        self.deadline_floor = floor;
         self.advance();
         changed
     }
 
-    /// The earliest lock deadline, if any slot is Acquired.
+    /// No later than the earliest lock deadline (exact after an `expire`); None
+    /// when no lock can be running.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.slots.iter().filter(|s| s.state == RecordState::Acquired).map(|s| s.deadline).min()
+        (self.deadline_floor != i64::MAX).then_some(self.deadline_floor)
     }
 
     fn advance(&mut self) {

@@ -331,6 +331,10 @@ proptest! {
             for s in &p.slots {
                 prop_assert!(s.deliveries <= limits.delivery_limit);
                 prop_assert_eq!(s.owner.is_some(), s.state == RecordState::Acquired);
+                if s.state == RecordState::Acquired {
+                    // The tick may skip a partition only while no lock can have run out.
+                    prop_assert!(p.next_deadline().is_some_and(|d| d <= s.deadline));
+                }
             }
             let snap = p.snapshot();
             let back = SharePartition::restore(&snap);
