@@ -171,6 +171,10 @@ fn share_groups_on_the_wire() {
             .with_topic_partitions(Some(vec![])),
     );
     assert_eq!(c.error_code, 69, "a share group is not a consumer group");
+    let dg: DescribeGroupsResponse =
+        call(&mut s, ApiKey::DescribeGroups, 6, &DescribeGroupsRequest::default().with_groups(vec![GroupId(sb("sg"))]));
+    let g = &dg.groups[0];
+    assert_eq!((g.error_code, g.error_message.as_deref()), (69, Some("Group sg is not a classic group.")));
     let j: JoinGroupResponse = call(
         &mut s,
         ApiKey::JoinGroup,

@@ -18,8 +18,9 @@ pub fn handle(ctx: &RequestContext, req: DescribeGroupsRequest) -> DescribeGroup
             if !ctx.authorize(Operation::Describe, Resource::Group(id.0.as_str())) {
                 return base.with_error_code(ResponseError::GroupAuthorizationFailed.code()).with_error_message(None);
             }
-            if coordinator.is_consumer_group(id.0.as_str()) {
-                // As Kafka does: admin clients then ask ConsumerGroupDescribe.
+            if coordinator.is_consumer_group(id.0.as_str()) || ctx.broker.shares().is_share_group(id.0.as_str()) {
+                // As Kafka does for every group that is not classic: admin clients
+                // then ask ConsumerGroupDescribe or ShareGroupDescribe.
                 let msg =
                     (ctx.version >= 6).then(|| str_bytes(format!("Group {} is not a classic group.", id.0.as_str())));
                 return base
