@@ -125,6 +125,7 @@ fn groups_are_described_reset_and_deleted() {
     let billing = list.as_array().unwrap().iter().find(|g| g["group"] == "billing").cloned().unwrap();
     assert_eq!(billing["members"], 0);
     assert_eq!(billing["state"], "Empty");
+    assert_eq!(billing["type"], "Classic");
 
     let lag = |d: &Value| -> (i64, i64) {
         let rows = d["offsets"].as_array().unwrap();
@@ -183,4 +184,74 @@ fn groups_are_described_reset_and_deleted() {
     let _ = member.wait();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("can only be reset if the group 'live' is inactive"));
+}
+
+/// The group commands see a KIP-848 group as it is (librdkafka's legacy group
+/// list asks DescribeGroups, which calls such a group Dead with no members).
+#[test]
+fn kip848_groups_are_listed_described_and_guarded() {
+    let w = Weir::start();
+    json(&w, &["topic", "create", "ledger", "-p", "2"], 0);
+    let (code, _, err) = weir_in(&w, &["produce", "ledger", "-p", "0"], "a\nb\nc\n");
+    assert_eq!(code, Some(0), "{err}");
+
+    // A member that stays until it has read a fourth record.
+    let member = Command::new(common::bin())
+        .args(["consume", "ledger", "-g", "modern", "-n", "4", "-X", "group.protocol=consumer"])
+        .env("WEIR_BROKERS", &w.addr)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let list = json(&w, &["group", "list"], 0);
+        let g = list.as_array().unwrap().iter().find(|g| g["group"] == "modern").cloned();
+        if let Some(g) = g.filter(|g| g["members"] == 1 && g["state"] == "Stable") {
+            break g;
+        }
+        assert!(std::time::Instant::now() < deadline, "the member never settled: {list}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(listed["type"], "Consumer", "{listed}");
+    assert_eq!(listed["protocol_type"], "consumer", "{listed}");
+
+    let d = json(&w, &["group", "describe", "modern"], 0);
+    assert_eq!(d["type"], "Consumer", "{d}");
+    assert_eq!(d["state"], "Stable", "{d}");
+    let members = d["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{d}");
+    assert_eq!(members[0]["assignment"], serde_json::json!([{"topic": "ledger", "partitions": [0, 1]}]), "{d}");
+    let member_id = members[0]["member_id"].as_str().unwrap();
+    assert!(!member_id.is_empty(), "{d}");
+
+    // A group with members is not reset.
+    let out = weir(&w, &["group", "reset-offsets", "modern", "--topic", "ledger", "--to-earliest", "--execute"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("can only be reset if the group 'modern' is inactive, but the current state is Stable"),
+        "{err}"
+    );
+
+    // The fourth record lets the member finish: it commits, leaves, and the group is Empty.
+    let (code, _, err) = weir_in(&w, &["produce", "ledger", "-p", "1"], "d\n");
+    assert_eq!(code, Some(0), "{err}");
+    let out = member.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+    let list = json(&w, &["group", "list"], 0);
+    let g = list.as_array().unwrap().iter().find(|g| g["group"] == "modern").cloned().unwrap();
+    assert_eq!(
+        (g["state"].as_str(), g["members"].as_i64(), g["type"].as_str()),
+        (Some("Empty"), Some(0), Some("Consumer"))
+    );
+    let d = json(&w, &["group", "describe", "modern"], 0);
+    let committed: Vec<(i64, i64)> = d["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["partition"].as_i64().unwrap(), r["committed_offset"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(committed, [(0, 3), (1, 1)], "{d}");
 }

@@ -10,15 +10,14 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use clap::{ArgGroup, Subcommand};
-use kafka_protocol::messages::ConsumerProtocolAssignment;
-use kafka_protocol::protocol::Decodable;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::groups::GroupInfo;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
+use super::native::groups::Description;
+use super::native::Native;
 use super::{error_message, error_name, print_json, print_table, Conn, Format};
 
 #[derive(Subcommand, Debug)]
@@ -84,55 +83,51 @@ fn consumer(conn: &Conn, group: &str) -> Result<BaseConsumer> {
     c.create().context("cannot create the Kafka client")
 }
 
-/// A member: id, client id, host, and its assignment (topic, partitions).
-type Member = (String, String, String, Vec<(String, Vec<i32>)>);
 /// Per (topic, partition): committed offset, log start, log end.
 type Offsets = BTreeMap<(String, i32), (i64, i64, i64)>;
 
-/// A group as the commands show it.
-struct Group {
-    name: String,
-    state: String,
-    protocol: String,
-    protocol_type: String,
-    members: Vec<Member>,
-}
-
-impl Group {
-    fn of(g: &GroupInfo) -> Group {
-        Group {
-            name: g.name().to_string(),
-            state: g.state().to_string(),
-            protocol: g.protocol().to_string(),
-            protocol_type: g.protocol_type().to_string(),
-            members: g
-                .members()
-                .iter()
-                .map(|m| {
-                    let a = assignment(m.assignment());
-                    (m.id().to_string(), m.client_id().to_string(), m.client_host().to_string(), a)
-                })
-                .collect(),
-        }
+/// The group as DescribeConsumerGroups tells it (ConsumerGroupDescribe for a
+/// KIP-848 group, DescribeGroups for a classic one); a refusal fails.
+fn describe_one(conn: &Conn, group: &str) -> Result<Description> {
+    let native = Native::new(conn)?;
+    let mut d = tokio::task::block_in_place(|| native.describe_consumer_groups(&[group]))?;
+    match d.pop() {
+        Some(Description { error: Some(e), .. }) => bail!("{e} (group '{group}')"),
+        Some(d) => Ok(d),
+        None => bail!("DescribeConsumerGroups: no answer for group '{group}'"),
     }
 }
 
-fn groups(conn: &Conn, group: Option<&str>) -> Result<Vec<Group>> {
-    let c = consumer(conn, "weir-cli")?;
-    let list = tokio::task::block_in_place(|| c.fetch_group_list(group, conn.timeout()))
-        .context("ListGroups/DescribeGroups failed")?;
-    Ok(list.groups().iter().map(Group::of).collect())
+/// The protocol type a group reports: "consumer", or none for a group that only commits offsets.
+fn protocol_type(simple: bool) -> &'static str {
+    if simple {
+        ""
+    } else {
+        "consumer"
+    }
 }
 
-/// The topic-partitions of a member's assignment (the consumer protocol's encoding).
-fn assignment(bytes: Option<&[u8]>) -> Vec<(String, Vec<i32>)> {
-    let Some(mut b) = bytes.filter(|b| b.len() >= 2).map(bytes::Bytes::copy_from_slice) else { return vec![] };
-    let version = i16::from_be_bytes([b[0], b[1]]);
-    let _ = bytes::Buf::get_i16(&mut b);
-    match ConsumerProtocolAssignment::decode(&mut b, version.clamp(0, 3)) {
-        Ok(a) => a.assigned_partitions.into_iter().map(|t| (t.topic.to_string(), t.partitions)).collect(),
-        Err(_) => vec![],
+/// One row of `group list`: a listed group with its members counted where it could be described.
+fn list(conn: &Conn) -> Result<Vec<Value>> {
+    let native = Native::new(conn)?;
+    let (mut listed, refused) = tokio::task::block_in_place(|| native.list_consumer_groups())?;
+    // A broker that did not answer leaves the list incomplete: a failure, as kafka-consumer-groups has it.
+    if let Some(r) = refused.first() {
+        bail!("ListGroups: {r}");
     }
+    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    let names: Vec<&str> = listed.iter().map(|g| g.id.as_str()).collect();
+    let described = tokio::task::block_in_place(|| native.describe_consumer_groups(&names))?;
+    Ok(listed
+        .iter()
+        .map(|l| {
+            let d = described.iter().find(|d| d.id == l.id && d.error.is_none());
+            // The description is the later look; the listing stands in where it failed.
+            let (state, kind) = d.map_or((&l.state, &l.kind), |d| (&d.state, &d.kind));
+            json!({"group": l.id, "state": state, "type": kind,
+                "members": d.map_or(0, |d| d.members.len()), "protocol_type": protocol_type(l.simple)})
+        })
+        .collect())
 }
 
 /// (topic, partition) -> (committed, log start, end) for every partition the group has an offset in.
@@ -163,26 +158,20 @@ fn offsets(conn: &Conn, group: &str) -> Result<Offsets> {
 pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
     match cmd {
         GroupCmd::List => {
-            let mut gs = groups(&conn, None)?;
-            gs.sort_by(|a, b| a.name.cmp(&b.name));
+            let rows = list(&conn)?;
             match conn.format {
-                Format::Json | Format::Yaml => print_json(
-                    conn.format,
-                    &Value::Array(
-                        gs.iter()
-                            .map(|g| {
-                                json!({"group": g.name, "state": g.state, "members": g.members.len(),
-                            "protocol_type": g.protocol_type})
-                            })
-                            .collect(),
-                    ),
-                ),
+                Format::Json | Format::Yaml => print_json(conn.format, &Value::Array(rows)),
                 Format::Table => print_table(
-                    &["GROUP", "STATE", "MEMBERS", "PROTOCOL-TYPE"],
-                    &gs.iter()
+                    &["GROUP", "STATE", "TYPE", "MEMBERS", "PROTOCOL-TYPE"],
+                    &rows
+                        .iter()
                         .map(|g| {
-                            let ty = g.protocol_type.clone();
-                            vec![g.name.clone(), g.state.clone(), g.members.len().to_string(), ty]
+                            ["group", "state", "type", "members", "protocol_type"]
+                                .map(|k| match &g[k] {
+                                    Value::String(s) => s.clone(),
+                                    v => v.to_string(),
+                                })
+                                .to_vec()
                         })
                         .collect::<Vec<_>>(),
                 ),
@@ -232,23 +221,26 @@ pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
 }
 
 fn describe(conn: &Conn, group: &str) -> Result<()> {
-    let gs = groups(conn, Some(group))?;
-    let Some(g) = gs.iter().find(|g| g.name == group && g.state != "Dead") else {
+    let g = describe_one(conn, group)?;
+    if g.state == "Dead" {
         bail!("GROUP_ID_NOT_FOUND: group '{group}' does not exist");
-    };
+    }
     let members = &g.members;
     let owner = |t: &str, p: i32| {
-        members.iter().find(|m| m.3.iter().any(|(mt, ps)| mt == t && ps.contains(&p))).map(|m| m.0.clone())
+        members.iter().find(|m| m.assignment.iter().any(|(mt, ps)| mt == t && ps.contains(&p))).map(|m| m.id.clone())
     };
     let offsets = offsets(conn, group)?;
     match conn.format {
         Format::Json | Format::Yaml => print_json(
             conn.format,
             &json!({
-                "group": group, "state": g.state, "protocol": g.protocol, "protocol_type": g.protocol_type,
-                "members": members.iter().map(|(id, client, host, a)| json!({
-                    "member_id": id, "client_id": client, "host": host,
-                    "assignment": a.iter().map(|(t, ps)| json!({"topic": t, "partitions": ps})).collect::<Vec<_>>(),
+                "group": group, "state": g.state, "type": g.kind, "protocol": g.assignor,
+                "protocol_type": protocol_type(g.simple),
+                "members": members.iter().map(|m| json!({
+                    "member_id": m.id, "client_id": m.client_id, "host": m.host,
+                    "group_instance_id": m.instance_id,
+                    "assignment": m.assignment.iter().map(|(t, ps)| json!({"topic": t, "partitions": ps}))
+                        .collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
                 "offsets": offsets.iter().map(|((t, p), (o, _, high))| json!({
                     "topic": t, "partition": p, "committed_offset": o, "log_end_offset": high,
@@ -257,7 +249,7 @@ fn describe(conn: &Conn, group: &str) -> Result<()> {
             }),
         ),
         Format::Table => {
-            out!("GROUP     {group}\nSTATE     {}\nMEMBERS   {}\n", g.state, members.len());
+            out!("GROUP     {group}\nSTATE     {}\nTYPE      {}\nMEMBERS   {}\n", g.state, g.kind, members.len());
             let rows: Vec<Vec<String>> = offsets
                 .iter()
                 .map(|((t, p), (o, _, high))| {
@@ -290,7 +282,7 @@ enum Target {
 
 /// OffsetDelete of a topic's (or one partition's) committed offsets.
 fn delete_offsets(conn: &Conn, group: &str, topic: &str, partition: Option<i32>) -> Result<()> {
-    let native = super::native::Native::new(conn)?;
+    let native = Native::new(conn)?;
     let md = tokio::task::block_in_place(|| native.admin().inner().fetch_metadata(Some(topic), conn.timeout()))
         .context("Metadata request failed")?;
     let Some(t) = md.topics().iter().find(|t| t.name() == topic && t.error().is_none()) else {
@@ -332,13 +324,12 @@ fn delete_offsets(conn: &Conn, group: &str, topic: &str, partition: Option<i32>)
 type Move = (String, i32, Option<i64>, i64);
 
 fn reset(conn: &Conn, group: &str, topics: &[String], partition: Option<i32>, to: Target, execute: bool) -> Result<()> {
-    if let Some(g) = groups(conn, Some(group))?.iter().find(|g| g.name == group) {
-        if !g.members.is_empty() {
-            bail!(
-                "Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
-                g.state
-            );
-        }
+    let g = describe_one(conn, group)?;
+    if !g.members.is_empty() {
+        bail!(
+            "Assignments can only be reset if the group '{group}' is inactive, but the current state is {}.",
+            g.state
+        );
     }
     if topics.is_empty() {
         bail!("group '{group}' has no committed offsets to reset");

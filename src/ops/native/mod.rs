@@ -11,6 +11,7 @@
 //! results are copied into Rust values before the event is dropped.
 
 pub mod acl;
+pub mod groups;
 
 use std::ffi::{c_char, CStr, CString};
 use std::time::Duration;
