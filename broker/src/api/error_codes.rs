@@ -10,12 +10,44 @@ use std::sync::{LazyLock, Mutex};
 use kafka_protocol::messages::ApiKey;
 use kafka_protocol::ResponseError;
 
-mod generated;
-
 /// Visits every error code of a response.
 pub trait ErrorCodes {
     fn error_codes(&self, f: &mut dyn FnMut(i16));
 }
+
+/// Calls `f` with the `i16` at the end of a path from `v`: `[xs]` visits each
+/// element of `xs`, `?x` the value of `x` if present, `.x` the field `x`.
+macro_rules! visit {
+    ($v:expr, $f:ident; $last:ident) => {
+        $f($v.$last)
+    };
+    ($v:expr, $f:ident; [$each:ident] $($rest:tt)+) => {
+        for x in &$v.$each {
+            visit!(x, $f; $($rest)+)
+        }
+    };
+    ($v:expr, $f:ident; ?$opt:ident $($rest:tt)+) => {
+        if let Some(x) = &$v.$opt {
+            visit!(x, $f; $($rest)+)
+        }
+    };
+    ($v:expr, $f:ident; .$field:ident $($rest:tt)+) => {
+        visit!(&$v.$field, $f; $($rest)+)
+    };
+}
+
+/// `ErrorCodes` for a response type, from the paths to its error code fields.
+macro_rules! error_codes {
+    ($ty:ty: $(($($path:tt)+))*) => {
+        impl $crate::api::error_codes::ErrorCodes for $ty {
+            fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+                $(visit!(self, f; $($path)+);)*
+            }
+        }
+    };
+}
+
+mod generated;
 
 /// Kafka's name of an error code (`TopicAlreadyExists` -> `TOPIC_ALREADY_EXISTS`);
 /// `UNKNOWN_<code>` for a code this build does not know.
@@ -87,5 +119,34 @@ mod tests {
         let mut seen = Vec::new();
         resp.error_codes(&mut |c| seen.push(c));
         assert_eq!(seen, [0, 3, 3, 87]);
+    }
+
+    #[test]
+    fn paths_through_options_and_fields_are_walked() {
+        struct Leaf {
+            error_code: i16,
+        }
+        struct Mid {
+            leaves: Vec<Leaf>,
+            inner: Leaf,
+        }
+        struct Top {
+            error_code: i16,
+            mid: Option<Mid>,
+            mids: Vec<Mid>,
+        }
+        error_codes!(Top: (error_code) (?mid [leaves] error_code) ([mids] .inner error_code));
+        let mid = |codes: &[i16], inner: i16| Mid {
+            leaves: codes.iter().map(|&error_code| Leaf { error_code }).collect(),
+            inner: Leaf { error_code: inner },
+        };
+        let top = Top { error_code: 1, mid: Some(mid(&[2, 3], 99)), mids: vec![mid(&[], 4), mid(&[98], 5)] };
+        let mut seen = Vec::new();
+        top.error_codes(&mut |c| seen.push(c));
+        assert_eq!(seen, [1, 2, 3, 4, 5]);
+        let none = Top { mid: None, ..top };
+        seen.clear();
+        none.error_codes(&mut |c| seen.push(c));
+        assert_eq!(seen, [1, 4, 5]);
     }
 }
