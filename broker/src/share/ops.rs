@@ -501,15 +501,6 @@ impl ShareCoordinator {
         })
     }
 
-    /// The start offset of each share-partition of `group` (DescribeShareGroupOffsets-style).
-    pub fn start_offsets(&self, group: &str) -> Vec<(Uuid, i32, i64)> {
-        let st = self.state.lock();
-        let Some(gp) = st.parts.get(group) else { return Vec::new() };
-        let mut out: Vec<(Uuid, i32, i64)> = gp.iter().map(|(&(t, p), sp)| (t, p, sp.lock().start())).collect();
-        out.sort();
-        out
-    }
-
     /// Deletes an empty share group and its state (DeleteGroups). The group goes from memory at once (checked empty in the same step, so no
     /// member joins it between the check and the removal), then its tombstones are
     /// written; if they cannot be, the error says so and a restart finds the group
