@@ -10,6 +10,12 @@ use std::path::PathBuf;
 use uuid::Uuid;
 use weir_storage::StorageError;
 
+/// Kafka's default messages (its `Errors` enum) that responses state word for word.
+pub mod kafka_message {
+    pub const TOPIC_AUTHORIZATION_FAILED: &str = "Topic authorization failed.";
+    pub const UNKNOWN_TOPIC_OR_PARTITION: &str = "This server does not host this topic-partition.";
+}
+
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
 
 #[derive(thiserror::Error, Debug)]
@@ -128,7 +134,7 @@ pub enum GroupError {
     GroupSubscribedToTopic,
     #[error("The metadata of the committed offset is larger than offset.metadata.max.bytes.")]
     OffsetMetadataTooLarge,
-    #[error("This server does not host this topic-partition.")]
+    #[error("{}", kafka_message::UNKNOWN_TOPIC_OR_PARTITION)]
     UnknownTopicOrPartition,
     #[error("The coordinator could not persist the change.")]
     CoordinatorNotAvailable,
@@ -167,7 +173,7 @@ pub enum TxnError {
     InvalidProducerIdMapping(String),
     #[error("{0}")]
     InvalidTxnState(String),
-    #[error("This server does not host this topic-partition.")]
+    #[error("{}", kafka_message::UNKNOWN_TOPIC_OR_PARTITION)]
     UnknownTopicOrPartition,
     #[error("The partition was not added: another partition of the request failed.")]
     OperationNotAttempted,

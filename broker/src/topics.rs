@@ -7,7 +7,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use crate::config::validate_topic_configs;
-use crate::error::TopicError;
+use crate::error::{kafka_message, TopicError};
 use crate::metadata::{Event, MetadataStore, TopicMeta, METADATA_TOPIC};
 use crate::partition::ReplicaManager;
 use crate::settings::BrokerSettings;
@@ -187,7 +187,7 @@ impl Topics {
         self.meta.with_writer(|w| {
             match w.topic(&topic.name) {
                 Some(t) if t.id == topic.id => {}
-                _ => return Err(TopicError::UnknownTopic("This server does not host this topic-partition.".into())),
+                _ => return Err(TopicError::UnknownTopic(kafka_message::UNKNOWN_TOPIC_OR_PARTITION.into())),
             }
             Ok(w.commit(Event::TopicDeleted { name: topic.name.clone(), id: topic.id })?)
         })?;

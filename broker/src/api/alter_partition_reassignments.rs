@@ -12,6 +12,7 @@ use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
 use crate::auth::{Operation, Resource};
+use crate::error::kafka_message;
 
 fn check(
     ctx: &RequestContext,
@@ -20,7 +21,7 @@ fn check(
     replicas: Option<&[i32]>,
 ) -> Result<(), (ResponseError, String)> {
     if !ctx.broker.topics().has_partition(topic, partition) {
-        return Err((ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.".into()));
+        return Err((ResponseError::UnknownTopicOrPartition, kafka_message::UNKNOWN_TOPIC_OR_PARTITION.into()));
     }
     let node = ctx.broker.cluster().node_id();
     match replicas {

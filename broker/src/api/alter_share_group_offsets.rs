@@ -16,8 +16,7 @@ use uuid::Uuid;
 
 use super::{errors, str_bytes, RequestContext};
 use crate::auth::{Operation, Resource};
-
-pub const UNKNOWN_PARTITION: &str = "This server does not host this topic-partition.";
+use crate::error::kafka_message;
 
 pub(crate) fn refused(code: ResponseError, message: Option<String>) -> AlterShareGroupOffsetsResponse {
     AlterShareGroupOffsetsResponse::default().with_error_code(code.code()).with_error_message(message.map(str_bytes))
@@ -72,12 +71,14 @@ pub async fn handle(ctx: &RequestContext, req: AlterShareGroupOffsetsRequest) ->
         for p in t.partitions {
             let i = p.partition_index;
             let result = match &meta {
-                _ if !allowed => failed(i, ResponseError::TopicAuthorizationFailed, "Topic authorization failed."),
+                _ if !allowed => {
+                    failed(i, ResponseError::TopicAuthorizationFailed, kafka_message::TOPIC_AUTHORIZATION_FAILED)
+                }
                 Some(m) if (0..m.partitions).contains(&i) => {
                     starts.push((m.id, i, p.start_offset));
                     Partition::default().with_partition_index(i)
                 }
-                _ => failed(i, ResponseError::UnknownTopicOrPartition, UNKNOWN_PARTITION),
+                _ => failed(i, ResponseError::UnknownTopicOrPartition, kafka_message::UNKNOWN_TOPIC_OR_PARTITION),
             };
             answer.partitions.push(result);
         }

@@ -11,9 +11,10 @@ use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupO
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::alter_share_group_offsets::{check_group, UNKNOWN_PARTITION};
+use super::alter_share_group_offsets::check_group;
 use super::{errors, str_bytes, RequestContext};
 use crate::auth::{Operation, Resource};
+use crate::error::kafka_message;
 
 fn refused(code: ResponseError, message: Option<String>) -> DeleteShareGroupOffsetsResponse {
     DeleteShareGroupOffsetsResponse::default().with_error_code(code.code()).with_error_message(message.map(str_bytes))
@@ -38,13 +39,13 @@ pub async fn handle(ctx: &RequestContext, req: DeleteShareGroupOffsetsRequest) -
             Topic::default().with_topic_name(t.topic_name).with_topic_id(meta.as_ref().map_or(Uuid::nil(), |m| m.id));
         let answer = match &meta {
             _ if !ctx.authorize(Operation::Read, Resource::Topic(&name)) => {
-                failed(answer, ResponseError::TopicAuthorizationFailed, "Topic authorization failed.")
+                failed(answer, ResponseError::TopicAuthorizationFailed, kafka_message::TOPIC_AUTHORIZATION_FAILED)
             }
             Some(m) => {
                 wanted.push((m.id, topics.len()));
                 answer
             }
-            None => failed(answer, ResponseError::UnknownTopicOrPartition, UNKNOWN_PARTITION),
+            None => failed(answer, ResponseError::UnknownTopicOrPartition, kafka_message::UNKNOWN_TOPIC_OR_PARTITION),
         };
         topics.push(answer);
     }

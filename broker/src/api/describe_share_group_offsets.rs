@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::{str_bytes, RequestContext};
 use crate::auth::{Operation, Resource};
+use crate::error::kafka_message;
 
 /// Start offset of a share-partition without state.
 const UNINITIALIZED: i64 = -1;
@@ -93,7 +94,7 @@ fn named_topic(ctx: &RequestContext, starts: &BTreeMap<(Uuid, i32), i64>, name: 
                     .with_partition_index(i)
                     .with_start_offset(UNINITIALIZED)
                     .with_error_code(ResponseError::TopicAuthorizationFailed.code())
-                    .with_error_message(Some(str_bytes("Topic authorization failed.")))
+                    .with_error_message(Some(str_bytes(kafka_message::TOPIC_AUTHORIZATION_FAILED)))
             })
             .collect();
         return Topic::default().with_topic_name(name).with_partitions(refused);

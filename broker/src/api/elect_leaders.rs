@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 
 use super::{str_bytes, RequestContext};
 use crate::auth::{Operation, Resource};
+use crate::error::kafka_message;
 
 pub fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     if !ctx.authorize(Operation::Alter, Resource::Cluster) {
@@ -32,7 +33,7 @@ pub fn handle(ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersRes
                             "Leader election not needed for topic partition: the only replica leads it",
                         )
                     } else {
-                        (ResponseError::UnknownTopicOrPartition, "This server does not host this topic-partition.")
+                        (ResponseError::UnknownTopicOrPartition, kafka_message::UNKNOWN_TOPIC_OR_PARTITION)
                     };
                     PartitionResult::default()
                         .with_partition_id(p)
