@@ -12,9 +12,10 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, ShareConsumer
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                   ConfigResource, NewTopic, ResourcePatternType, ResourceType)
+                                   AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourcePatternType,
+                                   ResourceType)
 
 from compat_broker import launch_listeners, serving
 
@@ -246,3 +247,45 @@ def test_refusals_and_changes_are_audited(acl_weir):
     assert denied and "principal=User:bob" in denied[0] and "host=127.0.0.1" in denied[0], denied[:3]
     assert 'operation="DESCRIBE"' in denied[0] and 'api="Metadata"' in denied[0], denied[0]
     assert any("weir::audit" in l and "ACL created" in l for l in log.splitlines())
+
+
+def share_consume(w, user, topic, group, timeout=15):
+    """The first record's value a share consumer of `user` gets, or the error it meets
+    (librdkafka raises a refused FindCoordinator or heartbeat from poll)."""
+    c = ShareConsumer({**conf(w, user), "group.id": group})
+    c.subscribe([topic])
+    deadline, got = time.monotonic() + timeout, None
+    while time.monotonic() < deadline and got is None:
+        try:
+            for m in c.poll(0.5) or []:
+                got = m.error() or m.value()
+                break
+        except KafkaException as e:
+            got = e.args[0]
+    c.close()
+    return got
+
+
+def test_share_groups_need_read_on_group_and_topic(acl_weir):
+    w = acl_weir
+    t, g = name("acl-share-"), name("acl-sg-")
+    make_topic(w, t)
+    assert produce_error(w, "admin", t) is None
+    res = ConfigResource(ResourceType.GROUP, g, incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
+    for f in admin(w).incremental_alter_configs([res]).values():
+        f.result(10)
+    # Without READ on the group: the heartbeat is refused.
+    grant(w, allow(ResourceType.TOPIC, t, "User:alice", AclOperation.READ))
+    got = share_consume(w, "alice", t, g)
+    assert isinstance(got, KafkaError) and got.code() == KafkaError.GROUP_AUTHORIZATION_FAILED, got
+    grant(w, allow(ResourceType.GROUP, g, "User:alice", AclOperation.READ))
+    assert share_consume(w, "alice", t, g) == b"x"
+    # READ on the group but nothing on the topic: the subscription is refused.
+    grant(w, allow(ResourceType.GROUP, g, "User:bob", AclOperation.READ))
+    got = share_consume(w, "bob", t, g)
+    assert isinstance(got, KafkaError) and got.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, got
+    # DESCRIBE lets the subscription in; the fetch still needs READ on the topic.
+    grant(w, allow(ResourceType.TOPIC, t, "User:bob", AclOperation.DESCRIBE))
+    got = share_consume(w, "bob", t, g, timeout=8)
+    assert isinstance(got, KafkaError) and got.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, got
