@@ -1,13 +1,15 @@
 //! ConsumerGroupDescribe (key 69): KIP-848 consumer groups with their epochs,
 //! members, current and target assignments. Classic and unknown groups get
-//! GROUP_ID_NOT_FOUND, on which admin clients fall back to DescribeGroups.
+//! GROUP_ID_NOT_FOUND, on which admin clients fall back to DescribeGroups. A
+//! group whose current or target assignments name a topic the caller may not
+//! describe is refused whole (TOPIC_AUTHORIZATION_FAILED), as Kafka does.
 
 use kafka_protocol::messages::consumer_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName};
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
-use super::{str_bytes, RequestContext};
+use super::{str_bytes, RequestContext, GROUP_TOPICS_UNDESCRIBABLE};
 use crate::auth::{Operation, Resource, AUTHORIZED_OPS_OMITTED};
 
 fn assignment(parts: Vec<(Uuid, String, Vec<i32>)>) -> Assignment {
@@ -46,6 +48,12 @@ pub fn handle(ctx: &RequestContext, req: ConsumerGroupDescribeRequest) -> Consum
                     .with_error_message(Some(str_bytes(format!("Group {} is not a consumer group.", id.0.as_str()))))
                     .with_group_state(str_bytes("Dead"));
             };
+            let assigned = d.members.iter().flat_map(|m| m.assignment.iter().chain(&m.target));
+            if !ctx.may_describe_group_topics(assigned.map(|(_, name, _)| name.as_str())) {
+                return base
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(str_bytes(GROUP_TOPICS_UNDESCRIBABLE)));
+            }
             let ops = ctx.authorized_operations(req.include_authorized_operations, Resource::Group(id.0.as_str()));
             let base = base.with_authorized_operations(ops);
             let members = d

@@ -127,6 +127,10 @@ pub struct RequestContext {
     pub client_id: Option<String>,
 }
 
+/// The message of a group description refused by [`RequestContext::may_describe_group_topics`], Kafka's words.
+pub const GROUP_TOPICS_UNDESCRIBABLE: &str =
+    "The group has described topic(s) that the client is not authorized to describe.";
+
 impl RequestContext {
     /// The authorization hook: may this session do `operation` on `resource`?
     /// A refusal is written to the audit log (target `weir::audit`).
@@ -148,6 +152,15 @@ impl RequestContext {
         let hidden: Vec<&str> =
             names.into_iter().filter(|t| !self.authorize(Operation::Describe, Resource::Topic(t))).collect();
         (!hidden.is_empty()).then(|| format!("Unauthorized topics: {}", hidden.join(", ")))
+    }
+
+    /// Kafka's check of a KIP-848 or share group's description: the caller may
+    /// describe every topic its members are assigned (each name checked once,
+    /// a denial audited). Where it may not, the group is refused whole
+    /// ([`GROUP_TOPICS_UNDESCRIBABLE`]) rather than shown without them.
+    pub fn may_describe_group_topics<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> bool {
+        let names: std::collections::BTreeSet<&str> = names.into_iter().collect();
+        self.undescribable_topics(names).is_none()
     }
 
     /// Records `bytes` against the client's byte-rate quota of `kind`: how long

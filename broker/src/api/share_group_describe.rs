@@ -1,12 +1,13 @@
 //! ShareGroupDescribe (key 77): share groups with their epochs and members, each
 //! with its subscription and assignment. Other and unknown groups get
-//! GROUP_ID_NOT_FOUND.
+//! GROUP_ID_NOT_FOUND. A group whose assignments name a topic the caller may
+//! not describe is refused whole (TOPIC_AUTHORIZATION_FAILED), as Kafka does.
 
 use kafka_protocol::messages::share_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
 use kafka_protocol::messages::{ShareGroupDescribeRequest, ShareGroupDescribeResponse, TopicName};
 use kafka_protocol::ResponseError;
 
-use super::{str_bytes, RequestContext};
+use super::{str_bytes, RequestContext, GROUP_TOPICS_UNDESCRIBABLE};
 use crate::auth::{Operation, Resource, AUTHORIZED_OPS_OMITTED};
 use crate::share::group::Assignment as Owned;
 
@@ -47,6 +48,18 @@ pub fn handle(ctx: &RequestContext, req: ShareGroupDescribeRequest) -> ShareGrou
                     .with_error_message(Some(str_bytes(format!("Group {name} is not a share group."))))
                     .with_group_state(str_bytes("Dead"));
             };
+            let topics = ctx.broker.topics();
+            let assigned: Vec<String> = d
+                .members
+                .iter()
+                .flat_map(|(_, m)| m.assignment.keys())
+                .filter_map(|id| topics.by_id(id).map(|t| t.name.clone()))
+                .collect();
+            if !ctx.may_describe_group_topics(assigned.iter().map(String::as_str)) {
+                return base
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code())
+                    .with_error_message(Some(str_bytes(GROUP_TOPICS_UNDESCRIBABLE)));
+            }
             let ops = ctx.authorized_operations(req.include_authorized_operations, Resource::Group(&name));
             let members = d
                 .members

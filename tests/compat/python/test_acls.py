@@ -7,6 +7,8 @@ may not describe; refusals and ACL changes reach the audit log."""
 
 from __future__ import annotations
 
+import socket
+import struct
 import tempfile
 import time
 import uuid
@@ -25,7 +27,7 @@ USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
 @pytest.fixture(scope="module")
 def acl_weir():
     root = tempfile.mkdtemp(prefix="weir-acl-")
-    extra = ["--set", "sasl.enabled.mechanisms=SCRAM-SHA-256",
+    extra = ["--set", "sasl.enabled.mechanisms=SCRAM-SHA-256,PLAIN",
              "--set", "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
              "--set", "super.users=User:admin",
              "--set", "bootstrap.users=" + ",".join(f"{u}:{p}" for u, p in USERS.items())]
@@ -289,3 +291,81 @@ def test_share_groups_need_read_on_group_and_topic(acl_weir):
     grant(w, allow(ResourceType.TOPIC, t, "User:bob", AclOperation.DESCRIBE))
     got = share_consume(w, "bob", t, g, timeout=8)
     assert isinstance(got, KafkaError) and got.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, got
+
+
+def _frame(key: int, version: int, body: bytes, flexible: bool) -> bytes:
+    client = b"weir-acl-probe"
+    header = struct.pack(">hhih", key, version, 1, len(client)) + client + (b"\0" if flexible else b"")
+    return struct.pack(">i", len(header) + len(body)) + header + body
+
+
+def _call(s: socket.socket, key: int, version: int, body: bytes, flexible: bool = False) -> bytes:
+    """The response body (after the correlation id and, when flexible, its empty tagged fields)."""
+    s.sendall(_frame(key, version, body, flexible))
+    size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
+    payload = s.recv(size, socket.MSG_WAITALL)
+    assert struct.unpack(">i", payload[:4])[0] == 1
+    return payload[5:] if flexible else payload[4:]
+
+
+def plain_login(w, user: str) -> socket.socket:
+    """A connection signed in as `user` with SASL/PLAIN (SaslHandshake v1, SaslAuthenticate v0)."""
+    host, port = w.sasl.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    assert _call(s, 17, 1, struct.pack(">h", 5) + b"PLAIN")[:2] == b"\0\0"
+    token = b"\0" + user.encode() + b"\0" + USERS[user].encode()
+    assert _call(s, 36, 0, struct.pack(">i", len(token)) + token)[:2] == b"\0\0"
+    return s
+
+
+def share_group_describe(w, user: str, group: str) -> tuple[int, str | None]:
+    """ShareGroupDescribe v1 (librdkafka has no admin call for it): the group's error code and message."""
+    with plain_login(w, user) as s:
+        g = group.encode()
+        body = _call(s, 77, 1, bytes([2, len(g) + 1]) + g + b"\0\0", flexible=True)
+    assert body[4] == 2, "one group"
+    code, n = struct.unpack(">h", body[5:7])[0], body[7]
+    return code, (body[8:7 + n].decode() if n else None)
+
+
+def test_a_group_description_naming_topics_the_caller_may_not_describe_is_refused(acl_weir):
+    w = acl_weir
+    t, sg, cg = name("acl-desc-"), name("acl-desc-sg-"), name("acl-desc-cg-")
+    make_topic(w, t)
+    assert produce_error(w, "admin", t) is None
+    res = ConfigResource(ResourceType.GROUP, sg, incremental_configs=[
+        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
+    for f in admin(w).incremental_alter_configs([res]).values():
+        f.result(10)
+    grant(w, allow(ResourceType.TOPIC, t, "User:alice", AclOperation.READ),
+          *[allow(ResourceType.GROUP, g, u, AclOperation.READ) for g in (sg, cg) for u in ("User:alice", "User:bob")])
+    # Alice holds an assignment of the topic in a share group and in a KIP-848 consumer group.
+    share = ShareConsumer({**conf(w, "alice"), "group.id": sg})
+    share.subscribe([t])
+    modern = Consumer({**conf(w, "alice"), "group.id": cg, "group.protocol": "consumer",
+                       "auto.offset.reset": "earliest"})
+    modern.subscribe([t])
+    try:
+        deadline, got = time.monotonic() + 20, set()
+        while time.monotonic() < deadline and len(got) < 2:
+            if "share" not in got and any(m.error() is None for m in share.poll(0.2) or []):
+                got.add("share")
+            if "modern" not in got and (m := modern.poll(0.2)) is not None and m.error() is None:
+                got.add("modern")
+        assert got == {"modern", "share"}, got
+        assert share_group_describe(w, "alice", sg) == (0, None)
+        assert share_group_describe(w, "bob", sg) == (
+            KafkaError.TOPIC_AUTHORIZATION_FAILED,
+            "The group has described topic(s) that the client is not authorized to describe.")
+        mine = admin(w, "alice").describe_consumer_groups([cg])[cg].result(10)
+        assert [a.topic for m in mine.members for a in m.assignment.topic_partitions] == [t]
+        with pytest.raises(KafkaException) as e:
+            admin(w, "bob").describe_consumer_groups([cg])[cg].result(10)
+        assert e.value.args[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+        # DESCRIBE on the topic is enough to see the group.
+        grant(w, allow(ResourceType.TOPIC, t, "User:bob", AclOperation.DESCRIBE))
+        assert share_group_describe(w, "bob", sg) == (0, None)
+        assert len(admin(w, "bob").describe_consumer_groups([cg])[cg].result(10).members) == 1
+    finally:
+        share.close()
+        modern.close()
