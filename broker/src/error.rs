@@ -13,6 +13,7 @@ use weir_storage::StorageError;
 /// Kafka's default messages (its `Errors` enum) that responses state word for word.
 pub mod kafka_message {
     pub const TOPIC_AUTHORIZATION_FAILED: &str = "Topic authorization failed.";
+    pub const GROUP_AUTHORIZATION_FAILED: &str = "Group authorization failed.";
     pub const UNKNOWN_TOPIC_OR_PARTITION: &str = "This server does not host this topic-partition.";
 }
 

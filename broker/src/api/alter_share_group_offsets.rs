@@ -32,9 +32,9 @@ pub(crate) fn check_group(
     if !ctx.broker.share_groups_enabled() {
         return Err((ResponseError::UnsupportedVersion, None));
     }
-    // Kafka authorizes first, then checks the id.
+    // Kafka authorizes first, then checks the id; its refusal of these two APIs states the default message.
     if !ctx.authorize(operation, Resource::Group(group)) {
-        return Err((ResponseError::GroupAuthorizationFailed, None));
+        return Err((ResponseError::GroupAuthorizationFailed, Some(kafka_message::GROUP_AUTHORIZATION_FAILED.into())));
     }
     if group.is_empty() {
         return Err((ResponseError::InvalidGroupId, Some("The group id is invalid.".into())));

@@ -369,3 +369,47 @@ def test_a_group_description_naming_topics_the_caller_may_not_describe_is_refuse
     finally:
         share.close()
         modern.close()
+
+
+def _cstr(s: str) -> bytes:
+    b = s.encode()
+    return bytes([len(b) + 1]) + b
+
+
+def share_offsets_call(w, user: str, key: int, group: str, topic: str) -> tuple[int, str | None, int | None]:
+    """AlterShareGroupOffsets (91, partition 0 to offset 0) or DeleteShareGroupOffsets (92) v0 of one
+    topic: the top-level error code and message, and the first partition's (91) or the topic's (92) code."""
+    if key == 91:
+        parts = b"\x02" + struct.pack(">iq", 0, 0) + b"\0"
+        body = _cstr(group) + b"\x02" + _cstr(topic) + parts + b"\0" + b"\0"
+    else:
+        body = _cstr(group) + b"\x02" + _cstr(topic) + b"\0" + b"\0"
+    with plain_login(w, user) as s:
+        r = _call(s, key, 0, body, flexible=True)
+    code, n = struct.unpack(">h", r[4:6])[0], r[6]
+    message = r[7:6 + n].decode() if n else None
+    rest = r[7 + max(n - 1, 0):]
+    if rest[0] != 2:
+        return code, message, None
+    name_len = rest[1] - 1
+    rest = rest[2 + name_len + 16:]  # past the topic's name and id
+    if key == 92:
+        return code, message, struct.unpack(">h", rest[:2])[0]
+    return code, message, struct.unpack(">h", rest[5:7])[0]  # past the count and the partition index
+
+
+def test_share_group_offsets_need_the_group_and_topic_acls(acl_weir):
+    w = acl_weir
+    t, g = name("acl-sgo-"), name("acl-sgo-g-")
+    make_topic(w, t)
+    refused = (KafkaError.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.", None)
+    assert share_offsets_call(w, "alice", 91, g, t) == refused
+    grant(w, allow(ResourceType.GROUP, g, "User:alice", AclOperation.READ))
+    # READ on the group, nothing on the topic: the topic's partitions are refused.
+    assert share_offsets_call(w, "alice", 91, g, t) == (0, None, KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    grant(w, allow(ResourceType.TOPIC, t, "User:alice", AclOperation.READ))
+    assert share_offsets_call(w, "alice", 91, g, t) == (0, None, 0)
+    # Deleting takes DELETE on the group.
+    assert share_offsets_call(w, "alice", 92, g, t) == refused
+    grant(w, allow(ResourceType.GROUP, g, "User:alice", AclOperation.DELETE))
+    assert share_offsets_call(w, "alice", 92, g, t) == (0, None, 0)
