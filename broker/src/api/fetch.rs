@@ -37,17 +37,12 @@ pub fn route(ctx: RequestContext, mut body: Bytes) -> BoxFuture {
         };
         let resp = handle(&ctx, req).await;
         super::error_codes::count(ctx.key, &resp);
-        match fetch_encode::encode(&resp, ctx.version, ctx.correlation_id) {
-            Ok(mut parts) => {
-                let bytes = parts.iter().map(|p| p.len()).sum();
-                let throttle = ctx.throttle(crate::quotas::throttle::Kind::Fetch, bytes);
-                if throttle > 0 {
-                    fetch_encode::set_throttle(&mut parts, ctx.version, throttle);
-                }
-                Outcome::RespondParts(parts)
-            }
+        let mut out = match fetch_encode::encode(&resp, ctx.version, ctx.correlation_id) {
+            Ok(parts) => Outcome::RespondParts(parts),
             Err(e) => Outcome::Close(e),
-        }
+        };
+        super::throttle_time::charge_fetch(&ctx, &mut out);
+        out
     })
 }
 

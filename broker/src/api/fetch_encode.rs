@@ -33,13 +33,8 @@ fn put_array_len(buf: &mut BytesMut, n: usize, flexible: bool) {
     }
 }
 
-/// The response frame (size prefix included) as parts to write in order.
-/// Writes `throttle_time_ms` into an encoded response (it follows the size and
-/// the response header, both in the first part).
-pub fn set_throttle(parts: &mut [Bytes], version: i16, throttle_ms: u64) {
-    super::throttle_time::raise_parts(parts, super::throttle_time::offset(ApiKey::Fetch, version), throttle_ms);
-}
-
+/// The response frame (size prefix included) as parts to write in order; the
+/// size, the response header and `throttle_time_ms` are in the first part.
 pub fn encode(resp: &FetchResponse, version: i16, correlation_id: i32) -> Result<Vec<Bytes>, String> {
     let flexible = version >= 12;
     let mut parts: Vec<Bytes> = Vec::new();
@@ -205,8 +200,9 @@ mod tests {
     fn a_throttle_written_into_encoded_parts_is_what_kafka_protocol_encodes() {
         for version in 4..=18 {
             let resp = sample(version, 3);
-            let mut parts = encode(&resp, version, 99).unwrap();
-            set_throttle(&mut parts, version, 1234);
+            let mut out = super::super::Outcome::RespondParts(encode(&resp, version, 99).unwrap());
+            super::super::throttle_time::raise(&mut out, ApiKey::Fetch, version, 1234);
+            let super::super::Outcome::RespondParts(parts) = out else { unreachable!() };
             let want =
                 super::super::encode_response(ApiKey::Fetch, version, 99, &resp.clone().with_throttle_time_ms(1234))
                     .unwrap();

@@ -135,12 +135,7 @@ pub fn route(ctx: RequestContext, mut body: Bytes) -> BoxFuture {
         };
         let resp = handle(&ctx, req).await;
         let mut out = super::respond(&ctx, &resp);
-        if let Outcome::Respond(buf) = &out {
-            let throttle = ctx.throttle(crate::quotas::throttle::Kind::Fetch, buf.len());
-            if throttle > 0 {
-                super::throttle_time::raise(&mut out, ctx.key, ctx.version, throttle);
-            }
-        }
+        super::throttle_time::charge_fetch(&ctx, &mut out);
         out
     })
 }

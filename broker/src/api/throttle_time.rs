@@ -127,6 +127,21 @@ fn patch(frame: &mut [u8], at: usize, throttle_ms: u64) {
     field.copy_from_slice(&new.to_be_bytes());
 }
 
+/// Charges what a consumer is sent (a Fetch or ShareFetch response, as Kafka
+/// counts it) to the client's fetch byte-rate quota, and writes the throttle
+/// this decides into the response.
+pub fn charge_fetch(ctx: &super::RequestContext, out: &mut Outcome) {
+    let bytes = match out {
+        Outcome::Respond(buf) => buf.len(),
+        Outcome::RespondParts(parts) => parts.iter().map(|p| p.len()).sum(),
+        _ => return,
+    };
+    let throttle = ctx.throttle(crate::quotas::throttle::Kind::Fetch, bytes);
+    if throttle > 0 {
+        raise(out, ctx.key, ctx.version, throttle);
+    }
+}
+
 /// Raises the response's `throttle_time_ms` to `throttle_ms` where the field
 /// leads the body; other responses are left as they are.
 pub fn raise(out: &mut Outcome, key: ApiKey, version: i16, throttle_ms: u64) {
@@ -142,16 +157,11 @@ pub fn raise(out: &mut Outcome, key: ApiKey, version: i16, throttle_ms: u64) {
 }
 
 /// As [`raise`], for a response in parts (the field is in the first).
-pub fn raise_parts(parts: &mut [Bytes], at: usize, throttle_ms: u64) {
+fn raise_parts(parts: &mut [Bytes], at: usize, throttle_ms: u64) {
     let Some(first) = parts.first_mut().filter(|p| p.len() >= at + 4) else { return };
     let mut patched = BytesMut::from(&first[..]);
     patch(&mut patched, at, throttle_ms);
     *first = patched.freeze();
-}
-
-/// The body offset of `key`'s responses at `version` (for callers patching parts).
-pub fn offset(key: ApiKey, version: i16) -> usize {
-    body_offset(key, version)
 }
 
 #[cfg(test)]
