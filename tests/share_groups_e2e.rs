@@ -3,7 +3,7 @@
 //! INVALID_SHARE_SESSION_EPOCH, acknowledgements on a session's first fetch),
 //! acquired ranges and delivery counts, ShareGroupDescribe, one namespace for
 //! every kind of group, and `share.version` 0 refusing the APIs across a restart;
-//! the fetch byte-rate quota on ShareFetch; DescribeShareGroupOffsets,
+//! the fetch byte-rate quota on ShareFetch (and Fetch); DescribeShareGroupOffsets,
 //! AlterShareGroupOffsets and DeleteShareGroupOffsets.
 
 mod common;
@@ -250,7 +250,7 @@ fn share_groups_on_the_wire() {
 }
 
 #[test]
-fn share_fetches_count_against_the_fetch_byte_rate_quota() {
+fn fetches_and_share_fetches_count_against_the_fetch_byte_rate_quota() {
     let weir = Weir::start();
     let mut s = connect(&weir);
     create_topic(&mut s, "sq", 1, &[]);
@@ -275,6 +275,15 @@ fn share_fetches_count_against_the_fetch_byte_rate_quota() {
     let r = fetch(&mut s, 0, topic, vec![]);
     assert_eq!(acquired(&r), vec![(0, 7, 1)]);
     assert!(r.throttle_time_ms > 0, "8 KiB against 1 KB/s: throttled, got {}", r.throttle_time_ms);
+    // A plain Fetch (a response in parts, the throttle written into the first) is charged the same way.
+    let partition = fetch_request::FetchPartition::default().with_partition(0).with_fetch_offset(0);
+    let req = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_bytes(1 << 20)
+        .with_topics(vec![fetch_request::FetchTopic::default().with_topic_id(topic).with_partitions(vec![partition])]);
+    let r: FetchResponse = call(&mut s, ApiKey::Fetch, 13, &req);
+    assert_eq!(r.responses[0].partitions[0].high_watermark, 8);
+    assert!(r.throttle_time_ms > 0, "over the quota: throttled, got {}", r.throttle_time_ms);
 }
 
 /// (topic, topic id is nil, partition, start offset, error code).
