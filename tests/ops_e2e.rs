@@ -186,6 +186,33 @@ fn groups_are_described_reset_and_deleted() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("can only be reset if the group 'live' is inactive"));
 }
 
+/// A child process, killed if the test ends before it does.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Reaped {
+    /// Its exit code and stdout once it ends, within `within`.
+    fn finish(&mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the process did not end within {within:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut out = String::new();
+        std::io::Read::read_to_string(self.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+        (status.code(), out)
+    }
+}
+
 /// The group commands see a KIP-848 group as it is (librdkafka's legacy group
 /// list asks DescribeGroups, which calls such a group Dead with no members).
 #[test]
@@ -196,13 +223,15 @@ fn kip848_groups_are_listed_described_and_guarded() {
     assert_eq!(code, Some(0), "{err}");
 
     // A member that stays until it has read a fourth record.
-    let member = Command::new(common::bin())
-        .args(["consume", "ledger", "-g", "modern", "-n", "4", "-X", "group.protocol=consumer"])
-        .env("WEIR_BROKERS", &w.addr)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut member = Reaped(
+        Command::new(common::bin())
+            .args(["consume", "ledger", "-g", "modern", "-n", "4", "-X", "group.protocol=consumer"])
+            .env("WEIR_BROKERS", &w.addr)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let listed = loop {
         let list = json(&w, &["group", "list"], 0);
@@ -237,9 +266,9 @@ fn kip848_groups_are_listed_described_and_guarded() {
     // The fourth record lets the member finish: it commits, leaves, and the group is Empty.
     let (code, _, err) = weir_in(&w, &["produce", "ledger", "-p", "1"], "d\n");
     assert_eq!(code, Some(0), "{err}");
-    let out = member.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+    let (code, out) = member.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0));
+    assert_eq!(out.lines().count(), 4, "{out}");
     let list = json(&w, &["group", "list"], 0);
     let g = list.as_array().unwrap().iter().find(|g| g["group"] == "modern").cloned().unwrap();
     assert_eq!(

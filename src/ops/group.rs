@@ -107,7 +107,8 @@ fn protocol_type(simple: bool) -> &'static str {
     }
 }
 
-/// One row of `group list`: a listed group with its members counted where it could be described.
+/// One row of `group list`: a listed group with its members counted where it
+/// could be described (`null`, and a warning, where it could not).
 fn list(conn: &Conn) -> Result<Vec<Value>> {
     let native = Native::new(conn)?;
     let (mut listed, refused) = tokio::task::block_in_place(|| native.list_consumer_groups())?;
@@ -116,16 +117,23 @@ fn list(conn: &Conn) -> Result<Vec<Value>> {
         bail!("ListGroups: {r}");
     }
     listed.sort_by(|a, b| a.id.cmp(&b.id));
+    // Two brokers may both list a group moving between coordinators; librdkafka
+    // refuses to describe a name twice.
+    listed.dedup_by(|a, b| a.id == b.id);
     let names: Vec<&str> = listed.iter().map(|g| g.id.as_str()).collect();
     let described = tokio::task::block_in_place(|| native.describe_consumer_groups(&names))?;
     Ok(listed
         .iter()
         .map(|l| {
-            let d = described.iter().find(|d| d.id == l.id && d.error.is_none());
+            let d = described.iter().find(|d| d.id == l.id);
+            if let Some(e) = d.and_then(|d| d.error.as_ref()) {
+                eprintln!("warning: group '{}' could not be described: {e}", l.id);
+            }
+            let d = d.filter(|d| d.error.is_none());
             // The description is the later look; the listing stands in where it failed.
             let (state, kind) = d.map_or((&l.state, &l.kind), |d| (&d.state, &d.kind));
             json!({"group": l.id, "state": state, "type": kind,
-                "members": d.map_or(0, |d| d.members.len()), "protocol_type": protocol_type(l.simple)})
+                "members": d.map(|d| d.members.len()), "protocol_type": protocol_type(l.simple)})
         })
         .collect())
 }
@@ -169,6 +177,7 @@ pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
                             ["group", "state", "type", "members", "protocol_type"]
                                 .map(|k| match &g[k] {
                                     Value::String(s) => s.clone(),
+                                    Value::Null => "-".into(),
                                     v => v.to_string(),
                                 })
                                 .to_vec()

@@ -49,12 +49,12 @@ pub struct Description {
 }
 
 fn state_name(s: rd::rd_kafka_consumer_group_state_t) -> String {
-    // SAFETY: librdkafka returns a static string for every value, "Unknown" for strays.
+    // SAFETY: librdkafka returns a static string, or null for a value past its table.
     unsafe { text(rd::rd_kafka_consumer_group_state_name(s)) }.unwrap_or_default()
 }
 
 fn type_name(t: rd::rd_kafka_consumer_group_type_t) -> String {
-    // SAFETY: as for the state.
+    // SAFETY: as for the state (null is read as no name).
     unsafe { text(rd::rd_kafka_consumer_group_type_name(t)) }.unwrap_or_default()
 }
 

@@ -20,6 +20,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
                                    ResourceType)
 
 from compat_broker import launch_listeners, serving
+from compat_util import _recv_exact
 
 USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
 
@@ -302,8 +303,8 @@ def _frame(key: int, version: int, body: bytes, flexible: bool) -> bytes:
 def _call(s: socket.socket, key: int, version: int, body: bytes, flexible: bool = False) -> bytes:
     """The response body (after the correlation id and, when flexible, its empty tagged fields)."""
     s.sendall(_frame(key, version, body, flexible))
-    size = struct.unpack(">i", s.recv(4, socket.MSG_WAITALL))[0]
-    payload = s.recv(size, socket.MSG_WAITALL)
+    size = struct.unpack(">i", _recv_exact(s, 4))[0]
+    payload = _recv_exact(s, size)
     assert struct.unpack(">i", payload[:4])[0] == 1
     return payload[5:] if flexible else payload[4:]
 
@@ -372,7 +373,9 @@ def test_a_group_description_naming_topics_the_caller_may_not_describe_is_refuse
 
 
 def _cstr(s: str) -> bytes:
+    """A compact string of under 127 bytes (its uvarint length is one byte), as every name here is."""
     b = s.encode()
+    assert len(b) < 127
     return bytes([len(b) + 1]) + b
 
 
