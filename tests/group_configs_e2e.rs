@@ -140,9 +140,14 @@ fn group_configs_are_checked_stored_and_obeyed() {
     // DELETE returns a key to the broker's value.
     assert_eq!(alter(&weir, "gc", &[("consumer.heartbeat.interval.ms", DELETE, "")]).0, 0);
     assert_eq!(describe(&weir, "gc")[1], ("consumer.heartbeat.interval.ms".into(), Some("2000".into()), 5));
-    // A share group's start: latest or earliest.
-    let (code, msg) = alter(&weir, "gc", &[("share.auto.offset.reset", SET, "sometimes")]);
-    assert_eq!(code, 40, "{msg:?}");
+    // A share group's start: latest, earliest or by_duration:<ISO-8601 duration>, as spelt.
+    for bad in ["sometimes", "EARLIEST", "by_duration:1h", "by_duration:-PT1H"] {
+        let (code, msg) = alter(&weir, "gc", &[("share.auto.offset.reset", SET, bad)]);
+        assert_eq!(code, 40, "{bad}: {msg:?}");
+        let want = format!("Invalid value `{bad}` for configuration share.auto.offset.reset.");
+        assert!(msg.as_deref().is_some_and(|m| m.contains(&want)), "{msg:?}");
+    }
+    assert_eq!(alter(&weir, "gc", &[("share.auto.offset.reset", SET, "by_duration:P1DT12H")]).0, 0);
     assert_eq!(alter(&weir, "gc", &[("share.auto.offset.reset", SET, "earliest")]).0, 0);
     assert_eq!(describe(&weir, "gc")[2], ("share.auto.offset.reset".into(), Some("earliest".into()), 8));
     // Which transactional records a share group gets: Kafka's two levels, as spelt.

@@ -15,6 +15,7 @@ use crate::partition::ReplicaManager;
 use crate::settings::BrokerSettings;
 
 mod group;
+pub mod share_reset;
 pub use group::{group_timeouts, GroupTimeouts, GROUP_CONFIGS};
 
 /// Where a config value comes from (Kafka's `ConfigSource`).

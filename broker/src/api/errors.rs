@@ -143,6 +143,7 @@ pub fn share(e: &crate::share::ShareError) -> ResponseError {
         ShareError::GroupFull(_) => ResponseError::GroupMaxSizeReached,
         ShareError::NotEmpty(_) => ResponseError::NonEmptyGroup,
         ShareError::Storage(_) => ResponseError::CoordinatorNotAvailable,
+        ShareError::ReadLog(_) => ResponseError::KafkaStorageError,
     }
 }
 

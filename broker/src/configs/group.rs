@@ -4,11 +4,13 @@
 //! to the broker's `group.consumer.*` values. Any group name may carry configs, even
 //! one no member has joined yet, as in Kafka. Share groups read
 //! `share.auto.offset.reset` (where a share-partition starts: `latest`, the default,
-//! or `earliest`) when a share-partition is first read, and `share.isolation.level`
-//! (`read_uncommitted`, the default, or `read_committed`) on every fetch.
+//! `earliest` or `by_duration:PT1H`, see [`super::share_reset`]) when a
+//! share-partition is first read, and `share.isolation.level` (`read_uncommitted`,
+//! the default, or `read_committed`) on every fetch.
 
 use std::collections::BTreeMap;
 
+use super::share_reset::ShareReset;
 use super::{AlterOp, ConfigChange, ConfigEntry, ConfigSource, ConfigSynonym, Configs};
 use crate::config::ConfigType;
 use crate::error::TopicError;
@@ -34,7 +36,8 @@ pub const SHARE_GROUP_CONFIGS: &[(&str, &str, &str)] = &[
     (
         "share.auto.offset.reset",
         "latest",
-        "Where a share group starts reading a partition it has not read before: latest or earliest.",
+        "Where a share group starts reading a partition it has not read before: latest, earliest, or \
+         by_duration:<ISO-8601 duration> (the first record at most that long ago, e.g. by_duration:PT1H).",
     ),
     (
         "share.isolation.level",
@@ -224,11 +227,8 @@ impl Configs {
                 continue;
             }
             if name == SHARE_GROUP_CONFIGS[0].0 {
-                if !["latest", "earliest"].contains(&value.trim().to_ascii_lowercase().as_str()) {
-                    return Err(TopicError::InvalidConfig(format!(
-                        "Invalid value {value} for configuration {name}: must be latest or earliest \
-                         (by_duration is not supported)"
-                    )));
+                if ShareReset::parse(value).is_none() {
+                    return Err(TopicError::InvalidConfig(ShareReset::refusal(name, value)));
                 }
                 continue;
             }

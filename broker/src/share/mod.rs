@@ -80,6 +80,8 @@ pub enum ShareError {
     NotEmpty(String),
     #[error("share group state could not be written: {0}")]
     Storage(String),
+    #[error("the partition's log could not be read: {0}")]
+    ReadLog(String),
 }
 
 pub type Result<T, E = ShareError> = std::result::Result<T, E>;

@@ -13,6 +13,7 @@ use super::partition::{self, AckError, AckType, AcquireLimits, AcquiredRange, Sh
 use super::session::{FetchPlan, SessionError};
 use super::store::{ShareKey, StateKey};
 use super::{Assignment, Result, ShareCoordinator, ShareError, ShareGroup, ShareMember};
+use crate::configs::share_reset::ShareReset;
 use crate::partition::{Isolation, Partition};
 
 /// A ShareGroupHeartbeat, in domain terms.
@@ -346,9 +347,6 @@ impl ShareCoordinator {
         out
     }
 
-    /// Makes sure each partition has its share-partition, starting where
-    /// `share.auto.offset.reset` says, and writes the new ones before anything of
-    /// them is handed out.
     /// `share.isolation.level` of `group`: which records it is handed.
     pub fn isolation(&self, group: &str) -> Isolation {
         let committed = self
@@ -363,32 +361,59 @@ impl ShareCoordinator {
         }
     }
 
+    /// Makes sure each partition has its share-partition, starting where
+    /// `share.auto.offset.reset` says, and writes the new ones before anything of
+    /// them is handed out.
+    /// Where `reset` starts a share-partition of `p` now.
+    fn reset_start(&self, reset: ShareReset, p: &Partition) -> Result<i64> {
+        Ok(match reset {
+            ShareReset::Latest => p.high_watermark(),
+            ShareReset::Earliest => p.log_start_offset(),
+            // The first record at or after the time; none: the end, as ListOffsets answers.
+            ShareReset::ByDuration(ms) => {
+                let at = self.now().saturating_sub(ms).max(0);
+                let found = p.log().offset_for_timestamp(at).map_err(|e| ShareError::ReadLog(e.to_string()))?;
+                found.map_or_else(|| p.high_watermark(), |t| t.offset.clamp(p.log_start_offset(), p.high_watermark()))
+            }
+        })
+    }
+
     pub async fn prepare(&self, group: &str, partitions: &[(Uuid, Arc<Partition>)]) -> Result<()> {
-        let earliest = self
-            .meta
-            .group_configs(group)
-            .and_then(|c| c.get("share.auto.offset.reset").cloned())
-            .is_some_and(|v| v.eq_ignore_ascii_case("earliest"));
+        let configs = self.meta.group_configs(group);
+        let reset =
+            ShareReset::of_stored(configs.as_ref().and_then(|c| c.get("share.auto.offset.reset")).map(|v| v.as_str()));
         // A new share-partition is readable (in `parts`) only once its start is on
         // disk; meanwhile it is pending and other fetches acquire nothing from it.
-        let mut created: Vec<(ShareKey, SharePartition)> = {
+        let new: Vec<(ShareKey, &Arc<Partition>)> = {
             let mut st = self.state.lock();
-            let mut created = Vec::new();
+            let mut new = Vec::new();
             for (topic_id, p) in partitions {
                 if st.part(group, *topic_id, p.index()).is_some() {
                     continue;
                 }
                 let key = ShareKey { group: group.to_string(), topic_id: *topic_id, partition: p.index() };
-                if !st.pending.insert(key.clone()) {
-                    continue;
+                if st.pending.insert(key.clone()) {
+                    new.push((key, p));
                 }
-                let start = if earliest { p.log_start_offset() } else { p.high_watermark() };
-                created.push((key, SharePartition::new(start)));
             }
-            created
+            new
         };
-        if created.is_empty() {
+        if new.is_empty() {
             return Ok(());
+        }
+        // Outside the state's lock: a by_duration start reads the time index.
+        let mut created: Vec<(ShareKey, SharePartition)> = Vec::with_capacity(new.len());
+        for (key, p) in new.iter() {
+            match self.reset_start(reset, p) {
+                Ok(start) => created.push((key.clone(), SharePartition::new(start))),
+                Err(e) => {
+                    let mut st = self.state.lock();
+                    for (k, _) in &new {
+                        st.pending.remove(k);
+                    }
+                    return Err(e);
+                }
+            }
         }
         let partition = self.store_partition(group);
         // The turn is held until memory matches what was written, so an offset reset

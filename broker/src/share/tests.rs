@@ -50,12 +50,16 @@ impl Fixture {
     }
 
     fn earliest(&self, group: &str) {
+        self.reset_by(group, "earliest").unwrap();
+    }
+
+    fn reset_by(&self, group: &str, value: &str) -> Result<(), crate::error::TopicError> {
         let change = crate::configs::ConfigChange {
             name: "share.auto.offset.reset".into(),
             op: crate::configs::AlterOp::Set,
-            value: Some("earliest".into()),
+            value: Some(value.into()),
         };
-        self.broker().configs().alter_group(group, &[change], false).unwrap();
+        self.broker().configs().alter_group(group, &[change], false)
     }
 
     /// Topic `topic` (one partition) holding `records` records, group `g` (reading
@@ -316,4 +320,35 @@ async fn a_deleted_topics_share_partitions_go_with_it() {
     assert_eq!(starts(&s, "g"), vec![(u, 0, 0)]);
     f.reopen();
     assert_eq!(starts(&f.shares(), "g"), vec![(u, 0, 0)], "the tombstones were written");
+}
+
+#[tokio::test]
+async fn by_duration_starts_at_the_first_record_that_recent() {
+    let f = Fixture::new();
+    let t = f.topic("t", 1);
+    let now = f.clock.now_ms();
+    // Offsets 0-2 written 60 s ago, 3-4 written 10 s ago.
+    for (ts, n) in [(now - 60_000, 3), (now - 10_000, 2)] {
+        let batch = BatchBuilder::new(0).timestamp(ts).records((0..n).map(|i| Record::value(format!("r{i}")))).build();
+        f.partition("t", 0).append_internal(&batch).unwrap();
+    }
+    let s = f.shares();
+    let p = f.partition("t", 0);
+    for (group, value, start) in
+        [("half-minute", "by_duration:PT30S", 3), ("hour", "by_duration:PT1H", 0), ("second", "by_duration:PT1S", 5)]
+    {
+        f.reset_by(group, value).unwrap();
+        s.heartbeat(ShareHeartbeat { group: group.into(), ..hb("a", 0, Some(&["t"])) }).await.unwrap();
+        s.prepare(group, &[(t, p.clone())]).await.unwrap();
+        assert_eq!(starts(&s, group), vec![(t, 0, start)], "{value}");
+    }
+    // Kafka's refusal of what it cannot read, word for word.
+    let e = f.reset_by("g", "by_duration:-PT1H").unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "Invalid value `by_duration:-PT1H` for configuration share.auto.offset.reset. The value must be either \
+         'earliest', 'latest' or of the format 'by_duration:<PnDTnHnMn.nS.>'."
+        ),
+        "{e}"
+    );
 }

@@ -294,3 +294,23 @@ def test_read_committed_share_groups_see_only_committed_records(weir, admin):
     for c in (rc, ru):
         c.commit_sync()
         c.close()
+
+
+def test_by_duration_starts_at_the_first_record_that_recent(weir, admin):
+    """share.auto.offset.reset=by_duration:PT1H: a group new to a partition starts at its
+    first record of the last hour (Kafka's ISO-8601 duration), not at the log's start."""
+    topic = create_topic(admin, "share-duration")
+    group = unique_topic("share-duration")
+    entry = ConfigEntry("share.auto.offset.reset", "by_duration:PT1H", incremental_operation=AlterConfigOpType.SET)
+    for f in admin.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group,
+                                                             incremental_configs=[entry])]).values():
+        f.result(timeout=T)
+    now_ms = int(time.time() * 1000)
+    old = [{"value": f"old{i}".encode(), "partition": 0, "timestamp": now_ms - 7_200_000} for i in range(3)]
+    new = [{"value": f"new{i}".encode(), "partition": 0, "timestamp": now_ms} for i in range(2)]
+    produce(weir.bootstrap, topic, old + new)
+    c = share_consumer(weir, group, topic)
+    got = poll_until(c, [], 2)
+    got = poll_until(c, got, 3, seconds=2)  # nothing more comes
+    c.close()
+    assert [(m.offset(), m.value()) for m in got] == [(3, b"new0"), (4, b"new1")]
