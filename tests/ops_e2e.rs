@@ -184,6 +184,13 @@ fn groups_are_described_reset_and_deleted() {
     let _ = member.wait();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("can only be reset if the group 'live' is inactive"));
+
+    // The empty group id is refused as Kafka refuses it, before any client is made.
+    for args in [&["group", "describe", ""][..], &["group", "reset-offsets", "", "--all-topics", "--to-earliest"]] {
+        let out = weir(&w, args);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_GROUP_ID"), "{args:?}");
+    }
 }
 
 /// A child process, killed if the test ends before it does.

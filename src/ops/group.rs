@@ -164,6 +164,14 @@ fn offsets(conn: &Conn, group: &str) -> Result<Offsets> {
 }
 
 pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
+    // librdkafka cannot make a consumer of the empty group id, and Kafka refuses it anyway.
+    if let GroupCmd::Describe { group } | GroupCmd::ResetOffsets { group, .. } | GroupCmd::DeleteOffsets { group, .. } =
+        &cmd
+    {
+        if group.is_empty() {
+            bail!("INVALID_GROUP_ID: The group id is empty.");
+        }
+    }
     match cmd {
         GroupCmd::List => {
             let rows = list(&conn)?;
