@@ -361,9 +361,6 @@ impl ShareCoordinator {
         }
     }
 
-    /// Makes sure each partition has its share-partition, starting where
-    /// `share.auto.offset.reset` says, and writes the new ones before anything of
-    /// them is handed out.
     /// Where `reset` starts a share-partition of `p` now.
     fn reset_start(&self, reset: ShareReset, p: &Partition) -> Result<i64> {
         Ok(match reset {
@@ -378,6 +375,9 @@ impl ShareCoordinator {
         })
     }
 
+    /// Makes sure each partition has its share-partition, starting where
+    /// `share.auto.offset.reset` says, and writes the new ones before anything of
+    /// them is handed out.
     pub async fn prepare(&self, group: &str, partitions: &[(Uuid, Arc<Partition>)]) -> Result<()> {
         let configs = self.meta.group_configs(group);
         let reset =
