@@ -4,7 +4,9 @@
 //! whose timestamp is at most that long ago, e.g. `by_duration:PT1H`), the
 //! duration read as Java's `Duration.parse` reads it: `PnDTnHnMn.nS`, any part
 //! optional but one, each part and the whole signed, letters in either case.
-//! A negative duration is refused.
+//! A negative duration is refused. Where no record is that recent, the
+//! share-partition is not started until one is, as in Kafka (whose fetches of it
+//! fail meanwhile; Weir's come back empty).
 
 /// Where a share-partition the group has not read starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

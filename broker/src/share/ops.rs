@@ -361,16 +361,19 @@ impl ShareCoordinator {
         }
     }
 
-    /// Where `reset` starts a share-partition of `p` now.
-    fn reset_start(&self, reset: ShareReset, p: &Partition) -> Result<i64> {
+    /// Where `reset` starts a share-partition of `p` now. `None` for
+    /// by_duration when no record is that recent: as in Kafka, the
+    /// share-partition is not started until one is (a later fetch looks again,
+    /// with the window moved on), so records carrying older timestamps that
+    /// arrive meanwhile are not handed out.
+    fn reset_start(&self, reset: ShareReset, p: &Partition) -> Result<Option<i64>> {
         Ok(match reset {
-            ShareReset::Latest => p.high_watermark(),
-            ShareReset::Earliest => p.log_start_offset(),
-            // The first record at or after the time; none: the end, as ListOffsets answers.
+            ShareReset::Latest => Some(p.high_watermark()),
+            ShareReset::Earliest => Some(p.log_start_offset()),
             ShareReset::ByDuration(ms) => {
                 let at = self.now().saturating_sub(ms).max(0);
                 let found = p.log().offset_for_timestamp(at).map_err(|e| ShareError::ReadLog(e.to_string()))?;
-                found.map_or_else(|| p.high_watermark(), |t| t.offset.clamp(p.log_start_offset(), p.high_watermark()))
+                found.map(|t| t.offset.clamp(p.log_start_offset(), p.high_watermark()))
             }
         })
     }
@@ -405,7 +408,10 @@ impl ShareCoordinator {
         let mut created: Vec<(ShareKey, SharePartition)> = Vec::with_capacity(new.len());
         for (key, p) in new.iter() {
             match self.reset_start(reset, p) {
-                Ok(start) => created.push((key.clone(), SharePartition::new(start))),
+                Ok(Some(start)) => created.push((key.clone(), SharePartition::new(start))),
+                Ok(None) => {
+                    self.state.lock().pending.remove(key);
+                }
                 Err(e) => {
                     let mut st = self.state.lock();
                     for (k, _) in &new {
@@ -414,6 +420,9 @@ impl ShareCoordinator {
                     return Err(e);
                 }
             }
+        }
+        if created.is_empty() {
+            return Ok(());
         }
         let partition = self.store_partition(group);
         // The turn is held until memory matches what was written, so an offset reset

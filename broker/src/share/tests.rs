@@ -323,7 +323,7 @@ async fn a_deleted_topics_share_partitions_go_with_it() {
 }
 
 #[tokio::test]
-async fn by_duration_starts_at_the_first_record_that_recent() {
+async fn by_duration_starts_at_the_first_record_that_recent_or_waits_for_one() {
     let f = Fixture::new();
     let t = f.topic("t", 1);
     let now = f.clock.now_ms();
@@ -334,14 +334,23 @@ async fn by_duration_starts_at_the_first_record_that_recent() {
     }
     let s = f.shares();
     let p = f.partition("t", 0);
-    for (group, value, start) in
-        [("half-minute", "by_duration:PT30S", 3), ("hour", "by_duration:PT1H", 0), ("second", "by_duration:PT1S", 5)]
-    {
+    for (group, value, start) in [("half-minute", "by_duration:PT30S", 3), ("hour", "by_duration:PT1H", 0)] {
         f.reset_by(group, value).unwrap();
         s.heartbeat(ShareHeartbeat { group: group.into(), ..hb("a", 0, Some(&["t"])) }).await.unwrap();
         s.prepare(group, &[(t, p.clone())]).await.unwrap();
         assert_eq!(starts(&s, group), vec![(t, 0, start)], "{value}");
     }
+    // No record is a second old: as in Kafka, the share-partition waits for one
+    // (a record with an old timestamp does not start it), then starts there.
+    f.reset_by("second", "by_duration:PT1S").unwrap();
+    s.heartbeat(ShareHeartbeat { group: "second".into(), ..hb("a", 0, Some(&["t"])) }).await.unwrap();
+    s.prepare("second", &[(t, p.clone())]).await.unwrap();
+    assert_eq!(starts(&s, "second"), vec![]);
+    for ts in [now - 5_000, f.clock.now_ms()] {
+        p.append_internal(&BatchBuilder::new(0).timestamp(ts).records([Record::value("late")]).build()).unwrap();
+        s.prepare("second", &[(t, p.clone())]).await.unwrap();
+    }
+    assert_eq!(starts(&s, "second"), vec![(t, 0, 6)]);
     // Kafka's refusal of what it cannot read, word for word.
     let e = f.reset_by("g", "by_duration:-PT1H").unwrap_err().to_string();
     assert!(
