@@ -6,7 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::cli::{json, json_lines, names, weir, weir_in};
+use common::cli::{json, json_lines, names, spawn, weir, weir_in};
 use common::Weir;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
@@ -164,12 +164,7 @@ fn groups_are_described_reset_and_deleted() {
     assert!(list.as_array().unwrap().iter().all(|g| g["group"] != "billing"), "{list}");
 
     // A group with members is not reset, as kafka-consumer-groups refuses it.
-    let mut member = Command::new(common::bin())
-        .args(["consume", "ledger", "-g", "live"])
-        .env("WEIR_BROKERS", &w.addr)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let member = spawn(&w, &["consume", "ledger", "-g", "live"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let list = json(&w, &["group", "list"], 0);
@@ -180,8 +175,7 @@ fn groups_are_described_reset_and_deleted() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let out = weir(&w, &["group", "reset-offsets", "live", "--topic", "ledger", "--to-earliest", "--execute"]);
-    member.kill().unwrap();
-    let _ = member.wait();
+    drop(member);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("can only be reset if the group 'live' is inactive"));
 
@@ -190,33 +184,6 @@ fn groups_are_described_reset_and_deleted() {
         let out = weir(&w, args);
         assert_eq!(out.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_GROUP_ID"), "{args:?}");
-    }
-}
-
-/// A child process, killed if the test ends before it does.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Reaped {
-    /// Its exit code and stdout once it ends, within `within`.
-    fn finish(&mut self, within: Duration) -> (Option<i32>, String) {
-        let deadline = std::time::Instant::now() + within;
-        let status = loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                break status;
-            }
-            assert!(std::time::Instant::now() < deadline, "the process did not end within {within:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let mut out = String::new();
-        std::io::Read::read_to_string(self.0.stdout.as_mut().unwrap(), &mut out).unwrap();
-        (status.code(), out)
     }
 }
 
@@ -230,15 +197,7 @@ fn kip848_groups_are_listed_described_and_guarded() {
     assert_eq!(code, Some(0), "{err}");
 
     // A member that stays until it has read a fourth record.
-    let mut member = Reaped(
-        Command::new(common::bin())
-            .args(["consume", "ledger", "-g", "modern", "-n", "4", "-X", "group.protocol=consumer"])
-            .env("WEIR_BROKERS", &w.addr)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut member = spawn(&w, &["consume", "ledger", "-g", "modern", "-n", "4", "-X", "group.protocol=consumer"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let listed = loop {
         let list = json(&w, &["group", "list"], 0);

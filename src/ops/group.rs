@@ -122,10 +122,12 @@ fn list(conn: &Conn) -> Result<Vec<Value>> {
     listed.dedup_by(|a, b| a.id == b.id);
     let names: Vec<&str> = listed.iter().map(|g| g.id.as_str()).collect();
     let described = tokio::task::block_in_place(|| native.describe_consumer_groups(&names))?;
+    // librdkafka does not promise its answers in the order asked.
+    let described: std::collections::HashMap<&str, _> = described.iter().map(|d| (d.id.as_str(), d)).collect();
     Ok(listed
         .iter()
         .map(|l| {
-            let d = described.iter().find(|d| d.id == l.id);
+            let d = described.get(l.id.as_str()).copied();
             if let Some(e) = d.and_then(|d| d.error.as_ref()) {
                 eprintln!("warning: group '{}' could not be described: {e}", l.id);
             }

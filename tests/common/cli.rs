@@ -35,6 +35,39 @@ pub fn names(list: &Value) -> Vec<String> {
 }
 
 /// Runs `weir` with `stdin` piped in; (exit code, stdout, stderr).
+/// `weir args` left running (stdout piped, stderr dropped), as a [`Reaped`].
+pub fn spawn(w: &Weir, args: &[&str]) -> Reaped {
+    use std::process::Stdio;
+    Reaped(command(w).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("weir runs"))
+}
+
+/// A child process, killed if the test ends before it does.
+pub struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Reaped {
+    /// Its exit code and stdout once it ends, within `within`.
+    pub fn finish(&mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                break status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the process did not end within {within:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut out = String::new();
+        std::io::Read::read_to_string(self.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+        (status.code(), out)
+    }
+}
+
 pub fn weir_in(w: &Weir, args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
     use std::io::Write;
     use std::process::Stdio;

@@ -160,7 +160,7 @@ impl RequestContext {
     /// ([`GROUP_TOPICS_UNDESCRIBABLE`]) rather than shown without them.
     pub fn may_describe_group_topics<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> bool {
         let names: std::collections::BTreeSet<&str> = names.into_iter().collect();
-        self.undescribable_topics(names).is_none()
+        names.into_iter().all(|t| self.authorize(Operation::Describe, Resource::Topic(t)))
     }
 
     /// Records `bytes` against the client's byte-rate quota of `kind`: how long

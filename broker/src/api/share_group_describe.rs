@@ -6,21 +6,25 @@
 use kafka_protocol::messages::share_group_describe_response::{Assignment, DescribedGroup, Member, TopicPartitions};
 use kafka_protocol::messages::{ShareGroupDescribeRequest, ShareGroupDescribeResponse, TopicName};
 use kafka_protocol::ResponseError;
+use std::collections::HashMap;
+use uuid::Uuid;
 
 use super::{str_bytes, RequestContext, GROUP_TOPICS_UNDESCRIBABLE};
 use crate::auth::{Operation, Resource, AUTHORIZED_OPS_OMITTED};
 use crate::share::group::Assignment as Owned;
 
-fn assignment(ctx: &RequestContext, owned: &Owned) -> Assignment {
+/// `owned` with its topics' names (`names`, resolved once per group); a topic
+/// deleted meanwhile is left out.
+fn assignment(names: &HashMap<Uuid, String>, owned: &Owned) -> Assignment {
     Assignment::default().with_topic_partitions(
         owned
             .iter()
             .filter_map(|(id, ps)| {
-                let t = ctx.broker.topics().by_id(id)?;
+                let name = names.get(id)?;
                 Some(
                     TopicPartitions::default()
                         .with_topic_id(*id)
-                        .with_topic_name(TopicName(str_bytes(t.name.clone())))
+                        .with_topic_name(TopicName(str_bytes(name.clone())))
                         .with_partitions(ps.iter().copied().collect()),
                 )
             })
@@ -49,13 +53,13 @@ pub fn handle(ctx: &RequestContext, req: ShareGroupDescribeRequest) -> ShareGrou
                     .with_group_state(str_bytes("Dead"));
             };
             let topics = ctx.broker.topics();
-            let assigned: Vec<String> = d
+            let names: HashMap<Uuid, String> = d
                 .members
                 .iter()
                 .flat_map(|(_, m)| m.assignment.keys())
-                .filter_map(|id| topics.by_id(id).map(|t| t.name.clone()))
+                .filter_map(|id| topics.by_id(id).map(|t| (*id, t.name.clone())))
                 .collect();
-            if !ctx.may_describe_group_topics(assigned.iter().map(String::as_str)) {
+            if !ctx.may_describe_group_topics(names.values().map(String::as_str)) {
                 return base
                     .with_error_code(ResponseError::TopicAuthorizationFailed.code())
                     .with_error_message(Some(str_bytes(GROUP_TOPICS_UNDESCRIBABLE)));
@@ -72,7 +76,7 @@ pub fn handle(ctx: &RequestContext, req: ShareGroupDescribeRequest) -> ShareGrou
                         .with_client_id(str_bytes(m.client_id.clone()))
                         .with_client_host(str_bytes(m.client_host.clone()))
                         .with_subscribed_topic_names(m.topics.iter().map(|t| TopicName(str_bytes(t.clone()))).collect())
-                        .with_assignment(assignment(ctx, &m.assignment))
+                        .with_assignment(assignment(&names, &m.assignment))
                 })
                 .collect();
             base.with_authorized_operations(ops)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import NewTopic
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from compat_util import BASE_TS, DEADLINE, unique_topic, wait_until
 
@@ -33,6 +33,15 @@ def create_topic(admin, prefix: str, config: dict | None = None) -> str:
 
     wait_until(ready, f"topic {name} with {PARTITIONS} led partitions in metadata")
     return name
+
+
+def set_group_configs(admin, group: str, configs: dict[str, str]) -> None:
+    """Sets GROUP configs of `group` (share.auto.offset.reset and the like, as in
+    Kafka) with IncrementalAlterConfigs."""
+    entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()]
+    res = ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)
+    for f in admin.incremental_alter_configs([res]).values():
+        f.result(timeout=T)
 
 
 def produce(bootstrap, topic, records, **conf) -> dict:

@@ -16,11 +16,11 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, ShareConsumer
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
-                                   AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourcePatternType,
-                                   ResourceType)
+                                   ConfigResource, NewTopic, ResourcePatternType, ResourceType)
 
 from compat_broker import launch_listeners, serving
 from compat_util import _recv_exact
+from confluent_util import set_group_configs
 
 USERS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
 
@@ -148,16 +148,26 @@ def test_produce_needs_write_literal_or_prefixed_and_deny_wins(acl_weir):
     assert produce_error(w, "alice", t, **{"enable.idempotence": True}) is None
 
 
-def consume(w, user, topic, group, timeout=15):
-    c = Consumer({**conf(w, user), "group.id": group, "auto.offset.reset": "earliest"})
-    c.subscribe([topic])
+def first_record(c, batch, timeout=15):
+    """The first record's value consumer `c` gets from `batch(c)` (a list of
+    messages), or the error it meets (librdkafka raises a refused FindCoordinator or
+    heartbeat from a share consumer's poll); `c` is closed."""
     deadline, got = time.monotonic() + timeout, None
     while time.monotonic() < deadline and got is None:
-        m = c.poll(0.5)
-        if m is not None:
-            got = m.error() or m.value()
+        try:
+            for m in batch(c):
+                got = m.error() or m.value()
+                break
+        except KafkaException as e:
+            got = e.args[0]
     c.close()
     return got
+
+
+def consume(w, user, topic, group):
+    c = Consumer({**conf(w, user), "group.id": group, "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    return first_record(c, lambda c: [m for m in [c.poll(0.5)] if m is not None])
 
 
 def test_consume_needs_read_on_topic_and_group(acl_weir):
@@ -253,20 +263,9 @@ def test_refusals_and_changes_are_audited(acl_weir):
 
 
 def share_consume(w, user, topic, group, timeout=15):
-    """The first record's value a share consumer of `user` gets, or the error it meets
-    (librdkafka raises a refused FindCoordinator or heartbeat from poll)."""
     c = ShareConsumer({**conf(w, user), "group.id": group})
     c.subscribe([topic])
-    deadline, got = time.monotonic() + timeout, None
-    while time.monotonic() < deadline and got is None:
-        try:
-            for m in c.poll(0.5) or []:
-                got = m.error() or m.value()
-                break
-        except KafkaException as e:
-            got = e.args[0]
-    c.close()
-    return got
+    return first_record(c, lambda c: c.poll(0.5) or [], timeout)
 
 
 def test_share_groups_need_read_on_group_and_topic(acl_weir):
@@ -274,10 +273,7 @@ def test_share_groups_need_read_on_group_and_topic(acl_weir):
     t, g = name("acl-share-"), name("acl-sg-")
     make_topic(w, t)
     assert produce_error(w, "admin", t) is None
-    res = ConfigResource(ResourceType.GROUP, g, incremental_configs=[
-        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
-    for f in admin(w).incremental_alter_configs([res]).values():
-        f.result(10)
+    set_group_configs(admin(w), g, {"share.auto.offset.reset": "earliest"})
     # Without READ on the group: the heartbeat is refused.
     grant(w, allow(ResourceType.TOPIC, t, "User:alice", AclOperation.READ))
     got = share_consume(w, "alice", t, g)
@@ -334,10 +330,7 @@ def test_a_group_description_naming_topics_the_caller_may_not_describe_is_refuse
     t, sg, cg = name("acl-desc-"), name("acl-desc-sg-"), name("acl-desc-cg-")
     make_topic(w, t)
     assert produce_error(w, "admin", t) is None
-    res = ConfigResource(ResourceType.GROUP, sg, incremental_configs=[
-        ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)])
-    for f in admin(w).incremental_alter_configs([res]).values():
-        f.result(10)
+    set_group_configs(admin(w), sg, {"share.auto.offset.reset": "earliest"})
     grant(w, allow(ResourceType.TOPIC, t, "User:alice", AclOperation.READ),
           *[allow(ResourceType.GROUP, g, u, AclOperation.READ) for g in (sg, cg) for u in ("User:alice", "User:bob")])
     # Alice holds an assignment of the topic in a share group and in a KIP-848 consumer group.

@@ -21,12 +21,11 @@ import time
 
 import pytest
 from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
-from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
-                                   ResourceType)
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from compat_broker import launch_listeners, serving
 from compat_util import DEADLINE, broker_api_versions, unique_topic, wait_until
-from confluent_util import T, create_topic, produce
+from confluent_util import T, create_topic, produce, set_group_configs
 
 LOCK_MS = 2000
 
@@ -49,12 +48,8 @@ def admin(weir):
 def earliest(admin, group: str, **more: str):
     """share.auto.offset.reset=earliest for the group (a GROUP config, as in Kafka),
     and `more` group configs (dots as underscores)."""
-    entries = [ConfigEntry("share.auto.offset.reset", "earliest", incremental_operation=AlterConfigOpType.SET)]
-    entries += [ConfigEntry(k.replace("_", "."), v, incremental_operation=AlterConfigOpType.SET)
-                for k, v in more.items()]
-    res = ConfigResource(ResourceType.GROUP, group, incremental_configs=entries)
-    for f in admin.incremental_alter_configs([res]).values():
-        f.result(timeout=T)
+    set_group_configs(admin, group, {"share.auto.offset.reset": "earliest",
+                                     **{k.replace("_", "."): v for k, v in more.items()}})
 
 
 def share_consumer(weir, group: str, topic: str, **conf) -> ShareConsumer:
@@ -301,10 +296,7 @@ def test_by_duration_starts_at_the_first_record_that_recent(weir, admin):
     first record of the last hour (Kafka's ISO-8601 duration), not at the log's start."""
     topic = create_topic(admin, "share-duration")
     group = unique_topic("share-duration")
-    entry = ConfigEntry("share.auto.offset.reset", "by_duration:PT1H", incremental_operation=AlterConfigOpType.SET)
-    for f in admin.incremental_alter_configs([ConfigResource(ResourceType.GROUP, group,
-                                                             incremental_configs=[entry])]).values():
-        f.result(timeout=T)
+    set_group_configs(admin, group, {"share.auto.offset.reset": "by_duration:PT1H"})
     now_ms = int(time.time() * 1000)
     old = [{"value": f"old{i}".encode(), "partition": 0, "timestamp": now_ms - 7_200_000} for i in range(3)]
     new = [{"value": f"new{i}".encode(), "partition": 0, "timestamp": now_ms} for i in range(2)]
