@@ -3,6 +3,7 @@
 //! INVALID_SHARE_SESSION_EPOCH, acknowledgements on a session's first fetch),
 //! acquired ranges and delivery counts, ShareGroupDescribe, one namespace for
 //! every kind of group, and `share.version` 0 refusing the APIs across a restart;
+//! by_duration's OFFSET_NOT_AVAILABLE;
 //! the fetch byte-rate quota on ShareFetch (and Fetch); DescribeShareGroupOffsets,
 //! AlterShareGroupOffsets and DeleteShareGroupOffsets.
 
@@ -55,6 +56,11 @@ fn topic_id(s: &mut std::net::TcpStream, name: &str) -> Uuid {
 
 /// share.auto.offset.reset=earliest for group `sg`.
 fn earliest(s: &mut std::net::TcpStream) {
+    reset(s, "earliest");
+}
+
+/// share.auto.offset.reset=`value` for group `sg`.
+fn reset(s: &mut std::net::TcpStream, value: &str) {
     let group = IncrementalAlterConfigsRequest::default().with_resources(vec![
         incremental_alter_configs_request::AlterConfigsResource::default()
             .with_resource_type(32)
@@ -62,7 +68,7 @@ fn earliest(s: &mut std::net::TcpStream) {
             .with_configs(vec![incremental_alter_configs_request::AlterableConfig::default()
                 .with_name(sb("share.auto.offset.reset"))
                 .with_config_operation(0)
-                .with_value(Some(sb("earliest")))]),
+                .with_value(Some(sb(value)))]),
     ]);
     let r: IncrementalAlterConfigsResponse = call(s, ApiKey::IncrementalAlterConfigs, 1, &group);
     assert_eq!(r.responses[0].error_code, 0);
@@ -284,6 +290,32 @@ fn fetches_and_share_fetches_count_against_the_fetch_byte_rate_quota() {
     let r: FetchResponse = call(&mut s, ApiKey::Fetch, 13, &req);
     assert_eq!(r.responses[0].partitions[0].high_watermark, 8);
     assert!(r.throttle_time_ms > 0, "over the quota: throttled, got {}", r.throttle_time_ms);
+}
+
+/// by_duration where no record is that recent: Kafka's OFFSET_NOT_AVAILABLE (which
+/// clients retry), looked at again by each fetch; the first record that recent starts it.
+#[test]
+fn by_duration_without_a_record_that_recent_is_offset_not_available() {
+    let weir = Weir::start();
+    let mut s = connect(&weir);
+    create_topic(&mut s, "sd", 1, &[]);
+    let topic = topic_id(&mut s, "sd");
+    reset(&mut s, "by_duration:PT1H");
+    produce(&mut s, "sd", batch(&[b"1970"]).freeze());
+    assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["sd"])).error_code, 0);
+    for epoch in [0, 1] {
+        let r = fetch(&mut s, epoch, topic, vec![]);
+        assert_eq!((r.error_code, acquired(&r)), (0, vec![]));
+        let p = &r.responses[0].partitions[0];
+        assert_eq!(p.error_code, 78, "OFFSET_NOT_AVAILABLE");
+        let message = p.error_message.as_deref().unwrap_or_default();
+        assert!(message.starts_with("Offset for timestamp ") && message.ends_with(":sd-0"), "{message}");
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    produce(&mut s, "sd", batch_at(&[b"now"], now).freeze());
+    let r = fetch(&mut s, 2, topic, vec![]);
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    assert_eq!(acquired(&r), vec![(1, 1, 1)]);
 }
 
 /// (topic, topic id is nil, partition, start offset, error code).

@@ -78,16 +78,21 @@ pub fn produce_to(s: &mut TcpStream, topic: &str, partition: i32, records: Bytes
 
 /// Keyless records, one batch per record (the encoder splits on the sequence).
 pub fn batch(values: &[&[u8]]) -> BytesMut {
-    encode(values, |_| -1)
+    encode(values, |_| -1, 1)
+}
+
+/// As [`batch`], the records timestamped `timestamp` (ms) instead of 1.
+pub fn batch_at(values: &[&[u8]], timestamp: i64) -> BytesMut {
+    encode(values, |_| -1, timestamp)
 }
 
 /// Keyless records in one batch, as a producer sends them: the encoder keeps records
 /// together while offset - sequence stays constant; the base sequence is -1.
 pub fn one_batch(values: &[&[u8]]) -> Bytes {
-    encode(values, |i| i as i32 - 1).freeze()
+    encode(values, |i| i as i32 - 1, 1).freeze()
 }
 
-fn encode(values: &[&[u8]], sequence: impl Fn(usize) -> i32) -> BytesMut {
+fn encode(values: &[&[u8]], sequence: impl Fn(usize) -> i32, timestamp: i64) -> BytesMut {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -101,7 +106,7 @@ fn encode(values: &[&[u8]], sequence: impl Fn(usize) -> i32) -> BytesMut {
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: sequence(i),
-            timestamp: 1,
+            timestamp,
             key: None,
             value: Some(Bytes::copy_from_slice(v)),
             headers: Default::default(),

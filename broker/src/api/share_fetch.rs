@@ -4,7 +4,9 @@
 //! the member from each of the session's partitions, long-polling up to
 //! `max_wait_ms` while nothing can be acquired. Each partition answers with the
 //! batches holding its acquired records and the acquired ranges (with their
-//! delivery counts); a client hands out only records inside them. The response
+//! delivery counts); a client hands out only records inside them. A partition
+//! whose by_duration start finds no record that recent answers
+//! OFFSET_NOT_AVAILABLE (Kafka's message), at once when nothing else is read. The response
 //! counts against the fetch byte-rate quota, as Kafka's does. It is encoded into
 //! one buffer (the records copied): written from the segments in parts, as Fetch
 //! responses are, it cost the broker more CPU per GB at these response sizes
@@ -54,6 +56,12 @@ pub fn ack_code(o: AckOutcome) -> i16 {
         AckOutcome::InvalidRequest => ResponseError::InvalidRequest.code(),
         AckOutcome::NotPersisted => ResponseError::CoordinatorNotAvailable.code(),
     }
+}
+
+/// A topic id as Kafka writes it (`Uuid.toString`: URL-safe base64, unpadded).
+fn kafka_uuid(id: &Uuid) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
 fn refused(code: ResponseError, message: Option<String>) -> ShareFetchResponse {
@@ -258,12 +266,36 @@ async fn fetch_records(
     let shares = ctx.broker.shares().clone();
     let readable: Vec<(Uuid, Arc<Partition>)> =
         targets.iter().filter_map(|t| t.partition.as_ref().map(|p| (t.topic_id, p.clone()))).collect();
-    if let Err(e) = shares.prepare(group, &readable).await {
-        tracing::warn!(group, error = %e, "share-partitions could not be initialized");
-        for t in targets.iter_mut().filter(|t| t.partition.is_some()) {
-            t.answer.error_code = ResponseError::CoordinatorNotAvailable.code();
-            t.send = true;
+    let unstarted = match shares.prepare(group, &readable).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(group, error = %e, "share-partitions could not be initialized");
+            for t in targets.iter_mut().filter(|t| t.partition.is_some()) {
+                t.answer.error_code = ResponseError::CoordinatorNotAvailable.code();
+                t.send = true;
+            }
+            return;
         }
+    };
+    let any_unstarted = !unstarted.is_empty();
+    for u in unstarted {
+        let Some(t) = targets.iter_mut().find(|t| t.topic_id == u.topic_id && t.index == u.partition) else {
+            continue;
+        };
+        // Kafka's answer, which clients take as "retry after a metadata refresh".
+        let topic = t.partition.take().map(|p| p.topic().to_string()).unwrap_or_default();
+        t.answer.error_code = ResponseError::OffsetNotAvailable.code();
+        t.answer.error_message = Some(str_bytes(format!(
+            "Offset for timestamp {} not found for topic partition: {}:{topic}-{}",
+            u.timestamp,
+            kafka_uuid(&u.topic_id),
+            u.partition
+        )));
+        t.send = true;
+    }
+    // Nothing left to wait for: answered now, as Kafka answers a fetch whose
+    // every partition failed.
+    if any_unstarted && targets.iter().all(|t| t.partition.is_none()) {
         return;
     }
     let member: Arc<str> = Arc::from(member);

@@ -59,7 +59,7 @@ use session::Sessions;
 use store::{Persisted, ShareKey, StateKey};
 
 mod ops;
-pub use ops::{AckBatch, AckOutcome, Acquired, ShareGroupDescription, ShareHeartbeat, ShareHeartbeatAnswer};
+pub use ops::{AckBatch, AckOutcome, Acquired, ShareGroupDescription, ShareHeartbeat, ShareHeartbeatAnswer, Unstarted};
 pub use session::FINAL_EPOCH;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -64,6 +64,23 @@ pub struct Acquired {
     pub ranges: Vec<AcquiredRange>,
 }
 
+/// A partition `prepare` could not start a share-partition of: by_duration
+/// found no record timestamped `timestamp` or later. As in Kafka, its fetch is
+/// answered OFFSET_NOT_AVAILABLE and a later one looks again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unstarted {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub timestamp: i64,
+}
+
+/// Where `share.auto.offset.reset` starts a new share-partition.
+enum Start {
+    At(i64),
+    /// by_duration, and no record is timestamped this late or later.
+    NoRecordSince(i64),
+}
+
 /// A share group as DescribeGroups-style views show it.
 #[derive(Clone, Debug)]
 pub struct ShareGroupDescription {
@@ -361,30 +378,30 @@ impl ShareCoordinator {
         }
     }
 
-    /// Where `reset` starts a share-partition of `p` now. `None` for
-    /// by_duration when no record is that recent: as in Kafka, the
-    /// share-partition is not started until one is (a later fetch looks again,
-    /// with the window moved on), so records carrying older timestamps that
-    /// arrive meanwhile are not handed out.
-    fn reset_start(&self, reset: ShareReset, p: &Partition) -> Result<Option<i64>> {
+    /// Where `reset` starts a share-partition of `p` now. For by_duration where
+    /// no record is that recent, as in Kafka, the share-partition is not
+    /// started until one is (a later fetch looks again, with the window moved
+    /// on), so records carrying older timestamps that arrive meanwhile are not
+    /// handed out.
+    fn reset_start(&self, reset: ShareReset, p: &Partition) -> Result<Start> {
         Ok(match reset {
-            ShareReset::Latest => Some(p.high_watermark()),
-            ShareReset::Earliest => Some(p.log_start_offset()),
+            ShareReset::Latest => Start::At(p.high_watermark()),
+            ShareReset::Earliest => Start::At(p.log_start_offset()),
             ShareReset::ByDuration(ms) => {
                 let at = self.now().saturating_sub(ms).max(0);
                 let found = p.log().offset_for_timestamp(at).map_err(|e| ShareError::ReadLog(e.to_string()))?;
-                found.map(|t| t.offset.clamp(p.log_start_offset(), p.high_watermark()))
+                match found {
+                    Some(t) => Start::At(t.offset.clamp(p.log_start_offset(), p.high_watermark())),
+                    None => Start::NoRecordSince(at),
+                }
             }
         })
     }
 
     /// Makes sure each partition has its share-partition, starting where
     /// `share.auto.offset.reset` says, and writes the new ones before anything of
-    /// them is handed out.
-    pub async fn prepare(&self, group: &str, partitions: &[(Uuid, Arc<Partition>)]) -> Result<()> {
-        let configs = self.meta.group_configs(group);
-        let reset =
-            ShareReset::of_stored(configs.as_ref().and_then(|c| c.get("share.auto.offset.reset")).map(|v| v.as_str()));
+    /// them is handed out. Those by_duration could not start yet are returned.
+    pub async fn prepare(&self, group: &str, partitions: &[(Uuid, Arc<Partition>)]) -> Result<Vec<Unstarted>> {
         // A new share-partition is readable (in `parts`) only once its start is on
         // disk; meanwhile it is pending and other fetches acquire nothing from it.
         let new: Vec<(ShareKey, &Arc<Partition>)> = {
@@ -402,15 +419,21 @@ impl ShareCoordinator {
             new
         };
         if new.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        // Read only when something is new: most fetches find every share-partition made.
+        let configs = self.meta.group_configs(group);
+        let reset =
+            ShareReset::of_stored(configs.as_ref().and_then(|c| c.get("share.auto.offset.reset")).map(|v| v.as_str()));
         // Outside the state's lock: a by_duration start reads the time index.
         let mut created: Vec<(ShareKey, SharePartition)> = Vec::with_capacity(new.len());
+        let mut unstarted = Vec::new();
         for (key, p) in new.iter() {
             match self.reset_start(reset, p) {
-                Ok(Some(start)) => created.push((key.clone(), SharePartition::new(start))),
-                Ok(None) => {
+                Ok(Start::At(start)) => created.push((key.clone(), SharePartition::new(start))),
+                Ok(Start::NoRecordSince(timestamp)) => {
                     self.state.lock().pending.remove(key);
+                    unstarted.push(Unstarted { topic_id: key.topic_id, partition: key.partition, timestamp });
                 }
                 Err(e) => {
                     let mut st = self.state.lock();
@@ -422,7 +445,7 @@ impl ShareCoordinator {
             }
         }
         if created.is_empty() {
-            return Ok(());
+            return Ok(unstarted);
         }
         let partition = self.store_partition(group);
         // The turn is held until memory matches what was written, so an offset reset
@@ -437,7 +460,7 @@ impl ShareCoordinator {
                     for (k, _) in &created {
                         st.pending.remove(k);
                     }
-                    return Ok(());
+                    return Ok(unstarted);
                 }
                 // An offset reset or delete in between (`admin`) decided these; what
                 // it wrote stands.
@@ -471,7 +494,7 @@ impl ShareCoordinator {
                 gp.insert((k.topic_id, k.partition), Arc::new(Mutex::new(sp)));
             }
         }
-        written
+        written.map(|()| unstarted)
     }
 
     /// Acquires for `member` what it can of one partition: at most `max_records`

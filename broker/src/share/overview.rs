@@ -4,8 +4,9 @@
 //! group epoch, members with their assignments by topic name, and per
 //! share-partition its start offset (SPSO) where a consumer group shows its
 //! committed offset. A share-partition's lag is what is left to deliver: the
-//! high watermark minus the start (at least the log start) minus the records in flight whose delivery is
-//! over (acknowledged or archived), as Kafka computes it (KIP-1226).
+//! high watermark minus the start (at least the log start) minus the records in
+//! flight from there on whose delivery is over (acknowledged or archived), as
+//! Kafka computes it (KIP-1226).
 
 use uuid::Uuid;
 
@@ -43,6 +44,13 @@ impl ShareCoordinator {
             .collect();
         out.sort_by_key(|p| (p.topic_id, p.partition));
         out
+    }
+
+    /// How many of a share-partition's finished records are at `from` or later.
+    pub fn finished_since(&self, group: &str, topic_id: Uuid, partition: i32, from: i64) -> Option<usize> {
+        let st = self.state.lock();
+        let finished = st.part(group, topic_id, partition)?.lock().finished_since(from);
+        Some(finished)
     }
 }
 
@@ -84,9 +92,17 @@ impl crate::BrokerHandle {
                 let log = self.partitions().get(&topic, p.partition);
                 let log_end = log.as_ref().map(|l| l.high_watermark());
                 // Records retention removed are not left to deliver, though the
-                // start moves past them only at the next fetch.
-                let lag =
-                    log.map(|l| (l.high_watermark() - p.start.max(l.log_start_offset()) - p.finished as i64).max(0));
+                // start moves past them only at the next fetch; nor are those
+                // finished of the rest.
+                let lag = log.map(|l| {
+                    let from = p.start.max(l.log_start_offset());
+                    let finished = if from > p.start {
+                        self.shares().finished_since(group, p.topic_id, p.partition, from).unwrap_or(0)
+                    } else {
+                        p.finished
+                    };
+                    (l.high_watermark() - from - finished as i64).max(0)
+                });
                 Some(PartitionLag { topic, partition: p.partition, committed: p.start, log_end, lag })
             })
             .collect();

@@ -196,7 +196,17 @@ impl SharePartition {
     /// Slots whose delivery is over (Acknowledged or Archived): they count
     /// neither as lag nor as in flight.
     pub fn finished(&self) -> usize {
-        self.slots.iter().filter(|s| matches!(s.state, RecordState::Acknowledged | RecordState::Archived)).count()
+        self.finished_since(self.start)
+    }
+
+    /// As [`SharePartition::finished`], counting only offsets `from` on.
+    pub fn finished_since(&self, from: i64) -> usize {
+        let skip = usize::try_from(from.saturating_sub(self.start)).unwrap_or(0);
+        self.slots
+            .iter()
+            .skip(skip)
+            .filter(|s| matches!(s.state, RecordState::Acknowledged | RecordState::Archived))
+            .count()
     }
 
     /// Where a read for the next acquisition starts: the first Available slot, else

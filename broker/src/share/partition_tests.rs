@@ -51,6 +51,20 @@ fn accepted_records_move_the_start_and_released_ones_come_back_with_a_higher_cou
 }
 
 #[test]
+fn finished_records_are_counted_from_an_offset() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    p.acquire(&a, &[batch(0, 5)], LIMITS, 0);
+    // 0 held, 1 and 3 accepted, 4 rejected: the start stays at 0.
+    p.acknowledge("a", 1, 1, &[AckType::Accept], 3).unwrap();
+    p.acknowledge("a", 3, 4, &[AckType::Accept, AckType::Reject], 3).unwrap();
+    assert_eq!(p.start(), 0);
+    let counts: Vec<usize> = [-5, 0, 2, 4, 5, 99].iter().map(|&from| p.finished_since(from)).collect();
+    assert_eq!(counts, vec![3, 3, 2, 1, 0, 0]);
+    assert_eq!(p.finished(), 3);
+}
+
+#[test]
 fn an_acknowledgement_is_all_or_nothing() {
     let mut p = SharePartition::new(0);
     let a = member("a");

@@ -276,6 +276,9 @@ async fn the_overview_shows_start_offsets_and_lag_and_a_reset_start_survives_a_r
         overview::ShareProgress { topic_id: t, partition: 0, start: 4, acquired: 3, finished: 1 }
     );
     assert!(f.broker().group_overviews().iter().any(|g| g.group_id == "g" && g.group_type == "share"));
+    // Records deleted up to 7 (6, finished, among them) before the next fetch moves the start.
+    p.log().delete_records_before(7).unwrap();
+    assert_eq!(f.broker().group_overview("g").unwrap().offsets[0].lag, Some(3), "10 - 7, nothing finished from 7");
 
     // Only an empty group's starts are set.
     assert_eq!(s.set_start_offsets("g", &[(t, 0, 8)]).await, Err(ShareError::NotEmpty("g".into())));
@@ -337,19 +340,20 @@ async fn by_duration_starts_at_the_first_record_that_recent_or_waits_for_one() {
     for (group, value, start) in [("half-minute", "by_duration:PT30S", 3), ("hour", "by_duration:PT1H", 0)] {
         f.reset_by(group, value).unwrap();
         s.heartbeat(ShareHeartbeat { group: group.into(), ..hb("a", 0, Some(&["t"])) }).await.unwrap();
-        s.prepare(group, &[(t, p.clone())]).await.unwrap();
+        assert_eq!(s.prepare(group, &[(t, p.clone())]).await.unwrap(), vec![]);
         assert_eq!(starts(&s, group), vec![(t, 0, start)], "{value}");
     }
     // No record is a second old: as in Kafka, the share-partition waits for one
     // (a record with an old timestamp does not start it), then starts there.
     f.reset_by("second", "by_duration:PT1S").unwrap();
     s.heartbeat(ShareHeartbeat { group: "second".into(), ..hb("a", 0, Some(&["t"])) }).await.unwrap();
-    s.prepare("second", &[(t, p.clone())]).await.unwrap();
+    let unstarted = vec![Unstarted { topic_id: t, partition: 0, timestamp: now - 1_000 }];
+    assert_eq!(s.prepare("second", &[(t, p.clone())]).await.unwrap(), unstarted);
     assert_eq!(starts(&s, "second"), vec![]);
-    for ts in [now - 5_000, f.clock.now_ms()] {
-        p.append_internal(&BatchBuilder::new(0).timestamp(ts).records([Record::value("late")]).build()).unwrap();
-        s.prepare("second", &[(t, p.clone())]).await.unwrap();
-    }
+    p.append_internal(&BatchBuilder::new(0).timestamp(now - 5_000).records([Record::value("late")]).build()).unwrap();
+    assert_eq!(s.prepare("second", &[(t, p.clone())]).await.unwrap(), unstarted);
+    p.append_internal(&BatchBuilder::new(0).timestamp(now).records([Record::value("late")]).build()).unwrap();
+    assert_eq!(s.prepare("second", &[(t, p.clone())]).await.unwrap(), vec![]);
     assert_eq!(starts(&s, "second"), vec![(t, 0, 6)]);
     // Kafka's refusal of what it cannot read, word for word.
     let e = f.reset_by("g", "by_duration:-PT1H").unwrap_err().to_string();
