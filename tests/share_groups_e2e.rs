@@ -2,7 +2,8 @@
 //! answers to malformed heartbeats, share-session epochs (SHARE_SESSION_NOT_FOUND,
 //! INVALID_SHARE_SESSION_EPOCH, acknowledgements on a session's first fetch),
 //! acquired ranges and delivery counts, ShareGroupDescribe, one namespace for
-//! every kind of group, and `share.version` 0 refusing the APIs across a restart;
+//! every kind of group, members kept across a restart, and `share.version` 0
+//! refusing the APIs across a restart;
 //! by_duration's OFFSET_NOT_AVAILABLE;
 //! the fetch byte-rate quota on ShareFetch (and Fetch); DescribeShareGroupOffsets,
 //! AlterShareGroupOffsets and DeleteShareGroupOffsets.
@@ -206,7 +207,10 @@ fn share_groups_on_the_wire() {
     let mut s = connect(&weir);
     assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["st"])).error_code, 35);
     assert_eq!(set_share_version(&weir, 1), 0);
-    // After the restart the member joins again. Offset 2 comes back as last written
+    // The member was kept across the restart with its epoch, as Kafka keeps it.
+    let kept = heartbeat(&mut s, "m1", 1, None);
+    assert_eq!((kept.error_code, kept.member_epoch), (0, 2), "not UNKNOWN_MEMBER_ID; the target computed again");
+    // It may also join again. Offset 2 comes back as last written
     // (released after one delivery: its second acquisition was not written), so
     // this is its second delivery again.
     assert_eq!(heartbeat(&mut s, "m1", 0, Some(&["st"])).error_code, 0);

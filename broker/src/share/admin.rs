@@ -171,4 +171,51 @@ impl ShareCoordinator {
         }
         Ok(())
     }
+
+    /// Deletes an empty share group and its state (DeleteGroups). The group goes
+    /// from memory at once (checked empty in the same step, so no member joins it
+    /// between the check and the removal), then its tombstones are written; if they
+    /// cannot be, the error says so and a restart finds the group as last written.
+    pub async fn delete(&self, group: &str) -> Result<()> {
+        // The group's turn first: an offset reset (which may create the group)
+        // comes wholly before or after, never between the removal and the write.
+        let partition = self.store_partition(group);
+        let _turn = self.writers[partition as usize].lock().await;
+        let keys: Vec<ShareKey> = {
+            let mut st = self.state.lock();
+            let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
+            if !g.members.is_empty() {
+                return Err(ShareError::NotEmpty(group.to_string()));
+            }
+            st.groups.remove(group);
+            st.sessions.remove_group(group);
+            st.parked.remove(group);
+            // Pending ones too: their first write may be in its turn already.
+            let mut keys: Vec<ShareKey> = st.pending.iter().filter(|k| k.group == group).cloned().collect();
+            let gp = st.parts.remove(group).unwrap_or_default();
+            keys.extend(gp.into_keys().map(|(topic_id, partition)| ShareKey {
+                group: group.to_string(),
+                topic_id,
+                partition,
+            }));
+            keys
+        };
+        // Members' records are tombstoned as they leave; one whose tombstone could
+        // not be written goes now.
+        let stale: Vec<String> = self
+            .store
+            .lock()
+            .as_ref()
+            .map(|s| s.lock().members.keys().filter(|(g, _)| g == group).map(|(_, m)| m.clone()).collect())
+            .unwrap_or_default();
+        let mut entries: Vec<crate::internal::Entry> =
+            keys.iter().map(|k| (Some(StateKey::Partition(k.clone()).encode()), None)).collect();
+        entries.extend(
+            stale
+                .into_iter()
+                .map(|member| (Some(StateKey::Member { group: group.to_string(), member }.encode()), None)),
+        );
+        entries.push((Some(StateKey::Group(group.to_string()).encode()), None));
+        self.write(partition, entries).await
+    }
 }

@@ -154,13 +154,22 @@ impl ShareCoordinator {
                 for (g, epoch) in &p.epochs {
                     groups.insert(g.clone(), ShareGroup { epoch: *epoch, ..Default::default() });
                 }
+                // Members keep their epochs; their sessions start again now. The
+                // target is computed again at the first heartbeat (a new epoch).
+                let now = clock.now_ms();
+                for ((g, id), m) in &p.members {
+                    if let Some(group) = groups.get_mut(g) {
+                        group.members.insert(id.clone(), ShareMember { last_heartbeat: now, ..m.clone() });
+                    }
+                }
                 for (k, snap) in &p.partitions {
                     let sp = Arc::new(Mutex::new(SharePartition::restore(snap)));
                     parts.entry(k.group.clone()).or_default().insert((k.topic_id, k.partition), sp);
                 }
             }
             let share_partitions: usize = parts.values().map(HashMap::len).sum();
-            tracing::info!(share_groups = groups.len(), share_partitions, "share groups loaded");
+            let members: usize = groups.values().map(|g: &ShareGroup| g.members.len()).sum();
+            tracing::info!(share_groups = groups.len(), members, share_partitions, "share groups loaded");
             store = Some(Arc::new(st));
         }
         Ok(Arc::new_cyclic(|me| ShareCoordinator {
@@ -223,7 +232,7 @@ impl ShareCoordinator {
         self.sweep_deleted_topics().await;
         let (epochs, changed) = {
             let mut st = self.state.lock();
-            let mut epochs = Vec::new();
+            let mut epochs: Vec<(String, Vec<String>)> = Vec::new();
             let mut gone: Vec<(String, String)> = Vec::new();
             for (gid, g) in st.groups.iter_mut() {
                 let expired: Vec<String> = g
@@ -235,13 +244,13 @@ impl ShareCoordinator {
                 if expired.is_empty() {
                     continue;
                 }
-                for m in expired {
+                for m in &expired {
                     tracing::info!(group = %gid, member_id = %m, "share group member's session timed out");
-                    g.members.remove(&m);
-                    gone.push((gid.clone(), m));
+                    g.members.remove(m);
+                    gone.push((gid.clone(), m.clone()));
                 }
                 g.epoch += 1;
-                epochs.push(gid.clone());
+                epochs.push((gid.clone(), expired));
                 let topics = self.topics_of(&g.subscribed());
                 g.assign(topics);
             }
@@ -269,9 +278,9 @@ impl ShareCoordinator {
             }
             (epochs, changed)
         };
-        for g in epochs {
-            if let Err(e) = self.persist_epoch(&g).await {
-                tracing::error!(group = %g, error = %e, "could not write the share group's epoch");
+        for (g, expired) in epochs {
+            if let Err(e) = self.persist_group(&g, true, &expired).await {
+                tracing::error!(group = %g, error = %e, "could not write the share group's epoch and members");
             }
         }
         if let Err(e) = self.persist_partitions(changed).await {
@@ -314,15 +323,29 @@ impl ShareCoordinator {
 
     /// Writes the group's epoch as it is when its turn comes (so a later epoch is
     /// never overwritten by an earlier one).
-    async fn persist_epoch(&self, group: &str) -> Result<()> {
+    /// Writes `group`'s epoch (with `epoch`) and the `members` named, each as it
+    /// is when the turn comes (a tombstone for one no longer there), so the last
+    /// record of each is its state now.
+    async fn persist_group(&self, group: &str, epoch: bool, members: &[String]) -> Result<()> {
         let partition = self.store_partition(group);
         let _turn = self.writers[partition as usize].lock().await;
-        let Some(epoch) = self.state.lock().groups.get(group).map(|g| g.epoch) else { return Ok(()) };
-        self.write(
-            partition,
-            vec![(Some(StateKey::Group(group.to_string()).encode()), Some(store::encode_epoch(epoch)))],
-        )
-        .await
+        let entries: Vec<crate::internal::Entry> = {
+            let st = self.state.lock();
+            let Some(g) = st.groups.get(group) else { return Ok(()) };
+            let mut entries = Vec::with_capacity(members.len() + 1);
+            if epoch {
+                entries.push((Some(StateKey::Group(group.to_string()).encode()), Some(store::encode_epoch(g.epoch))));
+            }
+            for id in members {
+                let key = StateKey::Member { group: group.to_string(), member: id.clone() };
+                entries.push((Some(key.encode()), g.members.get(id).map(store::encode_member)));
+            }
+            entries
+        };
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.write(partition, entries).await
     }
 
     /// Writes the current snapshot of each share-partition, taken in its

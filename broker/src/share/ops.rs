@@ -114,7 +114,8 @@ impl ShareCoordinator {
             return Err(ShareError::InvalidRequest("SubscribedTopicNames must be set in first request.".into()));
         }
         let now = self.now();
-        let (answer, epoch_written, released) = {
+        // What to write: the group's epoch if it moved, the member if it changed.
+        let (answer, epoch_moved, member_changed, released) = {
             let mut st = self.state.lock();
             if hb.epoch == -1 {
                 let Some(g) = st.groups.get_mut(&hb.group) else {
@@ -131,12 +132,12 @@ impl ShareCoordinator {
                 // ends the session (a leaving consumer sends its last acknowledgements
                 // after the leave, as Kafka's does) or the session times out.
                 let answer = ShareHeartbeatAnswer {
-                    member_id: hb.member_id,
+                    member_id: hb.member_id.clone(),
                     epoch: -1,
                     interval_ms: self.cfg.heartbeat_interval_ms as i32,
                     assignment: None,
                 };
-                (answer, Some(hb.group), Vec::new())
+                (answer, true, true, Vec::new())
             } else {
                 let mut bumped = false;
                 if hb.epoch == 0 {
@@ -203,18 +204,22 @@ impl ShareCoordinator {
                 } else {
                     None
                 };
+                // A new epoch and assignment is all a heartbeat changes of a member
+                // (a join or a new subscription brings one).
+                let changed = assignment.is_some();
                 let answer = ShareHeartbeatAnswer {
-                    member_id: hb.member_id,
+                    member_id: hb.member_id.clone(),
                     epoch: group_epoch,
                     interval_ms: self.cfg.heartbeat_interval_ms as i32,
                     assignment,
                 };
-                (answer, bumped.then_some(hb.group), Vec::new())
+                (answer, bumped, changed, Vec::new())
             }
         };
-        if let Some(g) = epoch_written {
-            if let Err(err) = self.persist_epoch(&g).await {
-                tracing::error!(group = %g, error = %err, "could not write the share group's epoch");
+        if epoch_moved || member_changed {
+            let members = if member_changed { std::slice::from_ref(&hb.member_id) } else { &[] };
+            if let Err(err) = self.persist_group(&hb.group, epoch_moved, members).await {
+                tracing::error!(group = %hb.group, error = %err, "could not write the share group's epoch and member");
             }
         }
         if let Err(e) = self.persist_partitions(released).await {
@@ -556,39 +561,5 @@ impl ShareCoordinator {
             epoch: g.epoch,
             members: g.members.iter().map(|(id, m)| (id.clone(), m.clone())).collect(),
         })
-    }
-
-    /// Deletes an empty share group and its state (DeleteGroups). The group goes from memory at once (checked empty in the same step, so no
-    /// member joins it between the check and the removal), then its tombstones are
-    /// written; if they cannot be, the error says so and a restart finds the group
-    /// as last written.
-    pub async fn delete(&self, group: &str) -> Result<()> {
-        // The group's turn first: an offset reset (which may create the group)
-        // comes wholly before or after, never between the removal and the write.
-        let partition = self.store_partition(group);
-        let _turn = self.writers[partition as usize].lock().await;
-        let keys: Vec<ShareKey> = {
-            let mut st = self.state.lock();
-            let Some(g) = st.groups.get(group) else { return Err(ShareError::GroupNotFound(group.to_string())) };
-            if !g.members.is_empty() {
-                return Err(ShareError::NotEmpty(group.to_string()));
-            }
-            st.groups.remove(group);
-            st.sessions.remove_group(group);
-            st.parked.remove(group);
-            // Pending ones too: their first write may be in its turn already.
-            let mut keys: Vec<ShareKey> = st.pending.iter().filter(|k| k.group == group).cloned().collect();
-            let gp = st.parts.remove(group).unwrap_or_default();
-            keys.extend(gp.into_keys().map(|(topic_id, partition)| ShareKey {
-                group: group.to_string(),
-                topic_id,
-                partition,
-            }));
-            keys
-        };
-        let mut entries: Vec<crate::internal::Entry> =
-            keys.iter().map(|k| (Some(StateKey::Partition(k.clone()).encode()), None)).collect();
-        entries.push((Some(StateKey::Group(group.to_string()).encode()), None));
-        self.write(partition, entries).await
     }
 }

@@ -11,6 +11,14 @@
 //!   start and the in-flight records that are not plainly available). Written
 //!   whenever an acknowledgement, a release or a lock's end changes it; a
 //!   tombstone when the group is deleted.
+//! - a member: key `2, group, member id`; value `0, member epoch (i32), previous
+//!   epoch (i32), rack id (i16 length, -1 for none), client id, client host,
+//!   subscribed topics (i32 count, each a string), assignment (i32 count of
+//!   topics, each a topic id (16 bytes), i32 count and the partitions (i32))`.
+//!   Written when a member joins, changes its subscription or takes a new epoch
+//!   and assignment; a tombstone when it leaves or its session times out. As in
+//!   Kafka (its ShareGroupMemberMetadata and current-assignment records), a
+//!   member keeps its epoch across a restart rather than rejoin from 0.
 //!
 //! A group's records all go to one partition of the topic (by the hash of its
 //! name), so they are read back in the order written.
@@ -20,6 +28,7 @@ use std::collections::HashMap;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
+use super::group::{Assignment, ShareMember};
 use super::partition::{RecordState, Snapshot};
 use crate::internal::KeyValue;
 use crate::internal::StateMachine;
@@ -46,6 +55,7 @@ pub struct ShareKey {
 pub enum StateKey {
     Group(String),
     Partition(ShareKey),
+    Member { group: String, member: String },
 }
 
 fn put_str(b: &mut BytesMut, s: &str) {
@@ -80,6 +90,11 @@ impl StateKey {
                 b.put_slice(k.topic_id.as_bytes());
                 b.put_i32(k.partition);
             }
+            StateKey::Member { group, member } => {
+                b.put_i16(2);
+                put_str(&mut b, group);
+                put_str(&mut b, member);
+            }
         }
         b.freeze()
     }
@@ -102,6 +117,11 @@ impl StateKey {
                 b.advance(16);
                 Some(StateKey::Partition(ShareKey { group, topic_id, partition: b.get_i32() }))
             }
+            2 => {
+                let group = get_str(&mut b)?;
+                let member = get_str(&mut b)?;
+                b.is_empty().then_some(StateKey::Member { group, member })
+            }
             _ => None,
         }
     }
@@ -111,8 +131,91 @@ impl StateKey {
         match self {
             StateKey::Group(g) => g,
             StateKey::Partition(k) => &k.group,
+            StateKey::Member { group, .. } => group,
         }
     }
+}
+
+fn put_opt_str(b: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(b, s),
+        None => b.put_i16(-1),
+    }
+}
+
+fn get_opt_str(b: &mut &[u8]) -> Option<Option<String>> {
+    if b.remaining() >= 2 && i16::from_be_bytes([b[0], b[1]]) == -1 {
+        b.advance(2);
+        return Some(None);
+    }
+    get_str(b).map(Some)
+}
+
+/// A count read from a record, refused when fewer than `min_each` bytes a piece are left.
+fn get_count(b: &mut &[u8], min_each: usize) -> Option<usize> {
+    if b.remaining() < 4 {
+        return None;
+    }
+    let n = usize::try_from(b.get_i32()).ok()?;
+    (b.remaining() >= n.checked_mul(min_each)?).then_some(n)
+}
+
+pub fn encode_member(m: &ShareMember) -> Bytes {
+    let mut b = BytesMut::with_capacity(64);
+    b.put_i16(0);
+    b.put_i32(m.epoch);
+    b.put_i32(m.previous_epoch);
+    put_opt_str(&mut b, m.rack_id.as_deref());
+    put_str(&mut b, &m.client_id);
+    put_str(&mut b, &m.client_host);
+    b.put_i32(m.topics.len() as i32);
+    for t in &m.topics {
+        put_str(&mut b, t);
+    }
+    b.put_i32(m.assignment.len() as i32);
+    for (id, parts) in &m.assignment {
+        b.put_slice(id.as_bytes());
+        b.put_i32(parts.len() as i32);
+        for p in parts {
+            b.put_i32(*p);
+        }
+    }
+    b.freeze()
+}
+
+/// A member as written (`last_heartbeat` 0: whoever restores it starts its session).
+pub fn decode_member(mut b: &[u8]) -> Option<ShareMember> {
+    if b.remaining() < 10 || b.get_i16() != 0 {
+        return None;
+    }
+    let (epoch, previous_epoch) = (b.get_i32(), b.get_i32());
+    let rack_id = get_opt_str(&mut b)?;
+    let client_id = get_str(&mut b)?;
+    let client_host = get_str(&mut b)?;
+    let mut topics = std::collections::BTreeSet::new();
+    for _ in 0..get_count(&mut b, 2)? {
+        topics.insert(get_str(&mut b)?);
+    }
+    let mut assignment = Assignment::new();
+    for _ in 0..get_count(&mut b, 20)? {
+        if b.remaining() < 20 {
+            return None;
+        }
+        let id = Uuid::from_slice(&b[..16]).ok()?;
+        b.advance(16);
+        let parts = (0..get_count(&mut b, 4)?).map(|_| b.get_i32()).collect();
+        assignment.insert(id, parts);
+    }
+    b.is_empty().then_some(ShareMember {
+        epoch,
+        previous_epoch,
+        topics,
+        rack_id,
+        client_id,
+        client_host,
+        last_heartbeat: 0,
+        assignment,
+    })
 }
 
 pub fn encode_epoch(epoch: i32) -> Bytes {
@@ -173,6 +276,8 @@ pub fn decode_snapshot(mut b: &[u8]) -> Option<Snapshot> {
 pub struct Persisted {
     pub epochs: HashMap<String, i32>,
     pub partitions: HashMap<ShareKey, Snapshot>,
+    /// Members by (group, member id), as written (`last_heartbeat` 0).
+    pub members: HashMap<(String, String), ShareMember>,
 }
 
 impl StateMachine for Persisted {
@@ -216,6 +321,20 @@ impl StateMachine for Persisted {
                     "bad share-partition record skipped"
                 ),
             },
+            StateKey::Member { group, member } => match value.map(decode_member) {
+                None => {
+                    self.members.remove(&(group, member));
+                }
+                Some(Some(m)) => {
+                    self.members.insert((group, member), m);
+                }
+                Some(None) => tracing::warn!(
+                    topic = SHARE_STATE_TOPIC,
+                    partition,
+                    offset = record.offset,
+                    "bad share group member record skipped"
+                ),
+            },
         }
     }
 }
@@ -249,6 +368,34 @@ mod tests {
         assert_eq!(decode_snapshot(&encode_snapshot(&Snapshot { start: -1, batches: vec![] })), None);
         assert_eq!(StateKey::decode(&[0, 9]), None);
         assert_eq!(decode_epoch(&encode_epoch(12)), Some(12));
+        let k = StateKey::Member { group: "g".into(), member: "m-1".into() };
+        assert_eq!(StateKey::decode(&k.encode()), Some(k));
+    }
+
+    #[test]
+    fn members_read_back_whole_or_not_at_all() {
+        let m = ShareMember {
+            epoch: 7,
+            previous_epoch: 5,
+            topics: ["a".to_string(), "bé".to_string()].into(),
+            rack_id: None,
+            client_id: "client".into(),
+            client_host: "/127.0.0.1".into(),
+            last_heartbeat: 0,
+            assignment: [(Uuid::from_u128(1), [0, 2].into()), (Uuid::from_u128(2), [].into())].into(),
+        };
+        let bytes = encode_member(&m);
+        let back = decode_member(&bytes).expect("reads back");
+        assert_eq!((back.epoch, back.previous_epoch, &back.topics, &back.assignment), (7, 5, &m.topics, &m.assignment));
+        assert_eq!((back.rack_id, back.client_id.as_str(), back.client_host.as_str()), (None, "client", "/127.0.0.1"));
+        let racked = ShareMember { rack_id: Some("r1".into()), ..m };
+        assert_eq!(decode_member(&encode_member(&racked)).and_then(|m| m.rack_id).as_deref(), Some("r1"));
+        for cut in 0..bytes.len() {
+            assert!(decode_member(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut trailing = bytes.to_vec();
+        trailing.push(0);
+        assert!(decode_member(&trailing).is_none());
     }
 
     proptest! {
@@ -269,6 +416,7 @@ mod tests {
             let s = Snapshot { start, batches };
             prop_assert_eq!(decode_snapshot(&encode_snapshot(&s)), Some(s));
             let _ = decode_snapshot(&junk);
+            let _ = decode_member(&junk);
             let _ = StateKey::decode(&junk);
         }
     }

@@ -153,7 +153,7 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
     f.reopen();
     let s = f.shares();
     assert_eq!(starts(&s, "g"), vec![(t, 0, 4)]);
-    assert_eq!(s.list(), vec![("g".to_string(), "Empty")]);
+    assert_eq!(s.list(), vec![("g".to_string(), "Stable")], "its members are kept");
     let p = f.partition("t", 0);
     let got = s.acquire("g", &a, t, &p, 500, 1 << 20, RU).unwrap();
     assert_eq!(
@@ -173,6 +173,45 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
             partition::AcquiredRange { first: 7, last: 9, deliveries: 2 }
         ]
     );
+}
+
+#[tokio::test]
+async fn members_keep_their_epochs_and_assignments_across_a_restart() {
+    let mut f = Fixture::new();
+    let t = f.topic("t", 2);
+    let s = f.shares();
+    let a = s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    s.heartbeat(hb("b", 0, Some(&["t"]))).await.unwrap();
+    let a = s.heartbeat(hb("a", a.epoch, None)).await.unwrap();
+    assert_eq!((a.epoch, owned(&a, t)), (2, vec![0]));
+    // c joins and leaves (epochs 3 and 4): its record goes with it.
+    s.heartbeat(hb("c", 0, Some(&["t"]))).await.unwrap();
+    s.heartbeat(hb("c", -1, None)).await.unwrap();
+    let before = s.describe("g").unwrap();
+    f.reopen();
+    let s = f.shares();
+    let after = s.describe("g").unwrap();
+    assert_eq!((after.state, after.epoch), ("Stable", 4));
+    let kept = |d: &ShareGroupDescription| -> Vec<(String, i32, Assignment, Vec<String>)> {
+        d.members
+            .iter()
+            .map(|(id, m)| (id.clone(), m.epoch, m.assignment.clone(), m.topics.iter().cloned().collect()))
+            .collect()
+    };
+    assert_eq!(kept(&after), kept(&before));
+    assert_eq!(kept(&after).iter().map(|m| m.0.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    // a goes on with the epoch it had (not fenced, not unknown); the target is
+    // computed again, a new epoch.
+    let limit = s.settings().session_timeout_ms;
+    f.advance(limit - 1).await;
+    let a = s.heartbeat(hb("a", 2, None)).await.unwrap();
+    assert_eq!((a.epoch, owned(&a, t)), (5, vec![0]));
+    // b never comes back: its session, started again at the restart, ends.
+    f.advance(1).await;
+    assert_eq!(s.describe("g").unwrap().members.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["a"]);
+    f.reopen();
+    let d = f.shares().describe("g").unwrap();
+    assert_eq!((d.epoch, d.members.len(), d.members[0].1.epoch), (6, 1, 5));
 }
 
 #[tokio::test]
