@@ -58,6 +58,8 @@ enum Command {
     Topic(TopicArgs),
     /// List, describe, reset the offsets of, and delete consumer groups (kafka-consumer-groups' operations).
     Group(GroupArgs),
+    /// List, describe, reset the start offsets of, and delete share groups (kafka-share-groups' operations).
+    ShareGroup(ShareGroupArgs),
     /// Create, list and delete ACLs (rpk security acl's flags).
     Acl(AclArgs),
     /// Create, list and delete SCRAM users.
@@ -87,6 +89,14 @@ enum Command {
         #[command(flatten)]
         conn: ops::Conn,
     },
+}
+
+#[derive(Args)]
+struct ShareGroupArgs {
+    #[command(subcommand)]
+    command: ops::share_group::ShareGroupCmd,
+    #[command(flatten)]
+    conn: ops::Conn,
 }
 
 #[derive(Args)]
@@ -359,6 +369,9 @@ fn main() -> ExitCode {
         Some(Command::Mirror(a)) => runtime.block_on(mirror_cmd::run(a)),
         Some(Command::Topic(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::topic::run(a.command, c))),
         Some(Command::Group(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::group::run(a.command, c))),
+        Some(Command::ShareGroup(a)) => {
+            a.conn.with_profile().and_then(|c| runtime.block_on(ops::share_group::run(a.command, c)))
+        }
         Some(Command::Acl(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::acl::run(a.command, c))),
         Some(Command::User(a)) => a.conn.with_profile().and_then(|c| runtime.block_on(ops::user::run(a.command, c))),
         Some(Command::Cluster(a)) => {

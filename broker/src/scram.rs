@@ -50,6 +50,30 @@ impl ScramCredential {
     }
 }
 
+/// The client's side of RFC 5802's last step: the proof to send for
+/// `auth_message` and the server signature to expect back; `None` for a
+/// mechanism Kafka does not know.
+pub fn client_proof(mechanism: i8, salted_password: &[u8], auth_message: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    macro_rules! proof {
+        ($h:ty) => {{
+            let mac = |key: &[u8], msg: &[u8]| {
+                let mut m = <Hmac<$h> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+                m.update(msg);
+                m.finalize().into_bytes().to_vec()
+            };
+            let client_key = mac(salted_password, b"Client Key");
+            let signature = mac(&<$h>::digest(&client_key), auth_message);
+            let proof = client_key.iter().zip(&signature).map(|(k, s)| k ^ s).collect();
+            (proof, mac(&mac(salted_password, b"Server Key"), auth_message))
+        }};
+    }
+    match mechanism {
+        SCRAM_SHA_256 => Some(proof!(Sha256)),
+        SCRAM_SHA_512 => Some(proof!(Sha512)),
+        _ => None,
+    }
+}
+
 /// Why one user's change was refused (Kafka's codes and messages).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ScramError {
@@ -306,6 +330,11 @@ mod tests {
         assert_eq!(m.finalize().into_bytes().to_vec(), base64_decode("6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="));
         assert_eq!(c.stored_key.len(), 32);
         assert!(ScramCredential::derive(3, &salt, &salted, 4096).is_none());
+        // The client's side of the same exchange.
+        let (proof, server_signature) = client_proof(SCRAM_SHA_256, &salted, auth).unwrap();
+        assert_eq!(proof, base64_decode("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="));
+        assert_eq!(server_signature, base64_decode("6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="));
+        assert!(client_proof(3, &salted, auth).is_none());
     }
 
     #[test]

@@ -33,15 +33,8 @@ pub enum GroupCmd {
     #[command(group(ArgGroup::new("which").required(true).args(["topic", "all_topics"])))]
     ResetOffsets {
         group: String,
-        /// The topic whose offsets move (every partition, or --partition)
-        #[arg(long)]
-        topic: Option<String>,
-        /// Every topic the group has committed offsets for
-        #[arg(long)]
-        all_topics: bool,
-        /// Only this partition
-        #[arg(long)]
-        partition: Option<i32>,
+        #[command(flatten)]
+        scope: super::ResetScope,
         #[arg(long)]
         to_earliest: bool,
         #[arg(long)]
@@ -200,9 +193,7 @@ pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
         GroupCmd::Describe { group } => describe(&conn, &group),
         GroupCmd::ResetOffsets {
             group,
-            topic,
-            all_topics,
-            partition,
+            scope: super::ResetScope { topic, all_topics, partition },
             to_earliest,
             to_latest,
             to_offset,

@@ -39,9 +39,11 @@ pub mod progress;
 pub mod records;
 pub mod registry_client;
 pub mod schema;
+pub mod share_group;
 pub mod time;
 pub mod topic;
 pub mod user;
+pub mod wire;
 
 use std::time::Duration;
 
@@ -155,6 +157,29 @@ pub fn error_name(code: RDKafkaErrorCode) -> String {
     weir_broker::api::error_codes::snake_upper(&format!("{code:?}"))
 }
 
+/// Which partitions a `reset-offsets` moves (one of --topic and --all-topics is
+/// required; the subcommand's `which` group says so).
+#[derive(clap::Args, Debug)]
+pub struct ResetScope {
+    /// The topic whose offsets move (every partition, or --partition)
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Every topic the group has offsets for
+    #[arg(long)]
+    pub all_topics: bool,
+    /// Only this partition
+    #[arg(long)]
+    pub partition: Option<i32>,
+}
+
+/// Kafka's name of an error code as the wire carries it (`GROUP_ID_NOT_FOUND`).
+pub fn kafka_error_name(code: i16) -> String {
+    match kafka_protocol::ResponseError::try_from_code(code) {
+        Some(e) => weir_broker::api::error_codes::snake_upper(&format!("{e:?}")),
+        None => format!("error {code}"),
+    }
+}
+
 /// librdkafka's description of an error code (`Broker: Topic already exists`).
 pub fn error_message(code: RDKafkaErrorCode) -> String {
     let text = code.to_string();
@@ -171,7 +196,6 @@ pub fn report(
     results: Vec<Result<String, (String, RDKafkaErrorCode)>>,
     done: &str,
 ) -> Result<()> {
-    let failed = results.iter().filter(|r| r.is_err()).count();
     let rows: Vec<(String, Option<(String, String)>)> = results
         .into_iter()
         .map(|r| match r {
@@ -179,6 +203,12 @@ pub fn report(
             Err((t, code)) => (t, Some((error_name(code), error_message(code)))),
         })
         .collect();
+    report_rows(conn, what, rows, done)
+}
+
+/// As [`report`], each outcome given as the error's Kafka name and message, if any.
+pub fn report_rows(conn: &Conn, what: &str, rows: Vec<(String, Option<(String, String)>)>, done: &str) -> Result<()> {
+    let failed = rows.iter().filter(|(_, e)| e.is_some()).count();
     match conn.format {
         Format::Json | Format::Yaml => print_json(
             conn.format,

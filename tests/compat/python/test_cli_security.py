@@ -13,7 +13,7 @@ import tempfile
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, ShareConsumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
@@ -115,6 +115,40 @@ def test_users_and_acls_through_a_profile_over_sasl_ssl(cli_weir):
         AdminClient(carol).list_topics(timeout=5)
     # A refusal keeps Kafka's name: carol is gone.
     weir(w, "user", "delete", "carol", code=1)
+
+
+def test_share_groups_through_a_profile_over_sasl_ssl(cli_weir):
+    """`weir share-group` speaks the share-group APIs itself (librdkafka's admin API has
+    none): over TLS with SCRAM, from the profile or -X, as librdkafka would."""
+    w = cli_weir
+    topic, group = unique_topic("cli-share"), unique_topic("cli-sg")
+    weir(w, "topic", "create", topic, "-p", "1")
+    p = Producer(as_admin(w))
+    for i in range(3):
+        p.produce(topic, value=b"x%d" % i)
+    assert p.flush(20) == 0
+    plan = weir(w, "share-group", "reset-offsets", group, "--topic", topic, "--to-earliest", "--execute")
+    assert plan == [{"group": group, "topic": topic, "partition": 0, "new_start_offset": 0}]
+    assert {"group": group, "state": "Empty"} in weir(w, "share-group", "list")
+    c = ShareConsumer({**as_admin(w), "group.id": group})
+    c.subscribe([topic])
+    got, deadline = 0, time.monotonic() + 60
+    while got < 3 and time.monotonic() < deadline:
+        got += sum(1 for m in c.poll(0.5) or [] if m.error() is None)
+    assert got == 3
+    d = weir(w, "share-group", "describe", group)
+    assert d["state"] == "Stable" and len(d["members"]) == 1, d
+    assert d["members"][0]["assignment"] == [{"topic": topic, "partitions": [0]}]
+    assert d["offsets"][0]["log_end_offset"] == 3, d
+    c.close()
+    # -X over the profile: SCRAM-SHA-512; a wrong password is the broker's refusal.
+    env = {**os.environ, "WEIR_PROFILES": w.profiles}
+    done = subprocess.run([WEIR, "share-group", "list", "-X", "sasl.mechanism=SCRAM-SHA-512", "--format", "json"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and group in done.stdout, done
+    wrong = subprocess.run([WEIR, "share-group", "list", "-X", "sasl.password=wrong"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert wrong.returncode == 1 and "authentication failed" in wrong.stderr, wrong
 
 
 def test_records_cross_between_weir_and_confluent_serializers(cli_weir):
