@@ -70,7 +70,11 @@ fn share_groups_are_listed_described_reset_and_deleted() {
     assert_eq!(heartbeat(&w, joined.member_epoch, None).error_code, 0);
     assert_eq!(heartbeat(&w, -1, None).error_code, 0);
 
-    // Without members: --all-topics moves what the group has state for.
+    // Without members: --all-topics moves what the group has state for; a group
+    // without state has nothing to move (and is not made).
+    let out = weir(&w, &["share-group", "reset-offsets", "nobody", "--all-topics", "--to-latest", "--execute"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no share-partitions to reset"), "{out:?}");
     let plan = json(&w, &["share-group", "reset-offsets", "jobs", "--all-topics", "--to-earliest", "--execute"], 0);
     assert_eq!(plan.as_array().unwrap().len(), 2, "{plan}");
     let d = json(&w, &["share-group", "describe", "jobs"], 0);
@@ -80,10 +84,25 @@ fn share_groups_are_listed_described_reset_and_deleted() {
     assert_eq!(out[0], serde_json::json!({"topic": "orders", "error": null}));
     assert_eq!(out[1]["error"]["code"], "UNKNOWN_TOPIC_OR_PARTITION");
     assert_eq!(offsets(&json(&w, &["share-group", "describe", "jobs"], 0)), []);
-    // Unknown groups and the delete.
+    // Unknown groups, the empty group id, and the delete.
     let out = weir(&w, &["share-group", "describe", "ghost"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("GROUP_ID_NOT_FOUND"), "{out:?}");
-    assert_eq!(json(&w, &["share-group", "delete", "jobs"], 0), serde_json::json!([{"group": "jobs", "error": null}]));
+    for args in
+        [&["share-group", "describe", ""][..], &["share-group", "reset-offsets", "", "--all-topics", "--to-latest"]]
+    {
+        let out = weir(&w, args);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("INVALID_GROUP_ID"), "{args:?}");
+    }
+    // Only share groups are deleted: a consumer group's name is refused and the group stays.
+    let (code, _, err) = weir_in(&w, &["consume", "orders", "-g", "billing", "-n", "1"], "");
+    assert_eq!(code, Some(0), "{err}");
+    let out = json(&w, &["share-group", "delete", "billing", "jobs"], 1);
+    assert_eq!(out[0]["error"]["code"], "GROUP_ID_NOT_FOUND", "{out}");
+    assert_eq!(out[0]["error"]["message"], "Group 'billing' is not a share group.");
+    assert_eq!(out[1], serde_json::json!({"group": "jobs", "error": null}));
+    let groups = json(&w, &["group", "list"], 0);
+    assert!(groups.as_array().unwrap().iter().any(|g| g["group"] == "billing"), "{groups}");
     assert_eq!(json(&w, &["share-group", "list"], 0), serde_json::json!([]));
 }

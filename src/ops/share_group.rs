@@ -85,6 +85,14 @@ fn check(code: i16, msg: &Option<StrBytes>, what: &str) -> Result<()> {
 }
 
 pub async fn run(cmd: ShareGroupCmd, conn: Conn) -> Result<()> {
+    if let ShareGroupCmd::Describe { group }
+    | ShareGroupCmd::ResetOffsets { group, .. }
+    | ShareGroupCmd::DeleteOffsets { group, .. } = &cmd
+    {
+        if group.is_empty() {
+            bail!("INVALID_GROUP_ID: The group id is empty.");
+        }
+    }
     match cmd {
         ShareGroupCmd::List => list(&conn).await,
         ShareGroupCmd::Describe { group } => describe(&conn, &group).await,
@@ -107,18 +115,36 @@ pub async fn run(cmd: ShareGroupCmd, conn: Conn) -> Result<()> {
             reset(&conn, &group, topic, partition, target, execute).await
         }
         ShareGroupCmd::DeleteOffsets { group, topic } => delete_offsets(&conn, &group, &topic).await,
-        ShareGroupCmd::Delete { groups } => {
-            let admin: AdminClient<DefaultClientContext> = conn.client_config()?.create()?;
-            let names: Vec<&str> = groups.iter().map(String::as_str).collect();
-            let opts = AdminOptions::new().operation_timeout(Some(conn.timeout()));
-            let results = admin.delete_groups(&names, &opts).await.context("DeleteGroups failed")?;
-            super::report(&conn, "group", results, "OK")
-        }
+        ShareGroupCmd::Delete { groups } => delete(&conn, &groups).await,
     }
 }
 
-async fn list(conn: &Conn) -> Result<()> {
-    let mut cluster = Cluster::connect(conn).await?;
+/// DeleteGroups of the names that are share groups; any other name is refused
+/// without being deleted, as kafka-share-groups.sh refuses it.
+async fn delete(conn: &Conn, groups: &[String]) -> Result<()> {
+    let share = share_groups(&mut Cluster::connect(conn).await?).await?;
+    let (ours, others): (Vec<&String>, Vec<&String>) = groups.iter().partition(|g| share.contains_key(*g));
+    let mut rows: Vec<(String, Option<(String, String)>)> = others
+        .into_iter()
+        .map(|g| (g.clone(), Some(("GROUP_ID_NOT_FOUND".into(), format!("Group '{g}' is not a share group.")))))
+        .collect();
+    if !ours.is_empty() {
+        let admin: AdminClient<DefaultClientContext> = conn.client_config()?.create()?;
+        let names: Vec<&str> = ours.iter().map(|g| g.as_str()).collect();
+        let opts = AdminOptions::new().operation_timeout(Some(conn.timeout()));
+        let results = admin.delete_groups(&names, &opts).await.context("DeleteGroups failed")?;
+        rows.extend(results.into_iter().map(|r| match r {
+            Ok(g) => (g, None),
+            Err((g, code)) => (g, Some((super::error_name(code), super::error_message(code)))),
+        }));
+    }
+    // In the order asked.
+    rows.sort_by_key(|(g, _)| groups.iter().position(|x| x == g));
+    super::report_rows(conn, "group", rows, "OK")
+}
+
+/// Every share group by id, with its state: ListGroups of type `share` on each broker.
+async fn share_groups(cluster: &mut Cluster) -> Result<BTreeMap<String, String>> {
     let mut groups: BTreeMap<String, String> = BTreeMap::new();
     for (_, addr) in cluster.brokers().await? {
         let mut w = cluster.open(&addr).await?;
@@ -129,6 +155,11 @@ async fn list(conn: &Conn) -> Result<()> {
             groups.insert(g.group_id.0.to_string(), g.group_state.to_string());
         }
     }
+    Ok(groups)
+}
+
+async fn list(conn: &Conn) -> Result<()> {
+    let groups = share_groups(&mut Cluster::connect(conn).await?).await?;
     let rows: Vec<Value> = groups.iter().map(|(g, s)| json!({"group": g, "state": s})).collect();
     match conn.format {
         Format::Json | Format::Yaml => print_json(conn.format, &Value::Array(rows)),
@@ -175,14 +206,18 @@ async fn describe(conn: &Conn, group: &str) -> Result<()> {
     let starts = starts(&mut w, group).await?;
     let c = consumer(conn)?;
     let timeout = conn.timeout();
-    let ends: Vec<i64> = tokio::task::block_in_place(|| {
+    let marks: Vec<(i64, i64)> = tokio::task::block_in_place(|| {
         starts
             .keys()
-            .map(|(t, p)| c.fetch_watermarks(t, *p, timeout).map(|(_, high)| high).context("ListOffsets failed"))
+            .map(|(t, p)| c.fetch_watermarks(t, *p, timeout).context("ListOffsets failed"))
             .collect::<Result<_>>()
     })?;
-    let offsets: Vec<(&(String, i32), i64, i64)> =
-        starts.iter().zip(ends).map(|((tp, start), end)| (tp, *start, end)).collect();
+    // Lag: from the start (records retention removed are not left to deliver) to the end.
+    let offsets: Vec<(&(String, i32), i64, i64, i64)> = starts
+        .iter()
+        .zip(marks)
+        .map(|((tp, start), (low, end))| (tp, *start, end, (end - (*start).max(low)).max(0)))
+        .collect();
     let assignment = |m: &share_group_describe_response::Member| -> Vec<(String, Vec<i32>)> {
         m.assignment.topic_partitions.iter().map(|t| (t.topic_name.to_string(), t.partitions.clone())).collect()
     };
@@ -198,9 +233,8 @@ async fn describe(conn: &Conn, group: &str) -> Result<()> {
                     "assignment": assignment(m).into_iter().map(|(t, ps)| json!({"topic": t, "partitions": ps}))
                         .collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
-                "offsets": offsets.iter().map(|((t, p), start, end)| json!({
-                    "topic": t, "partition": p, "start_offset": start, "log_end_offset": end,
-                    "lag": (end - start).max(0),
+                "offsets": offsets.iter().map(|((t, p), start, end, lag)| json!({
+                    "topic": t, "partition": p, "start_offset": start, "log_end_offset": end, "lag": lag,
                 })).collect::<Vec<_>>(),
             }),
         ),
@@ -213,8 +247,8 @@ async fn describe(conn: &Conn, group: &str) -> Result<()> {
             );
             let rows: Vec<Vec<String>> = offsets
                 .iter()
-                .map(|((t, p), start, end)| {
-                    vec![t.clone(), p.to_string(), start.to_string(), end.to_string(), (end - start).max(0).to_string()]
+                .map(|((t, p), start, end, lag)| {
+                    vec![t.clone(), p.to_string(), start.to_string(), end.to_string(), lag.to_string()]
                 })
                 .collect();
             print_table(&["TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG"], &rows);
@@ -302,7 +336,8 @@ async fn reset(
                 let offset = match to {
                     Target::Earliest => low,
                     Target::Latest => high,
-                    Target::Offset(o) => o.clamp(low, high),
+                    // Not clamp: the two marks are read apart and may cross.
+                    Target::Offset(o) => o.max(low).min(high),
                     Target::Time(_) => match by_time.as_ref().and_then(|l| l.find_partition(t, *p)).map(|e| e.offset())
                     {
                         Some(Offset::Offset(o)) => o,
@@ -313,6 +348,9 @@ async fn reset(
             })
             .collect()
     })?;
+    if plan.is_empty() {
+        bail!("group '{group}' has no share-partitions to reset (name a topic with --topic)");
+    }
     if execute {
         let mut topics: BTreeMap<&str, Vec<alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition>> =
             BTreeMap::new();

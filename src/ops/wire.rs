@@ -6,10 +6,12 @@
 //! It connects as librdkafka would from the same properties (`-X` or the
 //! profile): `security.protocol` PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL;
 //! `sasl.mechanism` (or `sasl.mechanisms`) PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
-//! with `sasl.username`/`sasl.password`; for TLS the system's trusted roots and
-//! `ssl.ca.location`, the broker's name checked. What it cannot do as asked
-//! (OAUTHBEARER, GSSAPI, client certificates, verification turned off) is
-//! refused by name rather than tried another way.
+//! with `sasl.username`/`sasl.password` (SCRAM iteration counts outside Kafka's
+//! 4096-16384 refused, the server's signature checked); for TLS the system's
+//! trusted roots plus `ssl.ca.location` (a PEM file) or `ssl.ca.pem`, the
+//! broker's name checked. What it cannot do as asked (OAUTHBEARER, GSSAPI,
+//! client certificates, verification or name checks turned off, a CA directory)
+//! is refused by name rather than tried another way.
 //!
 //! Requests carry fixed versions (those Kafka 4.1 and Weir serve); one call at
 //! a time per connection, each within the command's `--timeout`.
@@ -56,13 +58,22 @@ impl Security {
             "sasl_ssl" => (true, true),
             other => bail!("security.protocol: unknown protocol '{other}'"),
         };
-        for key in ["ssl.certificate.location", "ssl.key.location", "ssl.keystore.location"] {
+        for key in [
+            "ssl.certificate.location",
+            "ssl.key.location",
+            "ssl.keystore.location",
+            "ssl.certificate.pem",
+            "ssl.key.pem",
+        ] {
             if tls && conn.property(key).is_some() {
                 bail!("{key}: client certificates are not supported by this command (librdkafka's admin API has no share-group calls, so it speaks the protocol itself)");
             }
         }
         if tls && conn.property("enable.ssl.certificate.verification").is_some_and(|v| v == "false") {
             bail!("enable.ssl.certificate.verification=false is not supported by this command");
+        }
+        if tls && conn.property("ssl.endpoint.identification.algorithm").is_some_and(|v| v == "none") {
+            bail!("ssl.endpoint.identification.algorithm=none is not supported by this command (it checks the broker's name)");
         }
         let tls = tls.then(|| tls_config(conn)).transpose()?;
         let sasl = sasl.then(|| sasl_of(conn)).transpose()?;
@@ -74,9 +85,18 @@ fn tls_config(conn: &Conn) -> Result<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let mut roots = weir_broker::net::http_client::HttpClient::system_roots();
-    if let Some(path) = conn.property("ssl.ca.location") {
+    // `probe` (librdkafka's search of the usual places) is the system's roots, taken already.
+    if let Some(path) = conn.property("ssl.ca.location").filter(|p| p != "probe") {
+        if std::path::Path::new(&path).is_dir() {
+            bail!("ssl.ca.location {path}: a directory is not supported by this command (name a PEM file)");
+        }
         for cert in CertificateDer::pem_file_iter(&path).with_context(|| format!("cannot read {path}"))? {
             roots.add(cert.with_context(|| format!("bad certificate in {path}"))?).context("bad CA certificate")?;
+        }
+    }
+    if let Some(pem) = conn.property("ssl.ca.pem") {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(cert.context("bad certificate in ssl.ca.pem")?).context("bad CA certificate in ssl.ca.pem")?;
         }
     }
     let config = rustls::ClientConfig::builder_with_provider(weir_broker::net::tls::provider())
@@ -247,6 +267,12 @@ impl Wire {
                 }
                 let salt = B64.decode(salt).context("SCRAM: salt")?;
                 let iterations: i32 = iterations.parse().context("SCRAM: iterations")?;
+                // As Kafka's client: fewer would make the proof cheap to guess from
+                // (a broker cannot hold credentials outside these bounds anyway).
+                let (min, max) = (weir_broker::scram::MIN_ITERATIONS, weir_broker::scram::MAX_ITERATIONS);
+                if !(min..=max).contains(&iterations) {
+                    bail!("SCRAM: the server asks for {iterations} iterations, outside {min}-{max}");
+                }
                 let salted = weir_broker::scram::salted_password(*mechanism, password, &salt, iterations)
                     .ok_or_else(|| anyhow!("SCRAM: unknown mechanism"))?;
                 let without_proof = format!("c=biws,r={full_nonce}");
@@ -255,7 +281,14 @@ impl Wire {
                     weir_broker::scram::client_proof(*mechanism, &salted, auth_message.as_bytes())
                         .ok_or_else(|| anyhow!("SCRAM: unknown mechanism"))?;
                 let last = self.sasl_step(format!("{without_proof},p={}", B64.encode(proof)).into_bytes()).await?;
-                if last != format!("v={}", B64.encode(server_signature)).into_bytes() {
+                let last = String::from_utf8_lossy(&last);
+                if let Some(e) = last.strip_prefix("e=") {
+                    bail!("{}: authentication failed: {e}", self.addr);
+                }
+                let signed = last.strip_prefix("v=").and_then(|v| B64.decode(v).ok()).unwrap_or_default();
+                let same = signed.len() == server_signature.len()
+                    && signed.iter().zip(&server_signature).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+                if !same {
                     bail!("SCRAM: the server's signature does not match (not the broker we meant?)");
                 }
             }
@@ -309,17 +342,27 @@ impl Cluster {
         Wire::connect(&self.security, addr, self.timeout).await
     }
 
-    /// A connection to `group`'s coordinator (FindCoordinator v4).
+    /// A connection to `group`'s coordinator (FindCoordinator v4), asked again
+    /// while one is loading or moving, within the timeout.
     pub async fn coordinator(&mut self, group: &str) -> Result<Wire> {
         let req = FindCoordinatorRequest::default()
             .with_key_type(0)
             .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
-        let r: FindCoordinatorResponse = self.bootstrap.call(ApiKey::FindCoordinator, 4, &req).await?;
-        let c = r.coordinators.first().ok_or_else(|| anyhow!("FindCoordinator: no answer for '{group}'"))?;
-        if c.error_code != 0 {
-            let message = c.error_message.as_ref().map_or("", |m| m.as_str());
-            bail!("FindCoordinator for '{group}': {} {message}", super::kafka_error_name(c.error_code));
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let r: FindCoordinatorResponse = self.bootstrap.call(ApiKey::FindCoordinator, 4, &req).await?;
+            let c = r.coordinators.first().ok_or_else(|| anyhow!("FindCoordinator: no answer for '{group}'"))?;
+            match c.error_code {
+                0 => return self.open(&format!("{}:{}", c.host.as_str(), c.port)).await,
+                // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: retriable.
+                14..=16 if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                code => {
+                    let message = c.error_message.as_ref().map_or("", |m| m.as_str());
+                    bail!("FindCoordinator for '{group}': {} {message}", super::kafka_error_name(code));
+                }
+            }
         }
-        self.open(&format!("{}:{}", c.host.as_str(), c.port)).await
     }
 }

@@ -5,8 +5,11 @@
 //! `max_wait_ms` while nothing can be acquired. Each partition answers with the
 //! batches holding its acquired records and the acquired ranges (with their
 //! delivery counts); a client hands out only records inside them. A partition
-//! whose by_duration start finds no record that recent answers
-//! OFFSET_NOT_AVAILABLE (Kafka's message), at once when nothing else is read. The response
+//! whose by_duration start finds no record that recent is looked at again on
+//! each wake-up of the long poll and, still unstarted when it ends, answers
+//! OFFSET_NOT_AVAILABLE with Kafka's message. Kafka answers a fetch whose every
+//! partition failed at once; librdkafka then asks again at once (10,000 times a
+//! second against Weir), so this waits out `max_wait_ms` instead. The response
 //! counts against the fetch byte-rate quota, as Kafka's does. It is encoded into
 //! one buffer (the records copied): written from the segments in parts, as Fetch
 //! responses are, it cost the broker more CPU per GB at these response sizes
@@ -41,6 +44,9 @@ struct Target {
     answer: PartitionData,
     /// Worth sending: records, an error, or acknowledgement results.
     send: bool,
+    /// Kafka's OFFSET_NOT_AVAILABLE message while by_duration finds no record
+    /// recent enough to start the share-partition at.
+    unstarted: Option<String>,
 }
 
 /// Acknowledgement batches as sent: (first offset, last offset, types).
@@ -210,11 +216,11 @@ pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchR
             match resolve(ctx, topic_id, index) {
                 Ok(p) => {
                     let answer = answer.with_current_leader(leader(&p));
-                    Target { topic_id, index, partition: Some(p), answer, send: false }
+                    Target { topic_id, index, partition: Some(p), answer, send: false, unstarted: None }
                 }
                 Err(e) => {
                     let answer = answer.with_error_code(e.code());
-                    Target { topic_id, index, partition: None, answer, send: true }
+                    Target { topic_id, index, partition: None, answer, send: true, unstarted: None }
                 }
             }
         })
@@ -234,11 +240,20 @@ pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchR
                     .with_records(Some(Bytes::new()))
                     .with_acknowledge_error_code(*code),
                 send: true,
+                unstarted: None,
             }),
         }
     }
     if !plan.closed {
         fetch_records(ctx, &req, &group, &member, &mut targets).await;
+    }
+    for t in targets.iter_mut() {
+        if let Some(message) = t.unstarted.take() {
+            // Kafka's answer, which clients take as "retry after a metadata refresh".
+            t.answer.error_code = ResponseError::OffsetNotAvailable.code();
+            t.answer.error_message = Some(str_bytes(message));
+            t.send = true;
+        }
     }
     let mut responses: Vec<ShareFetchableTopicResponse> = Vec::new();
     for t in targets.into_iter().filter(|t| t.send) {
@@ -266,38 +281,6 @@ async fn fetch_records(
     let shares = ctx.broker.shares().clone();
     let readable: Vec<(Uuid, Arc<Partition>)> =
         targets.iter().filter_map(|t| t.partition.as_ref().map(|p| (t.topic_id, p.clone()))).collect();
-    let unstarted = match shares.prepare(group, &readable).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::warn!(group, error = %e, "share-partitions could not be initialized");
-            for t in targets.iter_mut().filter(|t| t.partition.is_some()) {
-                t.answer.error_code = ResponseError::CoordinatorNotAvailable.code();
-                t.send = true;
-            }
-            return;
-        }
-    };
-    let any_unstarted = !unstarted.is_empty();
-    for u in unstarted {
-        let Some(t) = targets.iter_mut().find(|t| t.topic_id == u.topic_id && t.index == u.partition) else {
-            continue;
-        };
-        // Kafka's answer, which clients take as "retry after a metadata refresh".
-        let topic = t.partition.take().map(|p| p.topic().to_string()).unwrap_or_default();
-        t.answer.error_code = ResponseError::OffsetNotAvailable.code();
-        t.answer.error_message = Some(str_bytes(format!(
-            "Offset for timestamp {} not found for topic partition: {}:{topic}-{}",
-            u.timestamp,
-            kafka_uuid(&u.topic_id),
-            u.partition
-        )));
-        t.send = true;
-    }
-    // Nothing left to wait for: answered now, as Kafka answers a fetch whose
-    // every partition failed.
-    if any_unstarted && targets.iter().all(|t| t.partition.is_none()) {
-        return;
-    }
     let member: Arc<str> = Arc::from(member);
     let isolation = shares.isolation(group);
     let deadline = tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -307,11 +290,38 @@ async fn fetch_records(
     let mut shutdown = ctx.broker.shutdown_signal();
     let mut waiter: Option<Arc<FetchWaiter>> = None;
     loop {
+        // Each look starts what it can: a by_duration share-partition waiting for
+        // a record that recent starts as soon as one arrives. One still waiting at
+        // the end is answered OFFSET_NOT_AVAILABLE, as Kafka answers it, though only
+        // then: answered at once, clients ask again at once.
+        let unstarted = match shares.prepare(group, &readable).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(group, error = %e, "share-partitions could not be initialized");
+                for t in targets.iter_mut().filter(|t| t.partition.is_some()) {
+                    t.answer.error_code = ResponseError::CoordinatorNotAvailable.code();
+                    t.unstarted = None;
+                    t.send = true;
+                }
+                return;
+            }
+        };
+        for t in targets.iter_mut().filter(|t| t.partition.is_some()) {
+            t.unstarted = unstarted.iter().find(|u| u.topic_id == t.topic_id && u.partition == t.index).map(|u| {
+                let topic = t.partition.as_ref().map(|p| p.topic()).unwrap_or_default();
+                format!(
+                    "Offset for timestamp {} not found for topic partition: {}:{topic}-{}",
+                    u.timestamp,
+                    kafka_uuid(&u.topic_id),
+                    u.partition
+                )
+            });
+        }
         let mut records_left = max_records;
         let mut bytes_left = max_bytes;
         let mut any = false;
         for t in targets.iter_mut() {
-            let Some(p) = &t.partition else { continue };
+            let Some(p) = t.partition.as_ref().filter(|_| t.unstarted.is_none()) else { continue };
             if records_left == 0 || bytes_left == 0 {
                 break;
             }

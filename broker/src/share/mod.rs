@@ -321,11 +321,11 @@ impl ShareCoordinator {
         .await
     }
 
-    /// Writes the group's epoch as it is when its turn comes (so a later epoch is
-    /// never overwritten by an earlier one).
-    /// Writes `group`'s epoch (with `epoch`) and the `members` named, each as it
-    /// is when the turn comes (a tombstone for one no longer there), so the last
-    /// record of each is its state now.
+    /// Writes `group`'s epoch (with `epoch`, and always beside members: a member's
+    /// epoch never reaches disk ahead of the group's) and the `members` named, each
+    /// as it is when the turn comes (a tombstone for one no longer there), so the
+    /// last record of each is its state now and a later epoch is never overwritten
+    /// by an earlier one.
     async fn persist_group(&self, group: &str, epoch: bool, members: &[String]) -> Result<()> {
         let partition = self.store_partition(group);
         let _turn = self.writers[partition as usize].lock().await;
@@ -333,7 +333,7 @@ impl ShareCoordinator {
             let st = self.state.lock();
             let Some(g) = st.groups.get(group) else { return Ok(()) };
             let mut entries = Vec::with_capacity(members.len() + 1);
-            if epoch {
+            if epoch || !members.is_empty() {
                 entries.push((Some(StateKey::Group(group.to_string()).encode()), Some(store::encode_epoch(g.epoch))));
             }
             for id in members {

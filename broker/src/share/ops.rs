@@ -98,11 +98,18 @@ impl ShareCoordinator {
         if hb.member_id.is_empty() {
             return Err(ShareError::InvalidRequest("MemberId can't be empty.".into()));
         }
-        if hb.group.len() > super::store::MAX_GROUP_ID_BYTES {
-            return Err(ShareError::InvalidRequest(format!(
-                "GroupId can't be longer than {} bytes.",
-                super::store::MAX_GROUP_ID_BYTES
-            )));
+        // Each is written in a record with an i16 length.
+        let max = super::store::MAX_GROUP_ID_BYTES;
+        let long = [
+            ("GroupId", Some(hb.group.as_str())),
+            ("MemberId", Some(&hb.member_id)),
+            ("RackId", hb.rack_id.as_deref()),
+        ]
+        .into_iter()
+        .chain(hb.topics.iter().flatten().map(|t| ("SubscribedTopicNames", Some(t.as_str()))))
+        .find(|(_, v)| v.is_some_and(|v| v.len() > max));
+        if let Some((field, _)) = long {
+            return Err(ShareError::InvalidRequest(format!("{field} can't be longer than {max} bytes.")));
         }
         if hb.rack_id.as_deref() == Some("") {
             return Err(ShareError::InvalidRequest("RackId can't be empty.".into()));

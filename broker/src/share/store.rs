@@ -58,7 +58,10 @@ pub enum StateKey {
     Member { group: String, member: String },
 }
 
+/// `s` must fit an i16 length: callers refuse longer strings before they reach
+/// state ([`MAX_GROUP_ID_BYTES`]).
 fn put_str(b: &mut BytesMut, s: &str) {
+    debug_assert!(s.len() <= MAX_GROUP_ID_BYTES, "a string too long for a record");
     b.put_i16(s.len() as i16);
     b.put_slice(s.as_bytes());
 }

@@ -176,6 +176,20 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
 }
 
 #[tokio::test]
+async fn strings_longer_than_a_record_holds_are_refused() {
+    let f = Fixture::new();
+    f.topic("t", 1);
+    let s = f.shares();
+    let long = "m".repeat(32_768);
+    let refused = |field: &str| Err(ShareError::InvalidRequest(format!("{field} can't be longer than 32767 bytes.")));
+    assert_eq!(s.heartbeat(hb(&long, 0, Some(&["t"]))).await.map(|_| ()), refused("MemberId"));
+    assert_eq!(s.heartbeat(hb("a", 0, Some(&["t", &long]))).await.map(|_| ()), refused("SubscribedTopicNames"));
+    let racked = ShareHeartbeat { rack_id: Some(long.clone()), ..hb("a", 0, Some(&["t"])) };
+    assert_eq!(s.heartbeat(racked).await.map(|_| ()), refused("RackId"));
+    assert!(s.list().is_empty());
+}
+
+#[tokio::test]
 async fn members_keep_their_epochs_and_assignments_across_a_restart() {
     let mut f = Fixture::new();
     let t = f.topic("t", 2);
