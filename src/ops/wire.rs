@@ -366,3 +366,7 @@ impl Cluster {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;
