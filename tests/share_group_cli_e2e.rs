@@ -98,7 +98,8 @@ fn share_groups_are_listed_described_reset_and_deleted() {
     // Only share groups are deleted: a consumer group's name is refused and the group stays.
     let (code, _, err) = weir_in(&w, &["consume", "orders", "-g", "billing", "-n", "1"], "");
     assert_eq!(code, Some(0), "{err}");
-    let out = json(&w, &["share-group", "delete", "billing", "jobs"], 1);
+    let out = json(&w, &["share-group", "delete", "billing", "jobs", "jobs"], 1);
+    assert_eq!(out.as_array().unwrap().len(), 2, "a name given twice is deleted once: {out}");
     assert_eq!(out[0]["error"]["code"], "GROUP_ID_NOT_FOUND", "{out}");
     assert_eq!(out[0]["error"]["message"], "Group 'billing' is not a share group.");
     assert_eq!(out[1], serde_json::json!({"group": "jobs", "error": null}));

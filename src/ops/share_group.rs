@@ -123,7 +123,10 @@ pub async fn run(cmd: ShareGroupCmd, conn: Conn) -> Result<()> {
 /// without being deleted, as kafka-share-groups.sh refuses it.
 async fn delete(conn: &Conn, groups: &[String]) -> Result<()> {
     let share = share_groups(&mut Cluster::connect(conn).await?).await?;
-    let (ours, others): (Vec<&String>, Vec<&String>) = groups.iter().partition(|g| share.contains_key(*g));
+    // librdkafka refuses a request naming a group twice.
+    let mut seen = std::collections::HashSet::new();
+    let (ours, others): (Vec<&String>, Vec<&String>) =
+        groups.iter().filter(|g| seen.insert(g.as_str())).partition(|g| share.contains_key(*g));
     let mut rows: Vec<(String, Option<(String, String)>)> = others
         .into_iter()
         .map(|g| (g.clone(), Some(("GROUP_ID_NOT_FOUND".into(), format!("Group '{g}' is not a share group.")))))

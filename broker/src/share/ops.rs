@@ -420,7 +420,8 @@ impl ShareCoordinator {
             let mut st = self.state.lock();
             let mut new = Vec::new();
             for (topic_id, p) in partitions {
-                if st.part(group, *topic_id, p.index()).is_some() {
+                // A deleted topic's partition (a long poll holds it) starts nothing.
+                if p.is_removed() || st.part(group, *topic_id, p.index()).is_some() {
                     continue;
                 }
                 let key = ShareKey { group: group.to_string(), topic_id: *topic_id, partition: p.index() };
@@ -476,8 +477,12 @@ impl ShareCoordinator {
                 }
                 // An offset reset or delete in between (`admin`) decided these; what
                 // it wrote stands.
+                // The topic deleted meanwhile: its state is swept in this turn too, so
+                // nothing of it is written after.
                 created.retain(|(k, _)| {
-                    let mine = st.pending.contains(k) && st.part(&k.group, k.topic_id, k.partition).is_none();
+                    let mine = st.pending.contains(k)
+                        && st.part(&k.group, k.topic_id, k.partition).is_none()
+                        && self.meta.topic_by_id(&k.topic_id).is_some();
                     if !mine {
                         st.pending.remove(k);
                     }

@@ -176,6 +176,21 @@ async fn records_are_acquired_once_acknowledged_and_their_state_survives_a_resta
 }
 
 #[tokio::test]
+async fn a_deleted_topics_partition_starts_no_share_partition() {
+    let f = Fixture::new();
+    let t = f.topic("t", 1);
+    f.earliest("g");
+    let s = f.shares();
+    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    // Held across the deletion, as a parked ShareFetch holds it.
+    let p = f.partition("t", 0);
+    let topics = f.broker().topics();
+    topics.delete(&topics.get("t").unwrap()).unwrap();
+    assert_eq!(s.prepare("g", &[(t, p)]).await.unwrap(), vec![]);
+    assert_eq!(starts(&s, "g"), vec![]);
+}
+
+#[tokio::test]
 async fn strings_longer_than_a_record_holds_are_refused() {
     let f = Fixture::new();
     f.topic("t", 1);
