@@ -35,19 +35,11 @@ pub enum GroupCmd {
         group: String,
         #[command(flatten)]
         scope: super::ResetScope,
-        #[arg(long)]
-        to_earliest: bool,
-        #[arg(long)]
-        to_latest: bool,
-        #[arg(long, value_name = "OFFSET")]
-        to_offset: Option<i64>,
+        #[command(flatten)]
+        to: super::ResetTo,
         /// Move each committed offset by N (negative: back), kept within the partition
         #[arg(long, value_name = "N", allow_negative_numbers = true)]
         shift_by: Option<i64>,
-        /// The first offset whose record timestamp is at or after this time
-        /// (YYYY-MM-DDTHH:mm:SS.sss[Z|+HH:MM], UTC by default, or epoch ms)
-        #[arg(long, value_name = "DATETIME")]
-        to_datetime: Option<String>,
         /// Commit the new offsets (without it, only the plan is printed)
         #[arg(long)]
         execute: bool,
@@ -194,11 +186,8 @@ pub async fn run(cmd: GroupCmd, conn: Conn) -> Result<()> {
         GroupCmd::ResetOffsets {
             group,
             scope: super::ResetScope { topic, all_topics, partition },
-            to_earliest,
-            to_latest,
-            to_offset,
+            to: super::ResetTo { to_earliest, to_latest, to_offset, to_datetime },
             shift_by,
-            to_datetime,
             execute,
         } => {
             let target = match (to_earliest, to_latest, to_offset, shift_by, to_datetime) {

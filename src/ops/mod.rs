@@ -172,6 +172,22 @@ pub struct ResetScope {
     pub partition: Option<i32>,
 }
 
+/// Where a `reset-offsets` moves to, the flags both group commands take (one of
+/// them, or `group`'s --shift-by, is required: the subcommand's `to` group).
+#[derive(clap::Args, Debug)]
+pub struct ResetTo {
+    #[arg(long)]
+    pub to_earliest: bool,
+    #[arg(long)]
+    pub to_latest: bool,
+    #[arg(long, value_name = "OFFSET")]
+    pub to_offset: Option<i64>,
+    /// The first offset whose record timestamp is at or after this time
+    /// (YYYY-MM-DDTHH:mm:SS.sss[Z|+HH:MM], UTC by default, or epoch ms)
+    #[arg(long, value_name = "DATETIME")]
+    pub to_datetime: Option<String>,
+}
+
 /// Kafka's name of an error code as the wire carries it (`GROUP_ID_NOT_FOUND`).
 pub fn kafka_error_name(code: i16) -> String {
     match kafka_protocol::ResponseError::try_from_code(code) {

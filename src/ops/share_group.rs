@@ -40,16 +40,8 @@ pub enum ShareGroupCmd {
         group: String,
         #[command(flatten)]
         scope: super::ResetScope,
-        #[arg(long)]
-        to_earliest: bool,
-        #[arg(long)]
-        to_latest: bool,
-        #[arg(long, value_name = "OFFSET")]
-        to_offset: Option<i64>,
-        /// The first offset whose record timestamp is at or after this time
-        /// (YYYY-MM-DDTHH:mm:SS.sss[Z|+HH:MM], UTC by default, or epoch ms)
-        #[arg(long, value_name = "DATETIME")]
-        to_datetime: Option<String>,
+        #[command(flatten)]
+        to: super::ResetTo,
         /// Set the new start offsets (without it, only the plan is printed)
         #[arg(long)]
         execute: bool,
@@ -99,10 +91,7 @@ pub async fn run(cmd: ShareGroupCmd, conn: Conn) -> Result<()> {
         ShareGroupCmd::ResetOffsets {
             group,
             scope: super::ResetScope { topic, all_topics: _, partition },
-            to_earliest,
-            to_latest,
-            to_offset,
-            to_datetime,
+            to: super::ResetTo { to_earliest, to_latest, to_offset, to_datetime },
             execute,
         } => {
             let target = match (to_earliest, to_latest, to_offset, to_datetime) {
