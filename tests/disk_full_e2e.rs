@@ -5,8 +5,10 @@
 //! KAFKA_STORAGE_ERROR and changes nothing, while fetches and the registry's
 //! reads keep working; a consumer group's assignment that cannot be written is
 //! refused (COORDINATOR_NOT_AVAILABLE) and the group rebalances rather than going
-//! Stable; once space is freed, writes resume by themselves at the offset where
-//! they stopped, the group completes, and the broker stops cleanly.
+//! Stable; a share group's member whose join cannot be written is refused
+//! (COORDINATOR_NOT_AVAILABLE) and not kept; once space is freed, writes resume
+//! by themselves at the offset where they stopped, the groups complete, and the
+//! broker stops cleanly.
 
 mod common;
 
@@ -96,6 +98,26 @@ fn group_state(s: &mut std::net::TcpStream, group: &str) -> String {
     r.groups[0].group_state.to_string()
 }
 
+/// ShareGroupHeartbeat v1 of `member` joining share group `full-share`
+/// subscribed to `topics`.
+fn share_join(s: &mut std::net::TcpStream, member: &str, topics: &[String]) -> ShareGroupHeartbeatResponse {
+    let req = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(sb("full-share")))
+        .with_member_id(sb(member))
+        .with_member_epoch(0)
+        .with_subscribed_topic_names(Some(topics.iter().map(|n| TopicName(sb(n))).collect()));
+    call(s, ApiKey::ShareGroupHeartbeat, 1, &req)
+}
+
+/// `full-share`'s (epoch, member ids).
+fn share_members(s: &mut std::net::TcpStream) -> (i32, Vec<String>) {
+    let req = ShareGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb("full-share"))]);
+    let r: ShareGroupDescribeResponse = call(s, ApiKey::ShareGroupDescribe, 1, &req);
+    let g = &r.groups[0];
+    assert_eq!(g.error_code, 0);
+    (g.group_epoch, g.members.iter().map(|m| m.member_id.to_string()).collect())
+}
+
 /// Asks the helper for `step` and waits for its `done` answer.
 fn ask(ctl: &Path, step: &str, done: &str) {
     std::fs::write(ctl.join(step), b"").unwrap();
@@ -140,6 +162,9 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
     assert_eq!(registered.status, 200, "{}", registered.body);
     let id = registered.json()["id"].as_i64().unwrap();
 
+    let mut sg = connect(&weir);
+    assert_eq!(share_join(&mut sg, "m0", &["full".to_string()]).error_code, 0);
+
     ask(&ctl, "fill", "filled");
     // Larger than a page, so it needs blocks the disk no longer has.
     let big = vec![b'x'; 256 * 1024];
@@ -170,6 +195,12 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
     assert!(synced.assignment.is_empty());
     assert_eq!(group_state(&mut g, "full-group"), "PreparingRebalance", "not Stable with an unwritten assignment");
 
+    // A share group's member is on disk before it is told its epoch.
+    let many: Vec<String> = (0..8).map(|i| format!("{i}{}", "t".repeat(32_000))).collect();
+    let refused = share_join(&mut sg, "m1", &many);
+    assert_eq!(refused.error_code, 15, "COORDINATOR_NOT_AVAILABLE: the member could not be written");
+    assert_eq!(share_members(&mut sg), (1, vec!["m0".to_string()]), "the join is not kept");
+
     ask(&ctl, "free", "freed");
     // No restart, no operator: the next produce is appended where the log stopped.
     assert_eq!(produce(&mut s, "full", one_batch(&[&big[..]])), (0, 3), "writes resume at the offset they stopped at");
@@ -184,5 +215,7 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
     assert_eq!(synced.error_code, 0, "the group completes once its assignment can be written");
     assert_eq!(&synced.assignment[..], &big[..]);
     assert_eq!(group_state(&mut g, "full-group"), "Stable");
+    let joined = share_join(&mut sg, "m1", &many);
+    assert_eq!((joined.error_code, joined.member_epoch), (0, 2), "the share group takes the member");
     assert!(weir.stop().success(), "a clean shutdown after the disk was full");
 }

@@ -58,8 +58,10 @@ pub use session::SessionError;
 use session::Sessions;
 use store::{Persisted, ShareKey, StateKey};
 
+mod membership;
 mod ops;
-pub use ops::{AckBatch, AckOutcome, Acquired, ShareGroupDescription, ShareHeartbeat, ShareHeartbeatAnswer, Unstarted};
+pub use membership::{ShareHeartbeat, ShareHeartbeatAnswer};
+pub use ops::{AckBatch, AckOutcome, Acquired, ShareGroupDescription, Unstarted};
 pub use session::FINAL_EPOCH;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -130,6 +132,9 @@ pub struct ShareCoordinator {
     /// The metadata log's end when share-partitions of deleted topics were last
     /// looked for (-1: never).
     metadata_seen: std::sync::atomic::AtomicI64,
+    /// Tests: every write fails as a full disk's would.
+    #[cfg(test)]
+    fail_writes: std::sync::atomic::AtomicBool,
 }
 
 impl ShareCoordinator {
@@ -188,6 +193,8 @@ impl ShareCoordinator {
             clock,
             cfg,
             metadata_seen: std::sync::atomic::AtomicI64::new(-1),
+            #[cfg(test)]
+            fail_writes: Default::default(),
         }))
     }
 
@@ -230,33 +237,9 @@ impl ShareCoordinator {
     /// writing what changed.
     pub async fn tick(&self, now: i64) {
         self.sweep_deleted_topics().await;
-        let (epochs, changed) = {
+        let gone = self.expire_members(now).await;
+        let changed = {
             let mut st = self.state.lock();
-            let mut epochs: Vec<(String, Vec<String>)> = Vec::new();
-            let mut gone: Vec<(String, String)> = Vec::new();
-            for (gid, g) in st.groups.iter_mut() {
-                let expired: Vec<String> = g
-                    .members
-                    .iter()
-                    .filter(|(_, m)| m.last_heartbeat + self.cfg.session_timeout_ms <= now)
-                    .map(|(id, _)| id.clone())
-                    .collect();
-                if expired.is_empty() {
-                    continue;
-                }
-                for m in &expired {
-                    tracing::info!(group = %gid, member_id = %m, "share group member's session timed out");
-                    g.members.remove(m);
-                    gone.push((gid.clone(), m.clone()));
-                }
-                g.epoch += 1;
-                epochs.push((gid.clone(), expired));
-                let topics = self.topics_of(&g.subscribed());
-                g.assign(topics);
-            }
-            for (g, m) in &gone {
-                st.sessions.remove(g, m);
-            }
             st.sessions.evict_idle(now, self.cfg.session_timeout_ms);
             let mut changed = Vec::new();
             for (group, gp) in &st.parts {
@@ -276,13 +259,8 @@ impl ShareCoordinator {
                     }
                 }
             }
-            (epochs, changed)
+            changed
         };
-        for (g, expired) in epochs {
-            if let Err(e) = self.persist_group(&g, true, &expired).await {
-                tracing::error!(group = %g, error = %e, "could not write the share group's epoch and members");
-            }
-        }
         if let Err(e) = self.persist_partitions(changed).await {
             tracing::error!(error = %e, "could not write released share-group records");
         }
@@ -313,39 +291,16 @@ impl ShareCoordinator {
         if entries.is_empty() {
             return Ok(());
         }
+        #[cfg(test)]
+        if self.fail_writes.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(ShareError::Storage("No space left on device (os error 28)".into()));
+        }
         let me = self.me.upgrade().ok_or_else(|| ShareError::Storage("the broker is closing".into()))?;
         crate::blocking(move || {
             let store = me.store()?;
             store.write(partition, entries).map_err(|e| ShareError::Storage(e.to_string()))
         })
         .await
-    }
-
-    /// Writes `group`'s epoch (with `epoch`, and always beside members: a member's
-    /// epoch never reaches disk ahead of the group's) and the `members` named, each
-    /// as it is when the turn comes (a tombstone for one no longer there), so the
-    /// last record of each is its state now and a later epoch is never overwritten
-    /// by an earlier one.
-    async fn persist_group(&self, group: &str, epoch: bool, members: &[String]) -> Result<()> {
-        let partition = self.store_partition(group);
-        let _turn = self.writers[partition as usize].lock().await;
-        let entries: Vec<crate::internal::Entry> = {
-            let st = self.state.lock();
-            let Some(g) = st.groups.get(group) else { return Ok(()) };
-            let mut entries = Vec::with_capacity(members.len() + 1);
-            if epoch || !members.is_empty() {
-                entries.push((Some(StateKey::Group(group.to_string()).encode()), Some(store::encode_epoch(g.epoch))));
-            }
-            for id in members {
-                let key = StateKey::Member { group: group.to_string(), member: id.clone() };
-                entries.push((Some(key.encode()), g.members.get(id).map(store::encode_member)));
-            }
-            entries
-        };
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.write(partition, entries).await
     }
 
     /// Writes the current snapshot of each share-partition, taken in its

@@ -1,7 +1,6 @@
 //! The share coordinator's operations, one per Kafka API: heartbeats, a fetch's
 //! session step and acquisitions, acknowledgements, and the admin views.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,31 +11,9 @@ use weir_storage::StorageError;
 use super::partition::{self, AckError, AckType, AcquireLimits, AcquiredRange, SharePartition};
 use super::session::{FetchPlan, SessionError};
 use super::store::{ShareKey, StateKey};
-use super::{Assignment, Result, ShareCoordinator, ShareError, ShareGroup, ShareMember};
+use super::{Result, ShareCoordinator, ShareError, ShareGroup, ShareMember};
 use crate::configs::share_reset::ShareReset;
 use crate::partition::{Isolation, Partition};
-
-/// A ShareGroupHeartbeat, in domain terms.
-#[derive(Clone, Debug)]
-pub struct ShareHeartbeat {
-    pub group: String,
-    pub member_id: String,
-    pub epoch: i32,
-    pub rack_id: Option<String>,
-    /// None: unchanged since the last heartbeat.
-    pub topics: Option<Vec<String>>,
-    pub client_id: String,
-    pub client_host: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShareHeartbeatAnswer {
-    pub member_id: String,
-    pub epoch: i32,
-    pub interval_ms: i32,
-    /// Present when the member's assignment is new to it.
-    pub assignment: Option<Assignment>,
-}
 
 /// One acknowledgement batch as sent.
 #[derive(Clone, Debug)]
@@ -91,150 +68,6 @@ pub struct ShareGroupDescription {
 }
 
 impl ShareCoordinator {
-    pub async fn heartbeat(&self, hb: ShareHeartbeat) -> Result<ShareHeartbeatAnswer> {
-        if hb.group.is_empty() {
-            return Err(ShareError::InvalidRequest("GroupId can't be empty.".into()));
-        }
-        if hb.member_id.is_empty() {
-            return Err(ShareError::InvalidRequest("MemberId can't be empty.".into()));
-        }
-        // Each is written in a record with an i16 length.
-        let max = super::store::MAX_GROUP_ID_BYTES;
-        let long = [
-            ("GroupId", Some(hb.group.as_str())),
-            ("MemberId", Some(&hb.member_id)),
-            ("RackId", hb.rack_id.as_deref()),
-        ]
-        .into_iter()
-        .chain(hb.topics.iter().flatten().map(|t| ("SubscribedTopicNames", Some(t.as_str()))))
-        .find(|(_, v)| v.is_some_and(|v| v.len() > max));
-        if let Some((field, _)) = long {
-            return Err(ShareError::InvalidRequest(format!("{field} can't be longer than {max} bytes.")));
-        }
-        if hb.rack_id.as_deref() == Some("") {
-            return Err(ShareError::InvalidRequest("RackId can't be empty.".into()));
-        }
-        if hb.epoch < -1 {
-            return Err(ShareError::InvalidRequest("MemberEpoch is invalid.".into()));
-        }
-        if hb.epoch == 0 && hb.topics.as_ref().is_none_or(|t| t.is_empty()) {
-            return Err(ShareError::InvalidRequest("SubscribedTopicNames must be set in first request.".into()));
-        }
-        let now = self.now();
-        // What to write: the group's epoch if it moved, the member if it changed.
-        let (answer, epoch_moved, member_changed, released) = {
-            let mut st = self.state.lock();
-            if hb.epoch == -1 {
-                let Some(g) = st.groups.get_mut(&hb.group) else {
-                    return Err(ShareError::GroupNotFound(hb.group));
-                };
-                if g.members.remove(&hb.member_id).is_none() {
-                    return Err(ShareError::UnknownMember { group: hb.group, member: hb.member_id });
-                }
-                tracing::info!(group = %hb.group, member_id = %hb.member_id, "share group member left");
-                g.epoch += 1;
-                let topics = self.topics_of(&g.subscribed());
-                g.assign(topics);
-                // Its share session and the records it holds stay until the client
-                // ends the session (a leaving consumer sends its last acknowledgements
-                // after the leave, as Kafka's does) or the session times out.
-                let answer = ShareHeartbeatAnswer {
-                    member_id: hb.member_id.clone(),
-                    epoch: -1,
-                    interval_ms: self.cfg.heartbeat_interval_ms as i32,
-                    assignment: None,
-                };
-                (answer, true, true, Vec::new())
-            } else {
-                let mut bumped = false;
-                if hb.epoch == 0 {
-                    let full = st.groups.get(&hb.group).is_some_and(|g| {
-                        !g.members.contains_key(&hb.member_id) && g.members.len() >= self.cfg.max_size
-                    });
-                    if full {
-                        return Err(ShareError::GroupFull(self.cfg.max_size));
-                    }
-                    let g = st.groups.entry(hb.group.clone()).or_default();
-                    let topics: BTreeSet<String> = hb.topics.iter().flatten().cloned().collect();
-                    let previous = g.members.insert(
-                        hb.member_id.clone(),
-                        ShareMember {
-                            epoch: 0,
-                            previous_epoch: 0,
-                            topics,
-                            rack_id: hb.rack_id.clone(),
-                            client_id: hb.client_id.clone(),
-                            client_host: hb.client_host.clone(),
-                            last_heartbeat: now,
-                            assignment: Assignment::new(),
-                        },
-                    );
-                    if previous.as_ref().is_none_or(|p| p.topics != g.members[&hb.member_id].topics) {
-                        bumped = true;
-                    }
-                    if previous.is_none() {
-                        tracing::info!(group = %hb.group, member_id = %hb.member_id, "share group member joined");
-                    }
-                } else {
-                    let Some(g) = st.groups.get_mut(&hb.group) else {
-                        return Err(ShareError::GroupNotFound(hb.group));
-                    };
-                    let Some(m) = g.members.get_mut(&hb.member_id) else {
-                        return Err(ShareError::UnknownMember { group: hb.group, member: hb.member_id });
-                    };
-                    if hb.epoch != m.epoch && hb.epoch != m.previous_epoch {
-                        return Err(ShareError::FencedEpoch { got: hb.epoch, expected: m.epoch });
-                    }
-                    m.last_heartbeat = now;
-                    if let Some(topics) = &hb.topics {
-                        let topics: BTreeSet<String> = topics.iter().cloned().collect();
-                        if topics != m.topics {
-                            m.topics = topics;
-                            bumped = true;
-                        }
-                    }
-                }
-                let g = st.groups.get_mut(&hb.group).expect("the group is there");
-                let topics = self.topics_of(&g.subscribed());
-                if bumped || topics != g.topics_seen {
-                    g.epoch += 1;
-                    g.assign(topics);
-                    bumped = true;
-                }
-                let (group_epoch, target) = (g.epoch, g.target.get(&hb.member_id).cloned().unwrap_or_default());
-                let m = g.members.get_mut(&hb.member_id).expect("the member is there");
-                let assignment = if m.epoch != group_epoch || hb.epoch == 0 {
-                    m.previous_epoch = if hb.epoch == 0 { 0 } else { m.epoch };
-                    m.epoch = group_epoch;
-                    m.assignment = target.clone();
-                    Some(target)
-                } else {
-                    None
-                };
-                // A new epoch and assignment is all a heartbeat changes of a member
-                // (a join or a new subscription brings one).
-                let changed = assignment.is_some();
-                let answer = ShareHeartbeatAnswer {
-                    member_id: hb.member_id.clone(),
-                    epoch: group_epoch,
-                    interval_ms: self.cfg.heartbeat_interval_ms as i32,
-                    assignment,
-                };
-                (answer, bumped, changed, Vec::new())
-            }
-        };
-        if epoch_moved || member_changed {
-            let members = if member_changed { std::slice::from_ref(&hb.member_id) } else { &[] };
-            if let Err(err) = self.persist_group(&hb.group, epoch_moved, members).await {
-                tracing::error!(group = %hb.group, error = %err, "could not write the share group's epoch and member");
-            }
-        }
-        if let Err(e) = self.persist_partitions(released).await {
-            tracing::error!(error = %e, "could not write records released by a leaving member");
-        }
-        Ok(answer)
-    }
-
     /// Gives back what `member` holds in `group`'s share-partitions; the keys that
     /// changed.
     fn release_locked(

@@ -433,3 +433,41 @@ async fn by_duration_starts_at_the_first_record_that_recent_or_waits_for_one() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_heartbeat_whose_write_fails_is_taken_back() {
+    let mut f = Fixture::new();
+    let t = f.topic("t", 2);
+    let s = f.shares();
+    let fail = |on: bool| s.fail_writes.store(on, std::sync::atomic::Ordering::Relaxed);
+    let disk_full = |r: Result<ShareHeartbeatAnswer>| assert!(matches!(r, Err(ShareError::Storage(_))), "{r:?}");
+    // A join that cannot be written creates no group.
+    fail(true);
+    disk_full(s.heartbeat(hb("a", 0, Some(&["t"]))).await);
+    assert!(s.describe("g").is_none());
+    fail(false);
+    let a = s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    assert_eq!((a.epoch, owned(&a, t)), (1, vec![0, 1]));
+    // Nor adds a member, nor moves the epoch: a stays in step at epoch 1.
+    fail(true);
+    disk_full(s.heartbeat(hb("b", 0, Some(&["t"]))).await);
+    let d = s.describe("g").unwrap();
+    assert_eq!((d.epoch, d.members.len()), (1, 1));
+    // A new subscription is not kept either, and a heartbeat that writes nothing
+    // is answered.
+    disk_full(s.heartbeat(hb("a", 1, Some(&["t", "u"]))).await);
+    assert_eq!(s.heartbeat(hb("a", 1, None)).await.unwrap(), ShareHeartbeatAnswer { assignment: None, ..a.clone() });
+    // A leave that cannot be written leaves the member in.
+    disk_full(s.heartbeat(hb("a", -1, None)).await);
+    let d = s.describe("g").unwrap();
+    assert_eq!((d.epoch, d.members[0].0.as_str()), (1, "a"));
+    assert_eq!(d.members[0].1.topics.iter().collect::<Vec<_>>(), ["t"]);
+    // Once writes work, the same calls go through, and a restart finds what was told.
+    fail(false);
+    let b = s.heartbeat(hb("b", 0, Some(&["t"]))).await.unwrap();
+    assert_eq!((b.epoch, owned(&b, t)), (2, vec![1]));
+    assert_eq!(s.heartbeat(hb("a", -1, None)).await.unwrap().epoch, -1);
+    f.reopen();
+    let d = f.shares().describe("g").unwrap();
+    assert_eq!((d.epoch, d.members.len(), d.members[0].0.as_str(), d.members[0].1.epoch), (3, 1, "b", 2));
+}
