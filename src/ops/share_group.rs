@@ -23,7 +23,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
-use super::wire::{Cluster, Wire};
+use super::wire::Cluster;
 use super::{kafka_error_name, print_json, print_table, Conn, Format};
 
 #[derive(Subcommand, Debug)]
@@ -163,13 +163,17 @@ async fn list(conn: &Conn) -> Result<()> {
 }
 
 /// (topic, partition) -> start offset, of every share-partition the group has state for.
-async fn starts(w: &mut Wire, group: &str) -> Result<BTreeMap<(String, i32), i64>> {
+async fn starts(cluster: &mut Cluster, group: &str) -> Result<BTreeMap<(String, i32), i64>> {
     let req = DescribeShareGroupOffsetsRequest::default().with_groups(vec![
         describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
             .with_group_id(GroupId(sb(group)))
             .with_topics(None),
     ]);
-    let r: DescribeShareGroupOffsetsResponse = w.call(ApiKey::DescribeShareGroupOffsets, 0, &req).await?;
+    let r: DescribeShareGroupOffsetsResponse = cluster
+        .group_call(group, ApiKey::DescribeShareGroupOffsets, 0, &req, |r: &DescribeShareGroupOffsetsResponse| {
+            r.groups.first().map_or(0, |g| g.error_code)
+        })
+        .await?;
     let g = r.groups.first().context("DescribeShareGroupOffsets: no answer for the group")?;
     check(g.error_code, &g.error_message, &format!("group '{group}'"))?;
     let mut out = BTreeMap::new();
@@ -190,12 +194,15 @@ fn consumer(conn: &Conn) -> Result<BaseConsumer> {
 
 async fn describe(conn: &Conn, group: &str) -> Result<()> {
     let mut cluster = Cluster::connect(conn).await?;
-    let mut w = cluster.coordinator(group).await?;
     let req = ShareGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb(group))]);
-    let r: ShareGroupDescribeResponse = w.call(ApiKey::ShareGroupDescribe, 1, &req).await?;
+    let r: ShareGroupDescribeResponse = cluster
+        .group_call(group, ApiKey::ShareGroupDescribe, 1, &req, |r: &ShareGroupDescribeResponse| {
+            r.groups.first().map_or(0, |g| g.error_code)
+        })
+        .await?;
     let g = r.groups.first().context("ShareGroupDescribe: no answer for the group")?;
     check(g.error_code, &g.error_message, &format!("group '{group}'"))?;
-    let starts = starts(&mut w, group).await?;
+    let starts = starts(&mut cluster, group).await?;
     let c = consumer(conn)?;
     let timeout = conn.timeout();
     let marks: Vec<(i64, i64)> = tokio::task::block_in_place(|| {
@@ -292,7 +299,6 @@ async fn reset(
     execute: bool,
 ) -> Result<()> {
     let mut cluster = Cluster::connect(conn).await?;
-    let mut w = cluster.coordinator(group).await?;
     let c = consumer(conn)?;
     let timeout = conn.timeout();
     let partitions: Vec<(String, i32)> = match topic {
@@ -308,7 +314,9 @@ async fn reset(
                 None => all.into_iter().map(|p| (t.clone(), p)).collect(),
             }
         }
-        None => starts(&mut w, group).await?.into_keys().filter(|(_, p)| partition.is_none_or(|q| q == *p)).collect(),
+        None => {
+            starts(&mut cluster, group).await?.into_keys().filter(|(_, p)| partition.is_none_or(|q| q == *p)).collect()
+        }
     };
     let plan: Vec<((String, i32), i64)> = tokio::task::block_in_place(|| -> Result<_> {
         let by_time = match to {
@@ -363,7 +371,11 @@ async fn reset(
                 })
                 .collect(),
         );
-        let r: AlterShareGroupOffsetsResponse = w.call(ApiKey::AlterShareGroupOffsets, 0, &req).await?;
+        let r: AlterShareGroupOffsetsResponse = cluster
+            .group_call(group, ApiKey::AlterShareGroupOffsets, 0, &req, |r: &AlterShareGroupOffsetsResponse| {
+                r.error_code
+            })
+            .await?;
         check(r.error_code, &r.error_message, &format!("group '{group}'"))?;
         for t in &r.responses {
             for p in &t.partitions {
@@ -396,7 +408,6 @@ async fn reset(
 
 async fn delete_offsets(conn: &Conn, group: &str, topics: &[String]) -> Result<()> {
     let mut cluster = Cluster::connect(conn).await?;
-    let mut w = cluster.coordinator(group).await?;
     let req = DeleteShareGroupOffsetsRequest::default().with_group_id(GroupId(sb(group))).with_topics(
         topics
             .iter()
@@ -406,7 +417,9 @@ async fn delete_offsets(conn: &Conn, group: &str, topics: &[String]) -> Result<(
             })
             .collect(),
     );
-    let r: DeleteShareGroupOffsetsResponse = w.call(ApiKey::DeleteShareGroupOffsets, 0, &req).await?;
+    let r: DeleteShareGroupOffsetsResponse = cluster
+        .group_call(group, ApiKey::DeleteShareGroupOffsets, 0, &req, |r: &DeleteShareGroupOffsetsResponse| r.error_code)
+        .await?;
     check(r.error_code, &r.error_message, &format!("group '{group}'"))?;
     let rows: Vec<(String, Option<(String, String)>)> = r
         .responses

@@ -14,7 +14,9 @@
 //! is refused by name rather than tried another way.
 //!
 //! Requests carry fixed versions (those Kafka 4.1 and Weir serve); one call at
-//! a time per connection, each within the command's `--timeout`.
+//! a time per connection, each within the command's `--timeout`. A group call
+//! whose coordinator is loading or moving is asked again, as Kafka's admin
+//! client does, until the timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -313,7 +315,18 @@ pub struct Cluster {
     security: Security,
     timeout: Duration,
     bootstrap: Wire,
+    /// The group whose coordinator was last found, and the connection to it.
+    coordinator: Option<(String, Wire)>,
 }
+
+/// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR:
+/// asked again (after finding the coordinator again), as Kafka's clients do.
+fn coordinator_moving(code: i16) -> bool {
+    (14..=16).contains(&code)
+}
+
+/// How long to wait before asking again.
+const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 
 impl Cluster {
     /// Connects to the first bootstrap broker that answers.
@@ -323,7 +336,7 @@ impl Cluster {
         let mut last = None;
         for addr in conn.brokers().split(',').map(str::trim).filter(|a| !a.is_empty()) {
             match Wire::connect(&security, addr, timeout).await {
-                Ok(bootstrap) => return Ok(Cluster { security, timeout, bootstrap }),
+                Ok(bootstrap) => return Ok(Cluster { security, timeout, bootstrap, coordinator: None }),
                 Err(e) => last = Some(e),
             }
         }
@@ -342,9 +355,38 @@ impl Cluster {
         Wire::connect(&self.security, addr, self.timeout).await
     }
 
+    /// `req` to `group`'s coordinator; asked again, the coordinator found again,
+    /// while the answer's group error (`code` of it) says the coordinator is
+    /// loading or moving, within the timeout. Safe for the calls that change
+    /// something too: those errors mean the coordinator did nothing.
+    pub async fn group_call<Q: Encodable, R: Decodable>(
+        &mut self,
+        group: &str,
+        key: ApiKey,
+        version: i16,
+        req: &Q,
+        code: impl Fn(&R) -> i16,
+    ) -> Result<R> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            if self.coordinator.as_ref().is_none_or(|(g, _)| g != group) {
+                self.coordinator = None;
+                let w = self.find_coordinator(group).await?;
+                self.coordinator = Some((group.to_string(), w));
+            }
+            let (_, w) = self.coordinator.as_mut().expect("found above");
+            let r: R = w.call(key, version, req).await?;
+            if !coordinator_moving(code(&r)) || tokio::time::Instant::now() >= deadline {
+                return Ok(r);
+            }
+            self.coordinator = None;
+            tokio::time::sleep(RETRY_BACKOFF).await;
+        }
+    }
+
     /// A connection to `group`'s coordinator (FindCoordinator v4), asked again
     /// while one is loading or moving, within the timeout.
-    pub async fn coordinator(&mut self, group: &str) -> Result<Wire> {
+    async fn find_coordinator(&mut self, group: &str) -> Result<Wire> {
         let req = FindCoordinatorRequest::default()
             .with_key_type(0)
             .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
@@ -354,9 +396,8 @@ impl Cluster {
             let c = r.coordinators.first().ok_or_else(|| anyhow!("FindCoordinator: no answer for '{group}'"))?;
             match c.error_code {
                 0 => return self.open(&format!("{}:{}", c.host.as_str(), c.port)).await,
-                // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: retriable.
-                14..=16 if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                code if coordinator_moving(code) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(RETRY_BACKOFF).await;
                 }
                 code => {
                     let message = c.error_message.as_ref().map_or("", |m| m.as_str());
