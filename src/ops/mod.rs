@@ -127,11 +127,12 @@ impl Conn {
         Duration::from_secs(self.timeout.max(1))
     }
 
-    /// The value of a `-X` property, the last one given.
+    /// The value of a `-X` property (by librdkafka's name, or an alias of it),
+    /// the last one given.
     pub fn property(&self, key: &str) -> Option<String> {
         self.properties.iter().rev().find_map(|kv| {
             let (k, v) = kv.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().to_string())
+            (canonical(k.trim()) == key).then(|| v.trim().to_string())
         })
     }
 
@@ -146,9 +147,20 @@ impl Conn {
             let Some((k, v)) = kv.split_once('=') else {
                 bail!("-X expects KEY=VALUE, got '{kv}'");
             };
-            c.set(k.trim(), v.trim());
+            // One key per property, so the last one given wins as in librdkafka (the
+            // config is a map; two names of one property would go in any order).
+            c.set(canonical(k.trim()), v.trim());
         }
         Ok(c)
+    }
+}
+
+/// librdkafka's name of a property given by an alias.
+fn canonical(key: &str) -> &str {
+    match key {
+        "sasl.mechanism" => "sasl.mechanisms",
+        "metadata.broker.list" => "bootstrap.servers",
+        other => other,
     }
 }
 
@@ -357,5 +369,31 @@ mod tests {
         assert_eq!(super::error_name(C::UnknownTopicOrPartition), "UNKNOWN_TOPIC_OR_PARTITION");
         assert_eq!(super::error_name(C::InvalidPartitions), "INVALID_PARTITIONS");
         assert_eq!(super::error_message(C::TopicAlreadyExists), "Broker: Topic already exists");
+    }
+
+    #[test]
+    fn the_last_of_a_propertys_names_wins() {
+        let conn = |props: &[&str]| super::Conn {
+            brokers: None,
+            profile: None,
+            properties: props.iter().map(|p| p.to_string()).collect(),
+            format: super::Format::Table,
+            timeout: 30,
+            registry: None,
+            registry_user: None,
+            registry_ca: None,
+        };
+        for (props, want) in [
+            (["sasl.mechanisms=PLAIN", "sasl.mechanism=SCRAM-SHA-256"], "SCRAM-SHA-256"),
+            (["sasl.mechanism=SCRAM-SHA-256", "sasl.mechanisms=PLAIN"], "PLAIN"),
+        ] {
+            let c = conn(&props);
+            assert_eq!(c.property("sasl.mechanisms").as_deref(), Some(want), "{props:?}");
+            // librdkafka is given one value, the same.
+            assert_eq!(c.client_config().unwrap().get("sasl.mechanisms"), Some(want), "{props:?}");
+            assert_eq!(c.client_config().unwrap().get("sasl.mechanism"), None);
+        }
+        let c = conn(&["metadata.broker.list=a:1"]);
+        assert_eq!(c.client_config().unwrap().get("bootstrap.servers"), Some("a:1"));
     }
 }

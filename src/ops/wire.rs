@@ -110,11 +110,7 @@ fn tls_config(conn: &Conn) -> Result<Arc<rustls::ClientConfig>> {
 }
 
 fn sasl_of(conn: &Conn) -> Result<Sasl> {
-    let mechanism = conn
-        .property("sasl.mechanism")
-        .or_else(|| conn.property("sasl.mechanisms"))
-        .unwrap_or_else(|| "GSSAPI".into())
-        .to_ascii_uppercase();
+    let mechanism = conn.property("sasl.mechanisms").unwrap_or_else(|| "GSSAPI".into()).to_ascii_uppercase();
     let user = conn.property("sasl.username").ok_or_else(|| anyhow!("sasl.username is not set"))?;
     let password = conn.property("sasl.password").ok_or_else(|| anyhow!("sasl.password is not set"))?;
     Ok(match mechanism.as_str() {
@@ -334,7 +330,9 @@ impl Cluster {
         let security = Security::of(conn)?;
         let timeout = conn.timeout();
         let mut last = None;
-        for addr in conn.brokers().split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        // As librdkafka: `-X bootstrap.servers` over `--brokers`.
+        let brokers = conn.property("bootstrap.servers").unwrap_or_else(|| conn.brokers().to_string());
+        for addr in brokers.split(',').map(str::trim).filter(|a| !a.is_empty()) {
             match Wire::connect(&security, addr, timeout).await {
                 Ok(bootstrap) => return Ok(Cluster { security, timeout, bootstrap, coordinator: None }),
                 Err(e) => last = Some(e),
