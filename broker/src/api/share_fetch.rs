@@ -44,9 +44,9 @@ struct Target {
     answer: PartitionData,
     /// Worth sending: records, an error, or acknowledgement results.
     send: bool,
-    /// Kafka's OFFSET_NOT_AVAILABLE message while by_duration finds no record
-    /// recent enough to start the share-partition at.
-    unstarted: Option<String>,
+    /// The timestamp by_duration looks for while it finds no record that recent
+    /// to start the share-partition at (answered OFFSET_NOT_AVAILABLE).
+    unstarted: Option<i64>,
 }
 
 /// Acknowledgement batches as sent: (first offset, last offset, types).
@@ -248,8 +248,14 @@ pub async fn handle(ctx: &RequestContext, req: ShareFetchRequest) -> ShareFetchR
         fetch_records(ctx, &req, &group, &member, &mut targets).await;
     }
     for t in targets.iter_mut() {
-        if let Some(message) = t.unstarted.take() {
+        if let Some(timestamp) = t.unstarted.take() {
             // Kafka's answer, which clients take as "retry after a metadata refresh".
+            let topic = t.partition.as_ref().map(|p| p.topic()).unwrap_or_default();
+            let message = format!(
+                "Offset for timestamp {timestamp} not found for topic partition: {}:{topic}-{}",
+                kafka_uuid(&t.topic_id),
+                t.index
+            );
             t.answer.error_code = ResponseError::OffsetNotAvailable.code();
             t.answer.error_message = Some(str_bytes(message));
             t.send = true;
@@ -307,15 +313,8 @@ async fn fetch_records(
             }
         };
         for t in targets.iter_mut().filter(|t| t.partition.is_some()) {
-            t.unstarted = unstarted.iter().find(|u| u.topic_id == t.topic_id && u.partition == t.index).map(|u| {
-                let topic = t.partition.as_ref().map(|p| p.topic()).unwrap_or_default();
-                format!(
-                    "Offset for timestamp {} not found for topic partition: {}:{topic}-{}",
-                    u.timestamp,
-                    kafka_uuid(&u.topic_id),
-                    u.partition
-                )
-            });
+            t.unstarted =
+                unstarted.iter().find(|u| u.topic_id == t.topic_id && u.partition == t.index).map(|u| u.timestamp);
         }
         let mut records_left = max_records;
         let mut bytes_left = max_bytes;
