@@ -155,6 +155,30 @@ impl Conn {
     }
 }
 
+/// The system's trusted roots plus the CA certificates in the PEM file `file`
+/// (librdkafka's `probe`, its search of the usual places, is the system's
+/// roots) and the PEM text `pem`.
+pub fn trusted_roots(file: Option<&str>, pem: Option<&str>) -> Result<tokio_rustls::rustls::RootCertStore> {
+    use anyhow::Context;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    let mut roots = weir_broker::net::http_client::HttpClient::system_roots();
+    if let Some(path) = file.filter(|p| *p != "probe") {
+        if std::path::Path::new(path).is_dir() {
+            bail!("{path}: a directory of CA certificates is not supported (name a PEM file)");
+        }
+        for cert in CertificateDer::pem_file_iter(path).with_context(|| format!("cannot read {path}"))? {
+            roots.add(cert.with_context(|| format!("bad certificate in {path}"))?).context("bad CA certificate")?;
+        }
+    }
+    if let Some(pem) = pem {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(cert.context("bad certificate in ssl.ca.pem")?).context("bad CA certificate in ssl.ca.pem")?;
+        }
+    }
+    Ok(roots)
+}
+
 /// librdkafka's name of a property given by an alias.
 fn canonical(key: &str) -> &str {
     match key {

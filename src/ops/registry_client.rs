@@ -10,7 +10,7 @@
 //! ssl.ca.location` given for the brokers). A refusal is reported with the
 //! registry's `error_code` and `message`.
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use base64::Engine;
 use bytes::Bytes;
 use hyper::Method;
@@ -107,16 +107,8 @@ impl RegistryClient {
 
 /// The system's roots, plus the CA file named by `--registry-ca` or `-X ssl.ca.location`.
 fn tls_client(conn: &Conn) -> Result<HttpClient> {
-    use tokio_rustls::rustls::pki_types::pem::PemObject;
-    use tokio_rustls::rustls::pki_types::CertificateDer;
-    let mut roots = HttpClient::system_roots();
     let ca = conn.registry_ca.clone().or_else(|| conn.property("ssl.ca.location"));
-    if let Some(path) = ca {
-        for cert in CertificateDer::pem_file_iter(&path).with_context(|| format!("cannot read {path}"))? {
-            roots.add(cert.with_context(|| format!("bad certificate in {path}"))?).context("bad CA certificate")?;
-        }
-    }
-    Ok(HttpClient::with_roots(roots))
+    Ok(HttpClient::with_roots(super::trusted_roots(ca.as_deref(), None)?))
 }
 
 /// `%2F` and friends: subjects may hold any character.

@@ -84,23 +84,8 @@ impl Security {
 }
 
 fn tls_config(conn: &Conn) -> Result<Arc<rustls::ClientConfig>> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = weir_broker::net::http_client::HttpClient::system_roots();
-    // `probe` (librdkafka's search of the usual places) is the system's roots, taken already.
-    if let Some(path) = conn.property("ssl.ca.location").filter(|p| p != "probe") {
-        if std::path::Path::new(&path).is_dir() {
-            bail!("ssl.ca.location {path}: a directory is not supported by this command (name a PEM file)");
-        }
-        for cert in CertificateDer::pem_file_iter(&path).with_context(|| format!("cannot read {path}"))? {
-            roots.add(cert.with_context(|| format!("bad certificate in {path}"))?).context("bad CA certificate")?;
-        }
-    }
-    if let Some(pem) = conn.property("ssl.ca.pem") {
-        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            roots.add(cert.context("bad certificate in ssl.ca.pem")?).context("bad CA certificate in ssl.ca.pem")?;
-        }
-    }
+    let roots =
+        super::trusted_roots(conn.property("ssl.ca.location").as_deref(), conn.property("ssl.ca.pem").as_deref())?;
     let config = rustls::ClientConfig::builder_with_provider(weir_broker::net::tls::provider())
         .with_safe_default_protocol_versions()
         .context("TLS versions")?
