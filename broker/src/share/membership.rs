@@ -7,7 +7,9 @@
 //! session timing out, an offset reset or a delete take the turn too). A write
 //! that fails puts the group back as it was and the heartbeat is answered
 //! COORDINATOR_NOT_AVAILABLE: the member retries with the epoch it had, and is
-//! never told an epoch or assignment that a restart would not find.
+//! never told an epoch or assignment that a restart would not find. A heartbeat
+//! that only says the member is alive (most of them) writes nothing and takes
+//! no turn, so it never waits behind the group's acknowledgement writes.
 //!
 //! A session timeout that cannot be written stays done in memory (the member is
 //! gone and told nothing); a restart finds the member again and its session
@@ -71,6 +73,9 @@ impl Undo {
 impl ShareCoordinator {
     pub async fn heartbeat(&self, hb: ShareHeartbeat) -> Result<ShareHeartbeatAnswer> {
         validate(&hb)?;
+        if let Some(answer) = self.alive(&hb) {
+            return Ok(answer);
+        }
         let partition = self.store_partition(&hb.group);
         let _turn = self.writers[partition as usize].lock().await;
         let now = self.now();
@@ -197,6 +202,33 @@ impl ShareCoordinator {
             return Err(e);
         }
         Ok(answer)
+    }
+
+    /// The answer to a heartbeat that changes nothing but the member's last
+    /// heartbeat (in step with the group, the same subscription, the subscribed
+    /// topics' partitions as they were), given without the group's turn: it
+    /// writes nothing, so it need not wait behind the group's writes.
+    fn alive(&self, hb: &ShareHeartbeat) -> Option<ShareHeartbeatAnswer> {
+        if hb.epoch <= 0 {
+            return None;
+        }
+        let mut st = self.state.lock();
+        let g = st.groups.get_mut(&hb.group)?;
+        let m = g.members.get(&hb.member_id)?;
+        let in_step = (hb.epoch == m.epoch || hb.epoch == m.previous_epoch) && m.epoch == g.epoch;
+        let same =
+            hb.topics.as_ref().is_none_or(|t| t.len() == m.topics.len() && t.iter().all(|t| m.topics.contains(t)));
+        if !in_step || !same || self.topics_of(&g.subscribed()) != g.topics_seen {
+            return None;
+        }
+        let now = self.now();
+        g.members.get_mut(&hb.member_id).expect("the member is there").last_heartbeat = now;
+        Some(ShareHeartbeatAnswer {
+            member_id: hb.member_id.clone(),
+            epoch: g.epoch,
+            interval_ms: self.cfg.heartbeat_interval_ms as i32,
+            assignment: None,
+        })
     }
 
     /// Puts `group` back as it was before a heartbeat of `member` (the caller

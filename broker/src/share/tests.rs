@@ -471,3 +471,28 @@ async fn a_heartbeat_whose_write_fails_is_taken_back() {
     let d = f.shares().describe("g").unwrap();
     assert_eq!((d.epoch, d.members.len(), d.members[0].0.as_str(), d.members[0].1.epoch), (3, 1, "b", 2));
 }
+
+#[tokio::test]
+async fn a_heartbeat_that_changes_nothing_does_not_wait_for_the_groups_writes() {
+    let f = Fixture::new();
+    let t = f.topic("t", 2);
+    let s = f.shares();
+    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    // A write of the group's (an acknowledgement's, say) in progress.
+    let turn = s.writers[s.store_partition("g") as usize].lock().await;
+    let within = std::time::Duration::from_secs(30);
+    let alive = tokio::time::timeout(within, s.heartbeat(hb("a", 1, Some(&["t"]))))
+        .await
+        .expect("answered while the turn is held");
+    assert_eq!((alive.unwrap().assignment, s.describe("g").unwrap().epoch), (None, 1));
+    // One that changes the group waits for its turn.
+    let s2 = s.clone();
+    let joining = tokio::spawn(async move { s2.heartbeat(hb("b", 0, Some(&["t"]))).await });
+    // It runs until it waits for the turn.
+    tokio::task::yield_now().await;
+    assert!(!joining.is_finished());
+    assert_eq!(s.describe("g").unwrap().members.len(), 1);
+    drop(turn);
+    let b = tokio::time::timeout(within, joining).await.unwrap().unwrap().unwrap();
+    assert_eq!((b.epoch, owned(&b, t)), (2, vec![1]));
+}
