@@ -109,6 +109,17 @@ fn share_join(s: &mut std::net::TcpStream, member: &str, topics: &[String]) -> S
     call(s, ApiKey::ShareGroupHeartbeat, 1, &req)
 }
 
+/// `member`'s ShareGroupHeartbeat v1 at `epoch` saying only that it is alive
+/// (it writes nothing, so it is answered on a full disk too); its error code.
+fn share_alive(s: &mut std::net::TcpStream, member: &str, epoch: i32) -> i16 {
+    let req = ShareGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(sb("full-share")))
+        .with_member_id(sb(member))
+        .with_member_epoch(epoch);
+    let r: ShareGroupHeartbeatResponse = call(s, ApiKey::ShareGroupHeartbeat, 1, &req);
+    r.error_code
+}
+
 /// `full-share`'s (epoch, member ids).
 fn share_members(s: &mut std::net::TcpStream) -> (i32, Vec<String>) {
     let req = ShareGroupDescribeRequest::default().with_group_ids(vec![GroupId(sb("full-share"))]);
@@ -197,6 +208,8 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
 
     // A share group's member is on disk before it is told its epoch.
     let many: Vec<String> = (0..8).map(|i| format!("{i}{}", "t".repeat(32_000))).collect();
+    // m0's session stays open however slow the steps before were.
+    assert_eq!(share_alive(&mut sg, "m0", 1), 0);
     let refused = share_join(&mut sg, "m1", &many);
     assert_eq!(refused.error_code, 15, "COORDINATOR_NOT_AVAILABLE: the member could not be written");
     assert_eq!(share_members(&mut sg), (1, vec!["m0".to_string()]), "the join is not kept");
@@ -215,6 +228,7 @@ fn a_full_disk_refuses_produce_keeps_reads_and_resumes_by_itself() {
     assert_eq!(synced.error_code, 0, "the group completes once its assignment can be written");
     assert_eq!(&synced.assignment[..], &big[..]);
     assert_eq!(group_state(&mut g, "full-group"), "Stable");
+    assert_eq!(share_alive(&mut sg, "m0", 1), 0);
     let joined = share_join(&mut sg, "m1", &many);
     assert_eq!((joined.error_code, joined.member_epoch), (0, 2), "the share group takes the member");
     assert!(weir.stop().success(), "a clean shutdown after the disk was full");

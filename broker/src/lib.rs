@@ -218,7 +218,7 @@ impl BrokerHandle {
             txn_log,
             meta.clone(),
             partitions,
-            coordinator,
+            coordinator.clone(),
             settings.txn.clone(),
             clock.clone(),
         )?;
@@ -240,7 +240,16 @@ impl BrokerHandle {
             let core = weak.upgrade().ok_or_else(|| TopicError::Broker(BrokerError::NotOpen("broker".into())))?;
             share_topic(&BrokerHandle { core })
         });
-        let shares = share::ShareCoordinator::open(existing, open_store, meta, settings.share_group.clone(), clock)?;
+        let groups = coordinator.clone();
+        let other_groups: share::OtherGroups = Box::new(move |g| groups.group_state(g).is_some());
+        let shares = share::ShareCoordinator::open(
+            existing,
+            open_store,
+            other_groups,
+            meta,
+            settings.share_group.clone(),
+            clock,
+        )?;
         let _ = handle.core.shares.set(shares);
         Ok(handle)
     }

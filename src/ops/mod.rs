@@ -103,9 +103,14 @@ impl Conn {
     }
 
     /// Fills what the flags and environment left open from the selected
-    /// profile; its `-X` properties come first, so the command line's win.
+    /// profile; its `-X` properties come first, so the command line's win (and
+    /// `--brokers` given wins over the profile's `-X bootstrap.servers`).
     pub fn with_profile(mut self) -> Result<Conn> {
-        if let Some(p) = profile::selected(self.profile.as_deref())? {
+        if let Some(mut p) = profile::selected(self.profile.as_deref())? {
+            if self.brokers.is_some() {
+                p.properties
+                    .retain(|kv| kv.split_once('=').is_none_or(|(k, _)| canonical(k.trim()) != "bootstrap.servers"));
+            }
             self.brokers = self.brokers.or(p.brokers);
             self.registry = self.registry.or(p.registry);
             self.registry_user = self.registry_user.or(p.registry_user);

@@ -354,7 +354,7 @@ impl Cluster {
         loop {
             if self.coordinator.as_ref().is_none_or(|(g, _)| g != group) {
                 self.coordinator = None;
-                let w = self.find_coordinator(group).await?;
+                let w = self.find_coordinator(group, deadline).await?;
                 self.coordinator = Some((group.to_string(), w));
             }
             let (_, w) = self.coordinator.as_mut().expect("found above");
@@ -368,12 +368,11 @@ impl Cluster {
     }
 
     /// A connection to `group`'s coordinator (FindCoordinator v4), asked again
-    /// while one is loading or moving, within the timeout.
-    async fn find_coordinator(&mut self, group: &str) -> Result<Wire> {
+    /// while one is loading or moving, until `deadline`.
+    async fn find_coordinator(&mut self, group: &str, deadline: tokio::time::Instant) -> Result<Wire> {
         let req = FindCoordinatorRequest::default()
             .with_key_type(0)
             .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]);
-        let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let r: FindCoordinatorResponse = self.bootstrap.call(ApiKey::FindCoordinator, 4, &req).await?;
             let c = r.coordinators.first().ok_or_else(|| anyhow!("FindCoordinator: no answer for '{group}'"))?;

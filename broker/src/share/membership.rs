@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
-use super::store::{self, StateKey};
+use super::store::{self, ShareKey, StateKey};
 use super::{Assignment, Result, ShareCoordinator, ShareError, ShareGroup, ShareMember};
 
 /// A ShareGroupHeartbeat, in domain terms.
@@ -78,6 +78,11 @@ impl ShareCoordinator {
         }
         let partition = self.store_partition(&hb.group);
         let _turn = self.writers[partition as usize].lock().await;
+        // Looked at again in the turn (the handler looked before it): a group of
+        // another kind may have been made meanwhile.
+        if hb.epoch == 0 && !self.is_share_group(&hb.group) && (self.other_groups)(&hb.group) {
+            return Err(ShareError::NotShareGroup(hb.group));
+        }
         let now = self.now();
         // The answer; with what to write, and how to take it back.
         let (answer, change) = {
@@ -198,7 +203,7 @@ impl ShareCoordinator {
         if let Err(e) = self.write(partition, entries.unwrap_or_default()).await {
             tracing::error!(group = %hb.group, member_id = %hb.member_id, error = %e,
                 "could not write the share group's epoch and member; the heartbeat is taken back");
-            self.take_back(&hb.group, &hb.member_id, undo);
+            self.take_back(&hb.group, &hb.member_id, undo, now);
             return Err(e);
         }
         Ok(answer)
@@ -231,9 +236,11 @@ impl ShareCoordinator {
         })
     }
 
-    /// Puts `group` back as it was before a heartbeat of `member` (the caller
-    /// holds the group's turn, so nothing else changed it since).
-    fn take_back(&self, group: &str, member: &str, undo: Undo) {
+    /// Puts `group` back as it was before a heartbeat of `member` at `now` (the
+    /// caller holds the group's turn, so nothing else changed it since), but for
+    /// the heartbeat itself: the member was heard from, so its session does not
+    /// run out while writes fail.
+    fn take_back(&self, group: &str, member: &str, undo: Undo, now: i64) {
         let mut st = self.state.lock();
         if undo.created {
             st.groups.remove(group);
@@ -241,7 +248,7 @@ impl ShareCoordinator {
         }
         let Some(g) = st.groups.get_mut(group) else { return };
         match undo.member {
-            Some(m) => g.members.insert(member.to_string(), m),
+            Some(m) => g.members.insert(member.to_string(), ShareMember { last_heartbeat: now, ..m }),
             None => g.members.remove(member),
         };
         if let Some((epoch, topics_seen, target)) = undo.group {
@@ -250,16 +257,19 @@ impl ShareCoordinator {
     }
 
     /// Removes the members whose session ended, each group in its turn, and
-    /// writes the group's new epoch and the members' tombstones (module docs);
-    /// the (group, member)s gone.
-    pub(super) async fn expire_members(&self, now: i64) -> Vec<(String, String)> {
+    /// writes the group's new epoch and the members' tombstones (module docs).
+    /// What they held goes back in the same step, their delivery counted (they
+    /// failed), so that a member rejoining under the same id never has what it
+    /// acquires anew released for its old self. The share-partitions that
+    /// changed, to be written.
+    pub(super) async fn expire_members(&self, now: i64) -> Vec<ShareKey> {
         let timeout = self.cfg.session_timeout_ms;
         let late = |m: &ShareMember| m.last_heartbeat + timeout <= now;
         let groups: Vec<String> = {
             let st = self.state.lock();
             st.groups.iter().filter(|(_, g)| g.members.values().any(late)).map(|(id, _)| id.clone()).collect()
         };
-        let mut gone = Vec::new();
+        let mut released = Vec::new();
         for group in groups {
             let partition = self.store_partition(&group);
             let _turn = self.writers[partition as usize].lock().await;
@@ -280,9 +290,9 @@ impl ShareCoordinator {
                 let topics = self.topics_of(&g.subscribed());
                 g.assign(topics);
                 let entries = group_entries(&group, g, &expired);
-                for m in expired {
-                    st.sessions.remove(&group, &m);
-                    gone.push((group.clone(), m));
+                for m in &expired {
+                    st.sessions.remove(&group, m);
+                    released.extend(self.release_locked(&st.parts, &group, m, true));
                 }
                 entries
             };
@@ -290,7 +300,9 @@ impl ShareCoordinator {
                 tracing::error!(group = %group, error = %e, "could not write the share group's epoch and members");
             }
         }
-        gone
+        released.sort();
+        released.dedup();
+        released
     }
 }
 

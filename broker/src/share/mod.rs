@@ -91,6 +91,9 @@ pub type Result<T, E = ShareError> = std::result::Result<T, E>;
 /// Opens `__share_group_state` (creating it when missing). Blocking.
 pub type OpenStateTopic = Box<dyn Fn() -> Result<InternalTopic, TopicError> + Send + Sync>;
 
+/// Whether a group of another kind (classic or consumer) has this id.
+pub type OtherGroups = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// One group's share-partitions, by (topic id, partition).
 type GroupParts = HashMap<(Uuid, i32), Arc<Mutex<SharePartition>>>;
 
@@ -124,6 +127,8 @@ pub struct ShareCoordinator {
     /// `__share_group_state`, once it exists.
     store: Mutex<Option<Arc<StateTopic<Persisted>>>>,
     open_store: OpenStateTopic,
+    /// Group ids are one namespace: a new share group may not take another's.
+    other_groups: OtherGroups,
     /// One turn per `__share_group_state` partition.
     writers: Vec<tokio::sync::Mutex<()>>,
     meta: Arc<MetadataStore>,
@@ -143,6 +148,7 @@ impl ShareCoordinator {
     pub(crate) fn open(
         existing: Option<InternalTopic>,
         open_store: OpenStateTopic,
+        other_groups: OtherGroups,
         meta: Arc<MetadataStore>,
         cfg: ShareGroupSettings,
         clock: Arc<dyn Clock>,
@@ -188,6 +194,7 @@ impl ShareCoordinator {
             }),
             store: Mutex::new(store),
             open_store,
+            other_groups,
             writers: (0..writer_count).map(|_| tokio::sync::Mutex::new(())).collect(),
             meta,
             clock,
@@ -237,30 +244,22 @@ impl ShareCoordinator {
     /// writing what changed.
     pub async fn tick(&self, now: i64) {
         self.sweep_deleted_topics().await;
-        let gone = self.expire_members(now).await;
-        let changed = {
+        let mut changed = self.expire_members(now).await;
+        {
             let mut st = self.state.lock();
             st.sessions.evict_idle(now, self.cfg.session_timeout_ms);
-            let mut changed = Vec::new();
             for (group, gp) in &st.parts {
                 for (&(topic_id, partition), p) in gp {
                     let mut p = p.lock();
-                    // Locks first: a delivery whose lock ran out counts; what a departed
-                    // member still holds goes back without counting (as on a leave).
-                    let mut c = false;
-                    if p.next_deadline().is_some_and(|d| d <= now) {
-                        c |= p.expire(now, self.cfg.delivery_count_limit);
-                    }
-                    for (_, m) in gone.iter().filter(|(g, _)| g == group) {
-                        c |= p.release_member(m, self.cfg.delivery_count_limit, true);
-                    }
-                    if c {
+                    // A delivery whose lock ran out counts.
+                    if p.next_deadline().is_some_and(|d| d <= now) && p.expire(now, self.cfg.delivery_count_limit) {
                         changed.push(ShareKey { group: group.clone(), topic_id, partition });
                     }
                 }
             }
-            changed
-        };
+        }
+        changed.sort();
+        changed.dedup();
         if let Err(e) = self.persist_partitions(changed).await {
             tracing::error!(error = %e, "could not write released share-group records");
         }

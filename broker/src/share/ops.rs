@@ -70,7 +70,7 @@ pub struct ShareGroupDescription {
 impl ShareCoordinator {
     /// Gives back what `member` holds in `group`'s share-partitions; the keys that
     /// changed.
-    fn release_locked(
+    pub(super) fn release_locked(
         &self,
         parts: &std::collections::HashMap<String, super::GroupParts>,
         group: &str,

@@ -496,3 +496,51 @@ async fn a_heartbeat_that_changes_nothing_does_not_wait_for_the_groups_writes() 
     let b = tokio::time::timeout(within, joining).await.unwrap().unwrap().unwrap();
     assert_eq!((b.epoch, owned(&b, t)), (2, vec![1]));
 }
+
+#[tokio::test]
+async fn a_member_whose_heartbeats_cannot_be_written_was_still_heard_from() {
+    let f = Fixture::new();
+    f.topic("t", 1);
+    let s = f.shares();
+    s.heartbeat(hb("a", 0, Some(&["t"]))).await.unwrap();
+    let timeout = s.settings().session_timeout_ms;
+    f.advance(timeout - 1).await;
+    // A new subscription moves the epoch, which cannot be written.
+    s.fail_writes.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(matches!(s.heartbeat(hb("a", 1, Some(&["t", "u"]))).await, Err(ShareError::Storage(_))));
+    f.advance(timeout - 1).await;
+    assert_eq!(s.describe("g").unwrap().members.len(), 1, "its session runs from the failed heartbeat");
+    f.advance(1).await;
+    assert!(s.describe("g").unwrap().members.is_empty());
+}
+
+#[tokio::test]
+async fn a_share_group_never_takes_the_id_of_a_group_of_another_kind() {
+    let f = Fixture::new();
+    f.topic("t", 1);
+    let s = f.shares();
+    // A classic group made while the share join waited for its turn (the handler
+    // found no group of that id before).
+    let turn = s.writers[s.store_partition("g") as usize].lock().await;
+    let s2 = s.clone();
+    let joining = tokio::spawn(async move { s2.heartbeat(hb("a", 0, Some(&["t"]))).await });
+    tokio::task::yield_now().await;
+    let offsets = vec![crate::group::OffsetToCommit {
+        topic: "t".into(),
+        partition: 0,
+        offset: 1,
+        leader_epoch: -1,
+        metadata: None,
+    }];
+    let commit = crate::group::CommitRequest {
+        group: "g".into(),
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        offsets,
+    };
+    f.broker().groups().commit(commit).await.unwrap();
+    drop(turn);
+    assert_eq!(joining.await.unwrap(), Err(ShareError::NotShareGroup("g".into())));
+    assert!(!s.is_share_group("g"));
+}
