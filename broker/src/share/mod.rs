@@ -247,7 +247,10 @@ impl ShareCoordinator {
         let mut changed = self.expire_members(now).await;
         {
             let mut st = self.state.lock();
-            st.sessions.evict_idle(now, self.cfg.session_timeout_ms);
+            let State { sessions, groups, .. } = &mut *st;
+            sessions.evict_idle(now, self.cfg.session_timeout_ms, |g, m| {
+                groups.get(g).is_some_and(|g| g.members.contains_key(m))
+            });
             for (group, gp) in &st.parts {
                 for (&(topic_id, partition), p) in gp {
                     let mut p = p.lock();

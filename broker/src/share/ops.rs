@@ -163,28 +163,21 @@ impl ShareCoordinator {
                 out.push((topic_id, partition, AckOutcome::InvalidRecordState));
                 continue;
             };
-            let mut outcome = AckOutcome::Done;
-            let mut any = false;
-            {
-                let mut sp = sp.lock();
-                for b in &batches {
-                    let Some(types) = b.types.iter().map(|t| AckType::from_code(*t)).collect::<Option<Vec<_>>>() else {
-                        outcome = AckOutcome::InvalidRequest;
-                        break;
-                    };
-                    match sp.acknowledge(member, b.first, b.last, &types, self.cfg.delivery_count_limit) {
-                        Ok(c) => any |= c,
-                        Err(AckError::InvalidRecordState) => {
-                            outcome = AckOutcome::InvalidRecordState;
-                            break;
-                        }
-                        Err(AckError::InvalidRequest) => {
-                            outcome = AckOutcome::InvalidRequest;
-                            break;
-                        }
+            // Every batch's types decoded before anything is applied: all or nothing.
+            let types: Option<Vec<Vec<AckType>>> =
+                batches.iter().map(|b| b.types.iter().map(|t| AckType::from_code(*t)).collect()).collect();
+            let (outcome, any) = match types {
+                None => (AckOutcome::InvalidRequest, false),
+                Some(types) => {
+                    let acks: Vec<(i64, i64, &[AckType])> =
+                        batches.iter().zip(&types).map(|(b, t)| (b.first, b.last, t.as_slice())).collect();
+                    match sp.lock().acknowledge_batches(member, &acks, self.cfg.delivery_count_limit) {
+                        Ok(c) => (AckOutcome::Done, c),
+                        Err(AckError::InvalidRecordState) => (AckOutcome::InvalidRecordState, false),
+                        Err(AckError::InvalidRequest) => (AckOutcome::InvalidRequest, false),
                     }
                 }
-            }
+            };
             if any {
                 changed.push(ShareKey { group: group.to_string(), topic_id, partition });
             }

@@ -302,7 +302,10 @@ impl SharePartition {
                 if slot.state != RecordState::Available {
                     continue;
                 }
-                if b.archive {
+                // Delivered as often as allowed already (the last delivery was in
+                // flight at a restart, which a snapshot keeps counted): archived,
+                // as a release at the limit would be.
+                if b.archive || slot.deliveries >= limits.delivery_limit {
                     *slot = archived(slot.deliveries);
                     continue;
                 }
@@ -329,11 +332,7 @@ impl SharePartition {
         (out, used)
     }
 
-    /// Applies a member's acknowledgement of `first..=last`: one type for the whole
-    /// range, or one per offset. Every offset must be Acquired by `member`, except
-    /// that a gap may name an offset that holds no record (already archived).
-    /// All or nothing: on an error nothing changes. True when something changed
-    /// (a gap over records that hold nothing changes nothing).
+    /// [`SharePartition::acknowledge_batches`] of one batch.
     pub fn acknowledge(
         &mut self,
         member: &str,
@@ -342,37 +341,76 @@ impl SharePartition {
         types: &[AckType],
         delivery_limit: u16,
     ) -> Result<bool, AckError> {
-        if first > last || types.is_empty() {
-            return Err(AckError::InvalidRequest);
+        self.acknowledge_batches(member, &[(first, last, types)], delivery_limit)
+    }
+
+    /// Applies a member's acknowledgement batches (first, last, and one type for
+    /// the batch or one per offset), all or nothing, as Kafka rolls back every
+    /// batch of the partition when one fails:
+    /// - malformed (first after last, a negative offset, no types or neither one
+    ///   nor one per offset, batches out of order or overlapping), or reaching
+    ///   past what is in flight ("past acquired records"): INVALID_REQUEST;
+    /// - an offset from the start on not Acquired by `member` (a gap may name an
+    ///   archived offset): INVALID_RECORD_STATE.
+    ///
+    /// Offsets below the start are done already (accepted by another member once
+    /// this one's lock ran out, or gone with the log's start) and are skipped, as
+    /// Kafka skips them. True when something changed (a gap over records that
+    /// hold nothing changes nothing).
+    pub fn acknowledge_batches(
+        &mut self,
+        member: &str,
+        batches: &[(i64, i64, &[AckType])],
+        delivery_limit: u16,
+    ) -> Result<bool, AckError> {
+        let mut previous_last = -1;
+        for &(first, last, types) in batches {
+            let well_formed = first >= 0
+                && first <= last
+                && first > previous_last
+                && (types.len() == 1 || Some(types.len() as u64) == (last - first).checked_add(1).map(|n| n as u64));
+            if !well_formed {
+                return Err(AckError::InvalidRequest);
+            }
+            previous_last = last;
         }
-        // In range before any arithmetic on the client's offsets.
-        if first < self.start || last >= self.end() {
-            return Err(AckError::InvalidRecordState);
-        }
-        if types.len() != 1 && types.len() as i64 != last - first + 1 {
-            return Err(AckError::InvalidRequest);
-        }
-        let ty = |off: i64| if types.len() == 1 { types[0] } else { types[(off - first) as usize] };
-        for off in first..=last {
-            let s = &self.slots[(off - self.start) as usize];
-            let held = s.state == RecordState::Acquired && s.owner.as_deref() == Some(member);
-            let gap_ok = ty(off) == AckType::Gap && s.state == RecordState::Archived;
-            if !held && !gap_ok {
-                return Err(AckError::InvalidRecordState);
+        let ty = |first: i64, types: &[AckType], off: i64| {
+            if types.len() == 1 {
+                types[0]
+            } else {
+                types[(off - first) as usize]
+            }
+        };
+        for &(first, last, types) in batches {
+            if last < self.start {
+                continue;
+            }
+            if last >= self.end() {
+                return Err(AckError::InvalidRequest);
+            }
+            for off in first.max(self.start)..=last {
+                let s = &self.slots[(off - self.start) as usize];
+                let held = s.state == RecordState::Acquired && s.owner.as_deref() == Some(member);
+                let gap_ok = ty(first, types, off) == AckType::Gap && s.state == RecordState::Archived;
+                if !held && !gap_ok {
+                    return Err(AckError::InvalidRecordState);
+                }
             }
         }
         let mut changed = false;
-        for off in first..=last {
-            let s = &mut self.slots[(off - self.start) as usize];
-            if s.state != RecordState::Acquired {
-                continue;
+        for &(first, last, types) in batches {
+            for off in first.max(self.start)..=last {
+                let s = &mut self.slots[(off - self.start) as usize];
+                if s.state != RecordState::Acquired {
+                    continue;
+                }
+                *s = match ty(first, types, off) {
+                    AckType::Accept => done(RecordState::Acknowledged, s.deliveries),
+                    AckType::Gap | AckType::Reject => archived(s.deliveries),
+                    AckType::Release => released(s.deliveries, delivery_limit),
+                };
+                changed = true;
             }
-            *s = match ty(off) {
-                AckType::Accept => done(RecordState::Acknowledged, s.deliveries),
-                AckType::Gap | AckType::Reject => archived(s.deliveries),
-                AckType::Release => released(s.deliveries, delivery_limit),
-            };
-            changed = true;
         }
         self.advance();
         Ok(changed)

@@ -67,16 +67,43 @@ fn finished_records_are_counted_from_an_offset() {
 #[test]
 fn an_acknowledgement_is_all_or_nothing() {
     let mut p = SharePartition::new(0);
-    let a = member("a");
+    let (a, b) = (member("a"), member("b"));
     p.acquire(&a, &[batch(0, 3)], LIMITS, 0);
+    p.acquire(&b, &[batch(4, 5)], LIMITS, 0);
     p.acknowledge("a", 0, 0, &[AckType::Accept], 3).unwrap();
-    // Offset 0 is done: a range over it fails and changes nothing.
-    assert_eq!(p.acknowledge("a", 0, 2, &[AckType::Accept], 3), Err(AckError::InvalidRecordState));
-    assert_eq!(p.acquired(), 3);
+    assert_eq!(p.start(), 1);
+    const ACCEPT: &[AckType] = &[AckType::Accept];
+    // Malformed: the type count, the order, an overlap, a negative offset.
     assert_eq!(p.acknowledge("a", 1, 2, &[AckType::Accept; 3], 3), Err(AckError::InvalidRequest));
-    assert_eq!(p.acknowledge("a", 2, 1, &[AckType::Accept], 3), Err(AckError::InvalidRequest));
-    assert_eq!(p.acknowledge("a", 3, 4, &[AckType::Accept], 3), Err(AckError::InvalidRecordState));
-    assert_eq!(p.acquired(), 3);
+    assert_eq!(p.acknowledge("a", 2, 1, ACCEPT, 3), Err(AckError::InvalidRequest));
+    assert_eq!(p.acknowledge_batches("a", &[(2, 2, ACCEPT), (1, 1, ACCEPT)], 3), Err(AckError::InvalidRequest));
+    assert_eq!(p.acknowledge_batches("a", &[(1, 2, ACCEPT), (2, 3, ACCEPT)], 3), Err(AckError::InvalidRequest));
+    assert_eq!(p.acknowledge("a", -1, 1, ACCEPT, 3), Err(AckError::InvalidRequest));
+    // Past what is in flight: Kafka's "past acquired records".
+    assert_eq!(p.acknowledge("a", 3, 6, ACCEPT, 3), Err(AckError::InvalidRequest));
+    // A good batch beside one over b's records: neither applies.
+    assert_eq!(p.acknowledge_batches("a", &[(1, 1, ACCEPT), (4, 4, ACCEPT)], 3), Err(AckError::InvalidRecordState));
+    assert_eq!((p.acquired(), p.start()), (5, 1));
+    // Offset 0 is done: a range over it skips it, and a batch wholly below the start is done.
+    assert_eq!(p.acknowledge_batches("a", &[(0, 0, ACCEPT), (0, 1, ACCEPT)], 3), Err(AckError::InvalidRequest));
+    assert_eq!(p.acknowledge_batches("a", &[(0, 0, &[AckType::Reject]), (1, 2, ACCEPT)], 3), Ok(true));
+    assert_eq!((p.acquired(), p.start()), (3, 3));
+}
+
+#[test]
+fn a_record_delivered_as_often_as_allowed_is_never_handed_out_again() {
+    let mut p = SharePartition::new(0);
+    let a = member("a");
+    let limits = AcquireLimits { delivery_limit: 2, ..LIMITS };
+    p.acquire(&a, &[batch(0, 1)], limits, 0);
+    p.acknowledge("a", 0, 1, &[AckType::Release], 2).unwrap();
+    let (got, _) = p.acquire(&a, &[batch(0, 1)], limits, 0);
+    assert_eq!(ranges(&got), vec![(0, 1, 2)]);
+    // A restart while the last delivery is in flight: the snapshot keeps it counted.
+    let mut back = SharePartition::restore(&p.snapshot());
+    let (got, _) = back.acquire(&a, &[batch(0, 1), batch(2, 2)], limits, 0);
+    assert_eq!(ranges(&got), vec![(2, 2, 1)], "0 and 1 archived at the limit");
+    assert_eq!(back.start(), 2);
 }
 
 #[test]

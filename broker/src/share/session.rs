@@ -193,9 +193,13 @@ impl Sessions {
         self.map.retain(|(g, _), _| g != group);
     }
 
-    /// Drops sessions unused for `idle_ms` (their member is gone or restarted).
-    pub fn evict_idle(&mut self, now: i64, idle_ms: i64) {
-        self.map.retain(|_, s| now - s.last_used < idle_ms);
+    /// Drops sessions unused for `idle_ms` whose member is no longer in its group
+    /// (`member_in(group, member)`): one that left but kept its connection open.
+    /// A member's own session stays however long it works on what it holds (its
+    /// locks bound that, not the session), as Kafka keeps it until the
+    /// connection closes or the member goes.
+    pub fn evict_idle(&mut self, now: i64, idle_ms: i64, member_in: impl Fn(&str, &str) -> bool) {
+        self.map.retain(|(g, m), s| now - s.last_used < idle_ms || member_in(g, m));
     }
 
     #[cfg(test)]
@@ -254,7 +258,10 @@ mod tests {
         assert!(s.fetch("g", "a", FINAL_EPOCH, &[P], &[], true, 0, 7).unwrap().closed);
         s.fetch("g", "a", 0, &[P], &[], false, 0, 7).unwrap();
         assert!(matches!(s.fetch("g", "a", -2, &[], &[], false, 0, 7), Err(SessionError::InvalidRequest(_))));
-        s.evict_idle(100, 50);
+        // Idle, but its member is still in the group: kept. Once it is not: dropped.
+        s.evict_idle(100, 50, |_, _| true);
+        assert_eq!(s.len(), 1);
+        s.evict_idle(100, 50, |_, m| m != "a");
         assert_eq!(s.len(), 0);
         assert_eq!(next(i32::MAX), 1);
     }

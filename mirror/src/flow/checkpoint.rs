@@ -79,10 +79,15 @@ impl FlowRunner {
         let mut ends: HashMap<Partition, Option<i64>> = HashMap::new();
         for group in self.groups.clone() {
             let read_at = Instant::now();
-            let committed = self
-                .group_client(false, &group)?
-                .committed_offsets(partitions.clone(), TIMEOUT)
-                .map_err(|e| kafka(&format!("offsets of group {group}"), e))?;
+            // One group whose offsets cannot be read is skipped this time, as MM2
+            // skips it; the flow goes on with the others.
+            let committed = match self.group_client(false, &group)?.committed_offsets(partitions.clone(), TIMEOUT) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(flow = %self.flow.name(), group, error = %e, "source group's offsets not read; tried again next time");
+                    continue;
+                }
+            };
             let mut translated = Vec::new();
             let mut shown = Vec::new();
             for e in committed.elements() {
@@ -145,11 +150,19 @@ impl FlowRunner {
     }
 
     /// Commits the last translated offsets of each group to the target group.
+    /// One group's failure is that group's, not the flow's, as in MM2: a
+    /// consumer group of the new protocol (KIP-848) in use on the target, which
+    /// the classic DescribeGroups librdkafka asks does not show as active,
+    /// refuses the commit, and is synced once its members are gone.
     pub(super) fn sync_groups(&mut self) -> Result<(), MirrorError> {
         let translated = std::mem::take(&mut self.translated);
-        let result = translated.iter().try_for_each(|(group, offsets)| self.sync_group(group, offsets));
+        for (group, offsets) in &translated {
+            if let Err(e) = self.sync_group(group, offsets) {
+                tracing::warn!(flow = %self.flow.name(), group, error = %e, "target group's offsets not synced; tried again next time");
+            }
+        }
         self.translated = translated;
-        result
+        Ok(())
     }
 
     /// Commits translated offsets to the target group while it is empty, never

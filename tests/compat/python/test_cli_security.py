@@ -149,6 +149,18 @@ def test_share_groups_through_a_profile_over_sasl_ssl(cli_weir):
     wrong = subprocess.run([WEIR, "share-group", "list", "-X", "sasl.password=wrong"],
                            capture_output=True, text=True, env=env, timeout=120)
     assert wrong.returncode == 1 and "authentication failed" in wrong.stderr, wrong
+    # librdkafka's name over the profile's alias: the last given wins, whichever name it uses.
+    gssapi = subprocess.run([WEIR, "share-group", "list", "-X", "sasl.mechanisms=GSSAPI"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert gssapi.returncode == 1 and "GSSAPI is not supported" in gssapi.stderr, gssapi
+    # --brokers on the command line over a profile's -X bootstrap.servers (a closed port).
+    weir(w, "profile", "create", "stale", "--brokers", w.sasl_ssl, "-X", "bootstrap.servers=127.0.0.1:1",
+         "-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={w.ca_path}",
+         "-X", "sasl.mechanism=SCRAM-SHA-256", "-X", "sasl.username=admin", "-X", "sasl.password=admin-secret")
+    weir(w, "profile", "use", "secure")
+    fresh = subprocess.run([WEIR, "share-group", "list", "--profile", "stale", "--brokers", w.sasl_ssl,
+                            "--format", "json"], capture_output=True, text=True, env=env, timeout=120)
+    assert fresh.returncode == 0 and group in fresh.stdout, fresh
 
 
 def test_records_cross_between_weir_and_confluent_serializers(cli_weir):
