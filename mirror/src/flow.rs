@@ -395,8 +395,15 @@ impl FlowRunner {
             self.write_syncs(due, true)?;
             self.commit_transaction(&moved)?;
         } else if self.flow.exactly_once {
-            self.commit_transaction(&moved)?;
+            // On the source, outside the transaction: written first, so a stop
+            // between the two never leaves committed records without their syncs
+            // (translation would then run past a gap in them and skip records).
+            // Syncs of a transaction that then aborts point at its aborted
+            // records, which read_committed readers pass on to the copies made
+            // again after them: nothing skipped, nothing twice; the next run's
+            // syncs replace them.
             self.write_syncs(due, false)?;
+            self.commit_transaction(&moved)?;
         } else {
             self.write_syncs(due, false)?;
             let mut commit = TopicPartitionList::new();
