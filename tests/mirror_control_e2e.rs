@@ -16,26 +16,11 @@ use common::{http, Weir};
 use rdkafka::consumer::Consumer;
 use rdkafka::Offset;
 
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-}
-
-fn metric(addr: &str, series: &str) -> Option<f64> {
-    let reply = http::get(addr, "/metrics");
-    assert_eq!(reply.status, 200);
-    sample(&reply.body, series)
-}
-
 /// Runs `weir mirror ARGS...`; returns its standard output.
 fn weir_mirror(args: &[&str]) -> String {
     let out = Command::new(common::bin()).arg("mirror").args(args).output().unwrap();
     assert!(out.status.success(), "weir mirror {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
 }
 
 fn end_of(addr: &str, topic: &str) -> i64 {

@@ -11,19 +11,8 @@ use std::time::Duration;
 
 use common::clients::*;
 use common::mirror::*;
-use common::{http, Weir};
+use common::Weir;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-
-fn metric(addr: &str, series: &str) -> Option<f64> {
-    let reply = http::get(addr, "/metrics");
-    assert_eq!(reply.status, 200);
-    reply.body.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-}
-
-fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_in_use_on_the_target_waits_and_the_flow_goes_on() {

@@ -143,3 +143,16 @@ pub async fn clusters_with_orders(partitions: i32, records: usize) -> (Weir, Wei
     flush(&p);
     (a, b)
 }
+
+/// A free port on 127.0.0.1 (host:port), for a listener the test names.
+pub fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// The value of one series on the Prometheus `/metrics` served at `addr`.
+pub fn metric(addr: &str, series: &str) -> Option<f64> {
+    let reply = super::http::get(addr, "/metrics");
+    assert_eq!(reply.status, 200);
+    reply.body.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+}
