@@ -8,17 +8,33 @@
 //! `u`: those were written by an earlier run for records it copied but had not
 //! committed, which were copied again at the new downstream offsets. At start the
 //! store is rebuilt from the offset-syncs topic, so a restart translates what an
-//! earlier run mirrored. Each partition keeps its newest `MAX_PER_PARTITION`.
+//! earlier run mirrored.
+//!
+//! A partition keeps at most `MAX_PER_PARTITION`. Past that the older half is
+//! thinned (every other one dropped), again and again, so the spacing grows with
+//! age and a group far behind still gets a checkpoint (an exactly-once flow adds
+//! a distance change every transaction, one a second). Across a dropped sync the
+//! distance is no longer known, so there translation is MM2's: the record after
+//! the last kept sync's, which may re-read records but never skips one.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use super::*;
 
 const MAX_PER_PARTITION: usize = 4096;
 
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    downstream: i64,
+    /// No sync between this one and the next kept one was dropped: the distance
+    /// holds up to it.
+    exact_after: bool,
+}
+
 #[derive(Default)]
 pub(super) struct SyncStore {
-    by_partition: HashMap<Partition, BTreeMap<i64, i64>>,
+    by_partition: HashMap<Partition, BTreeMap<i64, Kept>>,
 }
 
 impl SyncStore {
@@ -26,14 +42,14 @@ impl SyncStore {
         let key = (remote.to_string(), partition);
         let syncs = self.by_partition.entry(key).or_default();
         drop(syncs.split_off(&upstream));
-        if let Some((&u, &d)) = syncs.last_key_value() {
-            if downstream - upstream == d - u {
+        if let Some((&u, k)) = syncs.last_key_value() {
+            if downstream.wrapping_sub(upstream) == k.downstream.wrapping_sub(u) {
                 return;
             }
         }
-        syncs.insert(upstream, downstream);
-        while syncs.len() > MAX_PER_PARTITION {
-            syncs.pop_first();
+        syncs.insert(upstream, Kept { downstream, exact_after: true });
+        if syncs.len() > MAX_PER_PARTITION {
+            thin(syncs);
         }
     }
 
@@ -43,11 +59,29 @@ impl SyncStore {
     /// the first record after the gap.
     pub fn translate(&self, remote: &str, partition: i32, upstream: i64) -> Option<i64> {
         let syncs = self.by_partition.get(&(remote.to_string(), partition))?;
-        let (&u, &d) = syncs.range(..=upstream).next_back()?;
-        let exact = d + (upstream - u);
-        match syncs.range(upstream + 1..).next() {
-            Some((_, &next)) => Some(exact.min(next)),
-            None => Some(exact),
+        let (&u, k) = syncs.range(..=upstream).next_back()?;
+        let guess = match (upstream == u, k.exact_after) {
+            (true, _) => k.downstream,
+            (false, true) => k.downstream.saturating_add(upstream - u),
+            (false, false) => k.downstream.saturating_add(1),
+        };
+        match syncs.range((Bound::Excluded(upstream), Bound::Unbounded)).next() {
+            Some((_, next)) => Some(guess.min(next.downstream)),
+            None => Some(guess),
+        }
+    }
+}
+
+/// Drops every other sync of the older half, the one before each dropped one
+/// no longer exact up to the next kept one. The oldest is never dropped.
+fn thin(syncs: &mut BTreeMap<i64, Kept>) {
+    let older: Vec<i64> = syncs.keys().take(syncs.len() / 2).copied().collect();
+    for pair in older.chunks(2) {
+        if let [keep, dropped] = pair {
+            syncs.remove(dropped);
+            if let Some(k) = syncs.get_mut(keep) {
+                k.exact_after = false;
+            }
         }
     }
 }
@@ -174,14 +208,26 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_syncs_are_kept() {
+    fn old_syncs_are_thinned_and_translate_without_skipping() {
         let mut s = SyncStore::default();
-        for i in 0..(MAX_PER_PARTITION as i64 + 10) {
+        // Every upstream record followed by a marker: upstream 2i is downstream i.
+        let n = 20 * MAX_PER_PARTITION as i64;
+        for i in 0..n {
             s.insert("A.t", 0, i * 2, i);
         }
-        assert_eq!(s.by_partition[&("A.t".to_string(), 0)].len(), MAX_PER_PARTITION);
-        assert_eq!(s.translate("A.t", 0, 0), None);
-        let last = MAX_PER_PARTITION as i64 + 9;
-        assert_eq!(s.translate("A.t", 0, last * 2), Some(last));
+        let kept = s.by_partition[&("A.t".to_string(), 0)].len();
+        assert!(kept <= MAX_PER_PARTITION, "{kept}");
+        // The newest are exact; the oldest is kept; none ever maps past the truth.
+        assert_eq!(s.translate("A.t", 0, (n - 1) * 2), Some(n - 1));
+        assert_eq!(s.translate("A.t", 0, (n - 100) * 2 + 1), Some(n - 99));
+        assert_eq!(s.translate("A.t", 0, 0), Some(0));
+        for up in (0..n * 2).step_by(997) {
+            let truth = (up + 1) / 2;
+            let got = s.translate("A.t", 0, up).expect("covered back to the first sync");
+            assert!(got <= truth, "upstream {up}: {got} past {truth}");
+            assert!(got > 0 || up == 0, "upstream {up} maps to {got}");
+        }
+        // The largest offset does not overflow.
+        assert_eq!(s.translate("A.t", 0, i64::MAX), Some(i64::MAX - (n - 1)));
     }
 }
