@@ -1,5 +1,6 @@
-//! The share coordinator's operations, one per Kafka API: heartbeats, a fetch's
-//! session step and acquisitions, acknowledgements, and the admin views.
+//! The share coordinator's operations, one per Kafka API: a fetch's session step
+//! and acquisitions, acknowledgements, and the admin views (heartbeats are in
+//! `membership.rs`).
 
 use std::sync::Arc;
 
