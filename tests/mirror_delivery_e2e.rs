@@ -3,7 +3,8 @@
 //! `B.exactly.once.source.support=enabled`, a read-committed consumer of B sees
 //! every record of A exactly once, in order; without it, every record at least
 //! once, and each partition's copy rewinds at most once per kill (to the last
-//! committed position: the duplicates are what was in flight).
+//! committed position: the duplicates are what was in flight). Exactly once
+//! turned on and off between runs copies nothing twice.
 
 mod common;
 
@@ -189,4 +190,42 @@ async fn at_least_once_loses_nothing_and_repeats_only_what_was_in_flight() {
     let end = committed(&run.a.addr, "__weir-mirror.A->B", "orders", PARTITIONS);
     assert_eq!(end, vec![(RECORDS / PARTITIONS as usize) as i64; PARTITIONS as usize], "final positions on A");
     println!("at least once: {duplicates} records copied twice through {KILLS} kills");
+}
+
+/// Exactly once keeps its position on B, at least once on A. Turned off, on
+/// and off again, each run resumes after what the other copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_exactly_once_on_and_off_copies_nothing_twice() {
+    const PER_RUN: usize = 200;
+    let (a, b) = (Weir::start(), Weir::start());
+    create_topic(&a.addr, "orders", PARTITIONS, &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let eos = "B.exactly.once.source.support = enabled\n";
+    let (p, _) = producer(&a.addr, &[]);
+    let group = "__weir-mirror.A->B";
+    for (run, extra) in ["", eos, "", eos].into_iter().enumerate() {
+        for i in run * PER_RUN..(run + 1) * PER_RUN {
+            send(&p, "orders", (i % PARTITIONS as usize) as i32, i);
+        }
+        flush(&p);
+        let sub = dir.path().join(run.to_string());
+        std::fs::create_dir_all(&sub).unwrap();
+        let mirror = Mirror::start(&mm2_file(&sub, &a.addr, &b.addr, extra));
+        // Each partition's next source offset, held where this mode keeps it.
+        let want = vec![((run + 1) * PER_RUN / PARTITIONS as usize) as i64; PARTITIONS as usize];
+        let (addr, topic) = if extra.is_empty() { (&a.addr, "orders") } else { (&b.addr, "A.orders") };
+        wait_for(&format!("run {run}'s position"), || {
+            (committed(addr, group, topic, PARTITIONS) == want).then_some(())
+        });
+        assert!(mirror.stop().success());
+    }
+    let per_partition = 4 * PER_RUN / PARTITIONS as usize;
+    for partition in 0..PARTITIONS {
+        let got: Vec<TestRecord> =
+            read_all(&b.addr, "A.orders", partition, per_partition).into_iter().map(|(_, r)| r).collect();
+        let want: Vec<TestRecord> =
+            (0..4 * PER_RUN).filter(|i| i % PARTITIONS as usize == partition as usize).map(record).collect();
+        assert_eq!(got.len(), want.len(), "partition {partition}: records on B");
+        assert!(got == want, "partition {partition}: B holds A's records once each, in order");
+    }
 }

@@ -27,6 +27,10 @@
 //! position: nothing is lost and nothing is copied twice for read-committed
 //! consumers. The source is read read-committed too (librdkafka's default).
 //!
+//! Each mode writes only its own position and each says every record before it
+//! is on the target, so a run resumes from the later of the two: exactly once
+//! turned on or off between runs copies nothing twice.
+//!
 //! Offset syncs (MM2's `OffsetSync`) are written to MM2's offset-syncs topic
 //! (on the source, or on the target with `offset-syncs.topic.location=target`)
 //! when a partition's first record is copied, when the downstream offset has
@@ -246,55 +250,39 @@ impl FlowRunner {
         })
     }
 
-    /// Where each mirrored partition's copy resumes: the committed position
-    /// (else the start of the partition).
+    /// Where each mirrored partition's copy resumes: the later of the two
+    /// stored positions (else the start of the partition). Each mode writes only
+    /// its own (at least once on the source, exactly once on the target), and
+    /// each says every record before it is on the target; taking the later one
+    /// means turning exactly once on or off, any number of times, never copies
+    /// again what the other mode copied.
     fn positions(&mut self) -> Result<Vec<(String, i32, Offset)>, MirrorError> {
-        let exactly_once = self.flow.exactly_once;
-        let mut tpl = TopicPartitionList::new();
+        let (mut on_source, mut on_target) = (TopicPartitionList::new(), TopicPartitionList::new());
         for (t, n) in &self.topics {
-            let name = if exactly_once { &self.remote_of[t] } else { t };
             for p in 0..*n as i32 {
-                tpl.add_partition(name, p);
+                on_source.add_partition(t, p);
+                on_target.add_partition(&self.remote_of[t], p);
             }
         }
-        let committed = if exactly_once {
-            let group = position_group(&self.flow);
-            self.group_client(true, &group)?.committed_offsets(tpl, TIMEOUT)
-        } else {
-            self.consumer.committed_offsets(tpl, TIMEOUT)
-        }
-        .map_err(|e| kafka("committed offsets", e))?;
-        let positions: Vec<(String, i32, Offset)> = committed
-            .elements()
-            .iter()
-            .map(|e| {
-                let topic = if exactly_once { self.upstream_of[e.topic()].clone() } else { e.topic().to_string() };
-                (topic, e.partition(), e.offset())
-            })
-            .collect();
-        // Exactly once turned on for a flow that ran at least once: where the
-        // target holds no position yet, the one committed on the source.
-        let mut fallback = TopicPartitionList::new();
-        for (topic, partition, offset) in &positions {
-            if exactly_once && !matches!(offset, Offset::Offset(_)) {
-                fallback.add_partition(topic, *partition);
-            }
-        }
-        let fallback = if fallback.count() > 0 {
-            self.consumer.committed_offsets(fallback, TIMEOUT).map_err(|e| kafka("committed offsets", e))?
-        } else {
-            fallback
+        let on_source =
+            self.consumer.committed_offsets(on_source, TIMEOUT).map_err(|e| kafka("committed offsets", e))?;
+        let group = position_group(&self.flow);
+        let on_target = self
+            .group_client(true, &group)?
+            .committed_offsets(on_target, TIMEOUT)
+            .map_err(|e| kafka("committed offsets on the target", e))?;
+        let stored = |l: &TopicPartitionList, t: &str, p: i32| match l.find_partition(t, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= 0 => Some(o),
+            _ => None,
         };
-        Ok(positions
-            .into_iter()
-            .map(|(topic, partition, offset)| {
-                let offset = match (offset, fallback.find_partition(&topic, partition).map(|e| e.offset())) {
-                    (Offset::Offset(o), _) | (_, Some(Offset::Offset(o))) => Offset::Offset(o),
-                    _ => Offset::Beginning,
-                };
-                (topic, partition, offset)
-            })
-            .collect())
+        let mut out = Vec::new();
+        for (t, n) in &self.topics {
+            for p in 0..*n as i32 {
+                let later = stored(&on_source, t, p).max(stored(&on_target, &self.remote_of[t], p));
+                out.push((t.clone(), p, later.map_or(Offset::Beginning, Offset::Offset)));
+            }
+        }
+        Ok(out)
     }
 
     /// Assigns every mirrored partition from its committed position.

@@ -261,7 +261,7 @@ impl ShareCoordinator {
     /// What they held goes back in the same step, their delivery counted (they
     /// failed), so that a member rejoining under the same id never has what it
     /// acquires anew released for its old self. The share-partitions that
-    /// changed, to be written.
+    /// changed, to be written (may repeat: the caller sorts and dedups).
     pub(super) async fn expire_members(&self, now: i64) -> Vec<ShareKey> {
         let timeout = self.cfg.session_timeout_ms;
         let late = |m: &ShareMember| m.last_heartbeat + timeout <= now;
@@ -300,8 +300,6 @@ impl ShareCoordinator {
                 tracing::error!(group = %group, error = %e, "could not write the share group's epoch and members");
             }
         }
-        released.sort();
-        released.dedup();
         released
     }
 }
