@@ -182,7 +182,34 @@ async fn group_offsets_are_translated_exactly_across_transaction_markers() {
     assert!(mirror.stop().success());
 }
 
-/// Lines a `weir serve --mirror-config` prints, until its mirror is ready.
+/// As MM2's `createNewTopics`: a remote topic starts with its source's configs
+/// (less `config.properties.exclude`) even with `sync.topic.configs.enabled`
+/// off, which only stops later changes from being copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_topics_start_with_the_sources_configs_without_config_sync() {
+    let (a, b) = (Weir::start(), Weir::start());
+    let set = [("cleanup.policy", "compact"), ("retention.ms", "86400000"), ("retention.bytes", "1000000")];
+    create_topic(&a.addr, "events", 2, &set).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "sync.topic.configs.enabled = false\nconfig.properties.exclude = retention.bytes\n";
+    let mirror = Mirror::start(&mm2_file(dir.path(), &a.addr, &b.addr, extra));
+    wait_for("A.events on B", || partitions_of(&b.addr, "A.events"));
+    assert_eq!(topic_config(&b.addr, "A.events", "cleanup.policy").await.as_deref(), Some("compact"));
+    assert_eq!(topic_config(&b.addr, "A.events", "retention.ms").await.as_deref(), Some("86400000"));
+    assert_ne!(topic_config(&b.addr, "A.events", "retention.bytes").await.as_deref(), Some("1000000"), "excluded");
+    // A change made later stays on A: the pass that finds a new topic would
+    // have synced it.
+    let alter = rdkafka::admin::AlterConfig::new(ResourceSpecifier::Topic("events"))
+        .set("cleanup.policy", "compact")
+        .set("retention.ms", "172800000");
+    admin(&a.addr).alter_configs([&alter], &AdminOptions::new()).await.unwrap().pop().unwrap().unwrap();
+    create_topic(&a.addr, "late", 1, &[]).await;
+    wait_for("A.late on B", || partitions_of(&b.addr, "A.late"));
+    assert_eq!(topic_config(&b.addr, "A.events", "retention.ms").await.as_deref(), Some("86400000"));
+    assert!(mirror.stop().success());
+}
+
+/// One config of a topic, as DescribeConfigs gives it.
 async fn topic_config(addr: &str, topic: &str, key: &str) -> Option<String> {
     let described =
         admin(addr).describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()).await.unwrap();
@@ -190,7 +217,9 @@ async fn topic_config(addr: &str, topic: &str, key: &str) -> Option<String> {
     cfg.get(key).and_then(|e| e.value.clone())
 }
 
-/// Returns the process, its data directory and its console address.
+/// Starts `weir serve --mirror-config` and reads the lines it prints until
+/// its mirror is ready. Returns the process, its data directory and its
+/// console address.
 fn serve_with_mirror(config: &std::path::Path) -> (Child, tempfile::TempDir, String) {
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(common::bin())

@@ -100,8 +100,12 @@ pub struct Flow {
     pub topics: Filter,
     pub groups: Filter,
     pub policy: Policy,
-    /// Topic configs copied, except those matching the pattern list.
-    pub sync_topic_configs: Option<Patterns>,
+    /// Whether topic configs are copied again when they change
+    /// (`sync.topic.configs.enabled`); a remote topic is created with its
+    /// source's configs either way, as MM2's are.
+    pub sync_topic_configs: bool,
+    /// Topic configs never copied (`config.properties.exclude`).
+    pub config_properties_exclude: Patterns,
     /// How often mirrored topics' configs are compared and copied again.
     pub sync_topic_configs_interval: Duration,
     pub refresh_topics: Option<Duration>,
@@ -321,15 +325,12 @@ impl MirrorConfig {
                 exclude: patterns("groups.exclude", "groups.blacklist", filter::GROUPS_EXCLUDE_DEFAULT)?,
             },
             policy,
-            sync_topic_configs: if flag("sync.topic.configs.enabled", true)? {
-                Some(patterns(
-                    "config.properties.exclude",
-                    "config.properties.blacklist",
-                    filter::CONFIG_PROPERTIES_EXCLUDE_DEFAULT,
-                )?)
-            } else {
-                None
-            },
+            sync_topic_configs: flag("sync.topic.configs.enabled", true)?,
+            config_properties_exclude: patterns(
+                "config.properties.exclude",
+                "config.properties.blacklist",
+                filter::CONFIG_PROPERTIES_EXCLUDE_DEFAULT,
+            )?,
             sync_topic_configs_interval: every("sync.topic.configs", true, 5)?.unwrap_or(Duration::from_secs(5)),
             refresh_topics: every("refresh.topics", true, 5)?,
             refresh_groups: every("refresh.groups", true, 5)?,

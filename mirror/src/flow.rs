@@ -551,7 +551,7 @@ impl Timers {
         let at = |every: Option<Duration>| every.map(|e| (e, now));
         Timers {
             topics: at(f.refresh_topics),
-            configs: at(f.sync_topic_configs.as_ref().map(|_| f.sync_topic_configs_interval)),
+            configs: at(f.sync_topic_configs.then_some(f.sync_topic_configs_interval)),
             // The first heartbeat goes out at once.
             heartbeats: f.emit_heartbeats.map(|e| (e, now.checked_sub(e).unwrap_or(now))),
             position: at(Some(Duration::from_secs(1))),

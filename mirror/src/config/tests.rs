@@ -40,7 +40,7 @@ fn flows_settings_and_mm2_defaults() {
     assert_eq!(f.refresh_topics, Some(Duration::from_secs(5)), "new topics within 5 s");
     assert_eq!(f.emit_heartbeats, Some(Duration::from_secs(1)));
     assert_eq!((f.offset_lag_max, f.offset_syncs_on_target, f.exactly_once, f.mode), (100, false, false, Mode::Copy));
-    assert!(f.sync_topic_configs.as_ref().is_some_and(|p| p.matches("min.insync.replicas")));
+    assert!(f.sync_topic_configs && f.config_properties_exclude.matches("min.insync.replicas"));
     assert_eq!(c.unused, ["tasks.max", "consumer.max.poll.records"], "MM2 ignores a top-level consumer.* too");
 }
 

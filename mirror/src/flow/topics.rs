@@ -2,7 +2,11 @@
 //! (with the live filter changes of [`crate::live`]), remote topics created with
 //! the source's partition count and grown with it, topics that stop passing the
 //! filter (or are deleted upstream) dropped from the copy, and topic configs
-//! copied at discovery and every `sync.topic.configs.interval.seconds`.
+//! copied: a remote topic is created with its source's (as MM2's
+//! `createNewTopics`, whatever `sync.topic.configs.enabled` says), and with
+//! that flag on they are compared and copied again every
+//! `sync.topic.configs.interval.seconds`. Copied are the configs set on the
+//! topic itself, less `config.properties.exclude`.
 
 use super::*;
 
@@ -59,6 +63,8 @@ impl FlowRunner {
         }
         // Positions are read back from what is committed: commit what was copied.
         self.checkpoint(true)?;
+        let new: Vec<&String> = wanted.iter().map(|(t, _)| t).filter(|t| !self.topics.contains_key(*t)).collect();
+        let mut source_configs = if new.is_empty() { HashMap::new() } else { self.source_configs(new)? };
         for topic in gone {
             self.topics.remove(&topic);
             if let Some(remote) = self.remote_of.remove(&topic) {
@@ -78,14 +84,32 @@ impl FlowRunner {
                     return Err(kafka(&remote, code));
                 }
             } else {
-                let rf = TopicReplication::Fixed(self.flow.replication_factor);
                 let marker = format!("{}:{topic}", self.flow.source);
-                let mut t = NewTopic::new(&remote, partitions as i32, rf);
-                if self.preserve.is_some() {
-                    t = t.set(crate::promote::MIRROR_SOURCE, &marker);
+                let mut configs = source_configs.remove(&topic).unwrap_or_default();
+                let create = |configs: &[(String, String)]| {
+                    let rf = TopicReplication::Fixed(self.flow.replication_factor);
+                    let mut t = NewTopic::new(&remote, partitions as i32, rf);
+                    for (k, v) in configs {
+                        t = t.set(k, v);
+                    }
+                    if self.preserve.is_some() {
+                        t = t.set(crate::promote::MIRROR_SOURCE, &marker);
+                    }
+                    let r = self.rt.block_on(self.target_admin.create_topics([&t], &opts));
+                    r.map_err(|e| kafka(&remote, e)).map(|mut r| r.pop())
+                };
+                let mut created = create(&configs)?;
+                if matches!(created, Some(Err((_, rdkafka::types::RDKafkaErrorCode::InvalidConfig))))
+                    && !configs.is_empty()
+                {
+                    // A config another kind of cluster does not know must not
+                    // keep the topic from being mirrored (the config sync then
+                    // says which one, on each pass).
+                    tracing::warn!(flow = %self.flow.name(), topic = %remote, configs = ?configs, "the target refused the source topic's configs: created without them");
+                    configs.clear();
+                    created = create(&configs)?;
                 }
-                let r = self.rt.block_on(self.target_admin.create_topics([&t], &opts));
-                match r.map_err(|e| kafka(&remote, e))?.pop() {
+                match created {
                     Some(Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)))
                         if self.preserve.is_some() && !self.is_mirror_topic(&remote)? =>
                     {
@@ -107,7 +131,9 @@ impl FlowRunner {
                         // replicator ran are added now.
                         self.grow_remote(&remote, partitions)?;
                     }
-                    Some(Ok(_)) | None => {}
+                    Some(Ok(_)) | None => {
+                        self.synced_configs.insert(topic.clone(), configs);
+                    }
                     Some(Err((_, code))) => return Err(kafka(&remote, code)),
                 }
                 tracing::info!(flow = %self.flow.name(), topic = %topic, remote_topic = %remote, partitions, "mirroring topic");
@@ -140,27 +166,22 @@ impl FlowRunner {
         Ok(())
     }
 
-    /// Copies the mirrored topics' explicitly set configs (except excluded
-    /// ones) where they changed since last copied.
-    pub fn sync_configs(&mut self) -> Result<(), MirrorError> {
-        let Some(exclude) = &self.flow.sync_topic_configs else { return Ok(()) };
-        if self.topics.is_empty() {
-            return Ok(());
-        }
-        let resources: Vec<ResourceSpecifier<'_>> = self.topics.keys().map(|t| ResourceSpecifier::Topic(t)).collect();
+    /// The configs to copy of each of `topics` (source names): those set on
+    /// the topic itself, less the excluded ones. A topic the source could not
+    /// describe (deleted meanwhile) is left out.
+    fn source_configs(&self, topics: Vec<&String>) -> Result<HashMap<String, Vec<(String, String)>>, MirrorError> {
+        let exclude = &self.flow.config_properties_exclude;
+        let resources: Vec<ResourceSpecifier<'_>> = topics.into_iter().map(|t| ResourceSpecifier::Topic(t)).collect();
         let described = self
             .rt
             .block_on(
                 self.source_admin.describe_configs(&resources, &AdminOptions::new().request_timeout(Some(TIMEOUT))),
             )
             .map_err(|e| kafka("source topic configs", e))?;
-        let mut changed = Vec::new();
+        let mut out = HashMap::new();
         for resource in described {
             let Ok(resource) = resource else { continue };
-            let rdkafka::admin::OwnedResourceSpecifier::Topic(topic) = &resource.specifier else { continue };
-            if !self.topics.contains_key(topic) {
-                continue;
-            }
+            let rdkafka::admin::OwnedResourceSpecifier::Topic(topic) = resource.specifier else { continue };
             let set: Vec<(String, String)> = resource
                 .entries
                 .iter()
@@ -169,10 +190,26 @@ impl FlowRunner {
                 .filter(|e| !exclude.matches(&e.name) && e.name != crate::promote::MIRROR_SOURCE)
                 .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
                 .collect();
+            out.insert(topic, set);
+        }
+        Ok(out)
+    }
+
+    /// Copies the mirrored topics' explicitly set configs (except excluded
+    /// ones) where they changed since last copied.
+    pub fn sync_configs(&mut self) -> Result<(), MirrorError> {
+        if !self.flow.sync_topic_configs || self.topics.is_empty() {
+            return Ok(());
+        }
+        let mut changed = Vec::new();
+        for (topic, set) in self.source_configs(self.topics.keys().collect())? {
+            if !self.topics.contains_key(&topic) {
+                continue;
+            }
             // A new topic with nothing set needs no call.
-            let before = self.synced_configs.get(topic).map_or(&[][..], Vec::as_slice);
+            let before = self.synced_configs.get(&topic).map_or(&[][..], Vec::as_slice);
             if before != set.as_slice() {
-                changed.push((topic.clone(), set));
+                changed.push((topic, set));
             }
         }
         for (topic, set) in changed {
