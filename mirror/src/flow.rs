@@ -152,8 +152,9 @@ pub struct FlowRunner {
     group_clients: HashMap<(bool, String), BaseConsumer>,
     /// The source's groups that pass the filter, as last listed.
     groups: Vec<String>,
-    /// Group -> its last translated offsets (remote topic, partition, offset).
-    translated: HashMap<String, Vec<(String, i32, i64)>>,
+    /// Group -> its last checkpoint of each remote partition (MM2's checkpoint
+    /// store): what group sync commits, and what a new checkpoint is compared with.
+    checkpoints: HashMap<String, BTreeMap<Partition, checkpoint::Last>>,
     /// Remote topic -> source topic.
     upstream_of: HashMap<String, String>,
     /// Source topic -> remote topic (the inverse), so a copied record's name is
@@ -241,7 +242,7 @@ impl FlowRunner {
             synced_end: HashMap::new(),
             group_clients: HashMap::new(),
             groups: Vec::new(),
-            translated: HashMap::new(),
+            checkpoints: HashMap::new(),
             cfg: cfg.clone(),
             upstream_of: HashMap::new(),
             remote_of: HashMap::new(),

@@ -2,10 +2,13 @@
 //! source's groups that pass the group filter are listed; every
 //! `emit.checkpoints.interval.seconds` their committed offsets are translated to
 //! the target's offsets and written as MM2 `Checkpoint` records to
-//! `{source}.checkpoints.internal` on the target; with `sync.group.offsets.enabled`,
-//! every `sync.group.offsets.interval.seconds` the last translation is committed
-//! to the target group, as MM2 does it: only while that group is empty (no
-//! consumer of it runs on the target) and never backwards.
+//! `{source}.checkpoints.internal` on the target, each partition's only when it
+//! changed as MM2 decides (the source group moved back, or the translation
+//! forward); the last one of each is kept (MM2's checkpoint store). With
+//! `sync.group.offsets.enabled`, every `sync.group.offsets.interval.seconds`
+//! those are committed to the target group, with the source commit's metadata,
+//! as MM2 does it: only while that group is empty (no consumer of it runs on
+//! the target) and never backwards. A new run writes each once again.
 //!
 //! In preserve mode offsets are the source's: a checkpoint's downstream offset
 //! is its upstream one (bounded by what is mirrored, as below).
@@ -59,7 +62,7 @@ impl FlowRunner {
             .map(|g| g.name().to_string())
             .filter(|g| self.flow.groups.matches(g) && !g.starts_with("__weir-mirror"))
             .collect();
-        self.translated.retain(|g, _| self.groups.contains(g));
+        self.checkpoints.retain(|g, _| self.groups.contains(g));
         self.status.retain_groups(&self.flow.name(), |g| self.groups.iter().any(|x| x == g));
         // A client per group is a librdkafka instance: drop those of groups gone.
         let keep = position_group(&self.flow);
@@ -88,8 +91,7 @@ impl FlowRunner {
                     continue;
                 }
             };
-            let mut translated = Vec::new();
-            let mut shown = Vec::new();
+            let mut emitted = Vec::new();
             for e in committed.elements() {
                 let Offset::Offset(upstream) = e.offset() else { continue };
                 let Some(remote) = self.remote_of.get(e.topic()).cloned() else { continue };
@@ -106,19 +108,23 @@ impl FlowRunner {
                     Some(end) => *end,
                     None => {
                         let end = self.mirrored_end(&remote, e.partition())?;
-                        ends.insert(key, end);
+                        ends.insert(key.clone(), end);
                         end
                     }
                 };
                 let Some(end) = end else { continue };
-                let downstream = exact.min(end);
+                let last = Last { upstream, downstream: exact.min(end), metadata: e.metadata().to_string() };
+                let before = self.checkpoints.get(&group).and_then(|g| g.get(&key));
+                if before.is_some_and(|b| !last.supersedes(b)) {
+                    continue;
+                }
                 let cp = Checkpoint {
                     group: group.clone(),
                     topic: remote.clone(),
                     partition: e.partition(),
-                    upstream_offset: upstream,
-                    downstream_offset: downstream,
-                    metadata: e.metadata().to_string(),
+                    upstream_offset: last.upstream,
+                    downstream_offset: last.downstream,
+                    metadata: last.metadata.clone(),
                 };
                 let (k, v) = (cp.key(), cp.value());
                 let rec: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(&topic, NO_UPSTREAM)
@@ -127,47 +133,56 @@ impl FlowRunner {
                     .payload(v.as_slice());
                 self.in_transaction = true;
                 self.producer.send(rec).map_err(|(e, _)| kafka(&topic, e))?;
-                shown.push(crate::status::CheckpointedPartition {
-                    topic: remote.clone(),
-                    partition: e.partition(),
-                    upstream_offset: upstream,
-                    downstream_offset: downstream,
-                });
-                translated.push((remote, e.partition(), downstream));
+                emitted.push((key, last));
             }
-            if !translated.is_empty() {
-                flush(&self.producer).map_err(|e| kafka(&topic, e))?;
-                latency.record(read_at.elapsed().as_secs_f64());
-                let at_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                let cp = crate::status::GroupCheckpoint { at_ms, partitions: shown };
-                self.status.checkpointed(&self.flow.name(), &group, cp);
-                self.translated.insert(group, translated);
+            let store = self.checkpoints.entry(group.clone()).or_default();
+            // Partitions no longer mirrored are no longer the group's.
+            store.retain(|(remote, _), _| self.upstream_of.contains_key(remote));
+            if emitted.is_empty() {
+                continue;
             }
+            flush(&self.producer).map_err(|e| kafka(&topic, e))?;
+            latency.record(read_at.elapsed().as_secs_f64());
+            store.extend(emitted);
+            let at_ms =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            let partitions = store
+                .iter()
+                .map(|((topic, partition), l)| crate::status::CheckpointedPartition {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    upstream_offset: l.upstream,
+                    downstream_offset: l.downstream,
+                })
+                .collect();
+            self.status.checkpointed(&self.flow.name(), &group, crate::status::GroupCheckpoint { at_ms, partitions });
         }
         Ok(())
     }
 
-    /// Commits the last translated offsets of each group to the target group.
+    /// Commits the last checkpoint of each group to the target group.
     /// One group's failure is that group's, not the flow's, as in MM2: a
     /// consumer group of the new protocol (KIP-848) in use on the target, which
     /// the classic DescribeGroups librdkafka asks does not show as active,
     /// refuses the commit, and is synced once its members are gone.
     pub(super) fn sync_groups(&mut self) -> Result<(), MirrorError> {
-        let translated = std::mem::take(&mut self.translated);
-        for (group, offsets) in &translated {
-            if let Err(e) = self.sync_group(group, offsets) {
+        let checkpoints = std::mem::take(&mut self.checkpoints);
+        for (group, last) in &checkpoints {
+            if let Err(e) = self.sync_group(group, last) {
                 tracing::warn!(flow = %self.flow.name(), group, error = %e, "target group's offsets not synced; tried again next time");
             }
         }
-        self.translated = translated;
+        self.checkpoints = checkpoints;
         Ok(())
     }
 
-    /// Commits translated offsets to the target group while it is empty, never
-    /// moving one back.
-    fn sync_group(&mut self, group: &str, translated: &[(String, i32, i64)]) -> Result<(), MirrorError> {
+    /// Commits checkpointed offsets, with the source commit's metadata (as
+    /// MM2's `Checkpoint.offsetAndMetadata`), to the target group while it is
+    /// empty, never moving one back.
+    fn sync_group(&mut self, group: &str, last: &BTreeMap<Partition, Last>) -> Result<(), MirrorError> {
+        if last.is_empty() {
+            return Ok(());
+        }
         let flow = self.flow.name();
         let listed = self.group_client(true, group)?.fetch_group_list(Some(group), TIMEOUT);
         let active = listed
@@ -177,16 +192,18 @@ impl FlowRunner {
             return Ok(());
         }
         let mut wanted = TopicPartitionList::new();
-        for (remote, partition, _) in translated {
+        for (remote, partition) in last.keys() {
             wanted.add_partition(remote, *partition);
         }
         let client = self.group_client(true, group)?;
         let current = client.committed_offsets(wanted, TIMEOUT).map_err(|e| kafka(group, e))?;
         let mut commit = TopicPartitionList::new();
-        for (remote, partition, want) in translated {
+        for ((remote, partition), l) in last {
             let now = current.find_partition(remote, *partition).map(|c| c.offset());
-            if !matches!(now, Some(Offset::Offset(have)) if have >= *want) {
-                commit.add_partition_offset(remote, *partition, Offset::Offset(*want)).map_err(|e| kafka(group, e))?;
+            if !matches!(now, Some(Offset::Offset(have)) if have >= l.downstream) {
+                let mut e = commit.add_partition(remote, *partition);
+                e.set_offset(Offset::Offset(l.downstream)).map_err(|e| kafka(group, e))?;
+                e.set_metadata(&l.metadata);
             }
         }
         if commit.count() == 0 {
@@ -194,5 +211,44 @@ impl FlowRunner {
         }
         tracing::debug!(flow = %flow, group, partitions = commit.count(), "group offsets synced");
         client.commit(&commit, rdkafka::consumer::CommitMode::Sync).map_err(|e| kafka(group, e))
+    }
+}
+
+/// A group's last checkpoint of one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Last {
+    pub upstream: i64,
+    pub downstream: i64,
+    /// The source commit's metadata.
+    pub metadata: String,
+}
+
+impl Last {
+    /// Whether this checkpoint is written after `before`, as MM2 decides
+    /// (`checkpointIsMoreRecent`): when the source group moved back, or the
+    /// translation moved forward. A repeat is not written, nor one that would
+    /// move the target back while the source did not.
+    fn supersedes(&self, before: &Last) -> bool {
+        self.upstream < before.upstream || self.downstream > before.downstream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Last;
+
+    fn at(upstream: i64, downstream: i64) -> Last {
+        Last { upstream, downstream, metadata: String::new() }
+    }
+
+    #[test]
+    fn checkpoints_are_written_as_mm2_writes_them() {
+        let before = at(100, 90);
+        assert!(!at(100, 90).supersedes(&before), "a repeat");
+        assert!(at(120, 95).supersedes(&before), "moved forward");
+        assert!(at(50, 40).supersedes(&before), "the source group rewound");
+        // A sync dropped since: the same upstream translates lower.
+        assert!(!at(100, 85).supersedes(&before), "the target is not moved back");
+        assert!(!at(105, 90).supersedes(&before), "moved on the source but not on the target");
     }
 }
