@@ -146,7 +146,9 @@ impl FlowRunner {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&topic, 0, Offset::Beginning).map_err(|e| kafka(&topic, e))?;
         reader.assign(&tpl).map_err(|e| kafka(&topic, e))?;
-        let deadline = Instant::now() + TIMEOUT;
+        // A long topic (compaction not yet run) may take any time to read: only
+        // a reader that stops getting anything times out.
+        let mut deadline = Instant::now() + TIMEOUT;
         loop {
             if Instant::now() > deadline {
                 return Err(kafka(&topic, "timed out reading the offset syncs"));
@@ -156,6 +158,7 @@ impl FlowRunner {
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => break,
                 Some(m) => m.map_err(|e| kafka(&topic, e))?,
             };
+            deadline = Instant::now() + TIMEOUT;
             let Ok(sync) = OffsetSync::decode(m.key().unwrap_or_default(), m.payload().unwrap_or_default()) else {
                 continue;
             };
