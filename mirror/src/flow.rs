@@ -148,8 +148,8 @@ pub struct FlowRunner {
     /// (remote topic, partition) -> the downstream end as of the last offset
     /// syncs written: translation's bound, consistent with the syncs it uses.
     synced_end: HashMap<Partition, i64>,
-    /// Consumers of one group each, on the source and the target (checkpoints).
-    group_clients: HashMap<(bool, String), BaseConsumer>,
+    /// The position group's reader on the target (see `position_client`).
+    position_client: Option<BaseConsumer>,
     /// The source's groups that pass the filter, as last listed.
     groups: Vec<String>,
     /// Group -> its last checkpoint of each remote partition (MM2's checkpoint
@@ -240,7 +240,7 @@ impl FlowRunner {
             started_at: HashMap::new(),
             syncs: SyncStore::default(),
             synced_end: HashMap::new(),
-            group_clients: HashMap::new(),
+            position_client: None,
             groups: Vec::new(),
             checkpoints: HashMap::new(),
             cfg: cfg.clone(),
@@ -267,9 +267,8 @@ impl FlowRunner {
         }
         let on_source =
             self.consumer.committed_offsets(on_source, TIMEOUT).map_err(|e| kafka("committed offsets", e))?;
-        let group = position_group(&self.flow);
         let on_target = self
-            .group_client(true, &group)?
+            .position_client()?
             .committed_offsets(on_target, TIMEOUT)
             .map_err(|e| kafka("committed offsets on the target", e))?;
         let stored = |l: &TopicPartitionList, t: &str, p: i32| match l.find_partition(t, p).map(|e| e.offset()) {

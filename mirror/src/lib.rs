@@ -21,6 +21,8 @@ pub mod filter;
 pub mod flow;
 pub mod formats;
 #[cfg(feature = "clients")]
+pub mod group_offsets;
+#[cfg(feature = "clients")]
 pub mod live;
 pub mod policy;
 #[cfg(feature = "clients")]

@@ -23,6 +23,7 @@
 use super::*;
 
 use crate::formats::Checkpoint;
+use crate::group_offsets;
 
 impl FlowRunner {
     /// The end of what has been mirrored into a remote partition: as of the last
@@ -33,25 +34,24 @@ impl FlowRunner {
         if let Some(end) = self.synced_end.get(&(remote.to_string(), partition)) {
             return Ok(Some(*end));
         }
-        let group = position_group(&self.flow);
-        let client = self.group_client(true, &group)?;
+        let client = self.position_client()?;
         Ok(client.fetch_watermarks(remote, partition, TIMEOUT).ok().map(|(_, high)| high))
     }
 
-    /// A consumer of `group` on the source (`target` false) or the target, used
-    /// to read and write the group's offsets without joining it.
-    pub(super) fn group_client(&mut self, target: bool, group: &str) -> Result<&BaseConsumer, MirrorError> {
-        let key = (target, group.to_string());
-        if !self.group_clients.contains_key(&key) {
-            let alias = if target { &self.flow.target } else { &self.flow.source };
-            let mut c = self.cfg.client(&self.flow, alias, ClientKind::Consumer);
-            c.insert("group.id".into(), group.to_string());
-            let consumer: BaseConsumer = rd_config(&c, &format!("{}|groups", self.flow.name()))
+    /// A consumer of the flow's position group on the target, never joining
+    /// it: reads the exactly-once position (stable offsets, as a read-committed
+    /// consumer asks) and the target's watermarks and metadata. Other groups'
+    /// offsets go through the admin clients ([`crate::group_offsets`]).
+    pub(super) fn position_client(&mut self) -> Result<&BaseConsumer, MirrorError> {
+        if self.position_client.is_none() {
+            let mut c = self.cfg.client(&self.flow, &self.flow.target, ClientKind::Consumer);
+            c.insert("group.id".into(), position_group(&self.flow));
+            let consumer: BaseConsumer = rd_config(&c, &format!("{}|position", self.flow.name()))
                 .create()
-                .map_err(|e| kafka("group client", e))?;
-            self.group_clients.insert(key.clone(), consumer);
+                .map_err(|e| kafka("position client", e))?;
+            self.position_client = Some(consumer);
         }
-        Ok(&self.group_clients[&key])
+        Ok(self.position_client.as_ref().expect("set above"))
     }
 
     pub(super) fn refresh_groups(&mut self) -> Result<(), MirrorError> {
@@ -64,9 +64,6 @@ impl FlowRunner {
             .collect();
         self.checkpoints.retain(|g, _| self.groups.contains(g));
         self.status.retain_groups(&self.flow.name(), |g| self.groups.iter().any(|x| x == g));
-        // A client per group is a librdkafka instance: drop those of groups gone.
-        let keep = position_group(&self.flow);
-        self.group_clients.retain(|(_, g), _| *g == keep || self.groups.contains(g));
         Ok(())
     }
 
@@ -84,7 +81,7 @@ impl FlowRunner {
             let read_at = Instant::now();
             // One group whose offsets cannot be read is skipped this time, as MM2
             // skips it; the flow goes on with the others.
-            let committed = match self.group_client(false, &group)?.committed_offsets(partitions.clone(), TIMEOUT) {
+            let committed = match group_offsets::list(&self.source_admin, &group, &partitions, TIMEOUT) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(flow = %self.flow.name(), group, error = %e, "source group's offsets not read; tried again next time");
@@ -92,28 +89,28 @@ impl FlowRunner {
                 }
             };
             let mut emitted = Vec::new();
-            for e in committed.elements() {
-                let Offset::Offset(upstream) = e.offset() else { continue };
-                let Some(remote) = self.remote_of.get(e.topic()).cloned() else { continue };
+            for e in committed {
+                let Some(upstream) = e.offset else { continue };
+                let Some(remote) = self.remote_of.get(&e.topic).cloned() else { continue };
                 // Preserve mode keeps offsets: nothing to translate.
                 let exact = match self.preserve {
                     Some(_) => upstream,
-                    None => match self.syncs.translate(&remote, e.partition(), upstream) {
+                    None => match self.syncs.translate(&remote, e.partition, upstream) {
                         Some(exact) => exact,
                         None => continue,
                     },
                 };
-                let key = (remote.clone(), e.partition());
+                let key = (remote.clone(), e.partition);
                 let end = match ends.get(&key) {
                     Some(end) => *end,
                     None => {
-                        let end = self.mirrored_end(&remote, e.partition())?;
+                        let end = self.mirrored_end(&remote, e.partition)?;
                         ends.insert(key.clone(), end);
                         end
                     }
                 };
                 let Some(end) = end else { continue };
-                let last = Last { upstream, downstream: exact.min(end), metadata: e.metadata().to_string() };
+                let last = Last { upstream, downstream: exact.min(end), metadata: e.metadata };
                 let before = self.checkpoints.get(&group).and_then(|g| g.get(&key));
                 if before.is_some_and(|b| !last.supersedes(b)) {
                     continue;
@@ -121,7 +118,7 @@ impl FlowRunner {
                 let cp = Checkpoint {
                     group: group.clone(),
                     topic: remote.clone(),
-                    partition: e.partition(),
+                    partition: e.partition,
                     upstream_offset: last.upstream,
                     downstream_offset: last.downstream,
                     metadata: last.metadata.clone(),
@@ -184,7 +181,7 @@ impl FlowRunner {
             return Ok(());
         }
         let flow = self.flow.name();
-        let listed = self.group_client(true, group)?.fetch_group_list(Some(group), TIMEOUT);
+        let listed = self.target_admin.inner().fetch_group_list(Some(group), TIMEOUT);
         let active = listed
             .map(|l| l.groups().iter().any(|g| g.name() == group && !matches!(g.state(), "Empty" | "Dead" | "")))
             .map_err(|e| kafka(&format!("target group {group}"), e))?;
@@ -195,12 +192,11 @@ impl FlowRunner {
         for (remote, partition) in last.keys() {
             wanted.add_partition(remote, *partition);
         }
-        let client = self.group_client(true, group)?;
-        let current = client.committed_offsets(wanted, TIMEOUT).map_err(|e| kafka(group, e))?;
+        let current = group_offsets::list(&self.target_admin, group, &wanted, TIMEOUT)?;
         let mut commit = TopicPartitionList::new();
         for ((remote, partition), l) in last {
-            let now = current.find_partition(remote, *partition).map(|c| c.offset());
-            if !matches!(now, Some(Offset::Offset(have)) if have >= l.downstream) {
+            let now = current.iter().find(|c| c.topic == *remote && c.partition == *partition).and_then(|c| c.offset);
+            if now.is_none_or(|have| have < l.downstream) {
                 let mut e = commit.add_partition(remote, *partition);
                 e.set_offset(Offset::Offset(l.downstream)).map_err(|e| kafka(group, e))?;
                 e.set_metadata(&l.metadata);
@@ -210,7 +206,7 @@ impl FlowRunner {
             return Ok(());
         }
         tracing::debug!(flow = %flow, group, partitions = commit.count(), "group offsets synced");
-        client.commit(&commit, rdkafka::consumer::CommitMode::Sync).map_err(|e| kafka(group, e))
+        group_offsets::alter(&self.target_admin, group, &commit, TIMEOUT)
     }
 }
 

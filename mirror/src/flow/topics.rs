@@ -150,8 +150,7 @@ impl FlowRunner {
 
     /// Adds partitions to an existing remote topic that has fewer than `partitions`.
     fn grow_remote(&mut self, remote: &str, partitions: usize) -> Result<(), MirrorError> {
-        let group = position_group(&self.flow);
-        let md = self.group_client(true, &group)?.fetch_metadata(Some(remote), TIMEOUT);
+        let md = self.position_client()?.fetch_metadata(Some(remote), TIMEOUT);
         let have = md.map_err(|e| kafka(remote, e))?.topics().first().map_or(0, |t| t.partitions().len());
         if have == 0 || have >= partitions {
             return Ok(());
