@@ -160,4 +160,11 @@ fn corrupt_and_oversize_batches_are_refused_and_lose_nothing() {
         call(&mut s, ApiKey::Produce, 9, &req)
     };
     assert_eq!(r.responses[0].partition_responses[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION");
+
+    // The coordinators' logs take no client records (they would be applied as
+    // coordinator state): INVALID_TOPIC_EXCEPTION, as Kafka's "Cannot append to
+    // internal topic".
+    for internal in ["__consumer_offsets", "__transaction_state"] {
+        assert_eq!(produce(&mut s, internal, batch(&[b"forged"]).freeze()).0, 17, "{internal}");
+    }
 }

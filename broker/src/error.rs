@@ -182,4 +182,6 @@ pub enum TxnError {
     CoordinatorNotAvailable,
     #[error("{0}")]
     TransactionalIdNotFound(String),
+    #[error("Transactional records need the request's transactional id.")]
+    MissingTransactionalId,
 }

@@ -67,6 +67,7 @@ pub fn append(e: &AppendError) -> ResponseError {
         AppendError::CopyGap { .. } => ResponseError::OutOfOrderSequenceNumber,
         AppendError::Txn(TxnError::ProducerFenced(_)) => ResponseError::InvalidProducerEpoch,
         AppendError::Txn(TxnError::InvalidProducerIdMapping(_)) => ResponseError::InvalidProducerIdMapping,
+        AppendError::Txn(TxnError::MissingTransactionalId) => ResponseError::TransactionalIdAuthorizationFailed,
         AppendError::Txn(_) => ResponseError::InvalidTxnState,
         AppendError::Storage(s) => storage(s),
     }
@@ -114,6 +115,7 @@ pub fn txn(e: &TxnError, version: i16, fenced_since: i16) -> ResponseError {
         TxnError::OperationNotAttempted => ResponseError::OperationNotAttempted,
         TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         TxnError::TransactionalIdNotFound(_) => ResponseError::TransactionalIdNotFound,
+        TxnError::MissingTransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
     }
 }
 

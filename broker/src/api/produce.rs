@@ -151,6 +151,13 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                 out.push(failed(p.index, unknown, None));
                 continue;
             };
+            // The coordinators' logs are written by the coordinators alone (a
+            // record appended there would be applied as their state).
+            if let Some(n) = name.as_deref().filter(|n| super::metadata::is_internal(n)) {
+                let why = format!("Cannot append to internal topic {n}");
+                out.push(failed(p.index, ResponseError::InvalidTopicException, Some(why)));
+                continue;
+            }
             if !matches!(acks, -1..=1) {
                 out.push(failed(p.index, ResponseError::InvalidRequiredAcks, None));
                 continue;
@@ -160,7 +167,10 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                 continue;
             };
             let records = p.records.unwrap_or_default();
-            let txn: &dyn crate::partition::TxnVerifier = broker.txn().as_ref();
+            let txn = crate::txn::RequestVerifier {
+                coordinator: broker.txn().as_ref(),
+                transactional_id: req.transactional_id.as_ref().map(|t| t.0.as_str()),
+            };
             let appended = if copy {
                 let expected = p
                     .unknown_tagged_fields
@@ -169,7 +179,7 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                     .map(i64::from_be_bytes);
                 partition.append_copied(&records, acks, expected)
             } else {
-                partition.append_from_client(&records, acks, broker.schema_lookup(), Some(txn))
+                partition.append_from_client(&records, acks, broker.schema_lookup(), Some(&txn))
             };
             match appended {
                 Ok(done) => {

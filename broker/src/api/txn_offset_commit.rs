@@ -49,7 +49,8 @@ pub async fn handle(ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOff
         let groups = ctx.broker.groups();
         let partition = groups.partition_for(&group);
         let topic = crate::group::store::OFFSETS_TOPIC;
-        match ctx.broker.txn().verify(topic, partition, req.producer_id.0, req.producer_epoch) {
+        let id = Some(req.transactional_id.0.as_str());
+        match ctx.broker.txn().verify(id, topic, partition, req.producer_id.0, req.producer_epoch) {
             Err(e) => vec![errors::txn(&e, ctx.version, FENCED_SINCE).code(); n],
             Ok(()) => {
                 let commit = TxnCommitRequest {

@@ -361,15 +361,32 @@ impl TxnCoordinator {
         Ok(v)
     }
 
-    /// A transactional produce: `producer_id` must have an open transaction that
-    /// holds the partition (KIP-890's verification).
-    pub fn verify(&self, topic: &str, partition: i32, producer_id: i64, epoch: i16) -> Result<(), TxnError> {
+    /// A transactional produce or offset commit of the request's
+    /// `transactional_id`: `producer_id` must be that id's, with an open
+    /// transaction that holds the partition (KIP-890's verification). Without
+    /// the id (which a request carrying transactional records must name, as
+    /// Kafka requires) or with another id's producer, it is refused: the id is
+    /// what the request was authorized for.
+    pub fn verify(
+        &self,
+        transactional_id: Option<&str>,
+        topic: &str,
+        partition: i32,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<(), TxnError> {
+        let Some(transactional_id) = transactional_id else { return Err(TxnError::MissingTransactionalId) };
         let st = self.store.lock();
-        let Some(v) = st.by_producer.get(&producer_id).and_then(|id| st.by_id.get(id)) else {
+        let Some((id, v)) = st.by_producer.get(&producer_id).and_then(|id| st.by_id.get(id).map(|v| (id, v))) else {
             return Err(TxnError::InvalidProducerIdMapping(format!(
                 "Producer id {producer_id} has no transactional id."
             )));
         };
+        if id != transactional_id {
+            return Err(TxnError::InvalidProducerIdMapping(format!(
+                "Producer id {producer_id} is not the producer of transactional id {transactional_id}."
+            )));
+        }
         if epoch < v.producer_epoch {
             return Err(fenced(epoch, v.producer_epoch));
         }
@@ -473,9 +490,15 @@ impl TxnCoordinator {
     }
 }
 
-impl crate::partition::TxnVerifier for TxnCoordinator {
+/// The coordinator's verification for one request's transactional id.
+pub struct RequestVerifier<'a> {
+    pub coordinator: &'a TxnCoordinator,
+    pub transactional_id: Option<&'a str>,
+}
+
+impl crate::partition::TxnVerifier for RequestVerifier<'_> {
     fn verify(&self, topic: &str, partition: i32, producer_id: i64, epoch: i16) -> Result<(), TxnError> {
-        TxnCoordinator::verify(self, topic, partition, producer_id, epoch)
+        self.coordinator.verify(self.transactional_id, topic, partition, producer_id, epoch)
     }
 }
 

@@ -25,12 +25,17 @@ impl Fixture {
         self.broker().txn()
     }
 
-    /// A transactional batch of `pid`/`epoch` to `t-partition`.
+    /// A transactional batch of `pid`/`epoch` to `t-partition`, in a request of
+    /// the transactional id "app".
     fn produce(&self, partition: i32, pid: i64, epoch: i16, seq: i32) -> Result<i64, AppendError> {
+        self.produce_as(Some("app"), partition, pid, epoch, seq)
+    }
+
+    fn produce_as(&self, id: Option<&str>, partition: i32, pid: i64, epoch: i16, seq: i32) -> Result<i64, AppendError> {
         let b = BatchBuilder::new(0).producer(pid, epoch, seq).transactional(true).record(Record::value("v")).build();
         let p = self.broker().partitions().get("t", partition).unwrap();
-        let verifier: &dyn crate::partition::TxnVerifier = self.txn().as_ref();
-        p.append_from_client(&b, -1, None, Some(verifier)).map(|a| a.info.first_offset)
+        let verifier = super::RequestVerifier { coordinator: self.txn(), transactional_id: id };
+        p.append_from_client(&b, -1, None, Some(&verifier)).map(|a| a.info.first_offset)
     }
 
     fn lso(&self, partition: i32) -> i64 {
@@ -98,6 +103,25 @@ fn produce_needs_the_partition_in_an_open_transaction() {
     assert!(matches!(f.txn().init_producer_id("app", 0, None), Err(TxnError::InvalidTransactionTimeout { .. })));
 }
 
+/// The request's transactional id (what it was authorized for) must be the
+/// producer's: none, or another id's producer, is refused and nothing joins the
+/// transaction.
+#[test]
+fn produce_is_verified_against_the_requests_transactional_id() {
+    let f = Fixture::new();
+    let (pid, epoch) = f.txn().init_producer_id("app", 60_000, None).unwrap();
+    f.txn().add_partitions("app", pid, epoch, tps(&[0]), false).unwrap();
+    f.txn().init_producer_id("other", 60_000, None).unwrap();
+    let end = f.broker().partitions().get("t", 0).unwrap().log_end_offset();
+    assert!(matches!(f.produce_as(None, 0, pid, epoch, 0), Err(AppendError::Txn(TxnError::MissingTransactionalId))));
+    assert!(matches!(
+        f.produce_as(Some("other"), 0, pid, epoch, 0),
+        Err(AppendError::Txn(TxnError::InvalidProducerIdMapping(_)))
+    ));
+    assert_eq!(f.broker().partitions().get("t", 0).unwrap().log_end_offset(), end, "nothing appended");
+    f.produce(0, pid, epoch, 0).unwrap();
+}
+
 #[test]
 fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
     let f = Fixture::new();
@@ -119,7 +143,7 @@ fn a_transaction_older_than_its_timeout_is_aborted_and_its_producer_fenced() {
     let f = Fixture::new();
     let (pid, epoch) = f.txn().init_producer_id("slow", 10_000, None).unwrap();
     f.txn().add_partitions("slow", pid, epoch, tps(&[1]), false).unwrap();
-    f.produce(1, pid, epoch, 0).unwrap();
+    f.produce_as(Some("slow"), 1, pid, epoch, 0).unwrap();
     f.clock.advance(9_999);
     f.txn().tick();
     assert_eq!(f.state("slow"), TxnState::Ongoing);
