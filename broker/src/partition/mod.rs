@@ -191,10 +191,13 @@ impl Partition {
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
     }
-    /// The first offset of the oldest open transaction, else the high watermark.
+    /// The first offset of the oldest open transaction, else the high
+    /// watermark; never below the log start (records deleted under an open
+    /// transaction, as Kafka's `maybeIncrementFirstUnstableOffset`), where a
+    /// read-committed consumer would be sent out of range.
     pub fn last_stable_offset(&self) -> i64 {
         let hw = self.high_watermark();
-        self.log.first_unstable_offset().map_or(hw, |u| u.min(hw))
+        self.log.first_unstable_offset().map_or(hw, |u| u.max(self.log.log_start_offset()).min(hw))
     }
     pub fn log_start_offset(&self) -> i64 {
         self.log.log_start_offset()

@@ -103,6 +103,21 @@ fn produce_needs_the_partition_in_an_open_transaction() {
     assert!(matches!(f.txn().init_producer_id("app", 0, None), Err(TxnError::InvalidTransactionTimeout { .. })));
 }
 
+/// Records of an open transaction deleted (DeleteRecords) leave the LSO at
+/// the new log start, not below it.
+#[test]
+fn the_lso_never_falls_below_the_log_start() {
+    let f = Fixture::new();
+    let (pid, epoch) = f.txn().init_producer_id("app", 60_000, None).unwrap();
+    f.txn().add_partitions("app", pid, epoch, tps(&[0]), false).unwrap();
+    f.produce(0, pid, epoch, 0).unwrap();
+    f.produce(0, pid, epoch, 1).unwrap();
+    assert_eq!(f.lso(0), 0);
+    let p = f.broker().partitions().get("t", 0).unwrap();
+    p.log().delete_records_before(1).unwrap();
+    assert_eq!((p.log_start_offset(), f.lso(0)), (1, 1));
+}
+
 /// The request's transactional id (what it was authorized for) must be the
 /// producer's: none, or another id's producer, is refused and nothing joins the
 /// transaction.
