@@ -1,7 +1,7 @@
 //! Incremental fetch sessions (KIP-227) on the wire, as the Java client and
 //! kafka-python use them: a full fetch opens a session, incremental fetches name
 //! only what changed and get back only partitions with something new, Kafka's
-//! session errors, forgetting, closing, topic ids, and a full cache evicting a
+//! session errors, forgetting, closing (answered at once), topic ids, and a full cache evicting a
 //! session that its client then recreates.
 
 mod common;
@@ -151,6 +151,13 @@ fn incremental_fetches_send_and_receive_only_what_changed() {
     assert_eq!(answered(&r).len(), 1);
     assert_eq!(fetch(id, 5, vec![], vec![], 0).send(&mut s).error_code, FETCH_SESSION_ID_NOT_FOUND);
     assert_eq!(metric(&weir, "weir_fetch_sessions"), 0.0);
+
+    // The Java consumer closes its session with nothing to fetch and waits for
+    // the answer: it comes at once, not after max_wait_ms (which is past this
+    // socket's 30 s read timeout).
+    let r = fetch(0, 0, vec![(0, 3)], vec![], 0).send(&mut s);
+    let r = fetch(r.session_id, -1, vec![], vec![], 120_000).send(&mut s);
+    assert_eq!((r.error_code, answered(&r)), (0, vec![]));
 }
 
 #[test]

@@ -315,8 +315,13 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let mut waiter: Option<Arc<FetchWaiter>> = None;
     let answers = loop {
         let (answers, total, any_error) = read_once(&plan.targets, &topics, &runs, isolation, max_bytes);
-        let done =
-            total >= min_bytes || any_error || tokio::time::Instant::now() >= deadline || *shutdown.borrow_and_update();
+        // Nothing to read (a session being closed, as the Java consumer does
+        // when it closes, or all forgotten) is answered at once, as Kafka does.
+        let done = plan.targets.is_empty()
+            || total >= min_bytes
+            || any_error
+            || tokio::time::Instant::now() >= deadline
+            || *shutdown.borrow_and_update();
         if done {
             break answers;
         }
