@@ -11,19 +11,25 @@
 //! `__consumer_offsets` go through the group coordinator, which then applies or
 //! drops the transaction's offsets), then CompleteCommit/CompleteAbort, and only
 //! then answers. A broker that dies between the two completes the transaction
-//! when it starts again.
+//! when it starts again; one whose markers or completion could not be written
+//! (a full disk) is completed by the tick, tried again until it is (meanwhile
+//! the same EndTxn is answered CONCURRENT_TRANSACTIONS, the other
+//! INVALID_TXN_STATE, as Kafka).
 //! Coordinator epoch is 0: one node is always the coordinator.
 //!
 //! Fencing: InitProducerId bumps the epoch (a new producer id once the epoch would
 //! overflow); an ongoing transaction of the previous producer is aborted first with
 //! a bumped epoch, so the zombie's writes (older epoch) are refused everywhere. A
-//! transaction older than its timeout is aborted the same way by the tick.
+//! transaction older than its timeout is aborted the same way by the tick. A
+//! retried InitProducerId (KIP-360: the same expected producer id and epoch,
+//! whose answer was lost) gets the current epoch again rather than being fenced;
+//! what it retries is kept in memory, as Kafka keeps lastProducerEpoch.
 
 mod markers;
 mod records;
 mod state;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,6 +74,15 @@ pub struct TxnCoordinator {
     partitions: Arc<ReplicaManager>,
     groups: Arc<Groups>,
     locks: Vec<Mutex<()>>,
+    /// Per id, the (producer id, epoch) of the last InitProducerId that gave
+    /// the current epoch (Kafka's lastProducerEpoch and previousProducerId,
+    /// kept in memory as Kafka keeps them): a retry of it, whose answer the
+    /// producer never got, is answered with the current epoch, not fenced
+    /// (KIP-360).
+    last_init: Mutex<HashMap<String, (i64, i16)>>,
+    /// Tests: markers fail to be written while set.
+    #[cfg(test)]
+    fail_markers: std::sync::atomic::AtomicBool,
 }
 
 fn fenced(epoch: i16, current: i16) -> TxnError {
@@ -102,6 +117,9 @@ impl TxnCoordinator {
             partitions,
             groups,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            last_init: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            fail_markers: std::sync::atomic::AtomicBool::new(false),
         });
         let unfinished: Vec<(String, TxnValue)> = c
             .store
@@ -112,10 +130,13 @@ impl TxnCoordinator {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for (id, v) in unfinished {
-            let commit = v.state == TxnState::PrepareCommit;
-            tracing::info!(transactional.id = %id, producer.id = v.producer_id, commit, "completing a transaction left half-way");
+            tracing::info!(transactional.id = %id, producer.id = v.producer_id, state = v.state.name(), "completing a transaction left half-way");
             let _l = c.lock(&id);
-            c.write_markers_and_complete(&id, v, commit).map_err(|e| BrokerError::Metadata(e.to_string()))?;
+            // One partition that cannot take its marker now must not keep the
+            // broker from starting: the tick tries again.
+            if let Err(e) = c.complete(&id, v) {
+                tracing::warn!(transactional.id = %id, error = %e, "could not complete a prepared transaction; tried again on each tick");
+            }
         }
         tracing::info!(transactional_ids = c.store.lock().by_id.len(), "transaction coordinator loaded");
         Ok(c)
@@ -176,13 +197,17 @@ impl TxnCoordinator {
             tracing::info!(transactional.id = %id, producer.id = pid, "new transactional producer");
             return Ok((pid, 0));
         };
-        if let Some((pid, epoch)) = expected {
-            if pid != v.producer_id || epoch != v.producer_epoch {
-                return Err(fenced(epoch, v.producer_epoch));
-            }
-        }
         if v.state.is_completing() {
             return Err(TxnError::ConcurrentTransactions);
+        }
+        if let Some((pid, epoch)) = expected {
+            if pid != v.producer_id || epoch != v.producer_epoch {
+                let retry = self.last_init.lock().get(id) == Some(&(pid, epoch)) && v.state != TxnState::Ongoing;
+                if retry {
+                    return Ok((v.producer_id, v.producer_epoch));
+                }
+                return Err(fenced(epoch, v.producer_epoch));
+            }
         }
         if v.state == TxnState::Ongoing {
             // The previous producer's transaction: aborted under a bumped epoch,
@@ -200,6 +225,11 @@ impl TxnCoordinator {
             start_ms: -1,
         };
         self.persist(id, Some(&v))?;
+        let mut last = self.last_init.lock();
+        match expected {
+            Some(e) => last.insert(id.to_string(), e),
+            None => last.remove(id),
+        };
         tracing::info!(transactional.id = %id, producer.id = pid, producer.epoch = epoch, "transactional producer (re)initialised");
         Ok((pid, epoch))
     }
@@ -221,6 +251,8 @@ impl TxnCoordinator {
         let epoch = v.producer_epoch.saturating_add(1);
         tracing::info!(transactional.id = %id, producer.id = v.producer_id, producer.epoch = v.producer_epoch, new.epoch = epoch, reason = why, "aborting the open transaction and fencing its producer");
         v.producer_epoch = epoch;
+        // A fenced epoch is no one's to retry into.
+        self.last_init.lock().remove(id);
         self.write_markers_and_complete(id, v, false)
     }
 
@@ -309,7 +341,10 @@ impl TxnCoordinator {
             // A retry of the EndTxn that completed it.
             TxnState::CompleteCommit if commit => Ok(()),
             TxnState::CompleteAbort if !commit => Ok(()),
-            s if s.is_completing() => Err(TxnError::ConcurrentTransactions),
+            // Still completing (a marker could not be written yet): the same
+            // result is retried later, the other one is not valid (as Kafka).
+            TxnState::PrepareCommit if commit => Err(TxnError::ConcurrentTransactions),
+            TxnState::PrepareAbort | TxnState::PrepareEpochFence if !commit => Err(TxnError::ConcurrentTransactions),
             s => Err(TxnError::InvalidTxnState(format!(
                 "EndTxn({}) is not valid in state {}",
                 if commit { "commit" } else { "abort" },
@@ -325,6 +360,19 @@ impl TxnCoordinator {
         v.state = if commit { TxnState::PrepareCommit } else { TxnState::PrepareAbort };
         v.last_update_ms = now;
         self.persist(id, Some(&v))?;
+        self.complete(id, v)
+    }
+
+    /// A prepared transaction's markers, then its completion. Retried whole
+    /// after a failure (at start-up and on each tick): a partition that already
+    /// has its marker gets a second one, which closes nothing (its producer has
+    /// no open transaction there any more) and changes nothing for readers.
+    fn complete(&self, id: &str, mut v: TxnValue) -> Result<TxnValue, TxnError> {
+        let commit = v.state == TxnState::PrepareCommit;
+        #[cfg(test)]
+        if self.fail_markers.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(TxnError::CoordinatorNotAvailable);
+        }
         let kind = if commit { ControlType::Commit } else { ControlType::Abort };
         let failed = |topic: &str, partition: i32, e: BrokerError| {
             tracing::error!(transactional.id = %id, %topic, partition, error = %e, "could not write a transaction marker");
@@ -433,7 +481,7 @@ impl TxnCoordinator {
     /// forgets ids idle for `transactional.id.expiration.ms`. Blocking.
     pub fn tick(&self) {
         let now = self.now();
-        let (timed_out, expired): (Vec<String>, Vec<String>) = {
+        let (timed_out, expired, prepared): (Vec<String>, Vec<String>, Vec<String>) = {
             let st = self.store.lock();
             let timed_out = st
                 .by_id
@@ -450,8 +498,20 @@ impl TxnCoordinator {
                 })
                 .map(|(k, _)| k.clone())
                 .collect();
-            (timed_out, expired)
+            let prepared = st.by_id.iter().filter(|(_, v)| v.state.is_completing()).map(|(k, _)| k.clone()).collect();
+            (timed_out, expired, prepared)
         };
+        // Transactions whose markers or completion could not be written
+        // (EndTxn, a timeout abort or start-up failed part way): tried again,
+        // else the id stays unusable and the partitions' LSO stuck.
+        for id in prepared {
+            let _l = self.lock(&id);
+            if let Some(v) = self.current(&id).filter(|v| v.state.is_completing()) {
+                if let Err(e) = self.complete(&id, v) {
+                    tracing::warn!(transactional.id = %id, error = %e, "could not complete a prepared transaction; tried again on the next tick");
+                }
+            }
+        }
         for id in timed_out {
             let _l = self.lock(&id);
             match self.current(&id) {
@@ -467,6 +527,7 @@ impl TxnCoordinator {
             let _l = self.lock(&id);
             if self.current(&id).is_some_and(|v| v.last_update_ms + self.settings.id_expiration_ms <= now) {
                 tracing::info!(transactional.id = %id, "transactional id expired");
+                self.last_init.lock().remove(&id);
                 if let Err(e) = self.persist(&id, None) {
                     tracing::warn!(transactional.id = %id, error = %e, "could not expire a transactional id");
                 }

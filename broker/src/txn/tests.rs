@@ -188,6 +188,47 @@ fn a_transaction_left_half_way_through_commit_is_completed_at_start() {
     assert_eq!(f.lso(0), 2);
 }
 
+/// Markers that cannot be written leave the transaction prepared: the same
+/// EndTxn is answered CONCURRENT_TRANSACTIONS, the other INVALID_TXN_STATE, and
+/// the tick completes it once markers can be written.
+#[test]
+fn a_transaction_whose_markers_failed_is_completed_by_the_tick() {
+    use std::sync::atomic::Ordering;
+    let f = Fixture::new();
+    let (pid, epoch) = f.txn().init_producer_id("app", 60_000, None).unwrap();
+    f.txn().add_partitions("app", pid, epoch, tps(&[0]), false).unwrap();
+    f.produce(0, pid, epoch, 0).unwrap();
+    f.txn().fail_markers.store(true, Ordering::Relaxed);
+    assert_eq!(f.txn().end_txn("app", pid, epoch, true), Err(TxnError::CoordinatorNotAvailable));
+    assert_eq!(f.state("app"), TxnState::PrepareCommit);
+    assert_eq!(f.txn().end_txn("app", pid, epoch, true), Err(TxnError::ConcurrentTransactions));
+    assert!(matches!(f.txn().end_txn("app", pid, epoch, false), Err(TxnError::InvalidTxnState(_))));
+    f.txn().tick();
+    assert_eq!((f.state("app"), f.lso(0)), (TxnState::PrepareCommit, 0), "still failing");
+    f.txn().fail_markers.store(false, Ordering::Relaxed);
+    f.txn().tick();
+    assert_eq!((f.state("app"), f.lso(0)), (TxnState::CompleteCommit, 2));
+    assert_eq!(f.txn().end_txn("app", pid, epoch, true), Ok(()), "the retried EndTxn sees it done");
+}
+
+/// KIP-360: an InitProducerId retried with the same expected producer id and
+/// epoch (its answer lost) gets the epoch it was given, not PRODUCER_FENCED;
+/// an older epoch, or any after a fence, is fenced.
+#[test]
+fn a_retried_init_producer_id_gets_the_same_epoch() {
+    let f = Fixture::new();
+    let (pid, e0) = f.txn().init_producer_id("app", 60_000, None).unwrap();
+    let (_, e1) = f.txn().init_producer_id("app", 60_000, Some((pid, e0))).unwrap();
+    assert_eq!(e1, e0 + 1);
+    assert_eq!(f.txn().init_producer_id("app", 60_000, Some((pid, e0))), Ok((pid, e1)), "a retry");
+    let (_, e2) = f.txn().init_producer_id("app", 60_000, Some((pid, e1))).unwrap();
+    assert!(matches!(f.txn().init_producer_id("app", 60_000, Some((pid, e0))), Err(TxnError::ProducerFenced(_))));
+    // A producer that started a transaction at its epoch got its answer: a
+    // "retry" of the call before is a zombie.
+    f.txn().add_partitions("app", pid, e2, tps(&[0]), false).unwrap();
+    assert!(matches!(f.txn().init_producer_id("app", 60_000, Some((pid, e1))), Err(TxnError::ProducerFenced(_))));
+}
+
 #[test]
 fn transactional_offsets_count_only_once_committed() {
     let mut f = Fixture::new();
