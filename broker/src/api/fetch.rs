@@ -308,6 +308,9 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     let min_bytes = req.min_bytes.max(0) as usize;
     let broker_max = ctx.broker.settings().fetch_max_bytes;
     let max_bytes = if req.max_bytes > 0 { (req.max_bytes as usize).min(broker_max) } else { broker_max };
+    // Never more than the client's fetch quota lets through in 10 s (Kafka's
+    // bound), so the throttle that follows pays for it.
+    let max_bytes = ctx.fetch_quota_bound().map_or(max_bytes, |q| max_bytes.min(q));
     let isolation =
         if req.isolation_level == READ_COMMITTED { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
     let (topics, runs) = resolve(ctx, &plan.targets);

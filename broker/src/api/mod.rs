@@ -170,6 +170,12 @@ impl RequestContext {
         throttle_time::charge(&self.broker, &self.session, kind, self.client_id.as_deref(), bytes)
     }
 
+    /// The most one fetch may carry under the client's fetch quota, if any.
+    pub fn fetch_quota_bound(&self) -> Option<usize> {
+        let user = &self.session.principal().name;
+        self.broker.core.throttler.fetch_bound(user, self.client_id.as_deref().unwrap_or(""))
+    }
+
     /// Kafka's `authorizeByResourceType`: `operation` on some resource of
     /// `resource`'s type (its name is ignored).
     pub fn authorize_any(&self, operation: Operation, resource: Resource<'_>) -> bool {
@@ -312,6 +318,8 @@ pub async fn dispatch(
         }
     };
     let request_throttle = match quota_client {
+        // An acks=0 produce is not charged request time, as in Kafka.
+        Some(_) if matches!(outcome, Outcome::Silent) => 0,
         Some(client) => {
             let busy = if matches!(route.handler, Handler::Sync(_)) { started.elapsed() } else { busy };
             throttle_time::record_request(broker, session, client.as_deref(), busy)

@@ -9,8 +9,9 @@
 //! responses it is the body's first field, right after the size prefix and the
 //! response header; [`first_field_since`] lists from which version, per API,
 //! and the unit test checks every entry against kafka-protocol's encoding.
-//! A response where it is not first (Produce, ApiVersions, OffsetDelete) keeps
-//! its value: the client is still throttled by the muted connection.
+//! Produce's is its body's last field (before the tag buffer, which Weir's
+//! produce responses always leave empty); ApiVersions and OffsetDelete keep
+//! their value: the client is still throttled by the muted connection.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -145,6 +146,14 @@ pub fn charge_fetch(ctx: &super::RequestContext, out: &mut Outcome) {
 /// Raises the response's `throttle_time_ms` to `throttle_ms` where the field
 /// leads the body; other responses are left as they are.
 pub fn raise(out: &mut Outcome, key: ApiKey, version: i16, throttle_ms: u64) {
+    if key == ApiKey::Produce {
+        if let Outcome::Respond(buf) = out {
+            if let Some(at) = produce_field_at(buf, version) {
+                patch(buf, at, throttle_ms);
+            }
+        }
+        return;
+    }
     if first_field_since(key).is_none_or(|since| version < since) {
         return;
     }
@@ -153,6 +162,18 @@ pub fn raise(out: &mut Outcome, key: ApiKey, version: i16, throttle_ms: u64) {
         Outcome::Respond(buf) => patch(buf, at, throttle_ms),
         Outcome::RespondParts(parts) => raise_parts(parts, at, throttle_ms),
         _ => {}
+    }
+}
+
+/// Where an encoded Produce response's `throttle_time_ms` is (v1+): its last
+/// 4 bytes before v9, then the 4 before the body's tag buffer when that is
+/// empty (one 0 byte; with tagged fields it is not patched).
+fn produce_field_at(frame: &[u8], version: i16) -> Option<usize> {
+    match version {
+        ..=0 => None,
+        1..=8 => frame.len().checked_sub(4),
+        _ if frame.last() == Some(&0) => frame.len().checked_sub(5),
+        _ => None,
     }
 }
 
@@ -237,12 +258,36 @@ mod tests {
         }
     }
 
+    /// Produce's field is its last (before the tag buffer): raised in every
+    /// version that has it, the rest of the response unchanged.
+    #[test]
+    fn produce_responses_are_raised_at_their_last_field() {
+        use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+        use kafka_protocol::protocol::Decodable;
+        let route = routes::route(ApiKey::Produce as i16).unwrap();
+        for v in route.versions.min.max(1)..=route.versions.max {
+            let body = ProduceResponse::default().with_throttle_time_ms(5).with_responses(vec![
+                TopicProduceResponse::default()
+                    .with_name(TopicName(kafka_protocol::protocol::StrBytes::from_static_str("t")))
+                    .with_partition_responses(vec![PartitionProduceResponse::default().with_base_offset(42)]),
+            ]);
+            let encoded = encode_response(ApiKey::Produce, v, 7, &body).unwrap().freeze();
+            let decode = |buf: &bytes::Bytes| {
+                ProduceResponse::decode(&mut buf.slice(body_offset(ApiKey::Produce, v)..), v).unwrap()
+            };
+            let mut out = Outcome::Respond(BytesMut::from(&encoded[..]));
+            raise(&mut out, ApiKey::Produce, v, 100);
+            let Outcome::Respond(buf) = out else { unreachable!() };
+            assert_eq!(decode(&buf.freeze()), decode(&encoded).with_throttle_time_ms(100), "v{v}");
+        }
+    }
+
     #[test]
     fn other_responses_are_left_alone() {
-        let body = ProduceResponse::default().with_throttle_time_ms(5);
-        let buf = encode_response(ApiKey::Produce, 9, 7, &body).unwrap();
+        let body = ApiVersionsResponse::default().with_throttle_time_ms(5);
+        let buf = encode_response(ApiKey::ApiVersions, 3, 7, &body).unwrap();
         let mut out = Outcome::Respond(buf.clone());
-        raise(&mut out, ApiKey::Produce, 9, 100);
+        raise(&mut out, ApiKey::ApiVersions, 3, 100);
         let Outcome::Respond(after) = out else { unreachable!() };
         assert_eq!(after, buf);
     }

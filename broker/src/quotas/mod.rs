@@ -153,12 +153,19 @@ pub fn check_entry(entity: &Entity, ops: &[(String, f64, bool)]) -> Result<Vec<(
     }
     let mut out = Vec::with_capacity(ops.len());
     for (key, value, remove) in ops {
-        let Some(ty) = key_type(entity, key) else {
-            return Err(format!("Invalid configuration key {key}"));
-        };
+        // A removal is not validated (as Kafka): removing what is not there
+        // changes nothing.
         if *remove {
             out.push((key.clone(), None));
             continue;
+        }
+        let Some(ty) = key_type(entity, key) else {
+            return Err(format!("Invalid configuration key {key}"));
+        };
+        // Stored as JSON, which has no infinity or NaN: refused rather than
+        // stored as something else.
+        if !value.is_finite() {
+            return Err(format!("Quota {key} must be a finite number"));
         }
         if *value <= 0.0 {
             return Err(format!("Quota {key} must be greater than 0"));
@@ -223,7 +230,7 @@ impl crate::BrokerHandle {
                     Ok(changes) => {
                         if !validate_only && !changes.is_empty() {
                             w.commit(crate::metadata::Event::ClientQuotasAltered { entity: entity.clone(), changes })?;
-                            tracing::warn!(entity = %describe_entity(&entity), "client quota stored; Weir does not enforce quotas yet");
+                            tracing::info!(entity = %describe_entity(&entity), "client quota stored");
                         }
                         out.push((entity, Ok(())));
                     }
@@ -285,6 +292,18 @@ mod tests {
             Err("producer_byte_rate cannot be a fractional value.".into())
         );
         assert!(check_entry(&alice, &[op("request_percentage", 12.5)]).is_ok());
+        for bad in [f64::INFINITY, f64::NAN] {
+            assert_eq!(
+                check_entry(&alice, &[op("request_percentage", bad)]),
+                Err("Quota request_percentage must be a finite number".into())
+            );
+        }
+        let ip = entity(&[("ip", Some("10.0.0.1"))]);
+        assert_eq!(
+            check_entry(&ip, &[("producer_byte_rate".into(), 0.0, true)]),
+            Ok(vec![("producer_byte_rate".into(), None)]),
+            "a removal is not checked against the entity"
+        );
         assert!(check_entry(&alice, &[op("producer_byte_rate", 1.0), op("producer_byte_rate", 2.0)])
             .unwrap_err()
             .starts_with("Ignoring duplicate entity"));

@@ -16,7 +16,14 @@
 //! the sampled rate lets a client past its quota each time an old burst leaves
 //! the 11-second window (about 10 % over it in a 30-second test), the bucket
 //! holds it to the quota plus one second's burst. A client in debt is throttled
-//! until the debt is paid, at most 11 s (Kafka's window span).
+//! until the debt is paid, at most 11 s for byte rates (Kafka's window span)
+//! and 1 s for request time (Kafka's `ClientRequestQuotaManager`); debt past
+//! what that pays is forgotten, as Kafka's window forgets older usage, so one
+//! huge request never throttles a client for long after. A fetch is never
+//! larger than 10 s of its client's quota (Kafka's
+//! `getMaxValueInQuotaWindow`), so fetches are held to the quota exactly.
+//! A bucket idle long enough to be full again is the same as a new one and is
+//! dropped (client ids are many and short-lived).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +36,16 @@ use crate::metadata::MetadataStore;
 
 /// The burst a quota allows: one second of it.
 const BURST_MS: i64 = 1000;
-/// The longest throttle (Kafka's quota window span: 11 windows of 1 s).
+/// The longest throttle of a byte rate (Kafka's quota window span: 11
+/// windows of 1 s).
 const MAX_THROTTLE_MS: i64 = 11_000;
+/// The longest throttle for request time (one window, as Kafka).
+const MAX_REQUEST_THROTTLE_MS: i64 = 1_000;
+/// The most a fetch may carry, in ms of its client's quota (Kafka's
+/// `getMaxValueInQuotaWindow`: 10 windows of 1 s).
+pub const FETCH_WINDOW_MS: i64 = 10_000;
+/// How often idle buckets are looked for.
+const SWEEP_EVERY_MS: i64 = 60_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -55,6 +70,13 @@ impl Kind {
         match self {
             Kind::Request => value * 10_000.0,
             _ => value,
+        }
+    }
+
+    fn max_throttle_ms(self) -> i64 {
+        match self {
+            Kind::Request => MAX_REQUEST_THROTTLE_MS,
+            _ => MAX_THROTTLE_MS,
         }
     }
 
@@ -132,19 +154,27 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// Takes `bytes` at `now_ms`; how long until the debt is paid (ms).
-    fn take(&mut self, now_ms: i64, bytes: f64, quota: f64) -> i64 {
+    /// Takes `bytes` at `now_ms`; how long until the debt is paid (ms), at
+    /// most `max_ms`: debt beyond what `max_ms` pays is forgotten.
+    fn take(&mut self, now_ms: i64, bytes: f64, quota: f64, max_ms: i64) -> i64 {
         let burst = quota * BURST_MS as f64 / 1000.0;
         if !self.started {
             (self.credit, self.at_ms, self.started) = (burst, now_ms, true);
         }
         let earned = (now_ms - self.at_ms).max(0) as f64 * quota / 1000.0;
-        self.credit = (self.credit + earned).min(burst) - bytes;
+        let floor = -quota * max_ms as f64 / 1000.0;
+        self.credit = ((self.credit + earned).min(burst) - bytes).max(floor);
         self.at_ms = self.at_ms.max(now_ms);
         match self.credit < 0.0 {
-            true => ((-self.credit / quota * 1000.0).ceil() as i64).min(MAX_THROTTLE_MS),
+            true => ((-self.credit / quota * 1000.0).ceil() as i64).min(max_ms),
             false => 0,
         }
+    }
+
+    /// Idle long enough to have paid any debt and refilled: a new bucket
+    /// would behave the same.
+    fn full_at(&self, now_ms: i64) -> bool {
+        now_ms - self.at_ms > MAX_THROTTLE_MS + BURST_MS
     }
 }
 
@@ -152,7 +182,13 @@ pub struct Throttler {
     meta: Arc<MetadataStore>,
     version: Arc<AtomicU64>,
     table: RwLock<(u64, Arc<Table>)>,
-    buckets: Mutex<HashMap<(Kind, String), Bucket>>,
+    buckets: Mutex<Buckets>,
+}
+
+#[derive(Default)]
+struct Buckets {
+    by_id: HashMap<(Kind, String), Bucket>,
+    swept_ms: i64,
 }
 
 impl Throttler {
@@ -191,7 +227,14 @@ impl Throttler {
     /// Records `bytes` for this client; how long it is to be throttled (ms).
     pub fn record(&self, kind: Kind, user: &str, client: &str, bytes: usize, now_ms: i64) -> u64 {
         let Some((quota, id)) = self.table().resolve(kind, user, client) else { return 0 };
-        let throttle = self.buckets.lock().entry((kind, id)).or_default().take(now_ms, bytes as f64, quota) as u64;
+        let throttle = {
+            let mut b = self.buckets.lock();
+            if now_ms - b.swept_ms >= SWEEP_EVERY_MS {
+                b.swept_ms = now_ms;
+                b.by_id.retain(|_, bucket| !bucket.full_at(now_ms));
+            }
+            b.by_id.entry((kind, id)).or_default().take(now_ms, bytes as f64, quota, kind.max_throttle_ms()) as u64
+        };
         tracing::trace!(
             quota.kind = kind.name(),
             user,
@@ -202,6 +245,18 @@ impl Throttler {
             "quota"
         );
         throttle
+    }
+
+    /// The most one fetch may carry for this client under its fetch quota
+    /// (10 s of it), if it has one.
+    pub fn fetch_bound(&self, user: &str, client: &str) -> Option<usize> {
+        let (quota, _) = self.table().resolve(Kind::Fetch, user, client)?;
+        Some((quota * FETCH_WINDOW_MS as f64 / 1000.0).clamp(1.0, usize::MAX as f64) as usize)
+    }
+
+    #[cfg(test)]
+    fn buckets(&self) -> usize {
+        self.buckets.lock().by_id.len()
     }
 }
 
@@ -241,12 +296,51 @@ mod tests {
     #[test]
     fn a_bucket_allows_a_second_of_burst_then_the_quota() {
         let mut b = Bucket::default();
-        assert_eq!(b.take(10_000, 5e6, 5e6), 0, "one second's worth at once");
-        assert_eq!(b.take(10_000, 1e6, 5e6), 200, "then 1 MB in debt: 200 ms at 5 MB/s");
-        assert_eq!(b.take(10_200, 1e6, 5e6), 200, "the debt was paid; the new one waits again");
-        assert_eq!(b.take(20_000, 0.0, 5e6), 0, "credit refills up to one second only");
-        assert_eq!(b.take(20_000, 6e6, 5e6), 200);
-        assert_eq!(b.take(20_000, 1e12, 5e6), MAX_THROTTLE_MS, "bounded");
+        let max = MAX_THROTTLE_MS;
+        assert_eq!(b.take(10_000, 5e6, 5e6, max), 0, "one second's worth at once");
+        assert_eq!(b.take(10_000, 1e6, 5e6, max), 200, "then 1 MB in debt: 200 ms at 5 MB/s");
+        assert_eq!(b.take(10_200, 1e6, 5e6, max), 200, "the debt was paid; the new one waits again");
+        assert_eq!(b.take(20_000, 0.0, 5e6, max), 0, "credit refills up to one second only");
+        assert_eq!(b.take(20_000, 6e6, 5e6, max), 200);
+        assert_eq!(b.take(20_000, 1e12, 5e6, max), MAX_THROTTLE_MS, "bounded");
+        // The rest of that debt is forgotten: once the throttle has passed, a
+        // small request is not throttled for an hour.
+        assert_eq!(b.take(20_000 + MAX_THROTTLE_MS + 1000, 1.0, 5e6, max), 0);
+        let mut r = Bucket::default();
+        assert_eq!(r.take(0, 1e9, 1e4, MAX_REQUEST_THROTTLE_MS), MAX_REQUEST_THROTTLE_MS, "request time: 1 s at most");
+    }
+
+    /// A consumer fetching as much as it may (10 s of its quota, then muted
+    /// for its throttle) over five minutes gets its quota, and debt does not
+    /// pile up: a minute later a small fetch is not throttled.
+    #[test]
+    fn bounded_fetches_hold_a_consumer_to_its_quota() {
+        let quota = 1e6;
+        let fetch = quota * FETCH_WINDOW_MS as f64 / 1000.0;
+        let mut b = Bucket::default();
+        let (start, mut now, mut got) = (1_000_000i64, 1_000_000i64, 0.0);
+        while now < start + 300_000 {
+            got += fetch;
+            now += b.take(now, fetch, quota, MAX_THROTTLE_MS).max(1);
+        }
+        let rate = got / ((now - start) as f64 / 1000.0);
+        assert!(rate <= quota * 1.05, "{rate}");
+        assert_eq!(b.take(now + 60_000, 1.0, quota, MAX_THROTTLE_MS), 0);
+    }
+
+    #[test]
+    fn idle_buckets_are_dropped() {
+        let m = crate::mock_broker::MockBroker::new(&[]);
+        let set = vec![(entity(&[(CLIENT_ID, None)]), vec![("producer_byte_rate".to_string(), 1e6, false)])];
+        m.broker().alter_client_quotas(set, false).unwrap();
+        let t = &m.broker().core.throttler;
+        for c in 0..1000 {
+            t.record(Kind::Produce, "u", &format!("client-{c}"), 10, 1_000_000);
+        }
+        assert_eq!(t.buckets(), 1000);
+        t.record(Kind::Produce, "u", "late", 10, 1_000_000 + SWEEP_EVERY_MS);
+        assert_eq!(t.buckets(), 1, "only the one just used");
+        assert_eq!(t.fetch_bound("u", "c"), None, "no fetch quota");
     }
 
     /// A client sending 1 MB requests at 10 MB/s whenever it is not muted,
@@ -260,7 +354,7 @@ mod tests {
         let end = now + 90_000;
         while now < end {
             if now >= muted_until {
-                let t = b.take(now, REQUEST, quota);
+                let t = b.take(now, REQUEST, quota, MAX_THROTTLE_MS);
                 if now >= end - 30_000 {
                     accepted_late += REQUEST;
                 }
