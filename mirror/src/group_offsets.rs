@@ -6,11 +6,9 @@
 //! threads and connections) per mirrored group on each side.
 //!
 //! Each call: admin options with a request timeout, a private result queue,
-//! the call, one result event polled from it. Every object librdkafka allocates
-//! for us is freed by a guard; what a result event points to is copied into
-//! Rust values before the event is dropped.
+//! the call, one result event polled from it (guards in [`crate::admin_ffi`]).
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CString};
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
@@ -19,6 +17,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::TopicPartitionList;
 
+use crate::admin_ffi::{slice, text, Event, Options, Queue};
 use crate::error::{kafka, MirrorError};
 
 /// One partition's committed offset (`None`: nothing committed) and metadata.
@@ -150,30 +149,6 @@ unsafe fn group_partitions(
     }
 }
 
-struct Queue(*mut rd::rd_kafka_queue_t);
-impl Drop for Queue {
-    fn drop(&mut self) {
-        // SAFETY: created by rd_kafka_queue_new and destroyed once, here.
-        unsafe { rd::rd_kafka_queue_destroy(self.0) }
-    }
-}
-
-struct Options(*mut rd::rd_kafka_AdminOptions_t);
-impl Drop for Options {
-    fn drop(&mut self) {
-        // SAFETY: created by rd_kafka_AdminOptions_new and destroyed once, here.
-        unsafe { rd::rd_kafka_AdminOptions_destroy(self.0) }
-    }
-}
-
-struct Event(*mut rd::rd_kafka_event_t);
-impl Drop for Event {
-    fn drop(&mut self) {
-        // SAFETY: polled from our queue, destroyed once, here.
-        unsafe { rd::rd_kafka_event_destroy(self.0) }
-    }
-}
-
 /// Runs one admin call (`start` issues it, options and queue given) and waits
 /// for its result event; an error of the request as a whole fails.
 fn call(
@@ -215,25 +190,4 @@ fn call(
 
 fn cstring(s: &str) -> Result<CString, MirrorError> {
     CString::new(s).map_err(|_| kafka(s, "contains a NUL byte"))
-}
-
-/// Copies a C string librdkafka owns (null: none).
-///
-/// # Safety
-/// `p` is null or a NUL-terminated string alive for the call.
-unsafe fn text(p: *const c_char) -> Option<String> {
-    // SAFETY: as the caller guarantees.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-}
-
-/// Views a result array librdkafka returns with its count.
-///
-/// # Safety
-/// `p` points to `n` elements (or `n` is 0) that outlive the returned slice.
-unsafe fn slice<'a, T>(p: *mut *const T, n: usize) -> &'a [*const T] {
-    if p.is_null() || n == 0 {
-        return &[];
-    }
-    // SAFETY: as the caller guarantees.
-    unsafe { std::slice::from_raw_parts(p, n) }
 }

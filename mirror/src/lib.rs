@@ -12,6 +12,8 @@
 //! at their offsets through `wire`, with `promote` and `failover`); `status` is
 //! what they report (the console's view and the `weir_mirror_*` metrics).
 
+#[cfg(feature = "clients")]
+pub mod admin_ffi;
 pub mod config;
 pub mod error;
 #[cfg(feature = "clients")]

@@ -13,7 +13,7 @@
 pub mod acl;
 pub mod groups;
 
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CString};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -21,6 +21,8 @@ use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
+pub use weir_mirror::admin_ffi::Event;
+use weir_mirror::admin_ffi::{slice, text, Options, Queue};
 
 use super::{error_message, error_name, Conn};
 
@@ -59,15 +61,6 @@ impl Refusal {
     }
 }
 
-/// Copies a C string librdkafka owns (null: none).
-///
-/// # Safety
-/// `p` is null or a NUL-terminated string alive for the call.
-unsafe fn text(p: *const c_char) -> Option<String> {
-    // SAFETY: as the caller guarantees.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned())
-}
-
 /// A typed result of the event, which librdkafka gives as null when the
 /// event is of another type (every accessor would then read through null).
 fn nonnull<T>(r: *const T, what: &str) -> Result<*const T> {
@@ -79,43 +72,6 @@ fn nonnull<T>(r: *const T, what: &str) -> Result<*const T> {
 
 fn cstring(s: &str) -> Result<CString> {
     CString::new(s).with_context(|| format!("'{}' contains a NUL byte", s.escape_debug()))
-}
-
-/// Views a result array librdkafka returns with its count.
-///
-/// # Safety
-/// `p` points to `n` elements (or `n` is 0) that outlive the returned slice.
-unsafe fn slice<'a, T>(p: *mut *const T, n: usize) -> &'a [*const T] {
-    if p.is_null() || n == 0 {
-        return &[];
-    }
-    // SAFETY: as the caller guarantees.
-    unsafe { std::slice::from_raw_parts(p, n) }
-}
-
-struct Queue(*mut rd::rd_kafka_queue_t);
-impl Drop for Queue {
-    fn drop(&mut self) {
-        // SAFETY: created by rd_kafka_queue_new and destroyed once, here.
-        unsafe { rd::rd_kafka_queue_destroy(self.0) }
-    }
-}
-
-struct Options(*mut rd::rd_kafka_AdminOptions_t);
-impl Drop for Options {
-    fn drop(&mut self) {
-        // SAFETY: created by rd_kafka_AdminOptions_new and destroyed once, here.
-        unsafe { rd::rd_kafka_AdminOptions_destroy(self.0) }
-    }
-}
-
-/// A result event; what it points to lives until it is dropped.
-pub struct Event(*mut rd::rd_kafka_event_t);
-impl Drop for Event {
-    fn drop(&mut self) {
-        // SAFETY: polled from our queue, destroyed once, here.
-        unsafe { rd::rd_kafka_event_destroy(self.0) }
-    }
 }
 
 /// A client for the calls below.
