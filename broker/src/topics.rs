@@ -12,6 +12,13 @@ use crate::metadata::{Event, MetadataStore, TopicMeta, METADATA_TOPIC};
 use crate::partition::ReplicaManager;
 use crate::settings::BrokerSettings;
 
+/// Kafka's internal topics: the coordinators' logs, written by them alone.
+pub fn is_internal(name: &str) -> bool {
+    name == crate::group::store::OFFSETS_TOPIC
+        || name == crate::txn::TRANSACTION_STATE_TOPIC
+        || name == crate::share::store::SHARE_STATE_TOPIC
+}
+
 type Result<T> = std::result::Result<T, TopicError>;
 
 pub const MAX_TOPIC_NAME: usize = 249;

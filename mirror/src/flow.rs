@@ -29,7 +29,9 @@
 //!
 //! Each mode writes only its own position and each says every record before it
 //! is on the target, so a run resumes from the later of the two: exactly once
-//! turned on or off between runs copies nothing twice.
+//! turned on or off between runs copies nothing twice. (So a flow that ever
+//! ran exactly once is rewound by resetting both: the group on the source and
+//! its namesake on the target.)
 //!
 //! Offset syncs (MM2's `OffsetSync`) are written to MM2's offset-syncs topic
 //! (on the source, or on the target with `offset-syncs.topic.location=target`)
@@ -267,10 +269,18 @@ impl FlowRunner {
         }
         let on_source =
             self.consumer.committed_offsets(on_source, TIMEOUT).map_err(|e| kafka("committed offsets", e))?;
-        let on_target = self
-            .position_client()?
-            .committed_offsets(on_target, TIMEOUT)
-            .map_err(|e| kafka("committed offsets on the target", e))?;
+        let exactly_once = self.flow.exactly_once;
+        let on_target = match self.position_client()?.committed_offsets(on_target, TIMEOUT) {
+            Ok(l) => l,
+            Err(e) if exactly_once => return Err(kafka("committed offsets on the target", e)),
+            // At least once, the target's position only matters after exactly
+            // once ran; one that cannot be read (no ACL on the group, a killed
+            // exactly-once run's offsets still pending) is not the flow's failure.
+            Err(e) => {
+                tracing::warn!(flow = %self.flow.name(), error = %e, "the exactly-once position on the target not read; resuming from the source's");
+                TopicPartitionList::new()
+            }
+        };
         let stored = |l: &TopicPartitionList, t: &str, p: i32| match l.find_partition(t, p).map(|e| e.offset()) {
             Some(Offset::Offset(o)) if o >= 0 => Some(o),
             _ => None,

@@ -59,6 +59,7 @@ pub fn topic(e: &TopicError) -> ResponseError {
 pub fn append(e: &AppendError) -> ResponseError {
     match e {
         AppendError::NotEnoughReplicas(_) => ResponseError::NotEnoughReplicas,
+        AppendError::InternalTopic(_) => ResponseError::InvalidTopicException,
         AppendError::NoRecords => ResponseError::CorruptMessage,
         AppendError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         AppendError::InvalidRecord(_) | AppendError::KeylessRecords { .. } => ResponseError::InvalidRecord,

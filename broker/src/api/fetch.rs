@@ -311,6 +311,8 @@ pub async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
     // Never more than the client's fetch quota lets through in 10 s (Kafka's
     // bound), so the throttle that follows pays for it.
     let max_bytes = ctx.fetch_quota_bound().map_or(max_bytes, |q| max_bytes.min(q));
+    // As Kafka: a fetch never waits for more than it may carry.
+    let min_bytes = min_bytes.min(max_bytes);
     let isolation =
         if req.isolation_level == READ_COMMITTED { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
     let (topics, runs) = resolve(ctx, &plan.targets);

@@ -16,9 +16,7 @@ use crate::handle::BrokerHandle;
 use crate::metadata::TopicMeta;
 use crate::topics::CreateTopic;
 
-pub fn is_internal(name: &str) -> bool {
-    name == "__consumer_offsets" || name == "__transaction_state" || name == crate::share::store::SHARE_STATE_TOPIC
-}
+pub use crate::topics::is_internal;
 
 /// This node as the client that came in on `listener` reaches it.
 pub fn broker(broker: &BrokerHandle, listener: &str) -> MetadataResponseBroker {

@@ -151,13 +151,6 @@ pub fn append(ctx: &RequestContext, req: ProduceRequest) -> Option<Staged> {
                 out.push(failed(p.index, unknown, None));
                 continue;
             };
-            // The coordinators' logs are written by the coordinators alone (a
-            // record appended there would be applied as their state).
-            if let Some(n) = name.as_deref().filter(|n| super::metadata::is_internal(n)) {
-                let why = format!("Cannot append to internal topic {n}");
-                out.push(failed(p.index, ResponseError::InvalidTopicException, Some(why)));
-                continue;
-            }
             if !matches!(acks, -1..=1) {
                 out.push(failed(p.index, ResponseError::InvalidRequiredAcks, None));
                 continue;

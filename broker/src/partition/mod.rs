@@ -54,6 +54,10 @@ pub enum Isolation {
 pub enum AppendError {
     #[error("min.insync.replicas is {0}, larger than the single in-sync replica of this broker")]
     NotEnoughReplicas(i32),
+    /// A coordinator's log: a record appended there would be applied as its
+    /// state.
+    #[error("Cannot append to internal topic {0}")]
+    InternalTopic(String),
     #[error("produce request without records")]
     NoRecords,
     #[error("{size} bytes of records exceed segment.bytes {max}")]
@@ -224,6 +228,9 @@ impl Partition {
         schemas: Option<&dyn SchemaIdLookup>,
         txn: Option<&dyn TxnVerifier>,
     ) -> Result<Appended, AppendError> {
+        if crate::topics::is_internal(&self.topic) {
+            return Err(AppendError::InternalTopic(self.topic.to_string()));
+        }
         let settings = self.settings();
         if acks == -1 && settings.min_insync_replicas > 1 {
             return Err(AppendError::NotEnoughReplicas(settings.min_insync_replicas));

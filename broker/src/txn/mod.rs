@@ -49,6 +49,9 @@ use state::TxnStates;
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
+/// A transaction (producer id, epoch) and its partitions already marked.
+type MarkedPartitions = ((i64, i16), BTreeSet<(String, i32)>);
+
 /// Per partition, added or why not.
 pub type PartitionResults = Vec<((String, i32), Result<(), TxnError>)>;
 const LOCK_STRIPES: usize = 64;
@@ -80,9 +83,12 @@ pub struct TxnCoordinator {
     /// producer never got, is answered with the current epoch, not fenced
     /// (KIP-360).
     last_init: Mutex<HashMap<String, (i64, i16)>>,
-    /// Tests: markers fail to be written while set.
+    /// Per id, the partitions whose markers a failed completion of the
+    /// transaction (producer id, epoch) wrote, so a retry skips them.
+    marked: Mutex<HashMap<String, MarkedPartitions>>,
+    /// Tests: the marker of this partition fails to be written while set.
     #[cfg(test)]
-    fail_markers: std::sync::atomic::AtomicBool,
+    fail_marker: Mutex<Option<(String, i32)>>,
 }
 
 fn fenced(epoch: i16, current: i16) -> TxnError {
@@ -118,8 +124,9 @@ impl TxnCoordinator {
             groups,
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             last_init: Mutex::new(HashMap::new()),
+            marked: Mutex::new(HashMap::new()),
             #[cfg(test)]
-            fail_markers: std::sync::atomic::AtomicBool::new(false),
+            fail_marker: Mutex::new(None),
         });
         let unfinished: Vec<(String, TxnValue)> = c
             .store
@@ -363,50 +370,99 @@ impl TxnCoordinator {
         self.complete(id, v)
     }
 
-    /// A prepared transaction's markers, then its completion. Retried whole
-    /// after a failure (at start-up and on each tick): a partition that already
-    /// has its marker gets a second one, which closes nothing (its producer has
-    /// no open transaction there any more) and changes nothing for readers.
+    /// A prepared transaction's markers, then its completion. Retried after a
+    /// failure (at start-up and on each tick) with only the partitions not yet
+    /// marked (remembered in memory: after a restart all are marked again, and
+    /// a second marker closes nothing, its producer having no open transaction
+    /// there any more, and changes nothing for readers).
     fn complete(&self, id: &str, mut v: TxnValue) -> Result<TxnValue, TxnError> {
         let commit = v.state == TxnState::PrepareCommit;
-        #[cfg(test)]
-        if self.fail_markers.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(TxnError::CoordinatorNotAvailable);
-        }
         let kind = if commit { ControlType::Commit } else { ControlType::Abort };
+        // Partitions a failed attempt of this very transaction (producer id and
+        // epoch) already marked, on disk: not marked again on each retry.
+        let key = (v.producer_id, v.producer_epoch);
+        let mut done: BTreeSet<(String, i32)> = match self.marked.lock().remove(id) {
+            Some((k, set)) if k == key => set,
+            _ => BTreeSet::new(),
+        };
+        let result = self.write_markers(id, &v, kind, &mut done);
+        if let Err(e) = result {
+            self.marked.lock().insert(id.to_string(), (key, done));
+            return Err(e);
+        }
+        v.state = if commit { TxnState::CompleteCommit } else { TxnState::CompleteAbort };
+        v.partitions.clear();
+        v.last_update_ms = self.now();
+        if let Err(e) = self.persist(id, Some(&v)) {
+            self.marked.lock().insert(id.to_string(), (key, done));
+            return Err(e);
+        }
+        tracing::debug!(transactional.id = %id, producer.id = v.producer_id, commit, "transaction complete");
+        Ok(v)
+    }
+
+    /// Writes the markers of `v`'s partitions not in `done`, adding each one
+    /// on disk to it. Every marker is appended and its writeback started before
+    /// the first fdatasync, so the partitions' syncs overlap rather than follow
+    /// one another; after a failed append, those appended before it are still
+    /// synced (and count as done).
+    fn write_markers(
+        &self,
+        id: &str,
+        v: &TxnValue,
+        kind: ControlType,
+        done: &mut BTreeSet<(String, i32)>,
+    ) -> Result<(), TxnError> {
         let failed = |topic: &str, partition: i32, e: BrokerError| {
             tracing::error!(transactional.id = %id, %topic, partition, error = %e, "could not write a transaction marker");
             TxnError::CoordinatorNotAvailable
         };
-        // Every marker is appended and its writeback started before the first
-        // fdatasync, so the partitions' syncs overlap rather than follow one another.
         let mut appended = Vec::with_capacity(v.partitions.len());
-        for (topic, partition) in &v.partitions {
+        let mut first_error = None;
+        let todo: Vec<&(String, i32)> = v.partitions.iter().filter(|tp| !done.contains(*tp)).collect();
+        for (topic, partition) in todo {
+            #[cfg(test)]
+            if self.fail_marker.lock().as_ref().is_some_and(|(t, p)| t == topic && p == partition) {
+                first_error = Some(TxnError::CoordinatorNotAvailable);
+                break;
+            }
             if topic == crate::group::store::OFFSETS_TOPIC {
-                self.groups
-                    .write_marker(*partition, kind, v.producer_id, v.producer_epoch)
-                    .map_err(|e| failed(topic, *partition, e))?;
-                continue;
+                match self.groups.write_marker(*partition, kind, v.producer_id, v.producer_epoch) {
+                    Ok(()) => {
+                        done.insert((topic.clone(), *partition));
+                        continue;
+                    }
+                    Err(e) => {
+                        first_error = Some(failed(topic, *partition, e));
+                        break;
+                    }
+                }
             }
             // A deleted topic has nothing left to mark.
             let Some(p) = self.partitions.get(topic, *partition).filter(|p| !p.is_removed()) else { continue };
-            let info = p
-                .append_control(kind, v.producer_id, v.producer_epoch, 0)
-                .map_err(|e| failed(topic, *partition, e.into()))?;
-            appended.push((p, info.last_offset + 1, topic, *partition));
+            match p.append_control(kind, v.producer_id, v.producer_epoch, 0) {
+                Ok(info) => appended.push((p, info.last_offset + 1, topic, *partition)),
+                Err(e) => {
+                    first_error = Some(failed(topic, *partition, e.into()));
+                    break;
+                }
+            }
         }
         for (p, ..) in &appended {
             p.start_flush();
         }
         for (p, end, topic, partition) in appended {
-            p.flush_to(end).map_err(|e| failed(topic, partition, e.into()))?;
+            match p.flush_to(end) {
+                Ok(()) => {
+                    done.insert((topic.clone(), partition));
+                }
+                Err(e) => {
+                    let e = failed(topic, partition, e.into());
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        v.state = if commit { TxnState::CompleteCommit } else { TxnState::CompleteAbort };
-        v.partitions.clear();
-        v.last_update_ms = self.now();
-        self.persist(id, Some(&v))?;
-        tracing::debug!(transactional.id = %id, producer.id = v.producer_id, commit, "transaction complete");
-        Ok(v)
+        first_error.map_or(Ok(()), Err)
     }
 
     /// A transactional produce or offset commit of the request's

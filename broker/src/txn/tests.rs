@@ -193,21 +193,27 @@ fn a_transaction_left_half_way_through_commit_is_completed_at_start() {
 /// the tick completes it once markers can be written.
 #[test]
 fn a_transaction_whose_markers_failed_is_completed_by_the_tick() {
-    use std::sync::atomic::Ordering;
     let f = Fixture::new();
     let (pid, epoch) = f.txn().init_producer_id("app", 60_000, None).unwrap();
-    f.txn().add_partitions("app", pid, epoch, tps(&[0]), false).unwrap();
+    f.txn().add_partitions("app", pid, epoch, tps(&[0, 1]), false).unwrap();
     f.produce(0, pid, epoch, 0).unwrap();
-    f.txn().fail_markers.store(true, Ordering::Relaxed);
+    f.produce(1, pid, epoch, 1).unwrap();
+    *f.txn().fail_marker.lock() = Some(("t".into(), 1));
     assert_eq!(f.txn().end_txn("app", pid, epoch, true), Err(TxnError::CoordinatorNotAvailable));
     assert_eq!(f.state("app"), TxnState::PrepareCommit);
+    assert_eq!((f.lso(0), f.lso(1)), (2, 0), "partition 0 has its marker");
     assert_eq!(f.txn().end_txn("app", pid, epoch, true), Err(TxnError::ConcurrentTransactions));
     assert!(matches!(f.txn().end_txn("app", pid, epoch, false), Err(TxnError::InvalidTxnState(_))));
+    let end0 = || f.broker().partitions().get("t", 0).unwrap().log_end_offset();
     f.txn().tick();
-    assert_eq!((f.state("app"), f.lso(0)), (TxnState::PrepareCommit, 0), "still failing");
-    f.txn().fail_markers.store(false, Ordering::Relaxed);
+    assert_eq!(
+        (f.state("app"), f.lso(1), end0()),
+        (TxnState::PrepareCommit, 0, 2),
+        "still failing, 0 not marked again"
+    );
+    *f.txn().fail_marker.lock() = None;
     f.txn().tick();
-    assert_eq!((f.state("app"), f.lso(0)), (TxnState::CompleteCommit, 2));
+    assert_eq!((f.state("app"), f.lso(0), f.lso(1), end0()), (TxnState::CompleteCommit, 2, 2, 2));
     assert_eq!(f.txn().end_txn("app", pid, epoch, true), Ok(()), "the retried EndTxn sees it done");
 }
 

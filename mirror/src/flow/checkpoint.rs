@@ -76,6 +76,11 @@ impl FlowRunner {
                 partitions.add_partition(t, p);
             }
         }
+        // Nothing mirrored, nothing to checkpoint (librdkafka refuses an empty
+        // partition list).
+        if partitions.count() == 0 {
+            return Ok(());
+        }
         let mut ends: HashMap<Partition, Option<i64>> = HashMap::new();
         for group in self.groups.clone() {
             let read_at = Instant::now();
