@@ -103,7 +103,8 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     let segs = log.segment_list();
     let closed = &segs[..segs.len() - 1];
     // Cleanable: closed segments older than the compaction lag, as a prefix.
-    let lag_ok = |s: &Segment| cfg.min_compaction_lag_ms <= 0 || s.max_timestamp() <= now - cfg.min_compaction_lag_ms;
+    let lag_ok =
+        |s: &Segment| cfg.min_compaction_lag_ms <= 0 || s.largest_timestamp() <= now - cfg.min_compaction_lag_ms;
     let stable = log.first_unstable_offset().unwrap_or(i64::MAX);
     let cleanable = closed.iter().take_while(|s| lag_ok(s) && s.next_offset() <= stable).count();
     let cleanable = &closed[..cleanable];
@@ -224,7 +225,7 @@ fn write_cleaned(
     let out = Segment::create(tmp, base, (cfg.offset_index_entries(), cfg.time_index_entries()))?;
     for s in group {
         stats.bytes_in += s.size();
-        let drop_tombstones = s.max_timestamp() < horizon;
+        let drop_tombstones = s.largest_timestamp() < horizon;
         for_each_batch(s, |h, bytes| {
             let kept_bytes;
             let write: &[u8] = if h.is_control() {

@@ -36,7 +36,19 @@ impl Log {
         let first = self.segments.read().keys().next().copied().unwrap_or(0);
         let (mut state, from) = match ProducerState::read_snapshot(&self.dir) {
             Some((s, offset)) if offset <= end => (s, offset.max(first)),
-            _ => (ProducerState::default(), first),
+            Some((_, offset)) => {
+                // Past the end (the log was cut below it): it describes batches
+                // that are gone, and once the log grows past it again it would
+                // be taken for true. Removed, as Kafka's `truncateAndReload`
+                // removes it.
+                let path = self.dir.join(crate::producer::SNAPSHOT_FILE);
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(path = %path.display(), offset, end, error = %e, "could not remove a producer snapshot past the log end");
+                }
+                self.dir_dirty.store(true, Ordering::Release);
+                (ProducerState::default(), first)
+            }
+            None => (ProducerState::default(), first),
         };
         let mut offset = from;
         while offset < end {

@@ -184,6 +184,27 @@ fn rolls_when_index_full() {
     }
 }
 
+/// Records without timestamps (-1) are not infinitely old: such a segment
+/// ages by its file's modification time, as Kafka's `largestTimestamp`.
+#[test]
+fn segments_without_timestamps_age_by_their_file() {
+    let t = T::new();
+    let b = simple_batch(1, 100, -1);
+    let cfg = LogConfig { segment_bytes: b.len() as u64 * 2, retention_ms: 10_000, ..Default::default() };
+    let log = t.open(cfg);
+    for _ in 0..4 {
+        log.append(&b).unwrap();
+    }
+    assert_eq!(log.segment_count(), 2);
+    t.clock.advance(1_000_000);
+    assert_eq!(log.apply_retention().unwrap(), 0, "written just now (by the file's time)");
+    // The closed segment's file last written at the mock clock's start.
+    let file = std::fs::File::options().write(true).open(t.path.join("00000000000000000000.log")).unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_000_000)).unwrap();
+    assert_eq!(log.apply_retention().unwrap(), 1);
+    assert_eq!(log.log_start_offset(), 2);
+}
+
 #[test]
 fn retention_by_time_and_size_never_deletes_active() {
     let t = T::new();

@@ -82,7 +82,7 @@ impl Log {
             if !delete {
                 return false;
             }
-            let by_time = cfg.retention_ms >= 0 && now - seg.max_timestamp() > cfg.retention_ms;
+            let by_time = cfg.retention_ms >= 0 && now.saturating_sub(seg.largest_timestamp()) > cfg.retention_ms;
             let by_size = cfg.retention_bytes >= 0
                 && remaining.saturating_sub(seg.size()) >= cfg.retention_bytes as u64
                 && remaining > cfg.retention_bytes as u64;

@@ -251,6 +251,23 @@ impl Segment {
     pub fn max_timestamp(&self) -> i64 {
         self.meta.lock().max_ts
     }
+
+    /// The segment's age for retention and compaction lag (Kafka's
+    /// `largestTimestamp`): its largest record timestamp, or when it holds
+    /// none (records without timestamps, -1) the `.log` file's modification
+    /// time, so such records are not taken for infinitely old. A file that
+    /// cannot be looked at counts as new: kept, never deleted by mistake.
+    pub fn largest_timestamp(&self) -> i64 {
+        let max = self.max_timestamp();
+        if max >= 0 {
+            return max;
+        }
+        std::fs::metadata(self.log_path())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(i64::MAX, |d| d.as_millis() as i64)
+    }
     pub fn index_full(&self) -> bool {
         let ix = self.ix.read();
         ix.offset.is_full() || ix.time.is_full()

@@ -234,3 +234,24 @@ fn cfg_compact() -> LogConfig {
         ..LogConfig::default()
     }
 }
+
+/// A producer snapshot past the end of a truncated log describes batches that
+/// are gone: it is not taken for true once the log has grown past it again
+/// (Kafka's `truncateAndReload` deletes it).
+#[test]
+fn a_snapshot_past_a_truncation_is_not_loaded_later() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("t-0");
+    let log = open(&path, LogConfig::default(), false);
+    log.append(&txn(7, 0, &["a"])).unwrap(); // 0, left open
+    log.roll().unwrap(); // a snapshot at 1
+    log.truncate_to(0).unwrap();
+    assert_eq!(log.first_unstable_offset(), None);
+    for k in ["b", "c", "d"] {
+        log.append(&plain(&[k])).unwrap();
+    }
+    drop(log); // not closed: no newer snapshot
+    let log = open(&path, LogConfig::default(), true);
+    assert_eq!(log.first_unstable_offset(), None, "producer 7's transaction was truncated away");
+    assert!(log.active_producers().iter().all(|p| p.producer_id != 7));
+}
