@@ -123,6 +123,9 @@ pub struct Partition {
     traffic: traffic::Traffic,
     /// Its topic was deleted: requests holding it answer UNKNOWN_TOPIC_OR_PARTITION.
     removed: AtomicBool,
+    /// A coordinator's log ([`crate::topics::is_internal`]), decided once
+    /// rather than on every append.
+    internal: bool,
 }
 
 impl Partition {
@@ -136,6 +139,7 @@ impl Partition {
         let end = log.log_end_offset();
         Partition {
             traffic: traffic::Traffic::new(&topic),
+            internal: crate::topics::is_internal(&topic),
             topic,
             index,
             topic_id,
@@ -228,7 +232,7 @@ impl Partition {
         schemas: Option<&dyn SchemaIdLookup>,
         txn: Option<&dyn TxnVerifier>,
     ) -> Result<Appended, AppendError> {
-        if crate::topics::is_internal(&self.topic) {
+        if self.internal {
             return Err(AppendError::InternalTopic(self.topic.to_string()));
         }
         let settings = self.settings();
