@@ -441,7 +441,7 @@ pub fn complete_batches(records: &[u8]) -> Result<Vec<BatchInfo>, String> {
         let last_offset_delta = i32::from_be_bytes(b[23..27].try_into().expect("4 bytes"));
         out.push(BatchInfo {
             base_offset,
-            last_offset: base_offset + last_offset_delta as i64,
+            last_offset: base_offset.wrapping_add(last_offset_delta as i64),
             len,
             max_timestamp: i64::from_be_bytes(b[35..43].try_into().expect("8 bytes")),
             records: i32::from_be_bytes(b[57..61].try_into().expect("4 bytes")),

@@ -37,6 +37,9 @@ pub const ATTR_LOG_APPEND_TIME: i16 = 1 << 3;
 pub const ATTR_TRANSACTIONAL: i16 = 1 << 4;
 /// attributes bit 5: control batch.
 pub const ATTR_CONTROL: i16 = 1 << 5;
+/// attributes bit 6: the base timestamp is the batch's delete horizon (KIP-534),
+/// set by the cleaner on a batch it keeps with tombstones or a removable marker.
+pub const ATTR_DELETE_HORIZON: i16 = 1 << 6;
 
 #[inline]
 pub(crate) fn be_i64(b: &[u8], at: usize) -> i64 {
@@ -123,17 +126,25 @@ impl BatchHeader {
     pub fn is_control(&self) -> bool {
         self.attributes & ATTR_CONTROL != 0
     }
+    /// When the cleaner may drop this batch's tombstones (or its marker): set by
+    /// the pass that first kept them, so they outlive it by `delete.retention.ms`
+    /// whatever their record timestamps say (KIP-534).
+    pub fn delete_horizon(&self) -> Option<i64> {
+        (self.attributes & ATTR_DELETE_HORIZON != 0).then_some(self.base_timestamp)
+    }
     /// True when the batch's timestamps are LogAppendTime.
     pub fn is_log_append_time(&self) -> bool {
         self.attributes & ATTR_LOG_APPEND_TIME != 0
     }
     /// Offset of the last record in the batch.
+    /// Wraps as Kafka's long arithmetic does: a header read from a client may
+    /// carry any base offset, and the append path rewrites it before use.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
+        self.base_offset.wrapping_add(self.last_offset_delta as i64)
     }
     /// Offset following the batch.
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().wrapping_add(1)
     }
 }
 
@@ -144,7 +155,26 @@ pub(crate) fn peek_offsets(buf: &[u8]) -> (i64, usize, i64) {
     let base = be_i64(buf, 0);
     let len = be_i32(buf, 8);
     let delta = be_i32(buf, LAST_OFFSET_DELTA_OFFSET);
-    (base, (len.max(0) as usize) + LOG_OVERHEAD, base + delta as i64)
+    (base, (len.max(0) as usize) + LOG_OVERHEAD, base.wrapping_add(delta as i64))
+}
+
+/// The record count and offset range a batch may carry into a log: at least one
+/// record, and a last offset delta that covers them. A client's batch must be
+/// dense (Kafka's "inconsistent batch offset range") and must not carry the
+/// delete horizon, which only the cleaner sets (a producer could otherwise date
+/// its tombstones' removal); a copy of another log (`copy`) may have gaps.
+pub(crate) fn check_counts(h: &BatchHeader, copy: bool) -> Result<()> {
+    let counted = h.record_count > 0 && h.last_offset_delta >= h.record_count - 1;
+    let client_ok = h.last_offset_delta == h.record_count - 1 && h.delete_horizon().is_none();
+    if counted && (copy || client_ok) {
+        return Ok(());
+    }
+    Err(StorageError::InvalidRecord {
+        reason: format!(
+            "record count {} / last offset delta {} / attributes {:#06x}",
+            h.record_count, h.last_offset_delta, h.attributes
+        ),
+    })
 }
 
 /// Computes the CRC-32C a batch should carry (over attributes..end).

@@ -8,20 +8,31 @@
 //! 2. An offset map `key -> latest offset` is built from the dirty segments.
 //! 3. All segments from the log start to the end of the dirty range are rewritten in
 //!    groups (at most `segment.bytes` each) keeping, per key, only the latest record;
-//!    records without a key and control batches are kept. A tombstone (null value) that
-//!    is the latest for its key is dropped once its segment's max timestamp is older
-//!    than `delete.retention.ms`. Batches whose records all survive are copied
-//!    verbatim; others are decoded and re-encoded with the same codec (gzip, snappy,
-//!    lz4, zstd), base offset, last offset delta and producer fields, so offsets are
-//!    preserved (gaps appear). Batches of aborted transactions are dropped (and
-//!    never shadow a committed value in the offset map); nothing at or above the
-//!    first open transaction is cleaned. A commit or abort marker is dropped, as
-//!    Kafka does, once no record of its transaction is left in the log and its
-//!    segment is older than `delete.retention.ms` (the same horizon as tombstones,
-//!    so a consumer that read the transaction's data still finds its marker); an
-//!    abort marker that stays keeps its aborted-transaction entry, one that goes
-//!    takes it along. The pass walks from the log start, so every record of a
-//!    transaction is seen before its marker.
+//!    records without a key and control batches are kept. Tombstones (null values)
+//!    follow KIP-534: the first pass that keeps a batch holding a tombstone that is
+//!    the latest for its key stamps the batch with a delete horizon (attributes bit
+//!    6, the base timestamp becoming now + `delete.retention.ms`; record timestamps
+//!    are unchanged, their deltas re-based), and a later pass drops the tombstone
+//!    once that horizon has passed. So a tombstone lives at least
+//!    `delete.retention.ms` after it was first cleaned, whatever timestamp its
+//!    producer gave it, and a consumer that reads the topic from the start within
+//!    that time sees every delete. Batches whose records all survive and need no
+//!    stamp are copied verbatim; others are decoded and re-encoded with the same
+//!    codec (gzip, snappy, lz4, zstd), base offset, last offset delta and producer
+//!    fields, so offsets are preserved (gaps appear). A batch that loses every
+//!    record but is the newest one its producer is remembered by is kept empty
+//!    (header only, as Kafka's RETAIN_EMPTY), so the producer's sequence survives a
+//!    rebuild of producer state from the log. Batches of aborted transactions are
+//!    dropped (and never shadow a committed value in the offset map); nothing at or
+//!    above the first open transaction is cleaned. A commit or abort marker whose
+//!    transaction has no record left in the log is stamped the same way and dropped
+//!    once its horizon has passed (so a consumer that read the transaction's data
+//!    still finds its marker); an abort marker that stays keeps its
+//!    aborted-transaction entry, one that goes takes it along. The pass walks from
+//!    the log start, so every record of a transaction is seen before its marker.
+//!    When the earliest horizon a pass stamped or kept has passed, the next
+//!    background pass runs even with nothing dirty (in memory only, as Kafka's
+//!    latest delete horizon: after a restart the next dirty pass finds them).
 //! 4. Swap: the group is written to `cleaner.tmp/` and fsynced; then, under the log's
 //!    write lock and only if the group's segments are unchanged, the new `.log` is
 //!    renamed to `<base>.log.swap` in the partition dir and the directory fsynced
@@ -77,13 +88,44 @@ pub struct CleanStats {
     pub markers_dropped: u64,
 }
 
-/// What a pass knows of transactions while it walks the log in offset order.
+/// What a log's cleaner keeps between passes (behind the log's cleaner lock).
+#[derive(Debug)]
+pub(crate) struct CleanerState {
+    /// The earliest delete horizon of a batch the last pass kept with something
+    /// to drop once it passes (i64::MAX: none).
+    due: i64,
+}
+
+impl Default for CleanerState {
+    fn default() -> Self {
+        CleanerState { due: i64::MAX }
+    }
+}
+
+/// What a pass knows while it walks the log in offset order.
 #[derive(Default)]
-struct TxnWalk {
+struct Walk {
     /// Producers whose current transaction still has a record in the cleaned log.
     retained: HashMap<i64, bool>,
     /// Offsets of the abort markers this pass dropped.
     dropped_aborts: std::collections::HashSet<i64>,
+    /// Producer id -> last offset of the newest batch its state remembers.
+    last_batches: HashMap<i64, i64>,
+    /// The horizon this pass stamps on batches it keeps with tombstones.
+    new_horizon: i64,
+    /// The earliest horizon of a kept batch with tombstones or a removable marker.
+    due: Option<i64>,
+}
+
+impl Walk {
+    /// Whether `h` is the newest batch its producer's state remembers.
+    fn is_last_batch(&self, h: &BatchHeader) -> bool {
+        h.producer_id >= 0 && self.last_batches.get(&h.producer_id) == Some(&h.last_offset())
+    }
+
+    fn note_horizon(&mut self, horizon: i64) {
+        self.due = Some(self.due.map_or(horizon, |d| d.min(horizon)));
+    }
 }
 
 /// Compacts `log` if its policy and dirty ratio call for it.
@@ -98,8 +140,10 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     if !cfg.cleanup_policy.compact || log.is_closed() {
         return Ok(None);
     }
-    let _c = log.cleaner_lock.lock();
+    let mut state = log.cleaner_lock.lock();
     let now = log.clock.now_ms();
+    // Tombstones or markers whose horizon has passed are worth a pass by themselves.
+    let horizon_due = state.due <= now;
     let segs = log.segment_list();
     let closed = &segs[..segs.len() - 1];
     // Cleanable: closed segments older than the compaction lag, as a prefix.
@@ -115,11 +159,11 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     let clean_bytes: u64 = cleanable.iter().filter(|s| s.next_offset() <= first_dirty).map(|s| s.size()).sum();
     let dirty: Vec<&Arc<Segment>> = cleanable.iter().filter(|s| s.next_offset() > first_dirty).collect();
     let dirty_bytes: u64 = dirty.iter().map(|s| s.size()).sum();
-    if dirty.is_empty() || dirty_bytes == 0 {
+    if (dirty.is_empty() || dirty_bytes == 0) && !horizon_due {
         return Ok(None);
     }
     let ratio = dirty_bytes as f64 / (clean_bytes + dirty_bytes) as f64;
-    if !force && ratio < cfg.min_cleanable_dirty_ratio {
+    if !force && !horizon_due && ratio < cfg.min_cleanable_dirty_ratio {
         return Ok(None);
     }
 
@@ -127,7 +171,8 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     // Offset map over the dirty segments (possibly only a prefix of them).
     let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
     let mut key_bytes = 0usize;
-    let mut end = dirty[0].base_offset;
+    // With nothing dirty (a pass for passed horizons) the clean part is rewritten.
+    let mut end = dirty.first().map_or(first_dirty, |s| s.base_offset);
     for s in &dirty {
         if key_bytes > MAX_MAP_KEY_BYTES {
             break;
@@ -147,7 +192,6 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
         // First offset after this (closed) segment: the next segment's base.
         end = segs.iter().map(|x| x.base_offset).find(|b| *b > s.base_offset).expect("closed segment has a successor");
     }
-    let horizon = now - cfg.delete_retention_ms;
     let to_clean: Vec<Arc<Segment>> = cleanable.iter().filter(|s| s.base_offset < end).cloned().collect();
 
     let tmp = log.dir().join(CLEANER_TMP_DIR);
@@ -156,7 +200,11 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
     }
     std::fs::create_dir_all(&tmp).ctx("create cleaner temp dir", &tmp)?;
     let mut stats = CleanStats::default();
-    let mut walk = TxnWalk::default();
+    let mut walk = Walk {
+        last_batches: log.producers.lock().last_data_offsets(),
+        new_horizon: now.saturating_add(cfg.delete_retention_ms.max(0)),
+        ..Walk::default()
+    };
     let mut complete = true;
     let mut i = 0;
     while i < to_clean.len() {
@@ -171,13 +219,15 @@ pub(crate) fn clean(log: &Log, force: bool) -> Result<Option<CleanStats>> {
             j += 1;
         }
         let group = &to_clean[i..j];
-        let out = write_cleaned(log, &tmp, group, &map, &aborted, horizon, now, &mut walk, &mut stats)?;
+        let out = write_cleaned(log, &tmp, group, &map, &aborted, now, &mut walk, &mut stats)?;
         complete &= swap_in(log, group, out)?;
         stats.segments_in += group.len();
         stats.segments_out += 1;
         i = j;
     }
     std::fs::remove_dir_all(&tmp).ctx("remove cleaner temp dir", &tmp)?;
+    let due = walk.due.unwrap_or(i64::MAX);
+    state.due = if complete { due } else { state.due.min(due) };
     if complete {
         write_offset_file(log.dir(), CHECKPOINT, end)?;
     }
@@ -215,9 +265,8 @@ fn write_cleaned(
     group: &[Arc<Segment>],
     map: &HashMap<Vec<u8>, i64>,
     aborted: &[crate::txn::AbortedTxn],
-    horizon: i64,
     now: i64,
-    walk: &mut TxnWalk,
+    walk: &mut Walk,
     stats: &mut CleanStats,
 ) -> Result<Segment> {
     let cfg = log.config();
@@ -225,23 +274,36 @@ fn write_cleaned(
     let out = Segment::create(tmp, base, (cfg.offset_index_entries(), cfg.time_index_entries()))?;
     for s in group {
         stats.bytes_in += s.size();
-        let drop_tombstones = s.largest_timestamp() < horizon;
         for_each_batch(s, |h, bytes| {
             let kept_bytes;
+            let passed = h.delete_horizon().is_some_and(|at| at <= now);
             let write: &[u8] = if h.is_control() {
                 let had_records = walk.retained.remove(&h.producer_id).unwrap_or(false);
                 let kind = crate::txn::control_type(h, bytes);
-                if kind.is_some() && !had_records && drop_tombstones {
+                if kind.is_none() || had_records {
+                    bytes
+                } else if passed {
                     if kind == Some(crate::txn::ControlType::Abort) {
                         walk.dropped_aborts.insert(h.base_offset);
                     }
                     stats.markers_dropped += 1;
                     return Ok(());
+                } else if let Some(at) = h.delete_horizon() {
+                    walk.note_horizon(at);
+                    bytes
+                } else {
+                    kept_bytes = stamp_horizon(h, decode_records(bytes)?, walk)?;
+                    &kept_bytes
                 }
-                bytes
             } else if is_aborted(h, aborted) {
                 stats.records_dropped += h.record_count.max(0) as u64;
-                return Ok(());
+                if !walk.is_last_batch(h) {
+                    return Ok(());
+                }
+                // Kept empty: its abort marker (and index entry) stay with it.
+                walk.retained.insert(h.producer_id, true);
+                kept_bytes = empty_batch(h, bytes)?;
+                &kept_bytes
             } else {
                 let recs = decode_records(bytes)?;
                 let n = recs.len();
@@ -251,36 +313,44 @@ fn write_cleaned(
                         None => true,
                         Some(k) => match map.get(k) {
                             Some(&latest) if latest > r.offset => false,
-                            _ => !(r.value.is_none() && drop_tombstones),
+                            _ => !(r.value.is_none() && passed),
                         },
                     })
                     .collect();
                 stats.records_dropped += (n - kept.len()) as u64;
-                if kept.is_empty() {
+                if kept.is_empty() && !walk.is_last_batch(h) {
                     return Ok(());
                 }
                 if h.is_transactional() {
+                    // Even emptied, it is part of the transaction its marker closes.
                     walk.retained.insert(h.producer_id, true);
                 }
-                if kept.len() == n {
-                    bytes
-                } else {
-                    let mut t = BatchTemplate::from_header(h);
-                    if !h.is_log_append_time() {
-                        t.max_timestamp = None;
-                    }
-                    kept_bytes = encode_batch(&t, &kept)?;
+                if kept.is_empty() {
+                    kept_bytes = empty_batch(h, bytes)?;
                     &kept_bytes
+                } else {
+                    let tombstones = kept.iter().any(|r| r.key.is_some() && r.value.is_none());
+                    match h.delete_horizon() {
+                        Some(at) if tombstones => walk.note_horizon(at),
+                        None if tombstones => {
+                            kept_bytes = stamp_horizon(h, kept, walk)?;
+                            return append_batch(&out, &kept_bytes, cfg.index_interval_bytes, now);
+                        }
+                        _ => {}
+                    }
+                    if kept.len() == n {
+                        bytes
+                    } else {
+                        let mut t = BatchTemplate::from_header(h);
+                        if !h.is_log_append_time() {
+                            t.max_timestamp = None;
+                        }
+                        kept_bytes = encode_batch(&t, &kept)?;
+                        &kept_bytes
+                    }
                 }
             };
-            let nh = BatchHeader::parse(write)?;
-            let info = BatchInfo {
-                base_offset: nh.base_offset,
-                last_offset: nh.last_offset(),
-                max_ts: nh.max_timestamp,
-                len: write.len(),
-            };
-            out.append(&[IoSlice::new(write)], &[info], cfg.index_interval_bytes, now)
+            append_batch(&out, write, cfg.index_interval_bytes, now)
         })?;
     }
     let entries: Vec<crate::txn::AbortedTxn> =
@@ -294,6 +364,41 @@ fn write_cleaned(
     out.sync_indexes()?;
     stats.bytes_out += out.size();
     Ok(out)
+}
+
+/// `records` (what is kept of batch `h`) re-encoded with this pass's delete
+/// horizon in place of the base timestamp.
+fn stamp_horizon(h: &BatchHeader, records: Vec<crate::record::DecodedRecord>, walk: &mut Walk) -> Result<Vec<u8>> {
+    let mut t = BatchTemplate::from_header(h);
+    t.attributes |= batch::ATTR_DELETE_HORIZON;
+    t.base_timestamp = Some(walk.new_horizon);
+    if !h.is_log_append_time() {
+        t.max_timestamp = None;
+    }
+    walk.note_horizon(walk.new_horizon);
+    encode_batch(&t, &records)
+}
+
+/// Batch `h` (`bytes`) without its records: header fields (offsets, producer id,
+/// epoch and sequences) only, uncompressed.
+fn empty_batch(h: &BatchHeader, bytes: &[u8]) -> Result<Vec<u8>> {
+    if h.record_count == 0 {
+        return Ok(bytes.to_vec());
+    }
+    let mut t = BatchTemplate::from_header(h);
+    t.attributes &= !0x7;
+    encode_batch(&t, &[])
+}
+
+fn append_batch(out: &Segment, write: &[u8], index_interval_bytes: u64, now: i64) -> Result<()> {
+    let nh = BatchHeader::parse(write)?;
+    let info = BatchInfo {
+        base_offset: nh.base_offset,
+        last_offset: nh.last_offset(),
+        max_ts: nh.max_timestamp,
+        len: write.len(),
+    };
+    out.append(&[IoSlice::new(write)], &[info], index_interval_bytes, now)
 }
 
 /// Atomically replaces `group` by the cleaned segment (see the module doc).

@@ -84,7 +84,7 @@ fn compacts_100k_records_over_1k_keys_across_reopen() {
     log.roll().unwrap();
     let (segments, size) = (log.segment_count(), log.size_bytes());
     assert!(segments > 10, "{segments}");
-    clock.advance(10); // tombstones are older than delete.retention.ms = 0
+    clock.advance(10);
     let stats = log.compact().unwrap().unwrap();
     assert!(stats.records_dropped > 98_000, "{stats:?}");
     assert!(
@@ -93,6 +93,10 @@ fn compacts_100k_records_over_1k_keys_across_reopen() {
         log.segment_count(),
         log.size_bytes()
     );
+    // The first pass stamps the tombstones' horizon (now + delete.retention.ms = 0)...
+    assert_eq!(contents(&log), live(&exp, false));
+    // ...so the next background pass, with nothing dirty, drops them.
+    assert!(maybe_clean(&log).unwrap(), "a passed delete horizon is worth a pass");
     let want = live(&exp, true);
     assert!(want.len() < 1000 && want.len() > 800);
     assert_eq!(contents(&log), want);
@@ -109,6 +113,7 @@ fn compacts_100k_records_over_1k_keys_across_reopen() {
     log.roll().unwrap();
     clock.advance(10);
     assert!(maybe_clean(&log).unwrap(), "dirty ratio is high");
+    assert!(maybe_clean(&log).unwrap(), "the new tombstones' horizon has passed");
     let want = live(&exp, true);
     assert_eq!(contents(&log), want);
     drop(log);
@@ -130,8 +135,13 @@ fn tombstones_kept_within_delete_retention() {
     log.roll().unwrap();
     log.compact().unwrap().unwrap();
     assert_eq!(contents(&log), live(&exp, false));
-    clock.advance(60_001);
-    log.compact().unwrap(); // already clean: nothing dirty
+    clock.advance(59_999);
+    assert!(!maybe_clean(&log).unwrap(), "nothing dirty, no horizon passed");
+    assert_eq!(contents(&log), live(&exp, false));
+    clock.advance(2);
+    // Nothing is dirty, but the tombstones' horizon has passed.
+    assert!(maybe_clean(&log).unwrap());
+    assert_eq!(contents(&log), live(&exp, true));
     fill(&log, &clock, 20_000, 100, &mut exp);
     log.roll().unwrap();
     log.compact().unwrap().unwrap();
@@ -202,7 +212,8 @@ fn crash_mid_clean_loses_nothing() {
                 assert_eq!(latest.get(k), Some(v));
             }
         }
-        // A later pass finishes the job.
+        // Later passes finish the job (the second drops the stamped tombstones).
+        log.compact().unwrap();
         log.compact().unwrap();
         assert_eq!(contents(&log), live(&exp, true));
     }
@@ -220,6 +231,7 @@ fn rewritten_batches_keep_their_codec() {
     log.roll().unwrap();
     clock.advance(10);
     log.compact().unwrap().unwrap();
+    log.compact().unwrap().unwrap(); // drops the tombstones the first stamped
     let mut seen_codecs = std::collections::BTreeSet::new();
     let mut next = log.log_start_offset();
     while next < log.log_end_offset() {
@@ -244,7 +256,8 @@ fn min_cleanable_dirty_ratio_decides_when_to_clean() {
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("ratio-0");
     let clock = Arc::new(MockClock::new(1_000_000));
-    let cfg = LogConfig { min_cleanable_dirty_ratio: 0.5, ..config(0) };
+    // Tombstones stay (an hour's horizon): only the ratio decides here.
+    let cfg = LogConfig { min_cleanable_dirty_ratio: 0.5, ..config(3_600_000) };
     let log = open(&path, &clock, cfg, false);
     let mut exp = Expected::new();
     fill(&log, &clock, 0, 30_000, &mut exp);
@@ -263,5 +276,81 @@ fn min_cleanable_dirty_ratio_decides_when_to_clean() {
     log.roll().unwrap();
     clock.advance(10);
     assert!(maybe_clean(&log).unwrap(), "above min.cleanable.dirty.ratio: cleaned");
-    assert_eq!(contents(&log), live(&exp, true));
+    assert_eq!(contents(&log), live(&exp, false));
+}
+
+/// KIP-534: a tombstone lives `delete.retention.ms` past the pass that first kept
+/// it, even when its producer stamped it with an ancient timestamp (a mirror
+/// copying old data, a replayed export); record timestamps survive the stamp.
+#[test]
+fn a_tombstone_with_an_old_timestamp_outlives_its_first_pass_by_delete_retention() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("old-0");
+    let clock = Arc::new(MockClock::new(1_000_000));
+    let log = open(&path, &clock, config(60_000), false);
+    log.append(&BatchBuilder::new(0).records([Record::kv("a", "1").ts(1), Record::kv("b", "2").ts(2)]).build())
+        .unwrap();
+    log.append(
+        &BatchBuilder::new(0)
+            .compression(1)
+            .records([Record::tombstone("a").ts(5), Record::kv("c", "3").ts(6)])
+            .build(),
+    )
+    .unwrap();
+    log.roll().unwrap();
+    log.compact().unwrap().unwrap();
+    let tomb = |log: &Log| contents(log).get(b"a".as_slice()).cloned();
+    assert_eq!(tomb(&log), Some((2, None)), "kept by the pass that first saw it");
+    let r = log.read(2, 1 << 20, true).unwrap();
+    let (h, bytes) = batches(&r.records).next().unwrap().unwrap();
+    assert_eq!(h.delete_horizon(), Some(1_060_000));
+    assert_eq!(h.compression(), 1, "the codec stays");
+    let ts: Vec<i64> = decode_records(bytes).unwrap().iter().map(|r| r.timestamp).collect();
+    assert_eq!(ts, vec![5, 6], "record timestamps are re-based, not changed");
+    assert_eq!(h.max_timestamp, 6);
+
+    clock.advance(59_999);
+    assert!(!maybe_clean(&log).unwrap());
+    assert_eq!(tomb(&log), Some((2, None)));
+    clock.advance(1);
+    assert!(maybe_clean(&log).unwrap(), "the horizon has passed");
+    assert_eq!(tomb(&log), None);
+    let want: Expected =
+        [(b"b".to_vec(), (1, Some(b"2".to_vec()))), (b"c".to_vec(), (3, Some(b"3".to_vec())))].into_iter().collect();
+    assert_eq!(contents(&log), want, "offsets are preserved");
+    // A restart forgets when the next horizon is due, not the horizons themselves.
+    drop(log);
+    let log = open(&path, &clock, config(60_000), true);
+    assert_eq!(tomb(&log), None);
+    assert!(!maybe_clean(&log).unwrap());
+}
+
+/// A batch that loses every record but is the newest its producer is remembered
+/// by stays, empty: rebuilt from the log, the producer state still knows the
+/// batch's sequence, so a retry of it is a duplicate rather than new data.
+#[test]
+fn a_producers_last_batch_is_kept_empty() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("pid-0");
+    let clock = Arc::new(MockClock::new(1_000_000));
+    let log = open(&path, &clock, config(0), false);
+    let retry = BatchBuilder::new(0).producer(9, 0, 0).compression(4).records([Record::kv("k", "old")]).build();
+    log.append(&retry).unwrap(); // 0
+    log.append(&BatchBuilder::new(0).records([Record::kv("k", "new")]).build()).unwrap(); // 1
+    log.roll().unwrap();
+    log.compact().unwrap().unwrap();
+    let r = log.read(0, 1 << 20, true).unwrap();
+    let (h, _) = batches(&r.records).next().unwrap().unwrap();
+    assert_eq!((h.base_offset, h.record_count, h.producer_id, h.base_sequence), (0, 0, 9, 0), "kept, empty");
+    assert_eq!(h.compression(), 0);
+    assert_eq!(contents(&log).get(b"k".as_slice()), Some(&(1, Some(b"new".to_vec()))));
+
+    log.close().unwrap();
+    drop(log);
+    std::fs::remove_file(path.join(crate::producer::SNAPSHOT_FILE)).unwrap();
+    let log = open(&path, &clock, config(0), true);
+    assert!(log.active_producers().iter().any(|p| p.producer_id == 9 && p.last_sequence == 0));
+    let again = log.append(&retry).unwrap();
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!(log.log_end_offset(), 2);
 }

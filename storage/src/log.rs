@@ -83,7 +83,7 @@ pub struct Log {
     /// a full disk leaves the log as it was, and writes resume when space is freed.
     pub(crate) offline: AtomicBool,
     /// Held by the log cleaner while it compacts this log.
-    pub(crate) cleaner_lock: Mutex<()>,
+    pub(crate) cleaner_lock: Mutex<crate::cleaner::CleanerState>,
     /// Idempotent-producer state; changed only with `write_lock` held.
     pub(crate) producers: Mutex<ProducerState>,
     /// `producers`' first unstable offset (i64::MAX: none), readable without a lock.
@@ -152,7 +152,7 @@ impl Log {
             dir_dirty: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             offline: AtomicBool::new(false),
-            cleaner_lock: Mutex::new(()),
+            cleaner_lock: Mutex::new(crate::cleaner::CleanerState::default()),
             producers: Mutex::new(ProducerState::default()),
             unstable: AtomicI64::new(i64::MAX),
             pool,
@@ -242,11 +242,7 @@ impl Log {
                     format!("CRC mismatch: stored {:#010x}, computed {crc:#010x}", h.crc),
                 ));
             }
-            if h.record_count <= 0 || h.last_offset_delta < h.record_count - 1 {
-                return Err(StorageError::InvalidRecord {
-                    reason: format!("record count {} / last offset delta {}", h.record_count, h.last_offset_delta),
-                });
-            }
+            crate::batch::check_counts(&h, keep_offsets)?;
             parsed.push((h, pos));
             pos += len;
         }

@@ -110,3 +110,37 @@ fn offsets_too_far_for_the_segment_are_refused() {
     assert!(log.append_at(&batch_at(i64::MAX - 1, 3)).is_err(), "offsets past i64::MAX");
     assert_eq!(log.log_end_offset(), 0);
 }
+
+/// A client's batch is dense and carries no delete horizon; a copy of another
+/// log may be gapped (compacted) or stamped by its cleaner.
+#[test]
+fn gapped_or_horizon_stamped_batches_are_refused_from_clients_and_kept_in_copies() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), LogConfig::default());
+    let mut t = crate::record::BatchTemplate::new(0, 0);
+    t.last_offset_delta = Some(4); // 2 records over 5 offsets, as compaction leaves them
+    let recs: Vec<crate::record::DecodedRecord> = [0, 4]
+        .iter()
+        .map(|o| crate::record::DecodedRecord {
+            offset: *o,
+            timestamp: 7,
+            value: Some(b"v".to_vec()),
+            ..Default::default()
+        })
+        .collect();
+    let gapped = crate::record::encode_batch(&t, &recs).unwrap();
+    t.last_offset_delta = Some(1);
+    t.attributes |= crate::batch::ATTR_DELETE_HORIZON;
+    let second = crate::record::DecodedRecord { offset: 1, ..recs[1].clone() };
+    let stamped = crate::record::encode_batch(&t, &[recs[0].clone(), second]).unwrap();
+    for bad in [&gapped, &stamped] {
+        let err = log.append(bad).unwrap_err();
+        assert!(matches!(err, StorageError::InvalidRecord { .. }), "{err}");
+    }
+    assert_eq!(log.log_end_offset(), 0, "nothing was appended");
+    let info = log.append_at(&gapped).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (0, 4));
+    let mut later = stamped.clone();
+    later[..8].copy_from_slice(&5i64.to_be_bytes());
+    assert_eq!(log.append_at(&later).unwrap().last_offset, 6);
+}

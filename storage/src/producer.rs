@@ -220,6 +220,13 @@ impl ProducerState {
         out
     }
 
+    /// Each producer's last data offset (of the newest batch it remembers): the
+    /// cleaner keeps that batch, emptied if need be, so a rebuild from the log
+    /// still finds the producer's sequence (Kafka's RETAIN_EMPTY).
+    pub(crate) fn last_data_offsets(&self) -> HashMap<i64, i64> {
+        self.entries.iter().filter_map(|(id, e)| Some((*id, e.batches.back()?.last_offset))).collect()
+    }
+
     /// The first offset of the oldest open transaction.
     pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.keys().next().copied()

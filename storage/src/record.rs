@@ -218,8 +218,9 @@ pub fn decode_records(batch_bytes: &[u8]) -> Result<Vec<DecodedRecord>> {
         &data
     };
     let mut pos = 0;
-    // The count is the client's word: every record takes at least a byte.
-    let mut out = Vec::with_capacity((h.record_count.max(0) as usize).min(buf.len()));
+    // The count is the client's word: every record takes at least 7 bytes, and
+    // past a few thousand the vector grows as records really decode.
+    let mut out = Vec::with_capacity((h.record_count.max(0) as usize).min(buf.len() / 7).min(4096));
     for _ in 0..h.record_count.max(0) {
         let len = read_varlong(buf, &mut pos)?;
         let end =
@@ -239,8 +240,10 @@ pub fn decode_records(batch_bytes: &[u8]) -> Result<Vec<DecodedRecord>> {
         }
         pos = end;
         out.push(DecodedRecord {
-            offset: h.base_offset + off_delta,
-            timestamp: if h.is_log_append_time() { h.max_timestamp } else { h.base_timestamp + ts_delta },
+            // Both deltas are the client's word; Kafka's long arithmetic wraps, and
+            // encode_batch's wrapping subtraction gives back the same deltas.
+            offset: h.base_offset.wrapping_add(off_delta),
+            timestamp: if h.is_log_append_time() { h.max_timestamp } else { h.base_timestamp.wrapping_add(ts_delta) },
             key,
             value,
             headers,
@@ -313,8 +316,8 @@ pub fn encode_batch_level(t: &BatchTemplate, records: &[DecodedRecord], level: O
     for r in records {
         rec.clear();
         rec.push(0); // attributes
-        write_varlong(&mut rec, r.timestamp - base_ts);
-        write_varlong(&mut rec, r.offset - t.base_offset);
+        write_varlong(&mut rec, r.timestamp.wrapping_sub(base_ts));
+        write_varlong(&mut rec, r.offset.wrapping_sub(t.base_offset));
         write_bytes(&mut rec, r.key.as_deref());
         write_bytes(&mut rec, r.value.as_deref());
         write_varlong(&mut rec, r.headers.len() as i64);
@@ -327,8 +330,9 @@ pub fn encode_batch_level(t: &BatchTemplate, records: &[DecodedRecord], level: O
     }
     let codec = (t.attributes & 0x7) as u8;
     let body = if codec == batch::COMPRESSION_NONE { body } else { compress_level(codec, &body, level)? };
-    let last_delta =
-        t.last_offset_delta.unwrap_or_else(|| records.last().map(|r| (r.offset - t.base_offset) as i32).unwrap_or(0));
+    let last_delta = t
+        .last_offset_delta
+        .unwrap_or_else(|| records.last().map(|r| r.offset.wrapping_sub(t.base_offset) as i32).unwrap_or(0));
     let max_ts = t.max_timestamp.unwrap_or_else(|| records.iter().map(|r| r.timestamp).max().unwrap_or(base_ts));
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&t.base_offset.to_be_bytes());
@@ -364,6 +368,32 @@ mod tests {
                 headers: vec![(b"h".to_vec(), Some(b"x".to_vec())), (b"n".to_vec(), None)],
             })
             .collect()
+    }
+
+    #[test]
+    fn offsets_and_timestamps_at_the_ends_of_the_range_wrap_and_round_trip() {
+        // A client's header may say anything: a base near i64::MAX plus a delta
+        // once panicked (found by the record_batch fuzz target).
+        let mut t = BatchTemplate::new(i64::MAX - 1, batch::COMPRESSION_NONE);
+        t.base_timestamp = Some(i64::MAX);
+        let rs: Vec<DecodedRecord> = (0..3i64)
+            .map(|i| DecodedRecord {
+                offset: (i64::MAX - 1).wrapping_add(i),
+                timestamp: i64::MAX.wrapping_add(i * 5),
+                key: None,
+                value: Some(vec![i as u8]),
+                headers: vec![],
+            })
+            .collect();
+        let raw = encode_batch(&t, &rs).unwrap();
+        let h = BatchHeader::parse(&raw).unwrap();
+        assert_eq!(h.last_offset(), i64::MIN);
+        assert_eq!(h.next_offset(), i64::MIN + 1);
+        assert_eq!(decode_records(&raw).unwrap(), rs);
+        let gz = recompress(&raw, batch::COMPRESSION_GZIP, 1).unwrap().expect("recompressed");
+        assert_eq!(decode_records(&gz).unwrap(), rs);
+        let back = BatchHeader::parse(&gz).unwrap();
+        assert_eq!((back.base_offset, back.last_offset_delta, back.base_timestamp), (i64::MAX - 1, 2, i64::MAX));
     }
 
     #[test]

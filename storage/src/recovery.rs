@@ -47,7 +47,9 @@ impl Segment {
                 Ok(h)
                     if h.base_offset < next
                         || h.last_offset_delta < 0
-                        || h.last_offset() - self.base_offset > u32::MAX as i64 =>
+                        || h.base_offset
+                            .checked_add(h.last_offset_delta as i64)
+                            .is_none_or(|last| last - self.base_offset > u32::MAX as i64) =>
                 {
                     error = Some((pos as u64, format!("offset {} not after {next}", h.base_offset)));
                     break;

@@ -89,7 +89,7 @@ impl BatchBuilder {
             .iter()
             .enumerate()
             .map(|(i, r)| DecodedRecord {
-                offset: self.template.base_offset + i as i64,
+                offset: self.template.base_offset.wrapping_add(i as i64),
                 timestamp: r.timestamp.unwrap_or(self.default_ts),
                 key: r.key.clone(),
                 value: r.value.clone(),

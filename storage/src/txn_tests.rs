@@ -207,12 +207,32 @@ fn compaction_drops_markers_once_their_transaction_is_gone_and_delete_retention_
     assert!(!walk(&log).iter().any(|b| b.2.iter().any(|(k, _)| k == "a")), "aborted data is gone");
     assert_eq!(log.aborted_transactions(0, 100).len(), 1, "its marker stays, so does its entry");
 
-    // Past the horizon: the markers of transactions with nothing left go, with the
-    // abort's index entry; the marker of the transaction whose value remains stays.
+    // Producers 1 and 2 are still remembered: their last batches stay, emptied, and
+    // with them their transactions' markers (Kafka's RETAIN_EMPTY).
     clock.advance(120_000);
     log.append(&plain(&["other"])).unwrap(); // dirties the log again
     log.roll().unwrap();
-    let stats = log.compact().unwrap().expect("a pass ran");
+    log.compact().unwrap().expect("a pass ran");
+    assert_eq!(markers(&log), vec![abort, gone, kept]);
+    let empty: Vec<i64> = walk(&log).into_iter().filter(|b| b.1.is_none() && b.2.is_empty()).map(|b| b.0).collect();
+    assert_eq!(empty, vec![0, 2]);
+    assert_eq!(log.aborted_transactions(0, 100).len(), 1);
+
+    // Once they expire (producer.id.expiration.ms, at the next roll), the empty
+    // batches go; the first pass after that stamps the markers' horizon, and past
+    // it the markers of transactions with nothing left go, with the abort's index
+    // entry; the marker of the transaction whose value remains stays.
+    log.close().unwrap();
+    drop(log);
+    let expiring = LogConfig { producer_id_expiration_ms: 60_000, ..cfg_compact() };
+    let log = Log::open(d.path().join("t-0"), expiring.clone(), clock.clone(), false).unwrap();
+    log.append(&plain(&["other"])).unwrap();
+    log.roll().unwrap();
+    log.compact().unwrap().expect("a pass ran");
+    assert!(walk(&log).iter().all(|b| b.1.is_some() || !b.2.is_empty()), "no empty batch is left");
+    assert_eq!(markers(&log), vec![abort, gone, kept], "stamped, not yet dropped");
+    clock.advance(60_000);
+    let stats = log.compact().unwrap().expect("the markers' horizon has passed");
     assert_eq!(stats.markers_dropped, 2);
     assert_eq!(markers(&log), vec![kept]);
     assert!(log.aborted_transactions(0, 100).is_empty());
@@ -220,7 +240,7 @@ fn compaction_drops_markers_once_their_transaction_is_gone_and_delete_retention_
 
     // The same after a restart.
     drop(log);
-    let log = Log::open(d.path().join("t-0"), cfg_compact(), clock, true).unwrap();
+    let log = Log::open(d.path().join("t-0"), expiring, clock, true).unwrap();
     assert_eq!(markers(&log), vec![kept]);
     assert!(log.aborted_transactions(0, 100).is_empty());
     assert_eq!(log.first_unstable_offset(), None);

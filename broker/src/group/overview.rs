@@ -149,7 +149,8 @@ impl Coordinator {
                     partition: *partition,
                     committed: v.offset,
                     log_end,
-                    lag: log_end.map(|e| (e - v.offset).max(0)),
+                    // The committed offset is the client's word (i64::MIN is valid input).
+                    lag: log_end.map(|e| e.saturating_sub(v.offset).max(0)),
                 }
             })
             .collect();

@@ -307,7 +307,7 @@ impl Partition {
         let mut skip = 0;
         while skip < records.len() {
             let h = weir_storage::batch::BatchHeader::parse(&records[skip..])?;
-            if h.base_offset + h.last_offset_delta as i64 >= end {
+            if h.last_offset() >= end {
                 break;
             }
             skip += h.total_len();
