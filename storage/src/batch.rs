@@ -162,11 +162,16 @@ pub(crate) fn peek_offsets(buf: &[u8]) -> (i64, usize, i64) {
 /// record, and a last offset delta that covers them. A client's batch must be
 /// dense (Kafka's "inconsistent batch offset range") and must not carry the
 /// delete horizon, which only the cleaner sets (a producer could otherwise date
-/// its tombstones' removal); a copy of another log (`copy`) may have gaps.
+/// its tombstones' removal); a copy of another log (`copy`) may have gaps, and
+/// may be a batch its cleaner emptied (no records, a producer's last).
 pub(crate) fn check_counts(h: &BatchHeader, copy: bool) -> Result<()> {
-    let counted = h.record_count > 0 && h.last_offset_delta >= h.record_count - 1;
-    let client_ok = h.last_offset_delta == h.record_count - 1 && h.delete_horizon().is_none();
-    if counted && (copy || client_ok) {
+    let counted = if copy && h.record_count == 0 {
+        h.last_offset_delta >= 0
+    } else {
+        // Past the first test, record_count - 1 cannot overflow.
+        h.record_count > 0 && h.last_offset_delta >= h.record_count - 1
+    };
+    if counted && (copy || (h.last_offset_delta == h.record_count - 1 && h.delete_horizon().is_none())) {
         return Ok(());
     }
     Err(StorageError::InvalidRecord {
@@ -254,6 +259,26 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         BatchBuilder::new(5).record(Record::kv("k", "v").ts(1000)).record(Record::kv("k2", "v2").ts(2000)).build()
+    }
+
+    #[test]
+    fn counts_from_a_client_are_checked_without_overflow() {
+        let mut h = BatchHeader::parse(&sample()).unwrap();
+        assert!(check_counts(&h, false).is_ok());
+        for (count, delta) in [(i32::MIN, i32::MAX), (0, -1), (3, 1), (i32::MAX, i32::MAX - 1)] {
+            h.record_count = count;
+            h.last_offset_delta = delta;
+            let dense = count > 0 && delta == count - 1;
+            assert_eq!(check_counts(&h, false).is_ok(), dense, "{count} / {delta}");
+        }
+        h.record_count = 2;
+        h.last_offset_delta = 9;
+        assert!(check_counts(&h, true).is_ok(), "a copy may be gapped");
+        h.record_count = 0;
+        assert!(check_counts(&h, true).is_ok(), "or emptied by its cleaner");
+        assert!(check_counts(&h, false).is_err());
+        h.last_offset_delta = -1;
+        assert!(check_counts(&h, true).is_err());
     }
 
     #[test]
