@@ -126,6 +126,12 @@ impl Walk {
     fn note_horizon(&mut self, horizon: i64) {
         self.due = Some(self.due.map_or(horizon, |d| d.min(horizon)));
     }
+
+    /// The horizon to stamp on a batch this pass keeps, noted as due.
+    fn stamp(&mut self) -> i64 {
+        self.note_horizon(self.new_horizon);
+        self.new_horizon
+    }
 }
 
 /// Compacts `log` if its policy and dirty ratio call for it.
@@ -292,7 +298,8 @@ fn write_cleaned(
                     walk.note_horizon(at);
                     bytes
                 } else {
-                    kept_bytes = stamp_horizon(h, decode_records(bytes)?, walk)?;
+                    let horizon = walk.stamp();
+                    kept_bytes = reencode(h, &decode_records(bytes)?, Some(horizon))?;
                     &kept_bytes
                 }
             } else if is_aborted(h, aborted) {
@@ -330,22 +337,18 @@ fn write_cleaned(
                     &kept_bytes
                 } else {
                     let tombstones = kept.iter().any(|r| r.key.is_some() && r.value.is_none());
-                    match h.delete_horizon() {
-                        Some(at) if tombstones => walk.note_horizon(at),
-                        None if tombstones => {
-                            kept_bytes = stamp_horizon(h, kept, walk)?;
-                            return append_batch(&out, &kept_bytes, cfg.index_interval_bytes, now);
+                    let stamp = match h.delete_horizon() {
+                        Some(at) if tombstones => {
+                            walk.note_horizon(at);
+                            None
                         }
-                        _ => {}
-                    }
-                    if kept.len() == n {
+                        None if tombstones => Some(walk.stamp()),
+                        _ => None,
+                    };
+                    if kept.len() == n && stamp.is_none() {
                         bytes
                     } else {
-                        let mut t = BatchTemplate::from_header(h);
-                        if !h.is_log_append_time() {
-                            t.max_timestamp = None;
-                        }
-                        kept_bytes = encode_batch(&t, &kept)?;
+                        kept_bytes = reencode(h, &kept, stamp)?;
                         &kept_bytes
                     }
                 }
@@ -366,17 +369,18 @@ fn write_cleaned(
     Ok(out)
 }
 
-/// `records` (what is kept of batch `h`) re-encoded with this pass's delete
-/// horizon in place of the base timestamp.
-fn stamp_horizon(h: &BatchHeader, records: Vec<crate::record::DecodedRecord>, walk: &mut Walk) -> Result<Vec<u8>> {
+/// `records` (what is kept of batch `h`) re-encoded in `h`'s codec and fields;
+/// with `horizon`, stamped with it in place of the base timestamp.
+fn reencode(h: &BatchHeader, records: &[crate::record::DecodedRecord], horizon: Option<i64>) -> Result<Vec<u8>> {
     let mut t = BatchTemplate::from_header(h);
-    t.attributes |= batch::ATTR_DELETE_HORIZON;
-    t.base_timestamp = Some(walk.new_horizon);
+    if let Some(at) = horizon {
+        t.attributes |= batch::ATTR_DELETE_HORIZON;
+        t.base_timestamp = Some(at);
+    }
     if !h.is_log_append_time() {
         t.max_timestamp = None;
     }
-    walk.note_horizon(walk.new_horizon);
-    encode_batch(&t, &records)
+    encode_batch(&t, records)
 }
 
 /// Batch `h` (`bytes`) without its records: header fields (offsets, producer id,
